@@ -1,0 +1,219 @@
+//! An app: the folder with a `deploy.toml` (or without one) and the
+//! Serverless services in it, each parsed once with positions.
+
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{Manifest, Policy};
+use crate::stage::{Region, Stage};
+use crate::vars;
+use crate::yaml::{self, FileError, Node};
+
+/// The default app, relative to the workspace root.
+pub const DEFAULT_APP: &str = "fixtures/tb365";
+
+/// One Serverless service of the app.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The manifest key, or the folder name when discovered.
+    pub key: String,
+    pub dir: PathBuf,
+    /// `serverless.yml` or `serverless.yaml`.
+    pub file: PathBuf,
+    pub text: String,
+    pub doc: Node,
+    pub depends_on: Vec<String>,
+}
+
+impl Service {
+    /// The `service:` name (a string, or `{name: ...}` in older files).
+    pub fn name(&self) -> Option<&str> {
+        let node = self.doc.get("service")?;
+        node.as_str().or_else(|| node.get("name").and_then(Node::as_str))
+    }
+
+    /// The `service:` value node, for positions.
+    pub fn name_node(&self) -> Option<&Node> {
+        self.doc.get("service")
+    }
+
+    /// The CloudFormation stack this service deploys to in `stage`:
+    /// `provider.stackName` when set, else `<service>-<stage>`.
+    pub fn stack_name(&self, stage: &str, region: &str) -> Option<String> {
+        let ctx = vars::Context { stage, region, doc: &self.doc };
+        match self.doc.path(&["provider", "stackName"]).and_then(Node::as_str) {
+            Some(custom) => vars::resolve(custom, &ctx),
+            None => Some(format!("{}-{stage}", vars::resolve(self.name()?, &ctx)?)),
+        }
+    }
+
+    /// The deployment bucket name for `stage`, when the service names one.
+    pub fn deployment_bucket(&self, stage: &str, region: &str) -> Option<String> {
+        let ctx = vars::Context { stage, region, doc: &self.doc };
+        let node = self.doc.path(&["provider", "deploymentBucket"])?;
+        let name = node.as_str().or_else(|| node.get("name").and_then(Node::as_str))?;
+        vars::resolve(name, &ctx)
+    }
+
+    /// The file path shown in diagnostics.
+    pub fn display_file(&self) -> String {
+        crate::paths::display(&self.file)
+    }
+}
+
+/// An app with its services, or every input that could not be read.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub root: PathBuf,
+    pub manifest: Manifest,
+    pub services: Vec<Service>,
+    pub policy: Policy,
+}
+
+/// Inputs that could not be read or parsed: exit code 2 territory.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct LoadError(pub Vec<FileError>);
+
+impl App {
+    /// The app folder: `--app`, else `XTASK_APP`, else the bundled tb365.
+    pub fn resolve_dir(arg: Option<&Path>) -> PathBuf {
+        match arg {
+            Some(dir) => dir.to_path_buf(),
+            None => crate::paths::workspace_root().join(DEFAULT_APP),
+        }
+    }
+
+    pub fn load(dir: &Path) -> Result<App, LoadError> {
+        let root = dir.to_path_buf();
+        if !root.is_dir() {
+            return Err(LoadError(vec![FileError {
+                path: root,
+                pos: None,
+                message: "is not a folder; pass the app folder with --app DIR".into(),
+            }]));
+        }
+        let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
+        let mut errors = Vec::new();
+        let mut services = Vec::new();
+        let decls: Vec<(String, PathBuf, Vec<String>, Option<(PathBuf, Option<yaml::Pos>)>)> = if manifest.services.is_empty() {
+            discover(&root).into_iter().map(|(key, dir)| (key, dir, Vec::new(), None)).collect()
+        } else {
+            manifest
+                .services
+                .iter()
+                .map(|d| (d.key.clone(), root.join(&d.path), d.depends_on.clone(), manifest.path.clone().map(|p| (p, d.pos))))
+                .collect()
+        };
+        let mut seen = std::collections::BTreeMap::new();
+        for (key, dir, depends_on, declared_at) in decls {
+            if let Some(other) = seen.insert(key.clone(), dir.clone()) {
+                errors.push(FileError {
+                    path: dir.clone(),
+                    pos: None,
+                    message: format!("two services are keyed `{key}` (also {}); declare them in deploy.toml with distinct keys", crate::paths::display(&other)),
+                });
+                continue;
+            }
+            let file = ["serverless.yml", "serverless.yaml"].iter().map(|f| dir.join(f)).find(|f| f.exists());
+            let Some(file) = file else {
+                let (path, pos) = declared_at.unwrap_or((dir.clone(), None));
+                errors.push(FileError {
+                    path,
+                    pos,
+                    message: format!("service `{key}` has no serverless.yml in {}", crate::paths::display(&dir)),
+                });
+                continue;
+            };
+            match yaml::parse_file(&file) {
+                Ok((text, doc)) => services.push(Service { key, dir, file, text, doc, depends_on }),
+                Err(err) => errors.push(err),
+            }
+        }
+        if services.is_empty() && errors.is_empty() {
+            errors.push(FileError {
+                path: root.clone(),
+                pos: None,
+                message: "holds no serverless.yml; pass the app folder with --app DIR".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(LoadError(errors));
+        }
+        let policy = match &manifest.policy {
+            Some(policy) => policy.clone(),
+            None => Policy::default_in(default_region(&services)),
+        };
+        Ok(App { root, manifest, services, policy })
+    }
+
+    pub fn service(&self, key: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.key == key)
+    }
+
+    /// Parses a stage name against this app's policy.
+    pub fn stage(&self, name: &str) -> Result<Stage, crate::stage::StageError> {
+        Stage::parse(name, &self.policy)
+    }
+
+    /// The app's name: from the manifest, else the folder name.
+    pub fn name(&self) -> String {
+        self.manifest.app_name.clone().unwrap_or_else(|| {
+            self.root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "app".into())
+        })
+    }
+}
+
+/// Without a manifest, the region the services name literally (when they
+/// agree), else the environment's, else `us-east-1`.
+fn default_region(services: &[Service]) -> Region {
+    let literal: std::collections::BTreeSet<&str> = services
+        .iter()
+        .filter_map(|s| s.doc.path(&["provider", "region"]).and_then(Node::as_str))
+        .filter(|r| !r.contains("${"))
+        .collect();
+    if literal.len() == 1 {
+        if let Some(region) = literal.iter().next().and_then(|r| Region::parse(r).ok()) {
+            return region;
+        }
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(var).ok().and_then(|r| Region::parse(&r).ok()) {
+            return region;
+        }
+    }
+    Region::parse("us-east-1").expect("a valid region")
+}
+
+/// Every folder under `root` with a serverless.yml/.yaml, outside
+/// `node_modules`, `.serverless` and hidden folders, keyed by folder name.
+pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut has_file = false;
+        for entry in &entries {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() && !kind.is_symlink() {
+                if name != "node_modules" && name != "target" && !name.starts_with('.') {
+                    stack.push(entry.path());
+                }
+            } else if name == "serverless.yml" || name == "serverless.yaml" {
+                has_file = true;
+            }
+        }
+        if has_file {
+            let key = if dir == root {
+                root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "app".into())
+            } else {
+                dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+            };
+            found.push((key, dir));
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found
+}
