@@ -28,7 +28,8 @@ impl Service {
     /// The `service:` name (a string, or `{name: ...}` in older files).
     pub fn name(&self) -> Option<&str> {
         let node = self.doc.get("service")?;
-        node.as_str().or_else(|| node.get("name").and_then(Node::as_str))
+        node.as_str()
+            .or_else(|| node.get("name").and_then(Node::as_str))
     }
 
     /// The `service:` value node, for positions.
@@ -39,8 +40,16 @@ impl Service {
     /// The CloudFormation stack this service deploys to in `stage`:
     /// `provider.stackName` when set, else `<service>-<stage>`.
     pub fn stack_name(&self, stage: &str, region: &str) -> Option<String> {
-        let ctx = vars::Context { stage, region, doc: &self.doc };
-        match self.doc.path(&["provider", "stackName"]).and_then(Node::as_str) {
+        let ctx = vars::Context {
+            stage,
+            region,
+            doc: &self.doc,
+        };
+        match self
+            .doc
+            .path(&["provider", "stackName"])
+            .and_then(Node::as_str)
+        {
             Some(custom) => vars::resolve(custom, &ctx),
             None => Some(format!("{}-{stage}", vars::resolve(self.name()?, &ctx)?)),
         }
@@ -48,9 +57,15 @@ impl Service {
 
     /// The deployment bucket name for `stage`, when the service names one.
     pub fn deployment_bucket(&self, stage: &str, region: &str) -> Option<String> {
-        let ctx = vars::Context { stage, region, doc: &self.doc };
+        let ctx = vars::Context {
+            stage,
+            region,
+            doc: &self.doc,
+        };
         let node = self.doc.path(&["provider", "deploymentBucket"])?;
-        let name = node.as_str().or_else(|| node.get("name").and_then(Node::as_str))?;
+        let name = node
+            .as_str()
+            .or_else(|| node.get("name").and_then(Node::as_str))?;
         vars::resolve(name, &ctx)
     }
 
@@ -68,6 +83,15 @@ pub struct App {
     pub services: Vec<Service>,
     pub policy: Policy,
 }
+
+/// A service to load: key, folder, declared dependencies, and where the
+/// manifest declares it (for errors).
+type Declared = (
+    String,
+    PathBuf,
+    Vec<String>,
+    Option<(PathBuf, Option<yaml::Pos>)>,
+);
 
 /// Inputs that could not be read or parsed: exit code 2 territory.
 #[derive(Debug, thiserror::Error)]
@@ -95,13 +119,23 @@ impl App {
         let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
         let mut errors = Vec::new();
         let mut services = Vec::new();
-        let decls: Vec<(String, PathBuf, Vec<String>, Option<(PathBuf, Option<yaml::Pos>)>)> = if manifest.services.is_empty() {
-            discover(&root).into_iter().map(|(key, dir)| (key, dir, Vec::new(), None)).collect()
+        let decls: Vec<Declared> = if manifest.services.is_empty() {
+            discover(&root)
+                .into_iter()
+                .map(|(key, dir)| (key, dir, Vec::new(), None))
+                .collect()
         } else {
             manifest
                 .services
                 .iter()
-                .map(|d| (d.key.clone(), root.join(&d.path), d.depends_on.clone(), manifest.path.clone().map(|p| (p, d.pos))))
+                .map(|d| {
+                    (
+                        d.key.clone(),
+                        root.join(&d.path),
+                        d.depends_on.clone(),
+                        manifest.path.clone().map(|p| (p, d.pos)),
+                    )
+                })
                 .collect()
         };
         let mut seen = std::collections::BTreeMap::new();
@@ -114,18 +148,31 @@ impl App {
                 });
                 continue;
             }
-            let file = ["serverless.yml", "serverless.yaml"].iter().map(|f| dir.join(f)).find(|f| f.exists());
+            let file = ["serverless.yml", "serverless.yaml"]
+                .iter()
+                .map(|f| dir.join(f))
+                .find(|f| f.exists());
             let Some(file) = file else {
                 let (path, pos) = declared_at.unwrap_or((dir.clone(), None));
                 errors.push(FileError {
                     path,
                     pos,
-                    message: format!("service `{key}` has no serverless.yml in {}", crate::paths::display(&dir)),
+                    message: format!(
+                        "service `{key}` has no serverless.yml in {}",
+                        crate::paths::display(&dir)
+                    ),
                 });
                 continue;
             };
             match yaml::parse_file(&file) {
-                Ok((text, doc)) => services.push(Service { key, dir, file, text, doc, depends_on }),
+                Ok((text, doc)) => services.push(Service {
+                    key,
+                    dir,
+                    file,
+                    text,
+                    doc,
+                    depends_on,
+                }),
                 Err(err) => errors.push(err),
             }
         }
@@ -143,7 +190,12 @@ impl App {
             Some(policy) => policy.clone(),
             None => Policy::default_in(default_region(&services)),
         };
-        Ok(App { root, manifest, services, policy })
+        Ok(App {
+            root,
+            manifest,
+            services,
+            policy,
+        })
     }
 
     pub fn service(&self, key: &str) -> Option<&Service> {
@@ -158,7 +210,11 @@ impl App {
     /// The app's name: from the manifest, else the folder name.
     pub fn name(&self) -> String {
         self.manifest.app_name.clone().unwrap_or_else(|| {
-            self.root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "app".into())
+            self.root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .unwrap_or_else(|| "app".into())
         })
     }
 }
@@ -190,13 +246,17 @@ pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         let mut has_file = false;
         for entry in &entries {
             let name = entry.file_name().to_string_lossy().to_string();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() && !kind.is_symlink() {
                 if name != "node_modules" && name != "target" && !name.starts_with('.') {
                     stack.push(entry.path());
@@ -207,9 +267,14 @@ pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
         }
         if has_file {
             let key = if dir == root {
-                root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "app".into())
+                root.canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                    .unwrap_or_else(|| "app".into())
             } else {
-                dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
             };
             found.push((key, dir));
         }

@@ -25,7 +25,17 @@ pub const UNKNOWN_STAGE: &str = "unknown-stage";
 /// Stage names teams commonly use. One of these written in a name, or as a
 /// key of a per-stage map, that the policy does not allow is a reference to
 /// a stage that cannot be deployed.
-const COMMON_STAGE_NAMES: &[&str] = &["dev", "development", "stage", "staging", "prod", "production", "qa", "uat", "preprod"];
+const COMMON_STAGE_NAMES: &[&str] = &[
+    "dev",
+    "development",
+    "stage",
+    "staging",
+    "prod",
+    "production",
+    "qa",
+    "uat",
+    "preprod",
+];
 
 /// Resource property keys that name a resource and must differ per stage,
 /// by CloudFormation type.
@@ -49,7 +59,11 @@ const SCOPED_PROPERTIES: &[(&str, &str)] = &[
 /// Audits every service of the app. `stage` narrows nothing but is checked
 /// against the policy by the caller, so a bad one never gets this far.
 pub fn audit(app: &App) -> Report {
-    let mut auditor = Auditor { policy: &app.policy, report: Report::default(), spellings: Vec::new() };
+    let mut auditor = Auditor {
+        policy: &app.policy,
+        report: Report::default(),
+        spellings: Vec::new(),
+    };
     for service in &app.services {
         auditor.service(service);
     }
@@ -90,7 +104,9 @@ struct NameSite<'n> {
 
 impl<'a> Auditor<'a> {
     fn finding(&mut self, file: &Path, pos: Pos, rule: &'static str, message: String, fix: String) {
-        self.report.findings.push(Finding::new(file, pos, rule, message, fix));
+        self.report
+            .findings
+            .push(Finding::new(file, pos, rule, message, fix));
     }
 
     fn service(&mut self, service: &Service) {
@@ -105,7 +121,11 @@ impl<'a> Auditor<'a> {
         let mut scalars: Vec<(Vec<String>, &Node)> = Vec::new();
         doc.walk(&mut |path, node| {
             if matches!(node.value, Value::Scalar { .. }) {
-                let full: Vec<String> = base.iter().map(|s| s.to_string()).chain(path.iter().map(|s| s.to_string())).collect();
+                let full: Vec<String> = base
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(path.iter().map(|s| s.to_string()))
+                    .collect();
                 scalars.push((full, node));
             }
         });
@@ -161,7 +181,10 @@ impl<'a> Auditor<'a> {
                 file,
                 pos,
                 UNKNOWN_STAGE,
-                format!("{context} names stage `{name}`, which {} does not allow (allowed: {allowed})", self.policy.source_name()),
+                format!(
+                    "{context} names stage `{name}`, which {} does not allow (allowed: {allowed})",
+                    self.policy.source_name()
+                ),
                 format!("use one of {allowed}, or add `{name}` to the stages of deploy.toml"),
             );
         }
@@ -169,7 +192,8 @@ impl<'a> Auditor<'a> {
 
     fn variables(&mut self, file: &Path, path: &[String], node: &Node) {
         let Some(text) = node.as_str() else { return };
-        let is_definition = matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
+        let is_definition =
+            matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
         for var in vars::find_all(text) {
             let pos = pos_in(node, var.start);
             if let Some(form) = var.stage_form() {
@@ -184,18 +208,32 @@ impl<'a> Auditor<'a> {
                     );
                     if let Some(literal) = vars::literal_fallback(fallback) {
                         if !literal.is_empty() {
-                            self.check_stage_allowed(file, pos, &literal, &format!("the default of `{raw}`"));
+                            self.check_stage_allowed(
+                                file,
+                                pos,
+                                &literal,
+                                &format!("the default of `{raw}`"),
+                            );
                         }
                     }
                 }
                 if !is_definition {
-                    self.spellings.push(Spelling { form, file: file.to_path_buf(), pos });
+                    self.spellings.push(Spelling {
+                        form,
+                        file: file.to_path_buf(),
+                        pos,
+                    });
                 }
             }
             if var.source == "cf" {
                 let stack = var.address.split('.').next().unwrap_or("");
                 let stripped = strip_vars(stack);
-                self.literal_stages(file, pos, &stripped, &format!("the stack name in `{}`", var.raw(text)));
+                self.literal_stages(
+                    file,
+                    pos,
+                    &stripped,
+                    &format!("the stack name in `{}`", var.raw(text)),
+                );
             }
         }
     }
@@ -206,8 +244,14 @@ impl<'a> Auditor<'a> {
         let mut hits = Vec::new();
         doc.walk(&mut |_, node| {
             let Some(entries) = node.as_map() else { return };
-            let keys: Vec<(&str, Pos)> = entries.iter().filter_map(|(k, _)| k.as_str().map(|s| (s, k.pos))).collect();
-            let allowed = keys.iter().filter(|(k, _)| self.policy.stage(k).is_some()).count();
+            let keys: Vec<(&str, Pos)> = entries
+                .iter()
+                .filter_map(|(k, _)| k.as_str().map(|s| (s, k.pos)))
+                .collect();
+            let allowed = keys
+                .iter()
+                .filter(|(k, _)| self.policy.stage(k).is_some())
+                .count();
             if allowed == 0 {
                 return;
             }
@@ -244,7 +288,10 @@ impl<'a> Auditor<'a> {
     /// Reports stage names written as a token of `text`; true when any.
     fn literal_stages(&mut self, file: &Path, pos: Pos, text: &str, what: &str) -> bool {
         let mut found = false;
-        let tokens: BTreeSet<&str> = text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty()).collect();
+        let tokens: BTreeSet<&str> = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .collect();
         for token in tokens {
             let lower = token.to_ascii_lowercase();
             if self.policy.stage(&lower).is_some() {
@@ -273,10 +320,18 @@ impl<'a> Auditor<'a> {
         let example: BTreeMap<StageForm, String> = self
             .spellings
             .iter()
-            .map(|s| (s.form, format!("{}:{}", crate::paths::display(&s.file), s.pos)))
+            .map(|s| {
+                (
+                    s.form,
+                    format!("{}:{}", crate::paths::display(&s.file), s.pos),
+                )
+            })
             .rev()
             .collect();
-        let used: Vec<String> = forms.iter().map(|f| format!("`{}` ({})", f.spelling(), example[f])).collect();
+        let used: Vec<String> = forms
+            .iter()
+            .map(|f| format!("`{}` ({})", f.spelling(), example[f]))
+            .collect();
         let spellings = std::mem::take(&mut self.spellings);
         for s in &spellings {
             if s.form != canonical {
@@ -284,7 +339,12 @@ impl<'a> Auditor<'a> {
                     &s.file,
                     s.pos,
                     STAGE_SPELLING,
-                    format!("the stage is spelled `{}` here; this app spells it {} ways: {}", s.form.spelling(), forms.len(), used.join(", ")),
+                    format!(
+                        "the stage is spelled `{}` here; this app spells it {} ways: {}",
+                        s.form.spelling(),
+                        forms.len(),
+                        used.join(", ")
+                    ),
                     format!("use `{}` everywhere", canonical.spelling()),
                 );
             }
@@ -301,7 +361,12 @@ impl<'a> Auditor<'a> {
             if let Some(text) = node.as_str() {
                 for var in vars::find_all(text) {
                     if var.source == "file" {
-                        found.push((path.iter().map(|s| s.to_string()).collect(), node.clone(), var, text.to_string()));
+                        found.push((
+                            path.iter().map(|s| s.to_string()).collect(),
+                            node.clone(),
+                            var,
+                            text.to_string(),
+                        ));
                     }
                 }
             }
@@ -316,8 +381,19 @@ impl<'a> Auditor<'a> {
                     .stage_names()
                     .iter()
                     .filter_map(|stage| {
-                        let region = self.policy.stage(stage).map(|c| c.region.as_str().to_string()).unwrap_or_default();
-                        vars::resolve(&arg, &vars::Context { stage, region: &region, doc: &service.doc })
+                        let region = self
+                            .policy
+                            .stage(stage)
+                            .map(|c| c.region.as_str().to_string())
+                            .unwrap_or_default();
+                        vars::resolve(
+                            &arg,
+                            &vars::Context {
+                                stage,
+                                region: &region,
+                                doc: &service.doc,
+                            },
+                        )
                     })
                     .collect()
             } else {
@@ -325,11 +401,14 @@ impl<'a> Auditor<'a> {
             };
             let whole = var.start == 0 && var.end == text.len() && var.address.is_empty();
             for candidate in candidates {
-                let included = file.parent().unwrap_or(Path::new(".")).join(&candidate);
+                let included = normalize(&file.parent().unwrap_or(Path::new(".")).join(&candidate));
                 if !seen.insert(included.clone()) {
                     continue;
                 }
-                let is_yaml = matches!(included.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json"));
+                let is_yaml = matches!(
+                    included.extension().and_then(|e| e.to_str()),
+                    Some("yml" | "yaml" | "json")
+                );
                 if !is_yaml {
                     continue;
                 }
@@ -338,14 +417,22 @@ impl<'a> Auditor<'a> {
                         self.report.errors.push(FileError {
                             path: file.to_path_buf(),
                             pos: Some(pos_in(&node, var.start)),
-                            message: format!("`{}` includes {}, which does not exist", var.raw(&text), crate::paths::display(&included)),
+                            message: format!(
+                                "`{}` includes {}, which does not exist",
+                                var.raw(&text),
+                                crate::paths::display(&included)
+                            ),
                         });
                     }
                     continue;
                 }
                 match yaml::parse_file(&included) {
                     Ok((_, included_doc)) => {
-                        let base: Vec<&str> = if whole { path.iter().map(String::as_str).collect() } else { Vec::new() };
+                        let base: Vec<&str> = if whole {
+                            path.iter().map(String::as_str).collect()
+                        } else {
+                            Vec::new()
+                        };
                         self.document(&included, &included_doc, &service.doc, &base);
                         self.includes(service, &included, &included_doc, depth + 1);
                     }
@@ -356,12 +443,30 @@ impl<'a> Auditor<'a> {
     }
 }
 
+/// `a/./b/../c` as `a/c`, so included files are named the way users write them.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The position of byte `offset` of a scalar: exact on one-line scalars.
 fn pos_in(node: &Node, offset: usize) -> Pos {
     match &node.value {
         Value::Scalar { text, quoted } if !text.contains('\n') => {
             let chars = text[..offset.min(text.len())].chars().count();
-            Pos { line: node.pos.line, col: node.pos.col + chars + usize::from(*quoted) }
+            Pos {
+                line: node.pos.line,
+                col: node.pos.col + chars + usize::from(*quoted),
+            }
         }
         _ => node.pos,
     }
@@ -387,35 +492,88 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str], _root: Option<&'n Node>) -> Vec<
     let at = |keys: &[&str]| -> Option<&'n Node> { doc.path(keys.strip_prefix(base)?) };
     let mut add = |node: Option<&'n Node>, what: &str, must_scope: bool| {
         if let Some(node) = node {
-            sites.push(NameSite { node, what: what.to_string(), must_scope });
+            sites.push(NameSite {
+                node,
+                what: what.to_string(),
+                must_scope,
+            });
         }
     };
-    add(at(&["service"]).filter(|n| n.as_str().is_some()), "the service name", false);
-    add(at(&["provider", "stackName"]), "the stack name (`provider.stackName`)", true);
+    add(
+        at(&["service"]).filter(|n| n.as_str().is_some()),
+        "the service name",
+        false,
+    );
+    add(
+        at(&["provider", "stackName"]),
+        "the stack name (`provider.stackName`)",
+        true,
+    );
     if let Some(bucket) = at(&["provider", "deploymentBucket"]) {
-        let node = if bucket.as_str().is_some() { Some(bucket) } else { bucket.get("name") };
+        let node = if bucket.as_str().is_some() {
+            Some(bucket)
+        } else {
+            bucket.get("name")
+        };
         add(node, "the deployment bucket name", true);
     }
-    add(at(&["provider", "apiName"]), "the API name (`provider.apiName`)", false);
-    add(at(&["provider", "httpApi", "name"]), "the HTTP API name", false);
-    add(at(&["provider", "iam", "role", "name"]), "the IAM role name (`provider.iam.role.name`)", true);
+    add(
+        at(&["provider", "apiName"]),
+        "the API name (`provider.apiName`)",
+        false,
+    );
+    add(
+        at(&["provider", "httpApi", "name"]),
+        "the HTTP API name",
+        false,
+    );
+    add(
+        at(&["provider", "iam", "role", "name"]),
+        "the IAM role name (`provider.iam.role.name`)",
+        true,
+    );
     if let Some(env) = at(&["provider", "environment"]).and_then(Node::as_map) {
         for (key, value) in env {
-            add(Some(value), &format!("the environment value `{}`", key.as_str().unwrap_or("?")), false);
+            add(
+                Some(value),
+                &format!("the environment value `{}`", key.as_str().unwrap_or("?")),
+                false,
+            );
         }
     }
-    for statements in [at(&["provider", "iam", "role", "statements"]), at(&["provider", "iamRoleStatements"])].into_iter().flatten() {
+    for statements in [
+        at(&["provider", "iam", "role", "statements"]),
+        at(&["provider", "iamRoleStatements"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
         for statement in statements.as_seq().unwrap_or_default() {
-            add(statement.get("Resource"), "an IAM statement's resource", false);
+            add(
+                statement.get("Resource"),
+                "an IAM statement's resource",
+                false,
+            );
         }
     }
     if let Some(functions) = at(&["functions"]).and_then(Node::as_map) {
         for (fn_key, function) in functions {
             let fn_name = fn_key.as_str().unwrap_or("?");
-            add(function.get("name"), &format!("the name of function `{fn_name}`"), false);
+            add(
+                function.get("name"),
+                &format!("the name of function `{fn_name}`"),
+                false,
+            );
             if let Some(env) = function.get("environment").and_then(Node::as_map) {
                 for (key, value) in env {
-                    add(Some(value), &format!("the environment value `{}` of function `{fn_name}`", key.as_str().unwrap_or("?")), false);
+                    add(
+                        Some(value),
+                        &format!(
+                            "the environment value `{}` of function `{fn_name}`",
+                            key.as_str().unwrap_or("?")
+                        ),
+                        false,
+                    );
                 }
             }
         }
@@ -424,27 +582,48 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str], _root: Option<&'n Node>) -> Vec<
         for (logical, resource) in resources {
             let logical = logical.as_str().unwrap_or("?");
             let ty = resource.get("Type").and_then(Node::as_str).unwrap_or("");
-            let Some(properties) = resource.get("Properties").and_then(Node::as_map) else { continue };
+            let Some(properties) = resource.get("Properties").and_then(Node::as_map) else {
+                continue;
+            };
             for (key, value) in properties {
                 let Some(key) = key.as_str() else { continue };
                 let scoped = SCOPED_PROPERTIES.iter().any(|(t, k)| *t == ty && *k == key);
                 if scoped || key.ends_with("Name") && !key.ends_with("DisplayName") {
-                    add(Some(value), &format!("`{key}` of `{logical}` ({ty})"), scoped);
+                    add(
+                        Some(value),
+                        &format!("`{key}` of `{logical}` ({ty})"),
+                        scoped,
+                    );
                 }
             }
         }
     }
     if let Some(outputs) = at(&["resources", "Outputs"]).and_then(Node::as_map) {
         for (key, output) in outputs {
-            add(output.path(&["Export", "Name"]), &format!("the export name of output `{}`", key.as_str().unwrap_or("?")), true);
+            add(
+                output.path(&["Export", "Name"]),
+                &format!(
+                    "the export name of output `{}`",
+                    key.as_str().unwrap_or("?")
+                ),
+                true,
+            );
         }
     }
     // Fn::ImportValue arguments anywhere name another stack's export.
     doc.walk(&mut |_, node| {
         if node.tag.as_deref() == Some("ImportValue") {
-            sites.push(NameSite { node, what: "the imported export name".into(), must_scope: false });
+            sites.push(NameSite {
+                node,
+                what: "the imported export name".into(),
+                must_scope: false,
+            });
         } else if let Some(value) = node.get("Fn::ImportValue") {
-            sites.push(NameSite { node: value, what: "the imported export name".into(), must_scope: false });
+            sites.push(NameSite {
+                node: value,
+                what: "the imported export name".into(),
+                must_scope: false,
+            });
         }
     });
     sites
@@ -496,9 +675,18 @@ fn scope_depth(node: &Node, root: &Node, depth: usize) -> Scope {
                 Scope::Unknown
             }
         }
-        Value::Scalar { .. } if node.tag.as_deref() == Some("GetAtt") || node.tag.as_deref() == Some("ImportValue") => Scope::Unknown,
+        Value::Scalar { .. }
+            if node.tag.as_deref() == Some("GetAtt")
+                || node.tag.as_deref() == Some("ImportValue") =>
+        {
+            Scope::Unknown
+        }
         Value::Scalar { text, .. } => text_scope(text, root, depth),
-        Value::Seq(items) => items.iter().map(|i| scope_depth(i, root, depth + 1)).max().unwrap_or(Scope::Unscoped),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| scope_depth(i, root, depth + 1))
+            .max()
+            .unwrap_or(Scope::Unscoped),
         Value::Map(entries) => {
             if let Some(target) = node.get("Ref").and_then(Node::as_str) {
                 return match target {
@@ -510,7 +698,11 @@ fn scope_depth(node: &Node, root: &Node, depth: usize) -> Scope {
             if node.get("Fn::GetAtt").is_some() || node.get("Fn::ImportValue").is_some() {
                 return Scope::Unknown;
             }
-            entries.iter().map(|(_, v)| scope_depth(v, root, depth + 1)).max().unwrap_or(Scope::Unscoped)
+            entries
+                .iter()
+                .map(|(_, v)| scope_depth(v, root, depth + 1))
+                .max()
+                .unwrap_or(Scope::Unscoped)
         }
     }
 }
@@ -526,7 +718,10 @@ fn text_scope(text: &str, root: &Node, depth: usize) -> Scope {
             Scope::Scoped
         } else {
             match (var.source.as_str(), var.address.as_str()) {
-                ("self", "service") | ("aws", "region" | "accountId") | ("opt", "region") | ("self", "provider.region") => Scope::Unscoped,
+                ("self", "service")
+                | ("aws", "region" | "accountId")
+                | ("opt", "region")
+                | ("self", "provider.region") => Scope::Unscoped,
                 ("self", path) => {
                     let keys: Vec<&str> = path.split('.').collect();
                     match root.path(&keys) {

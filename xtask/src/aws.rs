@@ -46,7 +46,12 @@ impl Target {
             .region(Region::new(region.to_string()))
             .timeout_config(timeouts);
         match self {
-            Target::Aws => loader.retry_config(RetryConfig::standard().with_max_attempts(5)).load().await,
+            Target::Aws => {
+                loader
+                    .retry_config(RetryConfig::standard().with_max_attempts(5))
+                    .load()
+                    .await
+            }
             Target::Emulator { endpoint } => {
                 loader
                     .endpoint_url(endpoint)
@@ -70,7 +75,9 @@ impl Target {
 /// S3 clients for the emulator use path-style addressing: bucket names as
 /// host names do not resolve on 127.0.0.1.
 pub fn s3_client(config: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(config).force_path_style(target.is_emulator()).build();
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(target.is_emulator())
+        .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 

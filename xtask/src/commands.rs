@@ -27,7 +27,10 @@ fn run_audit(global: &crate::cli::Global, args: AuditArgs) -> Result<i32> {
     let app = match App::load(&dir) {
         Ok(app) => app,
         Err(err) => {
-            let report = crate::diag::Report { findings: Vec::new(), errors: err.0 };
+            let report = crate::diag::Report {
+                findings: Vec::new(),
+                errors: err.0,
+            };
             print_report(&report, args.format, "audit");
             return Ok(2);
         }

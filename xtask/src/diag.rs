@@ -26,12 +26,30 @@ fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::E
 }
 
 impl Finding {
-    pub fn new(file: &Path, pos: Pos, rule: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
-        Finding { file: file.to_path_buf(), line: pos.line, col: pos.col, rule, message: message.into(), fix: fix.into() }
+    pub fn new(
+        file: &Path,
+        pos: Pos,
+        rule: &'static str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            file: file.to_path_buf(),
+            line: pos.line,
+            col: pos.col,
+            rule,
+            message: message.into(),
+            fix: fix.into(),
+        }
     }
 
     pub fn location(&self) -> String {
-        format!("{}:{}:{}", crate::paths::display(&self.file), self.line, self.col)
+        format!(
+            "{}:{}:{}",
+            crate::paths::display(&self.file),
+            self.line,
+            self.col
+        )
     }
 }
 
@@ -45,8 +63,13 @@ pub struct Report {
 impl Report {
     /// Sorted by file and position, duplicates removed.
     pub fn finish(mut self) -> Report {
-        self.findings.sort_by(|a, b| (&a.file, a.line, a.col, a.rule).cmp(&(&b.file, b.line, b.col, b.rule)));
-        self.findings.dedup();
+        self.findings.sort_by(|a, b| {
+            (&a.file, a.line, a.col, a.rule).cmp(&(&b.file, b.line, b.col, b.rule))
+        });
+        // Two rules can see the same thing at the same place; say it once.
+        self.findings.dedup_by(|a, b| {
+            a.file == b.file && a.line == b.line && a.col == b.col && a.rule == b.rule
+        });
         self
     }
 
@@ -66,12 +89,20 @@ impl Report {
             out.push_str(&format!("{err}\n"));
         }
         for f in &self.findings {
-            out.push_str(&format!("{}: {}: {}\n  = fix: {}\n", f.location(), f.rule, f.message, f.fix));
+            out.push_str(&format!(
+                "{}: {}: {}\n  = fix: {}\n",
+                f.location(),
+                f.rule,
+                f.message,
+                f.fix
+            ));
         }
         match (self.errors.len(), self.findings.len()) {
             (0, 0) => out.push_str(&format!("{what}: clean\n")),
             (0, n) => out.push_str(&format!("{what}: {n} finding(s)\n")),
-            (e, n) => out.push_str(&format!("{what}: {e} unreadable input(s), {n} finding(s)\n")),
+            (e, n) => out.push_str(&format!(
+                "{what}: {e} unreadable input(s), {n} finding(s)\n"
+            )),
         }
         out
     }

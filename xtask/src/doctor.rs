@@ -29,9 +29,25 @@ pub async fn run() -> Result<i32> {
 
 pub async fn collect() -> Vec<Check> {
     let mut checks = Vec::new();
-    checks.push(version_check("node ≥ 20", "node", &["--version"], (20, 0), true, "install Node.js 20 or later (`apt-get install nodejs`)"));
-    checks.push(version_check("npm", "npm", &["--version"], (0, 0), true, "install npm (`apt-get install npm`)"));
-    let python = tools::python3().map(|p| p.display().to_string()).unwrap_or_else(|_| "python3".into());
+    checks.push(version_check(
+        "node ≥ 20",
+        "node",
+        &["--version"],
+        (20, 0),
+        true,
+        "install Node.js 20 or later (`apt-get install nodejs`)",
+    ));
+    checks.push(version_check(
+        "npm",
+        "npm",
+        &["--version"],
+        (0, 0),
+        true,
+        "install npm (`apt-get install npm`)",
+    ));
+    let python = tools::python3()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "python3".into());
     checks.push(version_check(
         "python ≥ 3.10",
         &python,
@@ -45,13 +61,28 @@ pub async fn collect() -> Vec<Check> {
             what: what.to_string(),
             ok,
             required: false,
-            found: if ok { program.display().to_string() } else { "not installed".into() },
-            fix: if ok { String::new() } else { "installed on first use (`cargo xtask local up`, `cargo xtask deploy`)".into() },
+            found: if ok {
+                program.display().to_string()
+            } else {
+                "not installed".into()
+            },
+            fix: if ok {
+                String::new()
+            } else {
+                "installed on first use (`cargo xtask local up`, `cargo xtask deploy`)".into()
+            },
         });
     }
     if let Some(bin) = std::env::var_os("SERVERLESS_BIN") {
         let bin = bin.to_string_lossy().to_string();
-        checks.push(version_check("SERVERLESS_BIN", &bin, &["--version"], (0, 0), true, "point SERVERLESS_BIN at a Serverless CLI, or unset it to use the pinned one"));
+        checks.push(version_check(
+            "SERVERLESS_BIN",
+            &bin,
+            &["--version"],
+            (0, 0),
+            true,
+            "point SERVERLESS_BIN at a Serverless CLI, or unset it to use the pinned one",
+        ));
     }
     let docker = emulator::docker_engine_available();
     checks.push(Check {
@@ -59,24 +90,42 @@ pub async fn collect() -> Vec<Check> {
         ok: docker,
         required: false,
         found: if docker { "yes".into() } else { "no".into() },
-        fix: if docker { String::new() } else { "only the localstack emulator needs one; ministack runs without".into() },
+        fix: if docker {
+            String::new()
+        } else {
+            "only the localstack emulator needs one; ministack runs without".into()
+        },
     });
     checks.push(credentials().await);
     checks
 }
 
-fn version_check(what: &str, program: &str, args: &[&str], min: (u64, u64), required: bool, fix: &str) -> Check {
+fn version_check(
+    what: &str,
+    program: &str,
+    args: &[&str],
+    min: (u64, u64),
+    required: bool,
+    fix: &str,
+) -> Check {
     let output = Command::new(program).args(args).output();
     let (ok, found) = match output {
         Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
             let version = text.trim().lines().next().unwrap_or("").to_string();
             (parse_version(&version).is_some_and(|v| v >= min), version)
         }
         Ok(out) => (false, format!("`{program}` exited with {}", out.status)),
         Err(_) => (false, "not found".into()),
     };
-    Check { what: what.into(), ok, required, found, fix: if ok { String::new() } else { fix.into() } }
+    Check {
+        what: what.into(),
+        ok,
+        required,
+        found,
+        fix: if ok { String::new() } else { fix.into() },
+    }
 }
 
 /// The first `MAJOR.MINOR` in a version line (`v20.20.2`, `Python 3.11.7`).
@@ -92,7 +141,8 @@ pub fn parse_version(text: &str) -> Option<(u64, u64)> {
 /// web identity token, and asks STS for the account when some are found.
 /// Instance metadata is not probed: on a laptop it only costs a timeout.
 async fn credentials() -> Check {
-    let env = std::env::var_os("AWS_ACCESS_KEY_ID").is_some() && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some();
+    let env = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some();
     let web_identity = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some();
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let files = [
@@ -117,38 +167,67 @@ async fn credentials() -> Check {
             ok: false,
             required: false,
             found: "no".into(),
-            fix: "only AWS stages need them: `aws configure sso`, or AWS_PROFILE, or OIDC in CI".into(),
+            fix: "only AWS stages need them: `aws configure sso`, or AWS_PROFILE, or OIDC in CI"
+                .into(),
         };
     };
     let found = match account_id().await {
         Ok(account) => format!("yes ({source}), account {account}"),
         Err(err) => format!("yes ({source}), account unknown: {err}"),
     };
-    Check { what: "AWS credentials".into(), ok: true, required: false, found, fix: String::new() }
+    Check {
+        what: "AWS credentials".into(),
+        ok: true,
+        required: false,
+        found,
+        fix: String::new(),
+    }
 }
 
 async fn account_id() -> Result<String> {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     let config = crate::aws::Target::Aws.sdk_config(&region).await;
     let sts = aws_sdk_sts::Client::new(&config);
-    let identity = tokio::time::timeout(std::time::Duration::from_secs(10), sts.get_caller_identity().send())
-        .await
-        .map_err(|_| anyhow::anyhow!("STS did not answer within 10s"))?
-        .map_err(|e| anyhow::anyhow!("{}", crate::aws::error_message(&e)))?;
+    let identity = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sts.get_caller_identity().send(),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("STS did not answer within 10s"))?
+    .map_err(|e| anyhow::anyhow!("{}", crate::aws::error_message(&e)))?;
     Ok(identity.account().unwrap_or("?").to_string())
 }
 
 pub fn render(checks: &[Check]) -> String {
-    let width = checks.iter().map(|c| c.what.chars().count()).max().unwrap_or(0);
-    let found_width = checks.iter().map(|c| c.found.chars().count()).max().unwrap_or(0).min(60);
+    let width = checks
+        .iter()
+        .map(|c| c.what.chars().count())
+        .max()
+        .unwrap_or(0);
+    let found_width = checks
+        .iter()
+        .map(|c| c.found.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     let mut out = String::new();
     for check in checks {
         let mark = if check.ok { "✔" } else { "✘" };
         let pad = width - check.what.chars().count();
         let found_pad = found_width.saturating_sub(check.found.chars().count());
-        out.push_str(&format!("{mark} {}{}  {}{}", check.what, " ".repeat(pad), check.found, " ".repeat(found_pad)));
+        out.push_str(&format!(
+            "{mark} {}{}  {}{}",
+            check.what,
+            " ".repeat(pad),
+            check.found,
+            " ".repeat(found_pad)
+        ));
         if !check.fix.is_empty() {
-            let need = if check.required { "required" } else { "optional" };
+            let need = if check.required {
+                "required"
+            } else {
+                "optional"
+            };
             out.push_str(&format!("  {need}; fix: {}", check.fix));
         }
         out.push('\n');

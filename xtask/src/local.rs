@@ -48,11 +48,15 @@ pub fn running() -> Option<Record> {
 /// The long-lived emulator, started when none runs. The caller borrows it:
 /// it keeps running after the command ends.
 pub async fn ensure_running(port: Option<u16>) -> Result<(Emulator, bool)> {
-    fs::create_dir_all(dir()).with_context(|| format!("cannot create {}", paths::display(&dir())))?;
+    fs::create_dir_all(dir())
+        .with_context(|| format!("cannot create {}", paths::display(&dir())))?;
     let _lock = FileLock::acquire(&dir().join(".lock"))?;
     if let Some(record) = running() {
         if emulator::answers(&record.endpoint).await {
-            return Ok((Emulator::borrowed(record.endpoint, Backend::Ministack).await?, false));
+            return Ok((
+                Emulator::borrowed(record.endpoint, Backend::Ministack).await?,
+                false,
+            ));
         }
         // A process that holds the pid but does not answer is not ours to
         // trust; stop its group and start afresh.
@@ -65,7 +69,10 @@ pub async fn ensure_running(port: Option<u16>) -> Result<(Emulator, bool)> {
         None => preferred_port()?,
     };
     let mut child = ministack::spawn(&layout, port, Lifetime::Detached)?;
-    let ready = ministack::wait_ready(port, &layout.log(), || child.try_wait().ok().flatten().map(|s| s.to_string())).await;
+    let ready = ministack::wait_ready(port, &layout.log(), || {
+        child.try_wait().ok().flatten().map(|s| s.to_string())
+    })
+    .await;
     if let Err(err) = ready {
         process::stop_child(&mut child, Duration::from_secs(5));
         return Err(err);
@@ -80,7 +87,10 @@ pub async fn ensure_running(port: Option<u16>) -> Result<(Emulator, bool)> {
             .unwrap_or(0),
     };
     fs::write(record_path(), serde_json::to_string_pretty(&record)?)?;
-    Ok((Emulator::borrowed(record.endpoint, Backend::Ministack).await?, true))
+    Ok((
+        Emulator::borrowed(record.endpoint, Backend::Ministack).await?,
+        true,
+    ))
 }
 
 /// 4566, the port AWS tools expect of a local emulator, when it is free.
@@ -116,12 +126,20 @@ pub async fn up(port: Option<u16>) -> Result<()> {
 /// Exit status: 0 healthy, 1 not running or not answering.
 pub async fn status() -> Result<i32> {
     match running() {
-        Some(record) if emulator::answers(&format!("{}/_ministack/health", record.endpoint)).await => {
-            println!("healthy: ministack at {} (pid {})", record.endpoint, record.pid);
+        Some(record)
+            if emulator::answers(&format!("{}/_ministack/health", record.endpoint)).await =>
+        {
+            println!(
+                "healthy: ministack at {} (pid {})",
+                record.endpoint, record.pid
+            );
             Ok(0)
         }
         Some(record) => {
-            println!("not answering: ministack pid {} at {}; see `cargo xtask local logs`", record.pid, record.endpoint);
+            println!(
+                "not answering: ministack pid {} at {}; see `cargo xtask local logs`",
+                record.pid, record.endpoint
+            );
             Ok(1)
         }
         None => {
@@ -137,7 +155,10 @@ pub fn down() -> Result<()> {
     match running() {
         Some(record) => {
             process::stop_group(record.pid, Duration::from_secs(10));
-            println!("stopped the emulator at {} (pid {})", record.endpoint, record.pid);
+            println!(
+                "stopped the emulator at {} (pid {})",
+                record.endpoint, record.pid
+            );
         }
         None => println!("no emulator was running"),
     }
@@ -149,7 +170,10 @@ pub fn down() -> Result<()> {
 pub fn logs(lines: usize) -> Result<()> {
     let log = layout().log();
     if !log.exists() {
-        anyhow::bail!("no emulator log at {}; start one with `cargo xtask local up`", paths::display(&log));
+        anyhow::bail!(
+            "no emulator log at {}; start one with `cargo xtask local up`",
+            paths::display(&log)
+        );
     }
     println!("{}", process::log_tail(&log, lines));
     Ok(())

@@ -35,7 +35,12 @@ impl Policy {
     /// `local`, `dev`, `stage`, `prod`, with `prod` protected and `local` on
     /// the emulator, all in `region`.
     pub fn default_in(region: Region) -> Policy {
-        let stage = |protected, emulator| StageConfig { region: region.clone(), account: None, protected, emulator };
+        let stage = |protected, emulator| StageConfig {
+            region: region.clone(),
+            account: None,
+            protected,
+            emulator,
+        };
         Policy {
             stages: vec![
                 ("local".into(), stage(false, true)),
@@ -157,10 +162,19 @@ impl Manifest {
     pub fn load(app_dir: &Path) -> Result<Manifest, FileError> {
         let path = app_dir.join(FILE_NAME);
         if !path.exists() {
-            return Ok(Manifest { path: None, app_name: None, services: Vec::new(), policy: None, external: External::default() });
+            return Ok(Manifest {
+                path: None,
+                app_name: None,
+                services: Vec::new(),
+                policy: None,
+                external: External::default(),
+            });
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|err| FileError { path: path.clone(), pos: None, message: format!("cannot read: {err}") })?;
+        let text = std::fs::read_to_string(&path).map_err(|err| FileError {
+            path: path.clone(),
+            pos: None,
+            message: format!("cannot read: {err}"),
+        })?;
         Manifest::parse(&path, &text)
     }
 
@@ -170,12 +184,15 @@ impl Manifest {
             pos: offset.map(|o| line_col(text, o)),
             message,
         };
-        let toml_error = |err: toml::de::Error| error(err.span().map(|s| s.start), err.message().to_string());
+        let toml_error =
+            |err: toml::de::Error| error(err.span().map(|s| s.start), err.message().to_string());
 
         let raw: RawManifest = toml::from_str(text).map_err(toml_error)?;
 
         let app_region = match raw.app.as_ref().and_then(|a| a.region.as_ref()) {
-            Some(region) => Some(Region::parse(region.get_ref()).map_err(|m| error(Some(region.span().start), m))?),
+            Some(region) => Some(
+                Region::parse(region.get_ref()).map_err(|m| error(Some(region.span().start), m))?,
+            ),
             None => None,
         };
 
@@ -192,7 +209,10 @@ impl Manifest {
             if !stage::is_well_formed(&name) {
                 return Err(error(
                     Some(start),
-                    format!("stage name `{name}` does not match {}; rename it", stage::NAME_RULE),
+                    format!(
+                        "stage name `{name}` does not match {}; rename it",
+                        stage::NAME_RULE
+                    ),
                 ));
             }
             let raw_stage = raw_stage.into_inner();
@@ -210,30 +230,66 @@ impl Manifest {
                 Some(account) => {
                     let value = account.get_ref();
                     if value.len() != 12 || !value.chars().all(|c| c.is_ascii_digit()) {
-                        return Err(error(Some(account.span().start), format!("account `{value}` is not a 12-digit AWS account id")));
+                        return Err(error(
+                            Some(account.span().start),
+                            format!("account `{value}` is not a 12-digit AWS account id"),
+                        ));
                     }
                     Some(value.clone())
                 }
                 None => None,
             };
             if raw_stage.protected && raw_stage.emulator {
-                return Err(error(Some(start), format!("stage `{name}` cannot be both protected and on the emulator")));
+                return Err(error(
+                    Some(start),
+                    format!("stage `{name}` cannot be both protected and on the emulator"),
+                ));
             }
-            policy_stages.push((name, StageConfig { region, account, protected: raw_stage.protected, emulator: raw_stage.emulator }));
+            policy_stages.push((
+                name,
+                StageConfig {
+                    region,
+                    account,
+                    protected: raw_stage.protected,
+                    emulator: raw_stage.emulator,
+                },
+            ));
         }
 
         let mut services = Vec::new();
         for (key, spanned) in raw.services {
             let start = spanned.span().start;
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(error(Some(start), format!("service key `{key}` may only hold letters, digits, `-` and `_`")));
+            if key.is_empty()
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(error(
+                    Some(start),
+                    format!("service key `{key}` may only hold letters, digits, `-` and `_`"),
+                ));
             }
             let service = spanned.into_inner();
             let rel = PathBuf::from(service.path.clone().unwrap_or_else(|| key.clone()));
-            if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                return Err(error(Some(start), format!("service `{key}`: path `{}` must stay inside the app folder", rel.display())));
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(error(
+                    Some(start),
+                    format!(
+                        "service `{key}`: path `{}` must stay inside the app folder",
+                        rel.display()
+                    ),
+                ));
             }
-            services.push(ServiceDecl { key, path: rel, depends_on: service.depends_on, pos: Some(line_col(text, start)) });
+            services.push(ServiceDecl {
+                key,
+                path: rel,
+                depends_on: service.depends_on,
+                pos: Some(line_col(text, start)),
+            });
         }
         services.sort_by_key(|s| s.pos.map(|p| p.line));
         let keys: Vec<&str> = services.iter().map(|s| s.key.as_str()).collect();
@@ -255,9 +311,18 @@ impl Manifest {
                 p
             })
         } else {
-            Some(Policy { stages: policy_stages, source: Some(path.to_path_buf()) })
+            Some(Policy {
+                stages: policy_stages,
+                source: Some(path.to_path_buf()),
+            })
         };
-        let external = raw.external.map(|e| External { stacks: e.stacks, exports: e.exports }).unwrap_or_default();
+        let external = raw
+            .external
+            .map(|e| External {
+                stacks: e.stacks,
+                exports: e.exports,
+            })
+            .unwrap_or_default();
         Ok(Manifest {
             path: Some(path.to_path_buf()),
             app_name: raw.app.and_then(|a| a.name),
@@ -295,7 +360,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported_where_they_stand() {
-        let err = parse("[stages.prod]\nregion = \"us-east-1\"\naccount = \"12345\"\n").unwrap_err();
+        let err =
+            parse("[stages.prod]\nregion = \"us-east-1\"\naccount = \"12345\"\n").unwrap_err();
         assert_eq!(err.pos.map(|p| p.line), Some(3), "{err}");
         let err = parse("[stages.prod]\nregion = \"nowhere\"\n").unwrap_err();
         assert_eq!(err.pos.map(|p| p.line), Some(2), "{err}");

@@ -20,9 +20,17 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StageError {
     #[error("`{given}` is not a valid stage name: use {rule} (lowercase letters, digits and `-`, starting with a letter); allowed stages: {allowed}")]
-    Malformed { given: String, rule: &'static str, allowed: String },
+    Malformed {
+        given: String,
+        rule: &'static str,
+        allowed: String,
+    },
     #[error("stage `{given}` is not allowed by {source_name}; allowed stages: {allowed}")]
-    NotAllowed { given: String, source_name: String, allowed: String },
+    NotAllowed {
+        given: String,
+        source_name: String,
+        allowed: String,
+    },
 }
 
 /// Whether `name` is well-formed, whatever the policy says.
@@ -38,11 +46,22 @@ impl Stage {
     pub fn parse(name: &str, policy: &Policy) -> Result<Stage, StageError> {
         let allowed = policy.stage_names().join(", ");
         if !is_well_formed(name) {
-            return Err(StageError::Malformed { given: name.escape_debug().to_string(), rule: NAME_RULE, allowed });
+            return Err(StageError::Malformed {
+                given: name.escape_debug().to_string(),
+                rule: NAME_RULE,
+                allowed,
+            });
         }
         match policy.stage(name) {
-            Some(config) => Ok(Stage { name: name.to_string(), config: config.clone() }),
-            None => Err(StageError::NotAllowed { given: name.to_string(), source_name: policy.source_name(), allowed }),
+            Some(config) => Ok(Stage {
+                name: name.to_string(),
+                config: config.clone(),
+            }),
+            None => Err(StageError::NotAllowed {
+                given: name.to_string(),
+                source_name: policy.source_name(),
+                allowed,
+            }),
         }
     }
 
@@ -83,12 +102,21 @@ impl Region {
         let parts: Vec<&str> = name.split('-').collect();
         let ok = parts.len() >= 3
             && parts[0].len() == 2
-            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-            && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
         if ok {
             Ok(Region(name.to_string()))
         } else {
-            Err(format!("`{}` is not an AWS region name such as us-east-1 or eu-west-2", name.escape_debug()))
+            Err(format!(
+                "`{}` is not an AWS region name such as us-east-1 or eu-west-2",
+                name.escape_debug()
+            ))
         }
     }
 
@@ -122,8 +150,13 @@ mod tests {
         let policy = Policy::default_policy();
         let err = Stage::parse("qa", &policy).unwrap_err().to_string();
         assert!(err.contains("local, dev, stage, prod"), "{err}");
-        let err = Stage::parse("dev;touch x", &policy).unwrap_err().to_string();
-        assert!(err.contains("not a valid stage name") && err.contains("local, dev, stage, prod"), "{err}");
+        let err = Stage::parse("dev;touch x", &policy)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not a valid stage name") && err.contains("local, dev, stage, prod"),
+            "{err}"
+        );
         assert!(Stage::parse("prod", &policy).unwrap().is_protected());
         assert!(Stage::parse("local", &policy).unwrap().on_emulator());
     }

@@ -52,7 +52,9 @@ const EMULATOR: Pin = Pin {
     folder: "python",
     pin_files: &["python/requirements.txt"],
     program: "bin/ministack",
-    kind: Kind::PythonVenv { requirements: "python/requirements.txt" },
+    kind: Kind::PythonVenv {
+        requirements: "python/requirements.txt",
+    },
 };
 
 const CFN_LINT: Pin = Pin {
@@ -60,7 +62,9 @@ const CFN_LINT: Pin = Pin {
     folder: "cfn-lint",
     pin_files: &["python/cfn-lint.txt"],
     program: "bin/cfn-lint",
-    kind: Kind::PythonVenv { requirements: "python/cfn-lint.txt" },
+    kind: Kind::PythonVenv {
+        requirements: "python/cfn-lint.txt",
+    },
 };
 
 /// The Serverless CLI to run: `SERVERLESS_BIN` when set (a team on another
@@ -136,7 +140,11 @@ impl Pin {
         if self.is_current() {
             return Ok(program);
         }
-        eprintln!("installing {} into {}", self.what, paths::display(&self.dir()));
+        eprintln!(
+            "installing {} into {}",
+            self.what,
+            paths::display(&self.dir())
+        );
         self.install()
             .with_context(|| format!("installing {} failed", self.what))?;
         Ok(program)
@@ -181,7 +189,10 @@ impl Pin {
             }
         }
         if !dir.join(self.program).exists() {
-            bail!("the install finished but {} is missing", paths::display(&dir.join(self.program)));
+            bail!(
+                "the install finished but {} is missing",
+                paths::display(&dir.join(self.program))
+            );
         }
         // Record what was installed last, so an interrupted install is redone.
         let pinned = dir.join(".pinned");
@@ -195,7 +206,9 @@ impl Pin {
 
 /// The Python interpreter to build venvs with: `PYTHON` when set, else `python3`.
 pub fn python3() -> Result<PathBuf> {
-    Ok(PathBuf::from(std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into())))
+    Ok(PathBuf::from(
+        std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()),
+    ))
 }
 
 fn run_install(cmd: &mut Command, what: &str, fix: &str) -> Result<()> {
@@ -208,7 +221,11 @@ fn run_install(cmd: &mut Command, what: &str, fix: &str) -> Result<()> {
         log.push_str(&String::from_utf8_lossy(&output.stdout));
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!("{what} exited with {}:\n{}\n{fix}", output.status, tail.join("\n"));
+        bail!(
+            "{what} exited with {}:\n{}\n{fix}",
+            output.status,
+            tail.join("\n")
+        );
     }
     Ok(())
 }
@@ -229,7 +246,11 @@ impl FileLock {
             .with_context(|| format!("cannot open {}", paths::display(path)))?;
         // SAFETY: flock on a descriptor we own; it is released when the file closes.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!("cannot lock {}: {}", paths::display(path), std::io::Error::last_os_error());
+            bail!(
+                "cannot lock {}: {}",
+                paths::display(path),
+                std::io::Error::last_os_error()
+            );
         }
         Ok(FileLock { _file: file })
     }

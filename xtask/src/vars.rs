@@ -141,10 +141,17 @@ fn parse_inner(inner: &str, start: usize, end: usize) -> Option<Var> {
         None => (address_part, ""),
     };
     let (source, arg) = match head.find('(') {
-        Some(open) if head.ends_with(')') => (&head[..open], Some(head[open + 1..head.len() - 1].trim().to_string())),
+        Some(open) if head.ends_with(')') => (
+            &head[..open],
+            Some(head[open + 1..head.len() - 1].trim().to_string()),
+        ),
         _ => (head, None),
     };
-    if source.is_empty() || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+    if source.is_empty()
+        || !source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
         return None;
     }
     Some(Var {
@@ -281,11 +288,25 @@ mod tests {
 
     #[test]
     fn resolves_what_is_known_before_deploy() {
-        let doc = crate::yaml::parse("service: shop\ncustom:\n  prefix: shop-${sls:stage}\n").unwrap();
-        let ctx = Context { stage: "qa", region: "eu-west-1", doc: &doc };
-        assert_eq!(resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(), Some("shop-qa-eu-west-1"));
-        assert_eq!(resolve("${self:service}-${opt:stage, 'dev'}", &ctx).as_deref(), Some("shop-qa"));
+        let doc =
+            crate::yaml::parse("service: shop\ncustom:\n  prefix: shop-${sls:stage}\n").unwrap();
+        let ctx = Context {
+            stage: "qa",
+            region: "eu-west-1",
+            doc: &doc,
+        };
+        assert_eq!(
+            resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),
+            Some("shop-qa-eu-west-1")
+        );
+        assert_eq!(
+            resolve("${self:service}-${opt:stage, 'dev'}", &ctx).as_deref(),
+            Some("shop-qa")
+        );
         assert_eq!(resolve("${cf:other-${sls:stage}.Out}", &ctx), None);
-        assert_eq!(resolve("${env:MISSING, 'fallback'}", &ctx).as_deref(), Some("fallback"));
+        assert_eq!(
+            resolve("${env:MISSING, 'fallback'}", &ctx).as_deref(),
+            Some("fallback")
+        );
     }
 }

@@ -27,7 +27,10 @@ impl fmt::Display for Pos {
 
 impl Pos {
     fn from_marker(mark: Marker) -> Pos {
-        Pos { line: mark.line(), col: mark.col() + 1 }
+        Pos {
+            line: mark.line(),
+            col: mark.col() + 1,
+        }
     }
 }
 
@@ -42,7 +45,10 @@ pub struct Node {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// Any scalar, as written. `quoted` tells `'dev'` from `dev`.
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -79,12 +85,18 @@ impl Node {
 
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// The entry (key node and value node) under `key` in a mapping.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v))
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
     }
 
     /// Follows a path of mapping keys.
@@ -130,7 +142,11 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     if let Some(err) = builder.error {
         return Err(err);
     }
-    Ok(builder.root.unwrap_or(Node { value: Value::Map(Vec::new()), pos: Pos { line: 1, col: 1 }, tag: None }))
+    Ok(builder.root.unwrap_or(Node {
+        value: Value::Map(Vec::new()),
+        pos: Pos { line: 1, col: 1 },
+        tag: None,
+    }))
 }
 
 /// Reads and parses a file; errors name the file and the position.
@@ -167,8 +183,19 @@ impl fmt::Display for FileError {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, pos: Pos, tag: Option<String>, anchor: usize },
-    Map { entries: Vec<(Node, Node)>, key: Option<Node>, pos: Pos, tag: Option<String>, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        pos: Pos,
+        tag: Option<String>,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        pos: Pos,
+        tag: Option<String>,
+        anchor: usize,
+    },
 }
 
 #[derive(Default)]
@@ -216,24 +243,69 @@ impl MarkedEventReceiver for Builder {
         let pos = Pos::from_marker(mark);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
-                let node = Node { value: Value::Scalar { text, quoted }, pos, tag: tag_name(tag) };
+                let quoted = matches!(
+                    style,
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+                );
+                let node = Node {
+                    value: Value::Scalar { text, quoted },
+                    pos,
+                    tag: tag_name(tag),
+                };
                 self.push_node(node, anchor);
             }
             Event::SequenceStart(anchor, tag) => {
-                self.stack.push(Frame::Seq { items: Vec::new(), pos, tag: tag_name(tag), anchor });
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    pos,
+                    tag: tag_name(tag),
+                    anchor,
+                });
             }
             Event::MappingStart(anchor, tag) => {
-                self.stack.push(Frame::Map { entries: Vec::new(), key: None, pos, tag: tag_name(tag), anchor });
+                self.stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    key: None,
+                    pos,
+                    tag: tag_name(tag),
+                    anchor,
+                });
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, pos, tag, anchor }) = self.stack.pop() {
-                    self.push_node(Node { value: Value::Seq(items), pos, tag }, anchor);
+                if let Some(Frame::Seq {
+                    items,
+                    pos,
+                    tag,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    self.push_node(
+                        Node {
+                            value: Value::Seq(items),
+                            pos,
+                            tag,
+                        },
+                        anchor,
+                    );
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { entries, pos, tag, anchor, .. }) = self.stack.pop() {
-                    self.push_node(Node { value: Value::Map(entries), pos, tag }, anchor);
+                if let Some(Frame::Map {
+                    entries,
+                    pos,
+                    tag,
+                    anchor,
+                    ..
+                }) = self.stack.pop()
+                {
+                    self.push_node(
+                        Node {
+                            value: Value::Map(entries),
+                            pos,
+                            tag,
+                        },
+                        anchor,
+                    );
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id) {
@@ -242,9 +314,18 @@ impl MarkedEventReceiver for Builder {
                     node.pos = pos;
                     self.push_node(node, 0);
                 }
-                None => self.error = Some(ParseError { pos, message: "alias to an unknown anchor".into() }),
+                None => {
+                    self.error = Some(ParseError {
+                        pos,
+                        message: "alias to an unknown anchor".into(),
+                    })
+                }
             },
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
@@ -262,7 +343,13 @@ mod tests {
         assert_eq!(b.tag.as_deref(), Some("GetAtt"));
         assert_eq!(b.as_str(), Some("Api.ApiId"));
         let c = doc.path(&["a", "c"]).unwrap().as_seq().unwrap();
-        assert_eq!(c[1].value, Value::Scalar { text: "y".into(), quoted: true });
+        assert_eq!(
+            c[1].value,
+            Value::Scalar {
+                text: "y".into(),
+                quoted: true
+            }
+        );
     }
 
     #[test]

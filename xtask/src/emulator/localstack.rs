@@ -23,11 +23,17 @@ impl Container {
         }
         let has_token = std::env::var("LOCALSTACK_AUTH_TOKEN").is_ok_and(|t| !t.is_empty());
         if has_token {
-            let container = LocalStackPro::from_env().start().await.context("cannot start the LocalStack Pro container")?;
+            let container = LocalStackPro::from_env()
+                .start()
+                .await
+                .context("cannot start the LocalStack Pro container")?;
             let port = container.get_host_port_ipv4(4566).await?;
             Ok(Container::Pro(container, port))
         } else {
-            let container = LocalStack::default().start().await.context("cannot start the LocalStack container")?;
+            let container = LocalStack::default()
+                .start()
+                .await
+                .context("cannot start the LocalStack container")?;
             let port = container.get_host_port_ipv4(4566).await?;
             Ok(Container::Free(container, port))
         }

@@ -73,13 +73,20 @@ pub fn spawn(layout: &Layout, port: u16, lifetime: Lifetime) -> Result<Child> {
         .stdout(log.try_clone()?)
         .stderr(log);
     process::supervise(&mut cmd, lifetime);
-    cmd.spawn().with_context(|| format!("cannot start {}", paths::display(&program)))
+    cmd.spawn()
+        .with_context(|| format!("cannot start {}", paths::display(&program)))
 }
 
 /// Waits until `/_ministack/health` answers. `alive` tells whether the
 /// process still runs, so a crash is reported at once, not after the timeout.
-pub async fn wait_ready(port: u16, log: &Path, mut alive: impl FnMut() -> Option<String>) -> Result<()> {
-    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+pub async fn wait_ready(
+    port: u16,
+    log: &Path,
+    mut alive: impl FnMut() -> Option<String>,
+) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
     let url = format!("http://127.0.0.1:{port}/_ministack/health");
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -120,15 +127,24 @@ impl Ministack {
         for _ in 0..3 {
             let port = process::free_port()?;
             let child = spawn(&layout, port, Lifetime::Attached)?;
-            let mut ministack = Ministack { child, port, run_dir: run_dir.clone(), exit: None };
+            let mut ministack = Ministack {
+                child,
+                port,
+                run_dir: run_dir.clone(),
+                exit: None,
+            };
             let ready = {
                 let child = &mut ministack.child;
-                wait_ready(port, &layout.log(), || child.try_wait().ok().flatten().map(|s| s.to_string())).await
+                wait_ready(port, &layout.log(), || {
+                    child.try_wait().ok().flatten().map(|s| s.to_string())
+                })
+                .await
             };
             match ready {
                 Ok(()) => return Ok(ministack),
                 Err(err) => {
-                    let in_use = process::log_tail(&layout.log(), 40).contains("ddress already in use");
+                    let in_use =
+                        process::log_tail(&layout.log(), 40).contains("ddress already in use");
                     drop(ministack);
                     if !in_use {
                         return Err(err);
@@ -159,7 +175,11 @@ impl Ministack {
         }
         let status = self.exit?;
         let log = Layout::new(self.run_dir.clone()).log();
-        Some(format!("the process exited ({status}); last lines of {}:\n{}", paths::display(&log), process::log_tail(&log, 10)))
+        Some(format!(
+            "the process exited ({status}); last lines of {}:\n{}",
+            paths::display(&log),
+            process::log_tail(&log, 10)
+        ))
     }
 }
 
@@ -177,7 +197,9 @@ pub fn unique_dir(parent: &Path, prefix: &str) -> Result<PathBuf> {
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(err).with_context(|| format!("cannot create {}", paths::display(&dir))),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot create {}", paths::display(&dir)))
+            }
         }
     }
     bail!("no free scratch folder under {}", paths::display(parent))

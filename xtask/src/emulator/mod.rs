@@ -52,7 +52,7 @@ enum Handle {
     Ministack(ministack::Ministack),
     /// Held for its destructor, which removes the container.
     #[allow(dead_code)]
-    Localstack(localstack::Container),
+    Localstack(Box<localstack::Container>),
     /// Somebody else's process (an external endpoint, or the long-lived
     /// `cargo xtask local` emulator): we never stop it.
     Borrowed,
@@ -72,7 +72,11 @@ impl Emulator {
             }
             Backend::Localstack => {
                 let container = localstack::Container::start().await?;
-                Ok(Emulator { endpoint: container.endpoint(), backend, handle: Handle::Localstack(container) })
+                Ok(Emulator {
+                    endpoint: container.endpoint(),
+                    backend,
+                    handle: Handle::Localstack(Box::new(container)),
+                })
             }
             Backend::External => Emulator::external_from_env().await,
         }
@@ -80,7 +84,10 @@ impl Emulator {
 
     /// The endpoint in `AWS_ENDPOINT_URL`, checked to answer.
     pub async fn external_from_env() -> Result<Emulator> {
-        let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()) else {
+        let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|e| !e.is_empty())
+        else {
             bail!("--emulator external needs AWS_ENDPOINT_URL, for example `export AWS_ENDPOINT_URL=http://127.0.0.1:4566`");
         };
         Emulator::borrowed(endpoint, Backend::External).await
@@ -92,7 +99,11 @@ impl Emulator {
         if !answers(&endpoint).await {
             bail!("no emulator answers at {endpoint}; start one with `cargo xtask local up`");
         }
-        Ok(Emulator { endpoint, backend, handle: Handle::Borrowed })
+        Ok(Emulator {
+            endpoint,
+            backend,
+            handle: Handle::Borrowed,
+        })
     }
 
     /// `http://127.0.0.1:PORT`: always an IP, because with `localhost` the
@@ -119,7 +130,10 @@ impl Emulator {
     pub fn explain(&mut self, err: anyhow::Error) -> anyhow::Error {
         match &mut self.handle {
             Handle::Ministack(m) => match m.exit_report() {
-                Some(report) => err.context(format!("the emulator at {} is gone: {report}", self.endpoint)),
+                Some(report) => err.context(format!(
+                    "the emulator at {} is gone: {report}",
+                    self.endpoint
+                )),
                 None => err,
             },
             _ => err,
@@ -142,8 +156,9 @@ impl Emulator {
 
 /// Accepts `http://host:port` and turns `localhost` into `127.0.0.1`.
 pub fn normalize_endpoint(endpoint: &str) -> Result<String> {
-    let url = reqwest::Url::parse(endpoint)
-        .with_context(|| format!("`{endpoint}` is not a URL; use the form http://127.0.0.1:4566"))?;
+    let url = reqwest::Url::parse(endpoint).with_context(|| {
+        format!("`{endpoint}` is not a URL; use the form http://127.0.0.1:4566")
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("`{endpoint}` is not an http(s) URL; use the form http://127.0.0.1:4566");
     }
@@ -157,7 +172,9 @@ pub fn normalize_endpoint(endpoint: &str) -> Result<String> {
 
 /// Whether anything answers HTTP at the endpoint (any status counts).
 pub async fn answers(endpoint: &str) -> bool {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build();
     match client {
         Ok(client) => client.get(endpoint).send().await.is_ok(),
         Err(_) => false,

@@ -1,0 +1,250 @@
+//! `cargo xtask audit` against one small app per stage hazard: each must
+//! produce exactly its finding, at its line, and nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rstest::rstest;
+use xtask::app::App;
+use xtask::audit;
+
+fn fixture(name: &str) -> PathBuf {
+    xtask::paths::workspace_root().join("fixtures").join(name)
+}
+
+/// (rule, file relative to the app, line) of every finding.
+fn findings(app: &str) -> Vec<(String, String, usize)> {
+    let dir = fixture(app);
+    let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
+    audit::audit(&app)
+        .findings
+        .into_iter()
+        .map(|f| {
+            let rel = f
+                .file
+                .strip_prefix(&dir)
+                .unwrap_or(&f.file)
+                .display()
+                .to_string();
+            (f.rule.to_string(), rel, f.line)
+        })
+        .collect()
+}
+
+#[rstest]
+#[case::opt_stage_with_default(
+    "broken/stage-default-fallback",
+    "stage-default",
+    "serverless.yml",
+    5
+)]
+#[case::literal_provider_stage(
+    "broken/stage-literal-provider",
+    "stage-default",
+    "serverless.yml",
+    5
+)]
+#[case::custom_stage_with_default(
+    "broken/stage-custom-default",
+    "stage-default",
+    "serverless.yml",
+    3
+)]
+#[case::default_in_an_included_file("broken/include-default", "stage-default", "custom.yml", 3)]
+#[case::literal_stage_in_bucket_name(
+    "broken/literal-stage-bucket",
+    "literal-stage",
+    "serverless.yml",
+    14
+)]
+#[case::literal_stage_in_cf_reference(
+    "broken/literal-stage-cf",
+    "literal-stage",
+    "serverless.yml",
+    6
+)]
+#[case::literal_stage_in_environment(
+    "broken/literal-stage-env",
+    "literal-stage",
+    "serverless.yml",
+    10
+)]
+#[case::unscoped_bucket("broken/unscoped-bucket", "unscoped-name", "serverless.yml", 10)]
+#[case::unscoped_table("broken/unscoped-table", "unscoped-name", "serverless.yml", 9)]
+#[case::unscoped_export("broken/unscoped-export", "unscoped-name", "serverless.yml", 12)]
+#[case::unscoped_deployment_bucket(
+    "broken/unscoped-deployment-bucket",
+    "unscoped-name",
+    "serverless.yml",
+    5
+)]
+#[case::unscoped_user_pool("broken/unscoped-user-pool", "unscoped-name", "serverless.yml", 9)]
+#[case::unscoped_role("broken/unscoped-role", "unscoped-name", "serverless.yml", 9)]
+#[case::unscoped_stack_name("broken/unscoped-stack-name", "unscoped-name", "serverless.yml", 4)]
+#[case::mixed_spellings(
+    "broken/mixed-spelling",
+    "stage-spelling",
+    "checkout/serverless.yml",
+    12
+)]
+#[case::unknown_stage_in_params(
+    "broken/unknown-stage-params",
+    "unknown-stage",
+    "serverless.yml",
+    7
+)]
+#[case::unknown_stage_in_a_name("broken/unknown-stage-name", "unknown-stage", "serverless.yml", 5)]
+fn each_hazard_gives_exactly_its_finding(
+    #[case] app: &str,
+    #[case] rule: &str,
+    #[case] file: &str,
+    #[case] line: usize,
+) {
+    assert_eq!(
+        findings(app),
+        vec![(rule.to_string(), file.to_string(), line)]
+    );
+}
+
+#[rstest]
+#[case::bundled_app("tb365")]
+#[case::diamond_without_manifest_in_another_region("diamond")]
+fn clean_apps_audit_clean(#[case] app: &str) {
+    assert_eq!(findings(app), vec![]);
+}
+
+fn xtask(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env_remove("XTASK_APP")
+        .output()
+        .expect("xtask runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+fn app_arg(name: &str) -> String {
+    fixture(name).display().to_string()
+}
+
+#[test]
+fn exit_codes_follow_the_outcome() {
+    assert_eq!(
+        xtask(&["audit"]).0,
+        Some(0),
+        "the bundled app is the default and audits clean"
+    );
+    let (code, out) = xtask(&["audit", "--app", &app_arg("broken/unscoped-bucket")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("serverless.yml:10:21: unscoped-name:") && out.contains("= fix:"),
+        "{out}"
+    );
+    let (code, out) = xtask(&["audit", "--app", &app_arg("broken/unreadable")]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("serverless.yml:5:1: invalid YAML"), "{out}");
+    let (code, out) = xtask(&["audit", "--app", &app_arg("no-such-app")]);
+    assert_eq!(code, Some(2), "{out}");
+}
+
+#[test]
+fn json_output_carries_rule_file_and_line() {
+    let (code, out) = xtask(&[
+        "audit",
+        "--format",
+        "json",
+        "--app",
+        &app_arg("broken/literal-stage-cf"),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let finding = &value["findings"][0];
+    assert_eq!(finding["rule"], "literal-stage");
+    assert_eq!(finding["line"], 6);
+    assert!(finding["file"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("literal-stage-cf/serverless.yml"));
+}
+
+#[rstest]
+#[case::unknown("qa", "not allowed")]
+#[case::injection("dev;touch x", "not a valid stage name")]
+#[case::upper_case("Prod", "not a valid stage name")]
+fn bad_stages_are_refused_with_the_allowed_list(#[case] stage: &str, #[case] why: &str) {
+    let marker = Path::new("x");
+    let (code, out) = xtask(&["audit", "--stage", stage]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(why) && out.contains("local, dev, stage, prod"),
+        "{out}"
+    );
+    assert!(!marker.exists(), "the stage name ran as a command");
+}
+
+#[test]
+fn a_manifest_can_allow_other_stages() {
+    let dir = xtask::paths::scratch_dir().join(format!("audit-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("svc")).unwrap();
+    std::fs::write(
+        dir.join("deploy.toml"),
+        "[stages.qa]\nregion = \"ap-southeast-2\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("svc/serverless.yml"),
+        "service: svc\nprovider:\n  name: aws\n  environment:\n    T: t-qa\n",
+    )
+    .unwrap();
+    let (code, out) = xtask(&[
+        "audit",
+        "--app",
+        &dir.display().to_string(),
+        "--stage",
+        "qa",
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    // `qa` is allowed now, so spelling it out is a literal stage, not an unknown one.
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("literal-stage") && out.contains("`qa`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn no_input_makes_it_panic() {
+    // Every prefix of a real service file (cut at every 5th character) is
+    // loaded and audited: each must end in a report or a load error.
+    let source = std::fs::read_to_string(fixture("tb365/integration-api/serverless.yml")).unwrap();
+    let dir = xtask::paths::scratch_dir().join(format!("audit-prefixes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cuts: Vec<usize> = source.char_indices().map(|(i, _)| i).step_by(5).collect();
+    for cut in cuts {
+        std::fs::write(dir.join("serverless.yml"), &source[..cut]).unwrap();
+        if let Ok(app) = App::load(&dir) {
+            let _ = audit::audit(&app);
+        }
+    }
+    for garbage in [
+        "{",
+        "- - -",
+        "service: [",
+        "!!binary x",
+        "a: *nowhere",
+        "\t\t",
+        "service: ${",
+        "x: ${cf:}",
+        "resources:\n  Resources: 3",
+    ] {
+        std::fs::write(dir.join("serverless.yml"), garbage).unwrap();
+        if let Ok(app) = App::load(&dir) {
+            let _ = audit::audit(&app);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

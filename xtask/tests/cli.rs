@@ -1,0 +1,158 @@
+//! The command line as users run it: the real binary, its output and exit
+//! codes, with every project-local folder moved into a temporary one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::Result;
+use xtask::process;
+
+/// A sandbox for one test: its own state and tool folders.
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn new(name: &str) -> Sandbox {
+        let dir = xtask::paths::scratch_dir().join(format!("cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Sandbox { dir }
+    }
+
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .env("XTASK_STATE_DIR", self.dir.join("state"))
+            .env_remove("XTASK_APP")
+            .env_remove("AWS_ENDPOINT_URL");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.xtask(args).output().expect("the xtask binary runs")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Whatever a failed test left running in this sandbox is stopped.
+        let record = self.dir.join("state/local/emulator.json");
+        if let Ok(text) = std::fs::read_to_string(record) {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(pid) = value["pid"].as_u64() {
+                    process::stop_group(pid as u32, std::time::Duration::from_secs(5));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn doctor_reports_without_installing() {
+    let sandbox = Sandbox::new("doctor");
+    let tools = sandbox.dir.join("tools");
+    let output = sandbox
+        .xtask(&["doctor"])
+        .env("XTASK_TOOLS_DIR", &tools)
+        .env("HOME", &sandbox.dir)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    for row in [
+        "node ≥ 20",
+        "npm",
+        "python ≥ 3.10",
+        "osls 4.3.1",
+        "ministack 1.5.33",
+        "Docker engine",
+        "AWS credentials",
+    ] {
+        assert!(out.contains(row), "doctor lacks a row for {row}:\n{out}");
+    }
+    assert!(
+        out.contains("✘ osls 4.3.1") && out.contains("not installed"),
+        "{out}"
+    );
+    assert!(out.contains("✘ AWS credentials"), "{out}");
+    assert_eq!(
+        count_files(&tools),
+        0,
+        "doctor installed something into {}",
+        tools.display()
+    );
+}
+
+#[test]
+fn doctor_fails_when_a_required_tool_is_missing() {
+    let sandbox = Sandbox::new("doctor-missing");
+    let output = sandbox
+        .xtask(&["doctor"])
+        .env("PYTHON", sandbox.dir.join("no-such-python"))
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("✘ python ≥ 3.10") && out.contains("fix:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn local_up_status_down_leaves_nothing_behind() -> Result<()> {
+    let sandbox = Sandbox::new("local");
+    let up = sandbox.run(&["local", "up", "--port", &process::free_port()?.to_string()]);
+    assert!(up.status.success(), "{}", text(&up));
+    let out = text(&up);
+    assert!(
+        out.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"),
+        "{out}"
+    );
+
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        sandbox.dir.join("state/local/emulator.json"),
+    )?)?;
+    let pid = record["pid"].as_u64().expect("a pid") as u32;
+    assert!(process::is_alive(pid));
+
+    let status = sandbox.run(&["local", "status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    assert!(text(&status).contains("healthy"));
+
+    // A second `up` reuses the running emulator.
+    let again = sandbox.run(&["local", "up"]);
+    assert!(text(&again).contains("already running"), "{}", text(&again));
+
+    let logs = sandbox.run(&["local", "logs", "--lines", "5"]);
+    assert!(logs.status.success(), "{}", text(&logs));
+
+    let down = sandbox.run(&["local", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(
+        !process::group_alive(pid),
+        "the emulator's process group survived `local down`"
+    );
+
+    let status = sandbox.run(&["local", "status"]);
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status));
+    Ok(())
+}
