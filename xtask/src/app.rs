@@ -44,6 +44,7 @@ impl Service {
             stage,
             region,
             doc: &self.doc,
+            dir: &self.dir,
         };
         match self
             .doc
@@ -61,6 +62,7 @@ impl Service {
             stage,
             region,
             doc: &self.doc,
+            dir: &self.dir,
         };
         let node = self.doc.path(&["provider", "deploymentBucket"])?;
         let name = node

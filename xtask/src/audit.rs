@@ -61,6 +61,7 @@ const SCOPED_PROPERTIES: &[(&str, &str)] = &[
 pub fn audit(app: &App) -> Report {
     let mut auditor = Auditor {
         policy: &app.policy,
+        dir: PathBuf::new(),
         report: Report::default(),
         spellings: Vec::new(),
     };
@@ -80,6 +81,8 @@ struct Spelling {
 
 struct Auditor<'a> {
     policy: &'a Policy,
+    /// The folder of the service being audited, for `${file(...)}`.
+    dir: PathBuf,
     report: Report,
     spellings: Vec<Spelling>,
 }
@@ -110,6 +113,7 @@ impl<'a> Auditor<'a> {
     }
 
     fn service(&mut self, service: &Service) {
+        self.dir = service.dir.clone();
         self.document(&service.file, &service.doc, &service.doc, &[]);
         self.includes(service, &service.file, &service.doc, 0);
     }
@@ -269,12 +273,15 @@ impl<'a> Auditor<'a> {
     fn name(&mut self, file: &Path, root: &Node, site: &NameSite) {
         let mut literal_found = false;
         for (text, node) in name_strings(site.node) {
-            let stripped = strip_vars(&text);
+            let stripped = strip_vars(&vars::expand_files(&text, &self.dir));
             if self.literal_stages(file, node.pos, &stripped, &site.what) {
                 literal_found = true;
             }
         }
-        if site.must_scope && !literal_found && scope_of(site.node, root) == Scope::Unscoped {
+        if site.must_scope
+            && !literal_found
+            && scope_of(site.node, root, &self.dir) == Scope::Unscoped
+        {
             self.finding(
                 file,
                 site.node.pos,
@@ -392,6 +399,7 @@ impl<'a> Auditor<'a> {
                                 stage,
                                 region: &region,
                                 doc: &service.doc,
+                                dir: &service.dir,
                             },
                         )
                     })
@@ -656,11 +664,11 @@ fn collect_strings<'n>(node: &'n Node, out: &mut Vec<(String, &'n Node)>) {
 }
 
 /// Whether a name carries the stage.
-fn scope_of(node: &Node, root: &Node) -> Scope {
-    scope_depth(node, root, 0)
+fn scope_of(node: &Node, root: &Node, dir: &Path) -> Scope {
+    scope_depth(node, root, dir, 0)
 }
 
-fn scope_depth(node: &Node, root: &Node, depth: usize) -> Scope {
+fn scope_depth(node: &Node, root: &Node, dir: &Path, depth: usize) -> Scope {
     if depth > 8 {
         return Scope::Unknown;
     }
@@ -681,10 +689,10 @@ fn scope_depth(node: &Node, root: &Node, depth: usize) -> Scope {
         {
             Scope::Unknown
         }
-        Value::Scalar { text, .. } => text_scope(text, root, depth),
+        Value::Scalar { text, .. } => text_scope(text, root, dir, depth),
         Value::Seq(items) => items
             .iter()
-            .map(|i| scope_depth(i, root, depth + 1))
+            .map(|i| scope_depth(i, root, dir, depth + 1))
             .max()
             .unwrap_or(Scope::Unscoped),
         Value::Map(entries) => {
@@ -700,14 +708,14 @@ fn scope_depth(node: &Node, root: &Node, depth: usize) -> Scope {
             }
             entries
                 .iter()
-                .map(|(_, v)| scope_depth(v, root, depth + 1))
+                .map(|(_, v)| scope_depth(v, root, dir, depth + 1))
                 .max()
                 .unwrap_or(Scope::Unscoped)
         }
     }
 }
 
-fn text_scope(text: &str, root: &Node, depth: usize) -> Scope {
+fn text_scope(text: &str, root: &Node, dir: &Path, depth: usize) -> Scope {
     // `${AWS::StackName}` in an `Fn::Sub` string carries the stage.
     if text.contains("${AWS::StackName}") {
         return Scope::Scoped;
@@ -725,10 +733,14 @@ fn text_scope(text: &str, root: &Node, depth: usize) -> Scope {
                 ("self", path) => {
                     let keys: Vec<&str> = path.split('.').collect();
                     match root.path(&keys) {
-                        Some(target) => scope_depth(target, root, depth + 1),
+                        Some(target) => scope_depth(target, root, dir, depth + 1),
                         None => Scope::Unknown,
                     }
                 }
+                ("file", _) => match vars::file_value(dir, &var) {
+                    Some(value) if depth < 8 => text_scope(&value, root, dir, depth + 1),
+                    _ => Scope::Unknown,
+                },
                 _ => Scope::Unknown,
             }
         };

@@ -19,18 +19,31 @@ use crate::emulator;
 pub enum Target {
     /// Real AWS, with the default credential chain.
     Aws,
-    /// An emulator at this endpoint (`http://127.0.0.1:PORT`).
-    Emulator { endpoint: String },
+    /// An emulator at this endpoint (`http://127.0.0.1:PORT`). Emulators
+    /// keep one tenant per access key: a 12-digit key is that account, so a
+    /// rehearsal of a stage runs in the stage's own account.
+    Emulator {
+        endpoint: String,
+        access_key: String,
+    },
 }
 
 impl Target {
+    /// An emulator target with the default tenant.
+    pub fn emulator(endpoint: &str) -> Target {
+        Target::Emulator {
+            endpoint: endpoint.to_string(),
+            access_key: emulator::ACCESS_KEY.to_string(),
+        }
+    }
+
     pub fn is_emulator(&self) -> bool {
         matches!(self, Target::Emulator { .. })
     }
 
     pub fn endpoint(&self) -> Option<&str> {
         match self {
-            Target::Emulator { endpoint } => Some(endpoint),
+            Target::Emulator { endpoint, .. } => Some(endpoint),
             Target::Aws => None,
         }
     }
@@ -52,11 +65,14 @@ impl Target {
                     .load()
                     .await
             }
-            Target::Emulator { endpoint } => {
+            Target::Emulator {
+                endpoint,
+                access_key,
+            } => {
                 loader
                     .endpoint_url(endpoint)
                     .credentials_provider(Credentials::new(
-                        emulator::ACCESS_KEY,
+                        access_key.clone(),
                         emulator::SECRET_KEY,
                         None,
                         None,

@@ -39,6 +39,106 @@ pub enum Command {
     Local(LocalArgs),
     /// Find every stage hazard in the app's Serverless files.
     Audit(AuditArgs),
+    /// Show the deploy order, the parallel waves and why.
+    Plan(PlanArgs),
+    /// Create a stage's deployment buckets and the lock table.
+    Bootstrap(StageArgs),
+    /// Deploy the app's services in order, with locking and coordinated rollback.
+    Deploy(DeployArgs),
+    /// Remove every service of a stage, in reverse order.
+    Remove(RemoveArgs),
+    /// Return every service of a stage to its state before a run.
+    Rollback(RollbackArgs),
+    /// Show or clear a stage's deploy lock.
+    Unlock(UnlockArgs),
+    /// Regenerate the committed generated files (or check them with --check).
+    Codegen(CodegenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// The stage, as allowed by the app's deploy.toml.
+    pub stage: String,
+    /// Run against the embedded emulator instead of AWS, with the stage's real names.
+    #[arg(long)]
+    pub rehearse: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub stage: String,
+    #[arg(long, value_enum, default_value_t = crate::plan::PlanFormat::Text)]
+    pub format: crate::plan::PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    pub stage: String,
+    /// Deploy only these services (their dependencies must be deployed already).
+    #[arg(long, num_args = 1..)]
+    pub only: Vec<String>,
+    /// How many services may deploy at once.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Run every check and show what would be deployed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm a protected stage without a prompt.
+    #[arg(long)]
+    pub yes: bool,
+    /// Run against the embedded emulator instead of AWS, with the stage's real names.
+    #[arg(long)]
+    pub rehearse: bool,
+    /// Deploy an unprotected stage even though the audit has findings.
+    #[arg(long)]
+    pub allow_findings: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    pub stage: String,
+    /// Required, besides confirmation, to remove a protected stage.
+    #[arg(long)]
+    pub allow_protected: bool,
+    /// Confirm without a prompt.
+    #[arg(long)]
+    pub yes: bool,
+    /// Empty the stage's buckets first, and delete its deployment buckets.
+    #[arg(long)]
+    pub empty_buckets: bool,
+    #[arg(long)]
+    pub rehearse: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub stage: String,
+    /// The run to undo (default: the newest deploy run of the stage).
+    #[arg(long)]
+    pub run: Option<String>,
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long)]
+    pub rehearse: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    pub stage: String,
+    /// Clear the lock whoever holds it.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub rehearse: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CodegenArgs {
+    /// Fail if a generated file is out of date instead of writing it.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,9 +4,11 @@
 use anyhow::Result;
 
 use crate::app::App;
-use crate::cli::{AuditArgs, Cli, Command, LocalAction};
+use crate::cli::{AuditArgs, Cli, Command, Global, LocalAction, PlanArgs, StageArgs};
 use crate::diag::Format;
-use crate::{audit, doctor, local};
+use crate::output::Printer;
+use crate::target::StageTarget;
+use crate::{audit, bootstrap, codegen, deploy, doctor, local, plan, remove, rollback, unlock};
 
 /// Runs the command; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -19,10 +21,48 @@ pub async fn run(cli: Cli) -> Result<i32> {
             LocalAction::Logs { lines } => local::logs(lines).map(|()| 0),
         },
         Command::Audit(args) => run_audit(&cli.global, args),
+        Command::Plan(args) => run_plan(&cli.global, args),
+        Command::Bootstrap(args) => run_bootstrap(&cli.global, args).await,
+        Command::Deploy(args) => deploy::run(&cli.global, args).await,
+        Command::Remove(args) => remove::run(&cli.global, args).await,
+        Command::Rollback(args) => rollback::run(&cli.global, args).await,
+        Command::Unlock(args) => unlock::run(&cli.global, args).await,
+        Command::Codegen(args) => codegen::run(args.check),
     }
 }
 
-fn run_audit(global: &crate::cli::Global, args: AuditArgs) -> Result<i32> {
+fn run_plan(global: &Global, args: PlanArgs) -> Result<i32> {
+    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
+    let stage = app.stage(&args.stage)?;
+    let (graph, waves) = plan::checked(&app, &stage)?;
+    println!(
+        "{}",
+        plan::render(&graph, &waves, &stage, args.format).trim_end()
+    );
+    Ok(0)
+}
+
+async fn run_bootstrap(global: &Global, args: StageArgs) -> Result<i32> {
+    let out = Printer::new(false);
+    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
+    let stage = app.stage(&args.stage)?;
+    let target = StageTarget::open(
+        &stage,
+        args.rehearse && !stage.on_emulator(),
+        global.emulator,
+    )
+    .await?;
+    let account = target.check_account(&stage).await?;
+    out.step(&format!(
+        "bootstrapping stage {stage} ({}) on {}, account {account}",
+        stage.region(),
+        target.describe()
+    ));
+    bootstrap::run(&app, &stage, &target, &out).await?;
+    Ok(0)
+}
+
+fn run_audit(global: &Global, args: AuditArgs) -> Result<i32> {
     let dir = App::resolve_dir(global.app.as_deref());
     let app = match App::load(&dir) {
         Ok(app) => app,

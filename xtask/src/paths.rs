@@ -16,7 +16,8 @@ pub fn workspace_root() -> PathBuf {
         return PathBuf::from(root);
     }
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    let root = manifest_dir.parent().unwrap_or(manifest_dir);
+    root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
 }
 
 /// The pinned external tools (Serverless CLI, emulator venv, cfn-lint).

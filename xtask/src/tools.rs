@@ -255,3 +255,47 @@ impl FileLock {
         Ok(FileLock { _file: file })
     }
 }
+
+/// An exclusive lock on a folder of the user's (a service folder), held
+/// while a tool builds in it. The lock file lives in our state folder, not
+/// in theirs.
+pub async fn folder_lock(dir: &Path) -> Result<FileLock> {
+    let locks = paths::state_dir().join("locks");
+    fs::create_dir_all(&locks)
+        .with_context(|| format!("cannot create {}", paths::display(&locks)))?;
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let name: String = canonical
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = locks.join(format!("{name}.lock"));
+    tokio::task::spawn_blocking(move || FileLock::acquire(&path)).await?
+}
+
+/// Installs a service's own npm dependencies (`npm ci --omit=dev`) when it
+/// has a `package-lock.json` and its `node_modules` is missing or was
+/// installed from another lock file. Services without one are left alone.
+pub async fn service_dependencies(dir: &Path) -> Result<bool> {
+    let lock = dir.join("package-lock.json");
+    if !lock.exists() {
+        return Ok(false);
+    }
+    let _guard = folder_lock(dir).await?;
+    let stamp = dir.join("node_modules").join(".xtask-installed-lock.json");
+    let want = fs::read(&lock)?;
+    if fs::read(&stamp).is_ok_and(|have| have == want) {
+        return Ok(false);
+    }
+    let dir_owned = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        run_install(
+            Command::new("npm").args(["ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir_owned),
+            &format!("npm ci in {}", paths::display(&dir_owned)),
+            "fix the service's package.json / package-lock.json (they must agree), then run the command again",
+        )
+    })
+    .await??;
+    fs::write(&stamp, want)?;
+    Ok(true)
+}

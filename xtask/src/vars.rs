@@ -208,6 +208,44 @@ pub struct Context<'a> {
     pub region: &'a str,
     /// The service's own file, for `self:` references.
     pub doc: &'a crate::yaml::Node,
+    /// The service's folder, for `${file(...)}` references.
+    pub dir: &'a std::path::Path,
+}
+
+/// The raw text a `${file(path):a.b}` variable stands for: the scalar at
+/// that address of that YAML file (relative to `dir`), unresolved.
+pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
+    if var.source != "file" {
+        return None;
+    }
+    let path = var.arg.as_deref()?;
+    if path.contains("${") {
+        return None;
+    }
+    let (_, doc) = crate::yaml::parse_file(&dir.join(path)).ok()?;
+    let node = if var.address.is_empty() {
+        &doc
+    } else {
+        let keys: Vec<&str> = var.address.split('.').collect();
+        doc.path(&keys)?
+    };
+    node.as_str().map(str::to_string)
+}
+
+/// `text` with every `${file(...):key}` replaced by the text it stands for,
+/// so checks see the name as it is built.
+pub fn expand_files(text: &str, dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let mut last = 0;
+    for var in find(text) {
+        if let Some(value) = file_value(dir, &var) {
+            out.push_str(&text[last..var.start]);
+            out.push_str(&expand_files(&value, dir));
+            last = var.end;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// Resolves every variable whose value is known before deploy. Returns
@@ -246,6 +284,9 @@ fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Option<String> {
         ("opt" | "aws", "region") => Some(ctx.region.to_string()),
         ("self", "provider.stage") => Some(ctx.stage.to_string()),
         ("self", "provider.region") => Some(ctx.region.to_string()),
+        ("file", _) => {
+            file_value(ctx.dir, var).and_then(|text| resolve_depth(&text, ctx, depth + 1))
+        }
         ("self", path) => {
             let keys: Vec<&str> = path.split('.').collect();
             let node = ctx.doc.path(&keys);
@@ -294,6 +335,7 @@ mod tests {
             stage: "qa",
             region: "eu-west-1",
             doc: &doc,
+            dir: std::path::Path::new("."),
         };
         assert_eq!(
             resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),

@@ -1,0 +1,595 @@
+//! `cargo xtask deploy <stage>`: preflight, then every service in graph
+//! order through a ready-pool scheduler, then, on failure, a coordinated
+//! rollback of what this run changed.
+//!
+//! Preflight does every check before the first change: the stage, the
+//! audit, the graph, credentials and account, the deployment buckets, the
+//! protected-stage rules, and the stage lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use tokio::task::JoinSet;
+
+use crate::app::{App, Service};
+use crate::bootstrap;
+use crate::cli::{DeployArgs, Global};
+use crate::diag::Format;
+use crate::graph::Graph;
+use crate::interrupt;
+use crate::journal::{self, Journal, ServiceRecord, Status};
+use crate::lock::{Lock, Locks};
+use crate::output::Printer;
+use crate::serverless::{Cli, Sink};
+use crate::stacks::Stacks;
+use crate::stage::Stage;
+use crate::target::StageTarget;
+use crate::{audit, git, plan};
+
+/// Everything the run needs, checked.
+pub struct Prepared {
+    pub app: App,
+    pub stage: Stage,
+    pub graph: Graph,
+    pub order: Vec<String>,
+    pub target: StageTarget,
+    pub account: String,
+}
+
+/// Loads the app and checks the stage, the audit and the graph: everything
+/// that needs no AWS call. Fails before any process starts.
+pub fn load(
+    global: &Global,
+    stage_name: &str,
+    allow_findings: bool,
+    out: &Printer,
+) -> Result<(App, Stage, Graph, Vec<Vec<String>>)> {
+    let dir = App::resolve_dir(global.app.as_deref());
+    let app = App::load(&dir)?;
+    let stage = app.stage(stage_name)?;
+    let report = audit::audit(&app);
+    if !report.findings.is_empty() {
+        let text = report.render_text("audit");
+        if stage.is_protected() {
+            bail!("{text}the audit must be clean to deploy protected stage {stage}; fix the findings above");
+        }
+        if !allow_findings {
+            bail!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
+        }
+        out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
+    }
+    let (graph, waves) = plan::checked(&app, &stage)?;
+    Ok((app, stage, graph, waves))
+}
+
+/// The checks that need the target: credentials, account, buckets, lock table.
+pub async fn connect(
+    app: &App,
+    stage: &Stage,
+    rehearse: bool,
+    global: &Global,
+    out: &Printer,
+) -> Result<(StageTarget, String)> {
+    let target = StageTarget::open(stage, rehearse, global.emulator).await?;
+    let account = target.check_account(stage).await?;
+    out.step(&format!(
+        "stage {stage} ({}) on {}, account {account}",
+        stage.region(),
+        target.describe()
+    ));
+    // The `local` stage lives on an emulator that starts empty: bootstrap
+    // it as part of the deploy. Any other stage (rehearsals included) is
+    // bootstrapped on purpose, as on AWS.
+    if stage.on_emulator() {
+        bootstrap::run(app, stage, &target, out).await?;
+    }
+    let stacks = Stacks::new(&target.config, &target.target);
+    let mut missing = Vec::new();
+    for bucket in bootstrap::deployment_buckets(app, stage) {
+        if !stacks.bucket_exists(&bucket).await? {
+            missing.push(bucket);
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "deployment bucket(s) {} do not exist yet; run `cargo xtask bootstrap {stage}` first",
+            missing.join(", ")
+        );
+    }
+    if !Locks::new(&target.config).table_exists().await? {
+        bail!("the lock table of this account and region does not exist yet; run `cargo xtask bootstrap {stage}` first");
+    }
+    Ok((target, account))
+}
+
+/// Protected stages need a clean work tree and an explicit yes.
+pub fn confirm_protected(
+    stage: &Stage,
+    app: &App,
+    yes: bool,
+    what: &str,
+    plan_text: &str,
+) -> Result<()> {
+    if !stage.is_protected() {
+        return Ok(());
+    }
+    match git::changes(&app.root) {
+        None => bail!("stage {stage} is protected: {what} runs only from a git work tree, so the commit can be recorded"),
+        Some(changes) if !changes.is_empty() => bail!(
+            "stage {stage} is protected and the work tree has uncommitted changes:\n  {}\ncommit or stash them first",
+            changes.iter().take(10).cloned().collect::<Vec<_>>().join("\n  ")
+        ),
+        Some(_) => {}
+    }
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "stage {stage} is protected: pass --yes to {what} it without a terminal to confirm on"
+        );
+    }
+    eprint!("{plan_text}\nstage {stage} is protected. Type the stage name to {what} it: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != stage.name() {
+        bail!("not confirmed; nothing was changed");
+    }
+    Ok(())
+}
+
+/// The services a run works on: all, or `--only` ones plus a check that
+/// what they depend on was deployed before.
+fn selection(app: &App, graph: &Graph, order: &[String], only: &[String]) -> Result<Vec<String>> {
+    if only.is_empty() {
+        return Ok(order.to_vec());
+    }
+    for key in only {
+        if app.service(key).is_none() {
+            let known: Vec<&str> = app.services.iter().map(|s| s.key.as_str()).collect();
+            bail!(
+                "--only {key}: no such service; the app has {}",
+                known.join(", ")
+            );
+        }
+    }
+    let _ = graph;
+    Ok(order.iter().filter(|k| only.contains(k)).cloned().collect())
+}
+
+struct Run {
+    app: App,
+    stage: Stage,
+    cli: Cli,
+    stacks: Stacks,
+    out: Arc<Printer>,
+    journal: Mutex<Journal>,
+}
+
+impl Run {
+    fn service(&self, key: &str) -> &Service {
+        self.app
+            .service(key)
+            .expect("scheduled services come from the app")
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Journal)) {
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut journal);
+        if let Err(err) = journal.save() {
+            self.out
+                .plain(&format!("warning: cannot write the journal: {err:#}"));
+        }
+    }
+
+    fn sink(&self, key: &str) -> Sink {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let log = journal.path().with_extension("").join(format!("{key}.log"));
+        Sink {
+            prefix: key.to_string(),
+            log,
+            out: self.out.clone(),
+        }
+    }
+
+    /// Deploys one service and records before and after.
+    async fn deploy_one(self: Arc<Self>, key: String) -> (String, Status) {
+        let service = self.service(&key);
+        let sink = self.sink(&key);
+        self.update(|j| {
+            if let Some(s) = j.service_mut(&key) {
+                s.status = Status::Running;
+                s.started_at = Some(journal::now());
+                s.log = Some(crate::paths::display(&sink.log));
+            }
+            j.event(format!("{key}: started"));
+        });
+        self.out.step(&format!(
+            "{key}: deploying {}",
+            service
+                .stack_name(self.stage.name(), self.stage.region())
+                .unwrap_or_default()
+        ));
+        let result: Result<Status> = async {
+            let previous = self.stacks.state(service, &self.stage).await?;
+            self.update(|j| {
+                if let Some(s) = j.service_mut(&key) {
+                    s.previous = Some(previous.clone());
+                }
+            });
+            if crate::tools::service_dependencies(&service.dir).await? {
+                self.out.line(
+                    &key,
+                    "installed the service's npm dependencies (npm ci --omit=dev)",
+                );
+            }
+            self.cli.deploy(service, &self.stage, &sink).await?;
+            let new = self.stacks.state(service, &self.stage).await?;
+            let status = if previous.exists
+                && previous.deployment.is_some()
+                && previous.deployment == new.deployment
+            {
+                Status::Unchanged
+            } else {
+                Status::Deployed
+            };
+            self.update(|j| {
+                if let Some(s) = j.service_mut(&key) {
+                    s.new = Some(new);
+                }
+            });
+            Ok(status)
+        }
+        .await;
+        let status = match result {
+            Ok(status) => {
+                self.out.step(&format!("{key}: {}", status.as_str()));
+                status
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                self.out.step(&format!("{key}: failed"));
+                let after = self.stacks.state(service, &self.stage).await.ok();
+                self.update(|j| {
+                    if let Some(s) = j.service_mut(&key) {
+                        s.error = Some(message.clone());
+                        s.new = after;
+                    }
+                });
+                Status::Failed
+            }
+        };
+        self.update(|j| {
+            if let Some(s) = j.service_mut(&key) {
+                s.status = status;
+                s.ended_at = Some(journal::now());
+            }
+            j.event(format!("{key}: {}", status.as_str()));
+        });
+        (key, status)
+    }
+
+    /// Returns one service to what it was before the run.
+    async fn roll_back(&self, record: &ServiceRecord) -> Result<Option<Status>> {
+        let service = self.service(&record.name);
+        let sink = self.sink(&record.name);
+        let previous = record.previous.clone().unwrap_or_default();
+        let now = self.stacks.state(service, &self.stage).await?;
+        match (&record.status, previous.exists, &previous.deployment) {
+            // The stack did not exist before this run: it goes away again.
+            (Status::Deployed | Status::Failed, false, _) if now.exists => {
+                self.out.step(&format!(
+                    "{}: removing the stack this run created",
+                    record.name
+                ));
+                self.cli.remove(service, &self.stage, &sink).await?;
+                Ok(Some(Status::RolledBack))
+            }
+            (Status::Deployed, true, Some(timestamp)) => {
+                self.out.step(&format!(
+                    "{}: rolling back to deployment {timestamp}",
+                    record.name
+                ));
+                self.cli
+                    .rollback(service, &self.stage, timestamp, &sink)
+                    .await?;
+                Ok(Some(Status::RolledBack))
+            }
+            (Status::Deployed, true, None) => bail!(
+                "no earlier deployment of {} is kept in its deployment bucket to return to",
+                record.name
+            ),
+            _ => Ok(None),
+        }
+    }
+}
+
+pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
+    let json = args.format == Format::Json;
+    let out = Arc::new(Printer::new(json));
+    let (app, stage, graph, waves) = load(global, &args.stage, args.allow_findings, &out)?;
+    let order: Vec<String> = waves.iter().flatten().cloned().collect();
+    let selected = selection(&app, &graph, &order, &args.only)?;
+    let plan_text = plan::render(&graph, &waves, &stage, plan::PlanFormat::Text);
+    let rehearse = args.rehearse && !stage.on_emulator();
+    let (target, account) = connect(&app, &stage, rehearse, global, &out).await?;
+    let stacks = Stacks::new(&target.config, &target.target);
+
+    // --only: what the selection depends on must be deployed already.
+    let selected_set: BTreeSet<&str> = selected.iter().map(String::as_str).collect();
+    for key in &selected {
+        for dep in graph.dependencies(key) {
+            if selected_set.contains(dep) {
+                continue;
+            }
+            let service = app
+                .service(dep)
+                .context("a dependency is a service of the app")?;
+            let state = stacks.state(service, &stage).await?;
+            if !state.exists {
+                bail!("{key} depends on {dep}, which was never deployed to stage {stage}; deploy it first (`cargo xtask deploy {stage} --only {dep}`) or drop --only");
+            }
+        }
+    }
+
+    if args.dry_run {
+        out.plain(&plan_text);
+        for key in &selected {
+            let service = app.service(key).context("selected from the app")?;
+            let state = stacks.state(service, &stage).await?;
+            let now = match (&state.status, &state.deployment) {
+                (Some(status), Some(d)) => format!("{status}, deployment {d}"),
+                (Some(status), None) => status.clone(),
+                _ => "not deployed".into(),
+            };
+            out.plain(&format!("would deploy {key} ({now})"));
+        }
+        out.plain("dry run: nothing was changed");
+        return Ok(0);
+    }
+
+    confirm_protected(&stage, &app, args.yes, "deploy", &plan_text)?;
+    let _graceful = interrupt::graceful();
+    let run_id = journal::new_run_id();
+    let locks = Locks::new(&target.config);
+    let lock = locks
+        .acquire(&app.name(), &stage, &run_id, "deploy")
+        .await?;
+    out.step(&format!("took the lock of stage {stage} (run {run_id})"));
+
+    let result = deploy_locked(
+        app,
+        stage,
+        graph,
+        selected,
+        target,
+        account,
+        run_id,
+        out.clone(),
+        args.concurrency,
+        json,
+    )
+    .await;
+    release(&locks, lock, &out).await;
+    result
+}
+
+async fn release(locks: &Locks, lock: Lock, out: &Printer) {
+    match locks.release(lock).await {
+        Ok(()) => out.step("released the lock"),
+        Err(err) => out.plain(&format!("warning: {err:#}")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deploy_locked(
+    app: App,
+    stage: Stage,
+    graph: Graph,
+    selected: Vec<String>,
+    target: StageTarget,
+    account: String,
+    run_id: String,
+    out: Arc<Printer>,
+    concurrency: usize,
+    json: bool,
+) -> Result<i32> {
+    let cli = Cli::new(&target.target)?;
+    let stacks = Stacks::new(&target.config, &target.target);
+    let mut journal = Journal::create(
+        "deploy",
+        &run_id,
+        &app.name(),
+        stage.name(),
+        stage.region(),
+        &target.describe(),
+        target.rehearsal,
+    );
+    journal.commit = git::commit(&app.root);
+    journal.notes.insert("account".into(), account);
+    for key in &selected {
+        let service = app.service(key).context("selected from the app")?;
+        journal.services.push(ServiceRecord {
+            name: key.clone(),
+            stack: service
+                .stack_name(stage.name(), stage.region())
+                .unwrap_or_default(),
+            status: Status::Pending,
+            started_at: None,
+            ended_at: None,
+            previous: None,
+            new: None,
+            error: None,
+            log: None,
+        });
+    }
+    journal.event(format!("run {run_id} started"));
+    journal.save()?;
+    out.step(&format!(
+        "journal: {}",
+        crate::paths::display(journal.path())
+    ));
+
+    let run = Arc::new(Run {
+        app,
+        stage,
+        cli,
+        stacks,
+        out: out.clone(),
+        journal: Mutex::new(journal),
+    });
+    let concurrency = concurrency.max(1);
+    let mut status: BTreeMap<String, Status> = selected
+        .iter()
+        .map(|k| (k.clone(), Status::Pending))
+        .collect();
+    let mut running: JoinSet<(String, Status)> = JoinSet::new();
+    let mut failed = false;
+    let mut completed: Vec<String> = Vec::new();
+    loop {
+        let stop = failed || interrupt::requested();
+        if !stop {
+            for key in &selected {
+                if running.len() >= concurrency {
+                    break;
+                }
+                if status[key] != Status::Pending {
+                    continue;
+                }
+                let ready = graph.dependencies(key).iter().all(|dep| {
+                    status
+                        .get(*dep)
+                        .is_none_or(|s| matches!(s, Status::Deployed | Status::Unchanged))
+                });
+                if ready {
+                    status.insert(key.clone(), Status::Running);
+                    running.spawn(run.clone().deploy_one(key.clone()));
+                }
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (key, result) = match joined {
+            Ok(done) => done,
+            Err(err) => bail!("a deploy task stopped unexpectedly: {err}"),
+        };
+        if result == Status::Failed {
+            failed = true;
+        }
+        if matches!(result, Status::Deployed | Status::Unchanged) {
+            completed.push(key.clone());
+        }
+        status.insert(key, result);
+    }
+    let interrupted = interrupt::requested();
+    // Whatever did not start is skipped, and says why.
+    for key in &selected {
+        if status[key] == Status::Pending {
+            let why = if interrupted {
+                "interrupted before it started"
+            } else {
+                "an earlier service failed"
+            };
+            run.update(|j| {
+                if let Some(s) = j.service_mut(key) {
+                    s.status = Status::Skipped;
+                    s.error = Some(why.into());
+                }
+                j.event(format!("{key}: skipped ({why})"));
+            });
+        }
+    }
+
+    let ok = !failed && !interrupted;
+    if !ok {
+        roll_back_run(&run, &completed, &selected).await;
+    }
+    let outcome = if ok {
+        "succeeded"
+    } else if interrupted {
+        "interrupted"
+    } else {
+        "failed"
+    };
+    run.update(|j| {
+        j.ended_at = Some(journal::now());
+        j.outcome = Some(outcome.into());
+        j.event(format!("run {outcome}"));
+    });
+    let journal = run
+        .journal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&journal)?);
+    } else {
+        out.plain(&format!("\n{}", journal.summary()));
+        if ok && run.stage.on_emulator() {
+            print_endpoints(&run, &target).await;
+        }
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// Rolls back this run's completed services, newest first, and removes a
+/// failed service's stack when this run created it.
+async fn roll_back_run(run: &Arc<Run>, completed: &[String], selected: &[String]) {
+    run.update(|j| j.event("rolling back this run's changes"));
+    let mut todo: Vec<String> = completed.iter().rev().cloned().collect();
+    todo.extend(selected.iter().filter(|k| !completed.contains(k)).cloned());
+    for key in todo {
+        let record = run
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .service(&key)
+            .cloned();
+        let Some(record) = record else { continue };
+        match run.roll_back(&record).await {
+            Ok(Some(status)) => run.update(|j| {
+                if let Some(s) = j.service_mut(&key) {
+                    if s.status != Status::Failed {
+                        s.status = status;
+                    }
+                }
+                j.event(format!("{key}: rolled back to its state before the run"));
+            }),
+            Ok(None) => {}
+            Err(err) => {
+                let message = format!("{err:#}");
+                run.out.plain(&format!("{key}: rollback failed: {message}"));
+                run.update(|j| {
+                    if let Some(s) = j.service_mut(&key) {
+                        s.status = Status::RollbackFailed;
+                        s.error = Some(format!("rollback failed: {message}"));
+                    }
+                    j.event(format!("{key}: rollback failed"));
+                });
+            }
+        }
+    }
+}
+
+/// The HTTP API base URLs of an emulator stage, in the form that works
+/// without DNS.
+async fn print_endpoints(run: &Run, target: &StageTarget) {
+    let Some(endpoint) = target.target.endpoint() else {
+        return;
+    };
+    for service in &run.app.services {
+        let Ok(state) = run.stacks.state(service, &run.stage).await else {
+            continue;
+        };
+        if let Some(api) = state.outputs.get("HttpApiId") {
+            run.out.plain(&format!(
+                "{:>16}: {endpoint}/_aws/execute-api/{api}",
+                service.key
+            ));
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! What a service produces and consumes across stacks, resolved for a
+//! stage: its stack name and exports, and its `${cf:}` and
+//! `Fn::ImportValue` references (nested in `Fn::Join`/`Fn::Sub` too).
+//!
+//! `graph` turns these into deploy order; `validate` checks that every
+//! reference is satisfied.
+
+use crate::app::Service;
+use crate::vars;
+use crate::yaml::{Node, Pos, Value};
+
+/// A reference from one service to another stack's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `${cf:stack.Output}` or `${cf(region):stack.Output}`.
+    Stack {
+        stack: String,
+        output: String,
+        region: Option<String>,
+    },
+    /// `Fn::ImportValue` of an export name.
+    Export { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub target: Target,
+    /// How it is written, for messages.
+    pub written: String,
+    pub pos: Pos,
+}
+
+/// A reference whose name depends on something unknown before deploy
+/// (`${ssm:}`, `${env:}`, a parameter): it cannot order anything.
+#[derive(Debug, Clone)]
+pub struct Unresolved {
+    pub written: String,
+    pub pos: Pos,
+}
+
+/// An export a service defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub name: String,
+    pub output: String,
+    pub pos: Pos,
+}
+
+/// Stage and region a service is resolved for.
+pub struct Scope<'a> {
+    pub stage: &'a str,
+    pub region: &'a str,
+}
+
+/// The references a service makes, resolved for the stage.
+pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unresolved>) {
+    let ctx = vars::Context {
+        stage: scope.stage,
+        region: scope.region,
+        doc: &service.doc,
+        dir: &service.dir,
+    };
+    let own_stack = service.stack_name(scope.stage, scope.region);
+    let mut refs = Vec::new();
+    let mut unresolved = Vec::new();
+    service.doc.walk(&mut |_, node| {
+        // `${cf:...}` in any string.
+        if let Some(text) = node.as_str() {
+            for var in vars::find_all(text) {
+                if var.source != "cf" {
+                    continue;
+                }
+                let written = var.raw(text).to_string();
+                let pos = node.pos;
+                match vars::resolve(&var.address, &ctx).and_then(|address| split_cf(&address)) {
+                    Some((stack, output)) => refs.push(Reference {
+                        target: Target::Stack {
+                            stack,
+                            output,
+                            region: var.arg.clone(),
+                        },
+                        written,
+                        pos,
+                    }),
+                    None => unresolved.push(Unresolved { written, pos }),
+                }
+            }
+        }
+        // `!ImportValue x` and `Fn::ImportValue: x`.
+        let import = if node.tag.as_deref() == Some("ImportValue") {
+            Some(node)
+        } else {
+            node.get("Fn::ImportValue")
+        };
+        if let Some(arg) = import {
+            let arg = if arg.tag.as_deref() == Some("ImportValue") {
+                untagged(arg)
+            } else {
+                arg.clone()
+            };
+            let written = describe(&arg);
+            match resolve_name(&arg, &ctx, own_stack.as_deref()) {
+                Some(name) => refs.push(Reference {
+                    target: Target::Export { name },
+                    written,
+                    pos: node.pos,
+                }),
+                None => unresolved.push(Unresolved {
+                    written,
+                    pos: node.pos,
+                }),
+            }
+        }
+    });
+    (refs, unresolved)
+}
+
+/// The exports a service defines in `resources.Outputs`, resolved.
+pub fn exports(service: &Service, scope: &Scope) -> Vec<Export> {
+    let ctx = vars::Context {
+        stage: scope.stage,
+        region: scope.region,
+        doc: &service.doc,
+        dir: &service.dir,
+    };
+    let own_stack = service.stack_name(scope.stage, scope.region);
+    let Some(outputs) = service
+        .doc
+        .path(&["resources", "Outputs"])
+        .and_then(Node::as_map)
+    else {
+        return Vec::new();
+    };
+    outputs
+        .iter()
+        .filter_map(|(key, output)| {
+            let name_node = output.path(&["Export", "Name"])?;
+            let name = resolve_name(name_node, &ctx, own_stack.as_deref())?;
+            Some(Export {
+                name,
+                output: key.as_str().unwrap_or("").to_string(),
+                pos: name_node.pos,
+            })
+        })
+        .collect()
+}
+
+/// The prefix of the exports the Serverless Framework adds to every stack
+/// it deploys (`sls-<service>-<stage>-HttpApiUrl`, ...).
+pub fn framework_export_prefix(service: &Service, scope: &Scope) -> Option<String> {
+    let ctx = vars::Context {
+        stage: scope.stage,
+        region: scope.region,
+        doc: &service.doc,
+        dir: &service.dir,
+    };
+    let name = vars::resolve(service.name()?, &ctx)?;
+    Some(format!("sls-{name}-{}-", scope.stage))
+}
+
+/// `stack.Output` (the output key is after the last dot; stack names have none).
+fn split_cf(address: &str) -> Option<(String, String)> {
+    let (stack, output) = address.split_once('.')?;
+    (!stack.is_empty() && !output.is_empty()).then(|| (stack.to_string(), output.to_string()))
+}
+
+fn untagged(node: &Node) -> Node {
+    Node {
+        tag: None,
+        ..node.clone()
+    }
+}
+
+/// A short rendering of a name expression for messages.
+pub fn describe(node: &Node) -> String {
+    let tag = node
+        .tag
+        .as_deref()
+        .map(|t| format!("!{t} "))
+        .unwrap_or_default();
+    match &node.value {
+        Value::Scalar { text, .. } => format!("{tag}{text}"),
+        Value::Seq(items) => format!(
+            "{tag}[{}]",
+            items.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Map(entries) => format!(
+            "{tag}{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", k.as_str().unwrap_or("?"), describe(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Resolves a CloudFormation name expression: a string with Serverless
+/// variables, or `Fn::Sub` / `Fn::Join` / `Ref` of pseudo parameters.
+pub fn resolve_name(node: &Node, ctx: &vars::Context, own_stack: Option<&str>) -> Option<String> {
+    let (function, arg) = match (node.tag.as_deref(), &node.value) {
+        (Some(tag), _) => (Some(tag.to_string()), node.clone()),
+        (None, Value::Map(entries)) if entries.len() == 1 => {
+            let key = entries[0].0.as_str()?;
+            let name = key.strip_prefix("Fn::").unwrap_or(key);
+            (Some(name.to_string()), entries[0].1.clone())
+        }
+        _ => (None, node.clone()),
+    };
+    match function.as_deref() {
+        None => vars::resolve(arg.as_str()?, ctx),
+        Some("Sub") => {
+            let (template, values) = match &arg.value {
+                Value::Scalar { text, .. } => (text.clone(), None),
+                Value::Seq(items) if !items.is_empty() => {
+                    (items[0].as_str()?.to_string(), items.get(1))
+                }
+                _ => return None,
+            };
+            let template = vars::resolve(&template, ctx)?;
+            substitute(&template, |name| match name {
+                "AWS::Region" => Some(ctx.region.to_string()),
+                "AWS::StackName" => own_stack.map(str::to_string),
+                "AWS::Partition" => Some("aws".into()),
+                other => values
+                    .and_then(|v| v.get(other))
+                    .and_then(|n| resolve_name(n, ctx, own_stack)),
+            })
+        }
+        Some("Join") => {
+            let items = arg.as_seq()?;
+            let delimiter = items.first()?.as_str()?;
+            let parts = items.get(1)?.as_seq()?;
+            let resolved: Option<Vec<String>> = parts
+                .iter()
+                .map(|p| resolve_name(p, ctx, own_stack))
+                .collect();
+            Some(resolved?.join(delimiter))
+        }
+        Some("Ref") => match arg.as_str()? {
+            "AWS::Region" => Some(ctx.region.to_string()),
+            "AWS::StackName" => own_stack.map(str::to_string),
+            "AWS::Partition" => Some("aws".into()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Replaces `${Name}` in an `Fn::Sub` template; `${!Literal}` stays literal.
+fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}')?;
+        let name = &after[..end];
+        if let Some(literal) = name.strip_prefix('!') {
+            out.push_str("${");
+            out.push_str(literal);
+            out.push('}');
+        } else {
+            out.push_str(&lookup(name)?);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml;
+
+    fn service(text: &str) -> Service {
+        Service {
+            key: "svc".into(),
+            dir: "svc".into(),
+            file: "svc/serverless.yml".into(),
+            text: text.into(),
+            doc: yaml::parse(text).unwrap(),
+            depends_on: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn finds_cf_and_import_references_in_every_form() {
+        let svc = service(
+            "service: web\nprovider:\n  environment:\n    A: ${cf:db-${sls:stage}.Table}\n    B: ${cf(eu-west-1):logs-${sls:stage}.Bucket}\n\
+             resources:\n  Resources:\n    X:\n      Properties:\n        P: !ImportValue app-${sls:stage}-one\n        Q:\n          Fn::ImportValue: !Sub '${AWS::Region}-two'\n\
+                     R: !Join ['', [!ImportValue {'Fn::Join': ['-', [app, '${sls:stage}', three]]}, '/*']]\n",
+        );
+        let (refs, unresolved) = references(
+            &svc,
+            &Scope {
+                stage: "qa",
+                region: "us-west-2",
+            },
+        );
+        assert!(unresolved.is_empty(), "{unresolved:?}");
+        let targets: Vec<Target> = refs.into_iter().map(|r| r.target).collect();
+        assert_eq!(
+            targets,
+            vec![
+                Target::Stack {
+                    stack: "db-qa".into(),
+                    output: "Table".into(),
+                    region: None
+                },
+                Target::Stack {
+                    stack: "logs-qa".into(),
+                    output: "Bucket".into(),
+                    region: Some("eu-west-1".into())
+                },
+                Target::Export {
+                    name: "app-qa-one".into()
+                },
+                Target::Export {
+                    name: "us-west-2-two".into()
+                },
+                Target::Export {
+                    name: "app-qa-three".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn exports_resolve_sub_with_the_stack_name() {
+        let svc = service("service: api\nresources:\n  Outputs:\n    Url:\n      Value: x\n      Export:\n        Name: !Sub '${AWS::StackName}-Url'\n");
+        let exports = exports(
+            &svc,
+            &Scope {
+                stage: "dev",
+                region: "us-east-1",
+            },
+        );
+        assert_eq!(
+            exports,
+            vec![Export {
+                name: "api-dev-Url".into(),
+                output: "Url".into(),
+                pos: Pos { line: 7, col: 15 }
+            }]
+        );
+    }
+
+    #[test]
+    fn unknowable_names_are_unresolved_not_guessed() {
+        let svc = service("service: a\nprovider:\n  environment:\n    X: ${cf:${ssm:/stack/name}.Out}\n    Y: !ImportValue ${env:EXPORT}\n");
+        let (refs, unresolved) = references(
+            &svc,
+            &Scope {
+                stage: "dev",
+                region: "us-east-1",
+            },
+        );
+        assert!(refs.is_empty());
+        assert_eq!(unresolved.len(), 2);
+    }
+}

@@ -1,0 +1,43 @@
+//! `cargo xtask unlock <stage> [--force]`: shows who holds a stage's lock,
+//! and with `--force` clears it (for a run that died holding it).
+
+use anyhow::Result;
+
+use crate::app::App;
+use crate::cli::{Global, UnlockArgs};
+use crate::lock::Locks;
+use crate::target::StageTarget;
+
+pub async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
+    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
+    let stage = app.stage(&args.stage)?;
+    let target = StageTarget::open(
+        &stage,
+        args.rehearse && !stage.on_emulator(),
+        global.emulator,
+    )
+    .await?;
+    target.check_account(&stage).await?;
+    let locks = Locks::new(&target.config);
+    if !args.force {
+        match locks.holder(&app.name(), &stage).await? {
+            Some(holder) => {
+                println!("stage {stage} is locked by {}; clear it with `cargo xtask unlock {stage} --force` if that run is dead", holder.describe());
+                Ok(1)
+            }
+            None => {
+                println!("stage {stage} is not locked");
+                Ok(0)
+            }
+        }
+    } else {
+        match locks.force_clear(&app.name(), &stage).await? {
+            Some(holder) => println!(
+                "cleared the lock of stage {stage} held by {}",
+                holder.describe()
+            ),
+            None => println!("stage {stage} was not locked"),
+        }
+        Ok(0)
+    }
+}
