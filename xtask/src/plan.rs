@@ -114,12 +114,12 @@ fn mermaid(graph: &Graph, waves: &[Vec<String>]) -> String {
         }
         out.push_str("  end\n");
     }
-    for edge in &graph.edges {
-        let reason = edge.reason.replace('"', "'");
+    for (from, to, reason) in collapsed(graph) {
+        let reason = reason.replace('"', "'");
         out.push_str(&format!(
             "  {} -->|\"{reason}\"| {}\n",
-            node_id(&edge.from),
-            node_id(&edge.to)
+            node_id(&from),
+            node_id(&to)
         ));
     }
     out
@@ -138,15 +138,38 @@ fn dot(graph: &Graph, waves: &[Vec<String>]) -> String {
         }
         out.push_str("  }\n");
     }
-    for edge in &graph.edges {
-        let reason = edge.reason.replace('"', "\\\"");
-        out.push_str(&format!(
-            "  \"{}\" -> \"{}\" [label=\"{reason}\"];\n",
-            edge.from, edge.to
-        ));
+    for (from, to, reason) in collapsed(graph) {
+        let reason = reason.replace('"', "\\\"");
+        out.push_str(&format!("  \"{from}\" -> \"{to}\" [label=\"{reason}\"];\n"));
     }
     out.push_str("}\n");
     out
+}
+
+/// One edge per pair of services for the diagrams: the first reference
+/// and how many more there are.
+fn collapsed(graph: &Graph) -> Vec<(String, String, String)> {
+    let mut pairs: Vec<(String, String, String, usize)> = Vec::new();
+    for edge in &graph.edges {
+        match pairs
+            .iter_mut()
+            .find(|(f, t, _, _)| *f == edge.from && *t == edge.to)
+        {
+            Some(pair) => pair.3 += 1,
+            None => pairs.push((edge.from.clone(), edge.to.clone(), edge.reason.clone(), 0)),
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|(from, to, reason, more)| {
+            let label = if more > 0 {
+                format!("{reason} (+{more} more)")
+            } else {
+                reason
+            };
+            (from, to, label)
+        })
+        .collect()
 }
 
 /// The committed `docs/deploy-order.md` for an app: its mermaid plan.

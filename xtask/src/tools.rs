@@ -257,10 +257,11 @@ impl FileLock {
 }
 
 /// An exclusive lock on a folder of the user's (a service folder), held
-/// while a tool builds in it. The lock file lives in our state folder, not
-/// in theirs.
+/// while a tool builds in it. The lock file lives in our scratch folder, not
+/// in theirs, and is shared by every process of this workspace (whatever
+/// their state folder), since they all build in the same service folders.
 pub async fn folder_lock(dir: &Path) -> Result<FileLock> {
-    let locks = paths::state_dir().join("locks");
+    let locks = paths::scratch_dir().join("folder-locks");
     fs::create_dir_all(&locks)
         .with_context(|| format!("cannot create {}", paths::display(&locks)))?;
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());

@@ -12,9 +12,7 @@ use xtask::emulator::{docker_engine_available, Backend, Emulator};
 use xtask::process;
 
 async fn dynamodb(emulator: &Emulator) -> aws_sdk_dynamodb::Client {
-    let target = Target::Emulator {
-        endpoint: emulator.endpoint().to_string(),
-    };
+    let target = Target::emulator(emulator.endpoint());
     aws_sdk_dynamodb::Client::new(&target.sdk_config("us-east-1").await)
 }
 

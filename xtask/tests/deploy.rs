@@ -1,0 +1,414 @@
+//! Deploying against the real emulator through the real binary: order,
+//! protected stages, the lock, coordinated rollback and removal.
+
+mod support;
+
+use anyhow::Result;
+use serde_json::Value;
+use support::{arg, fixture, Harness};
+
+const CHAIN_MANIFEST: &str = r#"
+[app]
+name = "chain"
+
+[stages.dev]
+region = "us-east-1"
+
+[stages.prod]
+region = "us-east-1"
+protected = true
+account = "123456789012"
+"#;
+
+/// `base` keeps a data bucket and exports its name; `top` imports it.
+fn base(version: &str) -> String {
+    format!(
+        r#"service: chain-base
+provider:
+  name: aws
+  stage: ${{opt:stage}}
+  deploymentBucket:
+    name: chain-deployments-${{sls:stage}}
+resources:
+  Resources:
+    Data:
+      Type: AWS::S3::Bucket
+      Properties:
+        BucketName: chain-data-${{sls:stage}}
+        Tags:
+          - Key: version
+            Value: {version}
+  Outputs:
+    Version:
+      Value: {version}
+    DataBucket:
+      Value: !Ref Data
+      Export:
+        Name: chain-${{sls:stage}}-data-bucket
+"#
+    )
+}
+
+fn top(extra: &str) -> String {
+    format!(
+        r#"service: chain-top
+provider:
+  name: aws
+  stage: ${{opt:stage}}
+  deploymentBucket:
+    name: chain-deployments-${{sls:stage}}
+resources:
+  Resources:
+    Files:
+      Type: AWS::S3::Bucket
+      Properties:
+        BucketName: chain-files-${{sls:stage}}
+        Tags:
+          - Key: data-bucket
+            Value: !ImportValue chain-${{sls:stage}}-data-bucket{extra}
+"#
+    )
+}
+
+fn chain(h: &Harness) -> std::path::PathBuf {
+    h.app(
+        "chain",
+        &[
+            ("deploy.toml", CHAIN_MANIFEST),
+            ("base/serverless.yml", &base("v1")),
+            ("top/serverless.yml", &top("")),
+        ],
+    )
+}
+
+fn statuses(journal: &Value) -> Vec<(String, String)> {
+    journal["services"]
+        .as_array()
+        .map(|services| {
+            services
+                .iter()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or("").to_string(),
+                        s["status"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn events(journal: &Value) -> Vec<String> {
+    journal["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        status.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+#[tokio::test]
+async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noop() -> Result<()> {
+    let h = Harness::start("tb365").await?;
+    h.run(&["deploy", "local"]).ok();
+    let journal = h.journal("tb365", "local");
+    assert_eq!(
+        statuses(&journal),
+        vec![
+            ("dynamodb".into(), "deployed".into()),
+            ("image-api".into(), "deployed".into()),
+            ("integration-api".into(), "deployed".into())
+        ]
+    );
+    let events = events(&journal);
+    let at = |m: &str| {
+        events
+            .iter()
+            .position(|e| e == m)
+            .unwrap_or_else(|| panic!("no event `{m}` in {events:?}"))
+    };
+    assert!(at("dynamodb: deployed") < at("image-api: started"));
+    assert!(at("dynamodb: deployed") < at("integration-api: started"));
+    // Both APIs were running at once.
+    assert!(at("image-api: started") < at("integration-api: deployed"));
+    assert!(at("integration-api: started") < at("image-api: deployed"));
+    for stack in [
+        "tb365-dynamodb-local",
+        "tb365-image-api-local",
+        "tb365-integration-api-local",
+    ] {
+        let (status, _) = h
+            .stack(stack)
+            .await?
+            .unwrap_or_else(|| panic!("{stack} exists"));
+        assert_eq!(status, "CREATE_COMPLETE");
+    }
+
+    h.run(&["deploy", "local"]).ok();
+    let again = h.journal("tb365", "local");
+    assert!(
+        statuses(&again).iter().all(|(_, s)| s == "unchanged"),
+        "{:?}",
+        statuses(&again)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failure_in_the_last_stack_rolls_back_the_earlier_one() -> Result<()> {
+    let h = Harness::start("rollback").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let (_, outputs) = h.stack("chain-base-dev").await?.expect("base deployed");
+    assert_eq!(outputs.get("Version").map(String::as_str), Some("v1"));
+
+    // v2 of base, and a top that cannot deploy: its new bucket's name is taken.
+    let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
+    s3.create_bucket().bucket("chain-taken-dev").send().await?;
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    let broken = "\n    Taken:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: chain-taken-${sls:stage}";
+    std::fs::write(app.join("top/serverless.yml"), top(broken))?;
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .fails_with("chain-top");
+
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "failed");
+    assert_eq!(
+        statuses(&journal),
+        vec![
+            ("base".into(), "rolled_back".into()),
+            ("top".into(), "failed".into())
+        ]
+    );
+    assert!(events(&journal).contains(&"base: rolled back to its state before the run".to_string()));
+    let (status, outputs) = h.stack("chain-base-dev").await?.expect("base still there");
+    assert_eq!(
+        outputs.get("Version").map(String::as_str),
+        Some("v1"),
+        "base was not rolled back ({status})"
+    );
+    let (status, _) = h.stack("chain-top-dev").await?.expect("top still there");
+    assert!(
+        status.ends_with("COMPLETE") && !status.starts_with("DELETE"),
+        "top is left {status}"
+    );
+    // The lock went with the run.
+    h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_deploys_of_one_stage_at_once_the_second_is_refused() -> Result<()> {
+    let h = Harness::start("lock").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let spawn = || {
+        h.xtask(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let (first, second) = (spawn()?, spawn()?);
+    let runs: Vec<support::Run> = [first, second]
+        .into_iter()
+        .map(|c| support::Run::from(c.wait_with_output().expect("deploy finishes")))
+        .collect();
+    let ok: Vec<&support::Run> = runs.iter().filter(|r| r.code == Some(0)).collect();
+    let refused: Vec<&support::Run> = runs.iter().filter(|r| r.code != Some(0)).collect();
+    assert_eq!(
+        (ok.len(), refused.len()),
+        (1, 1),
+        "{}\n----\n{}",
+        runs[0].text,
+        runs[1].text
+    );
+    refused[0].fails_with("stage dev is locked by");
+    refused[0].fails_with("cargo xtask unlock dev --force");
+    Ok(())
+}
+
+#[tokio::test]
+async fn protected_stages_are_refused_before_any_change() -> Result<()> {
+    let h = Harness::start("protected").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    git(&app, &["init", "-q"]);
+    git(&app, &["add", "."]);
+    git(&app, &["commit", "-qm", "chain"]);
+    let as_prod = |args: &[&str]| {
+        let output = h
+            .xtask(args)
+            .env("AWS_ACCESS_KEY_ID", "123456789012")
+            .output()
+            .expect("xtask runs");
+        support::Run::from(output)
+    };
+    as_prod(&["bootstrap", "prod", "--rehearse", "--app", &app_arg]).ok();
+
+    // No --yes and no terminal to ask on.
+    as_prod(&["deploy", "prod", "--rehearse", "--app", &app_arg]).fails_with("pass --yes");
+    // Credentials of another account.
+    h.run(&["deploy", "prod", "--rehearse", "--yes", "--app", &app_arg])
+        .fails_with("belongs to account 123456789012");
+    // A dirty work tree.
+    std::fs::write(app.join("notes.txt"), "uncommitted")?;
+    as_prod(&["deploy", "prod", "--rehearse", "--yes", "--app", &app_arg])
+        .fails_with("uncommitted changes");
+    // Nothing was deployed by any of them (the tenant is the prod account).
+    let prod_target = xtask::aws::Target::Emulator {
+        endpoint: h.emulator.endpoint().to_string(),
+        access_key: "123456789012".into(),
+    };
+    let cfn = aws_sdk_cloudformation::Client::new(&prod_target.sdk_config("us-east-1").await);
+    let stacks = cfn.list_stacks().send().await?;
+    let live: Vec<&str> = stacks
+        .stack_summaries()
+        .iter()
+        .filter(|s| s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE"))
+        .filter_map(|s| s.stack_name())
+        .collect();
+    assert!(
+        live.is_empty(),
+        "refused deploys changed the stage: {live:?}"
+    );
+
+    // Clean, confirmed, right account: the rehearsal goes through and
+    // records the commit.
+    std::fs::remove_file(app.join("notes.txt"))?;
+    as_prod(&["deploy", "prod", "--rehearse", "--yes", "--app", &app_arg]).ok();
+    let journal = h.journal("chain", "prod.rehearsal");
+    assert_eq!(journal["outcome"], "succeeded");
+    assert_eq!(journal["commit"].as_str().map(str::len), Some(40));
+    // A protected stage is not removed without its own flag.
+    as_prod(&["remove", "prod", "--rehearse", "--yes", "--app", &app_arg])
+        .fails_with("--allow-protected");
+    Ok(())
+}
+
+#[tokio::test]
+async fn remove_goes_in_reverse_order_and_leaves_nothing() -> Result<()> {
+    let h = Harness::start("remove").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&[
+        "remove",
+        "dev",
+        "--rehearse",
+        "--empty-buckets",
+        "--app",
+        &app_arg,
+    ])
+    .ok();
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["command"], "remove");
+    assert_eq!(
+        statuses(&journal),
+        vec![
+            ("top".into(), "removed".into()),
+            ("base".into(), "removed".into())
+        ]
+    );
+    assert!(h.stack("chain-top-dev").await?.is_none());
+    assert!(h.stack("chain-base-dev").await?.is_none());
+    let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
+    let buckets = s3.list_buckets().send().await?;
+    let left: Vec<&str> = buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|n| n.ends_with("-dev"))
+        .collect();
+    assert!(left.is_empty(), "buckets of the stage left: {left:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_refuses_a_service_whose_dependency_was_never_deployed() -> Result<()> {
+    let h = Harness::start("only").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--only",
+        "top",
+        "--app",
+        &app_arg,
+    ])
+    .fails_with("top depends on base, which was never deployed");
+    assert!(h.stack("chain-top-dev").await?.is_none());
+    h.run(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--only",
+        "base",
+        "--app",
+        &app_arg,
+    ])
+    .ok();
+    h.run(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--only",
+        "top",
+        "--app",
+        &app_arg,
+    ])
+    .ok();
+    assert!(h.stack("chain-top-dev").await?.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
+    let h = Harness::start("bootstrap").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .fails_with("run `cargo xtask bootstrap dev` first");
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    // Idempotent.
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket("chain-deployments-dev")
+        .send()
+        .await?;
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    let _ = fixture("tb365");
+    Ok(())
+}

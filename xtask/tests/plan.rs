@@ -1,0 +1,181 @@
+//! `cargo xtask plan` on apps of several shapes: every kind of reference
+//! makes an edge, waves allow parallel deploys, cycles are named.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::{arg, fixture};
+
+fn xtask(args: &[&str]) -> support::Run {
+    support::Run::from(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env_remove("XTASK_APP")
+            .output()
+            .expect("xtask runs"),
+    )
+}
+
+fn plan_json(app: &std::path::Path, stage: &str) -> Value {
+    let run = xtask(&["plan", stage, "--format", "json", "--app", &arg(app)]);
+    run.ok();
+    serde_json::from_str(&run.text).unwrap_or_else(|e| panic!("{e}: {}", run.text))
+}
+
+fn write_app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let root = xtask::paths::scratch_dir().join(format!("plan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, content) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    root
+}
+
+fn edges(plan: &Value) -> Vec<(String, String, String)> {
+    plan["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().into(),
+                e["to"].as_str().unwrap().into(),
+                e["at"].as_str().unwrap().rsplit('/').next().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tb365_deploys_the_data_stack_first_and_the_apis_together() {
+    let plan = plan_json(&fixture("tb365"), "prod");
+    assert_eq!(plan["stage"], "prod");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["dynamodb"], ["image-api", "integration-api"]])
+    );
+}
+
+#[test]
+fn a_diamond_without_manifest_gets_three_waves() {
+    let plan = plan_json(&fixture("diamond"), "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["core"], ["auth", "media"], ["edge"]])
+    );
+    assert_eq!(plan["region"], "eu-central-1");
+}
+
+#[test]
+fn every_kind_of_reference_makes_an_edge() {
+    let app = write_app(
+        "kinds",
+        &[
+            ("deploy.toml", "[services.a]\n[services.b]\n[services.c]\n[services.d]\n[services.e]\ndepends_on = [\"a\"]\n[stages.dev]\nregion = \"ap-south-1\"\n"),
+            ("a/serverless.yml", "service: ka\nresources:\n  Outputs:\n    X:\n      Value: x\n      Export:\n        Name: !Sub '${AWS::StackName}-x'\n    Y:\n      Value: y\n      Export:\n        Name: ka-${sls:stage}-y\n"),
+            ("b/serverless.yml", "service: kb\nprovider:\n  environment:\n    X: ${cf:ka-${sls:stage}.X}\n"),
+            ("c/serverless.yml", "service: kc\nprovider:\n  environment:\n    X: !ImportValue ka-${sls:stage}-x\n"),
+            ("d/serverless.yml", "service: kd\nprovider:\n  environment:\n    X:\n      Fn::Join:\n        - ''\n        - - !ImportValue\n            Fn::Sub: ka-${sls:stage}-y\n          - /suffix\n"),
+            ("e/serverless.yml", "service: ke\n"),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        edges(&plan),
+        vec![
+            ("b".into(), "a".into(), "serverless.yml:4".into()),
+            ("c".into(), "a".into(), "serverless.yml:4".into()),
+            ("d".into(), "a".into(), "serverless.yml:8".into()),
+            ("e".into(), "a".into(), "deploy.toml".into()),
+        ]
+    );
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["a"], ["b", "c", "d", "e"]])
+    );
+    std::fs::remove_dir_all(app).ok();
+}
+
+#[test]
+fn a_cycle_is_named_with_the_reference_behind_each_edge() {
+    let app = write_app(
+        "cycle",
+        &[
+            (
+                "one/serverless.yml",
+                "service: one\nprovider:\n  environment:\n    T: ${cf:two-${sls:stage}.Out}\n",
+            ),
+            (
+                "two/serverless.yml",
+                "service: two\nprovider:\n  environment:\n    T: ${cf:one-${sls:stage}.Out}\n",
+            ),
+        ],
+    );
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    run.fails_with("one -> two -> one");
+    run.fails_with("one/serverless.yml:4");
+    run.fails_with("two/serverless.yml:4");
+    std::fs::remove_dir_all(app).ok();
+}
+
+#[test]
+fn a_reference_nothing_produces_is_an_error_unless_declared_external() {
+    let files = [(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  environment:\n    V: !ImportValue network-${sls:stage}-vpc\n",
+    )];
+    let app = write_app("dangling", &files);
+    xtask(&["plan", "dev", "--app", &arg(&app)]).fails_with("network-${sls:stage}-vpc");
+    std::fs::write(
+        app.join("deploy.toml"),
+        "[external]\nexports = [\"network-${stage}-vpc\"]\n",
+    )
+    .unwrap();
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    run.ok();
+    assert!(run.text.contains("declared external"), "{}", run.text);
+    std::fs::remove_dir_all(app).ok();
+}
+
+#[test]
+fn bad_stages_are_refused_before_any_process_starts() {
+    let dir = xtask::paths::scratch_dir().join(format!("plan-stages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("cli-ran");
+    let fake_cli = dir.join("fake-serverless");
+    std::fs::write(
+        &fake_cli,
+        format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake_cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (args, why) in [
+        (vec!["deploy"], "<STAGE>"),
+        (vec!["deploy", "qa"], "not allowed"),
+        (vec!["deploy", "dev;touch x"], "not a valid stage name"),
+        (vec!["deploy", "PROD"], "not a valid stage name"),
+        (vec!["remove", "qa"], "not allowed"),
+        (vec!["bootstrap", "../prod"], "not a valid stage name"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&args)
+            .env("SERVERLESS_BIN", &fake_cli)
+            .env("XTASK_STATE_DIR", dir.join("state"))
+            .env_remove("XTASK_APP")
+            .output()
+            .unwrap();
+        let run = support::Run::from(output);
+        run.fails_with(why);
+        assert!(!marker.exists(), "{args:?} ran the Serverless CLI");
+        assert!(
+            !dir.join("state/local").exists(),
+            "{args:?} started an emulator"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

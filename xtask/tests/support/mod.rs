@@ -1,0 +1,162 @@
+//! What the end-to-end tests share: a private emulator per test, a state
+//! folder per test, the xtask binary pointed at both, and small apps
+//! written on the fly.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, Result};
+use xtask::aws::Target;
+use xtask::emulator::{Backend, Emulator};
+
+/// One test's world: its emulator, its folders, its clients. Dropping it
+/// stops the emulator and removes the folders.
+pub struct Harness {
+    pub emulator: Emulator,
+    pub dir: PathBuf,
+    pub target: Target,
+}
+
+impl Harness {
+    pub async fn start(name: &str) -> Result<Harness> {
+        let emulator = Emulator::start(Backend::Ministack).await?;
+        let dir = xtask::paths::scratch_dir().join(format!("e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let target = Target::emulator(emulator.endpoint());
+        Ok(Harness {
+            emulator,
+            dir,
+            target,
+        })
+    }
+
+    /// The xtask binary, talking to this test's emulator only.
+    pub fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .env("XTASK_STATE_DIR", self.dir.join("state"))
+            .env("XTASK_EMULATOR", "external")
+            .env("AWS_ENDPOINT_URL", self.emulator.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("XTASK_APP")
+            .env_remove("AWS_PROFILE")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.xtask(args).output().expect("the xtask binary runs");
+        Run::from(output)
+    }
+
+    /// Writes an app (relative path → content) into this test's folder.
+    pub fn app(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = self.dir.join(name);
+        for (path, content) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().expect("a file has a folder"))
+                .expect("app folder");
+            std::fs::write(&path, content).expect("app file");
+        }
+        root
+    }
+
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        self.target.sdk_config("us-east-1").await
+    }
+
+    /// A stack's status and outputs, `None` when there is no such stack.
+    pub async fn stack(&self, name: &str) -> Result<Option<(String, BTreeMap<String, String>)>> {
+        let cfn = aws_sdk_cloudformation::Client::new(&self.sdk().await);
+        let Ok(out) = cfn.describe_stacks().stack_name(name).send().await else {
+            return Ok(None);
+        };
+        let Some(stack) = out.stacks().first() else {
+            return Ok(None);
+        };
+        let status = stack
+            .stack_status()
+            .map(|s| s.as_str().to_string())
+            .context("a status")?;
+        if status == "DELETE_COMPLETE" {
+            return Ok(None);
+        }
+        let outputs = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+            .collect();
+        Ok(Some((status, outputs)))
+    }
+
+    /// The newest journal of a stage.
+    pub fn journal(&self, app: &str, stage: &str) -> serde_json::Value {
+        let dir = self.dir.join("state/journal").join(app).join(stage);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("no journals in {}: {e}", dir.display()))
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        let text = std::fs::read_to_string(files.last().expect("a journal")).expect("journal text");
+        serde_json::from_str(&text).expect("journal json")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub text: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Run {
+            code: output.status.code(),
+            text,
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.code, Some(0), "expected success:\n{}", self.text);
+        self
+    }
+
+    #[track_caller]
+    pub fn fails_with(&self, needle: &str) -> &Run {
+        assert_ne!(self.code, Some(0), "expected a failure:\n{}", self.text);
+        assert!(
+            self.text.contains(needle),
+            "expected `{needle}` in:\n{}",
+            self.text
+        );
+        self
+    }
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    xtask::paths::workspace_root().join("fixtures").join(path)
+}
+
+pub fn arg(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,117 @@
+//! Keeps the docs honest: every subcommand is documented, every module
+//! says what it holds, workflows only call `cargo xtask` and `cargo test`,
+//! and generated files are current.
+
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+use xtask::cli::Cli;
+use xtask::paths::workspace_root;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn subcommands() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+#[test]
+fn readme_and_architecture_name_every_subcommand() {
+    let root = workspace_root();
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        let text = read(&root.join(doc));
+        let missing: Vec<String> = subcommands()
+            .into_iter()
+            .filter(|c| !text.contains(&format!("cargo xtask {c}")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{doc} does not mention `cargo xtask {}`",
+            missing.join("`, `cargo xtask ")
+        );
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_module_starts_with_a_doc_line() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for krate in ["xtask", "smoke-tests"] {
+        for dir in ["src", "tests", "benches"] {
+            let dir = root.join(krate).join(dir);
+            if dir.exists() {
+                rust_files(&dir, &mut files);
+            }
+        }
+    }
+    let undocumented: Vec<String> = files
+        .iter()
+        .filter(|f| !read(f).trim_start().starts_with("//!"))
+        .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "modules without a leading `//!` line: {}",
+        undocumented.join(", ")
+    );
+}
+
+#[test]
+fn workflows_only_call_cargo() {
+    let dir = workspace_root().join(".github/workflows");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let text = read(&entry.path());
+        for (n, line) in text.lines().enumerate() {
+            let lower = line.to_lowercase();
+            for tool in [
+                "serverless ",
+                "sls ",
+                "osls ",
+                "npx ",
+                "aws cloudformation",
+                "ministack",
+            ] {
+                let in_run = lower.trim_start().starts_with("run:")
+                    || lower.trim_start().starts_with("- run:")
+                    || !lower.contains(':');
+                assert!(
+                    !(in_run && lower.contains(tool)),
+                    "{}:{}: workflows call `cargo xtask` or `cargo test`, never `{}` directly",
+                    entry.path().display(),
+                    n + 1,
+                    tool.trim()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_files_are_current() {
+    for (path, content) in xtask::codegen::generated().expect("generation works") {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            current == content,
+            "{} is out of date: run `cargo xtask codegen` and commit",
+            path.display()
+        );
+    }
+}
