@@ -41,6 +41,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Show the deploy order, the parallel waves and why.
     Plan(PlanArgs),
+    /// Catch CloudFormation errors before AWS does.
+    Validate(ValidateArgs),
     /// Create a stage's deployment buckets and the lock table.
     Bootstrap(StageArgs),
     /// Deploy the app's services in order, with locking and coordinated rollback.
@@ -69,6 +71,19 @@ pub struct PlanArgs {
     pub stage: String,
     #[arg(long, value_enum, default_value_t = crate::plan::PlanFormat::Text)]
     pub format: crate::plan::PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    pub stage: String,
+    /// Also package each service with the Serverless CLI and lint the template with cfn-lint.
+    #[arg(long)]
+    pub deep: bool,
+    /// Package against the emulator's copy of the stage (for `${cf:}` references).
+    #[arg(long)]
+    pub rehearse: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

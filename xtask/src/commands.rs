@@ -4,11 +4,14 @@
 use anyhow::Result;
 
 use crate::app::App;
-use crate::cli::{AuditArgs, Cli, Command, Global, LocalAction, PlanArgs, StageArgs};
+use crate::cli::{AuditArgs, Cli, Command, Global, LocalAction, PlanArgs, StageArgs, ValidateArgs};
 use crate::diag::Format;
 use crate::output::Printer;
 use crate::target::StageTarget;
-use crate::{audit, bootstrap, codegen, deploy, doctor, local, plan, remove, rollback, unlock};
+use crate::{
+    audit, bootstrap, codegen, deep, deploy, doctor, local, plan, remove, rollback, unlock,
+    validate,
+};
 
 /// Runs the command; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -22,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         },
         Command::Audit(args) => run_audit(&cli.global, args),
         Command::Plan(args) => run_plan(&cli.global, args),
+        Command::Validate(args) => run_validate(&cli.global, args).await,
         Command::Bootstrap(args) => run_bootstrap(&cli.global, args).await,
         Command::Deploy(args) => deploy::run(&cli.global, args).await,
         Command::Remove(args) => remove::run(&cli.global, args).await,
@@ -29,6 +33,36 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Unlock(args) => unlock::run(&cli.global, args).await,
         Command::Codegen(args) => codegen::run(args.check),
     }
+}
+
+async fn run_validate(global: &Global, args: ValidateArgs) -> Result<i32> {
+    let app = match App::load(&App::resolve_dir(global.app.as_deref())) {
+        Ok(app) => app,
+        Err(err) => {
+            let report = crate::diag::Report {
+                findings: Vec::new(),
+                errors: err.0,
+            };
+            print_report(&report, args.format, "validate");
+            return Ok(2);
+        }
+    };
+    let stage = match app.stage(&args.stage) {
+        Ok(stage) => stage,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(2);
+        }
+    };
+    let mut report = validate::validate(&app, &stage);
+    if args.deep {
+        let more = deep::lint(&app, &stage, args.rehearse, global).await?;
+        report.findings.extend(more.findings);
+        report.errors.extend(more.errors);
+        report = report.finish();
+    }
+    print_report(&report, args.format, "validate");
+    Ok(report.exit_code())
 }
 
 fn run_plan(global: &Global, args: PlanArgs) -> Result<i32> {

@@ -26,7 +26,7 @@ use crate::serverless::{Cli, Sink};
 use crate::stacks::Stacks;
 use crate::stage::Stage;
 use crate::target::StageTarget;
-use crate::{audit, git, plan};
+use crate::{audit, git, plan, validate};
 
 /// Everything the run needs, checked.
 pub struct Prepared {
@@ -59,6 +59,13 @@ pub fn load(
             bail!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
         }
         out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
+    }
+    let report = validate::validate(&app, &stage);
+    if !report.findings.is_empty() {
+        bail!(
+            "{}fix the findings above; CloudFormation would reject them",
+            report.render_text("validate")
+        );
     }
     let (graph, waves) = plan::checked(&app, &stage)?;
     Ok((app, stage, graph, waves))
@@ -333,6 +340,21 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
                 bail!("{key} depends on {dep}, which was never deployed to stage {stage}; deploy it first (`cargo xtask deploy {stage} --only {dep}`) or drop --only");
             }
         }
+    }
+
+    // Exports other deployed stacks import must survive this deploy.
+    let cfn_client = aws_sdk_cloudformation::Client::new(&target.config);
+    let chosen: Vec<&Service> = selected.iter().filter_map(|k| app.service(k)).collect();
+    let removed = validate::check_deployed_exports(&app, &chosen, &stage, &cfn_client).await?;
+    if !removed.is_empty() {
+        let report = crate::diag::Report {
+            findings: removed,
+            errors: Vec::new(),
+        };
+        bail!(
+            "{}nothing was deployed",
+            report.render_text("validate against the deployed stage")
+        );
     }
 
     if args.dry_run {

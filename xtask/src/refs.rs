@@ -342,7 +342,7 @@ mod tests {
             vec![Export {
                 name: "api-dev-Url".into(),
                 output: "Url".into(),
-                pos: Pos { line: 7, col: 15 }
+                pos: Pos { line: 7, col: 20 }
             }]
         );
     }

@@ -1,0 +1,229 @@
+//! `cargo xtask validate`: one broken app per class of CloudFormation error,
+//! each asserting its exact finding and line; valid apps stay clean; the
+//! deep check maps cfn-lint back to serverless.yml; a deploy that would
+//! remove an imported export is refused.
+
+mod support;
+
+use std::process::Command;
+
+use anyhow::Result;
+use rstest::rstest;
+use support::{arg, fixture, Harness};
+use xtask::app::App;
+
+fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
+    let dir = fixture(app);
+    let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
+    let stage = app.stage(stage).expect("an allowed stage");
+    xtask::validate::validate(&app, &stage)
+        .findings
+        .into_iter()
+        .map(|f| {
+            (
+                f.rule.to_string(),
+                f.file
+                    .strip_prefix(&dir)
+                    .unwrap_or(&f.file)
+                    .display()
+                    .to_string(),
+                f.line,
+            )
+        })
+        .collect()
+}
+
+#[rstest]
+#[case::root_resource_id_short_form(
+    "broken/getatt-rootresourceid-short",
+    "getatt-unknown-attribute",
+    "serverless.yml",
+    14
+)]
+#[case::root_resource_id_long_form(
+    "broken/getatt-rootresourceid-long",
+    "getatt-unknown-attribute",
+    "serverless.yml",
+    14
+)]
+#[case::missing_logical_id(
+    "broken/getatt-missing-resource",
+    "getatt-unknown-resource",
+    "serverless.yml",
+    10
+)]
+#[case::unknown_bucket_attribute(
+    "broken/getatt-bad-bucket-attribute",
+    "getatt-unknown-attribute",
+    "serverless.yml",
+    10
+)]
+#[case::unknown_table_attribute_in_sub(
+    "broken/getatt-bad-table-attribute",
+    "getatt-unknown-attribute",
+    "serverless.yml",
+    19
+)]
+#[case::duplicate_export(
+    "broken/duplicate-export",
+    "duplicate-export",
+    "payments/serverless.yml",
+    12
+)]
+#[case::import_nothing_exports(
+    "broken/unresolved-import",
+    "unresolved-import",
+    "api/serverless.yml",
+    5
+)]
+fn each_error_class_gives_exactly_its_finding(
+    #[case] app: &str,
+    #[case] rule: &str,
+    #[case] file: &str,
+    #[case] line: usize,
+) {
+    assert_eq!(
+        findings(app, "dev"),
+        vec![(rule.to_string(), file.to_string(), line)]
+    );
+}
+
+#[rstest]
+#[case::bundled_app("tb365", "prod")]
+#[case::many_valid_attributes("valid-attributes", "dev")]
+#[case::diamond("diamond", "dev")]
+fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
+    assert_eq!(findings(app, stage), vec![]);
+}
+
+#[test]
+fn the_message_lists_the_valid_attributes() {
+    let dir = fixture("broken/getatt-rootresourceid-short");
+    let app = App::load(&dir).unwrap();
+    let report = xtask::validate::validate(&app, &app.stage("dev").unwrap());
+    let finding = &report.findings[0];
+    assert!(
+        finding
+            .message
+            .contains("ApiEndpoint, ApiId, ExecuteApiArn"),
+        "{}",
+        finding.message
+    );
+    assert!(
+        finding.fix.contains("AWS::ApiGateway::RestApi"),
+        "{}",
+        finding.fix
+    );
+}
+
+#[test]
+fn offline_validation_starts_no_node_process() {
+    let dir = xtask::paths::scratch_dir().join(format!("validate-offline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("cli-ran");
+    let fake = dir.join("fake-serverless");
+    std::fs::write(&fake, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // PATH without node: any attempt to start it fails loudly.
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "local"])
+        .env("SERVERLESS_BIN", &fake)
+        .env("PATH", &dir)
+        .env("XTASK_STATE_DIR", dir.join("state"))
+        .env_remove("XTASK_APP")
+        .output()
+        .unwrap();
+    let run = support::Run::from(output);
+    run.ok();
+    assert!(run.text.contains("validate: clean"), "{}", run.text);
+    assert!(
+        !marker.exists(),
+        "offline validation ran the Serverless CLI"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn deep_validation_maps_cfn_lint_back_to_the_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "validate",
+            "dev",
+            "--deep",
+            "--format",
+            "json",
+            "--app",
+            &arg(&fixture("broken/deep-invalid-property")),
+        ])
+        .env_remove("XTASK_APP")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Progress goes to stderr; stdout is the report alone.
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json on stdout");
+    let finding = &report["findings"][0];
+    assert_eq!(finding["rule"], "cfn-lint-error");
+    assert_eq!(finding["line"], 12);
+    assert!(
+        finding["message"].as_str().unwrap_or("").contains("99999"),
+        "{finding}"
+    );
+}
+
+/// `base` exports `export`; `top` imports `export` too.
+fn pair(export: &str) -> [(&'static str, String); 3] {
+    [
+        ("deploy.toml", "[stages.dev]\nregion = \"us-east-1\"\n".to_string()),
+        (
+            "base/serverless.yml",
+            format!(
+                "service: pair-base\nprovider:\n  name: aws\nresources:\n  Resources:\n    Data:\n      Type: AWS::S3::Bucket\n  Outputs:\n    DataBucket:\n      Value: !Ref Data\n      Export:\n        Name: {export}\n"
+            ),
+        ),
+        (
+            "top/serverless.yml",
+            format!("service: pair-top\nprovider:\n  name: aws\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        Tags:\n          - Key: data\n            Value: !ImportValue {export}\n"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_deploy_that_removes_an_imported_export_is_refused() -> Result<()> {
+    let h = Harness::start("removed-export").await?;
+    let files = pair("pair-${sls:stage}-data");
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let app = h.app("pair", &refs);
+    let app_arg = arg(&app);
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+
+    // Rename the export in both files: the app is consistent, but the
+    // deployed top still imports the old name, and base deploys first.
+    let renamed = pair("pair-${sls:stage}-data-bucket");
+    std::fs::write(app.join("base/serverless.yml"), &renamed[1].1)?;
+    std::fs::write(app.join("top/serverless.yml"), &renamed[2].1)?;
+    let run = h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg]);
+    run.fails_with("imported-export-removed");
+    run.fails_with("deployed top (stack pair-top-dev) still import");
+    run.fails_with("first deploy top (stack pair-top-dev) without the import");
+    run.fails_with("base/serverless.yml:9");
+    let (_, outputs) = h.stack("pair-base-dev").await?.expect("base is deployed");
+    assert!(outputs.contains_key("DataBucket"));
+    let cfn = aws_sdk_cloudformation::Client::new(&h.sdk().await);
+    let imports = cfn
+        .list_imports()
+        .export_name("pair-dev-data")
+        .send()
+        .await?;
+    assert_eq!(imports.imports(), ["pair-top-dev"], "nothing changed");
+    Ok(())
+}
