@@ -47,6 +47,8 @@ pub enum Command {
     Bootstrap(StageArgs),
     /// Deploy the app's services in order, with locking and coordinated rollback.
     Deploy(DeployArgs),
+    /// Check every endpoint of the deployed app against its smoke.toml.
+    Smoke(SmokeArgs),
     /// Remove every service of a stage, in reverse order.
     Remove(RemoveArgs),
     /// Return every service of a stage to its state before a run.
@@ -107,6 +109,24 @@ pub struct DeployArgs {
     /// Deploy an unprotected stage even though the audit has findings.
     #[arg(long)]
     pub allow_findings: bool,
+    /// Let the smoke run after the deploy change data on a protected stage.
+    #[arg(long)]
+    pub allow_mutating: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    pub stage: String,
+    #[arg(long)]
+    pub rehearse: bool,
+    /// Also run checks that change data on a protected stage.
+    #[arg(long)]
+    pub allow_mutating: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -4,12 +4,14 @@
 use anyhow::Result;
 
 use crate::app::App;
-use crate::cli::{AuditArgs, Cli, Command, Global, LocalAction, PlanArgs, StageArgs, ValidateArgs};
+use crate::cli::{
+    AuditArgs, Cli, Command, Global, LocalAction, PlanArgs, SmokeArgs, StageArgs, ValidateArgs,
+};
 use crate::diag::Format;
 use crate::output::Printer;
 use crate::target::StageTarget;
 use crate::{
-    audit, bootstrap, codegen, deep, deploy, doctor, local, plan, remove, rollback, unlock,
+    audit, bootstrap, codegen, deep, deploy, doctor, local, plan, remove, rollback, smoke, unlock,
     validate,
 };
 
@@ -28,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Validate(args) => run_validate(&cli.global, args).await,
         Command::Bootstrap(args) => run_bootstrap(&cli.global, args).await,
         Command::Deploy(args) => deploy::run(&cli.global, args).await,
+        Command::Smoke(args) => run_smoke(&cli.global, args).await,
         Command::Remove(args) => remove::run(&cli.global, args).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Unlock(args) => unlock::run(&cli.global, args).await,
@@ -63,6 +66,29 @@ async fn run_validate(global: &Global, args: ValidateArgs) -> Result<i32> {
     }
     print_report(&report, args.format, "validate");
     Ok(report.exit_code())
+}
+
+async fn run_smoke(global: &Global, args: SmokeArgs) -> Result<i32> {
+    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
+    let stage = app.stage(&args.stage)?;
+    let target = StageTarget::open(
+        &stage,
+        args.rehearse && !stage.on_emulator(),
+        global.emulator,
+    )
+    .await?;
+    target.check_account(&stage).await?;
+    let opts = smoke::SmokeOptions {
+        allow_mutating: args.allow_mutating,
+        run_id: crate::journal::new_run_id(),
+        junit: args.junit,
+    };
+    let report = smoke::run(&app, &stage, &target, &opts).await?;
+    match args.format {
+        Format::Text => print!("{}", report.table()),
+        Format::Json => println!("{}", report.json()),
+    }
+    Ok(if report.ok() { 0 } else { 1 })
 }
 
 fn run_plan(global: &Global, args: PlanArgs) -> Result<i32> {

@@ -26,7 +26,7 @@ use crate::serverless::{Cli, Sink};
 use crate::stacks::Stacks;
 use crate::stage::Stage;
 use crate::target::StageTarget;
-use crate::{audit, git, plan, validate};
+use crate::{audit, git, plan, smoke, validate};
 
 /// Everything the run needs, checked.
 pub struct Prepared {
@@ -383,20 +383,67 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     out.step(&format!("took the lock of stage {stage} (run {run_id})"));
 
     let result = deploy_locked(
-        app,
-        stage,
+        &app,
+        &stage,
         graph,
         selected,
-        target,
+        &target,
         account,
-        run_id,
+        &run_id,
         out.clone(),
         args.concurrency,
         json,
     )
     .await;
     release(&locks, lock, &out).await;
-    result
+    let (code, journal_path) = result?;
+    if code != 0 {
+        return Ok(code);
+    }
+    // Every endpoint, after every successful deploy.
+    out.step("smoke-testing every endpoint");
+    let junit = journal_path.with_extension("").join("smoke.xml");
+    let opts = smoke::SmokeOptions {
+        allow_mutating: args.allow_mutating,
+        run_id: run_id.clone(),
+        junit: Some(junit.clone()),
+    };
+    let report = smoke::run(&app, &stage, &target, &opts).await?;
+    if json {
+        eprint!("{}", report.table());
+    } else {
+        out.plain(&report.table());
+    }
+    let mut journal = Journal::load(&journal_path)?;
+    journal.notes.insert(
+        "smoke".into(),
+        format!(
+            "{} passed, {} failed, {} skipped",
+            report.passed_count(),
+            report.failed(),
+            report.skipped()
+        ),
+    );
+    journal
+        .notes
+        .insert("smoke_report".into(), crate::paths::display(&junit));
+    journal.event(if report.ok() {
+        "smoke passed"
+    } else {
+        "smoke failed"
+    });
+    journal.save()?;
+    if !report.ok() {
+        out.plain(&format!(
+            "the deploy succeeded but its smoke test failed; see above (report: {})",
+            crate::paths::display(&junit)
+        ));
+        return Ok(1);
+    }
+    if !json && stage.on_emulator() {
+        print_endpoints(&app, &stage, &target).await;
+    }
+    Ok(0)
 }
 
 async fn release(locks: &Locks, lock: Lock, out: &Printer) {
@@ -406,24 +453,25 @@ async fn release(locks: &Locks, lock: Lock, out: &Printer) {
     }
 }
 
+/// The deploy itself, under the lock: the exit code and the journal's path.
 #[allow(clippy::too_many_arguments)]
 async fn deploy_locked(
-    app: App,
-    stage: Stage,
+    app: &App,
+    stage: &Stage,
     graph: Graph,
     selected: Vec<String>,
-    target: StageTarget,
+    target: &StageTarget,
     account: String,
-    run_id: String,
+    run_id: &str,
     out: Arc<Printer>,
     concurrency: usize,
     json: bool,
-) -> Result<i32> {
+) -> Result<(i32, std::path::PathBuf)> {
     let cli = Cli::new(&target.target)?;
     let stacks = Stacks::new(&target.config, &target.target);
     let mut journal = Journal::create(
         "deploy",
-        &run_id,
+        run_id,
         &app.name(),
         stage.name(),
         stage.region(),
@@ -455,9 +503,10 @@ async fn deploy_locked(
         crate::paths::display(journal.path())
     ));
 
+    let journal_path = journal.path().to_path_buf();
     let run = Arc::new(Run {
-        app,
-        stage,
+        app: app.clone(),
+        stage: stage.clone(),
         cli,
         stacks,
         out: out.clone(),
@@ -551,11 +600,8 @@ async fn deploy_locked(
         println!("{}", serde_json::to_string_pretty(&journal)?);
     } else {
         out.plain(&format!("\n{}", journal.summary()));
-        if ok && run.stage.on_emulator() {
-            print_endpoints(&run, &target).await;
-        }
     }
-    Ok(if ok { 0 } else { 1 })
+    Ok((if ok { 0 } else { 1 }, journal_path))
 }
 
 /// Rolls back this run's completed services, newest first, and removes a
@@ -597,21 +643,18 @@ async fn roll_back_run(run: &Arc<Run>, completed: &[String], selected: &[String]
     }
 }
 
-/// The HTTP API base URLs of an emulator stage, in the form that works
-/// without DNS.
-async fn print_endpoints(run: &Run, target: &StageTarget) {
-    let Some(endpoint) = target.target.endpoint() else {
-        return;
-    };
-    for service in &run.app.services {
-        let Ok(state) = run.stacks.state(service, &run.stage).await else {
+/// The API base URLs of an emulator stage, in the form that works without DNS.
+async fn print_endpoints(app: &App, stage: &Stage, target: &StageTarget) {
+    let stacks = Stacks::new(&target.config, &target.target);
+    println!("endpoints:");
+    for service in &app.services {
+        let Ok(state) = stacks.state(service, stage).await else {
             continue;
         };
-        if let Some(api) = state.outputs.get("HttpApiId") {
-            run.out.plain(&format!(
-                "{:>16}: {endpoint}/_aws/execute-api/{api}",
-                service.key
-            ));
+        for kind in ["httpApi", "http"] {
+            if let Some(url) = crate::endpoints::base_url(&state, kind, target.target.endpoint()) {
+                println!("{:>16}: {url}", service.key);
+            }
         }
     }
 }

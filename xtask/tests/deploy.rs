@@ -129,8 +129,21 @@ fn git(dir: &std::path::Path, args: &[&str]) {
 #[tokio::test]
 async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noop() -> Result<()> {
     let h = Harness::start("tb365").await?;
-    h.run(&["deploy", "local"]).ok();
+    let first = h.run(&["deploy", "local"]);
+    first.ok();
     let journal = h.journal("tb365", "local");
+    // Every endpoint answered as its smoke check says.
+    let smoke = journal["notes"]["smoke"].as_str().unwrap_or("");
+    assert!(
+        smoke.ends_with(" passed, 0 failed, 0 skipped") && !smoke.starts_with("0 "),
+        "{smoke}\n{}",
+        first.text
+    );
+    assert!(
+        first.text.contains("endpoints:") && first.text.contains("/_aws/execute-api/"),
+        "{}",
+        first.text
+    );
     assert_eq!(
         statuses(&journal),
         vec![

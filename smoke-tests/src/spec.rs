@@ -1,0 +1,241 @@
+//! `smoke.toml`: what to send to each endpoint and what must come back.
+//!
+//! ```toml
+//! [[check]]
+//! service = "image-api"
+//! method = "GET"
+//! path = "/designs/{id}"
+//! setup = [{ method = "POST", path = "/designs", body = { id = "${id}", name = "smoke" } }]
+//! expect = 200
+//! json = { id = "${id}" }                       # must be part of the body
+//! cleanup = [{ method = "DELETE", path = "/designs/${id}" }]
+//! mutates = true
+//! ```
+//!
+//! `${id}` is unique to the check (`smoke-<run id>-<n>`), `${run_id}` to the
+//! run. A path parameter without a value in `params` gets `${id}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A request sent before or after a check, or as the check itself.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Another service to send it to (a setup that creates data elsewhere);
+    /// the check's own service by default.
+    pub service: Option<String>,
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body.
+    pub body: Option<toml::Value>,
+    /// A raw body, sent as it is (with `content_type`).
+    pub raw_body: Option<String>,
+    pub content_type: Option<String>,
+    /// For setup and cleanup: the status that counts as done (any 2xx by default).
+    pub expect: Option<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    service: String,
+    name: Option<String>,
+    method: String,
+    path: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    #[serde(default)]
+    query: BTreeMap<String, String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<toml::Value>,
+    raw_body: Option<String>,
+    content_type: Option<String>,
+    expect: u16,
+    json: Option<toml::Value>,
+    #[serde(default)]
+    mutates: bool,
+    protected: Option<bool>,
+    #[serde(default)]
+    setup: Vec<Request>,
+    #[serde(default)]
+    cleanup: Vec<Request>,
+}
+
+/// One check of one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub service: String,
+    pub name: Option<String>,
+    pub request: Request,
+    pub expect: u16,
+    pub json: Option<toml::Value>,
+    pub mutates: bool,
+    /// Overrides what discovery says about an authorizer: a check that says
+    /// `protected = true` is also sent without a token and must get 401.
+    pub protected: Option<bool>,
+    pub setup: Vec<Request>,
+    pub cleanup: Vec<Request>,
+    /// Where it is written (`smoke.toml:LINE`).
+    pub line: usize,
+}
+
+impl Check {
+    /// `GET /designs/{id}` — how endpoints and checks are matched.
+    pub fn route(&self) -> String {
+        format!(
+            "{} {}",
+            self.request.method.to_uppercase(),
+            self.request.path
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub path: PathBuf,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:{col}: {message}")]
+pub struct SpecError {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    #[serde(default)]
+    check: Vec<toml::Spanned<RawCheck>>,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Spec {
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|err| SpecError {
+            path: path.display().to_string(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {err}"),
+        })?;
+        Spec::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
+        let raw: RawSpec = toml::from_str(text).map_err(|err| {
+            let (line, col) = err
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((1, 1));
+            SpecError {
+                path: path.display().to_string(),
+                line,
+                col,
+                message: err.message().to_string(),
+            }
+        })?;
+        let mut checks = Vec::new();
+        for spanned in raw.check {
+            let (line, col) = line_col(text, spanned.span().start);
+            let raw = spanned.into_inner();
+            let method = raw.method.to_uppercase();
+            let known = [
+                "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+            ];
+            if !known.contains(&method.as_str()) {
+                return Err(SpecError {
+                    path: path.display().to_string(),
+                    line,
+                    col,
+                    message: format!("`{method}` is not an HTTP method"),
+                });
+            }
+            if !raw.path.starts_with('/') {
+                return Err(SpecError {
+                    path: path.display().to_string(),
+                    line,
+                    col,
+                    message: format!("path `{}` must start with `/`", raw.path),
+                });
+            }
+            if raw.body.is_some() && raw.raw_body.is_some() {
+                return Err(SpecError {
+                    path: path.display().to_string(),
+                    line,
+                    col,
+                    message: "give `body` or `raw_body`, not both".into(),
+                });
+            }
+            checks.push(Check {
+                service: raw.service,
+                name: raw.name,
+                request: Request {
+                    service: None,
+                    method,
+                    path: raw.path,
+                    params: raw.params,
+                    query: raw.query,
+                    headers: raw.headers,
+                    body: raw.body,
+                    raw_body: raw.raw_body,
+                    content_type: raw.content_type,
+                    expect: None,
+                },
+                expect: raw.expect,
+                json: raw.json,
+                mutates: raw.mutates,
+                protected: raw.protected,
+                setup: raw.setup,
+                cleanup: raw.cleanup,
+                line,
+            });
+        }
+        Ok(Spec {
+            path: path.to_path_buf(),
+            checks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_keep_their_line() {
+        let spec = Spec::parse(
+            Path::new("smoke.toml"),
+            "[[check]]\nservice = \"a\"\nmethod = \"get\"\npath = \"/x\"\nexpect = 200\n\n[[check]]\nservice = \"a\"\nmethod = \"POST\"\npath = \"/x\"\nexpect = 400\nraw_body = \"nope\"\n",
+        )
+        .unwrap();
+        assert_eq!(spec.checks.len(), 2);
+        assert_eq!(spec.checks[0].route(), "GET /x");
+        assert_eq!(spec.checks[1].line, 7);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let err = Spec::parse(Path::new("smoke.toml"), "[[check]]\nservice = \"a\"\nmethod = \"GET\"\npath = \"/x\"\nexpect = 200\nexpected = 3\n").unwrap_err();
+        assert!(err.message.contains("expected"), "{err}");
+        assert!(err.line >= 1);
+    }
+}
