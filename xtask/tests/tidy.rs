@@ -115,3 +115,42 @@ fn generated_files_are_current() {
         );
     }
 }
+
+#[test]
+fn workflows_pass_actionlint_and_zizmor() {
+    let files = xtask::workflows::files().expect("the workflows folder");
+    assert!(
+        files.len() >= 2,
+        "ci and release workflows exist: {files:?}"
+    );
+    let problems = xtask::workflows::lint(&files).expect("the linters run");
+    assert!(
+        problems.is_empty(),
+        "workflow findings:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_workflow_linters_catch_a_broken_workflow() {
+    let dir = xtask::paths::scratch_dir().join(format!("tidy-workflow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yml");
+    std::fs::write(
+        &bad,
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.head_commit.message }}\n",
+    )
+    .unwrap();
+    let problems = xtask::workflows::lint(&[bad]).expect("the linters run");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("actionlint") && p.contains(":7:")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("zizmor")),
+        "{problems:?}"
+    );
+}

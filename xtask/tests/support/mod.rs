@@ -111,8 +111,34 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        // CI keeps the journals and smoke reports of every test run.
+        if let Some(reports) = std::env::var_os("XTASK_TEST_REPORTS") {
+            let name = self
+                .dir
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            let journals = self.dir.join("state/journal");
+            if journals.exists() {
+                let to = xtask::paths::workspace_root().join(reports).join(name);
+                let _ = copy_dir(&journals, &to);
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 pub struct Run {
