@@ -1,0 +1,339 @@
+//! The whole three-stack sequence on tb365, against a fresh emulator per
+//! test: bootstrap, deploy in order with smoke, a no-op redeploy, a change
+//! to one service, a broken last stack rolled back, removal that leaves
+//! nothing, and two stages side by side that never touch each other.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use support::{arg, fixture, Harness};
+
+/// A copy of the bundled app that the test may change.
+fn copy_app(h: &Harness) -> Result<PathBuf> {
+    fn copy(from: &Path, to: &Path) -> Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)?.flatten() {
+            let name = entry.file_name();
+            if name == "node_modules" || name == ".serverless" {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                copy(&path, &to.join(&name))?;
+            } else {
+                std::fs::copy(&path, to.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+    let to = h.dir.join("tb365");
+    copy(&fixture("tb365"), &to)?;
+    Ok(to)
+}
+
+fn statuses(journal: &Value) -> Vec<(String, String)> {
+    journal["services"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or("").into(),
+                        s["status"].as_str().unwrap_or("").into(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// GET /health of the stage's image API, through its deployed URL.
+async fn image_health(h: &Harness, stage: &str) -> Result<Value> {
+    let (_, outputs) = h
+        .stack(&format!("tb365-image-api-{stage}"))
+        .await?
+        .context("the image API is deployed")?;
+    let api = outputs.get("HttpApiId").context("an HTTP API id")?;
+    let url = format!("{}/_aws/execute-api/{api}/health", h.emulator.endpoint());
+    Ok(reqwest::get(&url).await?.json().await?)
+}
+
+fn set_health_version(app: &Path, version: &str) -> Result<()> {
+    let file = app.join("image-api/src/handlers.mjs");
+    let text = std::fs::read_to_string(&file)?;
+    let start = text
+        .find("export const health")
+        .context("a health handler")?;
+    let end = start + text[start..].find(";\n").context("its end")? + 2;
+    let handler = format!("export const health = async () =>\n  json(200, {{ status: \"ok\", service: \"image-api\", version: \"{version}\" }});\n");
+    std::fs::write(
+        &file,
+        format!("{}{handler}{}", &text[..start], &text[end..]),
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()> {
+    let h = Harness::start("sequence").await?;
+    let app = copy_app(&h)?;
+    let app_arg = arg(&app);
+    let xtask = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--rehearse", "--app", &app_arg]);
+        h.run(&all)
+    };
+
+    // 1. Bootstrap, deploy in order, smoke every endpoint.
+    xtask(&["bootstrap", "dev"]).ok();
+    xtask(&["deploy", "dev"]).ok();
+    let journal = h.journal("tb365", "dev.rehearsal");
+    assert_eq!(
+        statuses(&journal),
+        pairs(&[
+            ("dynamodb", "deployed"),
+            ("image-api", "deployed"),
+            ("integration-api", "deployed")
+        ])
+    );
+    assert!(
+        journal["notes"]["smoke"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("0 failed, 0 skipped"),
+        "{}",
+        journal["notes"]
+    );
+
+    // A redeploy of the unchanged app changes nothing.
+    xtask(&["deploy", "dev"]).ok();
+    let journal = h.journal("tb365", "dev.rehearsal");
+    assert_eq!(
+        statuses(&journal),
+        pairs(&[
+            ("dynamodb", "unchanged"),
+            ("image-api", "unchanged"),
+            ("integration-api", "unchanged")
+        ])
+    );
+
+    // A change to one service deploys that service only; smoke again.
+    set_health_version(&app, "2")?;
+    xtask(&["deploy", "dev"]).ok();
+    let journal = h.journal("tb365", "dev.rehearsal");
+    assert_eq!(
+        statuses(&journal),
+        pairs(&[
+            ("dynamodb", "unchanged"),
+            ("image-api", "deployed"),
+            ("integration-api", "unchanged")
+        ])
+    );
+    assert!(journal["notes"]["smoke"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("0 failed, 0 skipped"));
+    assert_eq!(image_health(&h, "dev").await?["version"], "2");
+
+    // 2. A broken last stack: its bucket name is taken. The image API's
+    // change of the same run is rolled back; the lock goes with the run.
+    let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
+    s3.create_bucket().bucket("tb365-taken-dev").send().await?;
+    set_health_version(&app, "3")?;
+    let integration = app.join("integration-api/serverless.yml");
+    let text = std::fs::read_to_string(&integration)?;
+    let broken = text.replace(
+        "  Resources:\n",
+        "  Resources:\n    Taken:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: tb365-taken-${sls:stage}\n",
+    );
+    assert_ne!(broken, text, "the break was applied");
+    std::fs::write(&integration, broken)?;
+    xtask(&["deploy", "dev"]).fails_with("integration-api");
+    let journal = h.journal("tb365", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "failed");
+    assert_eq!(
+        statuses(&journal),
+        pairs(&[
+            ("dynamodb", "unchanged"),
+            ("image-api", "rolled_back"),
+            ("integration-api", "failed")
+        ])
+    );
+    let events: Vec<&str> = journal["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"image-api: rolled back to its state before the run"),
+        "{events:?}"
+    );
+    assert_eq!(
+        image_health(&h, "dev").await?["version"],
+        "2",
+        "the image API is back at its earlier version"
+    );
+    xtask(&["unlock", "dev"]).ok();
+    std::fs::write(&integration, text)?;
+    s3.delete_bucket().bucket("tb365-taken-dev").send().await?;
+
+    // 4. Remove in reverse order: no stack, bucket, table or user pool of
+    // the stage is left.
+    xtask(&["remove", "dev", "--empty-buckets"]).ok();
+    let journal = h.journal("tb365", "dev.rehearsal");
+    assert_eq!(
+        statuses(&journal)
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["integration-api", "image-api", "dynamodb"]
+    );
+    let config = h.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let stacks = cfn.list_stacks().send().await?;
+    let live: Vec<&str> = stacks
+        .stack_summaries()
+        .iter()
+        .filter(|s| s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE"))
+        .filter_map(|s| s.stack_name())
+        .collect();
+    assert!(live.is_empty(), "stacks left: {live:?}");
+    let buckets = s3.list_buckets().send().await?;
+    let left: Vec<&str> = buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|n| n.ends_with("-dev"))
+        .collect();
+    assert!(left.is_empty(), "buckets left: {left:?}");
+    let tables = aws_sdk_dynamodb::Client::new(&config)
+        .list_tables()
+        .send()
+        .await?;
+    let left: Vec<&String> = tables
+        .table_names()
+        .iter()
+        .filter(|t| t.ends_with("-dev"))
+        .collect();
+    assert!(left.is_empty(), "tables left: {left:?}");
+    let pools = aws_sdk_cognitoidentityprovider::Client::new(&config)
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await?;
+    let left: Vec<&str> = pools
+        .user_pools()
+        .iter()
+        .filter_map(|p| p.name())
+        .filter(|n| n.ends_with("-dev"))
+        .collect();
+    assert!(left.is_empty(), "user pools left: {left:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_stages_rehearsed_side_by_side_stay_apart() -> Result<()> {
+    let h = Harness::start("stages").await?;
+    let app_arg = arg(&copy_app(&h)?);
+    for stage in ["dev", "stage"] {
+        h.run(&["bootstrap", stage, "--rehearse", "--app", &app_arg])
+            .ok();
+    }
+    let spawn = |stage: &str| {
+        h.xtask(&["deploy", stage, "--rehearse", "--app", &app_arg])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let (dev, stage) = (spawn("dev")?, spawn("stage")?);
+    for child in [dev, stage] {
+        support::Run::from(child.wait_with_output()?).ok();
+    }
+    for stage in ["dev", "stage"] {
+        let journal = h.journal("tb365", &format!("{stage}.rehearsal"));
+        assert!(
+            journal["notes"]["smoke"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("0 failed, 0 skipped"),
+            "{stage}: {}",
+            journal["notes"]
+        );
+    }
+
+    // A design made through dev's API lands in dev's table only.
+    let (_, dev_outputs) = h
+        .stack("tb365-image-api-dev")
+        .await?
+        .context("dev is deployed")?;
+    let (_, stage_outputs) = h
+        .stack("tb365-image-api-stage")
+        .await?
+        .context("stage is deployed")?;
+    assert_ne!(dev_outputs.get("HttpApiId"), stage_outputs.get("HttpApiId"));
+    let url = |outputs: &std::collections::BTreeMap<String, String>| {
+        format!(
+            "{}/_aws/execute-api/{}",
+            h.emulator.endpoint(),
+            outputs["HttpApiId"]
+        )
+    };
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/designs", url(&dev_outputs)))
+        .json(
+            &serde_json::json!({"id": "isolation-1", "name": "dev only", "width": 1, "height": 1}),
+        )
+        .send()
+        .await?;
+    assert_eq!(created.status(), 201);
+    let from_stage = client
+        .get(format!("{}/designs/isolation-1", url(&stage_outputs)))
+        .send()
+        .await?;
+    assert_eq!(from_stage.status(), 404, "stage's API sees dev's data");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
+    let key = aws_sdk_dynamodb::types::AttributeValue::S("isolation-1".into());
+    let in_dev = dynamodb
+        .get_item()
+        .table_name("tb365-designs-dev")
+        .key("id", key.clone())
+        .send()
+        .await?;
+    let in_stage = dynamodb
+        .get_item()
+        .table_name("tb365-designs-stage")
+        .key("id", key)
+        .send()
+        .await?;
+    assert!(in_dev.item().is_some() && in_stage.item().is_none());
+    // The smoke runs cleaned up after themselves in both stages.
+    for stage in ["dev", "stage"] {
+        let scan = dynamodb
+            .scan()
+            .table_name(format!("tb365-designs-{stage}"))
+            .send()
+            .await?;
+        let leftovers: Vec<_> = scan
+            .items()
+            .iter()
+            .filter_map(|i| i.get("id")?.as_s().ok())
+            .filter(|id| id.starts_with("smoke-"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{stage}: smoke data left behind: {leftovers:?}"
+        );
+    }
+    Ok(())
+}
