@@ -49,6 +49,10 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Check every endpoint of the deployed app against its smoke.toml.
     Smoke(SmokeArgs),
+    /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
+    Migrate(MigrateArgs),
+    /// Back up a stage's tables; check its buckets keep versions.
+    Backup(BackupArgs),
     /// Remove every service of a stage, in reverse order.
     Remove(RemoveArgs),
     /// Return every service of a stage to its state before a run.
@@ -112,6 +116,9 @@ pub struct DeployArgs {
     /// Let the smoke run after the deploy change data on a protected stage.
     #[arg(long)]
     pub allow_mutating: bool,
+    /// Deploy a protected stage without backing up its tables first.
+    #[arg(long)]
+    pub skip_backup: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -129,6 +136,44 @@ pub struct SmokeArgs {
     pub junit: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    /// Show the mapping and the counts; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// What to copy: s3, dynamodb, cognito (default: s3 and dynamodb).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Replace target items and objects that differ from the source.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Run both stages on the emulator.
+    #[arg(long)]
+    pub rehearse: bool,
+    /// Confirm a protected target without a prompt.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    pub stage: String,
+    /// List the stage's backups instead of taking one.
+    #[arg(long)]
+    pub list: bool,
+    /// Restore this backup (its ARN) into a new table next to the original.
+    #[arg(long, value_name = "ARN")]
+    pub restore: Option<String>,
+    #[arg(long)]
+    pub rehearse: bool,
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,14 +5,15 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::cli::{
-    AuditArgs, Cli, Command, Global, LocalAction, PlanArgs, SmokeArgs, StageArgs, ValidateArgs,
+    AuditArgs, BackupArgs, Cli, Command, Global, LocalAction, PlanArgs, SmokeArgs, StageArgs,
+    ValidateArgs,
 };
 use crate::diag::Format;
 use crate::output::Printer;
 use crate::target::StageTarget;
 use crate::{
-    audit, bootstrap, codegen, deep, deploy, doctor, local, plan, remove, rollback, smoke, unlock,
-    validate,
+    audit, backup, bootstrap, codegen, deep, deploy, doctor, local, migrate, plan, remove,
+    rollback, smoke, unlock, validate,
 };
 
 /// Runs the command; the result is the process exit code.
@@ -31,6 +32,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Bootstrap(args) => run_bootstrap(&cli.global, args).await,
         Command::Deploy(args) => deploy::run(&cli.global, args).await,
         Command::Smoke(args) => run_smoke(&cli.global, args).await,
+        Command::Migrate(args) => migrate::run(&cli.global, args).await,
+        Command::Backup(args) => run_backup(&cli.global, args).await,
         Command::Remove(args) => remove::run(&cli.global, args).await,
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Unlock(args) => unlock::run(&cli.global, args).await,
@@ -66,6 +69,26 @@ async fn run_validate(global: &Global, args: ValidateArgs) -> Result<i32> {
     }
     print_report(&report, args.format, "validate");
     Ok(report.exit_code())
+}
+
+async fn run_backup(global: &Global, args: BackupArgs) -> Result<i32> {
+    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
+    let stage = app.stage(&args.stage)?;
+    let target = StageTarget::open(
+        &stage,
+        args.rehearse && !stage.on_emulator(),
+        global.emulator,
+    )
+    .await?;
+    target.check_account(&stage).await?;
+    if args.list {
+        return backup::list(&app, &stage, &target.config).await;
+    }
+    if let Some(arn) = &args.restore {
+        deploy::confirm_protected(&stage, &app, args.yes, "restore a backup into", "")?;
+        return backup::restore(&app, &stage, &target.config, arn).await;
+    }
+    backup::backup(&app, &stage, &target.config, &target.target).await
 }
 
 async fn run_smoke(global: &Global, args: SmokeArgs) -> Result<i32> {

@@ -26,7 +26,7 @@ use crate::serverless::{Cli, Sink};
 use crate::stacks::Stacks;
 use crate::stage::Stage;
 use crate::target::StageTarget;
-use crate::{audit, git, plan, smoke, validate};
+use crate::{audit, backup, git, plan, smoke, validate};
 
 /// Everything the run needs, checked.
 pub struct Prepared {
@@ -382,13 +382,36 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         .await?;
     out.step(&format!("took the lock of stage {stage} (run {run_id})"));
 
+    let mut notes = BTreeMap::from([("account".to_string(), account)]);
+    // A protected stage's tables are backed up before anything changes.
+    if stage.is_protected() && !args.skip_backup {
+        match backup::take(&app, &stage, &target.config, &format!("before-{run_id}")).await {
+            Ok(taken) => {
+                for t in &taken {
+                    out.step(&format!("backed up {}: {}", t.table, t.arn));
+                }
+                notes.insert(
+                    "backups".into(),
+                    taken
+                        .iter()
+                        .map(|t| t.arn.clone())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            Err(err) => {
+                release(&locks, lock, &out).await;
+                return Err(err.context("the backup before the deploy failed; nothing was deployed (--skip-backup deploys without one)"));
+            }
+        }
+    }
     let result = deploy_locked(
         &app,
         &stage,
         graph,
         selected,
         &target,
-        account,
+        notes,
         &run_id,
         out.clone(),
         args.concurrency,
@@ -463,7 +486,7 @@ async fn deploy_locked(
     graph: Graph,
     selected: Vec<String>,
     target: &StageTarget,
-    account: String,
+    notes: BTreeMap<String, String>,
     run_id: &str,
     out: Arc<Printer>,
     concurrency: usize,
@@ -481,7 +504,7 @@ async fn deploy_locked(
         target.rehearsal,
     );
     journal.commit = git::commit(&app.root);
-    journal.notes.insert("account".into(), account);
+    journal.notes.extend(notes);
     for key in &selected {
         let service = app.service(key).context("selected from the app")?;
         journal.services.push(ServiceRecord {
