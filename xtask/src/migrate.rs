@@ -710,7 +710,8 @@ async fn write_items(
 ) -> Result<Counts> {
     let semaphore = Arc::new(Semaphore::new(WRITERS));
     let mut writes = JoinSet::new();
-    for item in items.to_vec() {
+    for item in items {
+        let item = item.clone();
         let (dst, table, keys, semaphore) = (
             dst.clone(),
             table.to_string(),
