@@ -35,9 +35,12 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            concurrency: 8,
-            timeout: Duration::from_secs(15),
-            deadline: Duration::from_secs(180),
+            // Each first call of a function is a cold start; a handful at a
+            // time finish sooner than all at once on a small machine.
+            concurrency: 4,
+            // Cold starts on a loaded 2-core machine take seconds each.
+            timeout: Duration::from_secs(60),
+            deadline: Duration::from_secs(300),
             run_id: "run".into(),
             token: None,
             no_token_reason: None,
@@ -324,6 +327,12 @@ fn step_ok(step: &Request, status: u16) -> bool {
     }
 }
 
+/// A cleanup is done when the thing is gone, whoever removed it.
+fn cleanup_ok(step: &Request, status: u16) -> bool {
+    step_ok(step, status)
+        || (step.method.eq_ignore_ascii_case("DELETE") && matches!(status, 404 | 410))
+}
+
 /// What setup and cleanup steps of one check share.
 struct Steps<'a> {
     client: &'a reqwest::Client,
@@ -359,7 +368,7 @@ impl Steps<'_> {
         let mut problem = None;
         for step in &check.cleanup {
             match self.send(step).await {
-                Ok(answer) if step_ok(step, answer.status) => {}
+                Ok(answer) if cleanup_ok(step, answer.status) => {}
                 Ok(answer) => {
                     problem = Some(format!(
                         "cleanup {} {} answered {}: {}",
@@ -487,9 +496,17 @@ async fn send(
         }
         let started = Instant::now();
         let result = builder.send().await;
+        // A cold start can answer 502-504 or time out. Only a read is safe
+        // to send again then: a create or delete may have happened anyway,
+        // and a second one would answer 409 or 404. A refused connection
+        // never reached the app, so any request may retry it.
+        let safe = matches!(
+            method,
+            reqwest::Method::GET | reqwest::Method::HEAD | reqwest::Method::OPTIONS
+        );
         let retryable = match &result {
-            Ok(response) => matches!(response.status().as_u16(), 502..=504),
-            Err(err) => err.is_connect() || err.is_timeout(),
+            Ok(response) => safe && matches!(response.status().as_u16(), 502..=504),
+            Err(err) => err.is_connect() || (safe && err.is_timeout()),
         };
         if retryable && Instant::now() + backoff < deadline {
             tokio::time::sleep(backoff).await;

@@ -61,6 +61,17 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Regenerate the committed generated files (or check them with --check).
     Codegen(CodegenArgs),
+    /// Measure deploys, redeploys, the static checks and smoke against the plain way.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fewer samples: a few minutes on a 2-core machine.
+    #[arg(long)]
+    pub quick: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +130,12 @@ pub struct DeployArgs {
     /// Deploy a protected stage without backing up its tables first.
     #[arg(long)]
     pub skip_backup: bool,
+    /// Deploy every service, even those whose fingerprint is unchanged.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not smoke-test after the deploy (when the smoke runs as its own step).
+    #[arg(long)]
+    pub skip_smoke: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

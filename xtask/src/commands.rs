@@ -12,7 +12,7 @@ use crate::diag::Format;
 use crate::output::Printer;
 use crate::target::StageTarget;
 use crate::{
-    audit, backup, bootstrap, codegen, deep, deploy, doctor, local, migrate, plan, remove,
+    audit, backup, bench, bootstrap, codegen, deep, deploy, doctor, local, migrate, plan, remove,
     rollback, smoke, unlock, validate,
 };
 
@@ -38,6 +38,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Rollback(args) => rollback::run(&cli.global, args).await,
         Command::Unlock(args) => unlock::run(&cli.global, args).await,
         Command::Codegen(args) => codegen::run(args.check),
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 
@@ -105,6 +106,7 @@ async fn run_smoke(global: &Global, args: SmokeArgs) -> Result<i32> {
         allow_mutating: args.allow_mutating,
         run_id: crate::journal::new_run_id(),
         junit: args.junit,
+        concurrency: None,
     };
     let report = smoke::run(&app, &stage, &target, &opts).await?;
     match args.format {

@@ -26,7 +26,7 @@ use crate::serverless::{Cli, Sink};
 use crate::stacks::Stacks;
 use crate::stage::Stage;
 use crate::target::StageTarget;
-use crate::{audit, backup, git, plan, smoke, validate};
+use crate::{audit, backup, fingerprint, git, plan, smoke, validate};
 
 /// Everything the run needs, checked.
 pub struct Prepared {
@@ -168,6 +168,8 @@ fn selection(app: &App, graph: &Graph, order: &[String], only: &[String]) -> Res
 }
 
 struct Run {
+    /// Deploy even services whose fingerprint is unchanged.
+    force: bool,
     app: App,
     stage: Stage,
     cli: Cli,
@@ -227,6 +229,30 @@ impl Run {
                     s.previous = Some(previous.clone());
                 }
             });
+            // An unchanged service is skipped without starting node.
+            let fingerprint = if self.force {
+                None
+            } else {
+                fingerprint::compute(service, &self.stage, &self.stacks).await?
+            };
+            if let Some(fp) = &fingerprint {
+                if let Some(stored) =
+                    fingerprint::stored(service, &self.stage, &self.stacks, &previous).await
+                {
+                    if fingerprint::matches(&stored, fp, &previous) {
+                        self.out.line(
+                            &key,
+                            "unchanged since its last deploy (same fingerprint); skipped",
+                        );
+                        self.update(|j| {
+                            if let Some(s) = j.service_mut(&key) {
+                                s.new = Some(previous.clone());
+                            }
+                        });
+                        return Ok(Status::Unchanged);
+                    }
+                }
+            }
             if crate::tools::service_dependencies(&service.dir).await? {
                 self.out.line(
                     &key,
@@ -243,6 +269,13 @@ impl Run {
             } else {
                 Status::Deployed
             };
+            if let Some(fp) = &fingerprint {
+                if let Err(err) =
+                    fingerprint::store(service, &self.stage, &self.stacks, &new, fp).await
+                {
+                    self.out.line(&key, &format!("warning: {err:#}"));
+                }
+            }
             self.update(|j| {
                 if let Some(s) = j.service_mut(&key) {
                     s.new = Some(new);
@@ -303,6 +336,7 @@ impl Run {
                 self.cli
                     .rollback(service, &self.stage, timestamp, &sink)
                     .await?;
+                fingerprint::forget(service, &self.stage, &self.stacks, &now).await;
                 Ok(Some(Status::RolledBack))
             }
             (Status::Deployed, true, None) => bail!(
@@ -416,6 +450,7 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         out.clone(),
         args.concurrency,
         json,
+        args.force,
     )
     .await;
     release(&locks, lock, &out).await;
@@ -424,6 +459,14 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         Journal::load(&journal_path)?.publish_summary();
         return Ok(code);
     }
+    if args.skip_smoke {
+        out.plain("smoke skipped (--skip-smoke): run `cargo xtask smoke` next");
+        Journal::load(&journal_path)?.publish_summary();
+        if !json && stage.on_emulator() {
+            print_endpoints(&app, &stage, &target).await;
+        }
+        return Ok(0);
+    }
     // Every endpoint, after every successful deploy.
     out.step("smoke-testing every endpoint");
     let junit = journal_path.with_extension("").join("smoke.xml");
@@ -431,6 +474,7 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         allow_mutating: args.allow_mutating,
         run_id: run_id.clone(),
         junit: Some(junit.clone()),
+        concurrency: None,
     };
     let report = smoke::run(&app, &stage, &target, &opts).await?;
     if json {
@@ -491,6 +535,7 @@ async fn deploy_locked(
     out: Arc<Printer>,
     concurrency: usize,
     json: bool,
+    force: bool,
 ) -> Result<(i32, std::path::PathBuf)> {
     let cli = Cli::new(&target.target)?;
     let stacks = Stacks::new(&target.config, &target.target);
@@ -530,6 +575,7 @@ async fn deploy_locked(
 
     let journal_path = journal.path().to_path_buf();
     let run = Arc::new(Run {
+        force,
         app: app.clone(),
         stage: stage.clone(),
         cli,

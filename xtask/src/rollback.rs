@@ -101,9 +101,14 @@ pub async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
                     "{}: rolling back to deployment {ts}",
                     service_record.name
                 ));
-                cli.rollback(service, &stage, ts, &sink)
-                    .await
-                    .map(|()| Status::RolledBack)
+                {
+                    let done = cli
+                        .rollback(service, &stage, ts, &sink)
+                        .await
+                        .map(|()| Status::RolledBack);
+                    crate::fingerprint::forget(service, &stage, &stacks, &now).await;
+                    done
+                }
             }
             (true, _, false) => Err(anyhow::anyhow!(
                 "the stack is gone; redeploy it from the commit of that run"

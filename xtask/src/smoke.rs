@@ -32,6 +32,8 @@ pub struct SmokeOptions {
     pub allow_mutating: bool,
     pub run_id: String,
     pub junit: Option<PathBuf>,
+    /// How many checks run at once (`None`: the runner's default).
+    pub concurrency: Option<usize>,
 }
 
 /// Runs every check of the app on the stage's target.
@@ -62,6 +64,9 @@ pub async fn run(
         allow_mutating: opts.allow_mutating,
         ..Options::default()
     };
+    if let Some(concurrency) = opts.concurrency {
+        options.concurrency = concurrency;
+    }
 
     let mut user = None;
     if endpoints.iter().any(|e| e.protected)

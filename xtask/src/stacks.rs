@@ -20,6 +20,9 @@ pub struct StackState {
     /// The newest deployment kept in the deployment bucket (its timestamp),
     /// which `serverless rollback --timestamp` returns to.
     pub deployment: Option<String>,
+    /// When CloudFormation last changed the stack (created or updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
 }
 
 pub struct Stacks {
@@ -60,11 +63,16 @@ impl Stacks {
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect();
+        let changed_at = found
+            .last_updated_time()
+            .or(found.creation_time())
+            .map(|t| t.to_string());
         Ok(StackState {
             exists: true,
             status,
             outputs,
             deployment: None,
+            changed_at,
         })
     }
 
@@ -82,6 +90,21 @@ impl Stacks {
             state.deployment = self.latest_deployment(service, stage, &state).await?;
         }
         Ok(state)
+    }
+
+    /// The bucket holding the service's deployments in `stage`.
+    pub fn deployment_bucket(
+        service: &Service,
+        stage: &Stage,
+        state: &StackState,
+    ) -> Option<String> {
+        service
+            .deployment_bucket(stage.name(), stage.region())
+            .or_else(|| state.outputs.get("ServerlessDeploymentBucketName").cloned())
+    }
+
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
     }
 
     /// Deployments live under `serverless/<service>/<stage>/<ms>-<iso time>/`

@@ -425,3 +425,65 @@ async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
     let _ = fixture("tb365");
     Ok(())
 }
+
+#[tokio::test]
+async fn rollback_returns_every_service_to_its_state_before_a_run() -> Result<()> {
+    let h = Harness::start("rollback-cmd").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let (_, outputs) = h.stack("chain-base-dev").await?.expect("base deployed");
+    assert_eq!(outputs.get("Version").map(String::as_str), Some("v2"));
+    let run_id = h.journal("chain", "dev.rehearsal")["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let run = h.run(&[
+        "rollback",
+        "dev",
+        "--rehearse",
+        "--run",
+        &run_id,
+        "--app",
+        &app_arg,
+    ]);
+    run.ok();
+    let (_, outputs) = h
+        .stack("chain-base-dev")
+        .await?
+        .expect("base still deployed");
+    assert_eq!(
+        outputs.get("Version").map(String::as_str),
+        Some("v1"),
+        "{}",
+        run.text
+    );
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["command"], "rollback");
+    assert_eq!(journal["notes"]["undoes"], run_id.as_str());
+    assert_eq!(
+        statuses(&journal),
+        vec![
+            ("base".into(), "rolled_back".into()),
+            ("top".into(), "unchanged".into())
+        ]
+    );
+    // The rolled-back service is deployed again next time, not skipped.
+    let again = h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg]);
+    again.ok();
+    let (_, outputs) = h.stack("chain-base-dev").await?.expect("base deployed");
+    assert_eq!(
+        outputs.get("Version").map(String::as_str),
+        Some("v2"),
+        "{}",
+        again.text
+    );
+    Ok(())
+}

@@ -47,6 +47,11 @@ resources:
         KeySchema:
           - AttributeName: id
             KeyType: HASH
+    Customers:
+      Type: AWS::Cognito::UserPool
+      Properties:
+        UserPoolName: store-customers-${sls:stage}
+        UsernameAttributes: [email]
     Events:
       Type: AWS::DynamoDB::Table
       Properties:
@@ -174,6 +179,46 @@ async fn seed(h: &Harness) -> Result<()> {
             .body(format!("{{\"n\": {i}}}").into_bytes().into())
             .send()
             .await?;
+    }
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&config);
+    let pools = cognito.list_user_pools().max_results(60).send().await?;
+    let pool = pools
+        .user_pools()
+        .iter()
+        .find(|p| p.name() == Some("store-customers-stage"))
+        .and_then(|p| p.id())
+        .expect("the stage's pool")
+        .to_string();
+    cognito
+        .create_group()
+        .user_pool_id(&pool)
+        .group_name("vip")
+        .send()
+        .await?;
+    for n in 0..3 {
+        let email = format!("customer{n}@example.com");
+        cognito
+            .admin_create_user()
+            .user_pool_id(&pool)
+            .username(&email)
+            .user_attributes(
+                aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                    .name("email")
+                    .value(&email)
+                    .build()?,
+            )
+            .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+            .send()
+            .await?;
+        if n == 0 {
+            cognito
+                .admin_add_user_to_group()
+                .user_pool_id(&pool)
+                .username(&email)
+                .group_name("vip")
+                .send()
+                .await?;
+        }
     }
     let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
     s3.put_object()
@@ -453,5 +498,70 @@ async fn backups_are_taken_listed_and_restored_beside_the_table() -> Result<()> 
         .expect("the restored table")
         .to_string();
     assert_eq!(count_items(&h, &table).await?, ORDERS);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cognito_users_move_with_their_groups_and_a_forced_reset() -> Result<()> {
+    let h = Harness::start("migrate-users").await?;
+    let app = store(&h, &["stage", "dev"]).await?;
+    let run = h.run(&[
+        "migrate",
+        "--from",
+        "stage",
+        "--to",
+        "dev",
+        "--rehearse",
+        "--only",
+        "cognito",
+        "--app",
+        &app,
+    ]);
+    run.ok();
+    assert!(
+        run.text.contains("passwords cannot be migrated"),
+        "{}",
+        run.text
+    );
+    assert!(run.text.contains("3 written"), "{}", run.text);
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&h.sdk().await);
+    let pools = cognito.list_user_pools().max_results(60).send().await?;
+    let pool = pools
+        .user_pools()
+        .iter()
+        .find(|p| p.name() == Some("store-customers-dev"))
+        .and_then(|p| p.id())
+        .expect("dev's pool")
+        .to_string();
+    let users = cognito.list_users().user_pool_id(&pool).send().await?;
+    assert_eq!(users.users().len(), 3);
+    for user in users.users() {
+        assert_eq!(
+            user.user_status().map(|s| s.as_str()),
+            Some("FORCE_CHANGE_PASSWORD")
+        );
+    }
+    let vip = cognito
+        .list_users_in_group()
+        .user_pool_id(&pool)
+        .group_name("vip")
+        .send()
+        .await?;
+    assert_eq!(vip.users().len(), 1);
+    // Nothing of the tables or buckets moved: only what was asked.
+    assert_eq!(count_items(&h, "store-orders-dev").await?, 0);
+    let again = h.run(&[
+        "migrate",
+        "--from",
+        "stage",
+        "--to",
+        "dev",
+        "--rehearse",
+        "--only",
+        "cognito",
+        "--app",
+        &app,
+    ]);
+    assert!(again.text.contains("0 written"), "{}", again.text);
     Ok(())
 }
