@@ -73,15 +73,7 @@ async fn run_validate(global: &Global, args: ValidateArgs) -> Result<i32> {
 }
 
 async fn run_backup(global: &Global, args: BackupArgs) -> Result<i32> {
-    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
-    let stage = app.stage(&args.stage)?;
-    let target = StageTarget::open(
-        &stage,
-        args.rehearse && !stage.on_emulator(),
-        global.emulator,
-    )
-    .await?;
-    target.check_account(&stage).await?;
+    let (app, stage, target) = StageTarget::open_stage(global, &args.stage, args.rehearse).await?;
     if args.list {
         return backup::list(&app, &stage, &target.config).await;
     }
@@ -93,15 +85,7 @@ async fn run_backup(global: &Global, args: BackupArgs) -> Result<i32> {
 }
 
 async fn run_smoke(global: &Global, args: SmokeArgs) -> Result<i32> {
-    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
-    let stage = app.stage(&args.stage)?;
-    let target = StageTarget::open(
-        &stage,
-        args.rehearse && !stage.on_emulator(),
-        global.emulator,
-    )
-    .await?;
-    target.check_account(&stage).await?;
+    let (app, stage, target) = StageTarget::open_stage(global, &args.stage, args.rehearse).await?;
     let opts = smoke::SmokeOptions {
         allow_mutating: args.allow_mutating,
         run_id: crate::journal::new_run_id(),

@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use aws_config::SdkConfig;
 
 use crate::app::App;
-use crate::aws;
 use crate::stage::Stage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,49 +62,22 @@ pub async fn resources(
         let Some(stack) = service.stack_name(stage.name(), stage.region()) else {
             continue;
         };
-        let mut found = Vec::new();
-        let mut token = None;
-        let mut exists = true;
-        loop {
-            let mut request = cfn.list_stack_resources().stack_name(&stack);
-            if let Some(t) = token.take() {
-                request = request.next_token(t);
-            }
-            let page = match request.send().await {
-                Ok(page) => page,
-                Err(err) => {
-                    let message = aws::error_message(&err);
-                    if message.contains("does not exist") {
-                        exists = false;
-                        break;
-                    }
-                    bail!("cannot list the resources of {stack}: {message}");
-                }
-            };
-            for r in page.stack_resource_summaries() {
-                let (Some(kind), Some(logical), Some(physical)) = (
-                    r.resource_type().and_then(Kind::of),
-                    r.logical_resource_id(),
-                    r.physical_resource_id(),
-                ) else {
-                    continue;
-                };
-                if NOT_DATA.contains(&logical) {
-                    continue;
-                }
-                found.push(Resource {
-                    service: service.key.clone(),
-                    logical_id: logical.to_string(),
-                    kind,
-                    physical_id: physical.to_string(),
-                });
-            }
-            match page.next_token() {
-                Some(next) => token = Some(next.to_string()),
-                None => break,
-            }
-        }
-        out.insert(service.key.clone(), exists.then_some(found));
+        let listed = crate::stacks::list_resources(&cfn, &stack).await?;
+        let found = listed.map(|resources| {
+            resources
+                .into_iter()
+                .filter(|r| !NOT_DATA.contains(&r.logical_id.as_str()))
+                .filter_map(|r| {
+                    Some(Resource {
+                        service: service.key.clone(),
+                        kind: Kind::of(&r.resource_type)?,
+                        logical_id: r.logical_id,
+                        physical_id: r.physical_id,
+                    })
+                })
+                .collect()
+        });
+        out.insert(service.key.clone(), found);
     }
     Ok(out)
 }

@@ -539,16 +539,7 @@ async fn deploy_locked(
 ) -> Result<(i32, std::path::PathBuf)> {
     let cli = Cli::new(&target.target)?;
     let stacks = Stacks::new(&target.config, &target.target);
-    let mut journal = Journal::create(
-        "deploy",
-        run_id,
-        &app.name(),
-        stage.name(),
-        stage.region(),
-        &target.describe(),
-        target.rehearsal,
-    );
-    journal.commit = git::commit(&app.root);
+    let mut journal = Journal::start("deploy", run_id, app, stage, target);
     journal.notes.extend(notes);
     for key in &selected {
         let service = app.service(key).context("selected from the app")?;

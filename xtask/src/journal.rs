@@ -10,8 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::app::App;
 use crate::paths;
 use crate::stacks::StackState;
+use crate::stage::Stage;
+use crate::target::StageTarget;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,26 +146,25 @@ pub fn dir(app: &str, stage: &str, rehearsal: bool) -> PathBuf {
 }
 
 impl Journal {
-    #[allow(clippy::too_many_arguments)]
-    pub fn create(
+    /// A new journal of `command` on the stage, with the commit checked out.
+    pub fn start(
         command: &str,
         run_id: &str,
-        app: &str,
-        stage: &str,
-        region: &str,
-        target: &str,
-        rehearsal: bool,
+        app: &App,
+        stage: &Stage,
+        target: &StageTarget,
     ) -> Journal {
-        let path = dir(app, stage, rehearsal).join(format!("{run_id}.json"));
+        let app_name = app.name();
+        let path = dir(&app_name, stage.name(), target.rehearsal).join(format!("{run_id}.json"));
         Journal {
             run_id: run_id.to_string(),
             command: command.to_string(),
-            app: app.to_string(),
-            stage: stage.to_string(),
-            region: region.to_string(),
-            target: target.to_string(),
-            rehearsal,
-            commit: None,
+            app: app_name,
+            stage: stage.name().to_string(),
+            region: stage.region().to_string(),
+            target: target.describe(),
+            rehearsal: target.rehearsal,
+            commit: crate::git::commit(&app.root),
             started_at: now(),
             ended_at: None,
             outcome: None,

@@ -16,7 +16,7 @@ use crate::lock::Locks;
 use crate::output::Printer;
 use crate::serverless::{Cli, Sink};
 use crate::stacks::Stacks;
-use crate::{aws, git, plan};
+use crate::{aws, plan};
 
 pub async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
@@ -70,16 +70,7 @@ async fn remove_locked(
     let stacks = Stacks::new(&target.config, &target.target);
     let cfn = aws_sdk_cloudformation::Client::new(&target.config);
     let s3 = aws::s3_client(&target.config, &target.target);
-    let mut journal = Journal::create(
-        "remove",
-        run_id,
-        &app.name(),
-        stage.name(),
-        stage.region(),
-        &target.describe(),
-        target.rehearsal,
-    );
-    journal.commit = git::commit(&app.root);
+    let mut journal = Journal::start("remove", run_id, app, stage, target);
     journal.save()?;
     let mut failed = false;
     for key in order {
@@ -115,7 +106,13 @@ async fn remove_locked(
             continue;
         }
         if empty_buckets {
-            for bucket in stack_buckets(&cfn, &stack).await? {
+            for bucket in crate::stacks::list_resources(&cfn, &stack)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.resource_type == "AWS::S3::Bucket")
+                .map(|r| r.physical_id)
+            {
                 let n = empty_bucket(&s3, &bucket).await?;
                 out.step(&format!(
                     "{key}: emptied bucket {bucket} ({n} object versions)"
@@ -167,37 +164,6 @@ async fn remove_locked(
     journal.save()?;
     out.plain(&format!("\n{}", journal.summary()));
     Ok(if failed { 1 } else { 0 })
-}
-
-/// The S3 buckets a stack owns.
-async fn stack_buckets(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Result<Vec<String>> {
-    let mut buckets = Vec::new();
-    let mut token = None;
-    loop {
-        let mut request = cfn.list_stack_resources().stack_name(stack);
-        if let Some(t) = token.take() {
-            request = request.next_token(t);
-        }
-        let page = match request.send().await {
-            Ok(page) => page,
-            Err(err) => bail!(
-                "cannot list the resources of {stack}: {}",
-                aws::error_message(&err)
-            ),
-        };
-        for resource in page.stack_resource_summaries() {
-            if resource.resource_type() == Some("AWS::S3::Bucket") {
-                if let Some(id) = resource.physical_resource_id() {
-                    buckets.push(id.to_string());
-                }
-            }
-        }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => break,
-        }
-    }
-    Ok(buckets)
 }
 
 /// Deletes every object version and delete marker of a bucket.

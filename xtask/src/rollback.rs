@@ -53,15 +53,7 @@ pub async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
         .await?;
     let cli = Cli::new(&target.target)?;
     let stacks = Stacks::new(&target.config, &target.target);
-    let mut record = Journal::create(
-        "rollback",
-        &run_id,
-        &app.name(),
-        stage.name(),
-        stage.region(),
-        &target.describe(),
-        target.rehearsal,
-    );
+    let mut record = Journal::start("rollback", &run_id, &app, &stage, &target);
     record.notes.insert("undoes".into(), journal.run_id.clone());
     record.services = journal.services.clone();
     let mut failed = false;

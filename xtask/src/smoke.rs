@@ -129,7 +129,13 @@ impl Identity {
                 let Some(stack) = service.stack_name(stage.name(), stage.region()) else {
                     continue;
                 };
-                let resources = stack_resources(&cfn, &stack).await?;
+                let resources: BTreeMap<String, String> =
+                    crate::stacks::list_resources(&cfn, &stack)
+                        .await?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| (r.logical_id, r.physical_id))
+                        .collect();
                 let ctx = vars::Context {
                     stage: stage.name(),
                     region: stage.region(),
@@ -313,38 +319,6 @@ async fn list_exports(cfn: &aws_sdk_cloudformation::Client) -> Result<BTreeMap<S
         match page.next_token() {
             Some(next) => token = Some(next.to_string()),
             None => return Ok(exports),
-        }
-    }
-}
-
-async fn stack_resources(
-    cfn: &aws_sdk_cloudformation::Client,
-    stack: &str,
-) -> Result<BTreeMap<String, String>> {
-    let mut resources = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let mut request = cfn.list_stack_resources().stack_name(stack);
-        if let Some(t) = token.take() {
-            request = request.next_token(t);
-        }
-        let page = match request.send().await {
-            Ok(page) => page,
-            Err(err) => bail!(
-                "cannot list the resources of {stack}: {}",
-                aws::error_message(&err)
-            ),
-        };
-        for r in page.stack_resource_summaries() {
-            if let (Some(logical), Some(physical)) =
-                (r.logical_resource_id(), r.physical_resource_id())
-            {
-                resources.insert(logical.to_string(), physical.to_string());
-            }
-        }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(resources),
         }
     }
 }

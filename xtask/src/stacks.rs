@@ -189,3 +189,53 @@ impl Stacks {
         }
     }
 }
+
+/// One resource of a deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: String,
+}
+
+/// Every resource of a stack; `None` when the stack does not exist.
+pub async fn list_resources(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<Option<Vec<StackResource>>> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let mut request = cfn.list_stack_resources().stack_name(stack);
+        if let Some(t) = token.take() {
+            request = request.next_token(t);
+        }
+        let page = match request.send().await {
+            Ok(page) => page,
+            Err(err) => {
+                let message = aws::error_message(&err);
+                if message.contains("does not exist") {
+                    return Ok(None);
+                }
+                bail!("cannot list the resources of {stack}: {message}");
+            }
+        };
+        for r in page.stack_resource_summaries() {
+            if let (Some(logical), Some(ty), Some(physical)) = (
+                r.logical_resource_id(),
+                r.resource_type(),
+                r.physical_resource_id(),
+            ) {
+                found.push(StackResource {
+                    logical_id: logical.into(),
+                    resource_type: ty.into(),
+                    physical_id: physical.into(),
+                });
+            }
+        }
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(Some(found)),
+        }
+    }
+}

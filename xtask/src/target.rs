@@ -68,6 +68,22 @@ impl StageTarget {
         })
     }
 
+    /// The app of `--app`, a stage parsed against its policy, and that
+    /// stage's target with the account checked: what every command that
+    /// talks to a stage starts with.
+    pub async fn open_stage(
+        global: &crate::cli::Global,
+        stage: &str,
+        rehearse: bool,
+    ) -> Result<(crate::app::App, Stage, StageTarget)> {
+        let app = crate::app::App::load(&crate::app::App::resolve_dir(global.app.as_deref()))?;
+        let stage = app.stage(stage)?;
+        let target =
+            StageTarget::open(&stage, rehearse && !stage.on_emulator(), global.emulator).await?;
+        target.check_account(&stage).await?;
+        Ok((app, stage, target))
+    }
+
     /// Where calls go, for messages.
     pub fn describe(&self) -> String {
         match &self.target {

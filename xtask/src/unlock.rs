@@ -3,21 +3,12 @@
 
 use anyhow::Result;
 
-use crate::app::App;
 use crate::cli::{Global, UnlockArgs};
 use crate::lock::Locks;
 use crate::target::StageTarget;
 
 pub async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
-    let app = App::load(&App::resolve_dir(global.app.as_deref()))?;
-    let stage = app.stage(&args.stage)?;
-    let target = StageTarget::open(
-        &stage,
-        args.rehearse && !stage.on_emulator(),
-        global.emulator,
-    )
-    .await?;
-    target.check_account(&stage).await?;
+    let (app, stage, target) = StageTarget::open_stage(global, &args.stage, args.rehearse).await?;
     let locks = Locks::new(&target.config);
     if !args.force {
         match locks.holder(&app.name(), &stage).await? {
