@@ -23,9 +23,12 @@ fn main() {
                     1
                 }
             },
-            // Dropping the command's future runs every destructor on the way
-            // out: private emulators stop, locks are released.
-            _ = tokio::signal::ctrl_c() => {
+            // Deploy and remove take the first Ctrl-C as a request to stop
+            // gracefully; this arm fires on the second (or the first, for
+            // every other command). Dropping the command's future stops its
+            // child processes and private emulators; a stage lock it held
+            // stays, and its journal says where the run stopped.
+            _ = xtask::interrupt::hard_stop() => {
                 eprintln!("interrupted");
                 130
             }

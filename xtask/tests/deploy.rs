@@ -487,3 +487,53 @@ async fn rollback_returns_every_service_to_its_state_before_a_run() -> Result<()
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()> {
+    let h = Harness::start("interrupt").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let child = h
+        .xtask(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Ctrl-C once the first service is under way.
+    let journals = h.dir.join("state/journal/chain/dev.rehearsal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let started = || {
+        std::fs::read_dir(&journals)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("base: started")))
+    };
+    while !started() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = support::Run::from(child.wait_with_output()?);
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    assert!(run.text.contains("starting nothing new"), "{}", run.text);
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "interrupted");
+    // base finished, then went away again (this run had created it); top never started.
+    assert_eq!(
+        statuses(&journal),
+        vec![
+            ("base".into(), "rolled_back".into()),
+            ("top".into(), "skipped".into())
+        ]
+    );
+    assert!(
+        h.stack("chain-base-dev").await?.is_none(),
+        "the stack this run created is gone"
+    );
+    assert!(h.stack("chain-top-dev").await?.is_none());
+    h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    Ok(())
+}
