@@ -240,12 +240,7 @@ async fn two_deploys_of_one_stage_at_once_the_second_is_refused() -> Result<()> 
     let app_arg = arg(&chain(&h));
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
-    let spawn = || {
-        h.xtask(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-    };
+    let spawn = || h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg]);
     let (first, second) = (spawn()?, spawn()?);
     let runs: Vec<support::Run> = [first, second]
         .into_iter()
@@ -494,11 +489,7 @@ async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()
     let app_arg = arg(&chain(&h));
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
-    let child = h
-        .xtask(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
+    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
     // Ctrl-C once the first service is under way.
     let journals = h.dir.join("state/journal/chain/dev.rehearsal");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -85,8 +85,9 @@ async fn a_killed_emulator_gives_a_clear_error_not_a_hang() -> Result<()> {
     let pid = emulator.pid().context("a private ministack has a pid")?;
 
     // Calls keep going while the emulator is killed underneath them.
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = tokio::spawn({
-        let client = client.clone();
+        let (client, written) = (client.clone(), written.clone());
         async move {
             for n in 0.. {
                 client
@@ -95,11 +96,19 @@ async fn a_killed_emulator_gives_a_clear_error_not_a_hang() -> Result<()> {
                     .item("id", AttributeValue::S(format!("item-{n}")))
                     .send()
                     .await?;
+                written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             Ok::<(), aws_sdk_dynamodb::Error>(())
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill it once the writes are flowing.
+    let flowing = tokio::time::timeout(Duration::from_secs(30), async {
+        while written.load(std::sync::atomic::Ordering::SeqCst) < 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(flowing.is_ok(), "no writes reached the emulator");
     process::signal_group(pid, libc::SIGKILL);
 
     // The guard only keeps a broken build from hanging CI; the assertion is

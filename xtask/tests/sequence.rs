@@ -249,12 +249,7 @@ async fn two_stages_rehearsed_side_by_side_stay_apart() -> Result<()> {
         h.run(&["bootstrap", stage, "--rehearse", "--app", &app_arg])
             .ok();
     }
-    let spawn = |stage: &str| {
-        h.xtask(&["deploy", stage, "--rehearse", "--app", &app_arg])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-    };
+    let spawn = |stage: &str| h.spawn(&["deploy", stage, "--rehearse", "--app", &app_arg]);
     let (dev, stage) = (spawn("dev")?, spawn("stage")?);
     for child in [dev, stage] {
         support::Run::from(child.wait_with_output()?).ok();

@@ -49,6 +49,14 @@ impl Harness {
         cmd
     }
 
+    /// Starts the binary in the background with its output captured.
+    pub fn spawn(&self, args: &[&str]) -> std::io::Result<std::process::Child> {
+        self.xtask(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.xtask(args).output().expect("the xtask binary runs");
         Run::from(output)
