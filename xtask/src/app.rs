@@ -22,9 +22,70 @@ pub struct Service {
     pub text: String,
     pub doc: Node,
     pub depends_on: Vec<String>,
+    /// The CloudFormation part of the service (`resources:`), from this
+    /// file and every file it pulls in with `${file()}`.
+    pub fragments: Vec<Fragment>,
+    /// False when a `${file()}` under `resources:` could not be read before
+    /// deploy: checks then cannot tell a missing resource from an unread one.
+    pub fragments_complete: bool,
+}
+
+/// One piece of a service's `resources:` (a map with `Resources`,
+/// `Outputs`, `Parameters`, ...) and the file it is written in.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    pub file: PathBuf,
+    pub node: Node,
 }
 
 impl Service {
+    /// Builds a service from its parsed file, reading the `resources:`
+    /// fragments it includes.
+    pub fn new(
+        key: String,
+        dir: PathBuf,
+        file: PathBuf,
+        text: String,
+        doc: Node,
+        depends_on: Vec<String>,
+    ) -> Service {
+        let (fragments, fragments_complete) = fragments(&file, &dir, &doc);
+        Service {
+            key,
+            dir,
+            file,
+            text,
+            doc,
+            depends_on,
+            fragments,
+            fragments_complete,
+        }
+    }
+
+    /// Every entry of a `resources:` section (`Resources`, `Outputs`,
+    /// `Parameters`) across all fragments, with the file it is in.
+    pub fn entries(&self, section: &str) -> Vec<(&Path, &Node, &Node)> {
+        self.fragments
+            .iter()
+            .flat_map(|f| {
+                f.node
+                    .get(section)
+                    .and_then(Node::as_map)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(move |(k, v)| (f.file.as_path(), k, v))
+            })
+            .collect()
+    }
+
+    /// One entry of a `resources:` section by key.
+    pub fn entry(&self, section: &str, key: &str) -> Option<(&Path, &Node)> {
+        self.entries(section)
+            .into_iter()
+            .find(|(_, k, _)| k.as_str() == Some(key))
+            .map(|(f, _, v)| (f, v))
+    }
+
     /// The `service:` name (a string, or `{name: ...}` in older files).
     pub fn name(&self) -> Option<&str> {
         let node = self.doc.get("service")?;
@@ -167,14 +228,9 @@ impl App {
                 continue;
             };
             match yaml::parse_file(&file) {
-                Ok((text, doc)) => services.push(Service {
-                    key,
-                    dir,
-                    file,
-                    text,
-                    doc,
-                    depends_on,
-                }),
+                Ok((text, doc)) => {
+                    services.push(Service::new(key, dir, file, text, doc, depends_on))
+                }
                 Err(err) => errors.push(err),
             }
         }
@@ -219,6 +275,51 @@ impl App {
                 .unwrap_or_else(|| "app".into())
         })
     }
+}
+
+/// The `resources:` fragments of a service: its own map, the items of a
+/// list, and the files `${file(path)}` / `${file(path):key}` pull in.
+fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
+    let Some(resources) = doc.get("resources") else {
+        return (Vec::new(), true);
+    };
+    let items: Vec<&Node> = match resources.as_seq() {
+        Some(items) => items.iter().collect(),
+        None => vec![resources],
+    };
+    let mut out = Vec::new();
+    let mut complete = true;
+    for item in items {
+        match item.as_str() {
+            None => out.push(Fragment {
+                file: file.to_path_buf(),
+                node: item.clone(),
+            }),
+            Some(text) => {
+                let var = vars::find(text)
+                    .into_iter()
+                    .next()
+                    .filter(|v| v.source == "file" && v.start == 0 && v.end == text.len());
+                let included = var.and_then(|var| {
+                    let path = var.arg.clone().filter(|p| !p.contains("${"))?;
+                    let path = dir.join(path);
+                    let (_, included) = yaml::parse_file(&path).ok()?;
+                    let node = if var.address.is_empty() {
+                        included
+                    } else {
+                        let keys: Vec<&str> = var.address.split('.').collect();
+                        included.path(&keys)?.clone()
+                    };
+                    Some(Fragment { file: path, node })
+                });
+                match included {
+                    Some(fragment) => out.push(fragment),
+                    None => complete = false,
+                }
+            }
+        }
+    }
+    (out, complete)
 }
 
 /// Without a manifest, the region the services name literally (when they

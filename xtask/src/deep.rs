@@ -135,10 +135,8 @@ fn is_users(service: &Service, m: &LintMatch) -> bool {
         m.location.path.first().and_then(|p| p.as_str()),
         m.location.path.get(1).and_then(|p| p.as_str()),
     ) {
-        (Some("Resources"), Some(id)) => {
-            service.doc.path(&["resources", "Resources", id]).is_some()
-        }
-        (Some("Outputs"), Some(key)) => service.doc.path(&["resources", "Outputs", key]).is_some(),
+        (Some("Resources"), Some(id)) => service.entry("Resources", id).is_some(),
+        (Some("Outputs"), Some(key)) => service.entry("Outputs", key).is_some(),
         _ => false,
     }
 }
@@ -157,7 +155,7 @@ fn map_back(service: &Service, m: &LintMatch) -> Finding {
                 .unwrap_or_else(|| p.to_string())
         })
         .collect();
-    let pos = position(service, &path);
+    let (file, pos) = position(service, &path);
     let fix = if m.rule.short_description.is_empty() {
         format!("see cfn-lint rule {}", m.rule.id)
     } else {
@@ -169,7 +167,7 @@ fn map_back(service: &Service, m: &LintMatch) -> Finding {
         "cfn-lint-warning"
     };
     Finding::new(
-        &service.file,
+        &file,
         pos,
         rule,
         format!("{} [{}]", m.message, path.join("/")),
@@ -177,7 +175,9 @@ fn map_back(service: &Service, m: &LintMatch) -> Finding {
     )
 }
 
-fn position(service: &Service, path: &[String]) -> Pos {
+/// The file and position a template path comes from.
+fn position(service: &Service, path: &[String]) -> (std::path::PathBuf, Pos) {
+    let own = |pos: Pos| (service.file.clone(), pos);
     let doc = &service.doc;
     let fallback = doc
         .get("provider")
@@ -186,10 +186,10 @@ fn position(service: &Service, path: &[String]) -> Pos {
     match path.first().map(String::as_str) {
         Some("Resources") => {
             let Some(id) = path.get(1) else {
-                return fallback;
+                return own(fallback);
             };
-            if let Some(node) = doc.path(&["resources", "Resources", id]) {
-                return descend(node, &path[2..]);
+            if let Some((file, node)) = service.entry("Resources", id) {
+                return (file.to_path_buf(), descend(node, &path[2..]));
             }
             // A generated resource: the function whose logical ids it carries.
             for (key, _) in doc
@@ -199,18 +199,18 @@ fn position(service: &Service, path: &[String]) -> Pos {
             {
                 if let Some(name) = key.as_str() {
                     if id.starts_with(&cfn::normalized_function_name(name)) {
-                        return key.pos;
+                        return own(key.pos);
                     }
                 }
             }
-            fallback
+            own(fallback)
         }
         Some("Outputs") => path
             .get(1)
-            .and_then(|k| doc.path(&["resources", "Outputs", k]))
-            .map(|n| n.pos)
-            .unwrap_or(fallback),
-        _ => fallback,
+            .and_then(|k| service.entry("Outputs", k))
+            .map(|(file, n)| (file.to_path_buf(), n.pos))
+            .unwrap_or_else(|| own(fallback)),
+        _ => own(fallback),
     }
 }
 

@@ -101,6 +101,7 @@ impl Graph {
             .map(|s| s.replace("${stage}", scope.stage))
             .collect();
 
+        let all_read = app.services.iter().all(|s| s.fragments_complete);
         let mut edges = Vec::new();
         let mut dangling = Vec::new();
         let mut unresolved = Vec::new();
@@ -121,7 +122,11 @@ impl Graph {
             }
             let (references, unknown) = refs::references(service, &scope);
             for reference in references {
-                let at = format!("{file}:{}", reference.pos.line);
+                let at = format!(
+                    "{}:{}",
+                    crate::paths::display(&reference.file),
+                    reference.pos.line
+                );
                 let (producer, external) = match &reference.target {
                     Target::Stack { stack, region, .. } => {
                         let other_region = region.as_deref().is_some_and(|r| r != scope.region);
@@ -149,6 +154,13 @@ impl Graph {
                         to: to.to_string(),
                         reason: reference.written,
                         at,
+                    }),
+                    // An unread `${file()}` fragment may hold the export.
+                    None if !all_read && !external => unresolved.push(Dangling {
+                        service: service.key.clone(),
+                        reference: reference.written,
+                        at,
+                        external,
                     }),
                     None => dangling.push(Dangling {
                         service: service.key.clone(),

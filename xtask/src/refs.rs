@@ -28,6 +28,8 @@ pub struct Reference {
     /// How it is written, for messages.
     pub written: String,
     pub pos: Pos,
+    /// The file it is written in (serverless.yml or an included one).
+    pub file: std::path::PathBuf,
 }
 
 /// A reference whose name depends on something unknown before deploy
@@ -44,6 +46,8 @@ pub struct Export {
     pub name: String,
     pub output: String,
     pub pos: Pos,
+    /// The file it is written in (serverless.yml or an included one).
+    pub file: std::path::PathBuf,
 }
 
 /// Stage and region a service is resolved for.
@@ -63,55 +67,69 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
     let own_stack = service.stack_name(scope.stage, scope.region);
     let mut refs = Vec::new();
     let mut unresolved = Vec::new();
-    service.doc.walk(&mut |_, node| {
-        // `${cf:...}` in any string.
-        if let Some(text) = node.as_str() {
-            for var in vars::find_all(text) {
-                if var.source != "cf" {
-                    continue;
-                }
-                let written = var.raw(text).to_string();
-                let pos = node.pos;
-                match vars::resolve(&var.address, &ctx).and_then(|address| split_cf(&address)) {
-                    Some((stack, output)) => refs.push(Reference {
-                        target: Target::Stack {
-                            stack,
-                            output,
-                            region: var.arg.clone(),
-                        },
-                        written,
-                        pos,
-                    }),
-                    None => unresolved.push(Unresolved { written, pos }),
+    // The service file, then every `resources:` fragment from another file.
+    let mut documents: Vec<(&std::path::Path, &Node)> =
+        vec![(service.file.as_path(), &service.doc)];
+    documents.extend(
+        service
+            .fragments
+            .iter()
+            .filter(|f| f.file != service.file)
+            .map(|f| (f.file.as_path(), &f.node)),
+    );
+    for (file, document) in documents {
+        document.walk(&mut |_, node| {
+            // `${cf:...}` in any string.
+            if let Some(text) = node.as_str() {
+                for var in vars::find_all(text) {
+                    if var.source != "cf" {
+                        continue;
+                    }
+                    let written = var.raw(text).to_string();
+                    let pos = node.pos;
+                    match vars::resolve(&var.address, &ctx).and_then(|address| split_cf(&address)) {
+                        Some((stack, output)) => refs.push(Reference {
+                            target: Target::Stack {
+                                stack,
+                                output,
+                                region: var.arg.clone(),
+                            },
+                            written,
+                            pos,
+                            file: file.to_path_buf(),
+                        }),
+                        None => unresolved.push(Unresolved { written, pos }),
+                    }
                 }
             }
-        }
-        // `!ImportValue x` and `Fn::ImportValue: x`.
-        let import = if node.tag.as_deref() == Some("ImportValue") {
-            Some(node)
-        } else {
-            node.get("Fn::ImportValue")
-        };
-        if let Some(arg) = import {
-            let arg = if arg.tag.as_deref() == Some("ImportValue") {
-                untagged(arg)
+            // `!ImportValue x` and `Fn::ImportValue: x`.
+            let import = if node.tag.as_deref() == Some("ImportValue") {
+                Some(node)
             } else {
-                arg.clone()
+                node.get("Fn::ImportValue")
             };
-            let written = describe(&arg);
-            match resolve_name(&arg, &ctx, own_stack.as_deref()) {
-                Some(name) => refs.push(Reference {
-                    target: Target::Export { name },
-                    written,
-                    pos: node.pos,
-                }),
-                None => unresolved.push(Unresolved {
-                    written,
-                    pos: node.pos,
-                }),
+            if let Some(arg) = import {
+                let arg = if arg.tag.as_deref() == Some("ImportValue") {
+                    untagged(arg)
+                } else {
+                    arg.clone()
+                };
+                let written = describe(&arg);
+                match resolve_name(&arg, &ctx, own_stack.as_deref()) {
+                    Some(name) => refs.push(Reference {
+                        target: Target::Export { name },
+                        written,
+                        pos: node.pos,
+                        file: file.to_path_buf(),
+                    }),
+                    None => unresolved.push(Unresolved {
+                        written,
+                        pos: node.pos,
+                    }),
+                }
             }
-        }
-    });
+        });
+    }
     (refs, unresolved)
 }
 
@@ -124,22 +142,17 @@ pub fn exports(service: &Service, scope: &Scope) -> Vec<Export> {
         dir: &service.dir,
     };
     let own_stack = service.stack_name(scope.stage, scope.region);
-    let Some(outputs) = service
-        .doc
-        .path(&["resources", "Outputs"])
-        .and_then(Node::as_map)
-    else {
-        return Vec::new();
-    };
-    outputs
-        .iter()
-        .filter_map(|(key, output)| {
+    service
+        .entries("Outputs")
+        .into_iter()
+        .filter_map(|(file, key, output)| {
             let name_node = output.path(&["Export", "Name"])?;
             let name = resolve_name(name_node, &ctx, own_stack.as_deref())?;
             Some(Export {
                 name,
                 output: key.as_str().unwrap_or("").to_string(),
                 pos: name_node.pos,
+                file: file.to_path_buf(),
             })
         })
         .collect()
@@ -275,14 +288,14 @@ mod tests {
     use crate::yaml;
 
     fn service(text: &str) -> Service {
-        Service {
-            key: "svc".into(),
-            dir: "svc".into(),
-            file: "svc/serverless.yml".into(),
-            text: text.into(),
-            doc: yaml::parse(text).unwrap(),
-            depends_on: Vec::new(),
-        }
+        Service::new(
+            "svc".into(),
+            "svc".into(),
+            "svc/serverless.yml".into(),
+            text.into(),
+            yaml::parse(text).unwrap(),
+            Vec::new(),
+        )
     }
 
     #[test]
@@ -342,7 +355,8 @@ mod tests {
             vec![Export {
                 name: "api-dev-Url".into(),
                 output: "Url".into(),
-                pos: Pos { line: 7, col: 20 }
+                pos: Pos { line: 7, col: 20 },
+                file: "svc/serverless.yml".into(),
             }]
         );
     }

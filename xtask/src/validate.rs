@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::path::{Path, PathBuf};
+
 use crate::app::{App, Service};
 use crate::cfn::{self, Generated};
 use crate::diag::{Finding, Report};
@@ -27,41 +29,36 @@ pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
-    user: BTreeMap<String, (String, Pos)>,
+    user: BTreeMap<String, (String, Pos, PathBuf)>,
     parameters: BTreeSet<String>,
     generated: Generated,
+    /// Whether every `resources:` fragment could be read.
+    complete: bool,
 }
 
 impl Resources {
     fn of(service: &Service) -> Resources {
         let mut user = BTreeMap::new();
-        for (key, resource) in service
-            .doc
-            .path(&["resources", "Resources"])
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-        {
+        for (file, key, resource) in service.entries("Resources") {
             if let Some(id) = key.as_str() {
                 let ty = resource
                     .get("Type")
                     .and_then(Node::as_str)
                     .unwrap_or("")
                     .to_string();
-                user.insert(id.to_string(), (ty, key.pos));
+                user.insert(id.to_string(), (ty, key.pos, file.to_path_buf()));
             }
         }
         let parameters = service
-            .doc
-            .path(&["resources", "Parameters"])
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(k, _)| k.as_str().map(str::to_string))
+            .entries("Parameters")
+            .into_iter()
+            .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
             .collect();
         Resources {
             user,
             parameters,
             generated: cfn::generated(service),
+            complete: service.fragments_complete,
         }
     }
 
@@ -69,7 +66,7 @@ impl Resources {
     fn type_of(&self, logical: &str) -> Option<String> {
         self.user
             .get(logical)
-            .map(|(t, _)| t.clone())
+            .map(|(t, _, _)| t.clone())
             .or_else(|| self.generated.type_of(logical).map(str::to_string))
     }
 
@@ -92,22 +89,16 @@ pub fn validate(app: &App, stage: &Stage) -> Report {
     report.finish()
 }
 
-fn finding(
-    service: &Service,
-    pos: Pos,
-    rule: &'static str,
-    message: String,
-    fix: String,
-) -> Finding {
-    Finding::new(&service.file, pos, rule, message, fix)
+fn finding(file: &Path, pos: Pos, rule: &'static str, message: String, fix: String) -> Finding {
+    Finding::new(file, pos, rule, message, fix)
 }
 
 fn check_service(service: &Service, out: &mut Vec<Finding>) {
     let resources = Resources::of(service);
-    for (id, (ty, pos)) in &resources.user {
+    for (id, (ty, pos, file)) in &resources.user {
         if ty.is_empty() {
             out.push(finding(
-                service,
+                file,
                 *pos,
                 UNKNOWN_TYPE,
                 format!("resource `{id}` has no Type"),
@@ -115,7 +106,7 @@ fn check_service(service: &Service, out: &mut Vec<Finding>) {
             ));
         } else if cfn::is_checked_type(ty) && cfn::attributes(ty).is_none() {
             out.push(finding(
-                service,
+                file,
                 *pos,
                 UNKNOWN_TYPE,
                 format!("resource `{id}` has type `{ty}`, which CloudFormation does not have"),
@@ -127,59 +118,70 @@ fn check_service(service: &Service, out: &mut Vec<Finding>) {
             ));
         }
     }
-    let mut visit = |node: &Node| {
-        // Fn::GetAtt in its four spellings.
-        if let Some((target, pos)) = getatt_target(node) {
-            check_getatt(service, &resources, &target, pos, out);
-        }
-        // Ref.
-        let reference = match (node.tag.as_deref(), &node.value) {
-            (Some("Ref"), Value::Scalar { text, .. }) => Some((text.clone(), node.pos)),
-            _ => node
-                .get("Ref")
-                .and_then(|r| r.as_str().map(|t| (t.to_string(), r.pos))),
-        };
-        if let Some((name, pos)) = reference {
-            check_ref(service, &resources, &name, pos, &BTreeSet::new(), out);
-        }
-        // Fn::Sub: `${Name}` and `${Name.Attr}`.
-        let sub = match node.tag.as_deref() {
-            Some("Sub") => Some(node.clone()),
-            _ => node.get("Fn::Sub").cloned(),
-        };
-        if let Some(sub) = sub {
-            let (template, locals) = match &sub.value {
-                Value::Scalar { text, .. } => (Some(text.clone()), BTreeSet::new()),
-                Value::Seq(items) => (
-                    items.first().and_then(Node::as_str).map(str::to_string),
-                    items
-                        .get(1)
-                        .and_then(Node::as_map)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|(k, _)| k.as_str().map(str::to_string))
-                        .collect(),
-                ),
-                _ => (None, BTreeSet::new()),
+    // The service file, then every `resources:` fragment from another file.
+    let mut documents: Vec<(&Path, &Node)> = vec![(service.file.as_path(), &service.doc)];
+    documents.extend(
+        service
+            .fragments
+            .iter()
+            .filter(|f| f.file != service.file)
+            .map(|f| (f.file.as_path(), &f.node)),
+    );
+    for (file, document) in documents {
+        let mut visit = |node: &Node| {
+            // Fn::GetAtt in its four spellings.
+            if let Some((target, pos)) = getatt_target(node) {
+                check_getatt(file, &resources, &target, pos, out);
+            }
+            // Ref.
+            let reference = match (node.tag.as_deref(), &node.value) {
+                (Some("Ref"), Value::Scalar { text, .. }) => Some((text.clone(), node.pos)),
+                _ => node
+                    .get("Ref")
+                    .and_then(|r| r.as_str().map(|t| (t.to_string(), r.pos))),
             };
-            if let Some(template) = template {
-                for name in sub_references(&template) {
-                    match name.split_once('.') {
-                        Some((id, attr)) if !locals.contains(id) => check_getatt(
-                            service,
-                            &resources,
-                            &(id.to_string(), attr.to_string()),
-                            sub.pos,
-                            out,
-                        ),
-                        Some(_) => {}
-                        None => check_ref(service, &resources, &name, sub.pos, &locals, out),
+            if let Some((name, pos)) = reference {
+                check_ref(file, &resources, &name, pos, &BTreeSet::new(), out);
+            }
+            // Fn::Sub: `${Name}` and `${Name.Attr}`.
+            let sub = match node.tag.as_deref() {
+                Some("Sub") => Some(node.clone()),
+                _ => node.get("Fn::Sub").cloned(),
+            };
+            if let Some(sub) = sub {
+                let (template, locals) = match &sub.value {
+                    Value::Scalar { text, .. } => (Some(text.clone()), BTreeSet::new()),
+                    Value::Seq(items) => (
+                        items.first().and_then(Node::as_str).map(str::to_string),
+                        items
+                            .get(1)
+                            .and_then(Node::as_map)
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|(k, _)| k.as_str().map(str::to_string))
+                            .collect(),
+                    ),
+                    _ => (None, BTreeSet::new()),
+                };
+                if let Some(template) = template {
+                    for name in sub_references(&template) {
+                        match name.split_once('.') {
+                            Some((id, attr)) if !locals.contains(id) => check_getatt(
+                                file,
+                                &resources,
+                                &(id.to_string(), attr.to_string()),
+                                sub.pos,
+                                out,
+                            ),
+                            Some(_) => {}
+                            None => check_ref(file, &resources, &name, sub.pos, &locals, out),
+                        }
                     }
                 }
             }
-        }
-    };
-    service.doc.walk(&mut |_, node| visit(node));
+        };
+        document.walk(&mut |_, node| visit(node));
+    }
 }
 
 /// `(logical id, attribute)` of a GetAtt node.
@@ -207,7 +209,7 @@ fn getatt_target(node: &Node) -> Option<((String, String), Pos)> {
 }
 
 fn check_getatt(
-    service: &Service,
+    file: &Path,
     resources: &Resources,
     target: &(String, String),
     pos: Pos,
@@ -218,8 +220,12 @@ fn check_getatt(
         return;
     }
     let Some(ty) = resources.type_of(id) else {
+        if !resources.complete {
+            // A `${file()}` under resources: could not be read; the id may be there.
+            return;
+        }
         out.push(finding(
-            service,
+            file,
             pos,
             GETATT_RESOURCE,
             format!("`Fn::GetAtt` names `{id}`, which is not a resource of this service"),
@@ -254,7 +260,7 @@ fn check_getatt(
             format!(" (`{attr}` belongs to {})", elsewhere.join(", "))
         };
         out.push(finding(
-            service,
+            file,
             pos,
             GETATT_ATTRIBUTE,
             format!("`{id}` is an {ty}, which has no attribute `{attr}`; valid: {valid}"),
@@ -264,7 +270,7 @@ fn check_getatt(
 }
 
 fn check_ref(
-    service: &Service,
+    file: &Path,
     resources: &Resources,
     name: &str,
     pos: Pos,
@@ -276,11 +282,12 @@ fn check_ref(
         || cfn::PSEUDO_PARAMETERS.contains(&name)
         || resources.parameters.contains(name)
         || resources.type_of(name).is_some()
+        || !resources.complete
     {
         return;
     }
     out.push(finding(
-        service,
+        file,
         pos,
         REF_UNKNOWN,
         format!("`{name}` is not a resource, parameter or pseudo parameter of this service"),
@@ -361,7 +368,7 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
         stage: &other,
         region: stage.region(),
     };
-    let mut exports: BTreeMap<String, (&Service, Pos)> = BTreeMap::new();
+    let mut exports: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
     let mut framework_exports: BTreeSet<String> = BTreeSet::new();
     let mut outputs_by_stack: BTreeMap<String, (&Service, BTreeSet<String>)> = BTreeMap::new();
     for service in &app.services {
@@ -373,7 +380,7 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
         for export in here {
             if there.get(&export.output) == Some(&export.name) {
                 out.push(finding(
-                    service,
+                    &export.file,
                     export.pos,
                     UNSCOPED_EXPORT,
                     format!("export `{}` has the same name in every stage, so two stages cannot both deploy it", export.name),
@@ -382,25 +389,22 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
             }
             match exports.get(&export.name) {
                 Some((first, first_pos)) => out.push(finding(
-                    service,
+                    &export.file,
                     export.pos,
                     DUPLICATE_EXPORT,
-                    format!("export `{}` is also defined by {}:{}; export names are unique per account and region", export.name, first.display_file(), first_pos),
+                    format!("export `{}` is also defined by {}:{}; export names are unique per account and region", export.name, crate::paths::display(first), first_pos),
                     "rename one of them".into(),
                 )),
                 None => {
-                    exports.insert(export.name.clone(), (service, export.pos));
+                    exports.insert(export.name.clone(), (export.file.clone(), export.pos));
                 }
             }
         }
         let generated = cfn::generated(service);
         let mut outputs: BTreeSet<String> = service
-            .doc
-            .path(&["resources", "Outputs"])
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(k, _)| k.as_str().map(str::to_string))
+            .entries("Outputs")
+            .into_iter()
+            .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
             .collect();
         if let Some(prefix) = refs::framework_export_prefix(service, &scope) {
             framework_exports.extend(generated.outputs.iter().map(|o| format!("{prefix}{o}")));
@@ -424,12 +428,15 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
         .iter()
         .map(|s| s.replace("${stage}", stage.name()))
         .collect();
+    // An unread `${file()}` fragment may define what looks missing.
+    let all_read = app.services.iter().all(|s| s.fragments_complete);
     for service in &app.services {
         let (references, _) = refs::references(service, &scope);
         for reference in references {
             match &reference.target {
                 Target::Export { name } => {
-                    if !exports.contains_key(name)
+                    if all_read
+                        && !exports.contains_key(name)
                         && !framework_exports.contains(name)
                         && !external_exports.contains(name)
                     {
@@ -439,7 +446,7 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
                             .cloned()
                             .collect();
                         out.push(finding(
-                            service,
+                            &reference.file,
                             reference.pos,
                             UNRESOLVED_IMPORT,
                             format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}"),
@@ -460,8 +467,9 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
                         continue;
                     }
                     match outputs_by_stack.get(stack) {
+                        Some((owner, _)) if !owner.fragments_complete => {}
                         Some((owner, outputs)) if !outputs.contains(output) => out.push(finding(
-                            service,
+                            &reference.file,
                             reference.pos,
                             UNKNOWN_OUTPUT,
                             format!("`{}` reads output `{output}` of {stack}, which {} does not define", reference.written, owner.display_file()),
@@ -471,7 +479,7 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
                         )),
                         Some(_) => {}
                         None => out.push(finding(
-                            service,
+                            &reference.file,
                             reference.pos,
                             UNKNOWN_OUTPUT,
                             format!("`{}` reads stack {stack}, which no service of the app deploys in stage {stage}", reference.written),

@@ -109,6 +109,7 @@ fn each_hazard_gives_exactly_its_finding(
 #[rstest]
 #[case::bundled_app("tb365")]
 #[case::diamond_without_manifest_in_another_region("diamond")]
+#[case::resources_split_over_included_files("split-resources")]
 fn clean_apps_audit_clean(#[case] app: &str) {
     assert_eq!(findings(app), vec![]);
 }

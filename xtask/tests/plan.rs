@@ -71,6 +71,13 @@ fn a_diamond_without_manifest_gets_three_waves() {
 }
 
 #[test]
+fn exports_and_outputs_in_included_files_make_edges() {
+    let plan = plan_json(&fixture("split-resources"), "dev");
+    assert_eq!(plan["waves"], serde_json::json!([["catalog"], ["orders"]]));
+    assert_eq!(plan["region"], "ap-southeast-2");
+}
+
+#[test]
 fn every_kind_of_reference_makes_an_edge() {
     let app = write_app(
         "kinds",

@@ -76,6 +76,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "api/serverless.yml",
     5
 )]
+#[case::bad_attribute_in_an_included_file(
+    "broken/getatt-in-included-file",
+    "getatt-unknown-attribute",
+    "resources/tables.yml",
+    14
+)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,
@@ -92,6 +98,7 @@ fn each_error_class_gives_exactly_its_finding(
 #[case::bundled_app("tb365", "prod")]
 #[case::many_valid_attributes("valid-attributes", "dev")]
 #[case::diamond("diamond", "dev")]
+#[case::resources_split_over_included_files("split-resources", "dev")]
 fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
     assert_eq!(findings(app, stage), vec![]);
 }
