@@ -103,6 +103,9 @@ struct NameSite<'n> {
     node: &'n Node,
     what: String,
     must_scope: bool,
+    /// An environment value: a lone word there (`NODE_ENV: production`) is a
+    /// setting, not a stage reference, unless it is an allowed stage.
+    env: bool,
 }
 
 impl<'a> Auditor<'a> {
@@ -237,6 +240,7 @@ impl<'a> Auditor<'a> {
                     pos,
                     &stripped,
                     &format!("the stack name in `{}`", var.raw(text)),
+                    false,
                 );
             }
         }
@@ -274,7 +278,7 @@ impl<'a> Auditor<'a> {
         let mut literal_found = false;
         for (text, node) in name_strings(site.node) {
             let stripped = strip_vars(&vars::expand_files(&text, &self.dir));
-            if self.literal_stages(file, node.pos, &stripped, &site.what) {
+            if self.literal_stages(file, node.pos, &stripped, &site.what, site.env) {
                 literal_found = true;
             }
         }
@@ -293,12 +297,20 @@ impl<'a> Auditor<'a> {
     }
 
     /// Reports stage names written as a token of `text`; true when any.
-    fn literal_stages(&mut self, file: &Path, pos: Pos, text: &str, what: &str) -> bool {
+    fn literal_stages(
+        &mut self,
+        file: &Path,
+        pos: Pos,
+        text: &str,
+        what: &str,
+        setting: bool,
+    ) -> bool {
         let mut found = false;
         let tokens: BTreeSet<&str> = text
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|t| !t.is_empty())
             .collect();
+        let lone_word = tokens.len() == 1;
         for token in tokens {
             let lower = token.to_ascii_lowercase();
             if self.policy.stage(&lower).is_some() {
@@ -310,7 +322,7 @@ impl<'a> Auditor<'a> {
                     format!("{what} spells the stage `{lower}` literally"),
                     format!("replace `{lower}` with `{}`", vars::CANONICAL.spelling()),
                 );
-            } else if COMMON_STAGE_NAMES.contains(&lower.as_str()) {
+            } else if COMMON_STAGE_NAMES.contains(&lower.as_str()) && !(setting && lone_word) {
                 found = true;
                 self.check_stage_allowed(file, pos, &lower, what);
             }
@@ -504,6 +516,7 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str], _root: Option<&'n Node>) -> Vec<
                 node,
                 what: what.to_string(),
                 must_scope,
+                env: what.starts_with("the environment value"),
             });
         }
     };
@@ -625,12 +638,14 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str], _root: Option<&'n Node>) -> Vec<
                 node,
                 what: "the imported export name".into(),
                 must_scope: false,
+                env: false,
             });
         } else if let Some(value) = node.get("Fn::ImportValue") {
             sites.push(NameSite {
                 node: value,
                 what: "the imported export name".into(),
                 must_scope: false,
+                env: false,
             });
         }
     });
