@@ -21,7 +21,12 @@ pub struct Service {
     pub file: PathBuf,
     pub text: String,
     pub doc: Node,
-    pub depends_on: Vec<String>,
+    /// Dependencies declared outside the service's file (deploy.toml
+    /// `depends_on`, serverless-compose.yml `dependsOn` and `${other.output}` params).
+    pub depends_on: Vec<Declared>,
+    /// Serverless Compose params (`name`, template such as `${users.TableName}`),
+    /// passed to the CLI as `--param name=value` once resolved.
+    pub params: Vec<(String, String)>,
     /// The CloudFormation part of the service (`resources:`), from this
     /// file and every file it pulls in with `${file()}`.
     pub fragments: Vec<Fragment>,
@@ -47,7 +52,7 @@ impl Service {
         file: PathBuf,
         text: String,
         doc: Node,
-        depends_on: Vec<String>,
+        depends_on: Vec<Declared>,
     ) -> Service {
         let (fragments, fragments_complete) = fragments(&file, &dir, &doc);
         Service {
@@ -57,6 +62,7 @@ impl Service {
             text,
             doc,
             depends_on,
+            params: Vec::new(),
             fragments,
             fragments_complete,
         }
@@ -147,12 +153,23 @@ pub struct App {
     pub policy: Policy,
 }
 
-/// A service to load: key, folder, declared dependencies, and where the
-/// manifest declares it (for errors).
-type Declared = (
+/// A dependency declared outside the service's own file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The key of the service depended on.
+    pub service: String,
+    /// Why, for plans: `depends_on in deploy.toml`, a compose param, ...
+    pub reason: String,
+    /// Where it is declared (`file:line`).
+    pub at: String,
+}
+
+/// A service to load: key, folder, declared dependencies, and where it is
+/// declared (for errors).
+pub type ToLoad = (
     String,
     PathBuf,
-    Vec<String>,
+    Vec<Declared>,
     Option<(PathBuf, Option<yaml::Pos>)>,
 );
 
@@ -182,25 +199,48 @@ impl App {
         let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
         let mut errors = Vec::new();
         let mut services = Vec::new();
-        let decls: Vec<Declared> = if manifest.services.is_empty() {
-            discover(&root)
-                .into_iter()
-                .map(|(key, dir)| (key, dir, Vec::new(), None))
-                .collect()
-        } else {
-            manifest
-                .services
-                .iter()
-                .map(|d| {
-                    (
-                        d.key.clone(),
-                        root.join(&d.path),
-                        d.depends_on.clone(),
-                        manifest.path.clone().map(|p| (p, d.pos)),
-                    )
-                })
-                .collect()
+        let compose = crate::compose::load(&root).map_err(|e| LoadError(vec![e]))?;
+        let mut compose_params = match (&compose, manifest.services.is_empty()) {
+            (Some(_), true) => crate::compose::params(&root).map_err(|e| LoadError(vec![e]))?,
+            _ => std::collections::BTreeMap::new(),
         };
+        let decls: Vec<ToLoad> =
+            if let (true, Some(compose)) = (manifest.services.is_empty(), compose) {
+                compose
+            } else if manifest.services.is_empty() {
+                discover(&root)
+                    .into_iter()
+                    .map(|(key, dir)| (key, dir, Vec::new(), None))
+                    .collect()
+            } else {
+                manifest
+                    .services
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.key.clone(),
+                            root.join(&d.path),
+                            d.depends_on
+                                .iter()
+                                .map(|dep| Declared {
+                                    service: dep.clone(),
+                                    reason: "depends_on in deploy.toml".into(),
+                                    at: format!(
+                                        "{}:{}",
+                                        manifest
+                                            .path
+                                            .as_deref()
+                                            .map(crate::paths::display)
+                                            .unwrap_or_default(),
+                                        d.pos.map(|p| p.line).unwrap_or(1)
+                                    ),
+                                })
+                                .collect(),
+                            manifest.path.clone().map(|p| (p, d.pos)),
+                        )
+                    })
+                    .collect()
+            };
         let mut seen = std::collections::BTreeMap::new();
         for (key, dir, depends_on, declared_at) in decls {
             if let Some(other) = seen.insert(key.clone(), dir.clone()) {
@@ -229,7 +269,9 @@ impl App {
             };
             match yaml::parse_file(&file) {
                 Ok((text, doc)) => {
-                    services.push(Service::new(key, dir, file, text, doc, depends_on))
+                    let mut service = Service::new(key, dir, file, text, doc, depends_on);
+                    service.params = compose_params.remove(&service.key).unwrap_or_default();
+                    services.push(service)
                 }
                 Err(err) => errors.push(err),
             }

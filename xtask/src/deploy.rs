@@ -259,7 +259,10 @@ impl Run {
                     "installed the service's npm dependencies (npm ci --omit=dev)",
                 );
             }
-            self.cli.deploy(service, &self.stage, &sink).await?;
+            let params = self.compose_params(service).await?;
+            self.cli
+                .deploy(service, &self.stage, &params, &sink)
+                .await?;
             let new = self.stacks.state(service, &self.stage).await?;
             let status = if previous.exists
                 && previous.deployment.is_some()
@@ -310,6 +313,43 @@ impl Run {
             j.event(format!("{key}: {}", status.as_str()));
         });
         (key, status)
+    }
+
+    /// Serverless Compose params with the outputs they read filled in.
+    async fn compose_params(&self, service: &Service) -> Result<Vec<(String, String)>> {
+        let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (_, template) in &service.params {
+            for dep in &service.depends_on {
+                if template.contains(&format!("${{{}.", dep.service))
+                    && !outputs.contains_key(&dep.service)
+                {
+                    let other = self.service(&dep.service);
+                    let stack = other
+                        .stack_name(self.stage.name(), self.stage.region())
+                        .unwrap_or_default();
+                    outputs.insert(
+                        dep.service.clone(),
+                        self.stacks.describe(&stack).await?.outputs,
+                    );
+                }
+            }
+        }
+        service
+            .params
+            .iter()
+            .map(|(name, template)| {
+                let value = crate::compose::resolve(template, |svc, output| {
+                    outputs.get(svc)?.get(output).cloned()
+                })
+                .with_context(|| {
+                    format!(
+                        "param `{name}` of {} reads `{template}`, which no deployed stack provides",
+                        service.key
+                    )
+                })?;
+                Ok((name.clone(), value))
+            })
+            .collect()
     }
 
     /// Returns one service to what it was before the run.

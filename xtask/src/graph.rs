@@ -110,14 +110,9 @@ impl Graph {
             for dep in &service.depends_on {
                 edges.push(Edge {
                     from: service.key.clone(),
-                    to: dep.clone(),
-                    reason: "depends_on in deploy.toml".into(),
-                    at: app
-                        .manifest
-                        .path
-                        .as_deref()
-                        .map(crate::paths::display)
-                        .unwrap_or_default(),
+                    to: dep.service.clone(),
+                    reason: dep.reason.clone(),
+                    at: dep.at.clone(),
                 });
             }
             let (references, unknown) = refs::references(service, &scope);

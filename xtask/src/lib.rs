@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod cfn;
 pub mod cli;
 pub mod codegen;
+pub mod compose;
 pub mod data;
 pub mod deep;
 pub mod deploy;

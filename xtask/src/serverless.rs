@@ -98,8 +98,20 @@ impl Cli {
     }
 
     /// `serverless deploy`.
-    pub async fn deploy(&self, service: &Service, stage: &Stage, sink: &Sink) -> Result<()> {
-        self.run(service, stage, &["deploy"], sink).await
+    pub async fn deploy(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        params: &[(String, String)],
+        sink: &Sink,
+    ) -> Result<()> {
+        let mut args = vec!["deploy".to_string()];
+        for (name, value) in params {
+            args.push("--param".into());
+            args.push(format!("{name}={value}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(service, stage, &args, sink).await
     }
 
     /// `serverless remove`.

@@ -417,7 +417,6 @@ async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
         .send()
         .await?;
     assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
-    let _ = fixture("tb365");
     Ok(())
 }
 
@@ -526,5 +525,40 @@ async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()
     assert!(h.stack("chain-top-dev").await?.is_none());
     h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg])
         .ok();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_serverless_compose_app_deploys_in_order_with_its_params() -> Result<()> {
+    let h = Harness::start("compose").await?;
+    let run = h.run(&["deploy", "local", "--app", &arg(&fixture("compose"))]);
+    run.ok();
+    let journal = h.journal("compose", "local");
+    assert_eq!(
+        statuses(&journal),
+        vec![
+            ("users".into(), "deployed".into()),
+            ("orders".into(), "deployed".into()),
+            ("notify".into(), "deployed".into())
+        ]
+    );
+    // `${users.UsersTableName}` reached orders as `--param usersTable=...`.
+    // The app lives in sa-east-1 (its services say so; there is no manifest).
+    let cfn = aws_sdk_cloudformation::Client::new(&h.target.sdk_config("sa-east-1").await);
+    let stacks = cfn
+        .describe_stacks()
+        .stack_name("compose-orders-local")
+        .send()
+        .await?;
+    let outputs = stacks
+        .stacks()
+        .first()
+        .map(|s| s.outputs().to_vec())
+        .unwrap_or_default();
+    let users_table = outputs
+        .iter()
+        .find(|o| o.output_key() == Some("UsersTable"))
+        .and_then(|o| o.output_value());
+    assert_eq!(users_table, Some("compose-users-local"));
     Ok(())
 }

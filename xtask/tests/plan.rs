@@ -71,6 +71,31 @@ fn a_diamond_without_manifest_gets_three_waves() {
 }
 
 #[test]
+fn a_serverless_compose_app_is_ordered_by_depends_on_and_params() {
+    let plan = plan_json(&fixture("compose"), "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["users"], ["orders"], ["notify"]])
+    );
+    let reasons: Vec<&str> = plan["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("${users.UsersTableName}")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.starts_with("dependsOn")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
 fn exports_and_outputs_in_included_files_make_edges() {
     let plan = plan_json(&fixture("split-resources"), "dev");
     assert_eq!(plan["waves"], serde_json::json!([["catalog"], ["orders"]]));
@@ -97,7 +122,7 @@ fn every_kind_of_reference_makes_an_edge() {
             ("b".into(), "a".into(), "serverless.yml:4".into()),
             ("c".into(), "a".into(), "serverless.yml:4".into()),
             ("d".into(), "a".into(), "serverless.yml:8".into()),
-            ("e".into(), "a".into(), "deploy.toml".into()),
+            ("e".into(), "a".into(), "deploy.toml:5".into()),
         ]
     );
     assert_eq!(
