@@ -409,7 +409,7 @@ pub async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
             let service = app
                 .service(dep)
                 .context("a dependency is a service of the app")?;
-            let state = stacks.state(service, &stage).await?;
+            let state = stacks.describe_service(service, &stage).await?;
             if !state.exists {
                 bail!("{key} depends on {dep}, which was never deployed to stage {stage}; deploy it first (`cargo xtask deploy {stage} --only {dep}`) or drop --only");
             }
@@ -750,7 +750,7 @@ async fn print_endpoints(app: &App, stage: &Stage, target: &StageTarget) {
     let stacks = Stacks::new(&target.config, &target.target);
     println!("endpoints:");
     for service in &app.services {
-        let Ok(state) = stacks.state(service, stage).await else {
+        let Ok(state) = stacks.describe_service(service, stage).await else {
             continue;
         };
         for kind in ["httpApi", "http"] {

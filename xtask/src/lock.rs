@@ -353,3 +353,31 @@ fn holder_from(item: &HashMap<String, AttributeValue>) -> Holder {
             .unwrap_or(0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(age: Duration) -> Holder {
+        Holder {
+            who: "ana@laptop".into(),
+            run_id: "r1".into(),
+            command: "deploy".into(),
+            acquired_at: now() - age.as_secs(),
+        }
+    }
+
+    #[test]
+    fn an_old_lock_is_reported_stale() {
+        let fresh = holder(Duration::from_secs(90));
+        assert!(!fresh.is_stale());
+        assert_eq!(fresh.describe(), "ana@laptop (`deploy`, run r1, 90s ago)");
+        let old = holder(STALE_AFTER + Duration::from_secs(60));
+        assert!(old.is_stale());
+        assert!(
+            old.describe().ends_with("2h ago, stale)"),
+            "{}",
+            old.describe()
+        );
+    }
+}

@@ -46,7 +46,10 @@ pub async fn run(
     let stacks = Stacks::new(&target.config, &target.target);
     let mut states = Vec::new();
     for service in &app.services {
-        states.push((service.key.clone(), stacks.state(service, stage).await?));
+        states.push((
+            service.key.clone(),
+            stacks.describe_service(service, stage).await?,
+        ));
     }
     let endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
     let spec_path = app.root.join(SPEC_FILE);

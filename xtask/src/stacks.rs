@@ -78,6 +78,16 @@ impl Stacks {
 
     /// The stack's state plus its newest kept deployment.
     pub async fn state(&self, service: &Service, stage: &Stage) -> Result<StackState> {
+        let mut state = self.describe_service(service, stage).await?;
+        if state.exists {
+            state.deployment = self.latest_deployment(service, stage, &state).await?;
+        }
+        Ok(state)
+    }
+
+    /// The service's stack status and outputs, without looking up its kept
+    /// deployments (for callers that only read outputs).
+    pub async fn describe_service(&self, service: &Service, stage: &Stage) -> Result<StackState> {
         let Some(stack) = service.stack_name(stage.name(), stage.region()) else {
             bail!(
                 "{}: cannot tell the stack name of service `{}` for stage {stage}",
@@ -85,11 +95,7 @@ impl Stacks {
                 service.key
             );
         };
-        let mut state = self.describe(&stack).await?;
-        if state.exists {
-            state.deployment = self.latest_deployment(service, stage, &state).await?;
-        }
-        Ok(state)
+        self.describe(&stack).await
     }
 
     /// The bucket holding the service's deployments in `stage`.

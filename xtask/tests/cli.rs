@@ -156,3 +156,24 @@ fn local_up_status_down_leaves_nothing_behind() -> Result<()> {
     assert_eq!(status.status.code(), Some(1), "{}", text(&status));
     Ok(())
 }
+
+#[test]
+fn an_aws_stage_is_refused_while_an_emulator_endpoint_is_set() {
+    let sandbox = Sandbox::new("endpoint");
+    // Port 1 answers nothing: had the command gone on, it would fail differently.
+    let output = sandbox
+        .xtask(&["deploy", "dev"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("AWS_ENDPOINT_URL is set") && out.contains("--rehearse"),
+        "{out}"
+    );
+    assert!(
+        !sandbox.dir.join("state/journal").exists(),
+        "a run was started: {out}"
+    );
+}

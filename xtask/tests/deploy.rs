@@ -5,7 +5,7 @@ mod support;
 
 use anyhow::Result;
 use serde_json::Value;
-use support::{arg, fixture, Harness};
+use support::{arg, fixture, git, Harness};
 
 const CHAIN_MANIFEST: &str = r#"
 [app]
@@ -107,23 +107,6 @@ fn events(journal: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        status.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
 }
 
 #[tokio::test]
@@ -292,14 +275,7 @@ async fn protected_stages_are_refused_before_any_change() -> Result<()> {
         endpoint: h.emulator.endpoint().to_string(),
         access_key: "123456789012".into(),
     };
-    let cfn = aws_sdk_cloudformation::Client::new(&prod_target.sdk_config("us-east-1").await);
-    let stacks = cfn.list_stacks().send().await?;
-    let live: Vec<&str> = stacks
-        .stack_summaries()
-        .iter()
-        .filter(|s| s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE"))
-        .filter_map(|s| s.stack_name())
-        .collect();
+    let live = support::live_stacks(&prod_target, "us-east-1").await?;
     assert!(
         live.is_empty(),
         "refused deploys changed the stage: {live:?}"
@@ -346,14 +322,7 @@ async fn remove_goes_in_reverse_order_and_leaves_nothing() -> Result<()> {
     );
     assert!(h.stack("chain-top-dev").await?.is_none());
     assert!(h.stack("chain-base-dev").await?.is_none());
-    let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
-    let buckets = s3.list_buckets().send().await?;
-    let left: Vec<&str> = buckets
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name())
-        .filter(|n| n.ends_with("-dev"))
-        .collect();
+    let left = h.buckets_ending("-dev").await?;
     assert!(left.is_empty(), "buckets of the stage left: {left:?}");
     Ok(())
 }
@@ -560,5 +529,42 @@ async fn a_serverless_compose_app_deploys_in_order_with_its_params() -> Result<(
         .find(|o| o.output_key() == Some("UsersTable"))
         .and_then(|o| o.output_value());
     assert_eq!(users_table, Some("compose-users-local"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -> Result<()> {
+    let h = Harness::start("killed").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let mut child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
+    let journals = h.dir.join("state/journal/chain/dev.rehearsal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let started = || {
+        std::fs::read_dir(&journals)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("base: started")))
+    };
+    while !started() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // No graceful stop: the process dies holding the lock.
+    child.kill()?;
+    child.wait()?;
+
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .fails_with("stage dev is locked by");
+    let held = h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg]);
+    assert_eq!(held.code, Some(1), "{}", held.text);
+    assert!(held.text.contains("`deploy`"), "{}", held.text);
+    h.run(&["unlock", "dev", "--rehearse", "--force", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    assert!(h.stack("chain-top-dev").await?.is_some());
     Ok(())
 }

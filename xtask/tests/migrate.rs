@@ -6,11 +6,10 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use anyhow::Result;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use support::{arg, Harness};
+use support::{arg, git, Harness};
 
 const MANIFEST: &str = r#"
 [stages.stage]
@@ -73,19 +72,6 @@ const ORDERS: usize = 700;
 const EVENTS: usize = 300;
 const OBJECTS: usize = 40;
 const BIG: usize = 6 * 1024 * 1024;
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}");
-}
 
 /// The app deployed to `stages`, with `stage` seeded.
 async fn store(h: &Harness, stages: &[&str]) -> Result<String> {

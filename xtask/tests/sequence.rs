@@ -199,22 +199,9 @@ async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()
         ["integration-api", "image-api", "dynamodb"]
     );
     let config = h.sdk().await;
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
-    let stacks = cfn.list_stacks().send().await?;
-    let live: Vec<&str> = stacks
-        .stack_summaries()
-        .iter()
-        .filter(|s| s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE"))
-        .filter_map(|s| s.stack_name())
-        .collect();
+    let live = support::live_stacks(&h.target, "us-east-1").await?;
     assert!(live.is_empty(), "stacks left: {live:?}");
-    let buckets = s3.list_buckets().send().await?;
-    let left: Vec<&str> = buckets
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name())
-        .filter(|n| n.ends_with("-dev"))
-        .collect();
+    let left = h.buckets_ending("-dev").await?;
     assert!(left.is_empty(), "buckets left: {left:?}");
     let tables = aws_sdk_dynamodb::Client::new(&config)
         .list_tables()

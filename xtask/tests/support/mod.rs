@@ -102,6 +102,19 @@ impl Harness {
         Ok(Some((status, outputs)))
     }
 
+    /// The buckets whose names end with `suffix` (a stage's, by convention).
+    pub async fn buckets_ending(&self, suffix: &str) -> Result<Vec<String>> {
+        let s3 = xtask::aws::s3_client(&self.sdk().await, &self.target);
+        let buckets = s3.list_buckets().send().await?;
+        Ok(buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|n| n.ends_with(suffix))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// The newest journal of a stage.
     pub fn journal(&self, app: &str, stage: &str) -> serde_json::Value {
         let dir = self.dir.join("state/journal").join(app).join(stage);
@@ -185,6 +198,36 @@ impl Run {
         );
         self
     }
+}
+
+/// Runs git in `dir` with a fixed identity; panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The stacks of a target that are not deleted.
+pub async fn live_stacks(target: &Target, region: &str) -> Result<Vec<String>> {
+    let cfn = aws_sdk_cloudformation::Client::new(&target.sdk_config(region).await);
+    let stacks = cfn.list_stacks().send().await?;
+    Ok(stacks
+        .stack_summaries()
+        .iter()
+        .filter(|s| s.stack_status().map(|s| s.as_str()) != Some("DELETE_COMPLETE"))
+        .filter_map(|s| s.stack_name().map(str::to_string))
+        .collect())
 }
 
 pub fn fixture(path: &str) -> PathBuf {
