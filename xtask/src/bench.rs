@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use crate::app::diag::Format;
 use crate::app::App;
+use crate::aws::emulator::{self, Backend, Emulator};
+use crate::aws::target::{Mode, StageTarget};
 use crate::cli::BenchArgs;
-use crate::diag::Format;
-use crate::emulator::{self, Backend, Emulator};
-use crate::target::StageTarget;
-use crate::{audit, graph, paths, smoke, tools, validate};
+use crate::{aws::verify, cfn::checks, cfn::graph, cfn::hazards, sys::paths, sys::tools};
 
 /// The stage the deploy benchmark rehearses (its real names, on the emulator).
 const STAGE: &str = "dev";
@@ -41,7 +41,7 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-pub async fn run(args: BenchArgs) -> Result<i32> {
+pub(crate) async fn run(args: BenchArgs) -> Result<i32> {
     let runs = if args.quick { 3 } else { 5 };
     let app_dir = App::resolve_dir(None);
     let app = App::load(&app_dir)?;
@@ -95,18 +95,18 @@ pub async fn run(args: BenchArgs) -> Result<i32> {
     )?;
     let stage = app.stage(STAGE)?;
     std::env::set_var("AWS_ENDPOINT_URL", emulator.endpoint());
-    let target = StageTarget::open(&stage, true, Backend::External).await?;
+    let target = StageTarget::open(&stage, Mode::Rehearsal(Backend::External)).await?;
     let smoke_once = |concurrency: usize| {
         let (app, stage, target) = (&app, &stage, &target);
         async move {
-            let opts = smoke::SmokeOptions {
+            let opts = verify::SmokeOptions {
                 allow_mutating: false,
-                run_id: crate::journal::new_run_id(),
+                run_id: crate::run::journal::new_run_id(),
                 junit: None,
                 concurrency: Some(concurrency),
             };
             let started = Instant::now();
-            let report = smoke::run(app, stage, target, &opts).await?;
+            let report = verify::run(app, stage, target, &opts).await?;
             if !report.ok() {
                 bail!(
                     "the smoke run failed during the benchmark:\n{}",
@@ -167,7 +167,7 @@ pub async fn run(args: BenchArgs) -> Result<i32> {
         "targets": { "deploy_ratio": 0.8, "noop_ratio": 0.1, "static_ms_per_service": 10.0 },
         "machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
     });
-    match args.format {
+    match args.out.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
         Format::Text => {
             let mark = |ok: bool| if ok { "✔" } else { "✘" };
@@ -270,10 +270,10 @@ pub fn static_pipeline(dir: &Path) -> Result<Duration> {
     let started = Instant::now();
     let app = App::load(dir)?;
     let stage = app.stage("dev")?;
-    let report = audit::audit(&app);
+    let report = hazards::audit(&app);
     let graph = graph::Graph::build(&app, &stage);
     let waves = graph.waves()?;
-    let validation = validate::validate(&app, &stage);
+    let validation = checks::validate(&app, &stage);
     let elapsed = started.elapsed();
     if !report.findings.is_empty() || !validation.findings.is_empty() || waves.is_empty() {
         bail!(

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::diag::Format;
-use crate::emulator::Backend;
+use crate::app::diag::Format;
+use crate::app::App;
+use crate::aws::emulator::Backend;
+use crate::cfn::order::PlanFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,47 +67,63 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+/// The stage a command works on, and where.
 #[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Fewer samples: a few minutes on a 2-core machine.
-    #[arg(long)]
-    pub quick: bool,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct StageArgs {
-    /// The stage, as allowed by the app's deploy.toml.
+pub struct StageOpt {
+    /// The stage, as allowed by the app's deploy.toml (or the default policy).
     pub stage: String,
     /// Run against the embedded emulator instead of AWS, with the stage's real names.
     #[arg(long)]
     pub rehearse: bool,
 }
 
+/// How a reporting command prints.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
-    pub stage: String,
-    #[arg(long, value_enum, default_value_t = crate::plan::PlanFormat::Text)]
-    pub format: crate::plan::PlanFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct ValidateArgs {
-    pub stage: String,
-    /// Also package each service with the Serverless CLI and lint the template with cfn-lint.
-    #[arg(long)]
-    pub deep: bool,
-    /// Package against the emulator's copy of the stage (for `${cf:}` references).
-    #[arg(long)]
-    pub rehearse: bool,
+pub struct FormatOpt {
+    /// Output format: human-readable text, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub struct BenchArgs {
+    /// Fewer samples: a few minutes on a 2-core machine.
+    #[arg(long)]
+    pub quick: bool,
+    #[command(flatten)]
+    pub out: FormatOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The stage, as allowed by the app's deploy.toml (or the default policy).
     pub stage: String,
+    /// Output format: text, JSON, or a Mermaid or Graphviz DOT graph.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// Also package each service with the Serverless CLI and lint the template with cfn-lint.
+    #[arg(long)]
+    pub deep: bool,
+    #[command(flatten)]
+    pub out: FormatOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
     /// Deploy only these services (their dependencies must be deployed already).
     #[arg(long, num_args = 1..)]
     pub only: Vec<String>,
@@ -118,9 +136,6 @@ pub struct DeployArgs {
     /// Confirm a protected stage without a prompt.
     #[arg(long)]
     pub yes: bool,
-    /// Run against the embedded emulator instead of AWS, with the stage's real names.
-    #[arg(long)]
-    pub rehearse: bool,
     /// Deploy an unprotected stage even though the audit has findings.
     #[arg(long)]
     pub allow_findings: bool,
@@ -136,30 +151,31 @@ pub struct DeployArgs {
     /// Do not smoke-test after the deploy (when the smoke runs as its own step).
     #[arg(long)]
     pub skip_smoke: bool,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: FormatOpt,
 }
 
 #[derive(Debug, Args)]
 pub struct SmokeArgs {
-    pub stage: String,
-    #[arg(long)]
-    pub rehearse: bool,
+    #[command(flatten)]
+    pub at: StageOpt,
     /// Also run checks that change data on a protected stage.
     #[arg(long)]
     pub allow_mutating: bool,
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: FormatOpt,
 }
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    #[arg(long)]
+    /// The stage to copy data from.
+    #[arg(long, value_name = "STAGE")]
     pub from: String,
-    #[arg(long)]
+    /// The stage to copy data into.
+    #[arg(long, value_name = "STAGE")]
     pub to: String,
     /// Show the mapping and the counts; write nothing.
     #[arg(long)]
@@ -180,22 +196,23 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    pub stage: String,
+    #[command(flatten)]
+    pub at: StageOpt,
     /// List the stage's backups instead of taking one.
     #[arg(long)]
     pub list: bool,
     /// Restore this backup (its ARN) into a new table next to the original.
     #[arg(long, value_name = "ARN")]
     pub restore: Option<String>,
-    #[arg(long)]
-    pub rehearse: bool,
+    /// Confirm a restore into a protected stage without a prompt.
     #[arg(long)]
     pub yes: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
-    pub stage: String,
+    #[command(flatten)]
+    pub at: StageOpt,
     /// Required, besides confirmation, to remove a protected stage.
     #[arg(long)]
     pub allow_protected: bool,
@@ -205,30 +222,27 @@ pub struct RemoveArgs {
     /// Empty the stage's buckets first, and delete its deployment buckets.
     #[arg(long)]
     pub empty_buckets: bool,
-    #[arg(long)]
-    pub rehearse: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    pub stage: String,
+    #[command(flatten)]
+    pub at: StageOpt,
     /// The run to undo (default: the newest deploy run of the stage).
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub run: Option<String>,
+    /// Confirm a protected stage without a prompt.
     #[arg(long)]
     pub yes: bool,
-    #[arg(long)]
-    pub rehearse: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
-    pub stage: String,
+    #[command(flatten)]
+    pub at: StageOpt,
     /// Clear the lock whoever holds it.
     #[arg(long)]
     pub force: bool,
-    #[arg(long)]
-    pub rehearse: bool,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +283,13 @@ pub struct AuditArgs {
     /// Also check that this stage is allowed by the app's policy.
     #[arg(long)]
     pub stage: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: FormatOpt,
+}
+
+impl Global {
+    /// The app folder: `--app`, else `XTASK_APP`, else the bundled app.
+    pub fn app_dir(&self) -> PathBuf {
+        App::resolve_dir(self.app.as_deref())
+    }
 }

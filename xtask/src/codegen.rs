@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::app::App;
-use crate::paths;
+use crate::sys::paths;
 
 /// Every generated file with its freshly generated content. The resource
 /// table needs the pinned cfn-lint, which is installed when missing.
@@ -23,9 +23,12 @@ pub fn generated() -> Result<Vec<(PathBuf, String)>> {
     Ok(vec![
         (
             root.join("docs/deploy-order.md"),
-            crate::plan::deploy_order_doc(&app, &stage)?,
+            crate::cfn::order::deploy_order_doc(&app, &stage)?,
         ),
-        (root.join("xtask/src/resource_types.rs"), resource_types()?),
+        (
+            root.join("xtask/src/cfn/resource_types.rs"),
+            resource_types()?,
+        ),
     ])
 }
 
@@ -43,8 +46,8 @@ json.dump(out, sys.stdout)
 "#;
 
 fn resource_types() -> Result<String> {
-    crate::tools::cfn_lint(true)?;
-    let python = crate::tools::cfn_lint_venv().join("bin/python");
+    crate::sys::tools::cfn_lint(true)?;
+    let python = crate::sys::tools::cfn_lint_venv().join("bin/python");
     let output = std::process::Command::new(&python)
         .arg("-c")
         .arg(DUMP_TYPES)

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::{emulator, tools};
+use crate::{aws::emulator, sys::tools};
 
 /// One line of the table.
 pub struct Check {

@@ -1,52 +1,37 @@
 //! The deploy tool behind `cargo xtask`, as a library so that its tests (and
 //! the end-to-end suite) use the same code as the command line.
+//!
+//! The face (this folder's files) is the command line: `cli.rs` parses,
+//! `commands.rs` dispatches, and each subcommand is one file. Below it the
+//! domain lives in folders by layer, each importing only the ones below:
+//! `run/` (the engine of a stage run) over `aws/` (the deployed side) over
+//! `cfn/` (CloudFormation) over `app/` (the app as written) over `sys/`
+//! (paths, output, processes, tools, git). See ARCHITECTURE.md.
 
 pub mod app;
-pub mod audit;
 pub mod aws;
-pub mod backup;
-pub mod bench;
-pub mod bootstrap;
 pub mod cfn;
+pub(crate) mod run;
+pub mod sys;
+
 pub mod cli;
 pub mod codegen;
-pub mod compose;
-pub mod data;
-pub mod deep;
-pub mod deploy;
-pub mod diag;
-pub mod doctor;
-pub mod emulator;
-pub mod endpoints;
-pub mod fingerprint;
-pub mod git;
-pub mod graph;
-pub mod interrupt;
-pub mod journal;
-pub mod local;
-pub mod lock;
-pub mod manifest;
-pub mod migrate;
-pub mod output;
-pub mod paths;
-pub mod plan;
-pub mod process;
-pub mod refs;
-pub mod remove;
-pub mod resource_types;
-pub mod rollback;
-pub mod serverless;
-pub mod smoke;
-pub mod stacks;
-pub mod stage;
-pub mod target;
-pub mod tools;
-pub mod unlock;
-pub mod validate;
-pub mod vars;
-pub mod workflows;
-pub mod yaml;
-
 mod commands;
 
-pub use commands::run;
+mod audit;
+mod backup;
+mod bench;
+mod bootstrap;
+mod deploy;
+mod doctor;
+mod local;
+mod migrate;
+mod plan;
+mod remove;
+mod rollback;
+mod smoke;
+mod unlock;
+mod validate;
+
+pub use commands::execute;
+pub use run::interrupt::hard_stop;

@@ -1,131 +1,57 @@
 //! `cargo xtask local up|down|status|logs`: the long-lived emulator for
 //! working by hand, and for the `local` stage and rehearsals.
-//!
-//! Its pid, port and log live in `.xtask/local/`, so a second `up` (or a
-//! deploy of the `local` stage) reuses the running instance instead of
-//! starting another.
 
-use std::fs;
-use std::path::PathBuf;
-use std::time::Duration;
+use anyhow::{bail, Result};
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use crate::aws::emulator::{self, resident};
+use crate::cli::{LocalAction, LocalArgs};
+use crate::sys::{paths, process};
 
-use crate::emulator::{self, ministack, Backend, Emulator};
-use crate::paths;
-use crate::process::{self, Lifetime};
-use crate::tools::FileLock;
-
-/// What `up` records about the running emulator.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Record {
-    pub pid: u32,
-    pub port: u16,
-    pub endpoint: String,
-    pub started_at: u64,
-}
-
-fn dir() -> PathBuf {
-    paths::state_dir().join("local")
-}
-
-fn record_path() -> PathBuf {
-    dir().join("emulator.json")
-}
-
-fn layout() -> ministack::Layout {
-    ministack::Layout::new(dir().join("ministack"))
-}
-
-/// The recorded emulator, when its process is still there.
-pub fn running() -> Option<Record> {
-    let text = fs::read_to_string(record_path()).ok()?;
-    let record: Record = serde_json::from_str(&text).ok()?;
-    process::is_alive(record.pid).then_some(record)
-}
-
-/// The long-lived emulator, started when none runs. The caller borrows it:
-/// it keeps running after the command ends.
-pub async fn ensure_running(port: Option<u16>) -> Result<(Emulator, bool)> {
-    fs::create_dir_all(dir())
-        .with_context(|| format!("cannot create {}", paths::display(&dir())))?;
-    let _lock = FileLock::acquire(&dir().join(".lock"))?;
-    if let Some(record) = running() {
-        if emulator::answers(&record.endpoint).await {
-            return Ok((
-                Emulator::borrowed(record.endpoint, Backend::Ministack).await?,
-                false,
-            ));
+pub(crate) async fn run(args: LocalArgs) -> Result<i32> {
+    match args.action {
+        LocalAction::Up { port } => {
+            let (emulator, started) = resident::ensure_running(port).await?;
+            let state = if started {
+                "started"
+            } else {
+                "already running"
+            };
+            println!("emulator {state} at {}", emulator.endpoint());
+            println!(
+                "\n{}",
+                resident::env_lines(emulator.endpoint(), "us-east-1")
+            );
+            println!("stop it with `cargo xtask local down`");
+            Ok(0)
         }
-        // A process that holds the pid but does not answer is not ours to
-        // trust; stop its group and start afresh.
-        process::stop_group(record.pid, Duration::from_secs(5));
+        LocalAction::Down => {
+            match resident::stop()? {
+                Some(record) => println!(
+                    "stopped the emulator at {} (pid {})",
+                    record.endpoint, record.pid
+                ),
+                None => println!("no emulator was running"),
+            }
+            Ok(0)
+        }
+        LocalAction::Status => Ok(status().await),
+        LocalAction::Logs { lines } => {
+            let log = resident::log_path();
+            if !log.exists() {
+                bail!(
+                    "no emulator log at {}; start one with `cargo xtask local up`",
+                    paths::display(&log)
+                );
+            }
+            println!("{}", process::log_tail(&log, lines));
+            Ok(0)
+        }
     }
-    let layout = layout();
-    let _ = fs::remove_dir_all(&layout.run_dir);
-    let port = match port {
-        Some(port) => port,
-        None => preferred_port()?,
-    };
-    let mut child = ministack::spawn(&layout, port, Lifetime::Detached)?;
-    let ready = ministack::wait_ready(port, &layout.log(), || {
-        child.try_wait().ok().flatten().map(|s| s.to_string())
-    })
-    .await;
-    if let Err(err) = ready {
-        process::stop_child(&mut child, Duration::from_secs(5));
-        return Err(err);
-    }
-    let record = Record {
-        pid: child.id(),
-        port,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        started_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    };
-    fs::write(record_path(), serde_json::to_string_pretty(&record)?)?;
-    Ok((
-        Emulator::borrowed(record.endpoint, Backend::Ministack).await?,
-        true,
-    ))
-}
-
-/// 4566, the port AWS tools expect of a local emulator, when it is free.
-fn preferred_port() -> Result<u16> {
-    if std::net::TcpListener::bind(("127.0.0.1", 4566)).is_ok() {
-        Ok(4566)
-    } else {
-        Ok(process::free_port()?)
-    }
-}
-
-/// The lines a shell needs to talk to the emulator.
-pub fn env_lines(endpoint: &str, region: &str) -> String {
-    format!(
-        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\nexport AWS_REGION={region}\n",
-        emulator::ACCESS_KEY,
-        emulator::SECRET_KEY
-    )
-}
-
-pub async fn up(port: Option<u16>) -> Result<()> {
-    let (emulator, started) = ensure_running(port).await?;
-    if started {
-        println!("emulator started at {}", emulator.endpoint());
-    } else {
-        println!("emulator already running at {}", emulator.endpoint());
-    }
-    println!("\n{}", env_lines(emulator.endpoint(), "us-east-1"));
-    println!("stop it with `cargo xtask local down`");
-    Ok(())
 }
 
 /// Exit status: 0 healthy, 1 not running or not answering.
-pub async fn status() -> Result<i32> {
-    match running() {
+async fn status() -> i32 {
+    match resident::running() {
         Some(record)
             if emulator::answers(&format!("{}/_ministack/health", record.endpoint)).await =>
         {
@@ -133,48 +59,18 @@ pub async fn status() -> Result<i32> {
                 "healthy: ministack at {} (pid {})",
                 record.endpoint, record.pid
             );
-            Ok(0)
+            0
         }
         Some(record) => {
             println!(
                 "not answering: ministack pid {} at {}; see `cargo xtask local logs`",
                 record.pid, record.endpoint
             );
-            Ok(1)
+            1
         }
         None => {
             println!("not running; start it with `cargo xtask local up`");
-            Ok(1)
+            1
         }
     }
-}
-
-pub fn down() -> Result<()> {
-    let _ = fs::create_dir_all(dir());
-    let _lock = FileLock::acquire(&dir().join(".lock"))?;
-    match running() {
-        Some(record) => {
-            process::stop_group(record.pid, Duration::from_secs(10));
-            println!(
-                "stopped the emulator at {} (pid {})",
-                record.endpoint, record.pid
-            );
-        }
-        None => println!("no emulator was running"),
-    }
-    let _ = fs::remove_file(record_path());
-    let _ = fs::remove_dir_all(layout().run_dir);
-    Ok(())
-}
-
-pub fn logs(lines: usize) -> Result<()> {
-    let log = layout().log();
-    if !log.exists() {
-        anyhow::bail!(
-            "no emulator log at {}; start one with `cargo xtask local up`",
-            paths::display(&log)
-        );
-    }
-    println!("{}", process::log_tail(&log, lines));
-    Ok(())
 }

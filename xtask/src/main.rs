@@ -16,7 +16,7 @@ fn main() {
     };
     let code = runtime.block_on(async {
         tokio::select! {
-            result = xtask::run(cli) => match result {
+            result = xtask::execute(cli) => match result {
                 Ok(code) => code,
                 Err(err) => {
                     eprintln!("error: {err:#}");
@@ -28,7 +28,7 @@ fn main() {
             // every other command). Dropping the command's future stops its
             // child processes and private emulators; a stage lock it held
             // stays, and its journal says where the run stopped.
-            _ = xtask::interrupt::hard_stop() => {
+            _ = xtask::hard_stop() => {
                 eprintln!("interrupted");
                 130
             }

@@ -4,109 +4,71 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::app::App;
-use crate::bootstrap;
+use crate::aws::target::Mode;
+use crate::aws::{self, provision, stacks};
+use crate::cfn::order;
 use crate::cli::{Global, RemoveArgs};
-use crate::deploy::{confirm_protected, connect};
-use crate::interrupt;
-use crate::journal::{self, Journal, ServiceRecord, Status};
-use crate::lock::Locks;
-use crate::output::Printer;
-use crate::serverless::{Cli, Sink};
-use crate::stacks::Stacks;
-use crate::{aws, plan};
+use crate::run::journal::{self, ServiceRecord, Status};
+use crate::run::{guard, interrupt, preflight, StageRun};
+use crate::sys::{output::Printer, paths};
 
-pub async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
+pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
-    let dir = App::resolve_dir(global.app.as_deref());
-    let app = App::load(&dir)?;
-    let stage = app.stage(&args.stage)?;
+    let app = App::load(&global.app_dir())?;
+    let stage = app.stage(&args.at.stage)?;
     if stage.is_protected() && !args.allow_protected {
         bail!("stage {stage} is protected: removing it needs --allow-protected as well as confirmation");
     }
-    let (graph, waves) = plan::checked(&app, &stage)?;
-    let mut order: Vec<String> = waves.into_iter().flatten().collect();
-    order.reverse();
-    let rehearse = args.rehearse && !stage.on_emulator();
-    let (target, _) = connect(&app, &stage, rehearse, global, &out).await?;
-    let plan_text = format!("remove order: {}", order.join(", "));
-    confirm_protected(&stage, &app, args.yes, "remove", &plan_text)?;
-    let _ = graph;
+    let (_, waves) = order::checked(&app, &stage)?;
+    let mut reverse: Vec<String> = waves.into_iter().flatten().collect();
+    reverse.reverse();
+    let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
+    let (target, _) = preflight::connect(&app, &stage, mode, &out).await?;
+    let plan_text = format!("remove order: {}", reverse.join(", "));
+    guard::confirm_protected(&stage, &app, args.yes, "remove", &plan_text)?;
 
     let _graceful = interrupt::graceful();
-    let run_id = journal::new_run_id();
-    let locks = Locks::new(&target.config);
-    let lock = locks
-        .acquire(&app.name(), &stage, &run_id, "remove")
-        .await?;
-    let result = remove_locked(
-        &app,
-        &stage,
-        &order,
-        &target,
-        &run_id,
-        &out,
-        args.empty_buckets,
-    )
-    .await;
-    if let Err(err) = locks.release(lock).await {
-        out.plain(&format!("warning: {err:#}"));
-    }
-    result
+    let run = StageRun::begin("remove", &app, &stage, &target, out.clone()).await?;
+    let failed = remove_all(&run, &reverse, args.empty_buckets).await?;
+    let journal = run
+        .finish(if failed { "failed" } else { "succeeded" })
+        .await;
+    out.plain(&format!("\n{}", journal.summary()));
+    Ok(if failed { 1 } else { 0 })
 }
 
-async fn remove_locked(
-    app: &App,
-    stage: &crate::stage::Stage,
-    order: &[String],
-    target: &crate::target::StageTarget,
-    run_id: &str,
-    out: &Arc<Printer>,
-    empty_buckets: bool,
-) -> Result<i32> {
-    let cli = Cli::new(&target.target)?;
-    let stacks = Stacks::new(&target.config, &target.target);
-    let cfn = aws_sdk_cloudformation::Client::new(&target.config);
-    let s3 = aws::s3_client(&target.config, &target.target);
-    let mut journal = Journal::start("remove", run_id, app, stage, target);
-    journal.save()?;
-    let mut failed = false;
+/// Removes the services in `order`, stopping at the first failure; then,
+/// when all are gone, the stage's deployment buckets. True when one failed
+/// or the run was interrupted.
+async fn remove_all(run: &StageRun<'_>, order: &[String], empty_buckets: bool) -> Result<bool> {
+    let cfn = run.target.cfn();
+    let s3 = run.target.s3();
     for key in order {
         if interrupt::requested() {
-            journal.event("interrupted: the remaining services were left in place");
-            failed = true;
-            break;
+            run.record(|j| j.event("interrupted: the remaining services were left in place"));
+            return Ok(true);
         }
-        let service = app
-            .service(key)
-            .context("ordered services come from the app")?;
-        let stack = service
-            .stack_name(stage.name(), stage.region())
-            .unwrap_or_default();
-        let previous = stacks.describe(&stack).await?;
-        let mut record = ServiceRecord {
-            name: key.clone(),
-            stack: stack.clone(),
-            status: Status::Running,
-            started_at: Some(journal::now()),
-            ended_at: None,
-            previous: Some(previous.clone()),
-            new: None,
-            error: None,
-            log: None,
-        };
+        let service = run.service(key)?;
+        let stack = service.stack_name(run.stage).unwrap_or_default();
+        let previous = run.stacks.describe(&stack).await?;
+        let mut record = ServiceRecord::pending(key, stack.clone());
+        record.status = Status::Running;
+        record.started_at = Some(journal::now());
+        record.previous = Some(previous.clone());
         if !previous.exists {
-            out.step(&format!("{key}: no stack {stack}, nothing to remove"));
+            run.out
+                .step(&format!("{key}: no stack {stack}, nothing to remove"));
             record.status = Status::Skipped;
             record.ended_at = Some(journal::now());
-            journal.services.push(record);
-            journal.save()?;
+            run.record(|j| j.services.push(record));
             continue;
         }
+        run.record(|j| j.services.push(record));
         if empty_buckets {
-            for bucket in crate::stacks::list_resources(&cfn, &stack)
+            for bucket in stacks::list_resources(&cfn, &stack)
                 .await?
                 .unwrap_or_default()
                 .into_iter()
@@ -114,58 +76,49 @@ async fn remove_locked(
                 .map(|r| r.physical_id)
             {
                 let n = empty_bucket(&s3, &bucket).await?;
-                out.step(&format!(
+                run.out.step(&format!(
                     "{key}: emptied bucket {bucket} ({n} object versions)"
                 ));
             }
         }
-        let log = journal.path().with_extension("").join(format!("{key}.log"));
-        let sink = Sink {
-            prefix: key.clone(),
-            log: log.clone(),
-            out: out.clone(),
-        };
-        out.step(&format!("{key}: removing {stack}"));
-        record.log = Some(crate::paths::display(&log));
-        match cli.remove(service, stage, &sink).await {
-            Ok(()) => record.status = Status::Removed,
-            Err(err) => {
-                record.status = Status::Failed;
-                record.error = Some(format!("{err:#}"));
-                failed = true;
+        let sink = run.sink(key);
+        run.out.step(&format!("{key}: removing {stack}"));
+        let result = run.cli.remove(service, run.stage, &sink).await;
+        let failed = result.is_err();
+        run.record(|j| {
+            if let Some(s) = j.service_mut(key) {
+                s.log = Some(paths::display(&sink.log));
+                s.ended_at = Some(journal::now());
+                match result {
+                    Ok(()) => s.status = Status::Removed,
+                    Err(err) => {
+                        s.status = Status::Failed;
+                        s.error = Some(format!("{err:#}"));
+                    }
+                }
             }
-        }
-        record.ended_at = Some(journal::now());
-        journal.services.push(record);
-        journal.save()?;
+        });
         if failed {
-            break;
+            return Ok(true);
         }
     }
-    if !failed {
-        for bucket in bootstrap::deployment_buckets(app, stage) {
-            if !stacks.bucket_exists(&bucket).await? {
-                continue;
-            }
-            if empty_buckets {
-                empty_bucket(&s3, &bucket).await?;
-            }
-            match s3.delete_bucket().bucket(&bucket).send().await {
-                Ok(_) => out.step(&format!("deleted deployment bucket {bucket}")),
-                Err(err) => out.plain(&format!(
-                    "kept deployment bucket {bucket}: {} (pass --empty-buckets to empty and delete it)",
-                    aws::error_message(&err)
-                )),
-            }
+    for bucket in provision::deployment_buckets(run.app, run.stage) {
+        if !run.stacks.bucket_exists(&bucket).await? {
+            continue;
+        }
+        if empty_buckets {
+            empty_bucket(&s3, &bucket).await?;
+        }
+        match s3.delete_bucket().bucket(&bucket).send().await {
+            Ok(_) => run.out.step(&format!("deleted deployment bucket {bucket}")),
+            Err(err) => run.out.plain(&format!(
+                "kept deployment bucket {bucket}: {} (pass --empty-buckets to empty and delete it)",
+                aws::error_message(&err)
+            )),
         }
     }
-    journal.ended_at = Some(journal::now());
-    journal.outcome = Some(if failed { "failed" } else { "succeeded" }.into());
-    journal.save()?;
-    out.plain(&format!("\n{}", journal.summary()));
-    Ok(if failed { 1 } else { 0 })
+    Ok(false)
 }
-
 /// Deletes every object version and delete marker of a bucket.
 pub async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};

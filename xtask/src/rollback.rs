@@ -1,31 +1,32 @@
 //! `cargo xtask rollback <stage> [--run ID]`: returns every service a run
-//! touched to what its journal recorded before the run — an earlier
-//! deployment kept in the deployment bucket, or no stack at all.
+//! changed to what its journal recorded before the run — an earlier
+//! deployment kept in the deployment bucket, or no stack at all — by the
+//! same undo rule as a failed deploy. Services the run did not change are
+//! left alone, and the plan is shown before anything is done.
 
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use crate::app::App;
+use crate::aws::target::Mode;
 use crate::cli::{Global, RollbackArgs};
-use crate::deploy::{confirm_protected, connect};
-use crate::journal::{self, Journal, Status};
-use crate::lock::Locks;
-use crate::output::Printer;
-use crate::serverless::{Cli, Sink};
-use crate::stacks::Stacks;
+use crate::run::journal::{self, Journal, Status};
+use crate::run::stage_run::Undone;
+use crate::run::undo::{self, Undo};
+use crate::run::{guard, preflight, StageRun};
+use crate::sys::output::Printer;
 
-pub async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
+pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
-    let dir = App::resolve_dir(global.app.as_deref());
-    let app = App::load(&dir)?;
-    let stage = app.stage(&args.stage)?;
-    let rehearse = args.rehearse && !stage.on_emulator();
-    let rehearsal = rehearse;
+    let app = App::load(&global.app_dir())?;
+    let stage = app.stage(&args.at.stage)?;
+    let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
+    let rehearsal = mode.is_rehearsal();
     let path = match &args.run {
         Some(id) => {
-            if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                bail!("`{id}` is not a run id");
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                bail!("`{}` is not a run id", id.escape_debug());
             }
             journal::dir(&app.name(), stage.name(), rehearsal).join(format!("{id}.json"))
         }
@@ -36,101 +37,79 @@ pub async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
                 format!("no deploy run of stage {stage} is recorded; nothing to roll back")
             })?,
     };
-    let journal = Journal::load(&path).with_context(|| {
+    let undone = Journal::load(&path).with_context(|| {
         format!(
             "no run {} of stage {stage}",
             args.run.as_deref().unwrap_or("")
         )
     })?;
-    let (target, _) = connect(&app, &stage, rehearse, global, &out).await?;
-    let plan_text = format!("roll back run {} of stage {stage}", journal.run_id);
-    confirm_protected(&stage, &app, args.yes, "roll back", &plan_text)?;
+    let (target, _) = preflight::connect(&app, &stage, mode, &out).await?;
 
-    let run_id = journal::new_run_id();
-    let locks = Locks::new(&target.config);
-    let lock = locks
-        .acquire(&app.name(), &stage, &run_id, "rollback")
-        .await?;
-    let cli = Cli::new(&target.target)?;
-    let stacks = Stacks::new(&target.config, &target.target);
-    let mut record = Journal::start("rollback", &run_id, &app, &stage, &target);
-    record.notes.insert("undoes".into(), journal.run_id.clone());
-    record.services = journal.services.clone();
+    // The plan first: what the rule would do to each service, from what is
+    // deployed now. Newest changes first: the reverse of the run's order.
+    let mut records = undone.services.clone();
+    records.sort_by_key(|s| std::cmp::Reverse(s.started_at));
+    let stacks = target.stacks();
+    let mut plan = format!("roll back run {} of stage {stage}:\n", undone.run_id);
+    for record in &records {
+        let what = match app.service(&record.name) {
+            None => "no longer a service of the app; left as it is".to_string(),
+            Some(service) => {
+                let now = stacks.state(service, &stage).await?;
+                describe(&undo::decide(record, &now))
+            }
+        };
+        plan.push_str(&format!("  {}: {what}\n", record.name));
+    }
+    out.plain(plan.trim_end());
+    guard::confirm_protected(&stage, &app, args.yes, "roll back", &plan)?;
+
+    let run = StageRun::begin("rollback", &app, &stage, &target, out.clone()).await?;
+    run.record(|j| {
+        j.notes.insert("undoes".into(), undone.run_id.clone());
+        j.services = undone.services.clone();
+    });
     let mut failed = false;
-    // Newest changes first: the reverse of the order the run deployed in.
-    let mut services = journal.services.clone();
-    services.sort_by_key(|s| std::cmp::Reverse(s.started_at));
-    for service_record in services {
-        let Some(service) = app.service(&service_record.name) else {
-            out.plain(&format!(
-                "{}: no longer a service of the app; left as it is",
-                service_record.name
-            ));
+    for record in records {
+        if app.service(&record.name).is_none() {
             continue;
-        };
-        let previous = service_record.previous.clone().unwrap_or_default();
-        let now = stacks.state(service, &stage).await?;
-        let sink = Sink {
-            prefix: service_record.name.clone(),
-            log: record
-                .path()
-                .with_extension("")
-                .join(format!("{}.log", service_record.name)),
-            out: out.clone(),
-        };
-        let result = match (previous.exists, &previous.deployment, now.exists) {
-            (false, _, true) => {
-                out.step(&format!(
-                    "{}: removing the stack the run created",
-                    service_record.name
-                ));
-                cli.remove(service, &stage, &sink)
-                    .await
-                    .map(|()| Status::Removed)
-            }
-            (true, Some(ts), true) if now.deployment.as_ref() != Some(ts) => {
-                out.step(&format!(
-                    "{}: rolling back to deployment {ts}",
-                    service_record.name
-                ));
-                {
-                    let done = cli
-                        .rollback(service, &stage, ts, &sink)
-                        .await
-                        .map(|()| Status::RolledBack);
-                    crate::fingerprint::forget(service, &stage, &stacks, &now).await;
-                    done
-                }
-            }
-            (true, _, false) => Err(anyhow::anyhow!(
-                "the stack is gone; redeploy it from the commit of that run"
-            )),
-            _ => {
-                out.step(&format!(
-                    "{}: already as it was before the run",
-                    service_record.name
-                ));
-                Ok(Status::Unchanged)
-            }
-        };
-        if let Some(entry) = record.service_mut(&service_record.name) {
-            match result {
-                Ok(status) => entry.status = status,
-                Err(err) => {
-                    failed = true;
-                    entry.status = Status::RollbackFailed;
-                    entry.error = Some(format!("{err:#}"));
-                }
-            }
         }
-        record.save()?;
+        let result = run.undo(&record).await;
+        failed |= result.is_err();
+        run.record(|j| {
+            if let Some(entry) = j.service_mut(&record.name) {
+                match result {
+                    Ok(done) => entry.status = status_after(done),
+                    Err(err) => {
+                        entry.status = Status::RollbackFailed;
+                        entry.error = Some(format!("{err:#}"));
+                    }
+                }
+            }
+        });
     }
-    record.outcome = Some(if failed { "failed" } else { "succeeded" }.into());
-    record.ended_at = Some(journal::now());
-    record.save()?;
-    if let Err(err) = locks.release(lock).await {
-        out.plain(&format!("warning: {err:#}"));
-    }
-    out.plain(&format!("\n{}", record.summary()));
+    let journal = run
+        .finish(if failed { "failed" } else { "succeeded" })
+        .await;
+    out.plain(&format!("\n{}", journal.summary()));
     Ok(if failed { 1 } else { 0 })
+}
+
+/// The status a rollback run records for a service.
+fn status_after(done: Undone) -> Status {
+    match done {
+        Undone::Kept => Status::Unchanged,
+        Undone::Removed => Status::Removed,
+        Undone::RolledBack => Status::RolledBack,
+    }
+}
+
+/// One line of the rollback plan.
+fn describe(undo: &Undo) -> String {
+    match undo {
+        Undo::Keep(why) => format!("left as it is ({why})"),
+        Undo::Remove => "remove its stack (the run created it)".into(),
+        Undo::RollbackTo(ts) => format!("roll back to deployment {ts}"),
+        Undo::Refuse(why) => format!("cannot be rolled back: {why}"),
+    }
 }

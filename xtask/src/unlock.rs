@@ -3,13 +3,18 @@
 
 use anyhow::Result;
 
+use crate::aws::target::StageTarget;
 use crate::cli::{Global, UnlockArgs};
-use crate::lock::Locks;
-use crate::target::StageTarget;
 
-pub async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
-    let (app, stage, target) = StageTarget::open_stage(global, &args.stage, args.rehearse).await?;
-    let locks = Locks::new(&target.config);
+pub(crate) async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
+    let (app, stage, target) = StageTarget::open_stage(
+        &global.app_dir(),
+        &args.at.stage,
+        args.at.rehearse,
+        global.emulator,
+    )
+    .await?;
+    let locks = target.locks();
     if !args.force {
         match locks.holder(&app.name(), &stage).await? {
             Some(holder) => {

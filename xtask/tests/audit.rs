@@ -6,17 +6,19 @@ use std::process::Command;
 
 use rstest::rstest;
 use xtask::app::App;
-use xtask::audit;
+use xtask::cfn::hazards;
 
 fn fixture(name: &str) -> PathBuf {
-    xtask::paths::workspace_root().join("fixtures").join(name)
+    xtask::sys::paths::workspace_root()
+        .join("fixtures")
+        .join(name)
 }
 
 /// (rule, file relative to the app, line) of every finding.
 fn findings(app: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
     let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
-    audit::audit(&app)
+    hazards::audit(&app)
         .findings
         .into_iter()
         .map(|f| {
@@ -189,7 +191,8 @@ fn bad_stages_are_refused_with_the_allowed_list(#[case] stage: &str, #[case] why
 
 #[test]
 fn a_manifest_can_allow_other_stages() {
-    let dir = xtask::paths::scratch_dir().join(format!("audit-manifest-{}", std::process::id()));
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("audit-manifest-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("svc")).unwrap();
     std::fs::write(
         dir.join("deploy.toml"),
@@ -222,13 +225,14 @@ fn no_input_makes_it_panic() {
     // Every prefix of a real service file (cut at every 5th character) is
     // loaded and audited: each must end in a report or a load error.
     let source = std::fs::read_to_string(fixture("tb365/integration-api/serverless.yml")).unwrap();
-    let dir = xtask::paths::scratch_dir().join(format!("audit-prefixes-{}", std::process::id()));
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("audit-prefixes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cuts: Vec<usize> = source.char_indices().map(|(i, _)| i).step_by(5).collect();
     for cut in cuts {
         std::fs::write(dir.join("serverless.yml"), &source[..cut]).unwrap();
         if let Ok(app) = App::load(&dir) {
-            let _ = audit::audit(&app);
+            let _ = hazards::audit(&app);
         }
     }
     for garbage in [
@@ -244,7 +248,7 @@ fn no_input_makes_it_panic() {
     ] {
         std::fs::write(dir.join("serverless.yml"), garbage).unwrap();
         if let Ok(app) = App::load(&dir) {
-            let _ = audit::audit(&app);
+            let _ = hazards::audit(&app);
         }
     }
     std::fs::remove_dir_all(&dir).ok();

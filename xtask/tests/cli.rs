@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::Result;
-use xtask::process;
+use xtask::sys::process;
 
 /// A sandbox for one test: its own state and tool folders.
 struct Sandbox {
@@ -14,7 +14,8 @@ struct Sandbox {
 
 impl Sandbox {
     fn new(name: &str) -> Sandbox {
-        let dir = xtask::paths::scratch_dir().join(format!("cli-{name}-{}", std::process::id()));
+        let dir =
+            xtask::sys::paths::scratch_dir().join(format!("cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch folder");
         Sandbox { dir }

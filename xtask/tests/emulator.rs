@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use xtask::aws::emulator::{docker_engine_available, Backend, Emulator};
 use xtask::aws::Target;
-use xtask::emulator::{docker_engine_available, Backend, Emulator};
-use xtask::process;
+use xtask::sys::process;
 
 async fn dynamodb(emulator: &Emulator) -> aws_sdk_dynamodb::Client {
     let target = Target::emulator(emulator.endpoint());

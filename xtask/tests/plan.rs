@@ -25,7 +25,7 @@ fn plan_json(app: &std::path::Path, stage: &str) -> Value {
 }
 
 fn write_app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-    let root = xtask::paths::scratch_dir().join(format!("plan-{name}-{}", std::process::id()));
+    let root = xtask::sys::paths::scratch_dir().join(format!("plan-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     for (path, content) in files {
         let path = root.join(path);
@@ -175,7 +175,7 @@ fn a_reference_nothing_produces_is_an_error_unless_declared_external() {
 
 #[test]
 fn bad_stages_are_refused_before_any_process_starts() {
-    let dir = xtask::paths::scratch_dir().join(format!("plan-stages-{}", std::process::id()));
+    let dir = xtask::sys::paths::scratch_dir().join(format!("plan-stages-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let marker = dir.join("cli-ran");
     let fake_cli = dir.join("fake-serverless");

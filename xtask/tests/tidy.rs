@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 use xtask::cli::Cli;
-use xtask::paths::workspace_root;
+use xtask::sys::paths::workspace_root;
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
@@ -118,12 +118,12 @@ fn generated_files_are_current() {
 
 #[test]
 fn workflows_pass_actionlint_and_zizmor() {
-    let files = xtask::workflows::files().expect("the workflows folder");
+    let files = xtask::sys::workflows::files().expect("the workflows folder");
     assert!(
         files.len() >= 2,
         "ci and release workflows exist: {files:?}"
     );
-    let problems = xtask::workflows::lint(&files).expect("the linters run");
+    let problems = xtask::sys::workflows::lint(&files).expect("the linters run");
     assert!(
         problems.is_empty(),
         "workflow findings:\n{}",
@@ -133,7 +133,8 @@ fn workflows_pass_actionlint_and_zizmor() {
 
 #[test]
 fn the_workflow_linters_catch_a_broken_workflow() {
-    let dir = xtask::paths::scratch_dir().join(format!("tidy-workflow-{}", std::process::id()));
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("tidy-workflow-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.yml");
     std::fs::write(
@@ -141,7 +142,7 @@ fn the_workflow_linters_catch_a_broken_workflow() {
         "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.head_commit.message }}\n",
     )
     .unwrap();
-    let problems = xtask::workflows::lint(&[bad]).expect("the linters run");
+    let problems = xtask::sys::workflows::lint(&[bad]).expect("the linters run");
     std::fs::remove_dir_all(&dir).ok();
     assert!(
         problems

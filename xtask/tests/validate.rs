@@ -16,7 +16,7 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
     let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
     let stage = app.stage(stage).expect("an allowed stage");
-    xtask::validate::validate(&app, &stage)
+    xtask::cfn::checks::validate(&app, &stage)
         .findings
         .into_iter()
         .map(|f| {
@@ -107,7 +107,7 @@ fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
 fn the_message_lists_the_valid_attributes() {
     let dir = fixture("broken/getatt-rootresourceid-short");
     let app = App::load(&dir).unwrap();
-    let report = xtask::validate::validate(&app, &app.stage("dev").unwrap());
+    let report = xtask::cfn::checks::validate(&app, &app.stage("dev").unwrap());
     let finding = &report.findings[0];
     assert!(
         finding
@@ -125,7 +125,8 @@ fn the_message_lists_the_valid_attributes() {
 
 #[test]
 fn offline_validation_starts_no_node_process() {
-    let dir = xtask::paths::scratch_dir().join(format!("validate-offline-{}", std::process::id()));
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("validate-offline-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let marker = dir.join("cli-ran");
     let fake = dir.join("fake-serverless");

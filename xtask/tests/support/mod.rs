@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{Context, Result};
+use xtask::aws::emulator::{Backend, Emulator};
 use xtask::aws::Target;
-use xtask::emulator::{Backend, Emulator};
 
 /// One test's world: its emulator, its folders, its clients. Dropping it
 /// stops the emulator and removes the folders.
@@ -23,7 +23,8 @@ pub struct Harness {
 impl Harness {
     pub async fn start(name: &str) -> Result<Harness> {
         let emulator = Emulator::start(Backend::Ministack).await?;
-        let dir = xtask::paths::scratch_dir().join(format!("e2e-{name}-{}", std::process::id()));
+        let dir =
+            xtask::sys::paths::scratch_dir().join(format!("e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let target = Target::emulator(emulator.endpoint());
@@ -141,7 +142,7 @@ impl Drop for Harness {
                 .unwrap_or_default();
             let journals = self.dir.join("state/journal");
             if journals.exists() {
-                let to = xtask::paths::workspace_root().join(reports).join(name);
+                let to = xtask::sys::paths::workspace_root().join(reports).join(name);
                 let _ = copy_dir(&journals, &to);
             }
         }
@@ -231,7 +232,9 @@ pub async fn live_stacks(target: &Target, region: &str) -> Result<Vec<String>> {
 }
 
 pub fn fixture(path: &str) -> PathBuf {
-    xtask::paths::workspace_root().join("fixtures").join(path)
+    xtask::sys::paths::workspace_root()
+        .join("fixtures")
+        .join(path)
 }
 
 pub fn arg(path: &Path) -> String {

@@ -1,0 +1,171 @@
+//! `serverless-compose.yml`: Serverless Compose's list of services, read as
+//! a manifest when an app has one and `deploy.toml` names no services.
+//!
+//! Each `services.<key>` gives the service's `path`; its order comes from
+//! `dependsOn` and from `params` that read another service's outputs
+//! (`${other.OutputName}`), the way Compose itself orders deploys.
+
+use std::path::Path;
+
+use crate::app::manifest::{Declared, ServiceDecl};
+use crate::app::yaml::{self, FileError, Node};
+
+/// The compose file names Serverless Compose reads.
+const FILES: &[&str] = &["serverless-compose.yml", "serverless-compose.yaml"];
+
+/// The services of the compose file at the app root, if there is one:
+
+pub fn load(root: &Path) -> Result<Option<Vec<ServiceDecl>>, FileError> {
+    let Some(file) = FILES.iter().map(|f| root.join(f)).find(|f| f.exists()) else {
+        return Ok(None);
+    };
+    let (_, doc) = yaml::parse_file(&file)?;
+    let shown = crate::sys::paths::display(&file);
+    let Some(services) = doc.get("services").and_then(Node::as_map) else {
+        return Err(FileError {
+            path: file,
+            pos: Some(doc.pos),
+            message: "has no `services:` map".into(),
+        });
+    };
+    let keys: Vec<&str> = services.iter().filter_map(|(k, _)| k.as_str()).collect();
+    let mut out = Vec::new();
+    for (key_node, config) in services {
+        let Some(key) = key_node.as_str() else {
+            continue;
+        };
+        let Some(path) = config.get("path").and_then(Node::as_str) else {
+            return Err(FileError {
+                path: file.clone(),
+                pos: Some(key_node.pos),
+                message: format!("service `{key}` has no `path`"),
+            });
+        };
+        let mut deps = Vec::new();
+        let depends_on: Vec<&Node> = match config.get("dependsOn") {
+            Some(node) => match node.as_seq() {
+                Some(items) => items.iter().collect(),
+                None => vec![node],
+            },
+            None => Vec::new(),
+        };
+        for dep in depends_on {
+            let Some(name) = dep.as_str() else { continue };
+            if !keys.contains(&name) {
+                return Err(FileError {
+                    path: file.clone(),
+                    pos: Some(dep.pos),
+                    message: format!("service `{key}` depends on `{name}`, which is not a service of this file; known: {}", keys.join(", ")),
+                });
+            }
+            deps.push(Declared {
+                service: name.to_string(),
+                reason: format!("dependsOn in {shown}"),
+                at: format!("{shown}:{}", dep.pos.line),
+            });
+        }
+        // `${other.Output}` in params: other deploys first.
+        if let Some(params) = config.get("params") {
+            params.walk(&mut |_, node| {
+                let Some(text) = node.as_str() else { return };
+                for reference in references(text) {
+                    if keys.contains(&reference.as_str()) && reference != key {
+                        deps.push(Declared {
+                            service: reference.clone(),
+                            reason: format!("param `{}` in {shown}", text.trim()),
+                            at: format!("{shown}:{}", node.pos.line),
+                        });
+                    }
+                }
+            });
+        }
+        out.push(ServiceDecl {
+            key: key.to_string(),
+            dir: root.join(path),
+            depends_on: deps,
+            declared_at: Some((file.clone(), Some(key_node.pos))),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Every service's params, by service key: (name, template).
+pub fn params(
+    root: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>, FileError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(file) = FILES.iter().map(|f| root.join(f)).find(|f| f.exists()) else {
+        return Ok(out);
+    };
+    let (_, doc) = yaml::parse_file(&file)?;
+    for (key, config) in doc
+        .get("services")
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+    {
+        let (Some(key), Some(params)) = (key.as_str(), config.get("params").and_then(Node::as_map))
+        else {
+            continue;
+        };
+        let list = params
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+            .collect();
+        out.insert(key.to_string(), list);
+    }
+    Ok(out)
+}
+
+/// Resolves `${key.Output}` in a param template with `outputs(key, Output)`;
+/// `None` when an output is missing.
+pub fn resolve(template: &str, outputs: impl Fn(&str, &str) -> Option<String>) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}')?;
+        let inner = after[..end].trim();
+        let (service, output) = inner.split_once('.').filter(|_| !inner.contains(':'))?;
+        out.push_str(&outputs(service, output)?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The service keys of `${key.Output}` references (Compose's output syntax:
+/// no colon, one dot).
+fn references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let inner = after[..end].trim();
+        if !inner.contains(':') {
+            if let Some((service, output)) = inner.split_once('.') {
+                if !service.is_empty() && !output.is_empty() {
+                    out.push(service.to_string());
+                }
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::references;
+
+    #[test]
+    fn output_references_name_their_service() {
+        assert_eq!(references("${users.UserPoolId}"), vec!["users"]);
+        assert_eq!(
+            references("arn:${orders.TableArn}/index/${sls:stage}"),
+            vec!["orders"]
+        );
+        assert!(references("${self:custom.x}").is_empty());
+    }
+}

@@ -1,0 +1,150 @@
+//! Findings about a user's files, reported the way a compiler does:
+//! `path/serverless.yml:LINE:COL: rule: message`, then the fix.
+//!
+//! `audit` and `validate` share this: the same text and JSON forms and the
+//! same exit codes (0 clean, 1 findings, 2 unreadable input).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::app::yaml::{FileError, Pos};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    #[serde(serialize_with = "serialize_path")]
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub rule: &'static str,
+    pub message: String,
+    pub fix: String,
+}
+
+fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::sys::paths::display(path))
+}
+
+impl Finding {
+    pub fn new(
+        file: &Path,
+        pos: Pos,
+        rule: &'static str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            file: file.to_path_buf(),
+            line: pos.line,
+            col: pos.col,
+            rule,
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn location(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            crate::sys::paths::display(&self.file),
+            self.line,
+            self.col
+        )
+    }
+}
+
+/// The outcome of a check over an app.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<FileError>,
+}
+
+impl Report {
+    /// A report of inputs that could not be read (exit code 2).
+    pub fn unreadable(errors: Vec<FileError>) -> Report {
+        Report {
+            findings: Vec::new(),
+            errors,
+        }
+    }
+
+    /// Prints the report in `format` to stdout.
+    pub fn print(&self, format: Format, what: &str) {
+        match format {
+            Format::Text => print!("{}", self.render_text(what)),
+            Format::Json => println!("{}", self.render_json()),
+        }
+    }
+
+    /// Sorted by file and position, duplicates removed.
+    pub fn finish(mut self) -> Report {
+        self.findings.sort_by(|a, b| {
+            (&a.file, a.line, a.col, a.rule).cmp(&(&b.file, b.line, b.col, b.rule))
+        });
+        // Two rules can see the same thing at the same place; say it once.
+        self.findings.dedup_by(|a, b| {
+            a.file == b.file && a.line == b.line && a.col == b.col && a.rule == b.rule
+        });
+        self
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if !self.errors.is_empty() {
+            2
+        } else if !self.findings.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+
+    pub fn render_text(&self, what: &str) -> String {
+        let mut out = String::new();
+        for err in &self.errors {
+            out.push_str(&format!("{err}\n"));
+        }
+        for f in &self.findings {
+            out.push_str(&format!(
+                "{}: {}: {}\n  = fix: {}\n",
+                f.location(),
+                f.rule,
+                f.message,
+                f.fix
+            ));
+        }
+        match (self.errors.len(), self.findings.len()) {
+            (0, 0) => out.push_str(&format!("{what}: clean\n")),
+            (0, n) => out.push_str(&format!("{what}: {n} finding(s)\n")),
+            (e, n) => out.push_str(&format!(
+                "{what}: {e} unreadable input(s), {n} finding(s)\n"
+            )),
+        }
+        out
+    }
+
+    pub fn render_json(&self) -> String {
+        let errors: Vec<serde_json::Value> = self
+            .errors
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "file": crate::sys::paths::display(&e.path),
+                    "line": e.pos.map(|p| p.line),
+                    "col": e.pos.map(|p| p.col),
+                    "message": e.message,
+                })
+            })
+            .collect();
+        let value = serde_json::json!({ "findings": self.findings, "errors": errors, "clean": self.exit_code() == 0 });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+/// Output format of the reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}

@@ -1,0 +1,340 @@
+//! `deploy.toml`: the services of an app, the stages it may be deployed to,
+//! and the names it may reference outside itself.
+//!
+//! Without a manifest the default policy applies: `local` (on the emulator),
+//! `dev`, `stage` and `prod` (protected), and the services are discovered.
+//! Unknown keys and bad values are errors naming the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::app::stage::{self, Policy, Region, StageConfig};
+use crate::app::yaml::{FileError, Pos};
+
+/// The manifest's file name at the app root.
+pub const FILE_NAME: &str = "deploy.toml";
+
+/// A service as a manifest (deploy.toml or serverless-compose.yml)
+/// declares it, or as discovery finds it.
+#[derive(Debug, Clone)]
+pub struct ServiceDecl {
+    pub key: String,
+    /// The folder holding its serverless.yml.
+    pub dir: PathBuf,
+    /// Dependencies declared outside the service's own file.
+    pub depends_on: Vec<Declared>,
+    /// Where it is declared (file and position), for errors.
+    pub declared_at: Option<(PathBuf, Option<Pos>)>,
+}
+
+/// A dependency declared outside the service's own file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The key of the service depended on.
+    pub service: String,
+    /// Why, for plans: `depends_on in deploy.toml`, a compose param, ...
+    pub reason: String,
+    /// Where it is declared (`file:line`).
+    pub at: String,
+}
+
+/// Stacks and exports that live outside the app. `${stage}` in a name is
+/// replaced by the stage being worked on.
+#[derive(Debug, Clone, Default)]
+pub struct External {
+    pub stacks: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: Option<PathBuf>,
+    pub app_name: Option<String>,
+    /// Empty when the services are to be discovered.
+    pub services: Vec<ServiceDecl>,
+    /// `None` when the default policy applies (its region is decided from
+    /// the services).
+    pub policy: Option<Policy>,
+    pub external: External,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    app: Option<RawApp>,
+    #[serde(default)]
+    services: BTreeMap<String, toml::Spanned<RawService>>,
+    #[serde(default)]
+    stages: BTreeMap<String, toml::Spanned<RawStage>>,
+    external: Option<RawExternal>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: Option<String>,
+    region: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    path: Option<String>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    region: Option<toml::Spanned<String>>,
+    account: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    protected: bool,
+    #[serde(default)]
+    emulator: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExternal {
+    #[serde(default)]
+    stacks: Vec<String>,
+    #[serde(default)]
+    exports: Vec<String>,
+}
+
+/// Line and column (1-based) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> Pos {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Pos { line, col }
+}
+
+impl Manifest {
+    /// The manifest at `app_dir/deploy.toml`, or the defaults when there is none.
+    pub fn load(app_dir: &Path) -> Result<Manifest, FileError> {
+        let path = app_dir.join(FILE_NAME);
+        if !path.exists() {
+            return Ok(Manifest {
+                path: None,
+                app_name: None,
+                services: Vec::new(),
+                policy: None,
+                external: External::default(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|err| FileError {
+            path: path.clone(),
+            pos: None,
+            message: format!("cannot read: {err}"),
+        })?;
+        Manifest::parse(&path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, FileError> {
+        let error = |offset: Option<usize>, message: String| FileError {
+            path: path.to_path_buf(),
+            pos: offset.map(|o| line_col(text, o)),
+            message,
+        };
+        let toml_error =
+            |err: toml::de::Error| error(err.span().map(|s| s.start), err.message().to_string());
+
+        let raw: RawManifest = toml::from_str(text).map_err(toml_error)?;
+
+        let app_region = match raw.app.as_ref().and_then(|a| a.region.as_ref()) {
+            Some(region) => Some(
+                Region::parse(region.get_ref()).map_err(|m| error(Some(region.span().start), m))?,
+            ),
+            None => None,
+        };
+
+        let mut policy_stages = Vec::new();
+        // Maps come back sorted by key; the spans restore the written order,
+        // which is the order `plan` and messages list stages in.
+        let mut ordered: Vec<(usize, String, toml::Spanned<RawStage>)> = raw
+            .stages
+            .into_iter()
+            .map(|(name, raw)| (raw.span().start, name, raw))
+            .collect();
+        ordered.sort_by_key(|(start, _, _)| *start);
+        for (start, name, raw_stage) in ordered {
+            if !stage::is_well_formed(&name) {
+                return Err(error(
+                    Some(start),
+                    format!(
+                        "stage name `{name}` does not match {}; rename it",
+                        stage::NAME_RULE
+                    ),
+                ));
+            }
+            let raw_stage = raw_stage.into_inner();
+            let region = match (&raw_stage.region, &app_region) {
+                (Some(region), _) => Region::parse(region.get_ref()).map_err(|m| error(Some(region.span().start), m))?,
+                (None, Some(region)) => region.clone(),
+                (None, None) => {
+                    return Err(error(
+                        Some(start),
+                        format!("stage `{name}` has no region; add `region = \"us-east-1\"` (or set [app] region)"),
+                    ))
+                }
+            };
+            let account = match raw_stage.account {
+                Some(account) => {
+                    let value = account.get_ref();
+                    if value.len() != 12 || !value.chars().all(|c| c.is_ascii_digit()) {
+                        return Err(error(
+                            Some(account.span().start),
+                            format!("account `{value}` is not a 12-digit AWS account id"),
+                        ));
+                    }
+                    Some(value.clone())
+                }
+                None => None,
+            };
+            if raw_stage.protected && raw_stage.emulator {
+                return Err(error(
+                    Some(start),
+                    format!("stage `{name}` cannot be both protected and on the emulator"),
+                ));
+            }
+            policy_stages.push((
+                name,
+                StageConfig {
+                    region,
+                    account,
+                    protected: raw_stage.protected,
+                    emulator: raw_stage.emulator,
+                },
+            ));
+        }
+
+        let mut services = Vec::new();
+        for (key, spanned) in raw.services {
+            let start = spanned.span().start;
+            if key.is_empty()
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(error(
+                    Some(start),
+                    format!("service key `{key}` may only hold letters, digits, `-` and `_`"),
+                ));
+            }
+            let service = spanned.into_inner();
+            let rel = PathBuf::from(service.path.clone().unwrap_or_else(|| key.clone()));
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(error(
+                    Some(start),
+                    format!(
+                        "service `{key}`: path `{}` must stay inside the app folder",
+                        rel.display()
+                    ),
+                ));
+            }
+            services.push((key, rel, service.depends_on, line_col(text, start)));
+        }
+        services.sort_by_key(|(_, _, _, pos)| pos.line);
+        let keys: Vec<&str> = services.iter().map(|(key, ..)| key.as_str()).collect();
+        for (key, _, depends_on, pos) in &services {
+            for dep in depends_on {
+                if !keys.contains(&dep.as_str()) {
+                    return Err(FileError {
+                        path: path.to_path_buf(),
+                        pos: Some(*pos),
+                        message: format!("service `{key}` depends on `{dep}`, which is not a service of this manifest; known: {}", keys.join(", ")),
+                    });
+                }
+            }
+        }
+        let root = path.parent().unwrap_or(Path::new("."));
+        let shown = crate::sys::paths::display(path);
+        let services = services
+            .into_iter()
+            .map(|(key, rel, depends_on, pos)| ServiceDecl {
+                dir: root.join(rel),
+                depends_on: depends_on
+                    .into_iter()
+                    .map(|dep| Declared {
+                        service: dep,
+                        reason: "depends_on in deploy.toml".into(),
+                        at: format!("{shown}:{}", pos.line),
+                    })
+                    .collect(),
+                declared_at: Some((path.to_path_buf(), Some(pos))),
+                key,
+            })
+            .collect();
+
+        let policy = if policy_stages.is_empty() {
+            app_region.map(|region| Policy::default_in(region).declared_in(path))
+        } else {
+            Some(Policy::new(policy_stages).declared_in(path))
+        };
+        let external = raw
+            .external
+            .map(|e| External {
+                stacks: e.stacks,
+                exports: e.exports,
+            })
+            .unwrap_or_default();
+        Ok(Manifest {
+            path: Some(path.to_path_buf()),
+            app_name: raw.app.and_then(|a| a.name),
+            services,
+            policy,
+            external,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, FileError> {
+        Manifest::parse(Path::new("app/deploy.toml"), text)
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line() {
+        let err = parse("[stages.dev]\nregion = \"us-east-1\"\nprotect = true\n").unwrap_err();
+        assert_eq!(err.pos.map(|p| p.line), Some(3), "{err}");
+        assert!(err.message.contains("protect"), "{err}");
+        let err = parse("[app]\nname = \"x\"\n\n[deploy]\n").unwrap_err();
+        assert_eq!(err.pos.map(|p| p.line), Some(4), "{err}");
+    }
+
+    #[test]
+    fn stages_keep_their_written_order() {
+        let m = parse("[stages.zeta]\nregion = \"eu-west-1\"\n[stages.alpha]\nregion = \"eu-west-1\"\nprotected = true\n").unwrap();
+        let policy = m.policy.unwrap();
+        assert_eq!(policy.stage_names(), vec!["zeta", "alpha"]);
+        assert!(policy.stage("alpha").unwrap().protected);
+    }
+
+    #[test]
+    fn bad_values_are_reported_where_they_stand() {
+        let err =
+            parse("[stages.prod]\nregion = \"us-east-1\"\naccount = \"12345\"\n").unwrap_err();
+        assert_eq!(err.pos.map(|p| p.line), Some(3), "{err}");
+        let err = parse("[stages.prod]\nregion = \"nowhere\"\n").unwrap_err();
+        assert_eq!(err.pos.map(|p| p.line), Some(2), "{err}");
+        let err = parse("[stages.Prod]\nregion = \"us-east-1\"\n").unwrap_err();
+        assert!(err.message.contains("does not match"), "{err}");
+        let err = parse("[services.a]\ndepends_on = [\"b\"]\n").unwrap_err();
+        assert!(err.message.contains("`b`"), "{err}");
+        let err = parse("[services.a]\npath = \"../elsewhere\"\n").unwrap_err();
+        assert!(err.message.contains("inside the app folder"), "{err}");
+    }
+}

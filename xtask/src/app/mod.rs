@@ -1,0 +1,404 @@
+//! An app: the folder with a `deploy.toml` (or without one) and the
+//! Serverless services in it, each parsed once with positions.
+
+pub mod compose;
+pub mod diag;
+pub mod manifest;
+pub mod stage;
+pub mod vars;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use crate::app::manifest::{Declared, Manifest, ServiceDecl};
+use crate::app::stage::{Policy, Region, Stage};
+use crate::app::yaml::{FileError, Node};
+
+/// The default app, relative to the workspace root.
+pub const DEFAULT_APP: &str = "fixtures/tb365";
+
+/// One Serverless service of the app.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The manifest key, or the folder name when discovered.
+    pub key: String,
+    pub dir: PathBuf,
+    /// `serverless.yml` or `serverless.yaml`.
+    pub file: PathBuf,
+    pub text: String,
+    pub doc: Node,
+    /// Dependencies declared outside the service's file (deploy.toml
+    /// `depends_on`, serverless-compose.yml `dependsOn` and `${other.output}` params).
+    pub depends_on: Vec<Declared>,
+    /// Serverless Compose params (`name`, template such as `${users.TableName}`),
+    /// passed to the CLI as `--param name=value` once resolved.
+    pub params: Vec<(String, String)>,
+    /// The CloudFormation part of the service (`resources:`), from this
+    /// file and every file it pulls in with `${file()}`.
+    pub fragments: Vec<Fragment>,
+    /// False when a `${file()}` under `resources:` could not be read before
+    /// deploy: checks then cannot tell a missing resource from an unread one.
+    pub fragments_complete: bool,
+}
+
+/// One piece of a service's `resources:` (a map with `Resources`,
+/// `Outputs`, `Parameters`, ...) and the file it is written in.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    pub file: PathBuf,
+    pub node: Node,
+}
+
+impl Service {
+    /// Builds a service from its parsed file, reading the `resources:`
+    /// fragments it includes.
+    pub fn new(
+        key: String,
+        dir: PathBuf,
+        file: PathBuf,
+        text: String,
+        doc: Node,
+        depends_on: Vec<Declared>,
+    ) -> Service {
+        let (fragments, fragments_complete) = fragments(&file, &dir, &doc);
+        Service {
+            key,
+            dir,
+            file,
+            text,
+            doc,
+            depends_on,
+            params: Vec::new(),
+            fragments,
+            fragments_complete,
+        }
+    }
+
+    /// Every entry of a `resources:` section (`Resources`, `Outputs`,
+    /// `Parameters`) across all fragments, with the file it is in.
+    pub fn entries(&self, section: &str) -> Vec<(&Path, &Node, &Node)> {
+        self.fragments
+            .iter()
+            .flat_map(|f| {
+                f.node
+                    .get(section)
+                    .and_then(Node::as_map)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(move |(k, v)| (f.file.as_path(), k, v))
+            })
+            .collect()
+    }
+
+    /// One entry of a `resources:` section by key.
+    pub fn entry(&self, section: &str, key: &str) -> Option<(&Path, &Node)> {
+        self.entries(section)
+            .into_iter()
+            .find(|(_, k, _)| k.as_str() == Some(key))
+            .map(|(f, _, v)| (f, v))
+    }
+
+    /// The `service:` name (a string, or `{name: ...}` in older files).
+    pub fn name(&self) -> Option<&str> {
+        let node = self.doc.get("service")?;
+        node.as_str()
+            .or_else(|| node.get("name").and_then(Node::as_str))
+    }
+
+    /// The variable context of this service in `stage`.
+    pub fn vars<'a>(&'a self, stage: &'a Stage) -> vars::Context<'a> {
+        self.vars_at(stage.name(), stage.region())
+    }
+
+    /// The variable context for a stage name that need not be allowed: the
+    /// checks probe other stages to see what moves with the stage.
+    pub fn vars_at<'a>(&'a self, stage: &'a str, region: &'a str) -> vars::Context<'a> {
+        vars::Context {
+            stage,
+            region,
+            doc: &self.doc,
+            dir: &self.dir,
+        }
+    }
+
+    /// The CloudFormation stack this service deploys to in `stage`:
+    /// `provider.stackName` when set, else `<service>-<stage>`.
+    pub fn stack_name(&self, stage: &Stage) -> Option<String> {
+        self.stack_name_at(stage.name(), stage.region())
+    }
+
+    /// [`Service::stack_name`] for a probed stage name.
+    pub fn stack_name_at(&self, stage: &str, region: &str) -> Option<String> {
+        let ctx = self.vars_at(stage, region);
+        match self
+            .doc
+            .path(&["provider", "stackName"])
+            .and_then(Node::as_str)
+        {
+            Some(custom) => vars::resolve(custom, &ctx),
+            None => Some(format!("{}-{stage}", vars::resolve(self.name()?, &ctx)?)),
+        }
+    }
+
+    /// The deployment bucket name for `stage`, when the service names one.
+    pub fn deployment_bucket(&self, stage: &Stage) -> Option<String> {
+        let node = self.doc.path(&["provider", "deploymentBucket"])?;
+        let name = node
+            .as_str()
+            .or_else(|| node.get("name").and_then(Node::as_str))?;
+        vars::resolve(name, &self.vars(stage))
+    }
+
+    /// The file path shown in diagnostics.
+    pub fn display_file(&self) -> String {
+        crate::sys::paths::display(&self.file)
+    }
+}
+
+/// An app with its services, or every input that could not be read.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub root: PathBuf,
+    pub manifest: Manifest,
+    pub services: Vec<Service>,
+    pub policy: Policy,
+}
+
+/// Inputs that could not be read or parsed: exit code 2 territory.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct LoadError(pub Vec<FileError>);
+
+impl App {
+    /// The app folder: `--app`, else `XTASK_APP`, else the bundled tb365.
+    pub fn resolve_dir(arg: Option<&Path>) -> PathBuf {
+        match arg {
+            Some(dir) => dir.to_path_buf(),
+            None => crate::sys::paths::workspace_root().join(DEFAULT_APP),
+        }
+    }
+
+    pub fn load(dir: &Path) -> Result<App, LoadError> {
+        let root = dir.to_path_buf();
+        if !root.is_dir() {
+            return Err(LoadError(vec![FileError {
+                path: root,
+                pos: None,
+                message: "is not a folder; pass the app folder with --app DIR".into(),
+            }]));
+        }
+        let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
+        let mut errors = Vec::new();
+        let mut services = Vec::new();
+        let compose = crate::app::compose::load(&root).map_err(|e| LoadError(vec![e]))?;
+        let mut compose_params = match (&compose, manifest.services.is_empty()) {
+            (Some(_), true) => {
+                crate::app::compose::params(&root).map_err(|e| LoadError(vec![e]))?
+            }
+            _ => std::collections::BTreeMap::new(),
+        };
+        let decls: Vec<ServiceDecl> = match compose {
+            Some(compose) if manifest.services.is_empty() => compose,
+            _ if manifest.services.is_empty() => discover(&root)
+                .into_iter()
+                .map(|(key, dir)| ServiceDecl {
+                    key,
+                    dir,
+                    depends_on: Vec::new(),
+                    declared_at: None,
+                })
+                .collect(),
+            _ => manifest.services.clone(),
+        };
+        let mut seen = std::collections::BTreeMap::new();
+        for ServiceDecl {
+            key,
+            dir,
+            depends_on,
+            declared_at,
+        } in decls
+        {
+            if let Some(other) = seen.insert(key.clone(), dir.clone()) {
+                errors.push(FileError {
+                    path: dir.clone(),
+                    pos: None,
+                    message: format!("two services are keyed `{key}` (also {}); declare them in deploy.toml with distinct keys", crate::sys::paths::display(&other)),
+                });
+                continue;
+            }
+            let file = ["serverless.yml", "serverless.yaml"]
+                .iter()
+                .map(|f| dir.join(f))
+                .find(|f| f.exists());
+            let Some(file) = file else {
+                let (path, pos) = declared_at.unwrap_or((dir.clone(), None));
+                errors.push(FileError {
+                    path,
+                    pos,
+                    message: format!(
+                        "service `{key}` has no serverless.yml in {}",
+                        crate::sys::paths::display(&dir)
+                    ),
+                });
+                continue;
+            };
+            match yaml::parse_file(&file) {
+                Ok((text, doc)) => {
+                    let mut service = Service::new(key, dir, file, text, doc, depends_on);
+                    service.params = compose_params.remove(&service.key).unwrap_or_default();
+                    services.push(service)
+                }
+                Err(err) => errors.push(err),
+            }
+        }
+        if services.is_empty() && errors.is_empty() {
+            errors.push(FileError {
+                path: root.clone(),
+                pos: None,
+                message: "holds no serverless.yml; pass the app folder with --app DIR".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(LoadError(errors));
+        }
+        let policy = match &manifest.policy {
+            Some(policy) => policy.clone(),
+            None => Policy::default_in(default_region(&services)),
+        };
+        Ok(App {
+            root,
+            manifest,
+            services,
+            policy,
+        })
+    }
+
+    pub fn service(&self, key: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.key == key)
+    }
+
+    /// Parses a stage name against this app's policy.
+    pub fn stage(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
+        Stage::parse(name, &self.policy)
+    }
+
+    /// The app's name: from the manifest, else the folder name.
+    pub fn name(&self) -> String {
+        self.manifest.app_name.clone().unwrap_or_else(|| {
+            self.root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .unwrap_or_else(|| "app".into())
+        })
+    }
+}
+
+/// The `resources:` fragments of a service: its own map, the items of a
+/// list, and the files `${file(path)}` / `${file(path):key}` pull in.
+fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
+    let Some(resources) = doc.get("resources") else {
+        return (Vec::new(), true);
+    };
+    let items: Vec<&Node> = match resources.as_seq() {
+        Some(items) => items.iter().collect(),
+        None => vec![resources],
+    };
+    let mut out = Vec::new();
+    let mut complete = true;
+    for item in items {
+        match item.as_str() {
+            None => out.push(Fragment {
+                file: file.to_path_buf(),
+                node: item.clone(),
+            }),
+            Some(text) => {
+                let var = vars::find(text)
+                    .into_iter()
+                    .next()
+                    .filter(|v| v.source == "file" && v.start == 0 && v.end == text.len());
+                let included = var.and_then(|var| {
+                    let path = var.arg.clone().filter(|p| !p.contains("${"))?;
+                    let path = dir.join(path);
+                    let (_, included) = yaml::parse_file(&path).ok()?;
+                    let node = if var.address.is_empty() {
+                        included
+                    } else {
+                        let keys: Vec<&str> = var.address.split('.').collect();
+                        included.path(&keys)?.clone()
+                    };
+                    Some(Fragment { file: path, node })
+                });
+                match included {
+                    Some(fragment) => out.push(fragment),
+                    None => complete = false,
+                }
+            }
+        }
+    }
+    (out, complete)
+}
+
+/// Without a manifest, the region the services name literally (when they
+/// agree), else the environment's, else `us-east-1`.
+fn default_region(services: &[Service]) -> Region {
+    let literal: std::collections::BTreeSet<&str> = services
+        .iter()
+        .filter_map(|s| s.doc.path(&["provider", "region"]).and_then(Node::as_str))
+        .filter(|r| !r.contains("${"))
+        .collect();
+    if literal.len() == 1 {
+        if let Some(region) = literal.iter().next().and_then(|r| Region::parse(r).ok()) {
+            return region;
+        }
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(var).ok().and_then(|r| Region::parse(&r).ok()) {
+            return region;
+        }
+    }
+    Region::parse("us-east-1").expect("a valid region")
+}
+
+/// Every folder under `root` with a serverless.yml/.yaml, outside
+/// `node_modules`, `.serverless` and hidden folders, keyed by folder name.
+pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut has_file = false;
+        for entry in &entries {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && !kind.is_symlink() {
+                if name != "node_modules" && name != "target" && !name.starts_with('.') {
+                    stack.push(entry.path());
+                }
+            } else if name == "serverless.yml" || name == "serverless.yaml" {
+                has_file = true;
+            }
+        }
+        if has_file {
+            let key = if dir == root {
+                root.canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                    .unwrap_or_else(|| "app".into())
+            } else {
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            };
+            found.push((key, dir));
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found
+}

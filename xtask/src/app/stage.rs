@@ -1,0 +1,245 @@
+//! The stage model: the app's stage [`Policy`], and a [`Stage`] that exists
+//! only if its name passed that policy, so an unchecked string can never
+//! reach a deploy.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// At most 16 characters: lowercase letters, digits and `-`, starting with a
+/// letter. Short enough for every AWS name it ends up in (bucket names,
+/// stack names, user pools), safe in any shell or URL.
+pub const NAME_RULE: &str = "[a-z][a-z0-9-]{0,15}";
+
+/// A stage that is allowed by the app's policy, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    name: String,
+    config: StageConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StageError {
+    #[error("`{given}` is not a valid stage name: use {rule} (lowercase letters, digits and `-`, starting with a letter); allowed stages: {allowed}")]
+    Malformed {
+        given: String,
+        rule: &'static str,
+        allowed: String,
+    },
+    #[error("stage `{given}` is not allowed by {source_name}; allowed stages: {allowed}")]
+    NotAllowed {
+        given: String,
+        source_name: String,
+        allowed: String,
+    },
+}
+
+/// Whether `name` is well-formed, whatever the policy says.
+pub fn is_well_formed(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && name.len() <= 16
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl Stage {
+    /// Parses `name` against the policy.
+    pub fn parse(name: &str, policy: &Policy) -> Result<Stage, StageError> {
+        let allowed = policy.stage_names().join(", ");
+        if !is_well_formed(name) {
+            return Err(StageError::Malformed {
+                given: name.escape_debug().to_string(),
+                rule: NAME_RULE,
+                allowed,
+            });
+        }
+        match policy.stage(name) {
+            Some(config) => Ok(Stage {
+                name: name.to_string(),
+                config: config.clone(),
+            }),
+            None => Err(StageError::NotAllowed {
+                given: name.to_string(),
+                source_name: policy.source_name(),
+                allowed,
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn region(&self) -> &str {
+        self.config.region.as_str()
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.config.account.as_deref()
+    }
+
+    pub fn is_protected(&self) -> bool {
+        self.config.protected
+    }
+
+    /// Whether the stage lives on the emulator (the `local` kind).
+    pub fn on_emulator(&self) -> bool {
+        self.config.emulator
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// What the policy says of one stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageConfig {
+    pub region: Region,
+    pub account: Option<String>,
+    pub protected: bool,
+    pub emulator: bool,
+}
+
+/// Which stages an app may be deployed to, in the order they were declared.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    stages: Vec<(String, StageConfig)>,
+    source: Option<PathBuf>,
+}
+
+impl Policy {
+    /// The stages, in the order they were declared.
+    pub fn new(stages: Vec<(String, StageConfig)>) -> Policy {
+        Policy {
+            stages,
+            source: None,
+        }
+    }
+
+    /// The same policy, as declared in the manifest at `path`.
+    pub fn declared_in(mut self, path: &Path) -> Policy {
+        self.source = Some(path.to_path_buf());
+        self
+    }
+
+    /// `local`, `dev`, `stage`, `prod`, with `prod` protected and `local` on
+    /// the emulator, all in `region`.
+    pub fn default_in(region: Region) -> Policy {
+        let stage = |protected, emulator| StageConfig {
+            region: region.clone(),
+            account: None,
+            protected,
+            emulator,
+        };
+        Policy {
+            stages: vec![
+                ("local".into(), stage(false, true)),
+                ("dev".into(), stage(false, false)),
+                ("stage".into(), stage(false, false)),
+                ("prod".into(), stage(true, false)),
+            ],
+            source: None,
+        }
+    }
+
+    pub fn default_policy() -> Policy {
+        Policy::default_in(Region::parse("us-east-1").expect("a valid region"))
+    }
+
+    pub fn stage(&self, name: &str) -> Option<&StageConfig> {
+        self.stages.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    pub fn stage_names(&self) -> Vec<&str> {
+        self.stages.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    pub fn source_name(&self) -> String {
+        match &self.source {
+            Some(path) => crate::sys::paths::display(path),
+            None => "the default stage policy (no deploy.toml)".into(),
+        }
+    }
+}
+
+/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(name: &str) -> Result<Region, String> {
+        let parts: Vec<&str> = name.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts[0].len() == 2
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+        if ok {
+            Ok(Region(name.to_string()))
+        } else {
+            Err(format!(
+                "`{}` is not an AWS region name such as us-east-1 or eu-west-2",
+                name.escape_debug()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::plain("prod", true)]
+    #[case::digits_and_dash("qa-2", true)]
+    #[case::sixteen("abcdefghijklmnop", true)]
+    #[case::seventeen("abcdefghijklmnopq", false)]
+    #[case::upper("Prod", false)]
+    #[case::leading_digit("1dev", false)]
+    #[case::shell("dev;touch x", false)]
+    #[case::space("dev x", false)]
+    #[case::empty("", false)]
+    #[case::underscore("my_stage", false)]
+    fn stage_names_follow_the_rule(#[case] name: &str, #[case] ok: bool) {
+        assert_eq!(is_well_formed(name), ok);
+    }
+
+    #[test]
+    fn unknown_and_malformed_stages_list_the_allowed_ones() {
+        let policy = Policy::default_policy();
+        let err = Stage::parse("qa", &policy).unwrap_err().to_string();
+        assert!(err.contains("local, dev, stage, prod"), "{err}");
+        let err = Stage::parse("dev;touch x", &policy)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not a valid stage name") && err.contains("local, dev, stage, prod"),
+            "{err}"
+        );
+        assert!(Stage::parse("prod", &policy).unwrap().is_protected());
+        assert!(Stage::parse("local", &policy).unwrap().on_emulator());
+    }
+
+    #[rstest]
+    #[case("us-east-1", true)]
+    #[case("eu-central-2", true)]
+    #[case("us-gov-west-1", true)]
+    #[case("useast1", false)]
+    #[case("us-east-", false)]
+    #[case("US-EAST-1", false)]
+    fn regions_are_checked(#[case] name: &str, #[case] ok: bool) {
+        assert_eq!(Region::parse(name).is_ok(), ok);
+    }
+}

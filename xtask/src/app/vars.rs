@@ -1,0 +1,354 @@
+//! Serverless Framework variables: `${source:address, fallback}`.
+//!
+//! Finds them in strings (nested ones included, as in
+//! `${cf:app-${sls:stage}.Output}`), tells the stage spellings apart, and
+//! resolves the ones whose value is known before deploy: the stage, the
+//! region, the service name and `self:` references.
+
+/// One variable as written, with its byte range in the enclosing string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Var {
+    pub start: usize,
+    pub end: usize,
+    /// `opt`, `sls`, `self`, `cf`, `file`, `env`, `param`, `aws`, `ssm`, ...
+    pub source: String,
+    /// The argument in parentheses: the region of `cf(eu-west-1)`, the path of `file(./x.yml)`.
+    pub arg: Option<String>,
+    /// What follows the colon, before any fallback.
+    pub address: String,
+    /// The fallback after the first top-level comma, trimmed.
+    pub fallback: Option<String>,
+}
+
+impl Var {
+    /// The text of the variable as written.
+    pub fn raw<'a>(&self, text: &'a str) -> &'a str {
+        &text[self.start..self.end]
+    }
+}
+
+/// The ways a Serverless file can say "the stage".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StageForm {
+    Sls,
+    Opt,
+    SelfProvider,
+    SelfCustom,
+}
+
+impl StageForm {
+    pub fn spelling(self) -> &'static str {
+        match self {
+            StageForm::Sls => "${sls:stage}",
+            StageForm::Opt => "${opt:stage}",
+            StageForm::SelfProvider => "${self:provider.stage}",
+            StageForm::SelfCustom => "${self:custom.stage}",
+        }
+    }
+}
+
+/// The one spelling the audit asks for: it always follows `--stage` and
+/// needs no definition elsewhere in the file.
+pub const CANONICAL: StageForm = StageForm::Sls;
+
+impl Var {
+    /// Which stage spelling this variable is, if any.
+    pub fn stage_form(&self) -> Option<StageForm> {
+        match (self.source.as_str(), self.address.as_str()) {
+            ("sls", "stage") => Some(StageForm::Sls),
+            ("opt", "stage") => Some(StageForm::Opt),
+            ("self", "provider.stage") => Some(StageForm::SelfProvider),
+            ("self", "custom.stage") => Some(StageForm::SelfCustom),
+            _ => None,
+        }
+    }
+}
+
+/// The top-level variables of `text`, in order. CloudFormation's own
+/// `${AWS::Region}` / `${LogicalId}` (for `Fn::Sub`) are not Serverless
+/// variables and are not returned.
+pub fn find(text: &str) -> Vec<Var> {
+    let bytes = text.as_bytes();
+    let mut vars = Vec::new();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'$' && bytes[i + 1] == b'{' {
+            match closing(bytes, i + 2) {
+                Some(close) => {
+                    let inner = &text[i + 2..close];
+                    if let Some(var) = parse_inner(inner, i, close + 1) {
+                        vars.push(var);
+                    }
+                    i = close + 1;
+                }
+                None => break,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    vars
+}
+
+/// Every variable in `text`, nested ones included, outermost first.
+pub fn find_all(text: &str) -> Vec<Var> {
+    let mut out = Vec::new();
+    collect(text, 0, &mut out);
+    out
+}
+
+fn collect(text: &str, offset: usize, out: &mut Vec<Var>) {
+    for var in find(text) {
+        let inner_start = var.start + 2;
+        let inner_end = var.end - 1;
+        let mut shifted = var.clone();
+        shifted.start += offset;
+        shifted.end += offset;
+        out.push(shifted);
+        collect(&text[inner_start..inner_end], offset + inner_start, out);
+    }
+}
+
+/// The index of the `}` that closes a `${` whose content starts at `from`.
+fn closing(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut depth = 1;
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn parse_inner(inner: &str, start: usize, end: usize) -> Option<Var> {
+    let (address_part, fallback) = split_fallback(inner);
+    let address_part = address_part.trim();
+    // `${AWS::Region}` and `${Logical.Attr}` belong to Fn::Sub.
+    if address_part.contains("::") || !address_part.contains(':') && !address_part.contains('(') {
+        return None;
+    }
+    let (head, address) = match top_level_colon(address_part) {
+        Some(idx) => (&address_part[..idx], &address_part[idx + 1..]),
+        None => (address_part, ""),
+    };
+    let (source, arg) = match head.find('(') {
+        Some(open) if head.ends_with(')') => (
+            &head[..open],
+            Some(head[open + 1..head.len() - 1].trim().to_string()),
+        ),
+        _ => (head, None),
+    };
+    if source.is_empty()
+        || !source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return None;
+    }
+    Some(Var {
+        start,
+        end,
+        source: source.to_string(),
+        arg,
+        address: address.trim().to_string(),
+        fallback: fallback.map(|f| f.trim().to_string()),
+    })
+}
+
+/// Splits at the first comma outside nested `${...}` and parentheses.
+fn split_fallback(inner: &str) -> (&str, Option<&str>) {
+    let mut depth = 0i32;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' | '(' => depth += 1,
+            '}' | ')' => depth -= 1,
+            ',' if depth == 0 => return (&inner[..i], Some(&inner[i + 1..])),
+            _ => {}
+        }
+    }
+    (inner, None)
+}
+
+fn top_level_colon(text: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' | '(' => depth += 1,
+            '}' | ')' => depth -= 1,
+            ':' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The literal value of a fallback: `'dev'`, `"dev"` or `dev`. `None` when
+/// the fallback is itself a variable.
+pub fn literal_fallback(fallback: &str) -> Option<String> {
+    let f = fallback.trim();
+    if f.contains("${") {
+        return None;
+    }
+    let unquoted = f.trim_matches(|c| c == '\'' || c == '"');
+    Some(unquoted.to_string())
+}
+
+/// What resolution knows about the deploy.
+pub struct Context<'a> {
+    pub stage: &'a str,
+    pub region: &'a str,
+    /// The service's own file, for `self:` references.
+    pub doc: &'a crate::app::yaml::Node,
+    /// The service's folder, for `${file(...)}` references.
+    pub dir: &'a std::path::Path,
+}
+
+/// The raw text a `${file(path):a.b}` variable stands for: the scalar at
+/// that address of that YAML file (relative to `dir`), unresolved.
+pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
+    if var.source != "file" {
+        return None;
+    }
+    let path = var.arg.as_deref()?;
+    if path.contains("${") {
+        return None;
+    }
+    let (_, doc) = crate::app::yaml::parse_file(&dir.join(path)).ok()?;
+    let node = if var.address.is_empty() {
+        &doc
+    } else {
+        let keys: Vec<&str> = var.address.split('.').collect();
+        doc.path(&keys)?
+    };
+    node.as_str().map(str::to_string)
+}
+
+/// `text` with every `${file(...):key}` replaced by the text it stands for,
+/// so checks see the name as it is built.
+pub fn expand_files(text: &str, dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let mut last = 0;
+    for var in find(text) {
+        if let Some(value) = file_value(dir, &var) {
+            out.push_str(&text[last..var.start]);
+            out.push_str(&expand_files(&value, dir));
+            last = var.end;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Resolves every variable whose value is known before deploy. Returns
+/// `None` when any variable is left (a `${cf:}`, `${ssm:}`, `${env:}`, ...).
+pub fn resolve(text: &str, ctx: &Context) -> Option<String> {
+    resolve_depth(text, ctx, 0)
+}
+
+fn resolve_depth(text: &str, ctx: &Context, depth: usize) -> Option<String> {
+    if depth > 10 {
+        return None;
+    }
+    let vars = find(text);
+    if vars.is_empty() {
+        return Some(text.to_string());
+    }
+    let mut out = String::new();
+    let mut last = 0;
+    for var in vars {
+        out.push_str(&text[last..var.start]);
+        // Nested variables first: `${cf:a-${sls:stage}.X}` becomes `${cf:a-dev.X}`.
+        let inner = &text[var.start + 2..var.end - 1];
+        let inner = resolve_depth(inner, ctx, depth + 1).or_else(|| Some(inner.to_string()))?;
+        let reparsed = parse_inner(&inner, 0, inner.len() + 3)?;
+        let value = resolve_one(&reparsed, ctx, depth)?;
+        out.push_str(&value);
+        last = var.end;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
+fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Option<String> {
+    let value = match (var.source.as_str(), var.address.as_str()) {
+        ("sls" | "opt", "stage") => Some(ctx.stage.to_string()),
+        ("opt" | "aws", "region") => Some(ctx.region.to_string()),
+        ("self", "provider.stage") => Some(ctx.stage.to_string()),
+        ("self", "provider.region") => Some(ctx.region.to_string()),
+        ("file", _) => {
+            file_value(ctx.dir, var).and_then(|text| resolve_depth(&text, ctx, depth + 1))
+        }
+        ("self", path) => {
+            let keys: Vec<&str> = path.split('.').collect();
+            let node = ctx.doc.path(&keys);
+            match node.and_then(|n| n.as_str()) {
+                Some(text) => resolve_depth(text, ctx, depth + 1),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    match value {
+        Some(v) => Some(v),
+        None => var.fallback.as_deref().and_then(literal_fallback),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_variables_and_fallbacks() {
+        let text = "x-${cf(eu-west-1):app-${sls:stage}.Out}-${opt:stage, 'dev'}";
+        let top = find(text);
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0].source, "cf");
+        assert_eq!(top[0].arg.as_deref(), Some("eu-west-1"));
+        assert_eq!(top[0].address, "app-${sls:stage}.Out");
+        assert_eq!(top[1].fallback.as_deref(), Some("'dev'"));
+        assert_eq!(top[1].stage_form(), Some(StageForm::Opt));
+        let all = find_all(text);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].raw(text), "${sls:stage}");
+    }
+
+    #[test]
+    fn cloudformation_sub_references_are_not_serverless_variables() {
+        assert!(find("${AWS::Region}-${MyBucket.Arn}-${Bucket}").is_empty());
+    }
+
+    #[test]
+    fn resolves_what_is_known_before_deploy() {
+        let doc = crate::app::yaml::parse("service: shop\ncustom:\n  prefix: shop-${sls:stage}\n")
+            .unwrap();
+        let ctx = Context {
+            stage: "qa",
+            region: "eu-west-1",
+            doc: &doc,
+            dir: std::path::Path::new("."),
+        };
+        assert_eq!(
+            resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),
+            Some("shop-qa-eu-west-1")
+        );
+        assert_eq!(
+            resolve("${self:service}-${opt:stage, 'dev'}", &ctx).as_deref(),
+            Some("shop-qa")
+        );
+        assert_eq!(resolve("${cf:other-${sls:stage}.Out}", &ctx), None);
+        assert_eq!(
+            resolve("${env:MISSING, 'fallback'}", &ctx).as_deref(),
+            Some("fallback")
+        );
+    }
+}

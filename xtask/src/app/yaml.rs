@@ -1,0 +1,371 @@
+//! A YAML tree that keeps what Serverless files need and serde drops: the
+//! line and column of every node, and CloudFormation short-form tags
+//! (`!Ref`, `!GetAtt`, `!ImportValue`, ...).
+//!
+//! Built from yaml-rust2's event parser. Aliases are resolved by copying the
+//! anchored node, so consumers never see them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A position in a file: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+impl Pos {
+    fn from_marker(mark: Marker) -> Pos {
+        Pos {
+            line: mark.line(),
+            col: mark.col() + 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+    /// The tag without its `!`, e.g. `GetAtt` for `!GetAtt`.
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Any scalar, as written. `quoted` tells `'dev'` from `dev`.
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, thiserror::Error)]
+#[error("{pos}: {message}")]
+pub struct ParseError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// The entry (key node and value node) under `key` in a mapping.
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
+    }
+
+    /// Follows a path of mapping keys.
+    pub fn path(&self, keys: &[&str]) -> Option<&Node> {
+        keys.iter().try_fold(self, |node, key| node.get(key))
+    }
+
+    /// Visits every node below and including this one, with the chain of
+    /// mapping keys that leads to it.
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&[&'a str], &'a Node)) {
+        let mut path = Vec::new();
+        self.walk_inner(&mut path, f);
+    }
+
+    fn walk_inner<'a>(&'a self, path: &mut Vec<&'a str>, f: &mut dyn FnMut(&[&'a str], &'a Node)) {
+        f(path, self);
+        match &self.value {
+            Value::Scalar { .. } => {}
+            Value::Seq(items) => {
+                for item in items {
+                    item.walk_inner(path, f);
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    path.push(key.as_str().unwrap_or(""));
+                    value.walk_inner(path, f);
+                    path.pop();
+                }
+            }
+        }
+    }
+}
+
+/// Parses the first document of `text`. An empty file is an empty mapping.
+pub fn parse(text: &str) -> Result<Node, ParseError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|err| ParseError {
+        pos: Pos::from_marker(*err.marker()),
+        message: err.info().to_string(),
+    })?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.root.unwrap_or(Node {
+        value: Value::Map(Vec::new()),
+        pos: Pos { line: 1, col: 1 },
+        tag: None,
+    }))
+}
+
+/// Reads and parses a file; errors name the file and the position.
+pub fn parse_file(path: &Path) -> Result<(String, Node), FileError> {
+    let text = std::fs::read_to_string(path).map_err(|err| FileError {
+        path: path.to_path_buf(),
+        pos: None,
+        message: format!("cannot read: {err}"),
+    })?;
+    let node = parse(&text).map_err(|err| FileError {
+        path: path.to_path_buf(),
+        pos: Some(err.pos),
+        message: format!("invalid YAML: {}", err.message),
+    })?;
+    Ok((text, node))
+}
+
+/// An input that cannot be read or parsed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = crate::sys::paths::display(&self.path);
+        match self.pos {
+            Some(pos) => write!(f, "{path}:{pos}: {}", self.message),
+            None => write!(f, "{path}: {}", self.message),
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        pos: Pos,
+        tag: Option<String>,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        pos: Pos,
+        tag: Option<String>,
+        anchor: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    done: bool,
+    error: Option<ParseError>,
+}
+
+impl Builder {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+                self.done = true;
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+}
+
+fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
+    let tag = tag?;
+    // `!Ref` has handle `!` and suffix `Ref`; standard tags (`!!str`) keep
+    // their suffix too, which no consumer mistakes for an intrinsic.
+    Some(tag.suffix)
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        if self.done || self.error.is_some() {
+            return;
+        }
+        let pos = Pos::from_marker(mark);
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let quoted = matches!(
+                    style,
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+                );
+                let node = Node {
+                    value: Value::Scalar { text, quoted },
+                    pos,
+                    tag: tag_name(tag),
+                };
+                self.push_node(node, anchor);
+            }
+            Event::SequenceStart(anchor, tag) => {
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    pos,
+                    tag: tag_name(tag),
+                    anchor,
+                });
+            }
+            Event::MappingStart(anchor, tag) => {
+                self.stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    key: None,
+                    pos,
+                    tag: tag_name(tag),
+                    anchor,
+                });
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq {
+                    items,
+                    pos,
+                    tag,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    self.push_node(
+                        Node {
+                            value: Value::Seq(items),
+                            pos,
+                            tag,
+                        },
+                        anchor,
+                    );
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map {
+                    entries,
+                    pos,
+                    tag,
+                    anchor,
+                    ..
+                }) = self.stack.pop()
+                {
+                    self.push_node(
+                        Node {
+                            value: Value::Map(entries),
+                            pos,
+                            tag,
+                        },
+                        anchor,
+                    );
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(node) => {
+                    let mut node = node.clone();
+                    node.pos = pos;
+                    self.push_node(node, 0);
+                }
+                None => {
+                    self.error = Some(ParseError {
+                        pos,
+                        message: "alias to an unknown anchor".into(),
+                    })
+                }
+            },
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_and_tags_are_kept() {
+        let doc = parse("a:\n  b: !GetAtt Api.ApiId\n  c: [x, 'y']\n").unwrap();
+        let b = doc.path(&["a", "b"]).unwrap();
+        // A tagged scalar starts at its value, after the tag.
+        assert_eq!(b.pos, Pos { line: 2, col: 14 });
+        assert_eq!(b.tag.as_deref(), Some("GetAtt"));
+        assert_eq!(b.as_str(), Some("Api.ApiId"));
+        let c = doc.path(&["a", "c"]).unwrap().as_seq().unwrap();
+        assert_eq!(
+            c[1].value,
+            Value::Scalar {
+                text: "y".into(),
+                quoted: true
+            }
+        );
+    }
+
+    #[test]
+    fn aliases_resolve_to_the_anchored_node() {
+        let doc = parse("x: &n {k: v}\ny: *n\n").unwrap();
+        assert_eq!(doc.path(&["y", "k"]).and_then(Node::as_str), Some("v"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_position() {
+        let err = parse("a: [b, c\nd: e\n").unwrap_err();
+        assert!(err.pos.line >= 1, "{err}");
+    }
+
+    #[test]
+    fn empty_text_is_an_empty_mapping() {
+        assert_eq!(parse("").unwrap().as_map().map(<[_]>::len), Some(0));
+    }
+}

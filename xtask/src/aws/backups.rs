@@ -1,0 +1,207 @@
+//! `cargo xtask backup <stage> [--list] [--restore ARN]`: on-demand DynamoDB
+//! backups of every table of the stage, a point-in-time-recovery check, and
+//! a check that every bucket keeps versions. `deploy` to a protected stage
+//! and `migrate` into one take a backup first.
+
+use anyhow::{bail, Result};
+use aws_config::SdkConfig;
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::aws;
+use crate::aws::data::{self, Kind};
+
+/// A backup taken of one table.
+#[derive(Debug, Clone)]
+pub struct Taken {
+    pub table: String,
+    pub arn: String,
+}
+
+/// Backs up every table of the stage. `why` becomes part of the backup names.
+pub async fn take(app: &App, stage: &Stage, config: &SdkConfig, why: &str) -> Result<Vec<Taken>> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let mut taken = Vec::new();
+    // Services not deployed yet (a first deploy) have nothing to back up.
+    let tables: Vec<data::Resource> = data::resources(app, stage, config)
+        .await?
+        .into_values()
+        .flatten()
+        .flatten()
+        .filter(|r| r.kind == Kind::Table)
+        .collect();
+    for resource in tables {
+        let name = format!("{}-{why}", resource.physical_id)
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+            .take(255)
+            .collect::<String>();
+        match dynamodb
+            .create_backup()
+            .table_name(&resource.physical_id)
+            .backup_name(&name)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let arn = out
+                    .backup_details()
+                    .map(|d| d.backup_arn().to_string())
+                    .unwrap_or_default();
+                taken.push(Taken {
+                    table: resource.physical_id.clone(),
+                    arn,
+                });
+            }
+            Err(err) => {
+                let pitr = pitr_status(&dynamodb, &resource.physical_id).await;
+                bail!(
+                    "cannot take an on-demand backup of {}: {}; point-in-time recovery is {pitr}. Nothing was changed",
+                    resource.physical_id,
+                    aws::error_message(&err)
+                );
+            }
+        }
+    }
+    Ok(taken)
+}
+
+async fn pitr_status(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> String {
+    match dynamodb
+        .describe_continuous_backups()
+        .table_name(table)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status())
+            .map(|s| s.as_str().to_lowercase())
+            .unwrap_or_else(|| "unknown".into()),
+        Err(err) => format!("unknown ({})", aws::error_message(&err)),
+    }
+}
+
+/// Takes backups and reports PITR and bucket versioning; exit 1 when a
+/// bucket does not keep versions (data there cannot be restored).
+pub async fn backup(
+    app: &App,
+    stage: &Stage,
+    config: &SdkConfig,
+    target: &aws::Target,
+) -> Result<i32> {
+    let taken = take(app, stage, config, "manual").await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    for t in &taken {
+        println!(
+            "backed up table {} ({}); point-in-time recovery {}",
+            t.table,
+            t.arn,
+            pitr_status(&dynamodb, &t.table).await
+        );
+    }
+    let s3 = aws::s3_client(config, target);
+    let mut unversioned = 0;
+    for resource in data::deployed(app, stage, config)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == Kind::Bucket)
+    {
+        let status = match s3
+            .get_bucket_versioning()
+            .bucket(&resource.physical_id)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "never enabled".into()),
+            Err(err) => format!("unknown ({})", aws::error_message(&err)),
+        };
+        if status == "Enabled" {
+            println!("bucket {}: versioning on", resource.physical_id);
+        } else {
+            unversioned += 1;
+            println!(
+                "bucket {}: versioning {status} — overwritten or deleted objects cannot be restored; enable VersioningConfiguration in {}",
+                resource.physical_id, resource.service
+            );
+        }
+    }
+    Ok(if unversioned > 0 { 1 } else { 0 })
+}
+
+/// The on-demand backups of the stage's tables.
+pub async fn list(app: &App, stage: &Stage, config: &SdkConfig) -> Result<i32> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    for resource in data::deployed(app, stage, config)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == Kind::Table)
+    {
+        let out = match dynamodb
+            .list_backups()
+            .table_name(&resource.physical_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) => bail!(
+                "cannot list the backups of {}: {}",
+                resource.physical_id,
+                aws::error_message(&err)
+            ),
+        };
+        for b in out.backup_summaries() {
+            println!(
+                "{}  {}  {}  {}",
+                resource.physical_id,
+                b.backup_name().unwrap_or(""),
+                b.backup_status().map(|s| s.as_str()).unwrap_or(""),
+                b.backup_arn().unwrap_or("")
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Restores a backup into a new table next to the original (DynamoDB never
+/// restores over a live table); prints how to switch to it.
+pub async fn restore(app: &App, stage: &Stage, config: &SdkConfig, arn: &str) -> Result<i32> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let tables: Vec<String> = data::deployed(app, stage, config)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == Kind::Table)
+        .map(|r| r.physical_id)
+        .collect();
+    let Some(table) = tables.iter().find(|t| arn.contains(&format!("table/{t}/"))) else {
+        bail!(
+            "backup {arn} is not a backup of a table of stage {stage} ({})",
+            tables.join(", ")
+        );
+    };
+    let suffix: String = arn
+        .rsplit('/')
+        .next()
+        .unwrap_or("restore")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect();
+    let restored = format!("{table}-restored-{suffix}");
+    if let Err(err) = dynamodb
+        .restore_table_from_backup()
+        .backup_arn(arn)
+        .target_table_name(&restored)
+        .send()
+        .await
+    {
+        bail!("cannot restore {arn}: {}", aws::error_message(&err));
+    }
+    println!("restored {table} from {arn} into a new table {restored}");
+    println!("compare it, then copy what you need back (or point the service at it); {table} itself was not changed");
+    Ok(0)
+}

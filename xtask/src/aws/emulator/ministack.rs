@@ -1,0 +1,206 @@
+//! The ministack backend: the pinned emulator as a child process.
+//!
+//! A private instance lives in a fresh folder under `target/xtask-tmp/`
+//! (state, tmp, log) on a free loopback port, and is stopped with its whole
+//! process group (its Lambda workers included) when the handle drops. The
+//! long-lived instance of `cargo xtask local` uses the same start and ready
+//! code with a detached lifetime.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::sys::paths;
+use crate::sys::process::{self, Lifetime};
+use crate::sys::tools;
+
+/// How long a start may take before we give up and show the log.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A private ministack process, stopped on drop.
+pub struct Ministack {
+    child: Child,
+    port: u16,
+    run_dir: PathBuf,
+    exit: Option<std::process::ExitStatus>,
+}
+
+/// Where a ministack keeps its files.
+pub struct Layout {
+    pub run_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(run_dir: PathBuf) -> Layout {
+        Layout { run_dir }
+    }
+    pub fn log(&self) -> PathBuf {
+        self.run_dir.join("ministack.log")
+    }
+    fn state(&self) -> PathBuf {
+        self.run_dir.join("state")
+    }
+    fn tmp(&self) -> PathBuf {
+        self.run_dir.join("tmp")
+    }
+}
+
+/// Spawns ministack on `port` with its files in `layout`.
+pub fn spawn(layout: &Layout, port: u16, lifetime: Lifetime) -> Result<Child> {
+    let program = tools::ministack(true)?;
+    fs::create_dir_all(layout.state())
+        .and_then(|_| fs::create_dir_all(layout.tmp()))
+        .with_context(|| format!("cannot create {}", paths::display(&layout.run_dir)))?;
+    let log = fs::File::create(layout.log())
+        .with_context(|| format!("cannot create {}", paths::display(&layout.log())))?;
+    let mut cmd = Command::new(&program);
+    cmd.env("GATEWAY_PORT", port.to_string())
+        .env("BIND_HOST", "127.0.0.1")
+        .env("MINISTACK_HOST", "localhost")
+        .env("LAMBDA_EXECUTOR", "local")
+        .env("STATE_DIR", layout.state())
+        .env("TMPDIR", layout.tmp())
+        // Off: the IoT MQTT listener binds a fixed port (8883), which would
+        // keep two emulators from running side by side.
+        .env("IOT_MTLS_ENABLED", "0")
+        .env("SFTP_ENABLED", "0")
+        // The emulator must not inherit a pointer to another emulator.
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    process::supervise(&mut cmd, lifetime);
+    cmd.spawn()
+        .with_context(|| format!("cannot start {}", paths::display(&program)))
+}
+
+/// Waits until `/_ministack/health` answers. `alive` tells whether the
+/// process still runs, so a crash is reported at once, not after the timeout.
+pub async fn wait_ready(
+    port: u16,
+    log: &Path,
+    mut alive: impl FnMut() -> Option<String>,
+) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
+    let url = format!("http://127.0.0.1:{port}/_ministack/health");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(response) = client.get(&url).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        if let Some(exit) = alive() {
+            bail!(
+                "the emulator exited before it was ready ({exit}); last lines of {}:\n{}",
+                paths::display(log),
+                process::log_tail(log, 20)
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the emulator did not answer {url} within {}s; last lines of {}:\n{}",
+                READY_TIMEOUT.as_secs(),
+                paths::display(log),
+                process::log_tail(log, 20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Ministack {
+    /// Starts a private instance in a fresh folder on a free port.
+    pub async fn start_private() -> Result<Ministack> {
+        let scratch = paths::scratch_dir();
+        fs::create_dir_all(&scratch)?;
+        let run_dir = unique_dir(&scratch, "ministack")?;
+        let layout = Layout::new(run_dir.clone());
+        // A free port can be taken by someone else between our probe and the
+        // emulator's bind; try a few.
+        let mut last_err = None;
+        for _ in 0..3 {
+            let port = process::free_port()?;
+            let child = spawn(&layout, port, Lifetime::Attached)?;
+            let mut ministack = Ministack {
+                child,
+                port,
+                run_dir: run_dir.clone(),
+                exit: None,
+            };
+            let ready = {
+                let child = &mut ministack.child;
+                wait_ready(port, &layout.log(), || {
+                    child.try_wait().ok().flatten().map(|s| s.to_string())
+                })
+                .await
+            };
+            match ready {
+                Ok(()) => return Ok(ministack),
+                Err(err) => {
+                    let in_use =
+                        process::log_tail(&layout.log(), 40).contains("ddress already in use");
+                    drop(ministack);
+                    if !in_use {
+                        return Err(err);
+                    }
+                    last_err = Some(err);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("the emulator did not start")))
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.exit_report().is_none()
+    }
+
+    /// `Some(description)` once the process has exited.
+    pub fn exit_report(&mut self) -> Option<String> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().ok().flatten();
+        }
+        let status = self.exit?;
+        let log = Layout::new(self.run_dir.clone()).log();
+        Some(format!(
+            "the process exited ({status}); last lines of {}:\n{}",
+            paths::display(&log),
+            process::log_tail(&log, 10)
+        ))
+    }
+}
+
+impl Drop for Ministack {
+    fn drop(&mut self) {
+        process::stop_child(&mut self.child, Duration::from_secs(5));
+        let _ = fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// A new folder `<parent>/<prefix>-<pid>-<n>` that no one else uses.
+pub fn unique_dir(parent: &Path, prefix: &str) -> Result<PathBuf> {
+    for n in 0..10_000u32 {
+        let dir = parent.join(format!("{prefix}-{}-{n}", std::process::id()));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot create {}", paths::display(&dir)))
+            }
+        }
+    }
+    bail!("no free scratch folder under {}", paths::display(parent))
+}

@@ -1,0 +1,138 @@
+//! AWS SDK configuration for one target: real AWS in a region, or an
+//! emulator endpoint.
+//!
+//! Every SDK client of the tool is built from [`Target::sdk_config`], so the
+//! choice between AWS and the emulator is made once, with bounded timeouts:
+//! a dead endpoint gives an error within seconds, never a hang.
+
+pub(crate) mod backups;
+pub(crate) mod data;
+pub mod emulator;
+pub(crate) mod endpoints;
+pub(crate) mod exports;
+pub(crate) mod lock;
+pub(crate) mod provision;
+pub(crate) mod stacks;
+pub(crate) mod target;
+pub(crate) mod verify;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+/// Where AWS calls go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Real AWS, with the default credential chain.
+    Aws,
+    /// An emulator at this endpoint (`http://127.0.0.1:PORT`). Emulators
+    /// keep one tenant per access key: a 12-digit key is that account, so a
+    /// rehearsal of a stage runs in the stage's own account.
+    Emulator {
+        endpoint: String,
+        access_key: String,
+    },
+}
+
+impl Target {
+    /// An emulator target with the default tenant.
+    pub fn emulator(endpoint: &str) -> Target {
+        Target::Emulator {
+            endpoint: endpoint.to_string(),
+            access_key: emulator::ACCESS_KEY.to_string(),
+        }
+    }
+
+    pub fn is_emulator(&self) -> bool {
+        matches!(self, Target::Emulator { .. })
+    }
+
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Target::Emulator { endpoint, .. } => Some(endpoint),
+            Target::Aws => None,
+        }
+    }
+
+    /// The SDK configuration for calls to this target in `region`.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .operation_timeout(Duration::from_secs(180))
+            .build();
+        let loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .timeout_config(timeouts);
+        match self {
+            Target::Aws => {
+                loader
+                    .retry_config(RetryConfig::standard().with_max_attempts(5))
+                    .load()
+                    .await
+            }
+            Target::Emulator {
+                endpoint,
+                access_key,
+            } => {
+                loader
+                    .endpoint_url(endpoint)
+                    .credentials_provider(Credentials::new(
+                        access_key.clone(),
+                        emulator::SECRET_KEY,
+                        None,
+                        None,
+                        "emulator",
+                    ))
+                    // An emulator that stops answering will not come back;
+                    // one retry covers a worker that was busy starting.
+                    .retry_config(RetryConfig::standard().with_max_attempts(2))
+                    .load()
+                    .await
+            }
+        }
+    }
+}
+
+/// S3 clients for the emulator use path-style addressing: bucket names as
+/// host names do not resolve on 127.0.0.1.
+pub fn s3_client(config: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(target.is_emulator())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The message of an SDK error with its service error code, without the
+/// debug noise of the full error chain.
+pub fn error_message<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_s3::error::SdkError;
+    match err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            match (inner.code(), inner.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => inner.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(failure) => {
+            if failure.is_timeout() {
+                "the request timed out".to_string()
+            } else if failure.is_io() {
+                "the connection failed (is the endpoint running?)".to_string()
+            } else {
+                format!("the request could not be sent: {failure:?}")
+            }
+        }
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        other => other.to_string(),
+    }
+}

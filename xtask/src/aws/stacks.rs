@@ -1,0 +1,247 @@
+//! What is deployed: CloudFormation stack state and outputs, and the
+//! deployments the Serverless Framework keeps in the deployment bucket.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use aws_config::SdkConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::app::stage::Stage;
+use crate::app::Service;
+use crate::aws::{self, Target};
+
+/// A stack as CloudFormation describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StackState {
+    pub exists: bool,
+    pub status: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    /// The newest deployment kept in the deployment bucket (its timestamp),
+    /// which `serverless rollback --timestamp` returns to.
+    pub deployment: Option<String>,
+    /// When CloudFormation last changed the stack (created or updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+}
+
+pub struct Stacks {
+    cfn: aws_sdk_cloudformation::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl Stacks {
+    pub fn new(config: &SdkConfig, target: &Target) -> Stacks {
+        Stacks {
+            cfn: aws_sdk_cloudformation::Client::new(config),
+            s3: aws::s3_client(config, target),
+        }
+    }
+
+    /// The stack's status and outputs; `exists: false` when there is none.
+    pub async fn describe(&self, stack: &str) -> Result<StackState> {
+        let result = self.cfn.describe_stacks().stack_name(stack).send().await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err) => {
+                let message = aws::error_message(&err);
+                if message.contains("does not exist") {
+                    return Ok(StackState::default());
+                }
+                bail!("cannot describe stack {stack}: {message}");
+            }
+        };
+        let Some(found) = output.stacks().first() else {
+            return Ok(StackState::default());
+        };
+        let status = found.stack_status().map(|s| s.as_str().to_string());
+        if status.as_deref() == Some("DELETE_COMPLETE") {
+            return Ok(StackState::default());
+        }
+        let outputs = found
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+            .collect();
+        let changed_at = found
+            .last_updated_time()
+            .or(found.creation_time())
+            .map(|t| t.to_string());
+        Ok(StackState {
+            exists: true,
+            status,
+            outputs,
+            deployment: None,
+            changed_at,
+        })
+    }
+
+    /// The stack's state plus its newest kept deployment.
+    pub async fn state(&self, service: &Service, stage: &Stage) -> Result<StackState> {
+        let mut state = self.describe_service(service, stage).await?;
+        if state.exists {
+            state.deployment = self.latest_deployment(service, stage, &state).await?;
+        }
+        Ok(state)
+    }
+
+    /// The service's stack status and outputs, without looking up its kept
+    /// deployments (for callers that only read outputs).
+    pub async fn describe_service(&self, service: &Service, stage: &Stage) -> Result<StackState> {
+        let Some(stack) = service.stack_name(stage) else {
+            bail!(
+                "{}: cannot tell the stack name of service `{}` for stage {stage}",
+                service.display_file(),
+                service.key
+            );
+        };
+        self.describe(&stack).await
+    }
+
+    /// The bucket holding the service's deployments in `stage`.
+    pub fn deployment_bucket(
+        service: &Service,
+        stage: &Stage,
+        state: &StackState,
+    ) -> Option<String> {
+        service
+            .deployment_bucket(stage)
+            .or_else(|| state.outputs.get("ServerlessDeploymentBucketName").cloned())
+    }
+
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// Deployments live under `serverless/<service>/<stage>/<ms>-<iso time>/`
+    /// in the deployment bucket (named by the stack's output when the
+    /// framework created it).
+    async fn latest_deployment(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        state: &StackState,
+    ) -> Result<Option<String>> {
+        let bucket = service
+            .deployment_bucket(stage)
+            .or_else(|| state.outputs.get("ServerlessDeploymentBucketName").cloned());
+        let (Some(bucket), Some(name)) = (bucket, service.name()) else {
+            return Ok(None);
+        };
+        let ctx = crate::app::vars::Context {
+            stage: stage.name(),
+            region: stage.region(),
+            doc: &service.doc,
+            dir: &service.dir,
+        };
+        let Some(name) = crate::app::vars::resolve(name, &ctx) else {
+            return Ok(None);
+        };
+        let prefix = format!("serverless/{name}/{}/", stage.name());
+        let mut timestamps = Vec::new();
+        let mut token = None;
+        loop {
+            let mut request = self
+                .s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&prefix)
+                .delimiter("/");
+            if let Some(t) = token.take() {
+                request = request.continuation_token(t);
+            }
+            let page = match request.send().await {
+                Ok(page) => page,
+                Err(err) => bail!(
+                    "cannot list deployments in bucket {bucket}: {}",
+                    aws::error_message(&err)
+                ),
+            };
+            for common in page.common_prefixes() {
+                if let Some(dir) = common.prefix().and_then(|p| p.strip_prefix(&prefix)) {
+                    if let Some(ts) = dir
+                        .split('-')
+                        .next()
+                        .filter(|ts| !ts.is_empty() && ts.chars().all(|c| c.is_ascii_digit()))
+                    {
+                        timestamps.push(ts.to_string());
+                    }
+                }
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        timestamps.sort_by_key(|ts| ts.parse::<u128>().unwrap_or(0));
+        Ok(timestamps.pop())
+    }
+
+    /// Whether a bucket exists and we may use it.
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        match self.s3.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let not_found = err.as_service_error().is_some_and(|e| e.is_not_found())
+                    || err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 404);
+                if not_found {
+                    Ok(false)
+                } else {
+                    bail!("cannot check bucket {bucket}: {}", aws::error_message(&err))
+                }
+            }
+        }
+    }
+}
+
+/// One resource of a deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: String,
+}
+
+/// Every resource of a stack; `None` when the stack does not exist.
+pub async fn list_resources(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<Option<Vec<StackResource>>> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let mut request = cfn.list_stack_resources().stack_name(stack);
+        if let Some(t) = token.take() {
+            request = request.next_token(t);
+        }
+        let page = match request.send().await {
+            Ok(page) => page,
+            Err(err) => {
+                let message = aws::error_message(&err);
+                if message.contains("does not exist") {
+                    return Ok(None);
+                }
+                bail!("cannot list the resources of {stack}: {message}");
+            }
+        };
+        for r in page.stack_resource_summaries() {
+            if let (Some(logical), Some(ty), Some(physical)) = (
+                r.logical_resource_id(),
+                r.resource_type(),
+                r.physical_resource_id(),
+            ) {
+                found.push(StackResource {
+                    logical_id: logical.into(),
+                    resource_type: ty.into(),
+                    physical_id: physical.into(),
+                });
+            }
+        }
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(Some(found)),
+        }
+    }
+}

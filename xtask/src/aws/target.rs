@@ -1,0 +1,188 @@
+//! Where a stage's commands go: real AWS, or an emulator (the `local`
+//! stage, `--rehearse`, or `--emulator external`), decided once per command.
+
+use anyhow::{bail, Result};
+use aws_config::SdkConfig;
+
+use std::path::Path;
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::aws::emulator::{self, resident, Backend, Emulator};
+use crate::aws::lock::Locks;
+use crate::aws::stacks::Stacks;
+use crate::aws::Target;
+
+/// A stage's target with its SDK configuration. Holds the emulator it
+/// started (if any) so that it lives exactly as long as the command.
+pub struct StageTarget {
+    pub target: Target,
+    pub config: SdkConfig,
+    pub mode: Mode,
+    /// Held for its destructor, which stops an emulator this command started.
+    _emulator: Option<Emulator>,
+}
+
+/// Where a command's calls go for one stage, decided once from the stage
+/// and the flags: nothing else re-derives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Real AWS, in the stage's region and account.
+    Aws,
+    /// A stage that lives on the emulator (the `local` kind).
+    Emulator(Backend),
+    /// An AWS stage rehearsed on the emulator, with its real names.
+    Rehearsal(Backend),
+}
+
+impl Mode {
+    /// The mode of `stage` when `--rehearse` was given or not.
+    pub fn of(stage: &Stage, rehearse: bool, backend: Backend) -> Mode {
+        if stage.on_emulator() {
+            Mode::Emulator(backend)
+        } else if rehearse {
+            Mode::Rehearsal(backend)
+        } else {
+            Mode::Aws
+        }
+    }
+
+    pub fn is_rehearsal(self) -> bool {
+        matches!(self, Mode::Rehearsal(_))
+    }
+}
+
+impl StageTarget {
+    /// Resolves the target of `stage` in `mode`. The emulator is used for
+    /// stages that live there and for rehearsals; everything else goes to AWS.
+    pub async fn open(stage: &Stage, mode: Mode) -> Result<StageTarget> {
+        let backend = match mode {
+            Mode::Aws => {
+                if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+                    if !endpoint.is_empty() {
+                        bail!(
+                            "AWS_ENDPOINT_URL is set ({endpoint}) but stage `{stage}` deploys to AWS; unset it, or add --rehearse to run the stage on the emulator"
+                        );
+                    }
+                }
+                let target = Target::Aws;
+                let config = target.sdk_config(stage.region()).await;
+                return Ok(StageTarget {
+                    target,
+                    config,
+                    mode,
+                    _emulator: None,
+                });
+            }
+            Mode::Emulator(backend) | Mode::Rehearsal(backend) => backend,
+        };
+        let emulator = match backend {
+            Backend::Ministack => resident::ensure_running(None).await?.0,
+            Backend::External => Emulator::external_from_env().await?,
+            Backend::Localstack => Emulator::start(Backend::Localstack).await?,
+        };
+        // A stage with an account rehearses in that account: the emulator
+        // keeps a tenant per 12-digit access key, as AWS keeps accounts apart.
+        let access_key = match backend {
+            Backend::External => std::env::var("AWS_ACCESS_KEY_ID")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            _ => None,
+        }
+        .or_else(|| stage.account().map(str::to_string))
+        .unwrap_or_else(|| emulator::ACCESS_KEY.to_string());
+        let target = Target::Emulator {
+            endpoint: emulator.endpoint().to_string(),
+            access_key,
+        };
+        let config = target.sdk_config(stage.region()).await;
+        Ok(StageTarget {
+            target,
+            config,
+            mode,
+            _emulator: Some(emulator),
+        })
+    }
+
+    /// The app in `app_dir`, a stage parsed against its policy, and that
+    /// stage's target with the account checked: what every command that
+    /// talks to a stage starts with.
+    pub async fn open_stage(
+        app_dir: &Path,
+        stage: &str,
+        rehearse: bool,
+        backend: Backend,
+    ) -> Result<(App, Stage, StageTarget)> {
+        let app = App::load(app_dir)?;
+        let stage = app.stage(stage)?;
+        let target = StageTarget::open(&stage, Mode::of(&stage, rehearse, backend)).await?;
+        target.check_account(&stage).await?;
+        Ok((app, stage, target))
+    }
+
+    /// Whether this is a rehearsal of an AWS stage on the emulator.
+    pub fn is_rehearsal(&self) -> bool {
+        self.mode.is_rehearsal()
+    }
+
+    /// The stage's stacks and deployment buckets.
+    pub fn stacks(&self) -> Stacks {
+        Stacks::new(&self.config, &self.target)
+    }
+
+    /// A CloudFormation client for the stage.
+    pub fn cfn(&self) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(&self.config)
+    }
+
+    /// An S3 client for the stage (path-style on an emulator).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        crate::aws::s3_client(&self.config, &self.target)
+    }
+
+    /// The stage locks of the stage's account and region.
+    pub fn locks(&self) -> Locks {
+        Locks::new(&self.config)
+    }
+
+    /// Where calls go, for messages.
+    pub fn describe(&self) -> String {
+        match &self.target {
+            Target::Aws => "AWS".to_string(),
+            Target::Emulator { endpoint, .. } => format!("the emulator at {endpoint}"),
+        }
+    }
+
+    /// The account the credentials belong to (STS).
+    pub async fn account(&self) -> Result<String> {
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        match sts.get_caller_identity().send().await {
+            Ok(identity) => Ok(identity.account().unwrap_or_default().to_string()),
+            Err(err) => {
+                let hint = if self.target.is_emulator() {
+                    "is the emulator running? `cargo xtask local status`"
+                } else {
+                    "configure credentials (`aws configure sso`, AWS_PROFILE, or OIDC in CI)"
+                };
+                bail!(
+                    "cannot resolve AWS credentials for {}: {}; {hint}",
+                    self.describe(),
+                    crate::aws::error_message(&err)
+                )
+            }
+        }
+    }
+
+    /// Checks the caller's account against the stage's expected one.
+    pub async fn check_account(&self, stage: &Stage) -> Result<String> {
+        let account = self.account().await?;
+        if let Some(expected) = stage.account() {
+            if expected != account {
+                bail!(
+                    "stage `{stage}` belongs to account {expected}, but the credentials are for account {account}; switch credentials (AWS_PROFILE) and try again"
+                );
+            }
+        }
+        Ok(account)
+    }
+}

@@ -1,0 +1,374 @@
+//! `cargo xtask smoke <stage>`: every endpoint of the deployed app checked
+//! against the app's `smoke.toml`, with real Cognito tokens for protected
+//! routes. `deploy` runs it after every successful deploy.
+//!
+//! On an unprotected stage a throwaway user is created (random name and
+//! password), signed in with `USER_PASSWORD_AUTH` and deleted afterwards; on
+//! a protected stage the user comes from `SMOKE_USERNAME`/`SMOKE_PASSWORD`
+//! and no user is ever created. Tokens and passwords are never printed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType, MessageActionType};
+use smoke_tests::{Options, Report, Spec};
+
+use crate::app::stage::Stage;
+use crate::app::vars;
+use crate::app::yaml::Node;
+use crate::app::App;
+use crate::aws::endpoints;
+use crate::aws::stacks::Stacks;
+use crate::aws::target::StageTarget;
+use crate::aws::{self};
+use crate::cfn::intrinsic::{self, Env};
+
+/// The spec's file name, next to deploy.toml.
+pub const SPEC_FILE: &str = "smoke.toml";
+
+/// How to run a smoke pass.
+pub struct SmokeOptions {
+    pub allow_mutating: bool,
+    pub run_id: String,
+    pub junit: Option<PathBuf>,
+    /// How many checks run at once (`None`: the runner's default).
+    pub concurrency: Option<usize>,
+}
+
+/// Runs every check of the app on the stage's target.
+pub async fn run(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    opts: &SmokeOptions,
+) -> Result<Report> {
+    let stacks = Stacks::new(&target.config, &target.target);
+    let mut states = Vec::new();
+    for service in &app.services {
+        states.push((
+            service.key.clone(),
+            stacks.describe_service(service, stage).await?,
+        ));
+    }
+    let endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
+    let spec_path = app.root.join(SPEC_FILE);
+    let spec = if spec_path.exists() {
+        Spec::load(&spec_path)?
+    } else {
+        Spec {
+            path: spec_path,
+            checks: Vec::new(),
+        }
+    };
+    let mut options = Options {
+        run_id: opts.run_id.to_lowercase(),
+        protected_stage: stage.is_protected(),
+        allow_mutating: opts.allow_mutating,
+        ..Options::default()
+    };
+    if let Some(concurrency) = opts.concurrency {
+        options.concurrency = concurrency;
+    }
+
+    let mut user = None;
+    if endpoints.iter().any(|e| e.protected)
+        || spec.checks.iter().any(|c| c.protected == Some(true))
+    {
+        match Identity::find(app, stage, target).await {
+            Ok(identity) => match identity.token(stage, &opts.run_id).await {
+                Ok((token, created)) => {
+                    options.token = Some(token);
+                    user = created.map(|name| (identity, name));
+                }
+                Err(err) => options.no_token_reason = Some(format!("{err:#}")),
+            },
+            Err(err) => options.no_token_reason = Some(format!("{err:#}")),
+        }
+    }
+    let report = smoke_tests::run(&spec, &endpoints, &options).await;
+    if let Some((identity, name)) = user {
+        if let Err(err) = identity.delete_user(&name).await {
+            eprintln!("warning: could not delete the smoke user: {err:#}");
+        }
+    }
+    if let Some(path) = &opts.junit {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, report.junit())
+            .with_context(|| format!("cannot write {}", crate::sys::paths::display(path)))?;
+    }
+    Ok(report)
+}
+
+/// The Cognito user pool and app client behind the app's JWT authorizer.
+struct Identity {
+    client: aws_sdk_cognitoidentityprovider::Client,
+    pool_id: String,
+    client_id: String,
+}
+
+impl Identity {
+    /// Reads the authorizer's issuer and audience from the service's file
+    /// and resolves them against what is deployed.
+    async fn find(app: &App, stage: &Stage, target: &StageTarget) -> Result<Identity> {
+        let cfn = aws_sdk_cloudformation::Client::new(&target.config);
+        let exports = list_exports(&cfn).await?;
+        for service in &app.services {
+            let Some(authorizers) = service
+                .doc
+                .path(&["provider", "httpApi", "authorizers"])
+                .and_then(Node::as_map)
+            else {
+                continue;
+            };
+            for (name, config) in authorizers {
+                let (Some(issuer), Some(audience)) =
+                    (config.get("issuerUrl"), config.get("audience"))
+                else {
+                    continue;
+                };
+                let Some(stack) = service.stack_name(stage) else {
+                    continue;
+                };
+                let resources: BTreeMap<String, String> =
+                    crate::aws::stacks::list_resources(&cfn, &stack)
+                        .await?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| (r.logical_id, r.physical_id))
+                        .collect();
+                let ctx = vars::Context {
+                    stage: stage.name(),
+                    region: stage.region(),
+                    doc: &service.doc,
+                    dir: &service.dir,
+                };
+                let eval = Eval {
+                    ctx: &ctx,
+                    resources: &resources,
+                    exports: &exports,
+                    region: stage.region(),
+                };
+                let issuer = eval.value(issuer).with_context(|| {
+                    format!(
+                        "cannot resolve the issuerUrl of authorizer `{}` in {}",
+                        name.as_str().unwrap_or("?"),
+                        service.display_file()
+                    )
+                })?;
+                let audience = match audience.as_seq() {
+                    Some(items) => items.first().and_then(|a| eval.value(a)),
+                    None => eval.value(audience),
+                }
+                .context("cannot resolve the authorizer's audience (the app client id)")?;
+                let pool_id = issuer
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                return Ok(Identity {
+                    client: aws_sdk_cognitoidentityprovider::Client::new(&target.config),
+                    pool_id,
+                    client_id: audience,
+                });
+            }
+        }
+        bail!("no JWT authorizer with issuerUrl and audience was found in the app's services")
+    }
+
+    /// A token, and the throwaway user's name when one was created.
+    async fn token(&self, stage: &Stage, run_id: &str) -> Result<(String, Option<String>)> {
+        if stage.is_protected() {
+            let (Ok(username), Ok(password)) = (
+                std::env::var("SMOKE_USERNAME"),
+                std::env::var("SMOKE_PASSWORD"),
+            ) else {
+                bail!("stage {stage} is protected: smoke tests never create users there; set SMOKE_USERNAME and SMOKE_PASSWORD to a test user");
+            };
+            return Ok((self.sign_in(&username, &password).await?, None));
+        }
+        let username = format!(
+            "smoke-{}-{}@example.com",
+            run_id.to_lowercase(),
+            random_hex(4)
+        );
+        let password = format!("Sm0ke-{}-Aa1!", random_hex(12));
+        let created = self
+            .client
+            .admin_create_user()
+            .user_pool_id(&self.pool_id)
+            .username(&username)
+            .message_action(MessageActionType::Suppress)
+            .user_attributes(
+                AttributeType::builder()
+                    .name("email")
+                    .value(&username)
+                    .build()?,
+            )
+            .user_attributes(
+                AttributeType::builder()
+                    .name("email_verified")
+                    .value("true")
+                    .build()?,
+            )
+            .send()
+            .await;
+        if let Err(err) = created {
+            bail!(
+                "cannot create a smoke user in pool {}: {}",
+                self.pool_id,
+                aws::error_message(&err)
+            );
+        }
+        let set = self
+            .client
+            .admin_set_user_password()
+            .user_pool_id(&self.pool_id)
+            .username(&username)
+            .password(&password)
+            .permanent(true)
+            .send()
+            .await;
+        if let Err(err) = set {
+            let _ = self.delete_user(&username).await;
+            bail!(
+                "cannot set the smoke user's password: {}",
+                aws::error_message(&err)
+            );
+        }
+        match self.sign_in(&username, &password).await {
+            Ok(token) => Ok((token, Some(username))),
+            Err(err) => {
+                let _ = self.delete_user(&username).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn sign_in(&self, username: &str, password: &str) -> Result<String> {
+        let auth = self
+            .client
+            .initiate_auth()
+            .client_id(&self.client_id)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", password)
+            .send()
+            .await;
+        match auth {
+            Ok(out) => out
+                .authentication_result()
+                .and_then(|r| r.id_token())
+                .map(str::to_string)
+                .context("Cognito answered without an id token (is a challenge pending for the user?)"),
+            Err(err) => bail!(
+                "cannot sign in to app client {} with USER_PASSWORD_AUTH: {} (the client must allow ALLOW_USER_PASSWORD_AUTH)",
+                self.client_id,
+                aws::error_message(&err)
+            ),
+        }
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<()> {
+        if let Err(err) = self
+            .client
+            .admin_delete_user()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .send()
+            .await
+        {
+            bail!("{}", aws::error_message(&err));
+        }
+        Ok(())
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if read.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (nanos >> (i % 16 * 8)) as u8 ^ (std::process::id() as u8);
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn list_exports(cfn: &aws_sdk_cloudformation::Client) -> Result<BTreeMap<String, String>> {
+    let mut exports = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let mut request = cfn.list_exports();
+        if let Some(t) = token.take() {
+            request = request.next_token(t);
+        }
+        let page = match request.send().await {
+            Ok(page) => page,
+            Err(err) => bail!("cannot list exports: {}", aws::error_message(&err)),
+        };
+        for export in page.exports() {
+            if let (Some(name), Some(value)) = (export.name(), export.value()) {
+                exports.insert(name.to_string(), value.to_string());
+            }
+        }
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(exports),
+        }
+    }
+}
+
+/// Evaluates the intrinsic functions an authorizer's settings use, against
+/// the deployed stack's resources and the account's exports.
+struct Eval<'a> {
+    ctx: &'a vars::Context<'a>,
+    resources: &'a BTreeMap<String, String>,
+    exports: &'a BTreeMap<String, String>,
+    region: &'a str,
+}
+
+impl Env for Eval<'_> {
+    fn vars(&self) -> &vars::Context<'_> {
+        self.ctx
+    }
+
+    fn stack_name(&self) -> Option<String> {
+        None
+    }
+
+    fn resource(&self, logical_id: &str) -> Option<String> {
+        self.resources.get(logical_id).cloned()
+    }
+
+    /// The attributes a smoke token needs: a user pool's id and issuer.
+    fn attribute(&self, logical_id: &str, attribute: &str) -> Option<String> {
+        let physical = self.resources.get(logical_id)?;
+        match attribute {
+            "ProviderURL" => Some(format!(
+                "https://cognito-idp.{}.amazonaws.com/{physical}",
+                self.region
+            )),
+            "UserPoolId" => Some(physical.clone()),
+            _ => None,
+        }
+    }
+
+    fn import(&self, name: &str) -> Option<String> {
+        self.exports.get(name).cloned()
+    }
+}
+
+impl Eval<'_> {
+    fn value(&self, node: &Node) -> Option<String> {
+        intrinsic::evaluate(node, self)
+    }
+}

@@ -1,0 +1,499 @@
+//! `cargo xtask validate <stage>`: CloudFormation errors caught before AWS
+//! sees them. Offline: every `Fn::GetAtt`, `Ref` and `Fn::Sub` reference
+//! inside a service against its resources, the framework's generated ones
+//! and the resource table; every resource type; and, across services, the
+//! exports and the references to them. `--deep` adds cfn-lint on the
+//! packaged template; `deployed_exports` checks a deploy against what other
+//! deployed stacks import.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use std::path::{Path, PathBuf};
+
+use crate::app::diag::{Finding, Report};
+use crate::app::stage::Stage;
+use crate::app::yaml::{Node, Pos};
+use crate::app::{App, Service};
+use crate::cfn::intrinsic::{self, Function};
+use crate::cfn::refs::{self, Scope, Target};
+use crate::cfn::{self, Generated};
+
+pub const UNKNOWN_TYPE: &str = "unknown-type";
+pub const GETATT_RESOURCE: &str = "getatt-unknown-resource";
+pub const GETATT_ATTRIBUTE: &str = "getatt-unknown-attribute";
+pub const REF_UNKNOWN: &str = "ref-unknown";
+pub const DUPLICATE_EXPORT: &str = "duplicate-export";
+pub const UNSCOPED_EXPORT: &str = "unscoped-export";
+pub const UNRESOLVED_IMPORT: &str = "unresolved-import";
+pub const UNKNOWN_OUTPUT: &str = "unknown-output";
+pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
+
+/// The logical ids a service's template will have, with their types.
+struct Resources {
+    user: BTreeMap<String, (String, Pos, PathBuf)>,
+    parameters: BTreeSet<String>,
+    generated: Generated,
+    /// Whether every `resources:` fragment could be read.
+    complete: bool,
+}
+
+impl Resources {
+    fn of(service: &Service) -> Resources {
+        let mut user = BTreeMap::new();
+        for (file, key, resource) in service.entries("Resources") {
+            if let Some(id) = key.as_str() {
+                let ty = resource
+                    .get("Type")
+                    .and_then(Node::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                user.insert(id.to_string(), (ty, key.pos, file.to_path_buf()));
+            }
+        }
+        let parameters = service
+            .entries("Parameters")
+            .into_iter()
+            .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
+            .collect();
+        Resources {
+            user,
+            parameters,
+            generated: cfn::generated(service),
+            complete: service.fragments_complete,
+        }
+    }
+
+    /// `Some(type)` when the logical id exists (`""` for an untyped user resource).
+    fn type_of(&self, logical: &str) -> Option<String> {
+        self.user
+            .get(logical)
+            .map(|(t, _, _)| t.clone())
+            .or_else(|| self.generated.type_of(logical).map(str::to_string))
+    }
+
+    fn all_ids(&self) -> Vec<String> {
+        self.user
+            .keys()
+            .cloned()
+            .chain(self.generated.resources.keys().cloned())
+            .collect()
+    }
+}
+
+/// Offline validation of every service and of the references between them.
+pub fn validate(app: &App, stage: &Stage) -> Report {
+    let mut report = Report::default();
+    for service in &app.services {
+        check_service(service, &mut report.findings);
+    }
+    check_across(app, stage, &mut report.findings);
+    report.finish()
+}
+
+fn finding(file: &Path, pos: Pos, rule: &'static str, message: String, fix: String) -> Finding {
+    Finding::new(file, pos, rule, message, fix)
+}
+
+fn check_service(service: &Service, out: &mut Vec<Finding>) {
+    let resources = Resources::of(service);
+    for (id, (ty, pos, file)) in &resources.user {
+        if ty.is_empty() {
+            out.push(finding(
+                file,
+                *pos,
+                UNKNOWN_TYPE,
+                format!("resource `{id}` has no Type"),
+                "add `Type: AWS::<Service>::<Resource>`".into(),
+            ));
+        } else if cfn::is_checked_type(ty) && cfn::attributes(ty).is_none() {
+            out.push(finding(
+                file,
+                *pos,
+                UNKNOWN_TYPE,
+                format!("resource `{id}` has type `{ty}`, which CloudFormation does not have"),
+                similar_type(ty)
+                    .map(|t| format!("did you mean `{t}`?"))
+                    .unwrap_or_else(|| {
+                        "check the type name in the CloudFormation resource reference".into()
+                    }),
+            ));
+        }
+    }
+    // The service file, then every `resources:` fragment from another file.
+    let mut documents: Vec<(&Path, &Node)> = vec![(service.file.as_path(), &service.doc)];
+    documents.extend(
+        service
+            .fragments
+            .iter()
+            .filter(|f| f.file != service.file)
+            .map(|f| (f.file.as_path(), &f.node)),
+    );
+    for (file, document) in documents {
+        let mut visit = |node: &Node| {
+            let Some(call) = intrinsic::decode(node) else {
+                return;
+            };
+            match call.function {
+                Function::GetAtt => {
+                    if let Some(target) = intrinsic::getatt_target(&call) {
+                        check_getatt(file, &resources, &target, call.arg.pos(), out);
+                    }
+                }
+                Function::Ref => {
+                    if let Some(name) = call.arg.as_str() {
+                        check_ref(
+                            file,
+                            &resources,
+                            name,
+                            call.arg.pos(),
+                            &BTreeSet::new(),
+                            out,
+                        );
+                    }
+                }
+                // `${Name}` and `${Name.Attr}`.
+                Function::Sub => {
+                    let Some((template, locals)) = intrinsic::sub_template(&call) else {
+                        return;
+                    };
+                    let locals: BTreeSet<String> = locals.into_iter().map(String::from).collect();
+                    for name in intrinsic::sub_names(template) {
+                        match name.split_once('.') {
+                            Some((id, attr)) if !locals.contains(id) => check_getatt(
+                                file,
+                                &resources,
+                                &(id.to_string(), attr.to_string()),
+                                call.arg.pos(),
+                                out,
+                            ),
+                            Some(_) => {}
+                            None => {
+                                check_ref(file, &resources, &name, call.arg.pos(), &locals, out)
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        };
+        document.walk(&mut |_, node| visit(node));
+    }
+}
+
+fn check_getatt(
+    file: &Path,
+    resources: &Resources,
+    target: &(String, String),
+    pos: Pos,
+    out: &mut Vec<Finding>,
+) {
+    let (id, attr) = target;
+    if id.contains("${") || attr.contains("${") {
+        return;
+    }
+    let Some(ty) = resources.type_of(id) else {
+        if !resources.complete {
+            // A `${file()}` under resources: could not be read; the id may be there.
+            return;
+        }
+        out.push(finding(
+            file,
+            pos,
+            GETATT_RESOURCE,
+            format!("`Fn::GetAtt` names `{id}`, which is not a resource of this service"),
+            suggestion(id, &resources.all_ids())
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| {
+                    "name a resource under resources.Resources or one the framework generates"
+                        .into()
+                }),
+        ));
+        return;
+    };
+    if !cfn::is_checked_type(&ty) {
+        return;
+    }
+    let Some(allowed) = cfn::attributes(&ty) else {
+        return;
+    };
+    if !cfn::attribute_allowed(allowed, attr) {
+        let valid = if allowed.is_empty() {
+            "none".to_string()
+        } else {
+            allowed.join(", ")
+        };
+        let elsewhere: Vec<&str> = cfn::types_with_attribute(attr)
+            .into_iter()
+            .take(3)
+            .collect();
+        let hint = if elsewhere.is_empty() {
+            String::new()
+        } else {
+            format!(" (`{attr}` belongs to {})", elsewhere.join(", "))
+        };
+        out.push(finding(
+            file,
+            pos,
+            GETATT_ATTRIBUTE,
+            format!("`{id}` is an {ty}, which has no attribute `{attr}`; valid: {valid}"),
+            format!("use one of {valid}{hint}"),
+        ));
+    }
+}
+
+fn check_ref(
+    file: &Path,
+    resources: &Resources,
+    name: &str,
+    pos: Pos,
+    locals: &BTreeSet<String>,
+    out: &mut Vec<Finding>,
+) {
+    if name.contains("${")
+        || locals.contains(name)
+        || cfn::PSEUDO_PARAMETERS.contains(&name)
+        || resources.parameters.contains(name)
+        || resources.type_of(name).is_some()
+        || !resources.complete
+    {
+        return;
+    }
+    out.push(finding(
+        file,
+        pos,
+        REF_UNKNOWN,
+        format!("`{name}` is not a resource, parameter or pseudo parameter of this service"),
+        suggestion(name, &resources.all_ids())
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| {
+                "define it under resources.Resources or resources.Parameters".into()
+            }),
+    ));
+}
+
+/// A close name (edit distance ≤ 2, or same letters in another case).
+fn suggestion(name: &str, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (distance(&c.to_lowercase(), &name.to_lowercase()), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn similar_type(ty: &str) -> Option<String> {
+    let names: Vec<String> = crate::cfn::resource_types::RESOURCE_TYPES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    suggestion(ty, &names)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Exports unique and stage-scoped; every import and `${cf:}` satisfied.
+fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
+    let scope = Scope {
+        stage: stage.name(),
+        region: stage.region(),
+    };
+    // Another allowed stage shows whether an export name moves with the stage.
+    let other = app
+        .policy
+        .stage_names()
+        .into_iter()
+        .find(|s| *s != stage.name())
+        .unwrap_or("xtask-probe")
+        .to_string();
+    let other_scope = Scope {
+        stage: &other,
+        region: stage.region(),
+    };
+    let mut exports: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
+    let mut framework_exports: BTreeSet<String> = BTreeSet::new();
+    let mut outputs_by_stack: BTreeMap<String, (&Service, BTreeSet<String>)> = BTreeMap::new();
+    for service in &app.services {
+        let here = refs::exports(service, &scope);
+        let there: BTreeMap<String, String> = refs::exports(service, &other_scope)
+            .into_iter()
+            .map(|e| (e.output, e.name))
+            .collect();
+        for export in here {
+            if there.get(&export.output) == Some(&export.name) {
+                out.push(finding(
+                    &export.file,
+                    export.pos,
+                    UNSCOPED_EXPORT,
+                    format!("export `{}` has the same name in every stage, so two stages cannot both deploy it", export.name),
+                    format!("put the stage in the name, e.g. `{}-${{sls:stage}}`", export.name),
+                ));
+            }
+            match exports.get(&export.name) {
+                Some((first, first_pos)) => out.push(finding(
+                    &export.file,
+                    export.pos,
+                    DUPLICATE_EXPORT,
+                    format!("export `{}` is also defined by {}:{}; export names are unique per account and region", export.name, crate::sys::paths::display(first), first_pos),
+                    "rename one of them".into(),
+                )),
+                None => {
+                    exports.insert(export.name.clone(), (export.file.clone(), export.pos));
+                }
+            }
+        }
+        let generated = cfn::generated(service);
+        let mut outputs: BTreeSet<String> = service
+            .entries("Outputs")
+            .into_iter()
+            .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
+            .collect();
+        if let Some(prefix) = refs::framework_export_prefix(service, &scope) {
+            framework_exports.extend(generated.outputs.iter().map(|o| format!("{prefix}{o}")));
+        }
+        outputs.extend(generated.outputs);
+        if let Some(stack) = service.stack_name(stage) {
+            outputs_by_stack.insert(stack, (service, outputs));
+        }
+    }
+    let external_stacks: BTreeSet<String> = app
+        .manifest
+        .external
+        .stacks
+        .iter()
+        .map(|s| s.replace("${stage}", stage.name()))
+        .collect();
+    let external_exports: BTreeSet<String> = app
+        .manifest
+        .external
+        .exports
+        .iter()
+        .map(|s| s.replace("${stage}", stage.name()))
+        .collect();
+    // An unread `${file()}` fragment may define what looks missing.
+    let all_read = app.services.iter().all(|s| s.fragments_complete);
+    for service in &app.services {
+        let (references, _) = refs::references(service, &scope);
+        for reference in references {
+            match &reference.target {
+                Target::Export { name } => {
+                    if all_read
+                        && !exports.contains_key(name)
+                        && !framework_exports.contains(name)
+                        && !external_exports.contains(name)
+                    {
+                        let close: Vec<String> = exports
+                            .keys()
+                            .chain(framework_exports.iter())
+                            .cloned()
+                            .collect();
+                        out.push(finding(
+                            &reference.file,
+                            reference.pos,
+                            UNRESOLVED_IMPORT,
+                            format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}"),
+                            suggestion(name, &close)
+                                .map(|s| format!("did you mean `{s}`?"))
+                                .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
+                        ));
+                    }
+                }
+                Target::Stack {
+                    stack,
+                    output,
+                    region,
+                } => {
+                    if region.as_deref().is_some_and(|r| r != stage.region())
+                        || external_stacks.contains(stack)
+                    {
+                        continue;
+                    }
+                    match outputs_by_stack.get(stack) {
+                        Some((owner, _)) if !owner.fragments_complete => {}
+                        Some((owner, outputs)) if !outputs.contains(output) => out.push(finding(
+                            &reference.file,
+                            reference.pos,
+                            UNKNOWN_OUTPUT,
+                            format!("`{}` reads output `{output}` of {stack}, which {} does not define", reference.written, owner.display_file()),
+                            suggestion(output, &outputs.iter().cloned().collect::<Vec<_>>())
+                                .map(|s| format!("did you mean `{s}`?"))
+                                .unwrap_or_else(|| format!("add `{output}` to resources.Outputs of {}", owner.key)),
+                        )),
+                        Some(_) => {}
+                        None => out.push(finding(
+                            &reference.file,
+                            reference.pos,
+                            UNKNOWN_OUTPUT,
+                            format!("`{}` reads stack {stack}, which no service of the app deploys in stage {stage}", reference.written),
+                            "fix the stack name, or declare it under [external] stacks in deploy.toml".into(),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An export of a deployed stack that another deployed stack imports.
+#[derive(Debug, Clone)]
+pub struct ImportedExport {
+    pub export: String,
+    pub importers: Vec<String>,
+}
+
+/// The export names a service will have after a deploy to `stage`.
+pub fn exports_after_deploy(service: &Service, stage: &Stage) -> BTreeSet<String> {
+    let scope = Scope {
+        stage: stage.name(),
+        region: stage.region(),
+    };
+    let mut kept: BTreeSet<String> = refs::exports(service, &scope)
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    if let Some(prefix) = refs::framework_export_prefix(service, &scope) {
+        kept.extend(
+            cfn::generated(service)
+                .outputs
+                .iter()
+                .map(|o| format!("{prefix}{o}")),
+        );
+    }
+    kept
+}
+
+/// The finding for an imported export a deploy would remove.
+pub fn removed_export_finding(service: &Service, removed: &ImportedExport) -> Finding {
+    let pos = service
+        .doc
+        .path(&["resources", "Outputs"])
+        .map(|n| n.pos)
+        .unwrap_or(Pos { line: 1, col: 1 });
+    Finding::new(
+        &service.file,
+        pos,
+        IMPORTED_EXPORT_REMOVED,
+        format!(
+            "this deploy would remove or rename export `{}`, which deployed {} still import(s); CloudFormation will refuse it",
+            removed.export,
+            removed.importers.join(", ")
+        ),
+        format!(
+            "first deploy {} without the import (or importing the new name), then deploy {}, then remove the old export",
+            removed.importers.join(", "),
+            service.key
+        ),
+    )
+}

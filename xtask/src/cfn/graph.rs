@@ -1,0 +1,294 @@
+//! The deploy order, inferred from the services' own files: an edge from a
+//! service to every service whose stack or export it references, plus the
+//! manifest's explicit `depends_on`. Names are compared after the stage is
+//! substituted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::cfn::refs::{self, Scope, Target};
+
+/// `from` depends on `to`: `to` deploys first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub at: String,
+}
+
+/// A reference that no service of the app satisfies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dangling {
+    pub service: String,
+    pub reference: String,
+    pub at: String,
+    /// Declared external in the manifest: allowed.
+    pub external: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Graph {
+    /// Service keys in manifest (or discovery) order.
+    pub services: Vec<String>,
+    pub edges: Vec<Edge>,
+    pub dangling: Vec<Dangling>,
+    /// References whose names are not known before deploy.
+    pub unresolved: Vec<Dangling>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct CycleError {
+    pub cycle: Vec<String>,
+    pub edges: Vec<Edge>,
+}
+
+impl fmt::Display for CycleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "the services depend on each other in a cycle: {}",
+            self.cycle.join(" -> ")
+        )?;
+        for edge in &self.edges {
+            writeln!(
+                f,
+                "  {} -> {}: {} ({})",
+                edge.from, edge.to, edge.reason, edge.at
+            )?;
+        }
+        write!(f, "break the cycle: move the shared resource into its own service, or pass the value as a parameter")
+    }
+}
+
+impl Graph {
+    /// Builds the graph of `app` for `stage`.
+    pub fn build(app: &App, stage: &Stage) -> Graph {
+        let scope = Scope {
+            stage: stage.name(),
+            region: stage.region(),
+        };
+        let mut stacks: BTreeMap<String, &str> = BTreeMap::new();
+        let mut exports: BTreeMap<String, &str> = BTreeMap::new();
+        let mut prefixes: Vec<(String, &str)> = Vec::new();
+        for service in &app.services {
+            if let Some(stack) = service.stack_name_at(scope.stage, scope.region) {
+                stacks.insert(stack, &service.key);
+            }
+            for export in refs::exports(service, &scope) {
+                exports.insert(export.name, &service.key);
+            }
+            if let Some(prefix) = refs::framework_export_prefix(service, &scope) {
+                prefixes.push((prefix, &service.key));
+            }
+        }
+        let external_stacks: BTreeSet<String> = app
+            .manifest
+            .external
+            .stacks
+            .iter()
+            .map(|s| s.replace("${stage}", scope.stage))
+            .collect();
+        let external_exports: BTreeSet<String> = app
+            .manifest
+            .external
+            .exports
+            .iter()
+            .map(|s| s.replace("${stage}", scope.stage))
+            .collect();
+
+        let all_read = app.services.iter().all(|s| s.fragments_complete);
+        let mut edges = Vec::new();
+        let mut dangling = Vec::new();
+        let mut unresolved = Vec::new();
+        for service in &app.services {
+            let file = service.display_file();
+            for dep in &service.depends_on {
+                edges.push(Edge {
+                    from: service.key.clone(),
+                    to: dep.service.clone(),
+                    reason: dep.reason.clone(),
+                    at: dep.at.clone(),
+                });
+            }
+            let (references, unknown) = refs::references(service, &scope);
+            for reference in references {
+                let at = format!(
+                    "{}:{}",
+                    crate::sys::paths::display(&reference.file),
+                    reference.pos.line
+                );
+                let (producer, external) = match &reference.target {
+                    Target::Stack { stack, region, .. } => {
+                        let other_region = region.as_deref().is_some_and(|r| r != scope.region);
+                        let producer = if other_region {
+                            None
+                        } else {
+                            stacks.get(stack).copied()
+                        };
+                        (producer, external_stacks.contains(stack))
+                    }
+                    Target::Export { name } => {
+                        let producer = exports.get(name).copied().or_else(|| {
+                            prefixes
+                                .iter()
+                                .find(|(prefix, _)| name.starts_with(prefix.as_str()))
+                                .map(|(_, key)| *key)
+                        });
+                        (producer, external_exports.contains(name))
+                    }
+                };
+                match producer {
+                    Some(to) if to == service.key => {}
+                    Some(to) => edges.push(Edge {
+                        from: service.key.clone(),
+                        to: to.to_string(),
+                        reason: reference.written,
+                        at,
+                    }),
+                    // An unread `${file()}` fragment may hold the export.
+                    None if !all_read && !external => unresolved.push(Dangling {
+                        service: service.key.clone(),
+                        reference: reference.written,
+                        at,
+                        external,
+                    }),
+                    None => dangling.push(Dangling {
+                        service: service.key.clone(),
+                        reference: reference.written,
+                        at,
+                        external,
+                    }),
+                }
+            }
+            for u in unknown {
+                unresolved.push(Dangling {
+                    service: service.key.clone(),
+                    reference: u.written,
+                    at: format!("{file}:{}", u.pos.line),
+                    external: false,
+                });
+            }
+        }
+        edges.sort_by(|a, b| (&a.from, &a.to, &a.at).cmp(&(&b.from, &b.to, &b.at)));
+        edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.reason == b.reason);
+        Graph {
+            services: app.services.iter().map(|s| s.key.clone()).collect(),
+            edges,
+            dangling,
+            unresolved,
+        }
+    }
+
+    /// What `service` depends on directly.
+    pub fn dependencies(&self, service: &str) -> BTreeSet<&str> {
+        self.edges
+            .iter()
+            .filter(|e| e.from == service)
+            .map(|e| e.to.as_str())
+            .collect()
+    }
+
+    /// What every service depends on directly, for the scheduler.
+    pub fn dependency_map(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for edge in &self.edges {
+            map.entry(edge.from.clone())
+                .or_default()
+                .insert(edge.to.clone());
+        }
+        map
+    }
+
+    /// Services in waves: each wave depends only on earlier ones, so the
+    /// services of one wave may deploy in parallel.
+    pub fn waves(&self) -> Result<Vec<Vec<String>>, CycleError> {
+        if let Some(cycle) = self.find_cycle() {
+            return Err(cycle);
+        }
+        let mut level: BTreeMap<&str, usize> = BTreeMap::new();
+        fn depth<'g>(
+            graph: &'g Graph,
+            service: &'g str,
+            level: &mut BTreeMap<&'g str, usize>,
+        ) -> usize {
+            if let Some(&l) = level.get(service) {
+                return l;
+            }
+            let l = graph
+                .dependencies(service)
+                .into_iter()
+                .map(|d| depth(graph, d, level) + 1)
+                .max()
+                .unwrap_or(0);
+            level.insert(service, l);
+            l
+        }
+        let mut waves: Vec<Vec<String>> = Vec::new();
+        for service in &self.services {
+            let l = depth(self, service, &mut level);
+            if waves.len() <= l {
+                waves.resize(l + 1, Vec::new());
+            }
+            waves[l].push(service.clone());
+        }
+        Ok(waves)
+    }
+
+    fn find_cycle(&self) -> Option<CycleError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Visiting,
+            Done,
+        }
+        fn visit<'g>(
+            graph: &'g Graph,
+            node: &'g str,
+            marks: &mut BTreeMap<&'g str, Mark>,
+            path: &mut Vec<&'g str>,
+        ) -> Option<Vec<String>> {
+            match marks.get(node) {
+                Some(Mark::Done) => return None,
+                Some(Mark::Visiting) => {
+                    let start = path.iter().position(|n| *n == node).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        path[start..].iter().map(|s| s.to_string()).collect();
+                    cycle.push(node.to_string());
+                    return Some(cycle);
+                }
+                None => {}
+            }
+            marks.insert(node, Mark::Visiting);
+            path.push(node);
+            for dep in graph.dependencies(node) {
+                if let Some(cycle) = visit(graph, dep, marks, path) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            marks.insert(node, Mark::Done);
+            None
+        }
+        let mut marks = BTreeMap::new();
+        for service in &self.services {
+            let mut path = Vec::new();
+            if let Some(cycle) = visit(self, service, &mut marks, &mut path) {
+                let edges = cycle
+                    .windows(2)
+                    .filter_map(|pair| {
+                        self.edges
+                            .iter()
+                            .find(|e| e.from == pair[0] && e.to == pair[1])
+                            .cloned()
+                    })
+                    .collect();
+                return Some(CycleError { cycle, edges });
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,754 @@
+//! `cargo xtask audit`: every stage hazard in an app's Serverless files,
+//! found before anything is deployed.
+//!
+//! The rules are about Serverless and CloudFormation, not about any one app:
+//! which keys hold names (stack, bucket, table, pool, role and export names,
+//! `${cf:}` stack references, environment values), which of those must carry
+//! the stage, and how a file can say "the stage". Descriptions and other
+//! free text are never names, so they never produce findings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::app::diag::{Finding, Report};
+use crate::app::stage::Policy;
+use crate::app::vars::{self, StageForm, Var};
+use crate::app::yaml::{self, FileError, Node, Pos, Value};
+use crate::app::{App, Service};
+use crate::cfn::intrinsic::{self, Function};
+
+pub const STAGE_DEFAULT: &str = "stage-default";
+pub const LITERAL_STAGE: &str = "literal-stage";
+pub const UNSCOPED_NAME: &str = "unscoped-name";
+pub const STAGE_SPELLING: &str = "stage-spelling";
+pub const UNKNOWN_STAGE: &str = "unknown-stage";
+
+/// Stage names teams commonly use. One of these written in a name, or as a
+/// key of a per-stage map, that the policy does not allow is a reference to
+/// a stage that cannot be deployed.
+const COMMON_STAGE_NAMES: &[&str] = &[
+    "dev",
+    "development",
+    "stage",
+    "staging",
+    "prod",
+    "production",
+    "qa",
+    "uat",
+    "preprod",
+];
+
+/// Resource property keys that name a resource and must differ per stage,
+/// by CloudFormation type.
+const SCOPED_PROPERTIES: &[(&str, &str)] = &[
+    ("AWS::S3::Bucket", "BucketName"),
+    ("AWS::DynamoDB::Table", "TableName"),
+    ("AWS::DynamoDB::GlobalTable", "TableName"),
+    ("AWS::Cognito::UserPool", "UserPoolName"),
+    ("AWS::IAM::Role", "RoleName"),
+    ("AWS::IAM::ManagedPolicy", "ManagedPolicyName"),
+    ("AWS::SQS::Queue", "QueueName"),
+    ("AWS::SNS::Topic", "TopicName"),
+    ("AWS::Lambda::Function", "FunctionName"),
+    ("AWS::Logs::LogGroup", "LogGroupName"),
+    ("AWS::Kinesis::Stream", "Name"),
+    ("AWS::SecretsManager::Secret", "Name"),
+    ("AWS::SSM::Parameter", "Name"),
+    ("AWS::Events::EventBus", "Name"),
+];
+
+/// Audits every service of the app. `stage` narrows nothing but is checked
+/// against the policy by the caller, so a bad one never gets this far.
+pub fn audit(app: &App) -> Report {
+    let mut auditor = Auditor {
+        policy: &app.policy,
+        dir: PathBuf::new(),
+        report: Report::default(),
+        spellings: Vec::new(),
+    };
+    for service in &app.services {
+        auditor.service(service);
+    }
+    auditor.spelling_consistency();
+    auditor.report.finish()
+}
+
+/// One use of a stage spelling, for the consistency rule.
+struct Spelling {
+    form: StageForm,
+    file: PathBuf,
+    pos: Pos,
+}
+
+struct Auditor<'a> {
+    policy: &'a Policy,
+    /// The folder of the service being audited, for `${file(...)}`.
+    dir: PathBuf,
+    report: Report,
+    spellings: Vec<Spelling>,
+}
+
+/// What a name is made of, as far as the stage goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    /// Only literal text and stage-independent values.
+    Unscoped,
+    /// Something whose value we cannot know before deploy.
+    Unknown,
+    /// Carries the stage.
+    Scoped,
+}
+
+/// Why a node is a name, and whether the name must carry the stage.
+struct NameSite<'n> {
+    node: &'n Node,
+    what: String,
+    must_scope: bool,
+    /// An environment value: a lone word there (`NODE_ENV: production`) is a
+    /// setting, not a stage reference, unless it is an allowed stage.
+    env: bool,
+}
+
+impl<'a> Auditor<'a> {
+    fn finding(&mut self, file: &Path, pos: Pos, rule: &'static str, message: String, fix: String) {
+        self.report
+            .findings
+            .push(Finding::new(file, pos, rule, message, fix));
+    }
+
+    fn service(&mut self, service: &Service) {
+        self.dir = service.dir.clone();
+        self.document(&service.file, &service.doc, &service.doc, &[]);
+        self.includes(service, &service.file, &service.doc, 0);
+    }
+
+    /// Runs every rule over one document. `root` is the service's own file
+    /// (for `self:` references); `base` is where an included file sits.
+    fn document(&mut self, file: &Path, doc: &Node, root: &Node, base: &[&str]) {
+        // Variables anywhere: defaults, spellings, `${cf:}` stack names.
+        let mut scalars: Vec<(Vec<String>, &Node)> = Vec::new();
+        doc.walk(&mut |path, node| {
+            if matches!(node.value, Value::Scalar { .. }) {
+                let full: Vec<String> = base
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(path.iter().map(|s| s.to_string()))
+                    .collect();
+                scalars.push((full, node));
+            }
+        });
+        for (path, node) in &scalars {
+            self.variables(file, path, node);
+        }
+        // Literal stage settings.
+        let full_path = |keys: &[&str]| -> Option<&Node> {
+            let rest = keys.strip_prefix(base)?;
+            doc.path(rest)
+        };
+        for keys in [&["provider", "stage"][..], &["custom", "stage"][..]] {
+            if let Some(node) = full_path(keys) {
+                if let Some(text) = node.as_str() {
+                    if vars::find(text).is_empty() {
+                        let key = keys.join(".");
+                        self.finding(
+                            file,
+                            node.pos,
+                            STAGE_DEFAULT,
+                            format!("`{key}` is the literal `{text}`: any deploy without an explicit stage goes to `{text}`"),
+                            format!("write `{key}: ${{opt:stage}}` (no default) and pass the stage on every command"),
+                        );
+                        self.check_stage_allowed(file, node.pos, text, &format!("`{key}`"));
+                    }
+                }
+            }
+        }
+        // Per-stage maps (`params`, or custom maps keyed by stage names).
+        if base.is_empty() {
+            if let Some(params) = doc.get("params").and_then(Node::as_map) {
+                for (key, _) in params {
+                    if let Some(name) = key.as_str() {
+                        if name != "default" {
+                            self.check_stage_allowed(file, key.pos, name, "`params`");
+                        }
+                    }
+                }
+            }
+        }
+        self.stage_keyed_maps(file, doc);
+        // Names.
+        let root_for_names = if base.is_empty() { Some(doc) } else { None };
+        for site in name_sites(doc, base, root_for_names) {
+            self.name(file, root, &site);
+        }
+    }
+
+    fn check_stage_allowed(&mut self, file: &Path, pos: Pos, name: &str, context: &str) {
+        if self.policy.stage(name).is_none() {
+            let allowed = self.policy.stage_names().join(", ");
+            self.finding(
+                file,
+                pos,
+                UNKNOWN_STAGE,
+                format!(
+                    "{context} names stage `{name}`, which {} does not allow (allowed: {allowed})",
+                    self.policy.source_name()
+                ),
+                format!("use one of {allowed}, or add `{name}` to the stages of deploy.toml"),
+            );
+        }
+    }
+
+    fn variables(&mut self, file: &Path, path: &[String], node: &Node) {
+        let Some(text) = node.as_str() else { return };
+        let is_definition =
+            matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
+        for var in vars::find_all(text) {
+            let pos = pos_in(node, var.start);
+            if let Some(form) = var.stage_form() {
+                if let Some(fallback) = &var.fallback {
+                    let raw = var.raw(text).to_string();
+                    self.finding(
+                        file,
+                        pos,
+                        STAGE_DEFAULT,
+                        format!("`{raw}` falls back to {fallback} when no stage is given, so a forgotten `--stage` deploys there silently"),
+                        format!("drop the default: write `{}`", form.spelling()),
+                    );
+                    if let Some(literal) = vars::literal_fallback(fallback) {
+                        if !literal.is_empty() {
+                            self.check_stage_allowed(
+                                file,
+                                pos,
+                                &literal,
+                                &format!("the default of `{raw}`"),
+                            );
+                        }
+                    }
+                }
+                if !is_definition {
+                    self.spellings.push(Spelling {
+                        form,
+                        file: file.to_path_buf(),
+                        pos,
+                    });
+                }
+            }
+            if var.source == "cf" {
+                let stack = var.address.split('.').next().unwrap_or("");
+                let stripped = strip_vars(stack);
+                self.literal_stages(
+                    file,
+                    pos,
+                    &stripped,
+                    &format!("the stack name in `{}`", var.raw(text)),
+                    false,
+                );
+            }
+        }
+    }
+
+    /// Maps whose keys are stage names (`custom.domains: {dev: ..., prod: ...}`):
+    /// keys naming a stage the policy does not allow.
+    fn stage_keyed_maps(&mut self, file: &Path, doc: &Node) {
+        let mut hits = Vec::new();
+        doc.walk(&mut |_, node| {
+            let Some(entries) = node.as_map() else { return };
+            let keys: Vec<(&str, Pos)> = entries
+                .iter()
+                .filter_map(|(k, _)| k.as_str().map(|s| (s, k.pos)))
+                .collect();
+            let allowed = keys
+                .iter()
+                .filter(|(k, _)| self.policy.stage(k).is_some())
+                .count();
+            if allowed == 0 {
+                return;
+            }
+            for (key, pos) in keys {
+                if self.policy.stage(key).is_none() && COMMON_STAGE_NAMES.contains(&key) {
+                    hits.push((key.to_string(), pos));
+                }
+            }
+        });
+        for (key, pos) in hits {
+            self.check_stage_allowed(file, pos, &key, "this per-stage map");
+        }
+    }
+
+    fn name(&mut self, file: &Path, root: &Node, site: &NameSite) {
+        let mut literal_found = false;
+        for (text, node) in name_strings(site.node) {
+            let stripped = strip_vars(&vars::expand_files(&text, &self.dir));
+            if self.literal_stages(file, node.pos, &stripped, &site.what, site.env) {
+                literal_found = true;
+            }
+        }
+        if site.must_scope
+            && !literal_found
+            && scope_of(site.node, root, &self.dir) == Scope::Unscoped
+        {
+            self.finding(
+                file,
+                site.node.pos,
+                UNSCOPED_NAME,
+                format!("{} does not depend on the stage, so every stage would share (and fight over) it", site.what),
+                format!("build the name from the stage variable, e.g. `...-{}`", vars::CANONICAL.spelling()),
+            );
+        }
+    }
+
+    /// Reports stage names written as a token of `text`; true when any.
+    fn literal_stages(
+        &mut self,
+        file: &Path,
+        pos: Pos,
+        text: &str,
+        what: &str,
+        setting: bool,
+    ) -> bool {
+        let mut found = false;
+        let tokens: BTreeSet<&str> = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let lone_word = tokens.len() == 1;
+        for token in tokens {
+            let lower = token.to_ascii_lowercase();
+            if self.policy.stage(&lower).is_some() {
+                found = true;
+                self.finding(
+                    file,
+                    pos,
+                    LITERAL_STAGE,
+                    format!("{what} spells the stage `{lower}` literally"),
+                    format!("replace `{lower}` with `{}`", vars::CANONICAL.spelling()),
+                );
+            } else if COMMON_STAGE_NAMES.contains(&lower.as_str()) && !(setting && lone_word) {
+                found = true;
+                self.check_stage_allowed(file, pos, &lower, what);
+            }
+        }
+        found
+    }
+
+    fn spelling_consistency(&mut self) {
+        let forms: BTreeSet<StageForm> = self.spellings.iter().map(|s| s.form).collect();
+        if forms.len() < 2 {
+            return;
+        }
+        let canonical = vars::CANONICAL;
+        let example: BTreeMap<StageForm, String> = self
+            .spellings
+            .iter()
+            .map(|s| {
+                (
+                    s.form,
+                    format!("{}:{}", crate::sys::paths::display(&s.file), s.pos),
+                )
+            })
+            .rev()
+            .collect();
+        let used: Vec<String> = forms
+            .iter()
+            .map(|f| format!("`{}` ({})", f.spelling(), example[f]))
+            .collect();
+        let spellings = std::mem::take(&mut self.spellings);
+        for s in &spellings {
+            if s.form != canonical {
+                self.finding(
+                    &s.file,
+                    s.pos,
+                    STAGE_SPELLING,
+                    format!(
+                        "the stage is spelled `{}` here; this app spells it {} ways: {}",
+                        s.form.spelling(),
+                        forms.len(),
+                        used.join(", ")
+                    ),
+                    format!("use `{}` everywhere", canonical.spelling()),
+                );
+            }
+        }
+    }
+
+    /// Files pulled in with `${file(...)}`, audited with their own positions.
+    fn includes(&mut self, service: &Service, file: &Path, doc: &Node, depth: usize) {
+        if depth > 5 {
+            return;
+        }
+        let mut found: Vec<(Vec<String>, Node, Var, String)> = Vec::new();
+        doc.walk(&mut |path, node| {
+            if let Some(text) = node.as_str() {
+                for var in vars::find_all(text) {
+                    if var.source == "file" {
+                        found.push((
+                            path.iter().map(|s| s.to_string()).collect(),
+                            node.clone(),
+                            var,
+                            text.to_string(),
+                        ));
+                    }
+                }
+            }
+        });
+        let mut seen = BTreeSet::new();
+        for (path, node, var, text) in found {
+            let Some(arg) = var.arg.clone() else { continue };
+            // A path with variables (`./config.${sls:stage}.yml`) names one
+            // file per stage: audit each that exists.
+            let candidates: Vec<String> = if arg.contains("${") {
+                self.policy
+                    .stage_names()
+                    .iter()
+                    .filter_map(|stage| {
+                        let region = self
+                            .policy
+                            .stage(stage)
+                            .map(|c| c.region.as_str().to_string())
+                            .unwrap_or_default();
+                        vars::resolve(
+                            &arg,
+                            &vars::Context {
+                                stage,
+                                region: &region,
+                                doc: &service.doc,
+                                dir: &service.dir,
+                            },
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![arg.clone()]
+            };
+            let whole = var.start == 0 && var.end == text.len() && var.address.is_empty();
+            for candidate in candidates {
+                let included = normalize(&file.parent().unwrap_or(Path::new(".")).join(&candidate));
+                if !seen.insert(included.clone()) {
+                    continue;
+                }
+                let is_yaml = matches!(
+                    included.extension().and_then(|e| e.to_str()),
+                    Some("yml" | "yaml" | "json")
+                );
+                if !is_yaml {
+                    continue;
+                }
+                if !included.exists() {
+                    if !arg.contains("${") {
+                        self.report.errors.push(FileError {
+                            path: file.to_path_buf(),
+                            pos: Some(pos_in(&node, var.start)),
+                            message: format!(
+                                "`{}` includes {}, which does not exist",
+                                var.raw(&text),
+                                crate::sys::paths::display(&included)
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                match yaml::parse_file(&included) {
+                    Ok((_, included_doc)) => {
+                        let base: Vec<&str> = if whole {
+                            path.iter().map(String::as_str).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        self.document(&included, &included_doc, &service.doc, &base);
+                        self.includes(service, &included, &included_doc, depth + 1);
+                    }
+                    Err(err) => self.report.errors.push(err),
+                }
+            }
+        }
+    }
+}
+
+/// `a/./b/../c` as `a/c`, so included files are named the way users write them.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The position of byte `offset` of a scalar: exact on one-line scalars.
+fn pos_in(node: &Node, offset: usize) -> Pos {
+    match &node.value {
+        Value::Scalar { text, quoted } if !text.contains('\n') => {
+            let chars = text[..offset.min(text.len())].chars().count();
+            Pos {
+                line: node.pos.line,
+                col: node.pos.col + chars + usize::from(*quoted),
+            }
+        }
+        _ => node.pos,
+    }
+}
+
+/// `text` with every variable replaced by a space, so that only what is
+/// written literally is left.
+fn strip_vars(text: &str) -> String {
+    let mut out = String::new();
+    let mut last = 0;
+    for var in vars::find(text) {
+        out.push_str(&text[last..var.start]);
+        out.push(' ');
+        last = var.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Every node of a Serverless file that holds a name.
+fn name_sites<'n>(doc: &'n Node, base: &[&str], _root: Option<&'n Node>) -> Vec<NameSite<'n>> {
+    let mut sites = Vec::new();
+    let at = |keys: &[&str]| -> Option<&'n Node> { doc.path(keys.strip_prefix(base)?) };
+    let mut add = |node: Option<&'n Node>, what: &str, must_scope: bool| {
+        if let Some(node) = node {
+            sites.push(NameSite {
+                node,
+                what: what.to_string(),
+                must_scope,
+                env: what.starts_with("the environment value"),
+            });
+        }
+    };
+    add(
+        at(&["service"]).filter(|n| n.as_str().is_some()),
+        "the service name",
+        false,
+    );
+    add(
+        at(&["provider", "stackName"]),
+        "the stack name (`provider.stackName`)",
+        true,
+    );
+    if let Some(bucket) = at(&["provider", "deploymentBucket"]) {
+        let node = if bucket.as_str().is_some() {
+            Some(bucket)
+        } else {
+            bucket.get("name")
+        };
+        add(node, "the deployment bucket name", true);
+    }
+    add(
+        at(&["provider", "apiName"]),
+        "the API name (`provider.apiName`)",
+        false,
+    );
+    add(
+        at(&["provider", "httpApi", "name"]),
+        "the HTTP API name",
+        false,
+    );
+    add(
+        at(&["provider", "iam", "role", "name"]),
+        "the IAM role name (`provider.iam.role.name`)",
+        true,
+    );
+    if let Some(env) = at(&["provider", "environment"]).and_then(Node::as_map) {
+        for (key, value) in env {
+            add(
+                Some(value),
+                &format!("the environment value `{}`", key.as_str().unwrap_or("?")),
+                false,
+            );
+        }
+    }
+    for statements in [
+        at(&["provider", "iam", "role", "statements"]),
+        at(&["provider", "iamRoleStatements"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for statement in statements.as_seq().unwrap_or_default() {
+            add(
+                statement.get("Resource"),
+                "an IAM statement's resource",
+                false,
+            );
+        }
+    }
+    if let Some(functions) = at(&["functions"]).and_then(Node::as_map) {
+        for (fn_key, function) in functions {
+            let fn_name = fn_key.as_str().unwrap_or("?");
+            add(
+                function.get("name"),
+                &format!("the name of function `{fn_name}`"),
+                false,
+            );
+            if let Some(env) = function.get("environment").and_then(Node::as_map) {
+                for (key, value) in env {
+                    add(
+                        Some(value),
+                        &format!(
+                            "the environment value `{}` of function `{fn_name}`",
+                            key.as_str().unwrap_or("?")
+                        ),
+                        false,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(resources) = at(&["resources", "Resources"]).and_then(Node::as_map) {
+        for (logical, resource) in resources {
+            let logical = logical.as_str().unwrap_or("?");
+            let ty = resource.get("Type").and_then(Node::as_str).unwrap_or("");
+            let Some(properties) = resource.get("Properties").and_then(Node::as_map) else {
+                continue;
+            };
+            for (key, value) in properties {
+                let Some(key) = key.as_str() else { continue };
+                let scoped = SCOPED_PROPERTIES.iter().any(|(t, k)| *t == ty && *k == key);
+                if scoped || key.ends_with("Name") && !key.ends_with("DisplayName") {
+                    add(
+                        Some(value),
+                        &format!("`{key}` of `{logical}` ({ty})"),
+                        scoped,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(outputs) = at(&["resources", "Outputs"]).and_then(Node::as_map) {
+        for (key, output) in outputs {
+            add(
+                output.path(&["Export", "Name"]),
+                &format!(
+                    "the export name of output `{}`",
+                    key.as_str().unwrap_or("?")
+                ),
+                true,
+            );
+        }
+    }
+    // Fn::ImportValue arguments anywhere name another stack's export.
+    doc.walk(&mut |_, node| {
+        let Some(call) = intrinsic::decode(node) else {
+            return;
+        };
+        if call.function == Function::ImportValue {
+            sites.push(NameSite {
+                // The tag spelling's argument is the tagged node itself.
+                node: call.arg.own_node().unwrap_or(node),
+                what: "the imported export name".into(),
+                must_scope: false,
+                env: false,
+            });
+        }
+    });
+    sites
+}
+
+/// The literal strings inside a name, with intrinsic functions looked
+/// through. Logical ids (`Ref`, `GetAtt`) are not names and are skipped.
+fn name_strings(node: &Node) -> Vec<(String, &Node)> {
+    let mut out = Vec::new();
+    collect_strings(node, &mut out);
+    out
+}
+
+fn collect_strings<'n>(node: &'n Node, out: &mut Vec<(String, &'n Node)>) {
+    let call = intrinsic::decode(node);
+    if call.is_some_and(|c| is_logical_id(c.function)) {
+        return;
+    }
+    match &node.value {
+        Value::Scalar { text, .. } => out.push((text.clone(), node)),
+        Value::Seq(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Value::Map(entries) => {
+            for (_, value) in entries {
+                collect_strings(value, out);
+            }
+        }
+    }
+}
+
+/// `Ref`, `GetAtt` and `Condition` name logical ids, not resources.
+fn is_logical_id(function: Function) -> bool {
+    matches!(
+        function,
+        Function::Ref | Function::GetAtt | Function::Condition
+    )
+}
+
+/// Whether a name carries the stage.
+fn scope_of(node: &Node, root: &Node, dir: &Path) -> Scope {
+    scope_depth(node, root, dir, 0)
+}
+
+fn scope_depth(node: &Node, root: &Node, dir: &Path, depth: usize) -> Scope {
+    if depth > 8 {
+        return Scope::Unknown;
+    }
+    match intrinsic::decode(node).map(|c| (c.function, c.arg.as_str())) {
+        Some((Function::Ref, Some(target))) => {
+            return match target {
+                "AWS::StackName" => Scope::Scoped,
+                t if t.starts_with("AWS::") => Scope::Unscoped,
+                _ => Scope::Unknown,
+            };
+        }
+        Some((Function::Ref | Function::GetAtt | Function::ImportValue, _)) => {
+            return Scope::Unknown;
+        }
+        _ => {}
+    }
+    match &node.value {
+        Value::Scalar { text, .. } => text_scope(text, root, dir, depth),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| scope_depth(i, root, dir, depth + 1))
+            .max()
+            .unwrap_or(Scope::Unscoped),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(_, v)| scope_depth(v, root, dir, depth + 1))
+            .max()
+            .unwrap_or(Scope::Unscoped),
+    }
+}
+
+fn text_scope(text: &str, root: &Node, dir: &Path, depth: usize) -> Scope {
+    // `${AWS::StackName}` in an `Fn::Sub` string carries the stage.
+    if text.contains("${AWS::StackName}") {
+        return Scope::Scoped;
+    }
+    let mut scope = Scope::Unscoped;
+    for var in vars::find(text) {
+        let part = if var.stage_form().is_some() {
+            Scope::Scoped
+        } else {
+            match (var.source.as_str(), var.address.as_str()) {
+                ("self", "service")
+                | ("aws", "region" | "accountId")
+                | ("opt", "region")
+                | ("self", "provider.region") => Scope::Unscoped,
+                ("self", path) => {
+                    let keys: Vec<&str> = path.split('.').collect();
+                    match root.path(&keys) {
+                        Some(target) => scope_depth(target, root, dir, depth + 1),
+                        None => Scope::Unknown,
+                    }
+                }
+                ("file", _) => match vars::file_value(dir, &var) {
+                    Some(value) if depth < 8 => text_scope(&value, root, dir, depth + 1),
+                    _ => Scope::Unknown,
+                },
+                _ => Scope::Unknown,
+            }
+        };
+        scope = scope.max(part);
+    }
+    scope
+}

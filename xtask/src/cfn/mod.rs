@@ -1,0 +1,266 @@
+//! CloudFormation facts: the resource table (generated from cfn-lint's
+//! schemas), pseudo parameters, and the resources and outputs the
+//! Serverless Framework adds to every stack by its naming rules.
+
+pub mod checks;
+pub(crate) mod graph;
+pub mod hazards;
+pub(crate) mod intrinsic;
+pub(crate) mod order;
+pub(crate) mod refs;
+pub(crate) mod resource_types;
+
+use std::collections::BTreeMap;
+
+use crate::app::yaml::Node;
+use crate::app::Service;
+use crate::cfn::resource_types::RESOURCE_TYPES;
+
+pub const PSEUDO_PARAMETERS: &[&str] = &[
+    "AWS::AccountId",
+    "AWS::NotificationARNs",
+    "AWS::NoValue",
+    "AWS::Partition",
+    "AWS::Region",
+    "AWS::StackId",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+];
+
+/// The GetAtt attributes of a resource type; `None` for a type CloudFormation
+/// does not have.
+pub fn attributes(resource_type: &str) -> Option<&'static [&'static str]> {
+    RESOURCE_TYPES
+        .binary_search_by(|(name, _)| (*name).cmp(resource_type))
+        .ok()
+        .map(|i| RESOURCE_TYPES[i].1)
+}
+
+/// Whether the type is checked against the table: AWS's own namespaces.
+/// Custom resources and third-party registry types are not in it.
+pub fn is_checked_type(resource_type: &str) -> bool {
+    (resource_type.starts_with("AWS::") || resource_type.starts_with("Alexa::"))
+        && resource_type != "AWS::CloudFormation::CustomResource"
+}
+
+/// Whether `attribute` is one of `allowed`, patterns included (`Outputs\..*`).
+pub fn attribute_allowed(allowed: &[&str], attribute: &str) -> bool {
+    allowed.iter().any(|a| {
+        if a.contains('*') || a.contains('\\') {
+            pattern_matches(a, attribute)
+        } else {
+            *a == attribute
+        }
+    })
+}
+
+/// The types that have an attribute of this name, for "did you mean" hints.
+pub fn types_with_attribute(attribute: &str) -> Vec<&'static str> {
+    RESOURCE_TYPES
+        .iter()
+        .filter(|(_, attrs)| attrs.contains(&attribute))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// The regular expressions of cfn-lint's attribute table use only `.`,
+/// `.*` and `\.`; this matches the whole text against one.
+fn pattern_matches(pattern: &str, text: &str) -> bool {
+    #[derive(Debug)]
+    enum Tok {
+        Lit(char),
+        Any,
+        Star,
+    }
+    let mut toks = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => toks.push(Tok::Lit(chars.next().unwrap_or('\\'))),
+            '.' if chars.peek() == Some(&'*') => {
+                chars.next();
+                toks.push(Tok::Star);
+            }
+            '.' => toks.push(Tok::Any),
+            other => toks.push(Tok::Lit(other)),
+        }
+    }
+    fn go(toks: &[Tok], text: &[char]) -> bool {
+        match toks.first() {
+            None => text.is_empty(),
+            Some(Tok::Star) => (0..=text.len()).any(|i| go(&toks[1..], &text[i..])),
+            Some(Tok::Any) => !text.is_empty() && go(&toks[1..], &text[1..]),
+            Some(Tok::Lit(c)) => text.first() == Some(c) && go(&toks[1..], &text[1..]),
+        }
+    }
+    let text: Vec<char> = text.chars().collect();
+    go(&toks, &text)
+}
+
+/// `my-func_name` as the framework writes it in logical ids: `MyDashfuncUnderscorename`.
+pub fn normalized_function_name(name: &str) -> String {
+    let replaced = name.replace('-', "Dash").replace('_', "Underscore");
+    let mut chars = replaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// What the framework generates for a service.
+#[derive(Debug, Default)]
+pub struct Generated {
+    /// Exact logical ids and their types.
+    pub resources: BTreeMap<String, &'static str>,
+    /// Logical id prefixes and the type of every id with that prefix.
+    pub prefixes: Vec<(String, &'static str)>,
+    /// Outputs the framework adds (and exports as `sls-<service>-<stage>-<key>`).
+    pub outputs: Vec<String>,
+}
+
+impl Generated {
+    pub fn type_of(&self, logical: &str) -> Option<&'static str> {
+        self.resources.get(logical).copied().or_else(|| {
+            self.prefixes
+                .iter()
+                .find(|(p, _)| logical.starts_with(p.as_str()))
+                .map(|(_, t)| *t)
+        })
+    }
+}
+
+/// The framework's resources and outputs for a service, by its naming rules.
+pub fn generated(service: &Service) -> Generated {
+    let mut g = Generated::default();
+    let doc = &service.doc;
+    if doc.path(&["provider", "deploymentBucket"]).is_none() {
+        g.resources
+            .insert("ServerlessDeploymentBucket".into(), "AWS::S3::Bucket");
+        g.resources.insert(
+            "ServerlessDeploymentBucketPolicy".into(),
+            "AWS::S3::BucketPolicy",
+        );
+    }
+    g.outputs.push("ServerlessDeploymentBucketName".into());
+    let functions = doc
+        .get("functions")
+        .and_then(Node::as_map)
+        .unwrap_or_default();
+    let custom_role = doc.path(&["provider", "role"]).is_some()
+        || doc
+            .path(&["provider", "iam", "role"])
+            .is_some_and(|r| r.as_str().is_some());
+    if !functions.is_empty() && !custom_role {
+        g.resources
+            .insert("IamRoleLambdaExecution".into(), "AWS::IAM::Role");
+    }
+    let versions = doc
+        .path(&["provider", "versionFunctions"])
+        .and_then(Node::as_str)
+        != Some("false");
+    let (mut http_api, mut rest_api) = (false, false);
+    for (key, function) in functions {
+        let Some(name) = key.as_str() else { continue };
+        let norm = normalized_function_name(name);
+        g.resources
+            .insert(format!("{norm}LambdaFunction"), "AWS::Lambda::Function");
+        g.resources
+            .insert(format!("{norm}LogGroup"), "AWS::Logs::LogGroup");
+        g.prefixes
+            .push((format!("{norm}LambdaVersion"), "AWS::Lambda::Version"));
+        if versions {
+            g.outputs.push(format!("{norm}LambdaFunctionQualifiedArn"));
+        }
+        for event in function
+            .get("events")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            if event.get("httpApi").is_some() {
+                http_api = true;
+                g.resources.insert(
+                    format!("{norm}LambdaPermissionHttpApi"),
+                    "AWS::Lambda::Permission",
+                );
+            }
+            if event.get("http").is_some() {
+                rest_api = true;
+                g.resources.insert(
+                    format!("{norm}LambdaPermissionApiGateway"),
+                    "AWS::Lambda::Permission",
+                );
+            }
+        }
+    }
+    if http_api {
+        g.resources
+            .insert("HttpApi".into(), "AWS::ApiGatewayV2::Api");
+        g.resources
+            .insert("HttpApiStage".into(), "AWS::ApiGatewayV2::Stage");
+        g.prefixes.push((
+            "HttpApiIntegration".into(),
+            "AWS::ApiGatewayV2::Integration",
+        ));
+        g.prefixes
+            .push(("HttpApiRoute".into(), "AWS::ApiGatewayV2::Route"));
+        g.prefixes
+            .push(("HttpApiAuthorizer".into(), "AWS::ApiGatewayV2::Authorizer"));
+        g.outputs.push("HttpApiId".into());
+        g.outputs.push("HttpApiUrl".into());
+    }
+    if rest_api {
+        g.resources
+            .insert("ApiGatewayRestApi".into(), "AWS::ApiGateway::RestApi");
+        g.prefixes
+            .push(("ApiGatewayResource".into(), "AWS::ApiGateway::Resource"));
+        g.prefixes
+            .push(("ApiGatewayMethod".into(), "AWS::ApiGateway::Method"));
+        g.prefixes
+            .push(("ApiGatewayDeployment".into(), "AWS::ApiGateway::Deployment"));
+        g.outputs.push("ServiceEndpoint".into());
+    }
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_knows_the_seed_types() {
+        assert_eq!(
+            attributes("AWS::ApiGatewayV2::Api"),
+            Some(&["ApiEndpoint", "ApiId", "ExecuteApiArn"][..])
+        );
+        assert!(attribute_allowed(
+            attributes("AWS::ApiGateway::RestApi").unwrap(),
+            "RootResourceId"
+        ));
+        assert!(attribute_allowed(
+            attributes("AWS::CloudFormation::Stack").unwrap(),
+            "Outputs.Anything"
+        ));
+        assert!(!attribute_allowed(
+            attributes("AWS::CloudFormation::Stack").unwrap(),
+            "Outputs"
+        ));
+        assert!(attributes("AWS::S3::Buckett").is_none());
+        assert!(RESOURCE_TYPES.len() > 1500, "the table covers every type");
+    }
+
+    #[test]
+    fn function_names_normalize_like_the_framework() {
+        assert_eq!(
+            normalized_function_name("get-design_v2"),
+            "GetDashdesignUnderscorev2"
+        );
+        assert_eq!(normalized_function_name("health"), "Health");
+    }
+
+    #[test]
+    fn patterns_match_whole_attributes() {
+        assert!(pattern_matches("Treatments.*.Key", "Treatments.1.Key"));
+        assert!(!pattern_matches("Treatments.*.Key", "Treatments.1.Keys"));
+        assert!(pattern_matches(".*", "Whatever"));
+    }
+}

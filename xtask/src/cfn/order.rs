@@ -1,0 +1,186 @@
+//! `cargo xtask plan <stage>`: the deploy order, the waves that may run in
+//! parallel, and every edge with the reference that made it.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::cfn::graph::Graph;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+    Mermaid,
+    Dot,
+}
+
+/// The graph and its waves, or the reason there is no order: a cycle, or a
+/// reference no service satisfies that the manifest does not declare
+/// external.
+pub fn checked(app: &App, stage: &Stage) -> Result<(Graph, Vec<Vec<String>>)> {
+    let graph = Graph::build(app, stage);
+    let waves = graph.waves()?;
+    let missing: Vec<String> = graph
+        .dangling
+        .iter()
+        .filter(|d| !d.external)
+        .map(|d| {
+            format!(
+                "  {}: `{}` in {} is produced by no service of the app",
+                d.at, d.reference, d.service
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} reference(s) point outside the app:\n{}\ndeploy the producer as part of the app, or declare the name under [external] in deploy.toml",
+            missing.len(),
+            missing.join("\n")
+        );
+    }
+    Ok((graph, waves))
+}
+
+pub fn render(graph: &Graph, waves: &[Vec<String>], stage: &Stage, format: PlanFormat) -> String {
+    match format {
+        PlanFormat::Text => text(graph, waves, stage),
+        PlanFormat::Json => {
+            let value = json!({
+                "stage": stage.name(),
+                "region": stage.region(),
+                "waves": waves,
+                "edges": graph.edges,
+                "external": graph.dangling.iter().filter(|d| d.external).collect::<Vec<_>>(),
+                "unresolved": graph.unresolved,
+            });
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        }
+        PlanFormat::Mermaid => mermaid(graph, waves),
+        PlanFormat::Dot => dot(graph, waves),
+    }
+}
+
+fn text(graph: &Graph, waves: &[Vec<String>], stage: &Stage) -> String {
+    let mut out = format!(
+        "deploy order for stage {} ({}):\n",
+        stage.name(),
+        stage.region()
+    );
+    for (i, wave) in waves.iter().enumerate() {
+        let note = if wave.len() > 1 {
+            "  (in parallel)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  wave {}: {}{note}\n", i + 1, wave.join(", ")));
+    }
+    if !graph.edges.is_empty() {
+        out.push_str("because:\n");
+        for edge in &graph.edges {
+            out.push_str(&format!(
+                "  {} needs {}: {} ({})\n",
+                edge.from, edge.to, edge.reason, edge.at
+            ));
+        }
+    }
+    for d in graph.dangling.iter().filter(|d| d.external) {
+        out.push_str(&format!(
+            "external: {} references `{}` ({}), declared external\n",
+            d.service, d.reference, d.at
+        ));
+    }
+    for u in &graph.unresolved {
+        out.push_str(&format!("note: {} references `{}` ({}), which cannot be resolved before deploy and orders nothing\n", u.service, u.reference, u.at));
+    }
+    out
+}
+
+/// Mermaid ids must be plain words; service keys may hold `-`.
+fn node_id(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn mermaid(graph: &Graph, waves: &[Vec<String>]) -> String {
+    let mut out = String::from("flowchart BT\n");
+    for (i, wave) in waves.iter().enumerate() {
+        out.push_str(&format!("  subgraph wave{}[\"wave {}\"]\n", i + 1, i + 1));
+        for service in wave {
+            out.push_str(&format!("    {}[\"{service}\"]\n", node_id(service)));
+        }
+        out.push_str("  end\n");
+    }
+    for (from, to, reason) in collapsed(graph) {
+        let reason = reason.replace('"', "'");
+        out.push_str(&format!(
+            "  {} -->|\"{reason}\"| {}\n",
+            node_id(&from),
+            node_id(&to)
+        ));
+    }
+    out
+}
+
+fn dot(graph: &Graph, waves: &[Vec<String>]) -> String {
+    let mut out = String::from("digraph deploy {\n  rankdir=BT;\n");
+    for (i, wave) in waves.iter().enumerate() {
+        out.push_str(&format!(
+            "  subgraph cluster_wave{} {{\n    label=\"wave {}\";\n",
+            i + 1,
+            i + 1
+        ));
+        for service in wave {
+            out.push_str(&format!("    \"{service}\";\n"));
+        }
+        out.push_str("  }\n");
+    }
+    for (from, to, reason) in collapsed(graph) {
+        let reason = reason.replace('"', "\\\"");
+        out.push_str(&format!("  \"{from}\" -> \"{to}\" [label=\"{reason}\"];\n"));
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// One edge per pair of services for the diagrams: the first reference
+/// and how many more there are.
+fn collapsed(graph: &Graph) -> Vec<(String, String, String)> {
+    let mut pairs: Vec<(String, String, String, usize)> = Vec::new();
+    for edge in &graph.edges {
+        match pairs
+            .iter_mut()
+            .find(|(f, t, _, _)| *f == edge.from && *t == edge.to)
+        {
+            Some(pair) => pair.3 += 1,
+            None => pairs.push((edge.from.clone(), edge.to.clone(), edge.reason.clone(), 0)),
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|(from, to, reason, more)| {
+            let label = if more > 0 {
+                format!("{reason} (+{more} more)")
+            } else {
+                reason
+            };
+            (from, to, label)
+        })
+        .collect()
+}
+
+/// The committed `docs/deploy-order.md` for an app: its mermaid plan.
+pub fn deploy_order_doc(app: &App, stage: &Stage) -> Result<String> {
+    let (graph, waves) = checked(app, stage)?;
+    Ok(format!(
+        "# Deploy order of {}\n\n<!-- Generated by `cargo xtask codegen`; do not edit. -->\n\n\
+         Inferred from the services' own references (`${{cf:}}`, `Fn::ImportValue`, `depends_on`).\n\
+         Arrows point from a service to what it needs; each wave deploys in parallel once the\n\
+         waves below it are done.\n\n```mermaid\n{}```\n",
+        app.name(),
+        mermaid(&graph, &waves)
+    ))
+}

@@ -1,0 +1,350 @@
+//! The journal of one run: what each service was before, what the run did
+//! to it, and how it ended. Written to disk after every change (atomically),
+//! so an interrupted run leaves a true record of where it stopped, and
+//! `rollback --run ID` knows what to return to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::aws::stacks::StackState;
+use crate::aws::target::StageTarget;
+use crate::sys::paths;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Running,
+    Deployed,
+    Unchanged,
+    Failed,
+    Skipped,
+    RolledBack,
+    RollbackFailed,
+    Removed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Deployed => "deployed",
+            Status::Unchanged => "unchanged",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::RolledBack => "rolled_back",
+            Status::RollbackFailed => "rollback_failed",
+            Status::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub stack: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<StackState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<StackState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+impl ServiceRecord {
+    /// A service the run will work on and has not started yet.
+    pub fn pending(name: &str, stack: String) -> ServiceRecord {
+        ServiceRecord {
+            name: name.to_string(),
+            stack,
+            status: Status::Pending,
+            started_at: None,
+            ended_at: None,
+            previous: None,
+            new: None,
+            error: None,
+            log: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub at: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub run_id: String,
+    pub command: String,
+    pub app: String,
+    pub stage: String,
+    pub region: String,
+    pub target: String,
+    pub rehearsal: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    pub started_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<String, String>,
+    pub services: Vec<ServiceRecord>,
+    pub events: Vec<Event>,
+    #[serde(skip)]
+    path: PathBuf,
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A run id that sorts by time: `20261126T203000Z-1a2b`.
+pub fn new_run_id() -> String {
+    let secs = now();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{salt:04x}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The folder of a stage's journals. Rehearsals keep their own, so they
+/// never mix with what happened on AWS.
+pub fn dir(app: &str, stage: &str, rehearsal: bool) -> PathBuf {
+    let stage_dir = if rehearsal {
+        format!("{stage}.rehearsal")
+    } else {
+        stage.to_string()
+    };
+    paths::state_dir().join("journal").join(app).join(stage_dir)
+}
+
+impl Journal {
+    /// A new journal of `command` on the stage, with the commit checked out.
+    pub fn start(
+        command: &str,
+        run_id: &str,
+        app: &App,
+        stage: &Stage,
+        target: &StageTarget,
+    ) -> Journal {
+        let app_name = app.name();
+        let path =
+            dir(&app_name, stage.name(), target.is_rehearsal()).join(format!("{run_id}.json"));
+        Journal {
+            run_id: run_id.to_string(),
+            command: command.to_string(),
+            app: app_name,
+            stage: stage.name().to_string(),
+            region: stage.region().to_string(),
+            target: target.describe(),
+            rehearsal: target.is_rehearsal(),
+            commit: crate::sys::git::commit(&app.root),
+            started_at: now(),
+            ended_at: None,
+            outcome: None,
+            notes: BTreeMap::new(),
+            services: Vec::new(),
+            events: Vec::new(),
+            path,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut ServiceRecord> {
+        self.services.iter_mut().find(|s| s.name == name)
+    }
+
+    pub fn event(&mut self, message: impl Into<String>) {
+        self.events.push(Event {
+            at: now(),
+            message: message.into(),
+        });
+    }
+
+    /// Writes the journal: to a temporary file, then renamed over the old
+    /// one, so a crash never leaves half a journal.
+    pub fn save(&self) -> Result<()> {
+        let parent = self.path.parent().context("journal path has no folder")?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", paths::display(parent)))?;
+        let tmp = self.path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("cannot write {}", paths::display(&self.path)))?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Journal> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", paths::display(path)))?;
+        let mut journal: Journal = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a journal", paths::display(path)))?;
+        journal.path = path.to_path_buf();
+        Ok(journal)
+    }
+
+    /// The journals of a stage, newest first.
+    pub fn list(app: &str, stage: &str, rehearsal: bool) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir(app, stage, rehearsal))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files.reverse();
+        files
+    }
+
+    /// The run as Markdown, for a CI run summary.
+    pub fn markdown(&self) -> String {
+        let outcome = self.outcome.as_deref().unwrap_or("unfinished");
+        let mut out = format!(
+            "### {} {} ({}) — {outcome}\n\n",
+            self.command, self.stage, self.region
+        );
+        if let Some(commit) = &self.commit {
+            out.push_str(&format!(
+                "commit `{commit}`, run `{}`, target {}\n\n",
+                self.run_id, self.target
+            ));
+        }
+        out.push_str("| service | stack | status | note |\n| --- | --- | --- | --- |\n");
+        for s in &self.services {
+            let note = s
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("")
+                .replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | {} | {} | {note} |\n",
+                s.name,
+                s.stack,
+                s.status.as_str()
+            ));
+        }
+        if let Some(smoke) = self.notes.get("smoke") {
+            out.push_str(&format!("\nsmoke: {smoke}\n"));
+        }
+        out
+    }
+
+    /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when set.
+    pub fn publish_summary(&self) {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(file, "{}", self.markdown());
+            }
+        }
+    }
+
+    /// The summary table printed at the end of a run.
+    pub fn summary(&self) -> String {
+        let width = self
+            .services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let mut out = format!(
+            "{:width$}  {:15}  {:>8}  note\n",
+            "service", "status", "time"
+        );
+        for s in &self.services {
+            let time = match (s.started_at, s.ended_at) {
+                (Some(a), Some(b)) => format!("{}s", b.saturating_sub(a)),
+                _ => "-".into(),
+            };
+            let note = s
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("");
+            out.push_str(&format!(
+                "{:width$}  {:15}  {:>8}  {}\n",
+                s.name,
+                s.status.as_str(),
+                time,
+                note
+            ));
+        }
+        out.push_str(&format!("journal: {}\n", paths::display(&self.path)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_are_right() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn run_ids_sort_by_time() {
+        let id = new_run_id();
+        assert_eq!(id.len(), "20261126T203000Z-1a2b".len(), "{id}");
+        assert!(id.starts_with("20"));
+    }
+}

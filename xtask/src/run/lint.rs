@@ -1,0 +1,228 @@
+//! `cargo xtask validate --deep`: each service packaged by the Serverless
+//! CLI, the generated template linted by the pinned cfn-lint, and every
+//! finding mapped back to the serverless.yml line it came from.
+//!
+//! Packaging runs offline (against an endpoint that answers nothing, so no
+//! call can reach AWS) unless the service reads other stacks through
+//! `${cf:}`, which needs the stage's live stacks: then it runs against the
+//! stage's target (the emulator for `local` and with `--rehearse`).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::app::diag::{Finding, Report};
+use crate::app::stage::Stage;
+use crate::app::yaml::{FileError, Node, Pos};
+use crate::app::{App, Service};
+use crate::aws::target::{Mode, StageTarget};
+use crate::aws::Target;
+use crate::cfn;
+use crate::run::serverless::{Cli, Sink};
+use crate::sys::output::Printer;
+use crate::{app::vars, sys::paths, sys::tools};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LintMatch {
+    rule: LintRule,
+    location: LintLocation,
+    message: String,
+    level: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LintRule {
+    id: String,
+    #[serde(default)]
+    short_description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LintLocation {
+    #[serde(default)]
+    path: Vec<serde_json::Value>,
+}
+
+fn needs_live_stacks(service: &Service) -> bool {
+    vars::find_all(&service.text)
+        .iter()
+        .any(|v| v.source == "cf")
+}
+
+pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
+    let out = Arc::new(Printer::new(true));
+    let cfn_lint = tools::cfn_lint(true)?;
+    let offline = Target::Emulator {
+        endpoint: "http://127.0.0.1:1".into(),
+        access_key: crate::aws::emulator::ACCESS_KEY.into(),
+    };
+    let live = if app.services.iter().any(needs_live_stacks) {
+        Some(StageTarget::open(stage, mode).await?)
+    } else {
+        None
+    };
+    let work =
+        paths::scratch_dir().join(format!("validate-{}-{}", std::process::id(), stage.name()));
+    let logs = paths::state_dir().join("validate").join(stage.name());
+    let mut report = Report::default();
+    for service in &app.services {
+        let target = match (&live, needs_live_stacks(service)) {
+            (Some(live), true) => &live.target,
+            _ => &offline,
+        };
+        let cli = Cli::new(target)?;
+        let dir = work.join(&service.key);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        tools::service_dependencies(&service.dir).await?;
+        let log = logs.join(format!("{}.log", service.key));
+        let _ = std::fs::remove_file(&log);
+        let sink = Sink {
+            prefix: service.key.clone(),
+            log,
+            out: out.clone(),
+        };
+        if let Err(err) = cli.package(service, stage, &dir, &sink).await {
+            let hint = if needs_live_stacks(service) {
+                format!(
+                    "\n  its `${{cf:}}` references read stacks that must be deployed to stage {stage} first (on {}); deploy them, or add --rehearse",
+                    live.as_ref().map(|l| l.describe()).unwrap_or_default()
+                )
+            } else {
+                String::new()
+            };
+            report.errors.push(FileError {
+                path: service.file.clone(),
+                pos: None,
+                message: format!("the Serverless CLI could not package it: {err:#}{hint}"),
+            });
+            continue;
+        }
+        let template = dir.join("cloudformation-template-update-stack.json");
+        let output = std::process::Command::new(&cfn_lint)
+            .args(["--format", "json", "--regions", stage.region(), "--"])
+            .arg(&template)
+            .output()
+            .with_context(|| format!("cannot run {}", paths::display(&cfn_lint)))?;
+        let matches: Vec<LintMatch> =
+            serde_json::from_slice(&output.stdout).with_context(|| {
+                format!(
+                    "cfn-lint gave no report for {}: {}",
+                    service.key,
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })?;
+        for m in matches.into_iter().filter(|m| m.level != "Informational") {
+            // Warnings about resources the framework generated are not the
+            // user's to fix; errors there still are (they fail the deploy).
+            if m.level == "Warning" && !is_users(service, &m) {
+                continue;
+            }
+            report.findings.push(map_back(service, &m));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(report.finish())
+}
+
+fn is_users(service: &Service, m: &LintMatch) -> bool {
+    match (
+        m.location.path.first().and_then(|p| p.as_str()),
+        m.location.path.get(1).and_then(|p| p.as_str()),
+    ) {
+        (Some("Resources"), Some(id)) => service.entry("Resources", id).is_some(),
+        (Some("Outputs"), Some(key)) => service.entry("Outputs", key).is_some(),
+        _ => false,
+    }
+}
+
+/// The serverless.yml position of a template path: the user's own resource
+/// (as deep as the path goes), the function a generated resource belongs
+/// to, or the provider block.
+fn map_back(service: &Service, m: &LintMatch) -> Finding {
+    let path: Vec<String> = m
+        .location
+        .path
+        .iter()
+        .map(|p| {
+            p.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| p.to_string())
+        })
+        .collect();
+    let (file, pos) = position(service, &path);
+    let fix = if m.rule.short_description.is_empty() {
+        format!("see cfn-lint rule {}", m.rule.id)
+    } else {
+        format!("{} (cfn-lint {})", m.rule.short_description, m.rule.id)
+    };
+    let rule: &'static str = if m.rule.id.starts_with('E') {
+        "cfn-lint-error"
+    } else {
+        "cfn-lint-warning"
+    };
+    Finding::new(
+        &file,
+        pos,
+        rule,
+        format!("{} [{}]", m.message, path.join("/")),
+        fix,
+    )
+}
+
+/// The file and position a template path comes from.
+fn position(service: &Service, path: &[String]) -> (std::path::PathBuf, Pos) {
+    let own = |pos: Pos| (service.file.clone(), pos);
+    let doc = &service.doc;
+    let fallback = doc
+        .get("provider")
+        .map(|n| n.pos)
+        .unwrap_or(Pos { line: 1, col: 1 });
+    match path.first().map(String::as_str) {
+        Some("Resources") => {
+            let Some(id) = path.get(1) else {
+                return own(fallback);
+            };
+            if let Some((file, node)) = service.entry("Resources", id) {
+                return (file.to_path_buf(), descend(node, &path[2..]));
+            }
+            // A generated resource: the function whose logical ids it carries.
+            for (key, _) in doc
+                .get("functions")
+                .and_then(Node::as_map)
+                .unwrap_or_default()
+            {
+                if let Some(name) = key.as_str() {
+                    if id.starts_with(&cfn::normalized_function_name(name)) {
+                        return own(key.pos);
+                    }
+                }
+            }
+            own(fallback)
+        }
+        Some("Outputs") => path
+            .get(1)
+            .and_then(|k| service.entry("Outputs", k))
+            .map(|(file, n)| (file.to_path_buf(), n.pos))
+            .unwrap_or_else(|| own(fallback)),
+        _ => own(fallback),
+    }
+}
+
+fn descend(node: &Node, rest: &[String]) -> Pos {
+    let Some(first) = rest.first() else {
+        return node.pos;
+    };
+    let next = match node.as_seq() {
+        Some(items) => first.parse::<usize>().ok().and_then(|i| items.get(i)),
+        None => node.get(first),
+    };
+    match next {
+        Some(child) => descend(child, &rest[1..]),
+        None => node.pos,
+    }
+}

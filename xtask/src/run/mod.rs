@@ -1,0 +1,17 @@
+//! The engine of a stage run: the Serverless CLI, the journal, fingerprints,
+//! interrupts, the preflight and the protected-stage guard, the scheduler
+//! and the undo rule, and [`StageRun`], which holds the lock for a run.
+
+pub(crate) mod fingerprint;
+pub(crate) mod guard;
+pub mod interrupt;
+pub(crate) mod journal;
+pub(crate) mod lint;
+pub(crate) mod preflight;
+pub(crate) mod scheduler;
+pub(crate) mod serverless;
+pub(crate) mod stage_run;
+pub(crate) mod transfer;
+pub(crate) mod undo;
+
+pub(crate) use stage_run::StageRun;

@@ -1,0 +1,82 @@
+//! The checks before a run changes anything: the audit, the offline
+//! validation and the order (no AWS call), then the target — credentials,
+//! account, deployment buckets and the lock table.
+
+use anyhow::{bail, Result};
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::aws::provision;
+use crate::aws::target::{Mode, StageTarget};
+use crate::cfn::graph::Graph;
+use crate::cfn::hazards;
+use crate::cfn::{checks, order};
+use crate::sys::output::Printer;
+
+/// The app's audit, validation and order for `stage`: everything that needs
+/// no AWS call. Fails before any process starts.
+pub fn offline(
+    app: &App,
+    stage: &Stage,
+    allow_findings: bool,
+    out: &Printer,
+) -> Result<(Graph, Vec<Vec<String>>)> {
+    let report = hazards::audit(app);
+    if !report.findings.is_empty() {
+        let text = report.render_text("audit");
+        if stage.is_protected() {
+            bail!("{text}the audit must be clean to deploy protected stage {stage}; fix the findings above");
+        }
+        if !allow_findings {
+            bail!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
+        }
+        out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
+    }
+    let report = checks::validate(app, stage);
+    if !report.findings.is_empty() {
+        bail!(
+            "{}fix the findings above; CloudFormation would reject them",
+            report.render_text("validate")
+        );
+    }
+    order::checked(app, stage)
+}
+
+/// Opens the stage's target and checks what a run needs there:
+/// credentials, account, deployment buckets, lock table. The `local` stage
+/// lives on an emulator that starts empty, so it is bootstrapped here; any
+/// other stage (rehearsals included) is bootstrapped on purpose, as on AWS.
+pub async fn connect(
+    app: &App,
+    stage: &Stage,
+    mode: Mode,
+    out: &Printer,
+) -> Result<(StageTarget, String)> {
+    let target = StageTarget::open(stage, mode).await?;
+    let account = target.check_account(stage).await?;
+    out.step(&format!(
+        "stage {stage} ({}) on {}, account {account}",
+        stage.region(),
+        target.describe()
+    ));
+    if stage.on_emulator() {
+        provision::run(app, stage, &target, out).await?;
+    }
+    let stacks = target.stacks();
+    let mut missing = Vec::new();
+    for bucket in provision::deployment_buckets(app, stage) {
+        if !stacks.bucket_exists(&bucket).await? {
+            missing.push(bucket);
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "deployment bucket(s) {} do not exist yet; run `cargo xtask bootstrap {stage}` first",
+            missing.join(", ")
+        );
+    }
+    if !target.locks().table_exists().await? {
+        bail!("the lock table of this account and region does not exist yet; run `cargo xtask bootstrap {stage}` first");
+    }
+    Ok((target, account))
+}

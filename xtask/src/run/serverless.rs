@@ -1,0 +1,229 @@
+//! The only module that runs the Serverless CLI.
+//!
+//! Every call takes a parsed [`Stage`] and passes `--stage` and `--region`
+//! from it, so no code path can run the CLI without an explicit, validated
+//! stage. Arguments go as a list, never through a shell. Output is streamed
+//! line by line with the service's name in front, and kept in a log file.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+use crate::app::stage::Stage;
+use crate::app::Service;
+use crate::aws::Target;
+use crate::sys::process::{self, Lifetime};
+use crate::sys::tools;
+use crate::{aws::emulator, sys::output, sys::paths};
+
+/// The Serverless CLI, set up for one target.
+#[derive(Clone)]
+pub struct Cli {
+    program: PathBuf,
+    env: Vec<(&'static str, OsString)>,
+    remove: Vec<&'static str>,
+}
+
+/// Where a call's output goes.
+#[derive(Clone)]
+pub struct Sink {
+    pub prefix: String,
+    pub log: PathBuf,
+    pub out: Arc<output::Printer>,
+}
+
+impl Cli {
+    /// The CLI for `target`, installing the pinned one when needed.
+    pub fn new(target: &Target) -> Result<Cli> {
+        let program = tools::serverless(true)?;
+        let mut env: Vec<(&'static str, OsString)> = vec![
+            ("SLS_TELEMETRY_DISABLED", "1".into()),
+            ("SLS_NOTIFICATIONS_MODE", "off".into()),
+            // The AWS SDK for JavaScript warns about the Node.js version on
+            // every start; the warning says nothing about the deploy.
+            ("AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE", "1".into()),
+            ("NODE_NO_WARNINGS", "1".into()),
+        ];
+        let mut remove = Vec::new();
+        match target {
+            Target::Emulator {
+                endpoint,
+                access_key,
+            } => {
+                env.push(("AWS_ENDPOINT_URL", endpoint.into()));
+                env.push(("AWS_ACCESS_KEY_ID", access_key.into()));
+                env.push(("AWS_SECRET_ACCESS_KEY", emulator::SECRET_KEY.into()));
+                // The emulator answers at once; CloudFormation's default
+                // 5-second polling would be most of a deploy's time.
+                env.push(("SLS_AWS_MONITORING_FREQUENCY", "200".into()));
+                remove.extend(["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"]);
+            }
+            Target::Aws => remove.push("AWS_ENDPOINT_URL"),
+        }
+        Ok(Cli {
+            program,
+            env,
+            remove,
+        })
+    }
+
+    fn command(&self, service: &Service, stage: &Stage, action: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(action)
+            .arg("--stage")
+            .arg(stage.name())
+            .arg("--region")
+            .arg(stage.region())
+            .current_dir(&service.dir)
+            .env("AWS_REGION", stage.region())
+            .env("AWS_DEFAULT_REGION", stage.region())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        for key in &self.remove {
+            cmd.env_remove(key);
+        }
+        let std_cmd = cmd.as_std_mut();
+        process::supervise(std_cmd, Lifetime::Attached);
+        cmd
+    }
+
+    /// `serverless deploy`.
+    pub async fn deploy(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        params: &[(String, String)],
+        sink: &Sink,
+    ) -> Result<()> {
+        let mut args = vec!["deploy".to_string()];
+        for (name, value) in params {
+            args.push("--param".into());
+            args.push(format!("{name}={value}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(service, stage, &args, sink).await
+    }
+
+    /// `serverless remove`.
+    pub async fn remove(&self, service: &Service, stage: &Stage, sink: &Sink) -> Result<()> {
+        self.run(service, stage, &["remove"], sink).await
+    }
+
+    /// `serverless rollback --timestamp T`: the stack back to an earlier
+    /// deployment kept in the deployment bucket.
+    pub async fn rollback(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        timestamp: &str,
+        sink: &Sink,
+    ) -> Result<()> {
+        if !timestamp.chars().all(|c| c.is_ascii_digit()) {
+            bail!("`{timestamp}` is not a deployment timestamp");
+        }
+        self.run(
+            service,
+            stage,
+            &["rollback", "--timestamp", timestamp],
+            sink,
+        )
+        .await
+    }
+
+    /// `serverless package --package DIR`: the CloudFormation template and
+    /// artifacts, without deploying.
+    pub async fn package(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        dir: &Path,
+        sink: &Sink,
+    ) -> Result<()> {
+        let dir = dir.to_string_lossy().to_string();
+        self.run(service, stage, &["package", "--package", &dir], sink)
+            .await
+    }
+
+    async fn run(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        action: &[&str],
+        sink: &Sink,
+    ) -> Result<()> {
+        // Two runs in one service folder (two stages deployed side by side)
+        // would share its `.serverless/` build folder; take turns.
+        let _lock = tools::folder_lock(&service.dir).await?;
+        let what = format!(
+            "serverless {} --stage {} --region {}",
+            action.join(" "),
+            stage.name(),
+            stage.region()
+        );
+        let mut child = self
+            .command(service, stage, action)
+            .spawn()
+            .with_context(|| format!("cannot start {}", paths::display(&self.program)))?;
+        if let Some(parent) = sink.log.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let mut log = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&sink.log)
+            .await?;
+        log.write_all(format!("$ {what}\n").as_bytes()).await?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        for stream in [
+            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(stderr),
+        ] {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        while let Some(line) = rx.recv().await {
+            log.write_all(line.as_bytes()).await?;
+            log.write_all(b"\n").await?;
+            let trimmed = line.trim_end();
+            if !trimmed.trim().is_empty() {
+                sink.out.line(&sink.prefix, trimmed);
+                tail.push_back(trimmed.to_string());
+                if tail.len() > 12 {
+                    tail.pop_front();
+                }
+            }
+        }
+        let status = child.wait().await?;
+        log.flush().await?;
+        if !status.success() {
+            let tail: Vec<String> = tail.into_iter().filter(|l| !l.trim().is_empty()).collect();
+            bail!(
+                "`{what}` failed ({status}):\n    {}\n  full log: {}",
+                tail.join("\n    "),
+                paths::display(&sink.log)
+            );
+        }
+        Ok(())
+    }
+}

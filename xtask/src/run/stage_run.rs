@@ -1,0 +1,233 @@
+//! One locked, journalled run of a stage: deploy, remove and rollback all
+//! go through [`StageRun`]. It opens with the stage lock taken and the
+//! journal written, records every change, and releases the lock on every
+//! path out — a normal finish, an error (`?`), a panic unwinding, or a
+//! graceful first Ctrl-C. Only a hard stop (a second Ctrl-C, or a kill)
+//! leaves the lock held, since what the run started may still be changing
+//! the stage; the journal then says where it stopped.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+
+use crate::app::stage::Stage;
+use crate::app::{App, Service};
+use crate::aws::lock::{Lock, Locks};
+use crate::aws::stacks::Stacks;
+use crate::aws::target::StageTarget;
+use crate::run::journal::{self, Journal, ServiceRecord};
+use crate::run::serverless::{Cli, Sink};
+use crate::run::undo::{self, Undo};
+use crate::run::{fingerprint, interrupt};
+use crate::sys::output::Printer;
+
+/// A run of one command on one stage, holding the stage's lock.
+pub struct StageRun<'a> {
+    pub app: &'a App,
+    pub stage: &'a Stage,
+    pub target: &'a StageTarget,
+    pub out: Arc<Printer>,
+    pub cli: Cli,
+    pub stacks: Stacks,
+    journal: Mutex<Journal>,
+    lock: LockGuard,
+}
+
+impl<'a> StageRun<'a> {
+    /// Takes the stage lock and writes the run's first journal entry.
+    pub async fn begin(
+        command: &str,
+        app: &'a App,
+        stage: &'a Stage,
+        target: &'a StageTarget,
+        out: Arc<Printer>,
+    ) -> Result<StageRun<'a>> {
+        let run_id = journal::new_run_id();
+        let locks = target.locks();
+        let lock = locks.acquire(&app.name(), stage, &run_id, command).await?;
+        let lock = LockGuard {
+            locks,
+            lock: Some(lock),
+            out: out.clone(),
+        };
+        out.step(&format!("took the lock of stage {stage} (run {run_id})"));
+        let cli = Cli::new(&target.target)?;
+        let mut journal = Journal::start(command, &run_id, app, stage, target);
+        journal.event(format!("run {run_id} started"));
+        journal.save()?;
+        Ok(StageRun {
+            app,
+            stage,
+            target,
+            out,
+            cli,
+            stacks: target.stacks(),
+            journal: Mutex::new(journal),
+            lock,
+        })
+    }
+
+    pub fn run_id(&self) -> String {
+        self.journal().run_id
+    }
+
+    /// A copy of the journal as it stands.
+    pub fn journal(&self) -> Journal {
+        self.journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the journal and writes it at once.
+    pub fn record(&self, f: impl FnOnce(&mut Journal)) {
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut journal);
+        if let Err(err) = journal.save() {
+            self.out
+                .plain(&format!("warning: cannot write the journal: {err:#}"));
+        }
+    }
+
+    /// A service of the app by key; the run's services all come from it.
+    pub fn service(&self, key: &str) -> Result<&'a Service> {
+        self.app
+            .service(key)
+            .with_context(|| format!("{key} is not a service of the app"))
+    }
+
+    /// Where a service's CLI output goes: its prefix on screen, and a log
+    /// file next to the journal.
+    pub fn sink(&self, key: &str) -> Sink {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        Sink {
+            prefix: key.to_string(),
+            log: journal.path().with_extension("").join(format!("{key}.log")),
+            out: self.out.clone(),
+        }
+    }
+
+    /// Ends the run: records the outcome, releases the lock, and returns
+    /// the final journal.
+    pub async fn finish(mut self, outcome: &str) -> Journal {
+        self.record(|j| {
+            j.ended_at = Some(journal::now());
+            j.outcome = Some(outcome.into());
+            j.event(format!("run {outcome}"));
+        });
+        self.lock.release().await;
+        self.journal()
+    }
+}
+
+impl Drop for StageRun<'_> {
+    /// A run dropped without [`StageRun::finish`] ended by an error, a
+    /// panic or a hard stop: its journal says so.
+    fn drop(&mut self) {
+        if self.lock.lock.is_none() {
+            return;
+        }
+        let outcome = if interrupt::stopping_at_once() {
+            "stopped"
+        } else {
+            "aborted"
+        };
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if journal.outcome.is_none() {
+            journal.ended_at = Some(journal::now());
+            journal.outcome = Some(outcome.into());
+            journal.event(format!("run {outcome} before it finished"));
+            let _ = journal.save();
+        }
+    }
+}
+
+/// The stage lock of a run, released when dropped unless the command is
+/// being stopped at once.
+struct LockGuard {
+    locks: Locks,
+    lock: Option<Lock>,
+    out: Arc<Printer>,
+}
+
+impl LockGuard {
+    async fn release(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            match self.locks.release(lock).await {
+                Ok(()) => self.out.step("released the lock"),
+                Err(err) => self.out.plain(&format!("warning: {err:#}")),
+            }
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if self.lock.is_none() {
+            return;
+        }
+        if interrupt::stopping_at_once() {
+            self.out.plain(
+                "the stage lock stays held: what this run started may still be changing the stage; its journal says where it stopped",
+            );
+            return;
+        }
+        // Drop cannot await; the release blocks this worker thread for one
+        // DynamoDB call, which a multi-threaded runtime allows.
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            self.out.plain("warning: the stage lock could not be released here; clear it with `cargo xtask unlock --force`");
+            return;
+        }
+        tokio::task::block_in_place(|| handle.block_on(self.release()));
+    }
+}
+
+/// What [`StageRun::undo`] did to a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// Left as it was: the run did not change it, or it is already back.
+    Kept,
+    /// Its stack, created by the run, was removed.
+    Removed,
+    /// Its stack was returned to its deployment from before the run.
+    RolledBack,
+}
+
+impl StageRun<'_> {
+    /// Returns the service of `record` (a journal entry of this run or an
+    /// earlier one) to its state before that run, by the one undo rule.
+    pub async fn undo(&self, record: &ServiceRecord) -> Result<Undone> {
+        let key = &record.name;
+        let service = self.service(key)?;
+        let now = self.stacks.state(service, self.stage).await?;
+        let sink = self.sink(key);
+        match undo::decide(record, &now) {
+            Undo::Keep(why) => {
+                self.out.step(&format!("{key}: {why}; left as it is"));
+                Ok(Undone::Kept)
+            }
+            Undo::Remove => {
+                self.out
+                    .step(&format!("{key}: removing the stack the run created"));
+                self.cli.remove(service, self.stage, &sink).await?;
+                Ok(Undone::Removed)
+            }
+            Undo::RollbackTo(timestamp) => {
+                self.out
+                    .step(&format!("{key}: rolling back to deployment {timestamp}"));
+                let result = self
+                    .cli
+                    .rollback(service, self.stage, &timestamp, &sink)
+                    .await;
+                // Whatever the rollback did, the stored fingerprint no
+                // longer describes the stack.
+                fingerprint::forget(service, self.stage, &self.stacks, &now).await;
+                result.map(|()| Undone::RolledBack)
+            }
+            Undo::Refuse(why) => bail!("{why}"),
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! `cargo xtask migrate --from <stage> --to <stage>`: a stage's data into
+//! another stage — S3 objects, DynamoDB items and (when asked) Cognito users
+//! — paired by service and logical id, resumable from a checkpoint, never
+//! overwriting a different target item without `--overwrite`, and verified
+//! at the end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::aws;
+use crate::aws::backups;
+use crate::aws::data::{self, Kind, Resource};
+use crate::aws::target::Mode;
+use crate::aws::target::StageTarget;
+use crate::run::guard::confirm_protected;
+use crate::sys::paths;
+
+mod cognito;
+mod dynamodb;
+mod s3;
+
+use dynamodb::{item_json, key_names, scan_all, to_json, Item};
+use s3::{list_objects, Object};
+
+/// How many segments a table scan is split into.
+const SEGMENTS: i32 = 4;
+/// How many writes run at once per segment.
+const WRITERS: usize = 8;
+
+/// Where a pair of resources got to.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Progress {
+    done: bool,
+    /// S3: the last key copied (keys are listed in order).
+    after: Option<String>,
+    /// DynamoDB: the next start key of each scan segment, and which are done.
+    segment_keys: Vec<Option<BTreeMap<String, Value>>>,
+    segments_done: Vec<bool>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checkpoint {
+    pairs: BTreeMap<String, Progress>,
+}
+
+/// What a copy did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    written: usize,
+    identical: usize,
+    conflicts: usize,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.written += other.written;
+        self.identical += other.identical;
+        self.conflicts += other.conflicts;
+    }
+}
+
+struct Pair {
+    from: Resource,
+    to: Resource,
+}
+
+impl Pair {
+    fn id(&self) -> String {
+        format!("{}/{}", self.from.service, self.from.logical_id)
+    }
+}
+
+struct Sides {
+    from: StageTarget,
+    to: StageTarget,
+}
+
+/// What `migrate` was asked to do, resolved from its flags.
+pub struct Options {
+    pub from: Stage,
+    pub to: Stage,
+    pub kinds: Vec<Kind>,
+    pub dry_run: bool,
+    pub overwrite: bool,
+    pub yes: bool,
+    pub from_mode: Mode,
+    pub to_mode: Mode,
+}
+
+/// Parses `--only s3,dynamodb,cognito`; empty means buckets and tables.
+pub fn kinds(only: &[String]) -> Result<Vec<Kind>> {
+    if only.is_empty() {
+        return Ok(vec![Kind::Bucket, Kind::Table]);
+    }
+    only.iter()
+        .map(|k| match k.as_str() {
+            "s3" => Ok(Kind::Bucket),
+            "dynamodb" => Ok(Kind::Table),
+            "cognito" => Ok(Kind::UserPool),
+            other => bail!("--only {other}: use s3, dynamodb or cognito"),
+        })
+        .collect()
+}
+
+/// Copies the data of `opts.from` into `opts.to`; the exit code.
+pub async fn run(app: &App, opts: Options) -> Result<i32> {
+    let Options {
+        from,
+        to,
+        kinds,
+        dry_run,
+        overwrite,
+        yes,
+        from_mode,
+        to_mode,
+    } = opts;
+    if from.name() == to.name() {
+        bail!("--from and --to are both {from}; name two different stages");
+    }
+    let app = app.clone();
+    let sides = Sides {
+        from: StageTarget::open(&from, from_mode).await?,
+        to: StageTarget::open(&to, to_mode).await?,
+    };
+    sides.from.check_account(&from).await?;
+    sides.to.check_account(&to).await?;
+    let source = data::deployed(&app, &from, &sides.from.config).await?;
+    let target = data::deployed(&app, &to, &sides.to.config).await?;
+    let mut pairs = Vec::new();
+    for resource in source.into_iter().filter(|r| kinds.contains(&r.kind)) {
+        let Some(counterpart) = target
+            .iter()
+            .find(|t| t.service == resource.service && t.logical_id == resource.logical_id)
+        else {
+            bail!(
+                "{}/{} of stage {from} has no counterpart in stage {to}; deploy {to} first",
+                resource.service,
+                resource.logical_id
+            );
+        };
+        pairs.push(Pair {
+            from: resource,
+            to: counterpart.clone(),
+        });
+    }
+    println!("migrating {from} → {to}:");
+    for pair in &pairs {
+        let count = if dry_run {
+            format!(" ({})", describe_size(&sides, pair).await?)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {:9} {}: {} → {}{count}",
+            pair.from.kind.name(),
+            pair.id(),
+            pair.from.physical_id,
+            pair.to.physical_id
+        );
+    }
+    if pairs.iter().any(|p| p.from.kind == Kind::UserPool) {
+        println!("note: Cognito passwords cannot be migrated; users are created with a temporary password and must reset it");
+    }
+    if dry_run {
+        println!("dry run: nothing was written");
+        return Ok(0);
+    }
+    confirm_protected(&to, &app, yes, "migrate data into", "")?;
+    if to.is_protected() {
+        let taken = backups::take(&app, &to, &sides.to.config, "before-migrate").await?;
+        for t in taken {
+            println!("backed up {} first: {}", t.table, t.arn);
+        }
+    }
+
+    let checkpoint_path = paths::state_dir()
+        .join("migrate")
+        .join(app.name())
+        .join(format!("{from}-to-{to}.json"));
+    let mut checkpoint: Checkpoint = std::fs::read(&checkpoint_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if !checkpoint.pairs.is_empty() {
+        println!("resuming from {}", paths::display(&checkpoint_path));
+    }
+    let saver = Arc::new(Saver {
+        path: checkpoint_path.clone(),
+        lock: std::sync::Mutex::new(()),
+    });
+    let mut total = Counts::default();
+    for pair in &pairs {
+        let progress = checkpoint
+            .pairs
+            .get(&pair.id())
+            .cloned()
+            .unwrap_or_default();
+        if progress.done {
+            continue;
+        }
+        let counts = match pair.from.kind {
+            Kind::Bucket => {
+                s3::copy_bucket(&sides, pair, progress, overwrite, &saver, &mut checkpoint).await?
+            }
+            Kind::Table => {
+                dynamodb::copy_table(&sides, pair, progress, overwrite, &saver, &mut checkpoint)
+                    .await?
+            }
+            Kind::UserPool => cognito::copy_users(&sides, pair).await?,
+        };
+        println!(
+            "  {}: {} written, {} already identical, {} conflicting{}",
+            pair.id(),
+            counts.written,
+            counts.identical,
+            counts.conflicts,
+            if counts.conflicts > 0 && !overwrite {
+                " (kept; pass --overwrite to replace them)"
+            } else {
+                ""
+            }
+        );
+        checkpoint.pairs.entry(pair.id()).or_default().done = true;
+        saver.save(&checkpoint)?;
+        total.add(counts);
+    }
+    println!(
+        "written {} item(s) and object(s); {} already identical; {} conflicting",
+        total.written, total.identical, total.conflicts
+    );
+
+    let mut mismatched = 0;
+    for pair in pairs.iter().filter(|p| p.from.kind != Kind::UserPool) {
+        let (source, target, missing) = verify(&sides, pair).await?;
+        let verdict = if missing == 0 {
+            "identical"
+        } else {
+            "MISMATCH"
+        };
+        println!(
+            "  verify {}: {} source, fingerprint {} / target {} — {verdict}",
+            pair.id(),
+            source.0,
+            source.1,
+            target.1
+        );
+        if missing > 0 {
+            println!(
+                "    {missing} source item(s) are missing or different in {}",
+                pair.to.physical_id
+            );
+            mismatched += 1;
+        }
+    }
+    if mismatched == 0 {
+        let _ = std::fs::remove_file(&checkpoint_path);
+        println!("verified: the target holds every source item and object unchanged");
+        Ok(0)
+    } else {
+        // The work is complete; only the verdict differs. A rerun starts over
+        // and writes nothing new unless --overwrite is given.
+        let _ = std::fs::remove_file(&checkpoint_path);
+        println!("verification failed for {mismatched} resource(s)");
+        Ok(1)
+    }
+}
+
+struct Saver {
+    path: PathBuf,
+    lock: std::sync::Mutex<()>,
+}
+
+impl Saver {
+    fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(parent) = self.path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(checkpoint)?)?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+}
+
+async fn describe_size(sides: &Sides, pair: &Pair) -> Result<String> {
+    Ok(match pair.from.kind {
+        Kind::Bucket => {
+            let objects = list_objects(
+                &aws::s3_client(&sides.from.config, &sides.from.target),
+                &pair.from.physical_id,
+                None,
+            )
+            .await?;
+            format!(
+                "{} objects, {} bytes",
+                objects.len(),
+                objects.iter().map(|o| o.size).sum::<i64>()
+            )
+        }
+        Kind::Table => format!(
+            "{} items",
+            scan_all(
+                &aws_sdk_dynamodb::Client::new(&sides.from.config),
+                &pair.from.physical_id
+            )
+            .await?
+            .len()
+        ),
+        Kind::UserPool => {
+            let users = aws_sdk_cognitoidentityprovider::Client::new(&sides.from.config)
+                .list_users()
+                .user_pool_id(&pair.from.physical_id)
+                .send()
+                .await;
+            match users {
+                Ok(out) => format!("{} users (first page)", out.users().len()),
+                Err(err) => format!("users unknown: {}", aws::error_message(&err)),
+            }
+        }
+    })
+}
+
+/// (count, fingerprint) of the source, of the target's matching part, and
+/// how many source entries are missing or different in the target.
+async fn verify(sides: &Sides, pair: &Pair) -> Result<((usize, String), (usize, String), usize)> {
+    match pair.from.kind {
+        Kind::Bucket => {
+            let src = list_objects(
+                &aws::s3_client(&sides.from.config, &sides.from.target),
+                &pair.from.physical_id,
+                None,
+            )
+            .await?;
+            let dst = list_objects(
+                &aws::s3_client(&sides.to.config, &sides.to.target),
+                &pair.to.physical_id,
+                None,
+            )
+            .await?;
+            let dst_map: BTreeMap<&str, &Object> =
+                dst.iter().map(|o| (o.key.as_str(), o)).collect();
+            let line = |o: &Object| format!("{} {} {}", o.key, o.etag, o.size);
+            let missing = src
+                .iter()
+                .filter(|o| {
+                    dst_map
+                        .get(o.key.as_str())
+                        .is_none_or(|d| d.etag != o.etag || d.size != o.size)
+                })
+                .count();
+            let matching: Vec<String> = src
+                .iter()
+                .filter_map(|o| dst_map.get(o.key.as_str()).map(|d| line(d)))
+                .collect();
+            Ok((
+                (src.len(), data::fingerprint(src.iter().map(line))),
+                (matching.len(), data::fingerprint(matching)),
+                missing,
+            ))
+        }
+        Kind::Table => {
+            let src = scan_all(
+                &aws_sdk_dynamodb::Client::new(&sides.from.config),
+                &pair.from.physical_id,
+            )
+            .await?;
+            let dst_client = aws_sdk_dynamodb::Client::new(&sides.to.config);
+            let keys = key_names(&dst_client, &pair.to.physical_id).await?;
+            let dst = scan_all(&dst_client, &pair.to.physical_id).await?;
+            let key_of = |item: &Item| -> String {
+                keys.iter()
+                    .map(|k| {
+                        item.get(k)
+                            .map(|v| to_json(v).to_string())
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|")
+            };
+            let dst_map: BTreeMap<String, String> = dst
+                .iter()
+                .map(|i| {
+                    (
+                        key_of(i),
+                        serde_json::to_string(&item_json(i)).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let mut lines: Vec<(String, String)> = src
+                .iter()
+                .map(|i| {
+                    (
+                        key_of(i),
+                        serde_json::to_string(&item_json(i)).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            lines.sort();
+            let missing = lines
+                .iter()
+                .filter(|(k, v)| dst_map.get(k) != Some(v))
+                .count();
+            let matching: Vec<String> = lines
+                .iter()
+                .filter_map(|(k, _)| dst_map.get(k).cloned())
+                .collect();
+            Ok((
+                (
+                    lines.len(),
+                    data::fingerprint(lines.iter().map(|(_, v)| v.clone())),
+                ),
+                (matching.len(), data::fingerprint(matching)),
+                missing,
+            ))
+        }
+        Kind::UserPool => Ok(((0, String::new()), (0, String::new()), 0)),
+    }
+}

