@@ -4,110 +4,8 @@
 mod support;
 
 use anyhow::Result;
-use serde_json::Value;
+use support::chain::{base, chain, events, statuses, top};
 use support::{arg, fixture, git, Harness};
-
-const CHAIN_MANIFEST: &str = r#"
-[app]
-name = "chain"
-
-[stages.dev]
-region = "us-east-1"
-
-[stages.prod]
-region = "us-east-1"
-protected = true
-account = "123456789012"
-"#;
-
-/// `base` keeps a data bucket and exports its name; `top` imports it.
-fn base(version: &str) -> String {
-    format!(
-        r#"service: chain-base
-provider:
-  name: aws
-  stage: ${{opt:stage}}
-  deploymentBucket:
-    name: chain-deployments-${{sls:stage}}
-resources:
-  Resources:
-    Data:
-      Type: AWS::S3::Bucket
-      Properties:
-        BucketName: chain-data-${{sls:stage}}
-        Tags:
-          - Key: version
-            Value: {version}
-  Outputs:
-    Version:
-      Value: {version}
-    DataBucket:
-      Value: !Ref Data
-      Export:
-        Name: chain-${{sls:stage}}-data-bucket
-"#
-    )
-}
-
-fn top(extra: &str) -> String {
-    format!(
-        r#"service: chain-top
-provider:
-  name: aws
-  stage: ${{opt:stage}}
-  deploymentBucket:
-    name: chain-deployments-${{sls:stage}}
-resources:
-  Resources:
-    Files:
-      Type: AWS::S3::Bucket
-      Properties:
-        BucketName: chain-files-${{sls:stage}}
-        Tags:
-          - Key: data-bucket
-            Value: !ImportValue chain-${{sls:stage}}-data-bucket{extra}
-"#
-    )
-}
-
-fn chain(h: &Harness) -> std::path::PathBuf {
-    h.app(
-        "chain",
-        &[
-            ("deploy.toml", CHAIN_MANIFEST),
-            ("base/serverless.yml", &base("v1")),
-            ("top/serverless.yml", &top("")),
-        ],
-    )
-}
-
-fn statuses(journal: &Value) -> Vec<(String, String)> {
-    journal["services"]
-        .as_array()
-        .map(|services| {
-            services
-                .iter()
-                .map(|s| {
-                    (
-                        s["name"].as_str().unwrap_or("").to_string(),
-                        s["status"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn events(journal: &Value) -> Vec<String> {
-    journal["events"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["message"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noop() -> Result<()> {
@@ -459,19 +357,7 @@ async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()
         .ok();
     let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
     // Ctrl-C once the first service is under way.
-    let journals = h.dir.join("state/journal/chain/dev.rehearsal");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let started = || {
-        std::fs::read_dir(&journals)
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("base: started")))
-    };
-    while !started() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = support::Run::from(child.wait_with_output()?);
@@ -539,19 +425,7 @@ async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     let mut child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
-    let journals = h.dir.join("state/journal/chain/dev.rehearsal");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let started = || {
-        std::fs::read_dir(&journals)
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("base: started")))
-    };
-    while !started() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
     // No graceful stop: the process dies holding the lock.
     child.kill()?;
     child.wait()?;

@@ -155,3 +155,151 @@ fn the_workflow_linters_catch_a_broken_workflow() {
         "{problems:?}"
     );
 }
+
+/// Every subcommand, nested ones included, with its path (`local up`).
+fn all_commands() -> Vec<(String, clap::Command)> {
+    fn walk(prefix: &str, cmd: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let name = format!("{prefix}{}", sub.get_name()).trim().to_string();
+            out.push((name.clone(), sub.clone()));
+            walk(&format!("{name} "), sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &Cli::command(), &mut out);
+    out
+}
+
+#[test]
+fn every_argument_of_every_subcommand_has_help() {
+    let mut missing = Vec::new();
+    for arg in Cli::command().get_arguments() {
+        if arg.get_help().is_none() && !arg.is_hide_set() {
+            missing.push(format!("global --{}", arg.get_id()));
+        }
+    }
+    for (name, cmd) in all_commands() {
+        if cmd.get_about().is_none() {
+            missing.push(format!("`{name}` itself"));
+        }
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" || arg.is_hide_set() {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("`{name}` {id}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "arguments without help text (add a `///` doc comment): {}",
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn the_readme_command_reference_names_every_flag() {
+    let readme = read(&workspace_root().join("README.md"));
+    let mut missing = Vec::new();
+    for (name, cmd) in all_commands() {
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" || arg.is_global_set() {
+                continue;
+            }
+            // The flag on the command's own line of the reference table.
+            let documented = readme
+                .lines()
+                .filter(|l| l.starts_with(&format!("| `cargo xtask {name}")))
+                .any(|l| l.contains(&format!("--{long}")));
+            if !documented {
+                missing.push(format!("`cargo xtask {name} --{long}`"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README.md's command reference does not show {}",
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn every_file_in_the_architecture_codemap_exists() {
+    let root = workspace_root();
+    let text = read(&root.join("ARCHITECTURE.md"));
+    let codemap = text
+        .split("## Codemap")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("ARCHITECTURE.md has a Codemap section");
+    let src = root.join("xtask/src");
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for quoted in codemap.split('`').skip(1).step_by(2) {
+        let looks_like_file = quoted.ends_with(".rs") || quoted.ends_with('/');
+        if !looks_like_file || quoted.contains(' ') {
+            continue;
+        }
+        named += 1;
+        let bases = [
+            root.clone(),
+            src.clone(),
+            root.join("xtask/tests"),
+            root.join("fixtures"),
+        ];
+        let found = bases.iter().any(|base| base.join(quoted).exists());
+        if !found {
+            missing.push(quoted.to_string());
+        }
+    }
+    assert!(
+        named > 20,
+        "the codemap names the source files ({named} found)"
+    );
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's codemap names files that do not exist: {}",
+        missing.join(", ")
+    );
+    // And the other way round: every source file is in the codemap.
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let unnamed: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&src).unwrap_or(f).display().to_string())
+        .filter(|f| !codemap.contains(&format!("`{f}`")))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "source files missing from ARCHITECTURE.md's codemap: {}",
+        unnamed.join(", ")
+    );
+}
+
+#[test]
+fn no_test_is_ignored() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for krate in ["xtask", "smoke-tests"] {
+        for dir in ["src", "tests"] {
+            let dir = root.join(krate).join(dir);
+            if dir.exists() {
+                rust_files(&dir, &mut files);
+            }
+        }
+    }
+    let marker = ["#[", "ignore"].concat();
+    let ignored: Vec<String> = files
+        .iter()
+        .filter(|f| read(f).contains(&marker))
+        .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(
+        ignored.is_empty(),
+        "an ignored test checks nothing; gate it on what the machine has instead: {}",
+        ignored.join(", ")
+    );
+}

@@ -1,4 +1,4 @@
-//! `cargo xtask backup <stage> [--list] [--restore ARN]`: on-demand DynamoDB
+//! Backups of a stage's data (`cargo xtask backup`): on-demand DynamoDB
 //! backups of every table of the stage, a point-in-time-recovery check, and
 //! a check that every bucket keeps versions. `deploy` to a protected stage
 //! and `migrate` into one take a backup first.

@@ -1,4 +1,4 @@
-//! `cargo xtask bootstrap <stage>`: what must exist before the first deploy
+//! What must exist before the first deploy
 //! of a stage — the deployment buckets the services name (versioned,
 //! encrypted, public access blocked) and the lock table. Idempotent.
 

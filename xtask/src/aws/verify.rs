@@ -1,4 +1,4 @@
-//! `cargo xtask smoke <stage>`: every endpoint of the deployed app checked
+//! The smoke driver: every endpoint of the deployed app checked
 //! against the app's `smoke.toml`, with real Cognito tokens for protected
 //! routes. `deploy` runs it after every successful deploy.
 //!

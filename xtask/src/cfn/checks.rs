@@ -1,5 +1,5 @@
-//! `cargo xtask validate <stage>`: CloudFormation errors caught before AWS
-//! sees them. Offline: every `Fn::GetAtt`, `Ref` and `Fn::Sub` reference
+//! The offline CloudFormation checks behind `cargo xtask validate` and
+//! deploy's preflight: errors caught before AWS sees them. Offline: every `Fn::GetAtt`, `Ref` and `Fn::Sub` reference
 //! inside a service against its resources, the framework's generated ones
 //! and the resource table; every resource type; and, across services, the
 //! exports and the references to them. `--deep` adds cfn-lint on the

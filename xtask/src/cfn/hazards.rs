@@ -1,5 +1,5 @@
-//! `cargo xtask audit`: every stage hazard in an app's Serverless files,
-//! found before anything is deployed.
+//! The stage hazards of an app's Serverless files, found before anything
+//! is deployed: the rules behind `cargo xtask audit` and deploy's preflight.
 //!
 //! The rules are about Serverless and CloudFormation, not about any one app:
 //! which keys hold names (stack, bucket, table, pool, role and export names,

@@ -1,5 +1,6 @@
-//! `cargo xtask plan <stage>`: the deploy order, the waves that may run in
-//! parallel, and every edge with the reference that made it.
+//! The deploy order of a stage: the graph checked for cycles and for
+//! references outside the app, its waves, and its renderings (text, JSON,
+//! Mermaid, DOT) for `plan`, deploy's confirmation and the generated docs.
 
 use anyhow::{bail, Result};
 use serde_json::json;

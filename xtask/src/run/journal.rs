@@ -119,21 +119,22 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// A run id that sorts by time: `20261126T203000Z-1a2b`.
+/// A run id that sorts by time to the millisecond, so the newest of two
+/// runs in one second is still the last: `20261126T203000123Z-1a2b`.
 pub fn new_run_id() -> String {
-    let secs = now();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    let salt = (since.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{salt:04x}",
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}{:03}Z-{salt:04x}",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
+        since.subsec_millis()
     )
 }
 
@@ -344,7 +345,10 @@ mod tests {
     #[test]
     fn run_ids_sort_by_time() {
         let id = new_run_id();
-        assert_eq!(id.len(), "20261126T203000Z-1a2b".len(), "{id}");
+        assert_eq!(id.len(), "20261126T203000123Z-1a2b".len(), "{id}");
         assert!(id.starts_with("20"));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = new_run_id();
+        assert!(later > id, "{later} sorts after {id}");
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask validate --deep`: each service packaged by the Serverless
+//! The deep lint behind `cargo xtask validate --deep`: each service packaged by the Serverless
 //! CLI, the generated template linted by the pinned cfn-lint, and every
 //! finding mapped back to the serverless.yml line it came from.
 //!

@@ -18,7 +18,7 @@ use crate::aws::target::StageTarget;
 use crate::run::journal::{self, Journal, ServiceRecord};
 use crate::run::serverless::{Cli, Sink};
 use crate::run::undo::{self, Undo};
-use crate::run::{fingerprint, interrupt};
+use crate::run::{fault, fingerprint, interrupt};
 use crate::sys::output::Printer;
 
 /// A run of one command on one stage, holding the stage's lock.
@@ -55,7 +55,7 @@ impl<'a> StageRun<'a> {
         let mut journal = Journal::start(command, &run_id, app, stage, target);
         journal.event(format!("run {run_id} started"));
         journal.save()?;
-        Ok(StageRun {
+        let run = StageRun {
             app,
             stage,
             target,
@@ -64,7 +64,9 @@ impl<'a> StageRun<'a> {
             stacks: target.stacks(),
             journal: Mutex::new(journal),
             lock,
-        })
+        };
+        fault::inject(fault::AFTER_LOCK)?;
+        Ok(run)
     }
 
     pub fn run_id(&self) -> String {

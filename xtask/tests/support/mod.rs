@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -117,6 +119,54 @@ impl Harness {
     }
 
     /// The newest journal of a stage.
+    /// Waits (up to a minute) until an unfinished journal of the stage (a
+    /// run under way) holds `needle`: how a test catches a run at a given
+    /// point before it signals it.
+    pub fn wait_for_journal(&self, app: &str, stage: &str, needle: &str) -> bool {
+        let journals = self.dir.join("state/journal").join(app).join(stage);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let found = std::fs::read_dir(&journals)
+                .ok()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .any(|j| {
+                    j["outcome"].is_null()
+                        && j["events"]
+                            .as_array()
+                            .is_some_and(|events| events.iter().any(|e| e["message"] == needle))
+                });
+            if found {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Writes one object into a bucket of this test's emulator.
+    pub async fn put_object(&self, bucket: &str, key: &str, body: &str) -> Result<()> {
+        let s3 = xtask::aws::s3_client(&self.sdk().await, &self.target);
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The body of an object, `None` when it (or its bucket) is gone.
+    pub async fn object(&self, bucket: &str, key: &str) -> Option<String> {
+        let s3 = xtask::aws::s3_client(&self.sdk().await, &self.target);
+        let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+        let bytes = out.body.collect().await.ok()?.into_bytes();
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+
     pub fn journal(&self, app: &str, stage: &str) -> serde_json::Value {
         let dir = self.dir.join("state/journal").join(app).join(stage);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

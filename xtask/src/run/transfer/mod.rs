@@ -1,4 +1,4 @@
-//! `cargo xtask migrate --from <stage> --to <stage>`: a stage's data into
+//! The data migration behind `cargo xtask migrate`: a stage's data into
 //! another stage — S3 objects, DynamoDB items and (when asked) Cognito users
 //! — paired by service and logical id, resumable from a checkpoint, never
 //! overwriting a different target item without `--overwrite`, and verified

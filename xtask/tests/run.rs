@@ -1,0 +1,183 @@
+//! The locked run, through the real binary and emulator: every way out of a
+//! deploy, remove or rollback leaves the stage unlocked, and a rollback
+//! after a failed, interrupted or killed run leaves the stacks that run
+//! never touched — and their data — where they are.
+
+mod support;
+
+use anyhow::Result;
+use support::chain::{base, chain, statuses};
+use support::{arg, Harness};
+
+/// An error right after the lock is taken, in each command that takes it:
+/// the stage is unlocked afterwards and the journal says the run aborted.
+#[tokio::test]
+async fn an_error_after_the_lock_leaves_the_stage_unlocked() -> Result<()> {
+    let h = Harness::start("lock-guard").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    for command in ["deploy", "remove", "rollback"] {
+        let failed = h
+            .xtask(&[command, "dev", "--rehearse", "--app", &app_arg])
+            .env("XTASK_FAULT", "after-lock")
+            .output()?;
+        let failed = support::Run::from(failed);
+        failed.fails_with("injected fault at `after-lock`");
+        let unlocked = h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg]);
+        assert_eq!(
+            unlocked.code,
+            Some(0),
+            "{command} left the stage locked: {}",
+            unlocked.text
+        );
+        assert!(unlocked.text.contains("is not locked"), "{}", unlocked.text);
+        let journal = h.journal("chain", "dev.rehearsal");
+        assert_eq!(journal["command"], command);
+        assert_eq!(journal["outcome"], "aborted", "{command}");
+    }
+    // Nothing was changed by the aborted runs.
+    assert!(h.stack("chain-base-dev").await?.is_some());
+    assert!(h.stack("chain-top-dev").await?.is_some());
+    Ok(())
+}
+
+/// Deploys the chain and puts a customer's object in each of its buckets.
+async fn deployed_with_data(h: &Harness, app_arg: &str) -> Result<()> {
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", app_arg])
+        .ok();
+    h.put_object("chain-data-dev", "customer-42.json", "base data")
+        .await?;
+    h.put_object("chain-files-dev", "customer-42.json", "top data")
+        .await?;
+    Ok(())
+}
+
+/// `top`, which the run never started, and both buckets' data are intact.
+async fn assert_untouched(h: &Harness, what: &str) -> Result<()> {
+    assert!(
+        h.stack("chain-top-dev").await?.is_some(),
+        "{what}: the stack the run never touched was removed"
+    );
+    assert!(h.stack("chain-base-dev").await?.is_some(), "{what}");
+    assert_eq!(
+        h.object("chain-files-dev", "customer-42.json")
+            .await
+            .as_deref(),
+        Some("top data"),
+        "{what}: data of an untouched stack was lost"
+    );
+    assert_eq!(
+        h.object("chain-data-dev", "customer-42.json")
+            .await
+            .as_deref(),
+        Some("base data"),
+        "{what}"
+    );
+    Ok(())
+}
+
+/// The rollback of the newest deploy run, its journal's statuses.
+fn roll_back(h: &Harness, app_arg: &str) -> Vec<(String, String)> {
+    let run = h.run(&["rollback", "dev", "--rehearse", "--app", app_arg]);
+    run.ok();
+    assert!(
+        run.text
+            .contains("top: left as it is (the run never started it)"),
+        "the plan says what happens to top:\n{}",
+        run.text
+    );
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["command"], "rollback");
+    statuses(&journal)
+}
+
+#[tokio::test]
+async fn rollback_after_a_failed_run_leaves_untouched_stacks_and_data() -> Result<()> {
+    let h = Harness::start("undo-failed").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    deployed_with_data(&h, &app_arg).await?;
+
+    // base fails (its new bucket's name is taken), so top is skipped.
+    let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
+    s3.create_bucket().bucket("chain-taken-dev").send().await?;
+    let broken = base("v2").replace(
+        "  Outputs:",
+        "    Taken:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: chain-taken-${sls:stage}\n  Outputs:",
+    );
+    std::fs::write(app.join("base/serverless.yml"), broken)?;
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .fails_with("chain-base");
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(
+        statuses(&journal),
+        [("base", "failed"), ("top", "skipped")].map(|(a, b)| (a.into(), b.into()))
+    );
+    assert_untouched(&h, "after the failed run").await?;
+
+    let statuses = roll_back(&h, &app_arg);
+    assert!(
+        statuses.contains(&("top".into(), "unchanged".into())),
+        "{statuses:?}"
+    );
+    assert_untouched(&h, "after rolling back the failed run").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() -> Result<()> {
+    let h = Harness::start("undo-interrupted").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    deployed_with_data(&h, &app_arg).await?;
+
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = support::Run::from(child.wait_with_output()?);
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "interrupted");
+    assert_untouched(&h, "after the interrupted run").await?;
+
+    roll_back(&h, &app_arg);
+    assert_untouched(&h, "after rolling back the interrupted run").await?;
+    let (_, outputs) = h.stack("chain-base-dev").await?.expect("base");
+    assert_eq!(outputs.get("Version").map(String::as_str), Some("v1"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn rollback_after_a_killed_run_leaves_untouched_stacks_and_data() -> Result<()> {
+    let h = Harness::start("undo-killed").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    deployed_with_data(&h, &app_arg).await?;
+
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    let mut child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
+    child.kill()?;
+    child.wait()?;
+    // The natural next steps after a dead run: clear its lock, roll back.
+    h.run(&["unlock", "dev", "--rehearse", "--force", "--app", &app_arg])
+        .ok();
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(
+        journal["outcome"],
+        serde_json::Value::Null,
+        "a killed run never ended"
+    );
+    assert_untouched(&h, "after the killed run").await?;
+
+    roll_back(&h, &app_arg);
+    assert_untouched(&h, "after rolling back the killed run").await?;
+    Ok(())
+}

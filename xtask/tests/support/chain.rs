@@ -1,0 +1,108 @@
+//! `chain`: a two-service app for the run tests. `base` keeps a data bucket
+//! and exports its name; `top` imports it and keeps a files bucket.
+
+use serde_json::Value;
+
+use super::Harness;
+
+pub const CHAIN_MANIFEST: &str = r#"
+[app]
+name = "chain"
+
+[stages.dev]
+region = "us-east-1"
+
+[stages.prod]
+region = "us-east-1"
+protected = true
+account = "123456789012"
+"#;
+
+/// `base` keeps a data bucket and exports its name; `top` imports it.
+pub fn base(version: &str) -> String {
+    format!(
+        r#"service: chain-base
+provider:
+  name: aws
+  stage: ${{opt:stage}}
+  deploymentBucket:
+    name: chain-deployments-${{sls:stage}}
+resources:
+  Resources:
+    Data:
+      Type: AWS::S3::Bucket
+      Properties:
+        BucketName: chain-data-${{sls:stage}}
+        Tags:
+          - Key: version
+            Value: {version}
+  Outputs:
+    Version:
+      Value: {version}
+    DataBucket:
+      Value: !Ref Data
+      Export:
+        Name: chain-${{sls:stage}}-data-bucket
+"#
+    )
+}
+
+pub fn top(extra: &str) -> String {
+    format!(
+        r#"service: chain-top
+provider:
+  name: aws
+  stage: ${{opt:stage}}
+  deploymentBucket:
+    name: chain-deployments-${{sls:stage}}
+resources:
+  Resources:
+    Files:
+      Type: AWS::S3::Bucket
+      Properties:
+        BucketName: chain-files-${{sls:stage}}
+        Tags:
+          - Key: data-bucket
+            Value: !ImportValue chain-${{sls:stage}}-data-bucket{extra}
+"#
+    )
+}
+
+pub fn chain(h: &Harness) -> std::path::PathBuf {
+    h.app(
+        "chain",
+        &[
+            ("deploy.toml", CHAIN_MANIFEST),
+            ("base/serverless.yml", &base("v1")),
+            ("top/serverless.yml", &top("")),
+        ],
+    )
+}
+
+pub fn statuses(journal: &Value) -> Vec<(String, String)> {
+    journal["services"]
+        .as_array()
+        .map(|services| {
+            services
+                .iter()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or("").to_string(),
+                        s["status"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn events(journal: &Value) -> Vec<String> {
+    journal["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
