@@ -23,12 +23,7 @@ pub struct Route {
 
 /// The routes of one service, resolved for the stage where they use variables.
 pub fn routes(service: &Service, stage: &Stage) -> Vec<Route> {
-    let ctx = vars::Context {
-        stage: stage.name(),
-        region: stage.region(),
-        doc: &service.doc,
-        dir: &service.dir,
-    };
+    let ctx = service.vars(stage);
     let resolve = |text: &str| vars::resolve(text, &ctx).unwrap_or_else(|| text.to_string());
     let mut routes = Vec::new();
     for (_, function) in service

@@ -14,8 +14,7 @@ use aws_sdk_s3::types::{
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws;
-use crate::aws::lock::{self, Locks};
-use crate::aws::stacks::Stacks;
+use crate::aws::lock;
 use crate::aws::target::StageTarget;
 use crate::sys::output::Printer;
 
@@ -28,8 +27,8 @@ pub fn deployment_buckets(app: &App, stage: &Stage) -> BTreeSet<String> {
 }
 
 pub async fn run(app: &App, stage: &Stage, target: &StageTarget, out: &Printer) -> Result<()> {
-    let s3 = aws::s3_client(&target.config, &target.target);
-    let stacks = Stacks::new(&target.config, &target.target);
+    let s3 = target.s3();
+    let stacks = target.stacks();
     for bucket in deployment_buckets(app, stage) {
         if stacks.bucket_exists(&bucket).await? {
             out.step(&format!("deployment bucket {bucket} exists"));
@@ -60,7 +59,7 @@ pub async fn run(app: &App, stage: &Stage, target: &StageTarget, out: &Printer) 
             "{bucket}: versioning on, encryption on, public access blocked"
         ));
     }
-    let locks = Locks::new(&target.config);
+    let locks = target.locks();
     if locks.ensure_table().await? {
         out.step(&format!("created the lock table {}", lock::TABLE));
     } else {

@@ -128,12 +128,7 @@ impl Stacks {
         let (Some(bucket), Some(name)) = (bucket, service.name()) else {
             return Ok(None);
         };
-        let ctx = crate::app::vars::Context {
-            stage: stage.name(),
-            region: stage.region(),
-            doc: &service.doc,
-            dir: &service.dir,
-        };
+        let ctx = service.vars(stage);
         let Some(name) = crate::app::vars::resolve(name, &ctx) else {
             return Ok(None);
         };

@@ -140,6 +140,16 @@ impl StageTarget {
         crate::aws::s3_client(&self.config, &self.target)
     }
 
+    /// A DynamoDB client for the stage.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// A Cognito user pools client for the stage.
+    pub fn cognito(&self) -> aws_sdk_cognitoidentityprovider::Client {
+        aws_sdk_cognitoidentityprovider::Client::new(&self.config)
+    }
+
     /// The stage locks of the stage's account and region.
     pub fn locks(&self) -> Locks {
         Locks::new(&self.config)

@@ -20,7 +20,6 @@ use crate::app::vars;
 use crate::app::yaml::Node;
 use crate::app::App;
 use crate::aws::endpoints;
-use crate::aws::stacks::Stacks;
 use crate::aws::target::StageTarget;
 use crate::aws::{self};
 use crate::cfn::intrinsic::{self, Env};
@@ -44,7 +43,7 @@ pub async fn run(
     target: &StageTarget,
     opts: &SmokeOptions,
 ) -> Result<Report> {
-    let stacks = Stacks::new(&target.config, &target.target);
+    let stacks = target.stacks();
     let mut states = Vec::new();
     for service in &app.services {
         states.push((
@@ -114,7 +113,7 @@ impl Identity {
     /// Reads the authorizer's issuer and audience from the service's file
     /// and resolves them against what is deployed.
     async fn find(app: &App, stage: &Stage, target: &StageTarget) -> Result<Identity> {
-        let cfn = aws_sdk_cloudformation::Client::new(&target.config);
+        let cfn = target.cfn();
         let exports = list_exports(&cfn).await?;
         for service in &app.services {
             let Some(authorizers) = service
@@ -140,12 +139,7 @@ impl Identity {
                         .into_iter()
                         .map(|r| (r.logical_id, r.physical_id))
                         .collect();
-                let ctx = vars::Context {
-                    stage: stage.name(),
-                    region: stage.region(),
-                    doc: &service.doc,
-                    dir: &service.dir,
-                };
+                let ctx = service.vars(stage);
                 let eval = Eval {
                     ctx: &ctx,
                     resources: &resources,
@@ -171,7 +165,7 @@ impl Identity {
                     .unwrap_or_default()
                     .to_string();
                 return Ok(Identity {
-                    client: aws_sdk_cognitoidentityprovider::Client::new(&target.config),
+                    client: target.cognito(),
                     pool_id,
                     client_id: audience,
                 });

@@ -14,6 +14,7 @@ use crate::app::diag::{Finding, Report};
 use crate::app::stage::Stage;
 use crate::app::yaml::{Node, Pos};
 use crate::app::{App, Service};
+use crate::cfn::catalogue::{Catalogue, ServiceRefs};
 use crate::cfn::intrinsic::{self, Function};
 use crate::cfn::refs::{self, Scope, Target};
 use crate::cfn::{self, Generated};
@@ -82,11 +83,16 @@ impl Resources {
 
 /// Offline validation of every service and of the references between them.
 pub fn validate(app: &App, stage: &Stage) -> Report {
+    validate_in(&Catalogue::build(app, stage))
+}
+
+/// [`validate`] over a catalogue the caller already built.
+pub fn validate_in(catalogue: &Catalogue) -> Report {
     let mut report = Report::default();
-    for service in &app.services {
+    for service in &catalogue.app.services {
         check_service(service, &mut report.findings);
     }
-    check_across(app, stage, &mut report.findings);
+    check_across(catalogue, &mut report.findings);
     report.finish()
 }
 
@@ -305,11 +311,8 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// Exports unique and stage-scoped; every import and `${cf:}` satisfied.
-fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
-    let scope = Scope {
-        stage: stage.name(),
-        region: stage.region(),
-    };
+fn check_across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
+    let (app, stage) = (catalogue.app, catalogue.stage);
     // Another allowed stage shows whether an export name moves with the stage.
     let other = app
         .policy
@@ -322,89 +325,56 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
         stage: &other,
         region: stage.region(),
     };
-    let mut exports: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
-    let mut framework_exports: BTreeSet<String> = BTreeSet::new();
-    let mut outputs_by_stack: BTreeMap<String, (&Service, BTreeSet<String>)> = BTreeMap::new();
-    for service in &app.services {
-        let here = refs::exports(service, &scope);
-        let there: BTreeMap<String, String> = refs::exports(service, &other_scope)
-            .into_iter()
-            .map(|e| (e.output, e.name))
-            .collect();
-        for export in here {
-            if there.get(&export.output) == Some(&export.name) {
-                out.push(finding(
-                    &export.file,
-                    export.pos,
-                    UNSCOPED_EXPORT,
-                    format!("export `{}` has the same name in every stage, so two stages cannot both deploy it", export.name),
-                    format!("put the stage in the name, e.g. `{}-${{sls:stage}}`", export.name),
-                ));
-            }
-            match exports.get(&export.name) {
-                Some((first, first_pos)) => out.push(finding(
-                    &export.file,
-                    export.pos,
-                    DUPLICATE_EXPORT,
-                    format!("export `{}` is also defined by {}:{}; export names are unique per account and region", export.name, crate::sys::paths::display(first), first_pos),
-                    "rename one of them".into(),
-                )),
-                None => {
-                    exports.insert(export.name.clone(), (export.file.clone(), export.pos));
-                }
-            }
+    let mut first: BTreeMap<&str, (&Path, Pos)> = BTreeMap::new();
+    let mut there: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    for (service, export) in &catalogue.exports {
+        let there = there.entry(service.key.as_str()).or_insert_with(|| {
+            refs::exports(service, &other_scope)
+                .into_iter()
+                .map(|e| (e.output, e.name))
+                .collect()
+        });
+        if there.get(&export.output) == Some(&export.name) {
+            out.push(finding(
+                &export.file,
+                export.pos,
+                UNSCOPED_EXPORT,
+                format!("export `{}` has the same name in every stage, so two stages cannot both deploy it", export.name),
+                format!("put the stage in the name, e.g. `{}-${{sls:stage}}`", export.name),
+            ));
         }
-        let generated = cfn::generated(service);
-        let mut outputs: BTreeSet<String> = service
-            .entries("Outputs")
-            .into_iter()
-            .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
-            .collect();
-        if let Some(prefix) = refs::framework_export_prefix(service, &scope) {
-            framework_exports.extend(generated.outputs.iter().map(|o| format!("{prefix}{o}")));
-        }
-        outputs.extend(generated.outputs);
-        if let Some(stack) = service.stack_name(stage) {
-            outputs_by_stack.insert(stack, (service, outputs));
+        match first.get(export.name.as_str()) {
+            Some((file, pos)) => out.push(finding(
+                &export.file,
+                export.pos,
+                DUPLICATE_EXPORT,
+                format!("export `{}` is also defined by {}:{}; export names are unique per account and region", export.name, crate::sys::paths::display(file), pos),
+                "rename one of them".into(),
+            )),
+            None => {
+                first.insert(&export.name, (&export.file, export.pos));
+            }
         }
     }
-    let external_stacks: BTreeSet<String> = app
-        .manifest
-        .external
-        .stacks
-        .iter()
-        .map(|s| s.replace("${stage}", stage.name()))
+    let known_exports: Vec<String> = catalogue
+        .export_names()
+        .into_iter()
+        .map(str::to_string)
         .collect();
-    let external_exports: BTreeSet<String> = app
-        .manifest
-        .external
-        .exports
-        .iter()
-        .map(|s| s.replace("${stage}", stage.name()))
-        .collect();
-    // An unread `${file()}` fragment may define what looks missing.
-    let all_read = app.services.iter().all(|s| s.fragments_complete);
-    for service in &app.services {
-        let (references, _) = refs::references(service, &scope);
+    for ServiceRefs { references, .. } in &catalogue.references {
         for reference in references {
             match &reference.target {
                 Target::Export { name } => {
-                    if all_read
-                        && !exports.contains_key(name)
-                        && !framework_exports.contains(name)
-                        && !external_exports.contains(name)
+                    if catalogue.all_read
+                        && !known_exports.contains(name)
+                        && !catalogue.external_exports.contains(name)
                     {
-                        let close: Vec<String> = exports
-                            .keys()
-                            .chain(framework_exports.iter())
-                            .cloned()
-                            .collect();
                         out.push(finding(
                             &reference.file,
                             reference.pos,
                             UNRESOLVED_IMPORT,
                             format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}"),
-                            suggestion(name, &close)
+                            suggestion(name, &known_exports)
                                 .map(|s| format!("did you mean `{s}`?"))
                                 .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
                         ));
@@ -416,13 +386,15 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
                     region,
                 } => {
                     if region.as_deref().is_some_and(|r| r != stage.region())
-                        || external_stacks.contains(stack)
+                        || catalogue.external_stacks.contains(stack)
                     {
                         continue;
                     }
-                    match outputs_by_stack.get(stack) {
-                        Some((owner, _)) if !owner.fragments_complete => {}
-                        Some((owner, outputs)) if !outputs.contains(output) => out.push(finding(
+                    let owner = catalogue.stacks.get(stack);
+                    let outputs = catalogue.outputs.get(stack);
+                    match (owner, outputs) {
+                        (Some(owner), _) if !owner.fragments_complete => {}
+                        (Some(owner), Some(outputs)) if !outputs.contains(output) => out.push(finding(
                             &reference.file,
                             reference.pos,
                             UNKNOWN_OUTPUT,
@@ -431,8 +403,8 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
                                 .map(|s| format!("did you mean `{s}`?"))
                                 .unwrap_or_else(|| format!("add `{output}` to resources.Outputs of {}", owner.key)),
                         )),
-                        Some(_) => {}
-                        None => out.push(finding(
+                        (Some(_), _) => {}
+                        (None, _) => out.push(finding(
                             &reference.file,
                             reference.pos,
                             UNKNOWN_OUTPUT,
@@ -446,8 +418,7 @@ fn check_across(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
     }
 }
 
-/// An export of a deployed stack that another deployed stack imports.
-#[derive(Debug, Clone)]
+/// An export a deploy would remove while deployed stacks still import it.
 pub struct ImportedExport {
     pub export: String,
     pub importers: Vec<String>,

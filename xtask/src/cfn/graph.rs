@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::app::stage::Stage;
 use crate::app::App;
-use crate::cfn::refs::{self, Scope, Target};
+use crate::cfn::catalogue::{Catalogue, ServiceRefs};
+use crate::cfn::refs::Target;
 
 /// `from` depends on `to`: `to` deploys first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,44 +69,21 @@ impl fmt::Display for CycleError {
 impl Graph {
     /// Builds the graph of `app` for `stage`.
     pub fn build(app: &App, stage: &Stage) -> Graph {
-        let scope = Scope {
-            stage: stage.name(),
-            region: stage.region(),
-        };
-        let mut stacks: BTreeMap<String, &str> = BTreeMap::new();
-        let mut exports: BTreeMap<String, &str> = BTreeMap::new();
-        let mut prefixes: Vec<(String, &str)> = Vec::new();
-        for service in &app.services {
-            if let Some(stack) = service.stack_name_at(scope.stage, scope.region) {
-                stacks.insert(stack, &service.key);
-            }
-            for export in refs::exports(service, &scope) {
-                exports.insert(export.name, &service.key);
-            }
-            if let Some(prefix) = refs::framework_export_prefix(service, &scope) {
-                prefixes.push((prefix, &service.key));
-            }
-        }
-        let external_stacks: BTreeSet<String> = app
-            .manifest
-            .external
-            .stacks
-            .iter()
-            .map(|s| s.replace("${stage}", scope.stage))
-            .collect();
-        let external_exports: BTreeSet<String> = app
-            .manifest
-            .external
-            .exports
-            .iter()
-            .map(|s| s.replace("${stage}", scope.stage))
-            .collect();
+        Graph::from_catalogue(&Catalogue::build(app, stage))
+    }
 
-        let all_read = app.services.iter().all(|s| s.fragments_complete);
+    /// The graph of a stage's catalogue.
+    pub fn from_catalogue(catalogue: &Catalogue) -> Graph {
+        let app = catalogue.app;
         let mut edges = Vec::new();
         let mut dangling = Vec::new();
         let mut unresolved = Vec::new();
-        for service in &app.services {
+        for ServiceRefs {
+            service,
+            references,
+            unresolved: unknown,
+        } in &catalogue.references
+        {
             let file = service.display_file();
             for dep in &service.depends_on {
                 edges.push(Edge {
@@ -115,7 +93,6 @@ impl Graph {
                     at: dep.at.clone(),
                 });
             }
-            let (references, unknown) = refs::references(service, &scope);
             for reference in references {
                 let at = format!(
                     "{}:{}",
@@ -124,42 +101,39 @@ impl Graph {
                 );
                 let (producer, external) = match &reference.target {
                     Target::Stack { stack, region, .. } => {
-                        let other_region = region.as_deref().is_some_and(|r| r != scope.region);
+                        let other_region = region
+                            .as_deref()
+                            .is_some_and(|r| r != catalogue.stage.region());
                         let producer = if other_region {
                             None
                         } else {
-                            stacks.get(stack).copied()
+                            catalogue.stacks.get(stack).copied()
                         };
-                        (producer, external_stacks.contains(stack))
+                        (producer, catalogue.external_stacks.contains(stack))
                     }
-                    Target::Export { name } => {
-                        let producer = exports.get(name).copied().or_else(|| {
-                            prefixes
-                                .iter()
-                                .find(|(prefix, _)| name.starts_with(prefix.as_str()))
-                                .map(|(_, key)| *key)
-                        });
-                        (producer, external_exports.contains(name))
-                    }
+                    Target::Export { name } => (
+                        catalogue.export_producer(name),
+                        catalogue.external_exports.contains(name),
+                    ),
                 };
                 match producer {
-                    Some(to) if to == service.key => {}
+                    Some(to) if to.key == service.key => {}
                     Some(to) => edges.push(Edge {
                         from: service.key.clone(),
-                        to: to.to_string(),
-                        reason: reference.written,
+                        to: to.key.clone(),
+                        reason: reference.written.clone(),
                         at,
                     }),
                     // An unread `${file()}` fragment may hold the export.
-                    None if !all_read && !external => unresolved.push(Dangling {
+                    None if !catalogue.all_read && !external => unresolved.push(Dangling {
                         service: service.key.clone(),
-                        reference: reference.written,
+                        reference: reference.written.clone(),
                         at,
                         external,
                     }),
                     None => dangling.push(Dangling {
                         service: service.key.clone(),
-                        reference: reference.written,
+                        reference: reference.written.clone(),
                         at,
                         external,
                     }),
@@ -168,7 +142,7 @@ impl Graph {
             for u in unknown {
                 unresolved.push(Dangling {
                     service: service.key.clone(),
-                    reference: u.written,
+                    reference: u.written.clone(),
                     at: format!("{file}:{}", u.pos.line),
                     external: false,
                 });

@@ -406,15 +406,7 @@ impl<'a> Auditor<'a> {
                             .stage(stage)
                             .map(|c| c.region.as_str().to_string())
                             .unwrap_or_default();
-                        vars::resolve(
-                            &arg,
-                            &vars::Context {
-                                stage,
-                                region: &region,
-                                doc: &service.doc,
-                                dir: &service.dir,
-                            },
-                        )
+                        vars::resolve(&arg, &service.vars_at(stage, &region))
                     })
                     .collect()
             } else {

@@ -2,6 +2,7 @@
 //! schemas), pseudo parameters, and the resources and outputs the
 //! Serverless Framework adds to every stack by its naming rules.
 
+pub(crate) mod catalogue;
 pub mod checks;
 pub(crate) mod graph;
 pub mod hazards;

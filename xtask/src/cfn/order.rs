@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::app::stage::Stage;
 use crate::app::App;
+use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -22,7 +23,12 @@ pub enum PlanFormat {
 /// reference no service satisfies that the manifest does not declare
 /// external.
 pub fn checked(app: &App, stage: &Stage) -> Result<(Graph, Vec<Vec<String>>)> {
-    let graph = Graph::build(app, stage);
+    checked_in(&Catalogue::build(app, stage))
+}
+
+/// [`checked`] over a catalogue the caller already built.
+pub fn checked_in(catalogue: &Catalogue) -> Result<(Graph, Vec<Vec<String>>)> {
+    let graph = Graph::from_catalogue(catalogue);
     let waves = graph.waves()?;
     let missing: Vec<String> = graph
         .dangling

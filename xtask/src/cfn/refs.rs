@@ -59,12 +59,7 @@ pub struct Scope<'a> {
 
 /// The references a service makes, resolved for the stage.
 pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unresolved>) {
-    let ctx = vars::Context {
-        stage: scope.stage,
-        region: scope.region,
-        doc: &service.doc,
-        dir: &service.dir,
-    };
+    let ctx = service.vars_at(scope.stage, scope.region);
     let own_stack = service.stack_name_at(scope.stage, scope.region);
     let mut refs = Vec::new();
     let mut unresolved = Vec::new();
@@ -129,12 +124,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
 
 /// The exports a service defines in `resources.Outputs`, resolved.
 pub fn exports(service: &Service, scope: &Scope) -> Vec<Export> {
-    let ctx = vars::Context {
-        stage: scope.stage,
-        region: scope.region,
-        doc: &service.doc,
-        dir: &service.dir,
-    };
+    let ctx = service.vars_at(scope.stage, scope.region);
     let own_stack = service.stack_name_at(scope.stage, scope.region);
     service
         .entries("Outputs")
@@ -155,12 +145,7 @@ pub fn exports(service: &Service, scope: &Scope) -> Vec<Export> {
 /// The prefix of the exports the Serverless Framework adds to every stack
 /// it deploys (`sls-<service>-<stage>-HttpApiUrl`, ...).
 pub fn framework_export_prefix(service: &Service, scope: &Scope) -> Option<String> {
-    let ctx = vars::Context {
-        stage: scope.stage,
-        region: scope.region,
-        doc: &service.doc,
-        dir: &service.dir,
-    };
+    let ctx = service.vars_at(scope.stage, scope.region);
     let name = vars::resolve(service.name()?, &ctx)?;
     Some(format!("sls-{name}-{}-", scope.stage))
 }

@@ -29,12 +29,7 @@ pub struct Stored {
 /// The object key of a service's fingerprint in its deployment bucket
 /// (outside the framework's own `serverless/` prefix).
 fn key(service: &Service, stage: &Stage) -> Option<String> {
-    let ctx = vars::Context {
-        stage: stage.name(),
-        region: stage.region(),
-        doc: &service.doc,
-        dir: &service.dir,
-    };
+    let ctx = service.vars(stage);
     let name = vars::resolve(service.name()?, &ctx)?;
     Some(format!("xtask/fingerprints/{name}/{}.json", stage.name()))
 }
@@ -78,12 +73,7 @@ pub async fn compute(service: &Service, stage: &Stage, stacks: &Stacks) -> Resul
     let mut found = Vec::new();
     files(&service.dir, &mut found);
     found.sort();
-    let ctx = vars::Context {
-        stage: stage.name(),
-        region: stage.region(),
-        doc: &service.doc,
-        dir: &service.dir,
-    };
+    let ctx = service.vars(stage);
     for var in vars::find_all(&service.text) {
         match var.source.as_str() {
             "sls" | "opt" | "self" | "aws" => {}

@@ -8,6 +8,7 @@ use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::provision;
 use crate::aws::target::{Mode, StageTarget};
+use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
 use crate::cfn::hazards;
 use crate::cfn::{checks, order};
@@ -32,14 +33,16 @@ pub fn offline(
         }
         out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
     }
-    let report = checks::validate(app, stage);
+    // One catalogue of the stage's names serves the checks and the order.
+    let catalogue = Catalogue::build(app, stage);
+    let report = checks::validate_in(&catalogue);
     if !report.findings.is_empty() {
         bail!(
             "{}fix the findings above; CloudFormation would reject them",
             report.render_text("validate")
         );
     }
-    order::checked(app, stage)
+    order::checked_in(&catalogue)
 }
 
 /// Opens the stage's target and checks what a run needs there:

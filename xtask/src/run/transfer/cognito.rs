@@ -8,8 +8,8 @@ use crate::aws;
 
 pub(super) async fn copy_users(sides: &Sides, pair: &Pair) -> Result<Counts> {
     use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
-    let src = aws_sdk_cognitoidentityprovider::Client::new(&sides.from.config);
-    let dst = aws_sdk_cognitoidentityprovider::Client::new(&sides.to.config);
+    let src = sides.from.cognito();
+    let dst = sides.to.cognito();
     let mut counts = Counts::default();
     let mut token = None;
     loop {

@@ -157,8 +157,8 @@ pub(super) async fn copy_table(
     saver: &Arc<Saver>,
     checkpoint: &mut Checkpoint,
 ) -> Result<Counts> {
-    let src = aws_sdk_dynamodb::Client::new(&sides.from.config);
-    let dst = aws_sdk_dynamodb::Client::new(&sides.to.config);
+    let src = sides.from.dynamodb();
+    let dst = sides.to.dynamodb();
     let keys = key_names(&dst, &pair.to.physical_id).await?;
     let mut progress = progress;
     progress.segment_keys.resize(SEGMENTS as usize, None);

@@ -293,12 +293,7 @@ impl Saver {
 async fn describe_size(sides: &Sides, pair: &Pair) -> Result<String> {
     Ok(match pair.from.kind {
         Kind::Bucket => {
-            let objects = list_objects(
-                &aws::s3_client(&sides.from.config, &sides.from.target),
-                &pair.from.physical_id,
-                None,
-            )
-            .await?;
+            let objects = list_objects(&sides.from.s3(), &pair.from.physical_id, None).await?;
             format!(
                 "{} objects, {} bytes",
                 objects.len(),
@@ -307,15 +302,14 @@ async fn describe_size(sides: &Sides, pair: &Pair) -> Result<String> {
         }
         Kind::Table => format!(
             "{} items",
-            scan_all(
-                &aws_sdk_dynamodb::Client::new(&sides.from.config),
-                &pair.from.physical_id
-            )
-            .await?
-            .len()
+            scan_all(&sides.from.dynamodb(), &pair.from.physical_id)
+                .await?
+                .len()
         ),
         Kind::UserPool => {
-            let users = aws_sdk_cognitoidentityprovider::Client::new(&sides.from.config)
+            let users = sides
+                .from
+                .cognito()
                 .list_users()
                 .user_pool_id(&pair.from.physical_id)
                 .send()
@@ -333,18 +327,8 @@ async fn describe_size(sides: &Sides, pair: &Pair) -> Result<String> {
 async fn verify(sides: &Sides, pair: &Pair) -> Result<((usize, String), (usize, String), usize)> {
     match pair.from.kind {
         Kind::Bucket => {
-            let src = list_objects(
-                &aws::s3_client(&sides.from.config, &sides.from.target),
-                &pair.from.physical_id,
-                None,
-            )
-            .await?;
-            let dst = list_objects(
-                &aws::s3_client(&sides.to.config, &sides.to.target),
-                &pair.to.physical_id,
-                None,
-            )
-            .await?;
+            let src = list_objects(&sides.from.s3(), &pair.from.physical_id, None).await?;
+            let dst = list_objects(&sides.to.s3(), &pair.to.physical_id, None).await?;
             let dst_map: BTreeMap<&str, &Object> =
                 dst.iter().map(|o| (o.key.as_str(), o)).collect();
             let line = |o: &Object| format!("{} {} {}", o.key, o.etag, o.size);
@@ -367,12 +351,8 @@ async fn verify(sides: &Sides, pair: &Pair) -> Result<((usize, String), (usize, 
             ))
         }
         Kind::Table => {
-            let src = scan_all(
-                &aws_sdk_dynamodb::Client::new(&sides.from.config),
-                &pair.from.physical_id,
-            )
-            .await?;
-            let dst_client = aws_sdk_dynamodb::Client::new(&sides.to.config);
+            let src = scan_all(&sides.from.dynamodb(), &pair.from.physical_id).await?;
+            let dst_client = sides.to.dynamodb();
             let keys = key_names(&dst_client, &pair.to.physical_id).await?;
             let dst = scan_all(&dst_client, &pair.to.physical_id).await?;
             let key_of = |item: &Item| -> String {

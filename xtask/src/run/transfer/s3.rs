@@ -66,8 +66,8 @@ pub(super) async fn copy_bucket(
     saver: &Saver,
     checkpoint: &mut Checkpoint,
 ) -> Result<Counts> {
-    let src = aws::s3_client(&sides.from.config, &sides.from.target);
-    let dst = aws::s3_client(&sides.to.config, &sides.to.target);
+    let src = sides.from.s3();
+    let dst = sides.to.s3();
     // One endpoint and account: the copy stays inside S3.
     let server_side = sides.from.target == sides.to.target;
     let mut counts = Counts::default();
