@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::app::manifest::{Declared, ServiceDecl};
+use crate::app::template;
 use crate::app::yaml::{self, FileError, Node};
 
 /// The compose file names Serverless Compose reads.
@@ -118,41 +119,31 @@ pub fn params(
 
 /// Resolves `${key.Output}` in a param template with `outputs(key, Output)`;
 /// `None` when an output is missing.
-pub fn resolve(template: &str, outputs: impl Fn(&str, &str) -> Option<String>) -> Option<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}')?;
-        let inner = after[..end].trim();
-        let (service, output) = inner.split_once('.').filter(|_| !inner.contains(':'))?;
-        out.push_str(&outputs(service, output)?);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
+pub fn resolve(text: &str, outputs: impl Fn(&str, &str) -> Option<String>) -> Option<String> {
+    template::substitute(text, |p| {
+        let (service, output) = output_reference(p.inner)?;
+        outputs(service, output)
+    })
 }
 
-/// The service keys of `${key.Output}` references (Compose's output syntax:
-/// no colon, one dot).
+/// The service keys of `${key.Output}` references.
 fn references(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        let inner = after[..end].trim();
-        if !inner.contains(':') {
-            if let Some((service, output)) = inner.split_once('.') {
-                if !service.is_empty() && !output.is_empty() {
-                    out.push(service.to_string());
-                }
-            }
-        }
-        rest = &after[end + 1..];
+    template::placeholders(text)
+        .into_iter()
+        .filter_map(|p| output_reference(p.inner))
+        .map(|(service, _)| service.to_string())
+        .collect()
+}
+
+/// `(key, Output)` of Compose's output syntax: no colon, one dot.
+fn output_reference(inner: &str) -> Option<(&str, &str)> {
+    let inner = inner.trim();
+    if inner.contains(':') {
+        return None;
     }
-    out
+    inner
+        .split_once('.')
+        .filter(|(service, output)| !service.is_empty() && !output.is_empty())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod diag;
 pub mod manifest;
 pub mod stage;
+pub mod template;
 pub mod vars;
 pub mod yaml;
 

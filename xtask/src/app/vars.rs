@@ -5,6 +5,8 @@
 //! resolves the ones whose value is known before deploy: the stage, the
 //! region, the service name and `self:` references.
 
+use crate::app::template;
+
 /// One variable as written, with its byte range in the enclosing string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Var {
@@ -68,26 +70,10 @@ impl Var {
 /// `${AWS::Region}` / `${LogicalId}` (for `Fn::Sub`) are not Serverless
 /// variables and are not returned.
 pub fn find(text: &str) -> Vec<Var> {
-    let bytes = text.as_bytes();
-    let mut vars = Vec::new();
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] == b'$' && bytes[i + 1] == b'{' {
-            match closing(bytes, i + 2) {
-                Some(close) => {
-                    let inner = &text[i + 2..close];
-                    if let Some(var) = parse_inner(inner, i, close + 1) {
-                        vars.push(var);
-                    }
-                    i = close + 1;
-                }
-                None => break,
-            }
-        } else {
-            i += 1;
-        }
-    }
-    vars
+    template::placeholders(text)
+        .into_iter()
+        .filter_map(|p| parse_inner(p.inner, p.start, p.end))
+        .collect()
 }
 
 /// Every variable in `text`, nested ones included, outermost first.
@@ -107,26 +93,6 @@ fn collect(text: &str, offset: usize, out: &mut Vec<Var>) {
         out.push(shifted);
         collect(&text[inner_start..inner_end], offset + inner_start, out);
     }
-}
-
-/// The index of the `}` that closes a `${` whose content starts at `from`.
-fn closing(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut depth = 1;
-    let mut i = from;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 fn parse_inner(inner: &str, start: usize, end: usize) -> Option<Var> {
@@ -235,17 +201,13 @@ pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
 /// `text` with every `${file(...):key}` replaced by the text it stands for,
 /// so checks see the name as it is built.
 pub fn expand_files(text: &str, dir: &std::path::Path) -> String {
-    let mut out = String::new();
-    let mut last = 0;
-    for var in find(text) {
-        if let Some(value) = file_value(dir, &var) {
-            out.push_str(&text[last..var.start]);
-            out.push_str(&expand_files(&value, dir));
-            last = var.end;
-        }
-    }
-    out.push_str(&text[last..]);
-    out
+    template::substitute(text, |p| {
+        let expanded = parse_inner(p.inner, p.start, p.end)
+            .and_then(|var| file_value(dir, &var))
+            .map(|value| expand_files(&value, dir));
+        Some(expanded.unwrap_or_else(|| p.raw.to_string()))
+    })
+    .unwrap_or_else(|| text.to_string())
 }
 
 /// Resolves every variable whose value is known before deploy. Returns
@@ -258,24 +220,16 @@ fn resolve_depth(text: &str, ctx: &Context, depth: usize) -> Option<String> {
     if depth > 10 {
         return None;
     }
-    let vars = find(text);
-    if vars.is_empty() {
-        return Some(text.to_string());
-    }
-    let mut out = String::new();
-    let mut last = 0;
-    for var in vars {
-        out.push_str(&text[last..var.start]);
+    template::substitute(text, |p| {
+        let Some(_) = parse_inner(p.inner, p.start, p.end) else {
+            // Not a Serverless variable (an `Fn::Sub` name): kept as written.
+            return Some(p.raw.to_string());
+        };
         // Nested variables first: `${cf:a-${sls:stage}.X}` becomes `${cf:a-dev.X}`.
-        let inner = &text[var.start + 2..var.end - 1];
-        let inner = resolve_depth(inner, ctx, depth + 1).or_else(|| Some(inner.to_string()))?;
+        let inner = resolve_depth(p.inner, ctx, depth + 1).unwrap_or_else(|| p.inner.to_string());
         let reparsed = parse_inner(&inner, 0, inner.len() + 3)?;
-        let value = resolve_one(&reparsed, ctx, depth)?;
-        out.push_str(&value);
-        last = var.end;
-    }
-    out.push_str(&text[last..]);
-    Some(out)
+        resolve_one(&reparsed, ctx, depth)
+    })
 }
 
 fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Option<String> {

@@ -4,8 +4,8 @@
 //! hazards, the smoke driver — asks [`decode`] instead of matching tags and
 //! keys itself, and evaluates name expressions with [`evaluate`].
 
-use crate::app::vars;
 use crate::app::yaml::{Node, Pos, Value};
+use crate::app::{template, vars};
 
 /// An intrinsic function the tool understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,42 +165,24 @@ pub fn sub_template<'n>(call: &Call<'n>) -> Option<(&'n str, Vec<&'n str>)> {
 
 /// The names inside `${...}` of an `Fn::Sub` template: not `${!literal}`,
 /// not Serverless variables.
-pub fn sub_names(template: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        let name = &after[..end];
-        let is_serverless_var = name.contains(':') && !name.contains("::");
-        if !name.starts_with('!') && !is_serverless_var && !name.contains('{') && !name.is_empty() {
-            names.push(name.trim().to_string());
-        }
-        rest = &after[end + 1..];
-    }
-    names
+pub fn sub_names(text: &str) -> Vec<String> {
+    template::placeholders(text)
+        .into_iter()
+        .map(|p| p.inner)
+        .filter(|name| {
+            let is_serverless_var = name.contains(':') && !name.contains("::");
+            !name.starts_with('!') && !is_serverless_var && !name.contains('{') && !name.is_empty()
+        })
+        .map(|name| name.trim().to_string())
+        .collect()
 }
 
 /// Replaces `${Name}` in an `Fn::Sub` template; `${!Literal}` stays literal.
-pub fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}')?;
-        let name = &after[..end];
-        if let Some(literal) = name.strip_prefix('!') {
-            out.push_str("${");
-            out.push_str(literal);
-            out.push('}');
-        } else {
-            out.push_str(&lookup(name)?);
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
+pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    template::substitute(text, |p| match p.inner.strip_prefix('!') {
+        Some(literal) => Some(format!("${{{literal}}}")),
+        None => lookup(p.inner),
+    })
 }
 
 /// What an evaluation knows beyond the template: Serverless variables, and
