@@ -81,9 +81,11 @@ async fn assert_untouched(h: &Harness, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The rollback of the newest deploy run, its journal's statuses.
-fn roll_back(h: &Harness, app_arg: &str) -> Vec<(String, String)> {
+/// Rolls back the newest deploy run; checks the data first, then what the
+/// rollback said and recorded about the service it must leave alone.
+async fn roll_back_and_check(h: &Harness, app_arg: &str, what: &str) -> Result<()> {
     let run = h.run(&["rollback", "dev", "--rehearse", "--app", app_arg]);
+    assert_untouched(h, &format!("after rolling back the {what} run")).await?;
     run.ok();
     assert!(
         run.text
@@ -93,7 +95,11 @@ fn roll_back(h: &Harness, app_arg: &str) -> Vec<(String, String)> {
     );
     let journal = h.journal("chain", "dev.rehearsal");
     assert_eq!(journal["command"], "rollback");
-    statuses(&journal)
+    assert!(
+        statuses(&journal).contains(&("top".into(), "unchanged".into())),
+        "{journal}"
+    );
+    Ok(())
 }
 
 #[tokio::test]
@@ -120,12 +126,7 @@ async fn rollback_after_a_failed_run_leaves_untouched_stacks_and_data() -> Resul
     );
     assert_untouched(&h, "after the failed run").await?;
 
-    let statuses = roll_back(&h, &app_arg);
-    assert!(
-        statuses.contains(&("top".into(), "unchanged".into())),
-        "{statuses:?}"
-    );
-    assert_untouched(&h, "after rolling back the failed run").await?;
+    roll_back_and_check(&h, &app_arg, "failed").await?;
     Ok(())
 }
 
@@ -147,8 +148,7 @@ async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() ->
     assert_eq!(journal["outcome"], "interrupted");
     assert_untouched(&h, "after the interrupted run").await?;
 
-    roll_back(&h, &app_arg);
-    assert_untouched(&h, "after rolling back the interrupted run").await?;
+    roll_back_and_check(&h, &app_arg, "interrupted").await?;
     let (_, outputs) = h.stack("chain-base-dev").await?.expect("base");
     assert_eq!(outputs.get("Version").map(String::as_str), Some("v1"));
     Ok(())
@@ -177,7 +177,6 @@ async fn rollback_after_a_killed_run_leaves_untouched_stacks_and_data() -> Resul
     );
     assert_untouched(&h, "after the killed run").await?;
 
-    roll_back(&h, &app_arg);
-    assert_untouched(&h, "after rolling back the killed run").await?;
+    roll_back_and_check(&h, &app_arg, "killed").await?;
     Ok(())
 }
