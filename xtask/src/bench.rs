@@ -22,7 +22,7 @@ use crate::app::diag::Format;
 use crate::app::App;
 use crate::aws::emulator::{self, Backend, Emulator};
 use crate::aws::target::{Mode, StageTarget};
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, Global};
 use crate::{aws::verify, cfn::checks, cfn::graph, cfn::hazards, sys::paths, sys::tools};
 
 /// The stage the deploy benchmark rehearses (its real names, on the emulator).
@@ -41,7 +41,7 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-pub(crate) async fn run(args: BenchArgs) -> Result<i32> {
+pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
     let runs = if args.quick { 3 } else { 5 };
     let app_dir = App::resolve_dir(None);
     let app = App::load(&app_dir)?;
@@ -127,16 +127,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<i32> {
 
     // 3: the static pipeline.
     say("static pipeline");
-    let mut per_service = Vec::new();
-    for size in [10usize, 100, 1000] {
-        let dir = work.join(format!("generated-{size}"));
-        generate(&dir, size)?;
-        let mut samples = Vec::new();
-        for _ in 0..runs {
-            samples.push(secs(static_pipeline(&dir)?) * 1000.0 / size as f64);
-        }
-        per_service.push((size, median(&mut samples)));
-    }
+    let per_service = static_samples(&work, runs)?;
     let _ = std::fs::remove_dir_all(&work);
 
     let (of, pf, on, pn) = (
@@ -169,34 +160,81 @@ pub(crate) async fn run(args: BenchArgs) -> Result<i32> {
     });
     match args.out.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        Format::Text => {
-            let mark = |ok: bool| if ok { "✔" } else { "✘" };
-            println!("median of {runs} runs, same machine, same emulator kind, same CLI:");
-            println!(
-                "  full deploy     {of:7.2}s vs plain {pf:7.2}s  ratio {:.2} (target ≤ 0.8) {}",
-                of / pf,
-                mark(of / pf <= 0.8)
-            );
-            println!(
-                "  no-op redeploy  {on:7.2}s vs plain {pn:7.2}s  ratio {:.3} (target ≤ 0.1) {}",
-                on / pn,
-                mark(on / pn <= 0.1)
-            );
-            for (n, ms) in &per_service {
-                println!(
-                    "  static pipeline {n:5} services: {ms:.3} ms/service (target ≤ 10) {}",
-                    mark(*ms <= 10.0)
-                );
-            }
-            println!("  static growth   ms/service at 1000 vs 10: ×{growth:.2} (linear: ×1)");
-            println!(
-                "  smoke           {sc:7.2}s concurrent vs {ss:7.2}s one at a time  ratio {:.2}",
-                sc / ss
-            );
-            println!("  emulator start  {start_ms:.0} ms to ready");
-        }
+        Format::Text => print!("{}", text_report(&result, &per_service)),
     }
     Ok(0)
+}
+
+/// The static pipeline's cost per service on generated apps of 10, 100 and
+/// 1000 services: `(size, median ms per service)`.
+fn static_samples(work: &Path, runs: usize) -> Result<Vec<(usize, f64)>> {
+    let mut per_service = Vec::new();
+    for size in [10usize, 100, 1000] {
+        let dir = work.join(format!("generated-{size}"));
+        generate(&dir, size)?;
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            samples.push(secs(static_pipeline(&dir)?) * 1000.0 / size as f64);
+        }
+        per_service.push((size, median(&mut samples)));
+    }
+    Ok(per_service)
+}
+
+/// The human-readable form of the JSON result.
+fn text_report(result: &serde_json::Value, per_service: &[(usize, f64)]) -> String {
+    let num = |path: &[&str]| {
+        path.iter()
+            .fold(result, |v, k| &v[*k])
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    let (of, pf) = (
+        num(&["medians_s", "deploy"]),
+        num(&["medians_s", "deploy_plain"]),
+    );
+    let (on, pn) = (
+        num(&["medians_s", "noop"]),
+        num(&["medians_s", "noop_plain"]),
+    );
+    let (sc, ss) = (
+        num(&["medians_s", "smoke_concurrent"]),
+        num(&["medians_s", "smoke_one_at_a_time"]),
+    );
+    let mark = |ok: bool| if ok { "✔" } else { "✘" };
+    let mut out = format!(
+        "median of {} runs, same machine, same emulator kind, same CLI:\n",
+        result["runs"]
+    );
+    out.push_str(&format!(
+        "  full deploy     {of:7.2}s vs plain {pf:7.2}s  ratio {:.2} (target ≤ 0.8) {}\n",
+        of / pf,
+        mark(of / pf <= 0.8)
+    ));
+    out.push_str(&format!(
+        "  no-op redeploy  {on:7.2}s vs plain {pn:7.2}s  ratio {:.3} (target ≤ 0.1) {}\n",
+        on / pn,
+        mark(on / pn <= 0.1)
+    ));
+    for (n, ms) in per_service {
+        out.push_str(&format!(
+            "  static pipeline {n:5} services: {ms:.3} ms/service (target ≤ 10) {}\n",
+            mark(*ms <= 10.0)
+        ));
+    }
+    out.push_str(&format!(
+        "  static growth   ms/service at 1000 vs 10: ×{:.2} (linear: ×1)\n",
+        num(&["static_growth_1000_vs_10"])
+    ));
+    out.push_str(&format!(
+        "  smoke           {sc:7.2}s concurrent vs {ss:7.2}s one at a time  ratio {:.2}\n",
+        sc / ss
+    ));
+    out.push_str(&format!(
+        "  emulator start  {:.0} ms to ready\n",
+        num(&["emulator_start_ms"])
+    ));
+    out
 }
 
 async fn timed_start() -> Result<(Emulator, f64)> {

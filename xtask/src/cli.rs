@@ -36,7 +36,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report every prerequisite and how to fix what is missing; installs nothing.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Manage the long-lived local emulator.
     Local(LocalArgs),
     /// Find every stage hazard in the app's Serverless files.
@@ -84,6 +84,10 @@ pub struct FormatOpt {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
+
+/// `doctor` takes no arguments of its own.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

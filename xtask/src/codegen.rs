@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::app::App;
+use crate::cli::{CodegenArgs, Global};
 use crate::sys::paths;
 
 /// Every generated file with its freshly generated content. The resource
@@ -81,7 +82,8 @@ fn resource_types() -> Result<String> {
     Ok(out)
 }
 
-pub fn run(check: bool) -> Result<i32> {
+pub(crate) fn run(_global: &Global, args: CodegenArgs) -> Result<i32> {
+    let check = args.check;
     let mut stale = Vec::new();
     for (path, content) in generated()? {
         let current = std::fs::read_to_string(&path).unwrap_or_default();

@@ -14,8 +14,8 @@ use crate::{
 pub async fn execute(cli: Cli) -> Result<i32> {
     let global = &cli.global;
     match cli.command {
-        Command::Doctor => doctor::run().await,
-        Command::Local(args) => local::run(args).await,
+        Command::Doctor(args) => doctor::run(global, args).await,
+        Command::Local(args) => local::run(global, args).await,
         Command::Audit(args) => audit::run(global, args),
         Command::Plan(args) => plan::run(global, args),
         Command::Validate(args) => validate::run(global, args).await,
@@ -27,7 +27,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Remove(args) => remove::run(global, args).await,
         Command::Rollback(args) => rollback::run(global, args).await,
         Command::Unlock(args) => unlock::run(global, args).await,
-        Command::Codegen(args) => codegen::run(args.check),
-        Command::Bench(args) => bench::run(args).await,
+        Command::Codegen(args) => codegen::run(global, args),
+        Command::Bench(args) => bench::run(global, args).await,
     }
 }

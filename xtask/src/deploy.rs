@@ -21,7 +21,7 @@ use crate::aws::{backups, endpoints, exports, verify};
 use crate::cfn::graph::Graph;
 use crate::cfn::order;
 use crate::cli::{DeployArgs, Global};
-use crate::run::journal::{self, ServiceRecord, Status};
+use crate::run::journal::{self, Journal, ServiceRecord, Status};
 use crate::run::scheduler::Schedule;
 use crate::run::stage_run::Undone;
 use crate::run::{fingerprint, guard, interrupt, preflight, StageRun};
@@ -55,19 +55,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     }
 
     if args.dry_run {
-        out.plain(&plan_text);
-        let stacks = target.stacks();
-        for key in &selected {
-            let service = app.service(key).context("selected from the app")?;
-            let state = stacks.state(service, &stage).await?;
-            let now = match (&state.status, &state.deployment) {
-                (Some(status), Some(d)) => format!("{status}, deployment {d}"),
-                (Some(status), None) => status.clone(),
-                _ => "not deployed".into(),
-            };
-            out.plain(&format!("would deploy {key} ({now})"));
-        }
-        out.plain("dry run: nothing was changed");
+        preview(&app, &stage, &target, &selected, &plan_text, &out).await?;
         return Ok(0);
     }
 
@@ -120,31 +108,63 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         journal.publish_summary();
         return Ok(1);
     }
-    let journal_path = journal.path().to_path_buf();
     if args.skip_smoke {
         out.plain("smoke skipped (--skip-smoke): run `cargo xtask smoke` next");
         journal.publish_summary();
-        if !json && stage.on_emulator() {
-            print_endpoints(&app, &stage, &target).await;
-        }
-        return Ok(0);
+    } else if !smoke_after(&app, &stage, &target, journal, args.allow_mutating, &out).await? {
+        return Ok(1);
     }
-    // Every endpoint, after every successful deploy.
+    if !json && stage.on_emulator() {
+        print_endpoints(&app, &stage, &target).await;
+    }
+    Ok(0)
+}
+
+/// `--dry-run`: the plan and each selected service's deployed state.
+async fn preview(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    selected: &[String],
+    plan_text: &str,
+    out: &Printer,
+) -> Result<()> {
+    out.plain(plan_text);
+    let stacks = target.stacks();
+    for key in selected {
+        let service = app.service(key).context("selected from the app")?;
+        let state = stacks.state(service, stage).await?;
+        let now = match (&state.status, &state.deployment) {
+            (Some(status), Some(d)) => format!("{status}, deployment {d}"),
+            (Some(status), None) => status.clone(),
+            _ => "not deployed".into(),
+        };
+        out.plain(&format!("would deploy {key} ({now})"));
+    }
+    out.plain("dry run: nothing was changed");
+    Ok(())
+}
+
+/// Every endpoint, after every successful deploy: the smoke test, its
+/// report kept with the run's journal. True when it passed.
+async fn smoke_after(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    mut journal: Journal,
+    allow_mutating: bool,
+    out: &Printer,
+) -> Result<bool> {
     out.step("smoke-testing every endpoint");
-    let junit = journal_path.with_extension("").join("smoke.xml");
+    let junit = journal.path().with_extension("").join("smoke.xml");
     let opts = verify::SmokeOptions {
-        allow_mutating: args.allow_mutating,
-        run_id,
+        allow_mutating,
+        run_id: journal.run_id.clone(),
         junit: Some(junit.clone()),
         concurrency: None,
     };
-    let report = verify::run(&app, &stage, &target, &opts).await?;
-    if json {
-        eprint!("{}", report.table());
-    } else {
-        out.plain(&report.table());
-    }
-    let mut journal = journal::Journal::load(&journal_path)?;
+    let report = verify::run(app, stage, target, &opts).await?;
+    out.plain(&report.table());
     journal.notes.insert(
         "smoke".into(),
         format!(
@@ -169,12 +189,8 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
             "the deploy succeeded but its smoke test failed; see above (report: {})",
             paths::display(&junit)
         ));
-        return Ok(1);
     }
-    if !json && stage.on_emulator() {
-        print_endpoints(&app, &stage, &target).await;
-    }
-    Ok(0)
+    Ok(report.ok())
 }
 
 /// The services a run works on, in plan order: all, or the `--only` ones.

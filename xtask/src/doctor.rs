@@ -5,6 +5,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
+use crate::cli::{DoctorArgs, Global};
 use crate::{aws::emulator, sys::tools};
 
 /// One line of the table.
@@ -16,7 +17,7 @@ pub struct Check {
     pub fix: String,
 }
 
-pub async fn run() -> Result<i32> {
+pub(crate) async fn run(_global: &Global, _args: DoctorArgs) -> Result<i32> {
     let checks = collect().await;
     print!("{}", render(&checks));
     let missing = checks.iter().filter(|c| c.required && !c.ok).count();

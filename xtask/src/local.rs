@@ -4,10 +4,10 @@
 use anyhow::{bail, Result};
 
 use crate::aws::emulator::{self, resident};
-use crate::cli::{LocalAction, LocalArgs};
+use crate::cli::{Global, LocalAction, LocalArgs};
 use crate::sys::{paths, process};
 
-pub(crate) async fn run(args: LocalArgs) -> Result<i32> {
+pub(crate) async fn run(_global: &Global, args: LocalArgs) -> Result<i32> {
     match args.action {
         LocalAction::Up { port } => {
             let (emulator, started) = resident::ensure_running(port).await?;

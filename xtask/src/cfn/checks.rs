@@ -16,7 +16,7 @@ use crate::app::yaml::{Node, Pos};
 use crate::app::{App, Service};
 use crate::cfn::catalogue::{Catalogue, ServiceRefs};
 use crate::cfn::intrinsic::{self, Function};
-use crate::cfn::refs::{self, Scope, Target};
+use crate::cfn::refs::{self, Referent, Scope};
 use crate::cfn::{self, Generated};
 
 pub const UNKNOWN_TYPE: &str = "unknown-type";
@@ -364,7 +364,7 @@ fn check_across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
     for ServiceRefs { references, .. } in &catalogue.references {
         for reference in references {
             match &reference.target {
-                Target::Export { name } => {
+                Referent::Export { name } => {
                     if catalogue.all_read
                         && !known_exports.contains(name)
                         && !catalogue.external_exports.contains(name)
@@ -380,7 +380,7 @@ fn check_across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                         ));
                     }
                 }
-                Target::Stack {
+                Referent::Stack {
                     stack,
                     output,
                     region,

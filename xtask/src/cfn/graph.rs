@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::cfn::catalogue::{Catalogue, ServiceRefs};
-use crate::cfn::refs::Target;
+use crate::cfn::refs::Referent;
 
 /// `from` depends on `to`: `to` deploys first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -100,7 +100,7 @@ impl Graph {
                     reference.pos.line
                 );
                 let (producer, external) = match &reference.target {
-                    Target::Stack { stack, region, .. } => {
+                    Referent::Stack { stack, region, .. } => {
                         let other_region = region
                             .as_deref()
                             .is_some_and(|r| r != catalogue.stage.region());
@@ -111,7 +111,7 @@ impl Graph {
                         };
                         (producer, catalogue.external_stacks.contains(stack))
                     }
-                    Target::Export { name } => (
+                    Referent::Export { name } => (
                         catalogue.export_producer(name),
                         catalogue.external_exports.contains(name),
                     ),

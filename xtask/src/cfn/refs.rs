@@ -12,7 +12,7 @@ use crate::cfn::intrinsic::{self, Env, Function};
 
 /// A reference from one service to another stack's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Referent {
     /// `${cf:stack.Output}` or `${cf(region):stack.Output}`.
     Stack {
         stack: String,
@@ -25,7 +25,7 @@ pub enum Target {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    pub target: Target,
+    pub target: Referent,
     /// How it is written, for messages.
     pub written: String,
     pub pos: Pos,
@@ -85,7 +85,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
                     let pos = node.pos;
                     match vars::resolve(&var.address, &ctx).and_then(|address| split_cf(&address)) {
                         Some((stack, output)) => refs.push(Reference {
-                            target: Target::Stack {
+                            target: Referent::Stack {
                                 stack,
                                 output,
                                 region: var.arg.clone(),
@@ -105,7 +105,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
                     let written = describe(&arg);
                     match resolve_name(&arg, &ctx, own_stack.as_deref()) {
                         Some(name) => refs.push(Reference {
-                            target: Target::Export { name },
+                            target: Referent::Export { name },
                             written,
                             pos: node.pos,
                             file: file.to_path_buf(),
@@ -234,27 +234,27 @@ mod tests {
             },
         );
         assert!(unresolved.is_empty(), "{unresolved:?}");
-        let targets: Vec<Target> = refs.into_iter().map(|r| r.target).collect();
+        let targets: Vec<Referent> = refs.into_iter().map(|r| r.target).collect();
         assert_eq!(
             targets,
             vec![
-                Target::Stack {
+                Referent::Stack {
                     stack: "db-qa".into(),
                     output: "Table".into(),
                     region: None
                 },
-                Target::Stack {
+                Referent::Stack {
                     stack: "logs-qa".into(),
                     output: "Bucket".into(),
                     region: Some("eu-west-1".into())
                 },
-                Target::Export {
+                Referent::Export {
                     name: "app-qa-one".into()
                 },
-                Target::Export {
+                Referent::Export {
                     name: "us-west-2-two".into()
                 },
-                Target::Export {
+                Referent::Export {
                     name: "app-qa-three".into()
                 },
             ]

@@ -19,7 +19,7 @@ use crate::app::{App, Service};
 use crate::aws::target::{Mode, StageTarget};
 use crate::aws::Target;
 use crate::cfn;
-use crate::run::serverless::{Cli, Sink};
+use crate::run::serverless::{Serverless, Sink};
 use crate::sys::output::Printer;
 use crate::{app::vars, sys::paths, sys::tools};
 
@@ -74,7 +74,7 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
             (Some(live), true) => &live.target,
             _ => &offline,
         };
-        let cli = Cli::new(target)?;
+        let cli = Serverless::new(target)?;
         let dir = work.join(&service.key);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;

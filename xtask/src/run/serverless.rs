@@ -23,7 +23,7 @@ use crate::{aws::emulator, sys::output, sys::paths};
 
 /// The Serverless CLI, set up for one target.
 #[derive(Clone)]
-pub struct Cli {
+pub struct Serverless {
     program: PathBuf,
     env: Vec<(&'static str, OsString)>,
     remove: Vec<&'static str>,
@@ -37,9 +37,9 @@ pub struct Sink {
     pub out: Arc<output::Printer>,
 }
 
-impl Cli {
+impl Serverless {
     /// The CLI for `target`, installing the pinned one when needed.
-    pub fn new(target: &Target) -> Result<Cli> {
+    pub fn new(target: &Target) -> Result<Serverless> {
         let program = tools::serverless(true)?;
         let mut env: Vec<(&'static str, OsString)> = vec![
             ("SLS_TELEMETRY_DISABLED", "1".into()),
@@ -65,7 +65,7 @@ impl Cli {
             }
             Target::Aws => remove.push("AWS_ENDPOINT_URL"),
         }
-        Ok(Cli {
+        Ok(Serverless {
             program,
             env,
             remove,

@@ -16,7 +16,7 @@ use crate::aws::lock::{Lock, Locks};
 use crate::aws::stacks::Stacks;
 use crate::aws::target::StageTarget;
 use crate::run::journal::{self, Journal, ServiceRecord};
-use crate::run::serverless::{Cli, Sink};
+use crate::run::serverless::{Serverless, Sink};
 use crate::run::undo::{self, Undo};
 use crate::run::{fault, fingerprint, interrupt};
 use crate::sys::output::Printer;
@@ -27,10 +27,10 @@ pub struct StageRun<'a> {
     pub stage: &'a Stage,
     pub target: &'a StageTarget,
     pub out: Arc<Printer>,
-    pub cli: Cli,
+    pub cli: Serverless,
     pub stacks: Stacks,
     journal: Mutex<Journal>,
-    lock: LockGuard,
+    lock: StageLock,
 }
 
 impl<'a> StageRun<'a> {
@@ -43,15 +43,9 @@ impl<'a> StageRun<'a> {
         out: Arc<Printer>,
     ) -> Result<StageRun<'a>> {
         let run_id = journal::new_run_id();
-        let locks = target.locks();
-        let lock = locks.acquire(&app.name(), stage, &run_id, command).await?;
-        let lock = LockGuard {
-            locks,
-            lock: Some(lock),
-            out: out.clone(),
-        };
-        out.step(&format!("took the lock of stage {stage} (run {run_id})"));
-        let cli = Cli::new(&target.target)?;
+        let lock =
+            StageLock::acquire(target, &app.name(), stage, &run_id, command, out.clone()).await?;
+        let cli = Serverless::new(&target.target)?;
         let mut journal = Journal::start(command, &run_id, app, stage, target);
         journal.event(format!("run {run_id} started"));
         journal.save()?;
@@ -144,15 +138,35 @@ impl Drop for StageRun<'_> {
     }
 }
 
-/// The stage lock of a run, released when dropped unless the command is
-/// being stopped at once.
-struct LockGuard {
+/// A held stage lock, released when dropped unless the command is being
+/// stopped at once. [`StageRun`] holds one; so does `migrate`, which
+/// changes the data of its target stage.
+pub struct StageLock {
     locks: Locks,
     lock: Option<Lock>,
     out: Arc<Printer>,
 }
 
-impl LockGuard {
+impl StageLock {
+    /// Takes the lock of `stage` for `command`, or fails naming the holder.
+    pub async fn acquire(
+        target: &StageTarget,
+        app: &str,
+        stage: &Stage,
+        run_id: &str,
+        command: &str,
+        out: Arc<Printer>,
+    ) -> Result<StageLock> {
+        let locks = target.locks();
+        let lock = locks.acquire(app, stage, run_id, command).await?;
+        out.step(&format!("took the lock of stage {stage} (run {run_id})"));
+        Ok(StageLock {
+            locks,
+            lock: Some(lock),
+            out,
+        })
+    }
+
     async fn release(&mut self) {
         if let Some(lock) = self.lock.take() {
             match self.locks.release(lock).await {
@@ -163,7 +177,7 @@ impl LockGuard {
     }
 }
 
-impl Drop for LockGuard {
+impl Drop for StageLock {
     fn drop(&mut self) {
         if self.lock.is_none() {
             return;

