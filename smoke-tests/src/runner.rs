@@ -171,6 +171,14 @@ async fn run_unauthorized(
     deadline: Instant,
 ) -> Outcome {
     let mut out = outcome(check, endpoint, "without token", 401);
+    if check.mutates && options.protected_stage {
+        if let Some(literal) = literal_target(check) {
+            out.message = Some(format!(
+                "refused on a protected stage: {literal} is a literal; a check that writes or deletes there acts only on ids this run created (`${{id}}`, `${{run_id}}`)"
+            ));
+            return out;
+        }
+    }
     let Some(base) = &endpoint.base_url else {
         out.message = Some(format!(
             "{} is not deployed (no API URL in its stack outputs)",
@@ -202,6 +210,23 @@ async fn run_unauthorized(
     out
 }
 
+/// The first path parameter of a writing request that names a fixed id
+/// instead of one this run made: `param \`id = "customer-42"\` of DELETE /x`.
+fn literal_target(check: &Check) -> Option<String> {
+    check.writing_requests().find_map(|request| {
+        request
+            .params
+            .iter()
+            .find(|(_, value)| !value.contains("${id}") && !value.contains("${run_id}"))
+            .map(|(key, value)| {
+                format!(
+                    "param `{key} = \"{value}\"` of {} {}",
+                    request.method, request.path
+                )
+            })
+    })
+}
+
 async fn run_check(
     client: &reqwest::Client,
     check: &Check,
@@ -220,6 +245,14 @@ async fn run_check(
             "changes data: skipped on a protected stage (pass --allow-mutating to run it)".into(),
         );
         return out;
+    }
+    if check.mutates && options.protected_stage {
+        if let Some(literal) = literal_target(check) {
+            out.message = Some(format!(
+                "refused on a protected stage: {literal} is a literal; a check that writes or deletes there acts only on ids this run created (`${{id}}`, `${{run_id}}`)"
+            ));
+            return out;
+        }
     }
     let Some(base) = &endpoint.base_url else {
         out.message = Some(format!(

@@ -62,8 +62,8 @@ struct RawCheck {
     content_type: Option<String>,
     expect: u16,
     json: Option<toml::Value>,
-    #[serde(default)]
-    mutates: bool,
+    mutates: Option<bool>,
+    why: Option<String>,
     protected: Option<bool>,
     #[serde(default)]
     setup: Vec<Request>,
@@ -79,6 +79,9 @@ pub struct Check {
     pub request: Request,
     pub expect: u16,
     pub json: Option<toml::Value>,
+    /// Whether the check (its setup and cleanup included) changes data: any
+    /// method but GET, HEAD and OPTIONS does, unless the spec says
+    /// `mutates = false` and explains `why`.
     pub mutates: bool,
     /// Overrides what discovery says about an authorizer: a check that says
     /// `protected = true` is also sent without a token and must get 401.
@@ -89,7 +92,26 @@ pub struct Check {
     pub line: usize,
 }
 
+/// Methods that never change data.
+pub const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
+
+impl Request {
+    /// Whether the method may change data.
+    pub fn writes(&self) -> bool {
+        !SAFE_METHODS.contains(&self.method.to_uppercase().as_str())
+    }
+}
+
 impl Check {
+    /// Every request that may change data: the check's own (when its
+    /// method writes), then its setup and cleanup steps that write.
+    pub fn writing_requests(&self) -> impl Iterator<Item = &Request> {
+        std::iter::once(&self.request)
+            .chain(&self.setup)
+            .chain(&self.cleanup)
+            .filter(|r| r.writes())
+    }
+
     /// `GET /designs/{id}` — how endpoints and checks are matched.
     pub fn route(&self) -> String {
         format!(
@@ -185,6 +207,24 @@ impl Spec {
                     message: "give `body` or `raw_body`, not both".into(),
                 });
             }
+            let error = |message: String| SpecError {
+                path: path.display().to_string(),
+                line,
+                col,
+                message,
+            };
+            let writes = !SAFE_METHODS.contains(&method.as_str())
+                || raw.setup.iter().chain(&raw.cleanup).any(Request::writes);
+            let mutates = match (raw.mutates, raw.why.as_deref().map(str::trim)) {
+                (Some(false), None | Some("")) if writes => {
+                    return Err(error(format!(
+                        "`{method} {}` sends a request that can change data, so it counts as changing data; `mutates = false` needs `why = \"...\"` saying why nothing is written (for example: the request is refused)",
+                        raw.path
+                    )))
+                }
+                (Some(declared), _) => declared,
+                (None, _) => writes,
+            };
             checks.push(Check {
                 service: raw.service,
                 name: raw.name,
@@ -202,7 +242,7 @@ impl Spec {
                 },
                 expect: raw.expect,
                 json: raw.json,
-                mutates: raw.mutates,
+                mutates,
                 protected: raw.protected,
                 setup: raw.setup,
                 cleanup: raw.cleanup,
@@ -230,6 +270,40 @@ mod tests {
         assert_eq!(spec.checks.len(), 2);
         assert_eq!(spec.checks[0].route(), "GET /x");
         assert_eq!(spec.checks[1].line, 7);
+    }
+
+    fn check(body: &str) -> Result<Check, SpecError> {
+        let text =
+            format!("[[check]]\nservice = \"a\"\npath = \"/x/{{id}}\"\nexpect = 200\n{body}");
+        Spec::parse(Path::new("smoke.toml"), &text).map(|mut s| s.checks.remove(0))
+    }
+
+    #[test]
+    fn every_method_but_get_head_and_options_changes_data_by_default() {
+        for method in ["GET", "HEAD", "OPTIONS"] {
+            assert!(
+                !check(&format!("method = \"{method}\"\n")).unwrap().mutates,
+                "{method}"
+            );
+        }
+        for method in ["POST", "PUT", "PATCH", "DELETE", "ANY"] {
+            assert!(
+                check(&format!("method = \"{method}\"\n")).unwrap().mutates,
+                "{method}"
+            );
+        }
+        // A read whose setup writes changes data too.
+        let read = check("method = \"GET\"\nsetup = [{ method = \"POST\", path = \"/x\" }]\n");
+        assert!(read.unwrap().mutates);
+    }
+
+    #[test]
+    fn declaring_a_write_harmless_needs_a_reason() {
+        let err = check("method = \"DELETE\"\nmutates = false\n").unwrap_err();
+        assert!(err.message.contains("needs `why"), "{err}");
+        assert_eq!(err.line, 1);
+        let ok = check("method = \"POST\"\nmutates = false\nwhy = \"refused with 400\"\n").unwrap();
+        assert!(!ok.mutates);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use crate::aws::target::StageTarget;
 use crate::cli::{Global, UnlockArgs};
+use crate::run::stage_run;
 
 pub(crate) async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
     let (app, stage, target) = StageTarget::open_stage(
@@ -18,7 +19,11 @@ pub(crate) async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
     if !args.force {
         match locks.holder(&app.name(), &stage).await? {
             Some(holder) => {
-                println!("stage {stage} is locked by {}; clear it with `cargo xtask unlock {stage} --force` if that run is dead", holder.describe());
+                println!(
+                    "stage {stage} is locked by {}\n{}",
+                    holder.describe(),
+                    stage_run::after_dead_run(&app.name(), &stage, target.is_rehearsal(), &holder)
+                );
                 Ok(1)
             }
             None => {

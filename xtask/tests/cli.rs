@@ -27,6 +27,11 @@ impl Sandbox {
             .env("XTASK_STATE_DIR", self.dir.join("state"))
             .env_remove("XTASK_APP")
             .env_remove("AWS_ENDPOINT_URL");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_ENDPOINT_URL_") {
+                cmd.env_remove(key);
+            }
+        }
         cmd
     }
 
@@ -156,6 +161,31 @@ fn local_up_status_down_leaves_nothing_behind() -> Result<()> {
     let status = sandbox.run(&["local", "status"]);
     assert_eq!(status.status.code(), Some(1), "{}", text(&status));
     Ok(())
+}
+
+/// Any endpoint override, service-specific ones included, keeps a command
+/// for an AWS stage from starting: `bootstrap dev` would otherwise create
+/// its bucket in whatever the variable points at.
+#[rstest::rstest]
+#[case::s3("AWS_ENDPOINT_URL_S3")]
+#[case::sts("AWS_ENDPOINT_URL_STS")]
+#[case::dynamodb("AWS_ENDPOINT_URL_DYNAMODB")]
+#[case::cloudformation("AWS_ENDPOINT_URL_CLOUDFORMATION")]
+fn an_aws_stage_is_refused_while_any_endpoint_override_is_set(#[case] variable: &str) {
+    let sandbox = Sandbox::new(&format!("override-{}", variable.to_lowercase()));
+    let output = sandbox
+        .xtask(&["bootstrap", "dev"])
+        .env(variable, "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!("{variable}=http://127.0.0.1:1 is set"))
+            && out.contains("deploys to AWS")
+            && out.contains("--rehearse"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -211,3 +211,59 @@ fn bad_stages_are_refused_before_any_process_starts() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Apps whose services would share a stack, or whose names would leave
+/// their folder, are refused before anything is planned, naming the files.
+#[rstest::rstest]
+#[case::same_service_name(
+    &[
+        ("a/serverless.yml", "service: shop\nprovider:\n  name: aws\n"),
+        ("b/serverless.yml", "service: shop\nprovider:\n  name: aws\n"),
+    ],
+    &["services `a`", "and `b` both deploy to stack shop-local in stage local", "b/serverless.yml"]
+)]
+#[case::same_stack_name(
+    &[
+        ("a/serverless.yml", "service: one\nprovider:\n  name: aws\n  stackName: shared-${sls:stage}\n"),
+        ("b/serverless.yml", "service: two\nprovider:\n  name: aws\n  stackName: shared-${sls:stage}\n"),
+    ],
+    &["both deploy to stack shared-local"]
+)]
+#[case::same_folder_twice(
+    &[
+        ("deploy.toml", "[services.one]\npath = \"svc\"\n[services.two]\npath = \"svc\"\n[stages.dev]\nregion = \"us-east-1\"\n"),
+        ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
+    ],
+    &["services `one` and `two` are the same folder", "deploy.toml:"]
+)]
+#[case::app_name_with_a_path(
+    &[
+        ("deploy.toml", "[app]\nname = \"../../escape\"\n[stages.dev]\nregion = \"us-east-1\"\n"),
+        ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
+    ],
+    &["app name `../../escape` must be", "deploy.toml:"]
+)]
+#[case::compose_key_with_a_path(
+    &[
+        ("serverless-compose.yml", "services:\n  ../../up:\n    path: svc\n"),
+        ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
+    ],
+    &["service key `../../up` must be", "serverless-compose.yml:2"]
+)]
+fn apps_that_cannot_be_deployed_safely_are_refused_at_load(
+    #[case] files: &[(&str, &str)],
+    #[case] expected: &[&str],
+) {
+    let name = format!("refused-{}", expected[0].len());
+    let app = write_app(&name, files);
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    assert_ne!(run.code, Some(0), "{}", run.text);
+    for needle in expected {
+        assert!(
+            run.text.contains(needle),
+            "`{needle}` not in:\n{}",
+            run.text
+        );
+    }
+    let _ = std::fs::remove_dir_all(&app);
+}

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::app::manifest::{Declared, ServiceDecl};
+use crate::app::manifest::{self, Declared, ServiceDecl};
 use crate::app::template;
 use crate::app::yaml::{self, FileError, Node};
 
@@ -35,6 +35,13 @@ pub fn load(root: &Path) -> Result<Option<Vec<ServiceDecl>>, FileError> {
         let Some(key) = key_node.as_str() else {
             continue;
         };
+        if let Err(why) = manifest::check_name(key) {
+            return Err(FileError {
+                path: file.clone(),
+                pos: Some(key_node.pos),
+                message: format!("service key `{}` {why}", key.escape_debug()),
+            });
+        }
         let Some(path) = config.get("path").and_then(Node::as_str) else {
             return Err(FileError {
                 path: file.clone(),

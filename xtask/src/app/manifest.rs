@@ -106,6 +106,20 @@ struct RawExternal {
     exports: Vec<String>,
 }
 
+/// App names and service keys become folder names (journals, logs,
+/// checkpoints) and parts of lock ids: 1 to 64 letters, digits, `-` and
+/// `_`, starting with a letter or digit, so none can leave its folder.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if first_ok && rest_ok && name.len() <= 64 {
+        Ok(())
+    } else {
+        Err("must be 1 to 64 letters, digits, `-` and `_`, starting with a letter or digit")
+    }
+}
+
 /// Line and column (1-based) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> Pos {
     let offset = offset.min(text.len());
@@ -217,14 +231,10 @@ impl Manifest {
         let mut services = Vec::new();
         for (key, spanned) in raw.services {
             let start = spanned.span().start;
-            if key.is_empty()
-                || !key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if let Err(why) = check_name(&key) {
                 return Err(error(
                     Some(start),
-                    format!("service key `{key}` may only hold letters, digits, `-` and `_`"),
+                    format!("service key `{}` {why}", key.escape_debug()),
                 ));
             }
             let service = spanned.into_inner();
@@ -288,9 +298,22 @@ impl Manifest {
                 exports: e.exports,
             })
             .unwrap_or_default();
+        let app_name = match raw.app.and_then(|a| a.name) {
+            Some(name) => {
+                if let Err(why) = check_name(&name) {
+                    let at = text.find("name").unwrap_or(0);
+                    return Err(error(
+                        Some(at),
+                        format!("app name `{}` {why}", name.escape_debug()),
+                    ));
+                }
+                Some(name)
+            }
+            None => None,
+        };
         Ok(Manifest {
             path: Some(path.to_path_buf()),
-            app_name: raw.app.and_then(|a| a.name),
+            app_name,
             services,
             policy,
             external,

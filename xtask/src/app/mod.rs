@@ -212,6 +212,7 @@ impl App {
             _ => manifest.services.clone(),
         };
         let mut seen = std::collections::BTreeMap::new();
+        let mut folders: std::collections::BTreeMap<PathBuf, String> = Default::default();
         for ServiceDecl {
             key,
             dir,
@@ -224,6 +225,21 @@ impl App {
                     path: dir.clone(),
                     pos: None,
                     message: format!("two services are keyed `{key}` (also {}); declare them in deploy.toml with distinct keys", crate::sys::paths::display(&other)),
+                });
+                continue;
+            }
+            // One folder is one service: two keys for it would deploy one
+            // template twice, at once.
+            let real = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            if let Some(other) = folders.insert(real, key.clone()) {
+                let (path, pos) = declared_at.clone().unwrap_or((dir.clone(), None));
+                errors.push(FileError {
+                    path,
+                    pos,
+                    message: format!(
+                        "services `{other}` and `{key}` are the same folder {}; declare it once",
+                        crate::sys::paths::display(&dir)
+                    ),
                 });
                 continue;
             }
@@ -259,13 +275,14 @@ impl App {
                 message: "holds no serverless.yml; pass the app folder with --app DIR".into(),
             });
         }
-        if !errors.is_empty() {
-            return Err(LoadError(errors));
-        }
         let policy = match &manifest.policy {
             Some(policy) => policy.clone(),
             None => Policy::default_in(default_region(&services)),
         };
+        errors.extend(one_stack_one_service(&services, &policy));
+        if !errors.is_empty() {
+            return Err(LoadError(errors));
+        }
         Ok(App {
             root,
             manifest,
@@ -293,6 +310,42 @@ impl App {
                 .unwrap_or_else(|| "app".into())
         })
     }
+}
+
+/// Two services whose stack names agree in some stage would deploy two
+/// templates into one stack, each undoing the other: refused at load,
+/// naming both files.
+fn one_stack_one_service(services: &[Service], policy: &Policy) -> Vec<FileError> {
+    let mut errors = Vec::new();
+    for stage in policy.stage_names() {
+        let region = policy
+            .stage(stage)
+            .map(|c| c.region.as_str())
+            .unwrap_or("us-east-1");
+        let mut stacks: std::collections::BTreeMap<String, &Service> = Default::default();
+        for service in services {
+            let Some(stack) = service.stack_name_at(stage, region) else {
+                continue;
+            };
+            if let Some(first) = stacks.insert(stack.clone(), service) {
+                let pos = service.doc.get("service").map(|n| n.pos);
+                errors.push(FileError {
+                    path: service.file.clone(),
+                    pos,
+                    message: format!(
+                        "services `{}` ({}) and `{}` both deploy to stack {stack} in stage {stage}; give one of them another `service:` name or `provider.stackName`",
+                        first.key,
+                        first.display_file(),
+                        service.key
+                    ),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            break;
+        }
+    }
+    errors
 }
 
 /// The `resources:` fragments of a service: its own map, the items of a

@@ -23,6 +23,20 @@ pub struct StageTarget {
     _emulator: Option<Emulator>,
 }
 
+/// Every `AWS_ENDPOINT_URL` and service-specific `AWS_ENDPOINT_URL_<SERVICE>`
+/// variable that is set, as `NAME=value`: each sends calls away from AWS.
+pub fn endpoint_overrides() -> Vec<String> {
+    let mut found: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            let is_override = key == "AWS_ENDPOINT_URL" || key.starts_with("AWS_ENDPOINT_URL_");
+            (is_override && !value.is_empty()).then(|| format!("{key}={}", value.to_string_lossy()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// Where a command's calls go for one stage, decided once from the stage
 /// and the flags: nothing else re-derives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,15 +72,26 @@ impl StageTarget {
     pub async fn open(stage: &Stage, mode: Mode) -> Result<StageTarget> {
         let backend = match mode {
             Mode::Aws => {
-                if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-                    if !endpoint.is_empty() {
-                        bail!(
-                            "AWS_ENDPOINT_URL is set ({endpoint}) but stage `{stage}` deploys to AWS; unset it, or add --rehearse to run the stage on the emulator"
-                        );
-                    }
+                let overrides = endpoint_overrides();
+                if !overrides.is_empty() {
+                    let (verb, them) = if overrides.len() == 1 {
+                        ("is", "it")
+                    } else {
+                        ("are", "them")
+                    };
+                    bail!(
+                        "{} {verb} set, but stage `{stage}` deploys to AWS; unset {them}, or add --rehearse to run the stage on the emulator",
+                        overrides.join(", ")
+                    );
                 }
                 let target = Target::Aws;
                 let config = target.sdk_config(stage.region()).await;
+                // A profile can point every service somewhere else too.
+                if let Some(endpoint) = config.endpoint_url() {
+                    bail!(
+                        "the AWS profile sets endpoint_url = {endpoint}, but stage `{stage}` deploys to AWS; use a profile without it, or add --rehearse to run the stage on the emulator"
+                    );
+                }
                 return Ok(StageTarget {
                     target,
                     config,

@@ -63,7 +63,9 @@ impl Serverless {
                 env.push(("SLS_AWS_MONITORING_FREQUENCY", "200".into()));
                 remove.extend(["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"]);
             }
-            Target::Aws => remove.push("AWS_ENDPOINT_URL"),
+            // The target was checked to have no endpoint override; the
+            // CLI's SDK must not read one from a profile either.
+            Target::Aws => env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true".into())),
         }
         Ok(Serverless {
             program,

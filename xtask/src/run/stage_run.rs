@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::app::stage::Stage;
 use crate::app::{App, Service};
-use crate::aws::lock::{Lock, Locks};
+use crate::aws::lock::{Holder, Lock, LockError, Locks};
 use crate::aws::stacks::Stacks;
 use crate::aws::target::StageTarget;
 use crate::run::journal::{self, Journal, ServiceRecord};
@@ -20,6 +20,7 @@ use crate::run::serverless::{Serverless, Sink};
 use crate::run::undo::{self, Undo};
 use crate::run::{fault, fingerprint, interrupt};
 use crate::sys::output::Printer;
+use crate::sys::paths;
 
 /// A run of one command on one stage, holding the stage's lock.
 pub struct StageRun<'a> {
@@ -138,6 +139,39 @@ impl Drop for StageRun<'_> {
     }
 }
 
+/// What to do about a lock that `holder` holds: wait for it, or, if that
+/// run died, where its journal is and what clearing the lock and rolling
+/// that run back would do.
+pub fn after_dead_run(app: &str, stage: &Stage, rehearsal: bool, holder: &Holder) -> String {
+    let path = journal::dir(app, stage.name(), rehearsal).join(format!("{}.json", holder.run_id));
+    let rehearse = if rehearsal { " --rehearse" } else { "" };
+    let mut out = String::from("wait for that run to finish; if it died:\n");
+    match Journal::load(&path) {
+        Ok(journal) => {
+            let outcome = journal
+                .outcome
+                .as_deref()
+                .unwrap_or("none: it never finished");
+            out.push_str(&format!(
+                "  its journal is {} (outcome {outcome})\n",
+                paths::display(&path)
+            ));
+            for s in &journal.services {
+                out.push_str(&format!("    {}: {}\n", s.name, s.status.as_str()));
+            }
+        }
+        Err(_) => out.push_str(&format!(
+            "  its journal ({}) is not on this machine; it is on the machine that ran it\n",
+            paths::display(&path)
+        )),
+    }
+    out.push_str(&format!(
+        "  clear the lock with `cargo xtask unlock {stage} --force{rehearse}`, then `cargo xtask rollback {stage} --run {}{rehearse}` shows what that run changed and returns it (services it never started are left alone)",
+        holder.run_id
+    ));
+    out
+}
+
 /// A held stage lock, released when dropped unless the command is being
 /// stopped at once. [`StageRun`] holds one; so does `migrate`, which
 /// changes the data of its target stage.
@@ -158,7 +192,17 @@ impl StageLock {
         out: Arc<Printer>,
     ) -> Result<StageLock> {
         let locks = target.locks();
-        let lock = locks.acquire(app, stage, run_id, command).await?;
+        let lock = match locks.acquire(app, stage, run_id, command).await {
+            Ok(lock) => lock,
+            Err(LockError::Held { holder, .. }) => {
+                bail!(
+                    "stage {stage} is locked by {}\n{}",
+                    holder.describe(),
+                    after_dead_run(app, stage, target.is_rehearsal(), &holder)
+                )
+            }
+            Err(err) => return Err(err.into()),
+        };
         out.step(&format!("took the lock of stage {stage} (run {run_id})"));
         Ok(StageLock {
             locks,

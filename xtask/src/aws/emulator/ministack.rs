@@ -17,6 +17,11 @@ use crate::sys::paths;
 use crate::sys::process::{self, Lifetime};
 use crate::sys::tools;
 
+/// What the emulator keeps of our environment: where programs are (it runs
+/// handlers under the host's `node`), the home folder, and the locale.
+/// Nothing else — no credentials, no tokens, no endpoint overrides.
+pub const INHERITED: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
+
 /// How long a start may take before we give up and show the log.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -57,6 +62,15 @@ pub fn spawn(layout: &Layout, port: u16, lifetime: Lifetime) -> Result<Child> {
     let log = fs::File::create(layout.log())
         .with_context(|| format!("cannot create {}", paths::display(&layout.log())))?;
     let mut cmd = Command::new(&program);
+    // The emulator runs app code (Lambda handlers) with its own environment,
+    // so it starts from an empty one: the caller's credentials, tokens and
+    // smoke secrets must never reach a handler.
+    cmd.env_clear();
+    for key in INHERITED {
+        if let Some(value) = std::env::var_os(key) {
+            cmd.env(key, value);
+        }
+    }
     cmd.env("GATEWAY_PORT", port.to_string())
         .env("BIND_HOST", "127.0.0.1")
         .env("MINISTACK_HOST", "localhost")
@@ -67,8 +81,6 @@ pub fn spawn(layout: &Layout, port: u16, lifetime: Lifetime) -> Result<Child> {
         // keep two emulators from running side by side.
         .env("IOT_MTLS_ENABLED", "0")
         .env("SFTP_ENABLED", "0")
-        // The emulator must not inherit a pointer to another emulator.
-        .env_remove("AWS_ENDPOINT_URL")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
