@@ -551,3 +551,42 @@ async fn cognito_users_move_with_their_groups_and_a_forced_reset() -> Result<()>
     assert!(again.text.contains("0 written"), "{}", again.text);
     Ok(())
 }
+
+/// A migration writes into its target stage, so it takes that stage's
+/// lock: while another run holds it, the migration is refused and writes
+/// nothing.
+#[tokio::test]
+async fn a_migration_into_a_locked_stage_is_refused() -> Result<()> {
+    let h = Harness::start("migrate-locked").await?;
+    let app = store(&h, &["stage", "dev"]).await?;
+    // Another run (a deploy on someone's laptop) holds dev's lock.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
+    dynamodb
+        .put_item()
+        .table_name("xtask-deploy-locks")
+        .item("lock_id", AttributeValue::S("store/dev/us-east-1".into()))
+        .item(
+            "run_id",
+            AttributeValue::S("20261127T000000000Z-beef".into()),
+        )
+        .item("who", AttributeValue::S("ana@laptop".into()))
+        .item("command", AttributeValue::S("deploy".into()))
+        .item("acquired_at", AttributeValue::N("1800000000".into()))
+        .send()
+        .await?;
+    h.run(&[
+        "migrate",
+        "--from",
+        "stage",
+        "--to",
+        "dev",
+        "--rehearse",
+        "--yes",
+        "--app",
+        &app,
+    ])
+    .fails_with("stage dev is locked by ana@laptop");
+    assert_eq!(count_items(&h, "store-orders-dev").await?, 0);
+    assert_eq!(count_objects(&h, "store-files-dev").await?, 0);
+    Ok(())
+}

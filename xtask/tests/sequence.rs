@@ -9,29 +9,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, fixture, Harness};
+use support::{arg, Harness};
 
 /// A copy of the bundled app that the test may change.
 fn copy_app(h: &Harness) -> Result<PathBuf> {
-    fn copy(from: &Path, to: &Path) -> Result<()> {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)?.flatten() {
-            let name = entry.file_name();
-            if name == "node_modules" || name == ".serverless" {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                copy(&path, &to.join(&name))?;
-            } else {
-                std::fs::copy(&path, to.join(&name))?;
-            }
-        }
-        Ok(())
-    }
-    let to = h.dir.join("tb365");
-    copy(&fixture("tb365"), &to)?;
-    Ok(to)
+    h.copy_fixture("tb365")
 }
 
 fn statuses(journal: &Value) -> Vec<(String, String)> {

@@ -61,10 +61,14 @@ pub async fn run(
             checks: Vec::new(),
         }
     };
+    // A rehearsal of a protected stage runs on the emulator, where there
+    // are no real users or data to protect: every check runs, with a
+    // throwaway user, and literal ids are still refused as on the stage.
+    let rehearsal = target.is_rehearsal();
     let mut options = Options {
         run_id: opts.run_id.to_lowercase(),
         protected_stage: stage.is_protected(),
-        allow_mutating: opts.allow_mutating,
+        allow_mutating: opts.allow_mutating || rehearsal,
         ..Options::default()
     };
     if let Some(concurrency) = opts.concurrency {
@@ -76,7 +80,7 @@ pub async fn run(
         || spec.checks.iter().any(|c| c.protected == Some(true))
     {
         match Identity::find(app, stage, target).await {
-            Ok(identity) => match identity.token(stage, &opts.run_id).await {
+            Ok(identity) => match identity.token(stage, rehearsal, &opts.run_id).await {
                 Ok((token, created)) => {
                     options.token = Some(token);
                     user = created.map(|name| (identity, name));
@@ -87,6 +91,9 @@ pub async fn run(
         }
     }
     let report = smoke_tests::run(&spec, &endpoints, &options).await;
+    if rehearsal && stage.is_protected() {
+        eprintln!("{}", real_stage_needs(stage, &spec, user.is_some()));
+    }
     if let Some((identity, name)) = user {
         if let Err(err) = identity.delete_user(&name).await {
             eprintln!("warning: could not delete the smoke user: {err:#}");
@@ -100,6 +107,20 @@ pub async fn run(
             .with_context(|| format!("cannot write {}", crate::sys::paths::display(path)))?;
     }
     Ok(report)
+}
+
+/// What the smoke test of the real stage will need that a rehearsal did
+/// not: a test user, and `--allow-mutating` for the checks that write.
+fn real_stage_needs(stage: &Stage, spec: &Spec, had_user: bool) -> String {
+    let writing = spec.checks.iter().filter(|c| c.mutates).count();
+    let mut out = format!("rehearsal of protected stage {stage}: the smoke test ran every check with a throwaway user on the emulator; on the real stage:");
+    if had_user {
+        out.push_str("\n  - set SMOKE_USERNAME and SMOKE_PASSWORD to a test user of its user pool (no user is ever created there)");
+    }
+    if writing > 0 {
+        out.push_str(&format!("\n  - {writing} check(s) that change data are skipped unless the deploy or smoke passes --allow-mutating"));
+    }
+    out
 }
 
 /// The Cognito user pool and app client behind the app's JWT authorizer.
@@ -174,9 +195,15 @@ impl Identity {
         bail!("no JWT authorizer with issuerUrl and audience was found in the app's services")
     }
 
-    /// A token, and the throwaway user's name when one was created.
-    async fn token(&self, stage: &Stage, run_id: &str) -> Result<(String, Option<String>)> {
-        if stage.is_protected() {
+    /// A token, and the throwaway user's name when one was created. A
+    /// rehearsal's emulator has no real users, so it gets one too.
+    async fn token(
+        &self,
+        stage: &Stage,
+        rehearsal: bool,
+        run_id: &str,
+    ) -> Result<(String, Option<String>)> {
+        if stage.is_protected() && !rehearsal {
             let (Ok(username), Ok(password)) = (
                 std::env::var("SMOKE_USERNAME"),
                 std::env::var("SMOKE_PASSWORD"),

@@ -147,6 +147,30 @@ impl Harness {
         false
     }
 
+    /// A copy of a bundled fixture app (without installed dependencies or
+    /// build folders) in this test's folder, for a test that changes it.
+    pub fn copy_fixture(&self, name: &str) -> Result<PathBuf> {
+        fn copy(from: &Path, to: &Path) -> Result<()> {
+            std::fs::create_dir_all(to)?;
+            for entry in std::fs::read_dir(from)?.flatten() {
+                let name = entry.file_name();
+                if name == "node_modules" || name == ".serverless" {
+                    continue;
+                }
+                let path = entry.path();
+                if path.is_dir() {
+                    copy(&path, &to.join(&name))?;
+                } else {
+                    std::fs::copy(&path, to.join(&name))?;
+                }
+            }
+            Ok(())
+        }
+        let to = self.dir.join(name);
+        copy(&fixture(name), &to)?;
+        Ok(to)
+    }
+
     /// Writes one object into a bucket of this test's emulator.
     pub async fn put_object(&self, bucket: &str, key: &str, body: &str) -> Result<()> {
         let s3 = xtask::aws::s3_client(&self.sdk().await, &self.target);
