@@ -542,6 +542,19 @@ async fn send(
             Err(err) => err.is_connect() || (safe && err.is_timeout()),
         };
         if retryable && Instant::now() + backoff < deadline {
+            // A function that keeps failing is retried for up to the
+            // deadline; say so every few attempts rather than stay silent.
+            if attempts % 5 == 0 {
+                let why = match &result {
+                    Ok(response) => format!("answered {}", response.status().as_u16()),
+                    Err(err) => describe(err),
+                };
+                eprintln!(
+                    "smoke: {} {path} {why}; retrying (attempt {attempts}, {}s left)",
+                    request.method,
+                    deadline.saturating_duration_since(Instant::now()).as_secs()
+                );
+            }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(3));
             continue;

@@ -77,6 +77,43 @@ pub struct StageOpt {
     pub rehearse: bool,
 }
 
+/// How long a command that changes a stage waits for its lock.
+#[derive(Debug, Args)]
+pub struct LockOpt {
+    /// Wait up to this long for a stage lock another run holds (`90s`,
+    /// `5m`, `1h`), showing the holder, before giving up; 0 gives up at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// `90`, `90s`, `5m`, `1h`, `1h30m`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration such as 90s, 5m or 1h");
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        total = total.saturating_add(number.parse::<u64>().map_err(|_| bad())?);
+    } else if total == 0 && !text.trim().starts_with('0') {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
 /// How a reporting command prints.
 #[derive(Debug, Args)]
 pub struct FormatOpt {
@@ -157,6 +194,8 @@ pub struct DeployArgs {
     pub skip_smoke: bool,
     #[command(flatten)]
     pub out: FormatOpt,
+    #[command(flatten)]
+    pub lock: LockOpt,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +235,8 @@ pub struct MigrateArgs {
     /// Confirm a protected target without a prompt.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: LockOpt,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +267,8 @@ pub struct RemoveArgs {
     /// Empty the stage's buckets first, and delete its deployment buckets.
     #[arg(long)]
     pub empty_buckets: bool,
+    #[command(flatten)]
+    pub lock: LockOpt,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +281,8 @@ pub struct RollbackArgs {
     /// Confirm a protected stage without a prompt.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: LockOpt,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +292,24 @@ pub struct UnlockArgs {
     /// Clear the lock whoever holds it.
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }
 
 #[derive(Debug, Args)]

@@ -61,7 +61,15 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
 
     guard::confirm_protected(&stage, &app, args.yes, "deploy", &plan_text)?;
     let _graceful = interrupt::graceful();
-    let run = StageRun::begin("deploy", &app, &stage, &target, out.clone()).await?;
+    let run = StageRun::begin(
+        "deploy",
+        &app,
+        &stage,
+        &target,
+        args.lock.lock_timeout,
+        out.clone(),
+    )
+    .await?;
     let run_id = run.run_id();
     run.record(|j| {
         j.notes.insert("account".into(), account);

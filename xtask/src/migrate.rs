@@ -21,6 +21,7 @@ pub(crate) async fn run(global: &Global, args: MigrateArgs) -> Result<i32> {
         dry_run: args.dry_run,
         overwrite: args.overwrite,
         yes: args.yes,
+        lock_wait: args.lock.lock_timeout,
     };
     transfer::run(&app, opts).await
 }

@@ -31,7 +31,15 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     guard::confirm_protected(&stage, &app, args.yes, "remove", &plan_text)?;
 
     let _graceful = interrupt::graceful();
-    let run = StageRun::begin("remove", &app, &stage, &target, out.clone()).await?;
+    let run = StageRun::begin(
+        "remove",
+        &app,
+        &stage,
+        &target,
+        args.lock.lock_timeout,
+        out.clone(),
+    )
+    .await?;
     let failed = remove_all(&run, &reverse, args.empty_buckets).await?;
     let journal = run
         .finish(if failed { "failed" } else { "succeeded" })

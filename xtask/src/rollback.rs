@@ -14,7 +14,7 @@ use crate::cli::{Global, RollbackArgs};
 use crate::run::journal::{self, Journal, Status};
 use crate::run::stage_run::Undone;
 use crate::run::undo::{self, Undo};
-use crate::run::{guard, preflight, StageRun};
+use crate::run::{guard, interrupt, preflight, StageRun};
 use crate::sys::output::Printer;
 
 pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
@@ -64,7 +64,16 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     out.plain(plan.trim_end());
     guard::confirm_protected(&stage, &app, args.yes, "roll back", &plan)?;
 
-    let run = StageRun::begin("rollback", &app, &stage, &target, out.clone()).await?;
+    let _graceful = interrupt::graceful();
+    let run = StageRun::begin(
+        "rollback",
+        &app,
+        &stage,
+        &target,
+        args.lock.lock_timeout,
+        out.clone(),
+    )
+    .await?;
     run.record(|j| {
         j.notes.insert("undoes".into(), undone.run_id.clone());
         j.services = undone.services.clone();
@@ -73,6 +82,11 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     for record in records {
         if app.service(&record.name).is_none() {
             continue;
+        }
+        if interrupt::requested() {
+            run.record(|j| j.event("interrupted: the remaining services were left as they are"));
+            failed = true;
+            break;
         }
         let result = run.undo(&record).await;
         failed |= result.is_err();

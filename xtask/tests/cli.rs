@@ -181,7 +181,7 @@ fn an_aws_stage_is_refused_while_any_endpoint_override_is_set(#[case] variable: 
     let out = text(&output);
     assert_ne!(output.status.code(), Some(0), "{out}");
     assert!(
-        out.contains(&format!("{variable}=http://127.0.0.1:1 is set"))
+        out.contains(&format!("{variable} is set (http://127.0.0.1:1)"))
             && out.contains("deploys to AWS")
             && out.contains("--rehearse"),
         "{out}"

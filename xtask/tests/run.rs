@@ -180,3 +180,107 @@ async fn rollback_after_a_killed_run_leaves_untouched_stacks_and_data() -> Resul
     roll_back_and_check(&h, &app_arg, "killed").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
+    let h = Harness::start("sigterm").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
+    // What a CI runner sends on a cancel or a timeout.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let run = support::Run::from(child.wait_with_output()?);
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    assert!(
+        run.text.contains("SIGTERM: starting nothing new"),
+        "{}",
+        run.text
+    );
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "interrupted");
+    assert_eq!(
+        statuses(&journal),
+        [("base", "rolled_back"), ("top", "skipped")].map(|(a, b)| (a.into(), b.into()))
+    );
+    assert!(
+        h.stack("chain-base-dev").await?.is_none(),
+        "base was created by the run"
+    );
+    let unlocked = h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg]);
+    assert!(unlocked.text.contains("is not locked"), "{}", unlocked.text);
+    Ok(())
+}
+
+/// Someone else's run holds dev's lock (as a deploy elsewhere would).
+async fn hold_lock(h: &Harness) -> Result<aws_sdk_dynamodb::Client> {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
+    dynamodb
+        .put_item()
+        .table_name("xtask-deploy-locks")
+        .item("lock_id", S("chain/dev/us-east-1".into()))
+        .item("run_id", S("20261127T000000000Z-beef".into()))
+        .item("who", S("ana@laptop".into()))
+        .item("command", S("deploy".into()))
+        .item("acquired_at", N(xtask_now().to_string()))
+        .send()
+        .await?;
+    Ok(dynamodb)
+}
+
+fn xtask_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
+    let h = Harness::start("lock-wait").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let dynamodb = hold_lock(&h).await?;
+    let gave_up = h.run(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--lock-timeout",
+        "2s",
+        "--app",
+        &app_arg,
+    ]);
+    gave_up.fails_with("stage dev is locked by ana@laptop");
+    gave_up.fails_with("(waited 2s)");
+    assert!(h.stack("chain-base-dev").await?.is_none());
+
+    // The holder finishes while the next deploy waits: it goes ahead.
+    let waiting = h.spawn(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--lock-timeout",
+        "2m",
+        "--app",
+        &app_arg,
+    ])?;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    dynamodb
+        .delete_item()
+        .table_name("xtask-deploy-locks")
+        .key(
+            "lock_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("chain/dev/us-east-1".into()),
+        )
+        .send()
+        .await?;
+    let run = support::Run::from(waiting.wait_with_output()?);
+    run.ok();
+    assert!(run.text.contains("waiting up to"), "{}", run.text);
+    assert!(h.stack("chain-top-dev").await?.is_some());
+    Ok(())
+}

@@ -24,13 +24,15 @@ pub struct StageTarget {
 }
 
 /// Every `AWS_ENDPOINT_URL` and service-specific `AWS_ENDPOINT_URL_<SERVICE>`
-/// variable that is set, as `NAME=value`: each sends calls away from AWS.
+/// variable that is set, as `NAME is set (value)`: each sends calls away
+/// from AWS.
 pub fn endpoint_overrides() -> Vec<String> {
     let mut found: Vec<String> = std::env::vars_os()
         .filter_map(|(key, value)| {
             let key = key.into_string().ok()?;
             let is_override = key == "AWS_ENDPOINT_URL" || key.starts_with("AWS_ENDPOINT_URL_");
-            (is_override && !value.is_empty()).then(|| format!("{key}={}", value.to_string_lossy()))
+            (is_override && !value.is_empty())
+                .then(|| format!("{key} is set ({})", value.to_string_lossy()))
         })
         .collect();
     found.sort();
@@ -74,14 +76,10 @@ impl StageTarget {
             Mode::Aws => {
                 let overrides = endpoint_overrides();
                 if !overrides.is_empty() {
-                    let (verb, them) = if overrides.len() == 1 {
-                        ("is", "it")
-                    } else {
-                        ("are", "them")
-                    };
+                    let them = if overrides.len() == 1 { "it" } else { "them" };
                     bail!(
-                        "{} {verb} set, but stage `{stage}` deploys to AWS; unset {them}, or add --rehearse to run the stage on the emulator",
-                        overrides.join(", ")
+                        "{} but stage `{stage}` deploys to AWS; unset {them}, or add --rehearse to run the stage on the emulator",
+                        overrides.join("; ")
                     );
                 }
                 let target = Target::Aws;

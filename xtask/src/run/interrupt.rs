@@ -1,7 +1,9 @@
-//! Ctrl-C. Most commands simply stop (their destructors stop what they
-//! started). A deploy or remove asks for a graceful stop instead: the first
-//! Ctrl-C starts nothing new, lets running services finish and rolls back;
-//! a second one stops at once, leaving the journal to tell where.
+//! Ctrl-C, and the signals a CI runner or a closing terminal sends
+//! (SIGTERM on a cancel or timeout, SIGHUP), all handled alike. Most
+//! commands simply stop (their destructors stop what they started). A
+//! deploy or remove asks for a graceful stop instead: the first signal
+//! starts nothing new, lets running services finish and rolls back; a
+//! second one stops at once, leaving the journal to tell where.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -36,16 +38,50 @@ pub fn stopping_at_once() -> bool {
 
 /// Resolves when the command must stop now.
 pub async fn hard_stop() {
+    let mut signals = Signals::new();
     loop {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling on this platform: never resolve.
-            std::future::pending::<()>().await;
-        }
+        let name = signals.next().await;
         if GRACEFUL.load(Ordering::SeqCst) > 0 && !REQUESTED.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupt: starting nothing new; running services finish, then this run's changes are rolled back (Ctrl-C again to stop at once)");
+            eprintln!("\n{name}: starting nothing new; running services finish, then this run's changes are rolled back (interrupt again to stop at once)");
             continue;
         }
         STOPPED.store(true, Ordering::SeqCst);
         return;
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP as one stream.
+struct Signals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            terminate: signal(SignalKind::terminate()).ok(),
+            hangup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    /// The next signal's name; never resolves when none can be received.
+    async fn next(&mut self) -> &'static str {
+        async fn wait(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => match result {
+                Ok(()) => "interrupt",
+                Err(_) => std::future::pending().await,
+            },
+            () = wait(&mut self.terminate) => "SIGTERM",
+            () = wait(&mut self.hangup) => "SIGHUP",
+        }
     }
 }

@@ -29,6 +29,24 @@ pub struct Serverless {
     remove: Vec<&'static str>,
 }
 
+/// Ends a child's whole process group when dropped before the child was
+/// reaped (the command's future was dropped by a hard stop).
+struct GroupGuard(u32);
+
+impl GroupGuard {
+    fn disarm(&mut self) {
+        self.0 = 0;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            process::stop_group(self.0, std::time::Duration::from_secs(5));
+        }
+    }
+}
+
 /// Where a call's output goes.
 #[derive(Clone)]
 pub struct Sink {
@@ -176,6 +194,9 @@ impl Serverless {
             .command(service, stage, action)
             .spawn()
             .with_context(|| format!("cannot start {}", paths::display(&self.program)))?;
+        // The CLI leads its own process group (npm, bundlers, plugins run
+        // under it); a hard stop ends the whole group, not just the leader.
+        let mut group = child.id().map(GroupGuard);
         if let Some(parent) = sink.log.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
@@ -217,6 +238,10 @@ impl Serverless {
             }
         }
         let status = child.wait().await?;
+        // Reaped: its group id may be reused from here on.
+        if let Some(guard) = group.as_mut() {
+            guard.disarm();
+        }
         log.flush().await?;
         if !status.success() {
             let tail: Vec<String> = tail.into_iter().filter(|l| !l.trim().is_empty()).collect();

@@ -7,6 +7,7 @@
 //! the stage; the journal then says where it stopped.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -41,11 +42,19 @@ impl<'a> StageRun<'a> {
         app: &'a App,
         stage: &'a Stage,
         target: &'a StageTarget,
+        lock_wait: Duration,
         out: Arc<Printer>,
     ) -> Result<StageRun<'a>> {
         let run_id = journal::new_run_id();
-        let lock =
-            StageLock::acquire(target, &app.name(), stage, &run_id, command, out.clone()).await?;
+        let lock = StageLock::acquire(
+            target,
+            (&app.name(), stage),
+            &run_id,
+            command,
+            lock_wait,
+            out.clone(),
+        )
+        .await?;
         let cli = Serverless::new(&target.target)?;
         let mut journal = Journal::start(command, &run_id, app, stage, target);
         journal.event(format!("run {run_id} started"));
@@ -182,26 +191,49 @@ pub struct StageLock {
 }
 
 impl StageLock {
-    /// Takes the lock of `stage` for `command`, or fails naming the holder.
+    /// Takes the lock of `stage` for `command`, waiting up to `wait` while
+    /// another run holds it (saying who, now and then), or fails naming the
+    /// holder and what to do.
     pub async fn acquire(
         target: &StageTarget,
-        app: &str,
-        stage: &Stage,
+        (app, stage): (&str, &Stage),
         run_id: &str,
         command: &str,
+        wait: Duration,
         out: Arc<Printer>,
     ) -> Result<StageLock> {
         let locks = target.locks();
-        let lock = match locks.acquire(app, stage, run_id, command).await {
-            Ok(lock) => lock,
-            Err(LockError::Held { holder, .. }) => {
-                bail!(
-                    "stage {stage} is locked by {}\n{}",
-                    holder.describe(),
-                    after_dead_run(app, stage, target.is_rehearsal(), &holder)
-                )
+        let started = Instant::now();
+        let mut said = None::<Instant>;
+        let lock = loop {
+            match locks.acquire(app, stage, run_id, command).await {
+                Ok(lock) => break lock,
+                Err(LockError::Held { holder, .. }) => {
+                    let waited = started.elapsed();
+                    if waited >= wait {
+                        let waited = if wait.is_zero() {
+                            String::new()
+                        } else {
+                            format!(" (waited {}s)", waited.as_secs())
+                        };
+                        bail!(
+                            "stage {stage} is locked by {}{waited}\n{}",
+                            holder.describe(),
+                            after_dead_run(app, stage, target.is_rehearsal(), &holder)
+                        );
+                    }
+                    if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(15)) {
+                        out.step(&format!(
+                            "stage {stage} is locked by {}; waiting up to {}s more",
+                            holder.describe(),
+                            (wait - waited).as_secs()
+                        ));
+                        said = Some(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_secs(1).min(wait - waited)).await;
+                }
+                Err(err) => return Err(err.into()),
             }
-            Err(err) => return Err(err.into()),
         };
         out.step(&format!("took the lock of stage {stage} (run {run_id})"));
         Ok(StageLock {

@@ -95,6 +95,8 @@ pub struct Options {
     pub yes: bool,
     pub from_mode: Mode,
     pub to_mode: Mode,
+    /// How long to wait for the target stage's lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// Parses `--only s3,dynamodb,cognito`; empty means buckets and tables.
@@ -123,6 +125,7 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
         yes,
         from_mode,
         to_mode,
+        lock_wait,
     } = opts;
     if from.name() == to.name() {
         bail!("--from and --to are both {from}; name two different stages");
@@ -161,10 +164,10 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     // deploy, and no deploy or removal may start under it.
     let _lock = StageLock::acquire(
         &sides.to,
-        &app.name(),
-        &to,
+        (&app.name(), &to),
         &journal::new_run_id(),
         "migrate",
+        lock_wait,
         Arc::new(Printer::new(false)),
     )
     .await?;
