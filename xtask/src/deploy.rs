@@ -21,6 +21,7 @@ use crate::aws::{backups, endpoints, exports, verify};
 use crate::cfn::graph::Graph;
 use crate::cfn::order;
 use crate::cli::{DeployArgs, Global};
+use crate::run::fingerprint::Fingerprint;
 use crate::run::journal::{self, Journal, ServiceRecord, Status};
 use crate::run::scheduler::Schedule;
 use crate::run::stage_run::Undone;
@@ -362,11 +363,28 @@ impl Deployer<'_, '_> {
                 s.previous = Some(previous.clone());
             }
         });
+        // Its dependencies and plugins first: what is installed is part of
+        // what a deploy is made of.
+        if let Some(how) = tools::service_dependencies(&service.dir).await? {
+            run.out.line(
+                key,
+                &format!("installed the service's dependencies ({how})"),
+            );
+        }
+        let params = self.compose_params(service).await?;
         // An unchanged service is skipped without starting node.
         let fingerprint = if self.force {
             None
         } else {
-            fingerprint::compute(service, run.stage, &run.stacks).await?
+            match fingerprint::compute(service, run.stage, &run.stacks, &params).await? {
+                Fingerprint::Known(fp) => Some(fp),
+                Fingerprint::Unknowable(why) => {
+                    run.out
+                        .line(key, &format!("deployed even if unchanged: {why}"));
+                    run.record(|j| j.event(format!("{key}: no fingerprint: {why}")));
+                    None
+                }
+            }
         };
         if let Some(fp) = &fingerprint {
             if let Some(stored) =
@@ -386,13 +404,12 @@ impl Deployer<'_, '_> {
                 }
             }
         }
-        if tools::service_dependencies(&service.dir).await? {
-            run.out.line(
-                key,
-                "installed the service's npm dependencies (npm ci --omit=dev)",
-            );
-        }
-        let params = self.compose_params(service).await?;
+        let cli = run.cli.describe_for(service)?;
+        run.record(|j| {
+            if let Some(s) = j.service_mut(key) {
+                s.cli = Some(cli);
+            }
+        });
         run.cli.deploy(service, run.stage, &params, sink).await?;
         let new = run.stacks.state(service, run.stage).await?;
         let status = if previous.exists

@@ -92,6 +92,7 @@ pub fn load(root: &Path) -> Result<Option<Vec<ServiceDecl>>, FileError> {
             dir: root.join(path),
             depends_on: deps,
             declared_at: Some((file.clone(), Some(key_node.pos))),
+            inputs: Vec::new(),
         });
     }
     Ok(Some(out))

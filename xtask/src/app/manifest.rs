@@ -27,6 +27,9 @@ pub struct ServiceDecl {
     pub depends_on: Vec<Declared>,
     /// Where it is declared (file and position), for errors.
     pub declared_at: Option<(PathBuf, Option<Pos>)>,
+    /// Paths outside what the service's files show that its deploy reads
+    /// (a bundler's shared code), relative to the service folder.
+    pub inputs: Vec<PathBuf>,
 }
 
 /// A dependency declared outside the service's own file.
@@ -84,6 +87,8 @@ struct RawService {
     path: Option<String>,
     #[serde(default)]
     depends_on: Vec<String>,
+    #[serde(default)]
+    inputs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -252,11 +257,17 @@ impl Manifest {
                     ),
                 ));
             }
-            services.push((key, rel, service.depends_on, line_col(text, start)));
+            services.push((
+                key,
+                rel,
+                service.depends_on,
+                service.inputs,
+                line_col(text, start),
+            ));
         }
-        services.sort_by_key(|(_, _, _, pos)| pos.line);
+        services.sort_by_key(|(.., pos)| pos.line);
         let keys: Vec<&str> = services.iter().map(|(key, ..)| key.as_str()).collect();
-        for (key, _, depends_on, pos) in &services {
+        for (key, _, depends_on, _, pos) in &services {
             for dep in depends_on {
                 if !keys.contains(&dep.as_str()) {
                     return Err(FileError {
@@ -271,7 +282,8 @@ impl Manifest {
         let shown = crate::sys::paths::display(path);
         let services = services
             .into_iter()
-            .map(|(key, rel, depends_on, pos)| ServiceDecl {
+            .map(|(key, rel, depends_on, inputs, pos)| ServiceDecl {
+                inputs: inputs.into_iter().map(PathBuf::from).collect(),
                 dir: root.join(rel),
                 depends_on: depends_on
                     .into_iter()

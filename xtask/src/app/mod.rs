@@ -40,6 +40,8 @@ pub struct Service {
     /// False when a `${file()}` under `resources:` could not be read before
     /// deploy: checks then cannot tell a missing resource from an unread one.
     pub fragments_complete: bool,
+    /// Extra paths its deploy reads (deploy.toml `inputs`), for fingerprints.
+    pub inputs: Vec<PathBuf>,
 }
 
 /// One piece of a service's `resources:` (a map with `Resources`,
@@ -72,6 +74,7 @@ impl Service {
             params: Vec::new(),
             fragments,
             fragments_complete,
+            inputs: Vec::new(),
         }
     }
 
@@ -207,6 +210,7 @@ impl App {
                     dir,
                     depends_on: Vec::new(),
                     declared_at: None,
+                    inputs: Vec::new(),
                 })
                 .collect(),
             _ => manifest.services.clone(),
@@ -218,6 +222,7 @@ impl App {
             dir,
             depends_on,
             declared_at,
+            inputs,
         } in decls
         {
             if let Some(other) = seen.insert(key.clone(), dir.clone()) {
@@ -263,6 +268,7 @@ impl App {
                 Ok((text, doc)) => {
                     let mut service = Service::new(key, dir, file, text, doc, depends_on);
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
+                    service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)
                 }
                 Err(err) => errors.push(err),

@@ -1,23 +1,44 @@
 //! Content fingerprints of services, so that a redeploy of an unchanged
-//! service is skipped without starting node.
+//! service is skipped without starting node — and only then.
 //!
-//! A fingerprint covers everything a deploy is made of: the service's files
-//! (its lock file standing for `node_modules`), the files it includes with
-//! `${file()}`, the values of the `${cf:}` outputs and `${env:}` variables it
-//! reads, the stage and region, and the Serverless CLI. It is stored with the
-//! deployment (in the deployment bucket) together with the time the stack
-//! last changed; a stack changed by anything else since (a rollback, a
-//! deploy from elsewhere) no longer matches.
+//! A fingerprint is a SHA-256 over the bytes of everything a deploy is made
+//! of: every file of the service folder (dot-files such as `.env` included,
+//! symlinks followed; `node_modules` stands in through npm's record of what
+//! is installed and the plugins' own manifests), every file it pulls in with
+//! `${file()}`, files its `package.patterns` or its code reach outside the
+//! folder (`../shared/**`, `import '../lib/db.js'`), paths the manifest
+//! declares as `inputs`, the values of the `${cf:}` outputs, `${env:}`
+//! variables and Compose params it reads, the stage and region, and the
+//! Serverless CLI. What cannot be enumerated — `${ssm:}` and other values
+//! only AWS knows, a bundler plugin that reads beyond the folder without
+//! declared inputs — makes the service [`Fingerprint::Unknowable`]: it is
+//! deployed, never skipped, and the journal says why.
+//!
+//! The fingerprint is stored with the deployment (in the deployment bucket)
+//! together with the time the stack last changed; a stack changed by
+//! anything else since (a rollback, a deploy from elsewhere) no longer
+//! matches.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::app::stage::Stage;
-use crate::app::Service;
+use crate::app::yaml::Node;
+use crate::app::{vars, Service};
 use crate::aws::stacks::{StackState, Stacks};
-use crate::{app::vars, aws::data, sys::paths};
+use crate::run::pin;
+use crate::sys::paths;
+
+/// A service's fingerprint, or why it cannot have one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fingerprint {
+    Known(String),
+    Unknowable(String),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
@@ -26,100 +47,342 @@ pub struct Stored {
     pub stack_changed_at: String,
 }
 
+/// How many files and bytes a service may hash before its fingerprint is
+/// given up (it is then deployed every time, and says so).
+const MAX_FILES: usize = 100_000;
+const MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// How many `${file()}` includes are followed (each file once).
+const MAX_INCLUDES: usize = 1000;
+
+/// Plugins that bundle code from wherever the sources import it.
+const BUNDLERS: &[&str] = &[
+    "esbuild",
+    "webpack",
+    "typescript",
+    "bundle",
+    "rollup",
+    "parcel",
+];
+
+/// Folders that are outputs or caches, never inputs.
+const SKIPPED_DIRS: &[&str] = &[".serverless", ".git", "node_modules"];
+
 /// The object key of a service's fingerprint in its deployment bucket
 /// (outside the framework's own `serverless/` prefix).
 fn key(service: &Service, stage: &Stage) -> Option<String> {
-    let ctx = service.vars(stage);
-    let name = vars::resolve(service.name()?, &ctx)?;
+    let name = vars::resolve(service.name()?, &service.vars(stage))?;
     Some(format!("xtask/fingerprints/{name}/{}.json", stage.name()))
 }
 
 /// What identifies the Serverless CLI: the pinned lock file, or `SERVERLESS_BIN`.
-fn cli_identity() -> String {
+fn cli_identity() -> Vec<u8> {
     match std::env::var("SERVERLESS_BIN") {
-        Ok(bin) if !bin.is_empty() => format!("SERVERLESS_BIN={bin}"),
-        _ => std::fs::read_to_string(
-            paths::workspace_root().join("tools/serverless/package-lock.json"),
-        )
-        .unwrap_or_default(),
+        Ok(bin) if !bin.is_empty() => format!("SERVERLESS_BIN={bin}").into_bytes(),
+        _ => std::fs::read(paths::workspace_root().join("tools/serverless/package-lock.json"))
+            .unwrap_or_default(),
     }
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name == "node_modules" || name.starts_with('.') {
-            continue;
+/// The hash being built: every part labelled and length-prefixed, so no
+/// two different inputs can run together into the same bytes.
+struct Hasher(Sha256);
+
+impl Hasher {
+    fn part(&mut self, label: &str, bytes: &[u8]) {
+        for piece in [label.as_bytes(), bytes] {
+            self.0.update((piece.len() as u64).to_le_bytes());
+            self.0.update(piece);
         }
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => files(&entry.path(), out),
-            Ok(t) if t.is_file() => out.push(entry.path()),
-            _ => {}
+    }
+
+    fn finish(self) -> String {
+        self.0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The files under some roots, symlinks followed (each real folder once).
+#[derive(Default)]
+struct Files {
+    found: BTreeSet<PathBuf>,
+    seen_dirs: BTreeSet<PathBuf>,
+    too_many: bool,
+}
+
+impl Files {
+    fn add(&mut self, path: &Path) {
+        if self.found.len() >= MAX_FILES {
+            self.too_many = true;
+            return;
+        }
+        // `metadata` follows symlinks: a linked file or folder counts as
+        // what it points at.
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_file() {
+            self.found.insert(path.to_path_buf());
+            return;
+        }
+        if !meta.is_dir() {
+            return;
+        }
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if !self.seen_dirs.insert(real) {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            if SKIPPED_DIRS.iter().any(|s| name == *s) || name == pin::UNPINNED {
+                continue;
+            }
+            self.add(&entry.path());
         }
     }
 }
 
-/// The service's fingerprint for `stage`; `None` when it reads a value that
-/// cannot be known without deploying (`${ssm:}`, `${s3:}`, a parameter...).
-pub async fn compute(service: &Service, stage: &Stage, stacks: &Stacks) -> Result<Option<String>> {
-    let mut parts = vec![
-        format!("stage {} {}", stage.name(), stage.region()),
-        cli_identity(),
-    ];
-    let mut found = Vec::new();
-    files(&service.dir, &mut found);
-    found.sort();
+/// The service's fingerprint for `stage`, with the Compose params it is
+/// deployed with.
+pub async fn compute(
+    service: &Service,
+    stage: &Stage,
+    stacks: &Stacks,
+    params: &[(String, String)],
+) -> Result<Fingerprint> {
+    let mut hash = Hasher(Sha256::new());
+    hash.part(
+        "stage",
+        format!("{} {}", stage.name(), stage.region()).as_bytes(),
+    );
+    hash.part("cli", &cli_identity());
+    for (name, value) in params {
+        hash.part(&format!("param {name}"), value.as_bytes());
+    }
+
+    let mut files = Files::default();
+    files.add(&service.dir);
+    // What npm installed, and the version of every plugin the service loads.
+    let modules = service.dir.join("node_modules");
+    files.add(&modules.join(".package-lock.json"));
+    for plugin in plugins(&service.doc) {
+        files.add(&modules.join(&plugin).join("package.json"));
+    }
+    for input in &service.inputs {
+        files.add(input);
+    }
+    for outside in pattern_roots(service) {
+        files.add(&outside);
+    }
+    for outside in imports_outside(&service.dir, &files.found) {
+        files.add(&outside);
+    }
+    if let Some(plugin) = plugins(&service.doc)
+        .into_iter()
+        .find(|p| BUNDLERS.iter().any(|b| p.contains(b)))
+    {
+        if service.inputs.is_empty() {
+            return Ok(Fingerprint::Unknowable(format!(
+                "plugin {plugin} bundles code from paths it does not declare; list them as `inputs` of the service in deploy.toml to let an unchanged deploy be skipped"
+            )));
+        }
+    }
+
+    // Variables: the texts of the service and of every file it includes.
     let ctx = service.vars(stage);
-    for var in vars::find_all(&service.text) {
-        match var.source.as_str() {
-            "sls" | "opt" | "self" | "aws" => {}
-            "file" => {
-                let Some(arg) = var.arg.as_deref() else {
-                    continue;
-                };
-                match vars::resolve(arg, &ctx) {
-                    Some(path) => found.push(service.dir.join(path)),
-                    None => return Ok(None),
+    let mut texts = vec![(service.dir.clone(), service.text.clone())];
+    let mut included: BTreeSet<PathBuf> = BTreeSet::new();
+    while let Some((dir, text)) = texts.pop() {
+        for var in vars::find_all(&text) {
+            match var.source.as_str() {
+                "sls" | "opt" | "self" | "aws" | "strToBool" => {}
+                "file" => {
+                    let Some(path) = var.arg.as_deref().and_then(|a| vars::resolve(a, &ctx)) else {
+                        return Ok(Fingerprint::Unknowable(format!(
+                            "`{}` names a file only known at deploy time",
+                            var.raw(&text)
+                        )));
+                    };
+                    let path = dir.join(path);
+                    if included.insert(path.clone()) {
+                        files.add(&path);
+                        if included.len() > MAX_INCLUDES {
+                            return Ok(Fingerprint::Unknowable(format!(
+                                "it includes more than {MAX_INCLUDES} files with `${{file()}}`"
+                            )));
+                        }
+                        if let Ok(more) = std::fs::read_to_string(&path) {
+                            let parent = path.parent().unwrap_or(&dir).to_path_buf();
+                            texts.push((parent, more));
+                        }
+                    }
+                }
+                "cf" => {
+                    let Some((stack, output)) = vars::resolve(&var.address, &ctx).and_then(|a| {
+                        a.split_once('.')
+                            .map(|(s, o)| (s.to_string(), o.to_string()))
+                    }) else {
+                        return Ok(Fingerprint::Unknowable(format!(
+                            "`{}` names a stack only known at deploy time",
+                            var.raw(&text)
+                        )));
+                    };
+                    let state = stacks.describe(&stack).await?;
+                    let value = state.outputs.get(&output).cloned().unwrap_or_default();
+                    hash.part(&format!("cf {stack}.{output}"), value.as_bytes());
+                }
+                "env" => {
+                    let value = std::env::var_os(&var.address).unwrap_or_default();
+                    hash.part(&format!("env {}", var.address), value.as_encoded_bytes());
+                }
+                "param" if params.iter().any(|(n, _)| *n == var.address) => {}
+                _ => {
+                    return Ok(Fingerprint::Unknowable(format!(
+                        "it reads `{}`, whose value only the deploy can know",
+                        var.raw(&text)
+                    )))
                 }
             }
-            "cf" => {
-                let Some((stack, output)) = vars::resolve(&var.address, &ctx).and_then(|a| {
-                    a.split_once('.')
-                        .map(|(s, o)| (s.to_string(), o.to_string()))
-                }) else {
-                    return Ok(None);
-                };
-                let state = stacks.describe(&stack).await?;
-                parts.push(format!(
-                    "cf {stack}.{output}={}",
-                    state.outputs.get(&output).cloned().unwrap_or_default()
-                ));
-            }
-            "env" => parts.push(format!(
-                "env {}={}",
-                var.address,
-                std::env::var(&var.address).unwrap_or_default()
-            )),
-            _ => return Ok(None),
         }
     }
-    for file in found {
-        let content = std::fs::read(&file).unwrap_or_default();
-        let rel = file
-            .strip_prefix(&service.dir)
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        parts.push(format!(
-            "file {rel} {}",
-            data::fingerprint([String::from_utf8_lossy(&content).into_owned()])
-        ));
+
+    if files.too_many {
+        return Ok(Fingerprint::Unknowable(format!(
+            "it has more than {MAX_FILES} files to fingerprint"
+        )));
     }
-    Ok(Some(data::fingerprint(parts)))
+    let mut bytes = 0u64;
+    for file in &files.found {
+        let content = std::fs::read(file).unwrap_or_default();
+        bytes += content.len() as u64;
+        if bytes > MAX_BYTES {
+            return Ok(Fingerprint::Unknowable(
+                "its files are larger than the fingerprint reads".into(),
+            ));
+        }
+        let name = file.strip_prefix(&service.dir).unwrap_or(file);
+        hash.part(&format!("file {}", name.display()), &content);
+    }
+    Ok(Fingerprint::Known(hash.finish()))
+}
+
+/// The plugins the service loads (`plugins:` as a list, or `modules:`).
+fn plugins(doc: &Node) -> Vec<String> {
+    let Some(node) = doc.get("plugins") else {
+        return Vec::new();
+    };
+    let list = node
+        .as_seq()
+        .or_else(|| node.get("modules").and_then(Node::as_seq))
+        .unwrap_or_default();
+    list.iter()
+        .filter_map(Node::as_str)
+        // A plugin path inside the service folder is hashed with it.
+        .filter(|p| !p.starts_with('.'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The folders outside the service that its `package.patterns` (or the
+/// older `include`) reach, service-wide and per function: the fixed part
+/// of each `../` pattern.
+fn pattern_roots(service: &Service) -> Vec<PathBuf> {
+    let mut lists: Vec<&Node> = Vec::new();
+    for key in ["patterns", "include"] {
+        if let Some(list) = service.doc.path(&["package", key]) {
+            lists.push(list);
+        }
+    }
+    if let Some(functions) = service.doc.get("functions").and_then(Node::as_map) {
+        for (_, function) in functions {
+            for key in ["patterns", "include"] {
+                if let Some(list) = function.path(&["package", key]) {
+                    lists.push(list);
+                }
+            }
+        }
+    }
+    let mut roots = Vec::new();
+    for pattern in lists
+        .into_iter()
+        .flat_map(|l| l.as_seq().unwrap_or_default())
+        .filter_map(Node::as_str)
+    {
+        let pattern = pattern.trim_start_matches('!');
+        if !pattern.starts_with("..") && !pattern.starts_with('/') {
+            continue;
+        }
+        let fixed: PathBuf = Path::new(pattern)
+            .components()
+            .take_while(|c| {
+                !c.as_os_str()
+                    .to_string_lossy()
+                    .contains(['*', '?', '[', '{'])
+            })
+            .collect();
+        roots.push(service.dir.join(fixed));
+    }
+    roots
+}
+
+/// Folders outside the service that its code imports by a relative path
+/// (`import '../lib/db.js'`, `require("../../shared")`, `from ..lib`
+/// aside): each is fingerprinted whole.
+fn imports_outside(dir: &Path, files: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    let base = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut out = BTreeSet::new();
+    let sources = files.iter().filter(|f| {
+        f.extension().is_some_and(|e| {
+            ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx"]
+                .contains(&e.to_string_lossy().as_ref())
+        })
+    });
+    for file in sources {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let from = file.parent().unwrap_or(dir);
+        for quoted in text.split(['"', '\'', '`']).skip(1).step_by(2) {
+            if !quoted.starts_with("../") {
+                continue;
+            }
+            let target = normalize(&from.join(quoted));
+            if target.starts_with(&base) || target.starts_with(dir) {
+                continue;
+            }
+            // The folder holding the imported module, whole: its own
+            // imports stay beside it.
+            let folder = if target.is_dir() {
+                target
+            } else {
+                target.parent().map(Path::to_path_buf).unwrap_or(target)
+            };
+            out.insert(folder);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The fingerprint stored with the deployment, if any.
@@ -204,4 +467,38 @@ pub fn matches(stored: &Stored, fingerprint: &str, state: &StackState) -> bool {
     healthy
         && stored.fingerprint == fingerprint
         && state.changed_at.as_deref() == Some(stored.stack_changed_at.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cannot_run_together() {
+        let digest = |parts: &[(&str, &[u8])]| {
+            let mut h = Hasher(Sha256::new());
+            for (label, bytes) in parts {
+                h.part(label, bytes);
+            }
+            h.finish()
+        };
+        // The FNV-over-lossy-UTF-8 hash this replaced gave these the same value.
+        assert_ne!(
+            digest(&[("file a", b"x\xff\xfe")]),
+            digest(&[("file a", b"x\xfe\xff")])
+        );
+        assert_ne!(
+            digest(&[("file a", b"bc"), ("file d", b"")]),
+            digest(&[("file a", b"b"), ("file d", b"c")])
+        );
+        assert_eq!(digest(&[("x", b"1")]), digest(&[("x", b"1")]));
+    }
+
+    #[test]
+    fn parent_paths_normalize_lexically() {
+        assert_eq!(
+            normalize(Path::new("/app/svc/src/../../lib/db.js")),
+            Path::new("/app/lib/db.js")
+        );
+    }
 }

@@ -63,6 +63,9 @@ pub struct ServiceRecord {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The Serverless CLI (and version) that ran the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli: Option<String>,
 }
 
 impl ServiceRecord {
@@ -78,6 +81,7 @@ impl ServiceRecord {
             new: None,
             error: None,
             log: None,
+            cli: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod guard;
 pub mod interrupt;
 pub(crate) mod journal;
 pub(crate) mod lint;
+pub(crate) mod pin;
 pub(crate) mod preflight;
 pub(crate) mod scheduler;
 pub(crate) mod serverless;

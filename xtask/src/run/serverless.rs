@@ -17,6 +17,7 @@ use tokio::process::Command;
 use crate::app::stage::Stage;
 use crate::app::Service;
 use crate::aws::Target;
+use crate::run::pin::{self, Pin};
 use crate::sys::process::{self, Lifetime};
 use crate::sys::tools;
 use crate::{aws::emulator, sys::output, sys::paths};
@@ -27,6 +28,8 @@ pub struct Serverless {
     program: PathBuf,
     env: Vec<(&'static str, OsString)>,
     remove: Vec<&'static str>,
+    /// The pinned CLI's version; `None` for a CLI of the user's own.
+    version: Option<semver::Version>,
 }
 
 /// Ends a child's whole process group when dropped before the child was
@@ -44,6 +47,15 @@ impl Drop for GroupGuard {
         if self.0 != 0 {
             process::stop_group(self.0, std::time::Duration::from_secs(5));
         }
+    }
+}
+
+/// The unpinned copy of a service's file, removed when the call ends.
+struct Unpinned(PathBuf);
+
+impl Drop for Unpinned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -85,10 +97,31 @@ impl Serverless {
             // CLI's SDK must not read one from a profile either.
             Target::Aws => env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true".into())),
         }
+        // A team's own CLI (`SERVERLESS_BIN`) judges its pins itself.
+        let version = match std::env::var_os("SERVERLESS_BIN") {
+            Some(bin) if !bin.is_empty() => None,
+            _ => pin::cli_version(&program),
+        };
         Ok(Serverless {
             program,
             env,
             remove,
+            version,
+        })
+    }
+
+    /// Which CLI runs `service`, and how: for the journal. Fails for a
+    /// `frameworkVersion` pin this CLI cannot honour.
+    pub fn describe_for(&self, service: &Service) -> Result<String> {
+        let cli = match &self.version {
+            Some(version) => format!("osls {version}"),
+            None => paths::display(&self.program),
+        };
+        Ok(match pin::check(service, self.version.as_ref())? {
+            Pin::Native => cli,
+            Pin::V3Line(pin) => format!(
+                "{cli} (frameworkVersion '{pin}' honoured as the Serverless Framework v3 line)"
+            ),
         })
     }
 
@@ -184,6 +217,16 @@ impl Serverless {
         // Two runs in one service folder (two stages deployed side by side)
         // would share its `.serverless/` build folder; take turns.
         let _lock = tools::folder_lock(&service.dir).await?;
+        // A v3 pin runs from a copy of the file without it (see `pin`).
+        let unpinned = match pin::check(service, self.version.as_ref())? {
+            Pin::Native => None,
+            Pin::V3Line(_) => Some(Unpinned(pin::write_unpinned(service)?)),
+        };
+        let mut action: Vec<&str> = action.to_vec();
+        if unpinned.is_some() {
+            action.extend(["--config", pin::UNPINNED]);
+        }
+        let action = action.as_slice();
         let what = format!(
             "serverless {} --stage {} --region {}",
             action.join(" "),

@@ -80,15 +80,9 @@ mod tests {
 
     fn record(status: Status, previous: Option<StackState>) -> ServiceRecord {
         ServiceRecord {
-            name: "images".into(),
-            stack: "images-dev".into(),
             status,
-            started_at: None,
-            ended_at: None,
             previous,
-            new: None,
-            error: None,
-            log: None,
+            ..ServiceRecord::pending("images", "images-dev".into())
         }
     }
 

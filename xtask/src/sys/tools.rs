@@ -308,29 +308,90 @@ pub async fn folder_lock(dir: &Path) -> Result<FileLock> {
     tokio::task::spawn_blocking(move || FileLock::acquire(&path)).await?
 }
 
-/// Installs a service's own npm dependencies (`npm ci --omit=dev`) when it
-/// has a `package-lock.json` and its `node_modules` is missing or was
-/// installed from another lock file. Services without one are left alone.
-pub async fn service_dependencies(dir: &Path) -> Result<bool> {
-    let lock = dir.join("package-lock.json");
-    if !lock.exists() {
-        return Ok(false);
-    }
+/// Installs a service's dependencies — plugins, which live in
+/// devDependencies, included — the way its lockfile says: `npm ci` for
+/// `package-lock.json`, `yarn install --frozen-lockfile` for `yarn.lock`,
+/// `pnpm install --frozen-lockfile` for `pnpm-lock.yaml`. A `node_modules`
+/// that already holds what the lockfile pins (the user ran `npm install`)
+/// is kept, never wiped. `Some(how)` when something was installed.
+pub async fn service_dependencies(dir: &Path) -> Result<Option<&'static str>> {
+    let Some((lockfile, program, args)) = LOCKFILES
+        .iter()
+        .find(|(file, ..)| dir.join(file).exists())
+        .copied()
+    else {
+        return Ok(None);
+    };
+    let lock = dir.join(lockfile);
     let _guard = folder_lock(dir).await?;
-    let stamp = dir.join("node_modules").join(".xtask-installed-lock.json");
+    let stamp = dir.join("node_modules").join(".xtask-installed-lock");
     let want = fs::read(&lock)?;
     if fs::read(&stamp).is_ok_and(|have| have == want) {
-        return Ok(false);
+        return Ok(None);
+    }
+    if lockfile == "package-lock.json" && npm_tree_matches(dir, &want) {
+        fs::write(&stamp, want)?;
+        return Ok(None);
     }
     let dir_owned = dir.to_path_buf();
+    let what = format!("{program} {} in {}", args.join(" "), paths::display(dir));
     tokio::task::spawn_blocking(move || {
         run_install(
-            Command::new("npm").args(["ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir_owned),
-            &format!("npm ci in {}", paths::display(&dir_owned)),
-            "fix the service's package.json / package-lock.json (they must agree), then run the command again",
+            Command::new(program).args(args).current_dir(&dir_owned),
+            &what,
+            "fix the service's package.json and its lockfile (they must agree), then run the command again",
         )
     })
     .await??;
+    fs::create_dir_all(dir.join("node_modules"))?;
     fs::write(&stamp, want)?;
-    Ok(true)
+    Ok(Some(match lockfile {
+        "yarn.lock" => "yarn install --frozen-lockfile",
+        "pnpm-lock.yaml" => "pnpm install --frozen-lockfile",
+        _ => "npm ci",
+    }))
+}
+
+/// Each lockfile, and how to install exactly what it pins.
+const LOCKFILES: &[(&str, &str, &[&str])] = &[
+    (
+        "package-lock.json",
+        "npm",
+        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+    ),
+    (
+        "yarn.lock",
+        "yarn",
+        &["install", "--frozen-lockfile", "--non-interactive"],
+    ),
+    ("pnpm-lock.yaml", "pnpm", &["install", "--frozen-lockfile"]),
+];
+
+/// Whether `node_modules` already holds every package at the version
+/// `package-lock.json` pins, by npm's own record of what it installed.
+fn npm_tree_matches(dir: &Path, lock: &[u8]) -> bool {
+    let installed = match fs::read(dir.join("node_modules/.package-lock.json")) {
+        Ok(bytes) => bytes,
+        Err(_) => return false,
+    };
+    let packages = |bytes: &[u8]| -> Option<Vec<(String, String)>> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let mut list: Vec<(String, String)> = value
+            .get("packages")?
+            .as_object()?
+            .iter()
+            .filter(|(path, _)| !path.is_empty())
+            .filter(|(_, p)| !p.get("optional").and_then(|o| o.as_bool()).unwrap_or(false))
+            .map(|(path, p)| {
+                let version = p.get("version").and_then(|v| v.as_str()).unwrap_or("");
+                (path.clone(), version.to_string())
+            })
+            .collect();
+        list.sort();
+        Some(list)
+    };
+    match (packages(lock), packages(&installed)) {
+        (Some(want), Some(have)) => !want.is_empty() && want.iter().all(|p| have.contains(p)),
+        _ => false,
+    }
 }

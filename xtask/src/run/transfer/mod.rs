@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::aws;
 use crate::aws::backups;
 use crate::aws::data::{self, Kind, Resource};
+use crate::aws::lock::{self, Lock};
 use crate::aws::target::Mode;
 use crate::aws::target::StageTarget;
 use crate::run::guard::confirm_protected;
@@ -24,6 +25,7 @@ use crate::run::journal;
 use crate::run::stage_run::StageLock;
 use crate::sys::output::Printer;
 use crate::sys::paths;
+use crate::sys::process;
 
 mod cognito;
 mod dynamodb;
@@ -51,6 +53,32 @@ struct Progress {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Checkpoint {
     pairs: BTreeMap<String, Progress>,
+    /// The run that holds the target's lock while copying, so a migration
+    /// killed outright can be resumed: its lock is cleared when that
+    /// process is gone.
+    #[serde(default)]
+    holder: Option<Holding>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Holding {
+    run_id: String,
+    who: String,
+    pid: u32,
+}
+
+impl Holding {
+    /// Whether this is a run of this machine that no longer exists.
+    fn is_dead_here(&self) -> bool {
+        self.who == lock::whoami() && !process::is_alive(self.pid)
+    }
+}
+
+fn load_checkpoint(path: &std::path::Path) -> Checkpoint {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// What a copy did.
@@ -162,26 +190,46 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     confirm_protected(&to, app, yes, "migrate data into", "")?;
     // Writing into a stage is a change of that stage: it waits for no
     // deploy, and no deploy or removal may start under it.
+    let checkpoint_path = paths::state_dir()
+        .join("migrate")
+        .join(app.name())
+        .join(format!("{from}-to-{to}.json"));
+    // A migration of this pair killed on this machine left its lock: the
+    // checkpoint names that run, and only its own lock is cleared.
+    if let Some(dead) = load_checkpoint(&checkpoint_path)
+        .holder
+        .filter(Holding::is_dead_here)
+    {
+        let stale = Lock {
+            id: lock::lock_id(&app.name(), &to),
+            run_id: dead.run_id.clone(),
+        };
+        if sides.to.locks().release(stale).await.is_ok() {
+            println!("cleared the lock of the killed migration {}", dead.run_id);
+        }
+    }
+    let run_id = journal::new_run_id();
     let _lock = StageLock::acquire(
         &sides.to,
         (&app.name(), &to),
-        &journal::new_run_id(),
+        &run_id,
         "migrate",
         lock_wait,
         Arc::new(Printer::new(false)),
     )
     .await?;
+    let holding = Holding {
+        run_id,
+        who: lock::whoami(),
+        pid: std::process::id(),
+    };
     if to.is_protected() {
         let taken = backups::take(app, &to, &sides.to.config, "before-migrate").await?;
         for t in taken {
             println!("backed up {} first: {}", t.table, t.arn);
         }
     }
-    let checkpoint_path = paths::state_dir()
-        .join("migrate")
-        .join(app.name())
-        .join(format!("{from}-to-{to}.json"));
-    copy_all(&sides, &pairs, overwrite, &checkpoint_path).await?;
+    copy_all(&sides, &pairs, overwrite, &checkpoint_path, holding).await?;
     let mismatched = verify_all(&sides, &pairs).await?;
     // The work is complete either way; only the verdict differs. A rerun
     // starts over and writes nothing new unless --overwrite is given.
@@ -233,14 +281,13 @@ async fn copy_all(
     pairs: &[Pair],
     overwrite: bool,
     checkpoint_path: &std::path::Path,
+    holding: Holding,
 ) -> Result<()> {
-    let mut checkpoint: Checkpoint = std::fs::read(checkpoint_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut checkpoint = load_checkpoint(checkpoint_path);
     if !checkpoint.pairs.is_empty() {
         println!("resuming from {}", paths::display(checkpoint_path));
     }
+    checkpoint.holder = Some(holding);
     let saver = Arc::new(Saver {
         path: checkpoint_path.to_path_buf(),
         lock: std::sync::Mutex::new(()),

@@ -1,0 +1,144 @@
+//! `frameworkVersion` pins. Most apps written for Serverless Framework v3
+//! pin `frameworkVersion: '3'`; the CLI this tool runs is osls 4, the
+//! maintained open-source continuation of the v3 line (same configuration,
+//! same plugin interface), which refuses such a pin only because of its own
+//! major number. A pin that admits a 3.x version is honoured as "the v3
+//! line": the service is run from a copy of its file without the pin,
+//! beside it, and the journal records which CLI deployed it. A pin of an
+//! older major (v1, v2) is refused before anything starts, since those
+//! apps need changes to run on v3.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use semver::{Version, VersionReq};
+
+use crate::app::yaml::Node;
+use crate::app::Service;
+
+/// The file name of the copy without the pin, beside the service's file.
+pub const UNPINNED: &str = "serverless.xtask.yml";
+
+/// How the CLI runs a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// No pin, or one the CLI satisfies: the service's own file.
+    Native,
+    /// A v3 pin, run from a copy without it.
+    V3Line(String),
+}
+
+/// What the service's `frameworkVersion` means for a CLI of `cli_version`.
+pub fn check(service: &Service, cli_version: Option<&Version>) -> Result<Pin> {
+    let Some(pin) = service.doc.get("frameworkVersion").and_then(pin_text) else {
+        return Ok(Pin::Native);
+    };
+    let Some(cli) = cli_version else {
+        // Another CLI (`SERVERLESS_BIN`): it decides itself.
+        return Ok(Pin::Native);
+    };
+    let Some(req) = parse(&pin) else {
+        bail!(
+            "{}: `frameworkVersion: {pin}` is not a version range; write one such as '3'",
+            service.display_file()
+        );
+    };
+    if req.matches(cli) {
+        return Ok(Pin::Native);
+    }
+    if admits_major(&req, 3) {
+        return Ok(Pin::V3Line(pin));
+    }
+    bail!(
+        "{}: `frameworkVersion: {pin}` asks for a Serverless Framework older than v3; osls {cli} runs v3 apps: upgrade the service to v3 (the v2→v3 upgrade guide lists what changed) and pin '3'",
+        service.display_file()
+    )
+}
+
+/// Whether some release of `major` satisfies the range (every v3 release
+/// had a minor below 120).
+fn admits_major(req: &VersionReq, major: u64) -> bool {
+    (0..120).any(|minor| (0..30).any(|patch| req.matches(&Version::new(major, minor, patch))))
+}
+
+fn pin_text(node: &Node) -> Option<String> {
+    let text = node.as_str()?.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// npm-style ranges: `3`, `^3.0.0`, `>=3.0.0 <4.0.0`, `3.x`.
+fn parse(pin: &str) -> Option<VersionReq> {
+    let normalized = pin
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(", ")
+        .replace(", ,", ",");
+    VersionReq::parse(&normalized).ok()
+}
+
+/// The version of the pinned CLI, from the package behind `program`.
+pub fn cli_version(program: &Path) -> Option<Version> {
+    let real = program.canonicalize().ok()?;
+    let mut dir = real.parent();
+    while let Some(d) = dir {
+        if let Ok(text) = std::fs::read_to_string(d.join("package.json")) {
+            let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+            return Version::parse(value.get("version")?.as_str()?).ok();
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Writes the copy of the service's file without its top-level
+/// `frameworkVersion`, and returns its path.
+pub fn write_unpinned(service: &Service) -> Result<PathBuf> {
+    let text: String = service
+        .text
+        .split_inclusive('\n')
+        .filter(|line| !line.starts_with("frameworkVersion:"))
+        .collect();
+    let path = service.dir.join(UNPINNED);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::yaml;
+
+    fn service(pin: &str) -> Service {
+        let text = format!("service: a\nframeworkVersion: '{pin}'\nprovider:\n  name: aws\n");
+        Service::new(
+            "a".into(),
+            "a".into(),
+            "a/serverless.yml".into(),
+            text.clone(),
+            yaml::parse(&text).unwrap(),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn pins_are_honoured_by_their_line() {
+        let osls = Version::new(4, 3, 1);
+        for pin in ["4", "^4.0.0", ">=3", "*"] {
+            assert_eq!(
+                check(&service(pin), Some(&osls)).unwrap(),
+                Pin::Native,
+                "{pin}"
+            );
+        }
+        for pin in ["3", "^3.0.0", ">=3.0.0 <4.0.0", "3.x", "~3.38.0"] {
+            assert!(
+                matches!(check(&service(pin), Some(&osls)).unwrap(), Pin::V3Line(_)),
+                "{pin}"
+            );
+        }
+        for pin in ["2", "1.x", ">=2.0.0 <3.0.0"] {
+            let err = check(&service(pin), Some(&osls)).unwrap_err().to_string();
+            assert!(err.contains("older than v3"), "{pin}: {err}");
+        }
+    }
+}
