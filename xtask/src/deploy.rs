@@ -274,6 +274,7 @@ impl Deployer<'_, '_> {
             };
             failed |= result == Status::Failed;
             status.insert(key, result);
+            self.run.publish().await;
         }
         let interrupted = interrupt::requested();
         // Whatever did not start is skipped, and says why.

@@ -106,6 +106,7 @@ async fn remove_all(run: &StageRun<'_>, order: &[String], empty_buckets: bool) -
                 }
             }
         });
+        run.publish().await;
         if failed {
             return Ok(true);
         }

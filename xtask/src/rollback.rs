@@ -9,9 +9,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 
 use crate::app::App;
+use crate::aws::lock::Locks;
 use crate::aws::target::Mode;
 use crate::cli::{Global, RollbackArgs};
-use crate::run::journal::{self, Journal, Status};
+use crate::run::journal::{Journal, Status};
 use crate::run::stage_run::Undone;
 use crate::run::undo::{self, Undo};
 use crate::run::{guard, interrupt, preflight, StageRun};
@@ -23,27 +24,35 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let stage = app.stage(&args.at.stage)?;
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let rehearsal = mode.is_rehearsal();
-    let path = match &args.run {
+    let (target, _) = preflight::connect(&app, &stage, mode, &out).await?;
+    // The run's journal: on this machine, or beside the stage's lock where
+    // every run publishes its own (a CI deploy rolled back from a laptop).
+    let locks = target.locks();
+    let name = app.name();
+    let at = (name.as_str(), stage.name(), stage.region());
+    let undone = match &args.run {
         Some(id) => {
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 bail!("`{}` is not a run id", id.escape_debug());
             }
-            journal::dir(&app.name(), stage.name(), rehearsal).join(format!("{id}.json"))
+            Journal::find(&locks, at, rehearsal, id)
+                .await?
+                .with_context(|| {
+                    format!("no run {id} of stage {stage} is recorded here or beside its lock")
+                })?
         }
-        None => Journal::list(&app.name(), stage.name(), rehearsal)
-            .into_iter()
-            .find(|p| Journal::load(p).is_ok_and(|j| j.command == "deploy"))
+        None => newest_deploy(&locks, at, rehearsal)
+            .await?
             .with_context(|| {
                 format!("no deploy run of stage {stage} is recorded; nothing to roll back")
             })?,
     };
-    let undone = Journal::load(&path).with_context(|| {
-        format!(
-            "no run {} of stage {stage}",
-            args.run.as_deref().unwrap_or("")
-        )
-    })?;
-    let (target, _) = preflight::connect(&app, &stage, mode, &out).await?;
+    out.step(&format!(
+        "rolling back run {} ({}, {})",
+        undone.run_id,
+        undone.command,
+        undone.outcome.as_deref().unwrap_or("never finished")
+    ));
 
     // The plan first: what the rule would do to each service, from what is
     // deployed now. Newest changes first: the reverse of the run's order.
@@ -107,6 +116,33 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
         .await;
     out.plain(&format!("\n{}", journal.summary()));
     Ok(if failed { 1 } else { 0 })
+}
+
+/// The newest deploy run of the stage, from the shared journals (every
+/// machine's), else from this machine's.
+async fn newest_deploy(
+    locks: &Locks,
+    at: (&str, &str, &str),
+    rehearsal: bool,
+) -> Result<Option<Journal>> {
+    let mut ids = Journal::shared_runs(locks, at, rehearsal).await?;
+    for path in Journal::list(at.0, at.1, rehearsal) {
+        if let Some(id) = path.file_stem().map(|s| s.to_string_lossy().to_string()) {
+            ids.push(id);
+        }
+    }
+    // Run ids sort by time: newest first, each once.
+    ids.sort();
+    ids.dedup();
+    ids.reverse();
+    for id in ids.into_iter().take(50) {
+        if let Some(journal) = Journal::find(locks, at, rehearsal, &id).await? {
+            if journal.command == "deploy" {
+                return Ok(Some(journal));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The status a rollback run records for a service.

@@ -22,7 +22,7 @@ pub(crate) async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
                 println!(
                     "stage {stage} is locked by {}\n{}",
                     holder.describe(),
-                    stage_run::after_dead_run(&app.name(), &stage, target.is_rehearsal(), &holder)
+                    stage_run::after_dead_run(&target, (&app.name(), &stage), &holder).await
                 );
                 Ok(1)
             }

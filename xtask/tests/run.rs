@@ -284,3 +284,63 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
     assert!(h.stack("chain-top-dev").await?.is_some());
     Ok(())
 }
+
+/// Every run publishes its journal beside the stage's lock: a deploy made
+/// on one machine (a CI runner) is rolled back from another (a laptop)
+/// whose state folder never saw it.
+#[tokio::test]
+async fn a_run_is_rolled_back_from_another_machine() -> Result<()> {
+    let h = Harness::start("other-machine").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let run_id = h.journal("chain", "dev.rehearsal")["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let laptop = h.dir.join("another-machine");
+    let on_laptop = |args: &[&str]| {
+        support::Run::from(
+            h.xtask(args)
+                .env("XTASK_STATE_DIR", &laptop)
+                .output()
+                .expect("xtask runs"),
+        )
+    };
+    // Without naming the run: the newest deploy, as every machine sees it.
+    let rolled = on_laptop(&["rollback", "dev", "--rehearse", "--yes", "--app", &app_arg]);
+    rolled.ok();
+    assert!(rolled.text.contains(&run_id), "{}", rolled.text);
+    let (_, outputs) = h.stack("chain-base-dev").await?.expect("base");
+    assert_eq!(outputs.get("Version").map(String::as_str), Some("v1"));
+    // And by its id, from a third machine.
+    let third = h.dir.join("third-machine");
+    let named = support::Run::from(
+        h.xtask(&[
+            "rollback",
+            "dev",
+            "--rehearse",
+            "--run",
+            &run_id,
+            "--app",
+            &app_arg,
+        ])
+        .env("XTASK_STATE_DIR", &third)
+        .output()?,
+    );
+    named.ok();
+    assert!(
+        third
+            .join(format!("journal/chain/dev.rehearsal/{run_id}.json"))
+            .exists(),
+        "the shared journal is kept locally once read"
+    );
+    Ok(())
+}

@@ -335,6 +335,88 @@ impl Locks {
     }
 }
 
+/// Records that live beside the locks, in the same table, so that every
+/// machine with the stage's credentials sees them: run journals. Keys are
+/// `<kind>/<app>/<stage>/<region>/<id>`, never mistaken for a lock id.
+impl Locks {
+    /// Writes (or replaces) the record at `key`.
+    pub async fn put_record(&self, key: &str, body: &str) -> Result<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(TABLE)
+            .item("lock_id", AttributeValue::S(key.to_string()))
+            .item("body", AttributeValue::S(body.to_string()))
+            .item("written_at", AttributeValue::N(now().to_string()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(err) => bail!(
+                "cannot write {key} to {TABLE}: {}",
+                aws::error_message(&err)
+            ),
+        }
+    }
+
+    /// The record at `key`, if there is one.
+    pub async fn get_record(&self, key: &str) -> Result<Option<String>> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(TABLE)
+            .key("lock_id", AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await;
+        match got {
+            Ok(out) => Ok(out
+                .item
+                .and_then(|item| item.get("body").and_then(|b| b.as_s().ok()).cloned())),
+            Err(err) => bail!(
+                "cannot read {key} from {TABLE}: {}",
+                aws::error_message(&err)
+            ),
+        }
+    }
+
+    /// The keys of every record under `prefix`.
+    pub async fn record_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(TABLE)
+                .filter_expression("begins_with(lock_id, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+                .projection_expression("lock_id")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => bail!(
+                    "cannot list {prefix} in {TABLE}: {}",
+                    aws::error_message(&err)
+                ),
+            };
+            keys.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("lock_id").and_then(|v| v.as_s().ok()).cloned()),
+            );
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
 fn holder_from(item: &HashMap<String, AttributeValue>) -> Holder {
     let text = |key: &str| {
         item.get(key)

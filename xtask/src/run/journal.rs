@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::stage::Stage;
 use crate::app::App;
+use crate::aws::lock::Locks;
 use crate::aws::stacks::StackState;
 use crate::aws::target::StageTarget;
 use crate::sys::paths;
@@ -66,6 +67,9 @@ pub struct ServiceRecord {
     /// The Serverless CLI (and version) that ran the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cli: Option<String>,
+    /// The end of the service's log, in the shared copy of the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
 }
 
 impl ServiceRecord {
@@ -82,6 +86,7 @@ impl ServiceRecord {
             error: None,
             log: None,
             cli: None,
+            log_tail: None,
         }
     }
 }
@@ -233,6 +238,86 @@ impl Journal {
             .with_context(|| format!("{} is not a journal", paths::display(path)))?;
         journal.path = path.to_path_buf();
         Ok(journal)
+    }
+
+    /// The key of this run's shared copy, beside the stage's lock.
+    fn shared_key(app: &str, stage: &str, region: &str, rehearsal: bool, run_id: &str) -> String {
+        let stage_dir = if rehearsal {
+            format!("{stage}.rehearsal")
+        } else {
+            stage.to_string()
+        };
+        format!("journal/{app}/{stage_dir}/{region}/{run_id}")
+    }
+
+    /// Writes the shared copy of the journal, with the tail of each
+    /// service's log, so that any machine with the stage's credentials
+    /// (a laptop after a CI deploy) can read and roll back the run.
+    pub async fn publish(&self, locks: &Locks) -> Result<()> {
+        let mut shared = self.clone();
+        for service in &mut shared.services {
+            if let Some(log) = &service.log {
+                let tail = crate::sys::process::log_tail(Path::new(log), 40);
+                if !tail.is_empty() {
+                    service.log_tail = Some(tail);
+                }
+            }
+        }
+        let mut body = serde_json::to_string(&shared)?;
+        // A DynamoDB item holds 400 KB: a huge run keeps its newest events.
+        while body.len() > 350_000 && shared.events.len() > 20 {
+            let drop = shared.events.len() / 2;
+            shared.events.drain(..drop);
+            body = serde_json::to_string(&shared)?;
+        }
+        let key = Journal::shared_key(
+            &self.app,
+            &self.stage,
+            &self.region,
+            self.rehearsal,
+            &self.run_id,
+        );
+        locks.put_record(&key, &body).await
+    }
+
+    /// A run's journal: the local copy when this machine has it, else the
+    /// shared one (kept as a local copy from then on).
+    pub async fn find(
+        locks: &Locks,
+        (app, stage, region): (&str, &str, &str),
+        rehearsal: bool,
+        run_id: &str,
+    ) -> Result<Option<Journal>> {
+        let path = dir(app, stage, rehearsal).join(format!("{run_id}.json"));
+        if let Ok(journal) = Journal::load(&path) {
+            return Ok(Some(journal));
+        }
+        let key = Journal::shared_key(app, stage, region, rehearsal, run_id);
+        let Some(body) = locks.get_record(&key).await? else {
+            return Ok(None);
+        };
+        let mut journal: Journal = serde_json::from_str(&body)
+            .with_context(|| format!("the shared journal {key} is not a journal"))?;
+        journal.path = path;
+        journal.save()?;
+        Ok(Some(journal))
+    }
+
+    /// The run ids of a stage's shared journals, newest first.
+    pub async fn shared_runs(
+        locks: &Locks,
+        (app, stage, region): (&str, &str, &str),
+        rehearsal: bool,
+    ) -> Result<Vec<String>> {
+        let prefix = Journal::shared_key(app, stage, region, rehearsal, "");
+        let mut ids: Vec<String> = locks
+            .record_keys(&prefix)
+            .await?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        ids.reverse();
+        Ok(ids)
     }
 
     /// The journals of a stage, newest first.

@@ -69,6 +69,7 @@ impl<'a> StageRun<'a> {
             journal: Mutex::new(journal),
             lock,
         };
+        run.publish().await;
         fault::inject(fault::AFTER_LOCK)?;
         Ok(run)
     }
@@ -113,14 +114,25 @@ impl<'a> StageRun<'a> {
         }
     }
 
-    /// Ends the run: records the outcome, releases the lock, and returns
-    /// the final journal.
+    /// Writes the shared copy of the journal beside the stage's lock; a
+    /// failure is a warning, since the local copy stays.
+    pub async fn publish(&self) {
+        if let Err(err) = self.journal().publish(&self.target.locks()).await {
+            self.out.plain(&format!(
+                "warning: the shared copy of the journal was not written: {err:#}"
+            ));
+        }
+    }
+
+    /// Ends the run: records the outcome, publishes the journal, releases
+    /// the lock, and returns the final journal.
     pub async fn finish(mut self, outcome: &str) -> Journal {
         self.record(|j| {
             j.ended_at = Some(journal::now());
             j.outcome = Some(outcome.into());
             j.event(format!("run {outcome}"));
         });
+        self.publish().await;
         self.lock.release().await;
         self.journal()
     }
@@ -138,12 +150,23 @@ impl Drop for StageRun<'_> {
         } else {
             "aborted"
         };
-        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        if journal.outcome.is_none() {
-            journal.ended_at = Some(journal::now());
-            journal.outcome = Some(outcome.into());
-            journal.event(format!("run {outcome} before it finished"));
-            let _ = journal.save();
+        let journal = {
+            let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            if journal.outcome.is_none() {
+                journal.ended_at = Some(journal::now());
+                journal.outcome = Some(outcome.into());
+                journal.event(format!("run {outcome} before it finished"));
+                let _ = journal.save();
+            }
+            journal.clone()
+        };
+        // The shared copy too, as the lock's release does: one blocking
+        // call on a multi-threaded runtime.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                let locks = self.target.locks();
+                let _ = tokio::task::block_in_place(|| handle.block_on(journal.publish(&locks)));
+            }
         }
     }
 }
@@ -151,27 +174,38 @@ impl Drop for StageRun<'_> {
 /// What to do about a lock that `holder` holds: wait for it, or, if that
 /// run died, where its journal is and what clearing the lock and rolling
 /// that run back would do.
-pub fn after_dead_run(app: &str, stage: &Stage, rehearsal: bool, holder: &Holder) -> String {
-    let path = journal::dir(app, stage.name(), rehearsal).join(format!("{}.json", holder.run_id));
+pub async fn after_dead_run(
+    target: &StageTarget,
+    (app, stage): (&str, &Stage),
+    holder: &Holder,
+) -> String {
+    let rehearsal = target.is_rehearsal();
     let rehearse = if rehearsal { " --rehearse" } else { "" };
     let mut out = String::from("wait for that run to finish; if it died:\n");
-    match Journal::load(&path) {
-        Ok(journal) => {
+    let found = Journal::find(
+        &target.locks(),
+        (app, stage.name(), stage.region()),
+        rehearsal,
+        &holder.run_id,
+    )
+    .await;
+    match found {
+        Ok(Some(journal)) => {
             let outcome = journal
                 .outcome
                 .as_deref()
                 .unwrap_or("none: it never finished");
             out.push_str(&format!(
                 "  its journal is {} (outcome {outcome})\n",
-                paths::display(&path)
+                paths::display(journal.path())
             ));
             for s in &journal.services {
                 out.push_str(&format!("    {}: {}\n", s.name, s.status.as_str()));
             }
         }
-        Err(_) => out.push_str(&format!(
-            "  its journal ({}) is not on this machine; it is on the machine that ran it\n",
-            paths::display(&path)
+        _ => out.push_str(&format!(
+            "  its journal ({}) is on neither this machine nor beside the lock\n",
+            holder.run_id
         )),
     }
     out.push_str(&format!(
@@ -219,7 +253,7 @@ impl StageLock {
                         bail!(
                             "stage {stage} is locked by {}{waited}\n{}",
                             holder.describe(),
-                            after_dead_run(app, stage, target.is_rehearsal(), &holder)
+                            after_dead_run(target, (app, stage), &holder).await
                         );
                     }
                     if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(15)) {
