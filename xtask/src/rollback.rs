@@ -63,6 +63,9 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     for record in &records {
         let what = match app.service(&record.name) {
             None => "no longer a service of the app; left as it is".to_string(),
+            Some(_) if undo::untouched(record).is_some() => {
+                describe(&undo::decide(record, &Default::default()))
+            }
             Some(service) => {
                 let now = stacks.state(service, &stage).await?;
                 describe(&undo::decide(record, &now))

@@ -344,3 +344,89 @@ async fn a_run_is_rolled_back_from_another_machine() -> Result<()> {
     );
     Ok(())
 }
+
+/// The emulator dies under a deploy (as a region outage or a lost network
+/// would): the run ends by itself, fails, and its journal says where.
+#[tokio::test]
+async fn a_deploy_whose_emulator_dies_ends_and_says_where_it_stopped() -> Result<()> {
+    let h = Harness::start("emulator-dies").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let mut child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
+    let pid = h.emulator.pid().expect("a private emulator has a pid");
+    xtask::sys::process::signal_group(pid, libc::SIGKILL);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        // A guard against a hang, not a timing assertion: the run must end.
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            child.kill()?;
+            panic!("the deploy hung after its emulator died");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let journal = h.journal("chain", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "failed", "{journal}");
+    let base = statuses(&journal)
+        .into_iter()
+        .find(|(name, _)| name == "base")
+        .map(|(_, status)| status)
+        .unwrap_or_default();
+    assert!(
+        base == "failed" || base == "rollback_failed",
+        "base is recorded as {base}"
+    );
+    assert_eq!(
+        statuses(&journal).last().map(|(_, s)| s.as_str()),
+        Some("skipped")
+    );
+    Ok(())
+}
+
+/// A deploy and a removal of one stage started at the same instant: one
+/// runs, the other is refused naming it, and the stage is left whole —
+/// deployed or removed, never half of each — and unlocked.
+#[tokio::test]
+async fn a_deploy_and_a_removal_at_once_one_is_refused() -> Result<()> {
+    let h = Harness::start("deploy-vs-remove").await?;
+    let app = chain(&h);
+    let app_arg = arg(&app);
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    let deploy = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
+    let remove = h.spawn(&["remove", "dev", "--rehearse", "--app", &app_arg])?;
+    let deploy = support::Run::from(deploy.wait_with_output()?);
+    let remove = support::Run::from(remove.wait_with_output()?);
+    let refused: Vec<&support::Run> = [&deploy, &remove]
+        .into_iter()
+        .filter(|r| r.text.contains("stage dev is locked by"))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "deploy:\n{}\nremove:\n{}",
+        deploy.text,
+        remove.text
+    );
+    let base_left = h.stack("chain-base-dev").await?;
+    let top_left = h.stack("chain-top-dev").await?;
+    if deploy.code == Some(0) {
+        let (_, outputs) = base_left.expect("deployed");
+        assert_eq!(outputs.get("Version").map(String::as_str), Some("v2"));
+        assert!(top_left.is_some());
+    } else {
+        assert_eq!(remove.code, Some(0), "{}", remove.text);
+        assert!(base_left.is_none() && top_left.is_none());
+    }
+    let unlocked = h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg]);
+    assert!(unlocked.text.contains("is not locked"), "{}", unlocked.text);
+    Ok(())
+}

@@ -14,8 +14,7 @@ use crate::app::yaml::{self, FileError, Node};
 /// The compose file names Serverless Compose reads.
 const FILES: &[&str] = &["serverless-compose.yml", "serverless-compose.yaml"];
 
-/// The services of the compose file at the app root, if there is one:
-
+/// The services of the compose file at the app root, if there is one.
 pub fn load(root: &Path) -> Result<Option<Vec<ServiceDecl>>, FileError> {
     let Some(file) = FILES.iter().map(|f| root.join(f)).find(|f| f.exists()) else {
         return Ok(None);

@@ -81,7 +81,7 @@ impl<'n> Arg<'n> {
     }
 
     /// The argument as a node of its own, its tag dropped in the tag form.
-    pub fn to_node(&self) -> Node {
+    pub fn to_node(self) -> Node {
         let mut node = self.node.clone();
         if self.tag_form {
             node.tag = None;

@@ -327,6 +327,12 @@ impl StageRun<'_> {
     /// earlier one) to its state before that run, by the one undo rule.
     pub async fn undo(&self, record: &ServiceRecord) -> Result<Undone> {
         let key = &record.name;
+        // What the journal alone settles needs no call to AWS (which may be
+        // the very thing that failed).
+        if let Some(why) = undo::untouched(record) {
+            self.out.step(&format!("{key}: {why}; left as it is"));
+            return Ok(Undone::Kept);
+        }
         let service = self.service(key)?;
         let now = self.stacks.state(service, self.stage).await?;
         let sink = self.sink(key);

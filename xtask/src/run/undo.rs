@@ -24,17 +24,26 @@ pub enum Undo {
     Refuse(String),
 }
 
-/// The undo of `record`, given the stack as it is `now`.
-pub fn decide(record: &ServiceRecord, now: &StackState) -> Undo {
+/// Why `record` needs no undo whatever is deployed now, if that follows
+/// from the journal alone: then nothing about the stack is even read.
+pub fn untouched(record: &ServiceRecord) -> Option<&'static str> {
     match record.status {
-        Status::Pending | Status::Skipped => return Undo::Keep("the run never started it"),
-        Status::Unchanged => return Undo::Keep("the run left it unchanged"),
-        Status::RolledBack | Status::Removed => return Undo::Keep("already undone"),
-        Status::Deployed | Status::Failed | Status::Running | Status::RollbackFailed => {}
-    }
-    let Some(before) = &record.previous else {
+        Status::Pending | Status::Skipped => Some("the run never started it"),
+        Status::Unchanged => Some("the run left it unchanged"),
+        Status::RolledBack | Status::Removed => Some("already undone"),
         // The state before is read and recorded before the CLI starts: a
         // record without it was never handed to the CLI.
+        _ if record.previous.is_none() => Some("the run stopped before it changed it"),
+        Status::Deployed | Status::Failed | Status::Running | Status::RollbackFailed => None,
+    }
+}
+
+/// The undo of `record`, given the stack as it is `now`.
+pub fn decide(record: &ServiceRecord, now: &StackState) -> Undo {
+    if let Some(why) = untouched(record) {
+        return Undo::Keep(why);
+    }
+    let Some(before) = &record.previous else {
         return Undo::Keep("the run stopped before it changed it");
     };
     match (before.exists, now.exists) {
