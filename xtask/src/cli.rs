@@ -67,6 +67,24 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+impl Command {
+    /// Whether the command only reads and reports: it changes no stage,
+    /// creates nothing and holds no lock.
+    pub fn only_reads(&self) -> bool {
+        match self {
+            Command::Doctor(_) | Command::Audit(_) | Command::Plan(_) | Command::Validate(_) => {
+                true
+            }
+            Command::Codegen(args) => args.check,
+            Command::Unlock(args) => !args.force,
+            Command::Local(args) => {
+                matches!(args.action, LocalAction::Status | LocalAction::Logs { .. })
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The stage a command works on, and where.
 #[derive(Debug, Args)]
 pub struct StageOpt {

@@ -109,7 +109,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let outcome = deployer.deploy_all(&schedule).await;
     let journal = run.finish(outcome).await;
     if json {
-        println!("{}", serde_json::to_string_pretty(&journal)?);
+        out.result(&serde_json::to_string_pretty(&journal)?);
     } else {
         out.plain(&format!("\n{}", journal.summary()));
     }
@@ -124,7 +124,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         return Ok(1);
     }
     if !json && stage.on_emulator() {
-        print_endpoints(&app, &stage, &target).await;
+        print_endpoints(&app, &stage, &target, &out).await;
     }
     Ok(0)
 }
@@ -504,17 +504,18 @@ impl Deployer<'_, '_> {
 }
 
 /// The API base URLs of an emulator stage, in the form that works without DNS.
-async fn print_endpoints(app: &App, stage: &Stage, target: &StageTarget) {
+async fn print_endpoints(app: &App, stage: &Stage, target: &StageTarget, out: &Printer) {
     let stacks = target.stacks();
-    println!("endpoints:");
+    let mut lines = vec!["endpoints:".to_string()];
     for service in &app.services {
         let Ok(state) = stacks.describe_service(service, stage).await else {
             continue;
         };
         for kind in ["httpApi", "http"] {
             if let Some(url) = endpoints::base_url(&state, kind, target.target.endpoint()) {
-                println!("{:>16}: {url}", service.key);
+                lines.push(format!("{:>16}: {url}", service.key));
             }
         }
     }
+    out.result(&lines.join("\n"));
 }

@@ -4,6 +4,16 @@ use clap::Parser;
 
 fn main() {
     let cli = xtask::cli::Cli::parse();
+    if cli.command.only_reads() {
+        // A command that only reads and reports ends quietly when its
+        // reader goes away (`cargo xtask audit | head -1`), as Unix tools
+        // do. Commands that change a stage keep the signal ignored, so a
+        // closed pipe can never stop them half-way.
+        // SAFETY: setting a signal's disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

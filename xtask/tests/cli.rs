@@ -208,3 +208,31 @@ fn an_aws_stage_is_refused_while_an_emulator_endpoint_is_set() {
         "a run was started: {out}"
     );
 }
+
+/// `cargo xtask plan prod --format dot | head -1`: a report whose reader
+/// goes away ends quietly, as Unix tools do, never with a panic. The pipe
+/// is closed before the command writes anything, so every write hits it.
+#[rstest::rstest]
+#[case::plan(&["plan", "prod", "--format", "dot"])]
+#[case::audit(&["audit", "--format", "json"])]
+#[case::validate(&["validate", "prod", "--format", "json"])]
+fn a_closed_pipe_ends_a_report_quietly(#[case] args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    let sandbox = Sandbox::new(&format!("pipe-{}", args[0]));
+    let mut child = sandbox
+        .xtask(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+    assert!(
+        output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        output.status
+    );
+}

@@ -53,4 +53,11 @@ impl Printer {
     pub fn plain(&self, text: &str) {
         self.write(text);
     }
+
+    /// The command's result on stdout (JSON, endpoints), whatever stream
+    /// progress goes to. A closed stdout is ignored, never a panic.
+    pub fn result(&self, text: &str) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+    }
 }
