@@ -303,3 +303,70 @@ fn no_test_is_ignored() {
         ignored.join(", ")
     );
 }
+
+/// The layers of ARCHITECTURE.md, bottom first: a module imports only its
+/// own layer and the ones below, nothing below the face imports the
+/// command line, and no subcommand imports another.
+#[test]
+fn imports_point_down_the_layers() {
+    let layers = ["sys", "app", "cfn", "aws", "run"];
+    let src = workspace_root().join("xtask/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let faces: Vec<String> = files
+        .iter()
+        .filter(|f| f.parent() == Some(src.as_path()))
+        .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .collect();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap().display().to_string();
+        let top = rel.split('/').next().unwrap_or("");
+        // The face is every file at the top; its rank is above all layers.
+        let rank = |module: &str| layers.iter().position(|l| *l == module);
+        let own = if rel.contains('/') { rank(top) } else { None };
+        let text = read(file);
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let mut used: Vec<String> = Vec::new();
+        for piece in code.split("crate::").skip(1) {
+            if let Some(group) = piece.strip_prefix('{') {
+                let inner = group.split('}').next().unwrap_or("");
+                used.extend(
+                    inner
+                        .split(',')
+                        .map(|i| i.trim().split("::").next().unwrap_or("").to_string()),
+                );
+            } else {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.push(name);
+            }
+        }
+        for module in used.iter().filter(|m| !m.is_empty()) {
+            match (own, rank(module)) {
+                (Some(mine), Some(theirs)) if theirs > mine => {
+                    wrong.push(format!("{rel} imports {module}, a layer above it"))
+                }
+                (Some(_), None) if faces.contains(module) => {
+                    wrong.push(format!("{rel} imports the face's {module}"))
+                }
+                (None, None)
+                    if faces.contains(module)
+                        && !["cli", "commands"].contains(&module.as_str())
+                        && !["lib.rs", "main.rs", "commands.rs"].contains(&rel.as_str())
+                        && format!("{module}.rs") != rel =>
+                {
+                    wrong.push(format!("subcommand {rel} imports subcommand {module}"))
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
