@@ -147,11 +147,7 @@ impl Manifest {
                 external: External::default(),
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(|err| FileError {
-            path: path.clone(),
-            pos: None,
-            message: format!("cannot read: {err}"),
-        })?;
+        let text = crate::app::yaml::read_text(&path)?;
         Manifest::parse(&path, &text)
     }
 

@@ -264,7 +264,10 @@ impl App {
                 });
                 continue;
             };
-            match yaml::parse_file(&file) {
+            match yaml::parse_file(&file).and_then(|(text, doc)| {
+                check_shape(&file, &doc)?;
+                Ok((text, doc))
+            }) {
                 Ok((text, doc)) => {
                     let mut service = Service::new(key, dir, file, text, doc, depends_on);
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
@@ -315,6 +318,41 @@ impl App {
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
                 .unwrap_or_else(|| "app".into())
         })
+    }
+}
+
+/// What the framework expects at the top of a serverless.yml: a map with
+/// a `service:` name of plain text.
+fn check_shape(file: &Path, doc: &Node) -> Result<(), FileError> {
+    let error = |pos: Option<yaml::Pos>, message: &str| FileError {
+        path: file.to_path_buf(),
+        pos,
+        message: message.to_string(),
+    };
+    let Some(entries) = doc.as_map() else {
+        return Err(error(
+            Some(doc.pos),
+            "the top level must be a map (with `service:`, `provider:`, ...)",
+        ));
+    };
+    if entries.is_empty() {
+        return Err(error(
+            None,
+            "is empty; a service needs at least `service:` and `provider:`",
+        ));
+    }
+    let Some(service) = doc.get("service") else {
+        return Err(error(Some(doc.pos), "has no `service:` name"));
+    };
+    let name = service
+        .as_str()
+        .or_else(|| service.get("name").and_then(Node::as_str));
+    match name {
+        Some(name) if !name.is_empty() && !name.chars().any(char::is_control) => Ok(()),
+        _ => Err(error(
+            Some(service.pos),
+            "`service:` must be a name of plain text (no control characters)",
+        )),
     }
 }
 

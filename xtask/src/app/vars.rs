@@ -83,7 +83,18 @@ pub fn find_all(text: &str) -> Vec<Var> {
     out
 }
 
+/// How deep nested variables are looked into: far beyond any real file,
+/// short of what a hostile one could make the stack do.
+const MAX_NESTING: usize = 64;
+
 fn collect(text: &str, offset: usize, out: &mut Vec<Var>) {
+    collect_depth(text, offset, out, 0);
+}
+
+fn collect_depth(text: &str, offset: usize, out: &mut Vec<Var>, depth: usize) {
+    if depth > MAX_NESTING {
+        return;
+    }
     for var in find(text) {
         let inner_start = var.start + 2;
         let inner_end = var.end - 1;
@@ -91,7 +102,12 @@ fn collect(text: &str, offset: usize, out: &mut Vec<Var>) {
         shifted.start += offset;
         shifted.end += offset;
         out.push(shifted);
-        collect(&text[inner_start..inner_end], offset + inner_start, out);
+        collect_depth(
+            &text[inner_start..inner_end],
+            offset + inner_start,
+            out,
+            depth + 1,
+        );
     }
 }
 
@@ -201,10 +217,18 @@ pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
 /// `text` with every `${file(...):key}` replaced by the text it stands for,
 /// so checks see the name as it is built.
 pub fn expand_files(text: &str, dir: &std::path::Path) -> String {
+    expand_files_depth(text, dir, 0)
+}
+
+fn expand_files_depth(text: &str, dir: &std::path::Path, depth: usize) -> String {
+    // A file that includes itself (directly or not) stops here.
+    if depth > MAX_NESTING {
+        return text.to_string();
+    }
     template::substitute(text, |p| {
         let expanded = parse_inner(p.inner, p.start, p.end)
             .and_then(|var| file_value(dir, &var))
-            .map(|value| expand_files(&value, dir));
+            .map(|value| expand_files_depth(&value, dir, depth + 1));
         Some(expanded.unwrap_or_else(|| p.raw.to_string()))
     })
     .unwrap_or_else(|| text.to_string())

@@ -135,13 +135,15 @@ impl Node {
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|err| ParseError {
-        pos: Pos::from_marker(*err.marker()),
-        message: err.info().to_string(),
-    })?;
+    let loaded = parser.load(&mut builder, false);
+    // Our own limits fire first in the stream; say what they found.
     if let Some(err) = builder.error {
         return Err(err);
     }
+    loaded.map_err(|err| ParseError {
+        pos: Pos::from_marker(*err.marker()),
+        message: err.info().to_string(),
+    })?;
     Ok(builder.root.unwrap_or(Node {
         value: Value::Map(Vec::new()),
         pos: Pos { line: 1, col: 1 },
@@ -149,13 +151,38 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     }))
 }
 
-/// Reads and parses a file; errors name the file and the position.
-pub fn parse_file(path: &Path) -> Result<(String, Node), FileError> {
-    let text = std::fs::read_to_string(path).map_err(|err| FileError {
+/// The largest file read: far above any real Serverless file.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// How many nodes a document may expand to, aliases included: a few
+/// hundred bytes of aliases can otherwise ask for gigabytes.
+pub const MAX_NODES: usize = 1_000_000;
+/// How deep collections may nest.
+pub const MAX_DEPTH: usize = 200;
+
+/// Reads a user's text file: a regular file (never a FIFO or a device,
+/// which could block forever) of at most [`MAX_FILE_BYTES`].
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    let error = |message: String| FileError {
         path: path.to_path_buf(),
         pos: None,
-        message: format!("cannot read: {err}"),
-    })?;
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|err| error(format!("cannot read: {err}")))?;
+    if !meta.is_file() {
+        return Err(error("is not a regular file; replace it with one".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(error(format!(
+            "is {} bytes, more than the {MAX_FILE_BYTES} a configuration file may have",
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|err| error(format!("cannot read: {err}")))
+}
+
+/// Reads and parses a file; errors name the file and the position.
+pub fn parse_file(path: &Path) -> Result<(String, Node), FileError> {
+    let text = read_text(path)?;
     let node = parse(&text).map_err(|err| FileError {
         path: path.to_path_buf(),
         pos: Some(err.pos),
@@ -201,16 +228,44 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with how many nodes each stands for.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     done: bool,
     error: Option<ParseError>,
+    /// Nodes made so far, alias expansions included.
+    nodes: usize,
+}
+
+/// How many nodes a tree holds.
+fn count(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Scalar { .. } => 0,
+        Value::Seq(items) => items.iter().map(count).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| count(k) + count(v)).sum(),
+    }
 }
 
 impl Builder {
+    /// Counts `n` more nodes; false (with the error set) past the limit.
+    fn grow(&mut self, n: usize, pos: Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.error = Some(ParseError {
+                pos,
+                message: format!(
+                    "expands to more than {MAX_NODES} nodes (aliases that repeat each other?); simplify the anchors"
+                ),
+            });
+            return false;
+        }
+        true
+    }
+
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = count(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -222,10 +277,61 @@ impl Builder {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
+                Some(k) => {
+                    // The framework's parser refuses a key given twice; so
+                    // do we, rather than silently keep one of them.
+                    let text = k.as_str().filter(|t| *t != "<<");
+                    if let Some(text) = text {
+                        if let Some((first, _)) =
+                            entries.iter().find(|(e, _)| e.as_str() == Some(text))
+                        {
+                            self.error = Some(ParseError {
+                                pos: k.pos,
+                                message: format!(
+                                    "duplicate key `{}` (first at line {}); keep one",
+                                    text.escape_debug(),
+                                    first.pos.line
+                                ),
+                            });
+                            return;
+                        }
+                    }
+                    entries.push((k, node))
+                }
             },
         }
     }
+}
+
+/// YAML merge keys (`<<: *defaults`, `<<: [*a, *b]`), as the framework's
+/// parser applies them: the merged maps' entries, unless the map sets the
+/// same key itself.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    if !entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
+        return entries;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|(k, _)| k.as_str() == Some("<<"));
+    for (_, value) in merges {
+        let sources: Vec<Node> = match value.value {
+            Value::Seq(items) => items,
+            _ => vec![value],
+        };
+        for source in sources {
+            if let Value::Map(merged) = source.value {
+                for (k, v) in merged {
+                    if !own
+                        .iter()
+                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str())
+                    {
+                        own.push((k, v));
+                    }
+                }
+            }
+        }
+    }
+    own
 }
 
 fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
@@ -241,6 +347,22 @@ impl MarkedEventReceiver for Builder {
             return;
         }
         let pos = Pos::from_marker(mark);
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.error = Some(ParseError {
+                pos,
+                message: format!("nests deeper than {MAX_DEPTH} levels"),
+            });
+            return;
+        }
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) && !self.grow(1, pos)
+        {
+            return;
+        }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let quoted = matches!(
@@ -300,7 +422,7 @@ impl MarkedEventReceiver for Builder {
                 {
                     self.push_node(
                         Node {
-                            value: Value::Map(entries),
+                            value: Value::Map(merge_keys(entries)),
                             pos,
                             tag,
                         },
@@ -309,8 +431,11 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let mut node = node.clone();
+                Some((node, size)) => {
+                    let (mut node, size) = (node.clone(), *size);
+                    if !self.grow(size, pos) {
+                        return;
+                    }
                     node.pos = pos;
                     self.push_node(node, 0);
                 }

@@ -54,6 +54,9 @@ pub async fn run(
     let endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
     let spec_path = app.root.join(SPEC_FILE);
     let spec = if spec_path.exists() {
+        // A FIFO or a device would block the read forever; a huge file is
+        // no spec. Both are refused, naming the file.
+        crate::app::yaml::read_text(&spec_path)?;
         Spec::load(&spec_path)?
     } else {
         Spec {
