@@ -179,3 +179,33 @@ static NESTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "}".repeat(50_000)
     )
 });
+
+/// A name with a terminal escape sequence in it reaches the report
+/// escaped: a file cannot clear the screen or recolour the output.
+#[test]
+fn escape_sequences_from_a_file_never_reach_the_terminal() {
+    let root = app(
+        "escapes",
+        &[(
+            "svc/serverless.yml",
+            "service: svc\nprovider:\n  name: aws\nresources:\n  Resources:\n    Logs:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: \"logs\\e[2J\\e[31m\"\n  Outputs:\n    Name:\n      Value: !GetAtt [\"Logs\\e[2J\", Arn]\n",
+        )],
+    );
+    for command in [
+        &["audit"][..],
+        &["validate", "dev"],
+        &["plan", "dev", "--format", "dot"],
+    ] {
+        let (_, out) = bounded(&root, command);
+        assert!(
+            !out.contains('\u{1b}'),
+            "{command:?} printed a raw escape:\n{out:?}"
+        );
+    }
+    let (_, validate) = bounded(&root, &["validate", "dev"]);
+    assert!(
+        validate.contains("\\u{1b}[2J"),
+        "the escape is shown escaped:\n{validate}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -82,6 +82,18 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "resources/tables.yml",
     14
 )]
+#[case::malformed_getatt(
+    "broken/malformed-intrinsic",
+    "malformed-intrinsic",
+    "serverless.yml",
+    10
+)]
+#[case::circular_self_references(
+    "broken/circular-variable",
+    "circular-variable",
+    "serverless.yml",
+    5
+)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

@@ -53,6 +53,21 @@ impl Finding {
     }
 }
 
+/// `text` safe for a terminal: control characters (an escape sequence
+/// hidden in a YAML value) are shown escaped, never sent as they are.
+/// Line breaks and tabs, which our own messages use, stay.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The outcome of a check over an app.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -102,16 +117,16 @@ impl Report {
     pub fn render_text(&self, what: &str) -> String {
         let mut out = String::new();
         for err in &self.errors {
-            out.push_str(&format!("{err}\n"));
+            out.push_str(&printable(&format!("{err}\n")));
         }
         for f in &self.findings {
-            out.push_str(&format!(
+            out.push_str(&printable(&format!(
                 "{}: {}: {}\n  = fix: {}\n",
                 f.location(),
                 f.rule,
                 f.message,
                 f.fix
-            ));
+            )));
         }
         match (self.errors.len(), self.findings.len()) {
             (0, 0) => out.push_str(&format!("{what}: clean\n")),

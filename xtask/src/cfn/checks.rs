@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::diag::{Finding, Report};
 use crate::app::stage::Stage;
+use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
 use crate::app::{App, Service};
 use crate::cfn::catalogue::{Catalogue, ServiceRefs};
@@ -28,6 +29,8 @@ pub const UNSCOPED_EXPORT: &str = "unscoped-export";
 pub const UNRESOLVED_IMPORT: &str = "unresolved-import";
 pub const UNKNOWN_OUTPUT: &str = "unknown-output";
 pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
+pub const MALFORMED_INTRINSIC: &str = "malformed-intrinsic";
+pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -91,6 +94,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     let mut report = Report::default();
     for service in &catalogue.app.services {
         check_service(service, &mut report.findings);
+        check_circular(service, &mut report.findings);
     }
     check_across(catalogue, &mut report.findings);
     report.finish()
@@ -139,6 +143,17 @@ fn check_service(service: &Service, out: &mut Vec<Finding>) {
             let Some(call) = intrinsic::decode(node) else {
                 return;
             };
+            if let Some(why) = intrinsic::shape_error(&call) {
+                out.push(finding(
+                    file,
+                    call.arg.pos(),
+                    MALFORMED_INTRINSIC,
+                    format!("malformed intrinsic: {why}"),
+                    "CloudFormation rejects the template; write the call in one of those forms"
+                        .into(),
+                ));
+                return;
+            }
             match call.function {
                 Function::GetAtt => {
                     if let Some(target) = intrinsic::getatt_target(&call) {
@@ -308,6 +323,98 @@ fn distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// `${self:a}` whose value reads `${self:b}` whose value reads `${self:a}`:
+/// the CLI stops on such a loop at deploy time; it is found here, once per
+/// loop, where it starts.
+fn check_circular(service: &Service, out: &mut Vec<Finding>) {
+    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+    service.doc.walk(&mut |_, node| {
+        let Some(text) = node.as_str() else {
+            return;
+        };
+        for var in vars::find_all(text) {
+            if var.source != "self" || var.address.is_empty() || var.address.contains("${") {
+                continue;
+            }
+            let Some(cycle) = self_cycle(&service.doc, &var.address) else {
+                continue;
+            };
+            // One loop, whichever of its addresses it is found from.
+            let mut key: Vec<String> = cycle[..cycle.len() - 1].to_vec();
+            key.sort();
+            if reported.insert(key) {
+                out.push(finding(
+                    &service.file,
+                    node.pos,
+                    CIRCULAR_VARIABLE,
+                    format!(
+                        "`${{self:{}}}` reads itself back: {}",
+                        var.address,
+                        cycle.join(" → ")
+                    ),
+                    "break the loop: one of these values must not read the others".into(),
+                ));
+            }
+        }
+    });
+}
+
+/// The loop of `self:` addresses that leads from `start` back to itself.
+fn self_cycle(doc: &Node, start: &str) -> Option<Vec<String>> {
+    fn reads(doc: &Node, address: &str) -> Vec<String> {
+        let keys: Vec<&str> = address.split('.').collect();
+        let Some(node) = doc.path(&keys) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        node.walk(&mut |_, n| {
+            if let Some(text) = n.as_str() {
+                for var in vars::find_all(text) {
+                    if var.source == "self"
+                        && !var.address.is_empty()
+                        && !var.address.contains("${")
+                    {
+                        found.push(var.address);
+                    }
+                }
+            }
+        });
+        found
+    }
+    let mut path = vec![start.to_string()];
+    let mut seen = BTreeSet::new();
+    fn walk(
+        doc: &Node,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+        reads: &dyn Fn(&Node, &str) -> Vec<String>,
+    ) -> bool {
+        if path.len() > 64 {
+            return false;
+        }
+        let current = path.last().cloned().unwrap_or_default();
+        if !seen.insert(current.clone()) {
+            return false;
+        }
+        for next in reads(doc, &current) {
+            let loops = next == path[0]
+                || next.starts_with(&format!("{}.", path[0]))
+                || path[0].starts_with(&format!("{next}."));
+            if loops {
+                path.push(next);
+                return true;
+            }
+            path.push(next);
+            if walk(doc, path, seen, reads) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    walk(doc, &mut path, &mut seen, &reads).then_some(path)
 }
 
 /// Exports unique and stage-scoped; every import and `${cf:}` satisfied.

@@ -122,6 +122,52 @@ pub fn decode(node: &Node) -> Option<Call<'_>> {
     })
 }
 
+/// What is wrong with the shape of a call's argument, as CloudFormation
+/// would reject it; `None` when the shape is right (its names are checked
+/// elsewhere).
+pub fn shape_error(call: &Call) -> Option<&'static str> {
+    let arg = call.arg;
+    let is_call = |node: &Node| decode(node).is_some();
+    let scalar = |node: &Node| node.tag.is_none() && node.as_str().is_some();
+    let ok = match call.function {
+        Function::Ref => arg.as_str().is_some_and(|s| !s.is_empty()),
+        Function::GetAtt => match (arg.as_str(), arg.as_seq()) {
+            (Some(text), _) => text
+                .split_once('.')
+                .is_some_and(|(id, attr)| !id.is_empty() && !attr.is_empty()),
+            (_, Some([id, attr])) => scalar(id) && (scalar(attr) || is_call(attr)),
+            _ => false,
+        },
+        Function::Sub => match (arg.as_str(), arg.as_seq()) {
+            (Some(_), _) => true,
+            (_, Some([template, values])) => scalar(template) && values.as_map().is_some(),
+            (_, Some([template])) => scalar(template),
+            _ => false,
+        },
+        Function::Join => match arg.as_seq() {
+            Some([delimiter, values]) => {
+                scalar(delimiter) && (values.as_seq().is_some() || is_call(values))
+            }
+            _ => false,
+        },
+        Function::ImportValue => arg.as_str().is_some() || arg.own_node().is_some_and(is_call),
+        Function::Condition | Function::Other => true,
+    };
+    if ok {
+        return None;
+    }
+    Some(match call.function {
+        Function::Ref => "`Ref` takes the name of a resource or parameter",
+        Function::GetAtt => "`Fn::GetAtt` takes `Resource.Attribute` or [Resource, Attribute]",
+        Function::Sub => "`Fn::Sub` takes a template, or [template, {variables}]",
+        Function::Join => "`Fn::Join` takes [delimiter, [values]]",
+        Function::ImportValue => {
+            "`Fn::ImportValue` takes an export name, or a function that builds one"
+        }
+        Function::Condition | Function::Other => "",
+    })
+}
+
 /// `(logical id, attribute)` of a `GetAtt` call with a literal attribute;
 /// `None` for another function or a computed attribute.
 pub fn getatt_target(call: &Call) -> Option<(String, String)> {
@@ -347,6 +393,41 @@ mod tests {
                 Some(("Table".into(), "Arn".into())),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn malformed_calls_are_told_apart_from_good_ones() {
+        let shape = |text: &str| {
+            let doc = yaml::parse(text).unwrap();
+            let node = doc.get("v").unwrap();
+            shape_error(&decode(node).expect(text)).is_some()
+        };
+        for good in [
+            "v: !GetAtt A.Arn",
+            "v: !GetAtt [A, Arn]",
+            "v: !GetAtt [A, !Ref Attr]",
+            "v: !Ref A",
+            "v: !Sub 'x-${A}'",
+            "v: !Sub ['x-${B}', {B: y}]",
+            "v: !Join ['-', [a, b]]",
+            "v: !Join [',', !Ref List]",
+            "v: !ImportValue name",
+            "v:\n  Fn::ImportValue: !Sub 'x-${AWS::Region}'",
+        ] {
+            assert!(!shape(good), "{good}");
+        }
+        for bad in [
+            "v: !GetAtt A",
+            "v: !GetAtt [A, B, C, D]",
+            "v: !GetAtt []",
+            "v:\n  Fn::GetAtt: 7",
+            "v: !Ref [x]",
+            "v: !Join [a, b, c]",
+            "v: !Sub {a: b}",
+            "v: !ImportValue [a]",
+        ] {
+            assert!(shape(bad), "{bad}");
         }
     }
 

@@ -5,6 +5,7 @@
 use anyhow::{bail, Result};
 use serde_json::json;
 
+use crate::app::diag::printable;
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::cfn::catalogue::Catalogue;
@@ -102,7 +103,7 @@ fn text(graph: &Graph, waves: &[Vec<String>], stage: &Stage) -> String {
     for u in &graph.unresolved {
         out.push_str(&format!("note: {} references `{}` ({}), which cannot be resolved before deploy and orders nothing\n", u.service, u.reference, u.at));
     }
-    out
+    printable(&out)
 }
 
 /// Mermaid ids must be plain words; service keys may hold `-`.
@@ -122,7 +123,7 @@ fn mermaid(graph: &Graph, waves: &[Vec<String>]) -> String {
         out.push_str("  end\n");
     }
     for (from, to, reason) in collapsed(graph) {
-        let reason = reason.replace('"', "'");
+        let reason = printable(&reason).replace('"', "'");
         out.push_str(&format!(
             "  {} -->|\"{reason}\"| {}\n",
             node_id(&from),
@@ -146,7 +147,9 @@ fn dot(graph: &Graph, waves: &[Vec<String>]) -> String {
         out.push_str("  }\n");
     }
     for (from, to, reason) in collapsed(graph) {
-        let reason = reason.replace('"', "\\\"");
+        let reason = printable(&reason)
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"");
         out.push_str(&format!("  \"{from}\" -> \"{to}\" [label=\"{reason}\"];\n"));
     }
     out.push_str("}\n");
