@@ -5,18 +5,11 @@
 use anyhow::Result;
 
 use crate::aws::backups;
-use crate::aws::target::StageTarget;
 use crate::cli::{BackupArgs, Global};
 use crate::run::guard;
 
 pub(crate) async fn run(global: &Global, args: BackupArgs) -> Result<i32> {
-    let (app, stage, target) = StageTarget::open_stage(
-        &global.app_dir(),
-        &args.at.stage,
-        args.at.rehearse,
-        global.emulator,
-    )
-    .await?;
+    let (app, stage, target) = global.open_stage(&args.at).await?;
     if args.list {
         return backups::list(&app, &stage, &target.config).await;
     }

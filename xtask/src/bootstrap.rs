@@ -4,19 +4,12 @@
 use anyhow::Result;
 
 use crate::aws::provision;
-use crate::aws::target::StageTarget;
 use crate::cli::{Global, StageArgs};
 use crate::sys::output::Printer;
 
 pub(crate) async fn run(global: &Global, args: StageArgs) -> Result<i32> {
     let out = Printer::new(false);
-    let (app, stage, target) = StageTarget::open_stage(
-        &global.app_dir(),
-        &args.at.stage,
-        args.at.rehearse,
-        global.emulator,
-    )
-    .await?;
+    let (app, stage, target) = global.open_stage(&args.at).await?;
     let account = target.account().await?;
     out.step(&format!(
         "bootstrapping stage {stage} ({}) on {}, account {account}",

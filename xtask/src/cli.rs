@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::diag::Format;
+use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::emulator::Backend;
+use crate::aws::target::StageTarget;
 use crate::cfn::order::PlanFormat;
 
 #[derive(Debug, Parser)]
@@ -376,5 +378,11 @@ impl Global {
     /// The app folder: `--app`, else `XTASK_APP`, else the bundled app.
     pub fn app_dir(&self) -> PathBuf {
         App::resolve_dir(self.app.as_deref())
+    }
+
+    /// The app, the stage of `at` parsed against its policy, and that
+    /// stage's target with the account checked.
+    pub async fn open_stage(&self, at: &StageOpt) -> anyhow::Result<(App, Stage, StageTarget)> {
+        StageTarget::open_stage(&self.app_dir(), &at.stage, at.rehearse, self.emulator).await
     }
 }

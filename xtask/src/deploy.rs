@@ -61,7 +61,6 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     }
 
     guard::confirm_protected(&stage, &app, args.yes, "deploy", &plan_text)?;
-    let _graceful = interrupt::graceful();
     let run = StageRun::begin(
         "deploy",
         &app,

@@ -30,7 +30,6 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let plan_text = format!("remove order: {}", reverse.join(", "));
     guard::confirm_protected(&stage, &app, args.yes, "remove", &plan_text)?;
 
-    let _graceful = interrupt::graceful();
     let run = StageRun::begin(
         "remove",
         &app,

@@ -76,7 +76,6 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     out.plain(plan.trim_end());
     guard::confirm_protected(&stage, &app, args.yes, "roll back", &plan)?;
 
-    let _graceful = interrupt::graceful();
     let run = StageRun::begin(
         "rollback",
         &app,

@@ -4,19 +4,12 @@
 use anyhow::Result;
 
 use crate::app::diag::Format;
-use crate::aws::target::StageTarget;
 use crate::aws::verify::{self, SmokeOptions};
 use crate::cli::{Global, SmokeArgs};
 use crate::run::journal;
 
 pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
-    let (app, stage, target) = StageTarget::open_stage(
-        &global.app_dir(),
-        &args.at.stage,
-        args.at.rehearse,
-        global.emulator,
-    )
-    .await?;
+    let (app, stage, target) = global.open_stage(&args.at).await?;
     let opts = SmokeOptions {
         allow_mutating: args.allow_mutating,
         run_id: journal::new_run_id(),

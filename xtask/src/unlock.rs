@@ -3,18 +3,11 @@
 
 use anyhow::Result;
 
-use crate::aws::target::StageTarget;
 use crate::cli::{Global, UnlockArgs};
 use crate::run::stage_run;
 
 pub(crate) async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
-    let (app, stage, target) = StageTarget::open_stage(
-        &global.app_dir(),
-        &args.at.stage,
-        args.at.rehearse,
-        global.emulator,
-    )
-    .await?;
+    let (app, stage, target) = global.open_stage(&args.at).await?;
     let locks = target.locks();
     if !args.force {
         match locks.holder(&app.name(), &stage).await? {

@@ -4,7 +4,7 @@
 mod support;
 
 use anyhow::Result;
-use support::chain::{base, chain, events, statuses, top};
+use support::chain::{base, chain, deploy_signalled, events, statuses, top};
 use support::{arg, fixture, git, Harness};
 
 #[tokio::test]
@@ -355,12 +355,8 @@ async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()
     let app_arg = arg(&chain(&h));
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
-    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
     // Ctrl-C once the first service is under way.
-    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let run = support::Run::from(child.wait_with_output()?);
+    let run = deploy_signalled(&h, &app_arg, libc::SIGINT)?;
     assert_eq!(run.code, Some(1), "{}", run.text);
     assert!(run.text.contains("starting nothing new"), "{}", run.text);
     let journal = h.journal("chain", "dev.rehearsal");

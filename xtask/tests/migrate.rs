@@ -560,20 +560,7 @@ async fn a_migration_into_a_locked_stage_is_refused() -> Result<()> {
     let h = Harness::start("migrate-locked").await?;
     let app = store(&h, &["stage", "dev"]).await?;
     // Another run (a deploy on someone's laptop) holds dev's lock.
-    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
-    dynamodb
-        .put_item()
-        .table_name("xtask-deploy-locks")
-        .item("lock_id", AttributeValue::S("store/dev/us-east-1".into()))
-        .item(
-            "run_id",
-            AttributeValue::S("20261127T000000000Z-beef".into()),
-        )
-        .item("who", AttributeValue::S("ana@laptop".into()))
-        .item("command", AttributeValue::S("deploy".into()))
-        .item("acquired_at", AttributeValue::N("1800000000".into()))
-        .send()
-        .await?;
+    h.hold_lock("store/dev/us-east-1").await?;
     h.run(&[
         "migrate",
         "--from",

@@ -6,7 +6,7 @@
 mod support;
 
 use anyhow::Result;
-use support::chain::{base, chain, statuses};
+use support::chain::{base, chain, deploy_signalled, statuses};
 use support::{arg, Harness};
 
 /// An error right after the lock is taken, in each command that takes it:
@@ -138,11 +138,7 @@ async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() ->
     deployed_with_data(&h, &app_arg).await?;
 
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
-    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
-    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let run = support::Run::from(child.wait_with_output()?);
+    let run = deploy_signalled(&h, &app_arg, libc::SIGINT)?;
     assert_eq!(run.code, Some(1), "{}", run.text);
     let journal = h.journal("chain", "dev.rehearsal");
     assert_eq!(journal["outcome"], "interrupted");
@@ -187,12 +183,8 @@ async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
     let app_arg = arg(&chain(&h));
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
-    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
-    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
     // What a CI runner sends on a cancel or a timeout.
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let run = support::Run::from(child.wait_with_output()?);
+    let run = deploy_signalled(&h, &app_arg, libc::SIGTERM)?;
     assert_eq!(run.code, Some(1), "{}", run.text);
     assert!(
         run.text.contains("SIGTERM: starting nothing new"),
@@ -214,37 +206,13 @@ async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
     Ok(())
 }
 
-/// Someone else's run holds dev's lock (as a deploy elsewhere would).
-async fn hold_lock(h: &Harness) -> Result<aws_sdk_dynamodb::Client> {
-    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
-    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
-    dynamodb
-        .put_item()
-        .table_name("xtask-deploy-locks")
-        .item("lock_id", S("chain/dev/us-east-1".into()))
-        .item("run_id", S("20261127T000000000Z-beef".into()))
-        .item("who", S("ana@laptop".into()))
-        .item("command", S("deploy".into()))
-        .item("acquired_at", N(xtask_now().to_string()))
-        .send()
-        .await?;
-    Ok(dynamodb)
-}
-
-fn xtask_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
     let h = Harness::start("lock-wait").await?;
     let app_arg = arg(&chain(&h));
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
-    let dynamodb = hold_lock(&h).await?;
+    let dynamodb = h.hold_lock("chain/dev/us-east-1").await?;
     let gave_up = h.run(&[
         "deploy",
         "dev",

@@ -94,6 +94,19 @@ impl Service {
             .collect()
     }
 
+    /// The service file, then every `resources:` fragment from another
+    /// file: each document CloudFormation content may stand in.
+    pub fn documents(&self) -> Vec<(&Path, &Node)> {
+        let mut documents = vec![(self.file.as_path(), &self.doc)];
+        documents.extend(
+            self.fragments
+                .iter()
+                .filter(|f| f.file != self.file)
+                .map(|f| (f.file.as_path(), &f.node)),
+        );
+        documents
+    }
+
     /// One entry of a `resources:` section by key.
     pub fn entry(&self, section: &str, key: &str) -> Option<(&Path, &Node)> {
         self.entries(section)

@@ -129,16 +129,7 @@ fn check_service(service: &Service, out: &mut Vec<Finding>) {
             ));
         }
     }
-    // The service file, then every `resources:` fragment from another file.
-    let mut documents: Vec<(&Path, &Node)> = vec![(service.file.as_path(), &service.doc)];
-    documents.extend(
-        service
-            .fragments
-            .iter()
-            .filter(|f| f.file != service.file)
-            .map(|f| (f.file.as_path(), &f.node)),
-    );
-    for (file, document) in documents {
+    for (file, document) in service.documents() {
         let mut visit = |node: &Node| {
             let Some(call) = intrinsic::decode(node) else {
                 return;

@@ -63,17 +63,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
     let own_stack = service.stack_name_at(scope.stage, scope.region);
     let mut refs = Vec::new();
     let mut unresolved = Vec::new();
-    // The service file, then every `resources:` fragment from another file.
-    let mut documents: Vec<(&std::path::Path, &Node)> =
-        vec![(service.file.as_path(), &service.doc)];
-    documents.extend(
-        service
-            .fragments
-            .iter()
-            .filter(|f| f.file != service.file)
-            .map(|f| (f.file.as_path(), &f.node)),
-    );
-    for (file, document) in documents {
+    for (file, document) in service.documents() {
         document.walk(&mut |_, node| {
             // `${cf:...}` in any string.
             if let Some(text) = node.as_str() {

@@ -33,6 +33,9 @@ pub struct StageRun<'a> {
     pub stacks: Stacks,
     journal: Mutex<Journal>,
     lock: StageLock,
+    /// While the run lives, the first interrupt (Ctrl-C, SIGTERM, SIGHUP)
+    /// asks it to stop gracefully.
+    _graceful: interrupt::Graceful,
 }
 
 impl<'a> StageRun<'a> {
@@ -68,6 +71,7 @@ impl<'a> StageRun<'a> {
             stacks: target.stacks(),
             journal: Mutex::new(journal),
             lock,
+            _graceful: interrupt::graceful(),
         };
         run.publish().await;
         fault::inject(fault::AFTER_LOCK)?;

@@ -106,3 +106,13 @@ pub fn events(journal: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Starts a deploy of the chain on dev, sends `signal` once its first
+/// service is under way, and returns how it ended.
+pub fn deploy_signalled(h: &Harness, app_arg: &str, signal: i32) -> anyhow::Result<super::Run> {
+    let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", app_arg])?;
+    assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    Ok(super::Run::from(child.wait_with_output()?))
+}

@@ -171,6 +171,28 @@ impl Harness {
         Ok(to)
     }
 
+    /// Writes a lock that another run holds (a deploy on someone's laptop)
+    /// into the lock table; returns the client to clear it with.
+    pub async fn hold_lock(&self, lock_id: &str) -> Result<aws_sdk_dynamodb::Client> {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk().await);
+        dynamodb
+            .put_item()
+            .table_name("xtask-deploy-locks")
+            .item("lock_id", S(lock_id.into()))
+            .item("run_id", S("20261127T000000000Z-beef".into()))
+            .item("who", S("ana@laptop".into()))
+            .item("command", S("deploy".into()))
+            .item("acquired_at", N(now.to_string()))
+            .send()
+            .await?;
+        Ok(dynamodb)
+    }
+
     /// Writes one object into a bucket of this test's emulator.
     pub async fn put_object(&self, bucket: &str, key: &str, body: &str) -> Result<()> {
         let s3 = xtask::aws::s3_client(&self.sdk().await, &self.target);
