@@ -173,15 +173,71 @@ fn top_level_colon(text: &str) -> Option<usize> {
     None
 }
 
-/// The literal value of a fallback: `'dev'`, `"dev"` or `dev`. `None` when
-/// the fallback is itself a variable.
-pub fn literal_fallback(fallback: &str) -> Option<String> {
-    let f = fallback.trim();
-    if f.contains("${") {
-        return None;
+/// One alternative of a fallback chain, as the framework reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alternative<'a> {
+    /// `'dev'`, `"dev"`, a number, `true`, `false` or `null`.
+    Literal(String),
+    /// `self:provider.stage`, `env:STAGE`: another variable, written bare.
+    Reference(&'a str),
+    /// An unquoted word, or a `${...}`: the framework refuses both.
+    Invalid(&'a str),
+}
+
+/// The alternatives of a fallback (`env:STAGE, "dev"`), in order.
+pub fn alternatives(fallback: &str) -> Vec<Alternative<'_>> {
+    let mut out = Vec::new();
+    let mut rest = fallback;
+    loop {
+        let (first, more) = split_fallback(rest);
+        let alt = first.trim();
+        out.push(classify(alt));
+        match more {
+            Some(more) => rest = more,
+            None => return out,
+        }
     }
-    let unquoted = f.trim_matches(|c| c == '\'' || c == '"');
-    Some(unquoted.to_string())
+}
+
+fn classify(alt: &str) -> Alternative<'_> {
+    let quoted = alt.len() >= 2
+        && ((alt.starts_with('\'') && alt.ends_with('\''))
+            || (alt.starts_with('"') && alt.ends_with('"')));
+    if quoted {
+        return Alternative::Literal(alt[1..alt.len() - 1].to_string());
+    }
+    // The framework's parser refuses a `${...}` in a fallback position
+    // ("Invalid variable source"): a fallback reference is written bare.
+    if alt.contains("${") {
+        return Alternative::Invalid(alt);
+    }
+    if matches!(alt, "true" | "false" | "null") || alt.parse::<f64>().is_ok() {
+        return Alternative::Literal(alt.to_string());
+    }
+    // `source:address`, `source(arg):address`: a reference without `${}`.
+    let head = alt.split(':').next().unwrap_or("");
+    let source = head.split('(').next().unwrap_or("");
+    if alt.contains(':')
+        && !source.is_empty()
+        && source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Alternative::Reference(alt);
+    }
+    Alternative::Invalid(alt)
+}
+
+/// The literal a fallback chain ends in when every reference before it is
+/// unset: `'dev'` in `${opt:stage, env:STAGE, 'dev'}`. `None` when the
+/// chain holds no literal (its default is another variable).
+pub fn literal_fallback(fallback: &str) -> Option<String> {
+    alternatives(fallback)
+        .into_iter()
+        .find_map(|alt| match alt {
+            Alternative::Literal(text) => Some(text),
+            _ => None,
+        })
 }
 
 /// What resolution knows about the deploy.
@@ -275,10 +331,22 @@ fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Option<String> {
         }
         _ => None,
     };
-    match value {
-        Some(v) => Some(v),
-        None => var.fallback.as_deref().and_then(literal_fallback),
+    if value.is_some() {
+        return value;
     }
+    // The first alternative that resolves, in order, as the framework does.
+    for alt in alternatives(var.fallback.as_deref()?) {
+        match alt {
+            Alternative::Literal(text) => return Some(text),
+            Alternative::Reference(inner) => {
+                if let Some(value) = resolve_depth(&format!("${{{inner}}}"), ctx, depth + 1) {
+                    return Some(value);
+                }
+            }
+            Alternative::Invalid(_) => return None,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -298,6 +366,29 @@ mod tests {
         let all = find_all(text);
         assert_eq!(all.len(), 3);
         assert_eq!(all[1].raw(text), "${sls:stage}");
+    }
+
+    #[test]
+    fn fallbacks_read_as_the_framework_reads_them() {
+        use Alternative::*;
+        assert_eq!(
+            alternatives("self:provider.stage"),
+            [Reference("self:provider.stage")]
+        );
+        assert_eq!(
+            alternatives("env:STAGE, \"dev\""),
+            [Reference("env:STAGE"), Literal("dev".into())]
+        );
+        assert_eq!(alternatives("'dev'"), [Literal("dev".into())]);
+        assert_eq!(alternatives("3"), [Literal("3".into())]);
+        assert_eq!(alternatives("${sls:stage}"), [Invalid("${sls:stage}")]);
+        assert_eq!(
+            alternatives("cf(eu-west-1):a.b"),
+            [Reference("cf(eu-west-1):a.b")]
+        );
+        assert_eq!(alternatives("dev"), [Invalid("dev")]);
+        assert_eq!(literal_fallback("self:custom.defaultStage"), None);
+        assert_eq!(literal_fallback("env:STAGE, 'dev'").as_deref(), Some("dev"));
     }
 
     #[test]

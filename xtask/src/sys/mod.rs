@@ -6,5 +6,5 @@ pub(crate) mod git;
 pub(crate) mod output;
 pub mod paths;
 pub mod process;
-pub(crate) mod tools;
+pub mod tools;
 pub mod workflows;
