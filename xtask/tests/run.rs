@@ -227,7 +227,7 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
     assert!(h.stack("chain-base-dev").await?.is_none());
 
     // The holder finishes while the next deploy waits: it goes ahead.
-    let waiting = h.spawn(&[
+    let mut waiting = h.spawn(&[
         "deploy",
         "dev",
         "--rehearse",
@@ -236,7 +236,26 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
         "--app",
         &app_arg,
     ])?;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Read its output as it comes; let go of the lock once it says it waits.
+    let stdout = waiting.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("waiting up to") {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the second deploy says it waits for the lock");
     dynamodb
         .delete_item()
         .table_name("xtask-deploy-locks")
@@ -246,9 +265,9 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
         )
         .send()
         .await?;
-    let run = support::Run::from(waiting.wait_with_output()?);
-    run.ok();
-    assert!(run.text.contains("waiting up to"), "{}", run.text);
+    let status = waiting.wait()?;
+    let text = reader.join().expect("the reader ends with the output");
+    assert!(status.success(), "{text}");
     assert!(h.stack("chain-top-dev").await?.is_some());
     Ok(())
 }
