@@ -101,3 +101,45 @@ fn a_reference_in_a_fallback_is_no_stage_name() -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The fallbacks validate calls invalid are the ones the CLI refuses.
+#[rstest::rstest]
+#[case::unquoted_word("${env:XTASK_REFEREE_UNSET, standard}", false)]
+#[case::nested_variable("${env:XTASK_REFEREE_UNSET, ${sls:stage}}", false)]
+#[case::quoted_word("${env:XTASK_REFEREE_UNSET, 'standard'}", true)]
+#[case::bare_reference("${env:XTASK_REFEREE_UNSET, sls:stage}", true)]
+fn invalid_fallbacks_are_the_ones_the_cli_refuses(#[case] value: &str, #[case] cli_accepts: bool) {
+    let dir = xtask::sys::paths::scratch_dir().join(format!(
+        "fallback-{}-{}",
+        value.len(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc")).unwrap();
+    std::fs::write(
+        dir.join("svc/serverless.yml"),
+        format!("service: fb\nprovider:\n  name: aws\ncustom:\n  tier: {value}\n"),
+    )
+    .unwrap();
+    let cli = xtask::sys::tools::serverless(true).unwrap();
+    let printed = Command::new(cli)
+        .args(["print", "--stage", "qa", "--region", "us-east-1"])
+        .current_dir(dir.join("svc"))
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env_remove("XTASK_REFEREE_UNSET")
+        .output()
+        .unwrap();
+    assert_eq!(
+        printed.status.success(),
+        cli_accepts,
+        "the CLI on `{value}`"
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let ours = xtask::cfn::checks::validate(&app, &stage)
+        .findings
+        .iter()
+        .any(|f| f.rule == xtask::cfn::checks::INVALID_FALLBACK);
+    assert_eq!(ours, !cli_accepts, "validate on `{value}`");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -94,6 +94,7 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     5
 )]
+#[case::unquoted_fallback_word("broken/invalid-fallback", "invalid-fallback", "serverless.yml", 6)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

@@ -31,6 +31,7 @@ pub const UNKNOWN_OUTPUT: &str = "unknown-output";
 pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
 pub const MALFORMED_INTRINSIC: &str = "malformed-intrinsic";
 pub const CIRCULAR_VARIABLE: &str = "circular-variable";
+pub const INVALID_FALLBACK: &str = "invalid-fallback";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -95,6 +96,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     for service in &catalogue.app.services {
         check_service(service, &mut report.findings);
         check_circular(service, &mut report.findings);
+        check_fallbacks(service, &mut report.findings);
     }
     check_across(catalogue, &mut report.findings);
     report.finish()
@@ -314,6 +316,47 @@ fn distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A fallback the framework's parser refuses (`${opt:stage, dev}`: an
+/// unquoted word; `${env:A, ${self:b}}`: a `${}` in a fallback): the CLI
+/// stops on it when it resolves the file, so at deploy time.
+fn check_fallbacks(service: &Service, out: &mut Vec<Finding>) {
+    for (file, document) in service.documents() {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else {
+                return;
+            };
+            for var in vars::find_all(text) {
+                let Some(fallback) = var.fallback.as_deref() else {
+                    continue;
+                };
+                for alt in vars::alternatives(fallback) {
+                    let vars::Alternative::Invalid(written) = alt else {
+                        continue;
+                    };
+                    let fix = if written.contains("${") {
+                        format!(
+                            "write the reference bare: `{}`",
+                            written.trim_start_matches("${").trim_end_matches('}')
+                        )
+                    } else {
+                        format!("quote it: `'{written}'`")
+                    };
+                    out.push(finding(
+                        file,
+                        node.pos,
+                        INVALID_FALLBACK,
+                        format!(
+                            "`{}` falls back to `{written}`, which the Serverless CLI refuses (\"Invalid variable source\" or \"Invalid literal source\")",
+                            var.raw(text)
+                        ),
+                        fix,
+                    ));
+                }
+            }
+        });
+    }
 }
 
 /// `${self:a}` whose value reads `${self:b}` whose value reads `${self:a}`:
