@@ -95,6 +95,7 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     5
 )]
 #[case::unquoted_fallback_word("broken/invalid-fallback", "invalid-fallback", "serverless.yml", 6)]
+#[case::retired_runtime("broken/retired-runtime", "unsupported-runtime", "serverless.yml", 8)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

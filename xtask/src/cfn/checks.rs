@@ -18,6 +18,7 @@ use crate::app::{App, Service};
 use crate::cfn::catalogue::{Catalogue, ServiceRefs};
 use crate::cfn::intrinsic::{self, Function};
 use crate::cfn::refs::{self, Referent, Scope};
+use crate::cfn::runtimes::RUNTIMES;
 use crate::cfn::{self, Generated};
 
 pub const UNKNOWN_TYPE: &str = "unknown-type";
@@ -32,6 +33,7 @@ pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
 pub const MALFORMED_INTRINSIC: &str = "malformed-intrinsic";
 pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 pub const INVALID_FALLBACK: &str = "invalid-fallback";
+pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -97,6 +99,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         check_service(service, &mut report.findings);
         check_circular(service, &mut report.findings);
         check_fallbacks(service, &mut report.findings);
+        check_runtimes(service, &mut report.findings);
     }
     check_across(catalogue, &mut report.findings);
     report.finish()
@@ -316,6 +319,49 @@ fn distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A Lambda runtime the pinned CLI's schema does not list (AWS retired
+/// it): the CLI refuses the service only once the deploy has started.
+fn check_runtimes(service: &Service, out: &mut Vec<Finding>) {
+    let mut nodes: Vec<&Node> = service
+        .doc
+        .path(&["provider", "runtime"])
+        .into_iter()
+        .collect();
+    if let Some(functions) = service.doc.get("functions").and_then(Node::as_map) {
+        nodes.extend(functions.iter().filter_map(|(_, f)| f.get("runtime")));
+    }
+    for node in nodes {
+        let Some(runtime) = node.as_str() else {
+            continue;
+        };
+        if runtime.contains("${") || RUNTIMES.contains(&runtime) {
+            continue;
+        }
+        let family: String = runtime
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        let same: Vec<&str> = RUNTIMES
+            .iter()
+            .copied()
+            .filter(|r| !family.is_empty() && r.starts_with(family.as_str()))
+            .collect();
+        out.push(finding(
+            &service.file,
+            node.pos,
+            UNSUPPORTED_RUNTIME,
+            format!(
+                "runtime `{runtime}` is not one the Serverless CLI and AWS Lambda still accept"
+            ),
+            if same.is_empty() {
+                format!("use one of {}", RUNTIMES.join(", "))
+            } else {
+                format!("use a current one: {}", same.join(", "))
+            },
+        ));
+    }
 }
 
 /// A fallback the framework's parser refuses (`${opt:stage, dev}`: an

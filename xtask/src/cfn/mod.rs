@@ -10,6 +10,7 @@ pub(crate) mod intrinsic;
 pub(crate) mod order;
 pub(crate) mod refs;
 pub(crate) mod resource_types;
+pub(crate) mod runtimes;
 
 use std::collections::BTreeMap;
 
