@@ -74,7 +74,7 @@ fn alias_bomb() -> String {
     let mut text = String::from("service: bomb\nprovider:\n  name: aws\ncustom:\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..7 {
         let prev = format!("*l{}", level - 1);
-        let items = vec![prev.as_str(); 10].join(", ");
+        let items = [prev.as_str(); 10].join(", ");
         text.push_str(&format!("  l{level}: &l{level} [{items}]\n"));
     }
     text
