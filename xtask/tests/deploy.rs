@@ -4,7 +4,7 @@
 mod support;
 
 use anyhow::Result;
-use support::chain::{base, chain, deploy_signalled, events, statuses, top};
+use support::chain::{base, chain, deploy_signalled, deployed_chain, events, statuses, top};
 use support::{arg, fixture, git, Harness};
 
 #[tokio::test]
@@ -70,12 +70,7 @@ async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noo
 #[tokio::test]
 async fn a_failure_in_the_last_stack_rolls_back_the_earlier_one() -> Result<()> {
     let h = Harness::start("rollback").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
+    let (app, app_arg) = deployed_chain(&h);
     let (_, outputs) = h.stack("chain-base-dev").await?.expect("base deployed");
     assert_eq!(outputs.get("Version").map(String::as_str), Some("v1"));
 
@@ -290,12 +285,7 @@ async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
 #[tokio::test]
 async fn rollback_returns_every_service_to_its_state_before_a_run() -> Result<()> {
     let h = Harness::start("rollback-cmd").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
+    let (app, app_arg) = deployed_chain(&h);
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
     h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
         .ok();

@@ -6,7 +6,7 @@
 mod support;
 
 use anyhow::Result;
-use support::chain::{base, chain, deploy_signalled, statuses};
+use support::chain::{base, chain, deploy_signalled, deployed_chain, statuses};
 use support::{arg, Harness};
 
 /// An error right after the lock is taken, in each command that takes it:
@@ -14,11 +14,7 @@ use support::{arg, Harness};
 #[tokio::test]
 async fn an_error_after_the_lock_leaves_the_stage_unlocked() -> Result<()> {
     let h = Harness::start("lock-guard").await?;
-    let app_arg = arg(&chain(&h));
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
+    let (_, app_arg) = deployed_chain(&h);
     for command in ["deploy", "remove", "rollback"] {
         let failed = h
             .xtask(&[command, "dev", "--rehearse", "--app", &app_arg])
@@ -44,17 +40,14 @@ async fn an_error_after_the_lock_leaves_the_stage_unlocked() -> Result<()> {
     Ok(())
 }
 
-/// Deploys the chain and puts a customer's object in each of its buckets.
-async fn deployed_with_data(h: &Harness, app_arg: &str) -> Result<()> {
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", app_arg])
-        .ok();
+/// The chain deployed, with a customer's object in each of its buckets.
+async fn deployed_with_data(h: &Harness) -> Result<(std::path::PathBuf, String)> {
+    let deployed = deployed_chain(h);
     h.put_object("chain-data-dev", "customer-42.json", "base data")
         .await?;
     h.put_object("chain-files-dev", "customer-42.json", "top data")
         .await?;
-    Ok(())
+    Ok(deployed)
 }
 
 /// `top`, which the run never started, and both buckets' data are intact.
@@ -105,9 +98,7 @@ async fn roll_back_and_check(h: &Harness, app_arg: &str, what: &str) -> Result<(
 #[tokio::test]
 async fn rollback_after_a_failed_run_leaves_untouched_stacks_and_data() -> Result<()> {
     let h = Harness::start("undo-failed").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    deployed_with_data(&h, &app_arg).await?;
+    let (app, app_arg) = deployed_with_data(&h).await?;
 
     // base fails (its new bucket's name is taken), so top is skipped.
     let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);
@@ -133,9 +124,7 @@ async fn rollback_after_a_failed_run_leaves_untouched_stacks_and_data() -> Resul
 #[tokio::test]
 async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() -> Result<()> {
     let h = Harness::start("undo-interrupted").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    deployed_with_data(&h, &app_arg).await?;
+    let (app, app_arg) = deployed_with_data(&h).await?;
 
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
     let run = deploy_signalled(&h, &app_arg, libc::SIGINT)?;
@@ -153,9 +142,7 @@ async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() ->
 #[tokio::test]
 async fn rollback_after_a_killed_run_leaves_untouched_stacks_and_data() -> Result<()> {
     let h = Harness::start("undo-killed").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    deployed_with_data(&h, &app_arg).await?;
+    let (app, app_arg) = deployed_with_data(&h).await?;
 
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
     let mut child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
@@ -278,12 +265,7 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
 #[tokio::test]
 async fn a_run_is_rolled_back_from_another_machine() -> Result<()> {
     let h = Harness::start("other-machine").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
+    let (app, app_arg) = deployed_chain(&h);
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
     h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
         .ok();
@@ -381,12 +363,7 @@ async fn a_deploy_whose_emulator_dies_ends_and_says_where_it_stopped() -> Result
 #[tokio::test]
 async fn a_deploy_and_a_removal_at_once_one_is_refused() -> Result<()> {
     let h = Harness::start("deploy-vs-remove").await?;
-    let app = chain(&h);
-    let app_arg = arg(&app);
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
+    let (app, app_arg) = deployed_chain(&h);
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
     let deploy = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
     let remove = h.spawn(&["remove", "dev", "--rehearse", "--app", &app_arg])?;

@@ -107,6 +107,18 @@ pub fn events(journal: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The chain app in the test's folder, bootstrapped and deployed to dev
+/// (v1): the app folder and its `--app` argument.
+pub fn deployed_chain(h: &Harness) -> (std::path::PathBuf, String) {
+    let app = chain(h);
+    let app_arg = super::arg(&app);
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    (app, app_arg)
+}
+
 /// Starts a deploy of the chain on dev, sends `signal` once its first
 /// service is under way, and returns how it ended.
 pub fn deploy_signalled(h: &Harness, app_arg: &str, signal: i32) -> anyhow::Result<super::Run> {
