@@ -87,7 +87,19 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "broken/mixed-spelling",
     "stage-spelling",
     "checkout/serverless.yml",
-    12
+    15
+)]
+#[case::fallback_to_a_literal_provider_stage_is_one_finding(
+    "broken/stage-fallback-to-literal",
+    "stage-default",
+    "serverless.yml",
+    7
+)]
+#[case::sls_stage_without_provider_stage(
+    "broken/sls-stage-unset",
+    "stage-default",
+    "serverless.yml",
+    10
 )]
 #[case::unknown_stage_in_params(
     "broken/unknown-stage-params",
@@ -112,6 +124,7 @@ fn each_hazard_gives_exactly_its_finding(
 #[case::bundled_app("tb365")]
 #[case::diamond_without_manifest_in_another_region("diamond")]
 #[case::resources_split_over_included_files("split-resources")]
+#[case::spellings_that_always_agree_and_a_shared_custom_block("spellings")]
 fn clean_apps_audit_clean(#[case] app: &str) {
     assert_eq!(findings(app), vec![]);
 }

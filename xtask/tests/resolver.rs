@@ -143,3 +143,125 @@ fn invalid_fallbacks_are_the_ones_the_cli_refuses(#[case] value: &str, #[case] c
     assert_eq!(ours, !cli_accepts, "validate on `{value}`");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the CLI prints for a scenario: each `custom` key's value, or
+/// `None` for a key whose variable it could not resolve.
+fn cli_print(dir: &std::path::Path, stage: Option<&str>) -> Result<serde_json::Value> {
+    let cli = xtask::sys::tools::serverless(true)?;
+    let mut args = vec!["print", "--region", "us-east-1", "--format", "json"];
+    if let Some(stage) = stage {
+        args.extend(["--stage", stage]);
+    }
+    let output = Command::new(cli)
+        .args(&args)
+        .current_dir(dir)
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env_remove("XTASK_REFEREE_UNSET")
+        .output()?;
+    let printed = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        let start = printed.find('{').context("print gives JSON")?;
+        let end = printed.rfind('}').context("print gives JSON")?;
+        return Ok(serde_json::from_str(&printed[start..=end])?);
+    }
+    // The CLI names every variable it could not resolve.
+    let mut failed = serde_json::Map::new();
+    for line in printed.lines() {
+        if let Some(rest) = line.split("Cannot resolve variable at \"custom.").nth(1) {
+            let key = rest.split('"').next().unwrap_or("").to_string();
+            failed.insert(key, serde_json::Value::Null);
+        }
+    }
+    // A variable outside `custom` that fails (`provider.stage`) leaves
+    // every value that depends on it unresolved.
+    let upstream = printed.contains("Cannot resolve variable at \"provider.");
+    anyhow::ensure!(
+        !failed.is_empty() || upstream,
+        "the CLI failed for another reason:\n{printed}"
+    );
+    Ok(serde_json::json!({ "custom": failed, "failed": true, "upstream": upstream }))
+}
+
+/// Sections included from shared files, `self:` read through them,
+/// `provider.stage` as written, `${sls:stage}` without `--stage`, per-stage
+/// maps and missing keys: what the resolver says is what the CLI prints,
+/// and a value the CLI cannot find is `Missing`, never a guess.
+#[rstest::rstest]
+#[case::sections_from_a_shared_file(
+    "service: sec\nprovider: ${file(../common.yml):provider}\ncustom: ${file(../common.yml):custom}\n",
+    Some("qa"),
+    &["stage", "table", "region"]
+)]
+#[case::provider_stage_is_read_as_written(
+    "service: lit\nprovider:\n  name: aws\n  stage: dev\ncustom:\n  a: ${self:provider.stage}\n  b: ${sls:stage}\n  c: ${opt:stage, self:provider.stage}\n",
+    Some("prod"),
+    &["a", "b", "c"]
+)]
+#[case::sls_stage_without_a_flag_is_dev(
+    "service: nf\nprovider:\n  name: aws\ncustom:\n  b: ${sls:stage}\n  t: t-${sls:stage}\n",
+    None,
+    &["b", "t"]
+)]
+#[case::sls_stage_without_a_flag_fails_when_provider_stage_needs_one(
+    "service: nf2\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  b: ${sls:stage}\n",
+    None,
+    &["b"]
+)]
+#[case::a_stage_missing_from_a_map(
+    "service: map\nprovider:\n  name: aws\ncustom:\n  sizes:\n    dev: small\n  size: ${self:custom.sizes.${sls:stage}}\n",
+    Some("prod"),
+    &["size"]
+)]
+#[case::a_fallback_to_another_stage(
+    "service: fb\nprovider:\n  name: aws\ncustom:\n  sizes:\n    dev: small\n  size: ${self:custom.sizes.${sls:stage}, self:custom.sizes.dev}\n",
+    Some("prod"),
+    &["size"]
+)]
+#[case::a_key_missing_from_a_file(
+    "service: key\nprovider:\n  name: aws\ncustom:\n  nope: ${file(../common.yml):custom.nope}\n  there: ${file(../common.yml):custom.table}\n",
+    Some("qa"),
+    &["nope"]
+)]
+fn the_resolver_agrees_with_the_cli(
+    #[case] service: &str,
+    #[case] stage: Option<&str>,
+    #[case] keys: &[&str],
+) -> Result<()> {
+    // One folder per case: the cases run at once.
+    let case: u32 = service.bytes().fold(7, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    let dir = xtask::sys::paths::scratch_dir().join(format!("agree-{case:x}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc"))?;
+    std::fs::write(dir.join("svc/serverless.yml"), service)?;
+    std::fs::write(
+        dir.join("common.yml"),
+        "provider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n  region: us-east-1\ncustom:\n  stage: ${opt:stage, self:provider.stage}\n  table: notes-${self:custom.stage}\n  region: ${self:provider.region}\n",
+    )?;
+    let referee = cli_print(&dir.join("svc"), stage)?;
+    let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = &app.services[0];
+    let mut ctx = service.vars_at(stage.unwrap_or("dev"), "us-east-1");
+    ctx.stage_given = stage.is_some();
+    for key in keys {
+        let ours = xtask::app::vars::evaluate(&format!("${{self:custom.{key}}}"), &ctx);
+        let theirs = match &referee["custom"][key] {
+            serde_json::Value::Null if referee["upstream"] == true => &serde_json::Value::Null,
+            theirs => theirs,
+        };
+        match theirs {
+            serde_json::Value::String(theirs) => assert_eq!(
+                ours,
+                xtask::app::vars::Resolved::Known(theirs.clone()),
+                "custom.{key}"
+            ),
+            serde_json::Value::Null => assert!(
+                matches!(ours, xtask::app::vars::Resolved::Missing(_)),
+                "custom.{key}: the CLI finds no value, the resolver says {ours:?}"
+            ),
+            other => panic!("custom.{key}: the CLI printed {other}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

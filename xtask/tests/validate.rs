@@ -206,12 +206,12 @@ fn pair(export: &str) -> [(&'static str, String); 3] {
         (
             "base/serverless.yml",
             format!(
-                "service: pair-base\nprovider:\n  name: aws\nresources:\n  Resources:\n    Data:\n      Type: AWS::S3::Bucket\n  Outputs:\n    DataBucket:\n      Value: !Ref Data\n      Export:\n        Name: {export}\n"
+                "service: pair-base\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    Data:\n      Type: AWS::S3::Bucket\n  Outputs:\n    DataBucket:\n      Value: !Ref Data\n      Export:\n        Name: {export}\n"
             ),
         ),
         (
             "top/serverless.yml",
-            format!("service: pair-top\nprovider:\n  name: aws\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        Tags:\n          - Key: data\n            Value: !ImportValue {export}\n"),
+            format!("service: pair-top\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        Tags:\n          - Key: data\n            Value: !ImportValue {export}\n"),
         ),
     ]
 }
@@ -237,7 +237,7 @@ async fn a_deploy_that_removes_an_imported_export_is_refused() -> Result<()> {
     run.fails_with("imported-export-removed");
     run.fails_with("deployed top (stack pair-top-dev) still import");
     run.fails_with("first deploy top (stack pair-top-dev) without the import");
-    run.fails_with("base/serverless.yml:9");
+    run.fails_with("base/serverless.yml:10");
     let (_, outputs) = h.stack("pair-base-dev").await?.expect("base is deployed");
     assert!(outputs.contains_key("DataBucket"));
     let cfn = aws_sdk_cloudformation::Client::new(&h.sdk().await);

@@ -135,6 +135,7 @@ impl Service {
             region,
             doc: &self.doc,
             dir: &self.dir,
+            stage_given: true,
         }
     }
 

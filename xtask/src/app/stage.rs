@@ -156,6 +156,12 @@ impl Policy {
         self.stages.iter().map(|(n, _)| n.as_str()).collect()
     }
 
+    /// Whether the team declared its stages (in deploy.toml), rather than
+    /// the tool assuming its default ones.
+    pub fn is_declared(&self) -> bool {
+        self.source.is_some()
+    }
+
     pub fn source_name(&self) -> String {
         match &self.source {
             Some(path) => crate::sys::paths::display(path),

@@ -242,12 +242,38 @@ pub fn literal_fallback(fallback: &str) -> Option<String> {
 
 /// What resolution knows about the deploy.
 pub struct Context<'a> {
+    /// The stage `--stage` passes; meaningless when `stage_given` is false.
     pub stage: &'a str,
     pub region: &'a str,
     /// The service's own file, for `self:` references.
     pub doc: &'a crate::app::yaml::Node,
     /// The service's folder, for `${file(...)}` references.
     pub dir: &'a std::path::Path,
+    /// Whether the command line carries `--stage`: this tool always passes
+    /// it; someone running the CLI by hand may not.
+    pub stage_given: bool,
+}
+
+/// What a variable comes to, as the Serverless CLI would see it offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The value, known before deploy.
+    Known(String),
+    /// Only the deploy can tell (`${ssm:}`, `${cf:}`, an account id, a
+    /// section that is not a string): never mistaken for a literal.
+    Unknowable(String),
+    /// The CLI finds no value and stops with `Value not found` (unless a
+    /// fallback gives one).
+    Missing(String),
+}
+
+impl Resolved {
+    pub fn known(self) -> Option<String> {
+        match self {
+            Resolved::Known(value) => Some(value),
+            _ => None,
+        }
+    }
 }
 
 /// The raw text a `${file(path):a.b}` variable stands for: the scalar at
@@ -260,15 +286,46 @@ pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
     if path.contains("${") {
         return None;
     }
-    let (_, doc) = crate::app::yaml::parse_file(&dir.join(path)).ok()?;
+    let doc = load(&dir.join(path))?;
     let node = if var.address.is_empty() {
-        &doc
+        &*doc
     } else {
         let keys: Vec<&str> = var.address.split('.').collect();
         doc.path(&keys)?
     };
     node.as_str().map(str::to_string)
 }
+
+/// Files read through `${file()}`, parsed once per process and read again
+/// when they change.
+fn load(path: &std::path::Path) -> Option<std::sync::Arc<crate::app::yaml::Node>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let meta = std::fs::metadata(path).ok()?;
+    let stamp = (meta.modified().ok(), meta.len());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(cache) = cache.lock() {
+        if let Some((modified, len, node)) = cache.get(path) {
+            if (*modified, *len) == stamp {
+                return Some(node.clone());
+            }
+        }
+    }
+    let (_, doc) = crate::app::yaml::parse_file(path).ok()?;
+    let doc = Arc::new(doc);
+    if let Ok(mut cache) = cache.lock() {
+        // Bounded: an app reads a handful of shared files.
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), (stamp.0, stamp.1, doc.clone()));
+    }
+    Some(doc)
+}
+
+use crate::app::yaml::{Node, Value};
 
 /// `text` with every `${file(...):key}` replaced by the text it stands for,
 /// so checks see the name as it is built.
@@ -291,62 +348,270 @@ fn expand_files_depth(text: &str, dir: &std::path::Path, depth: usize) -> String
 }
 
 /// Resolves every variable whose value is known before deploy. Returns
-/// `None` when any variable is left (a `${cf:}`, `${ssm:}`, `${env:}`, ...).
+/// `None` when any variable is left (a `${cf:}`, `${ssm:}`, ...).
 pub fn resolve(text: &str, ctx: &Context) -> Option<String> {
-    resolve_depth(text, ctx, 0)
+    evaluate(text, ctx).known()
 }
 
-fn resolve_depth(text: &str, ctx: &Context, depth: usize) -> Option<String> {
-    if depth > 10 {
-        return None;
+/// What `text` comes to with its variables resolved the way the
+/// Serverless CLI resolves them (osls's resolver is the model; `serverless
+/// print` is the referee in the tests).
+pub fn evaluate(text: &str, ctx: &Context) -> Resolved {
+    evaluate_depth(text, ctx, 0)
+}
+
+fn evaluate_depth(text: &str, ctx: &Context, depth: usize) -> Resolved {
+    if depth > MAX_NESTING {
+        return Resolved::Unknowable(format!("variables nest deeper than {MAX_NESTING} levels"));
     }
-    template::substitute(text, |p| {
-        let Some(_) = parse_inner(p.inner, p.start, p.end) else {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for p in template::placeholders(text) {
+        out.push_str(&text[last..p.start]);
+        last = p.end;
+        if parse_inner(p.inner, p.start, p.end).is_none() {
             // Not a Serverless variable (an `Fn::Sub` name): kept as written.
-            return Some(p.raw.to_string());
-        };
+            out.push_str(p.raw);
+            continue;
+        }
         // Nested variables first: `${cf:a-${sls:stage}.X}` becomes `${cf:a-dev.X}`.
-        let inner = resolve_depth(p.inner, ctx, depth + 1).unwrap_or_else(|| p.inner.to_string());
-        let reparsed = parse_inner(&inner, 0, inner.len() + 3)?;
-        resolve_one(&reparsed, ctx, depth)
+        let (head, fallback) = split_fallback(p.inner);
+        let head = match (evaluate_depth(head, ctx, depth + 1), fallback) {
+            (Resolved::Known(head), _) => head,
+            // The address cannot be built: only the fallbacks can help.
+            (Resolved::Missing(why), Some(fallback)) => {
+                match fallbacks(fallback, why, ctx, depth) {
+                    Resolved::Known(value) => {
+                        out.push_str(&value);
+                        continue;
+                    }
+                    other => return other,
+                }
+            }
+            (other, _) => return other,
+        };
+        let inner = match fallback {
+            Some(fallback) => format!("{head},{fallback}"),
+            None => head,
+        };
+        let Some(var) = parse_inner(&inner, 0, inner.len() + 3) else {
+            return Resolved::Unknowable(format!("`{}` is not a variable the CLI can read", p.raw));
+        };
+        match resolve_one(&var, ctx, depth) {
+            Resolved::Known(value) => out.push_str(&value),
+            other => return other,
+        }
+    }
+    out.push_str(&text[last..]);
+    Resolved::Known(out)
+}
+
+fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Resolved {
+    let primary = source_value(var, ctx, depth);
+    let Resolved::Missing(why) = primary else {
+        return primary;
+    };
+    match var.fallback.as_deref() {
+        Some(fallback) => fallbacks(fallback, why, ctx, depth),
+        None => Resolved::Missing(why),
+    }
+}
+
+/// The first alternative of a fallback chain that gives a value, in order,
+/// as the CLI does; `why` the first source found nothing.
+fn fallbacks(fallback: &str, why: String, ctx: &Context, depth: usize) -> Resolved {
+    for alt in alternatives(fallback) {
+        match alt {
+            Alternative::Literal(text) => return Resolved::Known(text),
+            Alternative::Reference(inner) => {
+                match evaluate_depth(&format!("${{{inner}}}"), ctx, depth + 1) {
+                    Resolved::Missing(_) => continue,
+                    other => return other,
+                }
+            }
+            Alternative::Invalid(text) => {
+                return Resolved::Unknowable(format!("the CLI refuses the fallback `{text}`"))
+            }
+        }
+    }
+    Resolved::Missing(why)
+}
+
+/// The value of one variable's source, before any fallback.
+fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
+    let address = var.address.as_str();
+    match var.source.as_str() {
+        "opt" => match address {
+            "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
+            "region" => Resolved::Known(ctx.region.to_string()),
+            _ => Resolved::Missing(format!("no `--{address}` option is given")),
+        },
+        "sls" => match address {
+            "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
+            // `--stage`, else `provider.stage`, else `dev`.
+            "stage" => match written(&["provider", "stage"], ctx, depth + 1) {
+                Resolved::Missing(_) => Resolved::Known("dev".into()),
+                _ => lookup(ctx.doc, &["provider", "stage"], ctx, depth + 1),
+            },
+            _ => Resolved::Unknowable(format!("`sls:{address}` is known only when the CLI runs")),
+        },
+        "aws" => match address {
+            "region" => Resolved::Known(ctx.region.to_string()),
+            _ => Resolved::Unknowable(format!("`aws:{address}` depends on the account")),
+        },
+        "self" => {
+            if address == "provider.region" {
+                if let Resolved::Missing(_) = lookup(ctx.doc, &["provider", "region"], ctx, depth + 1) {
+                    return Resolved::Known(ctx.region.to_string());
+                }
+            }
+            if address.is_empty() {
+                return Resolved::Unknowable("`self:` is the whole file, not a value".into());
+            }
+            let keys: Vec<&str> = address.split('.').collect();
+            lookup(ctx.doc, &keys, ctx, depth + 1)
+        }
+        "file" => {
+            let Some(path) = var.arg.as_deref() else {
+                return Resolved::Missing("`file()` names no file".into());
+            };
+            let path = match evaluate_depth(path, ctx, depth + 1) {
+                Resolved::Known(path) => path,
+                other => return other,
+            };
+            let full = ctx.dir.join(&path);
+            match full.extension().and_then(|e| e.to_str()) {
+                Some("yml" | "yaml" | "json") => {}
+                _ => {
+                    return Resolved::Unknowable(format!(
+                        "`{path}` is code the CLI runs, not data this tool reads"
+                    ))
+                }
+            }
+            if !full.exists() {
+                return Resolved::Missing(format!("`{path}` does not exist"));
+            }
+            let Some(doc) = load(&full) else {
+                return Resolved::Unknowable(format!("`{path}` cannot be read"));
+            };
+            let keys: Vec<&str> = if address.is_empty() {
+                Vec::new()
+            } else {
+                address.split('.').collect()
+            };
+            match lookup(&doc, &keys, ctx, depth + 1) {
+                Resolved::Missing(_) => Resolved::Missing(format!("`{path}` has no `{address}`")),
+                other => other,
+            }
+        }
+        "env" => match std::env::var(address) {
+            Ok(value) => Resolved::Known(value),
+            Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
+        },
+        "strToBool" => match evaluate_depth(address, ctx, depth + 1) {
+            Resolved::Known(text) => match text.trim() {
+                "true" | "1" => Resolved::Known("true".into()),
+                "false" | "0" | "null" => Resolved::Known("false".into()),
+                other => Resolved::Unknowable(format!("`{other}` is not a boolean")),
+            },
+            other => other,
+        },
+        source => Resolved::Unknowable(format!("`{source}:` values are known only at deploy time")),
+    }
+}
+
+/// The value at `keys` below `node`, following a string that stands for a
+/// whole section (`custom: ${file(../common.yml):custom}`) as the CLI does.
+fn lookup(node: &Node, keys: &[&str], ctx: &Context, depth: usize) -> Resolved {
+    at(node, keys, ctx, depth, &|leaf: &Node, depth| match &leaf.value {
+        Value::Scalar { text, quoted } => {
+            if !quoted && matches!(text.as_str(), "" | "~" | "null") {
+                Resolved::Missing("the value is empty".into())
+            } else {
+                evaluate_depth(text, ctx, depth + 1)
+            }
+        }
+        _ => Resolved::Unknowable("a section, not a single value".into()),
     })
 }
 
-fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Option<String> {
-    let value = match (var.source.as_str(), var.address.as_str()) {
-        ("sls" | "opt", "stage") => Some(ctx.stage.to_string()),
-        ("opt" | "aws", "region") => Some(ctx.region.to_string()),
-        ("self", "provider.stage") => Some(ctx.stage.to_string()),
-        ("self", "provider.region") => Some(ctx.region.to_string()),
-        ("file", _) => {
-            file_value(ctx.dir, var).and_then(|text| resolve_depth(&text, ctx, depth + 1))
-        }
-        ("self", path) => {
-            let keys: Vec<&str> = path.split('.').collect();
-            let node = ctx.doc.path(&keys);
-            match node.and_then(|n| n.as_str()) {
-                Some(text) => resolve_depth(text, ctx, depth + 1),
-                None => None,
-            }
-        }
-        _ => None,
+/// Whether `keys` name something in the service's file, sections followed:
+/// `Known` when they do, `Missing` when nothing is written there.
+fn written(keys: &[&str], ctx: &Context, depth: usize) -> Resolved {
+    at(ctx.doc, keys, ctx, depth, &|_, _| Resolved::Known(String::new()))
+}
+
+type Leaf<'f> = dyn Fn(&Node, usize) -> Resolved + 'f;
+
+/// Walks `keys` below `node` and gives what `leaf` says of the node there.
+fn at(node: &Node, keys: &[&str], ctx: &Context, depth: usize, leaf: &Leaf) -> Resolved {
+    if depth > MAX_NESTING {
+        return Resolved::Unknowable(format!("references nest deeper than {MAX_NESTING} levels"));
+    }
+    let Some((first, rest)) = keys.split_first() else {
+        return leaf(node, depth);
     };
-    if value.is_some() {
-        return value;
-    }
-    // The first alternative that resolves, in order, as the framework does.
-    for alt in alternatives(var.fallback.as_deref()?) {
-        match alt {
-            Alternative::Literal(text) => return Some(text),
-            Alternative::Reference(inner) => {
-                if let Some(value) = resolve_depth(&format!("${{{inner}}}"), ctx, depth + 1) {
-                    return Some(value);
+    match &node.value {
+        Value::Map(_) => match node.get(first) {
+            Some(child) => at(child, rest, ctx, depth + 1, leaf),
+            None => Resolved::Missing(format!("no `{first}` there")),
+        },
+        Value::Seq(items) => match first.parse::<usize>().ok().and_then(|i| items.get(i)) {
+            Some(child) => at(child, rest, ctx, depth + 1, leaf),
+            None => Resolved::Missing(format!("no item `{first}` there")),
+        },
+        Value::Scalar { text, .. } => {
+            let whole = find(text);
+            match whole.as_slice() {
+                [var] if var.start == 0 && var.end == text.len() => {
+                    section(var, keys, ctx, depth, leaf)
                 }
+                _ => Resolved::Missing(format!("no `{first}` in a plain value")),
             }
-            Alternative::Invalid(_) => return None,
         }
     }
-    None
+}
+
+/// Follows a variable that stands for a section, then `keys` inside it.
+fn section(var: &Var, keys: &[&str], ctx: &Context, depth: usize, leaf: &Leaf) -> Resolved {
+    let address = match evaluate_depth(&var.address, ctx, depth + 1) {
+        Resolved::Known(address) => address,
+        other => return other,
+    };
+    let all: Vec<String> = address
+        .split('.')
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .chain(keys.iter().map(|k| k.to_string()))
+        .collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    match var.source.as_str() {
+        "self" => at(ctx.doc, &all, ctx, depth + 1, leaf),
+        "file" => {
+            let path = var.arg.as_deref().unwrap_or("");
+            let full = ctx.dir.join(path);
+            if !full.exists() {
+                return Resolved::Missing(format!("`{path}` does not exist"));
+            }
+            let Some(doc) = load(&full) else {
+                return Resolved::Unknowable(format!("`{path}` cannot be read"));
+            };
+            match at(&doc, &all, ctx, depth + 1, leaf) {
+                Resolved::Missing(_) => {
+                    Resolved::Missing(format!("`{path}` has no `{}`", all.join(".")))
+                }
+                other => other,
+            }
+        }
+        source => Resolved::Unknowable(format!("a section from `{source}:` is known only at deploy time")),
+    }
+}
+
+/// Whether the service writes `provider.stage` at all (in its file or a
+/// section it includes): `${sls:stage}` without `--stage` is `dev` only
+/// when it does not.
+pub fn sets_provider_stage(ctx: &Context) -> bool {
+    matches!(written(&["provider", "stage"], ctx, 0), Resolved::Known(_))
 }
 
 #[cfg(test)]
@@ -405,6 +670,7 @@ mod tests {
             region: "eu-west-1",
             doc: &doc,
             dir: std::path::Path::new("."),
+            stage_given: true,
         };
         assert_eq!(
             resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),

@@ -7,7 +7,7 @@
 //! the stage, and how a file can say "the stage". Descriptions and other
 //! free text are never names, so they never produce findings.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::app::diag::{Finding, Report};
@@ -65,16 +65,22 @@ pub fn audit(app: &App) -> Report {
         dir: PathBuf::new(),
         report: Report::default(),
         spellings: Vec::new(),
+        current: 0,
+        svc: None,
     };
-    for service in &app.services {
+    for (i, service) in app.services.iter().enumerate() {
+        auditor.current = i;
+        auditor.svc = Some(service);
         auditor.service(service);
     }
-    auditor.spelling_consistency();
+    auditor.spellings_follow_the_stage(app);
     auditor.report.finish()
 }
 
 /// One use of a stage spelling, for the consistency rule.
 struct Spelling {
+    /// Index of the service in the app.
+    service: usize,
     form: StageForm,
     file: PathBuf,
     pos: Pos,
@@ -86,6 +92,9 @@ struct Auditor<'a> {
     dir: PathBuf,
     report: Report,
     spellings: Vec<Spelling>,
+    /// The service being audited.
+    current: usize,
+    svc: Option<&'a Service>,
 }
 
 /// What a name is made of, as far as the stage goes.
@@ -183,7 +192,9 @@ impl<'a> Auditor<'a> {
     }
 
     fn check_stage_allowed(&mut self, file: &Path, pos: Pos, name: &str, context: &str) {
-        if self.policy.stage(name).is_none() {
+        // Without deploy.toml the team's stages are not known: the default
+        // policy is the tool's guess, not a fact about the app.
+        if self.policy.stage(name).is_none() && self.policy.is_declared() {
             let allowed = self.policy.stage_names().join(", ");
             self.finding(
                 file,
@@ -205,7 +216,23 @@ impl<'a> Auditor<'a> {
         for var in vars::find_all(text) {
             let pos = pos_in(node, var.start);
             if let Some(form) = var.stage_form() {
-                if let Some(fallback) = &var.fallback {
+                // A default that itself needs `--stage` fails loudly: fine.
+                let silent = self.svc.is_none_or(|service| {
+                    let mut ctx = service.vars_at("dev", "us-east-1");
+                    ctx.stage_given = false;
+                    !matches!(vars::evaluate(var.raw(text), &ctx), vars::Resolved::Missing(_))
+                });
+                // A default that is another spelling of the stage is that
+                // spelling's definition's matter: one finding, at the cause.
+                let only_stage_refs = var.fallback.as_deref().is_some_and(|fallback| {
+                    vars::alternatives(fallback).iter().all(|alt| match alt {
+                        vars::Alternative::Reference(inner) => vars::find(&format!("${{{inner}}}"))
+                            .first()
+                            .is_some_and(|v| v.stage_form().is_some()),
+                        _ => false,
+                    })
+                });
+                if let Some(fallback) = var.fallback.as_ref().filter(|_| silent && !only_stage_refs) {
                     let raw = var.raw(text).to_string();
                     self.finding(
                         file,
@@ -227,6 +254,7 @@ impl<'a> Auditor<'a> {
                 }
                 if !is_definition {
                     self.spellings.push(Spelling {
+                        service: self.current,
                         form,
                         file: file.to_path_buf(),
                         pos,
@@ -307,6 +335,12 @@ impl<'a> Auditor<'a> {
         setting: bool,
     ) -> bool {
         let mut found = false;
+        // An e-mail address (`dev@example.com`) names a mailbox, not a stage.
+        let text: String = text
+            .split_whitespace()
+            .filter(|word| !is_email(word))
+            .collect::<Vec<_>>()
+            .join(" ");
         let tokens: BTreeSet<&str> = text
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|t| !t.is_empty())
@@ -314,7 +348,9 @@ impl<'a> Auditor<'a> {
         let lone_word = tokens.len() == 1;
         for token in tokens {
             let lower = token.to_ascii_lowercase();
-            if self.policy.stage(&lower).is_some() {
+            let common = COMMON_STAGE_NAMES.contains(&lower.as_str());
+            let undeclared_stage = common && !self.policy.is_declared() && !(setting && lone_word);
+            if self.policy.stage(&lower).is_some() || undeclared_stage {
                 found = true;
                 self.finding(
                     file,
@@ -323,7 +359,7 @@ impl<'a> Auditor<'a> {
                     format!("{what} spells the stage `{lower}` literally"),
                     format!("replace `{lower}` with `{}`", vars::CANONICAL.spelling()),
                 );
-            } else if COMMON_STAGE_NAMES.contains(&lower.as_str()) && !(setting && lone_word) {
+            } else if common && !(setting && lone_word) {
                 found = true;
                 self.check_stage_allowed(file, pos, &lower, what);
             }
@@ -331,42 +367,82 @@ impl<'a> Auditor<'a> {
         found
     }
 
-    fn spelling_consistency(&mut self) {
-        let forms: BTreeSet<StageForm> = self.spellings.iter().map(|s| s.form).collect();
-        if forms.len() < 2 {
-            return;
-        }
-        let canonical = vars::CANONICAL;
-        let example: BTreeMap<StageForm, String> = self
-            .spellings
-            .iter()
-            .map(|s| {
-                (
-                    s.form,
-                    format!("{}:{}", crate::sys::paths::display(&s.file), s.pos),
-                )
-            })
-            .rev()
-            .collect();
-        let used: Vec<String> = forms
-            .iter()
-            .map(|f| format!("`{}` ({})", f.spelling(), example[f]))
-            .collect();
+    /// A spelling of the stage is a hazard only when it can come to another
+    /// value than the stage the stack is deployed to: `${self:provider.stage}`
+    /// where `provider.stage` is a literal, a `custom.stage` built from
+    /// something else. Different spellings that always agree are fine. And
+    /// `${sls:stage}` silently means `dev` when the CLI runs without
+    /// `--stage` and the service sets no `provider.stage`. One finding per
+    /// service and cause, at its first use.
+    fn spellings_follow_the_stage(&mut self, app: &App) {
         let spellings = std::mem::take(&mut self.spellings);
-        for s in &spellings {
-            if s.form != canonical {
-                self.finding(
-                    &s.file,
-                    s.pos,
-                    STAGE_SPELLING,
-                    format!(
-                        "the stage is spelled `{}` here; this app spells it {} ways: {}",
-                        s.form.spelling(),
-                        forms.len(),
-                        used.join(", ")
-                    ),
-                    format!("use `{}` everywhere", canonical.spelling()),
-                );
+        let mut seen: BTreeSet<(usize, StageForm)> = BTreeSet::new();
+        let probes: Vec<String> = self
+            .policy
+            .stage_names()
+            .into_iter()
+            .chain(["xtask-probe"])
+            .map(str::to_string)
+            .collect();
+        for use_ in &spellings {
+            if !seen.insert((use_.service, use_.form)) {
+                continue;
+            }
+            let service = &app.services[use_.service];
+            let uses = spellings
+                .iter()
+                .filter(|s| s.service == use_.service && s.form == use_.form)
+                .count();
+            let times = if uses > 1 {
+                format!(" (and {} more uses in this service)", uses - 1)
+            } else {
+                String::new()
+            };
+            match use_.form {
+                StageForm::SelfProvider | StageForm::SelfCustom => {
+                    let Some((stage, value)) = probes.iter().find_map(|stage| {
+                        let ctx = service.vars_at(stage, "us-east-1");
+                        match vars::evaluate(use_.form.spelling(), &ctx) {
+                            vars::Resolved::Known(value) if value == *stage => None,
+                            // The CLI stops on a value it cannot find: loud, not silent.
+                            vars::Resolved::Missing(_) => None,
+                            vars::Resolved::Known(value) => Some((stage.clone(), format!("`{value}`"))),
+                            vars::Resolved::Unknowable(why) => Some((stage.clone(), format!("unknown before deploy ({why})"))),
+                        }
+                    }) else {
+                        continue;
+                    };
+                    let key = if use_.form == StageForm::SelfProvider {
+                        "provider.stage"
+                    } else {
+                        "custom.stage"
+                    };
+                    self.finding(
+                        &use_.file,
+                        use_.pos,
+                        STAGE_SPELLING,
+                        format!(
+                            "`{}` does not follow `--stage`: deployed with `--stage {stage}` it is {value}, so what is named with it here lands in another stage's name{times}",
+                            use_.form.spelling()
+                        ),
+                        format!("define `{key}: ${{opt:stage}}` (it then follows `--stage` and fails loudly without it)"),
+                    );
+                }
+                StageForm::Sls => {
+                    let mut ctx = service.vars_at("dev", "us-east-1");
+                    ctx.stage_given = false;
+                    if vars::sets_provider_stage(&ctx) {
+                        continue;
+                    }
+                    self.finding(
+                        &use_.file,
+                        use_.pos,
+                        STAGE_DEFAULT,
+                        format!("`${{sls:stage}}` is `dev` whenever the CLI runs without `--stage`: this service sets no `provider.stage`{times}"),
+                        "add `provider.stage: ${opt:stage}` to the service, so a command without `--stage` fails instead of using dev".to_string(),
+                    );
+                }
+                StageForm::Opt => {}
             }
         }
     }
@@ -482,6 +558,15 @@ fn pos_in(node: &Node, offset: usize) -> Pos {
             }
         }
         _ => node.pos,
+    }
+}
+
+/// Whether a word (an ARN's last part included) holds an e-mail address.
+fn is_email(word: &str) -> bool {
+    let last = word.rsplit(['/', ':']).next().unwrap_or(word);
+    match last.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.contains('@'),
+        None => false,
     }
 }
 

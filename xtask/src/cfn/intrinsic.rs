@@ -370,6 +370,7 @@ mod tests {
                 region: "eu-west-1",
                 doc: &doc,
                 dir: Path::new("."),
+                stage_given: true,
             },
             resources: BTreeMap::from([("Table", "qa-table")]),
             exports: BTreeMap::from([("shared-qa-id", "abc")]),
