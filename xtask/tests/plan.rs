@@ -95,6 +95,28 @@ fn a_serverless_compose_app_is_ordered_by_depends_on_and_params() {
     );
 }
 
+/// A Compose file in TypeScript, a service in TypeScript and one in JSON:
+/// read the way the CLI reads them, ordered by the param between them.
+#[test]
+fn typescript_and_json_configs_are_read_and_ordered() {
+    let plan = plan_json(&fixture("formats"), "dev");
+    assert_eq!(plan["waves"], serde_json::json!([["store"], ["web"]]));
+    assert_eq!(
+        edges(&plan),
+        [(
+            "web".to_string(),
+            "store".to_string(),
+            "serverless-compose.ts:10".to_string()
+        )]
+    );
+    for command in [&["audit"][..], &["validate", "dev"]] {
+        let mut args = command.to_vec();
+        let app = arg(&fixture("formats"));
+        args.extend(["--app", &app]);
+        xtask(&args).ok();
+    }
+}
+
 #[test]
 fn exports_and_outputs_in_included_files_make_edges() {
     let plan = plan_json(&fixture("split-resources"), "dev");
@@ -249,6 +271,17 @@ fn bad_stages_are_refused_before_any_process_starts() {
         ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
     ],
     &["service key `../../up` must be", "serverless-compose.yml:2"]
+)]
+#[case::two_config_files_in_one_folder(
+    &[
+        ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
+        ("svc/serverless.ts", "module.exports = { service: 'svc', provider: { name: 'aws' } };\n"),
+    ],
+    &["serverless.yml: is one of 2 config files", "svc/serverless.ts"]
+)]
+#[case::a_config_program_that_throws(
+    &[("svc/serverless.js", "throw new Error('no config for you');\n")],
+    &["svc/serverless.js: is a program the Serverless CLI cannot load", "no config for you"]
 )]
 fn apps_that_cannot_be_deployed_safely_are_refused_at_load(
     #[case] files: &[(&str, &str)],

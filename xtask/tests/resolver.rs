@@ -229,8 +229,11 @@ fn the_resolver_agrees_with_the_cli(
     #[case] keys: &[&str],
 ) -> Result<()> {
     // One folder per case: the cases run at once.
-    let case: u32 = service.bytes().fold(7, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
-    let dir = xtask::sys::paths::scratch_dir().join(format!("agree-{case:x}-{}", std::process::id()));
+    let case: u32 = service
+        .bytes()
+        .fold(7, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("agree-{case:x}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("svc"))?;
     std::fs::write(dir.join("svc/serverless.yml"), service)?;

@@ -7,19 +7,33 @@
 
 use std::path::Path;
 
+use crate::app::config;
 use crate::app::manifest::{self, Declared, ServiceDecl};
 use crate::app::template;
-use crate::app::yaml::{self, FileError, Node};
+use crate::app::yaml::{FileError, Node};
 
-/// The compose file names Serverless Compose reads.
-const FILES: &[&str] = &["serverless-compose.yml", "serverless-compose.yaml"];
+/// A Compose app's services, and the params it passes each (by service
+/// key: name and template).
+pub struct Compose {
+    pub services: Vec<ServiceDecl>,
+    pub params: std::collections::BTreeMap<String, Vec<(String, String)>>,
+}
 
-/// The services of the compose file at the app root, if there is one.
-pub fn load(root: &Path) -> Result<Option<Vec<ServiceDecl>>, FileError> {
-    let Some(file) = FILES.iter().map(|f| root.join(f)).find(|f| f.exists()) else {
+/// The compose file at the app root, if there is one (read once: a
+/// TypeScript one is a program).
+pub fn load(root: &Path) -> Result<Option<Compose>, FileError> {
+    let Some(file) = config::find(root, config::COMPOSE_FILES)? else {
         return Ok(None);
     };
-    let (_, doc) = yaml::parse_file(&file)?;
+    let (_, doc) = config::read(&file)?;
+    Ok(Some(Compose {
+        services: services(&file, &doc)?,
+        params: params(&doc),
+    }))
+}
+
+fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
+    let file = file.to_path_buf();
     let shown = crate::sys::paths::display(&file);
     let Some(services) = doc.get("services").and_then(Node::as_map) else {
         return Err(FileError {
@@ -88,24 +102,18 @@ pub fn load(root: &Path) -> Result<Option<Vec<ServiceDecl>>, FileError> {
         }
         out.push(ServiceDecl {
             key: key.to_string(),
-            dir: root.join(path),
+            dir: file.parent().unwrap_or(Path::new(".")).join(path),
             depends_on: deps,
             declared_at: Some((file.clone(), Some(key_node.pos))),
             inputs: Vec::new(),
         });
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Every service's params, by service key: (name, template).
-pub fn params(
-    root: &Path,
-) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>, FileError> {
+fn params(doc: &Node) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
     let mut out = std::collections::BTreeMap::new();
-    let Some(file) = FILES.iter().map(|f| root.join(f)).find(|f| f.exists()) else {
-        return Ok(out);
-    };
-    let (_, doc) = yaml::parse_file(&file)?;
     for (key, config) in doc
         .get("services")
         .and_then(Node::as_map)
@@ -121,7 +129,7 @@ pub fn params(
             .collect();
         out.insert(key.to_string(), list);
     }
-    Ok(out)
+    out
 }
 
 /// Resolves `${key.Output}` in a param template with `outputs(key, Output)`;

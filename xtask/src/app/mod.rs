@@ -2,6 +2,7 @@
 //! Serverless services in it, each parsed once with positions.
 
 pub mod compose;
+pub mod config;
 pub mod diag;
 pub mod manifest;
 pub mod stage;
@@ -209,25 +210,22 @@ impl App {
         let mut errors = Vec::new();
         let mut services = Vec::new();
         let compose = crate::app::compose::load(&root).map_err(|e| LoadError(vec![e]))?;
-        let mut compose_params = match (&compose, manifest.services.is_empty()) {
-            (Some(_), true) => {
-                crate::app::compose::params(&root).map_err(|e| LoadError(vec![e]))?
-            }
-            _ => std::collections::BTreeMap::new(),
-        };
-        let decls: Vec<ServiceDecl> = match compose {
-            Some(compose) if manifest.services.is_empty() => compose,
-            _ if manifest.services.is_empty() => discover(&root)
-                .into_iter()
-                .map(|(key, dir)| ServiceDecl {
-                    key,
-                    dir,
-                    depends_on: Vec::new(),
-                    declared_at: None,
-                    inputs: Vec::new(),
-                })
-                .collect(),
-            _ => manifest.services.clone(),
+        let (decls, mut compose_params) = match compose {
+            Some(compose) if manifest.services.is_empty() => (compose.services, compose.params),
+            _ if manifest.services.is_empty() => (
+                discover(&root)
+                    .into_iter()
+                    .map(|(key, dir)| ServiceDecl {
+                        key,
+                        dir,
+                        depends_on: Vec::new(),
+                        declared_at: None,
+                        inputs: Vec::new(),
+                    })
+                    .collect(),
+                Default::default(),
+            ),
+            _ => (manifest.services.clone(), Default::default()),
         };
         let mut seen = std::collections::BTreeMap::new();
         let mut folders: std::collections::BTreeMap<PathBuf, String> = Default::default();
@@ -262,23 +260,26 @@ impl App {
                 });
                 continue;
             }
-            let file = ["serverless.yml", "serverless.yaml"]
-                .iter()
-                .map(|f| dir.join(f))
-                .find(|f| f.exists());
+            let file = match config::find(&dir, config::SERVICE_FILES) {
+                Ok(file) => file,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
+            };
             let Some(file) = file else {
                 let (path, pos) = declared_at.unwrap_or((dir.clone(), None));
                 errors.push(FileError {
                     path,
                     pos,
                     message: format!(
-                        "service `{key}` has no serverless.yml in {}",
+                        "service `{key}` has no serverless.yml (nor .yaml, .json, .ts, .js) in {}",
                         crate::sys::paths::display(&dir)
                     ),
                 });
                 continue;
             };
-            match yaml::parse_file(&file).and_then(|(text, doc)| {
+            match config::read(&file).and_then(|(text, doc)| {
                 check_shape(&file, &doc)?;
                 Ok((text, doc))
             }) {
@@ -295,7 +296,7 @@ impl App {
             errors.push(FileError {
                 path: root.clone(),
                 pos: None,
-                message: "holds no serverless.yml; pass the app folder with --app DIR".into(),
+                message: "holds no Serverless config (serverless.yml, .json, .ts or .js); pass the app folder with --app DIR".into(),
             });
         }
         let policy = match &manifest.policy {
@@ -472,7 +473,7 @@ fn default_region(services: &[Service]) -> Region {
     Region::parse("us-east-1").expect("a valid region")
 }
 
-/// Every folder under `root` with a serverless.yml/.yaml, outside
+/// Every folder under `root` with a Serverless config file, outside
 /// `node_modules`, `.serverless` and hidden folders, keyed by folder name.
 pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
     let mut found = Vec::new();
@@ -493,7 +494,7 @@ pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
                 if name != "node_modules" && name != "target" && !name.starts_with('.') {
                     stack.push(entry.path());
                 }
-            } else if name == "serverless.yml" || name == "serverless.yaml" {
+            } else if config::SERVICE_FILES.contains(&name.as_str()) {
                 has_file = true;
             }
         }

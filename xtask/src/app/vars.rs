@@ -461,7 +461,9 @@ fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
         },
         "self" => {
             if address == "provider.region" {
-                if let Resolved::Missing(_) = lookup(ctx.doc, &["provider", "region"], ctx, depth + 1) {
+                if let Resolved::Missing(_) =
+                    lookup(ctx.doc, &["provider", "region"], ctx, depth + 1)
+                {
                     return Resolved::Known(ctx.region.to_string());
                 }
             }
@@ -523,22 +525,30 @@ fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
 /// The value at `keys` below `node`, following a string that stands for a
 /// whole section (`custom: ${file(../common.yml):custom}`) as the CLI does.
 fn lookup(node: &Node, keys: &[&str], ctx: &Context, depth: usize) -> Resolved {
-    at(node, keys, ctx, depth, &|leaf: &Node, depth| match &leaf.value {
-        Value::Scalar { text, quoted } => {
-            if !quoted && matches!(text.as_str(), "" | "~" | "null") {
-                Resolved::Missing("the value is empty".into())
-            } else {
-                evaluate_depth(text, ctx, depth + 1)
+    at(
+        node,
+        keys,
+        ctx,
+        depth,
+        &|leaf: &Node, depth| match &leaf.value {
+            Value::Scalar { text, quoted } => {
+                if !quoted && matches!(text.as_str(), "" | "~" | "null") {
+                    Resolved::Missing("the value is empty".into())
+                } else {
+                    evaluate_depth(text, ctx, depth + 1)
+                }
             }
-        }
-        _ => Resolved::Unknowable("a section, not a single value".into()),
-    })
+            _ => Resolved::Unknowable("a section, not a single value".into()),
+        },
+    )
 }
 
 /// Whether `keys` name something in the service's file, sections followed:
 /// `Known` when they do, `Missing` when nothing is written there.
 fn written(keys: &[&str], ctx: &Context, depth: usize) -> Resolved {
-    at(ctx.doc, keys, ctx, depth, &|_, _| Resolved::Known(String::new()))
+    at(ctx.doc, keys, ctx, depth, &|_, _| {
+        Resolved::Known(String::new())
+    })
 }
 
 type Leaf<'f> = dyn Fn(&Node, usize) -> Resolved + 'f;
@@ -603,7 +613,9 @@ fn section(var: &Var, keys: &[&str], ctx: &Context, depth: usize, leaf: &Leaf) -
                 other => other,
             }
         }
-        source => Resolved::Unknowable(format!("a section from `{source}:` is known only at deploy time")),
+        source => Resolved::Unknowable(format!(
+            "a section from `{source}:` is known only at deploy time"
+        )),
     }
 }
 

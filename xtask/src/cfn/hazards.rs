@@ -220,7 +220,10 @@ impl<'a> Auditor<'a> {
                 let silent = self.svc.is_none_or(|service| {
                     let mut ctx = service.vars_at("dev", "us-east-1");
                     ctx.stage_given = false;
-                    !matches!(vars::evaluate(var.raw(text), &ctx), vars::Resolved::Missing(_))
+                    !matches!(
+                        vars::evaluate(var.raw(text), &ctx),
+                        vars::Resolved::Missing(_)
+                    )
                 });
                 // A default that is another spelling of the stage is that
                 // spelling's definition's matter: one finding, at the cause.
@@ -232,7 +235,8 @@ impl<'a> Auditor<'a> {
                         _ => false,
                     })
                 });
-                if let Some(fallback) = var.fallback.as_ref().filter(|_| silent && !only_stage_refs) {
+                if let Some(fallback) = var.fallback.as_ref().filter(|_| silent && !only_stage_refs)
+                {
                     let raw = var.raw(text).to_string();
                     self.finding(
                         file,
@@ -406,8 +410,12 @@ impl<'a> Auditor<'a> {
                             vars::Resolved::Known(value) if value == *stage => None,
                             // The CLI stops on a value it cannot find: loud, not silent.
                             vars::Resolved::Missing(_) => None,
-                            vars::Resolved::Known(value) => Some((stage.clone(), format!("`{value}`"))),
-                            vars::Resolved::Unknowable(why) => Some((stage.clone(), format!("unknown before deploy ({why})"))),
+                            vars::Resolved::Known(value) => {
+                                Some((stage.clone(), format!("`{value}`")))
+                            }
+                            vars::Resolved::Unknowable(why) => {
+                                Some((stage.clone(), format!("unknown before deploy ({why})")))
+                            }
                         }
                     }) else {
                         continue;

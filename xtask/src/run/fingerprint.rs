@@ -141,7 +141,10 @@ impl Files {
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name();
-            if SKIPPED_DIRS.iter().any(|s| name == *s) || name == pin::UNPINNED {
+            if SKIPPED_DIRS.iter().any(|s| name == *s)
+                || name == pin::UNPINNED
+                || name == pin::UNPINNED_JSON
+            {
                 continue;
             }
             self.add(&entry.path());

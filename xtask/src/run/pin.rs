@@ -19,6 +19,10 @@ use crate::app::Service;
 /// The file name of the copy without the pin, beside the service's file.
 pub const UNPINNED: &str = "serverless.xtask.yml";
 
+/// The copy's name for a service whose config is JSON or a program: the
+/// copy is the JSON of the config the CLI's reader gave.
+pub const UNPINNED_JSON: &str = "serverless.xtask.json";
+
 /// How the CLI runs a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pin {
@@ -93,12 +97,25 @@ pub fn cli_version(program: &Path) -> Option<Version> {
 /// Writes the copy of the service's file without its top-level
 /// `frameworkVersion`, and returns its path.
 pub fn write_unpinned(service: &Service) -> Result<PathBuf> {
-    let text: String = service
-        .text
-        .split_inclusive('\n')
-        .filter(|line| !line.starts_with("frameworkVersion:"))
-        .collect();
-    let path = service.dir.join(UNPINNED);
+    let is_yaml = matches!(
+        service.file.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    );
+    let (name, text) = if is_yaml {
+        let text: String = service
+            .text
+            .split_inclusive('\n')
+            .filter(|line| !line.starts_with("frameworkVersion:"))
+            .collect();
+        (UNPINNED, text)
+    } else {
+        let mut config: serde_json::Value = serde_json::from_str(&service.text)?;
+        if let Some(map) = config.as_object_mut() {
+            map.remove("frameworkVersion");
+        }
+        (UNPINNED_JSON, serde_json::to_string_pretty(&config)?)
+    };
+    let path = service.dir.join(name);
     std::fs::write(&path, text)?;
     Ok(path)
 }

@@ -223,8 +223,12 @@ impl Serverless {
             Pin::V3Line(_) => Some(Unpinned(pin::write_unpinned(service)?)),
         };
         let mut action: Vec<&str> = action.to_vec();
-        if unpinned.is_some() {
-            action.extend(["--config", pin::UNPINNED]);
+        let copy_name = unpinned
+            .as_ref()
+            .and_then(|u| u.0.file_name())
+            .map(|n| n.to_string_lossy().to_string());
+        if let Some(name) = &copy_name {
+            action.extend(["--config", name.as_str()]);
         }
         let action = action.as_slice();
         let what = format!(
