@@ -117,6 +117,42 @@ fn typescript_and_json_configs_are_read_and_ordered() {
     }
 }
 
+/// An import whose name only the deploy can tell (an SSM parameter here)
+/// may hang on a service of the app: the plan refuses, at the included
+/// file's line, until deploy.toml declares the order.
+#[test]
+fn an_unknowable_import_refuses_the_plan_until_the_order_is_declared() {
+    let files = [
+        (
+            "table/serverless.yml",
+            "service: table\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    T:\n      Type: AWS::SNS::Topic\n  Outputs:\n    T:\n      Value: !Ref T\n      Export:\n        Name: table-${sls:stage}-topic\n",
+        ),
+        (
+            "api/serverless.yml",
+            "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  - ${file(./imports.yml)}\n",
+        ),
+        (
+            "api/imports.yml",
+            "Resources:\n  Sub:\n    Type: AWS::SNS::Subscription\n    Properties:\n      Protocol: sqs\n      Endpoint: x\n      TopicArn: !ImportValue ${ssm:/shop/topic-export}\n",
+        ),
+    ];
+    let app = write_app("unknowable", &files);
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    run.fails_with("api/imports.yml:7");
+    run.fails_with("cannot be resolved before deploy");
+    run.fails_with("[services.api]");
+
+    std::fs::write(
+        app.join("deploy.toml"),
+        "[services.table]\npath = \"table\"\n\n[services.api]\npath = \"api\"\ndepends_on = [\"table\"]\n",
+    )
+    .unwrap();
+    let plan = plan_json(&app, "dev");
+    assert_eq!(plan["waves"], serde_json::json!([["table"], ["api"]]));
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 #[test]
 fn exports_and_outputs_in_included_files_make_edges() {
     let plan = plan_json(&fixture("split-resources"), "dev");

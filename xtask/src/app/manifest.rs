@@ -25,6 +25,10 @@ pub struct ServiceDecl {
     pub dir: PathBuf,
     /// Dependencies declared outside the service's own file.
     pub depends_on: Vec<Declared>,
+    /// Whether the team declared this service's order itself (`depends_on`
+    /// in deploy.toml, even empty, or Compose's `dependsOn`): then a
+    /// reference whose name cannot be known offline does not block a plan.
+    pub order_declared: bool,
     /// Where it is declared (file and position), for errors.
     pub declared_at: Option<(PathBuf, Option<Pos>)>,
     /// Paths outside what the service's files show that its deploy reads
@@ -85,8 +89,7 @@ struct RawApp {
 #[serde(deny_unknown_fields)]
 struct RawService {
     path: Option<String>,
-    #[serde(default)]
-    depends_on: Vec<String>,
+    depends_on: Option<Vec<String>>,
     #[serde(default)]
     inputs: Vec<String>,
 }
@@ -264,7 +267,7 @@ impl Manifest {
         services.sort_by_key(|(.., pos)| pos.line);
         let keys: Vec<&str> = services.iter().map(|(key, ..)| key.as_str()).collect();
         for (key, _, depends_on, _, pos) in &services {
-            for dep in depends_on {
+            for dep in depends_on.iter().flatten() {
                 if !keys.contains(&dep.as_str()) {
                     return Err(FileError {
                         path: path.to_path_buf(),
@@ -281,8 +284,10 @@ impl Manifest {
             .map(|(key, rel, depends_on, inputs, pos)| ServiceDecl {
                 inputs: inputs.into_iter().map(PathBuf::from).collect(),
                 dir: root.join(rel),
+                order_declared: depends_on.is_some(),
                 depends_on: depends_on
                     .into_iter()
+                    .flatten()
                     .map(|dep| Declared {
                         service: dep,
                         reason: "depends_on in deploy.toml".into(),

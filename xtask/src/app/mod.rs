@@ -43,6 +43,9 @@ pub struct Service {
     pub fragments_complete: bool,
     /// Extra paths its deploy reads (deploy.toml `inputs`), for fingerprints.
     pub inputs: Vec<PathBuf>,
+    /// Whether the team declared the service's order itself (see
+    /// [`crate::app::manifest::ServiceDecl::order_declared`]).
+    pub order_declared: bool,
 }
 
 /// One piece of a service's `resources:` (a map with `Resources`,
@@ -76,6 +79,7 @@ impl Service {
             fragments,
             fragments_complete,
             inputs: Vec::new(),
+            order_declared: false,
         }
     }
 
@@ -219,6 +223,7 @@ impl App {
                         key,
                         dir,
                         depends_on: Vec::new(),
+                        order_declared: false,
                         declared_at: None,
                         inputs: Vec::new(),
                     })
@@ -233,6 +238,7 @@ impl App {
             key,
             dir,
             depends_on,
+            order_declared,
             declared_at,
             inputs,
         } in decls
@@ -286,6 +292,7 @@ impl App {
                 Ok((text, doc)) => {
                     let mut service = Service::new(key, dir, file, text, doc, depends_on);
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
+                    service.order_declared = order_declared;
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)
                 }
@@ -432,7 +439,12 @@ fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
                     .filter(|v| v.source == "file" && v.start == 0 && v.end == text.len());
                 let included = var.and_then(|var| {
                     let path = var.arg.clone().filter(|p| !p.contains("${"))?;
-                    let path = dir.join(path);
+                    // `./x.yml` named as users write it: `dir/x.yml`.
+                    let path: PathBuf = dir
+                        .join(path)
+                        .components()
+                        .filter(|c| !matches!(c, std::path::Component::CurDir))
+                        .collect();
                     let (_, included) = yaml::parse_file(&path).ok()?;
                     let node = if var.address.is_empty() {
                         included

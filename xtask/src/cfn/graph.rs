@@ -84,7 +84,6 @@ impl Graph {
             unresolved: unknown,
         } in &catalogue.references
         {
-            let file = service.display_file();
             for dep in &service.depends_on {
                 edges.push(Edge {
                     from: service.key.clone(),
@@ -143,7 +142,7 @@ impl Graph {
                 unresolved.push(Dangling {
                     service: service.key.clone(),
                     reference: u.written.clone(),
-                    at: format!("{file}:{}", u.pos.line),
+                    at: format!("{}:{}", crate::sys::paths::display(&u.file), u.pos.line),
                     external: false,
                 });
             }

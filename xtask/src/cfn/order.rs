@@ -42,6 +42,40 @@ pub fn checked_in(catalogue: &Catalogue) -> Result<(Graph, Vec<Vec<String>>)> {
             )
         })
         .collect();
+    // A reference whose name cannot be known offline may hang on another
+    // service of the app: planning without it could deploy a consumer
+    // beside its producer. Refuse, unless the team declared the order.
+    let undeclared: Vec<&crate::cfn::graph::Dangling> = graph
+        .unresolved
+        .iter()
+        .filter(|u| {
+            !catalogue
+                .app
+                .service(&u.service)
+                .is_some_and(|s| s.order_declared)
+        })
+        .collect();
+    if let Some(first) = undeclared.first() {
+        let listed: Vec<String> = undeclared
+            .iter()
+            .map(|u| {
+                format!(
+                    "  {}: `{}` in {} names what only the deploy can tell",
+                    u.at,
+                    printable(&u.reference),
+                    u.service
+                )
+            })
+            .collect();
+        bail!(
+            "{} reference(s) cannot be resolved before deploy, so the order may miss an edge:\n{}\n\
+             declare the order in deploy.toml, e.g. `[services.{}]` with `depends_on = [\"...\"]` \
+             (the services it needs; `depends_on = []` if none), or build the name from values known before deploy",
+            listed.len(),
+            listed.join("\n"),
+            first.service
+        );
+    }
     if !missing.is_empty() {
         bail!(
             "{} reference(s) point outside the app:\n{}\ndeploy the producer as part of the app, or declare the name under [external] in deploy.toml",
@@ -101,7 +135,7 @@ fn text(graph: &Graph, waves: &[Vec<String>], stage: &Stage) -> String {
         ));
     }
     for u in &graph.unresolved {
-        out.push_str(&format!("note: {} references `{}` ({}), which cannot be resolved before deploy and orders nothing\n", u.service, u.reference, u.at));
+        out.push_str(&format!("note: {} references `{}` ({}), which cannot be resolved before deploy; its order is the one deploy.toml declares\n", u.service, u.reference, u.at));
     }
     printable(&out)
 }

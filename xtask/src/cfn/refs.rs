@@ -39,6 +39,8 @@ pub struct Reference {
 pub struct Unresolved {
     pub written: String,
     pub pos: Pos,
+    /// The file it is written in (serverless.yml or an included one).
+    pub file: std::path::PathBuf,
 }
 
 /// An export a service defines.
@@ -84,7 +86,11 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
                             pos,
                             file: file.to_path_buf(),
                         }),
-                        None => unresolved.push(Unresolved { written, pos }),
+                        None => unresolved.push(Unresolved {
+                            written,
+                            pos,
+                            file: file.to_path_buf(),
+                        }),
                     }
                 }
             }
@@ -103,6 +109,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
                         None => unresolved.push(Unresolved {
                             written,
                             pos: node.pos,
+                            file: file.to_path_buf(),
                         }),
                     }
                 }
