@@ -47,7 +47,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     if !removed.is_empty() {
         let report = Report {
             findings: removed,
-            errors: Vec::new(),
+            ..Report::default()
         };
         bail!(
             "{}nothing was deployed",

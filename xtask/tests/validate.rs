@@ -117,6 +117,27 @@ fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
     assert_eq!(findings(app, stage), vec![]);
 }
 
+/// Layers by the framework's rule and the requirements layer by the
+/// plugin's are known; what an unknown plugin may create is a note.
+#[test]
+fn generated_resources_are_known_and_plugin_ones_are_notes() {
+    assert_eq!(findings("generated", "dev"), vec![]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "dev", "--app", &arg(&fixture("generated"))])
+        .env_remove("XTASK_APP")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("note: ")
+            && text.contains("`WafWebAcl`")
+            && text.contains("serverless-associate-waf"),
+        "{text}"
+    );
+    assert!(!text.contains("LambdaLayer"), "{text}");
+}
+
 #[test]
 fn the_message_lists_the_valid_attributes() {
     let dir = fixture("broken/getatt-rootresourceid-short");

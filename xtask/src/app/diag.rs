@@ -73,6 +73,8 @@ pub fn printable(text: &str) -> String {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub errors: Vec<FileError>,
+    /// What could not be verified offline: said, but not a finding.
+    pub notes: Vec<Finding>,
 }
 
 impl Report {
@@ -81,6 +83,7 @@ impl Report {
         Report {
             findings: Vec::new(),
             errors,
+            notes: Vec::new(),
         }
     }
 
@@ -128,6 +131,15 @@ impl Report {
                 f.fix
             )));
         }
+        for n in &self.notes {
+            out.push_str(&printable(&format!(
+                "note: {}: {}: {}\n  = {}\n",
+                n.location(),
+                n.rule,
+                n.message,
+                n.fix
+            )));
+        }
         match (self.errors.len(), self.findings.len()) {
             (0, 0) => out.push_str(&format!("{what}: clean\n")),
             (0, n) => out.push_str(&format!("{what}: {n} finding(s)\n")),
@@ -151,7 +163,7 @@ impl Report {
                 })
             })
             .collect();
-        let value = serde_json::json!({ "findings": self.findings, "errors": errors, "clean": self.exit_code() == 0 });
+        let value = serde_json::json!({ "findings": self.findings, "errors": errors, "notes": self.notes, "clean": self.exit_code() == 0 });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
 }

@@ -194,6 +194,17 @@ pub fn generated(service: &Service) -> Generated {
             }
         }
     }
+    // Each entry of the top-level `layers:` is `<Name>LambdaLayer`.
+    for (key, _) in doc.get("layers").and_then(Node::as_map).unwrap_or_default() {
+        let Some(name) = key.as_str() else { continue };
+        let norm = normalized_function_name(name);
+        g.resources
+            .insert(format!("{norm}LambdaLayer"), "AWS::Lambda::LayerVersion");
+        g.outputs.push(format!("{norm}LambdaLayerQualifiedArn"));
+        g.outputs.push(format!("{norm}LambdaLayerHash"));
+        g.outputs.push(format!("{norm}LambdaLayerS3Key"));
+    }
+    plugin_resources(service, functions, &mut g);
     if http_api {
         g.resources
             .insert("HttpApi".into(), "AWS::ApiGatewayV2::Api");
@@ -222,6 +233,73 @@ pub fn generated(service: &Service) -> Generated {
         g.outputs.push("ServiceEndpoint".into());
     }
     g
+}
+
+/// Plugins whose generated logical ids this tool knows, or that generate
+/// none a file would reference. A reference no rule explains in a service
+/// that lists any other plugin may be that plugin's: it is a note.
+pub const KNOWN_PLUGINS: &[&str] = &[
+    "serverless-python-requirements",
+    "serverless-iam-roles-per-function",
+    "serverless-offline",
+    "serverless-esbuild",
+    "serverless-webpack",
+    "serverless-bundle",
+    "serverless-plugin-typescript",
+    "serverless-prune-plugin",
+    "serverless-dotenv-plugin",
+    "serverless-mocha-plugin",
+    "serverless-deployment-bucket",
+    "serverless-dynamodb-local",
+    "serverless-s3-local",
+];
+
+/// The plugins a service lists (`plugins:` as a list or as `modules:`).
+pub fn plugins(service: &Service) -> Vec<String> {
+    let node = service.doc.get("plugins");
+    let list = node
+        .and_then(|n| {
+            n.as_seq()
+                .or_else(|| n.get("modules").and_then(Node::as_seq))
+        })
+        .unwrap_or_default();
+    list.iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
+}
+
+/// What widely used plugins add to the template, by their naming rules.
+fn plugin_resources(service: &Service, functions: &[(Node, Node)], g: &mut Generated) {
+    let listed = plugins(service);
+    let doc = &service.doc;
+    if listed.iter().any(|p| p == "serverless-python-requirements") {
+        let layer = doc.path(&["custom", "pythonRequirements", "layer"]);
+        let on = layer.is_some_and(|l| l.as_map().is_some() || l.as_str() == Some("true"));
+        if on {
+            g.resources.insert(
+                "PythonRequirementsLambdaLayer".into(),
+                "AWS::Lambda::LayerVersion",
+            );
+            g.outputs
+                .push("PythonRequirementsLambdaLayerQualifiedArn".into());
+        }
+    }
+    if listed
+        .iter()
+        .any(|p| p == "serverless-iam-roles-per-function")
+    {
+        for (key, function) in functions {
+            let Some(name) = key.as_str() else { continue };
+            let own = function.get("iamRoleStatements").is_some()
+                || function.get("iamRoleStatementsName").is_some();
+            if own {
+                g.resources.insert(
+                    format!("{}IamRoleLambdaExecution", normalized_function_name(name)),
+                    "AWS::IAM::Role",
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
