@@ -437,7 +437,7 @@ impl Deployer<'_, '_> {
     async fn compose_params(&self, service: &Service) -> Result<Vec<(String, String)>> {
         let run = self.run;
         let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for (_, template) in &service.params {
+        for compose::Param { template, .. } in &service.params {
             for dep in &service.depends_on {
                 if template.contains(&format!("${{{}.", dep.service))
                     && !outputs.contains_key(&dep.service)
@@ -451,7 +451,7 @@ impl Deployer<'_, '_> {
         service
             .params
             .iter()
-            .map(|(name, template)| {
+            .map(|compose::Param { name, template, .. }| {
                 let value = compose::resolve(template, |svc, output| {
                     outputs.get(svc)?.get(output).cloned()
                 })

@@ -96,6 +96,18 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
 )]
 #[case::unquoted_fallback_word("broken/invalid-fallback", "invalid-fallback", "serverless.yml", 6)]
 #[case::retired_runtime("broken/retired-runtime", "unsupported-runtime", "serverless.yml", 8)]
+#[case::missing_file_key(
+    "broken/missing-file-key",
+    "unresolved-variable",
+    "svc/serverless.yml",
+    8
+)]
+#[case::param_declared_for_another_stage_only(
+    "broken/missing-param",
+    "unresolved-variable",
+    "serverless.yml",
+    7
+)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,
@@ -106,6 +118,83 @@ fn each_error_class_gives_exactly_its_finding(
         findings(app, "dev"),
         vec![(rule.to_string(), file.to_string(), line)]
     );
+}
+
+/// Compose's side of a param: an output the producer does not declare,
+/// and a `${param:}` that Compose never passes, each at its line.
+#[test]
+fn compose_params_are_checked_both_ways() {
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("compose-params-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = [
+        (
+            "serverless-compose.yml",
+            "services:\n  store:\n    path: store\n  web:\n    path: web\n    params:\n      table: ${store.TableNam}\n",
+        ),
+        (
+            "store/serverless.yml",
+            "service: cp-store\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    T:\n      Type: AWS::SNS::Topic\n  Outputs:\n    TableName:\n      Value: !Ref T\n",
+        ),
+        (
+            "web/serverless.yml",
+            "service: cp-web\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${param:table}\n    QUEUE: ${param:queue}\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let mut found: Vec<(String, String, usize)> = xtask::cfn::checks::validate(&app, &stage)
+        .findings
+        .into_iter()
+        .map(|f| {
+            let file = f
+                .file
+                .strip_prefix(&dir)
+                .unwrap_or(&f.file)
+                .display()
+                .to_string();
+            (f.rule.to_string(), file, f.line)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (
+                "unknown-output".to_string(),
+                "serverless-compose.yml".to_string(),
+                7
+            ),
+            (
+                "unresolved-variable".to_string(),
+                "web/serverless.yml".to_string(),
+                7
+            ),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a variable comes to differs per stage: each stage is evaluated.
+#[rstest]
+#[case::a_map_without_the_stage("broken/stage-missing-entry", "staging", "unresolved-variable", 14)]
+#[case::a_fallback_to_dev("broken/fallback-other-stage", "prod", "fallback-to-another-stage", 8)]
+fn a_stage_gets_the_finding_its_values_earn(
+    #[case] app: &str,
+    #[case] stage: &str,
+    #[case] rule: &str,
+    #[case] line: usize,
+) {
+    assert_eq!(
+        findings(app, stage),
+        vec![(rule.to_string(), "serverless.yml".to_string(), line)]
+    );
+    // The stages the file does give an entry are clean.
+    assert_eq!(findings(app, "dev"), vec![]);
 }
 
 #[rstest]

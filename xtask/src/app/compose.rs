@@ -12,11 +12,21 @@ use crate::app::manifest::{self, Declared, ServiceDecl};
 use crate::app::template;
 use crate::app::yaml::{FileError, Node};
 
-/// A Compose app's services, and the params it passes each (by service
-/// key: name and template).
+/// A Compose app's services, and the params it passes each (by service key).
 pub struct Compose {
     pub services: Vec<ServiceDecl>,
-    pub params: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    pub params: std::collections::BTreeMap<String, Vec<Param>>,
+}
+
+/// One param Compose passes a service: `name: ${other.Output}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    /// As written: a literal, or a template reading other services' outputs.
+    pub template: String,
+    /// Where it is written in the compose file.
+    pub file: std::path::PathBuf,
+    pub pos: crate::app::yaml::Pos,
 }
 
 /// The compose file at the app root, if there is one (read once: a
@@ -28,7 +38,7 @@ pub fn load(root: &Path) -> Result<Option<Compose>, FileError> {
     let (_, doc) = config::read(&file)?;
     Ok(Some(Compose {
         services: services(&file, &doc)?,
-        params: params(&doc),
+        params: params(&file, &doc),
     }))
 }
 
@@ -112,8 +122,8 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
     Ok(out)
 }
 
-/// Every service's params, by service key: (name, template).
-fn params(doc: &Node) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+/// Every service's params, by service key.
+fn params(file: &Path, doc: &Node) -> std::collections::BTreeMap<String, Vec<Param>> {
     let mut out = std::collections::BTreeMap::new();
     for (key, config) in doc
         .get("services")
@@ -126,7 +136,14 @@ fn params(doc: &Node) -> std::collections::BTreeMap<String, Vec<(String, String)
         };
         let list = params
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+            .filter_map(|(k, v)| {
+                Some(Param {
+                    name: k.as_str()?.to_string(),
+                    template: v.as_str()?.to_string(),
+                    file: file.to_path_buf(),
+                    pos: v.pos,
+                })
+            })
             .collect();
         out.insert(key.to_string(), list);
     }
@@ -140,6 +157,15 @@ pub fn resolve(text: &str, outputs: impl Fn(&str, &str) -> Option<String>) -> Op
         let (service, output) = output_reference(p.inner)?;
         outputs(service, output)
     })
+}
+
+/// The `(key, Output)` pairs a param template reads.
+pub fn outputs_read(text: &str) -> Vec<(String, String)> {
+    template::placeholders(text)
+        .into_iter()
+        .filter_map(|p| output_reference(p.inner))
+        .map(|(service, output)| (service.to_string(), output.to_string()))
+        .collect()
 }
 
 /// The service keys of `${key.Output}` references.

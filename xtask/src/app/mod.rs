@@ -34,7 +34,9 @@ pub struct Service {
     pub depends_on: Vec<Declared>,
     /// Serverless Compose params (`name`, template such as `${users.TableName}`),
     /// passed to the CLI as `--param name=value` once resolved.
-    pub params: Vec<(String, String)>,
+    pub params: Vec<crate::app::compose::Param>,
+    /// Whether the app is a Compose app (its params come from Compose).
+    pub compose: bool,
     /// The CloudFormation part of the service (`resources:`), from this
     /// file and every file it pulls in with `${file()}`.
     pub fragments: Vec<Fragment>,
@@ -80,6 +82,7 @@ impl Service {
             fragments_complete,
             inputs: Vec::new(),
             order_declared: false,
+            compose: false,
         }
     }
 
@@ -141,6 +144,7 @@ impl Service {
             doc: &self.doc,
             dir: &self.dir,
             stage_given: true,
+            compose_params: self.compose.then_some(self.params.as_slice()),
         }
     }
 
@@ -214,6 +218,7 @@ impl App {
         let mut errors = Vec::new();
         let mut services = Vec::new();
         let compose = crate::app::compose::load(&root).map_err(|e| LoadError(vec![e]))?;
+        let is_compose = compose.is_some() && manifest.services.is_empty();
         let (decls, mut compose_params) = match compose {
             Some(compose) if manifest.services.is_empty() => (compose.services, compose.params),
             _ if manifest.services.is_empty() => (
@@ -293,6 +298,7 @@ impl App {
                     let mut service = Service::new(key, dir, file, text, doc, depends_on);
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
                     service.order_declared = order_declared;
+                    service.compose = is_compose;
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)
                 }

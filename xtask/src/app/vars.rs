@@ -23,6 +23,14 @@ pub struct Var {
 }
 
 impl Var {
+    /// The variable without its fallbacks: `${self:a, 'x'}` as `${self:a}`.
+    pub fn primary(&self) -> String {
+        match &self.arg {
+            Some(arg) => format!("${{{}({arg}):{}}}", self.source, self.address),
+            None => format!("${{{}:{}}}", self.source, self.address),
+        }
+    }
+
     /// The text of the variable as written.
     pub fn raw<'a>(&self, text: &'a str) -> &'a str {
         &text[self.start..self.end]
@@ -252,6 +260,9 @@ pub struct Context<'a> {
     /// Whether the command line carries `--stage`: this tool always passes
     /// it; someone running the CLI by hand may not.
     pub stage_given: bool,
+    /// The params Serverless Compose passes (name, template), when the app
+    /// is a Compose app: `None` otherwise.
+    pub compose_params: Option<&'a [crate::app::compose::Param]>,
 }
 
 /// What a variable comes to, as the Serverless CLI would see it offline.
@@ -506,6 +517,7 @@ fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
                 other => other,
             }
         }
+        "param" => param_value(address, ctx, depth),
         "env" => match std::env::var(address) {
             Ok(value) => Resolved::Known(value),
             Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
@@ -520,6 +532,39 @@ fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
         },
         source => Resolved::Unknowable(format!("`{source}:` values are known only at deploy time")),
     }
+}
+
+/// `${param:name}`: what Compose passes, else the service's own `params:`
+/// for the stage, else its `params.default`, as the CLI looks them up.
+fn param_value(name: &str, ctx: &Context, depth: usize) -> Resolved {
+    if let Some(params) = ctx.compose_params {
+        if let Some(crate::app::compose::Param { template, .. }) =
+            params.iter().find(|p| p.name == name)
+        {
+            return if template.contains("${") {
+                Resolved::Unknowable(format!("param `{name}` is another service's output"))
+            } else {
+                Resolved::Known(template.clone())
+            };
+        }
+    }
+    if ctx.stage_given {
+        if let Resolved::Known(_) = written(&["params", ctx.stage, name], ctx, depth + 1) {
+            return lookup(ctx.doc, &["params", ctx.stage, name], ctx, depth + 1);
+        }
+    }
+    if let Resolved::Known(_) = written(&["params", "default", name], ctx, depth + 1) {
+        return lookup(ctx.doc, &["params", "default", name], ctx, depth + 1);
+    }
+    // The Serverless Dashboard may hold params for an `org`/`app` service.
+    if ctx.doc.get("org").is_some() || ctx.doc.get("app").is_some() {
+        return Resolved::Unknowable(format!(
+            "param `{name}` may come from the Serverless Dashboard"
+        ));
+    }
+    Resolved::Missing(format!(
+        "no param `{name}` is passed or declared for this stage"
+    ))
 }
 
 /// The value at `keys` below `node`, following a string that stands for a
@@ -683,6 +728,7 @@ mod tests {
             doc: &doc,
             dir: std::path::Path::new("."),
             stage_given: true,
+            compose_params: None,
         };
         assert_eq!(
             resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),

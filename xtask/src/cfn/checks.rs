@@ -34,6 +34,8 @@ pub const MALFORMED_INTRINSIC: &str = "malformed-intrinsic";
 pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 pub const INVALID_FALLBACK: &str = "invalid-fallback";
 pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
+pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
+pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -100,10 +102,61 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         check_circular(service, &mut report.findings);
         check_fallbacks(service, &mut report.findings);
         check_runtimes(service, &mut report.findings);
+        check_stage_values(service, catalogue, &mut report.findings);
     }
     check_across(catalogue, &mut report.findings);
+    check_compose_outputs(catalogue.app, &mut report.findings);
     unverified_by_plugins(catalogue, &mut report);
     report.finish()
+}
+
+/// A Compose param reading `${other.Output}` where `other` declares no such
+/// output (in its `resources.Outputs` or by the framework's rules): Compose
+/// stops at deploy time. A producer that lists a plugin this tool does not
+/// know may get outputs from it, and is not judged.
+fn check_compose_outputs(app: &App, out: &mut Vec<Finding>) {
+    for service in &app.services {
+        for param in &service.params {
+            for (key, output) in crate::app::compose::outputs_read(&param.template) {
+                let Some(producer) = app.service(&key) else {
+                    continue;
+                };
+                let plugins_unknown = cfn::plugins(producer)
+                    .iter()
+                    .any(|p| !cfn::KNOWN_PLUGINS.contains(&p.as_str()));
+                if plugins_unknown || !producer.fragments_complete {
+                    continue;
+                }
+                let mut declared: Vec<String> = producer
+                    .entries("Outputs")
+                    .into_iter()
+                    .filter_map(|(_, key, _)| key.as_str().map(str::to_string))
+                    .collect();
+                declared.extend(cfn::generated(producer).outputs);
+                if declared.contains(&output) {
+                    continue;
+                }
+                declared.sort();
+                let fix = suggestion(&output, &declared)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| {
+                        format!("add output `{output}` to {key}'s resources.Outputs")
+                    });
+                out.push(finding(
+                    &param.file,
+                    param.pos,
+                    UNKNOWN_OUTPUT,
+                    format!(
+                        "param `{}` of {} reads `${{{key}.{output}}}`, but {key} declares no output `{output}` (it has: {})",
+                        param.name,
+                        service.key,
+                        declared.join(", ")
+                    ),
+                    fix,
+                ));
+            }
+        }
+    }
 }
 
 /// A reference to a resource no rule explains, in a service that lists a
@@ -435,6 +488,87 @@ fn check_fallbacks(service: &Service, out: &mut Vec<Finding>) {
                         ),
                         fix,
                     ));
+                }
+            }
+        });
+    }
+}
+
+/// Every variable evaluated for the stage as the CLI will: one it finds no
+/// value for stops the deploy (`Value not found`), found here at its line;
+/// a fallback that lands on another stage's entry (`${self:custom.sizes.
+/// ${sls:stage}, self:custom.sizes.dev}`) silently gives this stage that
+/// stage's value. An environment variable unset here may be set where the
+/// deploy runs: not a finding.
+fn check_stage_values(service: &Service, catalogue: &Catalogue, out: &mut Vec<Finding>) {
+    let stage = catalogue.stage;
+    let ctx = service.vars(stage);
+    let others: Vec<String> = catalogue
+        .app
+        .policy
+        .stage_names()
+        .into_iter()
+        .chain(crate::cfn::hazards::COMMON_STAGE_NAMES.iter().copied())
+        .filter(|s| *s != stage.name())
+        .map(str::to_string)
+        .collect();
+    for (file, document) in service.documents() {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else {
+                return;
+            };
+            for var in vars::find(text) {
+                let raw = var.raw(text);
+                let primary = var.primary();
+                match vars::evaluate(raw, &ctx) {
+                    vars::Resolved::Missing(why) if !why.starts_with("environment variable") => {
+                        out.push(finding(
+                            file,
+                            node.pos,
+                            UNRESOLVED_VARIABLE,
+                            format!(
+                                "`{raw}` has no value in stage {}: {why}; the CLI stops with `Value not found`",
+                                stage.name()
+                            ),
+                            "give it a value for this stage, or a fallback".into(),
+                        ));
+                    }
+                    vars::Resolved::Known(_) if var.fallback.is_some() => {
+                        let vars::Resolved::Missing(_) = vars::evaluate(&primary, &ctx) else {
+                            continue;
+                        };
+                        // The alternative the CLI takes: the first with a value.
+                        let taken = vars::alternatives(var.fallback.as_deref().unwrap_or(""))
+                            .into_iter()
+                            .find(|alt| match alt {
+                                vars::Alternative::Literal(_) => true,
+                                vars::Alternative::Reference(inner) => matches!(
+                                    vars::evaluate(&format!("${{{inner}}}"), &ctx),
+                                    vars::Resolved::Known(_)
+                                ),
+                                vars::Alternative::Invalid(_) => false,
+                            });
+                        let Some(vars::Alternative::Reference(inner)) = taken else {
+                            continue;
+                        };
+                        let tokens: Vec<&str> = inner
+                            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+                            .collect();
+                        if let Some(other) = others.iter().find(|o| tokens.contains(&o.as_str())) {
+                            out.push(finding(
+                                file,
+                                node.pos,
+                                OTHER_STAGE_FALLBACK,
+                                format!(
+                                    "in stage {}, `{raw}` finds nothing for the stage and falls back to `{inner}`: {} gets {other}'s value",
+                                    stage.name(),
+                                    stage.name()
+                                ),
+                                format!("give stage {} its own entry, or make the fallback stage-neutral", stage.name()),
+                            ));
+                        }
+                    }
+                    _ => {}
                 }
             }
         });

@@ -26,7 +26,7 @@ pub const UNKNOWN_STAGE: &str = "unknown-stage";
 /// Stage names teams commonly use. One of these written in a name, or as a
 /// key of a per-stage map, that the policy does not allow is a reference to
 /// a stage that cannot be deployed.
-const COMMON_STAGE_NAMES: &[&str] = &[
+pub const COMMON_STAGE_NAMES: &[&str] = &[
     "dev",
     "development",
     "stage",

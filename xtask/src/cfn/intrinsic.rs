@@ -371,6 +371,7 @@ mod tests {
                 doc: &doc,
                 dir: Path::new("."),
                 stage_given: true,
+                compose_params: None,
             },
             resources: BTreeMap::from([("Table", "qa-table")]),
             exports: BTreeMap::from([("shared-qa-id", "abc")]),
