@@ -30,7 +30,33 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
     if args.deep {
         let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
         let more = lint::lint(&app, &stage, mode).await?;
-        report.findings.extend(more.findings);
+        // A retired runtime is one cause: the offline finding says it, at
+        // the line the team writes; cfn-lint's copy of it is left out.
+        // The CLI failing on a variable the offline check already found is
+        // the same cause, at the same line.
+        let unresolved: std::collections::BTreeSet<(std::path::PathBuf, usize)> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == checks::UNRESOLVED_VARIABLE)
+            .map(|f| (f.file.clone(), f.line))
+            .collect();
+        let retired: std::collections::BTreeSet<std::path::PathBuf> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == checks::UNSUPPORTED_RUNTIME)
+            .map(|f| f.file.clone())
+            .collect();
+        report
+            .findings
+            .extend(more.findings.into_iter().filter(|f| {
+                // cfn-lint's runtime rules: deprecated, not updatable.
+                let runtime_rule = ["E2531", "E2533", "W2531"]
+                    .iter()
+                    .any(|id| f.fix.contains(&format!("cfn-lint {id}")));
+                !(retired.contains(&f.file) && runtime_rule)
+                    && !(f.rule == "cli-unresolved-variable"
+                        && unresolved.contains(&(f.file.clone(), f.line)))
+            }));
         report.errors.extend(more.errors);
         report = report.finish();
     }

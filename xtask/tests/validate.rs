@@ -276,6 +276,71 @@ fn offline_validation_starts_no_node_process() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A v3 pin, a runtime the CLI's schema no longer lists and a Compose
+/// param from another service's output do not stop `--deep`: cfn-lint
+/// runs, its finding is exit 1 at the line, and the retired runtime and
+/// the variable the CLI cannot resolve are each said once, at their line.
+#[test]
+fn deep_validation_runs_on_any_app() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "validate",
+            "dev",
+            "--deep",
+            "--format",
+            "json",
+            "--app",
+            &arg(&fixture("broken/deep-any-app")),
+        ])
+        .env_remove("XTASK_APP")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("config validation only warns"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json on stdout");
+    let found: Vec<(String, String, u64)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["file"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit("deep-any-app/")
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "unsupported-runtime".to_string(),
+                "legacy/serverless.yml".to_string(),
+                5
+            ),
+            (
+                "cfn-lint-error".to_string(),
+                "legacy/serverless.yml".to_string(),
+                15
+            ),
+            (
+                "unresolved-variable".to_string(),
+                "worker/serverless.yml".to_string(),
+                8
+            ),
+        ],
+        "{report}"
+    );
+}
+
 #[test]
 fn deep_validation_maps_cfn_lint_back_to_the_line() {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))

@@ -69,12 +69,13 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
         paths::scratch_dir().join(format!("validate-{}-{}", std::process::id(), stage.name()));
     let logs = paths::state_dir().join("validate").join(stage.name());
     let mut report = Report::default();
+    out.step("packaging each service from a copy whose config validation only warns (a retired runtime or a v3 pin cannot stop the lint); Compose params read from other services' outputs are placeholders");
     for service in &app.services {
         let target = match (&live, needs_live_stacks(service)) {
             (Some(live), true) => &live.target,
             _ => &offline,
         };
-        let cli = Serverless::new(target)?;
+        let cli = Serverless::new(target)?.relaxed();
         let dir = work.join(&service.key);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -86,7 +87,32 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
             log,
             out: out.clone(),
         };
-        if let Err(err) = cli.package(service, stage, &dir, &sink).await {
+        // Compose params that read other services' outputs are known only
+        // after those deploy: packaging uses a placeholder for each.
+        let params: Vec<(String, String)> = service
+            .params
+            .iter()
+            .map(|p| {
+                let value = if p.template.contains("${") {
+                    // ARN-shaped, so the CLI's format checks accept it.
+                    format!(
+                        "arn:aws:xtask:{}:000000000000:placeholder/{}",
+                        stage.region(),
+                        p.name
+                    )
+                } else {
+                    p.template.clone()
+                };
+                (p.name.clone(), value)
+            })
+            .collect();
+        if let Err(err) = cli.package(service, stage, &dir, &params, &sink).await {
+            // What the CLI could not resolve is the app's to fix, at its line.
+            let unresolved = resolution_errors(service, &format!("{err:#}"));
+            if !unresolved.is_empty() {
+                report.findings.extend(unresolved);
+                continue;
+            }
             let hint = if needs_live_stacks(service) {
                 format!(
                     "\n  its `${{cf:}}` references read stacks that must be deployed to stage {stage} first (on {}); deploy them, or add --rehearse",
@@ -102,6 +128,10 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
             });
             continue;
         }
+        // What the relaxed schema check only warned about: findings at
+        // their lines (a retired runtime is the offline check's already).
+        let log_text = std::fs::read_to_string(&sink.log).unwrap_or_default();
+        report.findings.extend(schema_warnings(service, &log_text));
         let template = dir.join("cloudformation-template-update-stack.json");
         let output = std::process::Command::new(&cfn_lint)
             .args(["--format", "json", "--regions", stage.region(), "--"])
@@ -138,6 +168,60 @@ fn is_users(service: &Service, m: &LintMatch) -> bool {
         (Some("Outputs"), Some(key)) => service.entry("Outputs", key).is_some(),
         _ => false,
     }
+}
+
+/// `at 'functions.a.timeout': must be integer` lines of the CLI's config
+/// validation, as findings at the line they name.
+fn schema_warnings(service: &Service, output: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for line in output.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("at '") else {
+            continue;
+        };
+        let Some((path, why)) = rest.split_once("':") else {
+            continue;
+        };
+        if path.ends_with("runtime") {
+            continue;
+        }
+        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
+        found.push(Finding::new(
+            &service.file,
+            descend(&service.doc, &keys),
+            "cli-config-error",
+            format!(
+                "the Serverless CLI's schema refuses `{path}`: {}",
+                why.trim()
+            ),
+            "fix the value; the CLI refuses this config at deploy time".to_string(),
+        ));
+    }
+    found
+}
+
+/// `Cannot resolve variable at "functions.a.environment.X": why` lines of
+/// the CLI's output, as findings at the line that holds the variable.
+fn resolution_errors(service: &Service, output: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for line in output.lines() {
+        let Some(rest) = line.split("Cannot resolve variable at \"").nth(1) else {
+            continue;
+        };
+        let Some((path, why)) = rest.split_once('"') else {
+            continue;
+        };
+        let why = why.trim_start_matches(':').trim().trim_end_matches(',');
+        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
+        let pos = descend(&service.doc, &keys);
+        found.push(Finding::new(
+            &service.file,
+            pos,
+            "cli-unresolved-variable",
+            format!("the Serverless CLI cannot resolve `{path}`: {why}"),
+            "give the variable a value for this stage (or a fallback); `cargo xtask validate` shows what it resolves to".to_string(),
+        ));
+    }
+    found
 }
 
 /// The serverless.yml position of a template path: the user's own resource

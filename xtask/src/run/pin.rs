@@ -95,8 +95,9 @@ pub fn cli_version(program: &Path) -> Option<Version> {
 }
 
 /// Writes the copy of the service's file without its top-level
-/// `frameworkVersion`, and returns its path.
-pub fn write_unpinned(service: &Service) -> Result<PathBuf> {
+/// `frameworkVersion` (and, when `relaxed`, with `configValidationMode:
+/// warn`), and returns its path.
+pub fn write_unpinned(service: &Service, relaxed: bool) -> Result<PathBuf> {
     let is_yaml = matches!(
         service.file.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")
@@ -106,12 +107,21 @@ pub fn write_unpinned(service: &Service) -> Result<PathBuf> {
             .text
             .split_inclusive('\n')
             .filter(|line| !line.starts_with("frameworkVersion:"))
+            .filter(|line| !(relaxed && line.starts_with("configValidationMode:")))
             .collect();
+        let text = if relaxed {
+            format!("{}\nconfigValidationMode: warn\n", text.trim_end())
+        } else {
+            text
+        };
         (UNPINNED, text)
     } else {
         let mut config: serde_json::Value = serde_json::from_str(&service.text)?;
         if let Some(map) = config.as_object_mut() {
             map.remove("frameworkVersion");
+            if relaxed {
+                map.insert("configValidationMode".into(), "warn".into());
+            }
         }
         (UNPINNED_JSON, serde_json::to_string_pretty(&config)?)
     };

@@ -30,6 +30,10 @@ pub struct Serverless {
     remove: Vec<&'static str>,
     /// The pinned CLI's version; `None` for a CLI of the user's own.
     version: Option<semver::Version>,
+    /// Runs every service from a copy whose config validation only warns
+    /// (`validate --deep`: a runtime the CLI's schema no longer lists must
+    /// not stop the template from being linted; deploys never relax it).
+    relaxed: bool,
 }
 
 /// Ends a child's whole process group when dropped before the child was
@@ -107,7 +111,14 @@ impl Serverless {
             env,
             remove,
             version,
+            relaxed: false,
         })
+    }
+
+    /// The same CLI, with config validation relaxed to warnings.
+    pub fn relaxed(mut self) -> Serverless {
+        self.relaxed = true;
+        self
     }
 
     /// Which CLI runs `service`, and how: for the journal. Fails for a
@@ -158,11 +169,7 @@ impl Serverless {
         params: &[(String, String)],
         sink: &Sink,
     ) -> Result<()> {
-        let mut args = vec!["deploy".to_string()];
-        for (name, value) in params {
-            args.push("--param".into());
-            args.push(format!("{name}={value}"));
-        }
+        let args = with_params(&["deploy"], params);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(service, stage, &args, sink).await
     }
@@ -200,11 +207,13 @@ impl Serverless {
         service: &Service,
         stage: &Stage,
         dir: &Path,
+        params: &[(String, String)],
         sink: &Sink,
     ) -> Result<()> {
         let dir = dir.to_string_lossy().to_string();
-        self.run(service, stage, &["package", "--package", &dir], sink)
-            .await
+        let args = with_params(&["package", "--package", &dir], params);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(service, stage, &args, sink).await
     }
 
     async fn run(
@@ -218,9 +227,9 @@ impl Serverless {
         // would share its `.serverless/` build folder; take turns.
         let _lock = tools::folder_lock(&service.dir).await?;
         // A v3 pin runs from a copy of the file without it (see `pin`).
-        let unpinned = match pin::check(service, self.version.as_ref())? {
-            Pin::Native => None,
-            Pin::V3Line(_) => Some(Unpinned(pin::write_unpinned(service)?)),
+        let unpinned = match (pin::check(service, self.version.as_ref())?, self.relaxed) {
+            (Pin::Native, false) => None,
+            (_, relaxed) => Some(Unpinned(pin::write_unpinned(service, relaxed)?)),
         };
         let mut action: Vec<&str> = action.to_vec();
         let copy_name = unpinned
@@ -300,4 +309,14 @@ impl Serverless {
         }
         Ok(())
     }
+}
+
+/// `action` followed by `--param name=value` for each param.
+fn with_params(action: &[&str], params: &[(String, String)]) -> Vec<String> {
+    let mut args: Vec<String> = action.iter().map(|a| a.to_string()).collect();
+    for (name, value) in params {
+        args.push("--param".into());
+        args.push(format!("{name}={value}"));
+    }
+    args
 }

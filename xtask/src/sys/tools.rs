@@ -50,6 +50,16 @@ const SERVERLESS: Pin = Pin {
     kind: Installer::Npm,
 };
 
+/// yarn and pnpm, for services that pin their dependencies with them on a
+/// machine that has neither.
+const NODE_PM: Pin = Pin {
+    what: "yarn 1.22.22 and pnpm 9.15.9",
+    folder: "node-pm",
+    pin_files: &["node-pm/package.json", "node-pm/package-lock.json"],
+    program: "node_modules/.bin/yarn",
+    kind: Installer::Npm,
+};
+
 const EMULATOR: Pin = Pin {
     what: EMULATOR_PIN,
     folder: "python",
@@ -333,8 +343,14 @@ pub async fn service_dependencies(dir: &Path) -> Result<Option<&'static str>> {
         fs::write(&stamp, want)?;
         return Ok(None);
     }
+    let program = package_manager(program)?;
     let dir_owned = dir.to_path_buf();
-    let what = format!("{program} {} in {}", args.join(" "), paths::display(dir));
+    let what = format!(
+        "{} {} in {}",
+        paths::display(&program),
+        args.join(" "),
+        paths::display(dir)
+    );
     tokio::task::spawn_blocking(move || {
         run_install(
             Command::new(program).args(args).current_dir(&dir_owned),
@@ -350,6 +366,27 @@ pub async fn service_dependencies(dir: &Path) -> Result<Option<&'static str>> {
         "pnpm-lock.yaml" => "pnpm install --frozen-lockfile",
         _ => "npm ci",
     }))
+}
+
+/// The package manager to run: the machine's own when it has one, else
+/// the pinned yarn or pnpm (installed on first use).
+fn package_manager(name: &str) -> Result<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    match found {
+        Some(program) => Ok(program),
+        None if name == "npm" => Ok(PathBuf::from(name)),
+        None => {
+            NODE_PM.locate(true)?;
+            Ok(paths::tools_dir()
+                .join(NODE_PM.folder)
+                .join("node_modules/.bin")
+                .join(name))
+        }
+    }
 }
 
 /// Each lockfile, and how to install exactly what it pins.
