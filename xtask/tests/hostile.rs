@@ -182,6 +182,41 @@ static NESTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 /// A name with a terminal escape sequence in it reaches the report
 /// escaped: a file cannot clear the screen or recolour the output.
+/// A config that is a program is run bounded: one that never ends is
+/// stopped, one that prints more than a file may hold is refused, and
+/// both are named.
+#[rstest::rstest]
+#[case::never_ends("svc/serverless.js", "while (true) {}\n", "did not finish within 3 s")]
+#[case::prints_too_much(
+    "svc/serverless.js",
+    "module.exports = { service: 'big', provider: { name: 'aws' }, custom: { pad: 'x'.repeat(9 << 20) } };\n",
+    "whose config is over 8 MiB"
+)]
+fn a_config_program_is_bounded(#[case] path: &str, #[case] source: &str, #[case] refusal: &str) {
+    let root = app(&format!("program-{}", refusal.len()), &[(path, source)]);
+    let started = Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let output = cmd
+        .args(["audit", "--app", &arg(&root)])
+        .env_remove("XTASK_APP")
+        .env("XTASK_CONFIG_TIMEOUT", "3")
+        .output()
+        .expect("xtask runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(refusal) && text.contains("serverless.js"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn escape_sequences_from_a_file_never_reach_the_terminal() {
     let root = app(

@@ -35,8 +35,17 @@ pub const COMPOSE_FILES: &[&str] = &[
     "serverless-compose.js",
 ];
 
-/// How long a config program may run before it is stopped.
+/// How long a config program may run before it is stopped, unless
+/// `XTASK_CONFIG_TIMEOUT` (seconds) says otherwise.
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn program_timeout() -> Duration {
+    std::env::var("XTASK_CONFIG_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(PROGRAM_TIMEOUT)
+}
 
 /// The most a config program may print: the size limit of a YAML file.
 const MAX_OUTPUT: usize = 8 << 20;
@@ -131,11 +140,12 @@ fn through_cli(path: &Path) -> Result<String, FileError> {
     let stderr = child.stderr.take();
     let out = std::thread::spawn(move || bounded_read(stdout));
     let err = std::thread::spawn(move || bounded_read(stderr));
+    let timeout = program_timeout();
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() > PROGRAM_TIMEOUT => {
+            Ok(None) if started.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
@@ -148,16 +158,18 @@ fn through_cli(path: &Path) -> Result<String, FileError> {
     let err = err.join().unwrap_or_default();
     match status {
         None => Err(fail(format!(
-            "is a program that did not finish within {} s",
-            PROGRAM_TIMEOUT.as_secs()
+            "is a program that did not finish within {} s (XTASK_CONFIG_TIMEOUT sets the limit)",
+            timeout.as_secs()
+        ))),
+        // Checked first: the reader stops at the limit, and the program
+        // then fails on its closed pipe.
+        Some(_) if out.len() > MAX_OUTPUT => Err(fail(format!(
+            "is a program whose config is over {} MiB",
+            MAX_OUTPUT >> 20
         ))),
         Some(status) if !status.success() => Err(fail(format!(
             "is a program the Serverless CLI cannot load (are the app's dependencies installed? it is run as the CLI runs it): {}",
             first_lines(&String::from_utf8_lossy(&err), 3)
-        ))),
-        Some(_) if out.len() > MAX_OUTPUT => Err(fail(format!(
-            "is a program whose config is over {} MiB",
-            MAX_OUTPUT >> 20
         ))),
         Some(_) => {
             let text = String::from_utf8_lossy(&out).to_string();
