@@ -22,7 +22,7 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
             return Ok(2);
         }
     }
-    let report = hazards::audit(&app);
+    let report = hazards::audit_stages(&app, args.stage.as_deref());
     report.print(args.out.format, "audit");
     Ok(report.exit_code())
 }

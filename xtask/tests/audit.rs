@@ -18,7 +18,7 @@ fn fixture(name: &str) -> PathBuf {
 fn findings(app: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
     let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
-    hazards::audit(&app)
+    hazards::audit_stages(&app, None)
         .findings
         .into_iter()
         .map(|f| {
@@ -108,6 +108,18 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     7
 )]
 #[case::unknown_stage_in_a_name("broken/unknown-stage-name", "unknown-stage", "serverless.yml", 5)]
+#[case::a_declared_stage_missing_from_a_map(
+    "broken/stage-missing-entry",
+    "unresolved-variable",
+    "serverless.yml",
+    14
+)]
+#[case::a_declared_stage_falling_back_to_another(
+    "broken/fallback-other-stage",
+    "fallback-to-another-stage",
+    "serverless.yml",
+    8
+)]
 fn each_hazard_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

@@ -102,7 +102,12 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         check_circular(service, &mut report.findings);
         check_fallbacks(service, &mut report.findings);
         check_runtimes(service, &mut report.findings);
-        check_stage_values(service, catalogue, &mut report.findings);
+        check_stage_values(
+            service,
+            catalogue.app,
+            catalogue.stage,
+            &mut report.findings,
+        );
     }
     check_across(catalogue, &mut report.findings);
     check_compose_outputs(catalogue.app, &mut report.findings);
@@ -500,11 +505,19 @@ fn check_fallbacks(service: &Service, out: &mut Vec<Finding>) {
 /// ${sls:stage}, self:custom.sizes.dev}`) silently gives this stage that
 /// stage's value. An environment variable unset here may be set where the
 /// deploy runs: not a finding.
-fn check_stage_values(service: &Service, catalogue: &Catalogue, out: &mut Vec<Finding>) {
-    let stage = catalogue.stage;
+/// The per-stage value findings of every service in `stage`, for `audit`
+/// (which evaluates every stage the team declared).
+pub fn stage_values(app: &App, stage: &Stage) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for service in &app.services {
+        check_stage_values(service, app, stage, &mut out);
+    }
+    out
+}
+
+fn check_stage_values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {
     let ctx = service.vars(stage);
-    let others: Vec<String> = catalogue
-        .app
+    let others: Vec<String> = app
         .policy
         .stage_names()
         .into_iter()

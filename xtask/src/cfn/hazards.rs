@@ -77,6 +77,34 @@ pub fn audit(app: &App) -> Report {
     auditor.report.finish()
 }
 
+/// What `cargo xtask audit` reports: every hazard, and every stage the team
+/// declared (or `only`) with its variables evaluated: a value the CLI will
+/// not find there is a finding now, not at that stage's first deploy. The
+/// default policy's stages are the tool's guess, not the team's: they are
+/// not judged. Deploy's preflight runs [`audit`] and validates its own
+/// stage instead.
+pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
+    let mut report = audit(app);
+    let stages: Vec<String> = match only {
+        Some(stage) => vec![stage.to_string()],
+        None if app.policy.is_declared() => app
+            .policy
+            .stage_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        None => Vec::new(),
+    };
+    for name in stages {
+        if let Ok(stage) = app.stage(&name) {
+            report
+                .findings
+                .extend(crate::cfn::checks::stage_values(app, &stage));
+        }
+    }
+    report.finish()
+}
+
 /// One use of a stage spelling, for the consistency rule.
 struct Spelling {
     /// Index of the service in the app.
