@@ -183,15 +183,26 @@ fn compose_params_are_checked_both_ways() {
 #[rstest]
 #[case::a_map_without_the_stage("broken/stage-missing-entry", "staging", "unresolved-variable", 14)]
 #[case::a_fallback_to_dev("broken/fallback-other-stage", "prod", "fallback-to-another-stage", 8)]
+#[case::a_fallback_to_dev_in_a_shared_section(
+    "broken/fallback-in-shared-section",
+    "staging",
+    "fallback-to-another-stage",
+    8
+)]
 fn a_stage_gets_the_finding_its_values_earn(
     #[case] app: &str,
     #[case] stage: &str,
     #[case] rule: &str,
     #[case] line: usize,
 ) {
+    let file = if app.ends_with("shared-section") {
+        "common.yml"
+    } else {
+        "serverless.yml"
+    };
     assert_eq!(
         findings(app, stage),
-        vec![(rule.to_string(), "serverless.yml".to_string(), line)]
+        vec![(rule.to_string(), file.to_string(), line)]
     );
     // The stages the file does give an entry are clean.
     assert_eq!(findings(app, "dev"), vec![]);

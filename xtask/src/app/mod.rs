@@ -176,6 +176,16 @@ impl Service {
         vars::resolve(name, &self.vars(stage))
     }
 
+    /// The sections the service takes whole from other files
+    /// (`custom: ${file(../common.yml):custom}`), each with its file, as
+    /// written there: their variables are the service's too.
+    pub fn sections(&self) -> Vec<(PathBuf, Node)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        collect_sections(&self.dir, &self.doc, &mut out, &mut seen, 0);
+        out
+    }
+
     /// The file path shown in diagnostics.
     pub fn display_file(&self) -> String {
         crate::sys::paths::display(&self.file)
@@ -446,11 +456,7 @@ fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
                 let included = var.and_then(|var| {
                     let path = var.arg.clone().filter(|p| !p.contains("${"))?;
                     // `./x.yml` named as users write it: `dir/x.yml`.
-                    let path: PathBuf = dir
-                        .join(path)
-                        .components()
-                        .filter(|c| !matches!(c, std::path::Component::CurDir))
-                        .collect();
+                    let path = crate::sys::paths::normalize(&dir.join(path));
                     let (_, included) = yaml::parse_file(&path).ok()?;
                     let node = if var.address.is_empty() {
                         included
@@ -489,6 +495,49 @@ fn default_region(services: &[Service]) -> Region {
         }
     }
     Region::parse("us-east-1").expect("a valid region")
+}
+
+fn collect_sections(
+    dir: &Path,
+    node: &Node,
+    out: &mut Vec<(PathBuf, Node)>,
+    seen: &mut std::collections::BTreeSet<(PathBuf, String)>,
+    depth: usize,
+) {
+    // Deeper than any real file; a cycle of includes stops at `seen`.
+    if depth > 8 {
+        return;
+    }
+    let mut found = Vec::new();
+    node.walk(&mut |_, n| {
+        let Some(text) = n.as_str() else { return };
+        if let [var] = vars::find(text).as_slice() {
+            let whole = var.start == 0 && var.end == text.len();
+            if whole && var.source == "file" {
+                if let Some(arg) = var.arg.as_deref().filter(|a| !a.contains("${")) {
+                    found.push((arg.to_string(), var.address.clone()));
+                }
+            }
+        }
+    });
+    for (arg, address) in found {
+        let path = crate::sys::paths::normalize(&dir.join(&arg));
+        if !config::is_data(&path) || !seen.insert((path.clone(), address.clone())) {
+            continue;
+        }
+        let Ok((_, doc)) = yaml::parse_file(&path) else {
+            continue;
+        };
+        let keys: Vec<&str> = address.split('.').filter(|k| !k.is_empty()).collect();
+        let Some(section) = doc.path(&keys) else {
+            continue;
+        };
+        if section.as_str().is_some() {
+            continue;
+        }
+        collect_sections(dir, section, out, seen, depth + 1);
+        out.push((path, section.clone()));
+    }
 }
 
 /// Every folder under `root` with a Serverless config file, outside

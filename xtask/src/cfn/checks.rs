@@ -525,7 +525,12 @@ fn check_stage_values(service: &Service, app: &App, stage: &Stage, out: &mut Vec
         .filter(|s| *s != stage.name())
         .map(str::to_string)
         .collect();
-    for (file, document) in service.documents() {
+    let sections = service.sections();
+    let documents = service
+        .documents()
+        .into_iter()
+        .chain(sections.iter().map(|(file, node)| (file.as_path(), node)));
+    for (file, document) in documents {
         document.walk(&mut |_, node| {
             let Some(text) = node.as_str() else {
                 return;

@@ -526,7 +526,9 @@ impl<'a> Auditor<'a> {
             };
             let whole = var.start == 0 && var.end == text.len() && var.address.is_empty();
             for candidate in candidates {
-                let included = normalize(&file.parent().unwrap_or(Path::new(".")).join(&candidate));
+                let included = crate::sys::paths::normalize(
+                    &file.parent().unwrap_or(Path::new(".")).join(&candidate),
+                );
                 if !seen.insert(included.clone()) {
                     continue;
                 }
@@ -566,21 +568,6 @@ impl<'a> Auditor<'a> {
             }
         }
     }
-}
-
-/// `a/./b/../c` as `a/c`, so included files are named the way users write them.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir if out.file_name().is_some() => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// The position of byte `offset` of a scalar: exact on one-line scalars.

@@ -52,3 +52,18 @@ pub fn display(path: &Path) -> String {
         _ => path.display().to_string(),
     }
 }
+
+/// `a/./b/../c` as `a/c`, so included files are named the way users write them.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
