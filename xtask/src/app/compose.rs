@@ -112,7 +112,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
         }
         out.push(ServiceDecl {
             key: key.to_string(),
-            dir: file.parent().unwrap_or(Path::new(".")).join(path),
+            dir: crate::sys::paths::normalize(&file.parent().unwrap_or(Path::new(".")).join(path)),
             depends_on: deps,
             order_declared: config.get("dependsOn").is_some(),
             declared_at: Some((file.clone(), Some(key_node.pos))),
