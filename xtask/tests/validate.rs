@@ -96,6 +96,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
 )]
 #[case::unquoted_fallback_word("broken/invalid-fallback", "invalid-fallback", "serverless.yml", 6)]
 #[case::retired_runtime("broken/retired-runtime", "unsupported-runtime", "serverless.yml", 8)]
+#[case::two_services_create_one_table(
+    "broken/same-resource-name",
+    "same-resource-name",
+    "posts/serverless.yml",
+    12
+)]
 #[case::missing_file_key(
     "broken/missing-file-key",
     "unresolved-variable",

@@ -145,6 +145,7 @@ impl Service {
             dir: &self.dir,
             stage_given: true,
             compose_params: self.compose.then_some(self.params.as_slice()),
+            symbolic: false,
         }
     }
 

@@ -263,6 +263,9 @@ pub struct Context<'a> {
     /// The params Serverless Compose passes (name, template), when the app
     /// is a Compose app: `None` otherwise.
     pub compose_params: Option<&'a [crate::app::compose::Param]>,
+    /// Gives an unset `${env:X}` and an `${ssm:...}` as that text: two names
+    /// built from the same deploy-time value compare equal without knowing it.
+    pub symbolic: bool,
 }
 
 /// What a variable comes to, as the Serverless CLI would see it offline.
@@ -518,6 +521,10 @@ fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
             }
         }
         "param" => param_value(address, ctx, depth),
+        "env" if ctx.symbolic && std::env::var(address).is_err() => {
+            Resolved::Known(format!("${{env:{address}}}"))
+        }
+        "ssm" if ctx.symbolic => Resolved::Known(format!("${{ssm:{address}}}")),
         "env" => match std::env::var(address) {
             Ok(value) => Resolved::Known(value),
             Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
@@ -729,6 +736,7 @@ mod tests {
             dir: std::path::Path::new("."),
             stage_given: true,
             compose_params: None,
+            symbolic: false,
         };
         assert_eq!(
             resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),

@@ -36,6 +36,7 @@ pub const INVALID_FALLBACK: &str = "invalid-fallback";
 pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
 pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
+pub const SHARED_PHYSICAL_NAME: &str = "same-resource-name";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -111,8 +112,61 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     }
     check_across(catalogue, &mut report.findings);
     check_compose_outputs(catalogue.app, &mut report.findings);
+    check_physical_names(catalogue.app, catalogue.stage, &mut report.findings);
     unverified_by_plugins(catalogue, &mut report);
     report.finish()
+}
+
+/// Two services that create a resource of one type under one name: the
+/// second stack's create fails ("already exists"), or worse, a stack
+/// removes what another still uses. Names are compared as they resolve for
+/// the stage, an unset `${env:X}` or an `${ssm:}` kept as written (it is
+/// one value in one deploy).
+fn check_physical_names(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
+    let mut seen: BTreeMap<(String, String), (String, PathBuf, Pos)> = BTreeMap::new();
+    for service in &app.services {
+        let mut ctx = service.vars(stage);
+        ctx.symbolic = true;
+        for (file, id, resource) in service.entries("Resources") {
+            let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
+                continue;
+            };
+            for (_, key) in crate::cfn::hazards::SCOPED_PROPERTIES
+                .iter()
+                .filter(|(t, _)| *t == ty)
+            {
+                let Some(node) = resource.path(&["Properties", key]) else {
+                    continue;
+                };
+                let Some(text) = node.as_str() else { continue };
+                let vars::Resolved::Known(name) = vars::evaluate(text, &ctx) else {
+                    continue;
+                };
+                let here = format!("{}:{}", service.key, id.as_str().unwrap_or(""));
+                match seen.get(&(ty.to_string(), name.clone())) {
+                    Some((there, other_file, other_pos))
+                        if !there.starts_with(&format!("{}:", service.key)) =>
+                    {
+                        out.push(finding(
+                            file,
+                            node.pos,
+                            SHARED_PHYSICAL_NAME,
+                            format!(
+                                "{ty} `{name}` ({here}) is also created by {there} ({}:{}); two stacks cannot own one resource",
+                                crate::sys::paths::display(other_file),
+                                other_pos.line
+                            ),
+                            "create it in one service and pass its name to the other (an export, a Compose param)".into(),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert((ty.to_string(), name), (here, file.to_path_buf(), node.pos));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A Compose param reading `${other.Output}` where `other` declares no such

@@ -40,7 +40,7 @@ pub const COMMON_STAGE_NAMES: &[&str] = &[
 
 /// Resource property keys that name a resource and must differ per stage,
 /// by CloudFormation type.
-const SCOPED_PROPERTIES: &[(&str, &str)] = &[
+pub const SCOPED_PROPERTIES: &[(&str, &str)] = &[
     ("AWS::S3::Bucket", "BucketName"),
     ("AWS::DynamoDB::Table", "TableName"),
     ("AWS::DynamoDB::GlobalTable", "TableName"),

@@ -372,6 +372,7 @@ mod tests {
                 dir: Path::new("."),
                 stage_given: true,
                 compose_params: None,
+                symbolic: false,
             },
             resources: BTreeMap::from([("Table", "qa-table")]),
             exports: BTreeMap::from([("shared-qa-id", "abc")]),
