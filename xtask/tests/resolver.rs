@@ -268,3 +268,67 @@ fn the_resolver_agrees_with_the_cli(
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Every logical id the CLI generates for functions, events and
+/// authorizers is one the tool knows, with the type the CLI gives it: the
+/// packaged template is the referee. (Packaging a layer asks AWS for the
+/// deployed one, so layers are checked by the naming rule's unit test.)
+#[test]
+fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
+    let dir = xtask::sys::paths::scratch_dir().join(format!("generated-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc/deps"))?;
+    let service = "service: gen\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\nfunctions:\n  work-item:\n    handler: h.work\n    events:\n      - sqs: arn:aws:sqs:us-east-1:000000000000:jobs\n      - schedule: rate(1 hour)\n      - http:\n          path: items\n          method: get\n          authorizer: check\n      - httpApi: GET /things\n      - websocket: $connect\n      - sns: alerts\n  check:\n    handler: h.check\n";
+    std::fs::write(dir.join("svc/serverless.yml"), service)?;
+    std::fs::write(
+        dir.join("svc/h.mjs"),
+        "export const work = async () => ({});\nexport const check = async () => ({});\n",
+    )?;
+    std::fs::write(dir.join("svc/deps/x.txt"), "x")?;
+    let cli = xtask::sys::tools::serverless(true)?;
+    let output = Command::new(cli)
+        .args(["package", "--stage", "dev", "--region", "us-east-1"])
+        .current_dir(dir.join("svc"))
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env_remove("AWS_PROFILE")
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let template: serde_json::Value = serde_json::from_slice(&std::fs::read(
+        dir.join("svc/.serverless/cloudformation-template-update-stack.json"),
+    )?)?;
+    let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let generated = xtask::cfn::generated(&app.services[0]);
+    let resources = template["Resources"].as_object().context("resources")?;
+    let mut unknown = Vec::new();
+    for (id, resource) in resources {
+        let ty = resource["Type"].as_str().unwrap_or("");
+        if generated.type_of(id) != Some(ty) {
+            unknown.push(format!(
+                "{id} ({ty}): the tool says {:?}",
+                generated.type_of(id)
+            ));
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "ids the CLI generates that the tool does not know:\n{}",
+        unknown.join("\n")
+    );
+    let outputs = template["Outputs"].as_object().context("outputs")?;
+    for key in outputs.keys() {
+        assert!(
+            generated.outputs.contains(key),
+            "output {key} the tool does not know"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -93,6 +93,11 @@ pub fn read(path: &Path) -> Result<(String, Node), FileError> {
         return yaml::parse_file(path);
     }
     let source = yaml::read_text(path)?;
+    // Said, since it runs the app's code (as the CLI itself would).
+    eprintln!(
+        "reading {} through the Serverless CLI's config reader",
+        crate::sys::paths::display(path)
+    );
     let json = through_cli(path)?;
     let mut doc = yaml::parse(&json).map_err(|err| FileError {
         path: path.to_path_buf(),

@@ -116,18 +116,29 @@ pub struct Generated {
     pub resources: BTreeMap<String, &'static str>,
     /// Logical id prefixes and the type of every id with that prefix.
     pub prefixes: Vec<(String, &'static str)>,
+    /// Logical id suffixes (the part before is a user's name) and their type.
+    pub suffixes: Vec<(String, &'static str)>,
     /// Outputs the framework adds (and exports as `sls-<service>-<stage>-<key>`).
     pub outputs: Vec<String>,
 }
 
 impl Generated {
     pub fn type_of(&self, logical: &str) -> Option<&'static str> {
-        self.resources.get(logical).copied().or_else(|| {
-            self.prefixes
-                .iter()
-                .find(|(p, _)| logical.starts_with(p.as_str()))
-                .map(|(_, t)| *t)
-        })
+        self.resources
+            .get(logical)
+            .copied()
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .find(|(p, _)| logical.starts_with(p.as_str()))
+                    .map(|(_, t)| *t)
+            })
+            .or_else(|| {
+                self.suffixes
+                    .iter()
+                    .find(|(s, _)| logical.len() > s.len() && logical.ends_with(s.as_str()))
+                    .map(|(_, t)| *t)
+            })
     }
 }
 
@@ -170,6 +181,9 @@ pub fn generated(service: &Service) -> Generated {
             .insert(format!("{norm}LogGroup"), "AWS::Logs::LogGroup");
         g.prefixes
             .push((format!("{norm}LambdaVersion"), "AWS::Lambda::Version"));
+        // Every event that invokes it (and an authorizer) grants a permission.
+        g.prefixes
+            .push((format!("{norm}LambdaPermission"), "AWS::Lambda::Permission"));
         if versions {
             g.outputs.push(format!("{norm}LambdaFunctionQualifiedArn"));
         }
@@ -185,13 +199,24 @@ pub fn generated(service: &Service) -> Generated {
                     "AWS::Lambda::Permission",
                 );
             }
-            if event.get("http").is_some() {
+            if let Some(http) = event.get("http") {
                 rest_api = true;
                 g.resources.insert(
                     format!("{norm}LambdaPermissionApiGateway"),
                     "AWS::Lambda::Permission",
                 );
+                let authorizer = http
+                    .get("authorizer")
+                    .and_then(|a| a.as_str().or_else(|| a.get("name").and_then(Node::as_str)));
+                if let Some(name) = authorizer.filter(|n| !n.starts_with("arn:") && *n != "aws_iam")
+                {
+                    g.resources.insert(
+                        format!("{}ApiGatewayAuthorizer", normalized_function_name(name)),
+                        "AWS::ApiGateway::Authorizer",
+                    );
+                }
             }
+            event_resources(&norm, event, &mut g);
         }
     }
     // Each entry of the top-level `layers:` is `<Name>LambdaLayer`.
@@ -233,6 +258,56 @@ pub fn generated(service: &Service) -> Generated {
         g.outputs.push("ServiceEndpoint".into());
     }
     g
+}
+
+/// What a function's event makes the framework create, by its naming rules
+/// (osls `lib/plugins/aws/lib/naming.js`).
+fn event_resources(norm: &str, event: &Node, g: &mut Generated) {
+    let Some((kind, config)) = event.as_map().and_then(|m| m.first()) else {
+        return;
+    };
+    let mut prefix = |p: String, ty: &'static str| g.prefixes.push((p, ty));
+    match kind.as_str().unwrap_or("") {
+        "sqs" | "stream" | "msk" | "kafka" | "activemq" | "rabbitmq" => prefix(
+            format!("{norm}EventSourceMapping"),
+            "AWS::Lambda::EventSourceMapping",
+        ),
+        "schedule" => prefix(format!("{norm}EventsRuleSchedule"), "AWS::Events::Rule"),
+        "cloudwatchEvent" => prefix(
+            format!("{norm}EventsRuleCloudWatchEvent"),
+            "AWS::Events::Rule",
+        ),
+        "sns" if !config.as_str().is_some_and(|t| t.starts_with("arn:")) => {
+            prefix("SNSTopic".into(), "AWS::SNS::Topic")
+        }
+        "s3" if config.get("existing").and_then(Node::as_str) != Some("true") => {
+            prefix("S3Bucket".into(), "AWS::S3::Bucket")
+        }
+        "cognitoUserPool" => prefix("CognitoUserPool".into(), "AWS::Cognito::UserPool"),
+        "eventBridge" => g
+            .suffixes
+            .push(("EventBridgeRule".into(), "AWS::Events::Rule")),
+        "websocket" => {
+            g.prefixes.push((
+                format!("{norm}WebsocketsIntegration"),
+                "AWS::ApiGatewayV2::Integration",
+            ));
+            g.suffixes
+                .push(("WebsocketsRoute".into(), "AWS::ApiGatewayV2::Route"));
+            g.resources
+                .insert("WebsocketsApi".into(), "AWS::ApiGatewayV2::Api");
+            g.outputs.push("ServiceEndpointWebsocket".into());
+            g.resources.insert(
+                "WebsocketsDeploymentStage".into(),
+                "AWS::ApiGatewayV2::Stage",
+            );
+            g.prefixes.push((
+                "WebsocketsDeployment".into(),
+                "AWS::ApiGatewayV2::Deployment",
+            ));
+        }
+        _ => {}
+    }
 }
 
 /// Plugins whose generated logical ids this tool knows, or that generate
@@ -326,6 +401,41 @@ mod tests {
         ));
         assert!(attributes("AWS::S3::Buckett").is_none());
         assert!(RESOURCE_TYPES.len() > 1500, "the table covers every type");
+    }
+
+    #[test]
+    fn events_and_layers_generate_what_the_framework_names() {
+        let text = "service: gen\nprovider:\n  name: aws\nlayers:\n  deps:\n    path: deps\nfunctions:\n  work-item:\n    handler: h.work\n    events:\n      - sqs: arn:aws:sqs:us-east-1:1:q\n      - schedule: rate(1 hour)\n      - http:\n          path: x\n          method: get\n          authorizer: checkToken\n      - websocket: $connect\n      - sns: alerts\n";
+        let doc = crate::app::yaml::parse(text).unwrap();
+        let service = Service::new(
+            "gen".into(),
+            "gen".into(),
+            "gen/serverless.yml".into(),
+            text.into(),
+            doc,
+            Vec::new(),
+        );
+        let g = generated(&service);
+        for (id, ty) in [
+            ("DepsLambdaLayer", "AWS::Lambda::LayerVersion"),
+            (
+                "WorkDashitemEventSourceMappingSQSQ",
+                "AWS::Lambda::EventSourceMapping",
+            ),
+            ("WorkDashitemEventsRuleSchedule1", "AWS::Events::Rule"),
+            (
+                "CheckTokenApiGatewayAuthorizer",
+                "AWS::ApiGateway::Authorizer",
+            ),
+            ("WebsocketsApi", "AWS::ApiGatewayV2::Api"),
+            ("SNSTopicAlerts", "AWS::SNS::Topic"),
+        ] {
+            assert_eq!(g.type_of(id), Some(ty), "{id}");
+        }
+        assert_eq!(g.type_of("SomethingElse"), None);
+        assert!(g
+            .outputs
+            .contains(&"DepsLambdaLayerQualifiedArn".to_string()));
     }
 
     #[test]
