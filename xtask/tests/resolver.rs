@@ -332,3 +332,96 @@ fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Each audit advice, applied as written, clears its finding, is accepted
+/// by the CLI with `--stage`, and leaves no silent default: without
+/// `--stage` the CLI stops instead of deploying somewhere.
+#[rstest::rstest]
+#[case::default_dropped(
+    "service: adv\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n",
+    "${opt:stage, 'dev'}",
+    "${opt:stage}"
+)]
+#[case::sls_default_dropped(
+    "service: adv\nprovider:\n  name: aws\ncustom:\n  bucket: adv-${sls:stage, 'dev'}\n",
+    "${sls:stage, 'dev'}",
+    "${opt:stage}"
+)]
+#[case::literal_provider_stage(
+    "service: adv\nprovider:\n  name: aws\n  stage: dev\n",
+    "stage: dev",
+    "provider.stage: ${opt:stage}"
+)]
+#[case::sls_stage_without_provider_stage(
+    "service: adv\nprovider:\n  name: aws\ncustom:\n  bucket: adv-${sls:stage}\n",
+    "  name: aws\n",
+    "provider.stage: ${opt:stage}"
+)]
+#[case::custom_stage_that_does_not_follow(
+    "service: adv\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:XTASK_REFEREE_UNSET, 'dev'}\n  bucket: adv-${self:custom.stage}\n",
+    "${env:XTASK_REFEREE_UNSET, 'dev'}",
+    "custom.stage: ${opt:stage}"
+)]
+#[case::literal_stage_in_a_name(
+    "service: adv\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    B:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: adv-files-dev\n",
+    "adv-files-dev",
+    "${sls:stage}"
+)]
+fn each_advice_is_one_the_cli_accepts_without_a_silent_default(
+    #[case] service: &str,
+    #[case] written: &str,
+    #[case] advised: &str,
+) -> Result<()> {
+    let case: u32 = service
+        .bytes()
+        .fold(7, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("advice-{case:x}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc"))?;
+    std::fs::write(dir.join("svc/serverless.yml"), service)?;
+    let audit = |dir: &std::path::Path| -> Result<Vec<xtask::app::diag::Finding>> {
+        let app = App::load(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(xtask::cfn::hazards::audit(&app).findings)
+    };
+    let before = audit(&dir)?;
+    let finding = before
+        .iter()
+        .find(|f| f.fix.contains(advised))
+        .with_context(|| format!("no finding advises `{advised}`: {before:?}"))?;
+    // The advice, applied as it reads.
+    let fixed = match advised {
+        "provider.stage: ${opt:stage}" if written == "stage: dev" => {
+            service.replace(written, "stage: ${opt:stage}")
+        }
+        "provider.stage: ${opt:stage}" => {
+            service.replace(written, "  name: aws\n  stage: ${opt:stage}\n")
+        }
+        "custom.stage: ${opt:stage}" => service.replace(written, "${opt:stage}"),
+        "${sls:stage}" => service.replace("-dev", "-${sls:stage}"),
+        _ => service.replace(written, advised),
+    };
+    std::fs::write(dir.join("svc/serverless.yml"), &fixed)?;
+    let after = audit(&dir)?;
+    assert!(
+        !after.iter().any(|f| f.rule == finding.rule),
+        "`{}` is still reported after the advice:\n{fixed}\n{after:?}",
+        finding.rule
+    );
+    assert!(
+        after.is_empty(),
+        "the advice brought new findings: {after:?}"
+    );
+    let with_stage = cli_print(&dir.join("svc"), Some("qa"))?;
+    assert!(
+        with_stage.get("failed").is_none(),
+        "the CLI refuses the advised file:\n{fixed}"
+    );
+    let without = cli_print(&dir.join("svc"), None);
+    assert!(
+        matches!(&without, Ok(v) if v.get("failed").is_some()) || without.is_err(),
+        "without --stage the advised file resolves silently:\n{fixed}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -271,7 +271,17 @@ impl<'a> Auditor<'a> {
                         pos,
                         STAGE_DEFAULT,
                         format!("`{raw}` falls back to {fallback} when no stage is given, so a forgotten `--stage` deploys there silently"),
-                        format!("drop the default: write `{}`", form.spelling()),
+                        // `${sls:stage}` without its default still falls back
+                        // to `dev` when `provider.stage` is unset: `${opt:stage}`
+                        // never does.
+                        format!(
+                            "drop the default: write `{}`",
+                            if form == StageForm::Sls {
+                                StageForm::Opt.spelling()
+                            } else {
+                                form.spelling()
+                            }
+                        ),
                     );
                     if let Some(literal) = vars::literal_fallback(fallback) {
                         if !literal.is_empty() {
