@@ -21,7 +21,7 @@ fn xtask(args: &[&str]) -> support::Run {
 fn plan_json(app: &std::path::Path, stage: &str) -> Value {
     let run = xtask(&["plan", stage, "--format", "json", "--app", &arg(app)]);
     run.ok();
-    serde_json::from_str(&run.text).unwrap_or_else(|e| panic!("{e}: {}", run.text))
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.text))
 }
 
 fn write_app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {

@@ -261,7 +261,10 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 pub struct Run {
     pub code: Option<i32>,
+    /// Standard output and standard error, in that order.
     pub text: String,
+    /// Standard output alone (a JSON report, say).
+    pub stdout: String,
 }
 
 impl From<Output> for Run {
@@ -274,6 +277,7 @@ impl From<Output> for Run {
         Run {
             code: output.status.code(),
             text,
+            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
         }
     }
 }
