@@ -153,6 +153,29 @@ fn an_unknowable_import_refuses_the_plan_until_the_order_is_declared() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// `${cf(region):stack.Output}` of a stack in another region is outside
+/// what this stage deploys, even when a service of the app has that name:
+/// said so, with the way out.
+#[test]
+fn a_stack_in_another_region_is_named_as_such() {
+    let app = write_app(
+        "other-region",
+        &[
+            ("one/serverless.yml", "service: one\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+            (
+                "two/serverless.yml",
+                "service: two\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    X: ${cf(eu-west-1):one-${sls:stage}.Out}\n",
+            ),
+        ],
+    );
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    run.fails_with("reads stack `one-dev` in eu-west-1, but stage dev deploys to us-east-1");
+    run.fails_with("two/serverless.yml:6");
+    run.fails_with("[external]");
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 #[test]
 fn exports_and_outputs_in_included_files_make_edges() {
     let plan = plan_json(&fixture("split-resources"), "dev");

@@ -30,6 +30,9 @@ pub struct Dangling {
     pub at: String,
     /// Declared external in the manifest: allowed.
     pub external: bool,
+    /// Why no service produces it, when there is more to say than that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,15 +101,22 @@ impl Graph {
                     crate::sys::paths::display(&reference.file),
                     reference.pos.line
                 );
+                let mut why = None;
                 let (producer, external) = match &reference.target {
                     Referent::Stack { stack, region, .. } => {
-                        let other_region = region
-                            .as_deref()
-                            .is_some_and(|r| r != catalogue.stage.region());
-                        let producer = if other_region {
-                            None
-                        } else {
-                            catalogue.stacks.get(stack).copied()
+                        let other_region =
+                            region.as_deref().filter(|r| *r != catalogue.stage.region());
+                        let producer = match other_region {
+                            // The app deploys this stage to one region only.
+                            Some(r) => {
+                                why = Some(format!(
+                                    "reads stack `{stack}` in {r}, but stage {} deploys to {}; no service of the app is there",
+                                    catalogue.stage.name(),
+                                    catalogue.stage.region()
+                                ));
+                                None
+                            }
+                            None => catalogue.stacks.get(stack).copied(),
                         };
                         (producer, catalogue.external_stacks.contains(stack))
                     }
@@ -129,12 +139,14 @@ impl Graph {
                         reference: reference.written.clone(),
                         at,
                         external,
+                        why,
                     }),
                     None => dangling.push(Dangling {
                         service: service.key.clone(),
                         reference: reference.written.clone(),
                         at,
                         external,
+                        why,
                     }),
                 }
             }
@@ -144,6 +156,7 @@ impl Graph {
                     reference: u.written.clone(),
                     at: format!("{}:{}", crate::sys::paths::display(&u.file), u.pos.line),
                     external: false,
+                    why: None,
                 });
             }
         }

@@ -35,11 +35,12 @@ pub fn checked_in(catalogue: &Catalogue) -> Result<(Graph, Vec<Vec<String>>)> {
         .dangling
         .iter()
         .filter(|d| !d.external)
-        .map(|d| {
-            format!(
+        .map(|d| match &d.why {
+            Some(why) => format!("  {}: `{}` in {} {why}", d.at, d.reference, d.service),
+            None => format!(
                 "  {}: `{}` in {} is produced by no service of the app",
                 d.at, d.reference, d.service
-            )
+            ),
         })
         .collect();
     // A reference whose name cannot be known offline may hang on another
