@@ -126,6 +126,32 @@ fn each_error_class_gives_exactly_its_finding(
     );
 }
 
+/// deploy.toml can say what a plugin or tool adds to a template: a
+/// reference to it is then neither a finding nor a note.
+#[test]
+fn resources_deploy_toml_declares_are_known() {
+    let dir = xtask::sys::paths::scratch_dir().join(format!("declared-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("api")).unwrap();
+    std::fs::write(
+        dir.join("api/serverless.yml"),
+        "service: declared\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Outputs:\n    Acl:\n      Value: !GetAtt WebAcl.Arn\n    Other:\n      Value: !Ref NotThere\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("deploy.toml"),
+        "[services.api]\npath = \"api\"\nresources = [\"WebAcl\"]\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::checks::validate(&app, &stage);
+    let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(found, [("ref-unknown", 10)], "only the undeclared one");
+    assert!(report.notes.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Compose's side of a param: an output the producer does not declare,
 /// and a `${param:}` that Compose never passes, each at its line.
 #[test]

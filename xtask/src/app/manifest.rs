@@ -34,6 +34,9 @@ pub struct ServiceDecl {
     /// Paths outside what the service's files show that its deploy reads
     /// (a bundler's shared code), relative to the service folder.
     pub inputs: Vec<PathBuf>,
+    /// Logical ids a plugin or a tool adds to the service's template that
+    /// its files do not show: references to them are not findings.
+    pub resources: Vec<String>,
 }
 
 /// A dependency declared outside the service's own file.
@@ -92,6 +95,8 @@ struct RawService {
     depends_on: Option<Vec<String>>,
     #[serde(default)]
     inputs: Vec<String>,
+    #[serde(default)]
+    resources: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -261,12 +266,13 @@ impl Manifest {
                 rel,
                 service.depends_on,
                 service.inputs,
+                service.resources,
                 line_col(text, start),
             ));
         }
         services.sort_by_key(|(.., pos)| pos.line);
         let keys: Vec<&str> = services.iter().map(|(key, ..)| key.as_str()).collect();
-        for (key, _, depends_on, _, pos) in &services {
+        for (key, _, depends_on, _, _, pos) in &services {
             for dep in depends_on.iter().flatten() {
                 if !keys.contains(&dep.as_str()) {
                     return Err(FileError {
@@ -281,22 +287,25 @@ impl Manifest {
         let shown = crate::sys::paths::display(path);
         let services = services
             .into_iter()
-            .map(|(key, rel, depends_on, inputs, pos)| ServiceDecl {
-                inputs: inputs.into_iter().map(PathBuf::from).collect(),
-                dir: root.join(rel),
-                order_declared: depends_on.is_some(),
-                depends_on: depends_on
-                    .into_iter()
-                    .flatten()
-                    .map(|dep| Declared {
-                        service: dep,
-                        reason: "depends_on in deploy.toml".into(),
-                        at: format!("{shown}:{}", pos.line),
-                    })
-                    .collect(),
-                declared_at: Some((path.to_path_buf(), Some(pos))),
-                key,
-            })
+            .map(
+                |(key, rel, depends_on, inputs, resources, pos)| ServiceDecl {
+                    resources,
+                    inputs: inputs.into_iter().map(PathBuf::from).collect(),
+                    dir: root.join(rel),
+                    order_declared: depends_on.is_some(),
+                    depends_on: depends_on
+                        .into_iter()
+                        .flatten()
+                        .map(|dep| Declared {
+                            service: dep,
+                            reason: "depends_on in deploy.toml".into(),
+                            at: format!("{shown}:{}", pos.line),
+                        })
+                        .collect(),
+                    declared_at: Some((path.to_path_buf(), Some(pos))),
+                    key,
+                },
+            )
             .collect();
 
         let policy = if policy_stages.is_empty() {

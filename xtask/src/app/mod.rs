@@ -48,6 +48,8 @@ pub struct Service {
     /// Whether the team declared the service's order itself (see
     /// [`crate::app::manifest::ServiceDecl::order_declared`]).
     pub order_declared: bool,
+    /// Logical ids deploy.toml says a plugin or tool adds to the template.
+    pub declared_resources: Vec<String>,
 }
 
 /// One piece of a service's `resources:` (a map with `Resources`,
@@ -82,6 +84,7 @@ impl Service {
             fragments_complete,
             inputs: Vec::new(),
             order_declared: false,
+            declared_resources: Vec::new(),
             compose: false,
         }
     }
@@ -242,6 +245,7 @@ impl App {
                         order_declared: false,
                         declared_at: None,
                         inputs: Vec::new(),
+                        resources: Vec::new(),
                     })
                     .collect(),
                 Default::default(),
@@ -257,6 +261,7 @@ impl App {
             order_declared,
             declared_at,
             inputs,
+            resources,
         } in decls
         {
             if let Some(other) = seen.insert(key.clone(), dir.clone()) {
@@ -309,6 +314,7 @@ impl App {
                     let mut service = Service::new(key, dir, file, text, doc, depends_on);
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
                     service.order_declared = order_declared;
+                    service.declared_resources = resources;
                     service.compose = is_compose;
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)

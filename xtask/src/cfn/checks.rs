@@ -43,6 +43,8 @@ struct Resources {
     user: BTreeMap<String, (String, Pos, PathBuf)>,
     parameters: BTreeSet<String>,
     generated: Generated,
+    /// Declared in deploy.toml: a plugin or tool adds them.
+    declared: BTreeSet<String>,
     /// Whether every `resources:` fragment could be read.
     complete: bool,
 }
@@ -69,16 +71,19 @@ impl Resources {
             user,
             parameters,
             generated: cfn::generated(service),
+            declared: service.declared_resources.iter().cloned().collect(),
             complete: service.fragments_complete,
         }
     }
 
-    /// `Some(type)` when the logical id exists (`""` for an untyped user resource).
+    /// `Some(type)` when the logical id exists (`""` for an untyped user
+    /// resource, or one deploy.toml declares).
     fn type_of(&self, logical: &str) -> Option<String> {
         self.user
             .get(logical)
             .map(|(t, _, _)| t.clone())
             .or_else(|| self.generated.type_of(logical).map(str::to_string))
+            .or_else(|| self.declared.contains(logical).then(String::new))
     }
 
     fn all_ids(&self) -> Vec<String> {
