@@ -319,26 +319,24 @@ fn offline_validation_starts_no_node_process() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// `validate dev --deep --format json` on a fixture, offline.
+fn deep(app: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "dev", "--deep", "--format", "json", "--app"])
+        .arg(arg(&fixture(app)))
+        .env_remove("XTASK_APP")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap()
+}
+
 /// A v3 pin, a runtime the CLI's schema no longer lists and a Compose
 /// param from another service's output do not stop `--deep`: cfn-lint
 /// runs, its finding is exit 1 at the line, and the retired runtime and
 /// the variable the CLI cannot resolve are each said once, at their line.
 #[test]
 fn deep_validation_runs_on_any_app() {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "validate",
-            "dev",
-            "--deep",
-            "--format",
-            "json",
-            "--app",
-            &arg(&fixture("broken/deep-any-app")),
-        ])
-        .env_remove("XTASK_APP")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .unwrap();
+    let output = deep("broken/deep-any-app");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("config validation only warns"), "{stderr}");
@@ -386,20 +384,7 @@ fn deep_validation_runs_on_any_app() {
 
 #[test]
 fn deep_validation_maps_cfn_lint_back_to_the_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "validate",
-            "dev",
-            "--deep",
-            "--format",
-            "json",
-            "--app",
-            &arg(&fixture("broken/deep-invalid-property")),
-        ])
-        .env_remove("XTASK_APP")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .unwrap();
+    let output = deep("broken/deep-invalid-property");
     assert_eq!(
         output.status.code(),
         Some(1),
