@@ -95,6 +95,29 @@ fn a_serverless_compose_app_is_ordered_by_depends_on_and_params() {
     );
 }
 
+/// A service folder that is a link out of the app escapes it as `..`
+/// would: refused, naming where it leads.
+#[test]
+fn a_service_folder_linked_out_of_the_app_is_refused() {
+    let outside = write_app(
+        "linked-target",
+        &[("serverless.yml", "service: away\nprovider:\n  name: aws\n")],
+    );
+    let app = write_app(
+        "linked",
+        &[(
+            "serverless-compose.yml",
+            "services:\n  away:\n    path: away\n",
+        )],
+    );
+    std::os::unix::fs::symlink(&outside, app.join("away")).unwrap();
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    assert_ne!(run.code, Some(0), "{}", run.text);
+    run.fails_with("leads outside the app folder");
+    let _ = std::fs::remove_dir_all(&app);
+    let _ = std::fs::remove_dir_all(&outside);
+}
+
 /// A Compose file in TypeScript, a service in TypeScript and one in JSON:
 /// read the way the CLI reads them, ordered by the param between them.
 #[test]
@@ -330,6 +353,13 @@ fn bad_stages_are_refused_before_any_process_starts() {
         ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
     ],
     &["service key `../../up` must be", "serverless-compose.yml:2"]
+)]
+#[case::compose_path_out_of_the_app(
+    &[
+        ("serverless-compose.yml", "services:\n  out:\n    path: ../elsewhere\n"),
+        ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
+    ],
+    &["path `../elsewhere` must stay inside the app folder", "serverless-compose.yml:2"]
 )]
 #[case::two_config_files_in_one_folder(
     &[

@@ -72,6 +72,13 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
                 message: format!("service `{key}` has no `path`"),
             });
         };
+        if let Err(why) = manifest::check_path(key, Path::new(path)) {
+            return Err(FileError {
+                path: file.clone(),
+                pos: Some(key_node.pos),
+                message: why,
+            });
+        }
         let mut deps = Vec::new();
         let depends_on: Vec<&Node> = match config.get("dependsOn") {
             Some(node) => match node.as_seq() {

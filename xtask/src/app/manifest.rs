@@ -39,6 +39,22 @@ pub struct ServiceDecl {
     pub resources: Vec<String>,
 }
 
+/// A service's folder, as deploy.toml or Compose writes it, must stay
+/// inside the app folder: no absolute path, no `..`.
+pub fn check_path(key: &str, rel: &Path) -> Result<(), String> {
+    let escapes = rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if escapes {
+        return Err(format!(
+            "service `{key}`: path `{}` must stay inside the app folder",
+            rel.display()
+        ));
+    }
+    Ok(())
+}
+
 /// A dependency declared outside the service's own file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declared {
@@ -248,18 +264,8 @@ impl Manifest {
             }
             let service = spanned.into_inner();
             let rel = PathBuf::from(service.path.clone().unwrap_or_else(|| key.clone()));
-            if rel.is_absolute()
-                || rel
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
-                return Err(error(
-                    Some(start),
-                    format!(
-                        "service `{key}`: path `{}` must stay inside the app folder",
-                        rel.display()
-                    ),
-                ));
+            if let Err(why) = check_path(&key, &rel) {
+                return Err(error(Some(start), why));
             }
             services.push((
                 key,

@@ -275,6 +275,21 @@ impl App {
             // One folder is one service: two keys for it would deploy one
             // template twice, at once.
             let real = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            // A folder that is a link out of the app escapes it as `..` would.
+            let real_root = root.canonicalize().unwrap_or_else(|_| root.clone());
+            if real.exists() && !real.starts_with(&real_root) {
+                let (path, pos) = declared_at.clone().unwrap_or((dir.clone(), None));
+                errors.push(FileError {
+                    path,
+                    pos,
+                    message: format!(
+                        "service `{key}`: folder {} leads outside the app folder (to {}); keep the service inside it",
+                        crate::sys::paths::display(&dir),
+                        crate::sys::paths::display(&real)
+                    ),
+                });
+                continue;
+            }
             if let Some(other) = folders.insert(real, key.clone()) {
                 let (path, pos) = declared_at.clone().unwrap_or((dir.clone(), None));
                 errors.push(FileError {
