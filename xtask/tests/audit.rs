@@ -120,6 +120,12 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     8
 )]
+#[case::two_stages_in_one_account_share_a_table(
+    "broken/shared-across-stages",
+    "shared-across-stages",
+    "serverless.yml",
+    16
+)]
 fn each_hazard_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

@@ -22,6 +22,7 @@ pub const LITERAL_STAGE: &str = "literal-stage";
 pub const UNSCOPED_NAME: &str = "unscoped-name";
 pub const STAGE_SPELLING: &str = "stage-spelling";
 pub const UNKNOWN_STAGE: &str = "unknown-stage";
+pub const SHARED_ACROSS_STAGES: &str = "shared-across-stages";
 
 /// Stage names teams commonly use. One of these written in a name, or as a
 /// key of a per-stage map, that the policy does not allow is a reference to
@@ -102,7 +103,69 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
                 .extend(crate::cfn::checks::stage_values(app, &stage));
         }
     }
+    report.findings.extend(shared_across_stages(app));
     report.finish()
+}
+
+/// Two declared stages that deploy to one account and region (the same
+/// `account`, or none given for either) and give a resource one name: a
+/// per-stage map whose entries agree (`dev: ""`, `staging: ""`) makes them
+/// share a table. A name that is the same in every stage is `unscoped-name`
+/// already, and not said again.
+fn shared_across_stages(app: &App) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !app.policy.is_declared() {
+        return out;
+    }
+    let stages: Vec<(&str, &crate::app::stage::StageConfig)> = app
+        .policy
+        .stage_names()
+        .into_iter()
+        .filter_map(|name| app.policy.stage(name).map(|c| (name, c)))
+        .filter(|(_, c)| !c.emulator)
+        .collect();
+    for (i, (a, config_a)) in stages.iter().enumerate() {
+        for (b, config_b) in &stages[i + 1..] {
+            if config_a.region != config_b.region || config_a.account != config_b.account {
+                continue;
+            }
+            let region = config_a.region.as_str();
+            for service in &app.services {
+                let (ctx_a, ctx_b) = (service.vars_at(a, region), service.vars_at(b, region));
+                let probe = service.vars_at("xtask-probe", region);
+                for (file, id, resource) in service.entries("Resources") {
+                    let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
+                        continue;
+                    };
+                    for (_, key) in SCOPED_PROPERTIES.iter().filter(|(t, _)| *t == ty) {
+                        let Some(node) = resource.path(&["Properties", key]) else {
+                            continue;
+                        };
+                        let Some(text) = node.as_str() else { continue };
+                        let name = |ctx| vars::evaluate(text, ctx).known();
+                        let (Some(in_a), Some(in_b)) = (name(&ctx_a), name(&ctx_b)) else {
+                            continue;
+                        };
+                        if in_a != in_b || name(&probe).as_ref() == Some(&in_a) {
+                            continue;
+                        }
+                        out.push(Finding::new(
+                            file,
+                            node.pos,
+                            SHARED_ACROSS_STAGES,
+                            format!(
+                                "{ty} `{}` of {} is named `{in_a}` in both {a} and {b}, which deploy to one account and region: the two stages would share it",
+                                id.as_str().unwrap_or(""),
+                                service.key
+                            ),
+                            format!("give {a} and {b} different names, e.g. with `${{sls:stage}}` in the name"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One use of a stage spelling, for the consistency rule.
