@@ -111,7 +111,8 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
 /// `account`, or none given for either) and give a resource one name: a
 /// per-stage map whose entries agree (`dev: ""`, `staging: ""`) makes them
 /// share a table. A name that is the same in every stage is `unscoped-name`
-/// already, and not said again.
+/// already, and not said again. One finding per pair of stages, at the
+/// first such name, counting the others (they share one cause).
 fn shared_across_stages(app: &App) -> Vec<Finding> {
     let mut out = Vec::new();
     if !app.policy.is_declared() {
@@ -130,6 +131,7 @@ fn shared_across_stages(app: &App) -> Vec<Finding> {
                 continue;
             }
             let region = config_a.region.as_str();
+            let mut shared: Vec<(PathBuf, Pos, String)> = Vec::new();
             for service in &app.services {
                 let (ctx_a, ctx_b) = (service.vars_at(a, region), service.vars_at(b, region));
                 let probe = service.vars_at("xtask-probe", region);
@@ -149,19 +151,30 @@ fn shared_across_stages(app: &App) -> Vec<Finding> {
                         if in_a != in_b || name(&probe).as_ref() == Some(&in_a) {
                             continue;
                         }
-                        out.push(Finding::new(
-                            file,
+                        shared.push((
+                            file.to_path_buf(),
                             node.pos,
-                            SHARED_ACROSS_STAGES,
                             format!(
-                                "{ty} `{}` of {} is named `{in_a}` in both {a} and {b}, which deploy to one account and region: the two stages would share it",
+                                "{ty} `{}` of {} is named `{in_a}`",
                                 id.as_str().unwrap_or(""),
                                 service.key
                             ),
-                            format!("give {a} and {b} different names, e.g. with `${{sls:stage}}` in the name"),
                         ));
                     }
                 }
+            }
+            if let Some((file, pos, first)) = shared.first() {
+                let more = match shared.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more resources the same way)", n - 1),
+                };
+                out.push(Finding::new(
+                    file,
+                    *pos,
+                    SHARED_ACROSS_STAGES,
+                    format!("{first} in both {a} and {b}, which deploy to one account and region: the two stages would share it{more}"),
+                    format!("give {a} and {b} different names, e.g. with `${{sls:stage}}` in the name"),
+                ));
             }
         }
     }
