@@ -519,7 +519,12 @@ impl<'a> Auditor<'a> {
             match use_.form {
                 StageForm::SelfProvider | StageForm::SelfCustom => {
                     let Some((stage, value)) = probes.iter().find_map(|stage| {
-                        let ctx = service.vars_at(stage, "us-east-1");
+                        let region = self
+                            .policy
+                            .stage(stage)
+                            .map(|c| c.region.as_str())
+                            .unwrap_or("us-east-1");
+                        let ctx = service.vars_at(stage, region);
                         match vars::evaluate(use_.form.spelling(), &ctx) {
                             vars::Resolved::Known(value) if value == *stage => None,
                             // The CLI stops on a value it cannot find: loud, not silent.
