@@ -16,13 +16,13 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
             return Ok(2);
         }
     };
-    if let Some(stage) = args.stage.as_deref() {
+    if let Some(stage) = args.stage() {
         if let Err(err) = app.stage(stage) {
             eprintln!("error: {err}");
             return Ok(2);
         }
     }
-    let report = hazards::audit_stages(&app, args.stage.as_deref());
+    let report = hazards::audit_stages(&app, args.stage());
     report.print(args.out.format, "audit");
     Ok(report.exit_code())
 }

@@ -13,7 +13,7 @@ pub(crate) async fn run(global: &Global, args: StageArgs) -> Result<i32> {
     let out = Printer::new(false);
     // One STS call: the account is checked and shown from the same answer.
     let app = App::load(&global.app_dir())?;
-    let stage = app.stage(&args.at.stage)?;
+    let stage = app.stage(args.at.stage())?;
     let target =
         StageTarget::open(&stage, Mode::of(&stage, args.at.rehearse, global.emulator)).await?;
     let account = target.check_account(&stage).await?;

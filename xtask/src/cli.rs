@@ -16,7 +16,7 @@ use crate::cfn::order::PlanFormat;
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Deploy a multi-stack Serverless app with a validated stage, in the right order",
-    disable_help_subcommand = true
+    version
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -87,14 +87,42 @@ impl Command {
     }
 }
 
+/// The stage, as people type it: `deploy prod`, or `deploy --stage prod`
+/// (`-s prod`) as the Serverless CLI takes it. One of the two, once.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct StageName {
+    /// The stage, as allowed by the app's deploy.toml (or the default policy).
+    #[arg(value_name = "STAGE")]
+    positional: Option<String>,
+    /// The stage, as the Serverless CLI takes it (the same as the positional STAGE).
+    #[arg(long = "stage", short = 's', value_name = "STAGE")]
+    flag: Option<String>,
+}
+
+impl StageName {
+    pub fn as_str(&self) -> &str {
+        self.positional
+            .as_deref()
+            .or(self.flag.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 /// The stage a command works on, and where.
 #[derive(Debug, Args)]
 pub struct StageOpt {
-    /// The stage, as allowed by the app's deploy.toml (or the default policy).
-    pub stage: String,
+    #[command(flatten)]
+    pub name: StageName,
     /// Run against the embedded emulator instead of AWS, with the stage's real names.
     #[arg(long)]
     pub rehearse: bool,
+}
+
+impl StageOpt {
+    pub fn stage(&self) -> &str {
+        self.name.as_str()
+    }
 }
 
 /// How long a command that changes a stage waits for its lock.
@@ -163,8 +191,8 @@ pub struct StageArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The stage, as allowed by the app's deploy.toml (or the default policy).
-    pub stage: String,
+    #[command(flatten)]
+    pub stage: StageName,
     /// Output format: text, JSON, or a Mermaid or Graphviz DOT graph.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
@@ -367,11 +395,26 @@ pub enum LocalAction {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Also check that this stage is allowed by the app's policy.
-    #[arg(long)]
-    pub stage: Option<String>,
+    /// Audit for this stage only (it must be allowed by the app's policy); all declared stages without it.
+    #[arg(value_name = "STAGE")]
+    positional: Option<String>,
+    /// The same as the positional STAGE, as the Serverless CLI takes it.
+    #[arg(
+        long = "stage",
+        short = 's',
+        value_name = "STAGE",
+        conflicts_with = "positional"
+    )]
+    flag: Option<String>,
     #[command(flatten)]
     pub out: FormatOpt,
+}
+
+impl AuditArgs {
+    /// The one stage asked for, if any.
+    pub fn stage(&self) -> Option<&str> {
+        self.positional.as_deref().or(self.flag.as_deref())
+    }
 }
 
 impl Global {
@@ -383,6 +426,6 @@ impl Global {
     /// The app, the stage of `at` parsed against its policy, and that
     /// stage's target with the account checked.
     pub async fn open_stage(&self, at: &StageOpt) -> anyhow::Result<(App, Stage, StageTarget)> {
-        StageTarget::open_stage(&self.app_dir(), &at.stage, at.rehearse, self.emulator).await
+        StageTarget::open_stage(&self.app_dir(), at.stage(), at.rehearse, self.emulator).await
     }
 }

@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let json = args.out.format == Format::Json;
     let out = Arc::new(Printer::new(json));
     let app = App::load(&global.app_dir())?;
-    let stage = app.stage(&args.at.stage)?;
+    let stage = app.stage(args.at.stage())?;
     let (graph, waves) = preflight::offline(&app, &stage, args.allow_findings, &out)?;
     let order: Vec<String> = waves.iter().flatten().cloned().collect();
     let selected = selection(&app, &order, &args.only)?;

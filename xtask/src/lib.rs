@@ -35,3 +35,17 @@ mod validate;
 
 pub use commands::execute;
 pub use run::interrupt::hard_stop;
+
+/// The exit code of a command that ended in an error: 2 for input that
+/// cannot be used (a stage the policy does not allow, files that cannot be
+/// read), 1 for everything else (a failed change, findings).
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    let unusable = err
+        .chain()
+        .any(|e| e.is::<app::stage::StageError>() || e.is::<app::LoadError>());
+    if unusable {
+        2
+    } else {
+        1
+    }
+}

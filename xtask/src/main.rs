@@ -30,7 +30,7 @@ fn main() {
                 Ok(code) => code,
                 Err(err) => {
                     eprintln!("error: {err:#}");
-                    1
+                    xtask::exit_code_of(&err)
                 }
             },
             // Deploy and remove take the first Ctrl-C as a request to stop

@@ -10,7 +10,7 @@ use crate::cli::{Global, PlanArgs};
 
 pub(crate) fn run(global: &Global, args: PlanArgs) -> Result<i32> {
     let app = App::load(&global.app_dir())?;
-    let stage = app.stage(&args.stage)?;
+    let stage = app.stage(args.stage.as_str())?;
     let (graph, waves) = order::checked(&app, &stage)?;
     println!(
         "{}",

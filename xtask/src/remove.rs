@@ -18,7 +18,7 @@ use crate::sys::{output::Printer, paths};
 pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
     let app = App::load(&global.app_dir())?;
-    let stage = app.stage(&args.at.stage)?;
+    let stage = app.stage(args.at.stage())?;
     if stage.is_protected() && !args.allow_protected {
         bail!("stage {stage} is protected: removing it needs --allow-protected as well as confirmation");
     }

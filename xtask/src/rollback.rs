@@ -21,7 +21,7 @@ use crate::sys::output::Printer;
 pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
     let app = App::load(&global.app_dir())?;
-    let stage = app.stage(&args.at.stage)?;
+    let stage = app.stage(args.at.stage())?;
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let rehearsal = mode.is_rehearsal();
     let (target, _) = preflight::connect(&app, &stage, mode, &out).await?;

@@ -19,7 +19,7 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
             return Ok(2);
         }
     };
-    let stage = match app.stage(&args.at.stage) {
+    let stage = match app.stage(args.at.stage()) {
         Ok(stage) => stage,
         Err(err) => {
             eprintln!("error: {err}");

@@ -236,3 +236,58 @@ fn a_closed_pipe_ends_a_report_quietly(#[case] args: &[&str]) {
         output.status
     );
 }
+
+/// The stage as people type it: positional, `--stage` or `-s`, never both;
+/// `--version` and `help`; and one exit code per outcome on every command
+/// (2 for a stage the policy does not allow, as for a usage error).
+#[test]
+fn flags_as_people_type_them_and_one_exit_code_table() {
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env_remove("XTASK_APP")
+            .output()
+            .expect("xtask runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let positional = run(&["plan", "dev"]);
+    assert_eq!(positional.0, Some(0), "{}", positional.2);
+    for spelling in [&["plan", "--stage", "dev"][..], &["plan", "-s", "dev"]] {
+        assert_eq!(run(spelling).1, positional.1, "{spelling:?}");
+    }
+    let both = run(&["plan", "dev", "--stage", "prod"]);
+    assert_eq!(both.0, Some(2), "{}", both.2);
+    assert_eq!(run(&["audit", "dev"]).0, Some(0));
+    assert_eq!(run(&["audit", "-s", "dev"]).0, Some(0));
+    let version = run(&["--version"]);
+    assert_eq!(version.0, Some(0));
+    assert!(
+        version.1.contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        version.1
+    );
+    let help = run(&["help", "deploy"]);
+    assert_eq!(help.0, Some(0), "{}", help.2);
+    assert!(help.1.contains("--stage"), "{}", help.1);
+    for command in [
+        "plan",
+        "validate",
+        "audit",
+        "deploy",
+        "remove",
+        "bootstrap",
+        "rollback",
+    ] {
+        let unknown = run(&[command, "qa"]);
+        assert_eq!(unknown.0, Some(2), "`{command} qa`: {}", unknown.2);
+        assert!(
+            unknown.2.contains("not allowed"),
+            "`{command} qa`: {}",
+            unknown.2
+        );
+    }
+}
