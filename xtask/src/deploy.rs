@@ -28,6 +28,10 @@ use crate::run::stage_run::Undone;
 use crate::run::{fingerprint, guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths, tools};
 
+/// The exit code of a deploy that changed the stage as asked but whose
+/// smoke test failed: CI tells it from a failed, rolled-back deploy (1).
+pub(crate) const DEPLOYED_BUT_SMOKE_FAILED: i32 = 3;
+
 pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let json = args.out.format == Format::Json;
     let out = Arc::new(Printer::new(json));
@@ -120,7 +124,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         out.plain("smoke skipped (--skip-smoke): run `cargo xtask smoke` next");
         journal.publish_summary();
     } else if !smoke_after(&app, &stage, &target, journal, args.allow_mutating, &out).await? {
-        return Ok(1);
+        return Ok(DEPLOYED_BUT_SMOKE_FAILED);
     }
     if !json && stage.on_emulator() {
         print_endpoints(&app, &stage, &target, &out).await;

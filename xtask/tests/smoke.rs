@@ -174,6 +174,11 @@ async fn an_endpoint_added_without_a_check_fails_the_run() -> Result<()> {
     let run = h.run(&["deploy", "local", "--app", &app]);
     run.fails_with("POST /extra in mini has no smoke check");
     run.fails_with("the deploy succeeded but its smoke test failed");
+    assert_eq!(
+        run.code,
+        Some(3),
+        "deployed but smoke failed has its own exit code"
+    );
     // A check whose endpoint is gone fails too.
     std::fs::write(dir.join("smoke.toml"), format!("{SPEC}\n[[check]]\nservice = \"mini\"\nmethod = \"POST\"\npath = \"/extra\"\nexpect = 200\n\n[[check]]\nservice = \"mini\"\nmethod = \"DELETE\"\npath = \"/gone\"\nexpect = 204\n"))?;
     h.run(&["smoke", "local", "--app", &app])
