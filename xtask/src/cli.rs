@@ -256,6 +256,9 @@ pub struct SmokeArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Write a first smoke.toml, one check per endpoint the Serverless files declare; runs nothing.
+    #[arg(long, conflicts_with_all = ["allow_mutating", "junit"])]
+    pub init: bool,
     #[command(flatten)]
     pub out: FormatOpt,
 }

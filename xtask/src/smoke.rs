@@ -1,14 +1,22 @@
 //! `cargo xtask smoke <stage>`: every endpoint of the deployed app checked
-//! against its `smoke.toml`. The driver lives in `aws::verify`.
+//! against its `smoke.toml`. The driver lives in `aws::verify`. `--init`
+//! writes a first `smoke.toml` from the routes the Serverless files declare.
+
+use std::fmt::Write as _;
 
 use anyhow::Result;
 
 use crate::app::diag::Format;
-use crate::aws::verify::{self, SmokeOptions};
+use crate::app::App;
+use crate::aws::endpoints;
+use crate::aws::verify::{self, SmokeOptions, SPEC_FILE};
 use crate::cli::{Global, SmokeArgs};
 use crate::run::journal;
 
 pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
+    if args.init {
+        return init(global, &args);
+    }
     let (app, stage, target) = global.open_stage(&args.at).await?;
     let opts = SmokeOptions {
         allow_mutating: args.allow_mutating,
@@ -22,4 +30,96 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
         Format::Json => println!("{}", report.json()),
     }
     Ok(if report.ok() { 0 } else { 1 })
+}
+
+/// Writes `smoke.toml` with one check per declared route, to be edited:
+/// GETs expect 200 (404 when the path takes a parameter the smoke run
+/// fills with a fresh id), writes expect 200 and run on protected stages
+/// only with `--allow-mutating`. Refuses to overwrite a spec.
+fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
+    let app = App::load(&global.app_dir())?;
+    let stage = app.stage(args.at.stage())?;
+    let path = app.root.join(SPEC_FILE);
+    if path.exists() {
+        eprintln!(
+            "error: {} exists; edit it, or remove it to start over",
+            crate::sys::paths::display(&path)
+        );
+        return Ok(2);
+    }
+    let mut text = String::from(
+        "# Smoke checks, one per endpoint, written by `cargo xtask smoke --init`.\n\
+         # Every deploy runs them. The expected statuses are a first guess: make\n\
+         # each check say what its endpoint must answer (`json = { ... }` checks\n\
+         # the body). `${id}` is a fresh value per check and run.\n",
+    );
+    let mut count = 0;
+    for service in &app.services {
+        for route in endpoints::routes(service, &stage) {
+            let method = if route.method == "ANY" || route.method == "*" {
+                "GET".to_string()
+            } else {
+                route.method.to_uppercase()
+            };
+            let params: Vec<&str> = route
+                .path
+                .split('/')
+                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+                .map(|p| p.trim_end_matches('+'))
+                .collect();
+            let writes = !smoke_tests::spec::SAFE_METHODS.contains(&method.as_str());
+            let expect = if writes || params.is_empty() {
+                200
+            } else {
+                404
+            };
+            let _ = write!(
+                text,
+                "\n# {} line {}\n[[check]]\nservice = {}\nmethod = {}\npath = {}\n",
+                crate::sys::paths::display(&service.file),
+                route.line,
+                toml_string(&service.key),
+                toml_string(&method),
+                toml_string(&route.path)
+            );
+            if !params.is_empty() {
+                let list: Vec<String> = params
+                    .iter()
+                    .map(|p| format!("{} = \"${{id}}\"", toml_key(p)))
+                    .collect();
+                let _ = writeln!(text, "params = {{ {} }}", list.join(", "));
+            }
+            if writes {
+                let _ = writeln!(
+                    text,
+                    "# writes: runs on a protected stage only with --allow-mutating"
+                );
+            }
+            let _ = writeln!(text, "expect = {expect}");
+            count += 1;
+        }
+    }
+    std::fs::write(&path, text)?;
+    println!(
+        "wrote {} with {count} check(s); edit the expected answers, then `cargo xtask smoke {}`",
+        crate::sys::paths::display(&path),
+        stage.name()
+    );
+    Ok(0)
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+fn toml_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        toml_string(key)
+    }
 }

@@ -209,3 +209,38 @@ async fn a_route_that_lets_requests_without_a_token_through_fails_the_run() -> R
     run.fails_with("GET /secret in mini answered 200 without a token");
     Ok(())
 }
+
+/// A team's app without smoke.toml: `--init` writes one check per declared
+/// route, the first deploy then passes its smoke test, and a second
+/// `--init` leaves the edited spec alone.
+#[tokio::test]
+async fn init_writes_a_spec_the_first_deploy_passes() -> Result<()> {
+    let h = Harness::start("smoke-init").await?;
+    let dir = h.copy_fixture("formats")?;
+    std::fs::remove_file(dir.join("smoke.toml"))?;
+    let app = arg(&dir);
+    let init = h.run(&["smoke", "local", "--init", "--app", &app]);
+    init.ok();
+    let spec = std::fs::read_to_string(dir.join("smoke.toml"))?;
+    assert!(
+        spec.contains("service = \"web\"") && spec.contains("path = \"/items\""),
+        "{spec}"
+    );
+    h.run(&["deploy", "local", "--app", &app]).ok();
+    let again = h.run(&["smoke", "local", "--init", "--app", &app]);
+    assert_eq!(again.code, Some(2), "{}", again.text);
+    again.fails_with("exists");
+    assert_eq!(std::fs::read_to_string(dir.join("smoke.toml"))?, spec);
+
+    // Routes with path parameters and writing methods give a spec the
+    // smoke runner reads, one check per route.
+    let tb365 = h.copy_fixture("tb365")?;
+    std::fs::remove_file(tb365.join("smoke.toml"))?;
+    h.run(&["smoke", "dev", "--init", "--app", &arg(&tb365)])
+        .ok();
+    let written = smoke_tests::spec::Spec::load(&tb365.join("smoke.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(written.checks.len(), 17, "one check per tb365 endpoint");
+    assert!(written.checks.iter().any(|c| c.mutates));
+    Ok(())
+}
