@@ -58,15 +58,7 @@ fn bounded(app: &Path, args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-    let root =
-        xtask::sys::paths::scratch_dir().join(format!("hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for (path, content) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    root
+    support::scratch_app(&format!("hostile-{name}"), files)
 }
 
 /// Ten aliases of ten aliases, seven levels: 10^7 nodes from 600 bytes.

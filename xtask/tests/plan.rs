@@ -25,14 +25,7 @@ fn plan_json(app: &std::path::Path, stage: &str) -> Value {
 }
 
 fn write_app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-    let root = xtask::sys::paths::scratch_dir().join(format!("plan-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for (path, content) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    root
+    support::scratch_app(&format!("plan-{name}"), files)
 }
 
 fn edges(plan: &Value) -> Vec<(String, String, String)> {

@@ -130,19 +130,19 @@ fn each_error_class_gives_exactly_its_finding(
 /// reference to it is then neither a finding nor a note.
 #[test]
 fn resources_deploy_toml_declares_are_known() {
-    let dir = xtask::sys::paths::scratch_dir().join(format!("declared-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("api")).unwrap();
-    std::fs::write(
-        dir.join("api/serverless.yml"),
-        "service: declared\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Outputs:\n    Acl:\n      Value: !GetAtt WebAcl.Arn\n    Other:\n      Value: !Ref NotThere\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("deploy.toml"),
-        "[services.api]\npath = \"api\"\nresources = [\"WebAcl\"]\n\n[stages.dev]\nregion = \"us-east-1\"\n",
-    )
-    .unwrap();
+    let dir = support::scratch_app(
+        "declared",
+        &[
+            (
+                "api/serverless.yml",
+                "service: declared\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Outputs:\n    Acl:\n      Value: !GetAtt WebAcl.Arn\n    Other:\n      Value: !Ref NotThere\n",
+            ),
+            (
+                "deploy.toml",
+                "[services.api]\npath = \"api\"\nresources = [\"WebAcl\"]\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+            ),
+        ],
+    );
     let app = App::load(&dir).unwrap();
     let stage = app.stage("dev").unwrap();
     let report = xtask::cfn::checks::validate(&app, &stage);
@@ -156,9 +156,6 @@ fn resources_deploy_toml_declares_are_known() {
 /// and a `${param:}` that Compose never passes, each at its line.
 #[test]
 fn compose_params_are_checked_both_ways() {
-    let dir =
-        xtask::sys::paths::scratch_dir().join(format!("compose-params-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     let files = [
         (
             "serverless-compose.yml",
@@ -173,10 +170,7 @@ fn compose_params_are_checked_both_ways() {
             "service: cp-web\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${param:table}\n    QUEUE: ${param:queue}\n",
         ),
     ];
-    for (path, text) in files {
-        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
-        std::fs::write(dir.join(path), text).unwrap();
-    }
+    let dir = support::scratch_app("compose-params", &files);
     let app = App::load(&dir).unwrap();
     let stage = app.stage("dev").unwrap();
     let mut found: Vec<(String, String, usize)> = xtask::cfn::checks::validate(&app, &stage)

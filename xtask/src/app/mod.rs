@@ -547,7 +547,8 @@ fn collect_sections(
         if !config::is_data(&path) || !seen.insert((path.clone(), address.clone())) {
             continue;
         }
-        let Ok((_, doc)) = yaml::parse_file(&path) else {
+        // The resolver's cache: every service sharing the file reads it once.
+        let Some(doc) = vars::load(&path) else {
             continue;
         };
         let keys: Vec<&str> = address.split('.').filter(|k| !k.is_empty()).collect();

@@ -312,7 +312,7 @@ pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
 
 /// Files read through `${file()}`, parsed once per process and read again
 /// when they change.
-fn load(path: &std::path::Path) -> Option<std::sync::Arc<crate::app::yaml::Node>> {
+pub(crate) fn load(path: &std::path::Path) -> Option<std::sync::Arc<crate::app::yaml::Node>> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;

@@ -340,3 +340,17 @@ pub fn fixture(path: &str) -> PathBuf {
 pub fn arg(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// Writes an app (relative path → content) into a fresh scratch folder
+/// named `<name>-<pid>`, for tests that need no emulator.
+#[allow(dead_code)]
+pub fn scratch_app(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let root = xtask::sys::paths::scratch_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, content) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("a relative path")).expect("scratch folder");
+        std::fs::write(path, content).expect("scratch file");
+    }
+    root
+}
