@@ -35,4 +35,12 @@ impl Endpoint {
     pub fn name(&self) -> String {
         format!("{} {} in {}", self.method, self.path, self.service)
     }
+
+    /// The route on its deployed base URL, placeholders kept (`/items/{id}`);
+    /// `None` when the API is not deployed.
+    pub fn url(&self) -> Option<String> {
+        let base = self.base_url.as_deref()?.trim_end_matches('/');
+        let path = self.path.trim_start_matches('/');
+        Some(format!("{base}/{path}"))
+    }
 }

@@ -53,6 +53,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Check every endpoint of the deployed app against its smoke.toml.
     Smoke(SmokeArgs),
+    /// Show a deployed stage: every stack in plan order, its last change, outputs and endpoints.
+    Info(InfoArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
@@ -74,9 +76,11 @@ impl Command {
     /// creates nothing and holds no lock.
     pub fn only_reads(&self) -> bool {
         match self {
-            Command::Doctor(_) | Command::Audit(_) | Command::Plan(_) | Command::Validate(_) => {
-                true
-            }
+            Command::Doctor(_)
+            | Command::Audit(_)
+            | Command::Plan(_)
+            | Command::Validate(_)
+            | Command::Info(_) => true,
             Command::Codegen(args) => args.check,
             Command::Unlock(args) => !args.force,
             Command::Local(args) => {
@@ -259,6 +263,17 @@ pub struct SmokeArgs {
     /// Write a first smoke.toml, one check per endpoint the Serverless files declare; runs nothing.
     #[arg(long, conflicts_with_all = ["allow_mutating", "junit"])]
     pub init: bool,
+    #[command(flatten)]
+    pub out: FormatOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// Also write the view as JSON to this file (as `--format json` prints it).
+    #[arg(long, value_name = "PATH")]
+    pub outputs_file: Option<PathBuf>,
     #[command(flatten)]
     pub out: FormatOpt,
 }

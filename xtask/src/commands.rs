@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 use crate::{
-    audit, backup, bench, bootstrap, codegen, deploy, doctor, local, migrate, plan, remove,
+    audit, backup, bench, bootstrap, codegen, deploy, doctor, info, local, migrate, plan, remove,
     rollback, smoke, unlock, validate,
 };
 
@@ -22,6 +22,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Bootstrap(args) => bootstrap::run(global, args).await,
         Command::Deploy(args) => deploy::run(global, args).await,
         Command::Smoke(args) => smoke::run(global, args).await,
+        Command::Info(args) => info::run(global, args).await,
         Command::Migrate(args) => migrate::run(global, args).await,
         Command::Backup(args) => backup::run(global, args).await,
         Command::Remove(args) => remove::run(global, args).await,

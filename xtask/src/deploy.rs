@@ -167,6 +167,24 @@ async fn smoke_after(
     allow_mutating: bool,
     out: &Printer,
 ) -> Result<bool> {
+    // An app without a spec yet (a team's first deploy) has nothing to
+    // check its endpoints against: said once, pointing at the way to
+    // write one, and not a broken deploy.
+    let spec = app.root.join(verify::SPEC_FILE);
+    if !spec.exists() {
+        let count = endpoints::endpoints(app, stage, &[], None).len();
+        out.plain(&format!(
+            "no smoke test: {} does not exist, so the {count} endpoint(s) were not checked; `cargo xtask smoke {stage} --init` writes a first one",
+            paths::display(&spec)
+        ));
+        journal
+            .notes
+            .insert("smoke".into(), format!("not run: no {}", verify::SPEC_FILE));
+        journal.event("smoke not run: no spec");
+        journal.save()?;
+        journal.publish_summary();
+        return Ok(true);
+    }
     out.step("smoke-testing every endpoint");
     let junit = journal.path().with_extension("").join("smoke.xml");
     let opts = verify::SmokeOptions {

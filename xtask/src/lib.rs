@@ -24,6 +24,7 @@ mod bench;
 mod bootstrap;
 mod deploy;
 mod doctor;
+mod info;
 mod local;
 mod migrate;
 mod plan;

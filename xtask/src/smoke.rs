@@ -25,6 +25,14 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
         concurrency: None,
     };
     let report = verify::run(&app, &stage, &target, &opts).await?;
+    let spec = app.root.join(SPEC_FILE);
+    if !spec.exists() {
+        eprintln!(
+            "{} does not exist: `cargo xtask smoke {} --init` writes a first one, a check per endpoint",
+            crate::sys::paths::display(&spec),
+            stage.name()
+        );
+    }
     match args.out.format {
         Format::Text => print!("{}", report.table()),
         Format::Json => println!("{}", report.json()),

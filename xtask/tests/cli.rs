@@ -281,6 +281,10 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
         "remove",
         "bootstrap",
         "rollback",
+        "smoke",
+        "info",
+        "backup",
+        "unlock",
     ] {
         let unknown = run(&[command, "qa"]);
         assert_eq!(unknown.0, Some(2), "`{command} qa`: {}", unknown.2);
@@ -289,5 +293,12 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
             "`{command} qa`: {}",
             unknown.2
         );
+        for flag in ["--stage", "-s"] {
+            assert_eq!(
+                run(&[command, flag, "qa"]),
+                unknown,
+                "`{command} {flag} qa` reads as `{command} qa`"
+            );
+        }
     }
 }

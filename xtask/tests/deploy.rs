@@ -3,7 +3,8 @@
 
 mod support;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use serde_json::Value;
 use support::chain::{base, chain, deploy_signalled, deployed_chain, events, statuses, top};
 use support::{arg, fixture, git, Harness};
 
@@ -426,5 +427,112 @@ async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -
     h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     assert!(h.stack("chain-top-dev").await?.is_some());
+    Ok(())
+}
+
+/// A preview stage (`[stages."pr-*"]` in deploy.toml) deploys with its
+/// smoke test, shows in `info` with its outputs and endpoints, and is
+/// removed leaving nothing; a name outside every pattern is refused
+/// before anything is made.
+#[tokio::test]
+async fn a_preview_stage_deploys_shows_its_info_and_is_removed() -> Result<()> {
+    let h = Harness::start("preview").await?;
+    let app = h.copy_fixture("tb365")?;
+    let manifest = app.join("deploy.toml");
+    let text = std::fs::read_to_string(&manifest)?;
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[stages.\"pr-*\"]\nregion = \"us-east-1\"\n"),
+    )?;
+    let app_arg = arg(&app);
+    let xtask = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--rehearse", "--app", &app_arg]);
+        h.run(&all)
+    };
+
+    let refused = xtask(&["bootstrap", "feature-1"]);
+    refused.fails_with("allowed stages: local, dev, stage, prod, pr-*");
+    assert_eq!(refused.code, Some(2));
+    assert!(h.buckets_ending("-feature-1").await?.is_empty());
+
+    xtask(&["bootstrap", "pr-7"]).ok();
+    xtask(&["deploy", "pr-7"]).ok();
+
+    // One view of the stage: text, JSON, and the same JSON in a file.
+    let info = xtask(&["info", "pr-7"]);
+    info.ok();
+    assert!(
+        info.stdout.contains("1. dynamodb  tb365-dynamodb-pr-7  "),
+        "{}",
+        info.stdout
+    );
+    let file = h.dir.join("outputs.json");
+    let json = xtask(&[
+        "info",
+        "--stage",
+        "pr-7",
+        "--format",
+        "json",
+        "--outputs-file",
+        &arg(&file),
+    ]);
+    json.ok();
+    let printed: Value = serde_json::from_str(&json.stdout)?;
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    assert_eq!(printed, written, "the outputs file holds what is printed");
+    let services = printed["services"].as_array().context("services")?;
+    let keys: Vec<&str> = services
+        .iter()
+        .filter_map(|s| s["service"].as_str())
+        .collect();
+    assert_eq!(keys[0], "dynamodb", "plan order: {keys:?}");
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for s in services {
+        assert!(
+            s["status"]
+                .as_str()
+                .is_some_and(|st| st.ends_with("_COMPLETE")),
+            "{s}"
+        );
+        assert!(
+            !s["outputs"].as_object().context("outputs")?.is_empty(),
+            "{s}"
+        );
+        assert_eq!(s["last_run"]["command"], "deploy", "{s}");
+        assert_eq!(s["last_run"]["result"], "deployed", "{s}");
+    }
+    let image = &services[keys
+        .iter()
+        .position(|k| *k == "image-api")
+        .context("image-api")?];
+    let health = image["endpoints"]
+        .as_array()
+        .context("endpoints")?
+        .iter()
+        .find(|e| e["method"] == "GET" && e["path"] == "/health")
+        .and_then(|e| e["url"].as_str())
+        .context("GET /health with a URL")?
+        .to_string();
+    assert!(
+        health.starts_with(&format!("{}/_aws/execute-api/", h.emulator.endpoint())),
+        "{health}"
+    );
+    assert_eq!(reqwest::get(&health).await?.status(), 200, "{health}");
+
+    xtask(&["remove", "pr-7", "--empty-buckets"]).ok();
+    for service in keys {
+        assert!(h.stack(&format!("tb365-{service}-pr-7")).await?.is_none());
+    }
+    let left = h.buckets_ending("-pr-7").await?;
+    assert!(
+        left.is_empty(),
+        "buckets of the preview stage left: {left:?}"
+    );
+    let after: Value = serde_json::from_str(&xtask(&["info", "pr-7", "--format", "json"]).stdout)?;
+    for s in after["services"].as_array().context("services")? {
+        assert!(s["status"].is_null(), "{s}");
+        assert_eq!(s["last_run"]["result"], "removed", "{s}");
+    }
     Ok(())
 }

@@ -210,15 +210,27 @@ async fn a_route_that_lets_requests_without_a_token_through_fails_the_run() -> R
     Ok(())
 }
 
-/// A team's app without smoke.toml: `--init` writes one check per declared
-/// route, the first deploy then passes its smoke test, and a second
-/// `--init` leaves the edited spec alone.
+/// A team's app without smoke.toml: its first deploy succeeds and points
+/// at `--init`, which writes one check per declared route; the next
+/// deploy then passes its smoke test, and a second `--init` leaves the
+/// edited spec alone.
 #[tokio::test]
 async fn init_writes_a_spec_the_first_deploy_passes() -> Result<()> {
     let h = Harness::start("smoke-init").await?;
     let dir = h.copy_fixture("formats")?;
     std::fs::remove_file(dir.join("smoke.toml"))?;
     let app = arg(&dir);
+    // The first deploy without a spec is no broken deploy: it says what
+    // was not checked and how to write the checks.
+    let first = h.run(&["deploy", "local", "--app", &app]);
+    first.ok();
+    assert!(
+        first.text.contains("no smoke test:") && first.text.contains("smoke local --init"),
+        "{}",
+        first.text
+    );
+    h.run(&["smoke", "local", "--app", &app])
+        .fails_with("smoke local --init");
     let init = h.run(&["smoke", "local", "--init", "--app", &app]);
     init.ok();
     let spec = std::fs::read_to_string(dir.join("smoke.toml"))?;

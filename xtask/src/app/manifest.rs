@@ -202,8 +202,15 @@ impl Manifest {
             .map(|(name, raw)| (raw.span().start, name, raw))
             .collect();
         ordered.sort_by_key(|(start, _, _)| *start);
+        let mut previews = Vec::new();
         for (start, name, raw_stage) in ordered {
-            if !stage::is_well_formed(&name) {
+            // `[stages."pr-*"]`: a preview pattern, not a stage.
+            let preview = if name.contains('*') {
+                Some(stage::Preview::parse(&name).map_err(|m| error(Some(start), m))?)
+            } else {
+                None
+            };
+            if preview.is_none() && !stage::is_well_formed(&name) {
                 return Err(error(
                     Some(start),
                     format!(
@@ -242,16 +249,45 @@ impl Manifest {
                     format!("stage `{name}` cannot be both protected and on the emulator"),
                 ));
             }
-            policy_stages.push((
-                name,
-                StageConfig {
-                    region,
-                    account,
-                    protected: raw_stage.protected,
-                    emulator: raw_stage.emulator,
-                },
-            ));
+            let config = StageConfig {
+                region,
+                account,
+                protected: raw_stage.protected,
+                emulator: raw_stage.emulator,
+                preview: preview.is_some(),
+            };
+            match preview {
+                Some(pattern) => {
+                    if raw_stage.protected {
+                        return Err(error(
+                            Some(start),
+                            format!("preview stages `{pattern}` cannot be protected: they are made and removed at will; declare a protected stage by its name"),
+                        ));
+                    }
+                    previews.push((start, pattern, config));
+                }
+                None => policy_stages.push((name, config)),
+            }
         }
+        // A pattern that also matches a declared stage, or another
+        // pattern's stages, would make one name mean two things.
+        for (start, pattern, _) in &previews {
+            if let Some((name, _)) = policy_stages.iter().find(|(n, _)| pattern.matches(n)) {
+                return Err(error(
+                    Some(*start),
+                    format!("preview stages `{pattern}` would include the declared stage `{name}`; choose a prefix no declared stage starts with"),
+                ));
+            }
+            if let Some((_, other, _)) = previews.iter().find(|(s, other, _)| {
+                s != start && (other.matches(&pattern.sample()) || pattern.matches(&other.sample()))
+            }) {
+                return Err(error(
+                    Some(*start),
+                    format!("preview stages `{pattern}` and `{other}` overlap; give them prefixes that do not start one another"),
+                ));
+            }
+        }
+        let previews: Vec<_> = previews.into_iter().map(|(_, p, c)| (p, c)).collect();
 
         let mut services = Vec::new();
         for (key, spanned) in raw.services {
@@ -314,10 +350,14 @@ impl Manifest {
             )
             .collect();
 
-        let policy = if policy_stages.is_empty() {
+        let policy = if policy_stages.is_empty() && previews.is_empty() {
             app_region.map(|region| Policy::default_in(region).declared_in(path))
         } else {
-            Some(Policy::new(policy_stages).declared_in(path))
+            Some(
+                Policy::new(policy_stages)
+                    .with_previews(previews)
+                    .declared_in(path),
+            )
         };
         let external = raw
             .external
@@ -352,6 +392,7 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::stage::Stage;
 
     fn parse(text: &str) -> Result<Manifest, FileError> {
         Manifest::parse(Path::new("app/deploy.toml"), text)
@@ -372,6 +413,40 @@ mod tests {
         let policy = m.policy.unwrap();
         assert_eq!(policy.stage_names(), vec!["zeta", "alpha"]);
         assert!(policy.stage("alpha").unwrap().protected);
+    }
+
+    #[test]
+    fn preview_patterns_allow_their_stages_and_nothing_else() {
+        let m = parse("[stages.prod]\nregion = \"us-east-1\"\nprotected = true\n[stages.\"pr-*\"]\nregion = \"eu-west-1\"\naccount = \"123456789012\"\n").unwrap();
+        let policy = m.policy.unwrap();
+        let pr = Stage::parse("pr-42", &policy).unwrap();
+        assert!(pr.is_preview() && !pr.is_protected());
+        assert_eq!(
+            (pr.region(), pr.account()),
+            ("eu-west-1", Some("123456789012"))
+        );
+        assert!(!Stage::parse("prod", &policy).unwrap().is_preview());
+        let err = Stage::parse("feature-1", &policy).unwrap_err().to_string();
+        assert!(err.contains("allowed stages: prod, pr-*"), "{err}");
+        // The bare prefix is no stage of the pattern.
+        assert!(Stage::parse("pr-", &policy).is_err());
+        assert_eq!(policy.stage_names(), vec!["prod"]);
+    }
+
+    #[test]
+    fn preview_patterns_that_could_hurt_are_refused() {
+        for (text, needle) in [
+            ("[stages.\"pr-*\"]\nregion = \"us-east-1\"\nprotected = true\n", "cannot be protected"),
+            ("[stages.\"*\"]\nregion = \"us-east-1\"\n", "allow every stage name"),
+            ("[stages.\"pr-*-x\"]\nregion = \"us-east-1\"\n", "does not end with `*`"),
+            ("[stages.\"Pr-*\"]\nregion = \"us-east-1\"\n", "its prefix must match"),
+            ("[stages.prod]\nregion = \"us-east-1\"\n[stages.\"pro*\"]\nregion = \"us-east-1\"\n", "would include the declared stage `prod`"),
+            ("[stages.\"pr-*\"]\nregion = \"us-east-1\"\n[stages.\"p*\"]\nregion = \"us-east-1\"\n", "overlap"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.message.contains(needle), "{text}: {err}");
+            assert!(err.pos.is_some(), "{err}");
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn is_well_formed(name: &str) -> bool {
 impl Stage {
     /// Parses `name` against the policy.
     pub fn parse(name: &str, policy: &Policy) -> Result<Stage, StageError> {
-        let allowed = policy.stage_names().join(", ");
+        let allowed = policy.allowed();
         if !is_well_formed(name) {
             return Err(StageError::Malformed {
                 given: name.escape_debug().to_string(),
@@ -81,6 +81,11 @@ impl Stage {
         self.config.protected
     }
 
+    /// Whether a preview pattern (`pr-*`) allowed the stage.
+    pub fn is_preview(&self) -> bool {
+        self.config.preview
+    }
+
     /// Whether the stage lives on the emulator (the `local` kind).
     pub fn on_emulator(&self) -> bool {
         self.config.emulator
@@ -100,13 +105,69 @@ pub struct StageConfig {
     pub account: Option<String>,
     pub protected: bool,
     pub emulator: bool,
+    /// Allowed by a preview pattern rather than declared by name.
+    pub preview: bool,
 }
 
-/// Which stages an app may be deployed to, in the order they were declared.
+/// Which stages an app may be deployed to, in the order they were declared,
+/// and the patterns of its preview stages (`pr-*`: one stage per pull
+/// request or developer, made and removed at will, never protected).
 #[derive(Debug, Clone)]
 pub struct Policy {
     stages: Vec<(String, StageConfig)>,
+    previews: Vec<(Preview, StageConfig)>,
     source: Option<PathBuf>,
+}
+
+/// A preview stage pattern: a prefix followed by `*` (`pr-*`, `dev-*`).
+/// The prefix is never empty, so no pattern allows every name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    prefix: String,
+}
+
+impl Preview {
+    /// Parses `pr-*`; the prefix must start a well-formed name and leave
+    /// room for at least one more character.
+    pub fn parse(pattern: &str) -> Result<Preview, String> {
+        let bad = |why: &str| {
+            format!(
+                "`{}` is not a preview stage pattern: {why}; write a prefix and `*`, such as `pr-*`",
+                pattern.escape_debug()
+            )
+        };
+        let Some(prefix) = pattern.strip_suffix('*') else {
+            return Err(bad("it does not end with `*`"));
+        };
+        if prefix.is_empty() {
+            return Err(bad(
+                "a pattern without a prefix would allow every stage name",
+            ));
+        }
+        if prefix.contains('*') || !is_well_formed(&format!("{prefix}a")) {
+            return Err(bad(&format!(
+                "its prefix must match {NAME_RULE} with room for one more character"
+            )));
+        }
+        Ok(Preview {
+            prefix: prefix.to_string(),
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        name.len() > self.prefix.len() && name.starts_with(&self.prefix)
+    }
+
+    /// One name the pattern allows, to check the app as such a stage.
+    pub fn sample(&self) -> String {
+        format!("{}1", self.prefix)
+    }
+}
+
+impl fmt::Display for Preview {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}*", self.prefix)
+    }
 }
 
 impl Policy {
@@ -114,8 +175,15 @@ impl Policy {
     pub fn new(stages: Vec<(String, StageConfig)>) -> Policy {
         Policy {
             stages,
+            previews: Vec::new(),
             source: None,
         }
+    }
+
+    /// The same policy, also allowing the stages these patterns match.
+    pub fn with_previews(mut self, previews: Vec<(Preview, StageConfig)>) -> Policy {
+        self.previews = previews;
+        self
     }
 
     /// The same policy, as declared in the manifest at `path`.
@@ -132,6 +200,7 @@ impl Policy {
             account: None,
             protected,
             emulator,
+            preview: false,
         };
         Policy {
             stages: vec![
@@ -140,6 +209,7 @@ impl Policy {
                 ("stage".into(), stage(false, false)),
                 ("prod".into(), stage(true, false)),
             ],
+            previews: Vec::new(),
             source: None,
         }
     }
@@ -148,12 +218,48 @@ impl Policy {
         Policy::default_in(Region::parse("us-east-1").expect("a valid region"))
     }
 
+    /// The settings of a declared stage, or of the first preview pattern
+    /// that matches the name (declared stages come first).
     pub fn stage(&self, name: &str) -> Option<&StageConfig> {
-        self.stages.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+        self.stages
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
+            .or_else(|| {
+                self.previews
+                    .iter()
+                    .find(|(p, _)| p.matches(name))
+                    .map(|(_, c)| c)
+            })
     }
 
+    /// The declared stages, without the preview patterns.
     pub fn stage_names(&self) -> Vec<&str> {
         self.stages.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Every stage to check the app as: the declared ones, and a sample
+    /// of each preview pattern, with the label to name it by (`pr-*`).
+    pub fn checked_stages(&self) -> Vec<(String, String, &StageConfig)> {
+        self.stages
+            .iter()
+            .map(|(n, c)| (n.clone(), n.clone(), c))
+            .chain(
+                self.previews
+                    .iter()
+                    .map(|(p, c)| (p.to_string(), p.sample(), c)),
+            )
+            .collect()
+    }
+
+    /// The stages and patterns as a message lists them.
+    pub fn allowed(&self) -> String {
+        self.stages
+            .iter()
+            .map(|(n, _)| n.clone())
+            .chain(self.previews.iter().map(|(p, _)| p.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Whether the team declared its stages (in deploy.toml), rather than

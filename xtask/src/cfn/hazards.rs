@@ -90,9 +90,9 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
         Some(stage) => vec![stage.to_string()],
         None if app.policy.is_declared() => app
             .policy
-            .stage_names()
+            .checked_stages()
             .into_iter()
-            .map(str::to_string)
+            .map(|(_, name, _)| name)
             .collect(),
         None => Vec::new(),
     };
@@ -118,22 +118,26 @@ fn shared_across_stages(app: &App) -> Vec<Finding> {
     if !app.policy.is_declared() {
         return out;
     }
-    let stages: Vec<(&str, &crate::app::stage::StageConfig)> = app
+    // A preview pattern is checked through one stage it allows, and
+    // named by the pattern.
+    let stages: Vec<(String, String, &crate::app::stage::StageConfig)> = app
         .policy
-        .stage_names()
+        .checked_stages()
         .into_iter()
-        .filter_map(|name| app.policy.stage(name).map(|c| (name, c)))
-        .filter(|(_, c)| !c.emulator)
+        .filter(|(.., c)| !c.emulator)
         .collect();
-    for (i, (a, config_a)) in stages.iter().enumerate() {
-        for (b, config_b) in &stages[i + 1..] {
+    for (i, (a, name_a, config_a)) in stages.iter().enumerate() {
+        for (b, name_b, config_b) in &stages[i + 1..] {
             if config_a.region != config_b.region || config_a.account != config_b.account {
                 continue;
             }
             let region = config_a.region.as_str();
             let mut shared: Vec<(PathBuf, Pos, String)> = Vec::new();
             for service in &app.services {
-                let (ctx_a, ctx_b) = (service.vars_at(a, region), service.vars_at(b, region));
+                let (ctx_a, ctx_b) = (
+                    service.vars_at(name_a, region),
+                    service.vars_at(name_b, region),
+                );
                 let probe = service.vars_at("xtask-probe", region);
                 for (file, id, resource) in service.entries("Resources") {
                     let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
@@ -299,7 +303,7 @@ impl<'a> Auditor<'a> {
         // Without deploy.toml the team's stages are not known: the default
         // policy is the tool's guess, not a fact about the app.
         if self.policy.stage(name).is_none() && self.policy.is_declared() {
-            let allowed = self.policy.stage_names().join(", ");
+            let allowed = self.policy.allowed();
             self.finding(
                 file,
                 pos,
