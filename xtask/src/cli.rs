@@ -274,8 +274,16 @@ pub struct InfoArgs {
     /// Also write the view as JSON to this file (as `--format json` prints it).
     #[arg(long, value_name = "PATH")]
     pub outputs_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub out: FormatOpt,
+    /// Output format: text, JSON, or Markdown (for a CI run summary).
+    #[arg(long, value_enum, default_value_t = InfoFormat::Text)]
+    pub format: InfoFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InfoFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -11,14 +11,13 @@ use anyhow::{Context, Result};
 use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use crate::app::diag::Format;
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::endpoints;
 use crate::aws::stacks::StackState;
 use crate::aws::target::StageTarget;
 use crate::cfn::order;
-use crate::cli::{Global, InfoArgs};
+use crate::cli::{Global, InfoArgs, InfoFormat};
 use crate::run::journal::{self, Journal, Status};
 use crate::sys::paths;
 
@@ -79,9 +78,10 @@ pub(crate) async fn run(global: &Global, args: InfoArgs) -> Result<i32> {
     if let Some(path) = &args.outputs_file {
         write_file(path, &json)?;
     }
-    match args.out.format {
-        Format::Json => println!("{json}"),
-        Format::Text => print!("{}", text(&view)),
+    match args.format {
+        InfoFormat::Json => println!("{json}"),
+        InfoFormat::Text => print!("{}", text(&view)),
+        InfoFormat::Markdown => print!("{}", markdown(&view)),
     }
     Ok(0)
 }
@@ -206,6 +206,51 @@ fn text(view: &StageView) -> String {
             let url = e.url.as_deref().unwrap_or("(not deployed)");
             let lock = if e.protected { "  [token]" } else { "" };
             let _ = writeln!(out, "   endpoint   {:6} {url}{lock}", e.method);
+        }
+    }
+    out
+}
+
+/// The view for a CI run summary: one table of stacks, one of endpoints.
+fn markdown(view: &StageView) -> String {
+    let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
+    let mut out = format!(
+        "### {} · stage {} · {}\n\n| service | stack | status | last run |\n| --- | --- | --- | --- |\n",
+        cell(&view.app),
+        cell(&view.stage),
+        cell(&view.region)
+    );
+    for s in &view.services {
+        let run = s
+            .last_run
+            .as_ref()
+            .map(|r| format!("{} `{}` ({}) at {}", r.command, r.run_id, r.result, r.at))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            cell(&s.service),
+            cell(&s.stack),
+            cell(s.status.as_deref().unwrap_or("not deployed")),
+            cell(&run)
+        );
+    }
+    let endpoints: Vec<(&ServiceView, &EndpointView)> = view
+        .services
+        .iter()
+        .flat_map(|s| s.endpoints.iter().map(move |e| (s, e)))
+        .collect();
+    if !endpoints.is_empty() {
+        out.push_str("\n| service | method | URL | token |\n| --- | --- | --- | --- |\n");
+        for (s, e) in endpoints {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&s.service),
+                cell(&e.method),
+                cell(e.url.as_deref().unwrap_or("(not deployed)")),
+                if e.protected { "yes" } else { "" }
+            );
         }
     }
     out

@@ -467,6 +467,15 @@ async fn a_preview_stage_deploys_shows_its_info_and_is_removed() -> Result<()> {
         "{}",
         info.stdout
     );
+    let summary = xtask(&["info", "pr-7", "--format", "markdown"]);
+    assert!(
+        summary
+            .ok()
+            .stdout
+            .contains("| dynamodb | `tb365-dynamodb-pr-7` | CREATE_COMPLETE | deploy `"),
+        "{}",
+        summary.stdout
+    );
     let file = h.dir.join("outputs.json");
     let json = xtask(&[
         "info",

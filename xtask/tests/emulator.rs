@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use xtask::aws::emulator::{docker_engine_available, Backend, Emulator};
+mod support;
+
+use xtask::aws::emulator::{Backend, Emulator};
 use xtask::aws::Target;
 use xtask::sys::process;
 
@@ -129,8 +131,7 @@ async fn a_killed_emulator_gives_a_clear_error_not_a_hang() -> Result<()> {
 
 #[tokio::test]
 async fn localstack_backend_runs_where_docker_does() -> Result<()> {
-    if !docker_engine_available() {
-        println!("localstack backend: not run, no Docker engine answers on this machine");
+    if !support::docker_or_skip("localstack backend")? {
         return Ok(());
     }
     let emulator = Emulator::start(Backend::Localstack).await?;

@@ -131,6 +131,17 @@ fn workflows_pass_actionlint_and_zizmor() {
     );
 }
 
+/// Every action is pinned by commit hash to a release of its current
+/// major: an older one runs on a retired Node.js or a retired service.
+#[test]
+fn workflows_pin_current_majors_of_every_action() {
+    let mut problems = Vec::new();
+    for file in xtask::sys::workflows::files().expect("the workflows folder") {
+        problems.extend(xtask::sys::workflows::stale_pins(&file, &read(&file)));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn the_workflow_linters_catch_a_broken_workflow() {
     let dir =

@@ -14,6 +14,37 @@ use anyhow::{Context, Result};
 use xtask::aws::emulator::{Backend, Emulator};
 use xtask::aws::Target;
 
+/// The emulator the end-to-end tests run on: MiniStack, or the one
+/// `XTASK_TEST_EMULATOR` names (`localstack` in the CI job that runs the
+/// suite there). A backend that cannot start fails the test, never skips it.
+pub fn test_backend() -> Result<Backend> {
+    use clap::ValueEnum;
+    match std::env::var("XTASK_TEST_EMULATOR") {
+        Err(_) => Ok(Backend::Ministack),
+        Ok(name) => match Backend::from_str(&name, true) {
+            Ok(Backend::External) | Err(_) => anyhow::bail!(
+                "XTASK_TEST_EMULATOR={name}: the tests start their own emulator; use ministack or localstack"
+            ),
+            Ok(backend) => Ok(backend),
+        },
+    }
+}
+
+/// Whether a test that needs a Docker engine runs: yes where one answers;
+/// where none does, it is skipped (said on its output), unless
+/// `XTASK_REQUIRE_DOCKER=1`, which makes a missing engine a failure, so a
+/// CI job meant to exercise Docker can never pass without it.
+pub fn docker_or_skip(test: &str) -> Result<bool> {
+    if xtask::aws::emulator::docker_engine_available() {
+        return Ok(true);
+    }
+    if std::env::var("XTASK_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+        anyhow::bail!("{test}: XTASK_REQUIRE_DOCKER=1 but no Docker engine answers (DOCKER_HOST or /var/run/docker.sock)");
+    }
+    println!("{test}: not run, no Docker engine answers on this machine");
+    Ok(false)
+}
+
 /// One test's world: its emulator, its folders, its clients. Dropping it
 /// stops the emulator and removes the folders.
 pub struct Harness {
@@ -24,7 +55,7 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(name: &str) -> Result<Harness> {
-        let emulator = Emulator::start(Backend::Ministack).await?;
+        let emulator = Emulator::start(test_backend()?).await?;
         let dir =
             xtask::sys::paths::scratch_dir().join(format!("e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
