@@ -71,7 +71,84 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+impl Cli {
+    /// Parses the command line like `Cli::parse`, and also refuses, as a
+    /// usage error (exit 2), a global flag typed on the command line for a
+    /// command that has no use for it: `--app` where no app is read,
+    /// `--emulator` where no emulator is started. The same settings from
+    /// the environment (`XTASK_APP`, `XTASK_EMULATOR`) are left alone:
+    /// they are meant for every command that uses them.
+    pub fn parse_checked() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.get_matches_mut();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        let typed = |name: &str| {
+            let mut m = &matches;
+            loop {
+                if m.value_source(name) == Some(clap::parser::ValueSource::CommandLine) {
+                    return true;
+                }
+                match m.subcommand() {
+                    Some((_, sub)) => m = sub,
+                    None => return false,
+                }
+            }
+        };
+        let (reads_app, starts_emulator) = cli.command.uses();
+        let unused = [("--app", reads_app), ("--emulator", starts_emulator)]
+            .into_iter()
+            .find(|(flag, used)| !used && typed(&flag[2..]));
+        if let Some((flag, _)) = unused {
+            command
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "`{flag}` has no effect on `{}`; leave it out",
+                        cli.command.name()
+                    ),
+                )
+                .exit();
+        }
+        cli
+    }
+}
+
 impl Command {
+    /// Whether the command reads the app (`--app`) and whether it may
+    /// start or reach an emulator (`--emulator`).
+    fn uses(&self) -> (bool, bool) {
+        match self {
+            Command::Doctor(_) | Command::Codegen(_) | Command::Bench(_) => (false, false),
+            // `local` manages the MiniStack emulator of this checkout.
+            Command::Local(_) => (false, false),
+            Command::Audit(_) | Command::Plan(_) => (true, false),
+            _ => (true, true),
+        }
+    }
+
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Doctor(_) => "doctor",
+            Command::Local(_) => "local",
+            Command::Audit(_) => "audit",
+            Command::Plan(_) => "plan",
+            Command::Validate(_) => "validate",
+            Command::Bootstrap(_) => "bootstrap",
+            Command::Deploy(_) => "deploy",
+            Command::Smoke(_) => "smoke",
+            Command::Info(_) => "info",
+            Command::Migrate(_) => "migrate",
+            Command::Backup(_) => "backup",
+            Command::Remove(_) => "remove",
+            Command::Rollback(_) => "rollback",
+            Command::Unlock(_) => "unlock",
+            Command::Codegen(_) => "codegen",
+            Command::Bench(_) => "bench",
+        }
+    }
+
     /// Whether the command only reads and reports: it changes no stage,
     /// creates nothing and holds no lock.
     pub fn only_reads(&self) -> bool {

@@ -1,9 +1,7 @@
 //! `cargo xtask`: parse once, run, exit with the command's code.
 
-use clap::Parser;
-
 fn main() {
-    let cli = xtask::cli::Cli::parse();
+    let cli = xtask::cli::Cli::parse_checked();
     if cli.command.only_reads() {
         // A command that only reads and reports ends quietly when its
         // reader goes away (`cargo xtask audit | head -1`), as Unix tools

@@ -270,6 +270,30 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
         "{}",
         version.1
     );
+    // A global flag a command has no use for is refused, not ignored;
+    // from the environment it is left alone.
+    for (args, flag) in [
+        (&["doctor", "--app", "fixtures/tb365"][..], "--app"),
+        (&["--app", "fixtures/tb365", "codegen", "--check"], "--app"),
+        (&["local", "status", "--app", "x"], "--app"),
+        (&["bench", "--quick", "--app", "x"], "--app"),
+        (&["local", "up", "--emulator", "localstack"], "--emulator"),
+        (&["plan", "dev", "--emulator", "ministack"], "--emulator"),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("`{flag}` has no effect")),
+            "{args:?}: {err}"
+        );
+    }
+    let from_env = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["plan", "dev"])
+        .env("XTASK_EMULATOR", "ministack")
+        .env_remove("XTASK_APP")
+        .output()
+        .expect("xtask runs");
+    assert_eq!(from_env.status.code(), Some(0));
     let help = run(&["help", "deploy"]);
     assert_eq!(help.0, Some(0), "{}", help.2);
     assert!(help.1.contains("--stage"), "{}", help.1);
