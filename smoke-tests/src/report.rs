@@ -1,5 +1,6 @@
 //! What a smoke run found, as a table, as JSON and as JUnit XML for CI.
 
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +30,14 @@ pub struct Report {
     pub coverage: Vec<String>,
 }
 
+const PASS: Style = AnsiColor::Green.on_default();
+const FAIL: Style = AnsiColor::Red.on_default().bold();
+const SKIP: Style = AnsiColor::Yellow.on_default();
+
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
 impl Report {
     pub fn failed(&self) -> usize {
         self.checks
@@ -50,6 +59,9 @@ impl Report {
         self.failed() == 0
     }
 
+    /// The report as a table, with colours a terminal shows: print it
+    /// through a stream that strips them where colour is off
+    /// (`anstream`), or use [`Report::json`].
     pub fn table(&self) -> String {
         let label = |c: &Outcome| {
             let variant = if c.variant.is_empty() {
@@ -67,7 +79,7 @@ impl Report {
         let width = self
             .checks
             .iter()
-            .map(|c| label(c).len())
+            .map(|c| label(c).chars().count())
             .max()
             .unwrap_or(8)
             .max(8);
@@ -82,36 +94,38 @@ impl Report {
                 (_, None) => "-".to_string(),
             };
             let mark = if c.skipped {
-                "–"
+                paint(SKIP, "–")
             } else if c.passed {
-                "✔"
+                paint(PASS, "✔")
             } else {
-                "✘"
+                paint(FAIL, "✘")
             };
+            let label = label(c);
+            let pad = width.saturating_sub(label.chars().count());
             out.push_str(&format!(
-                "{:width$}  {status:>6}  {:>8}  {:>6}ms  {:>8}  {mark}\n",
-                label(c),
-                c.expected,
-                c.latency_ms,
-                c.attempts
+                "{label}{:pad$}  {status:>6}  {:>8}  {:>6}ms  {:>8}  {mark}\n",
+                "", c.expected, c.latency_ms, c.attempts
             ));
         }
         for c in self.checks.iter().filter(|c| !c.passed && !c.skipped) {
             out.push_str(&format!(
-                "✘ {}: {}\n",
+                "{} {}: {}\n",
+                paint(FAIL, "✘"),
                 label(c),
                 c.message.as_deref().unwrap_or("failed")
             ));
         }
         for problem in &self.coverage {
-            out.push_str(&format!("✘ {problem}\n"));
+            out.push_str(&format!("{} {problem}\n", paint(FAIL, "✘")));
         }
-        out.push_str(&format!(
-            "{} passed, {} failed, {} skipped\n",
+        let counts = format!(
+            "{} passed, {} failed, {} skipped",
             self.passed_count(),
             self.failed(),
             self.skipped()
-        ));
+        );
+        out.push_str(&paint(if self.ok() { PASS } else { FAIL }, &counts));
+        out.push('\n');
         out
     }
 

@@ -80,7 +80,7 @@ pub(crate) async fn run(global: &Global, args: InfoArgs) -> Result<i32> {
     }
     match args.format {
         InfoFormat::Json => println!("{json}"),
-        InfoFormat::Text => print!("{}", text(&view)),
+        InfoFormat::Text => anstream::print!("{}", text(&view)),
         InfoFormat::Markdown => print!("{}", markdown(&view)),
     }
     Ok(0)

@@ -27,7 +27,8 @@ fn main() {
             result = xtask::execute(cli) => match result {
                 Ok(code) => code,
                 Err(err) => {
-                    eprintln!("error: {err:#}");
+                    let error = xtask::sys::output::paint(xtask::sys::output::BAD, "error:");
+                    anstream::eprintln!("{error} {err:#}");
                     xtask::exit_code_of(&err)
                 }
             },

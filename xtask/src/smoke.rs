@@ -34,7 +34,7 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
         );
     }
     match args.out.format {
-        Format::Text => print!("{}", report.table()),
+        Format::Text => anstream::print!("{}", report.table()),
         Format::Json => println!("{}", report.json()),
     }
     Ok(if report.ok() { 0 } else { 1 })

@@ -326,3 +326,44 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
         }
     }
 }
+
+/// Colour only where it is wanted: a pipe (these tests' stdout and stderr)
+/// and `NO_COLOR` get plain text, even when `CLICOLOR_FORCE` asks for
+/// colour; `CLICOLOR_FORCE` alone shows the colours exist.
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let app = xtask::sys::paths::workspace_root().join("fixtures/broken/literal-stage-bucket");
+    let run = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .env_remove("XTASK_APP")
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR");
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        let output = command.output().expect("xtask runs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let audit = ["audit", "--app", app.to_str().expect("a UTF-8 path")];
+    let unknown = ["plan", "qa"];
+    for args in [&audit[..], &unknown] {
+        let forced = run(args, &[("CLICOLOR_FORCE", "1")]);
+        assert!(forced.contains("\x1b["), "{args:?} in colour: {forced}");
+        for vars in [
+            &[][..],
+            &[("NO_COLOR", "1")],
+            &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")],
+        ] {
+            let plain = run(args, vars);
+            assert!(!plain.contains('\x1b'), "{args:?} {vars:?}: {plain:?}");
+            assert_eq!(plain, run(args, &[("NO_COLOR", "1")]));
+        }
+    }
+}

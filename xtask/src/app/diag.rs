@@ -90,7 +90,7 @@ impl Report {
     /// Prints the report in `format` to stdout.
     pub fn print(&self, format: Format, what: &str) {
         match format {
-            Format::Text => print!("{}", self.render_text(what)),
+            Format::Text => anstream::print!("{}", self.render(what, true)),
             Format::Json => println!("{}", self.render_json()),
         }
     }
@@ -117,34 +117,55 @@ impl Report {
         }
     }
 
+    /// The report as plain text (for messages and files).
     pub fn render_text(&self, what: &str) -> String {
+        self.render(what, false)
+    }
+
+    /// The report as text; `styled` adds the colours a terminal shows
+    /// (stripped again by the stream where colour is off). The input's
+    /// own text is made printable first, so no file can write escapes.
+    fn render(&self, what: &str, styled: bool) -> String {
+        use crate::sys::output::{paint, BAD, GOOD, STRONG, WARN};
+        let paint = |style, text: &str| {
+            if styled {
+                paint(style, text)
+            } else {
+                text.to_string()
+            }
+        };
         let mut out = String::new();
         for err in &self.errors {
-            out.push_str(&printable(&format!("{err}\n")));
+            out.push_str(&paint(BAD, &printable(&format!("{err}"))));
+            out.push('\n');
         }
         for f in &self.findings {
-            out.push_str(&printable(&format!(
+            out.push_str(&format!(
                 "{}: {}: {}\n  = fix: {}\n",
-                f.location(),
-                f.rule,
-                f.message,
-                f.fix
-            )));
+                paint(STRONG, &printable(&f.location())),
+                paint(WARN, f.rule),
+                printable(&f.message),
+                printable(&f.fix)
+            ));
         }
         for n in &self.notes {
-            out.push_str(&printable(&format!(
+            out.push_str(&format!(
                 "note: {}: {}: {}\n  = {}\n",
-                n.location(),
+                paint(STRONG, &printable(&n.location())),
                 n.rule,
-                n.message,
-                n.fix
-            )));
+                printable(&n.message),
+                printable(&n.fix)
+            ));
         }
         match (self.errors.len(), self.findings.len()) {
-            (0, 0) => out.push_str(&format!("{what}: clean\n")),
-            (0, n) => out.push_str(&format!("{what}: {n} finding(s)\n")),
+            (0, 0) => out.push_str(&format!("{what}: {}\n", paint(GOOD, "clean"))),
+            (0, n) => out.push_str(&format!(
+                "{what}: {}\n",
+                paint(BAD, &format!("{n} finding(s)"))
+            )),
             (e, n) => out.push_str(&format!(
-                "{what}: {e} unreadable input(s), {n} finding(s)\n"
+                "{what}: {}\n",
+                paint(BAD, &format!("{e} unreadable input(s), {n} finding(s)"))
             )),
         }
         out

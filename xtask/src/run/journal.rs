@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::aws::lock::Locks;
 use crate::aws::stacks::StackState;
 use crate::aws::target::StageTarget;
-use crate::sys::paths;
+use crate::sys::{output, paths};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -407,10 +407,11 @@ impl Journal {
                 .as_deref()
                 .and_then(|e| e.lines().next())
                 .unwrap_or("");
+            let status = s.status.as_str();
             out.push_str(&format!(
-                "{:width$}  {:15}  {:>8}  {}\n",
+                "{:width$}  {}  {:>8}  {}\n",
                 s.name,
-                s.status.as_str(),
+                output::paint(output::status_style(status), &format!("{status:15}")),
                 time,
                 note
             ));

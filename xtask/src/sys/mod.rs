@@ -3,7 +3,7 @@
 //! workflow linters. Nothing here knows about apps, stages or AWS.
 
 pub(crate) mod git;
-pub(crate) mod output;
+pub mod output;
 pub mod paths;
 pub mod process;
 pub mod tools;
