@@ -28,6 +28,9 @@ pub struct Report {
     pub checks: Vec<Outcome>,
     /// Endpoints without a check and checks without an endpoint.
     pub coverage: Vec<String>,
+    /// When the run started.
+    #[serde(skip)]
+    pub started_at: Option<std::time::SystemTime>,
 }
 
 const PASS: Style = AnsiColor::Green.on_default();
@@ -140,55 +143,139 @@ impl Report {
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
 
+    /// The report as JUnit XML (through `quick-junit`): one test case per
+    /// check and per coverage problem, with the run's start time, each
+    /// check's latency, and the failure's message and body. Control
+    /// characters and terminal escapes in answers are dropped by the writer.
     pub fn junit(&self) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        out.push_str(&format!(
-            "<testsuites>\n  <testsuite name=\"smoke\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-            self.checks.len() + self.coverage.len(),
-            self.failed(),
-            self.skipped()
-        ));
+        use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+        let mut suite = TestSuite::new("smoke");
+        if let Some(started) = self.started_at {
+            suite.set_timestamp(chrono::DateTime::<chrono::Utc>::from(started).fixed_offset());
+        }
+        let total: u64 = self.checks.iter().map(|c| c.latency_ms).sum();
+        suite.set_time(std::time::Duration::from_millis(total));
         for c in &self.checks {
             let variant = if c.variant.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", c.variant)
             };
-            let name = escape(&format!("{} {}{variant}", c.method, c.path));
-            out.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{name}\" time=\"{:.3}\"",
-                escape(&c.service),
-                c.latency_ms as f64 / 1000.0
-            ));
-            if c.skipped {
-                out.push_str(&format!(
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    escape(c.message.as_deref().unwrap_or(""))
-                ));
+            let status = if c.skipped {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(c.message.clone().unwrap_or_default());
+                status
             } else if c.passed {
-                out.push_str("/>\n");
+                TestCaseStatus::success()
             } else {
-                out.push_str(&format!(
-                    ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
-                    escape(c.message.as_deref().unwrap_or("failed"))
+                let message = c.message.clone().unwrap_or_else(|| "failed".into());
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_message(message.clone()).set_description(format!(
+                    "{} {} in {}: answered {}, expected {} after {} attempt(s)\n{message}",
+                    c.method,
+                    c.path,
+                    c.service,
+                    c.status.map_or("nothing".to_string(), |s| s.to_string()),
+                    c.expected,
+                    c.attempts
                 ));
-            }
+                status
+            };
+            let mut case = TestCase::new(format!("{} {}{variant}", c.method, c.path), status);
+            case.set_classname(c.service.clone())
+                .set_time(std::time::Duration::from_millis(c.latency_ms));
+            suite.add_test_case(case);
         }
         for problem in &self.coverage {
-            out.push_str(&format!(
-                "    <testcase classname=\"coverage\" name=\"{}\">\n      <failure message=\"{}\"/>\n    </testcase>\n",
-                escape(problem),
-                escape(problem)
-            ));
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(problem.clone())
+                .set_description(problem.clone());
+            let mut case = TestCase::new(problem.clone(), status);
+            case.set_classname("coverage");
+            suite.add_test_case(case);
         }
-        out.push_str("  </testsuite>\n</testsuites>\n");
-        out
+        let mut report = quick_junit::Report::new("smoke");
+        report.add_test_suite(suite);
+        report.to_string().unwrap_or_else(|err| {
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- the report could not be written: {err} -->\n")
+        })
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(path: &str, passed: bool, skipped: bool, message: Option<&str>) -> Outcome {
+        Outcome {
+            service: "api".into(),
+            method: "GET".into(),
+            path: path.into(),
+            name: None,
+            variant: String::new(),
+            status: Some(if passed { 200 } else { 500 }),
+            expected: 200,
+            passed,
+            skipped,
+            latency_ms: 12,
+            attempts: 1,
+            message: message.map(str::to_string),
+        }
+    }
+
+    /// Whatever an endpoint answers, the JUnit report stays well-formed XML
+    /// that a reader takes back with every check, its outcome and the
+    /// failure's message (markup escaped, control characters dropped).
+    #[test]
+    fn junit_is_well_formed_whatever_the_answers_hold() {
+        let report = Report {
+            checks: vec![
+                outcome("/ok", true, false, None),
+                outcome(
+                    "/items/{id}",
+                    false,
+                    false,
+                    Some("answered 500: <b>\"x\" & y</b>\u{1}\u{1b}[31mred"),
+                ),
+                outcome("/write", false, true, Some("skipped on a protected stage")),
+            ],
+            coverage: vec!["GET /new in api has no smoke check".into()],
+            started_at: Some(std::time::SystemTime::now()),
+        };
+        let xml = report.junit();
+        let back = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed JUnit");
+        let suite = &back.test_suites[0];
+        let skipped = suite
+            .test_cases
+            .iter()
+            .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
+            .count();
+        assert_eq!((suite.tests, suite.failures, skipped), (4, 2, 1), "{xml}");
+        assert!(suite.timestamp.is_some(), "{xml}");
+        let failed = suite
+            .test_cases
+            .iter()
+            .find(|c| c.name.as_str() == "GET /items/{id}")
+            .expect("the failed check");
+        let quick_junit::TestCaseStatus::NonSuccess {
+            message,
+            description,
+            ..
+        } = &failed.status
+        else {
+            panic!("a failure: {xml}");
+        };
+        assert_eq!(
+            message.as_ref().map(|m| m.as_str()),
+            Some("answered 500: <b>\"x\" & y</b>red")
+        );
+        assert!(
+            description
+                .as_ref()
+                .is_some_and(|d| d.as_str().contains("expected 200")),
+            "{xml}"
+        );
+        assert!(!xml.contains('\u{1}') && !xml.contains('\u{1b}'), "{xml}");
+    }
 }

@@ -52,7 +52,10 @@ impl Default for Options {
 
 /// Checks every endpoint. Never panics on what the app answers.
 pub async fn run(spec: &Spec, endpoints: &[Endpoint], options: &Options) -> Report {
-    let mut report = Report::default();
+    let mut report = Report {
+        started_at: Some(std::time::SystemTime::now()),
+        ..Report::default()
+    };
     let spec_file = spec.path.display().to_string();
     for endpoint in endpoints {
         let covered = spec
