@@ -215,6 +215,14 @@ pub struct LockOpt {
     pub lock_timeout: std::time::Duration,
 }
 
+/// How much a command that runs the Serverless CLI shows.
+#[derive(Debug, Args)]
+pub struct VerboseOpt {
+    /// Show every CloudFormation stack event as it happens (the CLI's `--verbose`).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
 /// `90`, `90s`, `5m`, `1h`, `1h30m`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("`{text}` is not a duration such as 90s, 5m or 1h");
@@ -324,6 +332,8 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub out: FormatOpt,
     #[command(flatten)]
+    pub verbose: VerboseOpt,
+    #[command(flatten)]
     pub lock: LockOpt,
 }
 
@@ -419,6 +429,8 @@ pub struct RemoveArgs {
     #[arg(long)]
     pub empty_buckets: bool,
     #[command(flatten)]
+    pub verbose: VerboseOpt,
+    #[command(flatten)]
     pub lock: LockOpt,
 }
 
@@ -432,6 +444,8 @@ pub struct RollbackArgs {
     /// Confirm a protected stage without a prompt.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub verbose: VerboseOpt,
     #[command(flatten)]
     pub lock: LockOpt,
 }

@@ -65,7 +65,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     }
 
     guard::confirm_protected(&stage, &app, args.yes, "deploy", &plan_text)?;
-    let run = StageRun::begin(
+    let mut run = StageRun::begin(
         "deploy",
         &app,
         &stage,
@@ -74,6 +74,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         out.clone(),
     )
     .await?;
+    run.cli.set_verbose(args.verbose.verbose);
     let run_id = run.run_id();
     run.record(|j| {
         j.notes.insert("account".into(), account);

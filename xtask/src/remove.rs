@@ -30,7 +30,7 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let plan_text = format!("remove order: {}", reverse.join(", "));
     guard::confirm_protected(&stage, &app, args.yes, "remove", &plan_text)?;
 
-    let run = StageRun::begin(
+    let mut run = StageRun::begin(
         "remove",
         &app,
         &stage,
@@ -39,6 +39,7 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
         out.clone(),
     )
     .await?;
+    run.cli.set_verbose(args.verbose.verbose);
     let failed = remove_all(&run, &reverse, args.empty_buckets).await?;
     let journal = run
         .finish(if failed { "failed" } else { "succeeded" })

@@ -76,7 +76,7 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     out.plain(plan.trim_end());
     guard::confirm_protected(&stage, &app, args.yes, "roll back", &plan)?;
 
-    let run = StageRun::begin(
+    let mut run = StageRun::begin(
         "rollback",
         &app,
         &stage,
@@ -85,6 +85,7 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
         out.clone(),
     )
     .await?;
+    run.cli.set_verbose(args.verbose.verbose);
     run.record(|j| {
         j.notes.insert("undoes".into(), undone.run_id.clone());
         j.services = undone.services.clone();

@@ -194,17 +194,38 @@ async fn remove_goes_in_reverse_order_and_leaves_nothing() -> Result<()> {
     let app_arg = arg(&chain(&h));
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&[
+    // --verbose shows CloudFormation's stack events; without it they stay
+    // in the service's log.
+    let deployed = h.run(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--verbose",
+        "--app",
+        &app_arg,
+    ]);
+    deployed.ok();
+    assert!(
+        deployed
+            .text
+            .contains("CREATE_COMPLETE - AWS::S3::Bucket - Data"),
+        "{}",
+        deployed.text
+    );
+    let removed = h.run(&[
         "remove",
         "dev",
         "--rehearse",
         "--empty-buckets",
         "--app",
         &app_arg,
-    ])
-    .ok();
+    ]);
+    removed.ok();
+    assert!(
+        !removed.text.contains(" - AWS::S3::Bucket - "),
+        "{}",
+        removed.text
+    );
     let journal = h.journal("chain", "dev.rehearsal");
     assert_eq!(journal["command"], "remove");
     assert_eq!(

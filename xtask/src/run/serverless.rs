@@ -34,6 +34,9 @@ pub struct Serverless {
     /// (`validate --deep`: a runtime the CLI's schema no longer lists must
     /// not stop the template from being linted; deploys never relax it).
     relaxed: bool,
+    /// Passes `--verbose` to deploys, removals and rollbacks, so the CLI
+    /// prints every CloudFormation stack event as it happens.
+    verbose: bool,
 }
 
 /// Ends a child's whole process group when dropped before the child was
@@ -112,7 +115,13 @@ impl Serverless {
             remove,
             version,
             relaxed: false,
+            verbose: false,
         })
+    }
+
+    /// Whether deploys, removals and rollbacks show CloudFormation events.
+    pub fn set_verbose(&mut self, verbose: bool) {
+        self.verbose = verbose;
     }
 
     /// The same CLI, with config validation relaxed to warnings.
@@ -239,6 +248,14 @@ impl Serverless {
         if let Some(name) = &copy_name {
             action.extend(["--config", name.as_str()]);
         }
+        if self.verbose
+            && matches!(
+                action.first().copied(),
+                Some("deploy" | "remove" | "rollback")
+            )
+        {
+            action.push("--verbose");
+        }
         let action = action.as_slice();
         let what = format!(
             "serverless {} --stage {} --region {}",
@@ -281,7 +298,21 @@ impl Serverless {
         }
         drop(tx);
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        while let Some(line) = rx.recv().await {
+        // A CloudFormation wait can be minutes of silence from the CLI; a
+        // plain timed line says the service is still at it.
+        let started = std::time::Instant::now();
+        loop {
+            let line = match tokio::time::timeout(QUIET_FOR, rx.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(_) => {
+                    sink.out.line(
+                        &sink.prefix,
+                        &format!("… still running ({}s)", started.elapsed().as_secs()),
+                    );
+                    continue;
+                }
+            };
             log.write_all(line.as_bytes()).await?;
             log.write_all(b"\n").await?;
             let trimmed = line.trim_end();
@@ -310,6 +341,9 @@ impl Serverless {
         Ok(())
     }
 }
+
+/// How long a service's CLI may be silent before a line says it still runs.
+const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `action` followed by `--param name=value` for each param.
 fn with_params(action: &[&str], params: &[(String, String)]) -> Vec<String> {

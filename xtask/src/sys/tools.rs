@@ -255,11 +255,42 @@ pub fn python3() -> Result<PathBuf> {
     ))
 }
 
+/// How often a long install says it is still at work.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs an install to its end, its output kept for the error. An install
+/// that takes long says so on stderr every [`HEARTBEAT`] (a plain timed
+/// line, readable in a CI log), and says how long it took.
 fn run_install(cmd: &mut Command, what: &str, fix: &str) -> Result<()> {
-    let output = match cmd.output() {
-        Ok(output) => output,
+    let started = std::time::Instant::now();
+    let child = match cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
         Err(err) => bail!("cannot run {what}: {err}; {fix}"),
     };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = loop {
+        match rx.recv_timeout(HEARTBEAT) {
+            Ok(result) => break result.with_context(|| format!("cannot run {what}"))?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => eprintln!(
+                "  … {what}: still at work ({}s)",
+                started.elapsed().as_secs()
+            ),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("{what} ended without a status; {fix}")
+            }
+        }
+    };
+    if started.elapsed() >= HEARTBEAT {
+        eprintln!("  {what}: done in {:.1}s", started.elapsed().as_secs_f32());
+    }
     if !output.status.success() {
         let mut log = String::from_utf8_lossy(&output.stderr).into_owned();
         log.push_str(&String::from_utf8_lossy(&output.stdout));
