@@ -55,6 +55,8 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Show a deployed stage: every stack in plan order, its last change, outputs and endpoints.
     Info(InfoArgs),
+    /// Show what a deploy would change per service (added, modified, replaced, removed), changing nothing.
+    Diff(DiffArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
@@ -139,6 +141,7 @@ impl Command {
             Command::Deploy(_) => "deploy",
             Command::Smoke(_) => "smoke",
             Command::Info(_) => "info",
+            Command::Diff(_) => "diff",
             Command::Migrate(_) => "migrate",
             Command::Backup(_) => "backup",
             Command::Remove(_) => "remove",
@@ -157,7 +160,8 @@ impl Command {
             | Command::Audit(_)
             | Command::Plan(_)
             | Command::Validate(_)
-            | Command::Info(_) => true,
+            | Command::Info(_)
+            | Command::Diff(_) => true,
             Command::Codegen(args) => args.check,
             Command::Unlock(args) => !args.force,
             Command::Local(args) => {
@@ -323,6 +327,10 @@ pub struct DeployArgs {
     /// Deploy a protected stage without backing up its tables first.
     #[arg(long)]
     pub skip_backup: bool,
+    /// Let this deploy of a protected stage replace or remove a resource that
+    /// holds data (`LOGICAL_ID` or `SERVICE:LOGICAL_ID`; repeatable).
+    #[arg(long, value_name = "ID")]
+    pub allow_replace: Vec<String>,
     /// Deploy every service, even those whose fingerprint is unchanged.
     #[arg(long)]
     pub force: bool,
@@ -350,6 +358,17 @@ pub struct SmokeArgs {
     /// Write a first smoke.toml, one check per endpoint the Serverless files declare; runs nothing.
     #[arg(long, conflicts_with_all = ["allow_mutating", "junit"])]
     pub init: bool,
+    #[command(flatten)]
+    pub out: FormatOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// Only these services.
+    #[arg(long, num_args = 1..)]
+    pub only: Vec<String>,
     #[command(flatten)]
     pub out: FormatOpt,
 }

@@ -15,7 +15,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::app::diag::{Format, Report};
 use crate::app::stage::Stage;
-use crate::app::{compose, App, Service};
+use crate::app::{App, Service};
 use crate::aws::target::{Mode, StageTarget};
 use crate::aws::{backups, endpoints, exports, verify};
 use crate::cfn::graph::Graph;
@@ -25,7 +25,7 @@ use crate::run::fingerprint::Fingerprint;
 use crate::run::journal::{self, Journal, ServiceRecord, Status};
 use crate::run::scheduler::Schedule;
 use crate::run::stage_run::Undone;
-use crate::run::{fingerprint, guard, interrupt, preflight, StageRun};
+use crate::run::{diff, fingerprint, guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths, tools};
 
 /// The exit code of a deploy that changed the stage as asked but whose
@@ -64,6 +64,28 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         return Ok(0);
     }
 
+    // A protected stage sees what the deploy would change before it is
+    // asked to confirm, and a change that would destroy data is refused
+    // unless named with --allow-replace.
+    let plan_text = if stage.is_protected() {
+        out.step("comparing each service with its stack (a protected stage sees the diff first)");
+        let quiet = Arc::new(Printer::new(true).quiet_tools());
+        let diffs = diff::stage(&app, &stage, &target, &selected, quiet)
+            .await
+            .context("a protected stage's deploy shows what it would change first, and that failed; nothing was deployed")?;
+        let text = diff::text(&diffs);
+        out.plain(&text);
+        let refused = guard::unallowed_data_loss(&diffs, &args.allow_replace);
+        if !refused.is_empty() {
+            bail!(
+                "stage {stage} is protected and this deploy would destroy data:\n  {}\nnothing was deployed; to go ahead, name each with --allow-replace SERVICE:LOGICAL_ID (back up first: `cargo xtask backup {stage}`), or keep the data with `UpdateReplacePolicy`/`DeletionPolicy: Retain`",
+                refused.join("\n  ")
+            );
+        }
+        format!("{plan_text}\n{text}")
+    } else {
+        plan_text
+    };
     guard::confirm_protected(&stage, &app, args.yes, "deploy", &plan_text)?;
     let mut run = StageRun::begin(
         "deploy",
@@ -459,34 +481,7 @@ impl Deployer<'_, '_> {
     /// Serverless Compose params with the outputs they read filled in.
     async fn compose_params(&self, service: &Service) -> Result<Vec<(String, String)>> {
         let run = self.run;
-        let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for compose::Param { template, .. } in &service.params {
-            for dep in &service.depends_on {
-                if template.contains(&format!("${{{}.", dep.service))
-                    && !outputs.contains_key(&dep.service)
-                {
-                    let other = run.service(&dep.service)?;
-                    let state = run.stacks.describe_service(other, run.stage).await?;
-                    outputs.insert(dep.service.clone(), state.outputs);
-                }
-            }
-        }
-        service
-            .params
-            .iter()
-            .map(|compose::Param { name, template, .. }| {
-                let value = compose::resolve(template, |svc, output| {
-                    outputs.get(svc)?.get(output).cloned()
-                })
-                .with_context(|| {
-                    format!(
-                        "param `{name}` of {} reads `{template}`, which no deployed stack provides",
-                        service.key
-                    )
-                })?;
-                Ok((name.clone(), value))
-            })
-            .collect()
+        run.stacks.compose_params(run.app, service, run.stage).await
     }
 
     /// Returns every service this run changed to its state before the run,

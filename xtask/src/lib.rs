@@ -23,6 +23,7 @@ mod backup;
 mod bench;
 mod bootstrap;
 mod deploy;
+mod diff;
 mod doctor;
 mod info;
 mod local;

@@ -51,18 +51,7 @@ pub async fn removed_while_imported(
             .collect();
         let kept = exports_after_deploy(service, stage);
         for export in deployed.into_iter().filter(|e| !kept.contains(e)) {
-            let importers = match cfn_client.list_imports().export_name(&export).send().await {
-                Ok(out) => out.imports().to_vec(),
-                Err(err) => {
-                    let message = aws::error_message(&err);
-                    // "is not imported by any stack" is the normal answer.
-                    if message.contains("not imported") {
-                        Vec::new()
-                    } else {
-                        anyhow::bail!("cannot list the importers of export {export}: {message}");
-                    }
-                }
-            };
+            let importers = importers(cfn_client, &export).await?;
             if !importers.is_empty() {
                 let importers = importers.iter().map(|s| name_of(s)).collect();
                 findings.push(removed_export_finding(
@@ -73,4 +62,36 @@ pub async fn removed_while_imported(
         }
     }
     Ok(findings)
+}
+
+/// The stacks that import `export` (none when it is not imported).
+pub async fn importers(
+    cfn_client: &aws_sdk_cloudformation::Client,
+    export: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let mut request = cfn_client.list_imports().export_name(export);
+        if let Some(t) = token.take() {
+            request = request.next_token(t);
+        }
+        match request.send().await {
+            Ok(out) => {
+                found.extend(out.imports().iter().cloned());
+                match out.next_token() {
+                    Some(next) => token = Some(next.to_string()),
+                    None => return Ok(found),
+                }
+            }
+            Err(err) => {
+                let message = aws::error_message(&err);
+                // "is not imported by any stack" is the normal answer.
+                if message.contains("not imported") {
+                    return Ok(found);
+                }
+                anyhow::bail!("cannot list the importers of export {export}: {message}");
+            }
+        }
+    }
 }

@@ -172,6 +172,97 @@ impl Stacks {
         Ok(timestamps.pop())
     }
 
+    /// The template the stack was deployed with, as written (`None`: no
+    /// such stack).
+    pub async fn template(&self, stack: &str) -> Result<Option<String>> {
+        let result = self
+            .cfn
+            .get_template()
+            .stack_name(stack)
+            .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.template_body().map(str::to_string)),
+            Err(err) => {
+                let message = aws::error_message(&err);
+                if message.contains("does not exist") {
+                    return Ok(None);
+                }
+                bail!("cannot read the template of stack {stack}: {message}")
+            }
+        }
+    }
+
+    /// The SHA-256 (base64) the Serverless CLI recorded on an artifact it
+    /// uploaded (`filesha256` metadata); `None` when the object or the
+    /// record is missing.
+    pub async fn artifact_sha256(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(head) => Ok(head.metadata().and_then(|m| m.get("filesha256")).cloned()),
+            Err(err) => {
+                let missing = err.as_service_error().is_some_and(|e| e.is_not_found())
+                    || err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 404);
+                if missing {
+                    Ok(None)
+                } else {
+                    bail!(
+                        "cannot read s3://{bucket}/{key}: {}",
+                        aws::error_message(&err)
+                    )
+                }
+            }
+        }
+    }
+
+    /// A service's Serverless Compose params with the deployed outputs they
+    /// read filled in; a param whose output no deployed stack provides is
+    /// an error naming it.
+    pub async fn compose_params(
+        &self,
+        app: &crate::app::App,
+        service: &Service,
+        stage: &Stage,
+    ) -> Result<Vec<(String, String)>> {
+        use crate::app::compose;
+        let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for compose::Param { template, .. } in &service.params {
+            for dep in &service.depends_on {
+                if template.contains(&format!("${{{}.", dep.service))
+                    && !outputs.contains_key(&dep.service)
+                {
+                    let Some(other) = app.service(&dep.service) else {
+                        bail!(
+                            "{} depends on {}, which is not a service of the app",
+                            service.key,
+                            dep.service
+                        );
+                    };
+                    let state = self.describe_service(other, stage).await?;
+                    outputs.insert(dep.service.clone(), state.outputs);
+                }
+            }
+        }
+        service
+            .params
+            .iter()
+            .map(|compose::Param { name, template, .. }| {
+                let value = compose::resolve(template, |svc, output| {
+                    outputs.get(svc)?.get(output).cloned()
+                })
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "param `{name}` of {} reads `{template}`, which no deployed stack provides",
+                        service.key
+                    )
+                })?;
+                Ok((name.clone(), value))
+            })
+            .collect()
+    }
+
     /// Whether a bucket exists and we may use it.
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
         match self.s3.head_bucket().bucket(bucket).send().await {

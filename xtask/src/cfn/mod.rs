@@ -4,6 +4,7 @@
 
 pub(crate) mod catalogue;
 pub mod checks;
+pub(crate) mod diff;
 pub(crate) mod graph;
 pub mod hazards;
 pub(crate) mod intrinsic;

@@ -46,3 +46,48 @@ pub fn confirm_protected(
     }
     Ok(())
 }
+
+/// The changes of a protected stage's deploy that would destroy data (a
+/// table, bucket, user pool… replaced or removed, its policy not retaining
+/// it) and that `--allow-replace` does not name, as lines naming each.
+/// `allowed` takes `LOGICAL_ID` (in any service) or `SERVICE:LOGICAL_ID`.
+pub fn unallowed_data_loss(
+    diffs: &[crate::run::diff::ServiceDiff],
+    allowed: &[String],
+) -> Vec<String> {
+    let mut refused = Vec::new();
+    for d in diffs {
+        for change in &d.diff.resources {
+            // A replacement under an unchanged custom name cannot succeed:
+            // CloudFormation refuses it half-way through the run.
+            if let Some(name) = &change.blocked_by_name {
+                refused.push(format!(
+                    "{}:{} ({}) would have to be replaced ({} changed) under its unchanged {name}, which CloudFormation refuses; change the {name} too",
+                    d.service,
+                    change.id,
+                    change.ty,
+                    change.replaced_by.join(", ")
+                ));
+                continue;
+            }
+            if !change.loses_data() {
+                continue;
+            }
+            let named = allowed
+                .iter()
+                .any(|a| a == &change.id || a == &format!("{}:{}", d.service, change.id));
+            if named {
+                continue;
+            }
+            let how = match change.action {
+                crate::cfn::diff::Action::Remove => "removed".to_string(),
+                _ => format!("replaced ({} changed)", change.replaced_by.join(", ")),
+            };
+            refused.push(format!(
+                "{}:{} ({}) would be {how}, and the data it holds lost",
+                d.service, change.id, change.ty
+            ));
+        }
+    }
+    refused
+}

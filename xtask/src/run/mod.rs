@@ -1,7 +1,9 @@
 //! The engine of a stage run: the Serverless CLI, the journal, fingerprints,
+//! what a deploy would change (`diff`),
 //! interrupts, the preflight and the protected-stage guard, the scheduler
 //! and the undo rule, and [`StageRun`], which holds the lock for a run.
 
+pub(crate) mod diff;
 pub(crate) mod fault;
 pub(crate) mod fingerprint;
 pub(crate) mod guard;

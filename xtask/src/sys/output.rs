@@ -45,6 +45,8 @@ pub struct Printer {
     tty: bool,
     /// JSON output goes to stdout alone; progress then goes to stderr.
     to_stderr: bool,
+    /// Tools' lines are left to their logs; only steps and results show.
+    quiet_tools: bool,
 }
 
 impl Printer {
@@ -59,7 +61,15 @@ impl Printer {
             lock: Mutex::new(()),
             tty,
             to_stderr,
+            quiet_tools: false,
         }
+    }
+
+    /// The same printer, leaving tools' lines to their logs (a command that
+    /// runs the CLI only to read what it builds).
+    pub fn quiet_tools(mut self) -> Printer {
+        self.quiet_tools = true;
+        self
     }
 
     fn write(&self, text: &str) {
@@ -73,6 +83,9 @@ impl Printer {
 
     /// A line of a tool's output, under the service's name.
     pub fn line(&self, prefix: &str, text: &str) {
+        if self.quiet_tools {
+            return;
+        }
         self.write(&format!(
             "{} {text}",
             paint(QUIET, &format!("{prefix:>16} │"))

@@ -244,6 +244,19 @@ impl Harness {
         String::from_utf8(bytes.to_vec()).ok()
     }
 
+    /// How many journals (runs) a stage has.
+    pub fn journal_count(&self, app: &str, stage: &str) -> usize {
+        let dir = self.dir.join("state/journal").join(app).join(stage);
+        std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     pub fn journal(&self, app: &str, stage: &str) -> serde_json::Value {
         let dir = self.dir.join("state/journal").join(app).join(stage);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -1,0 +1,64 @@
+//! `cargo xtask diff <stage>`: what a deploy would change, per service in
+//! plan order, nothing uploaded or executed. The engine is `run::diff`;
+//! the comparison `cfn::diff`.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::app::diag::Format;
+use crate::cfn::order;
+use crate::cli::{DiffArgs, Global};
+use crate::run::diff::{self, METHOD};
+use crate::sys::output::{paint, Printer, BAD};
+
+pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
+    let (app, stage, target) = global.open_stage(&args.at).await?;
+    // A diff is most needed where the plan breaks (an export removed that
+    // another service imports): then the services come in declared order.
+    let (mut keys, order_note) = match order::checked(&app, &stage) {
+        Ok((_, waves)) => (waves.concat(), None),
+        Err(err) => (
+            app.services
+                .iter()
+                .map(|s| s.key.clone())
+                .collect::<Vec<_>>(),
+            Some(format!(
+                "the deploy would be refused before any change: {err:#}"
+            )),
+        ),
+    };
+    if !args.only.is_empty() {
+        for key in &args.only {
+            if app.service(key).is_none() {
+                let known: Vec<&str> = app.services.iter().map(|s| s.key.as_str()).collect();
+                anyhow::bail!(
+                    "--only {key}: no such service; the app has {}",
+                    known.join(", ")
+                );
+            }
+        }
+        keys.retain(|k| args.only.contains(k));
+    }
+    let out = Arc::new(Printer::new(true).quiet_tools());
+    let diffs = diff::stage(&app, &stage, &target, &keys, out).await?;
+    match args.out.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "app": app.name(),
+                "stage": stage.name(),
+                "method": METHOD,
+                "plan": order_note,
+                "services": diffs,
+            }))?
+        ),
+        Format::Text => {
+            anstream::print!("{}", diff::text(&diffs));
+            if let Some(note) = order_note {
+                anstream::println!("{} {note}", paint(BAD, "plan:"));
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,359 @@
+//! What a deploy of a stage would change, service by service: each service
+//! packaged by the pinned CLI against the stage (nothing is uploaded or
+//! executed), its template compared with the one the stack was deployed
+//! with (`GetTemplate`), the exports it would take away named with the
+//! stacks that import them. The comparison itself is `cfn::diff`.
+//!
+//! Lambda code is compared by content: the packaged artifact's SHA-256
+//! against the one the CLI recorded on the deployed artifact, so a new
+//! upload folder alone is no change.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::app::stage::Stage;
+use crate::app::{App, Service};
+use crate::aws::stacks::{StackState, Stacks};
+use crate::aws::target::StageTarget;
+use crate::cfn::diff::{self, Action, Replacement, TemplateDiff};
+use crate::run::serverless::{Serverless, Sink};
+use crate::sys::output::{paint, Printer, BAD, GOOD, STRONG, WARN};
+use crate::sys::{paths, tools};
+
+/// How the comparison was made, said with every diff.
+pub const METHOD: &str = "each service packaged by the pinned CLI and its template compared with the deployed one (GetTemplate); replacement judged by the resource schemas' create-only properties and AWS's replacement rules for resources that hold data (CloudFormation change sets are not used: the emulator reports every change as a conditional replacement)";
+
+/// What deploying one service would change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDiff {
+    pub service: String,
+    pub stack: String,
+    /// Whether the stack exists (else the deploy creates it).
+    pub deployed: bool,
+    #[serde(flatten)]
+    pub diff: TemplateDiff,
+    /// Exports the deploy takes away that deployed stacks import.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<ImportedExport>,
+    /// What could not be compared, and how it is shown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportedExport {
+    pub export: String,
+    pub output: String,
+    pub importers: Vec<String>,
+}
+
+/// The diff of every service in `keys` (plan order), packaged one at a
+/// time. An error names the service it comes from.
+pub async fn stage(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    keys: &[String],
+    out: Arc<Printer>,
+) -> Result<Vec<ServiceDiff>> {
+    let cli = Serverless::new(&target.target)?;
+    let stacks = target.stacks();
+    let cfn = target.cfn();
+    let work = paths::scratch_dir().join(format!("diff-{}-{}", std::process::id(), stage.name()));
+    let logs = paths::state_dir().join("diff").join(stage.name());
+    let mut diffs = Vec::new();
+    for key in keys {
+        let service = app.service(key).context("a service of the plan")?;
+        out.step(&format!("packaging {key} to compare it with its stack"));
+        let dir = work.join(key);
+        let result = one(
+            app,
+            service,
+            stage,
+            (&cli, &stacks, &cfn),
+            &dir,
+            &logs,
+            &out,
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        diffs.push(
+            result.with_context(|| format!("cannot tell what deploying {key} would change"))?,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(diffs)
+}
+
+async fn one(
+    app: &App,
+    service: &Service,
+    stage: &Stage,
+    (cli, stacks, cfn): (&Serverless, &Stacks, &aws_sdk_cloudformation::Client),
+    dir: &Path,
+    logs: &Path,
+    out: &Arc<Printer>,
+) -> Result<ServiceDiff> {
+    let mut notes = Vec::new();
+    let stack = service.stack_name(stage).with_context(|| {
+        format!(
+            "{}: cannot tell the stack name of {} for stage {stage}",
+            service.display_file(),
+            service.key
+        )
+    })?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    tools::service_dependencies(&service.dir).await?;
+    let params = match stacks.compose_params(app, service, stage).await {
+        Ok(params) => params,
+        Err(err) => {
+            notes.push(format!(
+                "{err:#}: packaged with a placeholder, as the deploy of what it reads comes first"
+            ));
+            service
+                .params
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        format!(
+                            "arn:aws:xtask:{}:000000000000:placeholder/{}",
+                            stage.region(),
+                            p.name
+                        ),
+                    )
+                })
+                .collect()
+        }
+    };
+    let sink = Sink {
+        prefix: service.key.clone(),
+        log: logs.join(format!("{}.log", service.key)),
+        out: out.clone(),
+    };
+    let _ = std::fs::remove_file(&sink.log);
+    let state = stacks.describe(&stack).await?;
+    if let Err(err) = cli.package(service, stage, dir, &params, &sink).await {
+        // A stack not deployed yet holds nothing to lose; it may read
+        // what this very deploy creates first (`${cf:}` of a new stack).
+        if state.exists {
+            return Err(err);
+        }
+        notes.push(format!(
+            "a new stack, which cannot be packaged before what it reads is deployed ({}); its resources are all new",
+            format!("{err:#}").lines().last().unwrap_or_default().trim()
+        ));
+        return Ok(ServiceDiff {
+            service: service.key.clone(),
+            stack,
+            deployed: false,
+            diff: TemplateDiff::default(),
+            imported: Vec::new(),
+            notes,
+        });
+    }
+    let packaged = dir.join("cloudformation-template-update-stack.json");
+    let mut new: Value = serde_json::from_slice(
+        &std::fs::read(&packaged)
+            .with_context(|| format!("the CLI wrote no {}", paths::display(&packaged)))?,
+    )
+    .with_context(|| format!("{} is not JSON", paths::display(&packaged)))?;
+    let old: Option<Value> = if state.exists {
+        let body = stacks
+            .template(&stack)
+            .await?
+            .with_context(|| format!("stack {stack} has no template"))?;
+        Some(serde_json::from_str(&body).with_context(|| {
+            format!("the template stack {stack} was deployed with is not JSON (not deployed by the Serverless CLI?); it cannot be compared")
+        })?)
+    } else {
+        None
+    };
+    if let Some(old) = &old {
+        notes.extend(same_code_same_key(service, stage, stacks, &state, old, &mut new, dir).await?);
+    }
+    let diff = diff::diff(old.as_ref(), &new);
+    let mut imported = Vec::new();
+    for change in &diff.outputs {
+        let Some(export) = change.export_taken() else {
+            continue;
+        };
+        let importers: Vec<String> = crate::aws::exports::importers(cfn, export)
+            .await?
+            .into_iter()
+            .filter(|s| *s != stack)
+            .collect();
+        if !importers.is_empty() {
+            imported.push(ImportedExport {
+                export: export.to_string(),
+                output: change.name.clone(),
+                importers,
+            });
+        }
+    }
+    Ok(ServiceDiff {
+        service: service.key.clone(),
+        stack,
+        deployed: state.exists,
+        diff,
+        imported,
+        notes,
+    })
+}
+
+/// Where the packaged and the deployed template point a function (or
+/// layer) at artifacts with the same content, the packaged one is given
+/// the deployed key: only the upload folder differs. Returns notes for
+/// artifacts that could not be compared (they show as changed).
+async fn same_code_same_key(
+    service: &Service,
+    stage: &Stage,
+    stacks: &Stacks,
+    state: &StackState,
+    old: &Value,
+    new: &mut Value,
+    dir: &Path,
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let bucket = Stacks::deployment_bucket(service, stage, state);
+    let Some(resources) = new.get_mut("Resources").and_then(Value::as_object_mut) else {
+        return Ok(notes);
+    };
+    for (id, resource) in resources.iter_mut() {
+        for code in ["Code", "Content"] {
+            let pointer = format!("/Resources/{}/Properties/{code}/S3Key", escape(id));
+            let Some(old_key) = old.pointer(&pointer).and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(new_key) = resource.pointer_mut(&format!("/Properties/{code}/S3Key")) else {
+                continue;
+            };
+            let Some(new_text) = new_key.as_str() else {
+                continue;
+            };
+            if new_text == old_key {
+                continue;
+            }
+            let local = dir.join(new_text.rsplit('/').next().unwrap_or_default());
+            let deployed = match &bucket {
+                Some(bucket) => stacks.artifact_sha256(bucket, old_key).await?,
+                None => None,
+            };
+            match (sha256_base64(&local), deployed) {
+                (Some(here), Some(there)) if here == there => {
+                    *new_key = Value::String(old_key.to_string());
+                }
+                (Some(_), Some(_)) => {}
+                _ => notes.push(format!(
+                    "the code of {id} could not be compared with the deployed artifact; it is shown as changed"
+                )),
+            }
+        }
+    }
+    Ok(notes)
+}
+
+fn escape(id: &str) -> String {
+    id.replace('~', "~0").replace('/', "~1")
+}
+
+/// The SHA-256 of a file, base64 as the CLI records it.
+fn sha256_base64(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(aws_smithy_types::base64::encode(Sha256::digest(&bytes)))
+}
+
+/// The diff as text, one block per service.
+pub fn text(diffs: &[ServiceDiff]) -> String {
+    let mut out = String::new();
+    for d in diffs {
+        let count = d.diff.resources.len() + d.diff.outputs.len();
+        let head = format!("{} ({})", d.service, d.stack);
+        if !d.deployed && d.diff.is_empty() {
+            let _ = writeln!(out, "{}: a new stack", paint(STRONG, &head));
+        } else if d.diff.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                paint(STRONG, &head),
+                paint(GOOD, "no changes")
+            );
+        } else {
+            let what = if d.deployed {
+                "change(s)"
+            } else {
+                "change(s), a new stack"
+            };
+            let _ = writeln!(out, "{}: {count} {what}", paint(STRONG, &head));
+        }
+        for r in &d.diff.resources {
+            let (mark, verb, style) = match (r.action, r.replacement) {
+                (Action::Add, _) => ("+", "add", GOOD),
+                (Action::Remove, _) => ("-", "remove", BAD),
+                (Action::Modify, Replacement::Always) => ("!", "replace", BAD),
+                (Action::Modify, Replacement::Conditional) => ("?", "may replace", WARN),
+                (Action::Modify, Replacement::Never) => ("~", "modify", WARN),
+            };
+            let mut line = format!("  {} {verb:<11} {} {}", paint(style, mark), r.id, r.ty);
+            if !r.properties.is_empty() {
+                let _ = write!(line, " ({})", r.properties.join(", "));
+            }
+            if !r.replaced_by.is_empty() {
+                let _ = write!(
+                    line,
+                    "; replaced because {} changed",
+                    r.replaced_by.join(", ")
+                );
+            }
+            if let Some(name) = &r.blocked_by_name {
+                line.push_str(&paint(
+                    BAD,
+                    &format!(" — its {name} stays the same, so CloudFormation will refuse to replace it: change the name too"),
+                ));
+            }
+            if r.loses_data() {
+                line.push_str(&paint(BAD, " — it holds data, which would be lost"));
+            } else if r.stateful && r.action != Action::Add && r.replacement != Replacement::Never {
+                line.push_str(" — it holds data; its policy retains the old one");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        for o in &d.diff.outputs {
+            let (mark, verb, style) = match o.action {
+                Action::Add => ("+", "add", GOOD),
+                Action::Remove => ("-", "remove", BAD),
+                Action::Modify => ("~", "modify", WARN),
+            };
+            let mut line = format!("  {} {verb:<11} output {}", paint(style, mark), o.name);
+            if let Some(export) = o.export_taken() {
+                let _ = write!(line, " (export {export} goes away");
+                match d.imported.iter().find(|i| i.export == export) {
+                    Some(i) => {
+                        line.push_str(&paint(
+                            BAD,
+                            &format!(
+                                ", imported by {}: CloudFormation will refuse the update",
+                                i.importers.join(", ")
+                            ),
+                        ));
+                    }
+                    None => line.push_str(", imported by no stack"),
+                }
+                line.push(')');
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        for note in &d.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    let _ = writeln!(out, "\nhow: {METHOD}");
+    out
+}

@@ -1,0 +1,197 @@
+//! `diff` and the stateful-resource guard on the real emulator: an
+//! unchanged tb365 says so per service; edits show an added route, a
+//! modified function, a replaced table and a removed output another stack
+//! imports, each named; a protected deploy that would replace the table is
+//! refused before any change and goes through with `--allow-replace`.
+
+mod support;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use support::{arg, git, Harness};
+
+fn edit(path: &Path, from: &str, to: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    anyhow::ensure!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replacen(from, to, 1))?;
+    Ok(())
+}
+
+fn commit(app: &Path, message: &str) {
+    git(app, &["add", "-A"]);
+    git(app, &["commit", "-qm", message]);
+}
+
+fn service<'a>(diff: &'a Value, key: &str) -> &'a Value {
+    diff["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == key))
+        .unwrap_or(&Value::Null)
+}
+
+fn resource<'a>(service: &'a Value, id: &str) -> &'a Value {
+    service["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+const DESIGNS_KEY: &str = "        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n        PointInTimeRecoverySpecification:";
+const DESIGNS_NEW_KEY: &str = "        AttributeDefinitions:\n          - AttributeName: pk\n            AttributeType: S\n        KeySchema:\n          - AttributeName: pk\n            KeyType: HASH\n        PointInTimeRecoverySpecification:";
+const SCRATCH_TABLE: &str = "    ScratchTable:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n";
+const TEMPLATES_OUTPUT: &str = "    TemplatesTableName:\n      Value: !Ref TemplatesTable\n      Export:\n        Name: tb365-${sls:stage}-TemplatesTableName\n";
+
+#[tokio::test]
+async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
+    let h = Harness::start("diff").await?;
+    let app = h.copy_fixture("tb365")?;
+    // A table CloudFormation names itself, which a replacement can make
+    // anew (one with a custom name it cannot: see below).
+    edit(
+        &app.join("dynamodb/serverless.yml"),
+        "    IntegrationsTable:\n",
+        &format!("{SCRATCH_TABLE}    IntegrationsTable:\n"),
+    )?;
+    std::fs::write(app.join(".gitignore"), "node_modules/\n.serverless/\n")?;
+    git(&app, &["init", "-q"]);
+    commit(&app, "tb365");
+    let app_arg = arg(&app);
+    let xtask = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--rehearse", "--app", &app_arg]);
+        h.run(&all)
+    };
+    let diff = || -> Result<Value> {
+        let run = xtask(&["diff", "prod", "--format", "json"]);
+        run.ok();
+        Ok(serde_json::from_str(&run.stdout)?)
+    };
+    xtask(&["bootstrap", "prod"]).ok();
+    xtask(&["deploy", "prod", "--yes"]).ok();
+
+    // Unchanged: said per service.
+    let unchanged = xtask(&["diff", "prod"]);
+    unchanged.ok();
+    for key in ["dynamodb", "image-api", "integration-api"] {
+        assert!(
+            unchanged
+                .stdout
+                .contains(&format!("{key} (tb365-{key}-prod): no changes")),
+            "{}",
+            unchanged.text
+        );
+    }
+
+    // Four edits, each named.
+    let dynamodb = app.join("dynamodb/serverless.yml");
+    let image = app.join("image-api/serverless.yml");
+    edit(&dynamodb, DESIGNS_KEY, DESIGNS_NEW_KEY)?;
+    edit(&dynamodb, TEMPLATES_OUTPUT, "")?;
+    edit(
+        &image,
+        "  health:\n    handler: src/handlers.health\n",
+        "  health:\n    handler: src/handlers.health\n    environment:\n      HEALTH_DETAIL: full\n",
+    )?;
+    edit(
+        &image,
+        "functions:\n",
+        "functions:\n  version:\n    handler: src/handlers.health\n    events:\n      - httpApi: GET /version\n",
+    )?;
+    let edited = diff()?;
+    let db = service(&edited, "dynamodb");
+    let table = resource(db, "DesignsTable");
+    assert_eq!(table["action"], "modify", "{db}");
+    assert_eq!(table["replacement"], "always", "{db}");
+    assert_eq!(
+        table["replaced_by"],
+        serde_json::json!(["KeySchema"]),
+        "{db}"
+    );
+    assert_eq!(table["blocked_by_name"], "TableName", "{db}");
+    let removed = db["outputs"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "TemplatesTableName"))
+        .context("the removed output")?;
+    assert_eq!(removed["action"], "remove");
+    assert_eq!(
+        db["imported"][0]["importers"],
+        serde_json::json!(["tb365-image-api-prod"]),
+        "{db}"
+    );
+    let api = service(&edited, "image-api");
+    assert_eq!(
+        resource(api, "HttpApiRouteGetVersion")["action"],
+        "add",
+        "{api}"
+    );
+    let health = resource(api, "HealthLambdaFunction");
+    assert_eq!(health["action"], "modify", "{api}");
+    assert_eq!(
+        health["properties"],
+        serde_json::json!(["Environment"]),
+        "{api}"
+    );
+    assert!(
+        service(&edited, "integration-api")["resources"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{edited}"
+    );
+
+    // The guard. Only the key change left, committed as prod needs: a
+    // table under an unchanged custom name cannot be replaced at all.
+    std::fs::write(
+        &image,
+        std::fs::read_to_string(support::fixture("tb365/image-api/serverless.yml"))?,
+    )?;
+    edit(
+        &dynamodb,
+        "  Outputs:\n",
+        &format!("  Outputs:\n{TEMPLATES_OUTPUT}"),
+    )?;
+    commit(&app, "a new key for designs");
+    let journals = || h.journal_count("tb365", "prod.rehearsal");
+    let before = journals();
+    xtask(&["deploy", "prod", "--yes", "--allow-replace", "DesignsTable"])
+        .fails_with("dynamodb:DesignsTable (AWS::DynamoDB::Table) would have to be replaced (KeySchema changed) under its unchanged TableName");
+    assert_eq!(journals(), before, "a refused deploy starts no run");
+
+    // A table that can be replaced, but holds data: refused unless named.
+    edit(&dynamodb, DESIGNS_NEW_KEY, DESIGNS_KEY)?;
+    edit(
+        &dynamodb,
+        SCRATCH_TABLE,
+        &SCRATCH_TABLE.replace("AttributeName: id", "AttributeName: pk"),
+    )?;
+    commit(&app, "a new key for scratch");
+    let refused = xtask(&["deploy", "prod", "--yes"]);
+    refused.fails_with(
+        "dynamodb:ScratchTable (AWS::DynamoDB::Table) would be replaced (KeySchema changed), and the data it holds lost",
+    );
+    refused.fails_with("--allow-replace");
+    assert_eq!(journals(), before, "a refused deploy starts no run");
+    let still = diff()?;
+    assert_eq!(
+        resource(service(&still, "dynamodb"), "ScratchTable")["replacement"],
+        "always",
+        "nothing changed: the replacement is still to come"
+    );
+    xtask(&[
+        "deploy",
+        "prod",
+        "--yes",
+        "--allow-replace",
+        "dynamodb:ScratchTable",
+    ])
+    .ok();
+    let after = diff()?;
+    assert!(
+        service(&after, "dynamodb")["resources"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "the new key is deployed: {after}"
+    );
+    Ok(())
+}
