@@ -78,7 +78,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         let refused = guard::unallowed_data_loss(&diffs, &args.allow_replace);
         if !refused.is_empty() {
             bail!(
-                "stage {stage} is protected and this deploy would destroy data:\n  {}\nnothing was deployed; to go ahead, name each with --allow-replace SERVICE:LOGICAL_ID (back up first: `cargo xtask backup {stage}`), or keep the data with `UpdateReplacePolicy`/`DeletionPolicy: Retain`",
+                "stage {stage} is protected and this deploy would take data away:\n  {}\nnothing was deployed; to go ahead, name each with --allow-replace SERVICE:LOGICAL_ID (back up first: `cargo xtask backup {stage}`)",
                 refused.join("\n  ")
             );
         }
@@ -133,6 +133,9 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         force: args.force,
     };
     let outcome = deployer.deploy_all(&schedule).await;
+    if outcome == "succeeded" {
+        run.protect_stacks().await;
+    }
     let journal = run.finish(outcome).await;
     if json {
         out.result(&serde_json::to_string_pretty(&journal)?);

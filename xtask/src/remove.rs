@@ -91,7 +91,7 @@ async fn remove_all(run: &StageRun<'_>, order: &[String], empty_buckets: bool) -
         }
         let sink = run.sink(key);
         run.out.step(&format!("{key}: removing {stack}"));
-        let result = run.cli.remove(service, run.stage, &sink).await;
+        let result = run.remove_stack(service).await;
         let failed = result.is_err();
         run.record(|j| {
             if let Some(s) = j.service_mut(key) {

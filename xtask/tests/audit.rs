@@ -126,6 +126,12 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     16
 )]
+#[case::a_data_store_of_a_protected_stage_not_retained(
+    "broken/unretained-data",
+    "unretained-data",
+    "serverless.yml",
+    11
+)]
 fn each_hazard_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

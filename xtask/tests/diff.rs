@@ -2,7 +2,8 @@
 //! unchanged tb365 says so per service; edits show an added route, a
 //! modified function, a replaced table and a removed output another stack
 //! imports, each named; a protected deploy that would replace the table is
-//! refused before any change and goes through with `--allow-replace`.
+//! refused before any change and goes through with `--allow-replace`;
+//! its stacks are protected from deletion until `remove --allow-protected`.
 
 mod support;
 
@@ -40,7 +41,7 @@ fn resource<'a>(service: &'a Value, id: &str) -> &'a Value {
 
 const DESIGNS_KEY: &str = "        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n        PointInTimeRecoverySpecification:";
 const DESIGNS_NEW_KEY: &str = "        AttributeDefinitions:\n          - AttributeName: pk\n            AttributeType: S\n        KeySchema:\n          - AttributeName: pk\n            KeyType: HASH\n        PointInTimeRecoverySpecification:";
-const SCRATCH_TABLE: &str = "    ScratchTable:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n";
+const SCRATCH_TABLE: &str = "    ScratchTable:\n      Type: AWS::DynamoDB::Table\n      DeletionPolicy: Retain\n      UpdateReplacePolicy: Retain\n      Properties:\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n";
 const TEMPLATES_OUTPUT: &str = "    TemplatesTableName:\n      Value: !Ref TemplatesTable\n      Export:\n        Name: tb365-${sls:stage}-TemplatesTableName\n";
 
 #[tokio::test]
@@ -158,7 +159,8 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
         .fails_with("dynamodb:DesignsTable (AWS::DynamoDB::Table) would have to be replaced (KeySchema changed) under its unchanged TableName");
     assert_eq!(journals(), before, "a refused deploy starts no run");
 
-    // A table that can be replaced, but holds data: refused unless named.
+    // A table that can be replaced, but holds data: refused unless named
+    // (retained, the old one lives on, but the app gets an empty one).
     edit(&dynamodb, DESIGNS_NEW_KEY, DESIGNS_KEY)?;
     edit(
         &dynamodb,
@@ -168,7 +170,7 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
     commit(&app, "a new key for scratch");
     let refused = xtask(&["deploy", "prod", "--yes"]);
     refused.fails_with(
-        "dynamodb:ScratchTable (AWS::DynamoDB::Table) would be replaced (KeySchema changed), and the data it holds lost",
+        "dynamodb:ScratchTable (AWS::DynamoDB::Table) would be replaced (KeySchema changed), its policy keeps the old one, outside the stack, and the app gets a new, empty one",
     );
     refused.fails_with("--allow-replace");
     assert_eq!(journals(), before, "a refused deploy starts no run");
@@ -193,5 +195,35 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
             .is_some_and(Vec::is_empty),
         "the new key is deployed: {after}"
     );
+
+    // Every stack of the protected stage is protected from deletion; only
+    // remove --allow-protected turns that off, and its journal says so.
+    let cfn = aws_sdk_cloudformation::Client::new(&h.sdk().await);
+    let stacks = ["dynamodb", "image-api", "integration-api"].map(|k| format!("tb365-{k}-prod"));
+    for stack in &stacks {
+        let described = cfn.describe_stacks().stack_name(stack).send().await?;
+        assert_eq!(
+            described.stacks()[0].enable_termination_protection(),
+            Some(true),
+            "{stack}"
+        );
+    }
+    xtask(&["remove", "prod", "--yes"]).fails_with("--allow-protected");
+    xtask(&[
+        "remove",
+        "prod",
+        "--yes",
+        "--allow-protected",
+        "--empty-buckets",
+    ])
+    .ok();
+    let events = h.journal("tb365", "prod.rehearsal")["events"].to_string();
+    for stack in &stacks {
+        assert!(
+            events.contains(&format!("turned termination protection off for {stack}")),
+            "{events}"
+        );
+        assert!(h.stack(stack).await?.is_none(), "{stack} is gone");
+    }
     Ok(())
 }

@@ -172,6 +172,43 @@ impl Stacks {
         Ok(timestamps.pop())
     }
 
+    /// Whether CloudFormation refuses to delete the stack (termination
+    /// protection); `None` when there is no such stack.
+    pub async fn termination_protection(&self, stack: &str) -> Result<Option<bool>> {
+        match self.cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => Ok(out
+                .stacks()
+                .first()
+                .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))
+                .map(|s| s.enable_termination_protection().unwrap_or(false))),
+            Err(err) => {
+                let message = aws::error_message(&err);
+                if message.contains("does not exist") {
+                    return Ok(None);
+                }
+                bail!("cannot describe stack {stack}: {message}")
+            }
+        }
+    }
+
+    /// Turns the stack's termination protection on or off.
+    pub async fn set_termination_protection(&self, stack: &str, on: bool) -> Result<()> {
+        self.cfn
+            .update_termination_protection()
+            .stack_name(stack)
+            .enable_termination_protection(on)
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot turn termination protection {} for stack {stack}: {}",
+                    if on { "on" } else { "off" },
+                    aws::error_message(&err)
+                )
+            })?;
+        Ok(())
+    }
+
     /// The template the stack was deployed with, as written (`None`: no
     /// such stack).
     pub async fn template(&self, stack: &str) -> Result<Option<String>> {

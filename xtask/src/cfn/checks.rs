@@ -37,6 +37,19 @@ pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
 pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
 pub const SHARED_PHYSICAL_NAME: &str = "same-resource-name";
+pub const UNRETAINED_DATA: &str = "unretained-data";
+
+/// The resource types that store data for good: on a protected stage
+/// each must be kept by its `DeletionPolicy` and `UpdateReplacePolicy`.
+pub const DATA_STORES: &[&str] = &[
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::S3::Bucket",
+    "AWS::Cognito::UserPool",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::EFS::FileSystem",
+];
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -114,6 +127,9 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
             catalogue.stage,
             &mut report.findings,
         );
+        if catalogue.stage.is_protected() {
+            check_retained(service, catalogue.stage, &mut report.findings);
+        }
     }
     check_across(catalogue, &mut report.findings);
     check_compose_outputs(catalogue.app, &mut report.findings);
@@ -570,8 +586,65 @@ pub fn stage_values(app: &App, stage: &Stage) -> Vec<Finding> {
     let mut out = Vec::new();
     for service in &app.services {
         check_stage_values(service, app, stage, &mut out);
+        if stage.is_protected() {
+            check_retained(service, stage, &mut out);
+        }
     }
     out
+}
+
+/// On a protected stage, a data store whose policies do not keep it: a
+/// removal of the resource (or its stack) or a replacement would delete it
+/// and its data. A policy only the deploy can tell is not judged.
+fn check_retained(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let ctx = service.vars(stage);
+    for (file, id, resource) in service.entries("Resources") {
+        let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
+            continue;
+        };
+        if !DATA_STORES.contains(&ty) {
+            continue;
+        }
+        let mut missing = Vec::new();
+        let mut to_set = Vec::new();
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            let value = match resource.get(policy).and_then(Node::as_str) {
+                None => Some(String::new()),
+                Some(text) => match vars::evaluate(text, &ctx) {
+                    vars::Resolved::Known(value) => Some(value),
+                    _ => None,
+                },
+            };
+            let keeps = |v: &str| matches!(v, "Retain" | "RetainExceptOnCreate" | "Snapshot");
+            if let Some(value) = value.filter(|v| !keeps(v)) {
+                to_set.push(format!("`{policy}`"));
+                missing.push(if value.is_empty() {
+                    format!("no {policy}")
+                } else {
+                    format!("{policy} {value}")
+                });
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let pos = resource.get("Type").map(|t| t.pos).unwrap_or(id.pos);
+        out.push(Finding::new(
+            file,
+            pos,
+            UNRETAINED_DATA,
+            format!(
+                "`{}` ({ty}) of {} holds data, and on protected stage {stage} it has {}: removing it, its stack, or replacing it would delete the data",
+                id.as_str().unwrap_or_default(),
+                service.key,
+                missing.join(" and ")
+            ),
+            format!(
+                "set {} to `Retain` (on protected stages only: `${{self:custom.retain.${{sls:stage}}, 'Delete'}}` with `retain: {{ {stage}: Retain }}` under custom)",
+                to_set.join(" and ")
+            ),
+        ));
+    }
 }
 
 fn check_stage_values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {

@@ -104,13 +104,18 @@ pub struct ResourceChange {
 }
 
 impl ResourceChange {
-    /// Whether the change destroys a resource that holds data: a removal
-    /// or a (possible) replacement of a stateful resource not retained.
-    pub fn loses_data(&self) -> bool {
+    /// Whether the change takes a resource that holds data away from the
+    /// stack: a removal or a (possible) replacement. Retained, the old
+    /// one lives on outside the stack; the app gets a new, empty one.
+    pub fn takes_data(&self) -> bool {
         self.stateful
-            && !self.retained
             && (self.action == Action::Remove
                 || (self.action == Action::Modify && self.replacement != Replacement::Never))
+    }
+
+    /// Whether the change destroys the data: taken and not retained.
+    pub fn loses_data(&self) -> bool {
+        self.takes_data() && !self.retained
     }
 }
 

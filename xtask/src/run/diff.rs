@@ -320,8 +320,8 @@ pub fn text(diffs: &[ServiceDiff]) -> String {
             }
             if r.loses_data() {
                 line.push_str(&paint(BAD, " — it holds data, which would be lost"));
-            } else if r.stateful && r.action != Action::Add && r.replacement != Replacement::Never {
-                line.push_str(" — it holds data; its policy retains the old one");
+            } else if r.takes_data() {
+                line.push_str(" — it holds data; its policy keeps the old one outside the stack");
             }
             let _ = writeln!(out, "{line}");
         }

@@ -47,9 +47,10 @@ pub fn confirm_protected(
     Ok(())
 }
 
-/// The changes of a protected stage's deploy that would destroy data (a
-/// table, bucket, user pool… replaced or removed, its policy not retaining
-/// it) and that `--allow-replace` does not name, as lines naming each.
+/// The changes of a protected stage's deploy that would take data away
+/// (a table, bucket, user pool… replaced or removed; retained or not, the
+/// app loses it) and that `--allow-replace` does not name, as lines
+/// naming each.
 /// `allowed` takes `LOGICAL_ID` (in any service) or `SERVICE:LOGICAL_ID`.
 pub fn unallowed_data_loss(
     diffs: &[crate::run::diff::ServiceDiff],
@@ -70,7 +71,7 @@ pub fn unallowed_data_loss(
                 ));
                 continue;
             }
-            if !change.loses_data() {
+            if !change.takes_data() {
                 continue;
             }
             let named = allowed
@@ -83,8 +84,13 @@ pub fn unallowed_data_loss(
                 crate::cfn::diff::Action::Remove => "removed".to_string(),
                 _ => format!("replaced ({} changed)", change.replaced_by.join(", ")),
             };
+            let fate = if change.retained {
+                "its policy keeps the old one, outside the stack, and the app gets a new, empty one"
+            } else {
+                "and the data it holds lost"
+            };
             refused.push(format!(
-                "{}:{} ({}) would be {how}, and the data it holds lost",
+                "{}:{} ({}) would be {how}, {fate}",
                 d.service, change.id, change.ty
             ));
         }

@@ -327,6 +327,61 @@ pub enum Undone {
 }
 
 impl StageRun<'_> {
+    /// Removes a service's stack. On a protected stage (where removal was
+    /// confirmed and allowed explicitly) a stack's termination protection
+    /// is turned off first, and the journal says so; elsewhere a protected
+    /// stack is left to refuse, as it was set by hand.
+    pub async fn remove_stack(&self, service: &Service) -> Result<()> {
+        let key = &service.key;
+        let stack = service.stack_name(self.stage).unwrap_or_default();
+        if self.stage.is_protected()
+            && self.stacks.termination_protection(&stack).await? == Some(true)
+        {
+            self.stacks
+                .set_termination_protection(&stack, false)
+                .await?;
+            let message =
+                format!("{key}: turned termination protection off for {stack} to remove it");
+            self.out.step(&message);
+            self.record(|j| j.event(message));
+        }
+        self.cli.remove(service, self.stage, &self.sink(key)).await
+    }
+
+    /// After a successful deploy of a protected stage, every stack of the
+    /// app that exists gets termination protection, so no delete (by hand,
+    /// by another tool) takes it and its data; `remove --allow-protected`
+    /// turns it off again, in its journal.
+    pub async fn protect_stacks(&self) {
+        if !self.stage.is_protected() {
+            return;
+        }
+        for service in &self.app.services {
+            let Some(stack) = service.stack_name(self.stage) else {
+                continue;
+            };
+            let result = match self.stacks.termination_protection(&stack).await {
+                Ok(Some(false)) => self
+                    .stacks
+                    .set_termination_protection(&stack, true)
+                    .await
+                    .map(|()| true),
+                Ok(_) => Ok(false),
+                Err(err) => Err(err),
+            };
+            let message = match result {
+                Ok(true) => format!("{}: termination protection on for {stack}", service.key),
+                Ok(false) => continue,
+                Err(err) => format!(
+                    "{}: could not turn termination protection on: {err:#}",
+                    service.key
+                ),
+            };
+            self.out.step(&message);
+            self.record(|j| j.event(message));
+        }
+    }
+
     /// Returns the service of `record` (a journal entry of this run or an
     /// earlier one) to its state before that run, by the one undo rule.
     pub async fn undo(&self, record: &ServiceRecord) -> Result<Undone> {
@@ -348,7 +403,7 @@ impl StageRun<'_> {
             Undo::Remove => {
                 self.out
                     .step(&format!("{key}: removing the stack the run created"));
-                self.cli.remove(service, self.stage, &sink).await?;
+                self.remove_stack(service).await?;
                 Ok(Undone::Removed)
             }
             Undo::RollbackTo(timestamp) => {

@@ -27,10 +27,15 @@ provider:
   stage: ${{opt:stage}}
   deploymentBucket:
     name: chain-deployments-${{sls:stage}}
+custom:
+  keep:
+    prod: Retain
 resources:
   Resources:
     Data:
       Type: AWS::S3::Bucket
+      DeletionPolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
+      UpdateReplacePolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
       Properties:
         BucketName: chain-data-${{sls:stage}}
         Tags:
@@ -55,10 +60,15 @@ provider:
   stage: ${{opt:stage}}
   deploymentBucket:
     name: chain-deployments-${{sls:stage}}
+custom:
+  keep:
+    prod: Retain
 resources:
   Resources:
     Files:
       Type: AWS::S3::Bucket
+      DeletionPolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
+      UpdateReplacePolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
       Properties:
         BucketName: chain-files-${{sls:stage}}
         Tags:
