@@ -132,6 +132,44 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     11
 )]
+#[case::a_secret_written_into_the_environment(
+    "broken/secret-in-environment",
+    "secret-in-environment",
+    "serverless.yml",
+    8
+)]
+#[case::an_iam_action_on_every_table("broken/iam-wildcard", "iam-wildcard", "serverless.yml", 17)]
+#[case::cors_any_origin_with_credentials(
+    "broken/cors-any-origin-with-credentials",
+    "cors-any-origin-with-credentials",
+    "serverless.yml",
+    8
+)]
+#[case::a_prod_bucket_not_blocking_public_access(
+    "broken/bucket-public-access",
+    "bucket-public-access",
+    "serverless.yml",
+    9
+)]
+#[case::a_prod_bucket_without_versions(
+    "broken/bucket-unversioned",
+    "bucket-unversioned",
+    "serverless.yml",
+    9
+)]
+#[case::a_prod_table_without_pitr(
+    "broken/table-without-pitr",
+    "table-without-pitr",
+    "serverless.yml",
+    9
+)]
+#[case::a_prod_route_without_authorizer("broken/open-route", "open-route", "serverless.yml", 14)]
+#[case::a_password_policy_weaker_than_the_default(
+    "broken/weak-password-policy",
+    "weak-password-policy",
+    "serverless.yml",
+    16
+)]
 fn each_hazard_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,
@@ -149,6 +187,7 @@ fn each_hazard_gives_exactly_its_finding(
 #[case::diamond_without_manifest_in_another_region("diamond")]
 #[case::resources_split_over_included_files("split-resources")]
 #[case::spellings_that_always_agree_and_a_shared_custom_block("spellings")]
+#[case::every_security_rule_written_the_way_that_passes("secure")]
 fn clean_apps_audit_clean(#[case] app: &str) {
     assert_eq!(findings(app), vec![]);
 }

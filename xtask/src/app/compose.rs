@@ -125,6 +125,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
             declared_at: Some((file.clone(), Some(key_node.pos))),
             inputs: Vec::new(),
             resources: Vec::new(),
+            public: Vec::new(),
         });
     }
     Ok(out)

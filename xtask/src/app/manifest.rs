@@ -37,6 +37,9 @@ pub struct ServiceDecl {
     /// Logical ids a plugin or a tool adds to the service's template that
     /// its files do not show: references to them are not findings.
     pub resources: Vec<String>,
+    /// Routes meant to be open without an authorizer (`GET /health`): the
+    /// security review does not ask them for one on protected stages.
+    pub public: Vec<String>,
 }
 
 /// A service's folder, as deploy.toml or Compose writes it, must stay
@@ -113,6 +116,8 @@ struct RawService {
     inputs: Vec<String>,
     #[serde(default)]
     resources: Vec<String>,
+    #[serde(default)]
+    public: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +138,14 @@ struct RawExternal {
     stacks: Vec<String>,
     #[serde(default)]
     exports: Vec<String>,
+}
+
+/// `GET /health` as method and path (method upper-cased, `*` any).
+pub fn parse_route(text: &str) -> Option<(String, String)> {
+    let (method, path) = text.trim().split_once(' ')?;
+    let path = path.trim();
+    (!method.is_empty() && (path.starts_with('/') || path == "*"))
+        .then(|| (method.to_uppercase(), path.to_string()))
 }
 
 /// App names and service keys become folder names (journals, logs,
@@ -303,12 +316,20 @@ impl Manifest {
             if let Err(why) = check_path(&key, &rel) {
                 return Err(error(Some(start), why));
             }
+            for route in &service.public {
+                if parse_route(route).is_none() {
+                    return Err(error(
+                        Some(start),
+                        format!("service `{key}`: public route `{}` is not `METHOD /path` (such as `GET /health`)", route.escape_debug()),
+                    ));
+                }
+            }
             services.push((
                 key,
                 rel,
                 service.depends_on,
                 service.inputs,
-                service.resources,
+                (service.resources, service.public),
                 line_col(text, start),
             ));
         }
@@ -330,10 +351,11 @@ impl Manifest {
         let services = services
             .into_iter()
             .map(
-                |(key, rel, depends_on, inputs, resources, pos)| ServiceDecl {
+                |(key, rel, depends_on, inputs, (resources, public), pos)| ServiceDecl {
                     resources,
+                    public,
                     inputs: inputs.into_iter().map(PathBuf::from).collect(),
-                    dir: root.join(rel),
+                    dir: crate::sys::paths::normalize(&root.join(rel)),
                     order_declared: depends_on.is_some(),
                     depends_on: depends_on
                         .into_iter()

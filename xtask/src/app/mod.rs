@@ -5,6 +5,7 @@ pub mod compose;
 pub mod config;
 pub mod diag;
 pub mod manifest;
+pub mod routes;
 pub mod stage;
 pub mod template;
 pub mod vars;
@@ -50,6 +51,8 @@ pub struct Service {
     pub order_declared: bool,
     /// Logical ids deploy.toml says a plugin or tool adds to the template.
     pub declared_resources: Vec<String>,
+    /// Routes deploy.toml says are open on purpose (`GET /health`).
+    pub public_routes: Vec<String>,
 }
 
 /// One piece of a service's `resources:` (a map with `Resources`,
@@ -85,6 +88,7 @@ impl Service {
             inputs: Vec::new(),
             order_declared: false,
             declared_resources: Vec::new(),
+            public_routes: Vec::new(),
             compose: false,
         }
     }
@@ -246,6 +250,7 @@ impl App {
                         declared_at: None,
                         inputs: Vec::new(),
                         resources: Vec::new(),
+                        public: Vec::new(),
                     })
                     .collect(),
                 Default::default(),
@@ -262,6 +267,7 @@ impl App {
             declared_at,
             inputs,
             resources,
+            public,
         } in decls
         {
             if let Some(other) = seen.insert(key.clone(), dir.clone()) {
@@ -330,6 +336,7 @@ impl App {
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
                     service.order_declared = order_declared;
                     service.declared_resources = resources;
+                    service.public_routes = public;
                     service.compose = is_compose;
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)

@@ -96,11 +96,35 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
             .collect(),
         None => Vec::new(),
     };
+    // Without declared stages, the rules that hold on every stage still
+    // run, as the first stage of the policy that is neither on the
+    // emulator nor protected.
+    let review_only: Vec<String> = if stages.is_empty() {
+        app.policy
+            .checked_stages()
+            .into_iter()
+            .find(|(.., c)| !c.emulator && !c.protected)
+            .map(|(_, name, _)| name)
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
     for name in stages {
         if let Ok(stage) = app.stage(&name) {
             report
                 .findings
                 .extend(crate::cfn::checks::stage_values(app, &stage));
+            report
+                .findings
+                .extend(crate::cfn::security::review(app, &stage));
+        }
+    }
+    for name in review_only {
+        if let Ok(stage) = app.stage(&name) {
+            report
+                .findings
+                .extend(crate::cfn::security::review(app, &stage));
         }
     }
     report.findings.extend(shared_across_stages(app));

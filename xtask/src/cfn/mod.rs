@@ -12,6 +12,7 @@ pub(crate) mod order;
 pub(crate) mod refs;
 pub(crate) mod resource_types;
 pub(crate) mod runtimes;
+pub mod security;
 
 use std::collections::BTreeMap;
 

@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Result};
 
+use crate::app::diag::Report;
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::provision;
@@ -11,7 +12,7 @@ use crate::aws::target::{Mode, StageTarget};
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
 use crate::cfn::hazards;
-use crate::cfn::{checks, order};
+use crate::cfn::{checks, order, security};
 use crate::sys::output::Printer;
 
 /// The app's audit, validation and order for `stage`: everything that needs
@@ -32,6 +33,19 @@ pub fn offline(
             bail!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
         }
         out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
+    }
+    // The security review blocks a protected stage; elsewhere it is said.
+    let review = Report {
+        findings: security::review(app, stage),
+        ..Report::default()
+    }
+    .finish();
+    if !review.findings.is_empty() {
+        let text = review.render_text("security review");
+        if stage.is_protected() {
+            bail!("{text}the security review must be clean to deploy protected stage {stage}; fix the findings above");
+        }
+        out.plain(&format!("{text}(protected stages refuse these)"));
     }
     // One catalogue of the stage's names serves the checks and the order.
     let catalogue = Catalogue::build(app, stage);

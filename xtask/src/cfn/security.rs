@@ -1,0 +1,636 @@
+//! The security review, a rule family of the audit: what the app's files
+//! grant, expose or leak. Some rules hold on every stage (a secret written
+//! into a function's environment, an IAM wildcard, CORS open to any origin
+//! with credentials); the rest only on protected stages, where data and
+//! users are real (buckets without a public-access block or versions,
+//! tables without point-in-time recovery, routes without an authorizer,
+//! a user pool whose password policy is weaker than Cognito's default).
+//!
+//! Values are resolved for the stage the way the CLI resolves them; a value
+//! only the deploy can tell is not judged. Precision comes before count:
+//! each rule fires on what is written, never on a guess.
+
+use crate::app::diag::Finding;
+use crate::app::routes;
+use crate::app::stage::Stage;
+use crate::app::vars;
+use crate::app::yaml::{Node, Pos};
+use crate::app::{App, Service};
+
+pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
+pub const IAM_WILDCARD: &str = "iam-wildcard";
+pub const CORS_ANY_ORIGIN_WITH_CREDENTIALS: &str = "cors-any-origin-with-credentials";
+pub const BUCKET_PUBLIC_ACCESS: &str = "bucket-public-access";
+pub const BUCKET_UNVERSIONED: &str = "bucket-unversioned";
+pub const TABLE_WITHOUT_PITR: &str = "table-without-pitr";
+pub const OPEN_ROUTE: &str = "open-route";
+pub const WEAK_PASSWORD_POLICY: &str = "weak-password-policy";
+
+/// AWS services whose actions take resource ARNs: `Resource: '*'` with
+/// them grants every table, bucket, queue… of the account.
+const RESOURCE_SCOPED: &[(&str, &str, &str)] = &[
+    ("dynamodb", "AWS::DynamoDB::Table", "tables"),
+    ("s3", "AWS::S3::Bucket", "buckets"),
+    ("sqs", "AWS::SQS::Queue", "queues"),
+    ("sns", "AWS::SNS::Topic", "topics"),
+    ("lambda", "AWS::Lambda::Function", "functions"),
+    ("secretsmanager", "AWS::SecretsManager::Secret", "secrets"),
+    ("ssm", "AWS::SSM::Parameter", "parameters"),
+    ("kms", "AWS::KMS::Key", "keys"),
+    ("kinesis", "AWS::Kinesis::Stream", "streams"),
+    (
+        "states",
+        "AWS::StepFunctions::StateMachine",
+        "state machines",
+    ),
+    ("cognito-idp", "AWS::Cognito::UserPool", "user pools"),
+];
+
+/// Every finding of the review for `stage`.
+pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for service in &app.services {
+        let review = Review {
+            service,
+            stage,
+            ctx: service.vars(stage),
+        };
+        review.environment(&mut out);
+        review.iam(&mut out);
+        review.cors(&mut out);
+        if stage.is_protected() {
+            review.buckets(&mut out);
+            review.tables(&mut out);
+            review.routes(&mut out);
+            review.user_pools(&mut out);
+        }
+    }
+    out
+}
+
+struct Review<'a> {
+    service: &'a Service,
+    stage: &'a Stage,
+    ctx: vars::Context<'a>,
+}
+
+impl Review<'_> {
+    /// A value as the CLI will see it for the stage; `None` when only the
+    /// deploy can tell.
+    fn value(&self, node: &Node) -> Option<String> {
+        node.as_str()
+            .and_then(|text| vars::evaluate(text, &self.ctx).known())
+    }
+
+    fn is_true(&self, node: Option<&Node>) -> bool {
+        node.and_then(|n| self.value(n))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    fn finding(&self, pos: Pos, rule: &'static str, message: String, fix: String) -> Finding {
+        Finding::new(&self.service.file, pos, rule, message, fix)
+    }
+
+    fn resources(&self, ty: &str) -> Vec<(&std::path::Path, &Node, &Node)> {
+        self.service
+            .entries("Resources")
+            .into_iter()
+            .filter(|(_, _, r)| r.get("Type").and_then(Node::as_str) == Some(ty))
+            .collect()
+    }
+
+    /// Secrets written into `environment` (the provider's and each
+    /// function's): they end up in the template, the deployment bucket
+    /// and the Lambda console in clear.
+    fn environment(&self, out: &mut Vec<Finding>) {
+        let doc = &self.service.doc;
+        let mut maps: Vec<&Node> = doc.path(&["provider", "environment"]).into_iter().collect();
+        for (_, function) in doc
+            .get("functions")
+            .and_then(Node::as_map)
+            .unwrap_or_default()
+        {
+            maps.extend(function.get("environment"));
+        }
+        for map in maps {
+            for (key, value) in map.as_map().unwrap_or_default() {
+                let (Some(name), Some(text)) = (key.as_str(), value.as_str()) else {
+                    continue;
+                };
+                // Read at deploy (`${ssm:}`, `${env:}`…): not written here.
+                if text.contains("${") {
+                    continue;
+                }
+                if let Some(what) = secret_kind(name, text) {
+                    out.push(self.finding(
+                        value.pos,
+                        SECRET_IN_ENVIRONMENT,
+                        format!(
+                            "environment variable `{name}` of {} holds {what}, written into the file (and so into the template, the deployment bucket and the function's configuration)",
+                            self.service.key
+                        ),
+                        format!("read it at deploy from SSM (`{name}: ${{ssm:/{}/{}/{name}}}`) or Secrets Manager, and rotate the one written here", self.service.key, self.stage),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// IAM statements that allow every action, every action of a service,
+    /// or an action that takes resource ARNs on every resource.
+    fn iam(&self, out: &mut Vec<Finding>) {
+        let doc = &self.service.doc;
+        let own = self.service.file.as_path();
+        // Each statement with the file it is written in (resources may
+        // come from files pulled in with `${file()}`).
+        let mut statements: Vec<(&std::path::Path, &Node)> = Vec::new();
+        for path in [
+            &["provider", "iam", "role", "statements"][..],
+            &["provider", "iamRoleStatements"],
+        ] {
+            statements.extend(
+                doc.path(path)
+                    .and_then(Node::as_seq)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| (own, s)),
+            );
+        }
+        for (_, function) in doc
+            .get("functions")
+            .and_then(Node::as_map)
+            .unwrap_or_default()
+        {
+            statements.extend(
+                function
+                    .get("iamRoleStatements")
+                    .and_then(Node::as_seq)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| (own, s)),
+            );
+        }
+        for (file, _, role) in self.resources("AWS::IAM::Role") {
+            for policy in role
+                .path(&["Properties", "Policies"])
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
+                statements.extend(
+                    statement_list(policy.path(&["PolicyDocument", "Statement"]))
+                        .into_iter()
+                        .map(|s| (file, s)),
+                );
+            }
+        }
+        for ty in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+            for (file, _, policy) in self.resources(ty) {
+                statements.extend(
+                    statement_list(policy.path(&["Properties", "PolicyDocument", "Statement"]))
+                        .into_iter()
+                        .map(|s| (file, s)),
+                );
+            }
+        }
+        for (file, statement) in statements {
+            if let Some(mut finding) = self.statement(statement) {
+                finding.file = file.to_path_buf();
+                out.push(finding);
+            }
+        }
+    }
+
+    fn statement(&self, statement: &Node) -> Option<Finding> {
+        let effect = statement.get("Effect").and_then(|n| self.value(n));
+        if effect.as_deref() != Some("Allow") {
+            return None;
+        }
+        let actions = strings(statement.get("Action"));
+        let resources = strings(statement.get("Resource"));
+        let at = statement
+            .get("Action")
+            .map(|n| n.pos)
+            .unwrap_or(statement.pos);
+        if actions.iter().any(|a| a == "*") {
+            return Some(
+                self.finding(
+                    at,
+                    IAM_WILDCARD,
+                    format!(
+                        "an IAM statement of {} allows every action (`Action: '*'`)",
+                        self.service.key
+                    ),
+                    "list the actions the functions call (e.g. `dynamodb:GetItem`, `s3:PutObject`)"
+                        .into(),
+                ),
+            );
+        }
+        if let Some(wide) = actions.iter().find(|a| a.ends_with(":*")) {
+            let service = wide.trim_end_matches(":*");
+            return Some(self.finding(
+                at,
+                IAM_WILDCARD,
+                format!(
+                    "an IAM statement of {} allows every `{service}` action (`{wide}`)",
+                    self.service.key
+                ),
+                format!(
+                    "list the `{service}:` actions the functions call, on the resources they use"
+                ),
+            ));
+        }
+        if resources.iter().any(|r| r == "*") {
+            let scoped = actions.iter().find_map(|a| {
+                let prefix = a.split(':').next()?;
+                RESOURCE_SCOPED.iter().find(|(s, ..)| *s == prefix)
+            })?;
+            let (prefix, ty, plural) = scoped;
+            // A text message to a phone number has no ARN: `sns:Publish`
+            // on `*` is the only way, unless the service has topics.
+            let sms_only = *prefix == "sns"
+                && actions.iter().all(|a| a == "sns:Publish")
+                && self.resources(ty).is_empty();
+            if sms_only {
+                return None;
+            }
+            let own: Vec<String> = self
+                .resources(ty)
+                .iter()
+                .filter_map(|(_, id, _)| id.as_str())
+                .map(|id| format!("`!GetAtt {id}.Arn`"))
+                .collect();
+            let fix = if own.is_empty() {
+                format!("scope `Resource` to the ARNs of the {plural} the functions use (imported with `!ImportValue`, or built with `Fn::Sub`)")
+            } else {
+                format!(
+                    "scope `Resource` to the {plural} the functions use, e.g. {}",
+                    own.join(", ")
+                )
+            };
+            let at = statement.get("Resource").map(|n| n.pos).unwrap_or(at);
+            return Some(self.finding(
+                at,
+                IAM_WILDCARD,
+                format!(
+                    "an IAM statement of {} allows `{prefix}:` actions on every resource (`Resource: '*'`): every {} of the account",
+                    self.service.key,
+                    plural.trim_end_matches('s')
+                ),
+                fix,
+            ));
+        }
+        None
+    }
+
+    /// CORS that lets any origin send the user's credentials: every site
+    /// the user visits may call the API as the user.
+    fn cors(&self, out: &mut Vec<Finding>) {
+        let doc = &self.service.doc;
+        let mut configs: Vec<(&Node, &str, &str)> = Vec::new();
+        if let Some(cors) = doc.path(&["provider", "httpApi", "cors"]) {
+            configs.push((cors, "allowedOrigins", "allowCredentials"));
+        }
+        for (_, function) in doc
+            .get("functions")
+            .and_then(Node::as_map)
+            .unwrap_or_default()
+        {
+            for event in function
+                .get("events")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
+                if let Some(cors) = event.path(&["http", "cors"]) {
+                    configs.push((cors, "origins", "allowCredentials"));
+                }
+            }
+        }
+        for (cors, origins_key, credentials_key) in configs {
+            if !self.is_true(cors.get(credentials_key)) {
+                continue;
+            }
+            let mut origins = strings(cors.get(origins_key));
+            origins.extend(strings(cors.get("origin")));
+            // `allowedOrigins` unset means `*` in the framework.
+            let any = origins.iter().any(|o| o == "*")
+                || (origins.is_empty() && origins_key == "allowedOrigins");
+            if any {
+                out.push(self.finding(
+                    cors.pos,
+                    CORS_ANY_ORIGIN_WITH_CREDENTIALS,
+                    format!("CORS of {} allows any origin together with credentials: any site may call the API as its user", self.service.key),
+                    format!("list the origins that may call it (`{origins_key}: [https://app.example.com]`), or drop `{credentials_key}`"),
+                ));
+            }
+        }
+    }
+
+    fn buckets(&self, out: &mut Vec<Finding>) {
+        for (file, id, bucket) in self.resources("AWS::S3::Bucket") {
+            let name = id.as_str().unwrap_or_default();
+            let pos = bucket.get("Type").map(|t| t.pos).unwrap_or(id.pos);
+            let props = bucket.get("Properties");
+            // A website bucket is public on purpose.
+            let website = props.and_then(|p| p.get("WebsiteConfiguration")).is_some();
+            let block = props.and_then(|p| p.get("PublicAccessBlockConfiguration"));
+            let open: Vec<&str> = [
+                "BlockPublicAcls",
+                "BlockPublicPolicy",
+                "IgnorePublicAcls",
+                "RestrictPublicBuckets",
+            ]
+            .into_iter()
+            .filter(|flag| !self.is_true(block.and_then(|b| b.get(flag))))
+            .collect();
+            if !website && !open.is_empty() {
+                out.push(Finding::new(
+                    file,
+                    pos,
+                    BUCKET_PUBLIC_ACCESS,
+                    format!(
+                        "bucket `{name}` of {} on protected stage {} does not block public access itself ({} not true): one policy or ACL change away from public",
+                        self.service.key,
+                        self.stage,
+                        open.join(", ")
+                    ),
+                    "add `PublicAccessBlockConfiguration` with `BlockPublicAcls`, `BlockPublicPolicy`, `IgnorePublicAcls` and `RestrictPublicBuckets` all `true`",
+                ));
+            }
+            let versioned = props
+                .and_then(|p| p.path(&["VersioningConfiguration", "Status"]))
+                .and_then(|n| self.value(n));
+            if versioned.as_deref() != Some("Enabled") {
+                out.push(Finding::new(
+                    file,
+                    pos,
+                    BUCKET_UNVERSIONED,
+                    format!(
+                        "bucket `{name}` of {} on protected stage {} keeps no versions: an overwrite or delete cannot be undone",
+                        self.service.key, self.stage
+                    ),
+                    "add `VersioningConfiguration: { Status: Enabled }` (with a lifecycle rule expiring old versions)",
+                ));
+            }
+        }
+    }
+
+    fn tables(&self, out: &mut Vec<Finding>) {
+        for ty in ["AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"] {
+            for (file, id, table) in self.resources(ty) {
+                let pitr = table.path(&[
+                    "Properties",
+                    "PointInTimeRecoverySpecification",
+                    "PointInTimeRecoveryEnabled",
+                ]);
+                // A global table sets it per replica.
+                let replicas = table
+                    .path(&["Properties", "Replicas"])
+                    .and_then(Node::as_seq)
+                    .is_some_and(|r| {
+                        !r.is_empty()
+                            && r.iter().all(|replica| {
+                                self.is_true(replica.path(&[
+                                    "PointInTimeRecoverySpecification",
+                                    "PointInTimeRecoveryEnabled",
+                                ]))
+                            })
+                    });
+                if self.is_true(pitr) || replicas {
+                    continue;
+                }
+                // Only the deploy can tell: not judged.
+                if pitr.is_some_and(|n| self.value(n).is_none()) {
+                    continue;
+                }
+                out.push(Finding::new(
+                    file,
+                    table.get("Type").map(|t| t.pos).unwrap_or(id.pos),
+                    TABLE_WITHOUT_PITR,
+                    format!(
+                        "table `{}` of {} on protected stage {} has no point-in-time recovery: a bad write cannot be undone to the second",
+                        id.as_str().unwrap_or_default(),
+                        self.service.key,
+                        self.stage
+                    ),
+                    "add `PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }`",
+                ));
+            }
+        }
+    }
+
+    /// Routes anyone may call on a protected stage, unless deploy.toml says
+    /// they are public on purpose.
+    fn routes(&self, out: &mut Vec<Finding>) {
+        let public: Vec<(String, String)> = self
+            .service
+            .public_routes
+            .iter()
+            .filter_map(|r| crate::app::manifest::parse_route(r))
+            .collect();
+        for route in routes::routes(self.service, self.stage) {
+            if route.authorizer.is_some() || route.private {
+                continue;
+            }
+            let listed = public
+                .iter()
+                .any(|(m, p)| (m == &route.method || m == "*" || m == "ANY") && p == &route.path);
+            if listed {
+                continue;
+            }
+            out.push(self.finding(
+                Pos {
+                    line: route.line,
+                    col: route.col,
+                },
+                OPEN_ROUTE,
+                format!(
+                    "{} {} of {} has no authorizer: on protected stage {} anyone may call it",
+                    route.method, route.path, self.service.key, self.stage
+                ),
+                format!(
+                    "give it an `authorizer`, or, if it is public on purpose (a health check), list it in deploy.toml: `[services.{}] public = [\"{} {}\"]`",
+                    self.service.key, route.method, route.path
+                ),
+            ));
+        }
+    }
+
+    /// A password policy weaker than the one Cognito applies when none is
+    /// given (8 characters with every kind).
+    fn user_pools(&self, out: &mut Vec<Finding>) {
+        for (file, id, pool) in self.resources("AWS::Cognito::UserPool") {
+            let Some(policy) = pool.path(&["Properties", "Policies", "PasswordPolicy"]) else {
+                continue;
+            };
+            let mut weak = Vec::new();
+            if let Some(length) = policy.get("MinimumLength").and_then(|n| self.value(n)) {
+                if length.parse::<u32>().is_ok_and(|n| n < 8) {
+                    weak.push(format!("a minimum length of {length}"));
+                }
+            }
+            for flag in [
+                "RequireLowercase",
+                "RequireUppercase",
+                "RequireNumbers",
+                "RequireSymbols",
+            ] {
+                let value = policy.get(flag).and_then(|n| self.value(n));
+                if value.is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+                    weak.push(format!("{flag}: false"));
+                }
+            }
+            if weak.is_empty() {
+                continue;
+            }
+            out.push(Finding::new(
+                file,
+                policy.pos,
+                WEAK_PASSWORD_POLICY,
+                format!(
+                    "user pool `{}` of {} on protected stage {} accepts weaker passwords than Cognito's default ({})",
+                    id.as_str().unwrap_or_default(),
+                    self.service.key,
+                    self.stage,
+                    weak.join(", ")
+                ),
+                "require at least 8 characters with lower and upper case, numbers and symbols (or leave `PasswordPolicy` out for Cognito's default)",
+            ));
+        }
+    }
+}
+
+/// A statement list: a sequence, or one statement.
+fn statement_list(node: Option<&Node>) -> Vec<&Node> {
+    match node {
+        Some(n) => match n.as_seq() {
+            Some(items) => items.iter().collect(),
+            None => vec![n],
+        },
+        None => Vec::new(),
+    }
+}
+
+/// A string or a list of strings, as written.
+fn strings(node: Option<&Node>) -> Vec<String> {
+    match node {
+        Some(n) => match n.as_seq() {
+            Some(items) => items
+                .iter()
+                .filter_map(Node::as_str)
+                .map(str::to_string)
+                .collect(),
+            None => n.as_str().map(str::to_string).into_iter().collect(),
+        },
+        None => Vec::new(),
+    }
+}
+
+/// What kind of secret `value` under `name` is, if it looks like one.
+fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
+    let value = value.trim();
+    let bytes = value.as_bytes();
+    let access_key = bytes.windows(20).any(|w| {
+        (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
+            && w[4..]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    });
+    if access_key {
+        return Some("an AWS access key id");
+    }
+    if value.contains("PRIVATE KEY-----") {
+        return Some("a private key");
+    }
+    let upper = name.to_ascii_uppercase();
+    let secret_name = [
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|word| upper.contains(word));
+    // A name or a pointer to one (an SSM path, an ARN, a URL without
+    // credentials) is no secret; nor is a flag or a number.
+    let reference = value.starts_with('/')
+        || value.starts_with("arn:")
+        || value.contains("://") && !value.contains('@')
+        || value.parse::<f64>().is_ok()
+        || matches!(
+            value.to_ascii_lowercase().as_str(),
+            "true" | "false" | "none" | "null" | ""
+        )
+        || value.contains(' ');
+    if secret_name && !reference && value.len() >= 8 {
+        return Some("a literal secret");
+    }
+    let token_chars = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
+    let mixed = value.chars().any(|c| c.is_ascii_uppercase())
+        && value.chars().any(|c| c.is_ascii_lowercase())
+        && value.chars().any(|c| c.is_ascii_digit());
+    if value.len() >= 32 && token_chars && mixed && entropy(value) >= 4.0 {
+        return Some("a high-entropy string (a key or token)");
+    }
+    None
+}
+
+/// Shannon entropy in bits per character.
+fn entropy(text: &str) -> f64 {
+    let mut counts = std::collections::BTreeMap::new();
+    for c in text.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let n = text.chars().count() as f64;
+    counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_told_from_names_and_pointers() {
+        assert_eq!(
+            secret_kind("KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            Some("an AWS access key id")
+        );
+        assert_eq!(
+            secret_kind("CERT", "-----BEGIN RSA PRIVATE KEY-----\nMII"),
+            Some("a private key")
+        );
+        assert_eq!(
+            secret_kind("STRIPE_SECRET", "sk_live_51Habc"),
+            Some("a literal secret")
+        );
+        assert_eq!(
+            secret_kind("SIGNING", "q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A"),
+            Some("a high-entropy string (a key or token)")
+        );
+        for (name, value) in [
+            ("TABLE_NAME", "tb365-designs-prod"),
+            ("PASSWORD_PARAM", "/tb365/prod/db-password"),
+            ("TOKEN_TTL", "3600"),
+            (
+                "SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+            ),
+            ("API_KEY_HEADER", "x-api-key value"),
+            ("REQUEST_ID", "0f8fad5b-d9cb-469f-a165-70867728950e"),
+            ("USE_TOKENS", "true"),
+        ] {
+            assert_eq!(secret_kind(name, value), None, "{name}={value}");
+        }
+    }
+}
