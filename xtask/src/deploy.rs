@@ -17,7 +17,7 @@ use crate::app::diag::{Format, Report};
 use crate::app::stage::Stage;
 use crate::app::{App, Service};
 use crate::aws::target::{Mode, StageTarget};
-use crate::aws::{backups, endpoints, exports, verify};
+use crate::aws::{backups, domains, endpoints, exports, verify};
 use crate::cfn::graph::Graph;
 use crate::cfn::order;
 use crate::cli::{DeployArgs, Global};
@@ -44,6 +44,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let (target, account) = preflight::connect(&app, &stage, mode, &out).await?;
     check_outside_dependencies(&app, &stage, &target, &graph, &selected).await?;
+    domains::precheck(&app, &stage, &target.config).await?;
 
     // Exports other deployed stacks import must survive this deploy.
     let chosen: Vec<&Service> = selected.iter().filter_map(|k| app.service(k)).collect();

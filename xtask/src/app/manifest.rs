@@ -129,6 +129,16 @@ struct RawStage {
     protected: bool,
     #[serde(default)]
     emulator: bool,
+    /// Custom domains of the stage's APIs, by service key.
+    #[serde(default)]
+    domains: BTreeMap<String, toml::Spanned<RawDomain>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    name: String,
+    certificate: String,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +226,7 @@ impl Manifest {
             .collect();
         ordered.sort_by_key(|(start, _, _)| *start);
         let mut previews = Vec::new();
+        let mut domain_sites: Vec<(usize, String)> = Vec::new();
         for (start, name, raw_stage) in ordered {
             // `[stages."pr-*"]`: a preview pattern, not a stage.
             let preview = if name.contains('*') {
@@ -262,13 +273,34 @@ impl Manifest {
                     format!("stage `{name}` cannot be both protected and on the emulator"),
                 ));
             }
+            let mut domains = Vec::new();
+            for (service, raw) in raw_stage.domains {
+                let at = raw.span().start;
+                let raw = raw.into_inner();
+                stage::Domain::check(&raw.name, &raw.certificate).map_err(|m| {
+                    error(
+                        Some(at),
+                        format!("stage `{name}`, domain of `{service}`: {m}"),
+                    )
+                })?;
+                domains.push((
+                    at,
+                    stage::Domain {
+                        service,
+                        name: raw.name,
+                        certificate: raw.certificate,
+                    },
+                ));
+            }
             let config = StageConfig {
                 region,
                 account,
                 protected: raw_stage.protected,
                 emulator: raw_stage.emulator,
                 preview: preview.is_some(),
+                domains: domains.iter().map(|(_, d)| d.clone()).collect(),
             };
+            domain_sites.extend(domains.into_iter().map(|(at, d)| (at, d.service)));
             match preview {
                 Some(pattern) => {
                     if raw_stage.protected {
@@ -335,6 +367,16 @@ impl Manifest {
         }
         services.sort_by_key(|(.., pos)| pos.line);
         let keys: Vec<&str> = services.iter().map(|(key, ..)| key.as_str()).collect();
+        if !keys.is_empty() {
+            for (at, service) in &domain_sites {
+                if !keys.contains(&service.as_str()) {
+                    return Err(error(
+                        Some(*at),
+                        format!("a domain is given for `{service}`, which is not a service of this manifest; known: {}", keys.join(", ")),
+                    ));
+                }
+            }
+        }
         for (key, _, depends_on, _, _, pos) in &services {
             for dep in depends_on.iter().flatten() {
                 if !keys.contains(&dep.as_str()) {
@@ -468,6 +510,31 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert!(err.message.contains(needle), "{text}: {err}");
             assert!(err.pos.is_some(), "{err}");
+        }
+    }
+
+    #[test]
+    fn stage_domains_are_checked_where_they_stand() {
+        let ok = "[services.web]\n[stages.prod]\nregion = \"us-east-1\"\n[stages.prod.domains]\nweb = { name = \"api.example.com\", certificate = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\" }\n";
+        let policy = parse(ok).unwrap().policy.unwrap();
+        let prod = Stage::parse("prod", &policy).unwrap();
+        assert_eq!(prod.domains()[0].name, "api.example.com");
+        for (from, to, needle) in [
+            (
+                "api.example.com",
+                "API.example",
+                "not a lowercase host name",
+            ),
+            (
+                "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+                "arn:aws:iam::123456789012:role/x",
+                "not an ACM certificate ARN",
+            ),
+            ("web = {", "mobile = {", "not a service of this manifest"),
+        ] {
+            let err = parse(&ok.replace(from, to)).unwrap_err();
+            assert!(err.message.contains(needle), "{err}");
+            assert_eq!(err.pos.map(|p| p.line), Some(5), "{err}");
         }
     }
 

@@ -81,6 +81,11 @@ impl Stage {
         self.config.protected
     }
 
+    /// The custom domains of the stage's APIs.
+    pub fn domains(&self) -> &[Domain] {
+        &self.config.domains
+    }
+
     /// Whether a preview pattern (`pr-*`) allowed the stage.
     pub fn is_preview(&self) -> bool {
         self.config.preview
@@ -107,6 +112,76 @@ pub struct StageConfig {
     pub emulator: bool,
     /// Allowed by a preview pattern rather than declared by name.
     pub preview: bool,
+    /// Custom domains of the stage's APIs.
+    pub domains: Vec<Domain>,
+}
+
+/// A custom domain of one service's API on a stage, with the ACM
+/// certificate that must cover it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub service: String,
+    pub name: String,
+    pub certificate: String,
+}
+
+impl Domain {
+    /// Checks the shapes: a host name, and an ACM certificate ARN.
+    pub fn check(name: &str, certificate: &str) -> Result<(), String> {
+        let labels: Vec<&str> = name.split('.').collect();
+        let host = name.len() <= 253
+            && labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            });
+        if !host {
+            return Err(format!(
+                "`{}` is not a lowercase host name such as api.example.com",
+                name.escape_debug()
+            ));
+        }
+        if Domain::certificate_region(certificate).is_none() {
+            return Err(format!(
+                "`{}` is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)",
+                certificate.escape_debug()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The region an ACM certificate ARN names.
+    pub fn certificate_region(arn: &str) -> Option<&str> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        (parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "acm"
+            && Region::parse(parts[3]).is_ok()
+            && parts[4].len() == 12
+            && parts[4].chars().all(|c| c.is_ascii_digit())
+            && parts[5]
+                .strip_prefix("certificate/")
+                .is_some_and(|id| !id.is_empty()))
+        .then_some(parts[3])
+    }
+
+    /// Whether a certificate name (`api.example.com`, `*.example.com`)
+    /// covers this domain: exactly, or a wildcard one label deep.
+    pub fn covered_by(&self, certificate_name: &str) -> bool {
+        let cert = certificate_name.to_ascii_lowercase();
+        match cert.strip_prefix("*.") {
+            Some(parent) => self
+                .name
+                .split_once('.')
+                .is_some_and(|(_, rest)| rest == parent),
+            None => cert == self.name,
+        }
+    }
 }
 
 /// Which stages an app may be deployed to, in the order they were declared,
@@ -201,6 +276,7 @@ impl Policy {
             protected,
             emulator,
             preview: false,
+            domains: Vec::new(),
         };
         Policy {
             stages: vec![

@@ -7,6 +7,7 @@
 
 pub(crate) mod backups;
 pub(crate) mod data;
+pub(crate) mod domains;
 pub mod emulator;
 pub(crate) mod endpoints;
 pub(crate) mod exports;
