@@ -41,7 +41,8 @@ fn resource<'a>(service: &'a Value, id: &str) -> &'a Value {
 
 const DESIGNS_KEY: &str = "        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n        PointInTimeRecoverySpecification:";
 const DESIGNS_NEW_KEY: &str = "        AttributeDefinitions:\n          - AttributeName: pk\n            AttributeType: S\n        KeySchema:\n          - AttributeName: pk\n            KeyType: HASH\n        PointInTimeRecoverySpecification:";
-const SCRATCH_TABLE: &str = "    ScratchTable:\n      Type: AWS::DynamoDB::Table\n      DeletionPolicy: Retain\n      UpdateReplacePolicy: Retain\n      Properties:\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n";
+const SCRATCH_TABLE: &str = "    ScratchTable:\n      Type: AWS::DynamoDB::Table\n      DeletionPolicy: Retain\n      UpdateReplacePolicy: Retain\n      Properties:\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n        PointInTimeRecoverySpecification:\n          PointInTimeRecoveryEnabled: true\n";
+const ALERTS_TOPIC: &str = "    Alerts:\n      Type: AWS::SNS::Topic\n      Properties:\n        TopicName: tb365-alerts-${sls:stage}\n";
 const TEMPLATES_OUTPUT: &str = "    TemplatesTableName:\n      Value: !Ref TemplatesTable\n      Export:\n        Name: tb365-${sls:stage}-TemplatesTableName\n";
 
 #[tokio::test]
@@ -53,7 +54,13 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
     edit(
         &app.join("dynamodb/serverless.yml"),
         "    IntegrationsTable:\n",
-        &format!("{SCRATCH_TABLE}    IntegrationsTable:\n"),
+        &format!("{SCRATCH_TABLE}{ALERTS_TOPIC}    IntegrationsTable:\n"),
+    )?;
+    // A topic holds no data by its type; deploy.toml says this one does.
+    edit(
+        &app.join("deploy.toml"),
+        "[services.dynamodb]\npath = \"dynamodb\"\n",
+        "[services.dynamodb]\npath = \"dynamodb\"\ndata = [\"Alerts\"]\n",
     )?;
     std::fs::write(app.join(".gitignore"), "node_modules/\n.serverless/\n")?;
     git(&app, &["init", "-q"]);
@@ -167,10 +174,18 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
         SCRATCH_TABLE,
         &SCRATCH_TABLE.replace("AttributeName: id", "AttributeName: pk"),
     )?;
-    commit(&app, "a new key for scratch");
+    edit(
+        &dynamodb,
+        "tb365-alerts-${sls:stage}",
+        "tb365-alarms-${sls:stage}",
+    )?;
+    commit(&app, "a new key for scratch, a new name for alerts");
     let refused = xtask(&["deploy", "prod", "--yes"]);
     refused.fails_with(
         "dynamodb:ScratchTable (AWS::DynamoDB::Table) would be replaced (KeySchema changed), its policy keeps the old one, outside the stack, and the app gets a new, empty one",
+    );
+    refused.fails_with(
+        "dynamodb:Alerts (AWS::SNS::Topic) would be replaced (TopicName changed), and the data it holds lost",
     );
     refused.fails_with("--allow-replace");
     assert_eq!(journals(), before, "a refused deploy starts no run");
@@ -186,6 +201,16 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
         "--yes",
         "--allow-replace",
         "dynamodb:ScratchTable",
+    ])
+    .fails_with("dynamodb:Alerts");
+    xtask(&[
+        "deploy",
+        "prod",
+        "--yes",
+        "--allow-replace",
+        "dynamodb:ScratchTable",
+        "--allow-replace",
+        "Alerts",
     ])
     .ok();
     let after = diff()?;

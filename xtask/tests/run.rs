@@ -259,6 +259,58 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
     Ok(())
 }
 
+/// Ctrl-C while a deploy waits for another run's lock: it exits 130 (the
+/// exit-code table's "interrupted"), having changed nothing and taken
+/// nothing, and the holder's lock stays.
+#[tokio::test]
+async fn an_interrupted_wait_exits_130_and_changes_nothing() -> Result<()> {
+    let h = Harness::start("lock-wait-interrupt").await?;
+    let app_arg = arg(&chain(&h));
+    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let dynamodb = h.hold_lock("chain/dev/us-east-1").await?;
+    let mut waiting = h.spawn(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--lock-timeout",
+        "5m",
+        "--app",
+        &app_arg,
+    ])?;
+    let stdout = waiting.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("waiting up to") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the deploy says it waits for the lock");
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(waiting.id() as i32, libc::SIGINT) };
+    let status = waiting.wait()?;
+    assert_eq!(status.code(), Some(130), "interrupted");
+    assert!(h.stack("chain-base-dev").await?.is_none());
+    let lock = dynamodb
+        .get_item()
+        .table_name("xtask-deploy-locks")
+        .key(
+            "lock_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("chain/dev/us-east-1".into()),
+        )
+        .send()
+        .await?;
+    assert!(lock.item().is_some(), "the holder's lock stays");
+    Ok(())
+}
+
 /// Every run publishes its journal beside the stage's lock: a deploy made
 /// on one machine (a CI runner) is rolled back from another (a laptop)
 /// whose state folder never saw it.

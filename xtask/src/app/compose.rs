@@ -126,6 +126,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
             inputs: Vec::new(),
             resources: Vec::new(),
             public: Vec::new(),
+            data: Vec::new(),
         });
     }
     Ok(out)

@@ -40,6 +40,9 @@ pub struct ServiceDecl {
     /// Routes meant to be open without an authorizer (`GET /health`): the
     /// security review does not ask them for one on protected stages.
     pub public: Vec<String>,
+    /// Logical ids of resources that hold data though their type does not
+    /// say so (a custom resource, a plugin's): guarded like tables.
+    pub data: Vec<String>,
 }
 
 /// A service's folder, as deploy.toml or Compose writes it, must stay
@@ -118,6 +121,8 @@ struct RawService {
     resources: Vec<String>,
     #[serde(default)]
     public: Vec<String>,
+    #[serde(default)]
+    data: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -361,7 +366,7 @@ impl Manifest {
                 rel,
                 service.depends_on,
                 service.inputs,
-                (service.resources, service.public),
+                (service.resources, service.public, service.data),
                 line_col(text, start),
             ));
         }
@@ -393,9 +398,10 @@ impl Manifest {
         let services = services
             .into_iter()
             .map(
-                |(key, rel, depends_on, inputs, (resources, public), pos)| ServiceDecl {
+                |(key, rel, depends_on, inputs, (resources, public, data), pos)| ServiceDecl {
                     resources,
                     public,
+                    data,
                     inputs: inputs.into_iter().map(PathBuf::from).collect(),
                     dir: crate::sys::paths::normalize(&root.join(rel)),
                     order_declared: depends_on.is_some(),

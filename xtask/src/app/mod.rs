@@ -53,6 +53,8 @@ pub struct Service {
     pub declared_resources: Vec<String>,
     /// Routes deploy.toml says are open on purpose (`GET /health`).
     pub public_routes: Vec<String>,
+    /// Logical ids deploy.toml says hold data (guarded like tables).
+    pub data_resources: Vec<String>,
 }
 
 /// One piece of a service's `resources:` (a map with `Resources`,
@@ -89,6 +91,7 @@ impl Service {
             order_declared: false,
             declared_resources: Vec::new(),
             public_routes: Vec::new(),
+            data_resources: Vec::new(),
             compose: false,
         }
     }
@@ -251,6 +254,7 @@ impl App {
                         inputs: Vec::new(),
                         resources: Vec::new(),
                         public: Vec::new(),
+                        data: Vec::new(),
                     })
                     .collect(),
                 Default::default(),
@@ -268,6 +272,7 @@ impl App {
             inputs,
             resources,
             public,
+            data,
         } in decls
         {
             if let Some(other) = seen.insert(key.clone(), dir.clone()) {
@@ -337,6 +342,7 @@ impl App {
                     service.order_declared = order_declared;
                     service.declared_resources = resources;
                     service.public_routes = public;
+                    service.data_resources = data;
                     service.compose = is_compose;
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)

@@ -179,7 +179,13 @@ async fn one(
     if let Some(old) = &old {
         notes.extend(same_code_same_key(service, stage, stacks, &state, old, &mut new, dir).await?);
     }
-    let diff = diff::diff(old.as_ref(), &new);
+    let mut diff = diff::diff(old.as_ref(), &new);
+    // What deploy.toml says holds data is guarded like a table.
+    for change in &mut diff.resources {
+        if service.data_resources.contains(&change.id) {
+            change.stateful = true;
+        }
+    }
     let mut imported = Vec::new();
     for change in &diff.outputs {
         let Some(export) = change.export_taken() else {

@@ -38,6 +38,13 @@ resources:
       UpdateReplacePolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
       Properties:
         BucketName: chain-data-${{sls:stage}}
+        VersioningConfiguration:
+          Status: Enabled
+        PublicAccessBlockConfiguration:
+          BlockPublicAcls: true
+          BlockPublicPolicy: true
+          IgnorePublicAcls: true
+          RestrictPublicBuckets: true
         Tags:
           - Key: version
             Value: {version}
@@ -71,6 +78,13 @@ resources:
       UpdateReplacePolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
       Properties:
         BucketName: chain-files-${{sls:stage}}
+        VersioningConfiguration:
+          Status: Enabled
+        PublicAccessBlockConfiguration:
+          BlockPublicAcls: true
+          BlockPublicPolicy: true
+          IgnorePublicAcls: true
+          RestrictPublicBuckets: true
         Tags:
           - Key: data-bucket
             Value: !ImportValue chain-${{sls:stage}}-data-bucket{extra}
