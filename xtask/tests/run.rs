@@ -214,35 +214,8 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
     assert!(h.stack("chain-base-dev").await?.is_none());
 
     // The holder finishes while the next deploy waits: it goes ahead.
-    let mut waiting = h.spawn(&[
-        "deploy",
-        "dev",
-        "--rehearse",
-        "--lock-timeout",
-        "2m",
-        "--app",
-        &app_arg,
-    ])?;
-    // Read its output as it comes; let go of the lock once it says it waits.
-    let stdout = waiting.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut text = String::new();
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("waiting up to") {
-                let _ = tx.send(());
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the second deploy says it waits for the lock");
+    // Let go of the lock once it says it waits.
+    let (mut waiting, reader) = deploy_waiting_for_the_lock(&h, &app_arg, "2m")?;
     dynamodb
         .delete_item()
         .table_name("xtask-deploy-locks")
@@ -259,6 +232,28 @@ async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
     Ok(())
 }
 
+/// A deploy of `dev` started in the background, once it says it waits for
+/// the lock another run holds; the handle ends with its output.
+fn deploy_waiting_for_the_lock(
+    h: &Harness,
+    app_arg: &str,
+    timeout: &str,
+) -> Result<(std::process::Child, std::thread::JoinHandle<String>)> {
+    let mut waiting = h.spawn(&[
+        "deploy",
+        "dev",
+        "--rehearse",
+        "--lock-timeout",
+        timeout,
+        "--app",
+        app_arg,
+    ])?;
+    let (rx, reader) = support::watch(&mut waiting, "waiting up to");
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the deploy says it waits for the lock");
+    Ok((waiting, reader))
+}
+
 /// Ctrl-C while a deploy waits for another run's lock: it exits 130 (the
 /// exit-code table's "interrupted"), having changed nothing and taken
 /// nothing, and the holder's lock stays.
@@ -269,30 +264,7 @@ async fn an_interrupted_wait_exits_130_and_changes_nothing() -> Result<()> {
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     let dynamodb = h.hold_lock("chain/dev/us-east-1").await?;
-    let mut waiting = h.spawn(&[
-        "deploy",
-        "dev",
-        "--rehearse",
-        "--lock-timeout",
-        "5m",
-        "--app",
-        &app_arg,
-    ])?;
-    let stdout = waiting.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("waiting up to") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the deploy says it waits for the lock");
+    let (mut waiting, _reader) = deploy_waiting_for_the_lock(&h, &app_arg, "5m")?;
     // SAFETY: signalling a child process this test started.
     unsafe { libc::kill(waiting.id() as i32, libc::SIGINT) };
     let status = waiting.wait()?;

@@ -141,6 +141,22 @@ impl Service {
     }
 
     /// The variable context of this service in `stage`.
+    /// Every event of every function, as written.
+    pub fn events(&self) -> Vec<&Node> {
+        self.doc
+            .get("functions")
+            .and_then(Node::as_map)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|(_, function)| {
+                function
+                    .get("events")
+                    .and_then(Node::as_seq)
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     pub fn vars<'a>(&'a self, stage: &'a Stage) -> vars::Context<'a> {
         self.vars_at(stage.name(), stage.region())
     }

@@ -27,79 +27,68 @@ pub fn routes(service: &Service, stage: &Stage) -> Vec<Route> {
     let ctx = service.vars(stage);
     let resolve = |text: &str| vars::resolve(text, &ctx).unwrap_or_else(|| text.to_string());
     let mut routes = Vec::new();
-    for (_, function) in service
-        .doc
-        .get("functions")
-        .and_then(Node::as_map)
-        .unwrap_or_default()
-    {
-        for event in function
-            .get("events")
-            .and_then(Node::as_seq)
-            .unwrap_or_default()
-        {
-            for kind in ["httpApi", "http"] {
-                let Some(node) = event.get(kind) else {
-                    continue;
-                };
-                let kind: &'static str = if kind == "httpApi" { "httpApi" } else { "http" };
-                let (method, path, authorizer) = match node.as_str() {
-                    Some(text) => {
-                        let text = resolve(text);
-                        match text.split_once(' ') {
-                            Some((m, p)) => (m.to_string(), p.trim().to_string(), None),
-                            // `httpApi: '*'`: every method and path.
-                            None => ("ANY".to_string(), text, None),
-                        }
+    for event in service.events() {
+        for kind in ["httpApi", "http"] {
+            let Some(node) = event.get(kind) else {
+                continue;
+            };
+            let kind: &'static str = if kind == "httpApi" { "httpApi" } else { "http" };
+            let (method, path, authorizer) = match node.as_str() {
+                Some(text) => {
+                    let text = resolve(text);
+                    match text.split_once(' ') {
+                        Some((m, p)) => (m.to_string(), p.trim().to_string(), None),
+                        // `httpApi: '*'`: every method and path.
+                        None => ("ANY".to_string(), text, None),
                     }
-                    None => {
-                        let method = node
-                            .get("method")
-                            .and_then(Node::as_str)
-                            .map(&resolve)
-                            .unwrap_or_else(|| "ANY".into());
-                        let path = node
-                            .get("path")
-                            .and_then(Node::as_str)
-                            .map(&resolve)
-                            .unwrap_or_else(|| "*".into());
-                        let authorizer = node.get("authorizer").and_then(|a| {
-                            a.as_str().map(str::to_string).or_else(|| {
-                                a.get("name")
-                                    .and_then(Node::as_str)
-                                    .map(str::to_string)
-                                    .or_else(|| {
-                                        a.get("type").and_then(Node::as_str).map(str::to_string)
-                                    })
-                            })
-                        });
-                        (method, path, authorizer)
-                    }
-                };
-                let method = if method == "*" {
-                    "ANY".to_string()
-                } else {
-                    method.to_uppercase()
-                };
-                let path = if path.starts_with('/') || path == "*" {
-                    path
-                } else {
-                    format!("/{path}")
-                };
-                let private = node
-                    .get("private")
-                    .and_then(Node::as_str)
-                    .is_some_and(|p| p == "true");
-                routes.push(Route {
-                    method,
-                    path,
-                    authorizer,
-                    kind,
-                    private,
-                    line: node.pos.line,
-                    col: node.pos.col,
-                });
-            }
+                }
+                None => {
+                    let method = node
+                        .get("method")
+                        .and_then(Node::as_str)
+                        .map(&resolve)
+                        .unwrap_or_else(|| "ANY".into());
+                    let path = node
+                        .get("path")
+                        .and_then(Node::as_str)
+                        .map(&resolve)
+                        .unwrap_or_else(|| "*".into());
+                    let authorizer = node.get("authorizer").and_then(|a| {
+                        a.as_str().map(str::to_string).or_else(|| {
+                            a.get("name")
+                                .and_then(Node::as_str)
+                                .map(str::to_string)
+                                .or_else(|| {
+                                    a.get("type").and_then(Node::as_str).map(str::to_string)
+                                })
+                        })
+                    });
+                    (method, path, authorizer)
+                }
+            };
+            let method = if method == "*" {
+                "ANY".to_string()
+            } else {
+                method.to_uppercase()
+            };
+            let path = if path.starts_with('/') || path == "*" {
+                path
+            } else {
+                format!("/{path}")
+            };
+            let private = node
+                .get("private")
+                .and_then(Node::as_str)
+                .is_some_and(|p| p == "true");
+            routes.push(Route {
+                method,
+                path,
+                authorizer,
+                kind,
+                private,
+                line: node.pos.line,
+                col: node.pos.col,
+            });
         }
     }
     routes

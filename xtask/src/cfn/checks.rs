@@ -39,18 +39,6 @@ pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
 pub const SHARED_PHYSICAL_NAME: &str = "same-resource-name";
 pub const UNRETAINED_DATA: &str = "unretained-data";
 
-/// The resource types that store data for good: on a protected stage
-/// each must be kept by its `DeletionPolicy` and `UpdateReplacePolicy`.
-pub const DATA_STORES: &[&str] = &[
-    "AWS::DynamoDB::Table",
-    "AWS::DynamoDB::GlobalTable",
-    "AWS::S3::Bucket",
-    "AWS::Cognito::UserPool",
-    "AWS::RDS::DBInstance",
-    "AWS::RDS::DBCluster",
-    "AWS::EFS::FileSystem",
-];
-
 /// The logical ids a service's template will have, with their types.
 struct Resources {
     user: BTreeMap<String, (String, Pos, PathBuf)>,
@@ -602,7 +590,7 @@ fn check_retained(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
         let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
             continue;
         };
-        if !DATA_STORES.contains(&ty) {
+        if !crate::cfn::diff::DATA_STORES.contains(&ty) {
             continue;
         }
         let mut missing = Vec::new();

@@ -16,9 +16,9 @@ use serde_json::Value;
 
 use crate::cfn::resource_types::CREATE_ONLY_PROPERTIES;
 
-/// The resource types that hold data: replacing or removing one loses it
-/// unless its policy retains it.
-pub const STATEFUL_TYPES: &[&str] = &[
+/// The resource types that store data for good: on a protected stage
+/// each must be kept by its `DeletionPolicy` and `UpdateReplacePolicy`.
+pub const DATA_STORES: &[&str] = &[
     "AWS::DynamoDB::Table",
     "AWS::DynamoDB::GlobalTable",
     "AWS::S3::Bucket",
@@ -26,6 +26,11 @@ pub const STATEFUL_TYPES: &[&str] = &[
     "AWS::RDS::DBInstance",
     "AWS::RDS::DBCluster",
     "AWS::EFS::FileSystem",
+];
+
+/// The other types that hold data a replacement or removal loses (streams,
+/// queues, logs, search domains), though they are not kept for good.
+const ALSO_STATEFUL: &[&str] = &[
     "AWS::Kinesis::Stream",
     "AWS::SQS::Queue",
     "AWS::Logs::LogGroup",
@@ -177,7 +182,7 @@ fn may_replace(ty: &str, property: &str) -> bool {
 }
 
 pub fn is_stateful(ty: &str) -> bool {
-    STATEFUL_TYPES.contains(&ty)
+    DATA_STORES.contains(&ty) || ALSO_STATEFUL.contains(&ty)
 }
 
 fn keeps(resource: &Value, policy: &str) -> bool {

@@ -290,19 +290,9 @@ impl Review<'_> {
         if let Some(cors) = doc.path(&["provider", "httpApi", "cors"]) {
             configs.push((cors, "allowedOrigins", "allowCredentials"));
         }
-        for (_, function) in doc
-            .get("functions")
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-        {
-            for event in function
-                .get("events")
-                .and_then(Node::as_seq)
-                .unwrap_or_default()
-            {
-                if let Some(cors) = event.path(&["http", "cors"]) {
-                    configs.push((cors, "origins", "allowCredentials"));
-                }
+        for event in self.service.events() {
+            if let Some(cors) = event.path(&["http", "cors"]) {
+                configs.push((cors, "origins", "allowCredentials"));
             }
         }
         for (cors, origins_key, credentials_key) in configs {

@@ -22,30 +22,7 @@ account = "123456789012"
 pub fn base(version: &str) -> String {
     format!(
         r#"service: chain-base
-provider:
-  name: aws
-  stage: ${{opt:stage}}
-  deploymentBucket:
-    name: chain-deployments-${{sls:stage}}
-custom:
-  keep:
-    prod: Retain
-resources:
-  Resources:
-    Data:
-      Type: AWS::S3::Bucket
-      DeletionPolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
-      UpdateReplacePolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
-      Properties:
-        BucketName: chain-data-${{sls:stage}}
-        VersioningConfiguration:
-          Status: Enabled
-        PublicAccessBlockConfiguration:
-          BlockPublicAcls: true
-          BlockPublicPolicy: true
-          IgnorePublicAcls: true
-          RestrictPublicBuckets: true
-        Tags:
+{}        Tags:
           - Key: version
             Value: {version}
   Outputs:
@@ -55,14 +32,28 @@ resources:
       Value: !Ref Data
       Export:
         Name: chain-${{sls:stage}}-data-bucket
-"#
+"#,
+        kept_bucket("Data", "chain-data")
     )
 }
 
 pub fn top(extra: &str) -> String {
     format!(
         r#"service: chain-top
-provider:
+{}        Tags:
+          - Key: data-bucket
+            Value: !ImportValue chain-${{sls:stage}}-data-bucket{extra}
+"#,
+        kept_bucket("Files", "chain-files")
+    )
+}
+
+/// The provider, and a bucket `{name}-<stage>` that prod keeps, that
+/// blocks public access and keeps versions, as the security review asks
+/// of a protected stage; its properties go on with `Tags`.
+fn kept_bucket(id: &str, name: &str) -> String {
+    format!(
+        r#"provider:
   name: aws
   stage: ${{opt:stage}}
   deploymentBucket:
@@ -72,12 +63,12 @@ custom:
     prod: Retain
 resources:
   Resources:
-    Files:
+    {id}:
       Type: AWS::S3::Bucket
       DeletionPolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
       UpdateReplacePolicy: ${{self:custom.keep.${{sls:stage}}, 'Delete'}}
       Properties:
-        BucketName: chain-files-${{sls:stage}}
+        BucketName: {name}-${{sls:stage}}
         VersioningConfiguration:
           Status: Enabled
         PublicAccessBlockConfiguration:
@@ -85,9 +76,6 @@ resources:
           BlockPublicPolicy: true
           IgnorePublicAcls: true
           RestrictPublicBuckets: true
-        Tags:
-          - Key: data-bucket
-            Value: !ImportValue chain-${{sls:stage}}-data-bucket{extra}
 "#
     )
 }

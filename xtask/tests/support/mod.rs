@@ -345,6 +345,35 @@ impl Run {
     }
 }
 
+/// Reads a child's stdout as it comes: the receiver gets a message when a
+/// line holds `needle`; the handle ends with the whole output.
+pub fn watch(
+    child: &mut std::process::Child,
+    needle: &'static str,
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(needle) {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    (rx, reader)
+}
+
 /// Runs git in `dir` with a fixed identity; panics when it fails.
 pub fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
