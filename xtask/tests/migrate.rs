@@ -27,16 +27,28 @@ const SERVICE: &str = r#"service: store
 provider:
   name: aws
   stage: ${opt:stage}
+custom:
+  keep:
+    prod: Retain
 resources:
   Resources:
     Files:
       Type: AWS::S3::Bucket
+      DeletionPolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
+      UpdateReplacePolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
       Properties:
         BucketName: store-files-${sls:stage}
         VersioningConfiguration:
           Status: Enabled
+        PublicAccessBlockConfiguration:
+          BlockPublicAcls: true
+          BlockPublicPolicy: true
+          IgnorePublicAcls: true
+          RestrictPublicBuckets: true
     Orders:
       Type: AWS::DynamoDB::Table
+      DeletionPolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
+      UpdateReplacePolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
       Properties:
         TableName: store-orders-${sls:stage}
         BillingMode: PAY_PER_REQUEST
@@ -46,13 +58,19 @@ resources:
         KeySchema:
           - AttributeName: id
             KeyType: HASH
+        PointInTimeRecoverySpecification:
+          PointInTimeRecoveryEnabled: true
     Customers:
       Type: AWS::Cognito::UserPool
+      DeletionPolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
+      UpdateReplacePolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
       Properties:
         UserPoolName: store-customers-${sls:stage}
         UsernameAttributes: [email]
     Events:
       Type: AWS::DynamoDB::Table
+      DeletionPolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
+      UpdateReplacePolicy: ${self:custom.keep.${sls:stage}, 'Delete'}
       Properties:
         TableName: store-events-${sls:stage}
         BillingMode: PAY_PER_REQUEST
@@ -66,6 +84,8 @@ resources:
             KeyType: HASH
           - AttributeName: at
             KeyType: RANGE
+        PointInTimeRecoverySpecification:
+          PointInTimeRecoveryEnabled: true
 "#;
 
 const ORDERS: usize = 700;
