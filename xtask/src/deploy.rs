@@ -39,7 +39,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let stage = app.stage(args.at.stage())?;
     let (graph, waves) = preflight::offline(&app, &stage, args.allow_findings, &out)?;
     let order: Vec<String> = waves.iter().flatten().cloned().collect();
-    let selected = selection(&app, &order, &args.only)?;
+    let selected = app.select(&order, &args.only)?;
     let plan_text = order::render(&graph, &waves, &stage, order::PlanFormat::Text);
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let (target, account) = preflight::connect(&app, &stage, mode, &out).await?;
@@ -248,23 +248,6 @@ async fn smoke_after(
         ));
     }
     Ok(report.ok())
-}
-
-/// The services a run works on, in plan order: all, or the `--only` ones.
-fn selection(app: &App, order: &[String], only: &[String]) -> Result<Vec<String>> {
-    if only.is_empty() {
-        return Ok(order.to_vec());
-    }
-    for key in only {
-        if app.service(key).is_none() {
-            let known: Vec<&str> = app.services.iter().map(|s| s.key.as_str()).collect();
-            bail!(
-                "--only {key}: no such service; the app has {}",
-                known.join(", ")
-            );
-        }
-    }
-    Ok(order.iter().filter(|k| only.contains(k)).cloned().collect())
 }
 
 /// `--only`: what the selection depends on must be deployed already.

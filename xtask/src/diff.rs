@@ -16,7 +16,7 @@ pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
     let (app, stage, target) = global.open_stage(&args.at).await?;
     // A diff is most needed where the plan breaks (an export removed that
     // another service imports): then the services come in declared order.
-    let (mut keys, order_note) = match order::checked(&app, &stage) {
+    let (keys, order_note) = match order::checked(&app, &stage) {
         Ok((_, waves)) => (waves.concat(), None),
         Err(err) => (
             app.services
@@ -28,18 +28,7 @@ pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
             )),
         ),
     };
-    if !args.only.is_empty() {
-        for key in &args.only {
-            if app.service(key).is_none() {
-                let known: Vec<&str> = app.services.iter().map(|s| s.key.as_str()).collect();
-                anyhow::bail!(
-                    "--only {key}: no such service; the app has {}",
-                    known.join(", ")
-                );
-            }
-        }
-        keys.retain(|k| args.only.contains(k));
-    }
+    let keys = app.select(&keys, &args.only)?;
     let out = Arc::new(Printer::new(true).quiet_tools());
     let diffs = diff::stage(&app, &stage, &target, &keys, out).await?;
     match args.out.format {

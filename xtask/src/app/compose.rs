@@ -29,6 +29,23 @@ pub struct Param {
     pub pos: crate::app::yaml::Pos,
 }
 
+impl Param {
+    /// The value to package with before what the param reads is deployed:
+    /// a literal as written, a template as an ARN-shaped placeholder (so
+    /// the CLI's format checks accept it).
+    pub fn placeholder(&self, region: &str) -> (String, String) {
+        let value = if self.template.contains("${") {
+            format!(
+                "arn:aws:xtask:{region}:000000000000:placeholder/{}",
+                self.name
+            )
+        } else {
+            self.template.clone()
+        };
+        (self.name.clone(), value)
+    }
+}
+
 /// The compose file at the app root, if there is one (read once: a
 /// TypeScript one is a program).
 pub fn load(root: &Path) -> Result<Option<Compose>, FileError> {

@@ -393,6 +393,25 @@ impl App {
         self.services.iter().find(|s| s.key == key)
     }
 
+    /// The services a command works on, in `order`: all, or the `--only`
+    /// ones, each of which must be a service of the app.
+    pub fn select(&self, order: &[String], only: &[String]) -> anyhow::Result<Vec<String>> {
+        for key in only {
+            if self.service(key).is_none() {
+                let known: Vec<&str> = self.services.iter().map(|s| s.key.as_str()).collect();
+                anyhow::bail!(
+                    "--only {key}: no such service; the app has {}",
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(order
+            .iter()
+            .filter(|k| only.is_empty() || only.contains(k))
+            .cloned()
+            .collect())
+    }
+
     /// Parses a stage name against this app's policy.
     pub fn stage(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
         Stage::parse(name, &self.policy)

@@ -23,6 +23,9 @@ pub struct StackState {
     /// When CloudFormation last changed the stack (created or updated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<String>,
+    /// Whether CloudFormation refuses to delete the stack.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub termination_protection: bool,
 }
 
 pub struct Stacks {
@@ -73,6 +76,7 @@ impl Stacks {
             outputs,
             deployment: None,
             changed_at,
+            termination_protection: found.enable_termination_protection().unwrap_or(false),
         })
     }
 
@@ -175,20 +179,8 @@ impl Stacks {
     /// Whether CloudFormation refuses to delete the stack (termination
     /// protection); `None` when there is no such stack.
     pub async fn termination_protection(&self, stack: &str) -> Result<Option<bool>> {
-        match self.cfn.describe_stacks().stack_name(stack).send().await {
-            Ok(out) => Ok(out
-                .stacks()
-                .first()
-                .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))
-                .map(|s| s.enable_termination_protection().unwrap_or(false))),
-            Err(err) => {
-                let message = aws::error_message(&err);
-                if message.contains("does not exist") {
-                    return Ok(None);
-                }
-                bail!("cannot describe stack {stack}: {message}")
-            }
-        }
+        let state = self.describe(stack).await?;
+        Ok(state.exists.then_some(state.termination_protection))
     }
 
     /// Turns the stack's termination protection on or off.

@@ -120,16 +120,7 @@ async fn one(
             service
                 .params
                 .iter()
-                .map(|p| {
-                    (
-                        p.name.clone(),
-                        format!(
-                            "arn:aws:xtask:{}:000000000000:placeholder/{}",
-                            stage.region(),
-                            p.name
-                        ),
-                    )
-                })
+                .map(|p| p.placeholder(stage.region()))
                 .collect()
         }
     };

@@ -92,19 +92,7 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
         let params: Vec<(String, String)> = service
             .params
             .iter()
-            .map(|p| {
-                let value = if p.template.contains("${") {
-                    // ARN-shaped, so the CLI's format checks accept it.
-                    format!(
-                        "arn:aws:xtask:{}:000000000000:placeholder/{}",
-                        stage.region(),
-                        p.name
-                    )
-                } else {
-                    p.template.clone()
-                };
-                (p.name.clone(), value)
-            })
+            .map(|p| p.placeholder(stage.region()))
             .collect();
         if let Err(err) = cli.package(service, stage, &dir, &params, &sink).await {
             // What the CLI could not resolve is the app's to fix, at its line.
