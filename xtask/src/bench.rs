@@ -343,7 +343,7 @@ pub fn generate(dir: &Path, size: usize) -> Result<PathBuf> {
             r#"service: gen-svc{i:04}
 provider:
   name: aws
-  runtime: nodejs22.x
+  runtime: nodejs24.x
   stage: ${{opt:stage}}
   region: eu-west-1
   environment:

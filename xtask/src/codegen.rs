@@ -75,7 +75,60 @@ fn runtimes() -> Result<String> {
         out.push_str(&format!("    {name:?},\n"));
     }
     out.push_str("];\n");
+    out.push_str(&lifecycle()?);
     Ok(out)
+}
+
+/// cfn-lint's table of Lambda runtime deprecations (the day AWS stops
+/// patching each runtime, and its successor), as the pinned cfn-lint has it.
+const DUMP_LIFECYCLE: &str = r#"
+import json, sys
+from cfnlint.helpers import load_resource
+from cfnlint.data import AdditionalSpecs
+from cfnlint.version import __version__
+table = load_resource(AdditionalSpecs, "LmbdRuntimeLifecycle.json")
+rows = sorted([name, row.get("deprecated"), row.get("successor")] for name, row in table.items() if row.get("deprecated"))
+json.dump({"version": __version__, "rows": rows}, sys.stdout)
+"#;
+
+fn lifecycle() -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Dump {
+        version: String,
+        rows: Vec<(String, String, Option<String>)>,
+    }
+    let dump: Dump = serde_json::from_slice(&cfn_lint_python(DUMP_LIFECYCLE)?)?;
+    let mut out = format!(
+        "\n/// Sorted by name: every Lambda runtime with the day AWS deprecates it\n\
+         /// (no more security patches; `YYYY-MM-DD`) and its successor, from\n\
+         /// cfn-lint {}'s runtime lifecycle table.\n\
+         #[rustfmt::skip]\n\
+         pub static DEPRECATIONS: &[(&str, &str, Option<&str>)] = &[\n",
+        dump.version
+    );
+    for (name, deprecated, successor) in dump.rows {
+        out.push_str(&format!("    ({name:?}, {deprecated:?}, {successor:?}),\n"));
+    }
+    out.push_str("];\n");
+    Ok(out)
+}
+
+/// Runs a Python snippet in the pinned cfn-lint's environment (installed
+/// when missing) and returns what it printed.
+fn cfn_lint_python(code: &str) -> Result<Vec<u8>> {
+    crate::sys::tools::cfn_lint(true)?;
+    let python = crate::sys::tools::cfn_lint_venv().join("bin/python");
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(code)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "cfn-lint's Python failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output.stdout)
 }
 
 /// Asks cfn-lint itself which attributes `Fn::GetAtt` may name on each
@@ -97,24 +150,13 @@ json.dump(out, sys.stdout)
 "#;
 
 fn resource_types() -> Result<String> {
-    crate::sys::tools::cfn_lint(true)?;
-    let python = crate::sys::tools::cfn_lint_venv().join("bin/python");
-    let output = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(DUMP_TYPES)
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "cfn-lint could not list its resource types: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let output = cfn_lint_python(DUMP_TYPES)?;
     #[derive(serde::Deserialize)]
     struct Dump {
         version: String,
         types: Vec<(String, Vec<String>, Vec<String>)>,
     }
-    let dump: Dump = serde_json::from_slice(&output.stdout)?;
+    let dump: Dump = serde_json::from_slice(&output)?;
     let mut out = format!(
         "//! Every CloudFormation resource type, the attributes `Fn::GetAtt` may\n\
          //! name on it and the properties that replace it when they change, from\n\

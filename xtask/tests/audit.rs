@@ -170,6 +170,18 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     16
 )]
+#[case::self_sign_up_where_deploy_toml_closes_it(
+    "broken/self-sign-up",
+    "self-sign-up",
+    "serverless.yml",
+    13
+)]
+#[case::a_runtime_aws_no_longer_patches(
+    "broken/deprecated-runtime",
+    "deprecated-runtime",
+    "serverless.yml",
+    13
+)]
 fn each_hazard_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

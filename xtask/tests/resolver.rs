@@ -278,7 +278,7 @@ fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
     let dir = xtask::sys::paths::scratch_dir().join(format!("generated-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("svc/deps"))?;
-    let service = "service: gen\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\nfunctions:\n  work-item:\n    handler: h.work\n    events:\n      - sqs: arn:aws:sqs:us-east-1:000000000000:jobs\n      - schedule: rate(1 hour)\n      - http:\n          path: items\n          method: get\n          authorizer: check\n      - httpApi: GET /things\n      - websocket: $connect\n      - sns: alerts\n  check:\n    handler: h.check\n";
+    let service = "service: gen\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\nfunctions:\n  work-item:\n    handler: h.work\n    events:\n      - sqs: arn:aws:sqs:us-east-1:000000000000:jobs\n      - schedule: rate(1 hour)\n      - http:\n          path: items\n          method: get\n          authorizer: check\n      - httpApi: GET /things\n      - websocket: $connect\n      - sns: alerts\n  check:\n    handler: h.check\n";
     std::fs::write(dir.join("svc/serverless.yml"), service)?;
     std::fs::write(
         dir.join("svc/h.mjs"),

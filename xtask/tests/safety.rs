@@ -26,7 +26,7 @@ const ENV_APP: &[(&str, &str)] = &[
     ),
     (
         "envy/serverless.yml",
-        "service: envy\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\nfunctions:\n  env:\n    handler: handler.env\n    events:\n      - httpApi: GET /env\n",
+        "service: envy\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\nfunctions:\n  env:\n    handler: handler.env\n    events:\n      - httpApi: GET /env\n",
     ),
     (
         "envy/handler.mjs",

@@ -15,7 +15,7 @@ const SKIP_APP: &[(&str, &str)] = &[
     ),
     (
         "svc/serverless.yml",
-        "service: skip-svc\nuseDotenv: true\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\n  environment:\n    GREETING: ${env:GREETING, 'none'}\npackage:\n  patterns:\n    - '../shared/**'\nfunctions:\n  greet:\n    handler: handler.greet\n",
+        "service: skip-svc\nuseDotenv: true\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\n  environment:\n    GREETING: ${env:GREETING, 'none'}\npackage:\n  patterns:\n    - '../shared/**'\nfunctions:\n  greet:\n    handler: handler.greet\n",
     ),
     (
         "svc/handler.mjs",

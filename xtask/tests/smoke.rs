@@ -27,7 +27,7 @@ fn service(extra_functions: &str, secret_auth: bool) -> String {
         r#"service: mini
 provider:
   name: aws
-  runtime: nodejs22.x
+  runtime: nodejs24.x
   stage: ${{opt:stage}}
   httpApi:
     authorizers:

@@ -141,9 +141,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
             order_declared: config.get("dependsOn").is_some(),
             declared_at: Some((file.clone(), Some(key_node.pos))),
             inputs: Vec::new(),
-            resources: Vec::new(),
-            public: Vec::new(),
-            data: Vec::new(),
+            declared: Default::default(),
         });
     }
     Ok(out)

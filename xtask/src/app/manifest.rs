@@ -34,6 +34,13 @@ pub struct ServiceDecl {
     /// Paths outside what the service's files show that its deploy reads
     /// (a bundler's shared code), relative to the service folder.
     pub inputs: Vec<PathBuf>,
+    /// What deploy.toml says of the service that its files cannot show.
+    pub declared: Declarations,
+}
+
+/// What deploy.toml says of a service that its files cannot show.
+#[derive(Debug, Clone, Default)]
+pub struct Declarations {
     /// Logical ids a plugin or a tool adds to the service's template that
     /// its files do not show: references to them are not findings.
     pub resources: Vec<String>,
@@ -43,6 +50,9 @@ pub struct ServiceDecl {
     /// Logical ids of resources that hold data though their type does not
     /// say so (a custom resource, a plugin's): guarded like tables.
     pub data: Vec<String>,
+    /// `self_sign_up = false`: only admins may create users in the
+    /// service's user pools; the security review holds them to it.
+    pub self_sign_up: Option<bool>,
 }
 
 /// A service's folder, as deploy.toml or Compose writes it, must stay
@@ -123,6 +133,7 @@ struct RawService {
     public: Vec<String>,
     #[serde(default)]
     data: Vec<String>,
+    self_sign_up: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -361,12 +372,18 @@ impl Manifest {
                     ));
                 }
             }
+            let declared = Declarations {
+                resources: service.resources,
+                public: service.public,
+                data: service.data,
+                self_sign_up: service.self_sign_up,
+            };
             services.push((
                 key,
                 rel,
                 service.depends_on,
                 service.inputs,
-                (service.resources, service.public, service.data),
+                declared,
                 line_col(text, start),
             ));
         }
@@ -398,10 +415,8 @@ impl Manifest {
         let services = services
             .into_iter()
             .map(
-                |(key, rel, depends_on, inputs, (resources, public, data), pos)| ServiceDecl {
-                    resources,
-                    public,
-                    data,
+                |(key, rel, depends_on, inputs, declared, pos)| ServiceDecl {
+                    declared,
                     inputs: inputs.into_iter().map(PathBuf::from).collect(),
                     dir: crate::sys::paths::normalize(&root.join(rel)),
                     order_declared: depends_on.is_some(),

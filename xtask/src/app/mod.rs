@@ -49,12 +49,9 @@ pub struct Service {
     /// Whether the team declared the service's order itself (see
     /// [`crate::app::manifest::ServiceDecl::order_declared`]).
     pub order_declared: bool,
-    /// Logical ids deploy.toml says a plugin or tool adds to the template.
-    pub declared_resources: Vec<String>,
-    /// Routes deploy.toml says are open on purpose (`GET /health`).
-    pub public_routes: Vec<String>,
-    /// Logical ids deploy.toml says hold data (guarded like tables).
-    pub data_resources: Vec<String>,
+    /// What deploy.toml says of it that its files cannot show (resources
+    /// a plugin adds, public routes, data, self sign-up).
+    pub declared: crate::app::manifest::Declarations,
 }
 
 /// One piece of a service's `resources:` (a map with `Resources`,
@@ -89,9 +86,7 @@ impl Service {
             fragments_complete,
             inputs: Vec::new(),
             order_declared: false,
-            declared_resources: Vec::new(),
-            public_routes: Vec::new(),
-            data_resources: Vec::new(),
+            declared: Default::default(),
             compose: false,
         }
     }
@@ -140,7 +135,6 @@ impl Service {
             .or_else(|| node.get("name").and_then(Node::as_str))
     }
 
-    /// The variable context of this service in `stage`.
     /// Every event of every function, as written.
     pub fn events(&self) -> Vec<&Node> {
         self.doc
@@ -157,6 +151,20 @@ impl Service {
             .collect()
     }
 
+    /// Every `runtime:` written: the provider's and each function's.
+    pub fn runtimes(&self) -> Vec<&Node> {
+        let mut nodes: Vec<&Node> = self
+            .doc
+            .path(&["provider", "runtime"])
+            .into_iter()
+            .collect();
+        if let Some(functions) = self.doc.get("functions").and_then(Node::as_map) {
+            nodes.extend(functions.iter().filter_map(|(_, f)| f.get("runtime")));
+        }
+        nodes
+    }
+
+    /// The variable context of this service in `stage`.
     pub fn vars<'a>(&'a self, stage: &'a Stage) -> vars::Context<'a> {
         self.vars_at(stage.name(), stage.region())
     }
@@ -268,9 +276,7 @@ impl App {
                         order_declared: false,
                         declared_at: None,
                         inputs: Vec::new(),
-                        resources: Vec::new(),
-                        public: Vec::new(),
-                        data: Vec::new(),
+                        declared: Default::default(),
                     })
                     .collect(),
                 Default::default(),
@@ -286,9 +292,7 @@ impl App {
             order_declared,
             declared_at,
             inputs,
-            resources,
-            public,
-            data,
+            declared,
         } in decls
         {
             if let Some(other) = seen.insert(key.clone(), dir.clone()) {
@@ -356,9 +360,7 @@ impl App {
                     let mut service = Service::new(key, dir, file, text, doc, depends_on);
                     service.params = compose_params.remove(&service.key).unwrap_or_default();
                     service.order_declared = order_declared;
-                    service.declared_resources = resources;
-                    service.public_routes = public;
-                    service.data_resources = data;
+                    service.declared = declared;
                     service.compose = is_compose;
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)

@@ -6,7 +6,7 @@
 //! [`STALE_AFTER`] is reported as stale; only `unlock --force` clears it.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use aws_config::SdkConfig;
@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::app::stage::Stage;
 use crate::aws;
+use crate::sys::clock;
 
 /// The lock table, one per account and region, shared by every app.
 pub const TABLE: &str = "xtask-deploy-locks";
@@ -34,7 +35,7 @@ pub struct Holder {
 
 impl Holder {
     pub fn age(&self) -> Duration {
-        Duration::from_secs(now().saturating_sub(self.acquired_at))
+        Duration::from_secs(clock::now().saturating_sub(self.acquired_at))
     }
 
     pub fn is_stale(&self) -> bool {
@@ -60,13 +61,6 @@ fn human(age: Duration) -> String {
         120..=7199 => format!("{}min", secs / 60),
         _ => format!("{}h", secs / 3600),
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The user and machine (or CI run) taking the lock.
@@ -210,7 +204,7 @@ impl Locks {
             .item("run_id", AttributeValue::S(run_id.to_string()))
             .item("who", AttributeValue::S(whoami()))
             .item("command", AttributeValue::S(command.to_string()))
-            .item("acquired_at", AttributeValue::N(now().to_string()))
+            .item("acquired_at", AttributeValue::N(clock::now().to_string()))
             .condition_expression("attribute_not_exists(lock_id)")
             .send()
             .await;
@@ -347,7 +341,7 @@ impl Locks {
             .table_name(TABLE)
             .item("lock_id", AttributeValue::S(key.to_string()))
             .item("body", AttributeValue::S(body.to_string()))
-            .item("written_at", AttributeValue::N(now().to_string()))
+            .item("written_at", AttributeValue::N(clock::now().to_string()))
             .send()
             .await;
         match put {
@@ -445,7 +439,7 @@ mod tests {
             who: "ana@laptop".into(),
             run_id: "r1".into(),
             command: "deploy".into(),
-            acquired_at: now() - age.as_secs(),
+            acquired_at: clock::now() - age.as_secs(),
         }
     }
 

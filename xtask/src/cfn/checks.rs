@@ -72,7 +72,7 @@ impl Resources {
             user,
             parameters,
             generated: cfn::generated(service),
-            declared: service.declared_resources.iter().cloned().collect(),
+            declared: service.declared.resources.iter().cloned().collect(),
             complete: service.fragments_complete,
         }
     }
@@ -481,15 +481,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// A Lambda runtime the pinned CLI's schema does not list (AWS retired
 /// it): the CLI refuses the service only once the deploy has started.
 fn check_runtimes(service: &Service, out: &mut Vec<Finding>) {
-    let mut nodes: Vec<&Node> = service
-        .doc
-        .path(&["provider", "runtime"])
-        .into_iter()
-        .collect();
-    if let Some(functions) = service.doc.get("functions").and_then(Node::as_map) {
-        nodes.extend(functions.iter().filter_map(|(_, f)| f.get("runtime")));
-    }
-    for node in nodes {
+    for node in service.runtimes() {
         let Some(runtime) = node.as_str() else {
             continue;
         };

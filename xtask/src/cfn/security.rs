@@ -16,6 +16,7 @@ use crate::app::stage::Stage;
 use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
 use crate::app::{App, Service};
+use crate::cfn::runtimes::{DEPRECATIONS, RUNTIMES};
 
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
 pub const IAM_WILDCARD: &str = "iam-wildcard";
@@ -25,6 +26,8 @@ pub const BUCKET_UNVERSIONED: &str = "bucket-unversioned";
 pub const TABLE_WITHOUT_PITR: &str = "table-without-pitr";
 pub const OPEN_ROUTE: &str = "open-route";
 pub const WEAK_PASSWORD_POLICY: &str = "weak-password-policy";
+pub const SELF_SIGN_UP: &str = "self-sign-up";
+pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
 
 /// AWS services whose actions take resource ARNs: `Resource: '*'` with
 /// them grants every table, bucket, queue… of the account.
@@ -48,6 +51,7 @@ const RESOURCE_SCOPED: &[(&str, &str, &str)] = &[
 
 /// Every finding of the review for `stage`.
 pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
+    let today = crate::sys::clock::today();
     let mut out = Vec::new();
     for service in &app.services {
         let review = Review {
@@ -58,6 +62,8 @@ pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
         review.environment(&mut out);
         review.iam(&mut out);
         review.cors(&mut out);
+        review.sign_up(&mut out);
+        review.runtimes(&today, &mut out);
         if stage.is_protected() {
             review.buckets(&mut out);
             review.tables(&mut out);
@@ -413,7 +419,8 @@ impl Review<'_> {
     fn routes(&self, out: &mut Vec<Finding>) {
         let public: Vec<(String, String)> = self
             .service
-            .public_routes
+            .declared
+            .public
             .iter()
             .filter_map(|r| crate::app::manifest::parse_route(r))
             .collect();
@@ -441,6 +448,72 @@ impl Review<'_> {
                     "give it an `authorizer`, or, if it is public on purpose (a health check), list it in deploy.toml: `[services.{}] public = [\"{} {}\"]`",
                     self.service.key, route.method, route.path
                 ),
+            ));
+        }
+    }
+
+    /// A user pool anyone may sign up to, in a service deploy.toml says
+    /// lets only admins create users (`self_sign_up = false`). Cognito's
+    /// default is open: `AdminCreateUserConfig.AllowAdminCreateUserOnly`
+    /// must be true. Checked on every stage: the team said so of the
+    /// service, not of a stage.
+    fn sign_up(&self, out: &mut Vec<Finding>) {
+        if self.service.declared.self_sign_up != Some(false) {
+            return;
+        }
+        for (file, id, pool) in self.resources("AWS::Cognito::UserPool") {
+            let only = pool.path(&[
+                "Properties",
+                "AdminCreateUserConfig",
+                "AllowAdminCreateUserOnly",
+            ]);
+            if self.is_true(only) {
+                continue;
+            }
+            let pos = only
+                .or_else(|| pool.path(&["Properties", "AdminCreateUserConfig"]))
+                .or_else(|| pool.get("Properties"))
+                .map_or(id.pos, |n| n.pos);
+            out.push(Finding::new(
+                file,
+                pos,
+                SELF_SIGN_UP,
+                format!(
+                    "user pool `{}` of {} lets anyone sign up on stage {}, but deploy.toml says `self_sign_up = false` for the service",
+                    id.as_str().unwrap_or_default(),
+                    self.service.key,
+                    self.stage
+                ),
+                "set `AdminCreateUserConfig: { AllowAdminCreateUserOnly: true }` on the pool (or drop `self_sign_up = false` from deploy.toml if sign-up is meant to be open)",
+            ));
+        }
+    }
+
+    /// A runtime AWS no longer patches (past its deprecation date in
+    /// cfn-lint's lifecycle table). One the CLI refuses outright is
+    /// validate's `unsupported-runtime`, not this.
+    fn runtimes(&self, today: &str, out: &mut Vec<Finding>) {
+        for node in self.service.runtimes() {
+            let Some(runtime) = self.value(node) else {
+                continue;
+            };
+            if !RUNTIMES.contains(&runtime.as_str()) {
+                continue;
+            }
+            let Some((since, successor)) = deprecated(&runtime, today) else {
+                continue;
+            };
+            out.push(self.finding(
+                node.pos,
+                DEPRECATED_RUNTIME,
+                format!(
+                    "runtime `{runtime}` of {} is deprecated since {since}: AWS no longer applies security patches to it",
+                    self.service.key
+                ),
+                match successor {
+                    Some(next) => format!("move to `{next}` (or another supported version of the language)"),
+                    None => "move to a supported runtime".to_string(),
+                },
             ));
         }
     }
@@ -487,6 +560,16 @@ impl Review<'_> {
             ));
         }
     }
+}
+
+/// When `runtime` was deprecated and what succeeds it, if that day is
+/// `today` or earlier (dates as `YYYY-MM-DD`, which sort as dates).
+fn deprecated(runtime: &str, today: &str) -> Option<(&'static str, Option<&'static str>)> {
+    DEPRECATIONS
+        .iter()
+        .find(|(name, ..)| *name == runtime)
+        .filter(|(_, since, _)| *since <= today)
+        .map(|(_, since, successor)| (*since, *successor))
 }
 
 /// A statement list: a sequence, or one statement.
@@ -589,6 +672,17 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runtime_is_deprecated_from_its_day_on() {
+        assert_eq!(deprecated("nodejs20.x", "2026-04-29"), None);
+        assert_eq!(
+            deprecated("nodejs20.x", "2026-04-30"),
+            Some(("2026-04-30", Some("nodejs24.x")))
+        );
+        assert_eq!(deprecated("nodejs24.x", "2026-11-27"), None);
+        assert_eq!(deprecated("no-such-runtime", "2099-01-01"), None);
+    }
 
     #[test]
     fn secrets_are_told_from_names_and_pointers() {

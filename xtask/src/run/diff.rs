@@ -173,7 +173,7 @@ async fn one(
     let mut diff = diff::diff(old.as_ref(), &new);
     // What deploy.toml says holds data is guarded like a table.
     for change in &mut diff.resources {
-        if service.data_resources.contains(&change.id) {
+        if service.declared.data.contains(&change.id) {
             change.stateful = true;
         }
     }

@@ -121,12 +121,7 @@ pub struct Journal {
     path: PathBuf,
 }
 
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::sys::clock::now;
 
 /// A run id that sorts by time to the millisecond, so the newest of two
 /// runs in one second is still the last: `20261126T203000123Z-1a2b`.
@@ -136,7 +131,7 @@ pub fn new_run_id() -> String {
         .unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = crate::sys::clock::civil_from_days(days as i64);
     let salt = (since.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}{:03}Z-{salt:04x}",
@@ -145,20 +140,6 @@ pub fn new_run_id() -> String {
         rem % 60,
         since.subsec_millis()
     )
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The folder of a stage's journals. Rehearsals keep their own, so they
@@ -424,13 +405,6 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates_are_right() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 
     #[test]
     fn run_ids_sort_by_time() {

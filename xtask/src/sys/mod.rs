@@ -2,6 +2,7 @@
 //! the user sees, child processes, the pinned external tools, git, and the
 //! workflow linters. Nothing here knows about apps, stages or AWS.
 
+pub mod clock;
 pub(crate) mod git;
 pub mod output;
 pub mod paths;
