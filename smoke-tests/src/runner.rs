@@ -30,6 +30,10 @@ pub struct Options {
     /// On a protected stage, checks that change data run only when allowed.
     pub protected_stage: bool,
     pub allow_mutating: bool,
+    /// Host names to reach at a given address instead of asking DNS: a
+    /// custom domain checked before its DNS record exists, or on an
+    /// emulator that routes by host name.
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
             no_token_reason: None,
             protected_stage: false,
             allow_mutating: false,
+            resolve: Vec::new(),
         }
     }
 }
@@ -91,7 +96,11 @@ pub async fn run(spec: &Spec, endpoints: &[Endpoint], options: &Options) -> Repo
         work.push((n, check.clone(), endpoint.clone(), true));
     }
 
-    let client = match reqwest::Client::builder().timeout(options.timeout).build() {
+    let mut builder = reqwest::Client::builder().timeout(options.timeout);
+    for (host, addr) in &options.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    let client = match builder.build() {
         Ok(client) => client,
         Err(err) => {
             report

@@ -133,9 +133,13 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         run: &run,
         force: args.force,
     };
-    let outcome = deployer.deploy_all(&schedule).await;
+    let mut outcome = deployer.deploy_all(&schedule).await;
     if outcome == "succeeded" {
         run.protect_stacks().await;
+        if let Err(err) = run.serve_domains(&selected).await {
+            out.plain(&format!("{err:#}"));
+            outcome = "stacks deployed; custom domains failed";
+        }
     }
     let journal = run.finish(outcome).await;
     if json {

@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::app::stage::Stage;
 use crate::app::App;
-use crate::aws::endpoints;
 use crate::aws::stacks::StackState;
 use crate::aws::target::StageTarget;
+use crate::aws::{domains, endpoints};
 use crate::cfn::order;
 use crate::cli::{Global, InfoArgs, InfoFormat};
 use crate::run::journal::{self, Journal, Status};
@@ -49,6 +49,22 @@ struct ServiceView {
     last_run: Option<LastRun>,
     outputs: BTreeMap<String, String>,
     endpoints: Vec<EndpointView>,
+    /// Its custom domains (deploy.toml's `[stages.<stage>.domains]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    domains: Vec<DomainView>,
+}
+
+#[derive(Debug, Serialize)]
+struct DomainView {
+    name: String,
+    /// Whether the domain exists in API Gateway.
+    created: bool,
+    /// Where its DNS record must point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_target: Option<String>,
+    /// The API its root mapping serves, and that API's stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api: Option<String>,
 }
 
 /// The newest run that changed a service, from its journal.
@@ -110,7 +126,20 @@ async fn view(app: &App, stage: &Stage, target: &StageTarget) -> Result<StageVie
     let mut services = Vec::new();
     for (key, state) in states {
         let service = app.service(&key).context("a service of the plan")?;
+        let mut domain_views = Vec::new();
+        for domain in stage.domains().iter().filter(|d| d.service == key) {
+            let deployed = domains::deployed(target, &domain.name).await?;
+            domain_views.push(DomainView {
+                name: domain.name.clone(),
+                created: deployed.is_some(),
+                dns_target: deployed.as_ref().map(|d| d.dns_target.clone()),
+                api: deployed
+                    .and_then(|d| d.mapping)
+                    .map(|(api, api_stage)| format!("{api} ({api_stage})")),
+            });
+        }
         services.push(ServiceView {
+            domains: domain_views,
             stack: service.stack_name(stage).unwrap_or_default(),
             status: state.status.clone(),
             changed_at: state.changed_at.clone(),
@@ -207,6 +236,14 @@ fn text(view: &StageView) -> String {
             let lock = if e.protected { "  [token]" } else { "" };
             let _ = writeln!(out, "   endpoint   {:6} {url}{lock}", e.method);
         }
+        for d in &s.domains {
+            let how = match (&d.dns_target, &d.api) {
+                (Some(dns), Some(api)) => format!("API {api}; DNS → {dns}"),
+                (Some(dns), None) => format!("not mapped to an API; DNS → {dns}"),
+                _ => "not created yet (deploy creates it)".to_string(),
+            };
+            let _ = writeln!(out, "   domain     https://{}  {how}", d.name);
+        }
     }
     out
 }
@@ -250,6 +287,28 @@ fn markdown(view: &StageView) -> String {
                 cell(&e.method),
                 cell(e.url.as_deref().unwrap_or("(not deployed)")),
                 if e.protected { "yes" } else { "" }
+            );
+        }
+    }
+    let domains: Vec<(&ServiceView, &DomainView)> = view
+        .services
+        .iter()
+        .flat_map(|s| s.domains.iter().map(move |d| (s, d)))
+        .collect();
+    if !domains.is_empty() {
+        out.push_str("\n| service | domain | API | DNS target |\n| --- | --- | --- | --- |\n");
+        for (s, d) in domains {
+            let _ = writeln!(
+                out,
+                "| {} | https://{} | {} | {} |",
+                cell(&s.service),
+                cell(&d.name),
+                cell(d.api.as_deref().unwrap_or(if d.created {
+                    "not mapped"
+                } else {
+                    "not created"
+                })),
+                cell(d.dns_target.as_deref().unwrap_or_default())
             );
         }
     }

@@ -1,17 +1,19 @@
 //! Custom domains of a stage's APIs (`[stages.<stage>.domains]` in
-//! deploy.toml), checked before a deploy changes anything: the ACM
+//! deploy.toml). Checked before a deploy changes anything: the ACM
 //! certificate must exist, be issued, cover the name, and live in the
-//! region the API type needs (the stage's region for HTTP APIs and
-//! regional REST APIs, us-east-1 for edge-optimized REST APIs).
+//! stage's region. Made after a successful deploy: a regional custom
+//! domain (which serves HTTP APIs and REST APIs of any endpoint type)
+//! with one root API mapping to the service's API, updated when the
+//! certificate or the API changes; released when the service is removed.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use aws_config::SdkConfig;
+use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, SecurityPolicy};
 
-use crate::app::routes;
 use crate::app::stage::{Domain, Stage};
-use crate::app::yaml::Node;
 use crate::app::{App, Service};
 use crate::aws;
+use crate::aws::target::StageTarget;
 
 /// What ACM says of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,25 +21,6 @@ pub struct Certificate {
     pub status: String,
     /// Its domain name and subject alternative names.
     pub names: Vec<String>,
-}
-
-/// The region a custom domain's certificate must live in for the
-/// service's API: us-east-1 for an edge-optimized REST API (the
-/// framework's default for `http` events), else the stage's region.
-pub fn needed_region(service: &Service, stage: &Stage) -> String {
-    let rest = routes::routes(service, stage)
-        .iter()
-        .any(|r| r.kind == "http");
-    let endpoint = service
-        .doc
-        .path(&["provider", "endpointType"])
-        .and_then(Node::as_str)
-        .map(str::to_ascii_uppercase);
-    if rest && !matches!(endpoint.as_deref(), Some("REGIONAL" | "PRIVATE")) {
-        "us-east-1".into()
-    } else {
-        stage.region().to_string()
-    }
 }
 
 /// Whether the certificate serves the domain; the reason when it does not.
@@ -86,7 +69,15 @@ pub async fn precheck(app: &App, stage: &Stage, config: &SdkConfig) -> Result<()
             ));
             continue;
         };
-        let needed = needed_region(service, stage);
+        if api_of_template(service).is_none() {
+            problems.push(format!(
+                "{} ({}): the service declares no HTTP API (no `http` or `httpApi` event) to serve on it",
+                domain.name, domain.service
+            ));
+            continue;
+        }
+        // A regional custom domain's certificate lives in the API's region.
+        let needed = stage.region().to_string();
         let region = Domain::certificate_region(&domain.certificate).unwrap_or_default();
         let found = if region == needed {
             describe(config, region, &domain.certificate).await?
@@ -104,6 +95,324 @@ pub async fn precheck(app: &App, stage: &Stage, config: &SdkConfig) -> Result<()
         );
     }
     Ok(())
+}
+
+/// The kind of API a service's stack holds: an HTTP API (`httpApi`
+/// events) mapped on its `$default` stage, or a REST API (`http` events)
+/// mapped on the stage's own name. An HTTP API wins when a service has
+/// both, as the framework's own domain plugin does.
+fn api_of_template(service: &Service) -> Option<&'static str> {
+    let events = service.events();
+    let has = |kind: &str| events.iter().any(|e| e.get(kind).is_some());
+    if has("httpApi") {
+        Some("AWS::ApiGatewayV2::Api")
+    } else if has("http") {
+        Some("AWS::ApiGateway::RestApi")
+    } else {
+        None
+    }
+}
+
+/// The deployed API of a service and the API stage a mapping names.
+async fn deployed_api(
+    target: &StageTarget,
+    service: &Service,
+    stage: &Stage,
+) -> Result<Option<(String, String)>> {
+    let Some(kind) = api_of_template(service) else {
+        return Ok(None);
+    };
+    let Some(stack) = service.stack_name(stage) else {
+        return Ok(None);
+    };
+    let resources = aws::stacks::list_resources(&target.cfn(), &stack)
+        .await?
+        .unwrap_or_default();
+    let api_stage = if kind == "AWS::ApiGatewayV2::Api" {
+        "$default".to_string()
+    } else {
+        stage.name().to_string()
+    };
+    Ok(resources
+        .into_iter()
+        .find(|r| r.resource_type == kind)
+        .map(|r| (r.physical_id, api_stage)))
+}
+
+fn client(target: &StageTarget) -> aws_sdk_apigatewayv2::Client {
+    aws_sdk_apigatewayv2::Client::new(&target.config)
+}
+
+/// A custom domain as API Gateway has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub certificate: String,
+    /// The host name DNS must point the domain at (a CNAME or an alias).
+    pub dns_target: String,
+    /// The root mapping: the API id and its stage.
+    pub mapping: Option<(String, String)>,
+}
+
+/// The custom domain `name` as deployed; `None` when it does not exist.
+pub async fn deployed(target: &StageTarget, name: &str) -> Result<Option<Deployed>> {
+    let api = client(target);
+    let found = match api.get_domain_name().domain_name(name).send().await {
+        Ok(found) => found,
+        Err(err) => {
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_not_found_exception())
+            {
+                return Ok(None);
+            }
+            bail!(
+                "cannot read custom domain {name}: {}",
+                aws::error_message(&err)
+            )
+        }
+    };
+    let config = found.domain_name_configurations().first();
+    let mappings = api
+        .get_api_mappings()
+        .domain_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the API mappings of {name}: {}",
+                aws::error_message(&e)
+            )
+        })?;
+    let mapping = mappings
+        .items()
+        .iter()
+        .find(|m| m.api_mapping_key().unwrap_or_default().is_empty())
+        .map(|m| {
+            (
+                m.api_id().unwrap_or_default().to_string(),
+                m.stage().unwrap_or_default().to_string(),
+            )
+        });
+    Ok(Some(Deployed {
+        certificate: config
+            .and_then(|c| c.certificate_arn())
+            .unwrap_or_default()
+            .to_string(),
+        dns_target: config
+            .and_then(|c| c.api_gateway_domain_name())
+            .unwrap_or_default()
+            .to_string(),
+        mapping,
+    }))
+}
+
+/// Makes every custom domain of the deployed services serve them: the
+/// domain is created (regional, TLS 1.2) or its certificate updated, and
+/// its root mapping created or pointed at the service's API. One line per
+/// change, for the output and the journal; nothing when all were current.
+pub async fn apply(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    services: &[String],
+) -> Result<Vec<String>> {
+    let api = client(target);
+    let mut said = Vec::new();
+    for domain in stage
+        .domains()
+        .iter()
+        .filter(|d| services.contains(&d.service))
+    {
+        let name = &domain.name;
+        let service = app
+            .service(&domain.service)
+            .context("a domain's service is checked by the precheck")?;
+        let Some((api_id, api_stage)) = deployed_api(target, service, stage).await? else {
+            bail!(
+                "{name}: the stack of {} holds no API to map the domain to",
+                domain.service
+            );
+        };
+        let config = DomainNameConfiguration::builder()
+            .certificate_arn(&domain.certificate)
+            .endpoint_type(EndpointType::Regional)
+            .security_policy(SecurityPolicy::Tls12)
+            .build();
+        let before = deployed(target, name).await?;
+        match &before {
+            None => {
+                api.create_domain_name()
+                    .domain_name(name)
+                    .domain_name_configurations(config)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot create custom domain {name}: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                said.push(format!("{name}: custom domain created"));
+            }
+            Some(d) if d.certificate != domain.certificate => {
+                api.update_domain_name()
+                    .domain_name(name)
+                    .domain_name_configurations(config)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot update custom domain {name}: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                said.push(format!(
+                    "{name}: certificate {} replaced by {}",
+                    d.certificate, domain.certificate
+                ));
+            }
+            Some(_) => {}
+        }
+        let wanted = (api_id.clone(), api_stage.clone());
+        match before.as_ref().and_then(|d| d.mapping.clone()) {
+            Some(current) if current == wanted => {}
+            Some((old_api, _)) => {
+                let mappings = api
+                    .get_api_mappings()
+                    .domain_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot read the API mappings of {name}: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                let id = mappings
+                    .items()
+                    .iter()
+                    .find(|m| m.api_mapping_key().unwrap_or_default().is_empty())
+                    .and_then(|m| m.api_mapping_id())
+                    .context("the root mapping was just read")?;
+                api.update_api_mapping()
+                    .domain_name(name)
+                    .api_mapping_id(id)
+                    .api_id(&api_id)
+                    .stage(&api_stage)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot update the mapping of {name}: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                said.push(format!(
+                    "{name}: mapping moved from API {old_api} to API {api_id} ({api_stage}) of {}",
+                    domain.service
+                ));
+            }
+            None => {
+                api.create_api_mapping()
+                    .domain_name(name)
+                    .api_id(&api_id)
+                    .stage(&api_stage)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot map {name} to API {api_id}: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                said.push(format!(
+                    "{name}: mapped to API {api_id} ({api_stage}) of {}",
+                    domain.service
+                ));
+            }
+        }
+    }
+    Ok(said)
+}
+
+/// Before a service's stack goes, its custom domains go too: the mapping
+/// to its API and, when nothing else is mapped there, the domain. One line
+/// per change.
+pub async fn release(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    service_key: &str,
+) -> Result<Vec<String>> {
+    let api = client(target);
+    let mut said = Vec::new();
+    let Some(service) = app.service(service_key) else {
+        return Ok(said);
+    };
+    if !stage.domains().iter().any(|d| d.service == service_key) {
+        return Ok(said);
+    }
+    let api_id = deployed_api(target, service, stage)
+        .await?
+        .map(|(id, _)| id);
+    for domain in stage.domains().iter().filter(|d| d.service == service_key) {
+        let name = &domain.name;
+        if deployed(target, name).await?.is_none() {
+            continue;
+        }
+        let mappings = api
+            .get_api_mappings()
+            .domain_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the API mappings of {name}: {}",
+                    aws::error_message(&e)
+                )
+            })?;
+        let mut left = 0;
+        for mapping in mappings.items() {
+            let mine = api_id.is_some() && mapping.api_id() == api_id.as_deref();
+            let Some(id) = mapping.api_mapping_id().filter(|_| mine) else {
+                left += 1;
+                continue;
+            };
+            api.delete_api_mapping()
+                .domain_name(name)
+                .api_mapping_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot delete the mapping of {name}: {}",
+                        aws::error_message(&e)
+                    )
+                })?;
+            said.push(format!(
+                "{name}: mapping to API {} removed",
+                mapping.api_id().unwrap_or_default()
+            ));
+        }
+        if left == 0 {
+            api.delete_domain_name()
+                .domain_name(name)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot delete custom domain {name}: {}",
+                        aws::error_message(&e)
+                    )
+                })?;
+            said.push(format!("{name}: custom domain deleted"));
+        } else {
+            said.push(format!(
+                "{name}: kept, {left} other mapping(s) still use it"
+            ));
+        }
+    }
+    Ok(said)
 }
 
 async fn describe(config: &SdkConfig, region: &str, arn: &str) -> Result<Option<Certificate>> {

@@ -19,9 +19,9 @@ use crate::app::stage::Stage;
 use crate::app::vars;
 use crate::app::yaml::Node;
 use crate::app::App;
-use crate::aws::endpoints;
 use crate::aws::target::StageTarget;
 use crate::aws::{self};
+use crate::aws::{domains, endpoints};
 use crate::cfn::intrinsic::{self, Env};
 
 /// The spec's file name, next to deploy.toml.
@@ -93,7 +93,8 @@ pub async fn run(
             Err(err) => options.no_token_reason = Some(format!("{err:#}")),
         }
     }
-    let report = smoke_tests::run(&spec, &endpoints, &options).await;
+    let mut report = smoke_tests::run(&spec, &endpoints, &options).await;
+    through_domains(stage, target, &spec, &endpoints, &options, &mut report).await?;
     if rehearsal && stage.is_protected() {
         eprintln!("{}", real_stage_needs(stage, &spec, user.is_some()));
     }
@@ -110,6 +111,79 @@ pub async fn run(
             .with_context(|| format!("cannot write {}", crate::sys::paths::display(path)))?;
     }
     Ok(report)
+}
+
+/// Every read-only check again through each custom domain of the stage,
+/// reached at the address its DNS record must point at (the API Gateway
+/// domain on AWS, the emulator, which routes by host name), so a domain is
+/// checked before its DNS record exists: certificate, mapping and routes.
+/// The outcomes join the report as `via <domain>`.
+async fn through_domains(
+    stage: &Stage,
+    target: &StageTarget,
+    spec: &Spec,
+    endpoints: &[smoke_tests::Endpoint],
+    options: &Options,
+    report: &mut Report,
+) -> Result<()> {
+    for domain in stage.domains() {
+        let name = &domain.name;
+        let Some(deployed) = domains::deployed(target, name).await? else {
+            report.coverage.push(format!(
+                "custom domain {name} of {} does not exist yet; `cargo xtask deploy {stage}` creates it",
+                domain.service
+            ));
+            continue;
+        };
+        let (base, at) = match target.target.endpoint() {
+            Some(endpoint) => {
+                let authority = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+                let authority = authority.trim_end_matches('/');
+                let port = authority.rsplit_once(':').map_or("80", |(_, p)| p);
+                (format!("http://{name}:{port}"), authority.to_string())
+            }
+            None => (
+                format!("https://{name}"),
+                format!("{}:443", deployed.dns_target),
+            ),
+        };
+        let addr = match tokio::net::lookup_host(at.as_str()).await {
+            Ok(mut addrs) => addrs.next(),
+            Err(_) => None,
+        };
+        let Some(addr) = addr else {
+            report.coverage.push(format!(
+                "custom domain {name}: cannot find the address of {at} to check it"
+            ));
+            continue;
+        };
+        let ours: Vec<smoke_tests::Endpoint> = endpoints
+            .iter()
+            .filter(|e| e.service == domain.service)
+            .map(|e| smoke_tests::Endpoint {
+                base_url: Some(base.clone()),
+                ..e.clone()
+            })
+            .collect();
+        let reads = Spec {
+            path: spec.path.clone(),
+            checks: spec
+                .checks
+                .iter()
+                .filter(|c| c.service == domain.service && !c.mutates)
+                .cloned()
+                .collect(),
+        };
+        let mut via = options.clone();
+        via.resolve.push((name.clone(), addr));
+        // Coverage was judged by the first pass; this one only calls.
+        let mut outcomes = smoke_tests::run(&reads, &ours, &via).await.checks;
+        for outcome in &mut outcomes {
+            outcome.variant = format!("{} via {name}", outcome.variant).trim().to_string();
+        }
+        report.checks.extend(outcomes);
+    }
+    Ok(())
 }
 
 /// What the smoke test of the real stage will need that a rehearsal did

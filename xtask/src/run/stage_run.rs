@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::app::stage::Stage;
 use crate::app::{App, Service};
+use crate::aws::domains;
 use crate::aws::lock::{Holder, Lock, LockError, Locks};
 use crate::aws::stacks::Stacks;
 use crate::aws::target::StageTarget;
@@ -345,7 +346,46 @@ impl StageRun<'_> {
             self.out.step(&message);
             self.record(|j| j.event(message));
         }
+        // A custom domain mapped to the stack's API goes first: API
+        // Gateway keeps an API with a mapping from being deleted.
+        for line in domains::release(self.app, self.stage, self.target, key).await? {
+            self.out.step(&line);
+            self.record(|j| j.event(format!("domain {line}")));
+        }
         self.cli.remove(service, self.stage, &self.sink(key)).await
+    }
+
+    /// After a successful deploy, the stage's custom domains serve the
+    /// APIs of `services`: each change said and in the journal. An error
+    /// leaves the stacks deployed; a rerun of the deploy sets the domains.
+    pub async fn serve_domains(&self, services: &[String]) -> Result<()> {
+        let said = domains::apply(self.app, self.stage, self.target, services).await;
+        let said = match said {
+            Ok(said) => said,
+            Err(err) => {
+                let message = format!("custom domains not set: {err:#}");
+                self.record(|j| j.event(message.clone()));
+                bail!("{message}; the stacks are deployed, and running the deploy again sets the domains");
+            }
+        };
+        for line in said {
+            self.out.step(&line);
+            self.record(|j| j.event(format!("domain {line}")));
+        }
+        for domain in self
+            .stage
+            .domains()
+            .iter()
+            .filter(|d| services.contains(&d.service))
+        {
+            if let Some(deployed) = domains::deployed(self.target, &domain.name).await? {
+                self.out.step(&format!(
+                    "{}: point its DNS record (CNAME or alias) at {}",
+                    domain.name, deployed.dns_target
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// After a successful deploy of a protected stage, every stack of the
