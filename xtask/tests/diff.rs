@@ -1,7 +1,7 @@
 //! `diff` and the stateful-resource guard on the real emulator: an
 //! unchanged tb365 says so per service; edits show an added route, a
 //! modified function, a replaced table and a removed output another stack
-//! imports, each named; a protected deploy that would replace the table is
+//! imports, each named, with CloudFormation's change-set verdict; a protected deploy that would replace the table is
 //! refused before any change and goes through with `--allow-replace`;
 //! its stacks are protected from deletion until `remove --allow-protected`.
 
@@ -141,6 +141,12 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
         serde_json::json!(["Environment"]),
         "{api}"
     );
+    // CloudFormation's change set was asked, and its answers shown: the
+    // function is updated in place; the table's replacement it calls
+    // conditional, so the schema's KeySchema rule decided it above.
+    assert_eq!(health["cloudformation"], "False", "{api}");
+    assert_eq!(health["replacement"], "never", "{api}");
+    assert_eq!(table["cloudformation"], "Conditional", "{db}");
     assert!(
         service(&edited, "integration-api")["resources"]
             .as_array()
@@ -195,6 +201,13 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
         "always",
         "nothing changed: the replacement is still to come"
     );
+    let alerts = resource(service(&still, "dynamodb"), "Alerts");
+    assert_eq!(alerts["cloudformation"], "True", "{still}");
+    assert_eq!(
+        alerts["replaced_by"],
+        serde_json::json!(["TopicName"]),
+        "{still}"
+    );
     let allow_scratch = [
         "deploy",
         "prod",
@@ -241,5 +254,65 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
         );
         assert!(h.stack(stack).await?.is_none(), "{stack} is gone");
     }
+    Ok(())
+}
+
+/// A template over the 51,200 bytes a CloudFormation request may carry
+/// reaches the change set through the deployment bucket, and the object
+/// put there for it is gone after.
+#[tokio::test]
+async fn a_large_template_is_planned_through_the_deployment_bucket() -> Result<()> {
+    let h = Harness::start("diff-large").await?;
+    let value = "v".repeat(3_000);
+    let mut file = String::from("service: big\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  deploymentBucket:\n    name: big-deployments-${sls:stage}\nresources:\n  Resources:\n");
+    for n in 0..20 {
+        file.push_str(&format!(
+            "    Setting{n}:\n      Type: AWS::SSM::Parameter\n      Properties:\n        Name: /big/${{sls:stage}}/setting-{n}\n        Type: String\n        Value: {value}\n"
+        ));
+    }
+    let app = h.app(
+        "big",
+        &[
+            ("deploy.toml", "[app]\nname = \"big\"\n\n[services.big]\npath = \"big\"\n\n[stages.dev]\nregion = \"us-east-1\"\n"),
+            ("big/serverless.yml", &file),
+        ],
+    );
+    let app_arg = arg(&app);
+    let xtask = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--rehearse", "--app", &app_arg]);
+        h.run(&all)
+    };
+    xtask(&["bootstrap", "dev"]).ok();
+    xtask(&["deploy", "dev"]).ok();
+    edit(
+        &app.join("big/serverless.yml"),
+        &format!("setting-7\n        Type: String\n        Value: {value}"),
+        &format!("setting-7\n        Type: String\n        Value: w{value}"),
+    )?;
+    let run = xtask(&["diff", "dev", "--format", "json"]);
+    run.ok();
+    let diff: Value = serde_json::from_str(&run.stdout)?;
+    let big = service(&diff, "big");
+    assert!(big["notes"].is_null(), "a change set was made: {big}");
+    let changed = resource(big, "Setting7");
+    assert_eq!(changed["properties"], serde_json::json!(["Value"]), "{big}");
+    assert_eq!(changed["cloudformation"], "False", "{big}");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&h.sdk().await)
+            .force_path_style(true)
+            .build(),
+    );
+    let left = s3
+        .list_objects_v2()
+        .bucket("big-deployments-dev")
+        .prefix("xtask/diff/")
+        .send()
+        .await?;
+    assert_eq!(
+        left.key_count(),
+        Some(0),
+        "the template put for the call is gone"
+    );
     Ok(())
 }

@@ -31,6 +31,10 @@ pub struct StackState {
 pub struct Stacks {
     cfn: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
+    /// The emulator's endpoint, or `None` on AWS; with `region`, where an
+    /// object's URL points.
+    endpoint: Option<String>,
+    region: String,
 }
 
 impl Stacks {
@@ -38,6 +42,16 @@ impl Stacks {
         Stacks {
             cfn: aws_sdk_cloudformation::Client::new(config),
             s3: aws::s3_client(config, target),
+            endpoint: target.endpoint().map(str::to_string),
+            region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// The URL CloudFormation reads an object of the target's S3 at.
+    fn object_url(&self, bucket: &str, key: &str) -> String {
+        match &self.endpoint {
+            Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
         }
     }
 
@@ -199,6 +213,164 @@ impl Stacks {
                 )
             })?;
         Ok(())
+    }
+
+    /// What CloudFormation says deploying `template` over `stack` would
+    /// change: a change set is created, read whole and deleted; nothing is
+    /// executed. A template over the 51,200 bytes a request may carry is
+    /// put in `bucket` for the call and deleted after.
+    pub async fn planned_changes(
+        &self,
+        stack: &str,
+        template: &str,
+        bucket: Option<&str>,
+    ) -> Result<Vec<crate::cfn::diff::PlannedChange>> {
+        use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, Parameter};
+        let name = format!(
+            "xtask-diff-{}-{}",
+            std::process::id(),
+            crate::sys::clock::now()
+        );
+        let mut request = self
+            .cfn
+            .create_change_set()
+            .stack_name(stack)
+            .change_set_name(&name)
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam)
+            .capabilities(Capability::CapabilityAutoExpand);
+        // Parameters the stack has keep their values, as a deploy keeps them.
+        let described = self.cfn.describe_stacks().stack_name(stack).send().await;
+        if let Ok(out) = described {
+            for p in out
+                .stacks()
+                .first()
+                .map(|s| s.parameters())
+                .unwrap_or_default()
+            {
+                if let Some(key) = p.parameter_key() {
+                    request = request.parameters(
+                        Parameter::builder()
+                            .parameter_key(key)
+                            .use_previous_value(true)
+                            .build(),
+                    );
+                }
+            }
+        }
+        let uploaded = match bucket {
+            Some(bucket) if template.len() > 51_200 => {
+                let key = format!("xtask/diff/{name}.json");
+                self.s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .body(template.as_bytes().to_vec().into())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot put the template of {stack} in {bucket} to compare it: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                Some((bucket.to_string(), key))
+            }
+            _ => None,
+        };
+        request = match &uploaded {
+            Some((bucket, key)) => request.template_url(self.object_url(bucket, key)),
+            None => request.template_body(template),
+        };
+        let result = async {
+            request.send().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create a change set for {stack}: {}",
+                    aws::error_message(&e)
+                )
+            })?;
+            // Bounded: a change set is ready in seconds; five minutes is a
+            // stuck service.
+            let started = std::time::Instant::now();
+            let mut changes = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let mut describe = self
+                    .cfn
+                    .describe_change_set()
+                    .stack_name(stack)
+                    .change_set_name(&name);
+                if let Some(t) = token.take() {
+                    describe = describe.next_token(t);
+                }
+                let page = describe.send().await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read the change set of {stack}: {}",
+                        aws::error_message(&e)
+                    )
+                })?;
+                match page.status() {
+                    Some(ChangeSetStatus::CreateComplete) => {}
+                    Some(ChangeSetStatus::Failed) => {
+                        let reason = page.status_reason().unwrap_or_default();
+                        if reason.contains("didn't contain changes")
+                            || reason.contains("No updates")
+                        {
+                            return Ok(Vec::new());
+                        }
+                        bail!("CloudFormation could not plan the update of {stack}: {reason}");
+                    }
+                    _ => {
+                        if started.elapsed() > std::time::Duration::from_secs(300) {
+                            bail!("the change set of {stack} was not ready after 5 minutes");
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+                for change in page.changes() {
+                    let Some(rc) = change.resource_change() else {
+                        continue;
+                    };
+                    changes.push(crate::cfn::diff::PlannedChange {
+                        action: rc
+                            .action()
+                            .map(|a| a.as_str().to_string())
+                            .unwrap_or_default(),
+                        id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                        ty: rc.resource_type().unwrap_or_default().to_string(),
+                        replacement: rc.replacement().map(|r| r.as_str().to_string()),
+                        recreating: rc
+                            .details()
+                            .iter()
+                            .filter(|d| {
+                                d.target()
+                                    .and_then(|t| t.requires_recreation())
+                                    .map(|r| r.as_str())
+                                    == Some("Always")
+                            })
+                            .filter_map(|d| d.target().and_then(|t| t.name()).map(str::to_string))
+                            .collect(),
+                    });
+                }
+                match page.next_token() {
+                    Some(next) => token = Some(next.to_string()),
+                    None => return Ok(changes),
+                }
+            }
+        }
+        .await;
+        let _ = self
+            .cfn
+            .delete_change_set()
+            .stack_name(stack)
+            .change_set_name(&name)
+            .send()
+            .await;
+        if let Some((bucket, key)) = uploaded {
+            let _ = self.s3.delete_object().bucket(bucket).key(key).send().await;
+        }
+        result
     }
 
     /// The template the stack was deployed with, as written (`None`: no

@@ -106,6 +106,10 @@ pub struct ResourceChange {
     /// resource requires replacing").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by_name: Option<String>,
+    /// What CloudFormation's change set said of the replacement (`True`,
+    /// `False`, `Conditional`), when one was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloudformation: Option<String>,
 }
 
 impl ResourceChange {
@@ -145,6 +149,19 @@ impl OutputChange {
             _ => None,
         }
     }
+}
+
+/// One resource change as a CloudFormation change set states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedChange {
+    /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`.
+    pub action: String,
+    pub id: String,
+    pub ty: String,
+    /// `True`, `False` or `Conditional` for a modification.
+    pub replacement: Option<String>,
+    /// The properties whose change always recreates the resource.
+    pub recreating: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -235,6 +252,7 @@ pub fn diff(old: Option<&Value>, new: &Value) -> TemplateDiff {
                 replaced_by: Vec::new(),
                 retained: false,
                 blocked_by_name: None,
+                cloudformation: None,
             }),
             Some(before) => {
                 if let Some(change) = modification(id, before, resource) {
@@ -256,6 +274,7 @@ pub fn diff(old: Option<&Value>, new: &Value) -> TemplateDiff {
                 replaced_by: Vec::new(),
                 retained: keeps(resource, "DeletionPolicy"),
                 blocked_by_name: None,
+                cloudformation: None,
             });
         }
     }
@@ -363,13 +382,140 @@ fn modification(id: &str, before: &Value, after: &Value) -> Option<ResourceChang
         stateful: is_stateful(ty) || is_stateful(ty_before),
         retained: keeps(after, "UpdateReplacePolicy"),
         blocked_by_name,
+        cloudformation: None,
     })
+}
+
+/// A logical id as one step of a JSON pointer.
+pub fn pointer_escape(id: &str) -> String {
+    id.replace('~', "~0").replace('/', "~1")
+}
+
+/// What the property is called on a resource only CloudFormation's change
+/// set names: its text did not change, a value it references may.
+pub const THROUGH_REFERENCE: &str = "a value it references";
+
+/// Joins CloudFormation's change set with the template comparison of the
+/// same deploy (`new` the packaged template). CloudFormation knows what
+/// the text cannot show: a modification it says replaces (`True`) or
+/// does not (`False`) is shown so, with the properties it names; where it
+/// says `Conditional`, the comparison's judgement (the schemas'
+/// create-only properties, AWS's rules for data stores) stands. Resources
+/// whose text is unchanged but which reference a changed value are added
+/// as CloudFormation lists them. Additions and removals come from the
+/// templates, which are certain of them.
+pub fn reconcile(diff: &mut TemplateDiff, planned: &[PlannedChange], new: &Value) {
+    for change in planned.iter().filter(|c| c.action == "Modify") {
+        let said = change.replacement.clone().unwrap_or_default();
+        let ours = diff.resources.iter_mut().find(|r| r.id == change.id);
+        let resource = match ours {
+            Some(resource) => resource,
+            None => {
+                let template = new.pointer(&format!("/Resources/{}", pointer_escape(&change.id)));
+                diff.resources.push(ResourceChange {
+                    id: change.id.clone(),
+                    ty: change.ty.clone(),
+                    action: Action::Modify,
+                    properties: vec![THROUGH_REFERENCE.to_string()],
+                    replacement: Replacement::Conditional,
+                    replaced_by: Vec::new(),
+                    stateful: is_stateful(&change.ty),
+                    retained: template.is_some_and(|t| keeps(t, "UpdateReplacePolicy")),
+                    blocked_by_name: None,
+                    cloudformation: None,
+                });
+                diff.resources.last_mut().expect("just pushed")
+            }
+        };
+        if resource.action != Action::Modify {
+            continue;
+        }
+        match said.as_str() {
+            "True" => {
+                resource.replacement = Replacement::Always;
+                if !change.recreating.is_empty() {
+                    resource.replaced_by = change.recreating.clone();
+                }
+            }
+            "False" => {
+                resource.replacement = Replacement::Never;
+                resource.replaced_by.clear();
+                resource.blocked_by_name = None;
+            }
+            _ => {}
+        }
+        resource.cloudformation = Some(said);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn planned(id: &str, ty: &str, replacement: &str, recreating: &[&str]) -> PlannedChange {
+        PlannedChange {
+            action: "Modify".into(),
+            id: id.into(),
+            ty: ty.into(),
+            replacement: Some(replacement.into()),
+            recreating: recreating.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn cloudformation_settles_replacement_except_where_it_cannot_tell() {
+        let old = json!({"Resources": {
+            "Things": table("id"),
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "a"}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 128}},
+            "Ledger": {"Type": "AWS::DynamoDB::Table", "UpdateReplacePolicy": "Retain", "Properties": {"TableName": "l"}},
+        }});
+        let new = json!({"Resources": {
+            "Things": table("key"),
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "b"}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 256}},
+            "Ledger": {"Type": "AWS::DynamoDB::Table", "UpdateReplacePolicy": "Retain", "Properties": {"TableName": "l"}},
+        }});
+        let mut d = diff(Some(&old), &new);
+        reconcile(
+            &mut d,
+            &[
+                // Conditional: the schema's verdict (KeySchema replaces) stands.
+                planned("Things", "AWS::DynamoDB::Table", "Conditional", &[]),
+                planned("Topic", "AWS::SNS::Topic", "True", &["TopicName"]),
+                planned("Fn", "AWS::Lambda::Function", "False", &[]),
+                // Unchanged text, a referenced value changes.
+                planned("Ledger", "AWS::DynamoDB::Table", "Conditional", &[]),
+            ],
+            &new,
+        );
+        let get = |id: &str| d.resources.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(get("Things").replacement, Replacement::Always);
+        assert_eq!(get("Things").cloudformation.as_deref(), Some("Conditional"));
+        assert_eq!(get("Topic").replacement, Replacement::Always);
+        assert_eq!(get("Topic").replaced_by, vec!["TopicName"]);
+        assert_eq!(get("Fn").replacement, Replacement::Never);
+        let ledger = get("Ledger");
+        assert_eq!(ledger.properties, vec![THROUGH_REFERENCE]);
+        assert_eq!(ledger.replacement, Replacement::Conditional);
+        assert!(ledger.takes_data() && ledger.retained && !ledger.loses_data());
+    }
+
+    #[test]
+    fn cloudformation_saying_no_replacement_clears_the_schema_verdict() {
+        let old = json!({"Resources": {"Things": table("id")}});
+        let new = json!({"Resources": {"Things": table("key")}});
+        let mut d = diff(Some(&old), &new);
+        assert_eq!(d.resources[0].replacement, Replacement::Always);
+        reconcile(
+            &mut d,
+            &[planned("Things", "AWS::DynamoDB::Table", "False", &[])],
+            &new,
+        );
+        assert_eq!(d.resources[0].replacement, Replacement::Never);
+        assert!(d.resources[0].replaced_by.is_empty() && !d.resources[0].takes_data());
+    }
 
     fn table(key: &str) -> Value {
         json!({

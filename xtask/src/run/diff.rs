@@ -27,7 +27,7 @@ use crate::sys::output::{paint, Printer, BAD, GOOD, STRONG, WARN};
 use crate::sys::{paths, tools};
 
 /// How the comparison was made, said with every diff.
-pub const METHOD: &str = "each service packaged by the pinned CLI and its template compared with the deployed one (GetTemplate); replacement judged by the resource schemas' create-only properties and AWS's replacement rules for resources that hold data (CloudFormation change sets are not used: the emulator reports every change as a conditional replacement)";
+pub const METHOD: &str = "each service packaged by the pinned CLI; its template compared with the deployed one (GetTemplate) for what changes, property by property, and a CloudFormation change set (created, read and deleted, never executed) for what CloudFormation will do: where it says a resource is replaced or not, that is shown; where it says the replacement is conditional, the resource schemas' create-only properties and AWS's rules for resources that hold data decide";
 
 /// What deploying one service would change.
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +171,20 @@ async fn one(
         notes.extend(same_code_same_key(service, stage, stacks, &state, old, &mut new, dir).await?);
     }
     let mut diff = diff::diff(old.as_ref(), &new);
+    // CloudFormation's own plan settles replacement where it can tell.
+    if state.exists {
+        let bucket = Stacks::deployment_bucket(service, stage, &state);
+        let template = serde_json::to_string(&new)?;
+        match stacks
+            .planned_changes(&stack, &template, bucket.as_deref())
+            .await
+        {
+            Ok(planned) => diff::reconcile(&mut diff, &planned, &new),
+            Err(err) => notes.push(format!(
+                "no change set ({err:#}): replacement is judged from the resource schemas alone"
+            )),
+        }
+    }
     // What deploy.toml says holds data is guarded like a table.
     for change in &mut diff.resources {
         if service.declared.data.contains(&change.id) {
@@ -225,7 +239,10 @@ async fn same_code_same_key(
     };
     for (id, resource) in resources.iter_mut() {
         for code in ["Code", "Content"] {
-            let pointer = format!("/Resources/{}/Properties/{code}/S3Key", escape(id));
+            let pointer = format!(
+                "/Resources/{}/Properties/{code}/S3Key",
+                diff::pointer_escape(id)
+            );
             let Some(old_key) = old.pointer(&pointer).and_then(Value::as_str) else {
                 continue;
             };
@@ -255,10 +272,6 @@ async fn same_code_same_key(
         }
     }
     Ok(notes)
-}
-
-fn escape(id: &str) -> String {
-    id.replace('~', "~0").replace('/', "~1")
 }
 
 /// The SHA-256 of a file, base64 as the CLI records it.
