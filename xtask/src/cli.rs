@@ -215,7 +215,7 @@ impl StageOpt {
 pub struct LockOpt {
     /// Wait up to this long for a stage lock another run holds (`90s`,
     /// `5m`, `1h`), showing the holder, before giving up; 0 gives up at once.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::sys::clock::parse_duration, default_value = "0s")]
     pub lock_timeout: std::time::Duration,
 }
 
@@ -225,34 +225,6 @@ pub struct VerboseOpt {
     /// Show every CloudFormation stack event as it happens (the CLI's `--verbose`).
     #[arg(long, short = 'v')]
     pub verbose: bool,
-}
-
-/// `90`, `90s`, `5m`, `1h`, `1h30m`.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{text}` is not a duration such as 90s, 5m or 1h");
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        number.clear();
-    }
-    if !number.is_empty() {
-        total = total.saturating_add(number.parse::<u64>().map_err(|_| bad())?);
-    } else if total == 0 && !text.trim().starts_with('0') {
-        return Err(bad());
-    }
-    Ok(std::time::Duration::from_secs(total))
 }
 
 /// How a reporting command prints.
@@ -337,6 +309,11 @@ pub struct DeployArgs {
     /// Do not smoke-test after the deploy (when the smoke runs as its own step).
     #[arg(long)]
     pub skip_smoke: bool,
+    /// After the smoke test, watch the stage's alarms and the functions'
+    /// errors this long (`5m`; `0` not at all) and roll the run back when
+    /// one fires; default: the stage's `monitoring.bake` in deploy.toml.
+    #[arg(long, value_name = "DURATION", value_parser = crate::sys::clock::parse_duration)]
+    pub bake: Option<std::time::Duration>,
     #[command(flatten)]
     pub out: FormatOpt,
     #[command(flatten)]
@@ -476,24 +453,6 @@ pub struct UnlockArgs {
     /// Clear the lock whoever holds it.
     #[arg(long)]
     pub force: bool,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("").is_err());
-    }
 }
 
 #[derive(Debug, Args)]

@@ -22,10 +22,10 @@ use crate::cfn::graph::Graph;
 use crate::cfn::order;
 use crate::cli::{DeployArgs, Global};
 use crate::run::fingerprint::Fingerprint;
-use crate::run::journal::{self, Journal, ServiceRecord, Status};
+use crate::run::journal::{self, ServiceRecord, Status};
 use crate::run::scheduler::Schedule;
 use crate::run::stage_run::Undone;
-use crate::run::{diff, fingerprint, guard, interrupt, preflight, StageRun};
+use crate::run::{bake, diff, fingerprint, guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths, tools};
 
 /// The exit code of a deploy that changed the stage as asked but whose
@@ -133,28 +133,59 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         run: &run,
         force: args.force,
     };
-    let mut outcome = deployer.deploy_all(&schedule).await;
+    let mut outcome = deployer.deploy_all(&schedule).await.to_string();
     if outcome == "succeeded" {
         run.protect_stacks().await;
         if let Err(err) = run.serve_domains(&selected).await {
             out.plain(&format!("{err:#}"));
-            outcome = "stacks deployed; custom domains failed";
+            outcome = "stacks deployed; custom domains failed".into();
+        } else if let Err(err) = bake::keep_in_step(&run).await {
+            out.plain(&format!("the stacks are deployed, but their monitoring stack is not: {err:#}; running the deploy again sets it"));
+            outcome = "stacks deployed; monitoring failed".into();
         }
     }
-    let journal = run.finish(outcome).await;
+    // The smoke test and the bake run inside the run, under its lock, so
+    // the bake can roll the run back.
+    let mut smoke_ok = true;
+    if outcome == "succeeded" && !args.skip_smoke {
+        smoke_ok = smoke_after(&app, &stage, &target, &run, args.allow_mutating, &out).await;
+    }
+    let bake = if outcome == "succeeded" && smoke_ok {
+        bake::duration(args.bake, &stage, &target, &out)
+    } else {
+        std::time::Duration::ZERO
+    };
+    if !bake.is_zero() {
+        let since = run.journal().started_at;
+        let fired = match bake::watch(&run, bake, since).await {
+            Ok(fired) => fired,
+            Err(err) => Some(format!("the bake could not watch the stage ({err:#})")),
+        };
+        if let Some(why) = fired {
+            out.plain(&format!("{why}: rolling the run back"));
+            run.record(|j| j.event(format!("bake: {why}")));
+            deployer.undo_run().await;
+            if let Err(err) = bake::keep_in_step(&run).await {
+                out.plain(&format!(
+                    "warning: the monitoring stack was not brought back in step: {err:#}"
+                ));
+            }
+            outcome = format!("rolled back: {why}");
+        }
+    }
+    let journal = run.finish(&outcome).await;
     if json {
         out.result(&serde_json::to_string_pretty(&journal)?);
     } else {
         out.plain(&format!("\n{}", journal.summary()));
     }
+    journal.publish_summary();
     if outcome != "succeeded" {
-        journal.publish_summary();
         return Ok(1);
     }
     if args.skip_smoke {
         out.plain("smoke skipped (--skip-smoke): run `cargo xtask smoke` next");
-        journal.publish_summary();
-    } else if !smoke_after(&app, &stage, &target, journal, args.allow_mutating, &out).await? {
+    } else if !smoke_ok {
         return Ok(DEPLOYED_BUT_SMOKE_FAILED);
     }
     if !json && stage.on_emulator() {
@@ -189,15 +220,16 @@ async fn preview(
 }
 
 /// Every endpoint, after every successful deploy: the smoke test, its
-/// report kept with the run's journal. True when it passed.
+/// report kept with the run's journal. True when it passed; a smoke
+/// test that cannot run at all is a failed one, said.
 async fn smoke_after(
     app: &App,
     stage: &Stage,
     target: &StageTarget,
-    mut journal: Journal,
+    run: &StageRun<'_>,
     allow_mutating: bool,
     out: &Printer,
-) -> Result<bool> {
+) -> bool {
     // An app without a spec yet (a team's first deploy) has nothing to
     // check its endpoints against: said once, pointing at the way to
     // write one, and not a broken deploy.
@@ -208,15 +240,15 @@ async fn smoke_after(
             "no smoke test: {} does not exist, so the {count} endpoint(s) were not checked; `cargo xtask smoke {stage} --init` writes a first one",
             paths::display(&spec)
         ));
-        journal
-            .notes
-            .insert("smoke".into(), format!("not run: no {}", verify::SPEC_FILE));
-        journal.event("smoke not run: no spec");
-        journal.save()?;
-        journal.publish_summary();
-        return Ok(true);
+        run.record(|j| {
+            j.notes
+                .insert("smoke".into(), format!("not run: no {}", verify::SPEC_FILE));
+            j.event("smoke not run: no spec");
+        });
+        return true;
     }
     out.step("smoke-testing every endpoint");
+    let journal = run.journal();
     let junit = journal.path().with_extension("").join("smoke.xml");
     let opts = verify::SmokeOptions {
         allow_mutating,
@@ -224,34 +256,44 @@ async fn smoke_after(
         junit: Some(junit.clone()),
         concurrency: None,
     };
-    let report = verify::run(app, stage, target, &opts).await?;
+    let report = match verify::run(app, stage, target, &opts).await {
+        Ok(report) => report,
+        Err(err) => {
+            let message = format!("the smoke test could not run: {err:#}");
+            out.plain(&message);
+            run.record(|j| {
+                j.notes.insert("smoke".into(), message.clone());
+                j.event("smoke failed");
+            });
+            return false;
+        }
+    };
     out.plain(&report.table());
-    journal.notes.insert(
-        "smoke".into(),
-        format!(
-            "{} passed, {} failed, {} skipped",
-            report.passed_count(),
-            report.failed(),
-            report.skipped()
-        ),
-    );
-    journal
-        .notes
-        .insert("smoke_report".into(), paths::display(&junit));
-    journal.event(if report.ok() {
-        "smoke passed"
-    } else {
-        "smoke failed"
+    run.record(|j| {
+        j.notes.insert(
+            "smoke".into(),
+            format!(
+                "{} passed, {} failed, {} skipped",
+                report.passed_count(),
+                report.failed(),
+                report.skipped()
+            ),
+        );
+        j.notes
+            .insert("smoke_report".into(), paths::display(&junit));
+        j.event(if report.ok() {
+            "smoke passed"
+        } else {
+            "smoke failed"
+        });
     });
-    journal.save()?;
-    journal.publish_summary();
     if !report.ok() {
         out.plain(&format!(
             "the deploy succeeded but its smoke test failed; see above (report: {})",
             paths::display(&junit)
         ));
     }
-    Ok(report.ok())
+    report.ok()
 }
 
 /// `--only`: what the selection depends on must be deployed already.
@@ -393,7 +435,17 @@ impl Deployer<'_, '_> {
             "{key}: deploying {}",
             service.stack_name(run.stage).unwrap_or_default()
         ));
-        let previous = run.stacks.state(service, run.stage).await?;
+        let mut previous = run.stacks.state(service, run.stage).await?;
+        // After a rollback the stack runs an older deployment than the
+        // newest kept: that one is what this run's undo returns to.
+        let stored = fingerprint::stored(service, run.stage, &run.stacks, &previous).await;
+        if let Some(runs) = stored
+            .as_ref()
+            .filter(|s| s.behind_newest)
+            .and_then(|s| s.runs.clone())
+        {
+            previous.deployment = Some(runs);
+        }
         run.record(|j| {
             if let Some(s) = j.service_mut(key) {
                 s.previous = Some(previous.clone());
@@ -422,23 +474,28 @@ impl Deployer<'_, '_> {
                 }
             }
         };
-        if let Some(fp) = &fingerprint {
-            if let Some(stored) =
-                fingerprint::stored(service, run.stage, &run.stacks, &previous).await
-            {
-                if fingerprint::matches(&stored, fp, &previous) {
-                    run.out.line(
-                        key,
-                        "unchanged since its last deploy (same fingerprint); skipped",
-                    );
-                    run.record(|j| {
-                        if let Some(s) = j.service_mut(key) {
-                            s.new = Some(previous.clone());
-                        }
-                    });
-                    return Ok(Status::Unchanged);
-                }
+        if let (Some(fp), Some(stored)) = (&fingerprint, &stored) {
+            if fingerprint::matches(stored, fp, &previous) {
+                run.out.line(
+                    key,
+                    "unchanged since its last deploy (same fingerprint); skipped",
+                );
+                run.record(|j| {
+                    if let Some(s) = j.service_mut(key) {
+                        s.new = Some(previous.clone());
+                    }
+                });
+                return Ok(Status::Unchanged);
             }
+        }
+        // After a rollback the CLI's newest kept deployment is not what
+        // the stack runs; its own check would skip this deploy.
+        let behind = stored.as_ref().is_some_and(|s| s.behind_newest);
+        if behind {
+            run.out.line(
+                key,
+                "rolled back since its last deploy: deploying with --force",
+            );
         }
         let cli = run.cli.describe_for(service)?;
         run.record(|j| {
@@ -446,7 +503,9 @@ impl Deployer<'_, '_> {
                 s.cli = Some(cli);
             }
         });
-        run.cli.deploy(service, run.stage, &params, sink).await?;
+        run.cli
+            .deploy(service, run.stage, &params, behind || self.force, sink)
+            .await?;
         let new = run.stacks.state(service, run.stage).await?;
         let status = if previous.exists
             && previous.deployment.is_some()
@@ -456,10 +515,16 @@ impl Deployer<'_, '_> {
         } else {
             Status::Deployed
         };
-        if let Some(fp) = &fingerprint {
-            if let Err(err) = fingerprint::store(service, run.stage, &run.stacks, &new, fp).await {
-                run.out.line(key, &format!("warning: {err:#}"));
+        match &fingerprint {
+            Some(fp) => {
+                if let Err(err) =
+                    fingerprint::store(service, run.stage, &run.stacks, &new, fp).await
+                {
+                    run.out.line(key, &format!("warning: {err:#}"));
+                }
             }
+            None if behind => fingerprint::clear(service, run.stage, &run.stacks, &new).await,
+            None => {}
         }
         run.record(|j| {
             if let Some(s) = j.service_mut(key) {

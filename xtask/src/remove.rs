@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::app::App;
 use crate::aws::target::Mode;
-use crate::aws::{self, provision, stacks};
+use crate::aws::{self, monitoring, provision, stacks};
 use crate::cfn::order;
 use crate::cli::{Global, RemoveArgs};
 use crate::run::journal::{self, ServiceRecord, Status};
@@ -54,6 +54,15 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
 async fn remove_all(run: &StageRun<'_>, order: &[String], empty_buckets: bool) -> Result<bool> {
     let cfn = run.target.cfn();
     let s3 = run.target.s3();
+    // The monitoring stack watches the services: it goes first.
+    if monitoring::remove(run.app, run.stage, &run.stacks).await? {
+        let message = format!(
+            "removed the monitoring stack {}",
+            crate::cfn::monitoring::stack_name(&run.app.name(), run.stage)
+        );
+        run.out.step(&message);
+        run.record(|j| j.event(message));
+    }
     for key in order {
         if interrupt::requested() {
             run.record(|j| j.event("interrupted: the remaining services were left in place"));

@@ -182,6 +182,7 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     13
 )]
+#[case::a_prod_function_no_alarm_watches("broken/unmonitored", "unmonitored", "serverless.yml", 7)]
 fn each_hazard_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

@@ -306,7 +306,7 @@ async fn a_large_template_is_planned_through_the_deployment_bucket() -> Result<(
     let left = s3
         .list_objects_v2()
         .bucket("big-deployments-dev")
-        .prefix("xtask/diff/")
+        .prefix("xtask/templates/")
         .send()
         .await?;
     assert_eq!(

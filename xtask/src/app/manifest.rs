@@ -148,6 +148,16 @@ struct RawStage {
     /// Custom domains of the stage's APIs, by service key.
     #[serde(default)]
     domains: BTreeMap<String, toml::Spanned<RawDomain>>,
+    monitoring: Option<toml::Spanned<RawMonitoring>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitoring {
+    #[serde(default)]
+    notify: Vec<String>,
+    latency_p95_ms: Option<u32>,
+    bake: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +318,39 @@ impl Manifest {
                     },
                 ));
             }
+            let monitoring = match raw_stage.monitoring {
+                Some(raw) => {
+                    let at = raw.span().start;
+                    let raw = raw.into_inner();
+                    let bad =
+                        |m: String| error(Some(at), format!("stage `{name}`, monitoring: {m}"));
+                    if let Some(address) = raw.notify.iter().find(|a| {
+                        let (user, host) = a.split_once('@').unwrap_or_default();
+                        user.is_empty() || !host.contains('.') || a.chars().any(char::is_whitespace)
+                    }) {
+                        return Err(bad(format!(
+                            "`{}` in notify is not an email address",
+                            address.escape_debug()
+                        )));
+                    }
+                    let bake = match &raw.bake {
+                        Some(text) => crate::sys::clock::parse_duration(text).map_err(bad)?,
+                        None => std::time::Duration::ZERO,
+                    };
+                    let latency_p95_ms = raw
+                        .latency_p95_ms
+                        .unwrap_or(stage::Monitoring::LATENCY_P95_MS);
+                    if latency_p95_ms == 0 {
+                        return Err(bad("latency_p95_ms must be above 0".into()));
+                    }
+                    Some(stage::Monitoring {
+                        notify: raw.notify,
+                        latency_p95_ms,
+                        bake,
+                    })
+                }
+                None => None,
+            };
             let config = StageConfig {
                 region,
                 account,
@@ -315,6 +358,7 @@ impl Manifest {
                 emulator: raw_stage.emulator,
                 preview: preview.is_some(),
                 domains: domains.iter().map(|(_, d)| d.clone()).collect(),
+                monitoring,
             };
             domain_sites.extend(domains.into_iter().map(|(at, d)| (at, d.service)));
             match preview {

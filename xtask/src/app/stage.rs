@@ -86,6 +86,11 @@ impl Stage {
         &self.config.domains
     }
 
+    /// The monitoring deploy generates for the stage, if any.
+    pub fn monitoring(&self) -> Option<&Monitoring> {
+        self.config.monitoring.as_ref()
+    }
+
     /// Whether a preview pattern (`pr-*`) allowed the stage.
     pub fn is_preview(&self) -> bool {
         self.config.preview
@@ -114,6 +119,29 @@ pub struct StageConfig {
     pub preview: bool,
     /// Custom domains of the stage's APIs.
     pub domains: Vec<Domain>,
+    /// The alarms and dashboard deploy generates for the stage.
+    pub monitoring: Option<Monitoring>,
+}
+
+/// `[stages.<stage>.monitoring]`: deploy keeps a monitoring stack of the
+/// stage in step with what is deployed — alarms on every function's
+/// errors and throttles and every API's server errors and latency, wired
+/// to one SNS topic, and a dashboard — and may watch them after a deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitoring {
+    /// Email addresses subscribed to the alarms' topic.
+    pub notify: Vec<String>,
+    /// The p95 latency of an API that raises its alarm, in milliseconds.
+    pub latency_p95_ms: u32,
+    /// How long a deploy watches the alarms after its smoke test unless
+    /// `--bake` says otherwise (zero: not at all).
+    pub bake: std::time::Duration,
+}
+
+impl Monitoring {
+    /// API latency alarms fire at a p95 of this many milliseconds unless
+    /// the manifest says otherwise.
+    pub const LATENCY_P95_MS: u32 = 5_000;
 }
 
 /// A custom domain of one service's API on a stage, with the ACM
@@ -277,6 +305,7 @@ impl Policy {
             emulator,
             preview: false,
             domains: Vec::new(),
+            monitoring: None,
         };
         Policy {
             stages: vec![

@@ -12,6 +12,7 @@ pub mod emulator;
 pub(crate) mod endpoints;
 pub(crate) mod exports;
 pub(crate) mod lock;
+pub(crate) mod monitoring;
 pub(crate) mod provision;
 pub(crate) mod stacks;
 pub(crate) mod target;

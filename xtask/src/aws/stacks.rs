@@ -258,26 +258,7 @@ impl Stacks {
                 }
             }
         }
-        let uploaded = match bucket {
-            Some(bucket) if template.len() > 51_200 => {
-                let key = format!("xtask/diff/{name}.json");
-                self.s3
-                    .put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(template.as_bytes().to_vec().into())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot put the template of {stack} in {bucket} to compare it: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
-                Some((bucket.to_string(), key))
-            }
-            _ => None,
-        };
+        let uploaded = self.put_template(stack, &name, template, bucket).await?;
         request = match &uploaded {
             Some((bucket, key)) => request.template_url(self.object_url(bucket, key)),
             None => request.template_body(template),
@@ -367,10 +348,137 @@ impl Stacks {
             .change_set_name(&name)
             .send()
             .await;
+        self.drop_template(uploaded).await;
+        result
+    }
+
+    /// A template over the 51,200 bytes a CloudFormation request may
+    /// carry is put in `bucket` (under `xtask/templates/`) and read from
+    /// there: where it was put, for [`Self::drop_template`].
+    async fn put_template(
+        &self,
+        stack: &str,
+        name: &str,
+        template: &str,
+        bucket: Option<&str>,
+    ) -> Result<Option<(String, String)>> {
+        match bucket {
+            Some(bucket) if template.len() > 51_200 => {
+                let key = format!("xtask/templates/{name}.json");
+                self.s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .body(template.as_bytes().to_vec().into())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot put the template of {stack} in {bucket}: {}",
+                            aws::error_message(&e)
+                        )
+                    })?;
+                Ok(Some((bucket.to_string(), key)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn drop_template(&self, uploaded: Option<(String, String)>) {
         if let Some((bucket, key)) = uploaded {
             let _ = self.s3.delete_object().bucket(bucket).key(key).send().await;
         }
+    }
+
+    /// Creates or updates `stack` from `template` (a stack the tool owns,
+    /// such as the monitoring stack) and waits for CloudFormation to
+    /// finish: `created`, `updated` or `unchanged`.
+    pub async fn put_stack(
+        &self,
+        stack: &str,
+        template: &str,
+        bucket: Option<&str>,
+    ) -> Result<&'static str> {
+        let exists = self.describe(stack).await?.exists;
+        let name = format!("{stack}-{}", crate::sys::clock::now());
+        let uploaded = self.put_template(stack, &name, template, bucket).await?;
+        let url = uploaded.as_ref().map(|(b, k)| self.object_url(b, k));
+        let sent = if exists {
+            let request = self.cfn.update_stack().stack_name(stack);
+            let request = match &url {
+                Some(url) => request.template_url(url),
+                None => request.template_body(template),
+            };
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws::error_message(&e))
+        } else {
+            let request = self.cfn.create_stack().stack_name(stack);
+            let request = match &url {
+                Some(url) => request.template_url(url),
+                None => request.template_body(template),
+            };
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws::error_message(&e))
+        };
+        let verb = if exists { "update" } else { "create" };
+        let result = match sent {
+            Err(message) if message.contains("No updates are to be performed") => Ok("unchanged"),
+            Err(message) => Err(anyhow::anyhow!("cannot {verb} stack {stack}: {message}")),
+            Ok(()) => {
+                self.wait_settled(stack)
+                    .await
+                    .map(|()| if exists { "updated" } else { "created" })
+            }
+        };
+        self.drop_template(uploaded).await;
         result
+    }
+
+    /// Deletes a stack the tool owns and waits until it is gone; false
+    /// when there was none.
+    pub async fn delete_stack(&self, stack: &str) -> Result<bool> {
+        if !self.describe(stack).await?.exists {
+            return Ok(false);
+        }
+        self.cfn
+            .delete_stack()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot delete stack {stack}: {}", aws::error_message(&e))
+            })?;
+        self.wait_settled(stack).await?;
+        Ok(true)
+    }
+
+    /// Waits (bounded: 30 minutes) until the stack is no longer in
+    /// progress; an error when it ended failed or rolled back.
+    async fn wait_settled(&self, stack: &str) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let state = self.describe(stack).await?;
+            let status = state.status.unwrap_or_default();
+            if !state.exists || status == "DELETE_COMPLETE" {
+                return Ok(());
+            }
+            if !status.ends_with("_IN_PROGRESS") {
+                if status.contains("ROLLBACK") || status.ends_with("_FAILED") {
+                    bail!("stack {stack} ended {status}");
+                }
+                return Ok(());
+            }
+            if started.elapsed() > std::time::Duration::from_secs(1800) {
+                bail!("stack {stack} was still {status} after 30 minutes");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 
     /// The template the stack was deployed with, as written (`None`: no

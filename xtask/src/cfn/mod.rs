@@ -8,6 +8,7 @@ pub(crate) mod diff;
 pub(crate) mod graph;
 pub mod hazards;
 pub(crate) mod intrinsic;
+pub mod monitoring;
 pub(crate) mod order;
 pub(crate) mod refs;
 pub(crate) mod resource_types;

@@ -69,6 +69,7 @@ pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
             review.tables(&mut out);
             review.routes(&mut out);
             review.user_pools(&mut out);
+            out.extend(crate::cfn::monitoring::unmonitored(service, stage));
         }
     }
     out

@@ -45,6 +45,16 @@ pub struct Stored {
     pub fingerprint: String,
     /// `StackState::changed_at` right after the deploy that stored it.
     pub stack_changed_at: String,
+    /// The stack was rolled back to a deployment older than the newest
+    /// the CLI keeps in the bucket. The CLI's own "no changes" check
+    /// compares with that newest one, so it would skip a deploy of it
+    /// again, leaving the old one running: the next deploy is forced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub behind_newest: bool,
+    /// Then, the deployment (timestamp) the stack was returned to: what a
+    /// rollback of the next deploy returns to, rather than the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<String>,
 }
 
 /// How many files and bytes a service may hash before its fingerprint is
@@ -426,6 +436,8 @@ pub async fn store(
     let body = serde_json::to_vec(&Stored {
         fingerprint: fingerprint.to_string(),
         stack_changed_at: changed,
+        behind_newest: false,
+        runs: None,
     })?;
     if let Err(err) = stacks
         .s3()
@@ -444,9 +456,43 @@ pub async fn store(
     Ok(())
 }
 
-/// Forgets the fingerprint (after a rollback: the stack no longer holds
-/// what it described).
-pub async fn forget(service: &Service, stage: &Stage, stacks: &Stacks, state: &StackState) {
+/// After a rollback: the stored fingerprint no longer describes the
+/// stack, and the CLI's newest kept deployment is not what runs; the
+/// record says so, and the next deploy of the service is forced.
+pub async fn mark_behind(
+    service: &Service,
+    stage: &Stage,
+    stacks: &Stacks,
+    state: &StackState,
+    runs: &str,
+) {
+    let (Some(bucket), Some(key)) = (
+        Stacks::deployment_bucket(service, stage, state),
+        key(service, stage),
+    ) else {
+        return;
+    };
+    let marker = Stored {
+        fingerprint: String::new(),
+        stack_changed_at: String::new(),
+        behind_newest: true,
+        runs: Some(runs.to_string()),
+    };
+    if let Ok(body) = serde_json::to_vec(&marker) {
+        let _ = stacks
+            .s3()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await;
+    }
+}
+
+/// Drops the record (a forced deploy whose fingerprint cannot be known
+/// leaves nothing to compare with).
+pub async fn clear(service: &Service, stage: &Stage, stacks: &Stacks, state: &StackState) {
     if let (Some(bucket), Some(key)) = (
         Stacks::deployment_bucket(service, stage, state),
         key(service, stage),
@@ -468,6 +514,7 @@ pub fn matches(stored: &Stored, fingerprint: &str, state: &StackState) -> bool {
         .as_deref()
         .is_some_and(|s| s == "CREATE_COMPLETE" || s == "UPDATE_COMPLETE");
     healthy
+        && !stored.behind_newest
         && stored.fingerprint == fingerprint
         && state.changed_at.as_deref() == Some(stored.stack_changed_at.as_str())
 }

@@ -3,6 +3,7 @@
 //! interrupts, the preflight and the protected-stage guard, the scheduler
 //! and the undo rule, and [`StageRun`], which holds the lock for a run.
 
+pub(crate) mod bake;
 pub(crate) mod diff;
 pub(crate) mod fault;
 pub(crate) mod fingerprint;

@@ -171,14 +171,23 @@ impl Serverless {
     }
 
     /// `serverless deploy`.
+    /// `serverless deploy`; `force` skips the CLI's own "no changes" check
+    /// (which compares with the newest deployment kept in the bucket, not
+    /// with what the stack runs).
     pub async fn deploy(
         &self,
         service: &Service,
         stage: &Stage,
         params: &[(String, String)],
+        force: bool,
         sink: &Sink,
     ) -> Result<()> {
-        let args = with_params(&["deploy"], params);
+        let base: &[&str] = if force {
+            &["deploy", "--force"]
+        } else {
+            &["deploy"]
+        };
+        let args = with_params(base, params);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(service, stage, &args, sink).await
     }

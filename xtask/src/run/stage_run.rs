@@ -454,8 +454,9 @@ impl StageRun<'_> {
                     .rollback(service, self.stage, &timestamp, &sink)
                     .await;
                 // Whatever the rollback did, the stored fingerprint no
-                // longer describes the stack.
-                fingerprint::forget(service, self.stage, &self.stacks, &now).await;
+                // longer describes the stack, and the CLI's newest kept
+                // deployment is not what runs.
+                fingerprint::mark_behind(service, self.stage, &self.stacks, &now, &timestamp).await;
                 result.map(|()| Undone::RolledBack)
             }
             Undo::Refuse(why) => bail!("{why}"),
