@@ -6,6 +6,7 @@
 //! and obtains tokens; this crate owns the spec, the coverage rule, the
 //! concurrent runner with retries, and the reports (table, JSON, JUnit).
 
+pub mod load;
 pub mod report;
 pub mod runner;
 pub mod spec;

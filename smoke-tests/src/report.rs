@@ -18,6 +18,9 @@ pub struct Outcome {
     pub passed: bool,
     pub skipped: bool,
     pub latency_ms: u64,
+    /// The same, in microseconds (for load statistics).
+    #[serde(skip)]
+    pub latency_us: u64,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -219,6 +222,7 @@ mod tests {
             passed,
             skipped,
             latency_ms: 12,
+            latency_us: 12_000,
             attempts: 1,
             message: message.map(str::to_string),
         }

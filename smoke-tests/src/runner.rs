@@ -168,6 +168,7 @@ fn outcome(check: &Check, endpoint: &Endpoint, variant: &str, expected: u16) -> 
         passed: false,
         skipped: false,
         latency_ms: 0,
+        latency_us: 0,
         attempts: 0,
         message: None,
     }
@@ -207,6 +208,7 @@ async fn run_unauthorized(
         Ok(answer) => {
             out.status = Some(answer.status);
             out.latency_ms = answer.latency_ms;
+            out.latency_us = answer.latency_us;
             out.attempts = answer.attempts;
             out.passed = answer.status == 401;
             if !out.passed {
@@ -239,7 +241,7 @@ fn literal_target(check: &Check) -> Option<String> {
     })
 }
 
-async fn run_check(
+pub(crate) async fn run_check(
     client: &reqwest::Client,
     check: &Check,
     endpoint: &Endpoint,
@@ -325,6 +327,7 @@ async fn run_check(
         Ok(answer) => {
             out.status = Some(answer.status);
             out.latency_ms = answer.latency_ms;
+            out.latency_us = answer.latency_us;
             out.attempts = answer.attempts;
             if answer.status != check.expect {
                 out.message = Some(format!(
@@ -434,6 +437,7 @@ struct Answer {
     status: u16,
     body: String,
     latency_ms: u64,
+    latency_us: u64,
     attempts: u32,
 }
 
@@ -579,6 +583,7 @@ async fn send(
                     status,
                     body,
                     latency_ms: started.elapsed().as_millis() as u64,
+                    latency_us: started.elapsed().as_micros() as u64,
                     attempts,
                 })
             }

@@ -69,6 +69,47 @@ struct RawCheck {
     setup: Vec<Request>,
     #[serde(default)]
     cleanup: Vec<Request>,
+    p95_ms: Option<f64>,
+    error_rate: Option<f64>,
+}
+
+/// What `cargo xtask load` must achieve: for a check, or (under
+/// `[load]`) for every check without its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objectives {
+    /// The 95th percentile of latency, in milliseconds, at most.
+    pub p95_ms: Option<f64>,
+    /// The share of requests that may fail (0.01: one in a hundred).
+    pub error_rate: Option<f64>,
+}
+
+impl Objectives {
+    fn check(&self) -> Result<(), String> {
+        if let Some(p95) = self.p95_ms {
+            if !(p95 > 0.0 && p95.is_finite()) {
+                return Err(format!(
+                    "p95_ms = {p95} must be a number of milliseconds above 0"
+                ));
+            }
+        }
+        if let Some(rate) = self.error_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!(
+                    "error_rate = {rate} must be between 0 and 1 (0.01: one request in a hundred)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// This check's own, falling back to the spec's `[load]` ones.
+    pub fn or(self, defaults: Objectives) -> Objectives {
+        Objectives {
+            p95_ms: self.p95_ms.or(defaults.p95_ms),
+            error_rate: self.error_rate.or(defaults.error_rate),
+        }
+    }
 }
 
 /// One check of one endpoint.
@@ -88,6 +129,8 @@ pub struct Check {
     pub protected: Option<bool>,
     pub setup: Vec<Request>,
     pub cleanup: Vec<Request>,
+    /// What `load` must achieve on it (its own, not `[load]`'s).
+    pub objectives: Objectives,
     /// Where it is written (`smoke.toml:LINE`).
     pub line: usize,
 }
@@ -126,6 +169,8 @@ impl Check {
 pub struct Spec {
     pub path: PathBuf,
     pub checks: Vec<Check>,
+    /// `[load]`: objectives for every check without its own.
+    pub load: Objectives,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +187,7 @@ pub struct SpecError {
 struct RawSpec {
     #[serde(default)]
     check: Vec<toml::Spanned<RawCheck>>,
+    load: Option<toml::Spanned<Objectives>>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -175,6 +221,20 @@ impl Spec {
                 message: err.message().to_string(),
             }
         })?;
+        let load = match raw.load {
+            Some(spanned) => {
+                let (line, col) = line_col(text, spanned.span().start);
+                let load = spanned.into_inner();
+                load.check().map_err(|message| SpecError {
+                    path: path.display().to_string(),
+                    line,
+                    col,
+                    message: format!("[load]: {message}"),
+                })?;
+                load
+            }
+            None => Objectives::default(),
+        };
         let mut checks = Vec::new();
         for spanned in raw.check {
             let (line, col) = line_col(text, spanned.span().start);
@@ -225,7 +285,13 @@ impl Spec {
                 (Some(declared), _) => declared,
                 (None, _) => writes,
             };
+            let objectives = Objectives {
+                p95_ms: raw.p95_ms,
+                error_rate: raw.error_rate,
+            };
+            objectives.check().map_err(error)?;
             checks.push(Check {
+                objectives,
                 service: raw.service,
                 name: raw.name,
                 request: Request {
@@ -252,6 +318,7 @@ impl Spec {
         Ok(Spec {
             path: path.to_path_buf(),
             checks,
+            load,
         })
     }
 }

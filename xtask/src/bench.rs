@@ -9,7 +9,10 @@
 //! 3. the static pipeline (audit, plan, offline validate) on generated apps
 //!    of 10, 100 and 1000 services: time per service and how it grows;
 //! 4. smoke-testing every endpoint concurrently, against one at a time;
-//! 5. emulator start to ready.
+//! 5. emulator start to ready;
+//! 6. what the load generator itself can drive: requests a second against
+//!    a trivial endpoint on 127.0.0.1, so `load`'s numbers can be trusted
+//!    (an app far below it is the app's limit, not the generator's).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -125,6 +128,15 @@ pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
     drop(target);
     drop(emulator);
 
+    // 6: the load generator's own ceiling.
+    say("load generator");
+    let mut generator = Vec::new();
+    for _ in 0..runs {
+        generator
+            .push(load_generator_rps(Duration::from_secs(if args.quick { 2 } else { 5 })).await?);
+    }
+    let generator_rps = median(&mut generator);
+
     // 3: the static pipeline.
     say("static pipeline");
     let per_service = static_samples(&work, runs)?;
@@ -148,6 +160,7 @@ pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
         "static_growth_1000_vs_10": growth,
         "smoke_ratio": sc / ss,
         "emulator_start_ms": start_ms,
+        "load_generator_rps": generator_rps,
         "runs": runs,
         "medians_s": {
             "deploy": of, "deploy_plain": pf,
@@ -234,7 +247,76 @@ fn text_report(result: &serde_json::Value, per_service: &[(usize, f64)]) -> Stri
         "  emulator start  {:.0} ms to ready\n",
         num(&["emulator_start_ms"])
     ));
+    out.push_str(&format!(
+        "  load generator  {:.0} requests/s against a trivial local endpoint (its own ceiling)\n",
+        num(&["load_generator_rps"])
+    ));
     out
+}
+
+/// Requests a second the load generator drives, 16 in flight, against a
+/// trivial HTTP endpoint on 127.0.0.1 (a fixed answer, kept alive).
+async fn load_generator_rps(duration: Duration) -> Result<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::with_capacity(4096);
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = socket.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    // One answer per request head (GETs carry no body).
+                    while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buffer.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let spec = smoke_tests::Spec::parse(
+        Path::new("bench.toml"),
+        "[[check]]\nservice = \"bench\"\nmethod = \"GET\"\npath = \"/ping\"\nexpect = 200\n",
+    )?;
+    let endpoints = [smoke_tests::Endpoint {
+        service: "bench".into(),
+        method: "GET".into(),
+        path: "/ping".into(),
+        protected: false,
+        base_url: Some(format!("http://{addr}")),
+        at: "bench".into(),
+    }];
+    let plan = smoke_tests::load::Plan {
+        pace: smoke_tests::load::Pace::Concurrency(16),
+        duration,
+        warmup: Duration::from_millis(500),
+    };
+    let report = smoke_tests::load::drive(
+        &spec,
+        &spec.checks,
+        &endpoints,
+        &smoke_tests::Options::default(),
+        &plan,
+        Vec::new(),
+    )
+    .await;
+    server.abort();
+    let check = report.checks.first().context("the bench check")?;
+    if check.errors > 0 {
+        bail!(
+            "the load generator's bench endpoint failed: {:?}",
+            check.failures
+        );
+    }
+    Ok(check.per_second)
 }
 
 async fn timed_start() -> Result<(Emulator, f64)> {

@@ -57,6 +57,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Show what a deploy would change per service (added, modified, replaced, removed), changing nothing.
     Diff(DiffArgs),
+    /// Drive the smoke checks under load: throughput, errors and latency percentiles per endpoint.
+    Load(LoadArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
@@ -142,6 +144,7 @@ impl Command {
             Command::Smoke(_) => "smoke",
             Command::Info(_) => "info",
             Command::Diff(_) => "diff",
+            Command::Load(_) => "load",
             Command::Migrate(_) => "migrate",
             Command::Backup(_) => "backup",
             Command::Remove(_) => "remove",
@@ -346,6 +349,31 @@ pub struct DiffArgs {
     /// Only these services.
     #[arg(long, num_args = 1..)]
     pub only: Vec<String>,
+    #[command(flatten)]
+    pub out: FormatOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// Start this many requests a second whatever the answers take (open
+    /// loop), with at most --concurrency in flight; without it,
+    /// --concurrency requests are kept in flight (closed loop).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Requests in flight: always (without --rate) or at most (with it).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// How long to measure (at most 1h).
+    #[arg(long, value_name = "DURATION", value_parser = crate::sys::clock::parse_duration, default_value = "30s")]
+    pub duration: std::time::Duration,
+    /// How long to send before measuring (cold starts, caches).
+    #[arg(long, value_name = "DURATION", value_parser = crate::sys::clock::parse_duration, default_value = "5s")]
+    pub warmup: std::time::Duration,
+    /// Load a protected stage without asking (only its checks that change no data run).
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub out: FormatOpt,
 }

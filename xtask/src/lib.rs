@@ -26,6 +26,7 @@ mod deploy;
 mod diff;
 mod doctor;
 mod info;
+mod load;
 mod local;
 mod migrate;
 mod plan;

@@ -36,6 +36,89 @@ pub struct SmokeOptions {
     pub concurrency: Option<usize>,
 }
 
+/// What a smoke or load run of the stage works with: the spec, every
+/// endpoint with its deployed URL, the runner's options (a token when a
+/// route needs one) and the throwaway user made for it, if any.
+struct Prepared {
+    spec: Spec,
+    endpoints: Vec<smoke_tests::Endpoint>,
+    options: Options,
+    user: Option<(Identity, String)>,
+}
+
+impl Prepared {
+    async fn new(
+        app: &App,
+        stage: &Stage,
+        target: &StageTarget,
+        run_id: &str,
+        allow_mutating: bool,
+    ) -> Result<Prepared> {
+        let stacks = target.stacks();
+        let mut states = Vec::new();
+        for service in &app.services {
+            states.push((
+                service.key.clone(),
+                stacks.describe_service(service, stage).await?,
+            ));
+        }
+        let endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
+        let spec_path = app.root.join(SPEC_FILE);
+        let spec = if spec_path.exists() {
+            // A FIFO or a device would block the read forever; a huge file is
+            // no spec. Both are refused, naming the file.
+            crate::app::yaml::read_text(&spec_path)?;
+            Spec::load(&spec_path)?
+        } else {
+            Spec {
+                path: spec_path,
+                checks: Vec::new(),
+                load: Default::default(),
+            }
+        };
+        // A rehearsal of a protected stage runs on the emulator, where there
+        // are no real users or data to protect: every check runs, with a
+        // throwaway user, and literal ids are still refused as on the stage.
+        let rehearsal = target.is_rehearsal();
+        let mut options = Options {
+            run_id: run_id.to_lowercase(),
+            protected_stage: stage.is_protected(),
+            allow_mutating: allow_mutating || rehearsal,
+            ..Options::default()
+        };
+        let mut user = None;
+        if endpoints.iter().any(|e| e.protected)
+            || spec.checks.iter().any(|c| c.protected == Some(true))
+        {
+            match Identity::find(app, stage, target).await {
+                Ok(identity) => match identity.token(stage, rehearsal, run_id).await {
+                    Ok((token, created)) => {
+                        options.token = Some(token);
+                        user = created.map(|name| (identity, name));
+                    }
+                    Err(err) => options.no_token_reason = Some(format!("{err:#}")),
+                },
+                Err(err) => options.no_token_reason = Some(format!("{err:#}")),
+            }
+        }
+        Ok(Prepared {
+            spec,
+            endpoints,
+            options,
+            user,
+        })
+    }
+
+    /// Deletes the throwaway user, if one was made.
+    async fn finish(self) {
+        if let Some((identity, name)) = self.user {
+            if let Err(err) = identity.delete_user(&name).await {
+                eprintln!("warning: could not delete the smoke user: {err:#}");
+            }
+        }
+    }
+}
+
 /// Runs every check of the app on the stage's target.
 pub async fn run(
     app: &App,
@@ -43,66 +126,18 @@ pub async fn run(
     target: &StageTarget,
     opts: &SmokeOptions,
 ) -> Result<Report> {
-    let stacks = target.stacks();
-    let mut states = Vec::new();
-    for service in &app.services {
-        states.push((
-            service.key.clone(),
-            stacks.describe_service(service, stage).await?,
-        ));
-    }
-    let endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
-    let spec_path = app.root.join(SPEC_FILE);
-    let spec = if spec_path.exists() {
-        // A FIFO or a device would block the read forever; a huge file is
-        // no spec. Both are refused, naming the file.
-        crate::app::yaml::read_text(&spec_path)?;
-        Spec::load(&spec_path)?
-    } else {
-        Spec {
-            path: spec_path,
-            checks: Vec::new(),
-        }
-    };
-    // A rehearsal of a protected stage runs on the emulator, where there
-    // are no real users or data to protect: every check runs, with a
-    // throwaway user, and literal ids are still refused as on the stage.
-    let rehearsal = target.is_rehearsal();
-    let mut options = Options {
-        run_id: opts.run_id.to_lowercase(),
-        protected_stage: stage.is_protected(),
-        allow_mutating: opts.allow_mutating || rehearsal,
-        ..Options::default()
-    };
+    let mut prepared = Prepared::new(app, stage, target, &opts.run_id, opts.allow_mutating).await?;
     if let Some(concurrency) = opts.concurrency {
-        options.concurrency = concurrency;
+        prepared.options.concurrency = concurrency;
     }
-
-    let mut user = None;
-    if endpoints.iter().any(|e| e.protected)
-        || spec.checks.iter().any(|c| c.protected == Some(true))
-    {
-        match Identity::find(app, stage, target).await {
-            Ok(identity) => match identity.token(stage, rehearsal, &opts.run_id).await {
-                Ok((token, created)) => {
-                    options.token = Some(token);
-                    user = created.map(|name| (identity, name));
-                }
-                Err(err) => options.no_token_reason = Some(format!("{err:#}")),
-            },
-            Err(err) => options.no_token_reason = Some(format!("{err:#}")),
-        }
+    let (spec, endpoints, options) = (&prepared.spec, &prepared.endpoints, &prepared.options);
+    let mut report = smoke_tests::run(spec, endpoints, options).await;
+    let domains = through_domains(stage, target, spec, endpoints, options, &mut report).await;
+    if target.is_rehearsal() && stage.is_protected() {
+        eprintln!("{}", real_stage_needs(stage, spec, prepared.user.is_some()));
     }
-    let mut report = smoke_tests::run(&spec, &endpoints, &options).await;
-    through_domains(stage, target, &spec, &endpoints, &options, &mut report).await?;
-    if rehearsal && stage.is_protected() {
-        eprintln!("{}", real_stage_needs(stage, &spec, user.is_some()));
-    }
-    if let Some((identity, name)) = user {
-        if let Err(err) = identity.delete_user(&name).await {
-            eprintln!("warning: could not delete the smoke user: {err:#}");
-        }
-    }
+    prepared.finish().await;
+    domains?;
     if let Some(path) = &opts.junit {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -110,6 +145,56 @@ pub async fn run(
         std::fs::write(path, report.junit())
             .with_context(|| format!("cannot write {}", crate::sys::paths::display(path)))?;
     }
+    Ok(report)
+}
+
+/// Drives the spec's checks under load: on a protected stage only those
+/// that change no data (a rehearsal included: it rehearses the real
+/// stage's load), elsewhere all of them.
+pub async fn load(
+    app: &App,
+    stage: &Stage,
+    target: &StageTarget,
+    run_id: &str,
+    plan: &smoke_tests::load::Plan,
+) -> Result<smoke_tests::load::LoadReport> {
+    let mut prepared = Prepared::new(app, stage, target, run_id, !stage.is_protected()).await?;
+    prepared.options.timeout = std::time::Duration::from_secs(30);
+    let mut left_out = Vec::new();
+    let checks: Vec<smoke_tests::spec::Check> = prepared
+        .spec
+        .checks
+        .iter()
+        .filter(|c| {
+            let keep = !(stage.is_protected() && c.mutates);
+            if !keep {
+                left_out.push(format!(
+                    "{} in {}: changes data, and stage {stage} is protected",
+                    c.route(),
+                    c.service
+                ));
+            }
+            keep
+        })
+        .cloned()
+        .collect();
+    if checks.is_empty() {
+        prepared.finish().await;
+        anyhow::bail!(
+            "{} has no check to drive on stage {stage}; `cargo xtask smoke {stage} --init` writes one per endpoint",
+            crate::sys::paths::display(&app.root.join(SPEC_FILE))
+        );
+    }
+    let report = smoke_tests::load::drive(
+        &prepared.spec,
+        &checks,
+        &prepared.endpoints,
+        &prepared.options,
+        plan,
+        left_out,
+    )
+    .await;
+    prepared.finish().await;
     Ok(report)
 }
 
@@ -166,6 +251,7 @@ async fn through_domains(
             })
             .collect();
         let reads = Spec {
+            load: spec.load,
             path: spec.path.clone(),
             checks: spec
                 .checks
