@@ -59,6 +59,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Drive the smoke checks under load: throughput, errors and latency percentiles per endpoint.
     Load(LoadArgs),
+    /// The production checklist as checks, each with its evidence; exit 1 when one is not done.
+    Checklist(ChecklistArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
@@ -145,6 +147,7 @@ impl Command {
             Command::Info(_) => "info",
             Command::Diff(_) => "diff",
             Command::Load(_) => "load",
+            Command::Checklist(_) => "checklist",
             Command::Migrate(_) => "migrate",
             Command::Backup(_) => "backup",
             Command::Remove(_) => "remove",
@@ -164,6 +167,7 @@ impl Command {
             | Command::Plan(_)
             | Command::Validate(_)
             | Command::Info(_)
+            | Command::Checklist(_)
             | Command::Diff(_) => true,
             Command::Codegen(args) => args.check,
             Command::Unlock(args) => !args.force,
@@ -354,6 +358,15 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ChecklistArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// Output format: text, JSON, or Markdown (for a CI run summary).
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct LoadArgs {
     #[command(flatten)]
     pub at: StageOpt,
@@ -386,12 +399,13 @@ pub struct InfoArgs {
     #[arg(long, value_name = "PATH")]
     pub outputs_file: Option<PathBuf>,
     /// Output format: text, JSON, or Markdown (for a CI run summary).
-    #[arg(long, value_enum, default_value_t = InfoFormat::Text)]
-    pub format: InfoFormat,
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
 }
 
+/// How a view of a stage prints: text, JSON, or Markdown for a CI run summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum InfoFormat {
+pub enum ViewFormat {
     Text,
     Json,
     Markdown,

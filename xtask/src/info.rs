@@ -17,7 +17,7 @@ use crate::aws::stacks::StackState;
 use crate::aws::target::StageTarget;
 use crate::aws::{domains, endpoints};
 use crate::cfn::order;
-use crate::cli::{Global, InfoArgs, InfoFormat};
+use crate::cli::{Global, InfoArgs, ViewFormat};
 use crate::run::journal::{self, Journal, Status};
 use crate::sys::paths;
 
@@ -95,9 +95,9 @@ pub(crate) async fn run(global: &Global, args: InfoArgs) -> Result<i32> {
         write_file(path, &json)?;
     }
     match args.format {
-        InfoFormat::Json => println!("{json}"),
-        InfoFormat::Text => anstream::print!("{}", text(&view)),
-        InfoFormat::Markdown => print!("{}", markdown(&view)),
+        ViewFormat::Json => println!("{json}"),
+        ViewFormat::Text => anstream::print!("{}", text(&view)),
+        ViewFormat::Markdown => print!("{}", markdown(&view)),
     }
     Ok(0)
 }

@@ -22,6 +22,7 @@ mod audit;
 mod backup;
 mod bench;
 mod bootstrap;
+mod checklist;
 mod deploy;
 mod diff;
 mod doctor;

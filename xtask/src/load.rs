@@ -41,10 +41,10 @@ pub(crate) async fn run(global: &Global, args: LoadArgs) -> Result<i32> {
         plan.warmup.as_secs()
     );
     let report = verify::load(&app, &stage, &target, &run_id, &plan).await?;
-    let dir = journal::dir(&app.name(), stage.name(), target.is_rehearsal());
+    let dir = journal::load_reports_dir(&app.name(), stage.name(), target.is_rehearsal());
     std::fs::create_dir_all(&dir)?;
     let json = serde_json::to_string_pretty(&report)?;
-    let base = dir.join(format!("load-{run_id}"));
+    let base = dir.join(&run_id);
     std::fs::write(base.with_extension("json"), &json)?;
     std::fs::write(base.with_extension("svg"), report.svg())?;
     match args.out.format {

@@ -71,11 +71,10 @@ async fn load_reports_percentiles_per_endpoint_and_fails_a_missed_objective() ->
     }
     assert_eq!(report["pace"], "concurrency 2");
     // The report and its chart sit next to the journals.
-    let dir = h.dir.join("state/journal/mini/local");
+    let dir = h.dir.join("state/journal/mini/local/load");
     let files: Vec<String> = std::fs::read_dir(&dir)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("load-"))
         .collect();
     let svg = files
         .iter()

@@ -142,6 +142,12 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// Where a stage's load reports are kept: beside its journals, in a
+/// folder of their own (`load/<run id>.json` and `.svg`).
+pub fn load_reports_dir(app: &str, stage: &str, rehearsal: bool) -> PathBuf {
+    dir(app, stage, rehearsal).join("load")
+}
+
 /// The folder of a stage's journals. Rehearsals keep their own, so they
 /// never mix with what happened on AWS.
 pub fn dir(app: &str, stage: &str, rehearsal: bool) -> PathBuf {

@@ -1,0 +1,614 @@
+//! `cargo xtask checklist <stage>`: the seed's production checklist as
+//! checks, each ✔ (done, with its evidence), ✘ (not done, with what to do)
+//! or – (does not apply). Evidence comes from the app (audit, review,
+//! plan), from the stage's target (resources, alarms, backups) and from
+//! the stage's journals and load reports. Exit 1 when an item fails.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::app::diag::Report;
+use crate::app::stage::Stage;
+use crate::app::App;
+use crate::aws::data::{self, Kind};
+use crate::aws::monitoring;
+use crate::aws::target::StageTarget;
+use crate::cfn::{hazards, order, security};
+use crate::cli::{ChecklistArgs, Global, ViewFormat};
+use crate::run::journal::{self, Journal, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Mark {
+    Done,
+    NotDone,
+    NotApplicable,
+}
+
+impl Mark {
+    fn symbol(self) -> &'static str {
+        match self {
+            Mark::Done => "✔",
+            Mark::NotDone => "✘",
+            Mark::NotApplicable => "–",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Item {
+    id: &'static str,
+    title: &'static str,
+    mark: Mark,
+    evidence: String,
+}
+
+fn item(id: &'static str, title: &'static str, mark: Mark, evidence: impl Into<String>) -> Item {
+    Item {
+        id,
+        title,
+        mark,
+        evidence: evidence.into(),
+    }
+}
+
+/// How many journals are read, newest first: enough for any release.
+const JOURNALS: usize = 200;
+
+pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
+    let (app, stage, target) = global.open_stage(&args.at).await?;
+    let rehearsal = target.is_rehearsal();
+    let journals: Vec<Journal> = journal::Journal::list(&app.name(), stage.name(), rehearsal)
+        .into_iter()
+        .take(JOURNALS)
+        .filter_map(|p| Journal::load(&p).ok())
+        .collect();
+    let items = vec![
+        references(&app),
+        resources(&app, &stage, &target).await,
+        review(&app, &stage),
+        rehearsed_order(&app, &stage, &journals, rehearsal),
+        rehearsed_rollback(&journals),
+        endpoints(&journals),
+        watched(&app, &stage, &target, &journals).await,
+        performance(&app, &stage, rehearsal),
+        backups(&app, &stage, &target).await,
+    ];
+    let failed = items.iter().filter(|i| i.mark == Mark::NotDone).count();
+    let head = format!(
+        "production checklist of {} · stage {stage}{}",
+        app.name(),
+        if rehearsal {
+            " (rehearsal on the emulator)"
+        } else {
+            ""
+        }
+    );
+    match args.format {
+        ViewFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "app": app.name(), "stage": stage.name(), "rehearsal": rehearsal,
+                "passed": failed == 0, "items": items,
+            }))?
+        ),
+        ViewFormat::Markdown => {
+            let mut out = format!("### {head}\n\n| | item | evidence |\n| --- | --- | --- |\n");
+            for i in &items {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    i.mark.symbol(),
+                    i.title,
+                    i.evidence.replace('|', "\\|").replace('\n', " ")
+                );
+            }
+            print!("{out}");
+        }
+        ViewFormat::Text => {
+            let mut out = format!("{head}\n");
+            for i in &items {
+                let _ = writeln!(out, "  {} {:<38} {}", i.mark.symbol(), i.title, i.evidence);
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                if failed == 0 {
+                    "every item is done".to_string()
+                } else {
+                    format!("{failed} item(s) not done")
+                }
+            );
+            anstream::print!("{out}");
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+fn first_line(report: &Report) -> String {
+    report
+        .findings
+        .first()
+        .map(|f| format!("{}:{}: {}", f.file.display(), f.line, f.rule))
+        .unwrap_or_default()
+}
+
+fn references(app: &App) -> Item {
+    let title = "Stage references consistent";
+    let report = hazards::audit(app);
+    if report.findings.is_empty() {
+        item("stage-references", title, Mark::Done, "audit: no findings")
+    } else {
+        item(
+            "stage-references",
+            title,
+            Mark::NotDone,
+            format!(
+                "audit: {} finding(s), first {}; run `cargo xtask audit`",
+                report.findings.len(),
+                first_line(&report)
+            ),
+        )
+    }
+}
+
+fn review(app: &App, stage: &Stage) -> Item {
+    let title = "IAM and resources reviewed";
+    let report = Report {
+        findings: security::review(app, stage),
+        ..Report::default()
+    }
+    .finish();
+    if report.findings.is_empty() {
+        item(
+            "security-review",
+            title,
+            Mark::Done,
+            "security review: no findings",
+        )
+    } else {
+        item(
+            "security-review",
+            title,
+            Mark::NotDone,
+            format!(
+                "security review: {} finding(s), first {}; run `cargo xtask audit {stage}`",
+                report.findings.len(),
+                first_line(&report)
+            ),
+        )
+    }
+}
+
+async fn resources(app: &App, stage: &Stage, target: &StageTarget) -> Item {
+    let title = "Buckets and user pools exist";
+    let stacks = target.stacks();
+    let mut missing = Vec::new();
+    let mut found = (0, 0);
+    for bucket in crate::aws::provision::deployment_buckets(app, stage) {
+        if !stacks.bucket_exists(&bucket).await.unwrap_or(false) {
+            missing.push(format!("deployment bucket {bucket}"));
+        }
+    }
+    match data::resources(app, stage, &target.config).await {
+        Ok(services) => {
+            for (service, resources) in services {
+                let Some(resources) = resources else {
+                    missing.push(format!("the stack of {service}"));
+                    continue;
+                };
+                for r in resources {
+                    match r.kind {
+                        Kind::Bucket => {
+                            if stacks.bucket_exists(&r.physical_id).await.unwrap_or(false) {
+                                found.0 += 1;
+                            } else {
+                                missing.push(format!("bucket {}", r.physical_id));
+                            }
+                        }
+                        Kind::UserPool => {
+                            let exists = target
+                                .cognito()
+                                .describe_user_pool()
+                                .user_pool_id(&r.physical_id)
+                                .send()
+                                .await
+                                .is_ok();
+                            if exists {
+                                found.1 += 1;
+                            } else {
+                                missing.push(format!("user pool {}", r.physical_id));
+                            }
+                        }
+                        Kind::Table => {}
+                    }
+                }
+            }
+        }
+        Err(err) => missing.push(format!("(cannot read the stacks: {err:#})")),
+    }
+    if missing.is_empty() {
+        item(
+            "resources-exist",
+            title,
+            Mark::Done,
+            format!(
+                "{} bucket(s), {} user pool(s) and the deployment buckets exist",
+                found.0, found.1
+            ),
+        )
+    } else {
+        item(
+            "resources-exist",
+            title,
+            Mark::NotDone,
+            format!(
+                "missing: {}; run `cargo xtask bootstrap {stage}` and `cargo xtask deploy {stage}`",
+                missing.join(", ")
+            ),
+        )
+    }
+}
+
+fn describe(j: &Journal) -> String {
+    let commit = j
+        .commit
+        .as_deref()
+        .map(|c| format!(", commit {}", &c[..c.len().min(12)]))
+        .unwrap_or_default();
+    format!("run {}{commit}", j.run_id)
+}
+
+fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehearsal: bool) -> Item {
+    let title = "Deploy order documented and rehearsed";
+    let waves = match order::checked(app, stage) {
+        Ok((_, waves)) => waves,
+        Err(err) => {
+            return item(
+                "order",
+                title,
+                Mark::NotDone,
+                format!(
+                    "the plan is refused: {}",
+                    err.to_string().lines().next().unwrap_or_default()
+                ),
+            )
+        }
+    };
+    let plan = waves
+        .iter()
+        .map(|w| w.join(" + "))
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let rehearsed = journals.iter().find(|j| {
+        j.command == "deploy"
+            && j.outcome.as_deref() == Some("succeeded")
+            && j.services.iter().any(|s| s.status == Status::Deployed)
+    });
+    let on_emulator = rehearsal || stage.on_emulator();
+    match rehearsed {
+        Some(j) if on_emulator => item(
+            "order",
+            title,
+            Mark::Done,
+            format!("plan {plan}; deployed in that order by {}", describe(j)),
+        ),
+        _ if on_emulator => item(
+            "order",
+            title,
+            Mark::NotDone,
+            format!(
+                "plan {plan}; never deployed here: run `cargo xtask deploy {stage}{}`",
+                if rehearsal { " --rehearse" } else { "" }
+            ),
+        ),
+        _ => {
+            // The real stage: its rehearsal is kept in the rehearsal journals.
+            let rehearsals: Vec<Journal> = Journal::list(&app.name(), stage.name(), true)
+                .into_iter()
+                .take(JOURNALS)
+                .filter_map(|p| Journal::load(&p).ok())
+                .collect();
+            match rehearsals.iter().find(|j| j.command == "deploy" && j.outcome.as_deref() == Some("succeeded")) {
+                Some(j) => item("order", title, Mark::Done, format!("plan {plan}; rehearsed on the emulator by {}", describe(j))),
+                None => item("order", title, Mark::NotDone, format!("plan {plan}; no rehearsal on this machine: run `cargo xtask deploy {stage} --rehearse`")),
+            }
+        }
+    }
+}
+
+fn rehearsed_rollback(journals: &[Journal]) -> Item {
+    let title = "Rollback rehearsed";
+    let rolled = journals.iter().find(|j| {
+        j.services.iter().any(|s| s.status == Status::RolledBack)
+            && !j
+                .services
+                .iter()
+                .any(|s| s.status == Status::RollbackFailed)
+    });
+    match rolled {
+        Some(j) => item(
+            "rollback",
+            title,
+            Mark::Done,
+            format!("{} ({}) returned {} service(s) to their state before", describe(j), j.command, j.services.iter().filter(|s| s.status == Status::RolledBack).count()),
+        ),
+        None => item(
+            "rollback",
+            title,
+            Mark::NotDone,
+            "no run here has rolled a service back: deploy a change, then `cargo xtask rollback` it (or let a bake roll it back)",
+        ),
+    }
+}
+
+fn endpoints(journals: &[Journal]) -> Item {
+    let title = "Endpoints validated";
+    let last = journals
+        .iter()
+        .find(|j| j.command == "deploy" && j.outcome.as_deref() == Some("succeeded"));
+    let Some(j) = last else {
+        return item(
+            "endpoints",
+            title,
+            Mark::NotDone,
+            "no successful deploy here yet",
+        );
+    };
+    match j.notes.get("smoke") {
+        Some(smoke) if smoke.contains(" 0 failed") => item(
+            "endpoints",
+            title,
+            Mark::Done,
+            format!("smoke after the last deploy ({}): {smoke}", describe(j)),
+        ),
+        Some(smoke) => item(
+            "endpoints",
+            title,
+            Mark::NotDone,
+            format!("smoke after the last deploy ({}): {smoke}", describe(j)),
+        ),
+        None => item(
+            "endpoints",
+            title,
+            Mark::NotDone,
+            format!("the last deploy ({}) ran no smoke test", describe(j)),
+        ),
+    }
+}
+
+async fn watched(app: &App, stage: &Stage, target: &StageTarget, journals: &[Journal]) -> Item {
+    let title = "Monitoring in place and verified";
+    if stage.monitoring().is_none() {
+        return item(
+            "monitoring",
+            title,
+            Mark::NotDone,
+            format!(
+                "no [stages.{stage}.monitoring] in deploy.toml: nothing keeps alarms on the stage"
+            ),
+        );
+    }
+    let alarms = match monitoring::alarms(app, stage, target).await {
+        Ok(alarms) => alarms,
+        Err(err) => {
+            return item(
+                "monitoring",
+                title,
+                Mark::NotDone,
+                format!("cannot read the alarms: {err:#}"),
+            )
+        }
+    };
+    if alarms.is_empty() {
+        return item(
+            "monitoring",
+            title,
+            Mark::NotDone,
+            format!("no monitoring stack yet: run `cargo xtask deploy {stage}`"),
+        );
+    }
+    let baked = journals.iter().find(|j| {
+        j.events
+            .iter()
+            .any(|e| e.message.starts_with("bake over") || e.message.starts_with("bake: "))
+    });
+    match baked {
+        Some(j) => item(
+            "monitoring",
+            title,
+            Mark::Done,
+            format!("{} alarm(s), {} firing now; watched after a deploy by {}", alarms.len(), alarms.iter().filter(|a| a.firing).count(), describe(j)),
+        ),
+        None => item(
+            "monitoring",
+            title,
+            Mark::NotDone,
+            format!("{} alarm(s), never watched by a bake: deploy with `--bake 5m` (or set monitoring.bake)", alarms.len()),
+        ),
+    }
+}
+
+fn performance(app: &App, stage: &Stage, rehearsal: bool) -> Item {
+    let title = "Performance within objectives";
+    let dir = journal::load_reports_dir(&app.name(), stage.name(), rehearsal);
+    let mut reports: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    reports.sort();
+    let Some(newest) = reports.last() else {
+        return item(
+            "performance",
+            title,
+            Mark::NotDone,
+            format!(
+                "no load report: run `cargo xtask load {stage}{}`",
+                if rehearsal { " --rehearse" } else { "" }
+            ),
+        );
+    };
+    let report: serde_json::Value = match std::fs::read_to_string(newest)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        Some(report) => report,
+        None => {
+            return item(
+                "performance",
+                title,
+                Mark::NotDone,
+                format!(
+                    "{} is not a load report",
+                    crate::sys::paths::display(newest)
+                ),
+            )
+        }
+    };
+    let checks = report["checks"].as_array().cloned().unwrap_or_default();
+    let missed: Vec<String> = checks
+        .iter()
+        .flat_map(|c| {
+            let route = format!(
+                "{} {}",
+                c["method"].as_str().unwrap_or_default(),
+                c["path"].as_str().unwrap_or_default()
+            );
+            c["missed"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |m| format!("{route}: {}", m.as_str().unwrap_or_default()))
+        })
+        .collect();
+    let with_objectives = checks
+        .iter()
+        .filter(|c| c["objectives"].as_object().is_some_and(|o| !o.is_empty()))
+        .count();
+    let name = crate::sys::paths::display(newest);
+    if !missed.is_empty() {
+        item(
+            "performance",
+            title,
+            Mark::NotDone,
+            format!("{name}: {}", missed.join("; ")),
+        )
+    } else if with_objectives == 0 {
+        item("performance", title, Mark::NotDone, format!("{name}: no objective to be within; set `[load] p95_ms` and `error_rate` in smoke.toml"))
+    } else {
+        item(
+            "performance",
+            title,
+            Mark::Done,
+            format!(
+                "{name}: {} endpoint(s) within their objectives ({})",
+                checks.len(),
+                report["pace"].as_str().unwrap_or_default()
+            ),
+        )
+    }
+}
+
+async fn backups(app: &App, stage: &Stage, target: &StageTarget) -> Item {
+    let title = "Backups tested";
+    let services = match data::resources(app, stage, &target.config).await {
+        Ok(services) => services,
+        Err(err) => {
+            return item(
+                "backups",
+                title,
+                Mark::NotDone,
+                format!("cannot read the stacks: {err:#}"),
+            )
+        }
+    };
+    let undeployed: Vec<&str> = services
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(s, _)| s.as_str())
+        .collect();
+    if !undeployed.is_empty() {
+        return item(
+            "backups",
+            title,
+            Mark::NotDone,
+            format!(
+                "not deployed: {}; what they hold cannot be backed up yet",
+                undeployed.join(", ")
+            ),
+        );
+    }
+    let tables: Vec<String> = services
+        .into_values()
+        .flatten()
+        .flatten()
+        .filter(|r| r.kind == Kind::Table)
+        .map(|r| r.physical_id)
+        .collect();
+    if tables.is_empty() {
+        return item(
+            "backups",
+            title,
+            Mark::NotApplicable,
+            "the stage has no tables",
+        );
+    }
+    let dynamodb = target.dynamodb();
+    let mut unbacked = Vec::new();
+    for table in &tables {
+        let listed = dynamodb.list_backups().table_name(table).send().await;
+        if listed
+            .map(|l| l.backup_summaries().is_empty())
+            .unwrap_or(true)
+        {
+            unbacked.push(table.clone());
+        }
+    }
+    // A restore makes `<table>-restored-<id>` next to the original.
+    let mut restored = Vec::new();
+    let mut start: Option<String> = None;
+    for _ in 0..100 {
+        let mut request = dynamodb.list_tables().limit(100);
+        if let Some(s) = start.take() {
+            request = request.exclusive_start_table_name(s);
+        }
+        let Ok(page) = request.send().await else {
+            break;
+        };
+        for name in page.table_names() {
+            if tables
+                .iter()
+                .any(|t| name.starts_with(&format!("{t}-restored-")))
+            {
+                restored.push(name.clone());
+            }
+        }
+        match page.last_evaluated_table_name() {
+            Some(last) => start = Some(last.to_string()),
+            None => break,
+        }
+    }
+    if !unbacked.is_empty() {
+        return item(
+            "backups",
+            title,
+            Mark::NotDone,
+            format!(
+                "no backup of {}: run `cargo xtask backup {stage}`",
+                unbacked.join(", ")
+            ),
+        );
+    }
+    match restored.first() {
+        Some(table) => item("backups", title, Mark::Done, format!("every table ({}) has a backup; restored into {table}", tables.len())),
+        None => item("backups", title, Mark::NotDone, format!("every table ({}) has a backup, none was ever restored: `cargo xtask backup {stage} --list`, then `--restore ARN`", tables.len())),
+    }
+}
