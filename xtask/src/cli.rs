@@ -61,6 +61,8 @@ pub enum Command {
     Load(LoadArgs),
     /// The production checklist as checks, each with its evidence; exit 1 when one is not done.
     Checklist(ChecklistArgs),
+    /// Write the stage's runbook (order, rollback, endpoints, data, alarms, what to do) from the app.
+    Runbook(RunbookArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
@@ -128,7 +130,7 @@ impl Command {
             Command::Doctor(_) | Command::Codegen(_) | Command::Bench(_) => (false, false),
             // `local` manages the MiniStack emulator of this checkout.
             Command::Local(_) => (false, false),
-            Command::Audit(_) | Command::Plan(_) => (true, false),
+            Command::Audit(_) | Command::Plan(_) | Command::Runbook(_) => (true, false),
             _ => (true, true),
         }
     }
@@ -148,6 +150,7 @@ impl Command {
             Command::Diff(_) => "diff",
             Command::Load(_) => "load",
             Command::Checklist(_) => "checklist",
+            Command::Runbook(_) => "runbook",
             Command::Migrate(_) => "migrate",
             Command::Backup(_) => "backup",
             Command::Remove(_) => "remove",
@@ -168,6 +171,7 @@ impl Command {
             | Command::Validate(_)
             | Command::Info(_)
             | Command::Checklist(_)
+            | Command::Runbook(_)
             | Command::Diff(_) => true,
             Command::Codegen(args) => args.check,
             Command::Unlock(args) => !args.force,
@@ -355,6 +359,15 @@ pub struct DiffArgs {
     pub only: Vec<String>,
     #[command(flatten)]
     pub out: FormatOpt,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// Write it to this file instead of printing it.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -31,7 +31,14 @@ pub fn generated() -> Result<Vec<(PathBuf, String)>> {
             resource_types()?,
         ),
         (root.join("xtask/src/cfn/runtimes.rs"), runtimes()?),
+        (root.join("docs/runbook-prod.md"), runbook(&app)?),
     ])
+}
+
+/// The bundled app's prod runbook, as `cargo xtask runbook prod` writes it.
+fn runbook(app: &App) -> Result<String> {
+    let stage = app.stage("prod")?;
+    crate::cfn::runbook::runbook(app, &stage)
 }
 
 /// The Lambda runtimes the pinned Serverless CLI's configuration schema

@@ -33,6 +33,7 @@ mod migrate;
 mod plan;
 mod remove;
 mod rollback;
+mod runbook;
 mod smoke;
 mod unlock;
 mod validate;

@@ -12,6 +12,7 @@ pub mod monitoring;
 pub(crate) mod order;
 pub(crate) mod refs;
 pub(crate) mod resource_types;
+pub(crate) mod runbook;
 pub(crate) mod runtimes;
 pub mod security;
 
