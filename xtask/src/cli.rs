@@ -364,7 +364,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct RunbookArgs {
     #[command(flatten)]
-    pub at: StageOpt,
+    pub stage: StageName,
     /// Write it to this file instead of printing it.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
