@@ -342,3 +342,17 @@ fn no_input_makes_it_panic() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn only_an_alarm_with_an_action_watches_a_function() {
+    let dir = fixture("broken/unmonitored");
+    let app = App::load(&dir).expect("the fixture loads");
+    let report = hazards::audit_stages(&app, None);
+    let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    // `list` has an alarm that pages; `health` has one that tells nobody.
+    assert!(
+        messages[0].contains("function `health`") && !messages[0].contains("`list`"),
+        "{messages:?}"
+    );
+}

@@ -27,8 +27,9 @@ const ALARM_PLUGINS: &[&str] = &["serverless-plugin-aws-alerts"];
 
 /// On a protected stage without generated monitoring, the functions of a
 /// service that no alarm of its own watches: an alarm watches a function
-/// when its dimensions name the function (its logical id through `Ref`,
-/// or its key). One finding per service, at its `functions:`.
+/// when it has an action (`AlarmActions`) and its dimensions name the
+/// function (its logical id through `Ref`, or its key). One finding per
+/// service, at its `functions:`.
 pub fn unmonitored(service: &Service, stage: &Stage) -> Option<Finding> {
     if !stage.is_protected() || stage.monitoring().is_some() {
         return None;
@@ -53,6 +54,14 @@ pub fn unmonitored(service: &Service, stage: &Stage) -> Option<Finding> {
     let mut api_watched = false;
     for (_, _, resource) in service.entries("Resources") {
         if resource.get("Type").and_then(Node::as_str) != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        // An alarm that tells nobody watches nothing.
+        let wired = resource
+            .path(&["Properties", "AlarmActions"])
+            .and_then(Node::as_seq)
+            .is_some_and(|actions| !actions.is_empty());
+        if !wired {
             continue;
         }
         api_watched |= resource
