@@ -5,7 +5,6 @@
 //! histogram per check; what is measured is only what ends after the
 //! warm-up.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::runner::{run_check, Options};
+use crate::runner::{bases, run_check, Options};
 use crate::spec::{Check, Objectives, Spec};
 use crate::Endpoint;
 
@@ -133,9 +132,9 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// Whether every objective was met.
+    /// Whether something was measured and every objective was met.
     pub fn ok(&self) -> bool {
-        self.checks.iter().all(|c| c.missed.is_empty())
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.missed.is_empty())
     }
 
     pub fn table(&self) -> String {
@@ -302,21 +301,21 @@ pub async fn drive(
             })
             .collect(),
     );
-    let mut bases: BTreeMap<String, String> = BTreeMap::new();
-    for e in endpoints {
-        if let Some(url) = &e.base_url {
-            bases
-                .entry(e.service.clone())
-                .or_insert_with(|| url.clone());
+    let client = match options.client() {
+        Ok(client) => client,
+        Err(err) => {
+            left_out.push(err);
+            return LoadReport {
+                pace: String::new(),
+                warmup_s: 0.0,
+                measured_s: 0.0,
+                checks: Vec::new(),
+                missed_starts: 0,
+                left_out,
+            };
         }
-    }
-    let client = {
-        let mut builder = reqwest::Client::builder().timeout(options.timeout);
-        for (host, addr) in &options.resolve {
-            builder = builder.resolve(host, *addr);
-        }
-        builder.build().unwrap_or_default()
     };
+    let bases = bases(endpoints);
     let shared = Arc::new((work, bases, options.clone(), client));
     let counter = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

@@ -36,6 +36,33 @@ pub struct Options {
     pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
+impl Options {
+    /// The HTTP client of a run: its timeout, and its host names pinned.
+    pub(crate) fn client(&self) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder().timeout(self.timeout);
+        for (host, addr) in &self.resolve {
+            builder = builder.resolve(host, *addr);
+        }
+        builder
+            .build()
+            .map_err(|err| format!("cannot build an HTTP client: {err}"))
+    }
+}
+
+/// Each service's API base URL: setup and cleanup steps may go to
+/// another service's API.
+pub(crate) fn bases(endpoints: &[Endpoint]) -> BTreeMap<String, String> {
+    let mut bases = BTreeMap::new();
+    for endpoint in endpoints {
+        if let Some(url) = &endpoint.base_url {
+            bases
+                .entry(endpoint.service.clone())
+                .or_insert_with(|| url.clone());
+        }
+    }
+    bases
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -96,29 +123,14 @@ pub async fn run(spec: &Spec, endpoints: &[Endpoint], options: &Options) -> Repo
         work.push((n, check.clone(), endpoint.clone(), true));
     }
 
-    let mut builder = reqwest::Client::builder().timeout(options.timeout);
-    for (host, addr) in &options.resolve {
-        builder = builder.resolve(host, *addr);
-    }
-    let client = match builder.build() {
+    let client = match options.client() {
         Ok(client) => client,
         Err(err) => {
-            report
-                .coverage
-                .push(format!("cannot build an HTTP client: {err}"));
+            report.coverage.push(err);
             return report;
         }
     };
-    // Setup and cleanup steps may go to another service's API.
-    let mut bases: BTreeMap<String, String> = BTreeMap::new();
-    for endpoint in endpoints {
-        if let Some(url) = &endpoint.base_url {
-            bases
-                .entry(endpoint.service.clone())
-                .or_insert_with(|| url.clone());
-        }
-    }
-    let bases = Arc::new(bases);
+    let bases = Arc::new(bases(endpoints));
     let started = Instant::now();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = JoinSet::new();

@@ -434,17 +434,8 @@ async fn watched(app: &App, stage: &Stage, target: &StageTarget, journals: &[Jou
 fn performance(app: &App, stage: &Stage, rehearsal: bool) -> Item {
     let title = "Performance within objectives";
     let dir = journal::load_reports_dir(&app.name(), stage.name(), rehearsal);
-    let mut reports: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    reports.sort();
-    let Some(newest) = reports.last() else {
+    let reports = journal::json_files(&dir);
+    let Some(newest) = reports.first() else {
         return item(
             "performance",
             title,

@@ -135,7 +135,7 @@ async fn view(app: &App, stage: &Stage, target: &StageTarget) -> Result<StageVie
                 dns_target: deployed.as_ref().map(|d| d.dns_target.clone()),
                 api: deployed
                     .and_then(|d| d.mapping)
-                    .map(|(api, api_stage)| format!("{api} ({api_stage})")),
+                    .map(|m| format!("{} ({})", m.api, m.stage)),
             });
         }
         services.push(ServiceView {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, git, Harness};
+use support::{git, Harness};
 
 fn commit(app: &Path, message: &str) {
     git(app, &["add", "-A"]);
@@ -41,12 +41,7 @@ async fn the_checklist_passes_once_every_step_is_done() -> Result<()> {
     std::fs::write(app.join(".gitignore"), "node_modules/\n.serverless/\n")?;
     git(&app, &["init", "-q"]);
     commit(&app, "tb365");
-    let app_arg = arg(&app);
-    let xtask = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--rehearse", "--app", &app_arg]);
-        h.run(&all)
-    };
+    let xtask = h.rehearsing(&app);
     let checklist = || -> Result<(Option<i32>, Value)> {
         let run = xtask(&["checklist", "prod", "--format", "json"]);
         Ok((

@@ -465,12 +465,7 @@ async fn a_preview_stage_deploys_shows_its_info_and_is_removed() -> Result<()> {
         &manifest,
         format!("{text}\n[stages.\"pr-*\"]\nregion = \"us-east-1\"\n"),
     )?;
-    let app_arg = arg(&app);
-    let xtask = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--rehearse", "--app", &app_arg]);
-        h.run(&all)
-    };
+    let xtask = h.rehearsing(&app);
 
     let refused = xtask(&["bootstrap", "feature-1"]);
     refused.fails_with("allowed stages: local, dev, stage, prod, pr-*");

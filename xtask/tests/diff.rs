@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, git, Harness};
+use support::{git, Harness};
 
 fn edit(path: &Path, from: &str, to: &str) -> Result<()> {
     let text = std::fs::read_to_string(path)?;
@@ -65,12 +65,7 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
     std::fs::write(app.join(".gitignore"), "node_modules/\n.serverless/\n")?;
     git(&app, &["init", "-q"]);
     commit(&app, "tb365");
-    let app_arg = arg(&app);
-    let xtask = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--rehearse", "--app", &app_arg]);
-        h.run(&all)
-    };
+    let xtask = h.rehearsing(&app);
     let diff = || -> Result<Value> {
         let run = xtask(&["diff", "prod", "--format", "json"]);
         run.ok();
@@ -277,12 +272,7 @@ async fn a_large_template_is_planned_through_the_deployment_bucket() -> Result<(
             ("big/serverless.yml", &file),
         ],
     );
-    let app_arg = arg(&app);
-    let xtask = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--rehearse", "--app", &app_arg]);
-        h.run(&all)
-    };
+    let xtask = h.rehearsing(&app);
     xtask(&["bootstrap", "dev"]).ok();
     xtask(&["deploy", "dev"]).ok();
     edit(

@@ -42,6 +42,27 @@ async fn version(h: &Harness) -> Result<String> {
     Ok(body["version"].as_str().unwrap_or_default().to_string())
 }
 
+/// A deploy with a 60 s bake, started and followed until it bakes.
+fn baking(
+    h: &Harness,
+    app_arg: &str,
+) -> Result<(std::process::Child, std::thread::JoinHandle<String>)> {
+    let mut child = h.spawn(&[
+        "deploy",
+        "dev",
+        "--bake",
+        "60s",
+        "--rehearse",
+        "--app",
+        app_arg,
+    ])?;
+    let (baking, output) = watch(&mut child, "baking for 60s");
+    baking
+        .recv_timeout(Duration::from_secs(180))
+        .context("the deploy reaches its bake")?;
+    Ok((child, output))
+}
+
 #[tokio::test]
 async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()> {
     let h = Harness::start("monitoring").await?;
@@ -55,11 +76,7 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
         ],
     );
     let app_arg = arg(&app);
-    let xtask = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--rehearse", "--app", &app_arg]);
-        h.run(&all)
-    };
+    let xtask = h.rehearsing(&app);
     xtask(&["bootstrap", "dev"]).ok();
     let first = xtask(&["deploy", "dev"]);
     first.ok();
@@ -117,20 +134,7 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
 
     // A new version whose bake sees an alarm go off is rolled back.
     std::fs::write(app.join("web/serverless.yml"), service("two"))?;
-    let bake = [
-        "deploy",
-        "dev",
-        "--bake",
-        "60s",
-        "--rehearse",
-        "--app",
-        &app_arg,
-    ];
-    let mut child = h.spawn(&bake)?;
-    let (baking, output) = watch(&mut child, "baking for 60s");
-    baking
-        .recv_timeout(Duration::from_secs(180))
-        .context("the deploy reaches its bake")?;
+    let (mut child, output) = baking(&h, &app_arg)?;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&h.sdk().await);
     cloudwatch
         .set_alarm_state()
@@ -165,19 +169,7 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
         .await?;
 
     // A function that fails during the bake rolls it back too.
-    let mut child = h.spawn(&[
-        "deploy",
-        "dev",
-        "--bake",
-        "60s",
-        "--rehearse",
-        "--app",
-        &app_arg,
-    ])?;
-    let (baking, output) = watch(&mut child, "baking for 60s");
-    baking
-        .recv_timeout(Duration::from_secs(180))
-        .context("the deploy reaches its bake")?;
+    let (mut child, output) = baking(&h, &app_arg)?;
     // Through the Lambda API: the emulator records a function's metrics
     // for direct invocations only (AWS for every invocation).
     let lambda = aws_sdk_lambda::Client::new(&h.sdk().await);

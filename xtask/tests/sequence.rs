@@ -68,12 +68,7 @@ fn set_health_version(app: &Path, version: &str) -> Result<()> {
 async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()> {
     let h = Harness::start("sequence").await?;
     let app = copy_app(&h)?;
-    let app_arg = arg(&app);
-    let xtask = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--rehearse", "--app", &app_arg]);
-        h.run(&all)
-    };
+    let xtask = h.rehearsing(&app);
 
     // 1. Bootstrap, deploy in order, smoke every endpoint.
     xtask(&["bootstrap", "dev"]).ok();

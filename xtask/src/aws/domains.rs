@@ -143,14 +143,41 @@ fn client(target: &StageTarget) -> aws_sdk_apigatewayv2::Client {
     aws_sdk_apigatewayv2::Client::new(&target.config)
 }
 
+/// Every API mapping of the custom domain `name`.
+async fn mappings(
+    api: &aws_sdk_apigatewayv2::Client,
+    name: &str,
+) -> Result<Vec<aws_sdk_apigatewayv2::types::ApiMapping>> {
+    let found = api
+        .get_api_mappings()
+        .domain_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the API mappings of {name}: {}",
+                aws::error_message(&e)
+            )
+        })?;
+    Ok(found.items().to_vec())
+}
+
+/// The mapping of a domain's root (no base path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootMapping {
+    pub id: String,
+    pub api: String,
+    /// The API's stage it serves (`$default` for an HTTP API).
+    pub stage: String,
+}
+
 /// A custom domain as API Gateway has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
     pub certificate: String,
     /// The host name DNS must point the domain at (a CNAME or an alias).
     pub dns_target: String,
-    /// The root mapping: the API id and its stage.
-    pub mapping: Option<(String, String)>,
+    pub mapping: Option<RootMapping>,
 }
 
 /// The custom domain `name` as deployed; `None` when it does not exist.
@@ -172,26 +199,14 @@ pub async fn deployed(target: &StageTarget, name: &str) -> Result<Option<Deploye
         }
     };
     let config = found.domain_name_configurations().first();
-    let mappings = api
-        .get_api_mappings()
-        .domain_name(name)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read the API mappings of {name}: {}",
-                aws::error_message(&e)
-            )
-        })?;
-    let mapping = mappings
-        .items()
-        .iter()
+    let mapping = mappings(&api, name)
+        .await?
+        .into_iter()
         .find(|m| m.api_mapping_key().unwrap_or_default().is_empty())
-        .map(|m| {
-            (
-                m.api_id().unwrap_or_default().to_string(),
-                m.stage().unwrap_or_default().to_string(),
-            )
+        .map(|m| RootMapping {
+            id: m.api_mapping_id().unwrap_or_default().to_string(),
+            api: m.api_id().unwrap_or_default().to_string(),
+            stage: m.stage().unwrap_or_default().to_string(),
         });
     Ok(Some(Deployed {
         certificate: config
@@ -273,27 +288,10 @@ pub async fn apply(
             }
             Some(_) => {}
         }
-        let wanted = (api_id.clone(), api_stage.clone());
         match before.as_ref().and_then(|d| d.mapping.clone()) {
-            Some(current) if current == wanted => {}
-            Some((old_api, _)) => {
-                let mappings = api
-                    .get_api_mappings()
-                    .domain_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot read the API mappings of {name}: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
-                let id = mappings
-                    .items()
-                    .iter()
-                    .find(|m| m.api_mapping_key().unwrap_or_default().is_empty())
-                    .and_then(|m| m.api_mapping_id())
-                    .context("the root mapping was just read")?;
+            Some(current) if current.api == api_id && current.stage == api_stage => {}
+            Some(current) => {
+                let (old_api, id) = (current.api, current.id);
                 api.update_api_mapping()
                     .domain_name(name)
                     .api_mapping_id(id)
@@ -360,19 +358,8 @@ pub async fn release(
         if deployed(target, name).await?.is_none() {
             continue;
         }
-        let mappings = api
-            .get_api_mappings()
-            .domain_name(name)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot read the API mappings of {name}: {}",
-                    aws::error_message(&e)
-                )
-            })?;
         let mut left = 0;
-        for mapping in mappings.items() {
+        for mapping in mappings(&api, name).await? {
             let mine = api_id.is_some() && mapping.api_id() == api_id.as_deref();
             let Some(id) = mapping.api_mapping_id().filter(|_| mine) else {
                 left += 1;

@@ -142,6 +142,23 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// The JSON files of a folder of run records, newest first (their names
+/// start with the run id, which sorts by time).
+pub fn json_files(folder: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files.reverse();
+    files
+}
+
 /// Where a stage's load reports are kept: beside its journals, in a
 /// folder of their own (`load/<run id>.json` and `.svg`).
 pub fn load_reports_dir(app: &str, stage: &str, rehearsal: bool) -> PathBuf {
@@ -309,18 +326,7 @@ impl Journal {
 
     /// The journals of a stage, newest first.
     pub fn list(app: &str, stage: &str, rehearsal: bool) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir(app, stage, rehearsal))
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files.reverse();
-        files
+        json_files(&dir(app, stage, rehearsal))
     }
 
     /// The run as Markdown, for a CI run summary.

@@ -91,6 +91,17 @@ impl Harness {
             .spawn()
     }
 
+    /// Runs the binary on `app`'s rehearsal: the arguments, then
+    /// `--rehearse --app APP`.
+    pub fn rehearsing(&self, app: &Path) -> impl Fn(&[&str]) -> Run + '_ {
+        let app_arg = arg(app);
+        move |args: &[&str]| {
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--rehearse", "--app", &app_arg]);
+            self.run(&all)
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.xtask(args).output().expect("the xtask binary runs");
         Run::from(output)
