@@ -65,6 +65,9 @@ pub async fn watched(app: &App, stage: &Stage, target: &StageTarget) -> Result<V
     Ok(out)
 }
 
+/// CloudFormation's limit of resources in one stack.
+const MAX_RESOURCES: usize = 500;
+
 /// Brings the stage's monitoring stack in step with what is deployed:
 /// `created`, `updated` or `unchanged`, with how many alarms it holds.
 pub async fn deploy(app: &App, stage: &Stage, target: &StageTarget) -> Result<(String, usize)> {
@@ -78,6 +81,12 @@ pub async fn deploy(app: &App, stage: &Stage, target: &StageTarget) -> Result<(S
             .filter(|v| v["Type"] == "AWS::CloudWatch::Alarm")
             .count()
     });
+    let resources = template["Resources"].as_object().map_or(0, |r| r.len());
+    if resources > MAX_RESOURCES {
+        anyhow::bail!(
+            "the monitoring stack would hold {resources} resources ({alarms} alarms), over the {MAX_RESOURCES} CloudFormation allows in one stack; leave [stages.{stage}.monitoring] out and give the services alarms of their own (the audit accepts those)"
+        );
+    }
     let stacks = target.stacks();
     // A large template goes through a deployment bucket of the stage.
     let bucket = crate::aws::provision::deployment_buckets(app, stage)
