@@ -153,12 +153,7 @@ async fn mappings(
         .domain_name(name)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read the API mappings of {name}: {}",
-                aws::error_message(&e)
-            )
-        })?;
+        .map_err(aws::cannot(format!("read the API mappings of {name}")))?;
     Ok(found.items().to_vec())
 }
 
@@ -261,12 +256,7 @@ pub async fn apply(
                     .domain_name_configurations(config)
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot create custom domain {name}: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
+                    .map_err(aws::cannot(format!("create custom domain {name}")))?;
                 said.push(format!("{name}: custom domain created"));
             }
             Some(d) if d.certificate != domain.certificate => {
@@ -275,12 +265,7 @@ pub async fn apply(
                     .domain_name_configurations(config)
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot update custom domain {name}: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
+                    .map_err(aws::cannot(format!("update custom domain {name}")))?;
                 said.push(format!(
                     "{name}: certificate {} replaced by {}",
                     d.certificate, domain.certificate
@@ -299,12 +284,7 @@ pub async fn apply(
                     .stage(&api_stage)
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot update the mapping of {name}: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
+                    .map_err(aws::cannot(format!("update the mapping of {name}")))?;
                 said.push(format!(
                     "{name}: mapping moved from API {old_api} to API {api_id} ({api_stage}) of {}",
                     domain.service
@@ -317,12 +297,7 @@ pub async fn apply(
                     .stage(&api_stage)
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot map {name} to API {api_id}: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
+                    .map_err(aws::cannot(format!("map {name} to API {api_id}")))?;
                 said.push(format!(
                     "{name}: mapped to API {api_id} ({api_stage}) of {}",
                     domain.service
@@ -370,12 +345,7 @@ pub async fn release(
                 .api_mapping_id(id)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot delete the mapping of {name}: {}",
-                        aws::error_message(&e)
-                    )
-                })?;
+                .map_err(aws::cannot(format!("delete the mapping of {name}")))?;
             said.push(format!(
                 "{name}: mapping to API {} removed",
                 mapping.api_id().unwrap_or_default()
@@ -386,12 +356,7 @@ pub async fn release(
                 .domain_name(name)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot delete custom domain {name}: {}",
-                        aws::error_message(&e)
-                    )
-                })?;
+                .map_err(aws::cannot(format!("delete custom domain {name}")))?;
             said.push(format!("{name}: custom domain deleted"));
         } else {
             said.push(format!(

@@ -108,6 +108,17 @@ pub fn s3_client(config: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// For `map_err`: an SDK error as `cannot WHAT: CODE: message`.
+pub fn cannot<E, R>(
+    what: impl std::fmt::Display,
+) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |err| anyhow::anyhow!("cannot {what}: {}", error_message(&err))
+}
+
 /// The message of an SDK error with its service error code, without the
 /// debug noise of the full error chain.
 pub fn error_message<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String

@@ -138,12 +138,7 @@ pub async fn alarms(app: &App, stage: &Stage, target: &StageTarget) -> Result<Ve
             .max_records(100)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot read the alarms of {stack}: {}",
-                    crate::aws::error_message(&e)
-                )
-            })?;
+            .map_err(crate::aws::cannot(format!("read the alarms of {stack}")))?;
         for a in found.metric_alarms() {
             out.push(Alarm {
                 name: a.alarm_name().unwrap_or_default().to_string(),
@@ -188,12 +183,7 @@ pub async fn function_errors(
             .statistics(Statistic::Sum)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot read the errors of {function}: {}",
-                    crate::aws::error_message(&e)
-                )
-            })?;
+            .map_err(crate::aws::cannot(format!("read the errors of {function}")))?;
         // CloudWatch counts from `since` (AWS from the start of its
         // minute: Lambda's metrics have one-minute resolution).
         let errors: f64 = stats.datapoints().iter().filter_map(|d| d.sum()).sum();

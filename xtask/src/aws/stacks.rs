@@ -264,12 +264,9 @@ impl Stacks {
             None => request.template_body(template),
         };
         let result = async {
-            request.send().await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create a change set for {stack}: {}",
-                    aws::error_message(&e)
-                )
-            })?;
+            request.send().await.map_err(crate::aws::cannot(format!(
+                "create a change set for {stack}"
+            )))?;
             // Bounded: a change set is ready in seconds; five minutes is a
             // stuck service.
             let started = std::time::Instant::now();
@@ -284,12 +281,9 @@ impl Stacks {
                 if let Some(t) = token.take() {
                     describe = describe.next_token(t);
                 }
-                let page = describe.send().await.map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot read the change set of {stack}: {}",
-                        aws::error_message(&e)
-                    )
-                })?;
+                let page = describe.send().await.map_err(crate::aws::cannot(format!(
+                    "read the change set of {stack}"
+                )))?;
                 match page.status() {
                     Some(ChangeSetStatus::CreateComplete) => {}
                     Some(ChangeSetStatus::Failed) => {
@@ -372,12 +366,9 @@ impl Stacks {
                     .body(template.as_bytes().to_vec().into())
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot put the template of {stack} in {bucket}: {}",
-                            aws::error_message(&e)
-                        )
-                    })?;
+                    .map_err(crate::aws::cannot(format!(
+                        "put the template of {stack} in {bucket}"
+                    )))?;
                 Ok(Some((bucket.to_string(), key)))
             }
             _ => Ok(None),
@@ -451,9 +442,7 @@ impl Stacks {
             .stack_name(stack)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot delete stack {stack}: {}", aws::error_message(&e))
-            })?;
+            .map_err(crate::aws::cannot(format!("delete stack {stack}")))?;
         self.wait_settled(stack).await?;
         Ok(true)
     }
