@@ -2,7 +2,8 @@
 //! checks, each ✔ (done, with its evidence), ✘ (not done, with what to do)
 //! or – (does not apply). Evidence comes from the app (audit, review,
 //! plan), from the stage's target (resources, alarms, backups) and from
-//! the stage's journals and load reports. Exit 1 when an item fails.
+//! the stage's journals (this machine's and the shared copies beside the
+//! lock) and load reports. Exit 1 when an item fails.
 
 use std::fmt::Write as _;
 
@@ -60,11 +61,7 @@ const JOURNALS: usize = 200;
 pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
     let (app, stage, target) = global.open_stage(&args.at).await?;
     let rehearsal = target.is_rehearsal();
-    let journals: Vec<Journal> = journal::Journal::list(&app.name(), stage.name(), rehearsal)
-        .into_iter()
-        .take(JOURNALS)
-        .filter_map(|p| Journal::load(&p).ok())
-        .collect();
+    let journals = journals(&app, &stage, &target).await;
     let items = vec![
         references(&app),
         resources(&app, &stage, &target).await,
@@ -125,6 +122,39 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// The stage's journals, newest first: this machine's, and the shared
+/// copies beside the stage's lock (a CI runner's runs, read from a
+/// laptop, and the other way round), each run once.
+async fn journals(app: &App, stage: &Stage, target: &StageTarget) -> Vec<Journal> {
+    let rehearsal = target.is_rehearsal();
+    let mut out: Vec<Journal> = Journal::list(&app.name(), stage.name(), rehearsal)
+        .into_iter()
+        .take(JOURNALS)
+        .filter_map(|p| Journal::load(&p).ok())
+        .collect();
+    let locks = target.locks();
+    let at = (
+        app.name(),
+        stage.name().to_string(),
+        stage.region().to_string(),
+    );
+    let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
+    // No lock table (never bootstrapped) means no shared journals.
+    let shared = Journal::shared_runs(&locks, at, rehearsal)
+        .await
+        .unwrap_or_default();
+    for run_id in shared.into_iter().take(JOURNALS) {
+        if out.iter().any(|j| j.run_id == run_id) {
+            continue;
+        }
+        if let Ok(Some(journal)) = Journal::shared(&locks, at, rehearsal, &run_id).await {
+            out.push(journal);
+        }
+    }
+    out.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+    out
 }
 
 fn first_line(report: &Report) -> String {

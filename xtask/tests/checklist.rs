@@ -2,7 +2,8 @@
 //! is done every item that needs a step is ✘ with what to do, and after
 //! the steps — a deploy with its smoke test and bake, a load run within
 //! the objectives, a backup and a restore, a change rolled back — every
-//! item is ✔ with its evidence and the run passes.
+//! item is ✔ with its evidence and the run passes, read from the shared
+//! journals when this machine's are gone.
 
 mod support;
 
@@ -120,6 +121,14 @@ async fn the_checklist_passes_once_every_step_is_done() -> Result<()> {
         .to_string();
     xtask(&["rollback", "prod", "--run", &change, "--yes"]).ok();
 
+    // The journals of this machine are gone (a fresh CI runner): the
+    // shared copies beside the stage's lock are the evidence.
+    let local = h.dir.join("state/journal/tb365/prod.rehearsal");
+    for entry in std::fs::read_dir(&local)?.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "json") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
     let (code, after) = checklist()?;
     assert_eq!(code, Some(0), "{after}");
     assert!(marks(&after).iter().all(|(_, m)| m == "done"), "{after}");

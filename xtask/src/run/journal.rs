@@ -296,14 +296,28 @@ impl Journal {
         if let Ok(journal) = Journal::load(&path) {
             return Ok(Some(journal));
         }
+        let Some(journal) = Journal::shared(locks, (app, stage, region), rehearsal, run_id).await?
+        else {
+            return Ok(None);
+        };
+        journal.save()?;
+        Ok(Some(journal))
+    }
+
+    /// A run's shared journal, read and not kept.
+    pub async fn shared(
+        locks: &Locks,
+        (app, stage, region): (&str, &str, &str),
+        rehearsal: bool,
+        run_id: &str,
+    ) -> Result<Option<Journal>> {
         let key = Journal::shared_key(app, stage, region, rehearsal, run_id);
         let Some(body) = locks.get_record(&key).await? else {
             return Ok(None);
         };
         let mut journal: Journal = serde_json::from_str(&body)
             .with_context(|| format!("the shared journal {key} is not a journal"))?;
-        journal.path = path;
-        journal.save()?;
+        journal.path = dir(app, stage, rehearsal).join(format!("{run_id}.json"));
         Ok(Some(journal))
     }
 
