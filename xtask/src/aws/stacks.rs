@@ -394,12 +394,11 @@ impl Stacks {
         let name = format!("{stack}-{}", crate::sys::clock::now());
         let uploaded = self.put_template(stack, &name, template, bucket).await?;
         let url = uploaded.as_ref().map(|(b, k)| self.object_url(b, k));
+        // A template is sent in the request, or read from the bucket.
+        let body = url.is_none().then(|| template.to_string());
         let sent = if exists {
             let request = self.cfn.update_stack().stack_name(stack);
-            let request = match &url {
-                Some(url) => request.template_url(url),
-                None => request.template_body(template),
-            };
+            let request = request.set_template_url(url).set_template_body(body);
             request
                 .send()
                 .await
@@ -407,10 +406,7 @@ impl Stacks {
                 .map_err(|e| aws::error_message(&e))
         } else {
             let request = self.cfn.create_stack().stack_name(stack);
-            let request = match &url {
-                Some(url) => request.template_url(url),
-                None => request.template_body(template),
-            };
+            let request = request.set_template_url(url).set_template_body(body);
             request
                 .send()
                 .await
