@@ -63,6 +63,8 @@ pub enum Command {
     Checklist(ChecklistArgs),
     /// Write the stage's runbook (order, rollback, endpoints, data, alarms, what to do) from the app.
     Runbook(RunbookArgs),
+    /// Draw a run as a timeline (where each service's time went, the critical path).
+    Report(ReportArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
@@ -151,6 +153,7 @@ impl Command {
             Command::Load(_) => "load",
             Command::Checklist(_) => "checklist",
             Command::Runbook(_) => "runbook",
+            Command::Report(_) => "report",
             Command::Migrate(_) => "migrate",
             Command::Backup(_) => "backup",
             Command::Remove(_) => "remove",
@@ -295,6 +298,10 @@ pub struct DeployArgs {
     /// How many services may deploy at once.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
+    /// How many services may package ahead of their turn at once, while
+    /// what they depend on deploys (0: each packages at its turn).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub package_ahead: usize,
     /// Run every check and show what would be deployed; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -343,6 +350,9 @@ pub struct SmokeArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// How many checks run at once (default 4).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Write a first smoke.toml, one check per endpoint the Serverless files declare; runs nothing.
     #[arg(long, conflicts_with_all = ["allow_mutating", "junit"])]
     pub init: bool,
@@ -377,6 +387,21 @@ pub struct ChecklistArgs {
     /// Output format: text, JSON, or Markdown (for a CI run summary).
     #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
     pub format: ViewFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// The run to draw (default: the newest deploy of the stage).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Output format: text, JSON, or Markdown (a Mermaid Gantt chart).
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+    /// Also write the timeline as an SVG picture here.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::cli::{Cli, Command};
 use crate::{
     audit, backup, bench, bootstrap, checklist, codegen, deploy, diff, doctor, info, load, local,
-    migrate, plan, remove, rollback, runbook, smoke, unlock, validate,
+    migrate, plan, remove, report, rollback, runbook, smoke, unlock, validate,
 };
 
 /// Runs the command; the result is the process exit code.
@@ -27,6 +27,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Load(args) => load::run(global, args).await,
         Command::Checklist(args) => checklist::run(global, args).await,
         Command::Runbook(args) => runbook::run(global, args),
+        Command::Report(args) => report::run(global, args),
         Command::Migrate(args) => migrate::run(global, args).await,
         Command::Backup(args) => backup::run(global, args).await,
         Command::Remove(args) => remove::run(global, args).await,

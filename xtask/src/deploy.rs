@@ -16,16 +16,19 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use crate::app::diag::{Format, Report};
 use crate::app::stage::Stage;
 use crate::app::{App, Service};
+use crate::aws::stacks::StackState;
 use crate::aws::target::{Mode, StageTarget};
 use crate::aws::{backups, domains, endpoints, exports, verify};
 use crate::cfn::graph::Graph;
 use crate::cfn::order;
 use crate::cli::{DeployArgs, Global};
 use crate::run::fingerprint::Fingerprint;
+use crate::run::journal::Span;
 use crate::run::journal::{self, ServiceRecord, Status};
-use crate::run::scheduler::Schedule;
+use crate::run::scheduler::{Package, Schedule};
+use crate::run::serverless::Sink;
 use crate::run::stage_run::Undone;
-use crate::run::{bake, diff, fingerprint, guard, interrupt, preflight, StageRun};
+use crate::run::{ahead, bake, diff, fingerprint, guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths, tools};
 
 /// The exit code of a deploy that changed the stage as asked but whose
@@ -40,7 +43,8 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let (graph, waves) = preflight::offline(&app, &stage, args.allow_findings, &out)?;
     let order: Vec<String> = waves.iter().flatten().cloned().collect();
     let selected = app.select(&order, &args.only)?;
-    let plan_text = order::render(&graph, &waves, &stage, order::PlanFormat::Text);
+    let packaging = order::packaging(&app, &stage, &graph, &selected);
+    let plan_text = order::render(&graph, &waves, &packaging, &stage, order::PlanFormat::Text);
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let (target, account) = preflight::connect(&app, &stage, mode, &out).await?;
     check_outside_dependencies(&app, &stage, &target, &graph, &selected).await?;
@@ -106,7 +110,14 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
                 .service(key)
                 .and_then(|s| s.stack_name(&stage))
                 .unwrap_or_default();
-            j.services.push(ServiceRecord::pending(key, stack));
+            let mut record = ServiceRecord::pending(key, stack);
+            record.needs = graph
+                .dependencies(key)
+                .into_iter()
+                .filter(|d| selected.iter().any(|k| k == d))
+                .map(str::to_string)
+                .collect();
+            j.services.push(record);
         }
     });
     out.step(&format!(
@@ -128,10 +139,19 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         });
     }
 
-    let schedule = Schedule::new(selected.clone(), graph.dependency_map(), args.concurrency);
+    // Services whose packaging reads nothing this run changes package
+    // while what they depend on deploys; the others say why not.
+    if args.package_ahead > 0 {
+        for (key, why) in &packaging.at_turn {
+            run.record(|j| j.event(format!("{key}: packaged at its turn: {why}")));
+        }
+    }
+    let schedule = Schedule::new(selected.clone(), graph.dependency_map(), args.concurrency)
+        .packaging_ahead(packaging.ahead.clone(), args.package_ahead);
     let deployer = Deployer {
         run: &run,
         force: args.force,
+        packages: ahead::Packages::new(&run_id),
     };
     let mut outcome = deployer.deploy_all(&schedule).await.to_string();
     if outcome == "succeeded" {
@@ -148,7 +168,9 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     // the bake can roll the run back.
     let mut smoke_ok = true;
     if outcome == "succeeded" && !args.skip_smoke {
+        let started = journal::now_ms();
         smoke_ok = smoke_after(&app, &stage, &target, &run, args.allow_mutating, &out).await;
+        run.record(|j| j.phase("smoke", started));
     }
     let bake = if outcome == "succeeded" && smoke_ok {
         bake::duration(args.bake, &stage, &target, &out)
@@ -157,10 +179,12 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     };
     if !bake.is_zero() {
         let since = run.journal().started_at;
+        let started = journal::now_ms();
         let fired = match bake::watch(&run, bake, since).await {
             Ok(fired) => fired,
             Err(err) => Some(format!("the bake could not watch the stage ({err:#})")),
         };
+        run.record(|j| j.phase("bake", started));
         if let Some(why) = fired {
             out.plain(&format!("{why}: rolling the run back"));
             run.record(|j| j.event(format!("bake: {why}")));
@@ -174,10 +198,18 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         }
     }
     let journal = run.finish(&outcome).await;
+    let timeline = journal.save_timeline();
     if json {
         out.result(&serde_json::to_string_pretty(&journal)?);
     } else {
         out.plain(&format!("\n{}", journal.summary()));
+        if let Some(path) = timeline {
+            out.plain(&format!(
+                "timeline: {} (`cargo xtask report {stage}{}` shows it)",
+                paths::display(&path),
+                if journal.rehearsal { " --rehearse" } else { "" }
+            ));
+        }
     }
     journal.publish_summary();
     if outcome != "succeeded" {
@@ -327,32 +359,71 @@ struct Deployer<'r, 'a> {
     run: &'r StageRun<'a>,
     /// Deploy even services whose fingerprint is unchanged.
     force: bool,
+    /// Where packages made ahead of their service's turn go.
+    packages: ahead::Packages,
+}
+
+/// A service made ready to deploy: its state before the run, its
+/// fingerprint, and, when it was packaged ahead, its package.
+struct Prepared {
+    previous: StackState,
+    stored: Option<fingerprint::Stored>,
+    params: Vec<(String, String)>,
+    fingerprint: Option<String>,
+    /// Its fingerprint matches the stored one: nothing to deploy.
+    unchanged: bool,
+    package: Option<std::path::PathBuf>,
 }
 
 impl Deployer<'_, '_> {
-    /// Deploys every service as soon as what it needs is deployed, then
-    /// undoes this run's changes when one failed or the run was
-    /// interrupted. The run's outcome.
+    /// Deploys every service as soon as what it needs is deployed, packaging
+    /// those that may ahead of their turn meanwhile, then undoes this run's
+    /// changes when one failed or the run was interrupted. The run's
+    /// outcome.
     async fn deploy_all(&self, schedule: &Schedule) -> &'static str {
         let mut status: BTreeMap<String, Status> = schedule
             .order()
             .iter()
             .map(|k| (k.clone(), Status::Pending))
             .collect();
+        let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+        let mut prepared: BTreeMap<String, Prepared> = BTreeMap::new();
         let mut running = FuturesUnordered::new();
+        let mut packaging = FuturesUnordered::new();
         let mut failed = false;
         loop {
-            for key in schedule.ready(&status, failed || interrupt::requested()) {
+            let stopping = failed || interrupt::requested();
+            self.mark_ready(schedule, &status);
+            for key in schedule.ready(&status, &packages, stopping) {
                 status.insert(key.clone(), Status::Running);
-                running.push(self.deploy_one(key));
+                packages.insert(key.clone(), Package::Done);
+                let ahead = prepared.remove(&key);
+                running.push(self.deploy_one(key, ahead));
             }
-            let Some((key, result)) = running.next().await else {
+            for key in schedule.to_package(&status, &packages, stopping) {
+                packages.insert(key.clone(), Package::Packaging);
+                packaging.push(self.package_ahead(key));
+            }
+            // A stopping run waits for no package: dropping one ends its CLI.
+            if stopping && running.is_empty() {
                 break;
-            };
-            failed |= result == Status::Failed;
-            status.insert(key, result);
-            self.run.publish().await;
+            }
+            tokio::select! {
+                Some((key, result)) = running.next() => {
+                    failed |= result == Status::Failed;
+                    status.insert(key, result);
+                    self.run.publish().await;
+                }
+                Some((key, ready)) = packaging.next() => {
+                    packages.insert(key.clone(), Package::Done);
+                    if let Some(ready) = ready {
+                        prepared.insert(key, ready);
+                    }
+                }
+                else => break,
+            }
         }
+        drop(packaging);
         let interrupted = interrupt::requested();
         // Whatever did not start is skipped, and says why.
         let why = if interrupted {
@@ -380,8 +451,94 @@ impl Deployer<'_, '_> {
         }
     }
 
+    /// Notes when each pending service's dependencies were all done: from
+    /// then on, what it waits for is a free place or its own package.
+    fn mark_ready(&self, schedule: &Schedule, status: &BTreeMap<String, Status>) {
+        let now = journal::now_ms();
+        let journal = self.run.journal();
+        let newly: Vec<&String> = status
+            .iter()
+            .filter(|(_, s)| **s == Status::Pending)
+            .map(|(k, _)| k)
+            .filter(|k| schedule.dependencies_done(k, status))
+            .filter(|k| {
+                journal
+                    .services
+                    .iter()
+                    .any(|s| &s.name == *k && s.timings.ready.is_none())
+            })
+            .collect();
+        if newly.is_empty() {
+            return;
+        }
+        self.run.record(|j| {
+            for key in newly {
+                if let Some(s) = j.service_mut(key) {
+                    s.timings.ready = Some(now);
+                }
+            }
+        });
+    }
+
+    /// Prepares and packages one service ahead of its turn. `None` when
+    /// that failed: it is then prepared and packaged at its turn, as if
+    /// it never had been, so a package made ahead never changes whether a
+    /// deploy works.
+    async fn package_ahead(&self, key: String) -> (String, Option<Prepared>) {
+        let run = self.run;
+        let sink = run.sink(&key);
+        run.out.line(&key, "packaging ahead of its turn");
+        run.record(|j| j.event(format!("{key}: packaging ahead of its turn")));
+        let started = journal::now_ms();
+        let result = async {
+            let mut prepared = self.prepare(&key, &sink).await?;
+            if !prepared.unchanged {
+                let service = run.service(&key)?;
+                let dir = self.packages.dir(&key);
+                run.cli
+                    .package(service, run.stage, &dir, &prepared.params, &sink)
+                    .await?;
+                prepared.package = Some(dir);
+            }
+            anyhow::Ok(prepared)
+        }
+        .await;
+        let span = Span {
+            start: started,
+            end: journal::now_ms(),
+        };
+        match result {
+            Ok(prepared) => {
+                if prepared.package.is_some() {
+                    let took = format!("{:.1}s", span.millis() as f64 / 1000.0);
+                    run.out.line(&key, &format!("packaged ahead ({took})"));
+                    run.record(|j| {
+                        if let Some(s) = j.service_mut(&key) {
+                            s.timings.package = Some(span);
+                        }
+                        j.event(format!("{key}: packaged ahead ({took})"));
+                    });
+                }
+                (key, Some(prepared))
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                run.out.line(
+                    &key,
+                    &format!("packaging ahead failed; it packages again at its turn: {message}"),
+                );
+                run.record(|j| {
+                    j.event(format!(
+                        "{key}: packaging ahead failed ({message}); packaged at its turn"
+                    ))
+                });
+                (key, None)
+            }
+        }
+    }
+
     /// Deploys one service and records before and after.
-    async fn deploy_one(&self, key: String) -> (String, Status) {
+    async fn deploy_one(&self, key: String, ahead: Option<Prepared>) -> (String, Status) {
         let run = self.run;
         let sink = run.sink(&key);
         run.record(|j| {
@@ -392,7 +549,7 @@ impl Deployer<'_, '_> {
             }
             j.event(format!("{key}: started"));
         });
-        let result = self.deploy_service(&key, &sink).await;
+        let result = self.deploy_service(&key, &sink, ahead).await;
         let status = match result {
             Ok(status) => {
                 run.out.step(&format!("{key}: {}", status.as_str()));
@@ -424,17 +581,12 @@ impl Deployer<'_, '_> {
         (key, status)
     }
 
-    async fn deploy_service(
-        &self,
-        key: &str,
-        sink: &crate::run::serverless::Sink,
-    ) -> Result<Status> {
+    /// What a deploy of `key` starts from: its state before the run (what
+    /// the undo returns to), its dependencies installed, its Compose
+    /// params, and whether its fingerprint says it is unchanged.
+    async fn prepare(&self, key: &str, sink: &Sink) -> Result<Prepared> {
         let run = self.run;
         let service = run.service(key)?;
-        run.out.step(&format!(
-            "{key}: deploying {}",
-            service.stack_name(run.stage).unwrap_or_default()
-        ));
         let mut previous = run.stacks.state(service, run.stage).await?;
         // After a rollback the stack runs an older deployment than the
         // newest kept: that one is what this run's undo returns to.
@@ -446,16 +598,11 @@ impl Deployer<'_, '_> {
         {
             previous.deployment = Some(runs);
         }
-        run.record(|j| {
-            if let Some(s) = j.service_mut(key) {
-                s.previous = Some(previous.clone());
-            }
-        });
         // Its dependencies and plugins first: what is installed is part of
         // what a deploy is made of.
         if let Some(how) = tools::service_dependencies(&service.dir).await? {
             run.out.line(
-                key,
+                &sink.prefix,
                 &format!("installed the service's dependencies ({how})"),
             );
         }
@@ -474,23 +621,57 @@ impl Deployer<'_, '_> {
                 }
             }
         };
-        if let (Some(fp), Some(stored)) = (&fingerprint, &stored) {
-            if fingerprint::matches(stored, fp, &previous) {
-                run.out.line(
-                    key,
-                    "unchanged since its last deploy (same fingerprint); skipped",
-                );
-                run.record(|j| {
-                    if let Some(s) = j.service_mut(key) {
-                        s.new = Some(previous.clone());
-                    }
-                });
-                return Ok(Status::Unchanged);
+        let unchanged = match (&fingerprint, &stored) {
+            (Some(fp), Some(stored)) => fingerprint::matches(stored, fp, &previous),
+            _ => false,
+        };
+        Ok(Prepared {
+            previous,
+            stored,
+            params,
+            fingerprint,
+            unchanged,
+            package: None,
+        })
+    }
+
+    async fn deploy_service(
+        &self,
+        key: &str,
+        sink: &Sink,
+        ahead: Option<Prepared>,
+    ) -> Result<Status> {
+        let run = self.run;
+        let service = run.service(key)?;
+        run.out.step(&format!(
+            "{key}: deploying {}",
+            service.stack_name(run.stage).unwrap_or_default()
+        ));
+        let prepared = match ahead {
+            Some(prepared) => prepared,
+            None => self.prepare(key, sink).await?,
+        };
+        let previous = prepared.previous.clone();
+        run.record(|j| {
+            if let Some(s) = j.service_mut(key) {
+                s.previous = Some(previous.clone());
             }
+        });
+        if prepared.unchanged {
+            run.out.line(
+                key,
+                "unchanged since its last deploy (same fingerprint); skipped",
+            );
+            run.record(|j| {
+                if let Some(s) = j.service_mut(key) {
+                    s.new = Some(previous.clone());
+                }
+            });
+            return Ok(Status::Unchanged);
         }
         // After a rollback the CLI's newest kept deployment is not what
         // the stack runs; its own check would skip this deploy.
-        let behind = stored.as_ref().is_some_and(|s| s.behind_newest);
+        let behind = prepared.stored.as_ref().is_some_and(|s| s.behind_newest);
         if behind {
             run.out.line(
                 key,
@@ -503,9 +684,40 @@ impl Deployer<'_, '_> {
                 s.cli = Some(cli);
             }
         });
-        run.cli
-            .deploy(service, run.stage, &params, behind || self.force, sink)
-            .await?;
+        let started = journal::now_ms();
+        let deployed = run
+            .cli
+            .deploy(
+                service,
+                run.stage,
+                &prepared.params,
+                behind || self.force,
+                prepared.package.as_deref(),
+                sink,
+            )
+            .await;
+        let deploy = Span {
+            start: started,
+            end: journal::now_ms(),
+        };
+        let stack = service.stack_name(run.stage).unwrap_or_default();
+        let cloudformation = run
+            .stacks
+            .operation_since(&stack, deploy.start)
+            .await
+            .ok()
+            .flatten()
+            .map(|cfn| Span {
+                start: cfn.start.clamp(deploy.start, deploy.end),
+                end: cfn.end.clamp(deploy.start, deploy.end),
+            });
+        run.record(|j| {
+            if let Some(s) = j.service_mut(key) {
+                s.timings.deploy = Some(deploy);
+                s.timings.cloudformation = cloudformation;
+            }
+        });
+        deployed?;
         let new = run.stacks.state(service, run.stage).await?;
         let status = if previous.exists
             && previous.deployment.is_some()
@@ -515,7 +727,7 @@ impl Deployer<'_, '_> {
         } else {
             Status::Deployed
         };
-        match &fingerprint {
+        match &prepared.fingerprint {
             Some(fp) => {
                 if let Err(err) =
                     fingerprint::store(service, run.stage, &run.stacks, &new, fp).await

@@ -32,6 +32,7 @@ mod local;
 mod migrate;
 mod plan;
 mod remove;
+mod report;
 mod rollback;
 mod runbook;
 mod smoke;

@@ -12,9 +12,11 @@ pub(crate) fn run(global: &Global, args: PlanArgs) -> Result<i32> {
     let app = App::load(&global.app_dir())?;
     let stage = app.stage(args.stage.as_str())?;
     let (graph, waves) = order::checked(&app, &stage)?;
+    let all: Vec<String> = waves.iter().flatten().cloned().collect();
+    let packaging = order::packaging(&app, &stage, &graph, &all);
     println!(
         "{}",
-        order::render(&graph, &waves, &stage, args.format).trim_end()
+        order::render(&graph, &waves, &packaging, &stage, args.format).trim_end()
     );
     Ok(0)
 }

@@ -22,7 +22,7 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
         allow_mutating: args.allow_mutating,
         run_id: journal::new_run_id(),
         junit: args.junit,
-        concurrency: None,
+        concurrency: args.concurrency,
     };
     let report = verify::run(&app, &stage, &target, &opts).await?;
     let spec = app.root.join(SPEC_FILE);

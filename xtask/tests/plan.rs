@@ -53,6 +53,90 @@ fn tb365_deploys_the_data_stack_first_and_the_apis_together() {
     );
 }
 
+/// Packaging ahead: a service reached only through `Fn::ImportValue`
+/// packages while what it needs deploys; one whose packaging reads a
+/// service of the run (`${cf:}`), asks the account for a value (`${ssm:}`),
+/// or runs code to resolve one (`${file(x.js)}`) packages at its turn.
+#[test]
+fn only_services_whose_packaging_reads_nothing_the_run_changes_package_ahead() {
+    let plan = plan_json(&fixture("tb365"), "dev");
+    assert_eq!(
+        plan["package_ahead"],
+        serde_json::json!(["integration-api"])
+    );
+    let why = plan["package_at_turn"]["image-api"].as_str().unwrap_or("");
+    assert!(
+        why.contains("reads dynamodb as deployed") && why.contains("${cf:tb365-dynamodb-"),
+        "{why}"
+    );
+
+    let importer = |extra: &str| {
+        format!(
+            "service: {{name}}\nprovider:\n  name: aws\n  environment:\n    BASE: !ImportValue base-${{sls:stage}}-name\n{extra}"
+        )
+    };
+    let app = write_app(
+        "ahead",
+        &[
+            (
+                "base/serverless.yml",
+                "service: base\nprovider:\n  name: aws\nresources:\n  Outputs:\n    Name:\n      Value: x\n      Export:\n        Name: base-${sls:stage}-name\n",
+            ),
+            ("plain/serverless.yml", &importer("").replace("{name}", "plain")),
+            (
+                "ssm/serverless.yml",
+                &importer("    KEY: ${ssm:/base/key}\n").replace("{name}", "ssm"),
+            ),
+            (
+                "code/serverless.yml",
+                &importer("    KEY: ${file(./values.js):key}\n").replace("{name}", "code"),
+            ),
+            ("code/values.js", "module.exports.key = () => 'k';\n"),
+            (
+                "shared/serverless.yml",
+                &importer("    KEY: ${file(../common.yml):key}\n").replace("{name}", "shared"),
+            ),
+            ("common.yml", "key: ${ssm:/common/key}\n"),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["package_ahead"],
+        serde_json::json!(["plain"]),
+        "{plan}"
+    );
+    let at_turn = &plan["package_at_turn"];
+    assert!(
+        at_turn["ssm"]
+            .as_str()
+            .unwrap_or("")
+            .contains("${ssm:/base/key}"),
+        "{at_turn}"
+    );
+    assert!(
+        at_turn["code"].as_str().unwrap_or("").contains("runs code"),
+        "{at_turn}"
+    );
+    // Through a file it includes, too.
+    assert!(
+        at_turn["shared"]
+            .as_str()
+            .unwrap_or("")
+            .contains("${ssm:/common/key}"),
+        "{at_turn}"
+    );
+    assert!(at_turn.get("base").is_none(), "{at_turn}");
+    let text = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    text.ok();
+    assert!(
+        text.stdout
+            .contains("packaged ahead, while what they need deploys: plain"),
+        "{}",
+        text.stdout
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 #[test]
 fn a_diamond_without_manifest_gets_three_waves() {
     let plan = plan_json(&fixture("diamond"), "dev");

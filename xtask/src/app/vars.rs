@@ -91,6 +91,67 @@ pub fn find_all(text: &str) -> Vec<Var> {
     out
 }
 
+/// A variable of a service's config as written, and the folder of the
+/// file that holds it (where its `${file()}` paths start).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub dir: std::path::PathBuf,
+    pub raw: String,
+    pub var: Var,
+}
+
+/// What a service's config reads: every variable of its text and of every
+/// file it includes with `${file()}`, and those files.
+#[derive(Debug, Clone, Default)]
+pub struct Reads {
+    pub variables: Vec<Written>,
+    pub included: Vec<std::path::PathBuf>,
+}
+
+/// How many files one service may include with `${file()}` before the
+/// tool stops following them.
+pub const MAX_INCLUDES: usize = 1000;
+
+/// Every variable `text` (in `dir`) reads, following each `${file()}` once.
+/// `Err` says why not all of them can be known before deploy: a file whose
+/// path only the deploy can tell, or too many files.
+pub fn reads(text: &str, dir: &std::path::Path, ctx: &Context) -> Result<Reads, String> {
+    let mut out = Reads::default();
+    let mut texts = vec![(dir.to_path_buf(), text.to_string())];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((dir, text)) = texts.pop() {
+        for var in find_all(&text) {
+            if var.source == "file" {
+                let Some(path) = var.arg.as_deref().and_then(|a| resolve(a, ctx)) else {
+                    return Err(format!(
+                        "`{}` names a file only known at deploy time",
+                        var.raw(&text)
+                    ));
+                };
+                let path = dir.join(path);
+                if seen.insert(path.clone()) {
+                    if seen.len() > MAX_INCLUDES {
+                        return Err(format!(
+                            "it includes more than {MAX_INCLUDES} files with `${{file()}}`"
+                        ));
+                    }
+                    out.included.push(path.clone());
+                    if let Ok(more) = std::fs::read_to_string(&path) {
+                        let parent = path.parent().unwrap_or(&dir).to_path_buf();
+                        texts.push((parent, more));
+                    }
+                }
+            }
+            out.variables.push(Written {
+                dir: dir.clone(),
+                raw: var.raw(&text).to_string(),
+                var,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// How deep nested variables are looked into: far beyond any real file,
 /// short of what a hostile one could make the stack do.
 const MAX_NESTING: usize = 64;

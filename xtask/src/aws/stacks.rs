@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::stage::Stage;
 use crate::app::Service;
 use crate::aws::{self, Target};
+use crate::sys::clock::Span;
 
 /// A stack as CloudFormation describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -92,6 +93,50 @@ impl Stacks {
             changed_at,
             termination_protection: found.enable_termination_protection().unwrap_or(false),
         })
+    }
+
+    /// The CloudFormation operation on `stack` since `since` (ms since the
+    /// epoch): its first and last stack event, read newest first and
+    /// only as far back as `since`. `None` when nothing happened to it.
+    pub async fn operation_since(&self, stack: &str, since: u64) -> Result<Option<Span>> {
+        // A deploy makes a few hundred events at most; a bound keeps a
+        // stack with an endless history from being read whole.
+        const MAX_PAGES: usize = 20;
+        let mut span: Option<Span> = None;
+        let mut token = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .cfn
+                .describe_stack_events()
+                .stack_name(stack)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(aws::cannot(&format!("read the events of stack {stack}")))?;
+            let mut older = false;
+            for event in page.stack_events() {
+                let Some(at) = event.timestamp().and_then(|t| t.to_millis().ok()) else {
+                    continue;
+                };
+                let Ok(at) = u64::try_from(at) else { continue };
+                if at < since {
+                    older = true;
+                    continue;
+                }
+                span = Some(match span {
+                    None => Span { start: at, end: at },
+                    Some(s) => Span {
+                        start: s.start.min(at),
+                        end: s.end.max(at),
+                    },
+                });
+            }
+            token = page.next_token().map(str::to_string);
+            if older || token.is_none() {
+                break;
+            }
+        }
+        Ok(span)
     }
 
     /// The stack's state plus its newest kept deployment.

@@ -20,6 +20,12 @@ pub struct Edge {
     pub to: String,
     pub reason: String,
     pub at: String,
+    /// The CLI reads the value while it packages `from` (`${cf:}`, a
+    /// Compose output param), or the team declared the order for a reason
+    /// the tool cannot see: `from` packages only once `to` is deployed.
+    /// False for `Fn::ImportValue`, which CloudFormation resolves when
+    /// it deploys `from`'s stack.
+    pub read_at_package: bool,
 }
 
 /// A reference that no service of the app satisfies.
@@ -93,6 +99,7 @@ impl Graph {
                     to: dep.service.clone(),
                     reason: dep.reason.clone(),
                     at: dep.at.clone(),
+                    read_at_package: true,
                 });
             }
             for reference in references {
@@ -132,6 +139,7 @@ impl Graph {
                         to: to.key.clone(),
                         reason: reference.written.clone(),
                         at,
+                        read_at_package: matches!(reference.target, Referent::Stack { .. }),
                     }),
                     // An unread `${file()}` fragment may hold the export.
                     None if !catalogue.all_read && !external => unresolved.push(Dangling {

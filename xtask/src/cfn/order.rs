@@ -2,12 +2,15 @@
 //! references outside the app, its waves, and its renderings (text, JSON,
 //! Mermaid, DOT) for `plan`, deploy's confirmation and the generated docs.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
 use anyhow::{bail, Result};
 use serde_json::json;
 
 use crate::app::diag::printable;
 use crate::app::stage::Stage;
-use crate::app::App;
+use crate::app::{vars, App};
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
 
@@ -87,15 +90,136 @@ pub fn checked_in(catalogue: &Catalogue) -> Result<(Graph, Vec<Vec<String>>)> {
     Ok((graph, waves))
 }
 
-pub fn render(graph: &Graph, waves: &[Vec<String>], stage: &Stage, format: PlanFormat) -> String {
+/// Variable sources whose values the CLI finds without asking the
+/// account: the config itself, the command line, the environment, files.
+/// `cf` is the graph's to judge (it knows which stacks the run deploys).
+const OFFLINE_SOURCES: &[&str] = &[
+    "self",
+    "opt",
+    "sls",
+    "aws",
+    "env",
+    "file",
+    "strToBool",
+    "param",
+    "cf",
+];
+
+/// Files that `${file()}` runs as code rather than reads.
+const CODE_FILES: &[&str] = &["js", "cjs", "mjs", "ts"];
+
+/// Which services of a run package ahead of their turn, while what they
+/// need deploys, and why each of the others packages at its turn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packaging {
+    pub ahead: BTreeSet<String>,
+    pub at_turn: BTreeMap<String, String>,
+}
+
+/// The packaging of `run` (plan order). A service may package ahead when
+/// nothing its packaging reads can change in the run: every service of
+/// the run it depends on is reached only through `Fn::ImportValue`
+/// (CloudFormation resolves it when the stack deploys), and its config
+/// asks the account for no value while the CLI resolves it (`${ssm:}`,
+/// `${s3:}`, a plugin's own source) and runs no code of its own to
+/// resolve one (`${file(x.js)}`). Whatever the tool cannot see through
+/// packages at its turn. A service with nothing to wait for in the run
+/// starts at once and is in neither list.
+pub fn packaging(app: &App, stage: &Stage, graph: &Graph, run: &[String]) -> Packaging {
+    let in_run: BTreeSet<&str> = run.iter().map(String::as_str).collect();
+    let mut ahead = BTreeSet::new();
+    let mut at_turn = BTreeMap::new();
+    for key in run {
+        let waits_for: Vec<&str> = graph
+            .dependencies(key)
+            .into_iter()
+            .filter(|d| in_run.contains(d))
+            .collect();
+        if waits_for.is_empty() {
+            continue;
+        }
+        match why_at_turn(app, stage, graph, key, &in_run) {
+            None => {
+                ahead.insert(key.clone());
+            }
+            Some(why) => {
+                at_turn.insert(key.clone(), why);
+            }
+        }
+    }
+    Packaging { ahead, at_turn }
+}
+
+fn why_at_turn(
+    app: &App,
+    stage: &Stage,
+    graph: &Graph,
+    key: &str,
+    in_run: &BTreeSet<&str>,
+) -> Option<String> {
+    if let Some(edge) = graph
+        .edges
+        .iter()
+        .find(|e| e.from == key && e.read_at_package && in_run.contains(e.to.as_str()))
+    {
+        return Some(format!(
+            "its packaging reads {} as deployed ({}, {})",
+            edge.to, edge.reason, edge.at
+        ));
+    }
+    let service = app.service(key)?;
+    let ctx = service.vars(stage);
+    let reads = match vars::reads(&service.text, &service.dir, &ctx) {
+        Ok(reads) => reads,
+        Err(why) => return Some(why),
+    };
+    for written in &reads.variables {
+        let var = &written.var;
+        if !OFFLINE_SOURCES.contains(&var.source.as_str()) {
+            return Some(format!(
+                "it reads `{}` while packaging, which a service deployed before it may change",
+                written.raw
+            ));
+        }
+        if var.source == "file" {
+            let runs_code = var
+                .arg
+                .as_deref()
+                .and_then(|a| vars::resolve(a, &ctx))
+                .and_then(|p| {
+                    Path::new(&p)
+                        .extension()
+                        .map(|e| e.to_string_lossy().to_string())
+                })
+                .is_some_and(|ext| CODE_FILES.contains(&ext.as_str()));
+            if runs_code {
+                return Some(format!(
+                    "`{}` runs code while the CLI resolves it, which may read what a service deployed before it changes",
+                    written.raw
+                ));
+            }
+        }
+    }
+    None
+}
+
+pub fn render(
+    graph: &Graph,
+    waves: &[Vec<String>],
+    packaging: &Packaging,
+    stage: &Stage,
+    format: PlanFormat,
+) -> String {
     match format {
-        PlanFormat::Text => text(graph, waves, stage),
+        PlanFormat::Text => text(graph, waves, packaging, stage),
         PlanFormat::Json => {
             let value = json!({
                 "stage": stage.name(),
                 "region": stage.region(),
                 "waves": waves,
                 "edges": graph.edges,
+                "package_ahead": packaging.ahead,
+                "package_at_turn": packaging.at_turn,
                 "external": graph.dangling.iter().filter(|d| d.external).collect::<Vec<_>>(),
                 "unresolved": graph.unresolved,
             });
@@ -106,7 +230,7 @@ pub fn render(graph: &Graph, waves: &[Vec<String>], stage: &Stage, format: PlanF
     }
 }
 
-fn text(graph: &Graph, waves: &[Vec<String>], stage: &Stage) -> String {
+fn text(graph: &Graph, waves: &[Vec<String>], packaging: &Packaging, stage: &Stage) -> String {
     let mut out = format!(
         "deploy order for stage {} ({}):\n",
         stage.name(),
@@ -128,6 +252,20 @@ fn text(graph: &Graph, waves: &[Vec<String>], stage: &Stage) -> String {
                 edge.from, edge.to, edge.reason, edge.at
             ));
         }
+    }
+    if !packaging.ahead.is_empty() {
+        out.push_str(&format!(
+            "packaged ahead, while what they need deploys: {}\n",
+            packaging
+                .ahead
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (key, why) in &packaging.at_turn {
+        out.push_str(&format!("packaged at its turn: {key}: {why}\n"));
     }
     for d in graph.dangling.iter().filter(|d| d.external) {
         out.push_str(&format!(

@@ -61,9 +61,6 @@ pub struct Stored {
 /// given up (it is then deployed every time, and says so).
 const MAX_FILES: usize = 100_000;
 const MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-/// How many `${file()}` includes are followed (each file once).
-const MAX_INCLUDES: usize = 1000;
-
 /// Plugins that bundle code from wherever the sources import it.
 const BUNDLERS: &[&str] = &[
     "esbuild",
@@ -210,58 +207,38 @@ pub async fn compute(
 
     // Variables: the texts of the service and of every file it includes.
     let ctx = service.vars(stage);
-    let mut texts = vec![(service.dir.clone(), service.text.clone())];
-    let mut included: BTreeSet<PathBuf> = BTreeSet::new();
-    while let Some((dir, text)) = texts.pop() {
-        for var in vars::find_all(&text) {
-            match var.source.as_str() {
-                "sls" | "opt" | "self" | "aws" | "strToBool" => {}
-                "file" => {
-                    let Some(path) = var.arg.as_deref().and_then(|a| vars::resolve(a, &ctx)) else {
-                        return Ok(Fingerprint::Unknowable(format!(
-                            "`{}` names a file only known at deploy time",
-                            var.raw(&text)
-                        )));
-                    };
-                    let path = dir.join(path);
-                    if included.insert(path.clone()) {
-                        files.add(&path);
-                        if included.len() > MAX_INCLUDES {
-                            return Ok(Fingerprint::Unknowable(format!(
-                                "it includes more than {MAX_INCLUDES} files with `${{file()}}`"
-                            )));
-                        }
-                        if let Ok(more) = std::fs::read_to_string(&path) {
-                            let parent = path.parent().unwrap_or(&dir).to_path_buf();
-                            texts.push((parent, more));
-                        }
-                    }
-                }
-                "cf" => {
-                    let Some((stack, output)) = vars::resolve(&var.address, &ctx).and_then(|a| {
-                        a.split_once('.')
-                            .map(|(s, o)| (s.to_string(), o.to_string()))
-                    }) else {
-                        return Ok(Fingerprint::Unknowable(format!(
-                            "`{}` names a stack only known at deploy time",
-                            var.raw(&text)
-                        )));
-                    };
-                    let state = stacks.describe(&stack).await?;
-                    let value = state.outputs.get(&output).cloned().unwrap_or_default();
-                    hash.part(&format!("cf {stack}.{output}"), value.as_bytes());
-                }
-                "env" => {
-                    let value = std::env::var_os(&var.address).unwrap_or_default();
-                    hash.part(&format!("env {}", var.address), value.as_encoded_bytes());
-                }
-                "param" if params.iter().any(|(n, _)| *n == var.address) => {}
-                _ => {
+    let reads = match vars::reads(&service.text, &service.dir, &ctx) {
+        Ok(reads) => reads,
+        Err(why) => return Ok(Fingerprint::Unknowable(why)),
+    };
+    for path in &reads.included {
+        files.add(path);
+    }
+    for vars::Written { raw, var, .. } in &reads.variables {
+        match var.source.as_str() {
+            "sls" | "opt" | "self" | "aws" | "strToBool" | "file" => {}
+            "cf" => {
+                let Some((stack, output)) = vars::resolve(&var.address, &ctx).and_then(|a| {
+                    a.split_once('.')
+                        .map(|(s, o)| (s.to_string(), o.to_string()))
+                }) else {
                     return Ok(Fingerprint::Unknowable(format!(
-                        "it reads `{}`, whose value only the deploy can know",
-                        var.raw(&text)
-                    )))
-                }
+                        "`{raw}` names a stack only known at deploy time"
+                    )));
+                };
+                let state = stacks.describe(&stack).await?;
+                let value = state.outputs.get(&output).cloned().unwrap_or_default();
+                hash.part(&format!("cf {stack}.{output}"), value.as_bytes());
+            }
+            "env" => {
+                let value = std::env::var_os(&var.address).unwrap_or_default();
+                hash.part(&format!("env {}", var.address), value.as_encoded_bytes());
+            }
+            "param" if params.iter().any(|(n, _)| *n == var.address) => {}
+            _ => {
+                return Ok(Fingerprint::Unknowable(format!(
+                    "it reads `{raw}`, whose value only the deploy can know"
+                )))
             }
         }
     }

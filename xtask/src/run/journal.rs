@@ -70,6 +70,39 @@ pub struct ServiceRecord {
     /// The end of the service's log, in the shared copy of the journal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_tail: Option<String>,
+    /// The services of the same run it waited for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// Where its time went, in milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Timings::is_empty")]
+    pub timings: Timings,
+}
+
+/// Where one service's time went in a run: when what it needs was done,
+/// its packaging ahead of its turn, the CLI's deploy, and, within that,
+/// the CloudFormation operation (its stack's first and last event); the
+/// part of the deploy before it is the CLI starting, packaging when it
+/// was not done ahead, and uploading.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    /// When every service it depends on in the run was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<u64>,
+    /// Packaged ahead of its turn (`serverless package`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<Span>,
+    /// The CLI's deploy, from its start to its exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<Span>,
+    /// The CloudFormation operation within the deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudformation: Option<Span>,
+}
+
+impl Timings {
+    pub fn is_empty(&self) -> bool {
+        *self == Timings::default()
+    }
 }
 
 impl ServiceRecord {
@@ -87,6 +120,8 @@ impl ServiceRecord {
             log: None,
             cli: None,
             log_tail: None,
+            needs: Vec::new(),
+            timings: Timings::default(),
         }
     }
 }
@@ -117,11 +152,15 @@ pub struct Journal {
     pub notes: BTreeMap<String, String>,
     pub services: Vec<ServiceRecord>,
     pub events: Vec<Event>,
+    /// The run's own steps after its services (the smoke test, the bake),
+    /// in milliseconds since the epoch, for its timeline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases: BTreeMap<String, Span>,
     #[serde(skip)]
     path: PathBuf,
 }
 
-pub use crate::sys::clock::now;
+pub use crate::sys::clock::{now, now_ms, Span};
 
 /// A run id that sorts by time to the millisecond, so the newest of two
 /// runs in one second is still the last: `20261126T203000123Z-1a2b`.
@@ -203,7 +242,31 @@ impl Journal {
             notes: BTreeMap::new(),
             services: Vec::new(),
             events: Vec::new(),
+            phases: BTreeMap::new(),
             path,
+        }
+    }
+
+    /// An empty journal of `command` on `stage`, kept nowhere.
+    #[cfg(test)]
+    pub fn for_tests(command: &str, stage: &str) -> Journal {
+        Journal {
+            run_id: "20261127T000000000Z-0000".into(),
+            command: command.into(),
+            app: "app".into(),
+            stage: stage.into(),
+            region: "us-east-1".into(),
+            target: "tests".into(),
+            rehearsal: false,
+            commit: None,
+            started_at: 0,
+            ended_at: None,
+            outcome: None,
+            notes: BTreeMap::new(),
+            services: Vec::new(),
+            events: Vec::new(),
+            phases: BTreeMap::new(),
+            path: PathBuf::new(),
         }
     }
 
@@ -213,6 +276,17 @@ impl Journal {
 
     pub fn service_mut(&mut self, name: &str) -> Option<&mut ServiceRecord> {
         self.services.iter_mut().find(|s| s.name == name)
+    }
+
+    /// Records that the run's step `name` ran from `start` until now.
+    pub fn phase(&mut self, name: &str, start: u64) {
+        self.phases.insert(
+            name.to_string(),
+            Span {
+                start,
+                end: now_ms(),
+            },
+        );
     }
 
     pub fn event(&mut self, message: impl Into<String>) {
@@ -374,7 +448,24 @@ impl Journal {
         if let Some(smoke) = self.notes.get("smoke") {
             out.push_str(&format!("\nsmoke: {smoke}\n"));
         }
+        if let Some(timeline) = crate::run::timeline::Timeline::of(self) {
+            out.push_str(&format!("\n```mermaid\n{}```\n", timeline.mermaid()));
+        }
         out
+    }
+
+    /// Where the run's timeline picture is kept: beside its journal.
+    pub fn timeline_path(&self) -> PathBuf {
+        self.path.with_extension("svg")
+    }
+
+    /// Draws the run's timeline beside its journal; the picture's path,
+    /// or `None` when the run timed nothing.
+    pub fn save_timeline(&self) -> Option<PathBuf> {
+        let timeline = crate::run::timeline::Timeline::of(self)?;
+        let path = self.timeline_path();
+        std::fs::write(&path, timeline.svg()).ok()?;
+        Some(path)
     }
 
     /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when set.

@@ -3,6 +3,7 @@
 //! interrupts, the preflight and the protected-stage guard, the scheduler
 //! and the undo rule, and [`StageRun`], which holds the lock for a run.
 
+pub(crate) mod ahead;
 pub(crate) mod bake;
 pub(crate) mod diff;
 pub(crate) mod fault;
@@ -16,6 +17,7 @@ pub(crate) mod preflight;
 pub(crate) mod scheduler;
 pub(crate) mod serverless;
 pub(crate) mod stage_run;
+pub(crate) mod timeline;
 pub(crate) mod transfer;
 pub(crate) mod undo;
 

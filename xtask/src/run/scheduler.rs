@@ -1,6 +1,8 @@
 //! The ready pool: which services may start now, given what each depends
-//! on, what every service's status is, and how many may run at once. A
-//! pure function, so the order rules are tested without an emulator.
+//! on, what every service's status is, and how many may run at once; and
+//! which may package ahead of their turn, while what they depend on
+//! deploys. Pure functions, so the order rules are tested without an
+//! emulator.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +16,21 @@ pub struct Schedule {
     order: Vec<String>,
     dependencies: BTreeMap<String, BTreeSet<String>>,
     concurrency: usize,
+    /// The services that may package ahead of their turn.
+    ahead: BTreeSet<String>,
+    /// How many may package ahead at once.
+    package_concurrency: usize,
+}
+
+/// Where the package of a service that may package ahead is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Package {
+    /// Not started.
+    Waiting,
+    /// Being made.
+    Packaging,
+    /// Made (or given up on: the service then packages at its turn).
+    Done,
 }
 
 impl Schedule {
@@ -28,7 +45,60 @@ impl Schedule {
             order,
             dependencies,
             concurrency: concurrency.max(1),
+            ahead: BTreeSet::new(),
+            package_concurrency: 0,
         }
+    }
+
+    /// Lets `ahead` package before their turn, `concurrency` at a time
+    /// (none when 0).
+    pub fn packaging_ahead(mut self, ahead: BTreeSet<String>, concurrency: usize) -> Schedule {
+        self.ahead = if concurrency == 0 {
+            BTreeSet::new()
+        } else {
+            ahead
+        };
+        self.package_concurrency = concurrency;
+        self
+    }
+
+    /// Whether every service `key` depends on in the run is deployed or
+    /// unchanged.
+    pub fn dependencies_done(&self, key: &str, status: &BTreeMap<String, Status>) -> bool {
+        self.dependencies.get(key).is_none_or(|deps| {
+            deps.iter().all(|dep| match status.get(dep) {
+                // Outside the run: deployed before it (checked).
+                None => true,
+                Some(s) => matches!(s, Status::Deployed | Status::Unchanged),
+            })
+        })
+    }
+
+    /// The services to package now: those that may package ahead, still
+    /// pending, whose package has not started, in plan order, up to the
+    /// free places. Nothing starts once the run is stopping.
+    pub fn to_package(
+        &self,
+        status: &BTreeMap<String, Status>,
+        packages: &BTreeMap<String, Package>,
+        stopping: bool,
+    ) -> Vec<String> {
+        if stopping {
+            return Vec::new();
+        }
+        let busy = packages
+            .values()
+            .filter(|p| **p == Package::Packaging)
+            .count();
+        let free = self.package_concurrency.saturating_sub(busy);
+        self.order
+            .iter()
+            .filter(|key| self.ahead.contains(*key))
+            .filter(|key| status.get(*key) == Some(&Status::Pending))
+            .filter(|key| packages.get(*key).is_none_or(|p| *p == Package::Waiting))
+            .take(free)
+            .cloned()
+            .collect()
     }
 
     pub fn order(&self) -> &[String] {
@@ -36,9 +106,16 @@ impl Schedule {
     }
 
     /// The services to start now: pending ones, in plan order, whose
-    /// dependencies in the run are all deployed or unchanged, up to the
-    /// free places. Nothing starts once the run is stopping.
-    pub fn ready(&self, status: &BTreeMap<String, Status>, stopping: bool) -> Vec<String> {
+    /// dependencies in the run are all deployed or unchanged, and whose
+    /// package, if it is being made ahead, is done, up to the free places.
+    /// One whose package never started packages at its turn instead of
+    /// waiting for a place. Nothing starts once the run is stopping.
+    pub fn ready(
+        &self,
+        status: &BTreeMap<String, Status>,
+        packages: &BTreeMap<String, Package>,
+        stopping: bool,
+    ) -> Vec<String> {
         if stopping {
             return Vec::new();
         }
@@ -47,15 +124,8 @@ impl Schedule {
         self.order
             .iter()
             .filter(|key| status.get(*key) == Some(&Status::Pending))
-            .filter(|key| {
-                self.dependencies.get(*key).is_none_or(|deps| {
-                    deps.iter().all(|dep| match status.get(dep) {
-                        // Outside the run: deployed before it (checked).
-                        None => true,
-                        Some(s) => matches!(s, Status::Deployed | Status::Unchanged),
-                    })
-                })
-            })
+            .filter(|key| self.dependencies_done(key, status))
+            .filter(|key| packages.get(*key) != Some(&Package::Packaging))
             .take(free)
             .cloned()
             .collect()
@@ -82,6 +152,10 @@ mod tests {
         )
     }
 
+    fn no_packages() -> BTreeMap<String, Package> {
+        BTreeMap::new()
+    }
+
     fn status(entries: &[(&str, Status)]) -> BTreeMap<String, Status> {
         let mut all: BTreeMap<String, Status> = ["data", "images", "integration", "web"]
             .iter()
@@ -95,17 +169,28 @@ mod tests {
 
     #[test]
     fn only_services_without_pending_dependencies_start_first() {
-        assert_eq!(diamond(4).ready(&status(&[]), false), ["data"]);
+        assert_eq!(
+            diamond(4).ready(&status(&[]), &no_packages(), false),
+            ["data"]
+        );
     }
 
     #[test]
     fn independent_services_start_together_up_to_the_concurrency() {
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(diamond(4).ready(&done, false), ["images", "integration"]);
-        assert_eq!(diamond(1).ready(&done, false), ["images"]);
+        assert_eq!(
+            diamond(4).ready(&done, &no_packages(), false),
+            ["images", "integration"]
+        );
+        assert_eq!(diamond(1).ready(&done, &no_packages(), false), ["images"]);
         let one_running = status(&[("data", Status::Unchanged), ("images", Status::Running)]);
-        assert_eq!(diamond(2).ready(&one_running, false), ["integration"]);
-        assert!(diamond(1).ready(&one_running, false).is_empty());
+        assert_eq!(
+            diamond(2).ready(&one_running, &no_packages(), false),
+            ["integration"]
+        );
+        assert!(diamond(1)
+            .ready(&one_running, &no_packages(), false)
+            .is_empty());
     }
 
     #[test]
@@ -115,24 +200,26 @@ mod tests {
             ("images", Status::Deployed),
             ("integration", Status::Running),
         ]);
-        assert_eq!(diamond(4).ready(&s, false), ["web"]);
+        assert_eq!(diamond(4).ready(&s, &no_packages(), false), ["web"]);
     }
 
     #[test]
     fn nothing_depending_on_a_failure_or_a_skip_ever_starts() {
         let failed = status(&[("data", Status::Failed)]);
-        assert!(diamond(4).ready(&failed, false).is_empty());
+        assert!(diamond(4).ready(&failed, &no_packages(), false).is_empty());
         let s = status(&[
             ("data", Status::Deployed),
             ("images", Status::Skipped),
             ("integration", Status::Deployed),
         ]);
-        assert!(diamond(4).ready(&s, false).is_empty());
+        assert!(diamond(4).ready(&s, &no_packages(), false).is_empty());
     }
 
     #[test]
     fn a_stopping_run_starts_nothing() {
-        assert!(diamond(4).ready(&status(&[]), true).is_empty());
+        assert!(diamond(4)
+            .ready(&status(&[]), &no_packages(), true)
+            .is_empty());
     }
 
     #[test]
@@ -143,12 +230,66 @@ mod tests {
             2,
         );
         let s = BTreeMap::from([("web".to_string(), Status::Pending)]);
-        assert_eq!(only_web.ready(&s, false), ["web"]);
+        assert_eq!(only_web.ready(&s, &no_packages(), false), ["web"]);
     }
 
     #[test]
     fn a_zero_concurrency_still_runs_one_at_a_time() {
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(diamond(0).ready(&done, false), ["images"]);
+        assert_eq!(diamond(0).ready(&done, &no_packages(), false), ["images"]);
+    }
+
+    /// `integration` may package ahead; `images` reads `data` while it
+    /// packages, so it does not.
+    fn ahead(concurrency: usize) -> Schedule {
+        diamond(4).packaging_ahead(BTreeSet::from(["integration".to_string()]), concurrency)
+    }
+
+    fn packages(entries: &[(&str, Package)]) -> BTreeMap<String, Package> {
+        entries.iter().map(|(k, p)| (k.to_string(), *p)).collect()
+    }
+
+    #[test]
+    fn packages_start_ahead_while_their_dependencies_deploy() {
+        let data_running = status(&[("data", Status::Running)]);
+        assert_eq!(
+            ahead(2).to_package(&data_running, &no_packages(), false),
+            ["integration"]
+        );
+        assert!(ahead(0)
+            .to_package(&data_running, &no_packages(), false)
+            .is_empty());
+        let busy = packages(&[("integration", Package::Packaging)]);
+        assert!(ahead(2).to_package(&data_running, &busy, false).is_empty());
+        assert!(ahead(2)
+            .to_package(&data_running, &no_packages(), true)
+            .is_empty());
+    }
+
+    #[test]
+    fn a_service_packaging_ahead_deploys_when_its_package_is_done() {
+        let done = status(&[("data", Status::Deployed)]);
+        let packaging = packages(&[("integration", Package::Packaging)]);
+        assert_eq!(ahead(2).ready(&done, &packaging, false), ["images"]);
+        let packaged = packages(&[("integration", Package::Done)]);
+        assert_eq!(
+            ahead(2).ready(&done, &packaged, false),
+            ["images", "integration"]
+        );
+        // Never started (no free place): it packages at its turn.
+        let waiting = packages(&[("integration", Package::Waiting)]);
+        assert_eq!(
+            ahead(2).ready(&done, &waiting, false),
+            ["images", "integration"]
+        );
+    }
+
+    #[test]
+    fn a_package_made_ahead_never_lets_a_service_jump_its_dependencies() {
+        let data_running = status(&[("data", Status::Running)]);
+        let packaged = packages(&[("integration", Package::Done)]);
+        assert!(ahead(2).ready(&data_running, &packaged, false).is_empty());
+        let failed = status(&[("data", Status::Failed)]);
+        assert!(ahead(2).ready(&failed, &packaged, false).is_empty());
     }
 }

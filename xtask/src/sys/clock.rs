@@ -1,7 +1,10 @@
-//! The wall clock, in the two shapes the tool needs: seconds since the
-//! epoch (journals, locks) and civil dates (run ids, deprecation dates).
+//! The wall clock, in the shapes the tool needs: seconds since the epoch
+//! (journals, locks), milliseconds (a run's timeline) and civil dates (run
+//! ids, deprecation dates).
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 /// Seconds since 1970-01-01 UTC.
 pub fn now() -> u64 {
@@ -9,6 +12,27 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Milliseconds since 1970-01-01 UTC: the timeline of a run.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A stretch of time, in milliseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span {
+    pub fn millis(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
 }
 
 /// Today's date in UTC as `YYYY-MM-DD`, which sorts as dates do.

@@ -1,0 +1,90 @@
+//! `cargo xtask report <stage> [--run ID]`: a run drawn as a timeline
+//! (`run::timeline`) from its journal on this machine: where each
+//! service's time went and the critical path, as text, JSON, a Mermaid
+//! Gantt chart, or an SVG picture.
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::app::App;
+use crate::cli::{Global, ReportArgs, ViewFormat};
+use crate::run::journal::{self, Journal};
+use crate::run::timeline::Timeline;
+use crate::sys::paths;
+
+pub(crate) fn run(global: &Global, args: ReportArgs) -> Result<i32> {
+    let app = App::load(&global.app_dir())?;
+    let stage = app.stage(args.at.stage())?;
+    let dir = journal::dir(&app.name(), stage.name(), args.at.rehearse);
+    let journal = match &args.run {
+        Some(id) => {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                bail!("`{}` is not a run id", id.escape_debug());
+            }
+            let path = dir.join(format!("{id}.json"));
+            if !path.exists() {
+                bail!(
+                    "no run {id} of stage {stage} is recorded on this machine (in {})",
+                    paths::display(&dir)
+                );
+            }
+            Journal::load(&path)?
+        }
+        None => journal::json_files(&dir)
+            .iter()
+            .filter_map(|p| Journal::load(p).ok())
+            .find(|j| j.command == "deploy")
+            .with_context(|| {
+                format!(
+                    "no deploy of stage {stage} is recorded on this machine (in {}){}",
+                    paths::display(&dir),
+                    if args.at.rehearse {
+                        ""
+                    } else {
+                        "; a rehearsal's runs are read with --rehearse"
+                    }
+                )
+            })?,
+    };
+    let Some(timeline) = Timeline::of(&journal) else {
+        bail!(
+            "run {} recorded no timings: it deployed nothing, or it ran before the tool recorded them",
+            journal.run_id
+        );
+    };
+    if let Some(path) = &args.svg {
+        std::fs::write(path, timeline.svg())
+            .with_context(|| format!("cannot write {}", paths::display(path)))?;
+        eprintln!("wrote {}", paths::display(path));
+    }
+    match args.format {
+        ViewFormat::Text => print!("{}", timeline.text()),
+        ViewFormat::Markdown => print!("```mermaid\n{}```\n", timeline.mermaid()),
+        ViewFormat::Json => {
+            let rows: Vec<_> = timeline
+                .rows
+                .iter()
+                .map(|row| {
+                    json!({
+                        "name": row.name,
+                        "bars": row.bars.iter().map(|b| json!({
+                            "part": b.part.label(),
+                            "start_ms": b.start,
+                            "end_ms": b.end,
+                            "critical": b.critical,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let value = json!({
+                "run_id": journal.run_id,
+                "title": timeline.title,
+                "length_ms": timeline.length,
+                "critical_path": timeline.critical,
+                "rows": rows,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+    }
+    Ok(0)
+}
