@@ -132,7 +132,9 @@ impl Command {
             Command::Doctor(_) | Command::Codegen(_) | Command::Bench(_) => (false, false),
             // `local` manages the MiniStack emulator of this checkout.
             Command::Local(_) => (false, false),
-            Command::Audit(_) | Command::Plan(_) | Command::Runbook(_) => (true, false),
+            Command::Audit(_) | Command::Plan(_) | Command::Runbook(_) | Command::Report(_) => {
+                (true, false)
+            }
             _ => (true, true),
         }
     }
@@ -298,9 +300,10 @@ pub struct DeployArgs {
     /// How many services may deploy at once.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
-    /// How many services may package ahead of their turn at once, while
-    /// what they depend on deploys (0: each packages at its turn).
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// How many services may start ahead of their turn at once: packaged
+    /// while what they depend on deploys, then held until it is done (0:
+    /// each starts at its turn).
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub package_ahead: usize,
     /// Run every check and show what would be deployed; change nothing.
     #[arg(long)]

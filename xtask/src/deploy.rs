@@ -148,10 +148,15 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     }
     let schedule = Schedule::new(selected.clone(), graph.dependency_map(), args.concurrency)
         .packaging_ahead(packaging.ahead.clone(), args.package_ahead);
+    let gates = match run.cli.gate_manager() {
+        Some(manager) if args.package_ahead > 0 => ahead::Gates::new(&run_id, manager).ok(),
+        _ => None,
+    };
     let deployer = Deployer {
         run: &run,
         force: args.force,
-        packages: ahead::Packages::new(&run_id),
+        gates,
+        stopping: tokio::sync::watch::Sender::new(false),
     };
     let mut outcome = deployer.deploy_all(&schedule).await.to_string();
     if outcome == "succeeded" {
@@ -359,12 +364,16 @@ struct Deployer<'r, 'a> {
     run: &'r StageRun<'a>,
     /// Deploy even services whose fingerprint is unchanged.
     force: bool,
-    /// Where packages made ahead of their service's turn go.
-    packages: ahead::Packages,
+    /// Where deploys started ahead of their turn are held; `None` when the
+    /// CLI cannot be held (one of the team's own).
+    gates: Option<ahead::Gates>,
+    /// Set when the run stops starting services: deploys started ahead
+    /// whose turn has not come end.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// A service made ready to deploy: its state before the run, its
-/// fingerprint, and, when it was packaged ahead, its package.
+/// fingerprint, and whether that says it is unchanged.
 struct Prepared {
     previous: StackState,
     stored: Option<fingerprint::Stored>,
@@ -372,14 +381,33 @@ struct Prepared {
     fingerprint: Option<String>,
     /// Its fingerprint matches the stored one: nothing to deploy.
     unchanged: bool,
-    package: Option<std::path::PathBuf>,
+}
+
+impl Prepared {
+    /// After a rollback the CLI's newest kept deployment is not what the
+    /// stack runs; its own change check would skip this deploy.
+    fn behind(&self) -> bool {
+        self.stored.as_ref().is_some_and(|s| s.behind_newest)
+    }
+}
+
+/// How a deploy started ahead of its turn ended.
+enum Ahead {
+    /// Its turn came and it ran: how it ended.
+    Ran(Status),
+    /// Its fingerprint says it is unchanged: recorded at its turn.
+    Unchanged(Box<Prepared>),
+    /// It stopped before its turn (the run stopped, or something failed
+    /// before the gate): it changed nothing, and deploys at its turn if
+    /// the run goes on.
+    NotRun(Option<String>),
 }
 
 impl Deployer<'_, '_> {
-    /// Deploys every service as soon as what it needs is deployed, packaging
-    /// those that may ahead of their turn meanwhile, then undoes this run's
-    /// changes when one failed or the run was interrupted. The run's
-    /// outcome.
+    /// Deploys every service as soon as what it needs is deployed, starting
+    /// those that may ahead of their turn (held after packaging until it
+    /// comes), then undoes this run's changes when one failed or the run
+    /// was interrupted. The run's outcome.
     async fn deploy_all(&self, schedule: &Schedule) -> &'static str {
         let mut status: BTreeMap<String, Status> = schedule
             .order()
@@ -387,26 +415,48 @@ impl Deployer<'_, '_> {
             .map(|k| (k.clone(), Status::Pending))
             .collect();
         let mut packages: BTreeMap<String, Package> = BTreeMap::new();
-        let mut prepared: BTreeMap<String, Prepared> = BTreeMap::new();
+        let mut unchanged: BTreeMap<String, Prepared> = BTreeMap::new();
         let mut running = FuturesUnordered::new();
-        let mut packaging = FuturesUnordered::new();
+        let mut ahead = FuturesUnordered::new();
         let mut failed = false;
         loop {
             let stopping = failed || interrupt::requested();
             self.mark_ready(schedule, &status);
-            for key in schedule.ready(&status, &packages, stopping) {
+            for key in schedule.ready(&status, stopping) {
                 status.insert(key.clone(), Status::Running);
-                packages.insert(key.clone(), Package::Done);
-                let ahead = prepared.remove(&key);
-                running.push(self.deploy_one(key, ahead));
+                if packages.get(&key) == Some(&Package::Ahead) {
+                    self.open_gate(&key);
+                } else {
+                    let early = unchanged.remove(&key);
+                    running.push(self.deploy_one(key, early, true));
+                }
             }
-            for key in schedule.to_package(&status, &packages, stopping) {
-                packages.insert(key.clone(), Package::Packaging);
-                packaging.push(self.package_ahead(key));
+            if let Some(gates) = &self.gates {
+                for key in schedule.to_package(&status, &packages, stopping) {
+                    // The gate exists before its turn can come.
+                    match gates.gate(&key) {
+                        Ok(gate) => {
+                            packages.insert(key.clone(), Package::Ahead);
+                            ahead.push(self.deploy_ahead(key, gate));
+                        }
+                        Err(_) => {
+                            packages.insert(key, Package::Done);
+                        }
+                    }
+                }
             }
-            // A stopping run waits for no package: dropping one ends its CLI.
-            if stopping && running.is_empty() {
-                break;
+            if stopping {
+                // Deploys started ahead whose turn never came end without
+                // changing anything: stopped at their gate, or while still
+                // packaging.
+                for (key, _) in packages.iter().filter(|(k, p)| {
+                    **p == Package::Ahead && status.get(*k) == Some(&Status::Pending)
+                }) {
+                    if let Some(gates) = &self.gates {
+                        gates.of(key).stop();
+                    }
+                }
+                self.stopping.send_replace(true);
             }
             tokio::select! {
                 Some((key, result)) = running.next() => {
@@ -414,16 +464,37 @@ impl Deployer<'_, '_> {
                     status.insert(key, result);
                     self.run.publish().await;
                 }
-                Some((key, ready)) = packaging.next() => {
+                Some((key, ended)) = ahead.next() => {
                     packages.insert(key.clone(), Package::Done);
-                    if let Some(ready) = ready {
-                        prepared.insert(key, ready);
+                    // Its turn may have come while it was not yet held at
+                    // its gate: then it deploys from here, at its turn.
+                    let turn_came = status.get(&key) == Some(&Status::Running);
+                    match ended {
+                        Ahead::Ran(result) => {
+                            failed |= result == Status::Failed;
+                            status.insert(key, result);
+                            self.run.publish().await;
+                        }
+                        Ahead::Unchanged(prepared) if turn_came => {
+                            running.push(self.deploy_one(key, Some(*prepared), false));
+                        }
+                        Ahead::Unchanged(prepared) => {
+                            unchanged.insert(key, *prepared);
+                        }
+                        Ahead::NotRun(why) => {
+                            if let Some(why) = why.filter(|_| !stopping) {
+                                self.run.out.line(&key, &format!("started ahead but stopped before its turn; it deploys at its turn: {why}"));
+                                self.run.record(|j| j.event(format!("{key}: stopped before its turn ({why}); deployed at its turn")));
+                            }
+                            if turn_came {
+                                running.push(self.deploy_one(key, None, false));
+                            }
+                        }
                     }
                 }
                 else => break,
             }
         }
-        drop(packaging);
         let interrupted = interrupt::requested();
         // Whatever did not start is skipped, and says why.
         let why = if interrupted {
@@ -452,7 +523,7 @@ impl Deployer<'_, '_> {
     }
 
     /// Notes when each pending service's dependencies were all done: from
-    /// then on, what it waits for is a free place or its own package.
+    /// then on, what it waits for is a free place.
     fn mark_ready(&self, schedule: &Schedule, status: &BTreeMap<String, Status>) {
         let now = journal::now_ms();
         let journal = self.run.journal();
@@ -480,76 +551,38 @@ impl Deployer<'_, '_> {
         });
     }
 
-    /// Prepares and packages one service ahead of its turn. `None` when
-    /// that failed: it is then prepared and packaged at its turn, as if
-    /// it never had been, so a package made ahead never changes whether a
-    /// deploy works.
-    async fn package_ahead(&self, key: String) -> (String, Option<Prepared>) {
+    /// Records that `key`'s turn came, then lets its held deploy go on.
+    fn open_gate(&self, key: &str) {
         let run = self.run;
-        let sink = run.sink(&key);
-        run.out.line(&key, "packaging ahead of its turn");
-        run.record(|j| j.event(format!("{key}: packaging ahead of its turn")));
-        let started = journal::now_ms();
-        let result = async {
-            let mut prepared = self.prepare(&key, &sink).await?;
-            if !prepared.unchanged {
-                let service = run.service(&key)?;
-                let dir = self.packages.dir(&key);
-                run.cli
-                    .package(service, run.stage, &dir, &prepared.params, &sink)
-                    .await?;
-                prepared.package = Some(dir);
-            }
-            anyhow::Ok(prepared)
-        }
-        .await;
-        let span = Span {
-            start: started,
-            end: journal::now_ms(),
-        };
-        match result {
-            Ok(prepared) => {
-                if prepared.package.is_some() {
-                    let took = format!("{:.1}s", span.millis() as f64 / 1000.0);
-                    run.out.line(&key, &format!("packaged ahead ({took})"));
-                    run.record(|j| {
-                        if let Some(s) = j.service_mut(&key) {
-                            s.timings.package = Some(span);
-                        }
-                        j.event(format!("{key}: packaged ahead ({took})"));
-                    });
-                }
-                (key, Some(prepared))
-            }
-            Err(err) => {
-                let message = format!("{err:#}");
-                run.out.line(
-                    &key,
-                    &format!("packaging ahead failed; it packages again at its turn: {message}"),
-                );
-                run.record(|j| {
-                    j.event(format!(
-                        "{key}: packaging ahead failed ({message}); packaged at its turn"
-                    ))
-                });
-                (key, None)
-            }
+        run.out.step(&format!("{key}: its turn (started ahead)"));
+        self.started(key);
+        let opened = self
+            .gates
+            .as_ref()
+            .map(|g| g.of(key).open())
+            .unwrap_or_else(|| Err(anyhow::anyhow!("no gates")));
+        if let Err(err) = opened {
+            // The held CLI then waits until the run ends and stops it.
+            run.out.line(key, &format!("{err:#}"));
         }
     }
 
-    /// Deploys one service and records before and after.
-    async fn deploy_one(&self, key: String, ahead: Option<Prepared>) -> (String, Status) {
-        let run = self.run;
-        let sink = run.sink(&key);
-        run.record(|j| {
-            if let Some(s) = j.service_mut(&key) {
+    /// The journal's record that `key` started.
+    fn started(&self, key: &str) {
+        let sink = self.run.sink(key);
+        self.run.record(|j| {
+            if let Some(s) = j.service_mut(key) {
                 s.status = Status::Running;
                 s.started_at = Some(journal::now());
                 s.log = Some(paths::display(&sink.log));
             }
             j.event(format!("{key}: started"));
         });
-        let result = self.deploy_service(&key, &sink, ahead).await;
+    }
+
+    /// The journal's record of how `key` ended.
+    async fn ended(&self, key: &str, result: Result<Status>) -> Status {
+        let run = self.run;
         let status = match result {
             Ok(status) => {
                 run.out.step(&format!("{key}: {}", status.as_str()));
@@ -558,12 +591,12 @@ impl Deployer<'_, '_> {
             Err(err) => {
                 let message = format!("{err:#}");
                 run.out.step(&format!("{key}: failed"));
-                let after = match run.service(&key) {
+                let after = match run.service(key) {
                     Ok(service) => run.stacks.state(service, run.stage).await.ok(),
                     Err(_) => None,
                 };
                 run.record(|j| {
-                    if let Some(s) = j.service_mut(&key) {
+                    if let Some(s) = j.service_mut(key) {
                         s.error = Some(message);
                         s.new = after;
                     }
@@ -572,12 +605,95 @@ impl Deployer<'_, '_> {
             }
         };
         run.record(|j| {
-            if let Some(s) = j.service_mut(&key) {
+            if let Some(s) = j.service_mut(key) {
                 s.status = status;
                 s.ended_at = Some(journal::now());
             }
             j.event(format!("{key}: {}", status.as_str()));
         });
+        status
+    }
+
+    /// Starts `key`'s deploy ahead of its turn: prepared, then its CLI
+    /// held at its gate after packaging until the run opens it.
+    async fn deploy_ahead(&self, key: String, gate: ahead::Gate) -> (String, Ahead) {
+        let run = self.run;
+        let sink = run.sink(&key);
+        let prepared = match self.prepare(&key, &sink).await {
+            Ok(prepared) if prepared.unchanged => {
+                return (key, Ahead::Unchanged(Box::new(prepared)))
+            }
+            Ok(prepared) => prepared,
+            Err(err) => return (key, Ahead::NotRun(Some(format!("{err:#}")))),
+        };
+        if gate.stopped() {
+            return (key, Ahead::NotRun(None));
+        }
+        let service = match run.service(&key) {
+            Ok(service) => service,
+            Err(err) => return (key, Ahead::NotRun(Some(format!("{err:#}")))),
+        };
+        run.out.line(&key, "started ahead of its turn: packaging");
+        run.record(|j| {
+            if let Some(s) = j.service_mut(&key) {
+                s.previous = Some(prepared.previous.clone());
+            }
+            j.event(format!("{key}: started ahead of its turn"));
+        });
+        let started = journal::now_ms();
+        let mut stopping = self.stopping.subscribe();
+        let result = tokio::select! {
+            result = self.cli_deploy(&key, service, &prepared, Some(&gate), &sink) => result,
+            // The run stops before its turn: its CLI, still packaging or
+            // held, is ended (dropping it stops its process group).
+            () = async {
+                loop {
+                    if *stopping.borrow_and_update() && !gate.opened() {
+                        return;
+                    }
+                    if stopping.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            } => return (key, Ahead::NotRun(None)),
+        };
+        let held_from = gate.reached_at();
+        if let Some(reached) = held_from {
+            run.record(|j| {
+                if let Some(s) = j.service_mut(&key) {
+                    s.timings.package = Some(Span {
+                        start: started,
+                        end: reached,
+                    });
+                }
+            });
+        }
+        if !gate.opened() {
+            // It never left the gate: nothing of the deploy began.
+            let why = result.err().map(|e| format!("{e:#}"));
+            return (key, Ahead::NotRun(why));
+        }
+        let finished = match result {
+            Ok(()) => self.after_deploy(&key, service, &prepared).await,
+            Err(err) => Err(err),
+        };
+        (key.clone(), Ahead::Ran(self.ended(&key, finished).await))
+    }
+
+    /// Deploys one service at its turn and records before and after
+    /// (`announce`: that it started, unless that was recorded already).
+    async fn deploy_one(
+        &self,
+        key: String,
+        early: Option<Prepared>,
+        announce: bool,
+    ) -> (String, Status) {
+        if announce {
+            self.started(&key);
+        }
+        let sink = self.run.sink(&key);
+        let result = self.deploy_service(&key, &sink, early).await;
+        let status = self.ended(&key, result).await;
         (key, status)
     }
 
@@ -631,7 +747,6 @@ impl Deployer<'_, '_> {
             params,
             fingerprint,
             unchanged,
-            package: None,
         })
     }
 
@@ -639,7 +754,7 @@ impl Deployer<'_, '_> {
         &self,
         key: &str,
         sink: &Sink,
-        ahead: Option<Prepared>,
+        early: Option<Prepared>,
     ) -> Result<Status> {
         let run = self.run;
         let service = run.service(key)?;
@@ -647,7 +762,7 @@ impl Deployer<'_, '_> {
             "{key}: deploying {}",
             service.stack_name(run.stage).unwrap_or_default()
         ));
-        let prepared = match ahead {
+        let prepared = match early {
             Some(prepared) => prepared,
             None => self.prepare(key, sink).await?,
         };
@@ -669,10 +784,22 @@ impl Deployer<'_, '_> {
             });
             return Ok(Status::Unchanged);
         }
-        // After a rollback the CLI's newest kept deployment is not what
-        // the stack runs; its own check would skip this deploy.
-        let behind = prepared.stored.as_ref().is_some_and(|s| s.behind_newest);
-        if behind {
+        self.cli_deploy(key, service, &prepared, None, sink).await?;
+        self.after_deploy(key, service, &prepared).await
+    }
+
+    /// The CLI's deploy of `service` (held at `gate` after packaging when
+    /// given), its time recorded from the moment it was let go on.
+    async fn cli_deploy(
+        &self,
+        key: &str,
+        service: &Service,
+        prepared: &Prepared,
+        gate: Option<&ahead::Gate>,
+        sink: &Sink,
+    ) -> Result<()> {
+        let run = self.run;
+        if prepared.behind() {
             run.out.line(
                 key,
                 "rolled back since its last deploy: deploying with --force",
@@ -691,33 +818,51 @@ impl Deployer<'_, '_> {
                 service,
                 run.stage,
                 &prepared.params,
-                behind || self.force,
-                prepared.package.as_deref(),
+                prepared.behind() || self.force,
+                gate,
                 sink,
             )
             .await;
-        let deploy = Span {
-            start: started,
-            end: journal::now_ms(),
-        };
-        let stack = service.stack_name(run.stage).unwrap_or_default();
-        let cloudformation = run
-            .stacks
-            .operation_since(&stack, deploy.start)
-            .await
-            .ok()
-            .flatten()
-            .map(|cfn| Span {
-                start: cfn.start.clamp(deploy.start, deploy.end),
-                end: cfn.end.clamp(deploy.start, deploy.end),
+        let ended = journal::now_ms();
+        // A held deploy began when its gate opened; the time before is
+        // its packaging ahead.
+        let start = gate
+            .and_then(|g| Some(g.opened_at()?.max(g.reached_at()?)))
+            .unwrap_or(started)
+            .clamp(started, ended);
+        let deploy = Span { start, end: ended };
+        if gate.is_none_or(ahead::Gate::opened) {
+            let stack = service.stack_name(run.stage).unwrap_or_default();
+            let cloudformation = run
+                .stacks
+                .operation_since(&stack, deploy.start)
+                .await
+                .ok()
+                .flatten()
+                .map(|cfn| Span {
+                    start: cfn.start.clamp(deploy.start, deploy.end),
+                    end: cfn.end.clamp(deploy.start, deploy.end),
+                });
+            run.record(|j| {
+                if let Some(s) = j.service_mut(key) {
+                    s.timings.deploy = Some(deploy);
+                    s.timings.cloudformation = cloudformation;
+                }
             });
-        run.record(|j| {
-            if let Some(s) = j.service_mut(key) {
-                s.timings.deploy = Some(deploy);
-                s.timings.cloudformation = cloudformation;
-            }
-        });
-        deployed?;
+        }
+        deployed
+    }
+
+    /// After the CLI deployed `service`: its new state, its fingerprint
+    /// stored, and whether it changed.
+    async fn after_deploy(
+        &self,
+        key: &str,
+        service: &Service,
+        prepared: &Prepared,
+    ) -> Result<Status> {
+        let run = self.run;
+        let previous = &prepared.previous;
         let new = run.stacks.state(service, run.stage).await?;
         let status = if previous.exists
             && previous.deployment.is_some()
@@ -735,7 +880,9 @@ impl Deployer<'_, '_> {
                     run.out.line(key, &format!("warning: {err:#}"));
                 }
             }
-            None if behind => fingerprint::clear(service, run.stage, &run.stacks, &new).await,
+            None if prepared.behind() => {
+                fingerprint::clear(service, run.stage, &run.stacks, &new).await
+            }
             None => {}
         }
         run.record(|j| {

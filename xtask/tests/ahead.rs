@@ -1,10 +1,11 @@
-//! Packaging ahead on the real emulator, through the real binary: a
-//! service reached only through `Fn::ImportValue` is packaged while what
-//! it needs deploys, and deployed from that package; one whose packaging
-//! reads a service of the run (`${cf:}`) is packaged after that service
-//! is deployed. The stacks are what a plain package makes (`diff` finds
-//! nothing), a failed run rolls back as one packaged at its turn does, and
-//! the run's timeline is drawn beside its journal and by `report`.
+//! Deploying ahead on the real emulator, through the real binary: a
+//! service reached only through `Fn::ImportValue` starts its deploy while
+//! what it needs deploys, is packaged and held, and changes its stack only
+//! once they are done; one whose packaging reads a service of the run
+//! (`${cf:}`) is packaged after that service is deployed. The stacks are
+//! what a plain package makes (`diff` finds nothing), a failed run rolls
+//! back as one deployed at its turn does, and the run's timeline is drawn
+//! beside its journal and by `report`.
 
 mod support;
 
@@ -30,7 +31,7 @@ fn base(version: &str) -> String {
     )
 }
 
-/// `mid` imports it (CloudFormation resolves that): it packages ahead.
+/// `mid` imports it (CloudFormation resolves that): it starts ahead.
 fn mid(version: &str) -> String {
     format!(
         "service: relay-mid\n{PROVIDER}  environment:\n    DATA: !ImportValue relay-${{sls:stage}}-data\n    VERSION: {version}\nfunctions:\n  hello:\n    handler: handler.hello\nresources:\n  Outputs:\n    Version:\n      Value: {version}\n"
@@ -90,20 +91,30 @@ async fn packaged_ahead_deploys_the_same_stacks_and_rolls_back_the_same_way() ->
         &service(&journal, "mid")["timings"],
         &service(&journal, "top")["timings"],
     );
-    // mid was packaged while base deployed, and deployed from its package
-    // once base was done.
+    // mid started ahead: packaged while base deployed, held, and changed
+    // its stack only once base was done.
     assert!(
         ms(&mid_t["package"]["start"]) < ms(&base_t["deploy"]["end"]),
         "{journal:#}"
     );
     assert!(ms(&mid_t["deploy"]["start"]) >= ms(&base_t["deploy"]["end"]));
+    assert!(
+        ms(&mid_t["cloudformation"]["start"]) >= ms(&base_t["cloudformation"]["end"]),
+        "{journal:#}"
+    );
+    assert!(events(&journal).contains(&"mid: started ahead of its turn".to_string()));
+    // One CLI run, as at its turn: the same command, held, not a second one.
     let journals = h.dir.join("state/journal/relay/dev.rehearsal");
     let run_id = journal["run_id"].as_str().unwrap_or("").to_string();
     let mid_log = std::fs::read_to_string(journals.join(&run_id).join("mid.log"))?;
+    assert_eq!(
+        mid_log.matches("$ serverless ").count(),
+        1,
+        "mid's log:\n{mid_log}"
+    );
     assert!(
-        mid_log.contains("serverless package --package")
-            && mid_log.contains("serverless deploy --package"),
-        "mid's log shows no deploy from its package:\n{mid_log}"
+        mid_log.contains("$ serverless deploy --stage dev"),
+        "{mid_log}"
     );
     // top reads mid's output while packaging: packaged at its turn, after
     // mid was deployed, and says why.
@@ -157,7 +168,7 @@ async fn packaged_ahead_deploys_the_same_stacks_and_rolls_back_the_same_way() ->
         mermaid.stdout
     );
 
-    // A failed run: base and mid move to v2 (mid from its package), then
+    // A failed run: base and mid move to v2 (mid started ahead), then
     // top cannot deploy (its new bucket's name is taken). Both are rolled
     // back, with packaging ahead and without it alike.
     let s3 = xtask::aws::s3_client(&h.sdk().await, &h.target);

@@ -279,6 +279,7 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
         (&["bench", "--quick", "--app", "x"], "--app"),
         (&["local", "up", "--emulator", "localstack"], "--emulator"),
         (&["plan", "dev", "--emulator", "ministack"], "--emulator"),
+        (&["report", "dev", "--emulator", "ministack"], "--emulator"),
     ] {
         let (code, _, err) = run(args);
         assert_eq!(code, Some(2), "{args:?}: {err}");
@@ -366,4 +367,33 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             assert_eq!(plain, run(args, &[("NO_COLOR", "1")]));
         }
     }
+}
+
+/// `report` reads journals on this machine only: with none, or asked for
+/// a run that is not there, it says where it looked and exits 1; a run
+/// id that is no id is refused as such.
+#[test]
+fn report_says_where_it_looked_when_there_is_no_run() {
+    let sandbox = Sandbox::new("report");
+    let app = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tb365");
+    let none = sandbox.run(&["report", "dev", "--app", app]);
+    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert!(
+        text(&none).contains("no deploy of stage dev is recorded on this machine"),
+        "{}",
+        text(&none)
+    );
+    let missing = sandbox.run(&[
+        "report",
+        "dev",
+        "--run",
+        "20261127T000000000Z-0000",
+        "--app",
+        app,
+    ]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(text(&missing).contains("no run 20261127T000000000Z-0000"));
+    let bad = sandbox.run(&["report", "dev", "--run", "../x", "--app", app]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).contains("is not a run id"), "{}", text(&bad));
 }

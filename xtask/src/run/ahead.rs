@@ -1,30 +1,178 @@
-//! Where the packages made ahead of their service's turn go (which
-//! services may package ahead is the order's to say:
-//! [`crate::cfn::order::packaging`]).
+//! Deploying ahead of a service's turn, held at a gate: its `serverless
+//! deploy` starts while what it needs still deploys, starts node, resolves
+//! its config and packages it, then waits, before anything of the deploy
+//! itself (the stack, the upload), until the run opens its gate. One CLI
+//! process per service, as at its turn, so the deploy is the same command
+//! with the same plugins; only its start moves earlier. Which services may
+//! is the order's to say ([`crate::cfn::order::packaging`]).
+//!
+//! The gate is a module node loads before the CLI (`--require`): it wraps
+//! the pinned CLI's lifecycle runner so that the `deploy:deploy` event (what
+//! follows packaging) waits for a file. It loads the CLI's plugin manager by
+//! its path at start and fails the process if it cannot wrap it, so a CLI
+//! it does not fit never deploys ungated; a CLI of the team's own
+//! (`SERVERLESS_BIN`) is never gated.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 
 use crate::sys::paths;
 
-/// The folder of one run's packages, removed with everything in it when
-/// dropped.
-pub struct Packages(PathBuf);
+/// The module node loads first: it holds the `deploy:deploy` lifecycle
+/// event until `go` exists in `XTASK_GATE`, or fails it when `stop` does.
+const GATE_JS: &str = r#"'use strict';
+// Written by cargo xtask: holds a Serverless deploy after packaging until
+// the run opens its gate. Loaded with --require; does nothing elsewhere.
+const fs = require('fs');
+const path = require('path');
+const dir = process.env.XTASK_GATE;
+const manager = process.env.XTASK_GATE_MANAGER;
+// Only the CLI itself: the processes it starts (npm, bundlers) are left be.
+process.env.NODE_OPTIONS = process.env.XTASK_GATE_NODE_OPTIONS || '';
+if (!process.env.NODE_OPTIONS) delete process.env.NODE_OPTIONS;
+delete process.env.XTASK_GATE;
+if (dir && manager) {
+  const PluginManager = require(manager);
+  const runHooks = PluginManager && PluginManager.prototype && PluginManager.prototype.runHooks;
+  if (typeof runHooks !== 'function') {
+    throw new Error(`cargo xtask: ${manager} has no runHooks to hold the deploy at; deploy this service at its turn`);
+  }
+  let held = false;
+  PluginManager.prototype.runHooks = async function (hookName, hooks) {
+    if (hookName === 'deploy:deploy' && !held) {
+      held = true;
+      fs.writeFileSync(path.join(dir, 'ready'), String(Date.now()));
+      await new Promise((resolve, reject) => {
+        const look = () => {
+          if (fs.existsSync(path.join(dir, 'go'))) return resolve();
+          if (fs.existsSync(path.join(dir, 'stop'))) {
+            return reject(new Error('cargo xtask stopped this deploy before it changed anything'));
+          }
+          setTimeout(look, 25);
+        };
+        look();
+      });
+    }
+    return runHooks.call(this, hookName, hooks);
+  };
+  fs.writeFileSync(path.join(dir, 'armed'), String(Date.now()));
+}
+"#;
 
-impl Packages {
-    pub fn new(run_id: &str) -> Packages {
-        Packages(paths::scratch_dir().join("packages").join(run_id))
+/// The gates of one run, removed when dropped.
+pub struct Gates {
+    root: PathBuf,
+    module: PathBuf,
+    manager: PathBuf,
+}
+
+impl Gates {
+    /// The gates of run `run_id`, for a CLI whose plugin manager is
+    /// `manager`.
+    pub fn new(run_id: &str, manager: PathBuf) -> Result<Gates> {
+        let root = paths::scratch_dir().join("gates").join(run_id);
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {}", paths::display(&root)))?;
+        let module = root.join("gate.js");
+        std::fs::write(&module, GATE_JS)
+            .with_context(|| format!("cannot write {}", paths::display(&module)))?;
+        Ok(Gates {
+            root,
+            module,
+            manager,
+        })
     }
 
-    /// Where `service`'s package goes (emptied first).
-    pub fn dir(&self, service: &str) -> PathBuf {
-        let dir = self.0.join(service);
+    /// A closed gate for `service`.
+    pub fn gate(&self, service: &str) -> Result<Gate> {
+        let dir = self.root.join(service);
         let _ = std::fs::remove_dir_all(&dir);
-        dir
+        std::fs::create_dir_all(&dir)?;
+        Ok(Gate {
+            dir,
+            module: self.module.clone(),
+            manager: self.manager.clone(),
+        })
+    }
+
+    /// The gate of `service` made by [`Gates::gate`] (to open or stop it).
+    pub fn of(&self, service: &str) -> Gate {
+        Gate {
+            dir: self.root.join(service),
+            module: self.module.clone(),
+            manager: self.manager.clone(),
+        }
     }
 }
 
-impl Drop for Packages {
+impl Drop for Gates {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// One service's gate: files the held CLI looks for.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    dir: PathBuf,
+    module: PathBuf,
+    manager: PathBuf,
+}
+
+impl Gate {
+    /// What the CLI's process needs in its environment to be held.
+    pub fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let quoted = format!(
+            "--require \"{}\"",
+            self.module.to_string_lossy().replace('"', "\\\"")
+        );
+        let theirs = std::env::var_os("NODE_OPTIONS").unwrap_or_default();
+        let mut options = std::ffi::OsString::from(quoted);
+        if !theirs.is_empty() {
+            options.push(" ");
+            options.push(&theirs);
+        }
+        vec![
+            ("NODE_OPTIONS", options),
+            ("XTASK_GATE_NODE_OPTIONS", theirs),
+            ("XTASK_GATE", self.dir.clone().into_os_string()),
+            ("XTASK_GATE_MANAGER", self.manager.clone().into_os_string()),
+        ]
+    }
+
+    /// Lets the held deploy go on (the file holds when).
+    pub fn open(&self) -> Result<()> {
+        std::fs::write(self.dir.join("go"), crate::sys::clock::now_ms().to_string())
+            .with_context(|| format!("cannot open the gate in {}", paths::display(&self.dir)))
+    }
+
+    /// When the gate was opened (ms since the epoch).
+    pub fn opened_at(&self) -> Option<u64> {
+        read_ms(&self.dir.join("go"))
+    }
+
+    /// Fails the held deploy before it changes anything.
+    pub fn stop(&self) {
+        let _ = std::fs::write(self.dir.join("stop"), b"");
+    }
+
+    /// Whether the run stopped the held deploy.
+    pub fn stopped(&self) -> bool {
+        self.dir.join("stop").exists()
+    }
+
+    /// Whether the deploy was let go on.
+    pub fn opened(&self) -> bool {
+        self.dir.join("go").exists()
+    }
+
+    /// When the CLI had packaged and reached the gate (ms since the epoch).
+    pub fn reached_at(&self) -> Option<u64> {
+        read_ms(&self.dir.join("ready"))
+    }
+}
+
+fn read_ms(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

@@ -22,14 +22,15 @@ pub struct Schedule {
     package_concurrency: usize,
 }
 
-/// Where the package of a service that may package ahead is.
+/// Where a service that may deploy ahead of its turn is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Package {
     /// Not started.
     Waiting,
-    /// Being made.
-    Packaging,
-    /// Made (or given up on: the service then packages at its turn).
+    /// Its CLI runs ahead: packaging, then held until its turn.
+    Ahead,
+    /// Not running ahead (finished, or given up on: it then deploys at its
+    /// turn).
     Done,
 }
 
@@ -50,8 +51,8 @@ impl Schedule {
         }
     }
 
-    /// Lets `ahead` package before their turn, `concurrency` at a time
-    /// (none when 0).
+    /// Lets `ahead` start before their turn, `concurrency` at a time
+    /// while they wait for it (none when 0).
     pub fn packaging_ahead(mut self, ahead: BTreeSet<String>, concurrency: usize) -> Schedule {
         self.ahead = if concurrency == 0 {
             BTreeSet::new()
@@ -74,9 +75,9 @@ impl Schedule {
         })
     }
 
-    /// The services to package now: those that may package ahead, still
-    /// pending, whose package has not started, in plan order, up to the
-    /// free places. Nothing starts once the run is stopping.
+    /// The services to start ahead now: those that may, still pending and
+    /// not started, in plan order, up to the free places (a service holds
+    /// its place until its turn). Nothing starts once the run is stopping.
     pub fn to_package(
         &self,
         status: &BTreeMap<String, Status>,
@@ -87,8 +88,8 @@ impl Schedule {
             return Vec::new();
         }
         let busy = packages
-            .values()
-            .filter(|p| **p == Package::Packaging)
+            .iter()
+            .filter(|(key, p)| **p == Package::Ahead && status.get(*key) == Some(&Status::Pending))
             .count();
         let free = self.package_concurrency.saturating_sub(busy);
         self.order
@@ -105,17 +106,12 @@ impl Schedule {
         &self.order
     }
 
-    /// The services to start now: pending ones, in plan order, whose
-    /// dependencies in the run are all deployed or unchanged, and whose
-    /// package, if it is being made ahead, is done, up to the free places.
-    /// One whose package never started packages at its turn instead of
-    /// waiting for a place. Nothing starts once the run is stopping.
-    pub fn ready(
-        &self,
-        status: &BTreeMap<String, Status>,
-        packages: &BTreeMap<String, Package>,
-        stopping: bool,
-    ) -> Vec<String> {
+    /// The services whose turn it is: pending ones, in plan order, whose
+    /// dependencies in the run are all deployed or unchanged, up to the
+    /// free places (one started ahead goes on from where it is held; one
+    /// that never started ahead starts at its turn). Nothing starts once
+    /// the run is stopping.
+    pub fn ready(&self, status: &BTreeMap<String, Status>, stopping: bool) -> Vec<String> {
         if stopping {
             return Vec::new();
         }
@@ -125,7 +121,6 @@ impl Schedule {
             .iter()
             .filter(|key| status.get(*key) == Some(&Status::Pending))
             .filter(|key| self.dependencies_done(key, status))
-            .filter(|key| packages.get(*key) != Some(&Package::Packaging))
             .take(free)
             .cloned()
             .collect()
@@ -169,28 +164,17 @@ mod tests {
 
     #[test]
     fn only_services_without_pending_dependencies_start_first() {
-        assert_eq!(
-            diamond(4).ready(&status(&[]), &no_packages(), false),
-            ["data"]
-        );
+        assert_eq!(diamond(4).ready(&status(&[]), false), ["data"]);
     }
 
     #[test]
     fn independent_services_start_together_up_to_the_concurrency() {
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(
-            diamond(4).ready(&done, &no_packages(), false),
-            ["images", "integration"]
-        );
-        assert_eq!(diamond(1).ready(&done, &no_packages(), false), ["images"]);
+        assert_eq!(diamond(4).ready(&done, false), ["images", "integration"]);
+        assert_eq!(diamond(1).ready(&done, false), ["images"]);
         let one_running = status(&[("data", Status::Unchanged), ("images", Status::Running)]);
-        assert_eq!(
-            diamond(2).ready(&one_running, &no_packages(), false),
-            ["integration"]
-        );
-        assert!(diamond(1)
-            .ready(&one_running, &no_packages(), false)
-            .is_empty());
+        assert_eq!(diamond(2).ready(&one_running, false), ["integration"]);
+        assert!(diamond(1).ready(&one_running, false).is_empty());
     }
 
     #[test]
@@ -200,26 +184,24 @@ mod tests {
             ("images", Status::Deployed),
             ("integration", Status::Running),
         ]);
-        assert_eq!(diamond(4).ready(&s, &no_packages(), false), ["web"]);
+        assert_eq!(diamond(4).ready(&s, false), ["web"]);
     }
 
     #[test]
     fn nothing_depending_on_a_failure_or_a_skip_ever_starts() {
         let failed = status(&[("data", Status::Failed)]);
-        assert!(diamond(4).ready(&failed, &no_packages(), false).is_empty());
+        assert!(diamond(4).ready(&failed, false).is_empty());
         let s = status(&[
             ("data", Status::Deployed),
             ("images", Status::Skipped),
             ("integration", Status::Deployed),
         ]);
-        assert!(diamond(4).ready(&s, &no_packages(), false).is_empty());
+        assert!(diamond(4).ready(&s, false).is_empty());
     }
 
     #[test]
     fn a_stopping_run_starts_nothing() {
-        assert!(diamond(4)
-            .ready(&status(&[]), &no_packages(), true)
-            .is_empty());
+        assert!(diamond(4).ready(&status(&[]), true).is_empty());
     }
 
     #[test]
@@ -230,13 +212,13 @@ mod tests {
             2,
         );
         let s = BTreeMap::from([("web".to_string(), Status::Pending)]);
-        assert_eq!(only_web.ready(&s, &no_packages(), false), ["web"]);
+        assert_eq!(only_web.ready(&s, false), ["web"]);
     }
 
     #[test]
     fn a_zero_concurrency_still_runs_one_at_a_time() {
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(diamond(0).ready(&done, &no_packages(), false), ["images"]);
+        assert_eq!(diamond(0).ready(&done, false), ["images"]);
     }
 
     /// `integration` may package ahead; `images` reads `data` while it
@@ -250,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn packages_start_ahead_while_their_dependencies_deploy() {
+    fn services_start_ahead_while_their_dependencies_deploy() {
         let data_running = status(&[("data", Status::Running)]);
         assert_eq!(
             ahead(2).to_package(&data_running, &no_packages(), false),
@@ -259,37 +241,37 @@ mod tests {
         assert!(ahead(0)
             .to_package(&data_running, &no_packages(), false)
             .is_empty());
-        let busy = packages(&[("integration", Package::Packaging)]);
-        assert!(ahead(2).to_package(&data_running, &busy, false).is_empty());
+        let started = packages(&[("integration", Package::Ahead)]);
+        assert!(ahead(2)
+            .to_package(&data_running, &started, false)
+            .is_empty());
         assert!(ahead(2)
             .to_package(&data_running, &no_packages(), true)
             .is_empty());
     }
 
     #[test]
-    fn a_service_packaging_ahead_deploys_when_its_package_is_done() {
-        let done = status(&[("data", Status::Deployed)]);
-        let packaging = packages(&[("integration", Package::Packaging)]);
-        assert_eq!(ahead(2).ready(&done, &packaging, false), ["images"]);
-        let packaged = packages(&[("integration", Package::Done)]);
+    fn a_place_ahead_is_held_until_the_service_s_turn() {
+        let both = BTreeSet::from(["integration".to_string(), "images".to_string()]);
+        let wide = diamond(4).packaging_ahead(both, 1);
+        let data_running = status(&[("data", Status::Running)]);
+        let one = packages(&[("images", Package::Ahead)]);
+        assert!(wide.to_package(&data_running, &one, false).is_empty());
+        // Its turn came (it runs now): the place is free again.
+        let images_running = status(&[("data", Status::Deployed), ("images", Status::Running)]);
         assert_eq!(
-            ahead(2).ready(&done, &packaged, false),
-            ["images", "integration"]
-        );
-        // Never started (no free place): it packages at its turn.
-        let waiting = packages(&[("integration", Package::Waiting)]);
-        assert_eq!(
-            ahead(2).ready(&done, &waiting, false),
-            ["images", "integration"]
+            wide.to_package(&images_running, &one, false),
+            ["integration"]
         );
     }
 
     #[test]
-    fn a_package_made_ahead_never_lets_a_service_jump_its_dependencies() {
+    fn a_service_started_ahead_never_jumps_its_dependencies() {
         let data_running = status(&[("data", Status::Running)]);
-        let packaged = packages(&[("integration", Package::Done)]);
-        assert!(ahead(2).ready(&data_running, &packaged, false).is_empty());
+        assert!(ahead(2).ready(&data_running, false).is_empty());
         let failed = status(&[("data", Status::Failed)]);
-        assert!(ahead(2).ready(&failed, &packaged, false).is_empty());
+        assert!(ahead(2).ready(&failed, false).is_empty());
+        let done = status(&[("data", Status::Deployed)]);
+        assert_eq!(ahead(2).ready(&done, false), ["images", "integration"]);
     }
 }

@@ -17,6 +17,7 @@ use tokio::process::Command;
 use crate::app::stage::Stage;
 use crate::app::Service;
 use crate::aws::Target;
+use crate::run::ahead::Gate;
 use crate::run::pin::{self, Pin};
 use crate::sys::process::{self, Lifetime};
 use crate::sys::tools;
@@ -172,29 +173,40 @@ impl Serverless {
 
     /// `serverless deploy`; `force` skips the CLI's own "no changes" check
     /// (which compares with the newest deployment kept in the bucket, not
-    /// with what the stack runs); `package` deploys what `package` made
-    /// there instead of packaging first.
+    /// with what the stack runs); `gate` holds it after packaging until
+    /// the gate opens (see [`crate::run::ahead`]).
     pub async fn deploy(
         &self,
         service: &Service,
         stage: &Stage,
         params: &[(String, String)],
         force: bool,
-        package: Option<&Path>,
+        gate: Option<&Gate>,
         sink: &Sink,
     ) -> Result<()> {
-        let mut base = vec!["deploy".to_string()];
-        if force {
-            base.push("--force".into());
-        }
-        if let Some(dir) = package {
-            base.push("--package".into());
-            base.push(dir.to_string_lossy().to_string());
-        }
-        let base: Vec<&str> = base.iter().map(String::as_str).collect();
-        let args = with_params(&base, params);
+        let base: &[&str] = if force {
+            &["deploy", "--force"]
+        } else {
+            &["deploy"]
+        };
+        let args = with_params(base, params);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run(service, stage, &args, sink).await
+        // Started ahead of its turn, it yields the CPU to those whose turn
+        // it is.
+        let env = gate.map(Gate::env).unwrap_or_default();
+        self.run_with(service, stage, &args, (&env, gate.is_some()), sink)
+            .await
+    }
+
+    /// The plugin manager of the pinned CLI, which a gate holds deploys in;
+    /// `None` for a CLI of the team's own, which is never gated.
+    pub fn gate_manager(&self) -> Option<PathBuf> {
+        self.version.as_ref()?;
+        let program = std::fs::canonicalize(&self.program).ok()?;
+        // node_modules/osls/bin/serverless.js → node_modules/osls
+        let package = program.parent()?.parent()?;
+        let manager = package.join("lib/classes/plugin-manager.js");
+        manager.is_file().then_some(manager)
     }
 
     /// `serverless remove`.
@@ -246,6 +258,20 @@ impl Serverless {
         action: &[&str],
         sink: &Sink,
     ) -> Result<()> {
+        self.run_with(service, stage, action, (&[], false), sink)
+            .await
+    }
+
+    /// [`Serverless::run`] with more environment for the CLI's process,
+    /// and, when `yielding`, at a lower CPU priority.
+    async fn run_with(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        action: &[&str],
+        (env, yielding): (&[(&'static str, OsString)], bool),
+        sink: &Sink,
+    ) -> Result<()> {
         // Two runs in one service folder (two stages deployed side by side)
         // would share its `.serverless/` build folder; take turns.
         let _lock = tools::folder_lock(&service.dir).await?;
@@ -277,8 +303,14 @@ impl Serverless {
             stage.name(),
             stage.region()
         );
-        let mut child = self
-            .command(service, stage, action)
+        let mut command = self.command(service, stage, action);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        if yielding {
+            process::yielding(command.as_std_mut());
+        }
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", paths::display(&self.program)))?;
         // The CLI leads its own process group (npm, bundlers, plugins run

@@ -21,6 +21,23 @@ pub enum Lifetime {
 }
 
 /// Prepares `cmd` so that its whole process tree can be stopped as one.
+/// Runs `cmd` (and what it starts) at a lower CPU priority: work done
+/// ahead of its turn yields to work on the critical path.
+pub fn yielding(cmd: &mut Command) {
+    // SAFETY: setpriority is async-signal-safe and touches no memory of the
+    // parent; this runs between fork and exec. A refusal leaves the
+    // priority as it was, which is harmless.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, YIELDING_NICENESS);
+            Ok(())
+        });
+    }
+}
+
+/// The niceness of [`yielding`] processes.
+const YIELDING_NICENESS: libc::c_int = 10;
+
 pub fn supervise(cmd: &mut Command, lifetime: Lifetime) {
     match lifetime {
         Lifetime::Attached => {
