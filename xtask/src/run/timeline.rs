@@ -75,6 +75,9 @@ pub struct Timeline {
     pub critical: Vec<String>,
     /// From the first timed moment to the last, in milliseconds.
     pub length: u64,
+    /// From the first timed moment to the end of the last service's
+    /// deploy: the deploy without the run's later steps.
+    pub deployed: u64,
 }
 
 impl Timeline {
@@ -169,7 +172,14 @@ impl Timeline {
                 }],
             });
         }
+        let deployed = journal
+            .services
+            .iter()
+            .filter_map(|s| s.timings.deploy.map(|d| at(d.end)))
+            .max()
+            .unwrap_or(0);
         Some(Timeline {
+            deployed,
             title: format!(
                 "{} {} — run {} ({})",
                 journal.command,
@@ -271,12 +281,13 @@ impl Timeline {
             ""
         ));
         out.push_str(&format!(
-            "critical path: {} ({})\n",
+            "critical path: {} (the services deployed in {}; the run took {})\n",
             if self.critical.is_empty() {
                 "-".to_string()
             } else {
                 self.critical.join(" → ")
             },
+            secs(self.deployed),
             secs(self.length)
         ));
         out
@@ -313,7 +324,7 @@ impl Timeline {
                 .replace('>', "&gt;")
                 .replace('"', "&quot;")
         };
-        let (left, row_height, width, top) = (170.0, 26.0, 900.0, 56.0);
+        let (left, row_height, width, top) = (170.0, 26.0, 900.0, 70.0);
         let plot = width - left - 20.0;
         let length = self.length.max(1) as f64;
         let x = |ms: u64| left + ms as f64 / length * plot;
@@ -322,7 +333,8 @@ impl Timeline {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n<text x=\"10\" y=\"20\" font-size=\"14\">{}</text>\n<text x=\"10\" y=\"38\" fill=\"#555\">{}</text>\n",
             escape(&self.title),
             escape(&format!(
-                "{:.1} s; critical path (outlined): {}",
+                "services deployed in {:.1} s, the run took {:.1} s; critical path (outlined): {}",
+                self.deployed as f64 / 1000.0,
                 self.length as f64 / 1000.0,
                 self.critical.join(" → ")
             ))
@@ -358,9 +370,15 @@ impl Timeline {
                 } else {
                     ""
                 };
+                // A package made ahead runs while the service waits: a
+                // slimmer bar over the waiting one.
+                let (top_y, height) = if bar.part == Part::Package {
+                    (y + 4.0, 11.0)
+                } else {
+                    (y + 4.0, 18.0)
+                };
                 out.push_str(&format!(
-                    "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"18\" fill=\"{}\"{stroke}><title>{}: {:.2}s</title></rect>\n",
-                    y + 4.0,
+                    "<rect x=\"{x0:.1}\" y=\"{top_y:.1}\" width=\"{:.1}\" height=\"{height}\" fill=\"{}\"{stroke}><title>{}: {:.2}s</title></rect>\n",
                     (x1 - x0).max(1.0),
                     bar.part.colour(),
                     escape(bar.part.label()),
@@ -385,7 +403,7 @@ impl Timeline {
                 lx + 16.0,
                 escape(part.label())
             ));
-            lx += 22.0 + part.label().len() as f64 * 6.6;
+            lx += 30.0 + part.label().chars().count() as f64 * 7.0;
         }
         out.push_str("</svg>\n");
         out
@@ -528,6 +546,7 @@ mod tests {
         );
         let timeline = Timeline::of(&journal).expect("timed");
         assert_eq!(timeline.length, 8600);
+        assert_eq!(timeline.deployed, 7500);
         let images = &timeline.rows[1];
         assert_eq!(images.name, "images");
         let parts: Vec<(Part, u64, u64)> = images
