@@ -82,7 +82,13 @@ async fn packaged_ahead_deploys_the_same_stacks_and_rolls_back_the_same_way() ->
         h.run(&all)
     };
     xtask(&["bootstrap", "dev"]).ok();
-    let first = xtask(&["deploy", "dev"]);
+    // As in a GitHub job: the run's summary goes to the step summary.
+    let summary = h.dir.join("step-summary.md");
+    let first = support::Run::from(
+        h.xtask(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .output()?,
+    );
     first.ok();
     let journal = h.journal("relay", "dev.rehearsal");
     assert_eq!(journal["outcome"], "succeeded", "{}", first.text);
@@ -145,7 +151,13 @@ async fn packaged_ahead_deploys_the_same_stacks_and_rolls_back_the_same_way() ->
         );
     }
 
-    // The timeline: beside the journal, and drawn by `report`.
+    // The timeline: in the step summary as a Gantt chart, beside the
+    // journal as a picture, and drawn by `report`.
+    let summary = std::fs::read_to_string(&summary)?;
+    assert!(
+        summary.contains("```mermaid\ngantt\n") && summary.contains("section top"),
+        "{summary}"
+    );
     let svg = journals.join(format!("{run_id}.svg"));
     let picture = std::fs::read_to_string(&svg)?;
     assert!(picture.starts_with("<svg") && picture.contains("packaged ahead"));

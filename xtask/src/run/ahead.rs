@@ -176,3 +176,84 @@ impl Gate {
 fn read_ms(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    fn node(gate: &Gate, script: &str) -> Command {
+        let mut cmd = Command::new("node");
+        cmd.arg("-e").arg(script).envs(gate.env());
+        cmd
+    }
+
+    /// A CLI the gate cannot wrap never runs on ungated: node fails first.
+    #[test]
+    fn a_cli_it_cannot_hold_fails_before_it_runs() {
+        let gates =
+            Gates::new("test-unwrappable", "/nowhere/plugin-manager.js".into()).expect("gates");
+        let gate = gates.gate("svc").expect("gate");
+        let out = node(&gate, "console.log('ran')")
+            .output()
+            .expect("node runs");
+        assert!(!out.status.success());
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
+    }
+
+    /// The `deploy:deploy` event waits for the gate; other events do not;
+    /// a stopped gate fails it.
+    #[test]
+    fn the_deploy_event_waits_for_the_gate() {
+        let dir = paths::scratch_dir().join(format!("gate-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let manager = dir.join("plugin-manager.js");
+        std::fs::write(
+            &manager,
+            "module.exports = class { async runHooks(name, hooks) { for (const h of hooks) await h(); } };\n",
+        )
+        .expect("manager");
+        let gates = Gates::new("test-hold", manager.clone()).expect("gates");
+        let script = format!(
+            "const PM = require({:?}); const pm = new PM(); (async () => {{ await pm.runHooks('package:createDeploymentArtifacts', [async () => console.log('packaged')]); await pm.runHooks('deploy:deploy', [async () => console.log('deployed')]); }})().catch((e) => {{ console.log(e.message); process.exit(3); }});",
+            manager.to_string_lossy()
+        );
+
+        let gate = gates.gate("held").expect("gate");
+        let mut child = node(&gate, &script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let started = Instant::now();
+        while gate.reached_at().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(20), "never held");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "it went on while held"
+        );
+        gate.open().expect("open");
+        let out = child.wait_with_output().expect("node ends");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert_eq!(text, "packaged\ndeployed\n");
+
+        let stopped = gates.gate("stopped").expect("gate");
+        let child = node(&stopped, &script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        while stopped.reached_at().is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stopped.stop();
+        let out = child.wait_with_output().expect("node ends");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{text}");
+        assert!(!text.contains("deployed"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
