@@ -304,21 +304,16 @@ fn text_report(result: &serde_json::Value, per_service: &[(usize, f64)]) -> Stri
         num(&["medians_s", "deploy_deep_plain"]),
         num(&["medians_s", "deploy_deep_waves"]),
     );
-    out.push_str(&format!(
-        "  full deploy     {of:7.2}s vs plain {pf:7.2}s  ratio {:.2} (target ≤ {DEPLOY_TARGET}) {}\n",
-        of / pf,
-        mark(of / pf <= DEPLOY_TARGET)
-    ));
-    out.push_str(&format!(
-        "  deep app        {od:7.2}s vs plain {pd:7.2}s  ratio {:.2} (target ≤ {DEEP_TARGET}) {}\n",
-        od / pd,
-        mark(od / pd <= DEEP_TARGET)
-    ));
-    out.push_str(&format!(
-        "  deep app        {od:7.2}s vs waves {wd:7.2}s  ratio {:.2} (target ≤ {WAVES_TARGET}) {}\n",
-        od / wd,
-        mark(od / wd <= WAVES_TARGET)
-    ));
+    let ratio = |what: &str, ours: f64, against: &str, base: f64, target: f64| {
+        format!(
+            "  {what:15} {ours:7.2}s vs {against} {base:7.2}s  ratio {:.2} (target ≤ {target}) {}\n",
+            ours / base,
+            mark(ours / base <= target)
+        )
+    };
+    out.push_str(&ratio("full deploy", of, "plain", pf, DEPLOY_TARGET));
+    out.push_str(&ratio("deep app", od, "plain", pd, DEEP_TARGET));
+    out.push_str(&ratio("deep app", od, "waves", wd, WAVES_TARGET));
     out.push_str(&format!(
         "  no-op redeploy  {on:7.2}s vs plain {pn:7.2}s  ratio {:.3} (target ≤ 0.02) {}\n",
         on / pn,
@@ -334,10 +329,12 @@ fn text_report(result: &serde_json::Value, per_service: &[(usize, f64)]) -> Stri
         "  static growth   ms/service at 1000 vs 10: ×{:.2} (linear: ×1)\n",
         num(&["static_growth_1000_vs_10"])
     ));
-    out.push_str(&format!(
-        "  smoke           {sc:7.2}s concurrent vs {ss:7.2}s one at a time  ratio {:.2} (target ≤ {SMOKE_TARGET}) {}\n",
-        sc / ss,
-        mark(sc / ss <= SMOKE_TARGET)
+    out.push_str(&ratio(
+        "smoke, 4 at once",
+        sc,
+        "one at a time",
+        ss,
+        SMOKE_TARGET,
     ));
     out.push_str(&format!(
         "  emulator start  {:.0} ms to ready\n",

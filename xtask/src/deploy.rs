@@ -148,9 +148,20 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     }
     let schedule = Schedule::new(selected.clone(), graph.dependency_map(), args.concurrency)
         .packaging_ahead(packaging.ahead.clone(), args.package_ahead);
-    let gates = match run.cli.gate_manager() {
-        Some(manager) if args.package_ahead > 0 => ahead::Gates::new(&run_id, manager).ok(),
-        _ => None,
+    let gates = if args.package_ahead == 0 || packaging.ahead.is_empty() {
+        None
+    } else {
+        let gates = match run.cli.gate_manager() {
+            Some(manager) => ahead::Gates::new(&run_id, manager).map_err(|e| format!("{e:#}")),
+            None => Err("only the pinned Serverless CLI can be held after packaging, not one set with SERVERLESS_BIN".into()),
+        };
+        gates
+            .map_err(|why| {
+                let why = format!("every service deploys at its turn: {why}");
+                out.plain(&why);
+                run.record(|j| j.event(why.clone()));
+            })
+            .ok()
     };
     let deployer = Deployer {
         run: &run,
