@@ -135,6 +135,30 @@ fn only_services_whose_packaging_reads_nothing_the_run_changes_package_ahead() {
         text.stdout
     );
     let _ = std::fs::remove_dir_all(&app);
+
+    // What the files cannot show, deploy.toml can: a plugin that reads the
+    // account while packaging.
+    let declared = write_app(
+        "ahead-declared",
+        &[
+            (
+                "deploy.toml",
+                "[app]\nname = \"declared\"\n\n[services.base]\npath = \"base\"\n\n[services.plain]\npath = \"plain\"\npackage_ahead = false\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+            ),
+            (
+                "base/serverless.yml",
+                "service: base\nprovider:\n  name: aws\nresources:\n  Outputs:\n    Name:\n      Value: x\n      Export:\n        Name: base-${sls:stage}-name\n",
+            ),
+            ("plain/serverless.yml", &importer("").replace("{name}", "plain")),
+        ],
+    );
+    let plan = plan_json(&declared, "dev");
+    assert_eq!(plan["package_ahead"], serde_json::json!([]), "{plan}");
+    assert_eq!(
+        plan["package_at_turn"]["plain"],
+        "deploy.toml says `package_ahead = false`"
+    );
+    let _ = std::fs::remove_dir_all(&declared);
 }
 
 #[test]

@@ -53,6 +53,10 @@ pub struct Declarations {
     /// `self_sign_up = false`: only admins may create users in the
     /// service's user pools; the security review holds them to it.
     pub self_sign_up: Option<bool>,
+    /// `package_ahead = false`: its packaging reads what a service
+    /// deployed before it changes in a way its files do not show (a
+    /// plugin that reads the account), so it never starts ahead.
+    pub package_ahead: Option<bool>,
 }
 
 /// A service's folder, as deploy.toml or Compose writes it, must stay
@@ -134,6 +138,7 @@ struct RawService {
     #[serde(default)]
     data: Vec<String>,
     self_sign_up: Option<bool>,
+    package_ahead: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -421,6 +426,7 @@ impl Manifest {
                 public: service.public,
                 data: service.data,
                 self_sign_up: service.self_sign_up,
+                package_ahead: service.package_ahead,
             };
             services.push((
                 key,

@@ -168,6 +168,9 @@ fn why_at_turn(
         ));
     }
     let service = app.service(key)?;
+    if service.declared.package_ahead == Some(false) {
+        return Some("deploy.toml says `package_ahead = false`".into());
+    }
     let ctx = service.vars(stage);
     let reads = match vars::reads(&service.text, &service.dir, &ctx) {
         Ok(reads) => reads,
