@@ -550,6 +550,7 @@ pub fn generate(dir: &Path, size: usize) -> Result<PathBuf> {
                 ));
             }
         }
+        let table = table_yaml(&format!("gen-svc{i:04}"));
         let text = format!(
             r#"service: gen-svc{i:04}
 provider:
@@ -571,18 +572,7 @@ provider:
       - httpApi: POST /items
 resources:
   Resources:
-    Table:
-      Type: AWS::DynamoDB::Table
-      Properties:
-        TableName: gen-svc{i:04}-${{sls:stage}}
-        BillingMode: PAY_PER_REQUEST
-        AttributeDefinitions:
-          - AttributeName: id
-            AttributeType: S
-        KeySchema:
-          - AttributeName: id
-            KeyType: HASH
-    Bucket:
+{table}    Bucket:
       Type: AWS::S3::Bucket
       Properties:
         BucketName: gen-svc{i:04}-files-${{sls:stage}}
@@ -628,6 +618,7 @@ pub fn generate_deep(dir: &Path, waves: usize, width: usize) -> Result<PathBuf> 
                     wave - 1
                 )
             };
+            let table = table_yaml(&format!("deep-{key}"));
             let text = format!(
                 r#"service: deep-{key}
 plugins:
@@ -653,18 +644,7 @@ functions:
     handler: dist/handler.handle
 resources:
   Resources:
-    Table:
-      Type: AWS::DynamoDB::Table
-      Properties:
-        TableName: deep-{key}-${{sls:stage}}
-        BillingMode: PAY_PER_REQUEST
-        AttributeDefinitions:
-          - AttributeName: id
-            AttributeType: S
-        KeySchema:
-          - AttributeName: id
-            KeyType: HASH
-  Outputs:
+{table}  Outputs:
     TableName:
       Value: !Ref Table
       Export:
@@ -684,6 +664,24 @@ resources:
         }
     }
     Ok(dir.to_path_buf())
+}
+
+/// A generated service's table, `<name>-<stage>`, keyed by `id`.
+fn table_yaml(name: &str) -> String {
+    format!(
+        r#"    Table:
+      Type: AWS::DynamoDB::Table
+      Properties:
+        TableName: {name}-${{sls:stage}}
+        BillingMode: PAY_PER_REQUEST
+        AttributeDefinitions:
+          - AttributeName: id
+            AttributeType: S
+        KeySchema:
+          - AttributeName: id
+            KeyType: HASH
+"#
+    )
 }
 
 /// The deep app's build step: a local plugin that builds `dist/handler.js`
@@ -721,3 +719,34 @@ module.exports.handle = async (event) => ({ statusCode: 200, body: JSON.stringif
 
 module.exports = BuildStep;
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated apps are what the benchmark says they are: clean, and
+    /// the deep one in waves whose later services all start ahead.
+    #[test]
+    fn the_generated_apps_are_clean_and_the_deep_one_starts_ahead() {
+        let root = paths::scratch_dir().join(format!("bench-gen-{}", std::process::id()));
+        let wide = generate(&root.join("wide"), 10).expect("generated");
+        static_pipeline(&wide).expect("a clean generated app");
+
+        let deep_dir = generate_deep(&root.join("deep"), 3, 2).expect("generated");
+        let deep = App::load(&deep_dir).expect("the deep app loads");
+        let stage = deep.stage(STAGE).expect("its stage");
+        let (graph, waves) = crate::cfn::order::checked(&deep, &stage).expect("ordered");
+        assert_eq!(
+            waves,
+            [["w0s0", "w0s1"], ["w1s0", "w1s1"], ["w2s0", "w2s1"]]
+        );
+        let all: Vec<String> = waves.iter().flatten().cloned().collect();
+        let packaging = crate::cfn::order::packaging(&deep, &stage, &graph, &all);
+        assert_eq!(
+            packaging.ahead.iter().collect::<Vec<_>>(),
+            ["w1s0", "w1s1", "w2s0", "w2s1"]
+        );
+        assert!(packaging.at_turn.is_empty(), "{:?}", packaging.at_turn);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
