@@ -246,7 +246,9 @@ mod tests {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("node runs");
+        let started = Instant::now();
         while stopped.reached_at().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(20), "never held");
             std::thread::sleep(Duration::from_millis(20));
         }
         stopped.stop();
