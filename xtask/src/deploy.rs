@@ -430,9 +430,10 @@ impl Deployer<'_, '_> {
         let mut running = FuturesUnordered::new();
         let mut ahead = FuturesUnordered::new();
         let mut failed = false;
+        let mut marked = BTreeSet::new();
         loop {
             let stopping = failed || interrupt::requested();
-            self.mark_ready(schedule, &status);
+            self.mark_ready(schedule, &status, &mut marked);
             for key in schedule.ready(&status, stopping) {
                 status.insert(key.clone(), Status::Running);
                 if packages.get(&key) == Some(&Package::Ahead) {
@@ -533,33 +534,33 @@ impl Deployer<'_, '_> {
         }
     }
 
-    /// Notes when each pending service's dependencies were all done: from
-    /// then on, what it waits for is a free place.
-    fn mark_ready(&self, schedule: &Schedule, status: &BTreeMap<String, Status>) {
-        let now = journal::now_ms();
-        let journal = self.run.journal();
-        let newly: Vec<&String> = status
+    /// Notes when each pending service's dependencies were all done (once
+    /// each: `marked` holds those noted): from then on, what it waits for
+    /// is a free place.
+    fn mark_ready(
+        &self,
+        schedule: &Schedule,
+        status: &BTreeMap<String, Status>,
+        marked: &mut BTreeSet<String>,
+    ) {
+        let newly: Vec<String> = status
             .iter()
-            .filter(|(_, s)| **s == Status::Pending)
-            .map(|(k, _)| k)
+            .filter(|(k, s)| **s == Status::Pending && !marked.contains(*k))
+            .map(|(k, _)| k.clone())
             .filter(|k| schedule.dependencies_done(k, status))
-            .filter(|k| {
-                journal
-                    .services
-                    .iter()
-                    .any(|s| &s.name == *k && s.timings.ready.is_none())
-            })
             .collect();
         if newly.is_empty() {
             return;
         }
+        let now = journal::now_ms();
         self.run.record(|j| {
-            for key in newly {
+            for key in &newly {
                 if let Some(s) = j.service_mut(key) {
                     s.timings.ready = Some(now);
                 }
             }
         });
+        marked.extend(newly);
     }
 
     /// Records that `key`'s turn came, then lets its held deploy go on.

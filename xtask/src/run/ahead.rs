@@ -86,14 +86,10 @@ impl Gates {
 
     /// A closed gate for `service`.
     pub fn gate(&self, service: &str) -> Result<Gate> {
-        let dir = self.root.join(service);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Gate {
-            dir,
-            module: self.module.clone(),
-            manager: self.manager.clone(),
-        })
+        let gate = self.of(service);
+        let _ = std::fs::remove_dir_all(&gate.dir);
+        std::fs::create_dir_all(&gate.dir)?;
+        Ok(gate)
     }
 
     /// The gate of `service` made by [`Gates::gate`] (to open or stop it).
@@ -183,6 +179,15 @@ mod tests {
     use std::process::Command;
     use std::time::{Duration, Instant};
 
+    /// Waits until the CLI under `gate` has reached it.
+    fn wait_reached(gate: &Gate) {
+        let started = Instant::now();
+        while gate.reached_at().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(20), "never held");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn node(gate: &Gate, script: &str) -> Command {
         let mut cmd = Command::new("node");
         cmd.arg("-e").arg(script).envs(gate.env());
@@ -225,11 +230,7 @@ mod tests {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("node runs");
-        let started = Instant::now();
-        while gate.reached_at().is_none() {
-            assert!(started.elapsed() < Duration::from_secs(20), "never held");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_reached(&gate);
         std::thread::sleep(Duration::from_millis(200));
         assert!(
             child.try_wait().expect("wait").is_none(),
@@ -246,11 +247,7 @@ mod tests {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("node runs");
-        let started = Instant::now();
-        while stopped.reached_at().is_none() {
-            assert!(started.elapsed() < Duration::from_secs(20), "never held");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_reached(&stopped);
         stopped.stop();
         let out = child.wait_with_output().expect("node ends");
         let text = String::from_utf8_lossy(&out.stdout);

@@ -88,7 +88,8 @@ pub struct Timings {
     /// When every service it depends on in the run was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<u64>,
-    /// Packaged ahead of its turn (`serverless package`).
+    /// Started ahead of its turn: from its CLI's start until it was
+    /// packaged and held at its gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<Span>,
     /// The CLI's deploy, from its start to its exit.

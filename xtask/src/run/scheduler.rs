@@ -25,8 +25,6 @@ pub struct Schedule {
 /// Where a service that may deploy ahead of its turn is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Package {
-    /// Not started.
-    Waiting,
     /// Its CLI runs ahead: packaging, then held until its turn.
     Ahead,
     /// Not running ahead (finished, or given up on: it then deploys at its
@@ -96,7 +94,7 @@ impl Schedule {
             .iter()
             .filter(|key| self.ahead.contains(*key))
             .filter(|key| status.get(*key) == Some(&Status::Pending))
-            .filter(|key| packages.get(*key).is_none_or(|p| *p == Package::Waiting))
+            .filter(|key| !packages.contains_key(*key))
             .take(free)
             .cloned()
             .collect()
