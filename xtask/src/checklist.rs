@@ -18,7 +18,8 @@ use crate::aws::monitoring;
 use crate::aws::target::StageTarget;
 use crate::cfn::{hazards, order, security};
 use crate::cli::{ChecklistArgs, Global, ViewFormat};
-use crate::run::journal::{self, Journal, Status};
+use crate::run::history::History;
+use crate::run::journal::{self, Journal, StageKey, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,7 +67,7 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
         references(&app),
         resources(&app, &stage, &target).await,
         review(&app, &stage),
-        rehearsed_order(&app, &stage, &journals, rehearsal),
+        rehearsed_order(&app, &stage, &journals, rehearsal).await,
         rehearsed_rollback(&journals),
         endpoints(&journals),
         watched(&app, &stage, &target, &journals).await,
@@ -126,35 +127,23 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
 
 /// The stage's journals, newest first: this machine's, and the shared
 /// copies beside the stage's lock (a CI runner's runs, read from a
-/// laptop, and the other way round), each run once.
+/// laptop, and the other way round), each run once; a record that is not
+/// what it is kept as is left out.
 async fn journals(app: &App, stage: &Stage, target: &StageTarget) -> Vec<Journal> {
-    let rehearsal = target.is_rehearsal();
-    let mut out: Vec<Journal> = Journal::list(&app.name(), stage.name(), rehearsal)
-        .into_iter()
-        .take(JOURNALS)
-        .filter_map(|p| Journal::load(&p).ok())
-        .collect();
     let locks = target.locks();
-    let at = (
-        app.name(),
-        stage.name().to_string(),
-        stage.region().to_string(),
-    );
-    let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
+    let key = StageKey::new(app, stage, target.is_rehearsal());
     // No lock table (never bootstrapped) means no shared journals.
-    let shared = Journal::shared_runs(&locks, at, rehearsal)
+    match History::shared(key.clone(), &locks)
+        .recent(JOURNALS, |_| true)
         .await
-        .unwrap_or_default();
-    for run_id in shared.into_iter().take(JOURNALS) {
-        if out.iter().any(|j| j.run_id == run_id) {
-            continue;
-        }
-        if let Ok(Some(journal)) = Journal::shared(&locks, at, rehearsal, &run_id).await {
-            out.push(journal);
-        }
+    {
+        Ok(runs) => runs.journals,
+        Err(_) => History::local(key)
+            .recent(JOURNALS, |_| true)
+            .await
+            .map(|runs| runs.journals)
+            .unwrap_or_default(),
     }
-    out.sort_by(|a, b| b.run_id.cmp(&a.run_id));
-    out
 }
 
 fn first_line(report: &Report) -> String {
@@ -291,7 +280,7 @@ fn describe(j: &Journal) -> String {
     format!("run {}{commit}", j.run_id)
 }
 
-fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehearsal: bool) -> Item {
+async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehearsal: bool) -> Item {
     let title = "Deploy order documented and rehearsed";
     let waves = match order::checked(app, stage) {
         Ok((_, waves)) => waves,
@@ -336,11 +325,11 @@ fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehearsal: bo
         ),
         _ => {
             // The real stage: its rehearsal is kept in the rehearsal journals.
-            let rehearsals: Vec<Journal> = Journal::list(&app.name(), stage.name(), true)
-                .into_iter()
-                .take(JOURNALS)
-                .filter_map(|p| Journal::load(&p).ok())
-                .collect();
+            let rehearsals: Vec<Journal> = History::local(StageKey::new(app, stage, true))
+                .recent(JOURNALS, |_| true)
+                .await
+                .map(|runs| runs.journals)
+                .unwrap_or_default();
             match rehearsals.iter().find(|j| j.command == "deploy" && j.outcome.as_deref() == Some("succeeded")) {
                 Some(j) => item("order", title, Mark::Done, format!("plan {plan}; rehearsed on the emulator by {}", describe(j))),
                 None => item("order", title, Mark::NotDone, format!("plan {plan}; no rehearsal on this machine: run `cargo xtask deploy {stage} --rehearse`")),

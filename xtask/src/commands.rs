@@ -27,7 +27,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Load(args) => load::run(global, args).await,
         Command::Checklist(args) => checklist::run(global, args).await,
         Command::Runbook(args) => runbook::run(global, args),
-        Command::Report(args) => report::run(global, args),
+        Command::Report(args) => report::run(global, args).await,
         Command::Migrate(args) => migrate::run(global, args).await,
         Command::Backup(args) => backup::run(global, args).await,
         Command::Remove(args) => remove::run(global, args).await,

@@ -27,7 +27,7 @@ use crate::run::journal::Span;
 use crate::run::journal::{self, ServiceRecord, Status};
 use crate::run::scheduler::{Package, Schedule};
 use crate::run::serverless::Sink;
-use crate::run::stage_run::Undone;
+use crate::run::stage_run::{Trust, Undone};
 use crate::run::{ahead, bake, diff, fingerprint, guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths, tools};
 
@@ -921,7 +921,7 @@ impl Deployer<'_, '_> {
         records.sort_by_key(|s| std::cmp::Reverse(s.started_at));
         for record in records {
             let key = record.name.clone();
-            match run.undo(&record).await {
+            match run.undo(&record, Trust::Own).await {
                 Ok(Undone::Kept) => {}
                 Ok(Undone::Removed | Undone::RolledBack) => run.record(|j| {
                     if let Some(s) = j.service_mut(&key) {

@@ -18,7 +18,8 @@ use crate::aws::target::StageTarget;
 use crate::aws::{domains, endpoints};
 use crate::cfn::order;
 use crate::cli::{Global, InfoArgs, ViewFormat};
-use crate::run::journal::{self, Journal, Status};
+use crate::run::history::History;
+use crate::run::journal::{Journal, StageKey, Status};
 use crate::sys::paths;
 
 /// How many of the stage's newest journals are searched for a service's
@@ -122,7 +123,18 @@ async fn view(app: &App, stage: &Stage, target: &StageTarget) -> Result<StageVie
         states.push((key.clone(), stacks.describe_service(service, stage).await?));
     }
     let all_endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
-    let journals = recent_journals(&app.name(), stage.name(), target.is_rehearsal());
+    let locks = target.locks();
+    let history = History::shared(StageKey::new(app, stage, target.is_rehearsal()), &locks);
+    // No lock table (never bootstrapped) means no shared journals; a
+    // record that is not what it is kept as is left out.
+    let journals = match history.recent(JOURNALS_READ, |_| true).await {
+        Ok(runs) => runs.journals,
+        Err(_) => History::local(history.key().clone())
+            .recent(JOURNALS_READ, |_| true)
+            .await
+            .map(|runs| runs.journals)
+            .unwrap_or_default(),
+    };
     let mut services = Vec::new();
     for (key, state) in states {
         let service = app.service(&key).context("a service of the plan")?;
@@ -166,15 +178,6 @@ async fn view(app: &App, stage: &Stage, target: &StageTarget) -> Result<StageVie
         order_note,
         services,
     })
-}
-
-/// The stage's newest journals, newest first; unreadable ones are skipped.
-fn recent_journals(app: &str, stage: &str, rehearsal: bool) -> Vec<Journal> {
-    journal::Journal::list(app, stage, rehearsal)
-        .into_iter()
-        .take(JOURNALS_READ)
-        .filter_map(|path| Journal::load(&path).ok())
-        .collect()
 }
 
 /// The newest run that changed `service` (an unchanged or skipped service

@@ -8,33 +8,29 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::cli::{Global, ReportArgs, ViewFormat};
-use crate::run::journal::{self, Journal};
+use crate::run::history::History;
+use crate::run::journal::StageKey;
 use crate::run::timeline::Timeline;
 use crate::sys::paths;
 
-pub(crate) fn run(global: &Global, args: ReportArgs) -> Result<i32> {
+pub(crate) async fn run(global: &Global, args: ReportArgs) -> Result<i32> {
     let app = App::load(&global.app_dir())?;
     let stage = app.stage(args.at.stage())?;
-    let dir = journal::dir(&app.name(), stage.name(), args.at.rehearse);
+    let history = History::local(StageKey::new(&app, &stage, args.at.rehearse));
+    let dir = history.key().dir();
     let journal = match &args.run {
-        Some(id) => {
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                bail!("`{}` is not a run id", id.escape_debug());
+        Some(id) => history.find(id).await?.with_context(|| {
+            format!(
+                "no run {id} of stage {stage} is recorded on this machine (in {})",
+                paths::display(&dir)
+            )
+        })?,
+        None => {
+            let (newest, skipped) = history.newest(|j| j.command == "deploy").await?;
+            for why in skipped {
+                eprintln!("warning: skipped a record: {why}");
             }
-            let path = dir.join(format!("{id}.json"));
-            if !path.exists() {
-                bail!(
-                    "no run {id} of stage {stage} is recorded on this machine (in {})",
-                    paths::display(&dir)
-                );
-            }
-            Journal::load(&path)?
-        }
-        None => journal::json_files(&dir)
-            .iter()
-            .filter_map(|p| Journal::load(p).ok())
-            .find(|j| j.command == "deploy")
-            .with_context(|| {
+            newest.with_context(|| {
                 format!(
                     "no deploy of stage {stage} is recorded on this machine (in {}){}",
                     paths::display(&dir),
@@ -44,7 +40,8 @@ pub(crate) fn run(global: &Global, args: ReportArgs) -> Result<i32> {
                         "; a rehearsal's runs are read with --rehearse"
                     }
                 )
-            })?,
+            })?
+        }
     };
     let Some(timeline) = Timeline::of(&journal) else {
         bail!(

@@ -6,17 +6,20 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::app::App;
-use crate::aws::lock::Locks;
 use crate::aws::target::Mode;
 use crate::cli::{Global, RollbackArgs};
-use crate::run::journal::{Journal, Status};
-use crate::run::stage_run::Undone;
-use crate::run::undo::{self, Undo};
+use crate::run::history::History;
+use crate::run::journal::{self, StageKey, Status};
+use crate::run::stage_run::{self, Trust, Undone};
+use crate::run::undo::{Undo, Window};
 use crate::run::{guard, interrupt, preflight, StageRun};
 use crate::sys::output::Printer;
+
+/// How many of a stage's newest runs are read to find the one to undo.
+const RUNS_READ: usize = 20;
 
 pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
@@ -27,32 +30,55 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let (target, _) = preflight::connect(&app, &stage, mode, &out).await?;
     // The run's journal: on this machine, or beside the stage's lock where
     // every run publishes its own (a CI deploy rolled back from a laptop).
+    // Either is checked against its key before it is read as a record.
     let locks = target.locks();
-    let name = app.name();
-    let at = (name.as_str(), stage.name(), stage.region());
+    let history = History::shared(StageKey::new(&app, &stage, rehearsal), &locks);
+    let runs = history
+        .recent(RUNS_READ, |j| {
+            matches!(j.command.as_str(), "deploy" | "rollback")
+        })
+        .await?;
+    for why in &runs.skipped {
+        out.plain(&format!("warning: skipped a record: {why}"));
+    }
     let undone = match &args.run {
-        Some(id) => {
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                bail!("`{}` is not a run id", id.escape_debug());
-            }
-            Journal::find(&locks, at, rehearsal, id)
-                .await?
-                .with_context(|| {
-                    format!("no run {id} of stage {stage} is recorded here or beside its lock")
-                })?
-        }
-        None => newest_deploy(&locks, at, rehearsal)
-            .await?
+        Some(id) => history.find(id).await?.with_context(|| {
+            format!("no run {id} of stage {stage} is recorded here or beside its lock")
+        })?,
+        None => runs
+            .journals
+            .iter()
+            .find(|j| j.command == "deploy")
+            .cloned()
             .with_context(|| {
                 format!("no deploy run of stage {stage} is recorded; nothing to roll back")
             })?,
     };
+    // Rolling back twice must neither reach further back than asked nor
+    // undo what the first rollback did.
+    if let Some(by) = runs.journals.iter().find(|j| {
+        j.command == "rollback"
+            && j.notes.get("undoes") == Some(&undone.run_id)
+            && j.outcome.as_deref() == Some("succeeded")
+    }) {
+        out.plain(&format!(
+            "run {} of stage {stage} was rolled back by run {}; nothing to do",
+            undone.run_id, by.run_id
+        ));
+        return Ok(0);
+    }
     out.step(&format!(
         "rolling back run {} ({}, {})",
         undone.run_id,
         undone.command,
         undone.outcome.as_deref().unwrap_or("never finished")
     ));
+    // A journal read back is a claim: each stack is changed only as far as
+    // CloudFormation confirms that this run made it what it is.
+    let trust = Trust::ReadBack(Window {
+        start: undone.started_at,
+        end: undone.ended_at.unwrap_or_else(journal::now),
+    });
 
     // The plan first: what the rule would do to each service, from what is
     // deployed now. Newest changes first: the reverse of the run's order.
@@ -63,12 +89,10 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     for record in &records {
         let what = match app.service(&record.name) {
             None => "no longer a service of the app; left as it is".to_string(),
-            Some(_) if undo::untouched(record).is_some() => {
-                describe(&undo::decide(record, &Default::default()))
-            }
             Some(service) => {
-                let now = stacks.state(service, &stage).await?;
-                describe(&undo::decide(record, &now))
+                let (verdict, _) =
+                    stage_run::verdict(&stacks, service, &stage, record, trust).await?;
+                describe(&verdict)
             }
         };
         plan.push_str(&format!("  {}: {what}\n", record.name));
@@ -100,7 +124,7 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
             failed = true;
             break;
         }
-        let result = run.undo(&record).await;
+        let result = run.undo(&record, trust).await;
         failed |= result.is_err();
         run.record(|j| {
             if let Some(entry) = j.service_mut(&record.name) {
@@ -119,33 +143,6 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
         .await;
     out.plain(&format!("\n{}", journal.summary()));
     Ok(if failed { 1 } else { 0 })
-}
-
-/// The newest deploy run of the stage, from the shared journals (every
-/// machine's), else from this machine's.
-async fn newest_deploy(
-    locks: &Locks,
-    at: (&str, &str, &str),
-    rehearsal: bool,
-) -> Result<Option<Journal>> {
-    let mut ids = Journal::shared_runs(locks, at, rehearsal).await?;
-    for path in Journal::list(at.0, at.1, rehearsal) {
-        if let Some(id) = path.file_stem().map(|s| s.to_string_lossy().to_string()) {
-            ids.push(id);
-        }
-    }
-    // Run ids sort by time: newest first, each once.
-    ids.sort();
-    ids.dedup();
-    ids.reverse();
-    for id in ids.into_iter().take(50) {
-        if let Some(journal) = Journal::find(locks, at, rehearsal, &id).await? {
-            if journal.command == "deploy" {
-                return Ok(Some(journal));
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// The status a rollback run records for a service.

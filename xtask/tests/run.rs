@@ -418,3 +418,171 @@ async fn a_deploy_and_a_removal_at_once_one_is_refused() -> Result<()> {
     assert!(unlocked.text.contains("is not locked"), "{}", unlocked.text);
     Ok(())
 }
+
+/// A run id `secs` seconds from now (negative: in the past).
+fn run_id_from_now(secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let at = (now + secs) as u64;
+    let (days, rem) = (at / 86_400, at % 86_400);
+    let (y, m, d) = xtask::sys::clock::civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}000Z-dead",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A journal body claiming that run `run_id` of `stage` created both
+/// stacks of the chain (so its undo would remove them).
+fn claim_of_creation(run_id: &str, app: &str, stage: &str, started_at: u64) -> String {
+    let service = |name: &str| {
+        serde_json::json!({
+            "name": name, "stack": format!("chain-{name}-dev"), "status": "deployed",
+            "started_at": started_at + 1, "ended_at": started_at + 2,
+            "previous": { "exists": false, "outputs": {} },
+        })
+    };
+    serde_json::json!({
+        "run_id": run_id, "command": "deploy", "app": app, "stage": stage,
+        "region": "us-east-1", "target": "emulator", "rehearsal": true,
+        "started_at": started_at, "ended_at": started_at + 3, "outcome": "succeeded",
+        "services": [service("top"), service("base")], "events": [],
+    })
+    .to_string()
+}
+
+/// Writes `body` beside the stage's lock under `run_id`, as anyone with
+/// write access to the lock table could.
+async fn plant(h: &Harness, run_id: &str, body: &str) -> Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
+    dynamodb
+        .put_item()
+        .table_name("xtask-deploy-locks")
+        .item(
+            "lock_id",
+            S(format!("journal/chain/dev.rehearsal/us-east-1/{run_id}")),
+        )
+        .item("body", S(body.to_string()))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Journals written into the shared lock table by someone else — another
+/// app's and stage's record, a run from the future, a body that is not
+/// JSON, a record that claims stacks it did not create — remove nothing:
+/// rollback skips them (saying so) and rolls back the real newest run, and
+/// a claim CloudFormation contradicts leaves the stacks and their data.
+#[tokio::test]
+async fn a_planted_or_corrupt_shared_journal_changes_nothing() -> Result<()> {
+    let h = Harness::start("planted-journal").await?;
+    let (app, app_arg) = deployed_chain(&h);
+    h.put_object("chain-data-dev", "customer-42.json", "{\"name\":\"Ada\"}")
+        .await?;
+    std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
+    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
+        .ok();
+    let real = h.journal("chain", "dev.rehearsal")["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+
+    // A future run of another app and stage, and a body that is no journal.
+    let future = run_id_from_now(86_400);
+    plant(
+        &h,
+        &future,
+        &claim_of_creation(&future, "other", "prod", now + 86_400),
+    )
+    .await?;
+    let corrupt = run_id_from_now(-1);
+    plant(&h, &corrupt, "{ not a journal").await?;
+    let rolled = h.run(&["rollback", "dev", "--rehearse", "--yes", "--app", &app_arg]);
+    rolled.ok();
+    assert!(
+        rolled.text.contains(&format!("rolling back run {real}")),
+        "{}",
+        rolled.text
+    );
+    assert!(
+        rolled
+            .text
+            .contains(&format!("run {future} says it began in the future")),
+        "{}",
+        rolled.text
+    );
+    assert!(
+        rolled.text.contains(&format!(
+            "the shared journal journal/chain/dev.rehearsal/us-east-1/{corrupt} cannot be used"
+        )),
+        "{}",
+        rolled.text
+    );
+    let (_, outputs) = h.stack("chain-base-dev").await?.expect("base stays");
+    assert_eq!(outputs.get("Version").map(String::as_str), Some("v1"));
+    assert!(h.stack("chain-top-dev").await?.is_some(), "top stays");
+
+    // A well-formed record from a week ago that claims it created both
+    // stacks: CloudFormation says they were created today.
+    let old = run_id_from_now(-7 * 86_400);
+    plant(
+        &h,
+        &old,
+        &claim_of_creation(&old, "chain", "dev", now - 7 * 86_400),
+    )
+    .await?;
+    let refused = h.run(&[
+        "rollback",
+        "dev",
+        "--rehearse",
+        "--yes",
+        "--run",
+        &old,
+        "--app",
+        &app_arg,
+    ]);
+    refused.fails_with("CloudFormation says its stack was created");
+    assert!(
+        !refused.text.contains("removing the stack"),
+        "{}",
+        refused.text
+    );
+    // One kept under this stage's key that names another stage inside.
+    let misfiled = run_id_from_now(-60);
+    plant(
+        &h,
+        &misfiled,
+        &claim_of_creation(&misfiled, "chain", "prod", now - 60),
+    )
+    .await?;
+    h.run(&[
+        "rollback",
+        "dev",
+        "--rehearse",
+        "--yes",
+        "--run",
+        &misfiled,
+        "--app",
+        &app_arg,
+    ])
+    .fails_with("names stage `prod` but is kept under stage `dev`");
+
+    assert!(h.stack("chain-base-dev").await?.is_some(), "base stays");
+    assert!(h.stack("chain-top-dev").await?.is_some(), "top stays");
+    assert_eq!(
+        h.object("chain-data-dev", "customer-42.json")
+            .await
+            .as_deref(),
+        Some("{\"name\":\"Ada\"}"),
+        "the customer's data stays"
+    );
+    Ok(())
+}

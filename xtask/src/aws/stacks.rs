@@ -27,6 +27,13 @@ pub struct StackState {
     /// Whether CloudFormation refuses to delete the stack.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub termination_protection: bool,
+    /// When CloudFormation says it created the stack, in seconds since
+    /// the epoch: what a rollback checks a journal's word against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
+    /// When CloudFormation last updated it, likewise; `None` if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<u64>,
 }
 
 pub struct Stacks {
@@ -85,6 +92,8 @@ impl Stacks {
             .last_updated_time()
             .or(found.creation_time())
             .map(|t| t.to_string());
+        let secs =
+            |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| u64::try_from(t.secs()).ok());
         Ok(StackState {
             exists: true,
             status,
@@ -92,6 +101,8 @@ impl Stacks {
             deployment: None,
             changed_at,
             termination_protection: found.enable_termination_protection().unwrap_or(false),
+            created_at: secs(found.creation_time()),
+            updated_at: secs(found.last_updated_time()),
         })
     }
 
@@ -176,24 +187,35 @@ impl Stacks {
         &self.s3
     }
 
-    /// Deployments live under `serverless/<service>/<stage>/<ms>-<iso time>/`
-    /// in the deployment bucket (named by the stack's output when the
-    /// framework created it).
+    /// The newest deployment kept in the service's deployment bucket.
     async fn latest_deployment(
         &self,
         service: &Service,
         stage: &Stage,
         state: &StackState,
     ) -> Result<Option<String>> {
+        Ok(self.deployments(service, stage, state).await?.pop())
+    }
+
+    /// Every deployment kept in the service's deployment bucket (their
+    /// timestamps), oldest first. Deployments live under
+    /// `serverless/<service>/<stage>/<ms>-<iso time>/` in the deployment
+    /// bucket (named by the stack's output when the framework created it).
+    pub async fn deployments(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        state: &StackState,
+    ) -> Result<Vec<String>> {
         let bucket = service
             .deployment_bucket(stage)
             .or_else(|| state.outputs.get("ServerlessDeploymentBucketName").cloned());
         let (Some(bucket), Some(name)) = (bucket, service.name()) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let ctx = service.vars(stage);
         let Some(name) = crate::app::vars::resolve(name, &ctx) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let prefix = format!("serverless/{name}/{}/", stage.name());
         let mut timestamps = Vec::new();
@@ -232,7 +254,7 @@ impl Stacks {
             }
         }
         timestamps.sort_by_key(|ts| ts.parse::<u128>().unwrap_or(0));
-        Ok(timestamps.pop())
+        Ok(timestamps)
     }
 
     /// Whether CloudFormation refuses to delete the stack (termination

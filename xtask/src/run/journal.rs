@@ -182,6 +182,84 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// How far two clocks may disagree: AWS itself refuses a request signed
+/// more than five minutes off, so no honest record is further out.
+pub const CLOCK_SKEW: u64 = 300;
+
+/// When the run named `id` began, in milliseconds since the epoch, as its
+/// id says; `None` when `id` is not a run id of this tool's form
+/// (`20261126T203000123Z-1a2b`).
+pub fn run_id_time(id: &str) -> Option<u64> {
+    let bytes = id.as_bytes();
+    let well_formed = bytes.len() == 24
+        && bytes[8] == b'T'
+        && bytes[18] == b'Z'
+        && bytes[19] == b'-'
+        && bytes[..8].iter().all(u8::is_ascii_digit)
+        && bytes[9..18].iter().all(u8::is_ascii_digit)
+        && bytes[20..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+    if !well_formed {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| id[range].parse::<u32>().ok();
+    let (y, m, d) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (h, min, sec, ms) = (
+        number(9..11)?,
+        number(11..13)?,
+        number(13..15)?,
+        number(15..18)?,
+    );
+    if h > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    let days = crate::sys::clock::days_from_civil(i64::from(y), m, d)?;
+    let secs = u64::try_from(days).ok()? * 86_400
+        + u64::from(h) * 3600
+        + u64::from(min) * 60
+        + u64::from(sec);
+    Some(secs * 1000 + u64::from(ms))
+}
+
+/// The key of a run's shared copy beside the stage's lock
+/// (`journal/<app>/<stage>[.rehearsal]/<region>/<run id>`); with an empty
+/// run id, the prefix of all of the stage's.
+pub fn shared_key(key: &StageKey, run_id: &str) -> String {
+    let stage_dir = if key.rehearsal {
+        format!("{}.rehearsal", key.stage)
+    } else {
+        key.stage.clone()
+    };
+    format!("journal/{}/{stage_dir}/{}/{run_id}", key.app, key.region)
+}
+
+/// Which stage's records a journal belongs to: the key its copies are
+/// kept under, on this machine and beside the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageKey {
+    pub app: String,
+    pub stage: String,
+    pub region: String,
+    pub rehearsal: bool,
+}
+
+impl StageKey {
+    pub fn new(app: &App, stage: &Stage, rehearsal: bool) -> StageKey {
+        StageKey {
+            app: app.name(),
+            stage: stage.name().to_string(),
+            region: stage.region().to_string(),
+            rehearsal,
+        }
+    }
+
+    /// The folder of the stage's journals on this machine.
+    pub fn dir(&self) -> PathBuf {
+        dir(&self.app, &self.stage, self.rehearsal)
+    }
+}
+
 /// The JSON files of a folder of run records, newest first (their names
 /// start with the run id, which sorts by time).
 pub fn json_files(folder: &Path) -> Vec<PathBuf> {
@@ -310,6 +388,84 @@ impl Journal {
         Ok(())
     }
 
+    /// Why this journal, read back from `from` under `key` and `run_id`,
+    /// is not a record this tool wrote of that run: a body that names
+    /// another app, stage, region or run than its key, a run id of
+    /// another form, a run that began in the future or whose times
+    /// contradict each other. `now` is in seconds since the epoch.
+    /// Nothing read back is acted on before it passes.
+    pub fn verify(&self, key: &StageKey, run_id: &str, now: u64) -> Result<(), String> {
+        let Some(id_ms) = run_id_time(run_id) else {
+            return Err(format!("`{}` is not a run id", run_id.escape_debug()));
+        };
+        let mismatch = |what: &str, found: &str, wanted: &str| {
+            Err(format!(
+                "it names {what} `{}` but is kept under {what} `{}`",
+                found.escape_debug(),
+                wanted.escape_debug()
+            ))
+        };
+        if self.run_id != run_id {
+            return mismatch("run", &self.run_id, run_id);
+        }
+        if self.app != key.app {
+            return mismatch("app", &self.app, &key.app);
+        }
+        if self.stage != key.stage {
+            return mismatch("stage", &self.stage, &key.stage);
+        }
+        if self.region != key.region {
+            return mismatch("region", &self.region, &key.region);
+        }
+        if self.rehearsal != key.rehearsal {
+            return Err(if self.rehearsal {
+                "it is a rehearsal's record, kept with the stage's own runs".into()
+            } else {
+                "it is a record of the stage itself, kept with its rehearsals".into()
+            });
+        }
+        let latest = now + CLOCK_SKEW;
+        let id_secs = id_ms / 1000;
+        if id_secs > latest {
+            return Err(format!(
+                "its run id says it began {}s from now",
+                id_secs - now
+            ));
+        }
+        if self.started_at.abs_diff(id_secs) > CLOCK_SKEW {
+            return Err(format!(
+                "it says it began at {} but its run id says {id_secs}",
+                self.started_at
+            ));
+        }
+        let end = match self.ended_at {
+            Some(end) if end < self.started_at => {
+                return Err("it says it ended before it began".into());
+            }
+            Some(end) if end > latest => return Err("it says it ended in the future".into()),
+            Some(end) => end,
+            None => now,
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for service in &self.services {
+            if !names.insert(service.name.as_str()) {
+                return Err(format!(
+                    "it records service `{}` twice",
+                    service.name.escape_debug()
+                ));
+            }
+            for at in [service.started_at, service.ended_at].into_iter().flatten() {
+                if at + CLOCK_SKEW < self.started_at || at > end + CLOCK_SKEW {
+                    return Err(format!(
+                        "it says service `{}` ran outside the run's own time",
+                        service.name.escape_debug()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<Journal> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", paths::display(path)))?;
@@ -319,14 +475,14 @@ impl Journal {
         Ok(journal)
     }
 
-    /// The key of this run's shared copy, beside the stage's lock.
-    fn shared_key(app: &str, stage: &str, region: &str, rehearsal: bool, run_id: &str) -> String {
-        let stage_dir = if rehearsal {
-            format!("{stage}.rehearsal")
-        } else {
-            stage.to_string()
-        };
-        format!("journal/{app}/{stage_dir}/{region}/{run_id}")
+    /// The stage this journal is a record of.
+    pub fn key(&self) -> StageKey {
+        StageKey {
+            app: self.app.clone(),
+            stage: self.stage.clone(),
+            region: self.region.clone(),
+            rehearsal: self.rehearsal,
+        }
     }
 
     /// Writes the shared copy of the journal, with the tail of each
@@ -349,73 +505,17 @@ impl Journal {
             shared.events.drain(..drop);
             body = serde_json::to_string(&shared)?;
         }
-        let key = Journal::shared_key(
-            &self.app,
-            &self.stage,
-            &self.region,
-            self.rehearsal,
-            &self.run_id,
-        );
-        locks.put_record(&key, &body).await
+        locks
+            .put_record(&shared_key(&self.key(), &self.run_id), &body)
+            .await
     }
 
-    /// A run's journal: the local copy when this machine has it, else the
-    /// shared one (kept as a local copy from then on).
-    pub async fn find(
-        locks: &Locks,
-        (app, stage, region): (&str, &str, &str),
-        rehearsal: bool,
-        run_id: &str,
-    ) -> Result<Option<Journal>> {
-        let path = dir(app, stage, rehearsal).join(format!("{run_id}.json"));
-        if let Ok(journal) = Journal::load(&path) {
-            return Ok(Some(journal));
-        }
-        let Some(journal) = Journal::shared(locks, (app, stage, region), rehearsal, run_id).await?
-        else {
-            return Ok(None);
-        };
-        journal.save()?;
-        Ok(Some(journal))
-    }
-
-    /// A run's shared journal, read and not kept.
-    pub async fn shared(
-        locks: &Locks,
-        (app, stage, region): (&str, &str, &str),
-        rehearsal: bool,
-        run_id: &str,
-    ) -> Result<Option<Journal>> {
-        let key = Journal::shared_key(app, stage, region, rehearsal, run_id);
-        let Some(body) = locks.get_record(&key).await? else {
-            return Ok(None);
-        };
-        let mut journal: Journal = serde_json::from_str(&body)
-            .with_context(|| format!("the shared journal {key} is not a journal"))?;
-        journal.path = dir(app, stage, rehearsal).join(format!("{run_id}.json"));
-        Ok(Some(journal))
-    }
-
-    /// The run ids of a stage's shared journals, newest first.
-    pub async fn shared_runs(
-        locks: &Locks,
-        (app, stage, region): (&str, &str, &str),
-        rehearsal: bool,
-    ) -> Result<Vec<String>> {
-        let prefix = Journal::shared_key(app, stage, region, rehearsal, "");
-        let mut ids: Vec<String> = locks
-            .record_keys(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
-            .collect();
-        ids.reverse();
-        Ok(ids)
-    }
-
-    /// The journals of a stage, newest first.
-    pub fn list(app: &str, stage: &str, rehearsal: bool) -> Vec<PathBuf> {
-        json_files(&dir(app, stage, rehearsal))
+    /// A shared copy's body as a journal kept on this machine, not yet
+    /// checked against its key (see [`Journal::verify`]).
+    pub fn from_shared(body: &str, key: &StageKey, run_id: &str) -> Result<Journal> {
+        let mut journal: Journal = serde_json::from_str(body).context("it is not a journal")?;
+        journal.path = key.dir().join(format!("{run_id}.json"));
+        Ok(journal)
     }
 
     /// The run as Markdown, for a CI run summary.
@@ -523,6 +623,97 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key() -> StageKey {
+        StageKey {
+            app: "app".into(),
+            stage: "dev".into(),
+            region: "us-east-1".into(),
+            rehearsal: false,
+        }
+    }
+
+    /// A journal of `key()` that began a minute ago and is kept under `id`.
+    fn honest(id: &str) -> Journal {
+        let mut journal = Journal::for_tests("deploy", "dev");
+        journal.run_id = id.to_string();
+        journal.started_at = run_id_time(id).unwrap_or(0) / 1000;
+        journal.ended_at = Some(journal.started_at + 30);
+        let mut record = ServiceRecord::pending("api", "api-dev".into());
+        record.started_at = Some(journal.started_at + 1);
+        record.ended_at = Some(journal.started_at + 20);
+        journal.services.push(record);
+        journal
+    }
+
+    fn id_at(secs: u64) -> String {
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = crate::sys::clock::civil_from_days(days as i64);
+        format!(
+            "{y:04}{m:02}{d:02}T{:02}{:02}{:02}000Z-beef",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    #[test]
+    fn run_ids_say_when_their_run_began() {
+        assert_eq!(
+            run_id_time("19700101T000001002Z-0000"),
+            Some(1002),
+            "one second and two milliseconds"
+        );
+        let id = new_run_id();
+        let at = run_id_time(&id).expect("a new id parses");
+        assert!(at.abs_diff(now_ms()) < 5_000, "{id} → {at}");
+        for bad in [
+            "",
+            "latest",
+            "20261126T203000123Z-1a2",
+            "20261126T203000123Z-1a2g",
+            "20261126X203000123Z-1a2b",
+            "20261326T203000123Z-1a2b",
+            "20261126T253000123Z-1a2b",
+            "20260230T203000123Z-1a2b",
+            "../../etc/passwdXXXXXXXX",
+        ] {
+            assert_eq!(run_id_time(bad), None, "{bad}");
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::another_app(|j: &mut Journal| j.app = "other".into(), "app `other` but is kept under app `app`")]
+    #[case::another_stage(|j: &mut Journal| j.stage = "prod".into(), "stage `prod` but is kept under stage `dev`")]
+    #[case::another_region(|j: &mut Journal| j.region = "eu-west-1".into(), "region `eu-west-1`")]
+    #[case::another_run(|j: &mut Journal| j.run_id = "20200101T000000000Z-0000".into(), "run `20200101T000000000Z-0000`")]
+    #[case::a_rehearsal(|j: &mut Journal| j.rehearsal = true, "a rehearsal's record")]
+    #[case::start_far_from_its_id(|j: &mut Journal| j.started_at -= 3600, "its run id says")]
+    #[case::ended_before_it_began(|j: &mut Journal| j.ended_at = Some(j.started_at - 10), "ended before it began")]
+    #[case::service_outside_the_run(|j: &mut Journal| j.services[0].started_at = Some(j.started_at + 7200), "ran outside the run's own time")]
+    #[case::service_twice(|j: &mut Journal| { let again = j.services[0].clone(); j.services.push(again) }, "twice")]
+    fn a_record_that_is_not_what_it_is_kept_as_is_refused(
+        #[case] plant: fn(&mut Journal),
+        #[case] why: &str,
+    ) {
+        let now = now();
+        let id = id_at(now - 60);
+        let mut journal = honest(&id);
+        assert_eq!(journal.verify(&key(), &id, now), Ok(()));
+        plant(&mut journal);
+        let err = journal.verify(&key(), &id, now).unwrap_err();
+        assert!(err.contains(why), "{err}");
+    }
+
+    #[test]
+    fn a_run_from_the_future_is_refused_and_a_little_skew_is_not() {
+        let now = now();
+        let future = id_at(now + 3600);
+        let err = honest(&future).verify(&key(), &future, now).unwrap_err();
+        assert!(err.contains("began 3600s from now"), "{err}");
+        let skewed = id_at(now + 60);
+        assert_eq!(honest(&skewed).verify(&key(), &skewed, now), Ok(()));
+    }
 
     #[test]
     fn run_ids_sort_by_time() {

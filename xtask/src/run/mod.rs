@@ -9,6 +9,7 @@ pub(crate) mod diff;
 pub(crate) mod fault;
 pub(crate) mod fingerprint;
 pub(crate) mod guard;
+pub(crate) mod history;
 pub mod interrupt;
 pub(crate) mod journal;
 pub(crate) mod lint;

@@ -15,9 +15,10 @@ use crate::app::stage::Stage;
 use crate::app::{App, Service};
 use crate::aws::domains;
 use crate::aws::lock::{Holder, Lock, LockError, Locks};
-use crate::aws::stacks::Stacks;
+use crate::aws::stacks::{StackState, Stacks};
 use crate::aws::target::StageTarget;
-use crate::run::journal::{self, Journal, ServiceRecord};
+use crate::run::history::History;
+use crate::run::journal::{self, Journal, ServiceRecord, StageKey};
 use crate::run::serverless::{Serverless, Sink};
 use crate::run::undo::{self, Undo};
 use crate::run::{fault, fingerprint, interrupt};
@@ -187,13 +188,14 @@ pub async fn after_dead_run(
     let rehearsal = target.is_rehearsal();
     let rehearse = if rehearsal { " --rehearse" } else { "" };
     let mut out = String::from("wait for that run to finish; if it died:\n");
-    let found = Journal::find(
-        &target.locks(),
-        (app, stage.name(), stage.region()),
+    let locks = target.locks();
+    let key = StageKey {
+        app: app.to_string(),
+        stage: stage.name().to_string(),
+        region: stage.region().to_string(),
         rehearsal,
-        &holder.run_id,
-    )
-    .await;
+    };
+    let found = History::shared(key, &locks).find(&holder.run_id).await;
     match found {
         Ok(Some(journal)) => {
             let outcome = journal
@@ -208,10 +210,11 @@ pub async fn after_dead_run(
                 out.push_str(&format!("    {}: {}\n", s.name, s.status.as_str()));
             }
         }
-        _ => out.push_str(&format!(
+        Ok(None) => out.push_str(&format!(
             "  its journal ({}) is on neither this machine nor beside the lock\n",
             holder.run_id
         )),
+        Err(err) => out.push_str(&format!("  its journal cannot be used: {err:#}\n")),
     }
     out.push_str(&format!(
         "  clear the lock with `cargo xtask unlock {stage} --force{rehearse}`, then `cargo xtask rollback {stage} --run {}{rehearse}` shows what that run changed and returns it (services it never started are left alone)",
@@ -422,9 +425,11 @@ impl StageRun<'_> {
         }
     }
 
-    /// Returns the service of `record` (a journal entry of this run or an
-    /// earlier one) to its state before that run, by the one undo rule.
-    pub async fn undo(&self, record: &ServiceRecord) -> Result<Undone> {
+    /// Returns the service of `record` (a journal entry of this run, or of
+    /// an earlier one read back) to its state before that run, by the one
+    /// undo rule; a record read back is acted on only as far as
+    /// CloudFormation confirms it.
+    pub async fn undo(&self, record: &ServiceRecord, trust: Trust) -> Result<Undone> {
         let key = &record.name;
         // What the journal alone settles needs no call to AWS (which may be
         // the very thing that failed).
@@ -433,9 +438,9 @@ impl StageRun<'_> {
             return Ok(Undone::Kept);
         }
         let service = self.service(key)?;
-        let now = self.stacks.state(service, self.stage).await?;
+        let (verdict, now) = verdict(&self.stacks, service, self.stage, record, trust).await?;
         let sink = self.sink(key);
-        match undo::decide(record, &now) {
+        match verdict {
             Undo::Keep(why) => {
                 self.out.step(&format!("{key}: {why}; left as it is"));
                 Ok(Undone::Kept)
@@ -462,4 +467,56 @@ impl StageRun<'_> {
             Undo::Refuse(why) => bail!("{why}"),
         }
     }
+}
+
+/// Whose word a record to undo is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// This run's own record, kept in memory since it began.
+    Own,
+    /// A journal read back, of a run that ran within the window: its undo
+    /// is done only as far as CloudFormation confirms it.
+    ReadBack(undo::Window),
+}
+
+/// What the undo rule would do to the service of `record` now, and its
+/// stack as it is. For a record read back, the stack must be the one the
+/// app names and CloudFormation must confirm the change the undo would
+/// reverse ([`undo::confirm`]); where it does not, the verdict is a
+/// refusal that leaves the stack alone and says why.
+pub async fn verdict(
+    stacks: &Stacks,
+    service: &Service,
+    stage: &Stage,
+    record: &ServiceRecord,
+    trust: Trust,
+) -> Result<(Undo, StackState)> {
+    if let Some(why) = undo::untouched(record) {
+        return Ok((Undo::Keep(why), StackState::default()));
+    }
+    let Trust::ReadBack(window) = trust else {
+        let now = stacks.state(service, stage).await?;
+        return Ok((undo::decide(record, &now), now));
+    };
+    let stack = service.stack_name(stage).unwrap_or_default();
+    if record.stack != stack {
+        return Ok((
+            Undo::Refuse(format!(
+                "left as it is: the journal names stack `{}`, but the app's stack for it is `{stack}`",
+                record.stack.escape_debug()
+            )),
+            StackState::default(),
+        ));
+    }
+    let now = stacks.state(service, stage).await?;
+    let decided = undo::decide(record, &now);
+    let kept = match &decided {
+        Undo::RollbackTo(_) => stacks.deployments(service, stage, &now).await?,
+        _ => Vec::new(),
+    };
+    let verdict = match undo::confirm(&decided, record, window, &now, &kept) {
+        Ok(()) => decided,
+        Err(why) => Undo::Refuse(format!("left as it is: {why}")),
+    };
+    Ok((verdict, now))
 }
