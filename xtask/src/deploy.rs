@@ -188,6 +188,14 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         smoke_ok = smoke_after(&app, &stage, &target, &run, args.allow_mutating, &out).await;
         run.record(|j| j.phase("smoke", started));
     }
+    // A stop asked for while the stage was being finished (domains,
+    // monitoring, the smoke test) stops the run like one asked for while
+    // its services deployed: what it changed is rolled back.
+    if outcome == "succeeded" && interrupt::requested() {
+        out.plain("interrupted: rolling the run back");
+        deployer.undo_run().await;
+        outcome = "interrupted".into();
+    }
     let bake = if outcome == "succeeded" && smoke_ok {
         bake::duration(args.bake, &stage, &target, &out)
     } else {
@@ -210,7 +218,11 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
                     "warning: the monitoring stack was not brought back in step: {err:#}"
                 ));
             }
-            outcome = format!("rolled back: {why}");
+            outcome = if interrupt::requested() {
+                "interrupted".into()
+            } else {
+                format!("rolled back: {why}")
+            };
         }
     }
     let journal = run.finish(&outcome).await;
@@ -228,6 +240,9 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         }
     }
     journal.publish_summary();
+    if outcome == "interrupted" {
+        return Ok(crate::INTERRUPTED);
+    }
     if outcome != "succeeded" {
         return Ok(1);
     }

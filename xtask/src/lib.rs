@@ -42,6 +42,11 @@ mod validate;
 pub use commands::execute;
 pub use run::interrupt::hard_stop;
 
+/// The exit code of a command stopped by Ctrl-C, SIGTERM or SIGHUP, as
+/// shells report a death by SIGINT: whatever it changed was rolled back
+/// (a graceful stop) or is recorded in its journal (a hard one).
+pub const INTERRUPTED: i32 = 130;
+
 /// The exit code of a command that ended in an error: 2 for input that
 /// cannot be used (a stage the policy does not allow, files that cannot be
 /// read), 1 for everything else (a failed change, findings).

@@ -41,11 +41,20 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     .await?;
     run.cli.set_verbose(args.verbose.verbose);
     let failed = remove_all(&run, &reverse, args.empty_buckets).await?;
+    let interrupted = interrupt::requested();
     let journal = run
-        .finish(if failed { "failed" } else { "succeeded" })
+        .finish(match (interrupted, failed) {
+            (true, _) => "interrupted",
+            (false, true) => "failed",
+            (false, false) => "succeeded",
+        })
         .await;
     out.plain(&format!("\n{}", journal.summary()));
-    Ok(if failed { 1 } else { 0 })
+    Ok(match (interrupted, failed) {
+        (true, _) => crate::INTERRUPTED,
+        (false, true) => 1,
+        (false, false) => 0,
+    })
 }
 
 /// Removes the services in `order`, stopping at the first failure; then,

@@ -138,11 +138,20 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
             }
         });
     }
+    let interrupted = interrupt::requested();
     let journal = run
-        .finish(if failed { "failed" } else { "succeeded" })
+        .finish(match (interrupted, failed) {
+            (true, _) => "interrupted",
+            (false, true) => "failed",
+            (false, false) => "succeeded",
+        })
         .await;
     out.plain(&format!("\n{}", journal.summary()));
-    Ok(if failed { 1 } else { 0 })
+    Ok(match (interrupted, failed) {
+        (true, _) => crate::INTERRUPTED,
+        (false, true) => 1,
+        (false, false) => 0,
+    })
 }
 
 /// The status a rollback run records for a service.

@@ -191,6 +191,19 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
     );
     assert_eq!(version(&h).await?, "one");
 
+    // A Ctrl-C during the bake stops the run like any other stop: what it
+    // changed is rolled back, and it is never reported as a success.
+    let (mut child, output) = baking(&h, &app_arg)?;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait()?;
+    let text = output.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "interrupted: {text}");
+    assert!(text.contains("into the bake: rolling the run back"), "{text}");
+    let journal = h.journal("web", "dev.rehearsal");
+    assert_eq!(journal["outcome"], "interrupted", "{journal}");
+    assert_eq!(version(&h).await?, "one", "back to the deployment before");
+
     // A quiet bake keeps the deploy.
     let quiet = xtask(&["deploy", "dev", "--bake", "3s"]);
     quiet.ok();

@@ -128,7 +128,7 @@ async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() ->
 
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
     let run = deploy_signalled(&h, &app_arg, libc::SIGINT)?;
-    assert_eq!(run.code, Some(1), "{}", run.text);
+    assert_eq!(run.code, Some(130), "interrupted: {}", run.text);
     let journal = h.journal("chain", "dev.rehearsal");
     assert_eq!(journal["outcome"], "interrupted");
     assert_untouched(&h, "after the interrupted run").await?;
@@ -172,7 +172,7 @@ async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
         .ok();
     // What a CI runner sends on a cancel or a timeout.
     let run = deploy_signalled(&h, &app_arg, libc::SIGTERM)?;
-    assert_eq!(run.code, Some(1), "{}", run.text);
+    assert_eq!(run.code, Some(130), "interrupted: {}", run.text);
     assert!(
         run.text.contains("SIGTERM: starting nothing new"),
         "{}",

@@ -61,8 +61,8 @@ fn interval(duration: Duration, emulator: bool) -> Duration {
 
 /// Watches the stage for `duration`: an alarm of the monitoring stack
 /// that goes off after `since` (seconds since the epoch: the run's start),
-/// or a function that fails after the bake began. What fired, or `None`
-/// when the bake ended quiet (or was interrupted, which is said).
+/// or a function that fails after the bake began, or an interrupt. What
+/// fired, or `None` when the bake ended quiet.
 pub async fn watch(run: &StageRun<'_>, duration: Duration, since: u64) -> Result<Option<String>> {
     let watched = monitoring::watched(run.app, run.stage, run.target).await?;
     let with_alarms = run.stage.monitoring().is_some();
@@ -99,16 +99,15 @@ pub async fn watch(run: &StageRun<'_>, duration: Duration, since: u64) -> Result
             run.record(|j| j.event(message));
             return Ok(None);
         }
+        // A stop during the bake is a stop of the run: what it changed is
+        // rolled back, as for any interrupted run.
         if interrupt::requested() {
-            let message = format!(
-                "bake interrupted after {}s: the deploy stands, unwatched",
+            return Ok(Some(format!(
+                "the run was interrupted {}s into the bake",
                 started.elapsed().as_secs()
-            );
-            run.out.step(&message);
-            run.record(|j| j.event(message));
-            return Ok(None);
+            )));
         }
-        tokio::time::sleep(
+        interrupt::sleep_unless_requested(
             every
                 .min(duration.saturating_sub(started.elapsed()))
                 .max(Duration::from_millis(200)),

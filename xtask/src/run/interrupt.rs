@@ -30,6 +30,17 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
+/// Sleeps for `duration`, or less when a stop is requested meanwhile: a
+/// run waiting on something (the bake) answers a Ctrl-C within a tenth of
+/// a second.
+pub async fn sleep_unless_requested(duration: std::time::Duration) {
+    let until = tokio::time::Instant::now() + duration;
+    while !requested() && tokio::time::Instant::now() < until {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        tokio::time::sleep(left.min(std::time::Duration::from_millis(100))).await;
+    }
+}
+
 /// Whether the command is being stopped at once (a second Ctrl-C): what
 /// it started may still be changing the stage, so its lock stays held.
 pub fn stopping_at_once() -> bool {
