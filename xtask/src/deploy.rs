@@ -58,7 +58,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
             findings: removed,
             ..Report::default()
         };
-        bail!(
+        crate::sys::refuse!(
             "{}nothing was deployed",
             report.render_text("validate against the deployed stage")
         );
@@ -82,7 +82,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         out.plain(&text);
         let refused = guard::unallowed_data_loss(&diffs, &args.allow_replace);
         if !refused.is_empty() {
-            bail!(
+            crate::sys::refuse!(
                 "stage {stage} is protected and this deploy would take data away:\n  {}\nnothing was deployed; to go ahead, name each with --allow-replace SERVICE:LOGICAL_ID (back up first: `cargo xtask backup {stage}`)",
                 refused.join("\n  ")
             );

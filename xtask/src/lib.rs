@@ -49,11 +49,12 @@ pub const INTERRUPTED: i32 = 130;
 
 /// The exit code of a command that ended in an error: 2 for input that
 /// cannot be used (a stage the policy does not allow, files that cannot be
-/// read), 1 for everything else (a failed change, findings).
+/// read) and for a command refused before it changed anything
+/// ([`sys::Refused`]), 1 for everything else (a failed change, findings).
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    let unusable = err
-        .chain()
-        .any(|e| e.is::<app::stage::StageError>() || e.is::<app::LoadError>());
+    let unusable = err.chain().any(|e| {
+        e.is::<app::stage::StageError>() || e.is::<app::LoadError>() || e.is::<sys::Refused>()
+    });
     if unusable {
         2
     } else {

@@ -5,7 +5,7 @@
 //! journals. The spec's objectives (`p95_ms`, `error_rate`) make it exit
 //! 1 when missed. The generator is `smoke_tests::load`.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use smoke_tests::load::{Pace, Plan};
 
 use crate::app::diag::Format;
@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &Global, args: LoadArgs) -> Result<i32> {
     }
     let (app, stage, target) = global.open_stage(&args.at).await?;
     if stage.is_protected() && !args.yes {
-        bail!("stage {stage} is protected: pass --yes to load it (only its checks that change no data run)");
+        crate::sys::refuse!("stage {stage} is protected: pass --yes to load it (only its checks that change no data run)");
     }
     let run_id = journal::new_run_id();
     eprintln!(

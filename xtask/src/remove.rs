@@ -20,7 +20,7 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let app = App::load(&global.app_dir())?;
     let stage = app.stage(args.at.stage())?;
     if stage.is_protected() && !args.allow_protected {
-        bail!("stage {stage} is protected: removing it needs --allow-protected as well as confirmation");
+        crate::sys::refuse!("stage {stage} is protected: removing it needs --allow-protected as well as confirmation");
     }
     let (_, waves) = order::checked(&app, &stage)?;
     let mut reverse: Vec<String> = waves.into_iter().flatten().collect();

@@ -179,11 +179,40 @@ fn an_aws_stage_is_refused_while_any_endpoint_override_is_set(#[case] variable: 
         .output()
         .unwrap();
     let out = text(&output);
-    assert_ne!(output.status.code(), Some(0), "{out}");
+    assert_eq!(output.status.code(), Some(2), "refused: {out}");
     assert!(
         out.contains(&format!("{variable} is set (http://127.0.0.1:1)"))
             && out.contains("deploys to AWS")
             && out.contains("--rehearse"),
+        "{out}"
+    );
+}
+
+/// A profile whose `[services]` section points one service at a local
+/// endpoint sends those calls there from every SDK: an AWS stage is
+/// refused before any call, as with the variables.
+#[test]
+fn an_aws_stage_is_refused_while_the_profile_points_a_service_elsewhere() {
+    let sandbox = Sandbox::new("services-section");
+    let config = sandbox.dir.join("aws-config");
+    std::fs::write(
+        &config,
+        "[default]\nregion = us-east-1\nservices = here\n\n[services here]\ns3 =\n  endpoint_url = http://127.0.0.1:1\n",
+    )
+    .unwrap();
+    let output = sandbox
+        .xtask(&["bootstrap", "dev"])
+        .env("AWS_CONFIG_FILE", &config)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "refused: {out}");
+    assert!(
+        out.contains("sets s3 endpoint_url (http://127.0.0.1:1) through [services here]")
+            && out.contains("deploys to AWS")
+            && !out.contains("on AWS"),
         "{out}"
     );
 }
@@ -198,7 +227,7 @@ fn an_aws_stage_is_refused_while_an_emulator_endpoint_is_set() {
         .output()
         .unwrap();
     let out = text(&output);
-    assert_ne!(output.status.code(), Some(0), "{out}");
+    assert_eq!(output.status.code(), Some(2), "refused: {out}");
     assert!(
         out.contains("AWS_ENDPOINT_URL is set") && out.contains("--rehearse"),
         "{out}"

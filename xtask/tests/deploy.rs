@@ -156,14 +156,14 @@ async fn protected_stages_are_refused_before_any_change() -> Result<()> {
     as_prod(&["bootstrap", "prod", "--rehearse", "--app", &app_arg]).ok();
 
     // No --yes and no terminal to ask on.
-    as_prod(&["deploy", "prod", "--rehearse", "--app", &app_arg]).fails_with("pass --yes");
+    as_prod(&["deploy", "prod", "--rehearse", "--app", &app_arg]).refused("pass --yes");
     // Credentials of another account.
     h.run(&["deploy", "prod", "--rehearse", "--yes", "--app", &app_arg])
-        .fails_with("belongs to account 123456789012");
+        .refused("belongs to account 123456789012");
     // A dirty work tree.
     std::fs::write(app.join("notes.txt"), "uncommitted")?;
     as_prod(&["deploy", "prod", "--rehearse", "--yes", "--app", &app_arg])
-        .fails_with("uncommitted changes");
+        .refused("uncommitted changes");
     // Nothing was deployed by any of them (the tenant is the prod account).
     let prod_target = xtask::aws::Target::Emulator {
         endpoint: h.emulator.endpoint().to_string(),
@@ -184,7 +184,7 @@ async fn protected_stages_are_refused_before_any_change() -> Result<()> {
     assert_eq!(journal["commit"].as_str().map(str::len), Some(40));
     // A protected stage is not removed without its own flag.
     as_prod(&["remove", "prod", "--rehearse", "--yes", "--app", &app_arg])
-        .fails_with("--allow-protected");
+        .refused("--allow-protected");
     Ok(())
 }
 
@@ -439,7 +439,7 @@ async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -
     child.wait()?;
 
     h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .fails_with("stage dev is locked by");
+        .refused("stage dev is locked by");
     let held = h.run(&["unlock", "dev", "--rehearse", "--app", &app_arg]);
     assert_eq!(held.code, Some(1), "{}", held.text);
     assert!(held.text.contains("`deploy`"), "{}", held.text);

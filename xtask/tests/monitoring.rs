@@ -199,7 +199,10 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
     let status = child.wait()?;
     let text = output.join().unwrap_or_default();
     assert_eq!(status.code(), Some(130), "interrupted: {text}");
-    assert!(text.contains("into the bake: rolling the run back"), "{text}");
+    assert!(
+        text.contains("into the bake: rolling the run back"),
+        "{text}"
+    );
     let journal = h.journal("web", "dev.rehearsal");
     assert_eq!(journal["outcome"], "interrupted", "{journal}");
     assert_eq!(version(&h).await?, "one", "back to the deployment before");

@@ -39,6 +39,107 @@ pub fn endpoint_overrides() -> Vec<String> {
     found
 }
 
+/// The endpoints the active profile of the AWS config file sets
+/// (`AWS_CONFIG_FILE`, else `~/.aws/config`; `AWS_PROFILE`, else
+/// `default`): its own `endpoint_url`, and each service's in the
+/// `[services NAME]` section it names — as `NAME is set (value)` lines.
+/// Every SDK (ours and the CLI's) sends that service's calls there.
+pub fn configured_endpoints() -> Vec<String> {
+    let path = match std::env::var_os("AWS_CONFIG_FILE") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::PathBuf::from(home).join(".aws").join("config"),
+            None => return Vec::new(),
+        },
+    };
+    // A config file is a few kilobytes; a bound keeps a special file or a
+    // huge one from stalling the command.
+    let Ok(file) = std::fs::File::open(&path) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    if std::io::Read::read_to_string(&mut std::io::Read::take(file, 1 << 20), &mut text).is_err() {
+        return Vec::new();
+    }
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".into());
+    endpoints_in_config(&text, &profile)
+        .into_iter()
+        .map(|line| format!("{line} in {}", crate::sys::paths::display(&path)))
+        .collect()
+}
+
+/// The endpoints `profile` sets in the text of an AWS config file (see
+/// [`configured_endpoints`]).
+pub fn endpoints_in_config(text: &str, profile: &str) -> Vec<String> {
+    type Entry = (String, String, Option<String>);
+    // Sections as (kind, name) → lines of `key = value`, with the
+    // indented sub-keys of a service kept under it.
+    let mut sections: Vec<((String, String), Vec<Entry>)> = Vec::new();
+    for raw in text.lines() {
+        let line = raw.split(['#', ';']).next().unwrap_or("");
+        if line.trim().is_empty() {
+            continue;
+        }
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            let mut words = header.split_whitespace();
+            let first = words.next().unwrap_or("").to_string();
+            let section = match words.next() {
+                Some(name) => (first, name.to_string()),
+                None => ("profile".to_string(), first),
+            };
+            sections.push((section, Vec::new()));
+            continue;
+        }
+        let Some((_, entries)) = sections.last_mut() else {
+            continue;
+        };
+        let Some((key, value)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim().to_string(), value.trim().to_string());
+        if line.starts_with(char::is_whitespace) {
+            // A sub-key of the last key (`dynamodb =` then `  endpoint_url = …`).
+            if let Some((parent, _, _)) = entries.last().cloned() {
+                entries.push((parent, key, Some(value)));
+            }
+        } else {
+            entries.push((key, value, None));
+        }
+    }
+    let section = |kind: &str, name: &str| -> Vec<Entry> {
+        sections
+            .iter()
+            .filter(|((k, n), _)| k == kind && n == name)
+            .flat_map(|(_, entries)| entries.iter().cloned())
+            .collect()
+    };
+    let mut found = Vec::new();
+    let mut services = Vec::new();
+    for (key, value, sub) in section("profile", profile) {
+        match (key.as_str(), sub) {
+            ("endpoint_url", None) => {
+                found.push(format!("profile `{profile}` sets endpoint_url ({value})"))
+            }
+            ("services", None) => services.push(value),
+            _ => {}
+        }
+    }
+    for name in services {
+        for (service, key, sub) in section("services", &name) {
+            if let Some(url) = sub.filter(|_| key == "endpoint_url") {
+                found.push(format!(
+                    "profile `{profile}` sets {service} endpoint_url ({url}) through [services {name}]"
+                ));
+            }
+        }
+    }
+    found
+}
+
 /// Where a command's calls go for one stage, decided once from the stage
 /// and the flags: nothing else re-derives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +175,22 @@ impl StageTarget {
     pub async fn open(stage: &Stage, mode: Mode) -> Result<StageTarget> {
         let backend = match mode {
             Mode::Aws => {
-                let overrides = endpoint_overrides();
+                let mut overrides = endpoint_overrides();
+                // The AWS config file can point a service elsewhere too
+                // (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true makes every
+                // SDK ignore it).
+                if std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").as_deref() != Ok("true") {
+                    overrides.extend(configured_endpoints());
+                }
                 if !overrides.is_empty() {
                     let them = if overrides.len() == 1 { "it" } else { "them" };
-                    bail!(
-                        "{} but stage `{stage}` deploys to AWS; unset {them}, or add --rehearse to run the stage on the emulator",
+                    let fix = if overrides.iter().any(|o| o.starts_with("profile ")) {
+                        format!("remove {them} (or set AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true, or use another AWS_PROFILE)")
+                    } else {
+                        format!("unset {them}")
+                    };
+                    crate::sys::refuse!(
+                        "{} but stage `{stage}` deploys to AWS; {fix}, or add --rehearse to run the stage on the emulator",
                         overrides.join("; ")
                     );
                 }
@@ -86,7 +198,7 @@ impl StageTarget {
                 let config = target.sdk_config(stage.region()).await;
                 // A profile can point every service somewhere else too.
                 if let Some(endpoint) = config.endpoint_url() {
-                    bail!(
+                    crate::sys::refuse!(
                         "the AWS profile sets endpoint_url = {endpoint}, but stage `{stage}` deploys to AWS; use a profile without it, or add --rehearse to run the stage on the emulator"
                     );
                 }
@@ -211,11 +323,55 @@ impl StageTarget {
         let account = self.account().await?;
         if let Some(expected) = stage.account() {
             if expected != account {
-                bail!(
+                crate::sys::refuse!(
                     "stage `{stage}` belongs to account {expected}, but the credentials are for account {account}; switch credentials (AWS_PROFILE) and try again"
                 );
             }
         }
         Ok(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_pointing_a_service_elsewhere_is_found() {
+        let config = "\
+[default]
+region = us-east-1
+services = local-ones
+
+[profile ci]
+region = eu-west-1
+
+[profile odd]
+endpoint_url = http://127.0.0.1:4566 # whole profile
+
+[services local-ones]
+dynamodb =
+  endpoint_url = http://127.0.0.1:8000
+s3 =
+  addressing_style = path
+
+[services unused]
+sts =
+  endpoint_url = http://127.0.0.1:9
+";
+        assert_eq!(
+            endpoints_in_config(config, "default"),
+            vec!["profile `default` sets dynamodb endpoint_url (http://127.0.0.1:8000) through [services local-ones]"]
+        );
+        assert_eq!(endpoints_in_config(config, "ci"), Vec::<String>::new());
+        assert_eq!(
+            endpoints_in_config(config, "odd"),
+            vec!["profile `odd` sets endpoint_url (http://127.0.0.1:4566)"]
+        );
+        assert_eq!(endpoints_in_config("", "default"), Vec::<String>::new());
+        assert_eq!(
+            endpoints_in_config("garbage = [\n[[", "default"),
+            Vec::<String>::new()
+        );
     }
 }

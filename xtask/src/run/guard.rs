@@ -3,11 +3,12 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::sys::git;
+use crate::sys::refuse;
 
 /// Protected stages need a clean work tree and an explicit yes; `what` is
 /// the verb shown ("deploy", "remove", ...) and `plan_text` what will change.
@@ -22,8 +23,8 @@ pub fn confirm_protected(
         return Ok(());
     }
     match git::changes(&app.root) {
-        None => bail!("stage {stage} is protected: {what} runs only from a git work tree, so the commit can be recorded"),
-        Some(changes) if !changes.is_empty() => bail!(
+        None => refuse!("stage {stage} is protected: {what} runs only from a git work tree, so the commit can be recorded"),
+        Some(changes) if !changes.is_empty() => refuse!(
             "stage {stage} is protected and the work tree has uncommitted changes:\n  {}\ncommit or stash them first",
             changes.iter().take(10).cloned().collect::<Vec<_>>().join("\n  ")
         ),
@@ -33,7 +34,7 @@ pub fn confirm_protected(
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
+        refuse!(
             "stage {stage} is protected: pass --yes to {what} it without a terminal to confirm on"
         );
     }
@@ -42,7 +43,7 @@ pub fn confirm_protected(
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if answer.trim() != stage.name() {
-        bail!("not confirmed; nothing was changed");
+        refuse!("not confirmed; nothing was changed");
     }
     Ok(())
 }

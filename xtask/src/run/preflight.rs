@@ -2,7 +2,7 @@
 //! validation and the order (no AWS call), then the target — credentials,
 //! account, deployment buckets and the lock table.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::app::diag::Report;
 use crate::app::stage::Stage;
@@ -14,6 +14,7 @@ use crate::cfn::graph::Graph;
 use crate::cfn::hazards;
 use crate::cfn::{checks, order, security};
 use crate::sys::output::Printer;
+use crate::sys::refuse;
 
 /// The app's audit, validation and order for `stage`: everything that needs
 /// no AWS call. Fails before any process starts.
@@ -27,10 +28,10 @@ pub fn offline(
     if !report.findings.is_empty() {
         let text = report.render_text("audit");
         if stage.is_protected() {
-            bail!("{text}the audit must be clean to deploy protected stage {stage}; fix the findings above");
+            refuse!("{text}the audit must be clean to deploy protected stage {stage}; fix the findings above");
         }
         if !allow_findings {
-            bail!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
+            refuse!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
         }
         out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
     }
@@ -43,7 +44,7 @@ pub fn offline(
     if !review.findings.is_empty() {
         let text = review.render_text("security review");
         if stage.is_protected() {
-            bail!("{text}the security review must be clean to deploy protected stage {stage}; fix the findings above");
+            refuse!("{text}the security review must be clean to deploy protected stage {stage}; fix the findings above");
         }
         out.plain(&format!("{text}(protected stages refuse these)"));
     }
@@ -51,7 +52,7 @@ pub fn offline(
     let catalogue = Catalogue::build(app, stage);
     let report = checks::validate_in(&catalogue);
     if !report.findings.is_empty() {
-        bail!(
+        refuse!(
             "{}fix the findings above; CloudFormation would reject them",
             report.render_text("validate")
         );
@@ -87,13 +88,13 @@ pub async fn connect(
         }
     }
     if !missing.is_empty() {
-        bail!(
+        refuse!(
             "deployment bucket(s) {} do not exist yet; run `cargo xtask bootstrap {stage}` first",
             missing.join(", ")
         );
     }
     if !target.locks().table_exists().await? {
-        bail!("the lock table of this account and region does not exist yet; run `cargo xtask bootstrap {stage}` first");
+        refuse!("the lock table of this account and region does not exist yet; run `cargo xtask bootstrap {stage}` first");
     }
     Ok((target, account))
 }

@@ -258,7 +258,7 @@ impl StageLock {
                         } else {
                             format!(" (waited {}s)", waited.as_secs())
                         };
-                        bail!(
+                        crate::sys::refuse!(
                             "stage {stage} is locked by {}{waited}\n{}",
                             holder.describe(),
                             after_dead_run(target, (app, stage), &holder).await
@@ -273,6 +273,9 @@ impl StageLock {
                         said = Some(Instant::now());
                     }
                     tokio::time::sleep(Duration::from_secs(1).min(wait - waited)).await;
+                }
+                Err(err @ LockError::NoTable { .. }) => {
+                    return Err(anyhow::Error::new(crate::sys::Refused(err.to_string())))
                 }
                 Err(err) => return Err(err.into()),
             }

@@ -1,6 +1,7 @@
 //! The system underneath everything: the folders the tool writes to, what
 //! the user sees, child processes, the pinned external tools, git, and the
-//! workflow linters. Nothing here knows about apps, stages or AWS.
+//! workflow linters, and the one error every layer may end a command with
+//! before it changes anything. Nothing here knows about apps, stages or AWS.
 
 pub mod clock;
 pub(crate) mod git;
@@ -9,3 +10,20 @@ pub mod paths;
 pub mod process;
 pub mod tools;
 pub mod workflows;
+
+/// A command refused before it changed anything: the stage policy, an
+/// audit or validation that is not clean, a dirty work tree, no
+/// confirmation, a held lock, credentials of another account, a stage not
+/// bootstrapped. The exit-code table gives it 2, so CI tells "refused,
+/// nothing changed" from "failed and rolled back" (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Returns early with a [`Refused`] made from the format arguments.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::sys::Refused(format!($($arg)*))))
+    };
+}
+pub(crate) use refuse;

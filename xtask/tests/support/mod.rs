@@ -344,6 +344,23 @@ impl Run {
         self
     }
 
+    /// Refused before any change: exit 2 in the table, saying `needle`.
+    #[track_caller]
+    pub fn refused(&self, needle: &str) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(2),
+            "expected a refusal (exit 2):\n{}",
+            self.text
+        );
+        assert!(
+            self.text.contains(needle),
+            "expected `{needle}` in:\n{}",
+            self.text
+        );
+        self
+    }
+
     #[track_caller]
     pub fn fails_with(&self, needle: &str) -> &Run {
         assert_ne!(self.code, Some(0), "expected a failure:\n{}", self.text);
