@@ -46,14 +46,23 @@ async fn every_kind_of_change_is_deployed_and_an_unchanged_service_is_skipped() 
     let app_arg = arg(&app);
     std::fs::create_dir_all(app.join("svc/assets"))?;
     std::fs::write(app.join("svc/assets/logo.bin"), b"x\xff\xfe")?;
+    let nested = app.join("svc/node_modules/words/node_modules/hello");
+    std::fs::create_dir_all(&nested)?;
+    std::fs::write(nested.join("index.js"), "module.exports = 'hello';\n")?;
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     assert_eq!(deploy(&h, &app_arg), "deployed");
     assert_eq!(deploy(&h, &app_arg), "skipped", "nothing changed");
 
-    let changes: [(&str, &str, &[u8]); 4] = [
+    let changes: [(&str, &str, &[u8]); 5] = [
         // Two byte strings that read the same as lossy UTF-8.
         ("a binary asset", "svc/assets/logo.bin", b"x\xfe\xff"),
+        // Same size, edited in place, in a package nested in another.
+        (
+            "a file edited in place under node_modules",
+            "svc/node_modules/words/node_modules/hello/index.js",
+            b"module.exports = 'howdy';\n",
+        ),
         (
             "a dotenv file read with useDotenv",
             "svc/.env",

@@ -3,8 +3,8 @@
 //!
 //! A fingerprint is a SHA-256 over the bytes of everything a deploy is made
 //! of: every file of the service folder (dot-files such as `.env` included,
-//! symlinks followed; `node_modules` stands in through npm's record of what
-//! is installed and the plugins' own manifests), every file it pulls in with
+//! symlinks followed; `node_modules` whole, nested packages included, since
+//! a file edited in place there is deployed as surely as the service's own), every file it pulls in with
 //! `${file()}`, files its `package.patterns` or its code reach outside the
 //! folder (`../shared/**`, `import '../lib/db.js'`), paths the manifest
 //! declares as `inputs`, the values of the `${cf:}` outputs, `${env:}`
@@ -31,6 +31,7 @@ use crate::app::yaml::Node;
 use crate::app::{vars, Service};
 use crate::aws::stacks::{StackState, Stacks};
 use crate::run::pin;
+use crate::sys::digests::Digests;
 use crate::sys::paths;
 
 /// A service's fingerprint, or why it cannot have one.
@@ -114,47 +115,72 @@ impl Hasher {
 /// The files under some roots, symlinks followed (each real folder once).
 #[derive(Default)]
 struct Files {
-    found: BTreeSet<PathBuf>,
-    seen_dirs: BTreeSet<PathBuf>,
+    /// In the order found; sorted and each kept once before hashing.
+    found: Vec<PathBuf>,
+    seen_dirs: std::collections::HashSet<std::ffi::OsString>,
     too_many: bool,
+    /// Inside `node_modules`: nothing there is an output or a cache of
+    /// the tool's, so nothing is skipped.
+    within_modules: bool,
 }
 
 impl Files {
+    /// Every file under `node_modules`, nested ones included: what npm
+    /// installed is what the CLI packages, and a file edited in place
+    /// there changes the deploy as much as one of the service's own.
+    fn add_modules(&mut self, modules: &Path) {
+        self.within_modules = true;
+        self.add(modules);
+        self.within_modules = false;
+    }
+
     fn add(&mut self, path: &Path) {
-        if self.found.len() >= MAX_FILES {
-            self.too_many = true;
-            return;
-        }
         // `metadata` follows symlinks: a linked file or folder counts as
         // what it points at.
         let Ok(meta) = std::fs::metadata(path) else {
             return;
         };
-        if meta.is_file() {
-            self.found.insert(path.to_path_buf());
-            return;
+        if meta.is_dir() {
+            let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+            self.walk(path, real);
+        } else if meta.is_file() {
+            self.file(path);
         }
-        if !meta.is_dir() {
-            return;
+    }
+
+    fn file(&mut self, path: &Path) {
+        if self.found.len() >= MAX_FILES {
+            self.too_many = true;
+        } else {
+            self.found.push(path.to_path_buf());
         }
-        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        if !self.seen_dirs.insert(real) {
+    }
+
+    /// The folder at `path`, whose real path is `real`: each real folder
+    /// is walked once, and only a link costs a look-up of where it leads.
+    fn walk(&mut self, path: &Path, real: PathBuf) {
+        if self.too_many || !self.seen_dirs.insert(real.clone().into_os_string()) {
             return;
         }
         let Ok(entries) = std::fs::read_dir(path) else {
             return;
         };
-        let mut entries: Vec<_> = entries.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
+        for entry in entries.flatten() {
             let name = entry.file_name();
-            if SKIPPED_DIRS.iter().any(|s| name == *s)
-                || name == pin::UNPINNED
-                || name == pin::UNPINNED_JSON
+            if !self.within_modules
+                && (SKIPPED_DIRS.iter().any(|s| name == *s)
+                    || name == pin::UNPINNED
+                    || name == pin::UNPINNED_JSON)
             {
                 continue;
             }
-            self.add(&entry.path());
+            let child = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => self.walk(&child, real.join(&name)),
+                Ok(kind) if kind.is_file() => self.file(&child),
+                Ok(kind) if kind.is_symlink() => self.add(&child),
+                _ => {}
+            }
         }
     }
 }
@@ -179,12 +205,8 @@ pub async fn compute(
 
     let mut files = Files::default();
     files.add(&service.dir);
-    // What npm installed, and the version of every plugin the service loads.
-    let modules = service.dir.join("node_modules");
-    files.add(&modules.join(".package-lock.json"));
-    for plugin in plugins(&service.doc) {
-        files.add(&modules.join(&plugin).join("package.json"));
-    }
+    // What npm installed, every byte of it (plugins included).
+    files.add_modules(&service.dir.join("node_modules"));
     for input in &service.inputs {
         files.add(input);
     }
@@ -248,19 +270,41 @@ pub async fn compute(
             "it has more than {MAX_FILES} files to fingerprint"
         )));
     }
+    // Each file by the digest of its content, remembered between runs
+    // while the file system says it is unchanged; in one order whatever
+    // the order the roots were walked in (bytes, which compare fast).
+    files
+        .found
+        .sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+    files.found.dedup();
+    let mut digests = Digests::open(digest_store(&service.dir));
     let mut bytes = 0u64;
     for file in &files.found {
-        let content = std::fs::read(file).unwrap_or_default();
-        bytes += content.len() as u64;
+        let (digest, len) = digests.of(file).unwrap_or_default();
+        bytes += len;
         if bytes > MAX_BYTES {
             return Ok(Fingerprint::Unknowable(
                 "its files are larger than the fingerprint reads".into(),
             ));
         }
         let name = file.strip_prefix(&service.dir).unwrap_or(file);
-        hash.part(&format!("file {}", name.display()), &content);
+        hash.part(&format!("file {}", name.display()), digest.as_bytes());
     }
+    digests.save(&files.found);
     Ok(Fingerprint::Known(hash.finish()))
+}
+
+/// Where the digests of a service folder's files are remembered: one
+/// store per folder, named by its path, in the state folder.
+fn digest_store(dir: &Path) -> PathBuf {
+    let real = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut name = Sha256::new();
+    name.update(real.as_os_str().as_encoded_bytes());
+    let name: String = name.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    paths::state_dir().join("digests").join(name)
 }
 
 /// The plugins the service loads (`plugins:` as a list, or `modules:`).
@@ -325,14 +369,20 @@ fn pattern_roots(service: &Service) -> Vec<PathBuf> {
 /// Folders outside the service that its code imports by a relative path
 /// (`import '../lib/db.js'`, `require("../../shared")`, `from ..lib`
 /// aside): each is fingerprinted whole.
-fn imports_outside(dir: &Path, files: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+fn imports_outside(dir: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
     let base = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut out = BTreeSet::new();
+    // The service's own code: what npm installed imports within its
+    // packages, and is hashed whole anyway.
     let sources = files.iter().filter(|f| {
-        f.extension().is_some_and(|e| {
-            ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx"]
-                .contains(&e.to_string_lossy().as_ref())
-        })
+        !f.strip_prefix(dir)
+            .unwrap_or(f)
+            .components()
+            .any(|c| c.as_os_str() == "node_modules")
+            && f.extension().is_some_and(|e| {
+                ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx"]
+                    .contains(&e.to_string_lossy().as_ref())
+            })
     });
     for file in sources {
         let Ok(text) = std::fs::read_to_string(file) else {

@@ -4,6 +4,7 @@
 //! before it changes anything. Nothing here knows about apps, stages or AWS.
 
 pub mod clock;
+pub mod digests;
 pub(crate) mod git;
 pub mod output;
 pub mod paths;
