@@ -17,22 +17,32 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::sys::paths;
+use crate::sys::{paths, process};
 
 /// The module node loads first: it holds the `deploy:deploy` lifecycle
-/// event until `go` exists in `XTASK_GATE`, or fails it when `stop` does.
+/// event until `go` in `XTASK_GATE` holds the gate's token (a `go` file
+/// made by anyone else opens nothing), or fails it when `stop` exists.
 const GATE_JS: &str = r#"'use strict';
 // Written by cargo xtask: holds a Serverless deploy after packaging until
 // the run opens its gate. Loaded with --require; does nothing elsewhere.
 const fs = require('fs');
 const path = require('path');
 const dir = process.env.XTASK_GATE;
+const token = process.env.XTASK_GATE_TOKEN;
 const manager = process.env.XTASK_GATE_MANAGER;
 // Only the CLI itself: the processes it starts (npm, bundlers) are left be.
 process.env.NODE_OPTIONS = process.env.XTASK_GATE_NODE_OPTIONS || '';
 if (!process.env.NODE_OPTIONS) delete process.env.NODE_OPTIONS;
 delete process.env.XTASK_GATE;
-if (dir && manager) {
+delete process.env.XTASK_GATE_TOKEN;
+const opened = () => {
+  try {
+    return fs.readFileSync(path.join(dir, 'go'), 'utf8').split(' ')[0] === token;
+  } catch (e) {
+    return false;
+  }
+};
+if (dir && manager && token) {
   const PluginManager = require(manager);
   const runHooks = PluginManager && PluginManager.prototype && PluginManager.prototype.runHooks;
   if (typeof runHooks !== 'function') {
@@ -45,7 +55,7 @@ if (dir && manager) {
       fs.writeFileSync(path.join(dir, 'ready'), String(Date.now()));
       await new Promise((resolve, reject) => {
         const look = () => {
-          if (fs.existsSync(path.join(dir, 'go'))) return resolve();
+          if (opened()) return resolve();
           if (fs.existsSync(path.join(dir, 'stop'))) {
             return reject(new Error('cargo xtask stopped this deploy before it changed anything'));
           }
@@ -67,13 +77,26 @@ pub struct Gates {
     manager: PathBuf,
 }
 
+/// The file in a run's gate folder that names the process owning it.
+const OWNER: &str = "owner";
+
 impl Gates {
     /// The gates of run `run_id`, for a CLI whose plugin manager is
-    /// `manager`.
+    /// `manager`. Gate folders a killed run left behind (their owner no
+    /// longer runs) are removed first.
     pub fn new(run_id: &str, manager: PathBuf) -> Result<Gates> {
-        let root = paths::scratch_dir().join("gates").join(run_id);
+        let all = paths::scratch_dir().join("gates");
+        for left in std::fs::read_dir(&all).into_iter().flatten().flatten() {
+            let owner = std::fs::read_to_string(left.path().join(OWNER)).unwrap_or_default();
+            if !process::owner_alive(&owner) {
+                let _ = std::fs::remove_dir_all(left.path());
+            }
+        }
+        let root = all.join(run_id);
         std::fs::create_dir_all(&root)
             .with_context(|| format!("cannot create {}", paths::display(&root)))?;
+        std::fs::write(root.join(OWNER), process::owner_mark())
+            .with_context(|| format!("cannot write {}", paths::display(&root)))?;
         let module = root.join("gate.js");
         std::fs::write(&module, GATE_JS)
             .with_context(|| format!("cannot write {}", paths::display(&module)))?;
@@ -84,18 +107,25 @@ impl Gates {
         })
     }
 
-    /// A closed gate for `service`.
+    /// A closed gate for `service`, with a key of its own that only this
+    /// run knows (the held CLI gets it in its environment).
     pub fn gate(&self, service: &str) -> Result<Gate> {
-        let gate = self.of(service);
-        let _ = std::fs::remove_dir_all(&gate.dir);
-        std::fs::create_dir_all(&gate.dir)?;
-        Ok(gate)
+        let dir = self.root.join(service);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let token = crate::sys::random_token()
+            .context("cannot make a gate's key from the system's random source")?;
+        std::fs::write(dir.join(TOKEN), &token)?;
+        Ok(self.of(service))
     }
 
     /// The gate of `service` made by [`Gates::gate`] (to open or stop it).
     pub fn of(&self, service: &str) -> Gate {
+        let dir = self.root.join(service);
+        let token = std::fs::read_to_string(dir.join(TOKEN)).unwrap_or_default();
         Gate {
-            dir: self.root.join(service),
+            dir,
+            token,
             module: self.module.clone(),
             manager: self.manager.clone(),
         }
@@ -108,10 +138,14 @@ impl Drop for Gates {
     }
 }
 
+/// Where a gate keeps its key, for [`Gates::of`] (the run's own folder).
+const TOKEN: &str = ".token";
+
 /// One service's gate: files the held CLI looks for.
 #[derive(Debug, Clone)]
 pub struct Gate {
     dir: PathBuf,
+    token: String,
     module: PathBuf,
     manager: PathBuf,
 }
@@ -133,19 +167,25 @@ impl Gate {
             ("NODE_OPTIONS", options),
             ("XTASK_GATE_NODE_OPTIONS", theirs),
             ("XTASK_GATE", self.dir.clone().into_os_string()),
+            ("XTASK_GATE_TOKEN", self.token.clone().into()),
             ("XTASK_GATE_MANAGER", self.manager.clone().into_os_string()),
         ]
     }
 
-    /// Lets the held deploy go on (the file holds when).
+    /// Lets the held deploy go on: the file holds the gate's key and when.
     pub fn open(&self) -> Result<()> {
-        std::fs::write(self.dir.join("go"), crate::sys::clock::now_ms().to_string())
-            .with_context(|| format!("cannot open the gate in {}", paths::display(&self.dir)))
+        std::fs::write(
+            self.dir.join("go"),
+            format!("{} {}", self.token, crate::sys::clock::now_ms()),
+        )
+        .with_context(|| format!("cannot open the gate in {}", paths::display(&self.dir)))
     }
 
     /// When the gate was opened (ms since the epoch).
     pub fn opened_at(&self) -> Option<u64> {
-        read_ms(&self.dir.join("go"))
+        let text = std::fs::read_to_string(self.dir.join("go")).ok()?;
+        let (token, at) = text.trim().split_once(' ')?;
+        (token == self.token).then(|| at.parse().ok()).flatten()
     }
 
     /// Fails the held deploy before it changes anything.
@@ -158,9 +198,9 @@ impl Gate {
         self.dir.join("stop").exists()
     }
 
-    /// Whether the deploy was let go on.
+    /// Whether the run let the deploy go on.
     pub fn opened(&self) -> bool {
-        self.dir.join("go").exists()
+        self.opened_at().is_some()
     }
 
     /// When the CLI had packaged and reached the gate (ms since the epoch).
@@ -207,8 +247,9 @@ mod tests {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
     }
 
-    /// The `deploy:deploy` event waits for the gate; other events do not;
-    /// a stopped gate fails it.
+    /// The `deploy:deploy` event waits for the gate (opened with its key,
+    /// not by any file named `go`); other events do not; a stopped gate
+    /// fails it.
     #[test]
     fn the_deploy_event_waits_for_the_gate() {
         let dir = paths::scratch_dir().join(format!("gate-test-{}", std::process::id()));
@@ -231,11 +272,15 @@ mod tests {
             .spawn()
             .expect("node runs");
         wait_reached(&gate);
+        // A `go` made by hand, without the gate's key, opens nothing.
+        std::fs::write(gate.dir.join("go"), crate::sys::clock::now_ms().to_string())
+            .expect("a forged go");
         std::thread::sleep(Duration::from_millis(200));
         assert!(
             child.try_wait().expect("wait").is_none(),
             "it went on while held"
         );
+        assert!(!gate.opened());
         gate.open().expect("open");
         let out = child.wait_with_output().expect("node ends");
         let text = String::from_utf8_lossy(&out.stdout);

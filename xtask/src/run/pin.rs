@@ -15,6 +15,7 @@ use semver::{Version, VersionReq};
 
 use crate::app::yaml::Node;
 use crate::app::Service;
+use crate::sys::process;
 
 /// The file name of the copy without the pin, beside the service's file.
 pub const UNPINNED: &str = "serverless.xtask.yml";
@@ -126,8 +127,73 @@ pub fn write_unpinned(service: &Service, relaxed: bool) -> Result<PathBuf> {
         (UNPINNED_JSON, serde_json::to_string_pretty(&config)?)
     };
     let path = service.dir.join(name);
-    std::fs::write(&path, text)?;
+    if path.exists() && !ours(&path) {
+        bail!(
+            "{} is not a copy this tool wrote, and the tool writes the copy of a pinned config there; rename it (nothing was changed)",
+            crate::sys::paths::display(&path)
+        );
+    }
+    std::fs::write(&path, &text)?;
+    let record = record_of(&path);
+    if let Some(parent) = record.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        &record,
+        format!("{} {}", digest(text.as_bytes()), process::owner_mark()),
+    )?;
     Ok(path)
+}
+
+/// Removes a copy this tool wrote (and only such a copy).
+pub fn remove_unpinned(path: &Path) {
+    if ours(path) {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_file(record_of(path));
+}
+
+/// Removes the copies that runs of this tool killed before they could
+/// (their owner no longer runs) from the services' folders.
+pub fn sweep_unpinned(services: &[Service]) {
+    for dir in services.iter().map(|s| &s.dir) {
+        for name in [UNPINNED, UNPINNED_JSON] {
+            let path = dir.join(name);
+            let owner = std::fs::read_to_string(record_of(&path)).unwrap_or_default();
+            let owner = owner.split_once(' ').map(|(_, o)| o).unwrap_or_default();
+            if path.exists() && ours(&path) && !process::owner_alive(owner) {
+                remove_unpinned(&path);
+            }
+        }
+    }
+}
+
+/// Whether the file at `path` is the copy this tool last wrote there: its
+/// record (kept in the state folder, not beside it) names its content.
+fn ours(path: &Path) -> bool {
+    let Ok(record) = std::fs::read_to_string(record_of(path)) else {
+        return false;
+    };
+    let Ok(content) = std::fs::read(path) else {
+        return false;
+    };
+    record.split(' ').next() == Some(digest(&content).as_str())
+}
+
+/// Where the record of a copy written at `path` is kept.
+fn record_of(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    crate::sys::paths::state_dir()
+        .join("written")
+        .join(&digest(absolute.as_os_str().as_encoded_bytes())[..24])
+}
+
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,6 +211,53 @@ mod tests {
             yaml::parse(&text).unwrap(),
             Vec::new(),
         )
+    }
+
+    fn service_in(dir: &Path) -> Service {
+        let text = "service: a\nframeworkVersion: '3'\nprovider:\n  name: aws\n".to_string();
+        Service::new(
+            "a".into(),
+            dir.to_path_buf(),
+            dir.join("serverless.yml"),
+            text.clone(),
+            yaml::parse(&text).unwrap(),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn a_file_of_the_copy_s_name_that_is_not_ours_is_never_written_over() {
+        let dir = crate::sys::paths::scratch_dir().join(format!("pin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let service = service_in(&dir);
+        let theirs = dir.join(UNPINNED);
+        std::fs::write(&theirs, "mine: true\n").unwrap();
+        let err = write_unpinned(&service, false).unwrap_err().to_string();
+        assert!(err.contains("is not a copy this tool wrote"), "{err}");
+        remove_unpinned(&theirs);
+        sweep_unpinned(std::slice::from_ref(&service));
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "mine: true\n");
+
+        // Ours: written, then removed; one a dead run left is swept.
+        std::fs::remove_file(&theirs).unwrap();
+        let copy = write_unpinned(&service, false).unwrap();
+        assert!(!std::fs::read_to_string(&copy)
+            .unwrap()
+            .contains("frameworkVersion"));
+        sweep_unpinned(std::slice::from_ref(&service));
+        assert!(copy.exists(), "its owner (this process) still runs");
+        remove_unpinned(&copy);
+        assert!(!copy.exists());
+        let copy = write_unpinned(&service, false).unwrap();
+        let record = record_of(&copy);
+        let text = std::fs::read_to_string(&record).unwrap();
+        let digest = text.split(' ').next().unwrap().to_string();
+        // A pid beyond any the kernel hands out: no such process.
+        std::fs::write(&record, format!("{digest} 4194305:1")).unwrap();
+        sweep_unpinned(std::slice::from_ref(&service));
+        assert!(!copy.exists(), "a dead run's copy stays");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -63,7 +63,7 @@ struct Unpinned(PathBuf);
 
 impl Drop for Unpinned {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        pin::remove_unpinned(&self.0);
     }
 }
 

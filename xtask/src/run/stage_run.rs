@@ -61,6 +61,8 @@ impl<'a> StageRun<'a> {
         )
         .await?;
         let cli = Serverless::new(&target.target)?;
+        // Copies of pinned configs a killed run left in the app's folders.
+        crate::run::pin::sweep_unpinned(&app.services);
         let mut journal = Journal::start(command, &run_id, app, stage, target);
         journal.event(format!("run {run_id} started"));
         journal.save()?;

@@ -12,6 +12,14 @@ pub mod process;
 pub mod tools;
 pub mod workflows;
 
+/// A key only this process knows, to hand to a process it starts: 128 bits
+/// from the operating system's random source, as hex.
+pub fn random_token() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A command refused before it changed anything: the stage policy, an
 /// audit or validation that is not clean, a dirty work tree, no
 /// confirmation, a held lock, credentials of another account, a stage not

@@ -92,6 +92,33 @@ pub fn is_alive(pid: u32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
+/// This process as an owner of things it leaves on disk while it runs (a
+/// gate folder, a copy of a config): its pid and the time the kernel
+/// started it, so a later process with the same pid is not taken for it.
+pub fn owner_mark() -> String {
+    let pid = std::process::id();
+    format!("{pid}:{}", start_time(pid).unwrap_or_default())
+}
+
+/// Whether the process an [`owner_mark`] names still runs.
+pub fn owner_alive(mark: &str) -> bool {
+    let Some((pid, started)) = mark.trim().split_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    is_alive(pid) && start_time(pid).is_some_and(|s| s.to_string() == started)
+}
+
+/// When the kernel started process `pid`, in clock ticks since boot (the
+/// 22nd field of `/proc/<pid>/stat`, after the command's parenthesis).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Whether any process is left in the group led by `pid`.
 pub fn group_alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
@@ -158,4 +185,20 @@ pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_is_alive_while_it_runs_and_a_reused_pid_is_not_it() {
+        let mine = owner_mark();
+        assert!(owner_alive(&mine), "{mine}");
+        let (pid, started) = mine.split_once(':').unwrap_or_default();
+        let later: u64 = started.parse::<u64>().unwrap_or(0) + 1;
+        assert!(!owner_alive(&format!("{pid}:{later}")));
+        assert!(!owner_alive("garbage"));
+        assert!(!owner_alive(""));
+    }
 }
