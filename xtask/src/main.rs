@@ -18,17 +18,18 @@ fn main() {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            xtask::errln!("error: cannot start the async runtime: {err}");
             std::process::exit(2);
         }
     };
+    let only_reads = cli.command.only_reads();
     let code = runtime.block_on(async {
         tokio::select! {
             result = xtask::execute(cli) => match result {
                 Ok(code) => code,
                 Err(err) => {
                     let error = xtask::sys::output::paint(xtask::sys::output::BAD, "error:");
-                    anstream::eprintln!("{error} {err:#}");
+                    xtask::errln!("{error} {err:#}");
                     xtask::exit_code_of(&err)
                 }
             },
@@ -38,7 +39,7 @@ fn main() {
             // child processes and private emulators; a stage lock it held
             // stays, and its journal says where the run stopped.
             _ = xtask::hard_stop() => {
-                eprintln!("interrupted");
+                xtask::errln!("interrupted");
                 130
             }
         }
@@ -46,5 +47,19 @@ fn main() {
     // Child processes were stopped by the destructors above; nothing is left
     // for the runtime to wait on.
     drop(runtime);
+    // Output a command dropped because it could not be written: a report
+    // that did not reach its reader is a failure; a command that changed
+    // a stage keeps its own verdict, and says what was lost.
+    let code = match xtask::sys::output::lost() {
+        Some(why) if only_reads && code == 0 => {
+            xtask::errln!("error: cannot write the output: {why}");
+            1
+        }
+        Some(why) => {
+            xtask::errln!("warning: some output could not be written: {why}");
+            code
+        }
+        None => code,
+    };
     std::process::exit(code);
 }

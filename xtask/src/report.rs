@@ -55,11 +55,11 @@ pub(crate) fn run(global: &Global, args: ReportArgs) -> Result<i32> {
     if let Some(path) = &args.svg {
         std::fs::write(path, timeline.svg())
             .with_context(|| format!("cannot write {}", paths::display(path)))?;
-        eprintln!("wrote {}", paths::display(path));
+        crate::errln!("wrote {}", paths::display(path));
     }
     match args.format {
-        ViewFormat::Text => print!("{}", timeline.text()),
-        ViewFormat::Markdown => print!("```mermaid\n{}```\n", timeline.mermaid()),
+        ViewFormat::Text => crate::out!("{}", timeline.text())?,
+        ViewFormat::Markdown => crate::out!("```mermaid\n{}```\n", timeline.mermaid())?,
         ViewFormat::Json => {
             let rows: Vec<_> = timeline
                 .rows
@@ -83,7 +83,7 @@ pub(crate) fn run(global: &Global, args: ReportArgs) -> Result<i32> {
                 "critical_path": timeline.critical,
                 "rows": rows,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&value)?)?;
         }
     }
     Ok(0)

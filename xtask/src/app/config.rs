@@ -94,7 +94,7 @@ pub fn read(path: &Path) -> Result<(String, Node), FileError> {
     }
     let source = yaml::read_text(path)?;
     // Said, since it runs the app's code (as the CLI itself would).
-    eprintln!(
+    crate::errln!(
         "reading {} through the Serverless CLI's config reader",
         crate::sys::paths::display(path)
     );

@@ -42,7 +42,7 @@ pub async fn hard_stop() {
     loop {
         let name = signals.next().await;
         if GRACEFUL.load(Ordering::SeqCst) > 0 && !REQUESTED.swap(true, Ordering::SeqCst) {
-            eprintln!("\n{name}: starting nothing new; running services finish, then this run's changes are rolled back (interrupt again to stop at once)");
+            crate::errln!("\n{name}: starting nothing new; running services finish, then this run's changes are rolled back (interrupt again to stop at once)");
             continue;
         }
         STOPPED.store(true, Ordering::SeqCst);
