@@ -1,6 +1,11 @@
 //! `cargo xtask`: parse once, run, exit with the command's code.
 
 fn main() {
+    // This binary started again to run one config program and leave none
+    // of its descendants behind (`sys::reaper`): nothing else runs.
+    if let Some(code) = xtask::sys::reaper::serve() {
+        std::process::exit(code);
+    }
     let cli = xtask::cli::Cli::parse_checked();
     if cli.command.only_reads() {
         // A command that only reads and reports ends quietly when its
