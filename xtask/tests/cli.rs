@@ -573,3 +573,28 @@ fn a_busy_validate_ends_on_the_first_signal(#[case] signal: i32) {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+/// `audit --help` (and `plan`'s, `validate`'s) says that reading a
+/// TypeScript or JavaScript config runs it, and how to check a pull
+/// request from outside.
+#[test]
+fn help_says_a_config_program_is_run() {
+    for command in ["audit", "plan", "validate"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args([command, "--help"])
+            .output()
+            .expect("xtask runs");
+        let help = String::from_utf8_lossy(&output.stdout);
+        for needle in [
+            "serverless.ts or .js",
+            "reading it\nruns it",
+            "config_env",
+            "pull request",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{command} --help lacks `{needle}`:\n{help}"
+            );
+        }
+    }
+}
