@@ -207,7 +207,7 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
           (e) => { process.stderr.write(String((e && e.message) || e)); process.exit(3); });";
     // The child runs in the file's folder: give it the whole path.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let (mut cmd, _reaped) = crate::sys::reaper::command("node");
+    let mut cmd = crate::sys::reaper::command("node");
     cmd.arg("-e")
         .arg(script)
         .arg(&reader)

@@ -56,18 +56,17 @@ pub fn serve() -> Option<i32> {
 }
 
 /// A command that runs `program` under a reaper when this binary can
-/// start one, else `program` itself; and which of the two it is. The
-/// caller adds the program's arguments, environment, folder and pipes:
-/// the reaper passes them all on.
-pub fn command(program: &str) -> (Command, bool) {
+/// start one, else `program` itself. The caller adds the program's
+/// arguments, environment, folder and pipes: the reaper passes them all on.
+pub fn command(program: &str) -> Command {
     if AVAILABLE.load(Ordering::SeqCst) {
         // The running binary itself, even when its file was replaced
         // since it started (a rebuild during a long command).
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(ARG).arg(program);
-        (cmd, true)
+        cmd
     } else {
-        (Command::new(program), false)
+        Command::new(program)
     }
 }
 
