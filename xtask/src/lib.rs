@@ -40,7 +40,7 @@ mod unlock;
 mod validate;
 
 pub use commands::execute;
-pub use run::interrupt::{hard_stop, install as install_signal_handling};
+pub use run::interrupt::{exit, hard_stop, install as install_signal_handling};
 
 /// The exit code of a command that ended in an error: 2 for input that
 /// cannot be used (a stage the policy does not allow, files that cannot be

@@ -81,5 +81,5 @@ fn main() {
         }
         None => code,
     };
-    std::process::exit(code);
+    xtask::exit(code);
 }

@@ -16,7 +16,10 @@
 //! the thread ends the process itself: every child process of this
 //! session is stopped with its descendants (`sys::process::stop_children`)
 //! and the process exits 130. That path runs no destructor, so a stage
-//! lock stays held, as for any hard stop.
+//! lock stays held, as for any hard stop. A command that ends by itself in
+//! that moment (the stop ended what it waited on) does not get to choose
+//! the exit code: `main` ends through [`exit`], which leaves it to the
+//! signal thread.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -75,6 +78,20 @@ pub async fn hard_stop() {
         }
         HARD.notified().await;
     }
+}
+
+/// Ends the process with `code`, unless a stop that the command did not
+/// answer is under way: the command then ended by itself in the moment
+/// between the signal and its answer (most often because the stop ended
+/// the program it was waiting on), and the signal thread ends the process
+/// with 130 once it has stopped the children. Called by `main` last.
+pub fn exit(code: i32) -> ! {
+    if STOPPED.load(Ordering::SeqCst) && !ANSWERED.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+    std::process::exit(code)
 }
 
 /// Takes SIGINT, SIGTERM and SIGHUP for this process and starts the
