@@ -3,6 +3,7 @@
 //! of failure, inside an overall deadline.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -577,7 +578,10 @@ async fn send(
                     Ok(response) => format!("answered {}", response.status().as_u16()),
                     Err(err) => describe(err),
                 };
-                eprintln!(
+                // Never eprintln!: a stderr that cannot be written (a full
+                // disk) would panic the run.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "smoke: {} {path} {why}; retrying (attempt {attempts}, {}s left)",
                     request.method,
                     deadline.saturating_duration_since(Instant::now()).as_secs()

@@ -12,17 +12,17 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
     let app = match App::load(&global.app_dir()) {
         Ok(app) => app,
         Err(err) => {
-            Report::unreadable(err.0).print(args.out.format, "audit");
+            Report::unreadable(err.0).print(args.out.format, "audit")?;
             return Ok(2);
         }
     };
     if let Some(stage) = args.stage() {
         if let Err(err) = app.stage(stage) {
-            eprintln!("error: {err}");
+            crate::errln!("error: {err}");
             return Ok(2);
         }
     }
     let report = hazards::audit_stages(&app, args.stage());
-    report.print(args.out.format, "audit");
+    report.print(args.out.format, "audit")?;
     Ok(report.exit_code())
 }

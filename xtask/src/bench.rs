@@ -82,7 +82,7 @@ pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
     let cli = tools::serverless(true)?;
     let work = paths::scratch_dir().join(format!("bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let say = |text: &str| eprintln!("bench: {text}");
+    let say = |text: &str| crate::errln!("bench: {text}");
 
     // 1, 2 and 5: deploys on fresh emulators.
     let (mut ours_full, mut plain_full, mut ours_noop, mut plain_noop, mut starts) =
@@ -252,8 +252,8 @@ pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
         "machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
     });
     match args.out.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        Format::Text => print!("{}", text_report(&result, &per_service)),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&result)?)?,
+        Format::Text => crate::out!("{}", text_report(&result, &per_service))?,
     }
     Ok(0)
 }

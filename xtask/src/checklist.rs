@@ -85,13 +85,13 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
         }
     );
     match args.format {
-        ViewFormat::Json => println!(
+        ViewFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "app": app.name(), "stage": stage.name(), "rehearsal": rehearsal,
                 "passed": failed == 0, "items": items,
             }))?
-        ),
+        )?,
         ViewFormat::Markdown => {
             let mut out = format!("### {head}\n\n| | item | evidence |\n| --- | --- | --- |\n");
             for i in &items {
@@ -103,7 +103,7 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
                     i.evidence.replace('|', "\\|").replace('\n', " ")
                 );
             }
-            print!("{out}");
+            crate::out!("{out}")?;
         }
         ViewFormat::Text => {
             let mut out = format!("{head}\n");
@@ -119,7 +119,7 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
                     format!("{failed} item(s) not done")
                 }
             );
-            anstream::print!("{out}");
+            crate::out!("{out}")?;
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })

@@ -35,6 +35,17 @@ pub struct Global {
     pub emulator: Backend,
 }
 
+/// What the commands that read an app say of config files that are programs.
+const CONFIG_PROGRAMS: &str = "\
+A serverless.ts or .js (or serverless-compose.ts/.js) is a program: reading it
+runs it with node, as the Serverless CLI would. It runs without the caller's
+credentials and tokens (AWS_* but the region, GITHUB_*, ACTIONS_*, names with
+TOKEN, SECRET, PASSWORD, KEY, AUTH and the like; deploy.toml's [app] config_env
+lets through the ones it needs), within XTASK_CONFIG_TIMEOUT seconds (60), and
+every process it starts is killed when the read ends. It can still read any
+file you can: check a pull request from outside in a job with no secrets, no
+credentials on disk and no OIDC token (no `id-token: write`).";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report every prerequisite and how to fix what is missing; installs nothing.
@@ -42,10 +53,13 @@ pub enum Command {
     /// Manage the long-lived local emulator.
     Local(LocalArgs),
     /// Find every stage hazard in the app's Serverless files.
+    #[command(after_help = CONFIG_PROGRAMS)]
     Audit(AuditArgs),
     /// Show the deploy order, the parallel waves and why.
+    #[command(after_help = CONFIG_PROGRAMS)]
     Plan(PlanArgs),
     /// Catch CloudFormation errors before AWS does.
+    #[command(after_help = CONFIG_PROGRAMS)]
     Validate(ValidateArgs),
     /// Create a stage's deployment buckets and the lock table.
     Bootstrap(StageArgs),

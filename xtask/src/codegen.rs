@@ -213,7 +213,7 @@ pub(crate) fn run(_global: &Global, args: CodegenArgs) -> Result<i32> {
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::write(&path, content)?;
-            println!("wrote {}", paths::display(&path));
+            crate::outln!("wrote {}", paths::display(&path))?;
         }
     }
     if !stale.is_empty() {

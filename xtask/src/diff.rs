@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(true).quiet_tools());
     let diffs = diff::stage(&app, &stage, &target, &keys, out).await?;
     match args.out.format {
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "app": app.name(),
@@ -41,11 +41,11 @@ pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
                 "plan": order_note,
                 "services": diffs,
             }))?
-        ),
+        )?,
         Format::Text => {
-            anstream::print!("{}", diff::text(&diffs));
+            crate::out!("{}", diff::text(&diffs))?;
             if let Some(note) = order_note {
-                anstream::println!("{} {note}", paint(BAD, "plan:"));
+                crate::outln!("{} {note}", paint(BAD, "plan:"))?;
             }
         }
     }

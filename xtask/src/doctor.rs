@@ -19,10 +19,10 @@ pub struct Check {
 
 pub(crate) async fn run(_global: &Global, _args: DoctorArgs) -> Result<i32> {
     let checks = collect().await;
-    print!("{}", render(&checks));
+    crate::out!("{}", render(&checks))?;
     let missing = checks.iter().filter(|c| c.required && !c.ok).count();
     if missing > 0 {
-        println!("\n{missing} required prerequisite(s) missing");
+        crate::outln!("\n{missing} required prerequisite(s) missing")?;
         return Ok(1);
     }
     Ok(0)

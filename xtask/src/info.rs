@@ -96,9 +96,9 @@ pub(crate) async fn run(global: &Global, args: InfoArgs) -> Result<i32> {
         write_file(path, &json)?;
     }
     match args.format {
-        ViewFormat::Json => println!("{json}"),
-        ViewFormat::Text => anstream::print!("{}", text(&view)),
-        ViewFormat::Markdown => print!("{}", markdown(&view)),
+        ViewFormat::Json => crate::outln!("{json}")?,
+        ViewFormat::Text => crate::out!("{}", text(&view))?,
+        ViewFormat::Markdown => crate::out!("{}", markdown(&view))?,
     }
     Ok(0)
 }

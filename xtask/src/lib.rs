@@ -40,7 +40,7 @@ mod unlock;
 mod validate;
 
 pub use commands::execute;
-pub use run::interrupt::hard_stop;
+pub use run::interrupt::{exit, hard_stop, install as install_signal_handling};
 
 /// The exit code of a command stopped by Ctrl-C, SIGTERM or SIGHUP, as
 /// shells report a death by SIGINT: whatever it changed was rolled back

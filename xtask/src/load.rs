@@ -27,7 +27,7 @@ pub(crate) async fn run(global: &Global, args: LoadArgs) -> Result<i32> {
         warmup: args.warmup,
     };
     if let Err(why) = plan.check() {
-        eprintln!("error: {why}");
+        crate::errln!("error: {why}");
         return Ok(2);
     }
     let (app, stage, target) = global.open_stage(&args.at).await?;
@@ -35,7 +35,7 @@ pub(crate) async fn run(global: &Global, args: LoadArgs) -> Result<i32> {
         crate::sys::refuse!("stage {stage} is protected: pass --yes to load it (only its checks that change no data run)");
     }
     let run_id = journal::new_run_id();
-    eprintln!(
+    crate::errln!(
         "loading stage {stage} for {}s after a {}s warm-up",
         plan.duration.as_secs(),
         plan.warmup.as_secs()
@@ -49,14 +49,14 @@ pub(crate) async fn run(global: &Global, args: LoadArgs) -> Result<i32> {
     std::fs::write(base.with_extension("svg"), report.svg())?;
     match args.out.format {
         Format::Text => {
-            anstream::print!("{}", report.table());
-            println!(
+            crate::out!("{}", report.table())?;
+            crate::outln!(
                 "report: {} (chart: {})",
                 paths::display(&base.with_extension("json")),
                 paths::display(&base.with_extension("svg"))
-            );
+            )?;
         }
-        Format::Json => println!("{json}"),
+        Format::Json => crate::outln!("{json}")?,
     }
     Ok(if report.ok() { 0 } else { 1 })
 }

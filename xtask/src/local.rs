@@ -16,25 +16,26 @@ pub(crate) async fn run(_global: &Global, args: LocalArgs) -> Result<i32> {
             } else {
                 "already running"
             };
-            println!("emulator {state} at {}", emulator.endpoint());
-            println!(
+            crate::outln!("emulator {state} at {}", emulator.endpoint())?;
+            crate::outln!(
                 "\n{}",
                 resident::env_lines(emulator.endpoint(), "us-east-1")
-            );
-            println!("stop it with `cargo xtask local down`");
+            )?;
+            crate::outln!("stop it with `cargo xtask local down`")?;
             Ok(0)
         }
         LocalAction::Down => {
             match resident::stop()? {
-                Some(record) => println!(
+                Some(record) => crate::outln!(
                     "stopped the emulator at {} (pid {})",
-                    record.endpoint, record.pid
-                ),
-                None => println!("no emulator was running"),
+                    record.endpoint,
+                    record.pid
+                )?,
+                None => crate::outln!("no emulator was running")?,
             }
             Ok(0)
         }
-        LocalAction::Status => Ok(status().await),
+        LocalAction::Status => status().await,
         LocalAction::Logs { lines } => {
             let log = resident::log_path();
             if !log.exists() {
@@ -43,34 +44,36 @@ pub(crate) async fn run(_global: &Global, args: LocalArgs) -> Result<i32> {
                     paths::display(&log)
                 );
             }
-            println!("{}", process::log_tail(&log, lines));
+            crate::outln!("{}", process::log_tail(&log, lines))?;
             Ok(0)
         }
     }
 }
 
 /// Exit status: 0 healthy, 1 not running or not answering.
-async fn status() -> i32 {
+async fn status() -> anyhow::Result<i32> {
     match resident::running() {
         Some(record)
             if emulator::answers(&format!("{}/_ministack/health", record.endpoint)).await =>
         {
-            println!(
+            crate::outln!(
                 "healthy: ministack at {} (pid {})",
-                record.endpoint, record.pid
-            );
-            0
+                record.endpoint,
+                record.pid
+            )?;
+            Ok(0)
         }
         Some(record) => {
-            println!(
+            crate::outln!(
                 "not answering: ministack pid {} at {}; see `cargo xtask local logs`",
-                record.pid, record.endpoint
-            );
-            1
+                record.pid,
+                record.endpoint
+            )?;
+            Ok(1)
         }
         None => {
-            println!("not running; start it with `cargo xtask local up`");
-            1
+            crate::outln!("not running; start it with `cargo xtask local up`")?;
+            Ok(1)
         }
     }
 }

@@ -1,6 +1,11 @@
 //! `cargo xtask`: parse once, run, exit with the command's code.
 
 fn main() {
+    // This binary started again to run one config program and leave none
+    // of its descendants behind (`sys::reaper`): nothing else runs.
+    if let Some(code) = xtask::sys::reaper::serve() {
+        std::process::exit(code);
+    }
     let cli = xtask::cli::Cli::parse_checked();
     if cli.command.only_reads() {
         // A command that only reads and reports ends quietly when its
@@ -12,39 +17,69 @@ fn main() {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
+    // Before any other thread starts, so that every thread leaves SIGINT,
+    // SIGTERM and SIGHUP to the one thread that acts on them.
+    if let Err(err) = xtask::install_signal_handling() {
+        xtask::errln!("error: cannot take the signals that stop a command: {err}");
+        std::process::exit(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            xtask::errln!("error: cannot start the async runtime: {err}");
             std::process::exit(2);
         }
     };
-    let code = runtime.block_on(async {
+    let only_reads = cli.command.only_reads();
+    let (code, interrupted) = runtime.block_on(async {
         tokio::select! {
             result = xtask::execute(cli) => match result {
-                Ok(code) => code,
+                Ok(code) => (code, false),
                 Err(err) => {
                     let error = xtask::sys::output::paint(xtask::sys::output::BAD, "error:");
-                    anstream::eprintln!("{error} {err:#}");
-                    xtask::exit_code_of(&err)
+                    xtask::errln!("{error} {err:#}");
+                    (xtask::exit_code_of(&err), false)
                 }
             },
-            // Deploy and remove take the first Ctrl-C as a request to stop
-            // gracefully; this arm fires on the second (or the first, for
-            // every other command). Dropping the command's future stops its
-            // child processes and private emulators; a stage lock it held
-            // stays, and its journal says where the run stopped.
+            // Deploy, remove and rollback take the first signal as a
+            // request to stop gracefully; this arm fires on the second (or
+            // the first, for every other command). Dropping the command's
+            // future stops its child processes and private emulators; a
+            // stage lock it held stays, and its journal says where the run
+            // stopped. A command too busy to be dropped is ended by the
+            // signal thread instead (`run::interrupt`).
             _ = xtask::hard_stop() => {
-                eprintln!("interrupted");
-                130
+                xtask::errln!("interrupted");
+                (130, true)
             }
         }
     });
-    // Child processes were stopped by the destructors above; nothing is left
-    // for the runtime to wait on.
-    drop(runtime);
-    std::process::exit(code);
+    if interrupted {
+        // Work handed to blocking threads (an install) is not waited for,
+        // and what it started is stopped.
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        xtask::sys::process::stop_children(std::time::Duration::from_secs(1));
+    } else {
+        // Child processes were stopped by the destructors above; nothing
+        // is left for the runtime to wait on.
+        drop(runtime);
+    }
+    // Output a command dropped because it could not be written: a report
+    // that did not reach its reader is a failure; a command that changed
+    // a stage keeps its own verdict, and says what was lost.
+    let code = match xtask::sys::output::lost() {
+        Some(why) if only_reads && code == 0 => {
+            xtask::errln!("error: cannot write the output: {why}");
+            1
+        }
+        Some(why) => {
+            xtask::errln!("warning: some output could not be written: {why}");
+            code
+        }
+        None => code,
+    };
+    xtask::exit(code);
 }

@@ -14,9 +14,9 @@ pub(crate) fn run(global: &Global, args: PlanArgs) -> Result<i32> {
     let (graph, waves) = order::checked(&app, &stage)?;
     let all: Vec<String> = waves.iter().flatten().cloned().collect();
     let packaging = order::packaging(&app, &stage, &graph, &all);
-    println!(
+    crate::outln!(
         "{}",
         order::render(&graph, &waves, &packaging, &stage, args.format).trim_end()
-    );
+    )?;
     Ok(0)
 }

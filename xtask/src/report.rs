@@ -28,7 +28,7 @@ pub(crate) async fn run(global: &Global, args: ReportArgs) -> Result<i32> {
         None => {
             let (newest, skipped) = history.newest(|j| j.command == "deploy").await?;
             for why in skipped {
-                eprintln!("warning: skipped a record: {why}");
+                crate::errln!("warning: skipped a record: {why}");
             }
             newest.with_context(|| {
                 format!(
@@ -52,11 +52,11 @@ pub(crate) async fn run(global: &Global, args: ReportArgs) -> Result<i32> {
     if let Some(path) = &args.svg {
         std::fs::write(path, timeline.svg())
             .with_context(|| format!("cannot write {}", paths::display(path)))?;
-        eprintln!("wrote {}", paths::display(path));
+        crate::errln!("wrote {}", paths::display(path));
     }
     match args.format {
-        ViewFormat::Text => print!("{}", timeline.text()),
-        ViewFormat::Markdown => print!("```mermaid\n{}```\n", timeline.mermaid()),
+        ViewFormat::Text => crate::out!("{}", timeline.text())?,
+        ViewFormat::Markdown => crate::out!("```mermaid\n{}```\n", timeline.mermaid())?,
         ViewFormat::Json => {
             let rows: Vec<_> = timeline
                 .rows
@@ -80,7 +80,7 @@ pub(crate) async fn run(global: &Global, args: ReportArgs) -> Result<i32> {
                 "critical_path": timeline.critical,
                 "rows": rows,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&value)?)?;
         }
     }
     Ok(0)

@@ -16,9 +16,9 @@ pub(crate) fn run(global: &Global, args: RunbookArgs) -> Result<i32> {
         Some(path) => {
             std::fs::write(path, &text)
                 .with_context(|| format!("cannot write {}", paths::display(path)))?;
-            eprintln!("wrote {}", paths::display(path));
+            crate::errln!("wrote {}", paths::display(path));
         }
-        None => print!("{text}"),
+        None => crate::out!("{text}")?,
     }
     Ok(0)
 }

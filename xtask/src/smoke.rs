@@ -27,15 +27,15 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
     let report = verify::run(&app, &stage, &target, &opts).await?;
     let spec = app.root.join(SPEC_FILE);
     if !spec.exists() {
-        eprintln!(
+        crate::errln!(
             "{} does not exist: `cargo xtask smoke {} --init` writes a first one, a check per endpoint",
             crate::sys::paths::display(&spec),
             stage.name()
         );
     }
     match args.out.format {
-        Format::Text => anstream::print!("{}", report.table()),
-        Format::Json => println!("{}", report.json()),
+        Format::Text => crate::out!("{}", report.table())?,
+        Format::Json => crate::outln!("{}", report.json())?,
     }
     Ok(if report.ok() { 0 } else { 1 })
 }
@@ -49,7 +49,7 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
     let stage = app.stage(args.at.stage())?;
     let path = app.root.join(SPEC_FILE);
     if path.exists() {
-        eprintln!(
+        crate::errln!(
             "error: {} exists; edit it, or remove it to start over",
             crate::sys::paths::display(&path)
         );
@@ -108,11 +108,11 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
         }
     }
     std::fs::write(&path, text)?;
-    println!(
+    crate::outln!(
         "wrote {} with {count} check(s); edit the expected answers, then `cargo xtask smoke {}`",
         crate::sys::paths::display(&path),
         stage.name()
-    );
+    )?;
     Ok(0)
 }
 

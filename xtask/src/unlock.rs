@@ -12,25 +12,25 @@ pub(crate) async fn run(global: &Global, args: UnlockArgs) -> Result<i32> {
     if !args.force {
         match locks.holder(&app.name(), &stage).await? {
             Some(holder) => {
-                println!(
+                crate::outln!(
                     "stage {stage} is locked by {}\n{}",
                     holder.describe(),
                     stage_run::after_dead_run(&target, (&app.name(), &stage), &holder).await
-                );
+                )?;
                 Ok(1)
             }
             None => {
-                println!("stage {stage} is not locked");
+                crate::outln!("stage {stage} is not locked")?;
                 Ok(0)
             }
         }
     } else {
         match locks.force_clear(&app.name(), &stage).await? {
-            Some(holder) => println!(
+            Some(holder) => crate::outln!(
                 "cleared the lock of stage {stage} held by {}",
                 holder.describe()
-            ),
-            None => println!("stage {stage} was not locked"),
+            )?,
+            None => crate::outln!("stage {stage} was not locked")?,
         }
         Ok(0)
     }

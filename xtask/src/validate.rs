@@ -15,14 +15,14 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
     let app = match App::load(&global.app_dir()) {
         Ok(app) => app,
         Err(err) => {
-            Report::unreadable(err.0).print(args.out.format, "validate");
+            Report::unreadable(err.0).print(args.out.format, "validate")?;
             return Ok(2);
         }
     };
     let stage = match app.stage(args.at.stage()) {
         Ok(stage) => stage,
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::errln!("error: {err}");
             return Ok(2);
         }
     };
@@ -61,6 +61,6 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
         report.errors.extend(more.errors);
         report = report.finish();
     }
-    report.print(args.out.format, "validate");
+    report.print(args.out.format, "validate")?;
     Ok(report.exit_code())
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use xtask::sys::process;
@@ -425,4 +426,204 @@ fn report_says_where_it_looked_when_there_is_no_run() {
     let bad = sandbox.run(&["report", "dev", "--run", "../x", "--app", app]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(text(&bad).contains("is not a run id"), "{}", text(&bad));
+}
+
+/// `cargo xtask audit > /dev/full`: a report that cannot be written ends
+/// with a message and exit 1, never a panic (exit 101 and a backtrace).
+#[rstest::rstest]
+#[case::audit(&["audit"])]
+#[case::audit_json(&["audit", "--format", "json"])]
+#[case::plan(&["plan", "prod", "--format", "dot"])]
+#[case::validate(&["validate", "prod"])]
+#[case::runbook(&["runbook", "prod"])]
+fn a_full_disk_ends_a_report_with_a_message(#[case] args: &[&str]) {
+    let sandbox = Sandbox::new(&format!("full-{}", args.join("-")));
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full opens");
+    let output = sandbox
+        .xtask(args)
+        .stdout(full)
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains("cannot write the output: No space left on device"),
+        "{args:?}: {stderr}"
+    );
+}
+
+/// A command that needs AWS, run without any credentials, says so in one
+/// line with the fix, without the SDK's debug dump of every provider it
+/// tried.
+#[rstest::rstest]
+#[case::info(&["info", "dev"])]
+#[case::unlock(&["unlock", "dev"])]
+#[case::checklist(&["checklist", "dev"])]
+#[case::bootstrap(&["bootstrap", "dev"])]
+#[case::rollback(&["rollback", "dev"])]
+fn missing_credentials_are_one_line_with_the_fix(#[case] args: &[&str]) {
+    let sandbox = Sandbox::new(&format!("no-credentials-{}", args[0]));
+    let home = sandbox.dir.join("home");
+    std::fs::create_dir_all(&home).expect("scratch home");
+    let mut cmd = sandbox.xtask(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let output = cmd
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("credentials"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+    let line = lines[0];
+    assert!(line.contains("aws configure sso"), "{args:?}: {line}");
+    for noise in [
+        "DispatchFailure",
+        "ProviderChainError",
+        "CredentialsNotLoaded",
+        "{",
+    ] {
+        assert!(!line.contains(noise), "{args:?}: {line}");
+    }
+    assert!(line.len() < 300, "{args:?}: {} bytes: {line}", line.len());
+}
+
+/// An app big enough that `validate` works on it for many seconds in one
+/// stretch of synchronous code: 150 services of 200 resources each.
+fn busy_app(name: &str) -> PathBuf {
+    let root = xtask::sys::paths::scratch_dir()
+        .join(format!("cli-busy-app-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for service in 0..150 {
+        let dir = root.join(format!("svc{service}"));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        let mut text = format!(
+            "service: svc{service}\nprovider:\n  name: aws\n  region: us-east-1\nresources:\n  Resources:\n"
+        );
+        for i in 0..200 {
+            text.push_str(&format!(
+                "    T{i}:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        TableName: t{service}x{i}-${{sls:stage}}\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n    Q{i}:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: q{service}x{i}-${{sls:stage}}\n        Tags:\n          - Key: t\n            Value: !GetAtt [T{i}, Arn]\n"
+            ));
+        }
+        std::fs::write(dir.join("serverless.yml"), text).expect("scratch file");
+    }
+    root
+}
+
+/// CPU time a process has used, from /proc/<pid>/stat (utime + stime).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf has no memory effects.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// A `validate` busy in its checks (no await for seconds) ends on the
+/// first SIGTERM, SIGINT or SIGHUP, with exit 130, soon after it: a CI
+/// runner's cancel or a closed terminal never leaves it spinning.
+#[rstest::rstest]
+#[case::sigterm(libc::SIGTERM)]
+#[case::sigint(libc::SIGINT)]
+#[case::sighup(libc::SIGHUP)]
+fn a_busy_validate_ends_on_the_first_signal(#[case] signal: i32) {
+    let root = busy_app(&signal.to_string());
+    let sandbox = Sandbox::new(&format!("busy-{signal}"));
+    let mut child = sandbox
+        .xtask(&[
+            "validate",
+            "dev",
+            "--app",
+            root.to_str().expect("a UTF-8 path"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("xtask starts");
+    let pid = child.id();
+    // Busy: a second of CPU spent, and still running.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cpu_time(pid) < Duration::from_secs(1) && Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = child.try_wait().expect("wait").is_none();
+    if running {
+        // SAFETY: signalling a child process this test started.
+        unsafe { libc::kill(pid as i32, signal) };
+    }
+    let signalled = Instant::now();
+    let mut status = None;
+    while signalled.elapsed() < Duration::from_secs(5) {
+        if let Some(done) = child.try_wait().expect("wait") {
+            status = Some(done);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("output");
+    let _ = std::fs::remove_dir_all(&root);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        running,
+        "validate finished before it was signalled (make the app bigger): {stderr}"
+    );
+    assert!(
+        status.is_some(),
+        "still running 5 s after signal {signal}: {stderr}"
+    );
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+/// `audit --help` (and `plan`'s, `validate`'s) says that reading a
+/// TypeScript or JavaScript config runs it, and how to check a pull
+/// request from outside.
+#[test]
+fn help_says_a_config_program_is_run() {
+    for command in ["audit", "plan", "validate"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args([command, "--help"])
+            .output()
+            .expect("xtask runs");
+        let help = String::from_utf8_lossy(&output.stdout);
+        for needle in [
+            "serverless.ts or .js",
+            "reading it\nruns it",
+            "config_env",
+            "pull request",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{command} --help lacks `{needle}`:\n{help}"
+            );
+        }
+    }
 }

@@ -236,3 +236,297 @@ fn escape_sequences_from_a_file_never_reach_the_terminal() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Credentials and tokens a developer's shell or a CI job holds, each with
+/// a value no config could hold by chance.
+const CANARIES: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIACANARY0000000001"),
+    ("AWS_SECRET_ACCESS_KEY", "canary-aws-secret-access-key"),
+    ("AWS_SESSION_TOKEN", "canary-aws-session-token"),
+    ("AWS_PROFILE", "canary-aws-profile"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/canary/aws/credentials"),
+    ("GITHUB_TOKEN", "canary-github-token"),
+    ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "canary-actions-oidc"),
+    ("SMOKE_PASSWORD", "canary-smoke-password"),
+    ("NPM_TOKEN", "canary-npm-token"),
+    ("DB_PASSWD", "canary-db-passwd"),
+    ("STRIPE_API_KEY", "canary-stripe-api-key"),
+    ("GOOGLE_APPLICATION_CREDENTIALS", "/canary/gcp.json"),
+    ("BASIC_AUTH", "canary-basic-auth"),
+    ("SSH_AUTH_SOCK", "/canary/ssh-agent.sock"),
+    ("signing_secret", "canary-lowercase-secret"),
+];
+
+/// A config program that writes every variable it can see (its own, and
+/// a command's it runs) into `seen.txt` beside it.
+const NOSY: &str = r#"
+const fs = require('fs');
+const path = require('path');
+const { execSync } = require('child_process');
+fs.writeFileSync(
+  path.join(__dirname, 'seen.txt'),
+  JSON.stringify(process.env) + '\n' + execSync('env').toString(),
+);
+module.exports = { service: 'nosy', provider: { name: 'aws', region: 'us-east-1' } };
+"#;
+
+/// A `serverless.js` read by `audit`, `plan` and `validate` sees no
+/// credential, token, secret, password or key of the caller's, while the
+/// rest of the environment (PATH, the region) stays; a variable deploy.toml
+/// lists in `config_env` reaches it.
+#[test]
+fn a_config_program_sees_no_credentials_unless_listed() {
+    let root = app("nosy", &[("svc/serverless.js", NOSY)]);
+    let seen = root.join("svc/seen.txt");
+    let run = |args: &[&str]| {
+        let _ = std::fs::remove_file(&seen);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .arg("--app")
+            .arg(arg(&root))
+            .env_remove("XTASK_APP")
+            .env("AWS_REGION", "eu-west-3")
+            .env("CANARY_PLAIN", "canary-plain-value");
+        for (name, value) in CANARIES {
+            cmd.env(name, value);
+        }
+        let output = cmd.output().expect("xtask runs");
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{args:?}: {text}"
+        );
+        std::fs::read_to_string(&seen)
+            .unwrap_or_else(|e| panic!("{args:?}: no seen.txt ({e}): {text}"))
+    };
+    for command in [&["audit"][..], &["plan", "dev"], &["validate", "dev"]] {
+        let env = run(command);
+        for (name, value) in CANARIES {
+            assert!(
+                !env.contains(value),
+                "{command:?}: {name} reached the program:\n{env}"
+            );
+        }
+        for kept in ["canary-plain-value", "eu-west-3", "PATH"] {
+            assert!(env.contains(kept), "{command:?}: {kept} is missing:\n{env}");
+        }
+    }
+    std::fs::write(
+        root.join("deploy.toml"),
+        "[app]\nconfig_env = [\"STRIPE_API_KEY\"]\n",
+    )
+    .expect("deploy.toml");
+    let env = run(&["audit"]);
+    assert!(env.contains("canary-stripe-api-key"), "{env}");
+    for (name, value) in CANARIES.iter().filter(|(n, _)| *n != "STRIPE_API_KEY") {
+        assert!(!env.contains(value), "{name} reached the program:\n{env}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The processes whose ids a test's config program wrote into files: each
+/// is killed when the guard goes, so a failing test leaves none behind.
+struct Pids(Vec<std::path::PathBuf>);
+
+impl Pids {
+    /// Each pid, once its file holds one (a few seconds at most).
+    fn read(&self) -> Vec<(String, i32)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        self.0
+            .iter()
+            .map(|file| loop {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                if let Ok(pid) = text.trim().parse::<i32>() {
+                    break (file.display().to_string(), pid);
+                }
+                assert!(Instant::now() < deadline, "{} holds no pid", file.display());
+                std::thread::sleep(Duration::from_millis(20));
+            })
+            .collect()
+    }
+}
+
+impl Drop for Pids {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            if let Ok(pid) = std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .trim()
+                .parse::<i32>()
+            {
+                // SAFETY: a process a test's own config program started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has left nothing running; `ps`-like state from /proc.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some(s) if s != "Z" && s != "X")
+}
+
+/// Waits (up to 10 s) until the files the program writes exist, so the
+/// children are running before the config is returned.
+const WAIT_FOR_FILES: &str = r#"
+function waitFor(files) {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 1000 && !files.every((f) => fs.existsSync(path.join(__dirname, f))); i++) {
+    Atomics.wait(cell, 0, 0, 10);
+  }
+}
+"#;
+
+/// A config program that starts detached children (a new session each,
+/// one of them orphaned at once by a double fork) leaves none of them
+/// running once the command has returned.
+#[test]
+fn no_child_of_a_config_program_outlives_the_command() {
+    let source = format!(
+        r#"
+const fs = require('fs');
+const path = require('path');
+const {{ spawn }} = require('child_process');
+{WAIT_FOR_FILES}
+const child = spawn('sh', ['-c', '(sleep 300 & echo $! > orphan.pid); sleep 300 & echo $! > grandchild.pid; exec sleep 300'],
+  {{ detached: true, stdio: 'ignore', cwd: __dirname }});
+fs.writeFileSync(path.join(__dirname, 'child.pid'), String(child.pid));
+child.unref();
+waitFor(['orphan.pid', 'grandchild.pid']);
+module.exports = {{ service: 'spawner', provider: {{ name: 'aws', region: 'us-east-1' }} }};
+"#
+    );
+    let root = app("spawner", &[("svc/serverless.js", &source)]);
+    let pids = Pids(
+        ["child.pid", "grandchild.pid", "orphan.pid"]
+            .iter()
+            .map(|f| root.join("svc").join(f))
+            .collect(),
+    );
+    for command in [&["audit"][..], &["validate", "dev"]] {
+        let (code, out) = bounded(&root, command);
+        assert!(matches!(code, Some(0 | 1)), "{command:?}: {out}");
+        for (file, pid) in pids.read() {
+            assert!(
+                !alive(pid),
+                "{command:?}: {file} ({pid}) outlived the command"
+            );
+        }
+    }
+    drop(pids);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A child that keeps the program's stdout open cannot stretch the bound:
+/// the command returns whether the program ends (the child still holding
+/// the pipe) or runs past XTASK_CONFIG_TIMEOUT.
+#[rstest::rstest]
+#[case::program_ends("")]
+#[case::program_runs_on("while (true) {}")]
+fn a_child_holding_stdout_open_cannot_stretch_the_bound(#[case] tail: &str) {
+    let source = format!(
+        r#"
+const fs = require('fs');
+const path = require('path');
+const {{ spawn }} = require('child_process');
+const child = spawn('sleep', ['300'], {{ detached: true, stdio: ['ignore', 'inherit', 'inherit'] }});
+fs.writeFileSync(path.join(__dirname, 'holder.pid'), String(child.pid));
+child.unref();
+module.exports = {{ service: 'holder', provider: {{ name: 'aws', region: 'us-east-1' }} }};
+{tail}
+"#
+    );
+    let root = app(
+        &format!("holder-{}", tail.len()),
+        &[("svc/serverless.js", &source)],
+    );
+    let pids = Pids(vec![root.join("svc/holder.pid")]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let mut child = cmd
+        .args(["audit", "--app", &arg(&root)])
+        .env_remove("XTASK_APP")
+        .env("XTASK_CONFIG_TIMEOUT", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xtask starts");
+    // The bound (3 s) plus a wide margin: the test's own deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let finished = child.try_wait().expect("wait").is_some();
+    if !finished {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        finished,
+        "audit still running 30 s after it started: {text}"
+    );
+    for (file, pid) in pids.read() {
+        assert!(!alive(pid), "{file} ({pid}) outlived the command");
+    }
+    if tail.is_empty() {
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{text}");
+    } else {
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        assert!(text.contains("did not finish within 3 s"), "{text}");
+    }
+    drop(pids);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `validate` waiting on a config program that never ends stops on the
+/// first SIGTERM, with exit 130, and leaves no process of the program
+/// behind.
+#[test]
+fn a_signal_ends_a_command_waiting_on_a_config_program() {
+    let source = r#"
+const fs = require('fs');
+const path = require('path');
+fs.writeFileSync(path.join(__dirname, 'program.pid'), String(process.pid));
+while (true) {}
+"#;
+    let root = app("signalled", &[("svc/serverless.js", source)]);
+    let pids = Pids(vec![root.join("svc/program.pid")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "dev", "--app", &arg(&root)])
+        .env_remove("XTASK_APP")
+        .env("XTASK_CONFIG_TIMEOUT", "600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xtask starts");
+    let program = pids.read();
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let signalled = Instant::now();
+    while child.try_wait().expect("wait").is_none() && signalled.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let finished = child.try_wait().expect("wait").is_some();
+    if !finished {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(finished, "still running 5 s after SIGTERM: {text}");
+    assert_eq!(output.status.code(), Some(130), "{text}");
+    for (file, pid) in program {
+        assert!(!alive(pid), "{file} ({pid}) outlived the command");
+    }
+    drop(pids);
+    let _ = std::fs::remove_dir_all(&root);
+}

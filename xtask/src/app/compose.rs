@@ -47,12 +47,13 @@ impl Param {
 }
 
 /// The compose file at the app root, if there is one (read once: a
-/// TypeScript one is a program).
-pub fn load(root: &Path) -> Result<Option<Compose>, FileError> {
+/// TypeScript one is a program, run with `config_env` as [`config::read`]
+/// says).
+pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileError> {
     let Some(file) = config::find(root, config::COMPOSE_FILES)? else {
         return Ok(None);
     };
-    let (_, doc) = config::read(&file)?;
+    let (_, doc) = config::read(&file, config_env)?;
     Ok(Some(Compose {
         services: services(&file, &doc)?,
         params: params(&file, &doc),

@@ -7,9 +7,30 @@
 //! with the `tsx` it bundles), so the tool sees exactly the object the CLI
 //! would deploy, variables still unresolved. Positions in such a file are
 //! found by looking its strings up in the source, as far as that goes.
+//!
+//! Reading such a file runs code from the app (in a pull request, code
+//! nobody has reviewed yet), so the program runs with the least:
+//!
+//! - an environment without the caller's credentials, tokens and secrets
+//!   ([`withheld`]: every `AWS_*` but the region, `GITHUB_*`, `ACTIONS_*`,
+//!   and every name with TOKEN, SECRET, PASSWORD, KEY, CREDENTIAL, AUTH
+//!   and the like in it), unless deploy.toml lists the name in
+//!   `[app] config_env`. The region stays: it is no secret, and configs
+//!   read it. `AWS_PROFILE` goes: reading a config needs no AWS account,
+//!   and a profile name points the program at the credentials to use
+//!   (HOME stays, for node and the CLI's reader, so the program can still
+//!   read files such as `~/.aws`: a check of untrusted code runs where
+//!   there are none, see the README).
+//! - a time bound that holds whatever the program's children do: it runs
+//!   under a reaper (`sys::reaper`) that kills every descendant, detached
+//!   or not, when the program ends, when the bound is reached, or when the
+//!   tool stops or dies; so no child outlives the read, and none can keep
+//!   the output pipe open past it.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::app::yaml::{self, FileError, Node, Pos, Value};
@@ -87,18 +108,19 @@ pub fn is_data(path: &Path) -> bool {
 }
 
 /// Reads a config file: its text and its tree. For a program (`.ts`,
-/// `.js`), the text is the JSON of the object it exports.
-pub fn read(path: &Path) -> Result<(String, Node), FileError> {
+/// `.js`), the text is the JSON of the object it exports; `config_env`
+/// names the variables it may see though [`withheld`] would keep them.
+pub fn read(path: &Path, config_env: &[String]) -> Result<(String, Node), FileError> {
     if is_data(path) {
         return yaml::parse_file(path);
     }
     let source = yaml::read_text(path)?;
     // Said, since it runs the app's code (as the CLI itself would).
-    eprintln!(
-        "reading {} through the Serverless CLI's config reader",
+    crate::errln!(
+        "running {} to read its config (through the Serverless CLI's config reader, without credentials)",
         crate::sys::paths::display(path)
     );
-    let json = through_cli(path)?;
+    let json = through_cli(path, config_env)?;
     let mut doc = yaml::parse(&json).map_err(|err| FileError {
         path: path.to_path_buf(),
         pos: None,
@@ -111,8 +133,64 @@ pub fn read(path: &Path) -> Result<(String, Node), FileError> {
     Ok((json, doc))
 }
 
+/// Whether a variable of the caller's is kept from a config program: it
+/// holds, or may hold, a credential. Names are compared in upper case.
+pub fn withheld(name: &str) -> bool {
+    /// Not secrets, and read by configs.
+    const KEPT: &[&str] = &["AWS_REGION", "AWS_DEFAULT_REGION"];
+    /// Whole families: AWS's credentials, profiles and credential files;
+    /// a CI run's tokens and the URLs that mint them.
+    const PREFIXES: &[&str] = &["AWS_", "GITHUB_", "ACTIONS_"];
+    /// Anything named like a credential, wherever the word stands.
+    const WORDS: &[&str] = &[
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "KEY",
+        "CREDENTIAL",
+        "AUTH",
+        "PRIVATE",
+        "SESSION",
+        "COOKIE",
+        "JWT",
+        "DSN",
+        "WEBHOOK",
+    ];
+    let upper = name.to_ascii_uppercase();
+    if KEPT.contains(&upper.as_str()) {
+        return false;
+    }
+    PREFIXES.iter().any(|p| upper.starts_with(p)) || WORDS.iter().any(|w| upper.contains(w))
+}
+
+/// The environment a config program runs with: the caller's, without
+/// every variable [`withheld`] keeps from it unless `config_env` lists it.
+pub fn program_env(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+    config_env: &[String],
+) -> Vec<(OsString, OsString)> {
+    vars.into_iter()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            config_env.iter().any(|listed| *listed == name) || !withheld(&name)
+        })
+        .collect()
+}
+
+/// How long the reaper gets, after it is told to stop, to kill what the
+/// program started and exit.
+const REAPER_GRACE: Duration = Duration::from_secs(3);
+
+/// How long the output is waited for once the program has exited: with a
+/// reaper the pipes close at once; without one a child that escaped the
+/// group may hold them open, and what came is taken.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
 /// Runs the pinned CLI's config reader on `path` and returns its JSON.
-fn through_cli(path: &Path) -> Result<String, FileError> {
+fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> {
+    use crate::sys::process::{self, Lifetime};
     let fail = |message: String| FileError {
         path: path.to_path_buf(),
         pos: None,
@@ -129,49 +207,77 @@ fn through_cli(path: &Path) -> Result<String, FileError> {
           (e) => { process.stderr.write(String((e && e.message) || e)); process.exit(3); });";
     // The child runs in the file's folder: give it the whole path.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut child = Command::new("node")
-        .arg("-e")
+    let mut cmd = crate::sys::reaper::command("node");
+    cmd.arg("-e")
         .arg(script)
         .arg(&reader)
         .arg(&absolute)
         .current_dir(path.parent().unwrap_or(Path::new(".")))
+        .env_clear()
+        .envs(program_env(std::env::vars_os(), config_env))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group, and the parent death signal: a tool that is
+    // killed still stops it (the reaper then purges what it started).
+    process::supervise(&mut cmd, Lifetime::Attached);
+    let mut child = cmd
         .spawn()
         .map_err(|e| fail(format!("is a program and `node` cannot run it: {e}")))?;
     // Read both pipes while waiting, so a large output cannot block the child.
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let out = std::thread::spawn(move || bounded_read(stdout));
-    let err = std::thread::spawn(move || bounded_read(stderr));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let timeout = program_timeout();
     let started = Instant::now();
+    let mut stopped_at: Option<Instant> = None;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
+            Ok(None) => {}
+            Err(_) => break None,
+        }
+        match stopped_at {
+            None if started.elapsed() > timeout => {
+                // The reaper (and the program, in its group) is told to
+                // stop; it kills every descendant, then exits.
+                process::signal_group(child.id(), libc::SIGTERM);
+                stopped_at = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > REAPER_GRACE => {
+                process::signal_group(child.id(), libc::SIGKILL);
                 let _ = child.wait();
                 break None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
+            _ => {}
         }
+        std::thread::sleep(Duration::from_millis(20));
     };
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
+    // Whatever is left in the group goes with it.
+    process::signal_group(child.id(), libc::SIGKILL);
+    let until = Instant::now() + PIPE_GRACE;
+    let out = collect(&out, until);
+    let err = collect(&err, until);
     match status {
-        None => Err(fail(format!(
+        _ if stopped_at.is_some() => Err(fail(format!(
             "is a program that did not finish within {} s (XTASK_CONFIG_TIMEOUT sets the limit)",
             timeout.as_secs()
         ))),
+        None => Err(fail("is a program whose run could not be followed".into())),
         // Checked first: the reader stops at the limit, and the program
         // then fails on its closed pipe.
         Some(_) if out.len() > MAX_OUTPUT => Err(fail(format!(
             "is a program whose config is over {} MiB",
             MAX_OUTPUT >> 20
         ))),
+        Some(status)
+            if status.code() == Some(crate::sys::reaper::CANNOT_START)
+                && err.starts_with(b"cannot start") =>
+        {
+            Err(fail(format!(
+                "is a program and `node` cannot run it: {}",
+                first_lines(&String::from_utf8_lossy(&err), 1)
+            )))
+        }
         Some(status) if !status.success() => Err(fail(format!(
             "is a program the Serverless CLI cannot load (are the app's dependencies installed? it is run as the CLI runs it): {}",
             first_lines(&String::from_utf8_lossy(&err), 3)
@@ -186,13 +292,35 @@ fn through_cli(path: &Path) -> Result<String, FileError> {
     }
 }
 
-fn bounded_read(pipe: Option<impl std::io::Read>) -> Vec<u8> {
-    use std::io::Read;
-    let mut buf = Vec::new();
+/// Reads a pipe on a thread of its own, chunk by chunk, up to one byte
+/// over [`MAX_OUTPUT`]; the channel closes at the end of the pipe.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     if let Some(pipe) = pipe {
-        let _ = pipe.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut buf);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut pipe = pipe.take(MAX_OUTPUT as u64 + 1);
+            let mut buf = vec![0u8; 64 << 10];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
     }
-    buf
+    rx
+}
+
+/// What a [`drain`] has read by the end of its pipe, or by `until`.
+fn collect(chunks: &mpsc::Receiver<Vec<u8>>, until: Instant) -> Vec<u8> {
+    let mut all = Vec::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match chunks.recv_timeout(left) {
+            Ok(chunk) => all.extend(chunk),
+            Err(_) => return all,
+        }
+    }
 }
 
 fn first_lines(text: &str, n: usize) -> String {
@@ -264,4 +392,74 @@ fn place(node: &mut Node, source: &str) {
         node.pos = pos;
     }
     walk(node, &locate);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_withheld_and_the_rest_kept() {
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "GITHUB_TOKEN",
+            "GITHUB_REPOSITORY",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "NPM_TOKEN",
+            "NODE_AUTH_TOKEN",
+            "npm_config__auth",
+            "SMOKE_PASSWORD",
+            "DB_PASSWD",
+            "STRIPE_API_KEY",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "SSH_AUTH_SOCK",
+            "GPG_PASSPHRASE",
+            "signing_secret",
+            "CI_JOB_JWT",
+            "SENTRY_DSN",
+            "SLACK_WEBHOOK_URL",
+        ] {
+            assert!(withheld(name), "{name} reaches a config program");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "TMPDIR",
+            "NODE_OPTIONS",
+            "NODE_PATH",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "STAGE",
+            "CI",
+        ] {
+            assert!(!withheld(name), "{name} is kept from a config program");
+        }
+    }
+
+    #[test]
+    fn a_listed_variable_reaches_the_program() {
+        let vars = [
+            ("PATH", "/bin"),
+            ("GITHUB_TOKEN", "t"),
+            ("SIGNING_KEY", "k"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let names = |env: Vec<(OsString, OsString)>| -> Vec<String> {
+            env.into_iter()
+                .map(|(k, _)| k.to_string_lossy().to_string())
+                .collect()
+        };
+        assert_eq!(names(program_env(vars.clone(), &[])), vec!["PATH"]);
+        assert_eq!(
+            names(program_env(vars, &["SIGNING_KEY".to_string()])),
+            vec!["PATH", "SIGNING_KEY"]
+        );
+    }
 }

@@ -88,10 +88,10 @@ impl Report {
     }
 
     /// Prints the report in `format` to stdout.
-    pub fn print(&self, format: Format, what: &str) {
+    pub fn print(&self, format: Format, what: &str) -> Result<(), crate::sys::output::OutputError> {
         match format {
-            Format::Text => anstream::print!("{}", self.render(what, true)),
-            Format::Json => println!("{}", self.render_json()),
+            Format::Text => crate::out!("{}", self.render(what, true)),
+            Format::Json => crate::outln!("{}", self.render_json()),
         }
     }
 

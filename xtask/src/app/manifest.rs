@@ -104,6 +104,10 @@ pub struct Manifest {
     /// the services).
     pub policy: Option<Policy>,
     pub external: External,
+    /// Variables of the caller's that a config program (`serverless.ts`)
+    /// may see though they are named like credentials (`[app] config_env`);
+    /// every other such variable is kept from it (`app::config`).
+    pub config_env: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +126,8 @@ struct RawManifest {
 struct RawApp {
     name: Option<String>,
     region: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    config_env: Vec<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +229,7 @@ impl Manifest {
                 services: Vec::new(),
                 policy: None,
                 external: External::default(),
+                config_env: Vec::new(),
             });
         }
         let text = crate::app::yaml::read_text(&path)?;
@@ -501,6 +508,25 @@ impl Manifest {
                 exports: e.exports,
             })
             .unwrap_or_default();
+        let mut config_env = Vec::new();
+        for name in raw.app.iter().flat_map(|a| &a.config_env) {
+            let value = name.get_ref();
+            let well_formed = value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !well_formed {
+                return Err(error(
+                    Some(name.span().start),
+                    format!(
+                        "config_env: `{}` is not a variable name (letters, digits and `_`, not starting with a digit)",
+                        value.escape_debug()
+                    ),
+                ));
+            }
+            config_env.push(value.clone());
+        }
         let app_name = match raw.app.and_then(|a| a.name) {
             Some(name) => {
                 if let Err(why) = check_name(&name) {
@@ -520,6 +546,7 @@ impl Manifest {
             services,
             policy,
             external,
+            config_env,
         })
     }
 }
@@ -606,6 +633,20 @@ mod tests {
             let err = parse(&ok.replace(from, to)).unwrap_err();
             assert!(err.message.contains(needle), "{err}");
             assert_eq!(err.pos.map(|p| p.line), Some(5), "{err}");
+        }
+    }
+
+    #[test]
+    fn config_env_lists_variable_names() {
+        let m = parse("[app]\nconfig_env = [\"STAGE_NAME\", \"_X1\"]\n").unwrap();
+        assert_eq!(m.config_env, vec!["STAGE_NAME", "_X1"]);
+        for bad in ["1X", "A-B", "", "A B", "PATH=x"] {
+            let err = parse(&format!(
+                "[app]\nname = \"a\"\nconfig_env = [\"OK\", \"{bad}\"]\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err.pos.map(|p| p.line), Some(3), "{err}");
+            assert!(err.message.contains("is not a variable name"), "{err}");
         }
     }
 

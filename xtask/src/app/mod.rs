@@ -262,7 +262,8 @@ impl App {
         let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
         let mut errors = Vec::new();
         let mut services = Vec::new();
-        let compose = crate::app::compose::load(&root).map_err(|e| LoadError(vec![e]))?;
+        let compose = crate::app::compose::load(&root, &manifest.config_env)
+            .map_err(|e| LoadError(vec![e]))?;
         let is_compose = compose.is_some() && manifest.services.is_empty();
         let (decls, mut compose_params) = match compose {
             Some(compose) if manifest.services.is_empty() => (compose.services, compose.params),
@@ -352,7 +353,7 @@ impl App {
                 });
                 continue;
             };
-            match config::read(&file).and_then(|(text, doc)| {
+            match config::read(&file, &manifest.config_env).and_then(|(text, doc)| {
                 check_shape(&file, &doc)?;
                 Ok((text, doc))
             }) {

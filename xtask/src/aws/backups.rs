@@ -94,12 +94,12 @@ pub async fn backup(
     let taken = take(app, stage, config, "manual").await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     for t in &taken {
-        println!(
+        crate::sys::output::say(&format!(
             "backed up table {} ({}); point-in-time recovery {}",
             t.table,
             t.arn,
             pitr_status(&dynamodb, &t.table).await
-        );
+        ));
     }
     let s3 = aws::s3_client(config, target);
     let mut unversioned = 0;
@@ -121,13 +121,13 @@ pub async fn backup(
             Err(err) => format!("unknown ({})", aws::error_message(&err)),
         };
         if status == "Enabled" {
-            println!("bucket {}: versioning on", resource.physical_id);
+            crate::sys::output::say(&format!("bucket {}: versioning on", resource.physical_id));
         } else {
             unversioned += 1;
-            println!(
+            crate::sys::output::say(&format!(
                 "bucket {}: versioning {status} — overwritten or deleted objects cannot be restored; enable VersioningConfiguration in {}",
                 resource.physical_id, resource.service
-            );
+            ));
         }
     }
     Ok(if unversioned > 0 { 1 } else { 0 })
@@ -155,13 +155,13 @@ pub async fn list(app: &App, stage: &Stage, config: &SdkConfig) -> Result<i32> {
             ),
         };
         for b in out.backup_summaries() {
-            println!(
+            crate::sys::output::say(&format!(
                 "{}  {}  {}  {}",
                 resource.physical_id,
                 b.backup_name().unwrap_or(""),
                 b.backup_status().map(|s| s.as_str()).unwrap_or(""),
                 b.backup_arn().unwrap_or("")
-            );
+            ));
         }
     }
     Ok(0)
@@ -201,7 +201,9 @@ pub async fn restore(app: &App, stage: &Stage, config: &SdkConfig, arn: &str) ->
     {
         bail!("cannot restore {arn}: {}", aws::error_message(&err));
     }
-    println!("restored {table} from {arn} into a new table {restored}");
-    println!("compare it, then copy what you need back (or point the service at it); {table} itself was not changed");
+    crate::sys::output::say(&format!(
+        "restored {table} from {arn} into a new table {restored}"
+    ));
+    crate::sys::output::say(&format!("compare it, then copy what you need back (or point the service at it); {table} itself was not changed"));
     Ok(0)
 }

@@ -114,19 +114,23 @@ pub fn cannot<E, R>(
 ) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     move |err| anyhow::anyhow!("cannot {what}: {}", error_message(&err))
 }
 
 /// The message of an SDK error with its service error code, without the
-/// debug noise of the full error chain.
+/// debug noise of the full error chain. Missing credentials are one
+/// sentence with the fix.
 pub fn error_message<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_s3::error::SdkError;
+    if let Some(credentials) = credentials_error(err) {
+        return credentials_message(credentials);
+    }
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
@@ -142,10 +146,67 @@ where
             } else if failure.is_io() {
                 "the connection failed (is the endpoint running?)".to_string()
             } else {
-                format!("the request could not be sent: {failure:?}")
+                format!("the request could not be sent: {}", causes(err))
             }
         }
         SdkError::TimeoutError(_) => "the request timed out".to_string(),
-        other => other.to_string(),
+        _ => causes(err),
     }
+}
+
+/// What to do when the SDK finds no credentials, or cannot load them.
+pub const CREDENTIALS_FIX: &str =
+    "configure credentials (`aws configure sso` and AWS_PROFILE, or OIDC in CI)";
+
+/// The credentials error behind an SDK error, when that is why it failed.
+pub fn credentials_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a aws_credential_types::provider::error::CredentialsError> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn credentials_message(err: &aws_credential_types::provider::error::CredentialsError) -> String {
+    use aws_credential_types::provider::error::CredentialsError;
+    match err {
+        // Every provider of the chain said it has none: its list is
+        // noise, the fix is all that matters.
+        CredentialsError::CredentialsNotLoaded(_) => {
+            format!("no AWS credentials were found; {CREDENTIALS_FIX}")
+        }
+        other => format!(
+            "the AWS credentials could not be loaded: {}; {CREDENTIALS_FIX}",
+            causes(other)
+        ),
+    }
+}
+
+/// An error and its causes as one line (`a: b: c`), each said once, cut
+/// short past a few hundred characters.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let mut line = parts.join(": ");
+    if line.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
 }

@@ -306,8 +306,15 @@ impl StageTarget {
             Err(err) => {
                 let hint = if self.target.is_emulator() {
                     "is the emulator running? `cargo xtask local status`"
+                } else if crate::aws::credentials_error(&err).is_some() {
+                    // The message says what to do already.
+                    bail!(
+                        "cannot call {}: {}",
+                        self.describe(),
+                        crate::aws::error_message(&err)
+                    )
                 } else {
-                    "configure credentials (`aws configure sso`, AWS_PROFILE, or OIDC in CI)"
+                    crate::aws::CREDENTIALS_FIX
                 };
                 bail!(
                     "cannot resolve AWS credentials for {}: {}; {hint}",

@@ -113,7 +113,7 @@ impl Prepared {
     async fn finish(self) {
         if let Some((identity, name)) = self.user {
             if let Err(err) = identity.delete_user(&name).await {
-                eprintln!("warning: could not delete the smoke user: {err:#}");
+                crate::errln!("warning: could not delete the smoke user: {err:#}");
             }
         }
     }
@@ -134,7 +134,7 @@ pub async fn run(
     let mut report = smoke_tests::run(spec, endpoints, options).await;
     let domains = through_domains(stage, target, spec, endpoints, options, &mut report).await;
     if target.is_rehearsal() && stage.is_protected() {
-        eprintln!("{}", real_stage_needs(stage, spec, prepared.user.is_some()));
+        crate::errln!("{}", real_stage_needs(stage, spec, prepared.user.is_some()));
     }
     prepared.finish().await;
     domains?;

@@ -38,7 +38,9 @@ pub fn confirm_protected(
             "stage {stage} is protected: pass --yes to {what} it without a terminal to confirm on"
         );
     }
-    eprint!("{plan_text}\nstage {stage} is protected. Type the stage name to {what} it: ");
+    crate::sys::output::write_err(format_args!(
+        "{plan_text}\nstage {stage} is protected. Type the stage name to {what} it: "
+    ));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

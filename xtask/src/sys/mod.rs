@@ -1,7 +1,8 @@
 //! The system underneath everything: the folders the tool writes to, what
-//! the user sees, child processes, the pinned external tools, git, and the
-//! workflow linters, and the one error every layer may end a command with
-//! before it changes anything. Nothing here knows about apps, stages or AWS.
+//! the user sees, child processes (and the reaper that leaves none of a
+//! program's behind), the pinned external tools, git, the workflow
+//! linters, and the one error every layer may end a command with before
+//! it changes anything. Nothing here knows about apps, stages or AWS.
 
 pub mod clock;
 pub mod digests;
@@ -9,6 +10,7 @@ pub(crate) mod git;
 pub mod output;
 pub mod paths;
 pub mod process;
+pub mod reaper;
 pub mod tools;
 pub mod workflows;
 

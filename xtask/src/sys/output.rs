@@ -6,8 +6,18 @@
 //! `NO_COLOR` set, always with `CLICOLOR_FORCE` (NO_COLOR wins). Strings
 //! may carry styles; every stream they reach strips them where colour is
 //! off, so a pipe, a file or a CI log gets plain text.
+//!
+//! Nothing here panics when a stream cannot be written (a full disk, a
+//! closed pipe where SIGPIPE is ignored): a command's report goes through
+//! [`out!`](crate::out)/[`outln!`](crate::outln), which return the error
+//! for the command to end on (exit 1, one line saying why); progress and
+//! notes ([`errln!`](crate::errln), [`Printer`], [`say`]) are dropped
+//! when they cannot be written, since a command that changes a stage must
+//! never stop half-way for want of a reader. The first such loss is kept
+//! and said at the end ([`lost`]).
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use anstyle::{AnsiColor, Style};
 
@@ -74,10 +84,13 @@ impl Printer {
 
     fn write(&self, text: &str) {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.to_stderr {
-            let _ = writeln!(anstream::stderr().lock(), "{text}");
+        let written = if self.to_stderr {
+            writeln!(anstream::stderr().lock(), "{text}")
         } else {
-            let _ = writeln!(anstream::stdout().lock(), "{text}");
+            writeln!(anstream::stdout().lock(), "{text}")
+        };
+        if let Err(err) = written {
+            remember(err);
         }
     }
 
@@ -108,9 +121,92 @@ impl Printer {
     }
 
     /// The command's result on stdout (JSON, endpoints), whatever stream
-    /// progress goes to. A closed stdout is ignored, never a panic.
+    /// progress goes to. A closed stdout is remembered, never a panic.
     pub fn result(&self, text: &str) {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(anstream::stdout().lock(), "{text}");
+        if let Err(err) = writeln!(anstream::stdout().lock(), "{text}") {
+            remember(err);
+        }
     }
+}
+
+/// The command's output could not be written. The I/O error is said in
+/// the message, not chained, so the line says it once.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the output: {0}")]
+pub struct OutputError(pub std::io::Error);
+
+impl From<std::io::Error> for OutputError {
+    fn from(err: std::io::Error) -> OutputError {
+        OutputError(err)
+    }
+}
+
+/// Writes a command's report (or part of it) to stdout, styles stripped
+/// where colour is off. Used through [`out!`](crate::out) and
+/// [`outln!`](crate::outln).
+pub fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), OutputError> {
+    let mut stdout = anstream::stdout().lock();
+    stdout.write_fmt(args)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Writes a note to stderr; when stderr cannot be written there is no one
+/// left to tell, so the note is dropped (and remembered, see [`lost`]).
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    let mut stderr = anstream::stderr().lock();
+    if let Err(err) = stderr.write_fmt(args).and_then(|()| stderr.flush()) {
+        remember(err);
+    }
+}
+
+/// A line of progress on stdout that must not stop the command when it
+/// cannot be written (a command changing a stage).
+pub fn say(text: &str) {
+    let mut stdout = anstream::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        remember(err);
+    }
+}
+
+static LOST: OnceLock<String> = OnceLock::new();
+
+fn remember(err: std::io::Error) {
+    let _ = LOST.set(err.to_string());
+}
+
+/// Why output was dropped, when some was (the first error), for the
+/// command's last word.
+pub fn lost() -> Option<&'static str> {
+    LOST.get().map(String::as_str)
+}
+
+/// `print!` for a command's report: returns [`OutputError`] instead of
+/// panicking.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::sys::output::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!` for a command's report: returns [`OutputError`] instead of
+/// panicking.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::sys::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::sys::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` that never panics: a note that cannot be written is dropped.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::sys::output::write_err(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }

@@ -1,10 +1,15 @@
 //! Child processes that must never outlive us: process groups, the parent
-//! death signal, and stopping a whole group.
+//! death signal, stopping a whole group, and the process table.
 //!
-//! A child started with [`Supervised`] gets its own process group (so a
+//! A child started with [`supervise`] gets its own process group (so a
 //! terminal's Ctrl-C reaches only us, and we decide how it stops) and, on
 //! Linux, `PR_SET_PDEATHSIG`, so the kernel ends it even when we are killed
 //! with SIGKILL and no destructor runs.
+//!
+//! [`stop_children`] is the last resort of a stop that cannot wait for
+//! destructors: every child in our own session (so never the emulator
+//! `local up` leaves running, which has a session of its own) is stopped
+//! with its group and every descendant /proc shows for it.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
@@ -111,12 +116,10 @@ pub fn owner_alive(mark: &str) -> bool {
     is_alive(pid) && start_time(pid).is_some_and(|s| s.to_string() == started)
 }
 
-/// When the kernel started process `pid`, in clock ticks since boot (the
-/// 22nd field of `/proc/<pid>/stat`, after the command's parenthesis).
+/// When the kernel started process `pid`, in clock ticks since boot.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    Some(parse_stat(&stat)?.started).filter(|&started| started > 0)
 }
 
 /// Whether any process is left in the group led by `pid`.
@@ -172,6 +175,141 @@ fn wait_group_gone(pid: u32, grace: Duration) -> bool {
     !group_alive(pid)
 }
 
+/// One process as `/proc/<pid>/stat` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub parent: u32,
+    pub group: u32,
+    pub session: u32,
+    /// Ended, waiting for its parent to reap it.
+    pub zombie: bool,
+    /// When the kernel started it, in clock ticks since boot (0 unknown).
+    pub started: u64,
+}
+
+/// Parses the text of `/proc/<pid>/stat`. The command name (in
+/// parentheses) may hold anything, spaces and parentheses included, so the
+/// fields are read after its last `)`.
+pub fn parse_stat(text: &str) -> Option<Proc> {
+    let (head, rest) = text.rsplit_once(')')?;
+    let pid = head.split_once('(')?.0.trim().parse().ok()?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Proc {
+        pid,
+        zombie: matches!(*fields.first()?, "Z" | "X"),
+        parent: fields.get(1)?.parse().ok()?,
+        group: fields.get(2)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
+        started: fields.get(19).and_then(|f| f.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// Every process of the machine (empty where there is no /proc).
+pub fn table() -> Vec<Proc> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|text| parse_stat(&text))
+        .collect()
+}
+
+/// The descendants of `root` in `table` by parent links, `root` left out.
+pub fn descendants(table: &[Proc], root: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(pid) = frontier.pop() {
+        for child in table.iter().filter(|p| p.parent == pid && p.pid != root) {
+            if !found.contains(&child.pid) {
+                found.push(child.pid);
+                frontier.push(child.pid);
+            }
+        }
+    }
+    found
+}
+
+/// Stops every child process of ours in our own session, with its
+/// process group (when it leads one) and its descendants: SIGTERM, up to
+/// `grace` for them to end, then SIGKILL. For a stop that cannot wait for
+/// the destructors that would stop them one by one.
+pub fn stop_children(grace: Duration) {
+    // SAFETY: getpid and getsid have no memory effects.
+    let (me, session) = unsafe { (libc::getpid() as u32, libc::getsid(0) as u32) };
+    let targets = |table: &[Proc]| -> (Vec<u32>, Vec<u32>) {
+        let children: Vec<&Proc> = table
+            .iter()
+            .filter(|p| p.parent == me && p.session == session)
+            .collect();
+        let groups = children
+            .iter()
+            .filter(|p| p.group == p.pid)
+            .map(|p| p.pid)
+            .collect();
+        let mut pids: Vec<u32> = children.iter().map(|p| p.pid).collect();
+        for child in &children {
+            pids.extend(descendants(table, child.pid));
+        }
+        (pids, groups)
+    };
+    let send = |(pids, groups): &(Vec<u32>, Vec<u32>), signal: i32| {
+        for &group in groups {
+            signal_group(group, signal);
+        }
+        for &pid in pids {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: kill has no memory effects.
+                unsafe { libc::kill(pid, signal) };
+            }
+        }
+    };
+    let first = targets(&table());
+    if first.0.is_empty() {
+        return;
+    }
+    send(&first, libc::SIGTERM);
+    let deadline = Instant::now() + grace;
+    loop {
+        reap_children();
+        let table = table();
+        let left = targets(&table);
+        let running = left
+            .0
+            .iter()
+            .any(|pid| table.iter().any(|p| p.pid == *pid && !p.zombie));
+        if !running {
+            return;
+        }
+        if Instant::now() >= deadline {
+            send(&left, libc::SIGKILL);
+            reap_children();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reaps every child of ours that has ended.
+fn reap_children() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only the status it is given.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+    }
+}
+
 /// The last `lines` lines of a log file, for error messages.
 pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -200,5 +338,59 @@ mod owner_tests {
         assert!(!owner_alive(&format!("{pid}:{later}")));
         assert!(!owner_alive("garbage"));
         assert!(!owner_alive(""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_read_after_the_last_parenthesis() {
+        let stat = "4242 (evil) name (x) S) S 17 4242 99 0 -1 4194560 1 2 3";
+        assert_eq!(
+            parse_stat(stat),
+            Some(Proc {
+                pid: 4242,
+                parent: 17,
+                group: 4242,
+                session: 99,
+                zombie: false,
+                started: 0,
+            })
+        );
+        let zombie = "7 (sleep) Z 1 7 7 0";
+        assert!(parse_stat(zombie).is_some_and(|p| p.zombie));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn descendants_follow_parent_links() {
+        let p = |pid, parent| Proc {
+            pid,
+            parent,
+            group: pid,
+            session: 1,
+            zombie: false,
+            started: 0,
+        };
+        let table = [
+            p(10, 1),
+            p(11, 10),
+            p(12, 11),
+            p(13, 10),
+            p(20, 1),
+            p(21, 20),
+        ];
+        let mut found = descendants(&table, 10);
+        found.sort();
+        assert_eq!(found, vec![11, 12, 13]);
+        assert!(descendants(&table, 12).is_empty());
+    }
+
+    #[test]
+    fn this_process_is_in_the_table() {
+        let me = std::process::id();
+        assert!(table().iter().any(|p| p.pid == me && p.parent != 0));
     }
 }

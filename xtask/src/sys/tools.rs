@@ -184,7 +184,7 @@ impl Pin {
         if self.is_current() {
             return Ok(program);
         }
-        eprintln!(
+        crate::errln!(
             "installing {} into {}",
             self.what,
             paths::display(&self.dir())
@@ -279,7 +279,7 @@ fn run_install(cmd: &mut Command, what: &str, fix: &str) -> Result<()> {
     let output = loop {
         match rx.recv_timeout(HEARTBEAT) {
             Ok(result) => break result.with_context(|| format!("cannot run {what}"))?,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => eprintln!(
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => crate::errln!(
                 "  … {what}: still at work ({}s)",
                 started.elapsed().as_secs()
             ),
@@ -289,7 +289,7 @@ fn run_install(cmd: &mut Command, what: &str, fix: &str) -> Result<()> {
         }
     };
     if started.elapsed() >= HEARTBEAT {
-        eprintln!("  {what}: done in {:.1}s", started.elapsed().as_secs_f32());
+        crate::errln!("  {what}: done in {:.1}s", started.elapsed().as_secs_f32());
     }
     if !output.status.success() {
         let mut log = String::from_utf8_lossy(&output.stderr).into_owned();

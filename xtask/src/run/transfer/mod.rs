@@ -165,26 +165,26 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     sides.from.check_account(&from).await?;
     sides.to.check_account(&to).await?;
     let pairs = pair_resources(app, &from, &to, &sides, &kinds).await?;
-    println!("migrating {from} → {to}:");
+    crate::sys::output::say(&format!("migrating {from} → {to}:"));
     for pair in &pairs {
         let count = if dry_run {
             format!(" ({})", describe_size(&sides, pair).await?)
         } else {
             String::new()
         };
-        println!(
+        crate::sys::output::say(&format!(
             "  {:9} {}: {} → {}{count}",
             pair.from.kind.name(),
             pair.id(),
             pair.from.physical_id,
             pair.to.physical_id
-        );
+        ));
     }
     if pairs.iter().any(|p| p.from.kind == Kind::UserPool) {
-        println!("note: Cognito passwords cannot be migrated; users are created with a temporary password and must reset it");
+        crate::sys::output::say("note: Cognito passwords cannot be migrated; users are created with a temporary password and must reset it");
     }
     if dry_run {
-        println!("dry run: nothing was written");
+        crate::sys::output::say("dry run: nothing was written");
         return Ok(0);
     }
     confirm_protected(&to, app, yes, "migrate data into", "")?;
@@ -205,7 +205,10 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
             run_id: dead.run_id.clone(),
         };
         if sides.to.locks().release(stale).await.is_ok() {
-            println!("cleared the lock of the killed migration {}", dead.run_id);
+            crate::sys::output::say(&format!(
+                "cleared the lock of the killed migration {}",
+                dead.run_id
+            ));
         }
     }
     let run_id = journal::new_run_id();
@@ -226,7 +229,7 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     if to.is_protected() {
         let taken = backups::take(app, &to, &sides.to.config, "before-migrate").await?;
         for t in taken {
-            println!("backed up {} first: {}", t.table, t.arn);
+            crate::sys::output::say(&format!("backed up {} first: {}", t.table, t.arn));
         }
     }
     copy_all(&sides, &pairs, overwrite, &checkpoint_path, holding).await?;
@@ -235,10 +238,12 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     // starts over and writes nothing new unless --overwrite is given.
     let _ = std::fs::remove_file(&checkpoint_path);
     if mismatched == 0 {
-        println!("verified: the target holds every source item and object unchanged");
+        crate::sys::output::say(
+            "verified: the target holds every source item and object unchanged",
+        );
         Ok(0)
     } else {
-        println!("verification failed for {mismatched} resource(s)");
+        crate::sys::output::say(&format!("verification failed for {mismatched} resource(s)"));
         Ok(1)
     }
 }
@@ -285,7 +290,10 @@ async fn copy_all(
 ) -> Result<()> {
     let mut checkpoint = load_checkpoint(checkpoint_path);
     if !checkpoint.pairs.is_empty() {
-        println!("resuming from {}", paths::display(checkpoint_path));
+        crate::sys::output::say(&format!(
+            "resuming from {}",
+            paths::display(checkpoint_path)
+        ));
     }
     checkpoint.holder = Some(holding);
     let saver = Arc::new(Saver {
@@ -312,7 +320,7 @@ async fn copy_all(
             }
             Kind::UserPool => cognito::copy_users(sides, pair).await?,
         };
-        println!(
+        crate::sys::output::say(&format!(
             "  {}: {} written, {} already identical, {} conflicting{}",
             pair.id(),
             counts.written,
@@ -323,15 +331,15 @@ async fn copy_all(
             } else {
                 ""
             }
-        );
+        ));
         checkpoint.pairs.entry(pair.id()).or_default().done = true;
         saver.save(&checkpoint)?;
         total.add(counts);
     }
-    println!(
+    crate::sys::output::say(&format!(
         "written {} item(s) and object(s); {} already identical; {} conflicting",
         total.written, total.identical, total.conflicts
-    );
+    ));
     Ok(())
 }
 
@@ -346,18 +354,18 @@ async fn verify_all(sides: &Sides, pairs: &[Pair]) -> Result<usize> {
         } else {
             "MISMATCH"
         };
-        println!(
+        crate::sys::output::say(&format!(
             "  verify {}: {} source, fingerprint {} / target {} — {verdict}",
             pair.id(),
             source.0,
             source.1,
             target.1
-        );
+        ));
         if missing > 0 {
-            println!(
+            crate::sys::output::say(&format!(
                 "    {missing} source item(s) are missing or different in {}",
                 pair.to.physical_id
-            );
+            ));
             mismatched += 1;
         }
     }
