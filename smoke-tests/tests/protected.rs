@@ -155,10 +155,20 @@ async fn a_literal_delete_said_to_write_nothing_is_refused_and_never_sent() {
         let mut options = protected(allow_mutating);
         options.token = Some("token".into());
         let report = smoke_tests::run(&forced, &endpoints, &options).await;
-        assert_eq!(stage.seen(), Vec::<String>::new(), "nothing reaches the stage");
+        assert_eq!(
+            stage.seen(),
+            Vec::<String>::new(),
+            "nothing reaches the stage"
+        );
         assert!(!report.ok(), "{}", report.table());
         let said = messages(&report);
-        for part in ["smoke.toml:1", "delete theirs", "`id`", "customer-42", "${id}"] {
+        for part in [
+            "smoke.toml:1",
+            "delete theirs",
+            "`id`",
+            "customer-42",
+            "${id}",
+        ] {
             assert!(said.contains(part), "names {part}: {said}");
         }
     }
@@ -252,7 +262,10 @@ async fn a_delete_of_an_id_the_run_made_runs_on_a_protected_stage_when_allowed()
     assert!(report.checks.iter().all(|c| c.passed), "{}", report.table());
     assert_eq!(
         stage.seen(),
-        ["POST /web/designs", &format!("DELETE /web/designs/smoke-{RUN}-0")]
+        [
+            "POST /web/designs",
+            &format!("DELETE /web/designs/smoke-{RUN}-0")
+        ]
     );
 }
 
@@ -294,7 +307,10 @@ async fn every_check_of_the_bundled_app_is_let_through_on_a_protected_stage() {
     let seen = stage.seen();
     assert!(seen.len() > spec.checks.len(), "{seen:?}");
     for request in &seen {
-        if ["DELETE", "PUT", "PATCH"].iter().any(|m| request.starts_with(m)) {
+        if ["DELETE", "PUT", "PATCH"]
+            .iter()
+            .any(|m| request.starts_with(m))
+        {
             assert!(request.contains(&format!("smoke-{RUN}-")), "{request}");
         }
     }
@@ -331,7 +347,10 @@ async fn load_sends_only_reads_to_a_protected_stage(#[case] allow_mutating: bool
     assert!(
         seen.iter().all(|r| r == "GET /web/health"),
         "only reads reach a protected stage: {:?}",
-        seen.iter().filter(|r| !r.starts_with("GET ")).take(5).collect::<Vec<_>>()
+        seen.iter()
+            .filter(|r| !r.starts_with("GET "))
+            .take(5)
+            .collect::<Vec<_>>()
     );
     assert_eq!(report.checks.len(), 1, "{report:?}");
     assert_eq!(report.left_out.len(), 3, "{:?}", report.left_out);
