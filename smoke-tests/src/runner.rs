@@ -24,7 +24,9 @@ pub struct Options {
     pub timeout: Duration,
     /// For the whole run, retries included.
     pub deadline: Duration,
-    /// Makes ids unique to the run: `smoke-<run id>-<n>`.
+    /// Makes ids unique to the run: `smoke-<run id>-<n>`. On a protected
+    /// stage a value carrying it is what the guard takes for an id this
+    /// run made, so there it must have at least 12 characters.
     pub run_id: String,
     /// A bearer token for protected endpoints.
     pub token: Option<String>,
