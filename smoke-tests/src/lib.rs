@@ -4,8 +4,11 @@
 //!
 //! The caller (the deploy tool) discovers the endpoints and their base URLs
 //! and obtains tokens; this crate owns the spec, the coverage rule, the
-//! concurrent runner with retries, and the reports (table, JSON, JUnit).
+//! concurrent runner with retries, the reports (table, JSON, JUnit), and
+//! the guard every request passes: on a protected stage nothing changes
+//! data this run did not make, whatever the spec says.
 
+mod guard;
 pub mod load;
 pub mod report;
 pub mod runner;

@@ -3,7 +3,9 @@
 //! warm-up, each request a whole check (its own `${id}`, setup and
 //! cleanup included) sent once, never retried. Latency goes into one HDR
 //! histogram per check; what is measured is only what ends after the
-//! warm-up.
+//! warm-up. A protected stage gets reads only: a check with any request
+//! that writes is left out, and the guard refuses a writing request if
+//! one came through anyway.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,8 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::runner::{bases, run_check, Options};
+use crate::guard::Gate;
+use crate::runner::{run_check, Options, Shared};
 use crate::spec::{Check, Objectives, Spec};
 use crate::Endpoint;
 
@@ -262,8 +265,27 @@ struct Tally {
     failures: Vec<String>,
 }
 
+/// Why `check` may not be driven with `options`: on a protected stage
+/// (`options.protected_stage`) load sends only reads, decided from every
+/// request of the check (its setup and cleanup included), whatever the
+/// spec says of it.
+pub fn left_out(check: &Check, options: &Options) -> Option<String> {
+    if !options.protected_stage {
+        return None;
+    }
+    let writing = check.writing_requests().next()?;
+    Some(format!(
+        "{} in {}: sends {} {}, a method that writes, and the stage is protected: load sends only reads there",
+        check.route(),
+        check.service,
+        writing.method.to_uppercase(),
+        writing.path
+    ))
+}
+
 /// Drives `checks` (matched to `endpoints` by service and route) per the
-/// plan. `left_out` is carried into the report.
+/// plan. `left_out` is carried into the report, with every check
+/// [`left_out`] refuses.
 pub async fn drive(
     spec: &Spec,
     checks: &[Check],
@@ -275,6 +297,10 @@ pub async fn drive(
     let mut work: Vec<(Check, Endpoint)> = Vec::new();
     let mut left_out = left_out;
     for check in checks {
+        if let Some(why) = self::left_out(check, options) {
+            left_out.push(why);
+            continue;
+        }
         match endpoints.iter().find(|e| {
             e.service == check.service && format!("{} {}", e.method, e.path) == check.route()
         }) {
@@ -301,22 +327,25 @@ pub async fn drive(
             })
             .collect(),
     );
-    let client = match options.client() {
-        Ok(client) => client,
+    let nothing = |left_out| LoadReport {
+        pace: String::new(),
+        warmup_s: 0.0,
+        measured_s: 0.0,
+        checks: Vec::new(),
+        missed_starts: 0,
+        left_out,
+    };
+    if work.is_empty() {
+        return nothing(left_out);
+    }
+    let run = match Shared::new(spec, endpoints, options, Gate::ReadOnly) {
+        Ok(run) => run,
         Err(err) => {
             left_out.push(err);
-            return LoadReport {
-                pace: String::new(),
-                warmup_s: 0.0,
-                measured_s: 0.0,
-                checks: Vec::new(),
-                missed_starts: 0,
-                left_out,
-            };
+            return nothing(left_out);
         }
     };
-    let bases = bases(endpoints);
-    let shared = Arc::new((work, bases, options.clone(), client));
+    let shared = Arc::new((work, run));
     let counter = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let measure_from = started + plan.warmup;
@@ -331,15 +360,14 @@ pub async fn drive(
             let tallies = tallies.clone();
             let n = counter.fetch_add(1, Ordering::Relaxed);
             async move {
-                let (work, bases, options, client) = &*shared;
+                let (work, run) = &*shared;
                 if work.is_empty() {
                     return;
                 }
                 let i = n % work.len();
                 let (check, endpoint) = &work[i];
                 // Sent once: no retry stretches a latency or hides an error.
-                let outcome =
-                    run_check(client, check, endpoint, n, options, bases, Instant::now()).await;
+                let outcome = run_check(run, check, endpoint, n, Instant::now()).await;
                 if Instant::now() < measure_from {
                     return;
                 }

@@ -1,6 +1,8 @@
 //! Runs the checks: coverage first, then every check concurrently (bounded),
 //! each with its setup and cleanup, with retries only for cold-start kinds
-//! of failure, inside an overall deadline.
+//! of failure, inside an overall deadline. On a protected stage every
+//! request of a check is judged by the guard before the first is sent, and
+//! again as it is sent: a check with one refused request sends none.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::guard::{Gate, Guard};
 use crate::report::{Outcome, Report};
 use crate::spec::{Check, Request, Spec};
 use crate::Endpoint;
@@ -22,13 +25,16 @@ pub struct Options {
     pub timeout: Duration,
     /// For the whole run, retries included.
     pub deadline: Duration,
-    /// Makes ids unique to the run: `smoke-<run id>-<n>`.
+    /// Makes ids unique to the run: `smoke-<run id>-<n>`. On a protected
+    /// stage a value carrying it is what the guard takes for an id this
+    /// run made, so there it must have at least 12 characters.
     pub run_id: String,
     /// A bearer token for protected endpoints.
     pub token: Option<String>,
     /// Why there is no token, for the failure message.
     pub no_token_reason: Option<String>,
-    /// On a protected stage, checks that change data run only when allowed.
+    /// A protected stage: checks that change data run only when allowed,
+    /// and no request changes data this run did not make (the guard).
     pub protected_stage: bool,
     pub allow_mutating: bool,
     /// Host names to reach at a given address instead of asking DNS: a
@@ -62,6 +68,70 @@ pub(crate) fn bases(endpoints: &[Endpoint]) -> BTreeMap<String, String> {
         }
     }
     bases
+}
+
+/// What every check of one run shares.
+pub(crate) struct Shared {
+    pub client: reqwest::Client,
+    pub options: Options,
+    pub bases: BTreeMap<String, String>,
+    pub guard: Guard,
+    /// The spec's file, to name a check's line.
+    pub spec_file: String,
+}
+
+impl Shared {
+    /// `gate` is what may reach the stage: the caller's choice between a
+    /// smoke run and load, from `options.protected_stage`.
+    pub(crate) fn new(
+        spec: &Spec,
+        endpoints: &[Endpoint],
+        options: &Options,
+        gate: Gate,
+    ) -> Result<Shared, String> {
+        Ok(Shared {
+            client: options.client()?,
+            options: options.clone(),
+            bases: bases(endpoints),
+            guard: Guard {
+                gate: if options.protected_stage {
+                    gate
+                } else {
+                    Gate::Open
+                },
+                run_id: options.run_id.clone(),
+                routes: Arc::new(endpoints.to_vec()),
+            },
+            spec_file: spec.path.display().to_string(),
+        })
+    }
+
+    /// Every request of the check judged before any is sent, so a refused
+    /// cleanup never leaves what its setup made: the first refusal, naming
+    /// the check, the request, the parameter and what to do.
+    fn judge(&self, check: &Check, vars: &Vars) -> Result<(), String> {
+        for (step, request) in check.requests() {
+            let service = request.service.as_deref().unwrap_or(&check.service);
+            let path = resolve_path(request, vars);
+            if let Err(refusal) = self.guard.admit(service, &request.method, &path) {
+                let to = match &request.service {
+                    Some(other) if *other != check.service => format!(" to {other}"),
+                    _ => String::new(),
+                };
+                let label = match &check.name {
+                    Some(name) => format!("\"{name}\" ({} in {})", check.route(), check.service),
+                    None => format!("{} in {}", check.route(), check.service),
+                };
+                return Err(format!(
+                    "{}:{}: check {label} is refused on a protected stage: {step} `{} {path}`{to}: {refusal}",
+                    self.spec_file,
+                    check.line,
+                    request.method.to_uppercase()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Options {
@@ -124,29 +194,26 @@ pub async fn run(spec: &Spec, endpoints: &[Endpoint], options: &Options) -> Repo
         work.push((n, check.clone(), endpoint.clone(), true));
     }
 
-    let client = match options.client() {
-        Ok(client) => client,
+    let shared = match Shared::new(spec, endpoints, options, Gate::Protected) {
+        Ok(shared) => Arc::new(shared),
         Err(err) => {
             report.coverage.push(err);
             return report;
         }
     };
-    let bases = Arc::new(bases(endpoints));
     let started = Instant::now();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for (n, check, endpoint, main) in work {
-        let client = client.clone();
-        let options = options.clone();
+        let shared = shared.clone();
         let semaphore = semaphore.clone();
-        let bases = bases.clone();
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            let deadline = started + options.deadline;
+            let deadline = started + shared.options.deadline;
             if main {
-                run_check(&client, &check, &endpoint, n, &options, &bases, deadline).await
+                run_check(&shared, &check, &endpoint, n, deadline).await
             } else {
-                run_unauthorized(&client, &check, &endpoint, n, &options, deadline).await
+                run_unauthorized(&shared, &check, &endpoint, n, deadline).await
             }
         });
     }
@@ -189,21 +256,17 @@ fn outcome(check: &Check, endpoint: &Endpoint, variant: &str, expected: u16) -> 
 
 /// A protected endpoint called without a token must answer 401.
 async fn run_unauthorized(
-    client: &reqwest::Client,
+    shared: &Shared,
     check: &Check,
     endpoint: &Endpoint,
     n: usize,
-    options: &Options,
     deadline: Instant,
 ) -> Outcome {
     let mut out = outcome(check, endpoint, "without token", 401);
-    if check.mutates && options.protected_stage {
-        if let Some(literal) = literal_target(check) {
-            out.message = Some(format!(
-                "refused on a protected stage: {literal} is a literal; a check that writes or deletes there acts only on ids this run created (`${{id}}`, `${{run_id}}`)"
-            ));
-            return out;
-        }
+    let vars = Vars::new(&shared.options.run_id, n);
+    if let Err(refused) = shared.judge(check, &vars) {
+        out.message = Some(refused);
+        return out;
     }
     let Some(base) = &endpoint.base_url else {
         out.message = Some(format!(
@@ -212,12 +275,19 @@ async fn run_unauthorized(
         ));
         return out;
     };
-    let vars = Vars::new(&options.run_id, n);
     let request = Request {
         headers: BTreeMap::new(),
         ..check.request.clone()
     };
-    match send(client, base, &request, &vars, None, deadline).await {
+    let steps = Steps {
+        shared,
+        service: &check.service,
+        own: base,
+        vars: &vars,
+        token: None,
+        deadline,
+    };
+    match steps.send(&request).await {
         Ok(answer) => {
             out.status = Some(answer.status);
             out.latency_ms = answer.latency_ms;
@@ -237,49 +307,28 @@ async fn run_unauthorized(
     out
 }
 
-/// The first path parameter of a writing request that names a fixed id
-/// instead of one this run made: `param \`id = "customer-42"\` of DELETE /x`.
-fn literal_target(check: &Check) -> Option<String> {
-    check.writing_requests().find_map(|request| {
-        request
-            .params
-            .iter()
-            .find(|(_, value)| !value.contains("${id}") && !value.contains("${run_id}"))
-            .map(|(key, value)| {
-                format!(
-                    "param `{key} = \"{value}\"` of {} {}",
-                    request.method, request.path
-                )
-            })
-    })
-}
-
 pub(crate) async fn run_check(
-    client: &reqwest::Client,
+    shared: &Shared,
     check: &Check,
     endpoint: &Endpoint,
     n: usize,
-    options: &Options,
-    bases: &BTreeMap<String, String>,
     deadline: Instant,
 ) -> Outcome {
+    let options = &shared.options;
     let protected = endpoint.protected || check.protected == Some(true);
     let variant = if protected { "with token" } else { "" };
     let mut out = outcome(check, endpoint, variant, check.expect);
-    if check.mutates && options.protected_stage && !options.allow_mutating {
+    let vars = Vars::new(&options.run_id, n);
+    if let Err(refused) = shared.judge(check, &vars) {
+        out.message = Some(refused);
+        return out;
+    }
+    if check.changes_data() && options.protected_stage && !options.allow_mutating {
         out.skipped = true;
         out.message = Some(
             "changes data: skipped on a protected stage (pass --allow-mutating to run it)".into(),
         );
         return out;
-    }
-    if check.mutates && options.protected_stage {
-        if let Some(literal) = literal_target(check) {
-            out.message = Some(format!(
-                "refused on a protected stage: {literal} is a literal; a check that writes or deletes there acts only on ids this run created (`${{id}}`, `${{run_id}}`)"
-            ));
-            return out;
-        }
     }
     let Some(base) = &endpoint.base_url else {
         out.message = Some(format!(
@@ -306,11 +355,10 @@ pub(crate) async fn run_check(
     } else {
         None
     };
-    let vars = Vars::new(&options.run_id, n);
     let steps = Steps {
-        client,
+        shared,
+        service: &check.service,
         own: base,
-        bases,
         vars: &vars,
         token,
         deadline,
@@ -336,7 +384,7 @@ pub(crate) async fn run_check(
             }
         }
     }
-    match send(client, base, &check.request, &vars, token, deadline).await {
+    match steps.send(&check.request).await {
         Ok(answer) => {
             out.status = Some(answer.status);
             out.latency_ms = answer.latency_ms;
@@ -394,11 +442,13 @@ fn cleanup_ok(step: &Request, status: u16) -> bool {
         || (step.method.eq_ignore_ascii_case("DELETE") && matches!(status, 404 | 410))
 }
 
-/// What setup and cleanup steps of one check share.
+/// What the requests of one check share; every one is sent through
+/// [`Steps::send`], which asks the guard once more.
 struct Steps<'a> {
-    client: &'a reqwest::Client,
+    shared: &'a Shared,
+    /// The check's own service and its API's base URL.
+    service: &'a str,
     own: &'a str,
-    bases: &'a BTreeMap<String, String>,
     vars: &'a Vars,
     token: Option<&'a str>,
     deadline: Instant,
@@ -406,15 +456,30 @@ struct Steps<'a> {
 
 impl Steps<'_> {
     async fn send(&self, step: &Request) -> Result<Answer, String> {
-        let base = match &step.service {
-            Some(service) => self.bases.get(service).ok_or_else(|| {
-                format!("service `{service}` of a setup step has no deployed API")
-            })?,
-            None => self.own,
+        let (service, base) = match &step.service {
+            Some(service) => (
+                service.as_str(),
+                self.shared
+                    .bases
+                    .get(service)
+                    .map(String::as_str)
+                    .ok_or_else(|| {
+                        format!("service `{service}` of a setup step has no deployed API")
+                    })?,
+            ),
+            None => (self.service, self.own),
         };
+        let path = resolve_path(step, self.vars);
+        if let Err(refusal) = self.shared.guard.admit(service, &step.method, &path) {
+            return Err(format!(
+                "`{} {path}` to {service} is refused on a protected stage: {refusal}",
+                step.method.to_uppercase()
+            ));
+        }
         send(
-            self.client,
+            &self.shared.client,
             base,
+            &path,
             step,
             self.vars,
             self.token,
@@ -502,16 +567,10 @@ fn toml_to_json(value: &toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Sends one request, retrying cold-start kinds of failure (502, 503, 504,
-/// a refused or reset connection) with backoff until the deadline.
-async fn send(
-    client: &reqwest::Client,
-    base: &str,
-    request: &Request,
-    vars: &Vars,
-    token: Option<&str>,
-    deadline: Instant,
-) -> Result<Answer, String> {
+/// The path a request is sent to: `${id}` and `${run_id}` filled, each
+/// `{param}` from `params`, any parameter left with the check's own id.
+/// The guard judges this very path.
+fn resolve_path(request: &Request, vars: &Vars) -> String {
     let mut path = vars.text(&request.path);
     for (key, value) in &request.params {
         path = path.replace(&format!("{{{key}}}"), &vars.text(value));
@@ -523,6 +582,21 @@ async fn send(
         }
         path.replace_range(open..=close, &vars.id);
     }
+    path
+}
+
+/// Sends one request to `path` (from [`resolve_path`]), retrying
+/// cold-start kinds of failure (502, 503, 504, a refused or reset
+/// connection) with backoff until the deadline.
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    request: &Request,
+    vars: &Vars,
+    token: Option<&str>,
+    deadline: Instant,
+) -> Result<Answer, String> {
     let url = format!("{}{}", base.trim_end_matches('/'), path);
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", request.method))?;

@@ -120,9 +120,11 @@ pub struct Check {
     pub request: Request,
     pub expect: u16,
     pub json: Option<toml::Value>,
-    /// Whether the check (its setup and cleanup included) changes data: any
-    /// method but GET, HEAD and OPTIONS does, unless the spec says
-    /// `mutates = false` and explains `why`.
+    /// What the spec says: whether the check (its setup and cleanup
+    /// included) changes data. Any method but GET, HEAD and OPTIONS does,
+    /// unless the spec says `mutates = false` and explains `why`, which it
+    /// may only for a check whose writes are all POSTs. The runner asks
+    /// [`Check::changes_data`], which reads the requests too.
     pub mutates: bool,
     /// Overrides what discovery says about an authorizer: a check that says
     /// `protected = true` is also sent without a token and must get 401.
@@ -138,14 +140,82 @@ pub struct Check {
 /// Methods that never change data.
 pub const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
 
+/// What a request's method may do to the data behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// GET, HEAD, OPTIONS: nothing.
+    Read,
+    /// POST: makes something new (or is refused).
+    Create,
+    /// DELETE, PUT, PATCH, `ANY` and every other method: changes or
+    /// removes what the path names.
+    Change,
+}
+
 impl Request {
     /// Whether the method may change data.
     pub fn writes(&self) -> bool {
-        !SAFE_METHODS.contains(&self.method.to_uppercase().as_str())
+        self.effect() != Effect::Read
+    }
+
+    /// What the method may do, from the method alone.
+    pub fn effect(&self) -> Effect {
+        effect(&self.method)
+    }
+}
+
+/// What a method may do to the data behind its path.
+pub fn effect(method: &str) -> Effect {
+    let method = method.to_uppercase();
+    if SAFE_METHODS.contains(&method.as_str()) {
+        Effect::Read
+    } else if method == "POST" {
+        Effect::Create
+    } else {
+        Effect::Change
+    }
+}
+
+/// Which request of a check: the runner names it when it refuses one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The nth setup step, from 1.
+    Setup(usize),
+    /// The check's own request.
+    Main,
+    /// The nth cleanup step, from 1.
+    Cleanup(usize),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Setup(n) => write!(f, "setup step {n}"),
+            Step::Main => write!(f, "its request"),
+            Step::Cleanup(n) => write!(f, "cleanup step {n}"),
+        }
     }
 }
 
 impl Check {
+    /// Every request of the check in the order the runner sends them:
+    /// setup steps, its own, cleanup steps.
+    pub fn requests(&self) -> impl Iterator<Item = (Step, &Request)> {
+        let setup = self
+            .setup
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (Step::Setup(i + 1), r));
+        let cleanup = self
+            .cleanup
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (Step::Cleanup(i + 1), r));
+        setup
+            .chain(std::iter::once((Step::Main, &self.request)))
+            .chain(cleanup)
+    }
+
     /// Every request that may change data: the check's own (when its
     /// method writes), then its setup and cleanup steps that write.
     pub fn writing_requests(&self) -> impl Iterator<Item = &Request> {
@@ -153,6 +223,21 @@ impl Check {
             .chain(&self.setup)
             .chain(&self.cleanup)
             .filter(|r| r.writes())
+    }
+
+    /// Whether the check may change data, whatever its flag says: a
+    /// DELETE, PUT or PATCH anywhere in it always may; POSTs may unless
+    /// the spec says why not (`mutates = false`).
+    pub fn changes_data(&self) -> bool {
+        self.mutates
+            || self
+                .writing_requests()
+                .any(|r| r.effect() == Effect::Change)
+    }
+
+    /// Whether every request of the check only reads.
+    pub fn reads_only(&self) -> bool {
+        self.writing_requests().next().is_none()
     }
 
     /// `GET /designs/{id}` — how endpoints and checks are matched.
@@ -275,6 +360,28 @@ impl Spec {
             };
             let writes = !SAFE_METHODS.contains(&method.as_str())
                 || raw.setup.iter().chain(&raw.cleanup).any(Request::writes);
+            if raw.mutates == Some(false) {
+                // Only a POST can be one the API refuses without touching
+                // anything already there: a DELETE, PUT or PATCH names
+                // what it changes, and is a change whatever it answers.
+                let changing =
+                    std::iter::once((Step::Main, method.as_str(), raw.path.as_str()))
+                        .chain(
+                            raw.setup.iter().enumerate().map(|(i, r)| {
+                                (Step::Setup(i + 1), r.method.as_str(), r.path.as_str())
+                            }),
+                        )
+                        .chain(raw.cleanup.iter().enumerate().map(|(i, r)| {
+                            (Step::Cleanup(i + 1), r.method.as_str(), r.path.as_str())
+                        }))
+                        .find(|(_, m, _)| effect(m) == Effect::Change);
+                if let Some((step, m, p)) = changing {
+                    return Err(error(format!(
+                        "`mutates = false` may mark a check whose writes are all POSTs, and {step} is `{} {p}`, which changes what it names whatever it answers; remove `mutates = false` (on a protected stage the check then runs only with --allow-mutating, and only on ids this run made)",
+                        m.to_uppercase()
+                    )));
+                }
+            }
             let mutates = match (raw.mutates, raw.why.as_deref().map(str::trim)) {
                 (Some(false), None | Some("")) if writes => {
                     return Err(error(format!(
@@ -366,11 +473,59 @@ mod tests {
 
     #[test]
     fn declaring_a_write_harmless_needs_a_reason() {
-        let err = check("method = \"DELETE\"\nmutates = false\n").unwrap_err();
+        let err = check("method = \"POST\"\nmutates = false\n").unwrap_err();
         assert!(err.message.contains("needs `why"), "{err}");
         assert_eq!(err.line, 1);
         let ok = check("method = \"POST\"\nmutates = false\nwhy = \"refused with 400\"\n").unwrap();
         assert!(!ok.mutates);
+    }
+
+    #[test]
+    fn only_a_post_may_be_declared_harmless() {
+        let why = "mutates = false\nwhy = \"refused\"\n";
+        for method in ["DELETE", "PUT", "PATCH", "ANY"] {
+            let err = check(&format!("method = \"{method}\"\n{why}")).unwrap_err();
+            assert!(
+                err.message
+                    .contains(&format!("its request is `{method} /x/{{id}}`")),
+                "{err}"
+            );
+            assert_eq!(err.line, 1);
+        }
+        let err = check(&format!(
+            "method = \"POST\"\ncleanup = [{{ method = \"DELETE\", path = \"/x/customer-42\" }}]\n{why}"
+        ))
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("cleanup step 1 is `DELETE /x/customer-42`"),
+            "{err}"
+        );
+        let err = check(&format!(
+            "method = \"GET\"\nsetup = [{{ method = \"post\", path = \"/x\" }}, {{ method = \"patch\", path = \"/x/1\" }}]\n{why}"
+        ))
+        .unwrap_err();
+        assert!(
+            err.message.contains("setup step 2 is `PATCH /x/1`"),
+            "{err}"
+        );
+        let ok = check(&format!(
+            "method = \"GET\"\nsetup = [{{ method = \"POST\", path = \"/x\" }}]\n{why}"
+        ))
+        .unwrap();
+        assert!(!ok.mutates && !ok.changes_data() && !ok.reads_only());
+    }
+
+    #[test]
+    fn a_change_anywhere_changes_data_whatever_the_flag() {
+        let mut delete = check("method = \"DELETE\"\n").unwrap();
+        delete.mutates = false;
+        assert!(delete.changes_data());
+        let mut post = check("method = \"POST\"\n").unwrap();
+        post.mutates = false;
+        assert!(!post.changes_data());
+        let read = check("method = \"GET\"\n").unwrap();
+        assert!(!read.changes_data() && read.reads_only());
     }
 
     #[test]

@@ -328,7 +328,7 @@ pub struct DeployArgs {
     /// Deploy an unprotected stage even though the audit has findings.
     #[arg(long)]
     pub allow_findings: bool,
-    /// Let the smoke run after the deploy change data on a protected stage.
+    /// Let the smoke run after the deploy change data on a protected stage (never on ids this run did not make).
     #[arg(long)]
     pub allow_mutating: bool,
     /// Deploy a protected stage without backing up its tables first.
@@ -361,7 +361,7 @@ pub struct DeployArgs {
 pub struct SmokeArgs {
     #[command(flatten)]
     pub at: StageOpt,
-    /// Also run checks that change data on a protected stage.
+    /// Also run checks that change data on a protected stage (never on ids this run did not make).
     #[arg(long)]
     pub allow_mutating: bool,
     /// Write a JUnit XML report here.
@@ -439,7 +439,7 @@ pub struct LoadArgs {
     /// How long to send before measuring (cold starts, caches).
     #[arg(long, value_name = "DURATION", value_parser = crate::sys::clock::parse_duration, default_value = "5s")]
     pub warmup: std::time::Duration,
-    /// Load a protected stage without asking (only its checks that change no data run).
+    /// Load a protected stage without asking (only its checks whose every request reads run).
     #[arg(long)]
     pub yes: bool,
     #[command(flatten)]

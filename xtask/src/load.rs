@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &Global, args: LoadArgs) -> Result<i32> {
     }
     let (app, stage, target) = global.open_stage(&args.at).await?;
     if stage.is_protected() && !args.yes {
-        crate::sys::refuse!("stage {stage} is protected: pass --yes to load it (only its checks that change no data run)");
+        crate::sys::refuse!("stage {stage} is protected: pass --yes to load it (only its checks whose every request reads run)");
     }
     let run_id = journal::new_run_id();
     crate::errln!(

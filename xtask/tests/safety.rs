@@ -1,7 +1,7 @@
 //! What must never happen to a team's data or secrets, shown on the real
 //! emulator: app code never sees the caller's credentials, a rehearsal of a
-//! protected stage passes its own smoke test without real users, and a
-//! smoke check never deletes data it did not create.
+//! protected stage passes its own smoke test without real users, and no
+//! smoke check or load request deletes data the run did not create there.
 
 mod support;
 
@@ -144,20 +144,64 @@ async fn a_rehearsal_of_prod_passes_its_smoke_and_never_touches_data_it_did_not_
     let spec = app.join("smoke.toml");
     let mut text = std::fs::read_to_string(&spec)?;
     text.push_str("\n[[check]]\nservice = \"image-api\"\nname = \"delete a fixed design\"\nmethod = \"DELETE\"\npath = \"/designs/{id}\"\nparams = { id = \"customer-42\" }\nexpect = 204\n");
-    std::fs::write(&spec, text)?;
+    std::fs::write(&spec, &text)?;
+    let still_there = || async {
+        let answer = client.get(format!("{designs}/customer-42")).send().await?;
+        anyhow::Ok(answer.status().as_u16())
+    };
 
     let smoke = without_smoke_user(&["smoke", "prod", "--rehearse", "--app", &app_arg]);
     assert_eq!(smoke.code, Some(1), "{}", smoke.text);
     assert!(
-        smoke
-            .text
-            .contains("refused on a protected stage: param `id = \"customer-42\"`"),
+        smoke.text.contains(
+            "path parameter `id` of route `DELETE /designs/{id}` is `customer-42`, which this run did not make"
+        ),
         "{}",
         smoke.text
     );
-    let still_there = client.get(format!("{designs}/customer-42")).send().await?;
     assert_eq!(
-        still_there.status().as_u16(),
+        still_there().await?,
+        200,
+        "the customer's design was deleted"
+    );
+
+    // Load leaves the check out: it sends only reads to a protected stage.
+    let load = [
+        "load",
+        "prod",
+        "--rehearse",
+        "--yes",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+    ];
+    let loaded =
+        without_smoke_user(&[&load[..], &["--format", "json", "--app", &app_arg]].concat());
+    let report: serde_json::Value = serde_json::from_str(&loaded.stdout)
+        .with_context(|| format!("a JSON report:\n{}", loaded.text))?;
+    let left_out = report["left_out"].to_string();
+    assert!(
+        left_out.contains("DELETE /designs/{id} in image-api: sends DELETE"),
+        "{report}"
+    );
+    assert_eq!(
+        still_there().await?,
+        200,
+        "load deleted the customer's design"
+    );
+
+    // The drill: the same check said to write nothing. The spec is refused
+    // before anything is sent, by smoke and by load.
+    std::fs::write(
+        &spec,
+        format!("{text}mutates = false\nwhy = \"the API refuses it\"\n"),
+    )?;
+    let refused = "`mutates = false` may mark a check whose writes are all POSTs";
+    without_smoke_user(&["smoke", "prod", "--rehearse", "--app", &app_arg]).fails_with(refused);
+    without_smoke_user(&[&load[..], &["--app", &app_arg]].concat()).fails_with(refused);
+    assert_eq!(
+        still_there().await?,
         200,
         "the customer's design was deleted"
     );

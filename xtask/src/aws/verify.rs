@@ -78,7 +78,9 @@ impl Prepared {
         };
         // A rehearsal of a protected stage runs on the emulator, where there
         // are no real users or data to protect: every check runs, with a
-        // throwaway user, and literal ids are still refused as on the stage.
+        // throwaway user. The runner's guard refuses, as on the real stage
+        // (`protected_stage` is the same), every write to an id this run
+        // did not make.
         let rehearsal = target.is_rehearsal();
         let mut options = Options {
             run_id: run_id.to_lowercase(),
@@ -149,8 +151,10 @@ pub async fn run(
 }
 
 /// Drives the spec's checks under load: on a protected stage only those
-/// that change no data (a rehearsal included: it rehearses the real
-/// stage's load), elsewhere all of them.
+/// whose every request reads (a rehearsal included: it rehearses the real
+/// stage's load), elsewhere all of them. The generator decides which
+/// (`smoke_tests::load::left_out`), and its guard refuses any writing
+/// request to a protected stage that came through anyway.
 pub async fn load(
     app: &App,
     stage: &Stage,
@@ -160,38 +164,30 @@ pub async fn load(
 ) -> Result<smoke_tests::load::LoadReport> {
     let mut prepared = Prepared::new(app, stage, target, run_id, !stage.is_protected()).await?;
     prepared.options.timeout = std::time::Duration::from_secs(30);
-    let mut left_out = Vec::new();
-    let checks: Vec<smoke_tests::spec::Check> = prepared
-        .spec
-        .checks
+    let checks = &prepared.spec.checks;
+    if checks
         .iter()
-        .filter(|c| {
-            let keep = !(stage.is_protected() && c.mutates);
-            if !keep {
-                left_out.push(format!(
-                    "{} in {}: changes data, and stage {stage} is protected",
-                    c.route(),
-                    c.service
-                ));
-            }
-            keep
-        })
-        .cloned()
-        .collect();
-    if checks.is_empty() {
+        .all(|c| smoke_tests::load::left_out(c, &prepared.options).is_some())
+    {
+        let some = !checks.is_empty();
         prepared.finish().await;
+        let spec = crate::sys::paths::display(&app.root.join(SPEC_FILE));
+        if stage.is_protected() && some {
+            anyhow::bail!(
+                "{spec} has no check that only reads, and stage {stage} is protected: load sends only reads there; add a GET check of an endpoint to {spec}"
+            );
+        }
         anyhow::bail!(
-            "{} has no check to drive on stage {stage}; `cargo xtask smoke {stage} --init` writes one per endpoint",
-            crate::sys::paths::display(&app.root.join(SPEC_FILE))
+            "{spec} has no check to drive on stage {stage}; `cargo xtask smoke {stage} --init` writes one per endpoint"
         );
     }
     let report = smoke_tests::load::drive(
         &prepared.spec,
-        &checks,
+        checks,
         &prepared.endpoints,
         &prepared.options,
         plan,
-        left_out,
+        Vec::new(),
     )
     .await;
     prepared.finish().await;
@@ -256,7 +252,7 @@ async fn through_domains(
             checks: spec
                 .checks
                 .iter()
-                .filter(|c| c.service == domain.service && !c.mutates)
+                .filter(|c| c.service == domain.service && !c.changes_data())
                 .cloned()
                 .collect(),
         };
@@ -275,7 +271,7 @@ async fn through_domains(
 /// What the smoke test of the real stage will need that a rehearsal did
 /// not: a test user, and `--allow-mutating` for the checks that write.
 fn real_stage_needs(stage: &Stage, spec: &Spec, had_user: bool) -> String {
-    let writing = spec.checks.iter().filter(|c| c.mutates).count();
+    let writing = spec.checks.iter().filter(|c| c.changes_data()).count();
     let mut out = format!("rehearsal of protected stage {stage}: the smoke test ran every check with a throwaway user on the emulator; on the real stage:");
     if had_user {
         out.push_str("\n  - set SMOKE_USERNAME and SMOKE_PASSWORD to a test user of its user pool (no user is ever created there)");
