@@ -28,6 +28,7 @@ use crate::run::journal::{self, ServiceRecord, Status};
 use crate::run::scheduler::{Package, Schedule};
 use crate::run::serverless::Sink;
 use crate::run::stage_run::{Trust, Undone};
+use crate::run::undo::Window;
 use crate::run::{ahead, bake, diff, fingerprint, guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths, tools};
 
@@ -213,7 +214,11 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
             out.plain(&format!("{why}: rolling the run back"));
             run.record(|j| j.event(format!("bake: {why}")));
             deployer.undo_run().await;
-            if let Err(err) = bake::keep_in_step(&run).await {
+            let window = Window {
+                start: run.journal().started_at,
+                end: journal::now(),
+            };
+            if let Err(err) = bake::after_undo(&run, window).await {
                 out.plain(&format!(
                     "warning: the monitoring stack was not brought back in step: {err:#}"
                 ));

@@ -15,7 +15,7 @@ use crate::run::history::History;
 use crate::run::journal::{self, StageKey, Status};
 use crate::run::stage_run::{self, Trust, Undone};
 use crate::run::undo::{Undo, Window};
-use crate::run::{guard, interrupt, preflight, StageRun};
+use crate::run::{bake, guard, interrupt, preflight, StageRun};
 use crate::sys::output::Printer;
 
 /// How many of a stage's newest runs are read to find the one to undo.
@@ -137,6 +137,14 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
                 }
             }
         });
+    }
+    // The monitoring stack follows what is deployed now.
+    if let Trust::ReadBack(window) = trust {
+        if let Err(err) = bake::after_undo(&run, window).await {
+            run.out.plain(&format!(
+                "warning: the monitoring stack was not brought back in step: {err:#}"
+            ));
+        }
     }
     let interrupted = interrupt::requested();
     let journal = run

@@ -227,5 +227,26 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
         removed.text
     );
     assert!(h.stack("web-monitoring-dev").await?.is_none());
+
+    // A first deploy whose bake fires is undone whole: the monitoring
+    // stack it created goes with the stack of its service.
+    let (mut child, output) = baking(&h, &app_arg)?;
+    let failed = lambda
+        .invoke()
+        .function_name("web-dev-boom")
+        .payload(aws_sdk_lambda::primitives::Blob::new(
+            r#"{"queryStringParameters":{"fail":"1"}}"#,
+        ))
+        .send()
+        .await?;
+    assert!(failed.function_error().is_some(), "the invocation failed");
+    let status = child.wait()?;
+    let text = output.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(h.stack("web-dev").await?.is_none(), "{text}");
+    assert!(
+        h.stack("web-monitoring-dev").await?.is_none(),
+        "the monitoring stack of an undone first deploy stays: {text}"
+    );
     Ok(())
 }

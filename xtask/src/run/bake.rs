@@ -20,8 +20,44 @@ pub async fn keep_in_step(run: &StageRun<'_>) -> Result<()> {
     let (what, alarms) = monitoring::deploy(run.app, run.stage, run.target).await?;
     let message = format!("monitoring: {alarms} alarm(s) and a dashboard, {what}");
     run.out.step(&message);
-    run.record(|j| j.event(message));
+    run.record(|j| {
+        if what == "created" {
+            j.notes.insert(MONITORING_CREATED.into(), "true".into());
+        }
+        j.event(message)
+    });
     Ok(())
+}
+
+/// The journal note of a run that created the stage's monitoring stack.
+pub const MONITORING_CREATED: &str = "monitoring_created";
+
+/// After the changes of a run that ran within `undone` were undone: the
+/// monitoring stack follows what is deployed now, and one that run
+/// created — as CloudFormation confirms — goes when nothing it watched is
+/// left. The change in the journal.
+pub async fn after_undo(run: &StageRun<'_>, undone: crate::run::undo::Window) -> Result<()> {
+    let name = crate::cfn::monitoring::stack_name(&run.app.name(), run.stage);
+    let state = run.stacks.describe(&name).await?;
+    if !state.exists {
+        return Ok(());
+    }
+    let watched = monitoring::watched(run.app, run.stage, run.target).await?;
+    let created_by_it = state.created_at.is_some_and(|at| {
+        at + crate::run::journal::CLOCK_SKEW >= undone.start
+            && at <= undone.end + crate::run::journal::CLOCK_SKEW
+    });
+    let nothing_left = watched
+        .iter()
+        .all(|w| w.functions.is_empty() && w.http_apis.is_empty() && w.rest_apis.is_empty());
+    if nothing_left && created_by_it {
+        monitoring::remove(run.app, run.stage, &run.stacks).await?;
+        let message = format!("removed the monitoring stack {name}: the undone run created it and nothing it watched is left");
+        run.out.step(&message);
+        run.record(|j| j.event(message));
+        return Ok(());
+    }
+    keep_in_step(run).await
 }
 
 /// On an emulator the manifest's bake is cut to this: its metrics come
