@@ -19,7 +19,7 @@ use crate::aws::target::StageTarget;
 use crate::cfn::{hazards, order, security};
 use crate::cli::{ChecklistArgs, Global, ViewFormat};
 use crate::run::history::History;
-use crate::run::journal::{self, Journal, StageKey, Status};
+use crate::run::journal::{self, Journal, Outcome, StageKey, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -303,7 +303,7 @@ async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehears
         .join(" → ");
     let rehearsed = journals.iter().find(|j| {
         j.command == "deploy"
-            && j.outcome.as_deref() == Some("succeeded")
+            && j.outcome.as_ref().is_some_and(Outcome::succeeded)
             && j.services.iter().any(|s| s.status == Status::Deployed)
     });
     let on_emulator = rehearsal || stage.on_emulator();
@@ -330,7 +330,7 @@ async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehears
                 .await
                 .map(|runs| runs.journals)
                 .unwrap_or_default();
-            match rehearsals.iter().find(|j| j.command == "deploy" && j.outcome.as_deref() == Some("succeeded")) {
+            match rehearsals.iter().find(|j| j.command == "deploy" && j.outcome.as_ref().is_some_and(Outcome::succeeded)) {
                 Some(j) => item("order", title, Mark::Done, format!("plan {plan}; rehearsed on the emulator by {}", describe(j))),
                 None => item("order", title, Mark::NotDone, format!("plan {plan}; no rehearsal on this machine: run `cargo xtask deploy {stage} --rehearse`")),
             }
@@ -365,9 +365,11 @@ fn rehearsed_rollback(journals: &[Journal]) -> Item {
 
 fn endpoints(journals: &[Journal]) -> Item {
     let title = "Endpoints validated";
+    // The newest deploy that left its stacks deployed, whether its smoke
+    // test then passed or not.
     let last = journals
         .iter()
-        .find(|j| j.command == "deploy" && j.outcome.as_deref() == Some("succeeded"));
+        .find(|j| j.command == "deploy" && j.outcome.as_ref().is_some_and(Outcome::deployed));
     let Some(j) = last else {
         return item(
             "endpoints",
@@ -376,8 +378,8 @@ fn endpoints(journals: &[Journal]) -> Item {
             "no successful deploy here yet",
         );
     };
-    match j.notes.get("smoke") {
-        Some(smoke) if smoke.contains(" 0 failed") => item(
+    match &j.smoke {
+        Some(smoke) if smoke.passed() => item(
             "endpoints",
             title,
             Mark::Done,
@@ -429,11 +431,7 @@ async fn watched(app: &App, stage: &Stage, target: &StageTarget, journals: &[Jou
             format!("no monitoring stack yet: run `cargo xtask deploy {stage}`"),
         );
     }
-    let baked = journals.iter().find(|j| {
-        j.events
-            .iter()
-            .any(|e| e.message.starts_with("bake over") || e.message.starts_with("bake: "))
-    });
+    let baked = journals.iter().find(|j| j.bake.is_some());
     match baked {
         Some(j) => item(
             "monitoring",
@@ -620,5 +618,46 @@ async fn backups(app: &App, stage: &Stage, target: &StageTarget) -> Item {
     match restored.first() {
         Some(table) => item("backups", title, Mark::Done, format!("every table ({}) has a backup; restored into {table}", tables.len())),
         None => item("backups", title, Mark::NotDone, format!("every table ({}) has a backup, none was ever restored: `cargo xtask backup {stage} --list`, then `--restore ARN`", tables.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::journal::SmokeResult;
+
+    fn deploy(outcome: Outcome, smoke: Option<SmokeResult>) -> Journal {
+        let mut journal = Journal::for_tests("deploy", "prod");
+        journal.outcome = Some(outcome);
+        journal.smoke = smoke;
+        journal
+    }
+
+    #[test]
+    fn endpoints_are_validated_only_by_a_smoke_test_that_passed() {
+        let ran = |failed| SmokeResult::Ran {
+            passed: 5,
+            failed,
+            skipped: 0,
+            report: None,
+        };
+        let passed = endpoints(&[deploy(Outcome::Succeeded, Some(ran(0)))]);
+        assert!(matches!(passed.mark, Mark::Done), "{}", passed.evidence);
+        assert!(passed.evidence.contains("5 passed, 0 failed"), "{}", passed.evidence);
+        // A deploy whose smoke test failed is its own outcome, and the
+        // newest one: the item is not done, and says why.
+        let failed = endpoints(&[
+            deploy(Outcome::SmokeFailed, Some(ran(2))),
+            deploy(Outcome::Succeeded, Some(ran(0))),
+        ]);
+        assert!(matches!(failed.mark, Mark::NotDone), "{}", failed.evidence);
+        assert!(failed.evidence.contains("2 failed"), "{}", failed.evidence);
+        let skipped = endpoints(&[deploy(
+            Outcome::Succeeded,
+            Some(SmokeResult::NotRun {
+                why: "--skip-smoke".into(),
+            }),
+        )]);
+        assert!(matches!(skipped.mark, Mark::NotDone), "{}", skipped.evidence);
     }
 }

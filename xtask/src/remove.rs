@@ -11,7 +11,7 @@ use crate::aws::target::Mode;
 use crate::aws::{self, monitoring, provision, stacks};
 use crate::cfn::order;
 use crate::cli::{Global, RemoveArgs};
-use crate::run::journal::{self, ServiceRecord, Status};
+use crate::run::journal::{self, Outcome, ServiceRecord, Status};
 use crate::run::{guard, interrupt, preflight, StageRun};
 use crate::sys::{output::Printer, paths};
 
@@ -44,9 +44,9 @@ pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let interrupted = interrupt::requested();
     let journal = run
         .finish(match (interrupted, failed) {
-            (true, _) => "interrupted",
-            (false, true) => "failed",
-            (false, false) => "succeeded",
+            (true, _) => Outcome::Interrupted,
+            (false, true) => Outcome::Failed,
+            (false, false) => Outcome::Succeeded,
         })
         .await;
     out.plain(&format!("\n{}", journal.summary()));
@@ -92,6 +92,7 @@ async fn remove_all(run: &StageRun<'_>, order: &[String], empty_buckets: bool) -
             run.record(|j| j.services.push(record));
             continue;
         }
+        record.log = Some(paths::display(&run.sink(key).log));
         run.record(|j| j.services.push(record));
         if empty_buckets {
             for bucket in stacks::list_resources(&cfn, &stack)
@@ -107,22 +108,12 @@ async fn remove_all(run: &StageRun<'_>, order: &[String], empty_buckets: bool) -
                 ));
             }
         }
-        let sink = run.sink(key);
         run.out.step(&format!("{key}: removing {stack}"));
         let result = run.remove_stack(service).await;
         let failed = result.is_err();
-        run.record(|j| {
-            if let Some(s) = j.service_mut(key) {
-                s.log = Some(paths::display(&sink.log));
-                s.ended_at = Some(journal::now());
-                match result {
-                    Ok(()) => s.status = Status::Removed,
-                    Err(err) => {
-                        s.status = Status::Failed;
-                        s.error = Some(format!("{err:#}"));
-                    }
-                }
-            }
+        run.record(|j| match result {
+            Ok(()) => j.service_ended(key, Status::Removed, None),
+            Err(err) => j.service_ended(key, Status::Failed, Some(format!("{err:#}"))),
         });
         run.publish().await;
         if failed {

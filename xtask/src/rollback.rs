@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::aws::target::Mode;
 use crate::cli::{Global, RollbackArgs};
 use crate::run::history::History;
-use crate::run::journal::{self, StageKey, Status};
+use crate::run::journal::{self, Outcome, StageKey, Status};
 use crate::run::stage_run::{self, Trust, Undone};
 use crate::run::undo::{Undo, Window};
 use crate::run::{bake, guard, interrupt, preflight, StageRun};
@@ -59,7 +59,7 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     if let Some(by) = runs.journals.iter().find(|j| {
         j.command == "rollback"
             && j.notes.get("undoes") == Some(&undone.run_id)
-            && j.outcome.as_deref() == Some("succeeded")
+            && j.outcome.as_ref().is_some_and(Outcome::succeeded)
     }) {
         out.plain(&format!(
             "run {} of stage {stage} was rolled back by run {}; nothing to do",
@@ -71,7 +71,10 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
         "rolling back run {} ({}, {})",
         undone.run_id,
         undone.command,
-        undone.outcome.as_deref().unwrap_or("never finished")
+        undone
+            .outcome
+            .as_ref()
+            .map_or("never finished".to_string(), Outcome::to_string)
     ));
     // A journal read back is a claim: each stack is changed only as far as
     // CloudFormation confirms that this run made it what it is.
@@ -126,16 +129,9 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
         }
         let result = run.undo(&record, trust).await;
         failed |= result.is_err();
-        run.record(|j| {
-            if let Some(entry) = j.service_mut(&record.name) {
-                match result {
-                    Ok(done) => entry.status = status_after(done),
-                    Err(err) => {
-                        entry.status = Status::RollbackFailed;
-                        entry.error = Some(format!("{err:#}"));
-                    }
-                }
-            }
+        run.record(|j| match result {
+            Ok(done) => j.service_ended(&record.name, status_after(done), None),
+            Err(err) => j.service_undo_failed(&record.name, format!("{err:#}")),
         });
     }
     // The monitoring stack follows what is deployed now.
@@ -149,9 +145,9 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let interrupted = interrupt::requested();
     let journal = run
         .finish(match (interrupted, failed) {
-            (true, _) => "interrupted",
-            (false, true) => "failed",
-            (false, false) => "succeeded",
+            (true, _) => Outcome::Interrupted,
+            (false, true) => Outcome::Failed,
+            (false, false) => Outcome::Succeeded,
         })
         .await;
     out.plain(&format!("\n{}", journal.summary()));

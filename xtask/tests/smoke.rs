@@ -101,7 +101,7 @@ async fn a_deploy_smoke_tests_every_endpoint_with_a_real_token() -> Result<()> {
     run.ok();
     assert!(run.text.contains("3 passed, 0 failed"), "{}", run.text);
     let journal = h.journal("mini", "local");
-    assert_eq!(journal["notes"]["smoke"], "3 passed, 0 failed, 0 skipped");
+    assert_eq!(support::smoke(&journal), (3, 0, 0), "{journal}");
     let junit_dir = h
         .dir
         .join("state/journal/mini/local")
@@ -187,6 +187,11 @@ async fn an_endpoint_added_without_a_check_fails_the_run() -> Result<()> {
         Some(3),
         "deployed but smoke failed has its own exit code"
     );
+    // And its own outcome in the record, which the checklist reads.
+    let journal = h.journal("mini", "local");
+    assert_eq!(journal["outcome"], "deployed; smoke failed", "{journal}");
+    assert_eq!(journal["smoke"]["result"], "ran", "{journal}");
+    assert!(support::smoke(&journal).1 >= 1, "{journal}");
     // A check whose endpoint is gone fails too.
     std::fs::write(dir.join("smoke.toml"), format!("{SPEC}\n[[check]]\nservice = \"mini\"\nmethod = \"POST\"\npath = \"/extra\"\nexpect = 200\n\n[[check]]\nservice = \"mini\"\nmethod = \"DELETE\"\npath = \"/gone\"\nexpect = 204\n"))?;
     h.run(&["smoke", "local", "--app", &app])

@@ -18,7 +18,7 @@ use crate::aws::lock::{Holder, Lock, LockError, Locks};
 use crate::aws::stacks::{StackState, Stacks};
 use crate::aws::target::StageTarget;
 use crate::run::history::History;
-use crate::run::journal::{self, Journal, ServiceRecord, StageKey};
+use crate::run::journal::{self, Journal, Outcome, ServiceRecord, StageKey};
 use crate::run::serverless::{Serverless, Sink};
 use crate::run::undo::{self, Undo};
 use crate::run::{fault, fingerprint, interrupt};
@@ -134,11 +134,11 @@ impl<'a> StageRun<'a> {
 
     /// Ends the run: records the outcome, publishes the journal, releases
     /// the lock, and returns the final journal.
-    pub async fn finish(mut self, outcome: &str) -> Journal {
+    pub async fn finish(mut self, outcome: Outcome) -> Journal {
         self.record(|j| {
             j.ended_at = Some(journal::now());
-            j.outcome = Some(outcome.into());
             j.event(format!("run {outcome}"));
+            j.outcome = Some(outcome);
         });
         self.publish().await;
         self.lock.release().await;
@@ -154,16 +154,16 @@ impl Drop for StageRun<'_> {
             return;
         }
         let outcome = if interrupt::stopping_at_once() {
-            "stopped"
+            Outcome::Stopped
         } else {
-            "aborted"
+            Outcome::Aborted
         };
         let journal = {
             let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
             if journal.outcome.is_none() {
                 journal.ended_at = Some(journal::now());
-                journal.outcome = Some(outcome.into());
                 journal.event(format!("run {outcome} before it finished"));
+                journal.outcome = Some(outcome);
                 let _ = journal.save();
             }
             journal.clone()
@@ -202,8 +202,8 @@ pub async fn after_dead_run(
         Ok(Some(journal)) => {
             let outcome = journal
                 .outcome
-                .as_deref()
-                .unwrap_or("none: it never finished");
+                .as_ref()
+                .map_or("none: it never finished".to_string(), Outcome::to_string);
             out.push_str(&format!(
                 "  its journal is {} (outcome {outcome})\n",
                 paths::display(journal.path())

@@ -185,7 +185,10 @@ impl Timeline {
                 journal.command,
                 journal.stage,
                 journal.run_id,
-                journal.outcome.as_deref().unwrap_or("unfinished")
+                journal
+                    .outcome
+                    .as_ref()
+                    .map_or("unfinished".to_string(), ToString::to_string)
             ),
             rows,
             critical,

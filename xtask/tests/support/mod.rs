@@ -373,6 +373,13 @@ impl Run {
     }
 }
 
+/// The smoke test a journal records: checks passed, failed, skipped
+/// (all zero when it did not run).
+pub fn smoke(journal: &serde_json::Value) -> (u64, u64, u64) {
+    let count = |key: &str| journal["smoke"][key].as_u64().unwrap_or(0);
+    (count("passed"), count("failed"), count("skipped"))
+}
+
 /// Reads a child's stdout as it comes: the receiver gets a message when a
 /// line holds `needle`; the handle ends with the whole output.
 pub fn watch(

@@ -13,125 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::lock::Locks;
-use crate::aws::stacks::StackState;
 use crate::aws::target::StageTarget;
-use crate::sys::{output, paths};
+use crate::sys::paths;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pending,
-    Running,
-    Deployed,
-    Unchanged,
-    Failed,
-    Skipped,
-    RolledBack,
-    RollbackFailed,
-    Removed,
-}
+mod record;
+mod render;
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Running => "running",
-            Status::Deployed => "deployed",
-            Status::Unchanged => "unchanged",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-            Status::RolledBack => "rolled_back",
-            Status::RollbackFailed => "rollback_failed",
-            Status::Removed => "removed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServiceRecord {
-    pub name: String,
-    pub stack: String,
-    pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous: Option<StackState>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub new: Option<StackState>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
-    /// The Serverless CLI (and version) that ran the service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cli: Option<String>,
-    /// The end of the service's log, in the shared copy of the journal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_tail: Option<String>,
-    /// The services of the same run it waited for.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub needs: Vec<String>,
-    /// Where its time went, in milliseconds since the epoch.
-    #[serde(default, skip_serializing_if = "Timings::is_empty")]
-    pub timings: Timings,
-}
-
-/// Where one service's time went in a run: when what it needs was done,
-/// its packaging ahead of its turn, the CLI's deploy, and, within that,
-/// the CloudFormation operation (its stack's first and last event); the
-/// part of the deploy before it is the CLI starting, packaging when it
-/// was not done ahead, and uploading.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timings {
-    /// When every service it depends on in the run was done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready: Option<u64>,
-    /// Started ahead of its turn: from its CLI's start until it was
-    /// packaged and held at its gate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<Span>,
-    /// The CLI's deploy, from its start to its exit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deploy: Option<Span>,
-    /// The CloudFormation operation within the deploy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloudformation: Option<Span>,
-}
-
-impl Timings {
-    pub fn is_empty(&self) -> bool {
-        *self == Timings::default()
-    }
-}
-
-impl ServiceRecord {
-    /// A service the run will work on and has not started yet.
-    pub fn pending(name: &str, stack: String) -> ServiceRecord {
-        ServiceRecord {
-            name: name.to_string(),
-            stack,
-            status: Status::Pending,
-            started_at: None,
-            ended_at: None,
-            previous: None,
-            new: None,
-            error: None,
-            log: None,
-            cli: None,
-            log_tail: None,
-            needs: Vec::new(),
-            timings: Timings::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
-    pub at: u64,
-    pub message: String,
-}
+pub use record::{BakeResult, Event, Outcome, ServiceRecord, SmokeResult, Status, Timings};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -148,11 +36,17 @@ pub struct Journal {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notes: BTreeMap<String, String>,
     pub services: Vec<ServiceRecord>,
     pub events: Vec<Event>,
+    /// The smoke test after a deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<SmokeResult>,
+    /// The bake after a deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<BakeResult>,
     /// The run's own steps after its services (the smoke test, the bake),
     /// in milliseconds since the epoch, for its timeline.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -319,6 +213,8 @@ impl Journal {
             ended_at: None,
             outcome: None,
             notes: BTreeMap::new(),
+            smoke: None,
+            bake: None,
             services: Vec::new(),
             events: Vec::new(),
             phases: BTreeMap::new(),
@@ -342,6 +238,8 @@ impl Journal {
             ended_at: None,
             outcome: None,
             notes: BTreeMap::new(),
+            smoke: None,
+            bake: None,
             services: Vec::new(),
             events: Vec::new(),
             phases: BTreeMap::new(),
@@ -472,6 +370,7 @@ impl Journal {
         let mut journal: Journal = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a journal", paths::display(path)))?;
         journal.path = path.to_path_buf();
+        journal.upgrade();
         Ok(journal)
     }
 
@@ -515,108 +414,8 @@ impl Journal {
     pub fn from_shared(body: &str, key: &StageKey, run_id: &str) -> Result<Journal> {
         let mut journal: Journal = serde_json::from_str(body).context("it is not a journal")?;
         journal.path = key.dir().join(format!("{run_id}.json"));
+        journal.upgrade();
         Ok(journal)
-    }
-
-    /// The run as Markdown, for a CI run summary.
-    pub fn markdown(&self) -> String {
-        let outcome = self.outcome.as_deref().unwrap_or("unfinished");
-        let mut out = format!(
-            "### {} {} ({}) — {outcome}\n\n",
-            self.command, self.stage, self.region
-        );
-        if let Some(commit) = &self.commit {
-            out.push_str(&format!(
-                "commit `{commit}`, run `{}`, target {}\n\n",
-                self.run_id, self.target
-            ));
-        }
-        out.push_str("| service | stack | status | note |\n| --- | --- | --- | --- |\n");
-        for s in &self.services {
-            let note = s
-                .error
-                .as_deref()
-                .and_then(|e| e.lines().next())
-                .unwrap_or("")
-                .replace('|', "\\|");
-            out.push_str(&format!(
-                "| {} | {} | {} | {note} |\n",
-                s.name,
-                s.stack,
-                s.status.as_str()
-            ));
-        }
-        if let Some(smoke) = self.notes.get("smoke") {
-            out.push_str(&format!("\nsmoke: {smoke}\n"));
-        }
-        if let Some(timeline) = crate::run::timeline::Timeline::of(self) {
-            out.push_str(&format!("\n```mermaid\n{}```\n", timeline.mermaid()));
-        }
-        out
-    }
-
-    /// Where the run's timeline picture is kept: beside its journal.
-    pub fn timeline_path(&self) -> PathBuf {
-        self.path.with_extension("svg")
-    }
-
-    /// Draws the run's timeline beside its journal; the picture's path,
-    /// or `None` when the run timed nothing.
-    pub fn save_timeline(&self) -> Option<PathBuf> {
-        let timeline = crate::run::timeline::Timeline::of(self)?;
-        let path = self.timeline_path();
-        std::fs::write(&path, timeline.svg()).ok()?;
-        Some(path)
-    }
-
-    /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when set.
-    pub fn publish_summary(&self) {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-            use std::io::Write;
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                let _ = writeln!(file, "{}", self.markdown());
-            }
-        }
-    }
-
-    /// The summary table printed at the end of a run.
-    pub fn summary(&self) -> String {
-        let width = self
-            .services
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let mut out = format!(
-            "{:width$}  {:15}  {:>8}  note\n",
-            "service", "status", "time"
-        );
-        for s in &self.services {
-            let time = match (s.started_at, s.ended_at) {
-                (Some(a), Some(b)) => format!("{}s", b.saturating_sub(a)),
-                _ => "-".into(),
-            };
-            let note = s
-                .error
-                .as_deref()
-                .and_then(|e| e.lines().next())
-                .unwrap_or("");
-            let status = s.status.as_str();
-            out.push_str(&format!(
-                "{:width$}  {}  {:>8}  {}\n",
-                s.name,
-                output::paint(output::status_style(status), &format!("{status:15}")),
-                time,
-                note
-            ));
-        }
-        out.push_str(&format!("journal: {}\n", paths::display(&self.path)));
-        out
     }
 }
 

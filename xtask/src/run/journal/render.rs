@@ -1,0 +1,114 @@
+//! A journal shown to people: the summary table at the end of a run, the
+//! Markdown of a CI run summary, and the timeline picture beside it.
+
+use std::path::PathBuf;
+
+use crate::sys::{output, paths};
+
+use super::{Journal, Outcome};
+
+impl Journal {
+    /// The run as Markdown, for a CI run summary.
+    pub fn markdown(&self) -> String {
+        let outcome = self
+            .outcome
+            .as_ref()
+            .map_or("unfinished".to_string(), Outcome::to_string);
+        let mut out = format!(
+            "### {} {} ({}) — {outcome}\n\n",
+            self.command, self.stage, self.region
+        );
+        if let Some(commit) = &self.commit {
+            out.push_str(&format!(
+                "commit `{commit}`, run `{}`, target {}\n\n",
+                self.run_id, self.target
+            ));
+        }
+        out.push_str("| service | stack | status | note |\n| --- | --- | --- | --- |\n");
+        for s in &self.services {
+            let note = s
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("")
+                .replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | {} | {} | {note} |\n",
+                s.name,
+                s.stack,
+                s.status.as_str()
+            ));
+        }
+        if let Some(smoke) = &self.smoke {
+            out.push_str(&format!("\nsmoke: {smoke}\n"));
+        }
+        if let Some(timeline) = crate::run::timeline::Timeline::of(self) {
+            out.push_str(&format!("\n```mermaid\n{}```\n", timeline.mermaid()));
+        }
+        out
+    }
+
+    /// Where the run's timeline picture is kept: beside its journal.
+    pub fn timeline_path(&self) -> PathBuf {
+        self.path.with_extension("svg")
+    }
+
+    /// Draws the run's timeline beside its journal; the picture's path,
+    /// or `None` when the run timed nothing.
+    pub fn save_timeline(&self) -> Option<PathBuf> {
+        let timeline = crate::run::timeline::Timeline::of(self)?;
+        let path = self.timeline_path();
+        std::fs::write(&path, timeline.svg()).ok()?;
+        Some(path)
+    }
+
+    /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when set.
+    pub fn publish_summary(&self) {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(file, "{}", self.markdown());
+            }
+        }
+    }
+
+    /// The summary table printed at the end of a run.
+    pub fn summary(&self) -> String {
+        let width = self
+            .services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let mut out = format!(
+            "{:width$}  {:15}  {:>8}  note\n",
+            "service", "status", "time"
+        );
+        for s in &self.services {
+            let time = match (s.started_at, s.ended_at) {
+                (Some(a), Some(b)) => format!("{}s", b.saturating_sub(a)),
+                _ => "-".into(),
+            };
+            let note = s
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("");
+            let status = s.status.as_str();
+            out.push_str(&format!(
+                "{:width$}  {}  {:>8}  {}\n",
+                s.name,
+                output::paint(output::status_style(status), &format!("{status:15}")),
+                time,
+                note
+            ));
+        }
+        out.push_str(&format!("journal: {}\n", paths::display(&self.path)));
+        out
+    }
+}
