@@ -12,6 +12,7 @@ use crate::aws::target::Mode;
 use crate::cli::{DeployArgs, Global};
 use crate::run::deploy::{self, Deployed, Options};
 use crate::run::journal::Outcome;
+use crate::run::timeline;
 use crate::sys::{output::Printer, paths};
 
 /// The exit code of a deploy that changed the stage as asked but whose
@@ -47,7 +48,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         }
         Deployed::Ran { journal, endpoints } => (journal, endpoints),
     };
-    let timeline = journal.save_timeline();
+    let timeline = timeline::save_beside(&journal);
     if json {
         out.result(&serde_json::to_string_pretty(&journal)?);
     } else {
@@ -60,7 +61,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
             ));
         }
     }
-    journal.publish_summary();
+    timeline::publish_summary(&journal);
     if !json && !endpoints.is_empty() {
         let mut lines = vec!["endpoints:".to_string()];
         lines.extend(

@@ -381,3 +381,156 @@ fn imports_point_down_the_layers() {
         wrong.join("\n")
     );
 }
+
+/// No two modules import each other, directly or round about: a module of
+/// a layer (`run::journal`, `cfn::checks`) is a node, every `crate::`
+/// path (and `super::` sibling) in its code an edge, and no strongly
+/// connected set of more than one node is allowed.
+#[test]
+fn no_import_circle_anywhere() {
+    let layers = ["sys", "app", "cfn", "aws", "run"];
+    let src = workspace_root().join("xtask/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut edges: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap().display().to_string();
+        let parts: Vec<&str> = rel.trim_end_matches(".rs").split('/').collect();
+        let node = match parts.as_slice() {
+            [layer, "mod"] | [layer] => layer.to_string(),
+            [layer, module, ..] => format!("{layer}::{module}"),
+            [] => continue,
+        };
+        let layer = parts[0];
+        let text = read(file);
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut targets = Vec::new();
+        for piece in code.split("crate::").skip(1) {
+            let mut names = piece.split("::");
+            let Some(first) = names.next() else { continue };
+            let first: String = first
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !layers.contains(&first.as_str()) {
+                continue;
+            }
+            let rest = &piece[first.len()..];
+            let rest = rest.strip_prefix("::").unwrap_or("");
+            if let Some(group) = rest.strip_prefix('{') {
+                for item in group.split('}').next().unwrap_or("").split(',') {
+                    let name = item.trim().split("::").next().unwrap_or("").trim();
+                    if !name.is_empty() && name != "self" && name.chars().next().is_some_and(char::is_lowercase) {
+                        targets.push(format!("{first}::{name}"));
+                    }
+                }
+            } else {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name.chars().next().is_some_and(char::is_lowercase) {
+                    targets.push(format!("{first}::{name}"));
+                } else {
+                    targets.push(first.clone());
+                }
+            }
+        }
+        // `super::sibling` from a module file right below a layer.
+        if parts.len() == 2 && parts[1] != "mod" {
+            for piece in code.split("super::").skip(1) {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name.chars().next().is_some_and(char::is_lowercase) {
+                    targets.push(format!("{layer}::{name}"));
+                }
+            }
+        }
+        let entry = edges.entry(node.clone()).or_default();
+        for target in targets {
+            // A path through a module of a layer names that module; the
+            // layer's map (`run`) re-exports and is not a module of it.
+            if target != node && target.contains("::") {
+                entry.insert(target);
+            }
+        }
+    }
+    // Tarjan's strongly connected components.
+    struct State<'a> {
+        edges: &'a std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        index: std::collections::BTreeMap<String, usize>,
+        low: std::collections::BTreeMap<String, usize>,
+        stack: Vec<String>,
+        on_stack: std::collections::BTreeSet<String>,
+        next: usize,
+        circles: Vec<Vec<String>>,
+    }
+    fn visit(s: &mut State<'_>, node: &str) {
+        s.index.insert(node.to_string(), s.next);
+        s.low.insert(node.to_string(), s.next);
+        s.next += 1;
+        s.stack.push(node.to_string());
+        s.on_stack.insert(node.to_string());
+        let targets: Vec<String> = s.edges.get(node).into_iter().flatten().cloned().collect();
+        for target in targets {
+            if !s.index.contains_key(&target) {
+                visit(s, &target);
+                let low = s.low[node].min(s.low[&target]);
+                s.low.insert(node.to_string(), low);
+            } else if s.on_stack.contains(&target) {
+                let low = s.low[node].min(s.index[&target]);
+                s.low.insert(node.to_string(), low);
+            }
+        }
+        if s.low[node] == s.index[node] {
+            let mut component = Vec::new();
+            while let Some(top) = s.stack.pop() {
+                s.on_stack.remove(&top);
+                let done = top == node;
+                component.push(top);
+                if done {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                component.sort();
+                s.circles.push(component);
+            }
+        }
+    }
+    let mut state = State {
+        edges: &edges,
+        index: Default::default(),
+        low: Default::default(),
+        stack: Vec::new(),
+        on_stack: Default::default(),
+        next: 0,
+        circles: Vec::new(),
+    };
+    let nodes: Vec<String> = edges.keys().cloned().collect();
+    for node in nodes {
+        if !state.index.contains_key(&node) {
+            visit(&mut state, &node);
+        }
+    }
+    assert!(
+        state.circles.is_empty(),
+        "modules that import each other:\n{}",
+        state
+            .circles
+            .iter()
+            .map(|c| c.join(" ↔ "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -468,6 +468,35 @@ fn critical_path(services: &[ServiceRecord]) -> Vec<String> {
     path
 }
 
+/// Draws the run's timeline beside its journal; the picture's path, or
+/// `None` when the run timed nothing.
+pub fn save_beside(journal: &Journal) -> Option<std::path::PathBuf> {
+    let timeline = Timeline::of(journal)?;
+    let path = journal.timeline_path();
+    std::fs::write(&path, timeline.svg()).ok()?;
+    Some(path)
+}
+
+/// Appends the run's Markdown summary, with its Gantt chart, to
+/// `$GITHUB_STEP_SUMMARY` when that is set.
+pub fn publish_summary(journal: &Journal) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let mut text = journal.markdown();
+    if let Some(timeline) = Timeline::of(journal) {
+        text.push_str(&format!("\n```mermaid\n{}```\n", timeline.mermaid()));
+    }
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{text}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

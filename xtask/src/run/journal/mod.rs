@@ -19,7 +19,9 @@ use crate::sys::paths;
 mod record;
 mod render;
 
-pub use record::{BakeResult, Event, Outcome, ServiceRecord, SmokeResult, Status, Timings};
+pub use record::{BakeResult, Event, Outcome, ServiceRecord, SmokeResult, Status};
+#[cfg(test)]
+pub use record::Timings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {

@@ -1,5 +1,5 @@
 //! A journal shown to people: the summary table at the end of a run, the
-//! Markdown of a CI run summary, and the timeline picture beside it.
+//! Markdown of a CI run summary, and where its timeline picture is kept.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,8 @@ use crate::sys::{output, paths};
 use super::{Journal, Outcome};
 
 impl Journal {
-    /// The run as Markdown, for a CI run summary.
+    /// The run as Markdown, for a CI run summary (its Gantt chart is
+    /// added by `timeline::publish_summary`).
     pub fn markdown(&self) -> String {
         let outcome = self
             .outcome
@@ -42,38 +43,12 @@ impl Journal {
         if let Some(smoke) = &self.smoke {
             out.push_str(&format!("\nsmoke: {smoke}\n"));
         }
-        if let Some(timeline) = crate::run::timeline::Timeline::of(self) {
-            out.push_str(&format!("\n```mermaid\n{}```\n", timeline.mermaid()));
-        }
         out
     }
 
     /// Where the run's timeline picture is kept: beside its journal.
     pub fn timeline_path(&self) -> PathBuf {
         self.path.with_extension("svg")
-    }
-
-    /// Draws the run's timeline beside its journal; the picture's path,
-    /// or `None` when the run timed nothing.
-    pub fn save_timeline(&self) -> Option<PathBuf> {
-        let timeline = crate::run::timeline::Timeline::of(self)?;
-        let path = self.timeline_path();
-        std::fs::write(&path, timeline.svg()).ok()?;
-        Some(path)
-    }
-
-    /// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY` when set.
-    pub fn publish_summary(&self) {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-            use std::io::Write;
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                let _ = writeln!(file, "{}", self.markdown());
-            }
-        }
     }
 
     /// The summary table printed at the end of a run.
