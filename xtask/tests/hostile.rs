@@ -1,8 +1,8 @@
 //! Hostile inputs: every reader is bounded. Alias bombs, deep nesting,
-//! duplicate keys, files of the wrong shape, FIFOs where files should be,
-//! include cycles and runaway variable nesting each end in a named refusal
-//! (or a normal report), within bounded time and memory — never a crash,
-//! a hang or an exhausted machine.
+//! duplicate keys, characters YAML forbids, files of the wrong shape,
+//! FIFOs where files should be, include cycles and runaway variable
+//! nesting each end in a named refusal (or a normal report), within
+//! bounded time and memory — never a crash, a hang or an exhausted machine.
 
 mod support;
 
@@ -16,6 +16,12 @@ use support::arg;
 /// A command's exit code and output, run with at most 2 GiB of address
 /// space and killed after a minute.
 fn bounded(app: &Path, args: &[&str]) -> (Option<i32>, String) {
+    bounded_for(app, args, Duration::from_secs(60))
+}
+
+/// [`bounded`], killed (and the test failed) after `limit`: the drill saw
+/// these inputs run for minutes or never end.
+fn bounded_for(app: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.args(args)
         .arg("--app")
@@ -41,9 +47,14 @@ fn bounded(app: &Path, args: &[&str]) -> (Option<i32>, String) {
         if child.try_wait().expect("wait").is_some() {
             break;
         }
-        if started.elapsed() > Duration::from_secs(60) {
+        if started.elapsed() > limit {
             let _ = child.kill();
-            panic!("`xtask {}` did not finish within a minute", args.join(" "));
+            let _ = child.wait();
+            panic!(
+                "`xtask {}` did not finish within {} s",
+                args.join(" "),
+                limit.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -234,5 +245,95 @@ fn escape_sequences_from_a_file_never_reach_the_terminal() {
         validate.contains("\\u{1b}[2J"),
         "the escape is shown escaped:\n{validate}"
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Where `needle` first occurs in `text`, as `line:col` (1-based, columns
+/// in characters).
+fn position(text: &str, needle: char) -> String {
+    let offset = text.find(needle).expect("the needle is in the text");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{col}")
+}
+
+/// A character YAML forbids (js-yaml, the CLI's parser, refuses the file)
+/// is refused at its line and column, in every file read as app input; the
+/// drill saw a NUL cut a serverless.yml there, silently.
+#[rstest::rstest]
+#[case::nul_cuts_the_file(
+    "nul-cuts-the-file",
+    "svc/serverless.yml",
+    "service: web\u{0}app\nprovider:\n  name: aws\nfunctions:\n  f:\n    handler: h.f\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::nul_in_a_comment(
+    "nul-in-a-comment",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws # x\u{0}\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::control(
+    "control",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws\ncustom:\n  x: a\u{1}b\n",
+    '\u{1}',
+    "U+0001"
+)]
+#[case::delete(
+    "delete",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws\ncustom:\n  x: a\u{7f}b\n",
+    '\u{7f}',
+    "U+007F"
+)]
+#[case::non_character(
+    "non-character",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws\ncustom:\n  x: a\u{fffe}b\n",
+    '\u{fffe}',
+    "U+FFFE"
+)]
+#[case::json_config(
+    "json-config",
+    "svc/serverless.json",
+    "{\"service\": \"web\u{0}\", \"provider\": {\"name\": \"aws\"}}\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::compose(
+    "compose",
+    "serverless-compose.yml",
+    "services:\n  svc:\n    path: svc\u{0}\n",
+    '\u{0}',
+    "U+0000"
+)]
+fn a_character_yaml_forbids_is_refused_at_its_position(
+    #[case] name: &str,
+    #[case] file: &str,
+    #[case] text: &str,
+    #[case] bad: char,
+    #[case] named: &str,
+) {
+    let mut files = vec![(file, text)];
+    if file != "svc/serverless.yml" && file != "svc/serverless.json" {
+        files.push((
+            "svc/serverless.yml",
+            "service: web\nprovider:\n  name: aws\n  stackName: ${file(./common.yml):name}-${sls:stage}\n",
+        ));
+    }
+    let root = app(&format!("forbidden-{name}"), &files);
+    let at = format!("{file}:{}", position(text, bad));
+    for command in [&["audit"][..], &["validate", "dev"], &["plan", "dev"]] {
+        let (code, out) = bounded(&root, command);
+        assert_eq!(code, Some(2), "{command:?}: {out}");
+        assert!(
+            out.contains(&at) && out.contains(named),
+            "{command:?}: `{at}` and {named} not in:\n{out}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
