@@ -42,10 +42,23 @@ fn bounded_for(app: &Path, args: &[&str], limit: Duration) -> (Option<i32>, Stri
         });
     }
     let mut child = cmd.spawn().expect("xtask starts");
+    // Both pipes are read while the command runs: a report larger than a
+    // pipe holds must not stop it.
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
@@ -57,15 +70,14 @@ fn bounded_for(app: &Path, args: &[&str], limit: Duration) -> (Option<i32>, Stri
             );
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
+    };
     let text = format!(
         "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&stdout.join().expect("stdout")),
+        String::from_utf8_lossy(&stderr.join().expect("stderr"))
     );
     assert!(!text.contains("panicked"), "{text}");
-    (output.status.code(), text)
+    (status.code(), text)
 }
 
 fn app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
@@ -311,6 +323,13 @@ fn position(text: &str, needle: char) -> String {
     '\u{0}',
     "U+0000"
 )]
+#[case::included_stack_name(
+    "included-stack-name",
+    "svc/common.yml",
+    "name: web\u{0}app\n",
+    '\u{0}',
+    "U+0000"
+)]
 fn a_character_yaml_forbids_is_refused_at_its_position(
     #[case] name: &str,
     #[case] file: &str,
@@ -333,6 +352,187 @@ fn a_character_yaml_forbids_is_refused_at_its_position(
         assert!(
             out.contains(&at) && out.contains(named),
             "{command:?}: `{at}` and {named} not in:\n{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `${self:}` with four references per level: each level four times the
+/// one below it.
+fn self_references(levels: usize) -> Vec<(String, String)> {
+    let mut text = String::from("service: svc\nprovider:\n  name: aws\ncustom:\n  l0: x\n");
+    for level in 1..=levels {
+        let below = format!("${{self:custom.l{}}}", level - 1);
+        text.push_str(&format!("  l{level}: {}\n", below.repeat(4)));
+    }
+    text.push_str(&format!(
+        "resources:\n  Resources:\n    Logs:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${{self:custom.l{levels}}}-${{sls:stage}}\n"
+    ));
+    vec![("svc/serverless.yml".into(), text)]
+}
+
+/// `${file()}` doubling: each file reads the one below it twice.
+fn file_doubling(levels: usize) -> Vec<(String, String)> {
+    let mut files = vec![("svc/f0.yml".to_string(), "v: x\n".to_string())];
+    for level in 1..=levels {
+        let below = format!("${{file(./f{}.yml):v}}", level - 1);
+        files.push((
+            format!("svc/f{level}.yml"),
+            format!("v: {}\n", below.repeat(2)),
+        ));
+    }
+    files.push((
+        "svc/serverless.yml".into(),
+        format!("service: svc\nprovider:\n  name: aws\ncustom:\n  v: ${{file(./f{levels}.yml):v}}\nresources:\n  Resources:\n    Logs:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${{file(./f{levels}.yml):v}}-${{sls:stage}}\n"),
+    ));
+    files
+}
+
+/// One value made of `count` variables.
+fn many_variables(count: usize) -> Vec<(String, String)> {
+    vec![(
+        "svc/serverless.yml".into(),
+        format!(
+            "service: svc\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\ncustom:\n  big: \"{}\"\n",
+            "${sls:stage}".repeat(count)
+        ),
+    )]
+}
+
+/// Expansion has a work budget: every shape of the drill ends, with a
+/// refusal at the file and line where the budget is spent. Before the
+/// budget, each ran for minutes or never ended. `plan` reads none of these
+/// values; it ends, with the load's refusal where there is one.
+#[rstest::rstest]
+#[case::self_references_ten_levels(
+    "self-10",
+    self_references(10),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::self_references_thirty_levels(
+    "self-30",
+    self_references(30),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::file_doubling_thirty_times(
+    "file-30",
+    file_doubling(30),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::two_hundred_thousand_variables(
+    "many",
+    many_variables(200_000),
+    Some(2),
+    "holds more than 10000 `${...}` variables in one value"
+)]
+fn runaway_expansion_ends_within_its_budget(
+    #[case] name: &str,
+    #[case] files: Vec<(String, String)>,
+    #[case] code: Option<i32>,
+    #[case] refusal: &str,
+) {
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let root = app(&format!("budget-{name}"), &files);
+    for command in [&["audit"][..], &["validate", "dev"], &["plan", "dev"]] {
+        let (ended, out) = bounded_for(&root, command, Duration::from_secs(20));
+        if command[0] == "plan" && code == Some(1) {
+            assert_eq!(ended, Some(0), "{command:?}:\n{out}");
+            continue;
+        }
+        assert_eq!(ended, code, "{command:?}:\n{out}");
+        assert!(
+            out.contains("svc/serverless.yml:") && out.contains(refusal),
+            "{command:?} names the refusal:\n{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Five thousand findings are found and rendered in time linear in their
+/// number (the drill's took over two minutes).
+#[test]
+fn five_thousand_findings_are_reported() {
+    let mut text = String::from("service: svc\nprovider:\n  name: aws\nresources:\n  Resources:\n");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "    Queue{i}:\n      Type: AWS::SQS::Queue\n      Properties:\n        RedrivePolicy:\n          deadLetterTargetArn: !GetAtt Dead{i}.Arn\n"
+        ));
+    }
+    let root = app("findings", &[("svc/serverless.yml", &text)]);
+    for format in ["text", "json"] {
+        let (code, out) = bounded_for(
+            &root,
+            &["validate", "dev", "--format", format],
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, Some(1), "{out}");
+        assert_eq!(out.matches("getatt-unknown-resource").count(), 5000);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A `${file()}` cycle is an error naming the chain of files and lines:
+/// in `service:` the whole service is refused (the drill got a stack
+/// named `(unknown)`), in a value it is a finding there.
+#[test]
+fn a_file_cycle_in_the_service_name_is_refused() {
+    let root = app(
+        "file-cycle-name",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: ${file(./name.yml):name}\nprovider:\n  name: aws\n",
+            ),
+            ("svc/name.yml", "name: ${file(./other.yml):name}\n"),
+            ("svc/other.yml", "name: ${file(./name.yml):name}\n"),
+        ],
+    );
+    for command in [
+        &["audit"][..],
+        &["validate", "dev"],
+        &["plan", "dev"],
+        &["runbook", "dev"],
+    ] {
+        let (code, out) = bounded(&root, command);
+        assert_eq!(code, Some(2), "{command:?}:\n{out}");
+        assert!(
+            out.contains("svc/serverless.yml:1")
+                && out.contains("reads itself back")
+                && out.contains("svc/name.yml:1")
+                && out.contains("svc/other.yml:1"),
+            "{command:?} names the chain:\n{out}"
+        );
+        assert!(!out.contains("(unknown)"), "{command:?}:\n{out}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_file_cycle_in_a_value_is_a_finding() {
+    let root = app(
+        "file-cycle-value",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: svc\nprovider:\n  name: aws\ncustom:\n  name: ${file(./loop.yml):name}\n",
+            ),
+            ("svc/loop.yml", "name: ${file(./loop.yml):name}-again\n"),
+        ],
+    );
+    for command in [&["audit"][..], &["validate", "dev"]] {
+        let (code, out) = bounded(&root, command);
+        assert_eq!(code, Some(1), "{command:?}:\n{out}");
+        assert!(
+            out.contains("svc/serverless.yml:5")
+                && out.contains("reads itself back")
+                && out.contains("svc/loop.yml:1"),
+            "{command:?} names the chain:\n{out}"
         );
     }
     let _ = std::fs::remove_dir_all(&root);

@@ -167,6 +167,10 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 pub const MAX_NODES: usize = 1_000_000;
 /// How deep collections may nest.
 pub const MAX_DEPTH: usize = 200;
+/// How many `${...}` placeholders one value may hold: far above any real
+/// value, while every check reads each of them (a value of 200,000
+/// variables took seconds of every command).
+pub const MAX_PLACEHOLDERS: usize = 10_000;
 
 /// Reads a user's text file: a regular file (never a FIFO or a device,
 /// which could block forever) of at most [`MAX_FILE_BYTES`].
@@ -304,6 +308,8 @@ enum Frame {
     },
     Map {
         entries: Vec<(Node, Node)>,
+        /// Each key's text and line, to find one given twice in one look.
+        lines: HashMap<String, usize>,
         key: Option<Node>,
         pos: Pos,
         tag: Option<String>,
@@ -361,26 +367,28 @@ impl Builder {
                 self.done = true;
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries,
+                lines,
+                key,
+                ..
+            }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
                     // The framework's parser refuses a key given twice; so
                     // do we, rather than silently keep one of them.
-                    let text = k.as_str().filter(|t| *t != "<<");
-                    if let Some(text) = text {
-                        if let Some((first, _)) =
-                            entries.iter().find(|(e, _)| e.as_str() == Some(text))
-                        {
+                    if let Some(text) = k.as_str().filter(|t| *t != "<<") {
+                        if let Some(first) = lines.get(text) {
                             self.error = Some(ParseError {
                                 pos: k.pos,
                                 message: format!(
-                                    "duplicate key `{}` (first at line {}); keep one",
+                                    "duplicate key `{}` (first at line {first}); keep one",
                                     text.escape_debug(),
-                                    first.pos.line
                                 ),
                             });
                             return;
                         }
+                        lines.insert(text.to_string(), k.pos.line);
                     }
                     entries.push((k, node))
                 }
@@ -451,6 +459,15 @@ impl MarkedEventReceiver for Builder {
         }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
+                if text.matches("${").count() > MAX_PLACEHOLDERS {
+                    self.error = Some(ParseError {
+                        pos,
+                        message: format!(
+                            "holds more than {MAX_PLACEHOLDERS} `${{...}}` variables in one value, past what this tool expands; split or simplify it"
+                        ),
+                    });
+                    return;
+                }
                 let quoted = matches!(
                     style,
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
@@ -473,6 +490,7 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, tag) => {
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
+                    lines: HashMap::new(),
                     key: None,
                     pos,
                     tag: tag_name(tag),
@@ -576,9 +594,19 @@ mod tests {
     }
 
     #[rstest::rstest]
-    #[case::nul("a: b\0c\n", "x.yml", Some("1:5"), "U+0000 (a NUL byte), which YAML forbids")]
+    #[case::nul(
+        "a: b\0c\n",
+        "x.yml",
+        Some("1:5"),
+        "U+0000 (a NUL byte), which YAML forbids"
+    )]
     #[case::nul_in_a_comment("a: b\n# c\0\n", "x.yml", Some("2:4"), "U+0000")]
-    #[case::control("a:\n  - \u{1b}[2J\n", "x.yml", Some("2:5"), "U+001B (a control character)")]
+    #[case::control(
+        "a:\n  - \u{1b}[2J\n",
+        "x.yml",
+        Some("2:5"),
+        "U+001B (a control character)"
+    )]
     #[case::c1("a: \u{9f}\n", "x.yml", Some("1:4"), "write it as `\\x9F`")]
     #[case::non_character("a: \u{ffff}\n", "x.yml", Some("1:4"), "U+FFFF (a non-character)")]
     #[case::after_wide_characters("a: ü€\u{7f}\n", "x.yml", Some("1:6"), "U+007F")]
@@ -600,6 +628,15 @@ mod tests {
                 assert!(err.message.contains(says), "{}", err.message);
             }
         }
+    }
+
+    #[test]
+    fn a_value_with_too_many_variables_is_refused_at_its_line() {
+        let many = "${sls:stage}".repeat(MAX_PLACEHOLDERS);
+        assert!(parse(&format!("a:\n  b: {many}\n")).is_ok());
+        let err = parse(&format!("a:\n  b: {many}-${{x:y}}\n")).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 2, col: 6 });
+        assert!(err.message.contains("more than 10000"), "{err}");
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
             report
                 .findings
                 .extend(crate::cfn::security::review(app, &stage));
+            report
+                .findings
+                .extend(crate::cfn::checks::refusals(app, &stage));
         }
     }
     report.findings.extend(shared_across_stages(app));
@@ -345,8 +348,9 @@ impl<'a> Auditor<'a> {
         let Some(text) = node.as_str() else { return };
         let is_definition =
             matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
+        let mut columns = Columns::of(node);
         for var in vars::find_all(text) {
-            let pos = pos_in(node, var.start);
+            let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
                 // A default that itself needs `--stage` fails loudly: fine.
                 let silent = self.svc.is_none_or(|service| {
@@ -557,6 +561,8 @@ impl<'a> Auditor<'a> {
                             vars::Resolved::Known(value) if value == *stage => None,
                             // The CLI stops on a value it cannot find: loud, not silent.
                             vars::Resolved::Missing(_) => None,
+                            // Said where it is written (`checks::refusals`).
+                            vars::Resolved::Refused(_) => None,
                             vars::Resolved::Known(value) => {
                                 Some((stage.clone(), format!("`{value}`")))
                             }
@@ -607,23 +613,29 @@ impl<'a> Auditor<'a> {
         if depth > 5 {
             return;
         }
-        let mut found: Vec<(Vec<String>, Node, Var, String)> = Vec::new();
+        // Each `${file()}` with where it is, its text, and whether it is the
+        // whole value.
+        let mut found: Vec<(Vec<String>, Pos, Var, String, bool)> = Vec::new();
         doc.walk(&mut |path, node| {
             if let Some(text) = node.as_str() {
+                let mut columns = Columns::of(node);
                 for var in vars::find_all(text) {
                     if var.source == "file" {
+                        let whole =
+                            var.start == 0 && var.end == text.len() && var.address.is_empty();
                         found.push((
                             path.iter().map(|s| s.to_string()).collect(),
-                            node.clone(),
-                            var,
-                            text.to_string(),
+                            columns.pos(var.start),
+                            var.clone(),
+                            var.raw(text).to_string(),
+                            whole,
                         ));
                     }
                 }
             }
         });
         let mut seen = BTreeSet::new();
-        for (path, node, var, text) in found {
+        for (path, pos, var, raw, whole) in found {
             let Some(arg) = var.arg.clone() else { continue };
             // A path with variables (`./config.${sls:stage}.yml`) names one
             // file per stage: audit each that exists.
@@ -643,7 +655,6 @@ impl<'a> Auditor<'a> {
             } else {
                 vec![arg.clone()]
             };
-            let whole = var.start == 0 && var.end == text.len() && var.address.is_empty();
             for candidate in candidates {
                 let included = crate::sys::paths::normalize(
                     &file.parent().unwrap_or(Path::new(".")).join(&candidate),
@@ -662,10 +673,10 @@ impl<'a> Auditor<'a> {
                     if !arg.contains("${") {
                         self.report.errors.push(FileError {
                             path: file.to_path_buf(),
-                            pos: Some(pos_in(&node, var.start)),
+                            pos: Some(pos),
                             message: format!(
                                 "`{}` includes {}, which does not exist",
-                                var.raw(&text),
+                                raw,
                                 crate::sys::paths::display(&included)
                             ),
                         });
@@ -689,17 +700,47 @@ impl<'a> Auditor<'a> {
     }
 }
 
-/// The position of byte `offset` of a scalar: exact on one-line scalars.
-fn pos_in(node: &Node, offset: usize) -> Pos {
-    match &node.value {
-        Value::Scalar { text, quoted } if !text.contains('\n') => {
-            let chars = text[..offset.min(text.len())].chars().count();
-            Pos {
-                line: node.pos.line,
-                col: node.pos.col + chars + usize::from(*quoted),
+/// The positions of byte offsets of one scalar: exact on one-line
+/// scalars. Asked in increasing order (as variables are found), each
+/// character is counted once: a value with many variables costs its length,
+/// not its length for each variable.
+struct Columns<'n> {
+    node: &'n Node,
+    text: Option<(&'n str, bool)>,
+    /// The last offset asked for, and the characters before it.
+    last: (usize, usize),
+}
+
+impl<'n> Columns<'n> {
+    fn of(node: &'n Node) -> Columns<'n> {
+        let text = match &node.value {
+            Value::Scalar { text, quoted } if !text.contains('\n') => {
+                Some((text.as_str(), *quoted))
             }
+            _ => None,
+        };
+        Columns {
+            node,
+            text,
+            last: (0, 0),
         }
-        _ => node.pos,
+    }
+
+    fn pos(&mut self, offset: usize) -> Pos {
+        let Some((text, quoted)) = self.text else {
+            return self.node.pos;
+        };
+        let offset = offset.min(text.len());
+        if offset < self.last.0 {
+            self.last = (0, 0);
+        }
+        let (from, chars) = self.last;
+        let chars = chars + text.get(from..offset).map_or(0, |t| t.chars().count());
+        self.last = (offset, chars);
+        Pos {
+            line: self.node.pos.line,
+            col: self.node.pos.col + chars + usize::from(quoted),
+        }
     }
 }
 
