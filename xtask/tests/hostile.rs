@@ -537,3 +537,171 @@ fn a_file_cycle_in_a_value_is_a_finding() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The text of a DOT file's quoted strings, unescaped, or why it does not
+/// parse: strings close, braces balance, nothing but a statement between.
+fn dot_strings(dot: &str) -> Result<Vec<String>, String> {
+    let mut strings = Vec::new();
+    let mut depth = 0i32;
+    let mut chars = dot.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut text = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err("a string never closes".into()),
+                        Some('"') => break,
+                        Some('\n') => return Err(format!("a raw line break in \"{text}")),
+                        Some('\\') => match chars.next() {
+                            Some('"') => text.push('"'),
+                            Some('\\') => text.push('\\'),
+                            // DOT's line break in a label.
+                            Some('n') => text.push('\n'),
+                            Some(other) => {
+                                return Err(format!("an escape `\\{other}` in \"{text}"))
+                            }
+                            None => return Err("a string ends in `\\`".into()),
+                        },
+                        Some(other) => text.push(other),
+                    }
+                }
+                strings.push(text);
+            }
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err("a `}` closes nothing".into());
+                }
+            }
+            c if c.is_ascii_alphanumeric() || " \n;=->[]_".contains(c) => {}
+            other => return Err(format!("`{other}` outside a string")),
+        }
+    }
+    if depth != 0 {
+        return Err("a `{` is never closed".into());
+    }
+    Ok(strings)
+}
+
+/// Why a Mermaid flowchart as `plan` writes it would not parse, if it
+/// would not: every line one of its five shapes, ids plain words that are
+/// no keyword, labels quoted with nothing in them that ends or changes the
+/// quote (`"`, a line break, `#` outside an entity, markup, backticks).
+fn mermaid_problem(chart: &str) -> Option<String> {
+    fn id_ok(id: &str) -> bool {
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && ![
+                "end",
+                "subgraph",
+                "graph",
+                "flowchart",
+                "style",
+                "class",
+                "classDef",
+                "click",
+                "linkStyle",
+                "direction",
+            ]
+            .contains(&id)
+    }
+    fn label_ok(label: &str) -> bool {
+        let mut rest = label;
+        while let Some(i) = rest.find('#') {
+            let entity = &rest[i + 1..];
+            let digits = entity.chars().take_while(char::is_ascii_digit).count();
+            if digits == 0 || !entity[digits..].starts_with(';') {
+                return false;
+            }
+            rest = &entity[digits + 1..];
+        }
+        !label.contains(['"', '\n', '<', '>', '`', '|'])
+    }
+    fn quoted(text: &str, open: &str, close: &str) -> Option<(String, String)> {
+        let (id, rest) = text.split_once(open)?;
+        let label = rest.strip_suffix(close)?;
+        Some((id.to_string(), label.to_string()))
+    }
+    let mut lines = chart.lines();
+    if lines.next() != Some("flowchart BT") {
+        return Some("it does not start with `flowchart BT`".into());
+    }
+    for line in lines {
+        let ok = if let Some(rest) = line.strip_prefix("  subgraph ") {
+            quoted(rest, "[\"", "\"]").is_some_and(|(id, label)| id_ok(&id) && label_ok(&label))
+        } else if let Some(rest) = line.strip_prefix("    ") {
+            quoted(rest, "[\"", "\"]").is_some_and(|(id, label)| id_ok(&id) && label_ok(&label))
+        } else if line == "  end" {
+            true
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            rest.split_once(" -->|\"").is_some_and(|(from, rest)| {
+                rest.rsplit_once("\"| ")
+                    .is_some_and(|(label, to)| id_ok(from) && id_ok(to) && label_ok(label))
+            })
+        } else {
+            false
+        };
+        if !ok {
+            return Some(format!("line `{line}` is not one of the chart's shapes"));
+        }
+    }
+    None
+}
+
+/// Service names and references from user files reach the DOT and
+/// Mermaid plans escaped for each, so both always parse: hostile folder
+/// names (a service's key when there is no deploy.toml) and an export
+/// name full of each format's syntax.
+#[test]
+fn plan_diagrams_escape_what_the_files_say() {
+    let export = "x\\\"|-->;{}[]#35;<b>`a`\\n${sls:stage}";
+    let producer = format!("service: producer\nprovider:\n  name: aws\nresources:\n  Resources:\n    Topic:\n      Type: AWS::SNS::Topic\n  Outputs:\n    Out:\n      Value: !Ref Topic\n      Export:\n        Name: \"{export}\"\n");
+    let consumer = format!("service: consumer\nprovider:\n  name: aws\nresources:\n  Resources:\n    Sub:\n      Type: AWS::SNS::Subscription\n      Properties:\n        Protocol: sqs\n        Endpoint: arn:aws:sqs:us-east-1:123456789012:q\n        TopicArn: !ImportValue \"{export}\"\n");
+    let keys = ["end", "a\"b", "x];y", "p-->q", "n\\m"];
+    let root = app(
+        "diagrams",
+        &[
+            ("end/serverless.yml", &producer),
+            ("a\"b/serverless.yml", &consumer),
+            (
+                "x];y/serverless.yml",
+                "service: third\nprovider:\n  name: aws\n",
+            ),
+            (
+                "p-->q/serverless.yml",
+                "service: fourth\nprovider:\n  name: aws\n",
+            ),
+            (
+                "n\\m/serverless.yml",
+                "service: fifth\nprovider:\n  name: aws\n",
+            ),
+        ],
+    );
+    let (code, dot) = bounded(&root, &["plan", "dev", "--format", "dot"]);
+    assert_eq!(code, Some(0), "{dot}");
+    let strings = dot_strings(&dot).unwrap_or_else(|why| panic!("{why}:\n{dot}"));
+    for key in keys {
+        assert!(
+            strings.iter().any(|s| s == key),
+            "`{key}` is a node:\n{dot}"
+        );
+    }
+    assert!(
+        strings.iter().any(|s| s.contains("x\"|-->;{}[]#35;<b>`a`")),
+        "the edge keeps its label:\n{dot}"
+    );
+    let (code, chart) = bounded(&root, &["plan", "dev", "--format", "mermaid"]);
+    assert_eq!(code, Some(0), "{chart}");
+    if let Some(problem) = mermaid_problem(&chart) {
+        panic!("{problem}:\n{chart}");
+    }
+    let ids: std::collections::BTreeSet<&str> = chart
+        .lines()
+        .filter_map(|l| l.strip_prefix("    ")?.split_once("[\"").map(|(id, _)| id))
+        .collect();
+    assert_eq!(ids.len(), keys.len(), "one id per service:\n{chart}");
+    assert!(chart.contains(" -->|\""), "the edge is drawn:\n{chart}");
+    let _ = std::fs::remove_dir_all(&root);
+}
