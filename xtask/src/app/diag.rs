@@ -85,7 +85,7 @@ pub struct Suggestions {
 
 impl Suggestions {
     /// The comparisons of characters one list answers with.
-    pub const WORK: usize = 20_000_000;
+    pub const WORK: usize = 10_000_000;
     /// How many edits a suggestion may be away.
     const EDITS: usize = 2;
 
@@ -112,6 +112,8 @@ impl Suggestions {
         let name: Vec<char> = name.to_lowercase().chars().collect();
         let lengths = name.len().saturating_sub(Self::EDITS)..=name.len() + Self::EDITS;
         let mut best: Option<(usize, &String)> = None;
+        // The two rows of the edit table, over the name, for every candidate.
+        let mut rows = (vec![0; name.len() + 1], vec![0; name.len() + 1]);
         for (_, candidates) in self.by_len.range(lengths) {
             for (lower, written) in candidates {
                 let cost = (2 * Self::EDITS + 1) * name.len().max(lower.len()) + 1;
@@ -119,7 +121,7 @@ impl Suggestions {
                     return best.map(|(_, c)| c.clone());
                 }
                 self.work.set(self.work.get() + cost);
-                if let Some(d) = within_edits(&name, lower, Self::EDITS) {
+                if let Some(d) = within_edits(lower, &name, Self::EDITS, &mut rows) {
                     if best.is_none_or(|(b, _)| d < b) {
                         best = Some((d, written));
                     }
@@ -132,16 +134,22 @@ impl Suggestions {
 
 /// The edit distance of `a` and `b` when it is at most `k`: the edit table
 /// computed only within `k` of its diagonal, stopped once a row is past `k`.
-fn within_edits(a: &[char], b: &[char], k: usize) -> Option<usize> {
+/// `rows` are two rows of `b.len() + 1` cells, reused between calls.
+fn within_edits(
+    a: &[char],
+    b: &[char],
+    k: usize,
+    rows: &mut (Vec<usize>, Vec<usize>),
+) -> Option<usize> {
     if a.len().abs_diff(b.len()) > k {
         return None;
     }
     let far = k + 1;
-    let mut prev = vec![far; b.len() + 1];
-    let mut cur = vec![far; b.len() + 1];
-    for (j, cell) in prev.iter_mut().enumerate().take(k + 1) {
-        *cell = j;
-    }
+    let (prev, cur) = rows;
+    prev.clear();
+    prev.extend((0..=b.len()).map(|j| j.min(far)));
+    cur.clear();
+    cur.resize(b.len() + 1, far);
     for i in 1..=a.len() {
         let lo = i.saturating_sub(k);
         let hi = (i + k).min(b.len());
@@ -165,7 +173,7 @@ fn within_edits(a: &[char], b: &[char], k: usize) -> Option<usize> {
         if row_min > k {
             return None;
         }
-        std::mem::swap(&mut prev, &mut cur);
+        std::mem::swap(prev, cur);
     }
     (prev[b.len()] <= k).then_some(prev[b.len()])
 }
@@ -319,8 +327,10 @@ mod tests {
     ) {
         let a: Vec<char> = a.to_lowercase().chars().collect();
         let b: Vec<char> = b.to_lowercase().chars().collect();
-        assert_eq!(within_edits(&a, &b, 2), expected);
-        assert_eq!(within_edits(&b, &a, 2), expected);
+        let mut rows = Default::default();
+        assert_eq!(within_edits(&a, &b, 2, &mut rows), expected);
+        let mut rows = Default::default();
+        assert_eq!(within_edits(&b, &a, 2, &mut rows), expected);
     }
 
     #[test]
