@@ -357,13 +357,13 @@ fn a_character_yaml_forbids_is_refused_at_its_position(
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// `${self:}` with four references per level: each level four times the
-/// one below it.
-fn self_references(levels: usize) -> Vec<(String, String)> {
+/// `${self:}` with `per_level` references per level: each level that many
+/// times the one below it.
+fn self_references(levels: usize, per_level: usize) -> Vec<(String, String)> {
     let mut text = String::from("service: svc\nprovider:\n  name: aws\ncustom:\n  l0: x\n");
     for level in 1..=levels {
         let below = format!("${{self:custom.l{}}}", level - 1);
-        text.push_str(&format!("  l{level}: {}\n", below.repeat(4)));
+        text.push_str(&format!("  l{level}: {}\n", below.repeat(per_level)));
     }
     text.push_str(&format!(
         "resources:\n  Resources:\n    Logs:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${{self:custom.l{levels}}}-${{sls:stage}}\n"
@@ -406,13 +406,19 @@ fn many_variables(count: usize) -> Vec<(String, String)> {
 #[rstest::rstest]
 #[case::self_references_ten_levels(
     "self-10",
-    self_references(10),
+    self_references(10, 4),
     Some(1),
     "expand past 1048576 bytes"
 )]
 #[case::self_references_thirty_levels(
     "self-30",
-    self_references(30),
+    self_references(30, 4),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::ten_self_references_per_level(
+    "self-wide",
+    self_references(10, 10),
     Some(1),
     "expand past 1048576 bytes"
 )]
@@ -712,5 +718,48 @@ fn plan_diagrams_escape_what_the_files_say() {
         .collect();
     assert_eq!(ids.len(), keys.len(), "one id per service:\n{chart}");
     assert!(chart.contains(" -->|\""), "the edge is drawn:\n{chart}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Includes that fan out: every file of a level includes every file of the
+/// next, ten wide and seven deep. Each file is read once per service, not
+/// once per path to it (10^6 paths: audit never ended).
+#[test]
+fn includes_that_fan_out_are_read_once() {
+    let width = 10;
+    let include_all = |level: usize, indent: &str| -> String {
+        (0..width)
+            .map(|k| format!("{indent}- ${{file(./l{level}_{k}.yml)}}\n"))
+            .collect()
+    };
+    let mut files = vec![(
+        "svc/serverless.yml".to_string(),
+        format!(
+            "service: svc\nprovider:\n  name: aws\ncustom:\n  items:\n{}",
+            include_all(1, "    ")
+        ),
+    )];
+    for level in 1..=7 {
+        for j in 0..width {
+            let text = if level < 7 {
+                format!("items:\n{}", include_all(level + 1, "  "))
+            } else {
+                "v: x\n".to_string()
+            };
+            files.push((format!("svc/l{level}_{j}.yml"), text));
+        }
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let root = app("fan-out", &files);
+    for command in [&["audit"][..], &["validate", "dev"], &["plan", "dev"]] {
+        let (code, out) = bounded_for(&root, command, Duration::from_secs(20));
+        assert!(
+            matches!(code, Some(0..=2)),
+            "{command:?} ended with {code:?}:\n{out}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
