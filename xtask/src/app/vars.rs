@@ -136,10 +136,16 @@ pub fn reads(text: &str, dir: &std::path::Path, ctx: &Context) -> Result<Reads, 
                         ));
                     }
                     out.included.push(path.clone());
-                    // Read as every app file is: never a FIFO, never unbounded.
-                    if let Ok(more) = crate::app::yaml::read_text(&path) {
-                        let parent = path.parent().unwrap_or(&dir).to_path_buf();
-                        texts.push((parent, more));
+                    // Read as every app file is: never a FIFO, never
+                    // unbounded. One that is there but cannot be read hides
+                    // what it reads; a missing one is the CLI's to report.
+                    match crate::app::yaml::read_text(&path) {
+                        Ok(more) => {
+                            let parent = path.parent().unwrap_or(&dir).to_path_buf();
+                            texts.push((parent, more));
+                        }
+                        Err(err) if path.exists() => return Err(err.to_string()),
+                        Err(_) => {}
                     }
                 }
             }
@@ -1188,5 +1194,33 @@ mod tests {
             why.contains("bad.yml:1:8") && why.contains("U+0000"),
             "{why}"
         );
+    }
+
+    /// `reads` follows includes as every reader does: a FIFO where a file
+    /// should be is refused at once (it would block a plain read forever).
+    #[test]
+    fn reads_never_block_on_a_fifo() {
+        let dir = std::env::temp_dir().join(format!("xtask-vars-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe.yml");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        let doc = crate::app::yaml::parse("service: svc\n").unwrap();
+        let file = dir.join("serverless.yml");
+        let ctx = Context {
+            stage: "dev",
+            region: "us-east-1",
+            doc: &doc,
+            file: &file,
+            dir: &dir,
+            stage_given: true,
+            compose_params: None,
+            symbolic: false,
+        };
+        let why = reads("custom: ${file(./pipe.yml):a}\n", &dir, &ctx).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(why.contains("is not a regular file"), "{why}");
     }
 }
