@@ -459,7 +459,7 @@ impl MarkedEventReceiver for Builder {
         }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                if text.matches("${").count() > MAX_PLACEHOLDERS {
+                if crate::app::template::openings(&text) > MAX_PLACEHOLDERS {
                     self.error = Some(ParseError {
                         pos,
                         message: format!(
