@@ -643,7 +643,11 @@ mod tests {
         };
         let passed = endpoints(&[deploy(Outcome::Succeeded, Some(ran(0)))]);
         assert!(matches!(passed.mark, Mark::Done), "{}", passed.evidence);
-        assert!(passed.evidence.contains("5 passed, 0 failed"), "{}", passed.evidence);
+        assert!(
+            passed.evidence.contains("5 passed, 0 failed"),
+            "{}",
+            passed.evidence
+        );
         // A deploy whose smoke test failed is its own outcome, and the
         // newest one: the item is not done, and says why.
         let failed = endpoints(&[
@@ -658,6 +662,10 @@ mod tests {
                 why: "--skip-smoke".into(),
             }),
         )]);
-        assert!(matches!(skipped.mark, Mark::NotDone), "{}", skipped.evidence);
+        assert!(
+            matches!(skipped.mark, Mark::NotDone),
+            "{}",
+            skipped.evidence
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Hostile inputs: every reader is bounded. Alias bombs, deep nesting,
-//! duplicate keys, files of the wrong shape, FIFOs where files should be,
-//! include cycles and runaway variable nesting each end in a named refusal
-//! (or a normal report), within bounded time and memory — never a crash,
-//! a hang or an exhausted machine.
+//! duplicate keys, characters YAML forbids, files of the wrong shape,
+//! FIFOs where files should be, include cycles and runaway variable
+//! nesting each end in a named refusal (or a normal report), within
+//! bounded time and memory — never a crash, a hang or an exhausted machine.
 
 mod support;
 
@@ -16,6 +16,12 @@ use support::arg;
 /// A command's exit code and output, run with at most 2 GiB of address
 /// space and killed after a minute.
 fn bounded(app: &Path, args: &[&str]) -> (Option<i32>, String) {
+    bounded_for(app, args, Duration::from_secs(60))
+}
+
+/// [`bounded`], killed (and the test failed) after `limit`: the drill saw
+/// these inputs run for minutes or never end.
+fn bounded_for(app: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.args(args)
         .arg("--app")
@@ -36,25 +42,42 @@ fn bounded(app: &Path, args: &[&str]) -> (Option<i32>, String) {
         });
     }
     let mut child = cmd.spawn().expect("xtask starts");
+    // Both pipes are read while the command runs: a report larger than a
+    // pipe holds must not stop it.
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
         }
-        if started.elapsed() > Duration::from_secs(60) {
+        if started.elapsed() > limit {
             let _ = child.kill();
-            panic!("`xtask {}` did not finish within a minute", args.join(" "));
+            let _ = child.wait();
+            panic!(
+                "`xtask {}` did not finish within {} s",
+                args.join(" "),
+                limit.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
+    };
     let text = format!(
         "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&stdout.join().expect("stdout")),
+        String::from_utf8_lossy(&stderr.join().expect("stderr"))
     );
     assert!(!text.contains("panicked"), "{text}");
-    (output.status.code(), text)
+    (status.code(), text)
 }
 
 fn app(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
@@ -325,6 +348,103 @@ fn a_config_program_sees_no_credentials_unless_listed() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Where `needle` first occurs in `text`, as `line:col` (1-based, columns
+/// in characters).
+fn position(text: &str, needle: char) -> String {
+    let offset = text.find(needle).expect("the needle is in the text");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{col}")
+}
+
+/// A character YAML forbids (js-yaml, the CLI's parser, refuses the file)
+/// is refused at its line and column, in every file read as app input; the
+/// drill saw a NUL cut a serverless.yml there, silently.
+#[rstest::rstest]
+#[case::nul_cuts_the_file(
+    "nul-cuts-the-file",
+    "svc/serverless.yml",
+    "service: web\u{0}app\nprovider:\n  name: aws\nfunctions:\n  f:\n    handler: h.f\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::nul_in_a_comment(
+    "nul-in-a-comment",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws # x\u{0}\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::control(
+    "control",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws\ncustom:\n  x: a\u{1}b\n",
+    '\u{1}',
+    "U+0001"
+)]
+#[case::delete(
+    "delete",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws\ncustom:\n  x: a\u{7f}b\n",
+    '\u{7f}',
+    "U+007F"
+)]
+#[case::non_character(
+    "non-character",
+    "svc/serverless.yml",
+    "service: web\nprovider:\n  name: aws\ncustom:\n  x: a\u{fffe}b\n",
+    '\u{fffe}',
+    "U+FFFE"
+)]
+#[case::json_config(
+    "json-config",
+    "svc/serverless.json",
+    "{\"service\": \"web\u{0}\", \"provider\": {\"name\": \"aws\"}}\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::compose(
+    "compose",
+    "serverless-compose.yml",
+    "services:\n  svc:\n    path: svc\u{0}\n",
+    '\u{0}',
+    "U+0000"
+)]
+#[case::included_stack_name(
+    "included-stack-name",
+    "svc/common.yml",
+    "name: web\u{0}app\n",
+    '\u{0}',
+    "U+0000"
+)]
+fn a_character_yaml_forbids_is_refused_at_its_position(
+    #[case] name: &str,
+    #[case] file: &str,
+    #[case] text: &str,
+    #[case] bad: char,
+    #[case] named: &str,
+) {
+    let mut files = vec![(file, text)];
+    if file != "svc/serverless.yml" && file != "svc/serverless.json" {
+        files.push((
+            "svc/serverless.yml",
+            "service: web\nprovider:\n  name: aws\n  stackName: ${file(./common.yml):name}-${sls:stage}\n",
+        ));
+    }
+    let root = app(&format!("forbidden-{name}"), &files);
+    let at = format!("{file}:{}", position(text, bad));
+    for command in [&["audit"][..], &["validate", "dev"], &["plan", "dev"]] {
+        let (code, out) = bounded(&root, command);
+        assert_eq!(code, Some(2), "{command:?}: {out}");
+        assert!(
+            out.contains(&at) && out.contains(named),
+            "{command:?}: `{at}` and {named} not in:\n{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// The processes whose ids a test's config program wrote into files: each
 /// is killed when the guard goes, so a failing test leaves none behind.
 struct Pids(Vec<std::path::PathBuf>);
@@ -528,5 +648,412 @@ while (true) {}
         assert!(!alive(pid), "{file} ({pid}) outlived the command");
     }
     drop(pids);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `${self:}` with `per_level` references per level: each level that many
+/// times the one below it.
+fn self_references(levels: usize, per_level: usize) -> Vec<(String, String)> {
+    let mut text = String::from("service: svc\nprovider:\n  name: aws\ncustom:\n  l0: x\n");
+    for level in 1..=levels {
+        let below = format!("${{self:custom.l{}}}", level - 1);
+        text.push_str(&format!("  l{level}: {}\n", below.repeat(per_level)));
+    }
+    text.push_str(&format!(
+        "resources:\n  Resources:\n    Logs:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${{self:custom.l{levels}}}-${{sls:stage}}\n"
+    ));
+    vec![("svc/serverless.yml".into(), text)]
+}
+
+/// `${file()}` doubling: each file reads the one below it twice.
+fn file_doubling(levels: usize) -> Vec<(String, String)> {
+    let mut files = vec![("svc/f0.yml".to_string(), "v: x\n".to_string())];
+    for level in 1..=levels {
+        let below = format!("${{file(./f{}.yml):v}}", level - 1);
+        files.push((
+            format!("svc/f{level}.yml"),
+            format!("v: {}\n", below.repeat(2)),
+        ));
+    }
+    files.push((
+        "svc/serverless.yml".into(),
+        format!("service: svc\nprovider:\n  name: aws\ncustom:\n  v: ${{file(./f{levels}.yml):v}}\nresources:\n  Resources:\n    Logs:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${{file(./f{levels}.yml):v}}-${{sls:stage}}\n"),
+    ));
+    files
+}
+
+/// One value made of `count` variables.
+fn many_variables(count: usize) -> Vec<(String, String)> {
+    vec![(
+        "svc/serverless.yml".into(),
+        format!(
+            "service: svc\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\ncustom:\n  big: \"{}\"\n",
+            "${sls:stage}".repeat(count)
+        ),
+    )]
+}
+
+/// Expansion has a work budget: every shape of the drill ends, with a
+/// refusal at the file and line where the budget is spent. Before the
+/// budget, each ran for minutes or never ended. `plan` reads none of these
+/// values; it ends, with the load's refusal where there is one.
+#[rstest::rstest]
+#[case::self_references_ten_levels(
+    "self-10",
+    self_references(10, 4),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::self_references_thirty_levels(
+    "self-30",
+    self_references(30, 4),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::ten_self_references_per_level(
+    "self-wide",
+    self_references(10, 10),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::file_doubling_thirty_times(
+    "file-30",
+    file_doubling(30),
+    Some(1),
+    "expand past 1048576 bytes"
+)]
+#[case::two_hundred_thousand_variables(
+    "many",
+    many_variables(200_000),
+    Some(2),
+    "holds more than 10000 `${...}` variables in one value"
+)]
+fn runaway_expansion_ends_within_its_budget(
+    #[case] name: &str,
+    #[case] files: Vec<(String, String)>,
+    #[case] code: Option<i32>,
+    #[case] refusal: &str,
+) {
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let root = app(&format!("budget-{name}"), &files);
+    // Every command ends first (the drill saw each of these shapes hang
+    // one of them), then each says what it found.
+    let ran: Vec<(&[&str], Option<i32>, String)> =
+        [&["audit"][..], &["validate", "dev"], &["plan", "dev"]]
+            .into_iter()
+            .map(|command| {
+                let (ended, out) = bounded_for(&root, command, Duration::from_secs(20));
+                (command, ended, out)
+            })
+            .collect();
+    for (command, ended, out) in ran {
+        if command[0] == "plan" && code == Some(1) {
+            assert_eq!(ended, Some(0), "{command:?}:\n{out}");
+            continue;
+        }
+        assert_eq!(ended, code, "{command:?}:\n{out}");
+        assert!(
+            out.contains("svc/serverless.yml:") && out.contains(refusal),
+            "{command:?} names the refusal:\n{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Five thousand findings are found and rendered in time linear in their
+/// number (the drill's took over two minutes).
+#[test]
+fn five_thousand_findings_are_reported() {
+    let mut text = String::from("service: svc\nprovider:\n  name: aws\nresources:\n  Resources:\n");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "    Queue{i}:\n      Type: AWS::SQS::Queue\n      Properties:\n        RedrivePolicy:\n          deadLetterTargetArn: !GetAtt Dead{i}.Arn\n"
+        ));
+    }
+    let root = app("findings", &[("svc/serverless.yml", &text)]);
+    for format in ["text", "json"] {
+        let (code, out) = bounded_for(
+            &root,
+            &["validate", "dev", "--format", format],
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, Some(1), "{out}");
+        assert_eq!(out.matches("getatt-unknown-resource").count(), 5000);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A `${file()}` cycle is an error naming the chain of files and lines:
+/// in `service:` the whole service is refused (the drill got a stack
+/// named `(unknown)`), in a value it is a finding there.
+#[test]
+fn a_file_cycle_in_the_service_name_is_refused() {
+    let root = app(
+        "file-cycle-name",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: ${file(./name.yml):name}\nprovider:\n  name: aws\n",
+            ),
+            ("svc/name.yml", "name: ${file(./other.yml):name}\n"),
+            ("svc/other.yml", "name: ${file(./name.yml):name}\n"),
+        ],
+    );
+    for command in [
+        &["audit"][..],
+        &["validate", "dev"],
+        &["plan", "dev"],
+        &["runbook", "dev"],
+    ] {
+        let (code, out) = bounded(&root, command);
+        assert_eq!(code, Some(2), "{command:?}:\n{out}");
+        assert!(
+            out.contains("svc/serverless.yml:1")
+                && out.contains("reads itself back")
+                && out.contains("svc/name.yml:1")
+                && out.contains("svc/other.yml:1"),
+            "{command:?} names the chain:\n{out}"
+        );
+        assert!(!out.contains("(unknown)"), "{command:?}:\n{out}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_file_cycle_in_a_value_is_a_finding() {
+    let root = app(
+        "file-cycle-value",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: svc\nprovider:\n  name: aws\ncustom:\n  name: ${file(./loop.yml):name}\n",
+            ),
+            ("svc/loop.yml", "name: ${file(./loop.yml):name}-again\n"),
+        ],
+    );
+    for command in [&["audit"][..], &["validate", "dev"]] {
+        let (code, out) = bounded(&root, command);
+        assert_eq!(code, Some(1), "{command:?}:\n{out}");
+        assert!(
+            out.contains("svc/serverless.yml:5")
+                && out.contains("reads itself back")
+                && out.contains("svc/loop.yml:1"),
+            "{command:?} names the chain:\n{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The text of a DOT file's quoted strings, unescaped, or why it does not
+/// parse: strings close, braces balance, nothing but a statement between.
+fn dot_strings(dot: &str) -> Result<Vec<String>, String> {
+    let mut strings = Vec::new();
+    let mut depth = 0i32;
+    let mut chars = dot.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut text = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err("a string never closes".into()),
+                        Some('"') => break,
+                        Some('\n') => return Err(format!("a raw line break in \"{text}")),
+                        Some('\\') => match chars.next() {
+                            Some('"') => text.push('"'),
+                            Some('\\') => text.push('\\'),
+                            // DOT's line break in a label.
+                            Some('n') => text.push('\n'),
+                            Some(other) => {
+                                return Err(format!("an escape `\\{other}` in \"{text}"))
+                            }
+                            None => return Err("a string ends in `\\`".into()),
+                        },
+                        Some(other) => text.push(other),
+                    }
+                }
+                strings.push(text);
+            }
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err("a `}` closes nothing".into());
+                }
+            }
+            c if c.is_ascii_alphanumeric() || " \n;=->[]_".contains(c) => {}
+            other => return Err(format!("`{other}` outside a string")),
+        }
+    }
+    if depth != 0 {
+        return Err("a `{` is never closed".into());
+    }
+    Ok(strings)
+}
+
+/// Why a Mermaid flowchart as `plan` writes it would not parse, if it
+/// would not: every line one of its five shapes, ids plain words that are
+/// no keyword, labels quoted with nothing in them that ends or changes the
+/// quote (`"`, a line break, `#` outside an entity, markup, backticks).
+fn mermaid_problem(chart: &str) -> Option<String> {
+    fn id_ok(id: &str) -> bool {
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && ![
+                "end",
+                "subgraph",
+                "graph",
+                "flowchart",
+                "style",
+                "class",
+                "classDef",
+                "click",
+                "linkStyle",
+                "direction",
+            ]
+            .contains(&id)
+    }
+    fn label_ok(label: &str) -> bool {
+        let mut rest = label;
+        while let Some(i) = rest.find('#') {
+            let entity = &rest[i + 1..];
+            let digits = entity.chars().take_while(char::is_ascii_digit).count();
+            if digits == 0 || !entity[digits..].starts_with(';') {
+                return false;
+            }
+            rest = &entity[digits + 1..];
+        }
+        !label.contains(['"', '\n', '<', '>', '`', '|'])
+    }
+    fn quoted(text: &str, open: &str, close: &str) -> Option<(String, String)> {
+        let (id, rest) = text.split_once(open)?;
+        let label = rest.strip_suffix(close)?;
+        Some((id.to_string(), label.to_string()))
+    }
+    let mut lines = chart.lines();
+    if lines.next() != Some("flowchart BT") {
+        return Some("it does not start with `flowchart BT`".into());
+    }
+    for line in lines {
+        let ok = if let Some(rest) = line.strip_prefix("  subgraph ") {
+            quoted(rest, "[\"", "\"]").is_some_and(|(id, label)| id_ok(&id) && label_ok(&label))
+        } else if let Some(rest) = line.strip_prefix("    ") {
+            quoted(rest, "[\"", "\"]").is_some_and(|(id, label)| id_ok(&id) && label_ok(&label))
+        } else if line == "  end" {
+            true
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            rest.split_once(" -->|\"").is_some_and(|(from, rest)| {
+                rest.rsplit_once("\"| ")
+                    .is_some_and(|(label, to)| id_ok(from) && id_ok(to) && label_ok(label))
+            })
+        } else {
+            false
+        };
+        if !ok {
+            return Some(format!("line `{line}` is not one of the chart's shapes"));
+        }
+    }
+    None
+}
+
+/// Service names and references from user files reach the DOT and
+/// Mermaid plans escaped for each, so both always parse: hostile folder
+/// names (a service's key when there is no deploy.toml) and an export
+/// name full of each format's syntax.
+#[test]
+fn plan_diagrams_escape_what_the_files_say() {
+    let export = "x\\\"|-->;{}[]#35;<b>`a`\\n${sls:stage}";
+    let producer = format!("service: producer\nprovider:\n  name: aws\nresources:\n  Resources:\n    Topic:\n      Type: AWS::SNS::Topic\n  Outputs:\n    Out:\n      Value: !Ref Topic\n      Export:\n        Name: \"{export}\"\n");
+    let consumer = format!("service: consumer\nprovider:\n  name: aws\nresources:\n  Resources:\n    Sub:\n      Type: AWS::SNS::Subscription\n      Properties:\n        Protocol: sqs\n        Endpoint: arn:aws:sqs:us-east-1:123456789012:q\n        TopicArn: !ImportValue \"{export}\"\n");
+    let keys = ["end", "a\"b", "x];y", "p-->q", "n\\m"];
+    let root = app(
+        "diagrams",
+        &[
+            ("end/serverless.yml", &producer),
+            ("a\"b/serverless.yml", &consumer),
+            (
+                "x];y/serverless.yml",
+                "service: third\nprovider:\n  name: aws\n",
+            ),
+            (
+                "p-->q/serverless.yml",
+                "service: fourth\nprovider:\n  name: aws\n",
+            ),
+            (
+                "n\\m/serverless.yml",
+                "service: fifth\nprovider:\n  name: aws\n",
+            ),
+        ],
+    );
+    let (code, dot) = bounded(&root, &["plan", "dev", "--format", "dot"]);
+    assert_eq!(code, Some(0), "{dot}");
+    let strings = dot_strings(&dot).unwrap_or_else(|why| panic!("{why}:\n{dot}"));
+    for key in keys {
+        assert!(
+            strings.iter().any(|s| s == key),
+            "`{key}` is a node:\n{dot}"
+        );
+    }
+    assert!(
+        strings.iter().any(|s| s.contains("x\"|-->;{}[]#35;<b>`a`")),
+        "the edge keeps its label:\n{dot}"
+    );
+    let (code, chart) = bounded(&root, &["plan", "dev", "--format", "mermaid"]);
+    assert_eq!(code, Some(0), "{chart}");
+    if let Some(problem) = mermaid_problem(&chart) {
+        panic!("{problem}:\n{chart}");
+    }
+    let ids: std::collections::BTreeSet<&str> = chart
+        .lines()
+        .filter_map(|l| l.strip_prefix("    ")?.split_once("[\"").map(|(id, _)| id))
+        .collect();
+    assert_eq!(ids.len(), keys.len(), "one id per service:\n{chart}");
+    assert!(chart.contains(" -->|\""), "the edge is drawn:\n{chart}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Includes that fan out: every file of a level includes every file of the
+/// next, ten wide and seven deep. Each file is read once per service, not
+/// once per path to it (10^6 paths: audit never ended).
+#[test]
+fn includes_that_fan_out_are_read_once() {
+    let width = 10;
+    let include_all = |level: usize, indent: &str| -> String {
+        (0..width)
+            .map(|k| format!("{indent}- ${{file(./l{level}_{k}.yml)}}\n"))
+            .collect()
+    };
+    let mut files = vec![(
+        "svc/serverless.yml".to_string(),
+        format!(
+            "service: svc\nprovider:\n  name: aws\ncustom:\n  items:\n{}",
+            include_all(1, "    ")
+        ),
+    )];
+    for level in 1..=7 {
+        for j in 0..width {
+            let text = if level < 7 {
+                format!("items:\n{}", include_all(level + 1, "  "))
+            } else {
+                "v: x\n".to_string()
+            };
+            files.push((format!("svc/l{level}_{j}.yml"), text));
+        }
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let root = app("fan-out", &files);
+    for command in [&["audit"][..], &["validate", "dev"], &["plan", "dev"]] {
+        let (code, out) = bounded_for(&root, command, Duration::from_secs(20));
+        assert!(
+            matches!(code, Some(0..=2)),
+            "{command:?} ended with {code:?}:\n{out}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }

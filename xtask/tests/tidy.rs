@@ -428,7 +428,10 @@ fn no_import_circle_anywhere() {
             if let Some(group) = rest.strip_prefix('{') {
                 for item in group.split('}').next().unwrap_or("").split(',') {
                     let name = item.trim().split("::").next().unwrap_or("").trim();
-                    if !name.is_empty() && name != "self" && name.chars().next().is_some_and(char::is_lowercase) {
+                    if !name.is_empty()
+                        && name != "self"
+                        && name.chars().next().is_some_and(char::is_lowercase)
+                    {
                         targets.push(format!("{first}::{name}"));
                     }
                 }

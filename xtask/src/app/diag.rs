@@ -57,15 +57,125 @@ impl Finding {
 /// hidden in a YAML value) are shown escaped, never sent as they are.
 /// Line breaks and tabs, which our own messages use, stay.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// "Did you mean": the candidate nearest a name that names nothing, at
+/// most two edits away, case aside. Built once per list of candidates and
+/// grouped by length, a name is compared only with candidates at most two
+/// characters longer or shorter, within a band of the edit table; and one
+/// list does at most [`Suggestions::WORK`] comparisons of characters in
+/// all. So a file with thousands of misspelt names gets its findings in
+/// time linear in their number (the last ones, past the budget, without a
+/// suggestion), never a wait quadratic in them.
+#[derive(Debug)]
+pub struct Suggestions {
+    /// Candidates by length in characters: lowercased, and as written.
+    by_len: std::collections::BTreeMap<usize, Vec<(Vec<char>, String)>>,
+    work: std::cell::Cell<usize>,
+}
+
+impl Suggestions {
+    /// The comparisons of characters one list answers with.
+    pub const WORK: usize = 10_000_000;
+    /// How many edits a suggestion may be away.
+    const EDITS: usize = 2;
+
+    pub fn new<S: Into<String>>(candidates: impl IntoIterator<Item = S>) -> Suggestions {
+        let mut by_len: std::collections::BTreeMap<usize, Vec<(Vec<char>, String)>> =
+            Default::default();
+        for candidate in candidates {
+            let candidate = candidate.into();
+            let lower: Vec<char> = candidate.to_lowercase().chars().collect();
+            by_len
+                .entry(lower.len())
+                .or_default()
+                .push((lower, candidate));
+        }
+        Suggestions {
+            by_len,
+            work: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The nearest candidate (the first of the nearest, by length then
+    /// order), or `None`: none is near, or the budget is spent.
+    pub fn nearest(&self, name: &str) -> Option<String> {
+        let name: Vec<char> = name.to_lowercase().chars().collect();
+        let lengths = name.len().saturating_sub(Self::EDITS)..=name.len() + Self::EDITS;
+        let mut best: Option<(usize, &String)> = None;
+        // The two rows of the edit table, over the name, for every candidate.
+        let mut rows = (vec![0; name.len() + 1], vec![0; name.len() + 1]);
+        for (_, candidates) in self.by_len.range(lengths) {
+            for (lower, written) in candidates {
+                let cost = (2 * Self::EDITS + 1) * name.len().max(lower.len()) + 1;
+                if self.work.get() + cost > Self::WORK {
+                    return best.map(|(_, c)| c.clone());
+                }
+                self.work.set(self.work.get() + cost);
+                if let Some(d) = within_edits(lower, &name, Self::EDITS, &mut rows) {
+                    if best.is_none_or(|(b, _)| d < b) {
+                        best = Some((d, written));
+                    }
+                }
             }
-        })
-        .collect()
+        }
+        best.map(|(_, c)| c.clone())
+    }
+}
+
+/// The edit distance of `a` and `b` when it is at most `k`: the edit table
+/// computed only within `k` of its diagonal, stopped once a row is past `k`.
+/// `rows` are two rows of `b.len() + 1` cells, reused between calls.
+fn within_edits(
+    a: &[char],
+    b: &[char],
+    k: usize,
+    rows: &mut (Vec<usize>, Vec<usize>),
+) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > k {
+        return None;
+    }
+    let far = k + 1;
+    let (prev, cur) = rows;
+    prev.clear();
+    prev.extend((0..=b.len()).map(|j| j.min(far)));
+    cur.clear();
+    cur.resize(b.len() + 1, far);
+    for i in 1..=a.len() {
+        let lo = i.saturating_sub(k);
+        let hi = (i + k).min(b.len());
+        if lo > 0 {
+            cur[lo - 1] = far;
+        }
+        let mut row_min = far;
+        for j in lo..=hi {
+            let d = if j == 0 {
+                i
+            } else {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1)
+            };
+            cur[j] = d.min(far);
+            row_min = row_min.min(cur[j]);
+        }
+        if hi < b.len() {
+            cur[hi + 1] = far;
+        }
+        if row_min > k {
+            return None;
+        }
+        std::mem::swap(prev, cur);
+    }
+    (prev[b.len()] <= k).then_some(prev[b.len()])
 }
 
 /// The outcome of a check over an app.
@@ -195,4 +305,52 @@ pub enum Format {
     #[default]
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[rstest::rstest]
+    #[case::same("Table", "Table", Some(0))]
+    #[case::case_aside("table", "TABLE", Some(0))]
+    #[case::a_swap("Tabel", "Table", Some(2))]
+    #[case::one_insertion("Tble", "Table", Some(1))]
+    #[case::two_deletions("Tablexx", "Table", Some(2))]
+    #[case::three_edits("Tbx", "Table", None)]
+    #[case::empty("", "ab", Some(2))]
+    #[case::far_apart("Queue1", "Dead1", None)]
+    fn edits_are_counted_within_the_band(
+        #[case] a: &str,
+        #[case] b: &str,
+        #[case] expected: Option<usize>,
+    ) {
+        let a: Vec<char> = a.to_lowercase().chars().collect();
+        let b: Vec<char> = b.to_lowercase().chars().collect();
+        let mut rows = Default::default();
+        assert_eq!(within_edits(&a, &b, 2, &mut rows), expected);
+        let mut rows = Default::default();
+        assert_eq!(within_edits(&b, &a, 2, &mut rows), expected);
+    }
+
+    #[test]
+    fn the_nearest_candidate_is_suggested() {
+        let ids = Suggestions::new(["UsersTable", "OrdersTable", "ImagesBucket"]);
+        assert_eq!(ids.nearest("UserTable").as_deref(), Some("UsersTable"));
+        assert_eq!(ids.nearest("imagesbucket").as_deref(), Some("ImagesBucket"));
+        assert_eq!(ids.nearest("Queue"), None);
+    }
+
+    /// Thousands of names against thousands of candidates: the work stops
+    /// at the budget, so the answers come in time linear in the questions.
+    #[test]
+    fn suggestions_stop_at_their_budget() {
+        let ids = Suggestions::new((0..5000).map(|i| format!("Queue{i}")));
+        assert_eq!(ids.nearest("Queue12x").as_deref(), Some("Queue12"));
+        for i in 0..5000 {
+            let _ = ids.nearest(&format!("Dead{i}"));
+        }
+        assert!(ids.work.get() <= Suggestions::WORK);
+        assert_eq!(ids.nearest("Queue12x"), None, "the budget is spent");
+    }
 }

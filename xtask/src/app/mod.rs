@@ -176,6 +176,7 @@ impl Service {
             stage,
             region,
             doc: &self.doc,
+            file: &self.file,
             dir: &self.dir,
             stage_given: true,
             compose_params: self.compose.then_some(self.params.as_slice()),
@@ -380,7 +381,10 @@ impl App {
             Some(policy) => policy.clone(),
             None => Policy::default_in(default_region(&services)),
         };
-        errors.extend(one_stack_one_service(&services, &policy));
+        errors.extend(names_evaluate(&services, &policy));
+        if errors.is_empty() {
+            errors.extend(one_stack_one_service(&services, &policy));
+        }
         if !errors.is_empty() {
             return Err(LoadError(errors));
         }
@@ -465,6 +469,44 @@ fn check_shape(file: &Path, doc: &Node) -> Result<(), FileError> {
             "`service:` must be a name of plain text (no control characters)",
         )),
     }
+}
+
+/// A service whose `service:` name or `provider.stackName` the tool
+/// refuses to evaluate in some stage (a loop through `${file()}`, a file
+/// it reads that cannot be read whole, past the work budget) has no stack
+/// name there: refused at load, where it is written, so no command goes on
+/// with a stack it cannot name.
+fn names_evaluate(services: &[Service], policy: &Policy) -> Vec<FileError> {
+    let mut errors = Vec::new();
+    for service in services {
+        let names = [
+            &["service"][..],
+            &["service", "name"],
+            &["provider", "stackName"],
+        ];
+        let refusal = policy.stage_names().into_iter().find_map(|stage| {
+            let region = policy
+                .stage(stage)
+                .map(|c| c.region.as_str())
+                .unwrap_or("us-east-1");
+            let ctx = service.vars_at(stage, region);
+            names.iter().find_map(|keys| {
+                let node = service.doc.path(keys)?;
+                match vars::evaluate(node.as_str()?, &ctx) {
+                    vars::Resolved::Refused(refusal) => Some((keys.join("."), node.pos, refusal)),
+                    _ => None,
+                }
+            })
+        });
+        if let Some((name, pos, refusal)) = refusal {
+            errors.push(FileError {
+                path: service.file.clone(),
+                pos: Some(pos),
+                message: format!("`{name}:` cannot be evaluated: {refusal}; fix it so the service has a stack name"),
+            });
+        }
+    }
+    errors
 }
 
 /// Two services whose stack names agree in some stage would deploy two
@@ -599,7 +641,7 @@ fn collect_sections(
             continue;
         }
         // The resolver's cache: every service sharing the file reads it once.
-        let Some(doc) = vars::load(&path) else {
+        let Ok(doc) = vars::load(&path) else {
             continue;
         };
         let keys: Vec<&str> = address.split('.').filter(|k| !k.is_empty()).collect();

@@ -6,9 +6,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// At most 16 characters: lowercase letters, digits and `-`, starting with a
-/// letter. Short enough for every AWS name it ends up in (bucket names,
-/// stack names, user pools), safe in any shell or URL.
-pub const NAME_RULE: &str = "[a-z][a-z0-9-]{0,15}";
+/// letter, with no `--` and no `-` at the end. Short enough for every AWS
+/// name it ends up in (bucket names, stack names, user pools), safe in any
+/// shell or URL; and the dashes are where S3 needs them: it refuses a
+/// bucket name ending in `-` (`shop-uploads-pr-1-`) and reserves `--`
+/// forms (`xn--…`, `…--x-s3`, `…--ol-s3`), while stack names allow both.
+pub const NAME_RULE: &str = "[a-z][a-z0-9-]{0,15}, without `--` or a `-` at the end";
 
 /// A stage that is allowed by the app's policy, with its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +22,7 @@ pub struct Stage {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StageError {
-    #[error("`{given}` is not a valid stage name: use {rule} (lowercase letters, digits and `-`, starting with a letter); allowed stages: {allowed}")]
+    #[error("`{given}` is not a valid stage name: use {rule} (lowercase letters, digits and `-`, starting with a letter; it must not end with `-` or hold `--`, which S3 refuses or reserves in the bucket names a stage goes into); allowed stages: {allowed}")]
     Malformed {
         given: String,
         rule: &'static str,
@@ -39,6 +42,8 @@ pub fn is_well_formed(name: &str) -> bool {
     matches!(chars.next(), Some('a'..='z'))
         && name.len() <= 16
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--")
 }
 
 impl Stage {
@@ -247,6 +252,8 @@ impl Preview {
                 "a pattern without a prefix would allow every stage name",
             ));
         }
+        // With one more character the prefix must make a stage name, so a
+        // pattern ending in `--` (which no stage matches) is refused too.
         if prefix.contains('*') || !is_well_formed(&format!("{prefix}a")) {
             return Err(bad(&format!(
                 "its prefix must match {NAME_RULE} with room for one more character"
@@ -447,6 +454,30 @@ mod tests {
         );
         assert!(Stage::parse("prod", &policy).unwrap().is_protected());
         assert!(Stage::parse("local", &policy).unwrap().on_emulator());
+    }
+
+    /// A preview pattern matches `pr--` and `pr-1-`; AWS refuses the
+    /// bucket names they make (`…-pr-1-` ends in `-`), so the policy
+    /// refuses the stage, saying why.
+    #[rstest]
+    #[case::ends_in_a_dash("pr-1-")]
+    #[case::only_dashes_after_the_prefix("pr--")]
+    #[case::double_dash_inside("pr--1")]
+    #[case::declared_name_ending_in_a_dash("dev-")]
+    fn names_aws_refuses_in_buckets_are_not_stages(#[case] name: &str) {
+        assert!(!is_well_formed(name));
+        let preview = |prefix: &str| {
+            let config = Policy::default_policy().stage("dev").unwrap().clone();
+            (Preview::parse(prefix).unwrap(), config)
+        };
+        let policy = Policy::default_policy().with_previews(vec![preview("pr-*")]);
+        let err = Stage::parse(name, &policy).unwrap_err().to_string();
+        assert!(
+            err.contains("must not end with `-` or hold `--`") && err.contains("bucket"),
+            "{err}"
+        );
+        assert!(Stage::parse("pr-1", &policy).is_ok());
+        assert!(Preview::parse("pr--*").is_err());
     }
 
     #[rstest]

@@ -43,6 +43,12 @@ pub fn placeholders(text: &str) -> Vec<Placeholder<'_>> {
     found
 }
 
+/// How many `${` openings `text` holds, nested ones included: a bound on
+/// its placeholders, counted without matching braces.
+pub fn openings(text: &str) -> usize {
+    text.matches("${").count()
+}
+
 /// `text` with each top-level placeholder replaced by what `value` gives
 /// for it; `None` when `value` gives `None` for any.
 pub fn substitute(

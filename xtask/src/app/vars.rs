@@ -136,9 +136,16 @@ pub fn reads(text: &str, dir: &std::path::Path, ctx: &Context) -> Result<Reads, 
                         ));
                     }
                     out.included.push(path.clone());
-                    if let Ok(more) = std::fs::read_to_string(&path) {
-                        let parent = path.parent().unwrap_or(&dir).to_path_buf();
-                        texts.push((parent, more));
+                    // Read as every app file is: never a FIFO, never
+                    // unbounded. One that is there but cannot be read hides
+                    // what it reads; a missing one is the CLI's to report.
+                    match crate::app::yaml::read_text(&path) {
+                        Ok(more) => {
+                            let parent = path.parent().unwrap_or(&dir).to_path_buf();
+                            texts.push((parent, more));
+                        }
+                        Err(err) if path.exists() => return Err(err.to_string()),
+                        Err(_) => {}
                     }
                 }
             }
@@ -316,6 +323,8 @@ pub struct Context<'a> {
     pub region: &'a str,
     /// The service's own file, for `self:` references.
     pub doc: &'a crate::app::yaml::Node,
+    /// Where `doc` was read from, to name positions in it.
+    pub file: &'a std::path::Path,
     /// The service's folder, for `${file(...)}` references.
     pub dir: &'a std::path::Path,
     /// Whether the command line carries `--stage`: this tool always passes
@@ -340,6 +349,10 @@ pub enum Resolved {
     /// The CLI finds no value and stops with `Value not found` (unless a
     /// fallback gives one).
     Missing(String),
+    /// The tool will not evaluate it: a fault of the files (a cycle, a file
+    /// that cannot be read whole) or more work than any real file asks. A
+    /// fallback does not help; the caller reports it where it is written.
+    Refused(Refusal),
 }
 
 impl Resolved {
@@ -351,6 +364,47 @@ impl Resolved {
     }
 }
 
+/// Why an evaluation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The work budget is spent, or variables nest too deep.
+    TooMuch(String),
+    /// A variable reads itself back: each link of the loop (the variable,
+    /// and where the value it reads is written), outermost first, ending
+    /// where it started.
+    Cycle {
+        chain: Vec<String>,
+        /// Whether the loop goes through `${file()}` (a loop of `self:`
+        /// addresses alone is `validate`'s `circular-variable` rule).
+        through_files: bool,
+    },
+    /// A file it reads cannot be read whole (the reader's error).
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::TooMuch(why) => f.write_str(why),
+            Refusal::Cycle { chain, .. } => {
+                write!(f, "it reads itself back: {}", chain.join(" → "))
+            }
+            Refusal::Unreadable(why) => write!(f, "it reads a file that cannot be read: {why}"),
+        }
+    }
+}
+
+/// How many lookups (a variable resolved, a key followed, a value reused)
+/// one evaluation may make: far more than any real value needs, reached in
+/// a moment by a hostile one.
+pub const MAX_STEPS: usize = 100_000;
+
+/// How many bytes of values one evaluation may build: more than a whole
+/// CloudFormation template may hold (1 MB), so no value that could deploy
+/// is refused, while `${self:}` references that multiply at each level
+/// (4 per level: 4^30 bytes at 30 levels) stop here.
+pub const MAX_BYTES: usize = 1 << 20;
+
 /// The raw text a `${file(path):a.b}` variable stands for: the scalar at
 /// that address of that YAML file (relative to `dir`), unresolved.
 pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
@@ -361,7 +415,7 @@ pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
     if path.contains("${") {
         return None;
     }
-    let doc = load(&dir.join(path))?;
+    let doc = load(&dir.join(path)).ok()?;
     let node = if var.address.is_empty() {
         &*doc
     } else {
@@ -373,22 +427,28 @@ pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
 
 /// Files read through `${file()}`, parsed once per process and read again
 /// when they change.
-pub(crate) fn load(path: &std::path::Path) -> Option<std::sync::Arc<crate::app::yaml::Node>> {
+pub(crate) fn load(
+    path: &std::path::Path,
+) -> Result<std::sync::Arc<crate::app::yaml::Node>, crate::app::yaml::FileError> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = std::fs::metadata(path).map_err(|err| crate::app::yaml::FileError {
+        path: path.to_path_buf(),
+        pos: None,
+        message: format!("cannot read: {err}"),
+    })?;
     let stamp = (meta.modified().ok(), meta.len());
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(cache) = cache.lock() {
         if let Some((modified, len, node)) = cache.get(path) {
             if (*modified, *len) == stamp {
-                return Some(node.clone());
+                return Ok(node.clone());
             }
         }
     }
-    let (_, doc) = crate::app::yaml::parse_file(path).ok()?;
+    let (_, doc) = crate::app::yaml::parse_file(path)?;
     let doc = Arc::new(doc);
     if let Ok(mut cache) = cache.lock() {
         // Bounded: an app reads a handful of shared files.
@@ -397,27 +457,49 @@ pub(crate) fn load(path: &std::path::Path) -> Option<std::sync::Arc<crate::app::
         }
         cache.insert(path.to_path_buf(), (stamp.0, stamp.1, doc.clone()));
     }
-    Some(doc)
+    Ok(doc)
 }
 
 use crate::app::yaml::{Node, Value};
 
 /// `text` with every `${file(...):key}` replaced by the text it stands for,
-/// so checks see the name as it is built.
+/// so checks see the name as it is built. Each file value is expanded once
+/// and the whole within [`MAX_BYTES`]: past it, or in a loop of files, the
+/// rest stays as written (the evaluation reports it).
 pub fn expand_files(text: &str, dir: &std::path::Path) -> String {
-    expand_files_depth(text, dir, 0)
+    let mut memo = std::collections::HashMap::new();
+    let mut budget = MAX_BYTES;
+    expand_files_in(text, dir, 0, &mut memo, &mut budget)
 }
 
-fn expand_files_depth(text: &str, dir: &std::path::Path, depth: usize) -> String {
-    // A file that includes itself (directly or not) stops here.
+fn expand_files_in(
+    text: &str,
+    dir: &std::path::Path,
+    depth: usize,
+    memo: &mut std::collections::HashMap<String, Option<String>>,
+    budget: &mut usize,
+) -> String {
     if depth > MAX_NESTING {
         return text.to_string();
     }
     template::substitute(text, |p| {
-        let expanded = parse_inner(p.inner, p.start, p.end)
-            .and_then(|var| file_value(dir, &var))
-            .map(|value| expand_files_depth(&value, dir, depth + 1));
-        Some(expanded.unwrap_or_else(|| p.raw.to_string()))
+        let expanded = match memo.get(p.raw) {
+            Some(done) => done.clone(),
+            None => {
+                // In a loop the placeholder stays as written.
+                memo.insert(p.raw.to_string(), None);
+                let expanded = parse_inner(p.inner, p.start, p.end)
+                    .and_then(|var| file_value(dir, &var))
+                    .map(|value| expand_files_in(&value, dir, depth + 1, memo, budget));
+                memo.insert(p.raw.to_string(), expanded.clone());
+                expanded
+            }
+        };
+        let value = expanded
+            .filter(|value| value.len() <= *budget)
+            .unwrap_or_else(|| p.raw.to_string());
+        *budget = budget.saturating_sub(value.len());
+        Some(value)
     })
     .unwrap_or_else(|| text.to_string())
 }
@@ -430,305 +512,15 @@ pub fn resolve(text: &str, ctx: &Context) -> Option<String> {
 
 /// What `text` comes to with its variables resolved the way the
 /// Serverless CLI resolves them (osls's resolver is the model; `serverless
-/// print` is the referee in the tests).
+/// print` is the referee in the tests). One evaluation has one work budget
+/// ([`MAX_STEPS`], [`MAX_BYTES`]) and resolves each `self:` address and
+/// each file's address once, however often it is read.
 pub fn evaluate(text: &str, ctx: &Context) -> Resolved {
-    evaluate_depth(text, ctx, 0)
-}
-
-fn evaluate_depth(text: &str, ctx: &Context, depth: usize) -> Resolved {
-    if depth > MAX_NESTING {
-        return Resolved::Unknowable(format!("variables nest deeper than {MAX_NESTING} levels"));
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for p in template::placeholders(text) {
-        out.push_str(&text[last..p.start]);
-        last = p.end;
-        if parse_inner(p.inner, p.start, p.end).is_none() {
-            // Not a Serverless variable (an `Fn::Sub` name): kept as written.
-            out.push_str(p.raw);
-            continue;
-        }
-        // Nested variables first: `${cf:a-${sls:stage}.X}` becomes `${cf:a-dev.X}`.
-        let (head, fallback) = split_fallback(p.inner);
-        let head = match (evaluate_depth(head, ctx, depth + 1), fallback) {
-            (Resolved::Known(head), _) => head,
-            // The address cannot be built: only the fallbacks can help.
-            (Resolved::Missing(why), Some(fallback)) => {
-                match fallbacks(fallback, why, ctx, depth) {
-                    Resolved::Known(value) => {
-                        out.push_str(&value);
-                        continue;
-                    }
-                    other => return other,
-                }
-            }
-            (other, _) => return other,
-        };
-        let inner = match fallback {
-            Some(fallback) => format!("{head},{fallback}"),
-            None => head,
-        };
-        let Some(var) = parse_inner(&inner, 0, inner.len() + 3) else {
-            return Resolved::Unknowable(format!("`{}` is not a variable the CLI can read", p.raw));
-        };
-        match resolve_one(&var, ctx, depth) {
-            Resolved::Known(value) => out.push_str(&value),
-            other => return other,
-        }
-    }
-    out.push_str(&text[last..]);
-    Resolved::Known(out)
-}
-
-fn resolve_one(var: &Var, ctx: &Context, depth: usize) -> Resolved {
-    let primary = source_value(var, ctx, depth);
-    let Resolved::Missing(why) = primary else {
-        return primary;
-    };
-    match var.fallback.as_deref() {
-        Some(fallback) => fallbacks(fallback, why, ctx, depth),
-        None => Resolved::Missing(why),
-    }
-}
-
-/// The first alternative of a fallback chain that gives a value, in order,
-/// as the CLI does; `why` the first source found nothing.
-fn fallbacks(fallback: &str, why: String, ctx: &Context, depth: usize) -> Resolved {
-    for alt in alternatives(fallback) {
-        match alt {
-            Alternative::Literal(text) => return Resolved::Known(text),
-            Alternative::Reference(inner) => {
-                match evaluate_depth(&format!("${{{inner}}}"), ctx, depth + 1) {
-                    Resolved::Missing(_) => continue,
-                    other => return other,
-                }
-            }
-            Alternative::Invalid(text) => {
-                return Resolved::Unknowable(format!("the CLI refuses the fallback `{text}`"))
-            }
-        }
-    }
-    Resolved::Missing(why)
-}
-
-/// The value of one variable's source, before any fallback.
-fn source_value(var: &Var, ctx: &Context, depth: usize) -> Resolved {
-    let address = var.address.as_str();
-    match var.source.as_str() {
-        "opt" => match address {
-            "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
-            "region" => Resolved::Known(ctx.region.to_string()),
-            _ => Resolved::Missing(format!("no `--{address}` option is given")),
-        },
-        "sls" => match address {
-            "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
-            // `--stage`, else `provider.stage`, else `dev`.
-            "stage" => match written(&["provider", "stage"], ctx, depth + 1) {
-                Resolved::Missing(_) => Resolved::Known("dev".into()),
-                _ => lookup(ctx.doc, &["provider", "stage"], ctx, depth + 1),
-            },
-            _ => Resolved::Unknowable(format!("`sls:{address}` is known only when the CLI runs")),
-        },
-        "aws" => match address {
-            "region" => Resolved::Known(ctx.region.to_string()),
-            _ => Resolved::Unknowable(format!("`aws:{address}` depends on the account")),
-        },
-        "self" => {
-            if address == "provider.region" {
-                if let Resolved::Missing(_) =
-                    lookup(ctx.doc, &["provider", "region"], ctx, depth + 1)
-                {
-                    return Resolved::Known(ctx.region.to_string());
-                }
-            }
-            if address.is_empty() {
-                return Resolved::Unknowable("`self:` is the whole file, not a value".into());
-            }
-            let keys: Vec<&str> = address.split('.').collect();
-            lookup(ctx.doc, &keys, ctx, depth + 1)
-        }
-        "file" => {
-            let Some(path) = var.arg.as_deref() else {
-                return Resolved::Missing("`file()` names no file".into());
-            };
-            let path = match evaluate_depth(path, ctx, depth + 1) {
-                Resolved::Known(path) => path,
-                other => return other,
-            };
-            let full = ctx.dir.join(&path);
-            match full.extension().and_then(|e| e.to_str()) {
-                Some("yml" | "yaml" | "json") => {}
-                _ => {
-                    return Resolved::Unknowable(format!(
-                        "`{path}` is code the CLI runs, not data this tool reads"
-                    ))
-                }
-            }
-            if !full.exists() {
-                return Resolved::Missing(format!("`{path}` does not exist"));
-            }
-            let Some(doc) = load(&full) else {
-                return Resolved::Unknowable(format!("`{path}` cannot be read"));
-            };
-            let keys: Vec<&str> = if address.is_empty() {
-                Vec::new()
-            } else {
-                address.split('.').collect()
-            };
-            match lookup(&doc, &keys, ctx, depth + 1) {
-                Resolved::Missing(_) => Resolved::Missing(format!("`{path}` has no `{address}`")),
-                other => other,
-            }
-        }
-        "param" => param_value(address, ctx, depth),
-        "env" if ctx.symbolic && std::env::var(address).is_err() => {
-            Resolved::Known(format!("${{env:{address}}}"))
-        }
-        "ssm" if ctx.symbolic => Resolved::Known(format!("${{ssm:{address}}}")),
-        "env" => match std::env::var(address) {
-            Ok(value) => Resolved::Known(value),
-            Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
-        },
-        "strToBool" => match evaluate_depth(address, ctx, depth + 1) {
-            Resolved::Known(text) => match text.trim() {
-                "true" | "1" => Resolved::Known("true".into()),
-                "false" | "0" | "null" => Resolved::Known("false".into()),
-                other => Resolved::Unknowable(format!("`{other}` is not a boolean")),
-            },
-            other => other,
-        },
-        source => Resolved::Unknowable(format!("`{source}:` values are known only at deploy time")),
-    }
-}
-
-/// `${param:name}`: what Compose passes, else the service's own `params:`
-/// for the stage, else its `params.default`, as the CLI looks them up.
-fn param_value(name: &str, ctx: &Context, depth: usize) -> Resolved {
-    if let Some(params) = ctx.compose_params {
-        if let Some(crate::app::compose::Param { template, .. }) =
-            params.iter().find(|p| p.name == name)
-        {
-            return if template.contains("${") {
-                Resolved::Unknowable(format!("param `{name}` is another service's output"))
-            } else {
-                Resolved::Known(template.clone())
-            };
-        }
-    }
-    if ctx.stage_given {
-        if let Resolved::Known(_) = written(&["params", ctx.stage, name], ctx, depth + 1) {
-            return lookup(ctx.doc, &["params", ctx.stage, name], ctx, depth + 1);
-        }
-    }
-    if let Resolved::Known(_) = written(&["params", "default", name], ctx, depth + 1) {
-        return lookup(ctx.doc, &["params", "default", name], ctx, depth + 1);
-    }
-    // The Serverless Dashboard may hold params for an `org`/`app` service.
-    if ctx.doc.get("org").is_some() || ctx.doc.get("app").is_some() {
-        return Resolved::Unknowable(format!(
-            "param `{name}` may come from the Serverless Dashboard"
-        ));
-    }
-    Resolved::Missing(format!(
-        "no param `{name}` is passed or declared for this stage"
-    ))
-}
-
-/// The value at `keys` below `node`, following a string that stands for a
-/// whole section (`custom: ${file(../common.yml):custom}`) as the CLI does.
-fn lookup(node: &Node, keys: &[&str], ctx: &Context, depth: usize) -> Resolved {
-    at(
-        node,
-        keys,
-        ctx,
-        depth,
-        &|leaf: &Node, depth| match &leaf.value {
-            Value::Scalar { text, quoted } => {
-                if !quoted && matches!(text.as_str(), "" | "~" | "null") {
-                    Resolved::Missing("the value is empty".into())
-                } else {
-                    evaluate_depth(text, ctx, depth + 1)
-                }
-            }
-            _ => Resolved::Unknowable("a section, not a single value".into()),
-        },
-    )
-}
-
-/// Whether `keys` name something in the service's file, sections followed:
-/// `Known` when they do, `Missing` when nothing is written there.
-fn written(keys: &[&str], ctx: &Context, depth: usize) -> Resolved {
-    at(ctx.doc, keys, ctx, depth, &|_, _| {
-        Resolved::Known(String::new())
-    })
-}
-
-type Leaf<'f> = dyn Fn(&Node, usize) -> Resolved + 'f;
-
-/// Walks `keys` below `node` and gives what `leaf` says of the node there.
-fn at(node: &Node, keys: &[&str], ctx: &Context, depth: usize, leaf: &Leaf) -> Resolved {
-    if depth > MAX_NESTING {
-        return Resolved::Unknowable(format!("references nest deeper than {MAX_NESTING} levels"));
-    }
-    let Some((first, rest)) = keys.split_first() else {
-        return leaf(node, depth);
-    };
-    match &node.value {
-        Value::Map(_) => match node.get(first) {
-            Some(child) => at(child, rest, ctx, depth + 1, leaf),
-            None => Resolved::Missing(format!("no `{first}` there")),
-        },
-        Value::Seq(items) => match first.parse::<usize>().ok().and_then(|i| items.get(i)) {
-            Some(child) => at(child, rest, ctx, depth + 1, leaf),
-            None => Resolved::Missing(format!("no item `{first}` there")),
-        },
-        Value::Scalar { text, .. } => {
-            let whole = find(text);
-            match whole.as_slice() {
-                [var] if var.start == 0 && var.end == text.len() => {
-                    section(var, keys, ctx, depth, leaf)
-                }
-                _ => Resolved::Missing(format!("no `{first}` in a plain value")),
-            }
-        }
-    }
-}
-
-/// Follows a variable that stands for a section, then `keys` inside it.
-fn section(var: &Var, keys: &[&str], ctx: &Context, depth: usize, leaf: &Leaf) -> Resolved {
-    let address = match evaluate_depth(&var.address, ctx, depth + 1) {
-        Resolved::Known(address) => address,
-        other => return other,
-    };
-    let all: Vec<String> = address
-        .split('.')
-        .filter(|k| !k.is_empty())
-        .map(str::to_string)
-        .chain(keys.iter().map(|k| k.to_string()))
-        .collect();
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    match var.source.as_str() {
-        "self" => at(ctx.doc, &all, ctx, depth + 1, leaf),
-        "file" => {
-            let path = var.arg.as_deref().unwrap_or("");
-            let full = ctx.dir.join(path);
-            if !full.exists() {
-                return Resolved::Missing(format!("`{path}` does not exist"));
-            }
-            let Some(doc) = load(&full) else {
-                return Resolved::Unknowable(format!("`{path}` cannot be read"));
-            };
-            match at(&doc, &all, ctx, depth + 1, leaf) {
-                Resolved::Missing(_) => {
-                    Resolved::Missing(format!("`{path}` has no `{}`", all.join(".")))
-                }
-                other => other,
-            }
-        }
-        source => Resolved::Unknowable(format!(
-            "a section from `{source}:` is known only at deploy time"
-        )),
+    let eval = Eval::new(ctx);
+    let value = eval.text(text, 0);
+    match eval.refused.take() {
+        Some(refusal) => Resolved::Refused(refusal),
+        None => value,
     }
 }
 
@@ -736,7 +528,459 @@ fn section(var: &Var, keys: &[&str], ctx: &Context, depth: usize, leaf: &Leaf) -
 /// section it includes): `${sls:stage}` without `--stage` is `dev` only
 /// when it does not.
 pub fn sets_provider_stage(ctx: &Context) -> bool {
-    matches!(written(&["provider", "stage"], ctx, 0), Resolved::Known(_))
+    let eval = Eval::new(ctx);
+    matches!(eval.written(&["provider", "stage"], 0), Resolved::Known(_))
+}
+
+/// One evaluation: its context, the work done so far, the values already
+/// resolved, and the variables being resolved (to see a loop).
+struct Eval<'c, 'a> {
+    ctx: &'c Context<'a>,
+    steps: std::cell::Cell<usize>,
+    bytes: std::cell::Cell<usize>,
+    /// Values by variable (`self:custom.a`, `file(./x.yml):a`), resolved.
+    memo: std::cell::RefCell<std::collections::HashMap<String, Resolved>>,
+    /// The variables under way, outermost first, with where each one's
+    /// value is written once that is known.
+    active: std::cell::RefCell<Vec<(String, Option<String>)>>,
+    /// The first refusal: the whole evaluation is refused with it.
+    refused: std::cell::RefCell<Option<Refusal>>,
+}
+
+type Leaf<'f> = dyn Fn(&Node, &std::path::Path, usize) -> Resolved + 'f;
+
+impl<'c, 'a> Eval<'c, 'a> {
+    fn new(ctx: &'c Context<'a>) -> Self {
+        Eval {
+            ctx,
+            steps: Default::default(),
+            bytes: Default::default(),
+            memo: Default::default(),
+            active: Default::default(),
+            refused: Default::default(),
+        }
+    }
+
+    /// Refuses the evaluation (the first refusal is the one kept).
+    fn refuse(&self, refusal: Refusal) -> Resolved {
+        let mut refused = self.refused.borrow_mut();
+        Resolved::Refused(refused.get_or_insert(refusal).clone())
+    }
+
+    /// Counts one lookup; `Some` (a refusal) once the budget is spent or
+    /// the evaluation was refused already, so every level returns at once.
+    fn step(&self, depth: usize) -> Option<Resolved> {
+        if let Some(refusal) = self.refused.borrow().clone() {
+            return Some(Resolved::Refused(refusal));
+        }
+        self.steps.set(self.steps.get() + 1);
+        if self.steps.get() > MAX_STEPS {
+            return Some(self.refuse(Refusal::TooMuch(format!(
+                "variables expand past {MAX_STEPS} lookups"
+            ))));
+        }
+        if depth > MAX_NESTING {
+            return Some(self.refuse(Refusal::TooMuch(format!(
+                "variables expand past {MAX_NESTING} levels of nesting"
+            ))));
+        }
+        None
+    }
+
+    /// Counts `n` bytes of value built.
+    fn spend(&self, n: usize) -> Option<Resolved> {
+        self.bytes.set(self.bytes.get().saturating_add(n));
+        (self.bytes.get() > MAX_BYTES).then(|| {
+            self.refuse(Refusal::TooMuch(format!(
+                "variables expand past {MAX_BYTES} bytes"
+            )))
+        })
+    }
+
+    fn text(&self, text: &str, depth: usize) -> Resolved {
+        if let Some(refused) = self.step(depth) {
+            return refused;
+        }
+        let mut out = String::with_capacity(text.len().min(MAX_BYTES));
+        let mut last = 0;
+        for p in template::placeholders(text) {
+            if let Some(refused) = self.spend(p.start - last) {
+                return refused;
+            }
+            out.push_str(&text[last..p.start]);
+            last = p.end;
+            if parse_inner(p.inner, p.start, p.end).is_none() {
+                // Not a Serverless variable (an `Fn::Sub` name): kept as written.
+                if let Some(refused) = self.spend(p.raw.len()) {
+                    return refused;
+                }
+                out.push_str(p.raw);
+                continue;
+            }
+            // Nested variables first: `${cf:a-${sls:stage}.X}` becomes `${cf:a-dev.X}`.
+            let (head, fallback) = split_fallback(p.inner);
+            let head = match (self.text(head, depth + 1), fallback) {
+                (Resolved::Known(head), _) => head,
+                // The address cannot be built: only the fallbacks can help.
+                (Resolved::Missing(why), Some(fallback)) => {
+                    match self.fallbacks(fallback, why, depth) {
+                        Resolved::Known(value) => {
+                            if let Some(refused) = self.spend(value.len()) {
+                                return refused;
+                            }
+                            out.push_str(&value);
+                            continue;
+                        }
+                        other => return other,
+                    }
+                }
+                (other, _) => return other,
+            };
+            let inner = match fallback {
+                Some(fallback) => format!("{head},{fallback}"),
+                None => head,
+            };
+            let Some(var) = parse_inner(&inner, 0, inner.len() + 3) else {
+                return Resolved::Unknowable(format!(
+                    "`{}` is not a variable the CLI can read",
+                    p.raw
+                ));
+            };
+            match self.one(&var, depth) {
+                Resolved::Known(value) => {
+                    if let Some(refused) = self.spend(value.len()) {
+                        return refused;
+                    }
+                    out.push_str(&value);
+                }
+                other => return other,
+            }
+        }
+        if let Some(refused) = self.spend(text.len() - last) {
+            return refused;
+        }
+        out.push_str(&text[last..]);
+        Resolved::Known(out)
+    }
+
+    fn one(&self, var: &Var, depth: usize) -> Resolved {
+        let primary = self.source(var, depth);
+        let Resolved::Missing(why) = primary else {
+            return primary;
+        };
+        match var.fallback.as_deref() {
+            Some(fallback) => self.fallbacks(fallback, why, depth),
+            None => Resolved::Missing(why),
+        }
+    }
+
+    /// The first alternative of a fallback chain that gives a value, in
+    /// order, as the CLI does; `why` the first source found nothing.
+    fn fallbacks(&self, fallback: &str, why: String, depth: usize) -> Resolved {
+        for alt in alternatives(fallback) {
+            match alt {
+                Alternative::Literal(text) => return Resolved::Known(text),
+                Alternative::Reference(inner) => {
+                    match self.text(&format!("${{{inner}}}"), depth + 1) {
+                        Resolved::Missing(_) => continue,
+                        other => return other,
+                    }
+                }
+                Alternative::Invalid(text) => {
+                    return Resolved::Unknowable(format!("the CLI refuses the fallback `{text}`"))
+                }
+            }
+        }
+        Resolved::Missing(why)
+    }
+
+    /// The value of a variable that reads the files (`self:`, `file()`),
+    /// resolved once per evaluation; met again while it is being resolved,
+    /// it is a loop.
+    fn once(&self, key: String, resolve: impl FnOnce() -> Resolved) -> Resolved {
+        if let Some(done) = self.memo.borrow().get(&key) {
+            return done.clone();
+        }
+        let start = self.active.borrow().iter().position(|(k, _)| *k == key);
+        if let Some(start) = start {
+            let active = self.active.borrow();
+            let through_files = active[start..].iter().any(|(k, _)| k.starts_with("file("));
+            let mut chain: Vec<String> = active[start..]
+                .iter()
+                .map(|(k, at)| match at {
+                    Some(at) => format!("`${{{k}}}` ({at})"),
+                    None => format!("`${{{k}}}`"),
+                })
+                .collect();
+            chain.push(format!("`${{{key}}}`"));
+            drop(active);
+            return self.refuse(Refusal::Cycle {
+                chain,
+                through_files,
+            });
+        }
+        self.active.borrow_mut().push((key.clone(), None));
+        let value = resolve();
+        self.active.borrow_mut().pop();
+        self.memo.borrow_mut().insert(key, value.clone());
+        value
+    }
+
+    /// Notes where the value of the variable being resolved is written.
+    fn found_at(&self, file: &std::path::Path, node: &Node) {
+        if let Some((_, at @ None)) = self.active.borrow_mut().last_mut() {
+            *at = Some(format!(
+                "{}:{}",
+                crate::sys::paths::display(&crate::sys::paths::normalize(file)),
+                node.pos.line
+            ));
+        }
+    }
+
+    /// The value of one variable's source, before any fallback.
+    fn source(&self, var: &Var, depth: usize) -> Resolved {
+        let ctx = self.ctx;
+        let address = var.address.as_str();
+        match var.source.as_str() {
+            "opt" => match address {
+                "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
+                "region" => Resolved::Known(ctx.region.to_string()),
+                _ => Resolved::Missing(format!("no `--{address}` option is given")),
+            },
+            "sls" => match address {
+                "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
+                // `--stage`, else `provider.stage`, else `dev`.
+                "stage" => match self.written(&["provider", "stage"], depth) {
+                    Resolved::Missing(_) => Resolved::Known("dev".into()),
+                    _ => self.lookup(ctx.doc, ctx.file, &["provider", "stage"], depth),
+                },
+                _ => {
+                    Resolved::Unknowable(format!("`sls:{address}` is known only when the CLI runs"))
+                }
+            },
+            "aws" => match address {
+                "region" => Resolved::Known(ctx.region.to_string()),
+                _ => Resolved::Unknowable(format!("`aws:{address}` depends on the account")),
+            },
+            "self" => {
+                if address.is_empty() {
+                    return Resolved::Unknowable("`self:` is the whole file, not a value".into());
+                }
+                self.once(format!("self:{address}"), || {
+                    if address == "provider.region" {
+                        if let Resolved::Missing(_) =
+                            self.lookup(ctx.doc, ctx.file, &["provider", "region"], depth)
+                        {
+                            return Resolved::Known(ctx.region.to_string());
+                        }
+                    }
+                    let keys: Vec<&str> = address.split('.').collect();
+                    self.lookup(ctx.doc, ctx.file, &keys, depth)
+                })
+            }
+            "file" => {
+                let Some(path) = var.arg.as_deref() else {
+                    return Resolved::Missing("`file()` names no file".into());
+                };
+                let path = match self.text(path, depth + 1) {
+                    Resolved::Known(path) => path,
+                    other => return other,
+                };
+                let full = crate::sys::paths::normalize(&ctx.dir.join(&path));
+                match full.extension().and_then(|e| e.to_str()) {
+                    Some("yml" | "yaml" | "json") => {}
+                    _ => {
+                        return Resolved::Unknowable(format!(
+                            "`{path}` is code the CLI runs, not data this tool reads"
+                        ))
+                    }
+                }
+                if !full.exists() {
+                    return Resolved::Missing(format!("`{path}` does not exist"));
+                }
+                self.once(format!("file({path}):{address}"), || {
+                    let doc = match load(&full) {
+                        Ok(doc) => doc,
+                        Err(err) => return self.refuse(Refusal::Unreadable(err.to_string())),
+                    };
+                    let keys: Vec<&str> = if address.is_empty() {
+                        Vec::new()
+                    } else {
+                        address.split('.').collect()
+                    };
+                    match self.lookup(&doc, &full, &keys, depth) {
+                        Resolved::Missing(_) => {
+                            Resolved::Missing(format!("`{path}` has no `{address}`"))
+                        }
+                        other => other,
+                    }
+                })
+            }
+            "param" => self.param(address, depth),
+            "env" if ctx.symbolic && std::env::var(address).is_err() => {
+                Resolved::Known(format!("${{env:{address}}}"))
+            }
+            "ssm" if ctx.symbolic => Resolved::Known(format!("${{ssm:{address}}}")),
+            "env" => match std::env::var(address) {
+                Ok(value) => Resolved::Known(value),
+                Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
+            },
+            "strToBool" => match self.text(address, depth + 1) {
+                Resolved::Known(text) => match text.trim() {
+                    "true" | "1" => Resolved::Known("true".into()),
+                    "false" | "0" | "null" => Resolved::Known("false".into()),
+                    other => Resolved::Unknowable(format!("`{other}` is not a boolean")),
+                },
+                other => other,
+            },
+            source => {
+                Resolved::Unknowable(format!("`{source}:` values are known only at deploy time"))
+            }
+        }
+    }
+
+    /// `${param:name}`: what Compose passes, else the service's own
+    /// `params:` for the stage, else its `params.default`, as the CLI
+    /// looks them up.
+    fn param(&self, name: &str, depth: usize) -> Resolved {
+        let ctx = self.ctx;
+        if let Some(params) = ctx.compose_params {
+            if let Some(crate::app::compose::Param { template, .. }) =
+                params.iter().find(|p| p.name == name)
+            {
+                return if template.contains("${") {
+                    Resolved::Unknowable(format!("param `{name}` is another service's output"))
+                } else {
+                    Resolved::Known(template.clone())
+                };
+            }
+        }
+        for scope in [ctx.stage, "default"] {
+            if scope == ctx.stage && !ctx.stage_given {
+                continue;
+            }
+            match self.written(&["params", scope, name], depth) {
+                Resolved::Known(_) => {
+                    return self.lookup(ctx.doc, ctx.file, &["params", scope, name], depth)
+                }
+                refused @ Resolved::Refused(_) => return refused,
+                _ => {}
+            }
+        }
+        // The Serverless Dashboard may hold params for an `org`/`app` service.
+        if ctx.doc.get("org").is_some() || ctx.doc.get("app").is_some() {
+            return Resolved::Unknowable(format!(
+                "param `{name}` may come from the Serverless Dashboard"
+            ));
+        }
+        Resolved::Missing(format!(
+            "no param `{name}` is passed or declared for this stage"
+        ))
+    }
+
+    /// The value at `keys` below `node` (of `file`), following a string
+    /// that stands for a whole section (`custom: ${file(../common.yml):custom}`)
+    /// as the CLI does.
+    fn lookup(&self, node: &Node, file: &std::path::Path, keys: &[&str], depth: usize) -> Resolved {
+        self.at(node, file, keys, depth, &|leaf: &Node, file, depth| {
+            self.found_at(file, leaf);
+            match &leaf.value {
+                Value::Scalar { text, quoted } => {
+                    if !quoted && matches!(text.as_str(), "" | "~" | "null") {
+                        Resolved::Missing("the value is empty".into())
+                    } else {
+                        self.text(text, depth + 1)
+                    }
+                }
+                _ => Resolved::Unknowable("a section, not a single value".into()),
+            }
+        })
+    }
+
+    /// Whether `keys` name something in the service's file, sections
+    /// followed: `Known` when they do, `Missing` when nothing is written there.
+    fn written(&self, keys: &[&str], depth: usize) -> Resolved {
+        self.at(self.ctx.doc, self.ctx.file, keys, depth, &|_, _, _| {
+            Resolved::Known(String::new())
+        })
+    }
+
+    /// Walks `keys` below `node` and gives what `leaf` says of the node
+    /// there. Each key is a lookup; a string standing for a section is a
+    /// reference followed (one level deeper).
+    fn at(
+        &self,
+        node: &Node,
+        file: &std::path::Path,
+        keys: &[&str],
+        depth: usize,
+        leaf: &Leaf,
+    ) -> Resolved {
+        let mut node = node;
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(refused) = self.step(depth) {
+                return refused;
+            }
+            node = match &node.value {
+                Value::Map(_) => match node.get(key) {
+                    Some(child) => child,
+                    None => return Resolved::Missing(format!("no `{key}` there")),
+                },
+                Value::Seq(items) => match key.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                    Some(child) => child,
+                    None => return Resolved::Missing(format!("no item `{key}` there")),
+                },
+                Value::Scalar { text, .. } => {
+                    return match find(text).as_slice() {
+                        [var] if var.start == 0 && var.end == text.len() => {
+                            self.section(var, &keys[i..], depth + 1, leaf)
+                        }
+                        _ => Resolved::Missing(format!("no `{key}` in a plain value")),
+                    };
+                }
+            };
+        }
+        leaf(node, file, depth)
+    }
+
+    /// Follows a variable that stands for a section, then `keys` inside it.
+    fn section(&self, var: &Var, keys: &[&str], depth: usize, leaf: &Leaf) -> Resolved {
+        let ctx = self.ctx;
+        let address = match self.text(&var.address, depth) {
+            Resolved::Known(address) => address,
+            other => return other,
+        };
+        let all: Vec<String> = address
+            .split('.')
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .chain(keys.iter().map(|k| k.to_string()))
+            .collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        match var.source.as_str() {
+            "self" => self.at(ctx.doc, ctx.file, &all, depth, leaf),
+            "file" => {
+                let path = var.arg.as_deref().unwrap_or("");
+                let full = crate::sys::paths::normalize(&ctx.dir.join(path));
+                if !full.exists() {
+                    return Resolved::Missing(format!("`{path}` does not exist"));
+                }
+                let doc = match load(&full) {
+                    Ok(doc) => doc,
+                    Err(err) => return self.refuse(Refusal::Unreadable(err.to_string())),
+                };
+                match self.at(&doc, &full, &all, depth, leaf) {
+                    Resolved::Missing(_) => {
+                        Resolved::Missing(format!("`{path}` has no `{}`", all.join(".")))
+                    }
+                    other => other,
+                }
+            }
+            source => Resolved::Unknowable(format!(
+                "a section from `{source}:` is known only at deploy time"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -794,6 +1038,7 @@ mod tests {
             stage: "qa",
             region: "eu-west-1",
             doc: &doc,
+            file: std::path::Path::new("serverless.yml"),
             dir: std::path::Path::new("."),
             stage_given: true,
             compose_params: None,
@@ -812,5 +1057,170 @@ mod tests {
             resolve("${env:MISSING, 'fallback'}", &ctx).as_deref(),
             Some("fallback")
         );
+    }
+
+    /// Evaluates `text` in a service folder holding `files` (the service's
+    /// own file first).
+    fn evaluate_in(name: &str, files: &[(&str, &str)], text: &str) -> Resolved {
+        let dir = std::env::temp_dir().join(format!("xtask-vars-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (path, content) in files {
+            std::fs::write(dir.join(path), content).unwrap();
+        }
+        let doc = crate::app::yaml::parse(files[0].1).unwrap();
+        let file = dir.join(files[0].0);
+        let ctx = Context {
+            stage: "dev",
+            region: "us-east-1",
+            doc: &doc,
+            file: &file,
+            dir: &dir,
+            stage_given: true,
+            compose_params: None,
+            symbolic: false,
+        };
+        let value = evaluate(text, &ctx);
+        let _ = std::fs::remove_dir_all(&dir);
+        value
+    }
+
+    /// `${self:}` four times per level: resolved once per address, so the
+    /// thirtieth level is refused as soon as its bytes pass the budget,
+    /// not after 4^30 lookups.
+    #[test]
+    fn references_that_multiply_are_refused_at_the_byte_budget() {
+        let mut text = String::from("service: svc\ncustom:\n  l0: x\n");
+        for level in 1..=30 {
+            let below = format!("${{self:custom.l{}}}", level - 1);
+            text.push_str(&format!("  l{level}: {}\n", below.repeat(4)));
+        }
+        let files = [("serverless.yml", text.as_str())];
+        let Resolved::Known(nine) = evaluate_in("levels", &files, "${self:custom.l9}") else {
+            panic!("four to the ninth bytes are within the budget");
+        };
+        assert_eq!(nine.len(), 1 << 18);
+        assert_eq!(
+            evaluate_in("levels", &files, "${self:custom.l30}"),
+            Resolved::Refused(Refusal::TooMuch(format!(
+                "variables expand past {MAX_BYTES} bytes"
+            )))
+        );
+    }
+
+    #[test]
+    fn a_long_chain_resolves_and_a_longer_one_is_refused() {
+        let chain = |levels: usize| {
+            let mut text = String::from("service: svc\ncustom:\n  l0: x\n");
+            for level in 1..=levels {
+                text.push_str(&format!("  l{level}: ${{self:custom.l{}}}\n", level - 1));
+            }
+            text
+        };
+        let text = chain(60);
+        let value = evaluate_in("chain", &[("serverless.yml", &text)], "${self:custom.l60}");
+        assert_eq!(value, Resolved::Known("x".into()));
+        let text = chain(100);
+        let value = evaluate_in("chain", &[("serverless.yml", &text)], "${self:custom.l100}");
+        assert_eq!(
+            value,
+            Resolved::Refused(Refusal::TooMuch(format!(
+                "variables expand past {MAX_NESTING} levels of nesting"
+            )))
+        );
+    }
+
+    #[test]
+    fn too_many_lookups_are_refused() {
+        let text = "service: svc\na: x\n";
+        let many = "${self:a}".repeat(MAX_STEPS);
+        let value = evaluate_in("steps", &[("serverless.yml", text)], &many);
+        assert_eq!(
+            value,
+            Resolved::Refused(Refusal::TooMuch(format!(
+                "variables expand past {MAX_STEPS} lookups"
+            )))
+        );
+    }
+
+    /// A loop through files is named link by link, with the line each
+    /// value is written on; a loop of `self:` addresses too, marked as such.
+    #[test]
+    fn loops_are_refused_with_their_chain() {
+        let files = [
+            ("serverless.yml", "service: ${file(./a.yml):name}\n"),
+            ("a.yml", "other: 1\nname: ${file(./b.yml):name}\n"),
+            ("b.yml", "name: ${file(./a.yml):name}-b\n"),
+        ];
+        let Resolved::Refused(Refusal::Cycle {
+            chain,
+            through_files: true,
+        }) = evaluate_in("file-loop", &files, "${self:service}")
+        else {
+            panic!("a loop through files");
+        };
+        let chain = chain.join(" → ");
+        assert!(
+            chain.contains("`${file(./a.yml):name}` (")
+                && chain.contains("a.yml:2) → `${file(./b.yml):name}` (")
+                && chain.ends_with("b.yml:1) → `${file(./a.yml):name}`"),
+            "{chain}"
+        );
+        let files = [(
+            "serverless.yml",
+            "service: svc\ncustom:\n  a: ${self:custom.b}\n  b: x-${self:custom.a}\n",
+        )];
+        assert!(matches!(
+            evaluate_in("self-loop", &files, "${self:custom.a}"),
+            Resolved::Refused(Refusal::Cycle {
+                through_files: false,
+                ..
+            })
+        ));
+    }
+
+    /// A fallback never hides a refusal: the CLI stops on those too.
+    #[test]
+    fn a_refusal_is_not_a_missing_value() {
+        let files = [
+            ("serverless.yml", "service: svc\n"),
+            ("bad.yml", "name: a\u{0}b\n"),
+        ];
+        let value = evaluate_in("unreadable", &files, "${file(./bad.yml):name, 'x'}");
+        let Resolved::Refused(Refusal::Unreadable(why)) = value else {
+            panic!("{value:?}");
+        };
+        assert!(
+            why.contains("bad.yml:1:8") && why.contains("U+0000"),
+            "{why}"
+        );
+    }
+
+    /// `reads` follows includes as every reader does: a FIFO where a file
+    /// should be is refused at once (it would block a plain read forever).
+    #[test]
+    fn reads_never_block_on_a_fifo() {
+        let dir = std::env::temp_dir().join(format!("xtask-vars-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe.yml");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        let doc = crate::app::yaml::parse("service: svc\n").unwrap();
+        let file = dir.join("serverless.yml");
+        let ctx = Context {
+            stage: "dev",
+            region: "us-east-1",
+            doc: &doc,
+            file: &file,
+            dir: &dir,
+            stage_given: true,
+            compose_params: None,
+            symbolic: false,
+        };
+        let why = reads("custom: ${file(./pipe.yml):a}\n", &dir, &ctx).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(why.contains("is not a regular file"), "{why}");
     }
 }

@@ -133,6 +133,15 @@ impl Node {
 
 /// Parses the first document of `text`. An empty file is an empty mapping.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
+    // yaml-rust2 takes a NUL for the end of the input: what follows would
+    // be dropped without a word. (`parse_file` refuses every character the
+    // file's format forbids; this guards any other text.)
+    if let Some(offset) = text.find('\0') {
+        return Err(ParseError {
+            pos: position_of(text, offset),
+            message: "holds a NUL byte, which YAML forbids; delete it".into(),
+        });
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     let loaded = parser.load(&mut builder, false);
@@ -158,6 +167,10 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 pub const MAX_NODES: usize = 1_000_000;
 /// How deep collections may nest.
 pub const MAX_DEPTH: usize = 200;
+/// How many `${...}` placeholders one value may hold: far above any real
+/// value, while every check reads each of them (a value of 200,000
+/// variables took seconds of every command).
+pub const MAX_PLACEHOLDERS: usize = 10_000;
 
 /// Reads a user's text file: a regular file (never a FIFO or a device,
 /// which could block forever) of at most [`MAX_FILE_BYTES`].
@@ -177,12 +190,89 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
             meta.len()
         )));
     }
-    std::fs::read_to_string(path).map_err(|err| error(format!("cannot read: {err}")))
+    let bytes = std::fs::read(path).map_err(|err| error(format!("cannot read: {err}")))?;
+    String::from_utf8(bytes).map_err(|err| {
+        let bytes = err.as_bytes();
+        let valid = err.utf8_error().valid_up_to();
+        // The part before the bad byte is UTF-8: count lines there.
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        FileError {
+            path: path.to_path_buf(),
+            pos: Some(position_of(&before, before.len())),
+            message: format!(
+                "is not UTF-8 text (byte 0x{:02X} here); save it as UTF-8",
+                bytes.get(valid).copied().unwrap_or_default()
+            ),
+        }
+    })
 }
 
-/// Reads and parses a file; errors name the file and the position.
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn position_of(text: &str, offset: usize) -> Pos {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Pos {
+        line: before.matches('\n').count() + 1,
+        col: before[line_start..].chars().count() + 1,
+    }
+}
+
+/// Whether the CLI's parser refuses `c` in a YAML file: js-yaml's
+/// `PATTERN_NON_PRINTABLE` (the C0 and C1 controls but tab, line breaks
+/// and NEL, DEL, and U+FFFE/U+FFFF; a Rust string holds no lone
+/// surrogate). js-yaml lets other controls than NUL pass in a comment;
+/// YAML forbids them everywhere, and so does this reader.
+fn forbidden_in_yaml(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}'
+        | '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Whether `JSON.parse` (the CLI's reader of `.json` files) refuses `c`
+/// anywhere: the C0 controls but the whitespace between tokens.
+fn forbidden_in_json(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}')
+}
+
+/// Refuses a file holding a character its format forbids, at its line and
+/// column: the CLI refuses such a file, and yaml-rust2 would stop reading
+/// at a NUL as if the file ended there, silently keeping only its start.
+pub fn check_characters(path: &Path, text: &str) -> Result<(), FileError> {
+    let json = path.extension().is_some_and(|e| e == "json");
+    let forbidden = if json {
+        forbidden_in_json
+    } else {
+        forbidden_in_yaml
+    };
+    let Some((offset, c)) = text.char_indices().find(|(_, c)| forbidden(*c)) else {
+        return Ok(());
+    };
+    let code = c as u32;
+    let what = match c {
+        '\u{0}' => "a NUL byte",
+        '\u{fffe}' | '\u{ffff}' => "a non-character",
+        _ => "a control character",
+    };
+    let escape = match (json, code) {
+        (false, 0) => "\\0".to_string(),
+        (false, 0..=0xff) => format!("\\x{code:02X}"),
+        _ => format!("\\u{code:04X}"),
+    };
+    Err(FileError {
+        path: path.to_path_buf(),
+        pos: Some(position_of(text, offset)),
+        message: format!(
+            "holds U+{code:04X} ({what}), which {} forbids and the Serverless CLI refuses; delete it, or write it as `{escape}` inside a double-quoted string",
+            if json { "JSON" } else { "YAML" }
+        ),
+    })
+}
+
+/// Reads and parses a file (YAML, or JSON, which this parser reads as
+/// YAML); errors name the file and the position.
 pub fn parse_file(path: &Path) -> Result<(String, Node), FileError> {
     let text = read_text(path)?;
+    check_characters(path, &text)?;
     let node = parse(&text).map_err(|err| FileError {
         path: path.to_path_buf(),
         pos: Some(err.pos),
@@ -218,6 +308,8 @@ enum Frame {
     },
     Map {
         entries: Vec<(Node, Node)>,
+        /// Each key's text and line, to find one given twice in one look.
+        lines: HashMap<String, usize>,
         key: Option<Node>,
         pos: Pos,
         tag: Option<String>,
@@ -275,26 +367,28 @@ impl Builder {
                 self.done = true;
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries,
+                lines,
+                key,
+                ..
+            }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
                     // The framework's parser refuses a key given twice; so
                     // do we, rather than silently keep one of them.
-                    let text = k.as_str().filter(|t| *t != "<<");
-                    if let Some(text) = text {
-                        if let Some((first, _)) =
-                            entries.iter().find(|(e, _)| e.as_str() == Some(text))
-                        {
+                    if let Some(text) = k.as_str().filter(|t| *t != "<<") {
+                        if let Some(first) = lines.get(text) {
                             self.error = Some(ParseError {
                                 pos: k.pos,
                                 message: format!(
-                                    "duplicate key `{}` (first at line {}); keep one",
+                                    "duplicate key `{}` (first at line {first}); keep one",
                                     text.escape_debug(),
-                                    first.pos.line
                                 ),
                             });
                             return;
                         }
+                        lines.insert(text.to_string(), k.pos.line);
                     }
                     entries.push((k, node))
                 }
@@ -365,6 +459,15 @@ impl MarkedEventReceiver for Builder {
         }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
+                if crate::app::template::openings(&text) > MAX_PLACEHOLDERS {
+                    self.error = Some(ParseError {
+                        pos,
+                        message: format!(
+                            "holds more than {MAX_PLACEHOLDERS} `${{...}}` variables in one value, past what this tool expands; split or simplify it"
+                        ),
+                    });
+                    return;
+                }
                 let quoted = matches!(
                     style,
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
@@ -387,6 +490,7 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, tag) => {
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
+                    lines: HashMap::new(),
                     key: None,
                     pos,
                     tag: tag_name(tag),
@@ -487,6 +591,68 @@ mod tests {
     fn syntax_errors_carry_the_position() {
         let err = parse("a: [b, c\nd: e\n").unwrap_err();
         assert!(err.pos.line >= 1, "{err}");
+    }
+
+    #[rstest::rstest]
+    #[case::nul(
+        "a: b\0c\n",
+        "x.yml",
+        Some("1:5"),
+        "U+0000 (a NUL byte), which YAML forbids"
+    )]
+    #[case::nul_in_a_comment("a: b\n# c\0\n", "x.yml", Some("2:4"), "U+0000")]
+    #[case::control(
+        "a:\n  - \u{1b}[2J\n",
+        "x.yml",
+        Some("2:5"),
+        "U+001B (a control character)"
+    )]
+    #[case::c1("a: \u{9f}\n", "x.yml", Some("1:4"), "write it as `\\x9F`")]
+    #[case::non_character("a: \u{ffff}\n", "x.yml", Some("1:4"), "U+FFFF (a non-character)")]
+    #[case::after_wide_characters("a: ü€\u{7f}\n", "x.yml", Some("1:6"), "U+007F")]
+    #[case::json_nul("{\"a\": \"\0\"}", "x.json", Some("1:8"), "which JSON forbids")]
+    #[case::tab_newline_nel_bom("\u{feff}a:\tb\r\nc: \"d\u{85}e\"\n", "x.yml", None, "")]
+    #[case::json_allows_delete("{\"a\": \"\u{7f}\"}", "x.json", None, "")]
+    fn characters_the_format_forbids_are_refused_where_they_are(
+        #[case] text: &str,
+        #[case] name: &str,
+        #[case] at: Option<&str>,
+        #[case] says: &str,
+    ) {
+        let result = check_characters(Path::new(name), text);
+        match at {
+            None => assert!(result.is_ok(), "{result:?}"),
+            Some(at) => {
+                let err = result.unwrap_err();
+                assert_eq!(err.pos.map(|p| p.to_string()).as_deref(), Some(at));
+                assert!(err.message.contains(says), "{}", err.message);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_with_too_many_variables_is_refused_at_its_line() {
+        let many = "${sls:stage}".repeat(MAX_PLACEHOLDERS);
+        assert!(parse(&format!("a:\n  b: {many}\n")).is_ok());
+        let err = parse(&format!("a:\n  b: {many}-${{x:y}}\n")).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 2, col: 6 });
+        assert!(err.message.contains("more than 10000"), "{err}");
+    }
+
+    #[test]
+    fn a_nul_never_ends_the_parse_silently() {
+        let err = parse("service: web\0\nfunctions: {}\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 1, col: 13 });
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused_at_its_line() {
+        let path = std::env::temp_dir().join(format!("xtask-latin1-{}.yml", std::process::id()));
+        std::fs::write(&path, b"a: b\nc: caf\xe9\n").unwrap();
+        let err = read_text(&path).unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(err.pos, Some(Pos { line: 2, col: 7 }));
+        assert!(err.message.contains("not UTF-8 text (byte 0xE9"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::path::{Path, PathBuf};
 
-use crate::app::diag::{Finding, Report};
+use crate::app::diag::{Finding, Report, Suggestions};
 use crate::app::stage::Stage;
 use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
@@ -38,6 +38,8 @@ pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
 pub const SHARED_PHYSICAL_NAME: &str = "same-resource-name";
 pub const UNRETAINED_DATA: &str = "unretained-data";
+pub const EXPANSION_BUDGET: &str = "expansion-budget";
+pub const UNREADABLE_INCLUDE: &str = "unreadable-include";
 
 /// The logical ids a service's template will have, with their types.
 struct Resources {
@@ -48,6 +50,8 @@ struct Resources {
     declared: BTreeSet<String>,
     /// Whether every `resources:` fragment could be read.
     complete: bool,
+    /// Every logical id, for "did you mean".
+    ids: Suggestions,
 }
 
 impl Resources {
@@ -68,10 +72,17 @@ impl Resources {
             .into_iter()
             .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
             .collect();
+        let generated = cfn::generated(service);
+        let ids = Suggestions::new(
+            user.keys()
+                .cloned()
+                .chain(generated.resources.keys().cloned()),
+        );
         Resources {
             user,
             parameters,
-            generated: cfn::generated(service),
+            generated,
+            ids,
             declared: service.declared.resources.iter().cloned().collect(),
             complete: service.fragments_complete,
         }
@@ -85,14 +96,6 @@ impl Resources {
             .map(|(t, _, _)| t.clone())
             .or_else(|| self.generated.type_of(logical).map(str::to_string))
             .or_else(|| self.declared.contains(logical).then(String::new))
-    }
-
-    fn all_ids(&self) -> Vec<String> {
-        self.user
-            .keys()
-            .cloned()
-            .chain(self.generated.resources.keys().cloned())
-            .collect()
     }
 }
 
@@ -183,6 +186,8 @@ fn check_physical_names(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
 /// stops at deploy time. A producer that lists a plugin this tool does not
 /// know may get outputs from it, and is not judged.
 fn check_compose_outputs(app: &App, out: &mut Vec<Finding>) {
+    // Each producer's outputs, read once however many params read it.
+    let mut outputs_of: BTreeMap<String, (BTreeSet<String>, Suggestions)> = BTreeMap::new();
     for service in &app.services {
         for param in &service.params {
             for (key, output) in crate::app::compose::outputs_read(&param.template) {
@@ -195,17 +200,22 @@ fn check_compose_outputs(app: &App, out: &mut Vec<Finding>) {
                 if plugins_unknown || !producer.fragments_complete {
                     continue;
                 }
-                let mut declared: Vec<String> = producer
-                    .entries("Outputs")
-                    .into_iter()
-                    .filter_map(|(_, key, _)| key.as_str().map(str::to_string))
-                    .collect();
-                declared.extend(cfn::generated(producer).outputs);
+                let (declared, names) = outputs_of.entry(key.clone()).or_insert_with(|| {
+                    let mut declared: BTreeSet<String> = producer
+                        .entries("Outputs")
+                        .into_iter()
+                        .filter_map(|(_, key, _)| key.as_str().map(str::to_string))
+                        .collect();
+                    declared.extend(cfn::generated(producer).outputs);
+                    let names = Suggestions::new(declared.iter().cloned());
+                    (declared, names)
+                });
                 if declared.contains(&output) {
                     continue;
                 }
-                declared.sort();
-                let fix = suggestion(&output, &declared)
+                let listed = some_of(declared.iter(), 10);
+                let fix = names
+                    .nearest(&output)
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| {
                         format!("add output `{output}` to {key}'s resources.Outputs")
@@ -218,7 +228,7 @@ fn check_compose_outputs(app: &App, out: &mut Vec<Finding>) {
                         "param `{}` of {} reads `${{{key}.{output}}}`, but {key} declares no output `{output}` (it has: {})",
                         param.name,
                         service.key,
-                        declared.join(", ")
+                        listed
                     ),
                     fix,
                 ));
@@ -375,7 +385,9 @@ fn check_getatt(
             pos,
             GETATT_RESOURCE,
             format!("`Fn::GetAtt` names `{id}`, which is not a resource of this service"),
-            suggestion(id, &resources.all_ids())
+            resources
+                .ids
+                .nearest(id)
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| {
                     "name a resource under resources.Resources or one the framework generates"
@@ -437,7 +449,9 @@ fn check_ref(
         pos,
         REF_UNKNOWN,
         format!("`{name}` is not a resource, parameter or pseudo parameter of this service"),
-        suggestion(name, &resources.all_ids())
+        resources
+            .ids
+            .nearest(name)
             .map(|s| format!("did you mean `{s}`?"))
             .unwrap_or_else(|| {
                 "define it under resources.Resources or resources.Parameters".into()
@@ -445,37 +459,27 @@ fn check_ref(
     ));
 }
 
-/// A close name (edit distance ≤ 2, or same letters in another case).
-fn suggestion(name: &str, candidates: &[String]) -> Option<String> {
-    candidates
-        .iter()
-        .map(|c| (distance(&c.to_lowercase(), &name.to_lowercase()), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.clone())
-}
-
+/// The resource type nearest `ty`, from one list per thread (the table is
+/// long: built once).
 fn similar_type(ty: &str) -> Option<String> {
-    let names: Vec<String> = crate::cfn::resource_types::RESOURCE_TYPES
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .collect();
-    suggestion(ty, &names)
+    thread_local! {
+        static TYPES: Suggestions = Suggestions::new(
+            crate::cfn::resource_types::RESOURCE_TYPES.iter().map(|(n, _)| *n),
+        );
+    }
+    TYPES.with(|types| types.nearest(ty))
 }
 
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// At most `n` names of a list for a message, and how many more there are:
+/// a finding repeated for thousands of names does not list them all each
+/// time.
+fn some_of<'s>(names: impl ExactSizeIterator<Item = &'s String>, n: usize) -> String {
+    let total = names.len();
+    let shown: Vec<&str> = names.take(n).map(String::as_str).collect();
+    match total - shown.len() {
+        0 => shown.join(", "),
+        more => format!("{}, and {more} more", shown.join(", ")),
     }
-    prev[b.len()]
 }
 
 /// A Lambda runtime the pinned CLI's schema does not list (AWS retired
@@ -627,8 +631,60 @@ fn check_retained(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
     }
 }
 
+/// The values of every service the tool refuses to evaluate in `stage`
+/// (a loop through `${file()}`, a file that cannot be read whole, past the
+/// work budget), where they are written: what `audit` reports on a stage
+/// it does not judge otherwise.
+pub fn refusals(app: &App, stage: &Stage) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for service in &app.services {
+        check_stage_values(service, app, stage, &mut out);
+    }
+    out.retain(|f| [EXPANSION_BUDGET, UNREADABLE_INCLUDE, CIRCULAR_VARIABLE].contains(&f.rule));
+    out
+}
+
+/// The finding for a value the tool refuses to evaluate; `None` for a loop
+/// of `self:` addresses alone (`check_circular` reports each once) and for
+/// a loop already reported.
+fn refused(
+    file: &Path,
+    pos: Pos,
+    raw: &str,
+    refusal: vars::Refusal,
+    loops: &mut BTreeSet<Vec<String>>,
+) -> Option<Finding> {
+    let (rule, fix) = match &refusal {
+        vars::Refusal::TooMuch(_) => (
+            EXPANSION_BUDGET,
+            "simplify it: references that multiply at each level (or this many variables in one value) make no name or setting AWS accepts",
+        ),
+        vars::Refusal::Unreadable(_) => (UNREADABLE_INCLUDE, "fix the file it reads"),
+        vars::Refusal::Cycle { through_files: false, .. } => return None,
+        vars::Refusal::Cycle { chain, .. } => {
+            let mut key = chain[..chain.len() - 1].to_vec();
+            key.sort();
+            if !loops.insert(key) {
+                return None;
+            }
+            (
+                CIRCULAR_VARIABLE,
+                "break the loop: one of these values must not read the others",
+            )
+        }
+    };
+    Some(finding(
+        file,
+        pos,
+        rule,
+        format!("`{raw}` cannot be evaluated: {refusal}"),
+        fix.into(),
+    ))
+}
+
 fn check_stage_values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {
     let ctx = service.vars(stage);
+    let mut loops = BTreeSet::new();
     let others: Vec<String> = app
         .policy
         .stage_names()
@@ -651,6 +707,9 @@ fn check_stage_values(service: &Service, app: &App, stage: &Stage, out: &mut Vec
                 let raw = var.raw(text);
                 let primary = var.primary();
                 match vars::evaluate(raw, &ctx) {
+                    vars::Resolved::Refused(refusal) => {
+                        out.extend(refused(file, node.pos, raw, refusal, &mut loops));
+                    }
                     vars::Resolved::Missing(why) if !why.starts_with("environment variable") => {
                         out.push(finding(
                             file,
@@ -843,17 +902,16 @@ fn check_across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
             }
         }
     }
-    let known_exports: Vec<String> = catalogue
-        .export_names()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let known_exports: BTreeSet<&str> = catalogue.export_names().into_iter().collect();
+    let export_names = Suggestions::new(known_exports.iter().copied());
+    // Each stack's outputs, for "did you mean", built when first needed.
+    let mut output_names: BTreeMap<&str, Suggestions> = BTreeMap::new();
     for ServiceRefs { references, .. } in &catalogue.references {
         for reference in references {
             match &reference.target {
                 Referent::Export { name } => {
                     if catalogue.all_read
-                        && !known_exports.contains(name)
+                        && !known_exports.contains(name.as_str())
                         && !catalogue.external_exports.contains(name)
                     {
                         out.push(finding(
@@ -861,7 +919,7 @@ fn check_across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                             reference.pos,
                             UNRESOLVED_IMPORT,
                             format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}"),
-                            suggestion(name, &known_exports)
+                            export_names.nearest(name)
                                 .map(|s| format!("did you mean `{s}`?"))
                                 .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
                         ));
@@ -886,7 +944,10 @@ fn check_across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                             reference.pos,
                             UNKNOWN_OUTPUT,
                             format!("`{}` reads output `{output}` of {stack}, which {} does not define", reference.written, owner.display_file()),
-                            suggestion(output, &outputs.iter().cloned().collect::<Vec<_>>())
+                            output_names
+                                .entry(stack.as_str())
+                                .or_insert_with(|| Suggestions::new(outputs.iter().cloned()))
+                                .nearest(output)
                                 .map(|s| format!("did you mean `{s}`?"))
                                 .unwrap_or_else(|| format!("add `{output}` to resources.Outputs of {}", owner.key)),
                         )),

@@ -125,6 +125,9 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
             report
                 .findings
                 .extend(crate::cfn::security::review(app, &stage));
+            report
+                .findings
+                .extend(crate::cfn::checks::refusals(app, &stage));
         }
     }
     report.findings.extend(shared_across_stages(app));
@@ -260,7 +263,13 @@ impl<'a> Auditor<'a> {
     fn service(&mut self, service: &Service) {
         self.dir = service.dir.clone();
         self.document(&service.file, &service.doc, &service.doc, &[]);
-        self.includes(service, &service.file, &service.doc, 0);
+        self.includes(
+            service,
+            &service.file,
+            &service.doc,
+            0,
+            &mut BTreeSet::new(),
+        );
     }
 
     /// Runs every rule over one document. `root` is the service's own file
@@ -345,8 +354,9 @@ impl<'a> Auditor<'a> {
         let Some(text) = node.as_str() else { return };
         let is_definition =
             matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
+        let mut columns = Columns::of(node);
         for var in vars::find_all(text) {
-            let pos = pos_in(node, var.start);
+            let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
                 // A default that itself needs `--stage` fails loudly: fine.
                 let silent = self.svc.is_none_or(|service| {
@@ -557,6 +567,8 @@ impl<'a> Auditor<'a> {
                             vars::Resolved::Known(value) if value == *stage => None,
                             // The CLI stops on a value it cannot find: loud, not silent.
                             vars::Resolved::Missing(_) => None,
+                            // Said where it is written (`checks::refusals`).
+                            vars::Resolved::Refused(_) => None,
                             vars::Resolved::Known(value) => {
                                 Some((stage.clone(), format!("`{value}`")))
                             }
@@ -602,28 +614,43 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// Files pulled in with `${file(...)}`, audited with their own positions.
-    fn includes(&mut self, service: &Service, file: &Path, doc: &Node, depth: usize) {
+    /// Files pulled in with `${file(...)}`, audited with their own
+    /// positions: each once per service (`seen`), however many files
+    /// include it, so includes that fan out cost their files, not their
+    /// paths.
+    fn includes(
+        &mut self,
+        service: &Service,
+        file: &Path,
+        doc: &Node,
+        depth: usize,
+        seen: &mut BTreeSet<PathBuf>,
+    ) {
         if depth > 5 {
             return;
         }
-        let mut found: Vec<(Vec<String>, Node, Var, String)> = Vec::new();
+        // Each `${file()}` with where it is, its text, and whether it is the
+        // whole value.
+        let mut found: Vec<(Vec<String>, Pos, Var, String, bool)> = Vec::new();
         doc.walk(&mut |path, node| {
             if let Some(text) = node.as_str() {
+                let mut columns = Columns::of(node);
                 for var in vars::find_all(text) {
                     if var.source == "file" {
+                        let whole =
+                            var.start == 0 && var.end == text.len() && var.address.is_empty();
                         found.push((
                             path.iter().map(|s| s.to_string()).collect(),
-                            node.clone(),
-                            var,
-                            text.to_string(),
+                            columns.pos(var.start),
+                            var.clone(),
+                            var.raw(text).to_string(),
+                            whole,
                         ));
                     }
                 }
             }
         });
-        let mut seen = BTreeSet::new();
-        for (path, node, var, text) in found {
+        for (path, pos, var, raw, whole) in found {
             let Some(arg) = var.arg.clone() else { continue };
             // A path with variables (`./config.${sls:stage}.yml`) names one
             // file per stage: audit each that exists.
@@ -643,7 +670,6 @@ impl<'a> Auditor<'a> {
             } else {
                 vec![arg.clone()]
             };
-            let whole = var.start == 0 && var.end == text.len() && var.address.is_empty();
             for candidate in candidates {
                 let included = crate::sys::paths::normalize(
                     &file.parent().unwrap_or(Path::new(".")).join(&candidate),
@@ -662,10 +688,10 @@ impl<'a> Auditor<'a> {
                     if !arg.contains("${") {
                         self.report.errors.push(FileError {
                             path: file.to_path_buf(),
-                            pos: Some(pos_in(&node, var.start)),
+                            pos: Some(pos),
                             message: format!(
                                 "`{}` includes {}, which does not exist",
-                                var.raw(&text),
+                                raw,
                                 crate::sys::paths::display(&included)
                             ),
                         });
@@ -680,7 +706,7 @@ impl<'a> Auditor<'a> {
                             Vec::new()
                         };
                         self.document(&included, &included_doc, &service.doc, &base);
-                        self.includes(service, &included, &included_doc, depth + 1);
+                        self.includes(service, &included, &included_doc, depth + 1, seen);
                     }
                     Err(err) => self.report.errors.push(err),
                 }
@@ -689,17 +715,47 @@ impl<'a> Auditor<'a> {
     }
 }
 
-/// The position of byte `offset` of a scalar: exact on one-line scalars.
-fn pos_in(node: &Node, offset: usize) -> Pos {
-    match &node.value {
-        Value::Scalar { text, quoted } if !text.contains('\n') => {
-            let chars = text[..offset.min(text.len())].chars().count();
-            Pos {
-                line: node.pos.line,
-                col: node.pos.col + chars + usize::from(*quoted),
+/// The positions of byte offsets of one scalar: exact on one-line
+/// scalars. Asked in increasing order (as variables are found), each
+/// character is counted once: a value with many variables costs its length,
+/// not its length for each variable.
+struct Columns<'n> {
+    node: &'n Node,
+    text: Option<(&'n str, bool)>,
+    /// The last offset asked for, and the characters before it.
+    last: (usize, usize),
+}
+
+impl<'n> Columns<'n> {
+    fn of(node: &'n Node) -> Columns<'n> {
+        let text = match &node.value {
+            Value::Scalar { text, quoted } if !text.contains('\n') => {
+                Some((text.as_str(), *quoted))
             }
+            _ => None,
+        };
+        Columns {
+            node,
+            text,
+            last: (0, 0),
         }
-        _ => node.pos,
+    }
+
+    fn pos(&mut self, offset: usize) -> Pos {
+        let Some((text, quoted)) = self.text else {
+            return self.node.pos;
+        };
+        let offset = offset.min(text.len());
+        if offset < self.last.0 {
+            self.last = (0, 0);
+        }
+        let (from, chars) = self.last;
+        let chars = chars + text.get(from..offset).map_or(0, |t| t.chars().count());
+        self.last = (offset, chars);
+        Pos {
+            line: self.node.pos.line,
+            col: self.node.pos.col + chars + usize::from(quoted),
+        }
     }
 }
 
@@ -903,71 +959,104 @@ fn is_logical_id(function: Function) -> bool {
 
 /// Whether a name carries the stage.
 fn scope_of(node: &Node, root: &Node, dir: &Path) -> Scope {
-    scope_depth(node, root, dir, 0)
+    Scoper {
+        root,
+        dir,
+        known: Default::default(),
+    }
+    .node(node, 0)
 }
 
-fn scope_depth(node: &Node, root: &Node, dir: &Path, depth: usize) -> Scope {
-    if depth > 8 {
-        return Scope::Unknown;
-    }
-    match intrinsic::decode(node).map(|c| (c.function, c.arg.as_str())) {
-        Some((Function::Ref, Some(target))) => {
-            return match target {
-                "AWS::StackName" => Scope::Scoped,
-                t if t.starts_with("AWS::") => Scope::Unscoped,
-                _ => Scope::Unknown,
-            };
-        }
-        Some((Function::Ref | Function::GetAtt | Function::ImportValue, _)) => {
+/// How deep `scope_of` follows references: the resolver's own nesting bound.
+const SCOPE_DEPTH: usize = 64;
+
+/// The scope of one name: each `self:` address and file value it reads is
+/// judged once (a loop counts as unknown), so references that multiply at
+/// each level cost their addresses, not their paths.
+struct Scoper<'r> {
+    root: &'r Node,
+    dir: &'r Path,
+    known: std::collections::HashMap<String, Scope>,
+}
+
+impl Scoper<'_> {
+    fn node(&mut self, node: &Node, depth: usize) -> Scope {
+        if depth > SCOPE_DEPTH {
             return Scope::Unknown;
         }
-        _ => {}
-    }
-    match &node.value {
-        Value::Scalar { text, .. } => text_scope(text, root, dir, depth),
-        Value::Seq(items) => items
-            .iter()
-            .map(|i| scope_depth(i, root, dir, depth + 1))
-            .max()
-            .unwrap_or(Scope::Unscoped),
-        Value::Map(entries) => entries
-            .iter()
-            .map(|(_, v)| scope_depth(v, root, dir, depth + 1))
-            .max()
-            .unwrap_or(Scope::Unscoped),
-    }
-}
-
-fn text_scope(text: &str, root: &Node, dir: &Path, depth: usize) -> Scope {
-    // `${AWS::StackName}` in an `Fn::Sub` string carries the stage.
-    if text.contains("${AWS::StackName}") {
-        return Scope::Scoped;
-    }
-    let mut scope = Scope::Unscoped;
-    for var in vars::find(text) {
-        let part = if var.stage_form().is_some() {
-            Scope::Scoped
-        } else {
-            match (var.source.as_str(), var.address.as_str()) {
-                ("self", "service")
-                | ("aws", "region" | "accountId")
-                | ("opt", "region")
-                | ("self", "provider.region") => Scope::Unscoped,
-                ("self", path) => {
-                    let keys: Vec<&str> = path.split('.').collect();
-                    match root.path(&keys) {
-                        Some(target) => scope_depth(target, root, dir, depth + 1),
-                        None => Scope::Unknown,
-                    }
-                }
-                ("file", _) => match vars::file_value(dir, &var) {
-                    Some(value) if depth < 8 => text_scope(&value, root, dir, depth + 1),
+        match intrinsic::decode(node).map(|c| (c.function, c.arg.as_str())) {
+            Some((Function::Ref, Some(target))) => {
+                return match target {
+                    "AWS::StackName" => Scope::Scoped,
+                    t if t.starts_with("AWS::") => Scope::Unscoped,
                     _ => Scope::Unknown,
-                },
-                _ => Scope::Unknown,
+                };
             }
-        };
-        scope = scope.max(part);
+            Some((Function::Ref | Function::GetAtt | Function::ImportValue, _)) => {
+                return Scope::Unknown;
+            }
+            _ => {}
+        }
+        match &node.value {
+            Value::Scalar { text, .. } => self.text(text, depth),
+            Value::Seq(items) => items
+                .iter()
+                .map(|i| self.node(i, depth + 1))
+                .max()
+                .unwrap_or(Scope::Unscoped),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(_, v)| self.node(v, depth + 1))
+                .max()
+                .unwrap_or(Scope::Unscoped),
+        }
     }
-    scope
+
+    /// The scope `judge` gives what `key` reads, judged once.
+    fn once(&mut self, key: String, judge: impl FnOnce(&mut Self) -> Scope) -> Scope {
+        if let Some(scope) = self.known.get(&key) {
+            return *scope;
+        }
+        // Met again while it is judged: a loop, which no stage can build.
+        self.known.insert(key.clone(), Scope::Unknown);
+        let scope = judge(self);
+        self.known.insert(key, scope);
+        scope
+    }
+
+    fn text(&mut self, text: &str, depth: usize) -> Scope {
+        // `${AWS::StackName}` in an `Fn::Sub` string carries the stage.
+        if text.contains("${AWS::StackName}") {
+            return Scope::Scoped;
+        }
+        let mut scope = Scope::Unscoped;
+        for var in vars::find(text) {
+            let part = if var.stage_form().is_some() {
+                Scope::Scoped
+            } else {
+                match (var.source.as_str(), var.address.as_str()) {
+                    ("self", "service")
+                    | ("aws", "region" | "accountId")
+                    | ("opt", "region")
+                    | ("self", "provider.region") => Scope::Unscoped,
+                    ("self", path) => self.once(format!("self:{path}"), |scoper| {
+                        let keys: Vec<&str> = path.split('.').collect();
+                        match scoper.root.path(&keys) {
+                            Some(target) => scoper.node(target, depth + 1),
+                            None => Scope::Unknown,
+                        }
+                    }),
+                    ("file", _) => self.once(var.primary(), |scoper| {
+                        match vars::file_value(scoper.dir, &var) {
+                            Some(value) => scoper.text(&value, depth + 1),
+                            None => Scope::Unknown,
+                        }
+                    }),
+                    _ => Scope::Unknown,
+                }
+            };
+            scope = scope.max(part);
+        }
+        scope
+    }
 }

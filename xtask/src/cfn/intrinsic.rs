@@ -369,6 +369,7 @@ mod tests {
                 stage: "qa",
                 region: "eu-west-1",
                 doc: &doc,
+                file: Path::new("serverless.yml"),
                 dir: Path::new("."),
                 stage_given: true,
                 compose_params: None,

@@ -282,28 +282,116 @@ fn text(graph: &Graph, waves: &[Vec<String>], packaging: &Packaging, stage: &Sta
     printable(&out)
 }
 
-/// Mermaid ids must be plain words; service keys may hold `-`.
-fn node_id(key: &str) -> String {
-    key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+/// Text from the user's files on one line: control characters escaped,
+/// line breaks and tabs as `\n` and `\t`, so no name can end a line or a
+/// statement of a diagram.
+fn one_line(text: &str) -> String {
+    printable(text).replace('\n', "\\n").replace('\t', "\\t")
+}
+
+/// Text inside a Mermaid quoted label: what would end the quote (`"`),
+/// start an entity (`#`), markup (`<`, `>`, `&`), a Markdown string (a
+/// backtick) or end an edge label (`|`) is written as Mermaid's numeric
+/// entity (`#34;`), which it shows as the character.
+fn mermaid_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in one_line(text).chars() {
+        match c {
+            '"' | '#' | '<' | '>' | '&' | '`' | '|' => out.push_str(&format!("#{};", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a DOT quoted string: backslashes and quotes escaped.
+fn dot_text(text: &str) -> String {
+    one_line(text).replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Words Mermaid's flowchart grammar keeps for itself: a node with such an
+/// id breaks the chart.
+const MERMAID_KEYWORDS: &[&str] = &[
+    "end",
+    "subgraph",
+    "graph",
+    "flowchart",
+    "direction",
+    "style",
+    "linkstyle",
+    "classdef",
+    "class",
+    "click",
+    "call",
+    "href",
+    "callback",
+    "interpolate",
+    "default",
+];
+
+/// A Mermaid id for each service: its key as a plain word (`image-api`:
+/// `image_api`), `svc_` before one that does not start with a letter, is a
+/// keyword or a wave's id, and a number after one another service already
+/// has.
+fn mermaid_ids(waves: &[Vec<String>]) -> BTreeMap<&str, String> {
+    let mut taken: BTreeSet<String> = (1..=waves.len()).map(|i| format!("wave{i}")).collect();
+    let mut ids = BTreeMap::new();
+    for key in waves.iter().flatten() {
+        let word: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let lower = word.to_ascii_lowercase();
+        let plain = word.starts_with(|c: char| c.is_ascii_alphabetic())
+            && !MERMAID_KEYWORDS.contains(&lower.as_str());
+        let word = if !plain || taken.contains(&word) {
+            format!("svc_{word}")
+        } else {
+            word
+        };
+        let mut id = word.clone();
+        let mut n = 1;
+        while taken.contains(&id) {
+            n += 1;
+            id = format!("{word}_{n}");
+        }
+        taken.insert(id.clone());
+        ids.insert(key.as_str(), id);
+    }
+    ids
 }
 
 fn mermaid(graph: &Graph, waves: &[Vec<String>]) -> String {
+    let ids = mermaid_ids(waves);
+    // Every edge joins two services of the waves; anything else is drawn
+    // as a plain word rather than dropped.
+    let id = |key: &str| {
+        ids.get(key).cloned().unwrap_or_else(|| {
+            let word: String = key
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            format!("svc_{word}")
+        })
+    };
     let mut out = String::from("flowchart BT\n");
     for (i, wave) in waves.iter().enumerate() {
         out.push_str(&format!("  subgraph wave{}[\"wave {}\"]\n", i + 1, i + 1));
         for service in wave {
-            out.push_str(&format!("    {}[\"{service}\"]\n", node_id(service)));
+            out.push_str(&format!(
+                "    {}[\"{}\"]\n",
+                id(service),
+                mermaid_text(service)
+            ));
         }
         out.push_str("  end\n");
     }
     for (from, to, reason) in collapsed(graph) {
-        let reason = printable(&reason).replace('"', "'");
         out.push_str(&format!(
-            "  {} -->|\"{reason}\"| {}\n",
-            node_id(&from),
-            node_id(&to)
+            "  {} -->|\"{}\"| {}\n",
+            id(&from),
+            mermaid_text(&reason),
+            id(&to)
         ));
     }
     out
@@ -318,15 +406,17 @@ fn dot(graph: &Graph, waves: &[Vec<String>]) -> String {
             i + 1
         ));
         for service in wave {
-            out.push_str(&format!("    \"{service}\";\n"));
+            out.push_str(&format!("    \"{}\";\n", dot_text(service)));
         }
         out.push_str("  }\n");
     }
     for (from, to, reason) in collapsed(graph) {
-        let reason = printable(&reason)
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"");
-        out.push_str(&format!("  \"{from}\" -> \"{to}\" [label=\"{reason}\"];\n"));
+        out.push_str(&format!(
+            "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
+            dot_text(&from),
+            dot_text(&to),
+            dot_text(&reason)
+        ));
     }
     out.push_str("}\n");
     out
@@ -335,25 +425,22 @@ fn dot(graph: &Graph, waves: &[Vec<String>]) -> String {
 /// One edge per pair of services for the diagrams: the first reference
 /// and how many more there are.
 fn collapsed(graph: &Graph) -> Vec<(String, String, String)> {
-    let mut pairs: Vec<(String, String, String, usize)> = Vec::new();
+    let mut pairs: BTreeMap<(&str, &str), (&str, usize)> = BTreeMap::new();
     for edge in &graph.edges {
-        match pairs
-            .iter_mut()
-            .find(|(f, t, _, _)| *f == edge.from && *t == edge.to)
-        {
-            Some(pair) => pair.3 += 1,
-            None => pairs.push((edge.from.clone(), edge.to.clone(), edge.reason.clone(), 0)),
-        }
+        pairs
+            .entry((edge.from.as_str(), edge.to.as_str()))
+            .and_modify(|(_, more)| *more += 1)
+            .or_insert((edge.reason.as_str(), 0));
     }
     pairs
         .into_iter()
-        .map(|(from, to, reason, more)| {
+        .map(|((from, to), (reason, more))| {
             let label = if more > 0 {
                 format!("{reason} (+{more} more)")
             } else {
-                reason
+                reason.to_string()
             };
-            (from, to, label)
+            (from.to_string(), to.to_string(), label)
         })
         .collect()
 }
@@ -369,4 +456,51 @@ pub fn deploy_order_doc(app: &App, stage: &Stage) -> Result<String> {
         app.name(),
         mermaid(&graph, &waves)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mermaid_labels_hold_no_syntax_of_their_own() {
+        assert_eq!(
+            mermaid_text("a\"b|c#d<e>&`f`\ng\u{1b}"),
+            "a#34;b#124;c#35;d#60;e#62;#38;#96;f#96;\\ng\\u{1b}"
+        );
+        assert_eq!(
+            mermaid_text("${cf:users-${sls:stage}.Arn} (+2 more)"),
+            "${cf:users-${sls:stage}.Arn} (+2 more)"
+        );
+    }
+
+    #[test]
+    fn dot_strings_escape_quotes_backslashes_and_line_breaks() {
+        assert_eq!(dot_text("a\"b\\c\nd"), "a\\\"b\\\\c\\\\nd");
+    }
+
+    #[test]
+    fn mermaid_ids_are_plain_unique_words_and_no_keyword() {
+        let waves = vec![
+            vec!["image-api".to_string(), "image_api".into(), "end".into()],
+            vec!["wave1".into(), "\"".into(), "Subgraph".into()],
+        ];
+        let ids = mermaid_ids(&waves);
+        let got: Vec<&str> = waves
+            .iter()
+            .flatten()
+            .map(|k| ids[k.as_str()].as_str())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "image_api",
+                "svc_image_api",
+                "svc_end",
+                "svc_wave1",
+                "svc__",
+                "svc_Subgraph"
+            ]
+        );
+    }
 }

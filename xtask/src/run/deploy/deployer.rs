@@ -524,9 +524,7 @@ impl Deployer<'_, '_> {
             let key = record.name.clone();
             match run.undo(&record, Trust::Own).await {
                 Ok(Undone::Kept) => {}
-                Ok(Undone::Removed | Undone::RolledBack) => {
-                    run.record(|j| j.service_undone(&key))
-                }
+                Ok(Undone::Removed | Undone::RolledBack) => run.record(|j| j.service_undone(&key)),
                 Err(err) => {
                     let message = format!("{err:#}");
                     run.out.plain(&format!("{key}: rollback failed: {message}"));

@@ -139,7 +139,15 @@ pub async fn deploy(
         plan_text
     };
     guard::confirm_protected(stage, app, opts.yes, "deploy", &plan_text)?;
-    let mut run = StageRun::begin("deploy", app, stage, &target, opts.lock_timeout, out.clone()).await?;
+    let mut run = StageRun::begin(
+        "deploy",
+        app,
+        stage,
+        &target,
+        opts.lock_timeout,
+        out.clone(),
+    )
+    .await?;
     run.cli.set_verbose(opts.verbose);
     let run_id = run.run_id();
     run.record(|j| {
@@ -159,7 +167,10 @@ pub async fn deploy(
             j.services.push(record);
         }
     });
-    out.step(&format!("journal: {}", paths::display(run.journal().path())));
+    out.step(&format!(
+        "journal: {}",
+        paths::display(run.journal().path())
+    ));
 
     // A protected stage's tables are backed up before anything changes.
     if stage.is_protected() && !opts.skip_backup {

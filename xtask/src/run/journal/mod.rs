@@ -19,9 +19,9 @@ use crate::sys::paths;
 mod record;
 mod render;
 
-pub use record::{BakeResult, Event, Outcome, ServiceRecord, SmokeResult, Status};
 #[cfg(test)]
 pub use record::Timings;
+pub use record::{BakeResult, Event, Outcome, ServiceRecord, SmokeResult, Status};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
