@@ -6,7 +6,8 @@ use anyhow::Result;
 use crate::app::App;
 use crate::aws::target::Mode;
 use crate::cli::{Global, MigrateArgs};
-use crate::run::transfer::{self, Options};
+use crate::run::transfer::{self, Migrated, Options};
+use crate::sys::output::Printer;
 
 pub(crate) async fn run(global: &Global, args: MigrateArgs) -> Result<i32> {
     let app = App::load(&global.app_dir())?;
@@ -23,5 +24,9 @@ pub(crate) async fn run(global: &Global, args: MigrateArgs) -> Result<i32> {
         yes: args.yes,
         lock_wait: args.lock.lock_timeout,
     };
-    transfer::run(&app, opts).await
+    let out = Printer::new(false);
+    Ok(match transfer::run(&app, opts, &out).await? {
+        Migrated::Planned | Migrated::Verified => 0,
+        Migrated::Mismatched(_) => 1,
+    })
 }

@@ -83,26 +83,47 @@ async fn pitr_status(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> String
     }
 }
 
-/// Takes backups and reports PITR and bucket versioning; exit 1 when a
-/// bucket does not keep versions (data there cannot be restored).
+/// What a manual backup did: the tables backed up, each with its
+/// point-in-time recovery status, and each bucket with whether it keeps
+/// versions.
+#[derive(Debug, Clone)]
+pub struct Backed {
+    pub tables: Vec<(Taken, String)>,
+    pub buckets: Vec<BucketVersions>,
+}
+
+/// A bucket of the stage and its versioning status.
+#[derive(Debug, Clone)]
+pub struct BucketVersions {
+    pub bucket: String,
+    pub service: String,
+    /// `Enabled`, `Suspended`, `never enabled`, or `unknown (…)`.
+    pub status: String,
+}
+
+impl BucketVersions {
+    pub fn keeps_versions(&self) -> bool {
+        self.status == "Enabled"
+    }
+}
+
+/// Takes backups of the stage's tables and reads their PITR status and
+/// every bucket's versioning.
 pub async fn backup(
     app: &App,
     stage: &Stage,
     config: &SdkConfig,
     target: &aws::Target,
-) -> Result<i32> {
+) -> Result<Backed> {
     let taken = take(app, stage, config, "manual").await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    for t in &taken {
-        crate::sys::output::say(&format!(
-            "backed up table {} ({}); point-in-time recovery {}",
-            t.table,
-            t.arn,
-            pitr_status(&dynamodb, &t.table).await
-        ));
+    let mut tables = Vec::new();
+    for t in taken {
+        let pitr = pitr_status(&dynamodb, &t.table).await;
+        tables.push((t, pitr));
     }
     let s3 = aws::s3_client(config, target);
-    let mut unversioned = 0;
+    let mut buckets = Vec::new();
     for resource in data::deployed(app, stage, config)
         .await?
         .into_iter()
@@ -120,22 +141,28 @@ pub async fn backup(
                 .unwrap_or_else(|| "never enabled".into()),
             Err(err) => format!("unknown ({})", aws::error_message(&err)),
         };
-        if status == "Enabled" {
-            crate::sys::output::say(&format!("bucket {}: versioning on", resource.physical_id));
-        } else {
-            unversioned += 1;
-            crate::sys::output::say(&format!(
-                "bucket {}: versioning {status} — overwritten or deleted objects cannot be restored; enable VersioningConfiguration in {}",
-                resource.physical_id, resource.service
-            ));
-        }
+        buckets.push(BucketVersions {
+            bucket: resource.physical_id,
+            service: resource.service,
+            status,
+        });
     }
-    Ok(if unversioned > 0 { 1 } else { 0 })
+    Ok(Backed { tables, buckets })
+}
+
+/// One on-demand backup of a stage's table.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub table: String,
+    pub name: String,
+    pub status: String,
+    pub arn: String,
 }
 
 /// The on-demand backups of the stage's tables.
-pub async fn list(app: &App, stage: &Stage, config: &SdkConfig) -> Result<i32> {
+pub async fn list(app: &App, stage: &Stage, config: &SdkConfig) -> Result<Vec<Kept>> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let mut kept = Vec::new();
     for resource in data::deployed(app, stage, config)
         .await?
         .into_iter()
@@ -155,21 +182,28 @@ pub async fn list(app: &App, stage: &Stage, config: &SdkConfig) -> Result<i32> {
             ),
         };
         for b in out.backup_summaries() {
-            crate::sys::output::say(&format!(
-                "{}  {}  {}  {}",
-                resource.physical_id,
-                b.backup_name().unwrap_or(""),
-                b.backup_status().map(|s| s.as_str()).unwrap_or(""),
-                b.backup_arn().unwrap_or("")
-            ));
+            kept.push(Kept {
+                table: resource.physical_id.clone(),
+                name: b.backup_name().unwrap_or("").to_string(),
+                status: b
+                    .backup_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                arn: b.backup_arn().unwrap_or("").to_string(),
+            });
         }
     }
-    Ok(0)
+    Ok(kept)
 }
 
 /// Restores a backup into a new table next to the original (DynamoDB never
-/// restores over a live table); prints how to switch to it.
-pub async fn restore(app: &App, stage: &Stage, config: &SdkConfig, arn: &str) -> Result<i32> {
+/// restores over a live table): the original table and the new one.
+pub async fn restore(
+    app: &App,
+    stage: &Stage,
+    config: &SdkConfig,
+    arn: &str,
+) -> Result<(String, String)> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let tables: Vec<String> = data::deployed(app, stage, config)
         .await?
@@ -201,9 +235,5 @@ pub async fn restore(app: &App, stage: &Stage, config: &SdkConfig, arn: &str) ->
     {
         bail!("cannot restore {arn}: {}", aws::error_message(&err));
     }
-    crate::sys::output::say(&format!(
-        "restored {table} from {arn} into a new table {restored}"
-    ));
-    crate::sys::output::say(&format!("compare it, then copy what you need back (or point the service at it); {table} itself was not changed"));
-    Ok(0)
+    Ok((table.clone(), restored))
 }

@@ -142,8 +142,20 @@ pub fn kinds(only: &[String]) -> Result<Vec<Kind>> {
         .collect()
 }
 
-/// Copies the data of `opts.from` into `opts.to`; the exit code.
-pub async fn run(app: &App, opts: Options) -> Result<i32> {
+/// How a migration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrated {
+    /// `--dry-run`: what would be copied was said; nothing was written.
+    Planned,
+    /// Copied, and the target holds every source item and object.
+    Verified,
+    /// Copied, but this many resources differ from their source.
+    Mismatched(usize),
+}
+
+/// Copies the data of `opts.from` into `opts.to`, saying each step on
+/// `out`.
+pub async fn run(app: &App, opts: Options, out: &Printer) -> Result<Migrated> {
     let Options {
         from,
         to,
@@ -165,14 +177,14 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     sides.from.check_account(&from).await?;
     sides.to.check_account(&to).await?;
     let pairs = pair_resources(app, &from, &to, &sides, &kinds).await?;
-    crate::sys::output::say(&format!("migrating {from} → {to}:"));
+    out.plain(&format!("migrating {from} → {to}:"));
     for pair in &pairs {
         let count = if dry_run {
             format!(" ({})", describe_size(&sides, pair).await?)
         } else {
             String::new()
         };
-        crate::sys::output::say(&format!(
+        out.plain(&format!(
             "  {:9} {}: {} → {}{count}",
             pair.from.kind.name(),
             pair.id(),
@@ -181,11 +193,11 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
         ));
     }
     if pairs.iter().any(|p| p.from.kind == Kind::UserPool) {
-        crate::sys::output::say("note: Cognito passwords cannot be migrated; users are created with a temporary password and must reset it");
+        out.plain("note: Cognito passwords cannot be migrated; users are created with a temporary password and must reset it");
     }
     if dry_run {
-        crate::sys::output::say("dry run: nothing was written");
-        return Ok(0);
+        out.plain("dry run: nothing was written");
+        return Ok(Migrated::Planned);
     }
     confirm_protected(&to, app, yes, "migrate data into", "")?;
     // Writing into a stage is a change of that stage: it waits for no
@@ -205,7 +217,7 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
             run_id: dead.run_id.clone(),
         };
         if sides.to.locks().release(stale).await.is_ok() {
-            crate::sys::output::say(&format!(
+            out.plain(&format!(
                 "cleared the lock of the killed migration {}",
                 dead.run_id
             ));
@@ -229,22 +241,20 @@ pub async fn run(app: &App, opts: Options) -> Result<i32> {
     if to.is_protected() {
         let taken = backups::take(app, &to, &sides.to.config, "before-migrate").await?;
         for t in taken {
-            crate::sys::output::say(&format!("backed up {} first: {}", t.table, t.arn));
+            out.plain(&format!("backed up {} first: {}", t.table, t.arn));
         }
     }
-    copy_all(&sides, &pairs, overwrite, &checkpoint_path, holding).await?;
-    let mismatched = verify_all(&sides, &pairs).await?;
+    copy_all(&sides, &pairs, overwrite, &checkpoint_path, holding, out).await?;
+    let mismatched = verify_all(&sides, &pairs, out).await?;
     // The work is complete either way; only the verdict differs. A rerun
     // starts over and writes nothing new unless --overwrite is given.
     let _ = std::fs::remove_file(&checkpoint_path);
     if mismatched == 0 {
-        crate::sys::output::say(
-            "verified: the target holds every source item and object unchanged",
-        );
-        Ok(0)
+        out.plain("verified: the target holds every source item and object unchanged");
+        Ok(Migrated::Verified)
     } else {
-        crate::sys::output::say(&format!("verification failed for {mismatched} resource(s)"));
-        Ok(1)
+        out.plain(&format!("verification failed for {mismatched} resource(s)"));
+        Ok(Migrated::Mismatched(mismatched))
     }
 }
 
@@ -287,10 +297,11 @@ async fn copy_all(
     overwrite: bool,
     checkpoint_path: &std::path::Path,
     holding: Holding,
+    out: &Printer,
 ) -> Result<()> {
     let mut checkpoint = load_checkpoint(checkpoint_path);
     if !checkpoint.pairs.is_empty() {
-        crate::sys::output::say(&format!(
+        out.plain(&format!(
             "resuming from {}",
             paths::display(checkpoint_path)
         ));
@@ -320,7 +331,7 @@ async fn copy_all(
             }
             Kind::UserPool => cognito::copy_users(sides, pair).await?,
         };
-        crate::sys::output::say(&format!(
+        out.plain(&format!(
             "  {}: {} written, {} already identical, {} conflicting{}",
             pair.id(),
             counts.written,
@@ -336,7 +347,7 @@ async fn copy_all(
         saver.save(&checkpoint)?;
         total.add(counts);
     }
-    crate::sys::output::say(&format!(
+    out.plain(&format!(
         "written {} item(s) and object(s); {} already identical; {} conflicting",
         total.written, total.identical, total.conflicts
     ));
@@ -345,7 +356,7 @@ async fn copy_all(
 
 /// Compares every copied bucket and table with its source; the number of
 /// resources that differ.
-async fn verify_all(sides: &Sides, pairs: &[Pair]) -> Result<usize> {
+async fn verify_all(sides: &Sides, pairs: &[Pair], out: &Printer) -> Result<usize> {
     let mut mismatched = 0;
     for pair in pairs.iter().filter(|p| p.from.kind != Kind::UserPool) {
         let (source, target, missing) = verify(sides, pair).await?;
@@ -354,7 +365,7 @@ async fn verify_all(sides: &Sides, pairs: &[Pair]) -> Result<usize> {
         } else {
             "MISMATCH"
         };
-        crate::sys::output::say(&format!(
+        out.plain(&format!(
             "  verify {}: {} source, fingerprint {} / target {} — {verdict}",
             pair.id(),
             source.0,
@@ -362,7 +373,7 @@ async fn verify_all(sides: &Sides, pairs: &[Pair]) -> Result<usize> {
             target.1
         ));
         if missing > 0 {
-            crate::sys::output::say(&format!(
+            out.plain(&format!(
                 "    {missing} source item(s) are missing or different in {}",
                 pair.to.physical_id
             ));
