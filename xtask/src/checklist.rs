@@ -131,14 +131,15 @@ pub(crate) async fn run(global: &Global, args: ChecklistArgs) -> Result<i32> {
 /// what it is kept as is left out.
 async fn journals(app: &App, stage: &Stage, target: &StageTarget) -> Vec<Journal> {
     let locks = target.locks();
-    let key = StageKey::new(app, stage, target.is_rehearsal());
+    let keys = StageKey::all(app, stage, target.is_rehearsal());
     // No lock table (never bootstrapped) means no shared journals.
-    match History::shared(key.clone(), &locks)
+    match History::new(keys.clone())
+        .with_locks(&locks)
         .recent(JOURNALS, |_| true)
         .await
     {
         Ok(runs) => runs.journals,
-        Err(_) => History::local(key)
+        Err(_) => History::new(keys)
             .recent(JOURNALS, |_| true)
             .await
             .map(|runs| runs.journals)
@@ -325,7 +326,7 @@ async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehears
         ),
         _ => {
             // The real stage: its rehearsal is kept in the rehearsal journals.
-            let rehearsals: Vec<Journal> = History::local(StageKey::new(app, stage, true))
+            let rehearsals: Vec<Journal> = History::new(StageKey::all(app, stage, true))
                 .recent(JOURNALS, |_| true)
                 .await
                 .map(|runs| runs.journals)

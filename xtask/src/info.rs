@@ -124,12 +124,13 @@ async fn view(app: &App, stage: &Stage, target: &StageTarget) -> Result<StageVie
     }
     let all_endpoints = endpoints::endpoints(app, stage, &states, target.target.endpoint());
     let locks = target.locks();
-    let history = History::shared(StageKey::new(app, stage, target.is_rehearsal()), &locks);
+    let keys = StageKey::all(app, stage, target.is_rehearsal());
+    let history = History::new(keys.clone()).with_locks(&locks);
     // No lock table (never bootstrapped) means no shared journals; a
     // record that is not what it is kept as is left out.
     let journals = match history.recent(JOURNALS_READ, |_| true).await {
         Ok(runs) => runs.journals,
-        Err(_) => History::local(history.key().clone())
+        Err(_) => History::new(keys)
             .recent(JOURNALS_READ, |_| true)
             .await
             .map(|runs| runs.journals)

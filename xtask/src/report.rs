@@ -16,8 +16,8 @@ use crate::sys::paths;
 pub(crate) async fn run(global: &Global, args: ReportArgs) -> Result<i32> {
     let app = App::load(&global.app_dir())?;
     let stage = app.stage(args.at.stage())?;
-    let history = History::local(StageKey::new(&app, &stage, args.at.rehearse));
-    let dir = history.key().dir();
+    let history = History::new(StageKey::all(&app, &stage, args.at.rehearse));
+    let dir = StageKey::new(&app, &stage, args.at.rehearse).dir();
     let journal = match &args.run {
         Some(id) => history.find(id).await?.with_context(|| {
             format!(

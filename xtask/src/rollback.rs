@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     // every run publishes its own (a CI deploy rolled back from a laptop).
     // Either is checked against its key before it is read as a record.
     let locks = target.locks();
-    let history = History::shared(StageKey::new(&app, &stage, rehearsal), &locks);
+    let history = History::new(StageKey::all(&app, &stage, rehearsal)).with_locks(&locks);
     let runs = history
         .recent(RUNS_READ, |j| {
             matches!(j.command.as_str(), "deploy" | "rollback")

@@ -428,6 +428,51 @@ fn report_says_where_it_looked_when_there_is_no_run() {
     assert!(text(&bad).contains("is not a run id"), "{}", text(&bad));
 }
 
+/// A stage's history survives `[app] name` added to deploy.toml: runs kept
+/// under the folder's name (the app's name until then) are still read.
+#[test]
+fn a_history_survives_naming_the_app() {
+    let sandbox = Sandbox::new("renamed");
+    let app = sandbox.dir.join("shop-app");
+    std::fs::create_dir_all(app.join("api")).unwrap();
+    std::fs::write(
+        app.join("api/serverless.yml"),
+        "service: api\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("deploy.toml"),
+        "[services.api]\npath = \"api\"\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let run_id = "20261127T000000000Z-0001";
+    let journal = serde_json::json!({
+        "run_id": run_id, "command": "deploy", "app": "shop-app", "stage": "dev",
+        "region": "us-east-1", "target": "AWS", "rehearsal": false,
+        "started_at": 1_795_737_600u64, "ended_at": 1_795_737_660u64, "outcome": "succeeded",
+        "services": [{
+            "name": "api", "stack": "api-dev", "status": "deployed",
+            "started_at": 1_795_737_601u64, "ended_at": 1_795_737_650u64,
+            "timings": {"deploy": {"start": 1_795_737_601_000u64, "end": 1_795_737_650_000u64}},
+        }],
+        "events": [],
+    });
+    let dir = sandbox.dir.join("state/journal/shop-app/dev");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{run_id}.json")), journal.to_string()).unwrap();
+    let app_arg = app.display().to_string();
+    let before = sandbox.run(&["report", "dev", "--app", &app_arg]);
+    assert_eq!(before.status.code(), Some(0), "{}", text(&before));
+    std::fs::write(
+        app.join("deploy.toml"),
+        "[app]\nname = \"shop\"\n\n[services.api]\npath = \"api\"\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let after = sandbox.run(&["report", "dev", "--app", &app_arg]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    assert!(text(&after).contains(run_id), "{}", text(&after));
+}
+
 /// `cargo xtask audit > /dev/full`: a report that cannot be written ends
 /// with a message and exit 1, never a panic (exit 101 and a backtrace).
 #[rstest::rstest]

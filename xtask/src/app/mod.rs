@@ -426,13 +426,19 @@ impl App {
 
     /// The app's name: from the manifest, else the folder name.
     pub fn name(&self) -> String {
-        self.manifest.app_name.clone().unwrap_or_else(|| {
-            self.root
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
-                .unwrap_or_else(|| "app".into())
-        })
+        self.manifest
+            .app_name
+            .clone()
+            .or_else(|| self.folder_name())
+            .unwrap_or_else(|| "app".into())
+    }
+
+    /// The name of the app's folder: its name while deploy.toml names none.
+    pub fn folder_name(&self) -> Option<String> {
+        self.root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
     }
 }
 

@@ -12,9 +12,10 @@ use crate::aws::lock::Locks;
 use crate::run::journal::{self, Journal, StageKey, CLOCK_SKEW};
 
 /// The history of one stage, on this machine and, given the stage's lock
-/// table, beside its lock.
+/// table, beside its lock; under every name the app has had (see
+/// [`StageKey::all`]), the one it has now first.
 pub struct History<'a> {
-    key: StageKey,
+    keys: Vec<StageKey>,
     locks: Option<&'a Locks>,
 }
 
@@ -27,21 +28,18 @@ pub struct Runs {
 }
 
 impl<'a> History<'a> {
-    /// This machine's journals only.
-    pub fn local(key: StageKey) -> History<'a> {
-        History { key, locks: None }
+    /// This machine's journals kept under `keys` (the first is where new
+    /// runs are kept).
+    pub fn new(keys: Vec<StageKey>) -> History<'a> {
+        History { keys, locks: None }
     }
 
-    /// This machine's journals and the shared copies beside the lock.
-    pub fn shared(key: StageKey, locks: &'a Locks) -> History<'a> {
+    /// The shared copies beside the lock too.
+    pub fn with_locks(self, locks: &'a Locks) -> History<'a> {
         History {
-            key,
             locks: Some(locks),
+            ..self
         }
-    }
-
-    pub fn key(&self) -> &StageKey {
-        &self.key
     }
 
     /// One run's journal: this machine's copy when it has one, else the
@@ -55,33 +53,38 @@ impl<'a> History<'a> {
             );
         }
         let now = journal::now();
-        let path = self.key.dir().join(format!("{run_id}.json"));
-        if path.exists() {
-            let journal = Journal::load(&path)?;
-            journal.verify(&self.key, run_id, now).map_err(|why| {
-                anyhow::anyhow!(
-                    "{} is not a record of this stage's run {run_id}: {why}; nothing was done with it",
-                    crate::sys::paths::display(&path)
-                )
-            })?;
-            return Ok(Some(journal));
+        for key in &self.keys {
+            let path = key.dir().join(format!("{run_id}.json"));
+            if path.exists() {
+                let journal = Journal::load(&path)?;
+                journal.verify(key, run_id, now).map_err(|why| {
+                    anyhow::anyhow!(
+                        "{} is not a record of this stage's run {run_id}: {why}; nothing was done with it",
+                        crate::sys::paths::display(&path)
+                    )
+                })?;
+                return Ok(Some(journal));
+            }
         }
         let Some(locks) = self.locks else {
             return Ok(None);
         };
-        let key = journal::shared_key(&self.key, run_id);
-        let Some(body) = locks.get_record(&key).await? else {
-            return Ok(None);
-        };
-        let journal = Journal::from_shared(&body, &self.key, run_id)
-            .with_context(|| format!("the shared journal {key} cannot be used"))?;
-        journal.verify(&self.key, run_id, now).map_err(|why| {
-            anyhow::anyhow!(
-                "the shared journal {key} is not a record of this stage's run {run_id}: {why}; nothing was done with it"
-            )
-        })?;
-        journal.save()?;
-        Ok(Some(journal))
+        for stage_key in &self.keys {
+            let key = journal::shared_key(stage_key, run_id);
+            let Some(body) = locks.get_record(&key).await? else {
+                continue;
+            };
+            let journal = Journal::from_shared(&body, stage_key, run_id)
+                .with_context(|| format!("the shared journal {key} cannot be used"))?;
+            journal.verify(stage_key, run_id, now).map_err(|why| {
+                anyhow::anyhow!(
+                    "the shared journal {key} is not a record of this stage's run {run_id}: {why}; nothing was done with it"
+                )
+            })?;
+            journal.save()?;
+            return Ok(Some(journal));
+        }
+        Ok(None)
     }
 
     /// The ids of the stage's runs, newest first, each once: this
@@ -89,19 +92,23 @@ impl<'a> History<'a> {
     /// future are left out (and named in `skipped`), so a planted record
     /// can never pass for the newest run.
     pub async fn run_ids(&self, skipped: &mut Vec<String>) -> Result<Vec<String>> {
-        let mut ids: Vec<String> = journal::json_files(&self.key.dir())
-            .iter()
-            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
-            .collect();
-        if let Some(locks) = self.locks {
-            let prefix = journal::shared_key(&self.key, "");
+        let mut ids: Vec<String> = Vec::new();
+        for key in &self.keys {
             ids.extend(
-                locks
-                    .record_keys(&prefix)
-                    .await?
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)),
+                journal::json_files(&key.dir())
+                    .iter()
+                    .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().to_string())),
             );
+            if let Some(locks) = self.locks {
+                let prefix = journal::shared_key(key, "");
+                ids.extend(
+                    locks
+                        .record_keys(&prefix)
+                        .await?
+                        .into_iter()
+                        .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)),
+                );
+            }
         }
         let latest = (journal::now() + CLOCK_SKEW) * 1000;
         ids.retain(|id| match journal::run_id_time(id) {

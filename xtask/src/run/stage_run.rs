@@ -197,7 +197,10 @@ pub async fn after_dead_run(
         region: stage.region().to_string(),
         rehearsal,
     };
-    let found = History::shared(key, &locks).find(&holder.run_id).await;
+    let found = History::new(vec![key])
+        .with_locks(&locks)
+        .find(&holder.run_id)
+        .await;
     match found {
         Ok(Some(journal)) => {
             let outcome = journal

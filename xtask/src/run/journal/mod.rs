@@ -150,6 +150,19 @@ impl StageKey {
         }
     }
 
+    /// The keys of the stage's records under every name the app has had:
+    /// its name now first, then the name of its folder, which it had
+    /// until deploy.toml named it (`[app] name`), so a history survives
+    /// the rename.
+    pub fn all(app: &App, stage: &Stage, rehearsal: bool) -> Vec<StageKey> {
+        let now = StageKey::new(app, stage, rehearsal);
+        let mut keys = vec![now.clone()];
+        if let Some(folder) = app.folder_name().filter(|f| *f != now.app) {
+            keys.push(StageKey { app: folder, ..now });
+        }
+        keys
+    }
+
     /// The folder of the stage's journals on this machine.
     pub fn dir(&self) -> PathBuf {
         dir(&self.app, &self.stage, self.rehearsal)
