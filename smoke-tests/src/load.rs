@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -87,12 +87,12 @@ impl Plan {
 }
 
 /// What one check did under load.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckLoad {
     pub service: String,
     pub method: String,
     pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub requests: u64,
     pub errors: u64,
@@ -103,23 +103,25 @@ pub struct CheckLoad {
     pub p99_ms: f64,
     pub max_ms: f64,
     /// The first few distinct failures, to say why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
     /// The objectives that applied, and those missed.
     pub objectives: ObjectivesView,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missed: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ObjectivesView {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A load run's report, as `cargo xtask load` keeps it with the journals
+/// (and the checklist reads it back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadReport {
     /// `rate 50/s (at most 64 in flight)` or `concurrency 8`.
     pub pace: String,
@@ -130,7 +132,7 @@ pub struct LoadReport {
     pub missed_starts: u64,
     /// Checks of the spec left out, and why (changes data on a
     /// protected stage; matches no endpoint).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
 }
 

@@ -237,3 +237,45 @@ pub async fn restore(
     }
     Ok((table.clone(), restored))
 }
+
+/// Whether `table` has an on-demand backup (one that cannot be listed
+/// counts as none).
+pub async fn has_backup(config: &SdkConfig, table: &str) -> bool {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    dynamodb
+        .list_backups()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok_and(|l| !l.backup_summaries().is_empty())
+}
+
+/// The tables a restore of one of `tables` made (`<table>-restored-<id>`,
+/// beside the original), at most 100 pages read.
+pub async fn restored_copies(config: &SdkConfig, tables: &[String]) -> Vec<String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let mut restored = Vec::new();
+    let mut start: Option<String> = None;
+    for _ in 0..100 {
+        let mut request = dynamodb.list_tables().limit(100);
+        if let Some(s) = start.take() {
+            request = request.exclusive_start_table_name(s);
+        }
+        let Ok(page) = request.send().await else {
+            break;
+        };
+        for name in page.table_names() {
+            if tables
+                .iter()
+                .any(|t| name.starts_with(&format!("{t}-restored-")))
+            {
+                restored.push(name.clone());
+            }
+        }
+        match page.last_evaluated_table_name() {
+            Some(last) => start = Some(last.to_string()),
+            None => break,
+        }
+    }
+    restored
+}

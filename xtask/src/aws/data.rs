@@ -106,3 +106,14 @@ pub fn fingerprint(parts: impl IntoIterator<Item = String>) -> String {
     }
     format!("{hash:016x}")
 }
+
+/// Whether the user pool `id` exists on the stage's target.
+pub async fn user_pool_exists(target: &crate::aws::target::StageTarget, id: &str) -> bool {
+    target
+        .cognito()
+        .describe_user_pool()
+        .user_pool_id(id)
+        .send()
+        .await
+        .is_ok()
+}

@@ -5,6 +5,7 @@
 
 pub(crate) mod ahead;
 pub(crate) mod bake;
+pub(crate) mod checklist;
 pub(crate) mod deploy;
 pub(crate) mod diff;
 pub(crate) mod fault;
