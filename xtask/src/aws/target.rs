@@ -216,27 +216,44 @@ impl StageTarget {
             Backend::External => Emulator::external_from_env().await?,
             Backend::Localstack => Emulator::start(Backend::Localstack).await?,
         };
-        // A stage with an account rehearses in that account: the emulator
-        // keeps a tenant per 12-digit access key, as AWS keeps accounts apart.
+        // An external emulator may keep its tenants by the caller's key.
         let access_key = match backend {
             Backend::External => std::env::var("AWS_ACCESS_KEY_ID")
                 .ok()
                 .filter(|k| !k.is_empty()),
             _ => None,
-        }
-        .or_else(|| stage.account().map(str::to_string))
-        .unwrap_or_else(|| emulator::ACCESS_KEY.to_string());
+        };
+        Ok(StageTarget::on_keyed(stage, mode, emulator, access_key).await)
+    }
+
+    /// `stage` on an emulator already started (which the target then
+    /// holds, and stops when dropped).
+    pub async fn on(stage: &Stage, mode: Mode, emulator: Emulator) -> StageTarget {
+        StageTarget::on_keyed(stage, mode, emulator, None).await
+    }
+
+    async fn on_keyed(
+        stage: &Stage,
+        mode: Mode,
+        emulator: Emulator,
+        access_key: Option<String>,
+    ) -> StageTarget {
+        // A stage with an account rehearses in that account: the emulator
+        // keeps a tenant per 12-digit access key, as AWS keeps accounts apart.
+        let access_key = access_key
+            .or_else(|| stage.account().map(str::to_string))
+            .unwrap_or_else(|| emulator::ACCESS_KEY.to_string());
         let target = Target::Emulator {
             endpoint: emulator.endpoint().to_string(),
             access_key,
         };
         let config = target.sdk_config(stage.region()).await;
-        Ok(StageTarget {
+        StageTarget {
             target,
             config,
             mode,
             _emulator: Some(emulator),
-        })
+        }
     }
 
     /// The app in `app_dir`, a stage parsed against its policy, and that

@@ -18,8 +18,10 @@
 //!    a trivial endpoint on 127.0.0.1, so `load`'s numbers can be trusted
 //!    (an app far below it is the app's limit, not the generator's).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod apps;
+mod baseline;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -27,10 +29,13 @@ use serde_json::json;
 
 use crate::app::diag::Format;
 use crate::app::App;
-use crate::aws::emulator::{self, Backend, Emulator};
+use crate::aws::emulator::{Backend, Emulator};
 use crate::aws::target::{Mode, StageTarget};
 use crate::cli::{BenchArgs, Global};
-use crate::{aws::verify, cfn::checks, cfn::graph, cfn::hazards, sys::paths, sys::tools};
+use crate::{aws::verify, sys::paths, sys::tools};
+
+pub use apps::{generate, generate_deep, static_pipeline};
+use baseline::{plain_deploy, wave_deploy, xtask};
 
 /// The stage the deploy benchmark rehearses (its real names, on the emulator).
 const STAGE: &str = "dev";
@@ -164,8 +169,7 @@ pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
         &["deploy", STAGE, "--rehearse", "--skip-smoke"],
     )?;
     let stage = app.stage(STAGE)?;
-    std::env::set_var("AWS_ENDPOINT_URL", emulator.endpoint());
-    let target = StageTarget::open(&stage, Mode::Rehearsal(Backend::External)).await?;
+    let target = StageTarget::on(&stage, Mode::Rehearsal(Backend::Ministack), emulator).await;
     let smoke_once = |concurrency: usize| {
         let (app, stage, target) = (&app, &stage, &target);
         async move {
@@ -192,8 +196,8 @@ pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
         smoke_concurrent.push(smoke_once(4).await?);
         smoke_serial.push(smoke_once(1).await?);
     }
+    // The target holds the emulator: both go here.
     drop(target);
-    drop(emulator);
 
     // 6: the load generator's own ceiling.
     say("load generator");
@@ -416,337 +420,4 @@ async fn timed_start() -> Result<(Emulator, f64)> {
     let started = Instant::now();
     let emulator = Emulator::start(Backend::Ministack).await?;
     Ok((emulator, secs(started.elapsed())))
-}
-
-/// Runs this very binary against the emulator; returns the wall time.
-fn xtask(emulator: &Emulator, state: &Path, args: &[&str]) -> Result<Duration> {
-    let exe = std::env::current_exe()?;
-    let started = Instant::now();
-    let output = Command::new(exe)
-        .args(args)
-        .env("XTASK_STATE_DIR", state)
-        .env("XTASK_EMULATOR", "external")
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
-        .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_KEY)
-        .env_remove("XTASK_APP")
-        .stdin(Stdio::null())
-        .output()?;
-    let elapsed = started.elapsed();
-    if !output.status.success() {
-        bail!(
-            "`cargo xtask {}` failed:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(elapsed)
-}
-
-/// The plain way: `serverless deploy` of each service, one after the other.
-fn plain_deploy(cli: &Path, app: &App, emulator: &Emulator) -> Result<Duration> {
-    let started = Instant::now();
-    for service in &app.services {
-        serverless_deploy(cli, app, service, emulator)?;
-    }
-    Ok(started.elapsed())
-}
-
-/// Wave by wave, as Serverless Compose deploys: every service of a wave at
-/// once, the next wave when all of it is done.
-fn wave_deploy(cli: &Path, app: &App, emulator: &Emulator) -> Result<Duration> {
-    let stage = app.stage(STAGE)?;
-    let waves = graph::Graph::build(app, &stage).waves()?;
-    let started = Instant::now();
-    for wave in &waves {
-        std::thread::scope(|scope| {
-            let running: Vec<_> = wave
-                .iter()
-                .filter_map(|key| app.service(key))
-                .map(|service| scope.spawn(move || serverless_deploy(cli, app, service, emulator)))
-                .collect();
-            running
-                .into_iter()
-                .map(|r| {
-                    r.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a deploy thread panicked")))
-                })
-                .collect::<Result<Vec<()>>>()
-        })?;
-    }
-    Ok(started.elapsed())
-}
-
-/// One plain `serverless deploy` of `service` on the emulator.
-fn serverless_deploy(
-    cli: &Path,
-    app: &App,
-    service: &crate::app::Service,
-    emulator: &Emulator,
-) -> Result<()> {
-    let stage = app.stage(STAGE)?;
-    let output = Command::new(cli)
-        .args([
-            "deploy",
-            "--stage",
-            stage.name(),
-            "--region",
-            stage.region(),
-        ])
-        .current_dir(&service.dir)
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
-        .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_KEY)
-        .env("AWS_REGION", stage.region())
-        .env("SLS_AWS_MONITORING_FREQUENCY", "200")
-        .env("SLS_TELEMETRY_DISABLED", "1")
-        .stdin(Stdio::null())
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "plain `serverless deploy` of {} failed:\n{}",
-            service.key,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
-}
-
-/// Audit, graph and offline validation of the app in `dir`, as `deploy`
-/// runs them before anything else.
-pub fn static_pipeline(dir: &Path) -> Result<Duration> {
-    let started = Instant::now();
-    let app = App::load(dir)?;
-    let stage = app.stage("dev")?;
-    let report = hazards::audit(&app);
-    let graph = graph::Graph::build(&app, &stage);
-    let waves = graph.waves()?;
-    let validation = checks::validate(&app, &stage);
-    let elapsed = started.elapsed();
-    if !report.findings.is_empty() || !validation.findings.is_empty() || waves.is_empty() {
-        bail!(
-            "the generated app is not clean: {} audit and {} validate findings",
-            report.findings.len(),
-            validation.findings.len()
-        );
-    }
-    Ok(elapsed)
-}
-
-/// An app of `size` services: each owns a table, a bucket and an HTTP API
-/// with two functions, exports its table name, and reads the exports of up
-/// to two earlier services (a wide, layered graph).
-pub fn generate(dir: &Path, size: usize) -> Result<PathBuf> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", paths::display(dir)))?;
-    for i in 0..size {
-        let mut imports = String::new();
-        for dep in [i / 2, i / 3] {
-            if dep < i && !imports.contains(&format!("svc{dep:04}-")) {
-                imports.push_str(&format!(
-                    "    DEP_{dep}: !ImportValue gen-${{sls:stage}}-svc{dep:04}-table\n"
-                ));
-            }
-        }
-        let table = table_yaml(&format!("gen-svc{i:04}"));
-        let text = format!(
-            r#"service: gen-svc{i:04}
-provider:
-  name: aws
-  runtime: nodejs24.x
-  stage: ${{opt:stage}}
-  region: eu-west-1
-  environment:
-    TABLE: !Ref Table
-    BUCKET: !GetAtt Bucket.Arn
-{imports}functions:
-  read:
-    handler: handler.read
-    events:
-      - httpApi: GET /items/{{id}}
-  write:
-    handler: handler.write
-    events:
-      - httpApi: POST /items
-resources:
-  Resources:
-{table}    Bucket:
-      Type: AWS::S3::Bucket
-      Properties:
-        BucketName: gen-svc{i:04}-files-${{sls:stage}}
-  Outputs:
-    TableName:
-      Value: !Ref Table
-      Export:
-        Name: gen-${{sls:stage}}-svc{i:04}-table
-    ApiUrl:
-      Value: !GetAtt HttpApi.ApiEndpoint
-"#
-        );
-        let service_dir = dir.join(format!("svc{i:04}"));
-        std::fs::create_dir_all(&service_dir)?;
-        std::fs::write(service_dir.join("serverless.yml"), text)?;
-    }
-    Ok(dir.to_path_buf())
-}
-
-/// The deep app: `waves` waves of `width` services. Each service has a
-/// function and a build step of its own (a local plugin that runs before
-/// the CLI zips the service: it builds `dist/handler.js` from `src/` and
-/// spends [`BUILD_WAIT_MS`] waiting, as a dependency download or a remote
-/// build does); each service after the first wave reads a table name of
-/// the wave before through `Fn::ImportValue`, so CloudFormation, not the
-/// CLI, resolves it: every later service may package ahead.
-pub fn generate_deep(dir: &Path, waves: usize, width: usize) -> Result<PathBuf> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", paths::display(dir)))?;
-    std::fs::write(
-        dir.join("deploy.toml"),
-        "[app]\nname = \"deep\"\n\n[stages.dev]\nregion = \"us-east-1\"\n",
-    )?;
-    for wave in 0..waves {
-        for n in 0..width {
-            let key = format!("w{wave}s{n}");
-            let import = if wave == 0 {
-                String::new()
-            } else {
-                format!(
-                    "    UPSTREAM: !ImportValue deep-${{sls:stage}}-w{}s{n}-table\n",
-                    wave - 1
-                )
-            };
-            let table = table_yaml(&format!("deep-{key}"));
-            let text = format!(
-                r#"service: deep-{key}
-plugins:
-  - ./build-step
-custom:
-  build:
-    waitMs: {BUILD_WAIT_MS}
-provider:
-  name: aws
-  runtime: nodejs24.x
-  stage: ${{opt:stage}}
-  region: us-east-1
-  deploymentBucket:
-    name: deep-deployments-${{sls:stage}}
-  environment:
-    TABLE: !Ref Table
-{import}package:
-  patterns:
-    - '!**'
-    - 'dist/**'
-functions:
-  handle:
-    handler: dist/handler.handle
-resources:
-  Resources:
-{table}  Outputs:
-    TableName:
-      Value: !Ref Table
-      Export:
-        Name: deep-${{sls:stage}}-{key}-table
-"#
-            );
-            let service_dir = dir.join(&key);
-            std::fs::create_dir_all(service_dir.join("src"))?;
-            std::fs::write(service_dir.join("serverless.yml"), text)?;
-            std::fs::write(service_dir.join("build-step.js"), BUILD_STEP)?;
-            for module in 0..20 {
-                std::fs::write(
-                    service_dir.join("src").join(format!("part{module:02}.js")),
-                    format!("exports.part{module} = (event) => ({{ part: {module}, keys: Object.keys(event || {{}}).length }});\n"),
-                )?;
-            }
-        }
-    }
-    Ok(dir.to_path_buf())
-}
-
-/// A generated service's table, `<name>-<stage>`, keyed by `id`.
-fn table_yaml(name: &str) -> String {
-    format!(
-        r#"    Table:
-      Type: AWS::DynamoDB::Table
-      Properties:
-        TableName: {name}-${{sls:stage}}
-        BillingMode: PAY_PER_REQUEST
-        AttributeDefinitions:
-          - AttributeName: id
-            AttributeType: S
-        KeySchema:
-          - AttributeName: id
-            KeyType: HASH
-"#
-    )
-}
-
-/// The deep app's build step: a local plugin that builds `dist/handler.js`
-/// from the service's `src/` before the CLI zips it.
-const BUILD_STEP: &str = r#"'use strict';
-const fs = require('fs');
-const path = require('path');
-
-class BuildStep {
-  constructor(serverless) {
-    this.serverless = serverless;
-    this.hooks = { 'before:package:createDeploymentArtifacts': () => this.build() };
-  }
-
-  async build() {
-    const dir = this.serverless.serviceDir;
-    const custom = (this.serverless.service.custom || {}).build || {};
-    // The wait a dependency download or a remote build spends.
-    await new Promise((resolve) => setTimeout(resolve, Number(custom.waitMs) || 0));
-    const src = path.join(dir, 'src');
-    const parts = fs.readdirSync(src).filter((f) => f.endsWith('.js')).sort();
-    const modules = parts.map((f) => `// ${f}
-(function (exports) {
-${fs.readFileSync(path.join(src, f), 'utf8')}})(module.exports);
-`);
-    fs.mkdirSync(path.join(dir, 'dist'), { recursive: true });
-    fs.writeFileSync(
-      path.join(dir, 'dist', 'handler.js'),
-      `${modules.join('')}
-module.exports.handle = async (event) => ({ statusCode: 200, body: JSON.stringify(Object.keys(module.exports)) });
-`
-    );
-  }
-}
-
-module.exports = BuildStep;
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The generated apps are what the benchmark says they are: clean, and
-    /// the deep one in waves whose later services all start ahead.
-    #[test]
-    fn the_generated_apps_are_clean_and_the_deep_one_starts_ahead() {
-        let root = paths::scratch_dir().join(format!("bench-gen-{}", std::process::id()));
-        let wide = generate(&root.join("wide"), 10).expect("generated");
-        static_pipeline(&wide).expect("a clean generated app");
-
-        let deep_dir = generate_deep(&root.join("deep"), 3, 2).expect("generated");
-        let deep = App::load(&deep_dir).expect("the deep app loads");
-        let stage = deep.stage(STAGE).expect("its stage");
-        let (graph, waves) = crate::cfn::order::checked(&deep, &stage).expect("ordered");
-        assert_eq!(
-            waves,
-            [["w0s0", "w0s1"], ["w1s0", "w1s1"], ["w2s0", "w2s1"]]
-        );
-        let all: Vec<String> = waves.iter().flatten().cloned().collect();
-        let packaging = crate::cfn::order::packaging(&deep, &stage, &graph, &all);
-        assert_eq!(
-            packaging.ahead.iter().collect::<Vec<_>>(),
-            ["w1s0", "w1s1", "w2s0", "w2s1"]
-        );
-        assert!(packaging.at_turn.is_empty(), "{:?}", packaging.at_turn);
-        let _ = std::fs::remove_dir_all(&root);
-    }
 }
