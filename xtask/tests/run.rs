@@ -426,14 +426,7 @@ fn run_id_from_now(secs: i64) -> String {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let at = (now + secs) as u64;
-    let (days, rem) = (at / 86_400, at % 86_400);
-    let (y, m, d) = xtask::sys::clock::civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}000Z-dead",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{}-dead", xtask::sys::clock::compact(at * 1000))
 }
 
 /// A journal body claiming that run `run_id` of `stage` created both

@@ -8,7 +8,6 @@
 //! and no user is ever created. Tokens and passwords are never printed.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -371,12 +370,18 @@ impl Identity {
             };
             return Ok((self.sign_in(&username, &password).await?, None));
         }
+        // From the system's random source, with no weaker fallback: a
+        // password nobody can guess, for a user that lives one run.
+        let random = || {
+            crate::sys::random_token()
+                .context("cannot make the smoke user's password from the system's random source")
+        };
         let username = format!(
             "smoke-{}-{}@example.com",
             run_id.to_lowercase(),
-            random_hex(4)
+            &random()?[..8]
         );
-        let password = format!("Sm0ke-{}-Aa1!", random_hex(12));
+        let password = format!("Sm0ke-{}-Aa1!", random()?);
         let created = self
             .client
             .admin_create_user()
@@ -466,21 +471,6 @@ impl Identity {
         }
         Ok(())
     }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if read.is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (nanos >> (i % 16 * 8)) as u8 ^ (std::process::id() as u8);
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn list_exports(cfn: &aws_sdk_cloudformation::Client) -> Result<BTreeMap<String, String>> {

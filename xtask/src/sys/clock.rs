@@ -1,9 +1,11 @@
 //! The wall clock, in the shapes the tool needs: seconds since the epoch
 //! (journals, locks), milliseconds (a run's timeline) and civil dates (run
-//! ids, deprecation dates).
+//! ids, deprecation dates), with chrono's calendar and humantime's
+//! durations.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Seconds since 1970-01-01 UTC.
@@ -35,86 +37,52 @@ impl Span {
     }
 }
 
+/// A moment as chrono has it, from milliseconds since the epoch.
+fn at_ms(ms: u64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)
+}
+
 /// Today's date in UTC as `YYYY-MM-DD`, which sorts as dates do.
 pub fn today() -> String {
-    let (y, m, d) = civil_from_days((now() / 86_400) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
+    at_ms(now_ms())
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// A moment (seconds since the epoch) as `2026-11-26T20:30:00Z`.
 pub fn iso(secs: u64) -> String {
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    at_ms(secs.saturating_mul(1000))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| format!("{secs}s after the epoch"))
 }
 
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// A moment (milliseconds since the epoch) as `20261126T203000123Z`: to
+/// the millisecond, sorting as time does (a run id's first part).
+pub fn compact(ms: u64) -> String {
+    at_ms(ms)
+        .map(|t| t.format("%Y%m%dT%H%M%S%3fZ").to_string())
+        .unwrap_or_default()
 }
 
-/// Days since 1970-01-01 of a civil date (the inverse of
-/// [`civil_from_days`]); `None` for a date that does not exist.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
-    let month_days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if d == 0 || d > month_days {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+/// The moment [`compact`] wrote, in milliseconds since the epoch; `None`
+/// for any other text (a date that does not exist included).
+pub fn parse_compact(text: &str) -> Option<u64> {
+    let at = NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%S%3fZ").ok()?;
+    u64::try_from(at.and_utc().timestamp_millis()).ok()
 }
 
-/// `90`, `90s`, `5m`, `1h`, `1h30m`.
+/// `90` (seconds), or what humantime reads: `90s`, `5m`, `1h`, `1h30m`,
+/// `2days`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{text}` is not a duration such as 90s, 5m or 1h");
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        number.clear();
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| format!("`{text}` is too many seconds"));
     }
-    if !number.is_empty() {
-        total = total.saturating_add(number.parse::<u64>().map_err(|_| bad())?);
-    } else if total == 0 && !text.trim().starts_with('0') {
-        return Err(bad());
-    }
-    Ok(std::time::Duration::from_secs(total))
+    humantime::parse_duration(text)
+        .map_err(|_| format!("`{text}` is not a duration such as 90s, 5m or 1h"))
 }
 
 #[cfg(test)]
@@ -129,23 +97,23 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(172_800)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
     }
 
     #[test]
     fn civil_dates_are_right() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(today().len(), "2026-11-27".len());
-        for days in [0, 20_418, 11_016, -1, 59, 60, 40_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), Some(days), "{y}-{m}-{d}");
-        }
-        assert_eq!(days_from_civil(2026, 2, 29), None);
         assert_eq!(iso(1_764_189_000), "2025-11-26T20:30:00Z");
-        assert_eq!(days_from_civil(2026, 13, 1), None);
+        assert_eq!(iso(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(compact(1_764_189_000_123), "20251126T203000123Z");
+        assert_eq!(
+            parse_compact("20251126T203000123Z"),
+            Some(1_764_189_000_123)
+        );
+        assert_eq!(parse_compact("20260229T000000000Z"), None, "no such day");
+        assert_eq!(parse_compact("20261126T253000123Z"), None);
+        assert_eq!(today().len(), "2026-11-27".len());
     }
 }

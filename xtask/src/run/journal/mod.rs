@@ -65,16 +65,10 @@ pub fn new_run_id() -> String {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = crate::sys::clock::civil_from_days(days as i64);
     let salt = (since.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}{:03}Z-{salt:04x}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
+        "{}-{salt:04x}",
+        crate::sys::clock::compact(since.as_millis() as u64)
     )
 }
 
@@ -86,36 +80,15 @@ pub const CLOCK_SKEW: u64 = 300;
 /// id says; `None` when `id` is not a run id of this tool's form
 /// (`20261126T203000123Z-1a2b`).
 pub fn run_id_time(id: &str) -> Option<u64> {
-    let bytes = id.as_bytes();
-    let well_formed = bytes.len() == 24
-        && bytes[8] == b'T'
-        && bytes[18] == b'Z'
-        && bytes[19] == b'-'
-        && bytes[..8].iter().all(u8::is_ascii_digit)
-        && bytes[9..18].iter().all(u8::is_ascii_digit)
-        && bytes[20..]
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
-    if !well_formed {
+    let (moment, salt) = id.split_once('-')?;
+    let salt_ok = salt.len() == 4
+        && salt
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !salt_ok || moment.len() != 19 {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| id[range].parse::<u32>().ok();
-    let (y, m, d) = (number(0..4)?, number(4..6)?, number(6..8)?);
-    let (h, min, sec, ms) = (
-        number(9..11)?,
-        number(11..13)?,
-        number(13..15)?,
-        number(15..18)?,
-    );
-    if h > 23 || min > 59 || sec > 59 {
-        return None;
-    }
-    let days = crate::sys::clock::days_from_civil(i64::from(y), m, d)?;
-    let secs = u64::try_from(days).ok()? * 86_400
-        + u64::from(h) * 3600
-        + u64::from(min) * 60
-        + u64::from(sec);
-    Some(secs * 1000 + u64::from(ms))
+    crate::sys::clock::parse_compact(moment)
 }
 
 /// The key of a run's shared copy beside the stage's lock
@@ -461,14 +434,7 @@ mod tests {
     }
 
     fn id_at(secs: u64) -> String {
-        let (days, rem) = (secs / 86_400, secs % 86_400);
-        let (y, m, d) = crate::sys::clock::civil_from_days(days as i64);
-        format!(
-            "{y:04}{m:02}{d:02}T{:02}{:02}{:02}000Z-beef",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        format!("{}-beef", crate::sys::clock::compact(secs * 1000))
     }
 
     #[test]
