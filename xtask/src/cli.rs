@@ -384,8 +384,14 @@ pub struct DiffArgs {
     /// Only these services.
     #[arg(long, num_args = 1..)]
     pub only: Vec<String>,
-    #[command(flatten)]
-    pub out: FormatOpt,
+    /// Exit 1 when the diff holds this kind of change: any change, a
+    /// replacement (or a removal), or a change that destroys data; for a
+    /// pull-request check.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<crate::run::diff::FailOn>,
+    /// Text, JSON, or Markdown for a pull-request comment.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ViewFormat,
 }
 
 #[derive(Debug, Args)]

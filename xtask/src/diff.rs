@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::app::diag::Format;
+use clap::ValueEnum;
+
 use crate::cfn::order;
-use crate::cli::{DiffArgs, Global};
+use crate::cli::{DiffArgs, Global, ViewFormat};
 use crate::run::diff::{self, METHOD};
 use crate::sys::output::{paint, Printer, BAD};
 
@@ -31,8 +32,8 @@ pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
     let keys = app.select(&keys, &args.only)?;
     let out = Arc::new(Printer::new(true).quiet_tools());
     let diffs = diff::stage(&app, &stage, &target, &keys, out).await?;
-    match args.out.format {
-        Format::Json => crate::outln!(
+    match args.format {
+        ViewFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "app": app.name(),
@@ -42,12 +43,39 @@ pub(crate) async fn run(global: &Global, args: DiffArgs) -> Result<i32> {
                 "services": diffs,
             }))?
         )?,
-        Format::Text => {
+        ViewFormat::Markdown => {
+            crate::out!("{}", diff::markdown(&diffs))?;
+            if let Some(note) = &order_note {
+                crate::outln!("\n**plan:** {note}")?;
+            }
+        }
+        ViewFormat::Text => {
             crate::out!("{}", diff::text(&diffs))?;
-            if let Some(note) = order_note {
+            if let Some(note) = &order_note {
                 crate::outln!("{} {note}", paint(BAD, "plan:"))?;
             }
         }
     }
-    Ok(0)
+    let Some(fail_on) = args.fail_on else {
+        return Ok(0);
+    };
+    let failing = diff::failing(&diffs, fail_on);
+    if failing.is_empty() && order_note.is_none() {
+        return Ok(0);
+    }
+    crate::errln!(
+        "{} --fail-on {}: {}",
+        paint(BAD, "failed"),
+        fail_on
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default(),
+        failing
+            .iter()
+            .map(String::as_str)
+            .chain(order_note.as_deref())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    Ok(1)
 }

@@ -306,3 +306,60 @@ async fn a_large_template_is_planned_through_the_deployment_bucket() -> Result<(
     );
     Ok(())
 }
+
+/// `diff --fail-on` gates a pull request: a handler change (new code and
+/// the Lambda version that follows it) passes `replacements`, with the
+/// value before and after shown; a new key schema fails it, and the
+/// Markdown comment names the replacement.
+#[tokio::test]
+async fn diff_fails_on_replacements_but_not_on_a_handler_change() -> Result<()> {
+    let h = Harness::start("diff-gate").await?;
+    let service = |handler: &str, key: &str| {
+        format!(
+            "service: gate\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${{opt:stage}}\n  environment:\n    API_TOKEN: secret-{handler}\nfunctions:\n  hello:\n    handler: {handler}.hello\nresources:\n  Resources:\n    Things:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        TableName: gate-things-${{sls:stage}}\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: {key}\n            AttributeType: S\n        KeySchema:\n          - AttributeName: {key}\n            KeyType: HASH\n"
+        )
+    };
+    let handler = "export const hello = async () => ({ statusCode: 200, body: 'hi' });\n";
+    let app = h.app(
+        "gate",
+        &[
+            ("deploy.toml", "[app]\nname = \"gate\"\n\n[services.gate]\npath = \"gate\"\n\n[stages.dev]\nregion = \"us-east-1\"\n"),
+            ("gate/serverless.yml", &service("one", "id")),
+            ("gate/one.mjs", handler),
+            ("gate/two.mjs", handler),
+        ],
+    );
+    let xtask = h.rehearsing(&app);
+    xtask(&["bootstrap", "dev"]).ok();
+    xtask(&["deploy", "dev", "--skip-smoke"]).ok();
+
+    std::fs::write(app.join("gate/serverless.yml"), service("two", "id"))?;
+    let code = xtask(&["diff", "dev", "--fail-on", "replacements"]);
+    code.ok();
+    assert!(
+        code.text.contains("Handler: one.hello → two.hello"),
+        "{}",
+        code.text
+    );
+    assert!(
+        !code.text.contains("secret-one"),
+        "a secret shown: {}",
+        code.text
+    );
+    xtask(&["diff", "dev", "--fail-on", "changes"]).fails_with("--fail-on changes");
+
+    std::fs::write(app.join("gate/serverless.yml"), service("one", "pk"))?;
+    let key = xtask(&["diff", "dev", "--fail-on", "replacements"]);
+    assert_eq!(key.code, Some(1), "{}", key.text);
+    assert!(key.text.contains("replace Things"), "{}", key.text);
+    let markdown = xtask(&["diff", "dev", "--format", "markdown"]);
+    markdown.ok();
+    assert!(
+        markdown
+            .stdout
+            .contains("| ♻️ | `Things` | AWS::DynamoDB::Table | replace (because KeySchema"),
+        "{}",
+        markdown.stdout
+    );
+    Ok(())
+}

@@ -110,6 +110,93 @@ pub struct ResourceChange {
     /// `False`, `Conditional`), when one was made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloudformation: Option<String>,
+    /// Each changed property's value before and after, for review
+    /// (secrets masked, long values cut).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<ValueChange>,
+}
+
+/// A property's value before and after a change, as text for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueChange {
+    pub property: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+}
+
+/// What a value shown for review becomes when its name says it is a
+/// secret.
+pub const MASKED: &str = "(masked)";
+
+/// How much of a value a review shows.
+const SHOWN: usize = 160;
+
+/// Whether a property or variable named `name` holds a secret.
+fn secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "privatekey",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+}
+
+/// `value` with every secret in it masked: values under a secret's name,
+/// and strings that look like AWS access key ids.
+fn masked(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let shown = if secret_name(k) && !v.is_object() {
+                        Value::String(MASKED.into())
+                    } else {
+                        masked(v)
+                    };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+        Value::String(text)
+            if text.len() == 20
+                && (text.starts_with("AKIA") || text.starts_with("ASIA"))
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
+        {
+            Value::String(MASKED.into())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A property's value as review text: masked, compact, cut.
+fn shown(property: &str, value: Option<&Value>) -> Option<String> {
+    let value = value?;
+    let text = if secret_name(property) && !value.is_object() {
+        MASKED.to_string()
+    } else {
+        match masked(value) {
+            Value::String(text) => text,
+            other => other.to_string(),
+        }
+    };
+    Some(if text.chars().count() > SHOWN {
+        format!("{}…", text.chars().take(SHOWN).collect::<String>())
+    } else {
+        text
+    })
 }
 
 impl ResourceChange {
@@ -168,6 +255,15 @@ pub struct PlannedChange {
 pub struct TemplateDiff {
     pub resources: Vec<ResourceChange>,
     pub outputs: Vec<OutputChange>,
+    /// Lambda versions replaced together with their function's code or
+    /// configuration: a new version of a changed function, not a change
+    /// of its own, so not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub versions_following_code: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl TemplateDiff {
@@ -253,6 +349,7 @@ pub fn diff(old: Option<&Value>, new: &Value) -> TemplateDiff {
                 retained: false,
                 blocked_by_name: None,
                 cloudformation: None,
+                values: Vec::new(),
             }),
             Some(before) => {
                 if let Some(change) = modification(id, before, resource) {
@@ -275,9 +372,11 @@ pub fn diff(old: Option<&Value>, new: &Value) -> TemplateDiff {
                 retained: keeps(resource, "DeletionPolicy"),
                 blocked_by_name: None,
                 cloudformation: None,
+                values: Vec::new(),
             });
         }
     }
+    fold_versions(&mut out, &old_resources, &new_resources);
     let export = |output: &Value| {
         output
             .pointer("/Export/Name")
@@ -372,6 +471,22 @@ fn modification(id: &str, before: &Value, after: &Value) -> Option<ResourceChang
         })
         .flatten()
         .map(|p| p.to_string());
+    let values = properties
+        .iter()
+        .map(|property| {
+            let get = |resource: &Value, props: &serde_json::Map<String, Value>| {
+                props
+                    .get(property)
+                    .or_else(|| resource.get(property))
+                    .cloned()
+            };
+            ValueChange {
+                property: property.clone(),
+                old: shown(property, get(before, &p_before).as_ref()),
+                new: shown(property, get(after, &p_after).as_ref()),
+            }
+        })
+        .collect();
     Some(ResourceChange {
         id: id.to_string(),
         ty: ty.to_string(),
@@ -383,7 +498,43 @@ fn modification(id: &str, before: &Value, after: &Value) -> Option<ResourceChang
         retained: keeps(after, "UpdateReplacePolicy"),
         blocked_by_name,
         cloudformation: None,
+        values,
     })
+}
+
+/// Takes out of `out` the Lambda versions a code or configuration change
+/// replaces: a version added and one removed for the same function (the
+/// framework names a version by a hash of what it publishes, so every
+/// change of a function replaces its version). Counted, not listed.
+fn fold_versions(out: &mut TemplateDiff, old: &[(&String, &Value)], new: &[(&String, &Value)]) {
+    const VERSION: &str = "AWS::Lambda::Version";
+    let function_of = |list: &[(&String, &Value)], id: &str| {
+        find(list, id).and_then(|r| r.pointer("/Properties/FunctionName").cloned())
+    };
+    let removed: Vec<(String, Option<Value>)> = out
+        .resources
+        .iter()
+        .filter(|r| r.ty == VERSION && r.action == Action::Remove)
+        .map(|r| (r.id.clone(), function_of(old, &r.id)))
+        .collect();
+    let mut folded = std::collections::BTreeSet::new();
+    for added in out
+        .resources
+        .iter()
+        .filter(|r| r.ty == VERSION && r.action == Action::Add)
+    {
+        let function = function_of(new, &added.id);
+        if let Some((gone, _)) = removed
+            .iter()
+            .find(|(id, f)| function.is_some() && *f == function && !folded.contains(id))
+        {
+            folded.insert(gone.clone());
+            folded.insert(added.id.clone());
+        }
+    }
+    out.resources
+        .retain(|r| !(r.ty == VERSION && folded.contains(&r.id)));
+    out.versions_following_code += folded.len() / 2;
 }
 
 /// A logical id as one step of a JSON pointer.
@@ -423,6 +574,7 @@ pub fn reconcile(diff: &mut TemplateDiff, planned: &[PlannedChange], new: &Value
                     retained: template.is_some_and(|t| keeps(t, "UpdateReplacePolicy")),
                     blocked_by_name: None,
                     cloudformation: None,
+                    values: Vec::new(),
                 });
                 diff.resources.last_mut().expect("just pushed")
             }
@@ -566,6 +718,64 @@ mod tests {
         retained["UpdateReplacePolicy"] = json!("Retain");
         let d = diff(Some(&old), &template(json!({"T": retained}), json!({})));
         assert!(d.resources[0].replacement == Replacement::Always && !d.resources[0].loses_data());
+    }
+
+    #[test]
+    fn a_change_shows_old_and_new_values_with_secrets_masked() {
+        let function = |handler: &str, password: &str| {
+            json!({"Type": "AWS::Lambda::Function", "Properties": {
+                "Handler": handler,
+                "Environment": {"Variables": {"STAGE": "dev", "DB_PASSWORD": password, "KEY_ID": "AKIAABCDEFGHIJKLMNOP"}},
+            }})
+        };
+        let old = template(json!({"F": function("a.handler", "hunter2")}), json!({}));
+        let new = template(json!({"F": function("b.handler", "hunter3")}), json!({}));
+        let d = diff(Some(&old), &new);
+        let values = &d.resources[0].values;
+        let handler = values
+            .iter()
+            .find(|v| v.property == "Handler")
+            .expect("handler");
+        assert_eq!(handler.old.as_deref(), Some("a.handler"));
+        assert_eq!(handler.new.as_deref(), Some("b.handler"));
+        let env = values
+            .iter()
+            .find(|v| v.property == "Environment")
+            .expect("env");
+        let shown = format!("{env:?}");
+        assert!(
+            !shown.contains("hunter") && !shown.contains("AKIA"),
+            "{shown}"
+        );
+        assert!(shown.contains("\\\"STAGE\\\":\\\"dev\\\""), "{shown}");
+    }
+
+    #[test]
+    fn a_version_replaced_with_its_function_s_code_is_counted_not_listed() {
+        let version = |f: &str| json!({"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": f}}});
+        let function = |code: &str| json!({"Type": "AWS::Lambda::Function", "Properties": {"Code": {"S3Key": code}}});
+        let old = template(
+            json!({"HelloLambdaFunction": function("1/a.zip"), "HelloLambdaVersionAaa": version("HelloLambdaFunction"),
+                   "GoneLambdaFunction": function("1/g.zip"), "GoneLambdaVersionGgg": version("GoneLambdaFunction")}),
+            json!({}),
+        );
+        let new = template(
+            json!({"HelloLambdaFunction": function("2/a.zip"), "HelloLambdaVersionBbb": version("HelloLambdaFunction")}),
+            json!({}),
+        );
+        let d = diff(Some(&old), &new);
+        let ids: Vec<&str> = d.resources.iter().map(|r| r.id.as_str()).collect();
+        // The function's change shows; its new version does not; a version
+        // removed with its function does.
+        assert_eq!(
+            ids,
+            [
+                "HelloLambdaFunction",
+                "GoneLambdaFunction",
+                "GoneLambdaVersionGgg"
+            ]
+        );
+        assert_eq!(d.versions_following_code, 1);
     }
 
     #[test]

@@ -334,6 +334,22 @@ pub fn text(diffs: &[ServiceDiff]) -> String {
                 line.push_str(" — it holds data; its policy keeps the old one outside the stack");
             }
             let _ = writeln!(out, "{line}");
+            for v in &r.values {
+                let _ = writeln!(
+                    out,
+                    "        {}: {} → {}",
+                    v.property,
+                    v.old.as_deref().unwrap_or("(none)"),
+                    v.new.as_deref().unwrap_or("(none)")
+                );
+            }
+        }
+        if d.diff.versions_following_code > 0 {
+            let _ = writeln!(
+                out,
+                "  ({} Lambda version(s) replaced with their function's code, not listed)",
+                d.diff.versions_following_code
+            );
         }
         for o in &d.diff.outputs {
             let (mark, verb, style) = match o.action {
@@ -365,5 +381,135 @@ pub fn text(diffs: &[ServiceDiff]) -> String {
         }
     }
     let _ = writeln!(out, "\nhow: {METHOD}");
+    out
+}
+
+/// What a review gate fails on (`diff --fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any change at all (a new stack included).
+    Changes,
+    /// A resource replaced, or that may be, or removed.
+    Replacements,
+    /// A change that destroys data (a data store replaced or removed and
+    /// not retained).
+    DataLoss,
+}
+
+/// Why the diffs fail the gate `fail_on`: one line per change that does;
+/// none when it passes. An export taken away that a deployed stack
+/// imports fails every gate (CloudFormation would refuse the deploy).
+pub fn failing(diffs: &[ServiceDiff], fail_on: FailOn) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in diffs {
+        for i in &d.imported {
+            out.push(format!(
+                "{}: export {} goes away, imported by {}",
+                d.service,
+                i.export,
+                i.importers.join(", ")
+            ));
+        }
+        if fail_on == FailOn::Changes && !d.deployed && d.diff.is_empty() {
+            out.push(format!("{}: a new stack {}", d.service, d.stack));
+        }
+        for r in &d.diff.resources {
+            let fails = match fail_on {
+                FailOn::Changes => true,
+                FailOn::Replacements => {
+                    r.action == Action::Remove
+                        || (r.action == Action::Modify && r.replacement != Replacement::Never)
+                }
+                FailOn::DataLoss => r.loses_data(),
+            };
+            if fails {
+                out.push(format!("{}: {} {} ({})", d.service, verb(r), r.id, r.ty));
+            }
+        }
+        if fail_on == FailOn::Changes {
+            for o in &d.diff.outputs {
+                out.push(format!("{}: output {} {:?}", d.service, o.name, o.action).to_lowercase());
+            }
+        }
+    }
+    out
+}
+
+fn verb(r: &diff::ResourceChange) -> &'static str {
+    match (r.action, r.replacement) {
+        (Action::Add, _) => "add",
+        (Action::Remove, _) => "remove",
+        (Action::Modify, Replacement::Always) => "replace",
+        (Action::Modify, Replacement::Conditional) => "may replace",
+        (Action::Modify, Replacement::Never) => "modify",
+    }
+}
+
+/// The diffs as Markdown, for a pull-request comment: per service a table
+/// of what changes, each modification with its values before and after
+/// (secrets masked).
+pub fn markdown(diffs: &[ServiceDiff]) -> String {
+    let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::from("### What this deploy would change\n\n");
+    for d in diffs {
+        let head = if !d.deployed {
+            "a new stack"
+        } else if d.diff.is_empty() {
+            "no changes"
+        } else {
+            "changes"
+        };
+        let _ = writeln!(out, "#### {} (`{}`): {head}\n", d.service, d.stack);
+        if !d.diff.is_empty() {
+            out.push_str("| | resource | type | what |\n| --- | --- | --- | --- |\n");
+            for r in &d.diff.resources {
+                let mark = match (r.action, r.replacement) {
+                    (Action::Add, _) => "➕",
+                    (Action::Remove, _) => "➖",
+                    (Action::Modify, Replacement::Never) => "✏️",
+                    (Action::Modify, _) => "♻️",
+                };
+                let mut what = verb(r).to_string();
+                if !r.replaced_by.is_empty() {
+                    let _ = write!(what, " (because {} changed)", r.replaced_by.join(", "));
+                }
+                if r.loses_data() {
+                    what.push_str(" — **its data would be lost**");
+                } else if r.takes_data() {
+                    what.push_str(" — holds data; the old one is kept outside the stack");
+                }
+                for v in &r.values {
+                    let _ = write!(
+                        what,
+                        "<br>`{}`: `{}` → `{}`",
+                        v.property,
+                        v.old.as_deref().unwrap_or("(none)"),
+                        v.new.as_deref().unwrap_or("(none)")
+                    );
+                }
+                let _ = writeln!(out, "| {mark} | `{}` | {} | {} |", r.id, r.ty, cell(&what));
+            }
+            for o in &d.diff.outputs {
+                let _ = writeln!(
+                    out,
+                    "| | output `{}` | | {} |",
+                    o.name,
+                    cell(&format!("{:?}", o.action).to_lowercase())
+                );
+            }
+            out.push('\n');
+        }
+        for i in &d.imported {
+            let _ = writeln!(
+                out,
+                "- **export `{}` goes away, imported by {}: CloudFormation will refuse the update**",
+                i.export,
+                i.importers.join(", ")
+            );
+        }
+        for note in &d.notes {
+            let _ = writeln!(out, "- note: {}", cell(note));
+        }
+    }
     out
 }
