@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::diag::{Finding, Report, Suggestions};
 use crate::app::stage::Stage;
-use crate::app::vars;
+use crate::app::vars::{self, Source};
 use crate::app::yaml::{Node, Pos};
 use crate::app::{App, Service};
 use crate::cfn::catalogue::{Catalogue, ServiceRefs};
@@ -774,7 +774,8 @@ fn check_circular(service: &Service, out: &mut Vec<Finding>) {
             return;
         };
         for var in vars::find_all(text) {
-            if var.source != "self" || var.address.is_empty() || var.address.contains("${") {
+            if var.source != Source::SelfRef || var.address.is_empty() || var.address.contains("${")
+            {
                 continue;
             }
             let Some(cycle) = self_cycle(&service.doc, &var.address) else {
@@ -811,7 +812,7 @@ fn self_cycle(doc: &Node, start: &str) -> Option<Vec<String>> {
         node.walk(&mut |_, n| {
             if let Some(text) = n.as_str() {
                 for var in vars::find_all(text) {
-                    if var.source == "self"
+                    if var.source == Source::SelfRef
                         && !var.address.is_empty()
                         && !var.address.contains("${")
                     {

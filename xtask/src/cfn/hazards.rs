@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::diag::{Finding, Report};
 use crate::app::stage::Policy;
-use crate::app::vars::{self, StageForm, Var};
+use crate::app::vars::{self, Source, StageForm, Var};
 use crate::app::yaml::{self, FileError, Node, Pos, Value};
 use crate::app::{App, Service};
 use crate::cfn::intrinsic::{self, Function};
@@ -417,7 +417,7 @@ impl<'a> Auditor<'a> {
                     });
                 }
             }
-            if var.source == "cf" {
+            if var.source == Source::Cf {
                 let stack = var.address.split('.').next().unwrap_or("");
                 let stripped = strip_vars(stack);
                 self.literal_stages(
@@ -636,7 +636,7 @@ impl<'a> Auditor<'a> {
             if let Some(text) = node.as_str() {
                 let mut columns = Columns::of(node);
                 for var in vars::find_all(text) {
-                    if var.source == "file" {
+                    if var.source == Source::File {
                         let whole =
                             var.start == 0 && var.end == text.len() && var.address.is_empty();
                         found.push((
@@ -1031,30 +1031,31 @@ impl Scoper<'_> {
         }
         let mut scope = Scope::Unscoped;
         for var in vars::find(text) {
-            let part = if var.stage_form().is_some() {
-                Scope::Scoped
-            } else {
-                match (var.source.as_str(), var.address.as_str()) {
-                    ("self", "service")
-                    | ("aws", "region" | "accountId")
-                    | ("opt", "region")
-                    | ("self", "provider.region") => Scope::Unscoped,
-                    ("self", path) => self.once(format!("self:{path}"), |scoper| {
-                        let keys: Vec<&str> = path.split('.').collect();
-                        match scoper.root.path(&keys) {
-                            Some(target) => scoper.node(target, depth + 1),
-                            None => Scope::Unknown,
-                        }
-                    }),
-                    ("file", _) => self.once(var.primary(), |scoper| {
-                        match vars::file_value(scoper.dir, &var) {
-                            Some(value) => scoper.text(&value, depth + 1),
-                            None => Scope::Unknown,
-                        }
-                    }),
-                    _ => Scope::Unknown,
-                }
-            };
+            let part =
+                if var.stage_form().is_some() {
+                    Scope::Scoped
+                } else {
+                    match (&var.source, var.address.as_str()) {
+                        (Source::SelfRef, "service")
+                        | (Source::Aws, "region" | "accountId")
+                        | (Source::Opt, "region")
+                        | (Source::SelfRef, "provider.region") => Scope::Unscoped,
+                        (Source::SelfRef, path) => self.once(format!("self:{path}"), |scoper| {
+                            let keys: Vec<&str> = path.split('.').collect();
+                            match scoper.root.path(&keys) {
+                                Some(target) => scoper.node(target, depth + 1),
+                                None => Scope::Unknown,
+                            }
+                        }),
+                        (Source::File, _) => self.once(var.primary(), |scoper| {
+                            match vars::file_value(scoper.dir, &var) {
+                                Some(value) => scoper.text(&value, depth + 1),
+                                None => Scope::Unknown,
+                            }
+                        }),
+                        _ => Scope::Unknown,
+                    }
+                };
             scope = scope.max(part);
         }
         scope
