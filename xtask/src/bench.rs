@@ -30,7 +30,7 @@ use crate::app::App;
 use crate::aws::emulator::{self, Backend, Emulator};
 use crate::aws::target::{Mode, StageTarget};
 use crate::cli::{BenchArgs, Global};
-use crate::{aws::verify, cfn::checks, cfn::graph, cfn::hazards, sys::paths, sys::tools};
+use crate::{aws::verify, cfn::graph, cfn::rules, sys::paths, sys::tools};
 
 /// The stage the deploy benchmark rehearses (its real names, on the emulator).
 const STAGE: &str = "dev";
@@ -519,10 +519,10 @@ pub fn static_pipeline(dir: &Path) -> Result<Duration> {
     let started = Instant::now();
     let app = App::load(dir)?;
     let stage = app.stage("dev")?;
-    let report = hazards::audit(&app);
+    let report = rules::audit(&app);
     let graph = graph::Graph::build(&app, &stage);
     let waves = graph.waves()?;
-    let validation = checks::validate(&app, &stage);
+    let validation = rules::validate(&app, &stage);
     let elapsed = started.elapsed();
     if !report.findings.is_empty() || !validation.findings.is_empty() || waves.is_empty() {
         bail!(
