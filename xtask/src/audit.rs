@@ -1,11 +1,11 @@
 //! `cargo xtask audit`: every stage hazard of the app's Serverless files,
-//! compiler style. The rules live in `cfn::hazards`.
+//! compiler style. The rules live in `cfn::rules`.
 
 use anyhow::Result;
 
 use crate::app::diag::Report;
 use crate::app::App;
-use crate::cfn::hazards;
+use crate::cfn::rules;
 use crate::cli::{AuditArgs, Global};
 
 pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
@@ -22,7 +22,7 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
             return Ok(2);
         }
     }
-    let report = hazards::audit_stages(&app, args.stage());
+    let report = rules::audit_stages(&app, args.stage());
     report.print(args.out.format, "audit")?;
     Ok(report.exit_code())
 }

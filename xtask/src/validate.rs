@@ -1,5 +1,5 @@
 //! `cargo xtask validate <stage>`: CloudFormation errors before AWS sees
-//! them. The offline checks live in `cfn::checks`; `--deep` packages each
+//! them. The offline checks live in `cfn::rules`; `--deep` packages each
 //! service and lints it (`run::lint`).
 
 use anyhow::Result;
@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::app::diag::Report;
 use crate::app::App;
 use crate::aws::target::Mode;
-use crate::cfn::checks;
+use crate::cfn::rules::{self, resources, variables};
 use crate::cli::{Global, ValidateArgs};
 use crate::run::lint;
 
@@ -26,7 +26,7 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
             return Ok(2);
         }
     };
-    let mut report = checks::validate(&app, &stage);
+    let mut report = rules::validate(&app, &stage);
     if args.deep {
         let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
         let more = lint::lint(&app, &stage, mode).await?;
@@ -37,13 +37,13 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
         let unresolved: std::collections::BTreeSet<(std::path::PathBuf, usize)> = report
             .findings
             .iter()
-            .filter(|f| f.rule == checks::UNRESOLVED_VARIABLE)
+            .filter(|f| f.rule == variables::UNRESOLVED_VARIABLE)
             .map(|f| (f.file.clone(), f.line))
             .collect();
         let retired: std::collections::BTreeSet<std::path::PathBuf> = report
             .findings
             .iter()
-            .filter(|f| f.rule == checks::UNSUPPORTED_RUNTIME)
+            .filter(|f| f.rule == resources::UNSUPPORTED_RUNTIME)
             .map(|f| f.file.clone())
             .collect();
         report

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use rstest::rstest;
 use xtask::app::App;
-use xtask::cfn::hazards;
+use xtask::cfn::rules;
 
 fn fixture(name: &str) -> PathBuf {
     xtask::sys::paths::workspace_root()
@@ -18,7 +18,7 @@ fn fixture(name: &str) -> PathBuf {
 fn findings(app: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
     let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
-    hazards::audit_stages(&app, None)
+    rules::audit_stages(&app, None)
         .findings
         .into_iter()
         .map(|f| {
@@ -321,7 +321,7 @@ fn no_input_makes_it_panic() {
     for cut in cuts {
         std::fs::write(dir.join("serverless.yml"), &source[..cut]).unwrap();
         if let Ok(app) = App::load(&dir) {
-            let _ = hazards::audit(&app);
+            let _ = rules::audit(&app);
         }
     }
     for garbage in [
@@ -337,7 +337,7 @@ fn no_input_makes_it_panic() {
     ] {
         std::fs::write(dir.join("serverless.yml"), garbage).unwrap();
         if let Ok(app) = App::load(&dir) {
-            let _ = hazards::audit(&app);
+            let _ = rules::audit(&app);
         }
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -347,7 +347,7 @@ fn no_input_makes_it_panic() {
 fn only_an_alarm_with_an_action_watches_a_function() {
     let dir = fixture("broken/unmonitored");
     let app = App::load(&dir).expect("the fixture loads");
-    let report = hazards::audit_stages(&app, None);
+    let report = rules::audit_stages(&app, None);
     let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
     assert_eq!(messages.len(), 1, "{messages:?}");
     // `list` has an alarm that pages; `health` has one that tells nobody.

@@ -90,11 +90,11 @@ fn a_reference_in_a_fallback_is_no_stage_name() -> Result<()> {
         "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${opt:stage, self:custom.fallback}\n  tableName: shop-${self:custom.stage}\n",
     )?;
     let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let report = xtask::cfn::hazards::audit(&app);
+    let report = xtask::cfn::rules::audit(&app);
     let unknown: Vec<String> = report
         .findings
         .iter()
-        .filter(|f| f.rule == xtask::cfn::hazards::UNKNOWN_STAGE)
+        .filter(|f| f.rule == xtask::cfn::rules::stages::UNKNOWN_STAGE)
         .map(|f| f.message.clone())
         .collect();
     assert!(unknown.is_empty(), "{unknown:?}");
@@ -136,10 +136,10 @@ fn invalid_fallbacks_are_the_ones_the_cli_refuses(#[case] value: &str, #[case] c
     );
     let app = App::load(&dir).unwrap();
     let stage = app.stage("dev").unwrap();
-    let ours = xtask::cfn::checks::validate(&app, &stage)
+    let ours = xtask::cfn::rules::validate(&app, &stage)
         .findings
         .iter()
-        .any(|f| f.rule == xtask::cfn::checks::INVALID_FALLBACK);
+        .any(|f| f.rule == xtask::cfn::rules::variables::INVALID_FALLBACK);
     assert_eq!(ours, !cli_accepts, "validate on `{value}`");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -382,7 +382,7 @@ fn each_advice_is_one_the_cli_accepts_without_a_silent_default(
     std::fs::write(dir.join("svc/serverless.yml"), service)?;
     let audit = |dir: &std::path::Path| -> Result<Vec<xtask::app::diag::Finding>> {
         let app = App::load(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(xtask::cfn::hazards::audit(&app).findings)
+        Ok(xtask::cfn::rules::audit(&app).findings)
     };
     let before = audit(&dir)?;
     let finding = before

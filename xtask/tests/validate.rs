@@ -16,7 +16,7 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
     let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
     let stage = app.stage(stage).expect("an allowed stage");
-    xtask::cfn::checks::validate(&app, &stage)
+    xtask::cfn::rules::validate(&app, &stage)
         .findings
         .into_iter()
         .map(|f| {
@@ -145,7 +145,7 @@ fn resources_deploy_toml_declares_are_known() {
     );
     let app = App::load(&dir).unwrap();
     let stage = app.stage("dev").unwrap();
-    let report = xtask::cfn::checks::validate(&app, &stage);
+    let report = xtask::cfn::rules::validate(&app, &stage);
     let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
     assert_eq!(found, [("ref-unknown", 10)], "only the undeclared one");
     assert!(report.notes.is_empty());
@@ -173,7 +173,7 @@ fn compose_params_are_checked_both_ways() {
     let dir = support::scratch_app("compose-params", &files);
     let app = App::load(&dir).unwrap();
     let stage = app.stage("dev").unwrap();
-    let mut found: Vec<(String, String, usize)> = xtask::cfn::checks::validate(&app, &stage)
+    let mut found: Vec<(String, String, usize)> = xtask::cfn::rules::validate(&app, &stage)
         .findings
         .into_iter()
         .map(|f| {
@@ -268,7 +268,7 @@ fn generated_resources_are_known_and_plugin_ones_are_notes() {
 fn the_message_lists_the_valid_attributes() {
     let dir = fixture("broken/getatt-rootresourceid-short");
     let app = App::load(&dir).unwrap();
-    let report = xtask::cfn::checks::validate(&app, &app.stage("dev").unwrap());
+    let report = xtask::cfn::rules::validate(&app, &app.stage("dev").unwrap());
     let finding = &report.findings[0];
     assert!(
         finding

@@ -69,13 +69,15 @@ pub fn printable(text: &str) -> String {
 }
 
 /// "Did you mean": the candidate nearest a name that names nothing, at
-/// most two edits away, case aside. Built once per list of candidates and
-/// grouped by length, a name is compared only with candidates at most two
-/// characters longer or shorter, within a band of the edit table; and one
+/// most two edits away (Levenshtein distance, `strsim`), case aside. Built
+/// once per list of candidates and grouped by length, a name is compared
+/// only with candidates at most two characters longer or shorter; and one
 /// list does at most [`Suggestions::WORK`] comparisons of characters in
-/// all. So a file with thousands of misspelt names gets its findings in
-/// time linear in their number (the last ones, past the budget, without a
-/// suggestion), never a wait quadratic in them.
+/// all, a comparison costing its whole edit table. So a file with thousands
+/// of misspelt names gets its findings in time linear in their number (the
+/// last ones, past the budget, without a suggestion), never a wait
+/// quadratic in them, and two ids of thousands of characters are never
+/// compared at all.
 #[derive(Debug)]
 pub struct Suggestions {
     /// Candidates by length in characters: lowercased, and as written.
@@ -112,70 +114,23 @@ impl Suggestions {
         let name: Vec<char> = name.to_lowercase().chars().collect();
         let lengths = name.len().saturating_sub(Self::EDITS)..=name.len() + Self::EDITS;
         let mut best: Option<(usize, &String)> = None;
-        // The two rows of the edit table, over the name, for every candidate.
-        let mut rows = (vec![0; name.len() + 1], vec![0; name.len() + 1]);
         for (_, candidates) in self.by_len.range(lengths) {
             for (lower, written) in candidates {
-                let cost = (2 * Self::EDITS + 1) * name.len().max(lower.len()) + 1;
+                // The edit table compares every character of one with
+                // every character of the other.
+                let cost = name.len() * lower.len() + 1;
                 if self.work.get() + cost > Self::WORK {
                     return best.map(|(_, c)| c.clone());
                 }
                 self.work.set(self.work.get() + cost);
-                if let Some(d) = within_edits(lower, &name, Self::EDITS, &mut rows) {
-                    if best.is_none_or(|(b, _)| d < b) {
-                        best = Some((d, written));
-                    }
+                let d = strsim::generic_levenshtein(lower, &name);
+                if d <= Self::EDITS && best.is_none_or(|(b, _)| d < b) {
+                    best = Some((d, written));
                 }
             }
         }
         best.map(|(_, c)| c.clone())
     }
-}
-
-/// The edit distance of `a` and `b` when it is at most `k`: the edit table
-/// computed only within `k` of its diagonal, stopped once a row is past `k`.
-/// `rows` are two rows of `b.len() + 1` cells, reused between calls.
-fn within_edits(
-    a: &[char],
-    b: &[char],
-    k: usize,
-    rows: &mut (Vec<usize>, Vec<usize>),
-) -> Option<usize> {
-    if a.len().abs_diff(b.len()) > k {
-        return None;
-    }
-    let far = k + 1;
-    let (prev, cur) = rows;
-    prev.clear();
-    prev.extend((0..=b.len()).map(|j| j.min(far)));
-    cur.clear();
-    cur.resize(b.len() + 1, far);
-    for i in 1..=a.len() {
-        let lo = i.saturating_sub(k);
-        let hi = (i + k).min(b.len());
-        if lo > 0 {
-            cur[lo - 1] = far;
-        }
-        let mut row_min = far;
-        for j in lo..=hi {
-            let d = if j == 0 {
-                i
-            } else {
-                let cost = usize::from(a[i - 1] != b[j - 1]);
-                (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1)
-            };
-            cur[j] = d.min(far);
-            row_min = row_min.min(cur[j]);
-        }
-        if hi < b.len() {
-            cur[hi + 1] = far;
-        }
-        if row_min > k {
-            return None;
-        }
-        std::mem::swap(prev, cur);
-    }
-    (prev[b.len()] <= k).then_some(prev[b.len()])
 }
 
 /// The outcome of a check over an app.
@@ -311,26 +266,24 @@ pub enum Format {
 mod tests {
     use super::*;
 
+    /// A candidate is suggested when it is at most two edits away, case
+    /// aside, whichever of the two is the name.
     #[rstest::rstest]
-    #[case::same("Table", "Table", Some(0))]
-    #[case::case_aside("table", "TABLE", Some(0))]
-    #[case::a_swap("Tabel", "Table", Some(2))]
-    #[case::one_insertion("Tble", "Table", Some(1))]
-    #[case::two_deletions("Tablexx", "Table", Some(2))]
-    #[case::three_edits("Tbx", "Table", None)]
-    #[case::empty("", "ab", Some(2))]
-    #[case::far_apart("Queue1", "Dead1", None)]
-    fn edits_are_counted_within_the_band(
+    #[case::same("Table", "Table", true)]
+    #[case::case_aside("table", "TABLE", true)]
+    #[case::a_swap("Tabel", "Table", true)]
+    #[case::one_insertion("Tble", "Table", true)]
+    #[case::two_deletions("Tablexx", "Table", true)]
+    #[case::three_edits("Tbx", "Table", false)]
+    #[case::empty("", "ab", true)]
+    #[case::far_apart("Queue1", "Dead1", false)]
+    fn candidates_within_two_edits_are_suggested(
         #[case] a: &str,
         #[case] b: &str,
-        #[case] expected: Option<usize>,
+        #[case] near: bool,
     ) {
-        let a: Vec<char> = a.to_lowercase().chars().collect();
-        let b: Vec<char> = b.to_lowercase().chars().collect();
-        let mut rows = Default::default();
-        assert_eq!(within_edits(&a, &b, 2, &mut rows), expected);
-        let mut rows = Default::default();
-        assert_eq!(within_edits(&b, &a, 2, &mut rows), expected);
+        assert_eq!(Suggestions::new([b]).nearest(a).is_some(), near);
+        assert_eq!(Suggestions::new([a]).nearest(b).is_some(), near);
     }
 
     #[test]
@@ -339,6 +292,33 @@ mod tests {
         assert_eq!(ids.nearest("UserTable").as_deref(), Some("UsersTable"));
         assert_eq!(ids.nearest("imagesbucket").as_deref(), Some("ImagesBucket"));
         assert_eq!(ids.nearest("Queue"), None);
+    }
+
+    /// Among candidates equally near, the shorter wins, then the first
+    /// given: `Table` and `Tables` are both one edit from `Tablex`.
+    #[test]
+    fn ties_go_to_the_shorter_name_then_the_first() {
+        let ids = Suggestions::new(["Tables", "Tablex1", "Table", "Tablez"]);
+        assert_eq!(ids.nearest("Tablex").as_deref(), Some("Table"));
+        let ids = Suggestions::new(["Tablez", "Tabley"]);
+        assert_eq!(ids.nearest("Tablex").as_deref(), Some("Tablez"));
+    }
+
+    /// A comparison whose whole edit table would pass the budget is not
+    /// started: two ids of thousands of characters cost no wait.
+    #[test]
+    fn a_comparison_past_the_budget_is_not_started() {
+        let long = "a".repeat(4000);
+        let ids = Suggestions::new([format!("{long}b")]);
+        assert!(
+            ids.nearest(&format!("{long}c")).is_none(),
+            "4000 characters against 4000 are not compared"
+        );
+        assert!(ids.work.get() <= Suggestions::WORK);
+        // One of a few hundred characters is still compared.
+        let id = "a".repeat(300);
+        let ids = Suggestions::new([format!("{id}b")]);
+        assert_eq!(ids.nearest(&format!("{id}c")), Some(format!("{id}b")));
     }
 
     /// Thousands of names against thousands of candidates: the work stops

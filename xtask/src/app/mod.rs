@@ -570,10 +570,9 @@ fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
                 node: item.clone(),
             }),
             Some(text) => {
-                let var = vars::find(text)
-                    .into_iter()
-                    .next()
-                    .filter(|v| v.source == "file" && v.start == 0 && v.end == text.len());
+                let var = vars::find(text).into_iter().next().filter(|v| {
+                    v.source == vars::Source::File && v.start == 0 && v.end == text.len()
+                });
                 let included = var.and_then(|var| {
                     let path = var.arg.clone().filter(|p| !p.contains("${"))?;
                     // `./x.yml` named as users write it: `dir/x.yml`.
@@ -634,7 +633,7 @@ fn collect_sections(
         let Some(text) = n.as_str() else { return };
         if let [var] = vars::find(text).as_slice() {
             let whole = var.start == 0 && var.end == text.len();
-            if whole && var.source == "file" {
+            if whole && var.source == vars::Source::File {
                 if let Some(arg) = var.arg.as_deref().filter(|a| !a.contains("${")) {
                     found.push((arg.to_string(), var.address.clone()));
                 }

@@ -6,7 +6,7 @@ use crate::app::diag::Finding;
 use crate::app::stage::Stage;
 use crate::app::{App, Service};
 use crate::aws;
-use crate::cfn::checks::{exports_after_deploy, removed_export_finding, ImportedExport};
+use crate::cfn::rules::exports::{exports_after_deploy, removed_export_finding, ImportedExport};
 
 /// Checks the deploy of `services` against what is deployed: an export
 /// that a deploy would remove while another stack imports it is a finding.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::app::App;
-use crate::cfn::{checks, graph, hazards};
+use crate::cfn::{graph, rules};
 use crate::sys::paths;
 
 use super::BUILD_WAIT_MS;
@@ -21,10 +21,10 @@ pub fn static_pipeline(dir: &Path) -> Result<Duration> {
     let started = Instant::now();
     let app = App::load(dir)?;
     let stage = app.stage("dev")?;
-    let report = hazards::audit(&app);
+    let report = rules::audit(&app);
     let graph = graph::Graph::build(&app, &stage);
     let waves = graph.waves()?;
-    let validation = checks::validate(&app, &stage);
+    let validation = rules::validate(&app, &stage);
     let elapsed = started.elapsed();
     if !report.findings.is_empty() || !validation.findings.is_empty() || waves.is_empty() {
         bail!(

@@ -1,7 +1,7 @@
 //! CloudFormation intrinsic functions, decoded once in both spellings: the
 //! YAML tag (`!GetAtt Api.Arn`) and the one-key map (`Fn::GetAtt: [Api,
-//! Arn]`, `Ref: Table`). Every reader of templates — references, checks,
-//! hazards, the smoke driver — asks [`decode`] instead of matching tags and
+//! Arn]`, `Ref: Table`). Every reader of templates — references, the
+//! rules, the smoke driver — asks [`decode`] instead of matching tags and
 //! keys itself, and evaluates name expressions with [`evaluate`].
 
 use crate::app::yaml::{Node, Pos, Value};

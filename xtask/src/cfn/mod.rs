@@ -3,18 +3,16 @@
 //! Serverless Framework adds to every stack by its naming rules.
 
 pub(crate) mod catalogue;
-pub mod checks;
 pub(crate) mod diff;
 pub(crate) mod graph;
-pub mod hazards;
 pub(crate) mod intrinsic;
 pub mod monitoring;
 pub(crate) mod order;
 pub(crate) mod refs;
 pub(crate) mod resource_types;
+pub mod rules;
 pub(crate) mod runbook;
 pub(crate) mod runtimes;
-pub mod security;
 
 use std::collections::BTreeMap;
 

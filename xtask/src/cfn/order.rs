@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::app::diag::printable;
 use crate::app::stage::Stage;
-use crate::app::{vars, App};
+use crate::app::vars::{self, Source};
+use crate::app::App;
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
 
@@ -93,16 +94,16 @@ pub fn checked_in(catalogue: &Catalogue) -> Result<(Graph, Vec<Vec<String>>)> {
 /// Variable sources whose values the CLI finds without asking the
 /// account: the config itself, the command line, the environment, files.
 /// `cf` is the graph's to judge (it knows which stacks the run deploys).
-const OFFLINE_SOURCES: &[&str] = &[
-    "self",
-    "opt",
-    "sls",
-    "aws",
-    "env",
-    "file",
-    "strToBool",
-    "param",
-    "cf",
+const OFFLINE_SOURCES: &[Source] = &[
+    Source::SelfRef,
+    Source::Opt,
+    Source::Sls,
+    Source::Aws,
+    Source::Env,
+    Source::File,
+    Source::StrToBool,
+    Source::Param,
+    Source::Cf,
 ];
 
 /// Files that `${file()}` runs as code rather than reads.
@@ -178,13 +179,13 @@ fn why_at_turn(
     };
     for written in &reads.variables {
         let var = &written.var;
-        if !OFFLINE_SOURCES.contains(&var.source.as_str()) {
+        if !OFFLINE_SOURCES.contains(&var.source) {
             return Some(format!(
                 "it reads `{}` while packaging, which a service deployed before it may change",
                 written.raw
             ));
         }
-        if var.source == "file" {
+        if var.source == Source::File {
             let runs_code = var
                 .arg
                 .as_deref()

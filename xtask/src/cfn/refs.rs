@@ -70,7 +70,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
             // `${cf:...}` in any string.
             if let Some(text) = node.as_str() {
                 for var in vars::find_all(text) {
-                    if var.source != "cf" {
+                    if var.source != vars::Source::Cf {
                         continue;
                     }
                     let written = var.raw(text).to_string();

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::aws::data::{self, Kind};
 use crate::aws::target::StageTarget;
 use crate::aws::{backups as kept_backups, monitoring};
-use crate::cfn::{hazards, order, security};
+use crate::cfn::{order, rules};
 use crate::run::history::History;
 use crate::run::journal::{self, Journal, Outcome, StageKey, Status};
 
@@ -105,7 +105,7 @@ fn first_line(report: &Report) -> String {
 
 fn references(app: &App) -> Item {
     let title = "Stage references consistent";
-    let report = hazards::audit(app);
+    let report = rules::audit(app);
     if report.findings.is_empty() {
         item("stage-references", title, Mark::Done, "audit: no findings")
     } else {
@@ -125,7 +125,7 @@ fn references(app: &App) -> Item {
 fn review(app: &App, stage: &Stage) -> Item {
     let title = "IAM and resources reviewed";
     let report = Report {
-        findings: security::review(app, stage),
+        findings: rules::review(app, stage),
         ..Report::default()
     }
     .finish();

@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::app::stage::Stage;
+use crate::app::vars::{self, Source};
 use crate::app::yaml::Node;
-use crate::app::{vars, Service};
+use crate::app::Service;
 use crate::aws::stacks::{StackState, Stacks};
 use crate::run::pin;
 use crate::sys::digests::Digests;
@@ -237,9 +238,14 @@ pub async fn compute(
         files.add(path);
     }
     for vars::Written { raw, var, .. } in &reads.variables {
-        match var.source.as_str() {
-            "sls" | "opt" | "self" | "aws" | "strToBool" | "file" => {}
-            "cf" => {
+        match &var.source {
+            Source::Sls
+            | Source::Opt
+            | Source::SelfRef
+            | Source::Aws
+            | Source::StrToBool
+            | Source::File => {}
+            Source::Cf => {
                 let Some((stack, output)) = vars::resolve(&var.address, &ctx).and_then(|a| {
                     a.split_once('.')
                         .map(|(s, o)| (s.to_string(), o.to_string()))
@@ -252,11 +258,11 @@ pub async fn compute(
                 let value = state.outputs.get(&output).cloned().unwrap_or_default();
                 hash.part(&format!("cf {stack}.{output}"), value.as_bytes());
             }
-            "env" => {
+            Source::Env => {
                 let value = std::env::var_os(&var.address).unwrap_or_default();
                 hash.part(&format!("env {}", var.address), value.as_encoded_bytes());
             }
-            "param" if params.iter().any(|(n, _)| *n == var.address) => {}
+            Source::Param if params.iter().any(|(n, _)| *n == var.address) => {}
             _ => {
                 return Ok(Fingerprint::Unknowable(format!(
                     "it reads `{raw}`, whose value only the deploy can know"

@@ -50,7 +50,7 @@ struct LintLocation {
 fn needs_live_stacks(service: &Service) -> bool {
     vars::find_all(&service.text)
         .iter()
-        .any(|v| v.source == "cf")
+        .any(|v| v.source == vars::Source::Cf)
 }
 
 pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {

@@ -11,8 +11,7 @@ use crate::aws::provision;
 use crate::aws::target::{Mode, StageTarget};
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
-use crate::cfn::hazards;
-use crate::cfn::{checks, order, security};
+use crate::cfn::{order, rules};
 use crate::sys::output::Printer;
 use crate::sys::refuse;
 
@@ -24,7 +23,7 @@ pub fn offline(
     allow_findings: bool,
     out: &Printer,
 ) -> Result<(Graph, Vec<Vec<String>>)> {
-    let report = hazards::audit(app);
+    let report = rules::audit(app);
     if !report.findings.is_empty() {
         let text = report.render_text("audit");
         if stage.is_protected() {
@@ -37,7 +36,7 @@ pub fn offline(
     }
     // The security review blocks a protected stage; elsewhere it is said.
     let review = Report {
-        findings: security::review(app, stage),
+        findings: rules::review(app, stage),
         ..Report::default()
     }
     .finish();
@@ -50,7 +49,7 @@ pub fn offline(
     }
     // One catalogue of the stage's names serves the checks and the order.
     let catalogue = Catalogue::build(app, stage);
-    let report = checks::validate_in(&catalogue);
+    let report = rules::validate_in(&catalogue);
     if !report.findings.is_empty() {
         refuse!(
             "{}fix the findings above; CloudFormation would reject them",

@@ -1,10 +1,13 @@
 //! The security review, a rule family of the audit: what the app's files
 //! grant, expose or leak. Some rules hold on every stage (a secret written
 //! into a function's environment, an IAM wildcard, CORS open to any origin
-//! with credentials); the rest only on protected stages, where data and
-//! users are real (buckets without a public-access block or versions,
-//! tables without point-in-time recovery, routes without an authorizer,
-//! a user pool whose password policy is weaker than Cognito's default).
+//! with credentials, a user pool open to sign-up that deploy.toml says is
+//! not); the rest only on protected stages, where data and users are real
+//! (buckets without a public-access block or versions, tables without
+//! point-in-time recovery, routes without an authorizer, a user pool whose
+//! password policy is weaker than Cognito's default). The review as a whole
+//! (these, deprecated runtimes and unwatched functions) is composed in
+//! `rules/mod.rs`.
 //!
 //! Values are resolved for the stage the way the CLI resolves them; a value
 //! only the deploy can tell is not judged. Precision comes before count:
@@ -15,8 +18,7 @@ use crate::app::routes;
 use crate::app::stage::Stage;
 use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
-use crate::app::{App, Service};
-use crate::cfn::runtimes::{DEPRECATIONS, RUNTIMES};
+use crate::app::Service;
 
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
 pub const IAM_WILDCARD: &str = "iam-wildcard";
@@ -27,7 +29,6 @@ pub const TABLE_WITHOUT_PITR: &str = "table-without-pitr";
 pub const OPEN_ROUTE: &str = "open-route";
 pub const WEAK_PASSWORD_POLICY: &str = "weak-password-policy";
 pub const SELF_SIGN_UP: &str = "self-sign-up";
-pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
 
 /// AWS services whose actions take resource ARNs: `Resource: '*'` with
 /// them grants every table, bucket, queue… of the account.
@@ -49,30 +50,22 @@ const RESOURCE_SCOPED: &[(&str, &str, &str)] = &[
     ("cognito-idp", "AWS::Cognito::UserPool", "user pools"),
 ];
 
-/// Every finding of the review for `stage`.
-pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
-    let today = crate::sys::clock::today();
-    let mut out = Vec::new();
-    for service in &app.services {
-        let review = Review {
-            service,
-            stage,
-            ctx: service.vars(stage),
-        };
-        review.environment(&mut out);
-        review.iam(&mut out);
-        review.cors(&mut out);
-        review.sign_up(&mut out);
-        review.runtimes(&today, &mut out);
-        if stage.is_protected() {
-            review.buckets(&mut out);
-            review.tables(&mut out);
-            review.routes(&mut out);
-            review.user_pools(&mut out);
-            out.extend(crate::cfn::monitoring::unmonitored(service, stage));
-        }
-    }
-    out
+/// The rules of the review that hold on every stage, for one service.
+pub(super) fn every_stage(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let review = Review::new(service, stage);
+    review.environment(out);
+    review.iam(out);
+    review.cors(out);
+    review.sign_up(out);
+}
+
+/// The rules of the review that hold on protected stages, for one service.
+pub(super) fn protected(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let review = Review::new(service, stage);
+    review.buckets(out);
+    review.tables(out);
+    review.routes(out);
+    review.user_pools(out);
 }
 
 struct Review<'a> {
@@ -81,7 +74,15 @@ struct Review<'a> {
     ctx: vars::Context<'a>,
 }
 
-impl Review<'_> {
+impl<'a> Review<'a> {
+    fn new(service: &'a Service, stage: &'a Stage) -> Review<'a> {
+        Review {
+            service,
+            stage,
+            ctx: service.vars(stage),
+        }
+    }
+
     /// A value as the CLI will see it for the stage; `None` when only the
     /// deploy can tell.
     fn value(&self, node: &Node) -> Option<String> {
@@ -490,35 +491,6 @@ impl Review<'_> {
         }
     }
 
-    /// A runtime AWS no longer patches (past its deprecation date in
-    /// cfn-lint's lifecycle table). One the CLI refuses outright is
-    /// validate's `unsupported-runtime`, not this.
-    fn runtimes(&self, today: &str, out: &mut Vec<Finding>) {
-        for node in self.service.runtimes() {
-            let Some(runtime) = self.value(node) else {
-                continue;
-            };
-            if !RUNTIMES.contains(&runtime.as_str()) {
-                continue;
-            }
-            let Some((since, successor)) = deprecated(&runtime, today) else {
-                continue;
-            };
-            out.push(self.finding(
-                node.pos,
-                DEPRECATED_RUNTIME,
-                format!(
-                    "runtime `{runtime}` of {} is deprecated since {since}: AWS no longer applies security patches to it",
-                    self.service.key
-                ),
-                match successor {
-                    Some(next) => format!("move to `{next}` (or another supported version of the language)"),
-                    None => "move to a supported runtime".to_string(),
-                },
-            ));
-        }
-    }
-
     /// A password policy weaker than the one Cognito applies when none is
     /// given (8 characters with every kind).
     fn user_pools(&self, out: &mut Vec<Finding>) {
@@ -561,16 +533,6 @@ impl Review<'_> {
             ));
         }
     }
-}
-
-/// When `runtime` was deprecated and what succeeds it, if that day is
-/// `today` or earlier (dates as `YYYY-MM-DD`, which sort as dates).
-fn deprecated(runtime: &str, today: &str) -> Option<(&'static str, Option<&'static str>)> {
-    DEPRECATIONS
-        .iter()
-        .find(|(name, ..)| *name == runtime)
-        .filter(|(_, since, _)| *since <= today)
-        .map(|(_, since, successor)| (*since, *successor))
 }
 
 /// A statement list: a sequence, or one statement.
@@ -673,17 +635,6 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_runtime_is_deprecated_from_its_day_on() {
-        assert_eq!(deprecated("nodejs20.x", "2026-04-29"), None);
-        assert_eq!(
-            deprecated("nodejs20.x", "2026-04-30"),
-            Some(("2026-04-30", Some("nodejs24.x")))
-        );
-        assert_eq!(deprecated("nodejs24.x", "2026-11-27"), None);
-        assert_eq!(deprecated("no-such-runtime", "2099-01-01"), None);
-    }
 
     #[test]
     fn secrets_are_told_from_names_and_pointers() {

@@ -1,320 +1,23 @@
-//! Serverless Framework variables: `${source:address, fallback}`.
+//! Resolution: what a value comes to with its variables resolved the way
+//! the Serverless CLI resolves them (osls's resolver is the model,
+//! `serverless print` the referee in tests) — every source, fallbacks,
+//! sections included with `${file():section}` that `self:` reads through,
+//! `provider.stage` as written, `${sls:stage}` without `--stage`,
+//! `${param:}` from Compose or `params:`. Each value is [`Resolved`]:
+//! known, missing, knowable only at deploy, or refused, never a guess.
 //!
-//! Finds them in strings (nested ones included, as in
-//! `${cf:app-${sls:stage}.Output}`), tells the stage spellings apart, and
-//! resolves the ones whose value is known before deploy: the stage, the
-//! region, the service name and `self:` references.
+//! One evaluation ([`Eval`]) has one [`Budget`] and resolves each `self:`
+//! address and file address once (memoized), so references that multiply
+//! at each level cost their distinct addresses, not their paths.
+
+use std::path::Path;
 
 use crate::app::template;
+use crate::app::yaml::{Node, Value};
 
-/// One variable as written, with its byte range in the enclosing string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Var {
-    pub start: usize,
-    pub end: usize,
-    /// `opt`, `sls`, `self`, `cf`, `file`, `env`, `param`, `aws`, `ssm`, ...
-    pub source: String,
-    /// The argument in parentheses: the region of `cf(eu-west-1)`, the path of `file(./x.yml)`.
-    pub arg: Option<String>,
-    /// What follows the colon, before any fallback.
-    pub address: String,
-    /// The fallback after the first top-level comma, trimmed.
-    pub fallback: Option<String>,
-}
-
-impl Var {
-    /// The variable without its fallbacks: `${self:a, 'x'}` as `${self:a}`.
-    pub fn primary(&self) -> String {
-        match &self.arg {
-            Some(arg) => format!("${{{}({arg}):{}}}", self.source, self.address),
-            None => format!("${{{}:{}}}", self.source, self.address),
-        }
-    }
-
-    /// The text of the variable as written.
-    pub fn raw<'a>(&self, text: &'a str) -> &'a str {
-        &text[self.start..self.end]
-    }
-}
-
-/// The ways a Serverless file can say "the stage".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum StageForm {
-    Sls,
-    Opt,
-    SelfProvider,
-    SelfCustom,
-}
-
-impl StageForm {
-    pub fn spelling(self) -> &'static str {
-        match self {
-            StageForm::Sls => "${sls:stage}",
-            StageForm::Opt => "${opt:stage}",
-            StageForm::SelfProvider => "${self:provider.stage}",
-            StageForm::SelfCustom => "${self:custom.stage}",
-        }
-    }
-}
-
-/// The one spelling the audit asks for: it always follows `--stage` and
-/// needs no definition elsewhere in the file.
-pub const CANONICAL: StageForm = StageForm::Sls;
-
-impl Var {
-    /// Which stage spelling this variable is, if any.
-    pub fn stage_form(&self) -> Option<StageForm> {
-        match (self.source.as_str(), self.address.as_str()) {
-            ("sls", "stage") => Some(StageForm::Sls),
-            ("opt", "stage") => Some(StageForm::Opt),
-            ("self", "provider.stage") => Some(StageForm::SelfProvider),
-            ("self", "custom.stage") => Some(StageForm::SelfCustom),
-            _ => None,
-        }
-    }
-}
-
-/// The top-level variables of `text`, in order. CloudFormation's own
-/// `${AWS::Region}` / `${LogicalId}` (for `Fn::Sub`) are not Serverless
-/// variables and are not returned.
-pub fn find(text: &str) -> Vec<Var> {
-    template::placeholders(text)
-        .into_iter()
-        .filter_map(|p| parse_inner(p.inner, p.start, p.end))
-        .collect()
-}
-
-/// Every variable in `text`, nested ones included, outermost first.
-pub fn find_all(text: &str) -> Vec<Var> {
-    let mut out = Vec::new();
-    collect(text, 0, &mut out);
-    out
-}
-
-/// A variable of a service's config as written, and the folder of the
-/// file that holds it (where its `${file()}` paths start).
-#[derive(Debug, Clone)]
-pub struct Written {
-    pub dir: std::path::PathBuf,
-    pub raw: String,
-    pub var: Var,
-}
-
-/// What a service's config reads: every variable of its text and of every
-/// file it includes with `${file()}`, and those files.
-#[derive(Debug, Clone, Default)]
-pub struct Reads {
-    pub variables: Vec<Written>,
-    pub included: Vec<std::path::PathBuf>,
-}
-
-/// How many files one service may include with `${file()}` before the
-/// tool stops following them.
-pub const MAX_INCLUDES: usize = 1000;
-
-/// Every variable `text` (in `dir`) reads, following each `${file()}` once.
-/// `Err` says why not all of them can be known before deploy: a file whose
-/// path only the deploy can tell, or too many files.
-pub fn reads(text: &str, dir: &std::path::Path, ctx: &Context) -> Result<Reads, String> {
-    let mut out = Reads::default();
-    let mut texts = vec![(dir.to_path_buf(), text.to_string())];
-    let mut seen = std::collections::BTreeSet::new();
-    while let Some((dir, text)) = texts.pop() {
-        for var in find_all(&text) {
-            if var.source == "file" {
-                let Some(path) = var.arg.as_deref().and_then(|a| resolve(a, ctx)) else {
-                    return Err(format!(
-                        "`{}` names a file only known at deploy time",
-                        var.raw(&text)
-                    ));
-                };
-                let path = dir.join(path);
-                if seen.insert(path.clone()) {
-                    if seen.len() > MAX_INCLUDES {
-                        return Err(format!(
-                            "it includes more than {MAX_INCLUDES} files with `${{file()}}`"
-                        ));
-                    }
-                    out.included.push(path.clone());
-                    // Read as every app file is: never a FIFO, never
-                    // unbounded. One that is there but cannot be read hides
-                    // what it reads; a missing one is the CLI's to report.
-                    match crate::app::yaml::read_text(&path) {
-                        Ok(more) => {
-                            let parent = path.parent().unwrap_or(&dir).to_path_buf();
-                            texts.push((parent, more));
-                        }
-                        Err(err) if path.exists() => return Err(err.to_string()),
-                        Err(_) => {}
-                    }
-                }
-            }
-            out.variables.push(Written {
-                dir: dir.clone(),
-                raw: var.raw(&text).to_string(),
-                var,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// How deep nested variables are looked into: far beyond any real file,
-/// short of what a hostile one could make the stack do.
-const MAX_NESTING: usize = 64;
-
-fn collect(text: &str, offset: usize, out: &mut Vec<Var>) {
-    collect_depth(text, offset, out, 0);
-}
-
-fn collect_depth(text: &str, offset: usize, out: &mut Vec<Var>, depth: usize) {
-    if depth > MAX_NESTING {
-        return;
-    }
-    for var in find(text) {
-        let inner_start = var.start + 2;
-        let inner_end = var.end - 1;
-        let mut shifted = var.clone();
-        shifted.start += offset;
-        shifted.end += offset;
-        out.push(shifted);
-        collect_depth(
-            &text[inner_start..inner_end],
-            offset + inner_start,
-            out,
-            depth + 1,
-        );
-    }
-}
-
-fn parse_inner(inner: &str, start: usize, end: usize) -> Option<Var> {
-    let (address_part, fallback) = split_fallback(inner);
-    let address_part = address_part.trim();
-    // `${AWS::Region}` and `${Logical.Attr}` belong to Fn::Sub.
-    if address_part.contains("::") || !address_part.contains(':') && !address_part.contains('(') {
-        return None;
-    }
-    let (head, address) = match top_level_colon(address_part) {
-        Some(idx) => (&address_part[..idx], &address_part[idx + 1..]),
-        None => (address_part, ""),
-    };
-    let (source, arg) = match head.find('(') {
-        Some(open) if head.ends_with(')') => (
-            &head[..open],
-            Some(head[open + 1..head.len() - 1].trim().to_string()),
-        ),
-        _ => (head, None),
-    };
-    if source.is_empty()
-        || !source
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-    {
-        return None;
-    }
-    Some(Var {
-        start,
-        end,
-        source: source.to_string(),
-        arg,
-        address: address.trim().to_string(),
-        fallback: fallback.map(|f| f.trim().to_string()),
-    })
-}
-
-/// Splits at the first comma outside nested `${...}` and parentheses.
-fn split_fallback(inner: &str) -> (&str, Option<&str>) {
-    let mut depth = 0i32;
-    for (i, c) in inner.char_indices() {
-        match c {
-            '{' | '(' => depth += 1,
-            '}' | ')' => depth -= 1,
-            ',' if depth == 0 => return (&inner[..i], Some(&inner[i + 1..])),
-            _ => {}
-        }
-    }
-    (inner, None)
-}
-
-fn top_level_colon(text: &str) -> Option<usize> {
-    let mut depth = 0i32;
-    for (i, c) in text.char_indices() {
-        match c {
-            '{' | '(' => depth += 1,
-            '}' | ')' => depth -= 1,
-            ':' if depth == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// One alternative of a fallback chain, as the framework reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Alternative<'a> {
-    /// `'dev'`, `"dev"`, a number, `true`, `false` or `null`.
-    Literal(String),
-    /// `self:provider.stage`, `env:STAGE`: another variable, written bare.
-    Reference(&'a str),
-    /// An unquoted word, or a `${...}`: the framework refuses both.
-    Invalid(&'a str),
-}
-
-/// The alternatives of a fallback (`env:STAGE, "dev"`), in order.
-pub fn alternatives(fallback: &str) -> Vec<Alternative<'_>> {
-    let mut out = Vec::new();
-    let mut rest = fallback;
-    loop {
-        let (first, more) = split_fallback(rest);
-        let alt = first.trim();
-        out.push(classify(alt));
-        match more {
-            Some(more) => rest = more,
-            None => return out,
-        }
-    }
-}
-
-fn classify(alt: &str) -> Alternative<'_> {
-    let quoted = alt.len() >= 2
-        && ((alt.starts_with('\'') && alt.ends_with('\''))
-            || (alt.starts_with('"') && alt.ends_with('"')));
-    if quoted {
-        return Alternative::Literal(alt[1..alt.len() - 1].to_string());
-    }
-    // The framework's parser refuses a `${...}` in a fallback position
-    // ("Invalid variable source"): a fallback reference is written bare.
-    if alt.contains("${") {
-        return Alternative::Invalid(alt);
-    }
-    if matches!(alt, "true" | "false" | "null") || alt.parse::<f64>().is_ok() {
-        return Alternative::Literal(alt.to_string());
-    }
-    // `source:address`, `source(arg):address`: a reference without `${}`.
-    let head = alt.split(':').next().unwrap_or("");
-    let source = head.split('(').next().unwrap_or("");
-    if alt.contains(':')
-        && !source.is_empty()
-        && source
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Alternative::Reference(alt);
-    }
-    Alternative::Invalid(alt)
-}
-
-/// The literal a fallback chain ends in when every reference before it is
-/// unset: `'dev'` in `${opt:stage, env:STAGE, 'dev'}`. `None` when the
-/// chain holds no literal (its default is another variable).
-pub fn literal_fallback(fallback: &str) -> Option<String> {
-    alternatives(fallback)
-        .into_iter()
-        .find_map(|alt| match alt {
-            Alternative::Literal(text) => Some(text),
-            _ => None,
-        })
-}
+use super::budget::{Budget, Refusal, MAX_BYTES};
+use super::files::load;
+use super::{alternatives, find, parse_inner, split_fallback, Alternative, Source, Var};
 
 /// What resolution knows about the deploy.
 pub struct Context<'a> {
@@ -322,11 +25,11 @@ pub struct Context<'a> {
     pub stage: &'a str,
     pub region: &'a str,
     /// The service's own file, for `self:` references.
-    pub doc: &'a crate::app::yaml::Node,
+    pub doc: &'a Node,
     /// Where `doc` was read from, to name positions in it.
-    pub file: &'a std::path::Path,
+    pub file: &'a Path,
     /// The service's folder, for `${file(...)}` references.
-    pub dir: &'a std::path::Path,
+    pub dir: &'a Path,
     /// Whether the command line carries `--stage`: this tool always passes
     /// it; someone running the CLI by hand may not.
     pub stage_given: bool,
@@ -364,146 +67,6 @@ impl Resolved {
     }
 }
 
-/// Why an evaluation was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// The work budget is spent, or variables nest too deep.
-    TooMuch(String),
-    /// A variable reads itself back: each link of the loop (the variable,
-    /// and where the value it reads is written), outermost first, ending
-    /// where it started.
-    Cycle {
-        chain: Vec<String>,
-        /// Whether the loop goes through `${file()}` (a loop of `self:`
-        /// addresses alone is `validate`'s `circular-variable` rule).
-        through_files: bool,
-    },
-    /// A file it reads cannot be read whole (the reader's error).
-    Unreadable(String),
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::TooMuch(why) => f.write_str(why),
-            Refusal::Cycle { chain, .. } => {
-                write!(f, "it reads itself back: {}", chain.join(" → "))
-            }
-            Refusal::Unreadable(why) => write!(f, "it reads a file that cannot be read: {why}"),
-        }
-    }
-}
-
-/// How many lookups (a variable resolved, a key followed, a value reused)
-/// one evaluation may make: far more than any real value needs, reached in
-/// a moment by a hostile one.
-pub const MAX_STEPS: usize = 100_000;
-
-/// How many bytes of values one evaluation may build: more than a whole
-/// CloudFormation template may hold (1 MB), so no value that could deploy
-/// is refused, while `${self:}` references that multiply at each level
-/// (4 per level: 4^30 bytes at 30 levels) stop here.
-pub const MAX_BYTES: usize = 1 << 20;
-
-/// The raw text a `${file(path):a.b}` variable stands for: the scalar at
-/// that address of that YAML file (relative to `dir`), unresolved.
-pub fn file_value(dir: &std::path::Path, var: &Var) -> Option<String> {
-    if var.source != "file" {
-        return None;
-    }
-    let path = var.arg.as_deref()?;
-    if path.contains("${") {
-        return None;
-    }
-    let doc = load(&dir.join(path)).ok()?;
-    let node = if var.address.is_empty() {
-        &*doc
-    } else {
-        let keys: Vec<&str> = var.address.split('.').collect();
-        doc.path(&keys)?
-    };
-    node.as_str().map(str::to_string)
-}
-
-/// Files read through `${file()}`, parsed once per process and read again
-/// when they change.
-pub(crate) fn load(
-    path: &std::path::Path,
-) -> Result<std::sync::Arc<crate::app::yaml::Node>, crate::app::yaml::FileError> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    let meta = std::fs::metadata(path).map_err(|err| crate::app::yaml::FileError {
-        path: path.to_path_buf(),
-        pos: None,
-        message: format!("cannot read: {err}"),
-    })?;
-    let stamp = (meta.modified().ok(), meta.len());
-    let cache = CACHE.get_or_init(Default::default);
-    if let Ok(cache) = cache.lock() {
-        if let Some((modified, len, node)) = cache.get(path) {
-            if (*modified, *len) == stamp {
-                return Ok(node.clone());
-            }
-        }
-    }
-    let (_, doc) = crate::app::yaml::parse_file(path)?;
-    let doc = Arc::new(doc);
-    if let Ok(mut cache) = cache.lock() {
-        // Bounded: an app reads a handful of shared files.
-        if cache.len() > 4096 {
-            cache.clear();
-        }
-        cache.insert(path.to_path_buf(), (stamp.0, stamp.1, doc.clone()));
-    }
-    Ok(doc)
-}
-
-use crate::app::yaml::{Node, Value};
-
-/// `text` with every `${file(...):key}` replaced by the text it stands for,
-/// so checks see the name as it is built. Each file value is expanded once
-/// and the whole within [`MAX_BYTES`]: past it, or in a loop of files, the
-/// rest stays as written (the evaluation reports it).
-pub fn expand_files(text: &str, dir: &std::path::Path) -> String {
-    let mut memo = std::collections::HashMap::new();
-    let mut budget = MAX_BYTES;
-    expand_files_in(text, dir, 0, &mut memo, &mut budget)
-}
-
-fn expand_files_in(
-    text: &str,
-    dir: &std::path::Path,
-    depth: usize,
-    memo: &mut std::collections::HashMap<String, Option<String>>,
-    budget: &mut usize,
-) -> String {
-    if depth > MAX_NESTING {
-        return text.to_string();
-    }
-    template::substitute(text, |p| {
-        let expanded = match memo.get(p.raw) {
-            Some(done) => done.clone(),
-            None => {
-                // In a loop the placeholder stays as written.
-                memo.insert(p.raw.to_string(), None);
-                let expanded = parse_inner(p.inner, p.start, p.end)
-                    .and_then(|var| file_value(dir, &var))
-                    .map(|value| expand_files_in(&value, dir, depth + 1, memo, budget));
-                memo.insert(p.raw.to_string(), expanded.clone());
-                expanded
-            }
-        };
-        let value = expanded
-            .filter(|value| value.len() <= *budget)
-            .unwrap_or_else(|| p.raw.to_string());
-        *budget = budget.saturating_sub(value.len());
-        Some(value)
-    })
-    .unwrap_or_else(|| text.to_string())
-}
-
 /// Resolves every variable whose value is known before deploy. Returns
 /// `None` when any variable is left (a `${cf:}`, `${ssm:}`, ...).
 pub fn resolve(text: &str, ctx: &Context) -> Option<String> {
@@ -513,12 +76,12 @@ pub fn resolve(text: &str, ctx: &Context) -> Option<String> {
 /// What `text` comes to with its variables resolved the way the
 /// Serverless CLI resolves them (osls's resolver is the model; `serverless
 /// print` is the referee in the tests). One evaluation has one work budget
-/// ([`MAX_STEPS`], [`MAX_BYTES`]) and resolves each `self:` address and
+/// (`MAX_STEPS`, `MAX_BYTES`) and resolves each `self:` address and
 /// each file's address once, however often it is read.
 pub fn evaluate(text: &str, ctx: &Context) -> Resolved {
     let eval = Eval::new(ctx);
     let value = eval.text(text, 0);
-    match eval.refused.take() {
+    match eval.budget.take() {
         Some(refusal) => Resolved::Refused(refusal),
         None => value,
     }
@@ -536,65 +99,41 @@ pub fn sets_provider_stage(ctx: &Context) -> bool {
 /// resolved, and the variables being resolved (to see a loop).
 struct Eval<'c, 'a> {
     ctx: &'c Context<'a>,
-    steps: std::cell::Cell<usize>,
-    bytes: std::cell::Cell<usize>,
+    /// The work done so far, and the refusal that ended it.
+    budget: Budget,
     /// Values by variable (`self:custom.a`, `file(./x.yml):a`), resolved.
     memo: std::cell::RefCell<std::collections::HashMap<String, Resolved>>,
     /// The variables under way, outermost first, with where each one's
     /// value is written once that is known.
     active: std::cell::RefCell<Vec<(String, Option<String>)>>,
-    /// The first refusal: the whole evaluation is refused with it.
-    refused: std::cell::RefCell<Option<Refusal>>,
 }
 
-type Leaf<'f> = dyn Fn(&Node, &std::path::Path, usize) -> Resolved + 'f;
+type Leaf<'f> = dyn Fn(&Node, &Path, usize) -> Resolved + 'f;
 
 impl<'c, 'a> Eval<'c, 'a> {
     fn new(ctx: &'c Context<'a>) -> Self {
         Eval {
             ctx,
-            steps: Default::default(),
-            bytes: Default::default(),
+            budget: Budget::default(),
             memo: Default::default(),
             active: Default::default(),
-            refused: Default::default(),
         }
     }
 
     /// Refuses the evaluation (the first refusal is the one kept).
     fn refuse(&self, refusal: Refusal) -> Resolved {
-        let mut refused = self.refused.borrow_mut();
-        Resolved::Refused(refused.get_or_insert(refusal).clone())
+        Resolved::Refused(self.budget.refuse(refusal))
     }
 
     /// Counts one lookup; `Some` (a refusal) once the budget is spent or
     /// the evaluation was refused already, so every level returns at once.
     fn step(&self, depth: usize) -> Option<Resolved> {
-        if let Some(refusal) = self.refused.borrow().clone() {
-            return Some(Resolved::Refused(refusal));
-        }
-        self.steps.set(self.steps.get() + 1);
-        if self.steps.get() > MAX_STEPS {
-            return Some(self.refuse(Refusal::TooMuch(format!(
-                "variables expand past {MAX_STEPS} lookups"
-            ))));
-        }
-        if depth > MAX_NESTING {
-            return Some(self.refuse(Refusal::TooMuch(format!(
-                "variables expand past {MAX_NESTING} levels of nesting"
-            ))));
-        }
-        None
+        self.budget.step(depth).err().map(Resolved::Refused)
     }
 
     /// Counts `n` bytes of value built.
     fn spend(&self, n: usize) -> Option<Resolved> {
-        self.bytes.set(self.bytes.get().saturating_add(n));
-        (self.bytes.get() > MAX_BYTES).then(|| {
-            self.refuse(Refusal::TooMuch(format!(
-                "variables expand past {MAX_BYTES} bytes"
-            )))
-        })
+        self.budget.spend(n).err().map(Resolved::Refused)
     }
 
     fn text(&self, text: &str, depth: usize) -> Resolved {
@@ -727,7 +266,7 @@ impl<'c, 'a> Eval<'c, 'a> {
     }
 
     /// Notes where the value of the variable being resolved is written.
-    fn found_at(&self, file: &std::path::Path, node: &Node) {
+    fn found_at(&self, file: &Path, node: &Node) {
         if let Some((_, at @ None)) = self.active.borrow_mut().last_mut() {
             *at = Some(format!(
                 "{}:{}",
@@ -741,13 +280,13 @@ impl<'c, 'a> Eval<'c, 'a> {
     fn source(&self, var: &Var, depth: usize) -> Resolved {
         let ctx = self.ctx;
         let address = var.address.as_str();
-        match var.source.as_str() {
-            "opt" => match address {
+        match &var.source {
+            Source::Opt => match address {
                 "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
                 "region" => Resolved::Known(ctx.region.to_string()),
                 _ => Resolved::Missing(format!("no `--{address}` option is given")),
             },
-            "sls" => match address {
+            Source::Sls => match address {
                 "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
                 // `--stage`, else `provider.stage`, else `dev`.
                 "stage" => match self.written(&["provider", "stage"], depth) {
@@ -758,11 +297,11 @@ impl<'c, 'a> Eval<'c, 'a> {
                     Resolved::Unknowable(format!("`sls:{address}` is known only when the CLI runs"))
                 }
             },
-            "aws" => match address {
+            Source::Aws => match address {
                 "region" => Resolved::Known(ctx.region.to_string()),
                 _ => Resolved::Unknowable(format!("`aws:{address}` depends on the account")),
             },
-            "self" => {
+            Source::SelfRef => {
                 if address.is_empty() {
                     return Resolved::Unknowable("`self:` is the whole file, not a value".into());
                 }
@@ -778,7 +317,7 @@ impl<'c, 'a> Eval<'c, 'a> {
                     self.lookup(ctx.doc, ctx.file, &keys, depth)
                 })
             }
-            "file" => {
+            Source::File => {
                 let Some(path) = var.arg.as_deref() else {
                     return Resolved::Missing("`file()` names no file".into());
                 };
@@ -816,16 +355,16 @@ impl<'c, 'a> Eval<'c, 'a> {
                     }
                 })
             }
-            "param" => self.param(address, depth),
-            "env" if ctx.symbolic && std::env::var(address).is_err() => {
+            Source::Param => self.param(address, depth),
+            Source::Env if ctx.symbolic && std::env::var(address).is_err() => {
                 Resolved::Known(format!("${{env:{address}}}"))
             }
-            "ssm" if ctx.symbolic => Resolved::Known(format!("${{ssm:{address}}}")),
-            "env" => match std::env::var(address) {
+            Source::Ssm if ctx.symbolic => Resolved::Known(format!("${{ssm:{address}}}")),
+            Source::Env => match std::env::var(address) {
                 Ok(value) => Resolved::Known(value),
                 Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
             },
-            "strToBool" => match self.text(address, depth + 1) {
+            Source::StrToBool => match self.text(address, depth + 1) {
                 Resolved::Known(text) => match text.trim() {
                     "true" | "1" => Resolved::Known("true".into()),
                     "false" | "0" | "null" => Resolved::Known("false".into()),
@@ -881,7 +420,7 @@ impl<'c, 'a> Eval<'c, 'a> {
     /// The value at `keys` below `node` (of `file`), following a string
     /// that stands for a whole section (`custom: ${file(../common.yml):custom}`)
     /// as the CLI does.
-    fn lookup(&self, node: &Node, file: &std::path::Path, keys: &[&str], depth: usize) -> Resolved {
+    fn lookup(&self, node: &Node, file: &Path, keys: &[&str], depth: usize) -> Resolved {
         self.at(node, file, keys, depth, &|leaf: &Node, file, depth| {
             self.found_at(file, leaf);
             match &leaf.value {
@@ -908,14 +447,7 @@ impl<'c, 'a> Eval<'c, 'a> {
     /// Walks `keys` below `node` and gives what `leaf` says of the node
     /// there. Each key is a lookup; a string standing for a section is a
     /// reference followed (one level deeper).
-    fn at(
-        &self,
-        node: &Node,
-        file: &std::path::Path,
-        keys: &[&str],
-        depth: usize,
-        leaf: &Leaf,
-    ) -> Resolved {
+    fn at(&self, node: &Node, file: &Path, keys: &[&str], depth: usize, leaf: &Leaf) -> Resolved {
         let mut node = node;
         for (i, key) in keys.iter().enumerate() {
             if let Some(refused) = self.step(depth) {
@@ -957,9 +489,9 @@ impl<'c, 'a> Eval<'c, 'a> {
             .chain(keys.iter().map(|k| k.to_string()))
             .collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        match var.source.as_str() {
-            "self" => self.at(ctx.doc, ctx.file, &all, depth, leaf),
-            "file" => {
+        match &var.source {
+            Source::SelfRef => self.at(ctx.doc, ctx.file, &all, depth, leaf),
+            Source::File => {
                 let path = var.arg.as_deref().unwrap_or("");
                 let full = crate::sys::paths::normalize(&ctx.dir.join(path));
                 if !full.exists() {
@@ -985,50 +517,8 @@ impl<'c, 'a> Eval<'c, 'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::budget::{MAX_NESTING, MAX_STEPS};
     use super::*;
-
-    #[test]
-    fn finds_nested_variables_and_fallbacks() {
-        let text = "x-${cf(eu-west-1):app-${sls:stage}.Out}-${opt:stage, 'dev'}";
-        let top = find(text);
-        assert_eq!(top.len(), 2);
-        assert_eq!(top[0].source, "cf");
-        assert_eq!(top[0].arg.as_deref(), Some("eu-west-1"));
-        assert_eq!(top[0].address, "app-${sls:stage}.Out");
-        assert_eq!(top[1].fallback.as_deref(), Some("'dev'"));
-        assert_eq!(top[1].stage_form(), Some(StageForm::Opt));
-        let all = find_all(text);
-        assert_eq!(all.len(), 3);
-        assert_eq!(all[1].raw(text), "${sls:stage}");
-    }
-
-    #[test]
-    fn fallbacks_read_as_the_framework_reads_them() {
-        use Alternative::*;
-        assert_eq!(
-            alternatives("self:provider.stage"),
-            [Reference("self:provider.stage")]
-        );
-        assert_eq!(
-            alternatives("env:STAGE, \"dev\""),
-            [Reference("env:STAGE"), Literal("dev".into())]
-        );
-        assert_eq!(alternatives("'dev'"), [Literal("dev".into())]);
-        assert_eq!(alternatives("3"), [Literal("3".into())]);
-        assert_eq!(alternatives("${sls:stage}"), [Invalid("${sls:stage}")]);
-        assert_eq!(
-            alternatives("cf(eu-west-1):a.b"),
-            [Reference("cf(eu-west-1):a.b")]
-        );
-        assert_eq!(alternatives("dev"), [Invalid("dev")]);
-        assert_eq!(literal_fallback("self:custom.defaultStage"), None);
-        assert_eq!(literal_fallback("env:STAGE, 'dev'").as_deref(), Some("dev"));
-    }
-
-    #[test]
-    fn cloudformation_sub_references_are_not_serverless_variables() {
-        assert!(find("${AWS::Region}-${MyBucket.Arn}-${Bucket}").is_empty());
-    }
 
     #[test]
     fn resolves_what_is_known_before_deploy() {
@@ -1194,33 +684,5 @@ mod tests {
             why.contains("bad.yml:1:8") && why.contains("U+0000"),
             "{why}"
         );
-    }
-
-    /// `reads` follows includes as every reader does: a FIFO where a file
-    /// should be is refused at once (it would block a plain read forever).
-    #[test]
-    fn reads_never_block_on_a_fifo() {
-        let dir = std::env::temp_dir().join(format!("xtask-vars-fifo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("pipe.yml");
-        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
-        let doc = crate::app::yaml::parse("service: svc\n").unwrap();
-        let file = dir.join("serverless.yml");
-        let ctx = Context {
-            stage: "dev",
-            region: "us-east-1",
-            doc: &doc,
-            file: &file,
-            dir: &dir,
-            stage_given: true,
-            compose_params: None,
-            symbolic: false,
-        };
-        let why = reads("custom: ${file(./pipe.yml):a}\n", &dir, &ctx).unwrap_err();
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(why.contains("is not a regular file"), "{why}");
     }
 }

@@ -1,0 +1,109 @@
+//! The files `${file()}` variables read: each parsed once per process (and
+//! again when it changes), the raw text a `${file(path):a.b}` stands for,
+//! and a name with its file values written in, within [`MAX_BYTES`], for the
+//! rules that judge what a name is built from.
+
+use std::path::Path;
+
+use crate::app::template;
+use crate::app::yaml::Node;
+
+use super::budget::{MAX_BYTES, MAX_NESTING};
+use super::{parse_inner, Source, Var};
+
+/// The raw text a `${file(path):a.b}` variable stands for: the scalar at
+/// that address of that YAML file (relative to `dir`), unresolved.
+pub fn file_value(dir: &Path, var: &Var) -> Option<String> {
+    if var.source != Source::File {
+        return None;
+    }
+    let path = var.arg.as_deref()?;
+    if path.contains("${") {
+        return None;
+    }
+    let doc = load(&dir.join(path)).ok()?;
+    let node = if var.address.is_empty() {
+        &*doc
+    } else {
+        let keys: Vec<&str> = var.address.split('.').collect();
+        doc.path(&keys)?
+    };
+    node.as_str().map(str::to_string)
+}
+
+/// Files read through `${file()}`, parsed once per process and read again
+/// when they change.
+pub(crate) fn load(
+    path: &Path,
+) -> Result<std::sync::Arc<crate::app::yaml::Node>, crate::app::yaml::FileError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let meta = std::fs::metadata(path).map_err(|err| crate::app::yaml::FileError {
+        path: path.to_path_buf(),
+        pos: None,
+        message: format!("cannot read: {err}"),
+    })?;
+    let stamp = (meta.modified().ok(), meta.len());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(cache) = cache.lock() {
+        if let Some((modified, len, node)) = cache.get(path) {
+            if (*modified, *len) == stamp {
+                return Ok(node.clone());
+            }
+        }
+    }
+    let (_, doc) = crate::app::yaml::parse_file(path)?;
+    let doc = Arc::new(doc);
+    if let Ok(mut cache) = cache.lock() {
+        // Bounded: an app reads a handful of shared files.
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), (stamp.0, stamp.1, doc.clone()));
+    }
+    Ok(doc)
+}
+
+/// `text` with every `${file(...):key}` replaced by the text it stands for,
+/// so checks see the name as it is built. Each file value is expanded once
+/// and the whole within [`MAX_BYTES`]: past it, or in a loop of files, the
+/// rest stays as written (the evaluation reports it).
+pub fn expand_files(text: &str, dir: &Path) -> String {
+    let mut memo = std::collections::HashMap::new();
+    let mut budget = MAX_BYTES;
+    expand_files_in(text, dir, 0, &mut memo, &mut budget)
+}
+
+fn expand_files_in(
+    text: &str,
+    dir: &Path,
+    depth: usize,
+    memo: &mut std::collections::HashMap<String, Option<String>>,
+    budget: &mut usize,
+) -> String {
+    if depth > MAX_NESTING {
+        return text.to_string();
+    }
+    template::substitute(text, |p| {
+        let expanded = match memo.get(p.raw) {
+            Some(done) => done.clone(),
+            None => {
+                // In a loop the placeholder stays as written.
+                memo.insert(p.raw.to_string(), None);
+                let expanded = parse_inner(p.inner, p.start, p.end)
+                    .and_then(|var| file_value(dir, &var))
+                    .map(|value| expand_files_in(&value, dir, depth + 1, memo, budget));
+                memo.insert(p.raw.to_string(), expanded.clone());
+                expanded
+            }
+        };
+        let value = expanded
+            .filter(|value| value.len() <= *budget)
+            .unwrap_or_else(|| p.raw.to_string());
+        *budget = budget.saturating_sub(value.len());
+        Some(value)
+    })
+    .unwrap_or_else(|| text.to_string())
+}

@@ -1,0 +1,611 @@
+//! The name family: names of stacks, buckets, tables, pools, roles and
+//! exports, `${cf:}` stack references and environment values. A name that
+//! spells a stage literally is `literal-stage`; one that must differ per
+//! stage and does not depend on it is `unscoped-name`; two declared stages
+//! in one account and region that give a resource one name are
+//! `shared-across-stages` (audit); two services that create a resource of
+//! one type under one name are `same-resource-name` (validate).
+//!
+//! The rules are about Serverless and CloudFormation, not about any one app:
+//! which keys hold names, and which of those must carry the stage.
+//! Descriptions and other free text are never names, so they never produce
+//! findings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::stages::{self, COMMON_STAGE_NAMES};
+use crate::app::diag::Finding;
+use crate::app::stage::{Policy, Stage, StageConfig};
+use crate::app::vars::{self, Source, Var};
+use crate::app::yaml::{Node, Pos, Value};
+use crate::app::{App, Service};
+use crate::cfn::intrinsic::{self, Function};
+
+pub const LITERAL_STAGE: &str = "literal-stage";
+pub const UNSCOPED_NAME: &str = "unscoped-name";
+pub const SHARED_ACROSS_STAGES: &str = "shared-across-stages";
+pub const SHARED_PHYSICAL_NAME: &str = "same-resource-name";
+
+/// Resource property keys that name a resource and must differ per stage,
+/// by CloudFormation type.
+pub const SCOPED_PROPERTIES: &[(&str, &str)] = &[
+    ("AWS::S3::Bucket", "BucketName"),
+    ("AWS::DynamoDB::Table", "TableName"),
+    ("AWS::DynamoDB::GlobalTable", "TableName"),
+    ("AWS::Cognito::UserPool", "UserPoolName"),
+    ("AWS::IAM::Role", "RoleName"),
+    ("AWS::IAM::ManagedPolicy", "ManagedPolicyName"),
+    ("AWS::SQS::Queue", "QueueName"),
+    ("AWS::SNS::Topic", "TopicName"),
+    ("AWS::Lambda::Function", "FunctionName"),
+    ("AWS::Logs::LogGroup", "LogGroupName"),
+    ("AWS::Kinesis::Stream", "Name"),
+    ("AWS::SecretsManager::Secret", "Name"),
+    ("AWS::SSM::Parameter", "Name"),
+    ("AWS::Events::EventBus", "Name"),
+];
+
+/// Two declared stages that deploy to one account and region (the same
+/// `account`, or none given for either) and give a resource one name: a
+/// per-stage map whose entries agree (`dev: ""`, `staging: ""`) makes them
+/// share a table. A name that is the same in every stage is `unscoped-name`
+/// already, and not said again. One finding per pair of stages, at the
+/// first such name, counting the others (they share one cause).
+pub(super) fn shared_across_stages(app: &App) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !app.policy.is_declared() {
+        return out;
+    }
+    // A preview pattern is checked through one stage it allows, and
+    // named by the pattern.
+    let stages: Vec<(String, String, &StageConfig)> = app
+        .policy
+        .checked_stages()
+        .into_iter()
+        .filter(|(.., c)| !c.emulator)
+        .collect();
+    for (i, (a, name_a, config_a)) in stages.iter().enumerate() {
+        for (b, name_b, config_b) in &stages[i + 1..] {
+            if config_a.region != config_b.region || config_a.account != config_b.account {
+                continue;
+            }
+            let region = config_a.region.as_str();
+            let mut shared: Vec<(PathBuf, Pos, String)> = Vec::new();
+            for service in &app.services {
+                let (ctx_a, ctx_b) = (
+                    service.vars_at(name_a, region),
+                    service.vars_at(name_b, region),
+                );
+                let probe = service.vars_at("xtask-probe", region);
+                for (file, id, resource) in service.entries("Resources") {
+                    let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
+                        continue;
+                    };
+                    for (_, key) in SCOPED_PROPERTIES.iter().filter(|(t, _)| *t == ty) {
+                        let Some(node) = resource.path(&["Properties", key]) else {
+                            continue;
+                        };
+                        let Some(text) = node.as_str() else { continue };
+                        let name = |ctx| vars::evaluate(text, ctx).known();
+                        let (Some(in_a), Some(in_b)) = (name(&ctx_a), name(&ctx_b)) else {
+                            continue;
+                        };
+                        if in_a != in_b || name(&probe).as_ref() == Some(&in_a) {
+                            continue;
+                        }
+                        shared.push((
+                            file.to_path_buf(),
+                            node.pos,
+                            format!(
+                                "{ty} `{}` of {} is named `{in_a}`",
+                                id.as_str().unwrap_or(""),
+                                service.key
+                            ),
+                        ));
+                    }
+                }
+            }
+            if let Some((file, pos, first)) = shared.first() {
+                let more = match shared.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more resources the same way)", n - 1),
+                };
+                out.push(Finding::new(
+                    file,
+                    *pos,
+                    SHARED_ACROSS_STAGES,
+                    format!("{first} in both {a} and {b}, which deploy to one account and region: the two stages would share it{more}"),
+                    format!("give {a} and {b} different names, e.g. with `${{sls:stage}}` in the name"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Two services that create a resource of one type under one name: the
+/// second stack's create fails ("already exists"), or worse, a stack
+/// removes what another still uses. Names are compared as they resolve for
+/// the stage, an unset `${env:X}` or an `${ssm:}` kept as written (it is
+/// one value in one deploy).
+pub(super) fn physical_names(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
+    let mut seen: BTreeMap<(String, String), (String, PathBuf, Pos)> = BTreeMap::new();
+    for service in &app.services {
+        let mut ctx = service.vars(stage);
+        ctx.symbolic = true;
+        for (file, id, resource) in service.entries("Resources") {
+            let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
+                continue;
+            };
+            for (_, key) in SCOPED_PROPERTIES.iter().filter(|(t, _)| *t == ty) {
+                let Some(node) = resource.path(&["Properties", key]) else {
+                    continue;
+                };
+                let Some(text) = node.as_str() else { continue };
+                let vars::Resolved::Known(name) = vars::evaluate(text, &ctx) else {
+                    continue;
+                };
+                let here = format!("{}:{}", service.key, id.as_str().unwrap_or(""));
+                match seen.get(&(ty.to_string(), name.clone())) {
+                    Some((there, other_file, other_pos))
+                        if !there.starts_with(&format!("{}:", service.key)) =>
+                    {
+                        out.push(Finding::new(
+                            file,
+                            node.pos,
+                            SHARED_PHYSICAL_NAME,
+                            format!(
+                                "{ty} `{name}` ({here}) is also created by {there} ({}:{}); two stacks cannot own one resource",
+                                crate::sys::paths::display(other_file),
+                                other_pos.line
+                            ),
+                            "create it in one service and pass its name to the other (an export, a Compose param)",
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert((ty.to_string(), name), (here, file.to_path_buf(), node.pos));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every name of one document of `service` (`base` is where an included
+/// file sits): the stages it spells literally, and whether it carries the
+/// stage when it must.
+pub(super) fn names(
+    policy: &Policy,
+    service: &Service,
+    file: &Path,
+    doc: &Node,
+    base: &[&str],
+    out: &mut Vec<Finding>,
+) {
+    for site in name_sites(doc, base) {
+        name(policy, service, file, &site, out);
+    }
+}
+
+/// The stack name of a `${cf:}` reference (`var`, written in `text` at
+/// `pos`) spelling a stage literally.
+pub(super) fn stack_reference(
+    policy: &Policy,
+    file: &Path,
+    pos: Pos,
+    var: &Var,
+    text: &str,
+    out: &mut Vec<Finding>,
+) {
+    if var.source != Source::Cf {
+        return;
+    }
+    let stack = var.address.split('.').next().unwrap_or("");
+    let stripped = strip_vars(stack);
+    literal_stages(
+        policy,
+        file,
+        pos,
+        &stripped,
+        &format!("the stack name in `{}`", var.raw(text)),
+        false,
+        out,
+    );
+}
+
+/// What a name is made of, as far as the stage goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    /// Only literal text and stage-independent values.
+    Unscoped,
+    /// Something whose value we cannot know before deploy.
+    Unknown,
+    /// Carries the stage.
+    Scoped,
+}
+
+/// Why a node is a name, and whether the name must carry the stage.
+struct NameSite<'n> {
+    node: &'n Node,
+    what: String,
+    must_scope: bool,
+    /// An environment value: a lone word there (`NODE_ENV: production`) is a
+    /// setting, not a stage reference, unless it is an allowed stage.
+    env: bool,
+}
+
+fn name(policy: &Policy, service: &Service, file: &Path, site: &NameSite, out: &mut Vec<Finding>) {
+    let mut literal_found = false;
+    for (text, node) in name_strings(site.node) {
+        let stripped = strip_vars(&vars::expand_files(&text, &service.dir));
+        if literal_stages(policy, file, node.pos, &stripped, &site.what, site.env, out) {
+            literal_found = true;
+        }
+    }
+    if site.must_scope
+        && !literal_found
+        && scope_of(site.node, &service.doc, &service.dir) == Scope::Unscoped
+    {
+        out.push(Finding::new(
+            file,
+            site.node.pos,
+            UNSCOPED_NAME,
+            format!(
+                "{} does not depend on the stage, so every stage would share (and fight over) it",
+                site.what
+            ),
+            format!(
+                "build the name from the stage variable, e.g. `...-{}`",
+                vars::CANONICAL.spelling()
+            ),
+        ));
+    }
+}
+
+/// Reports stage names written as a token of `text`; true when any.
+fn literal_stages(
+    policy: &Policy,
+    file: &Path,
+    pos: Pos,
+    text: &str,
+    what: &str,
+    setting: bool,
+    out: &mut Vec<Finding>,
+) -> bool {
+    let mut found = false;
+    // An e-mail address (`dev@example.com`) names a mailbox, not a stage.
+    let text: String = text
+        .split_whitespace()
+        .filter(|word| !is_email(word))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let tokens: BTreeSet<&str> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let lone_word = tokens.len() == 1;
+    for token in tokens {
+        let lower = token.to_ascii_lowercase();
+        let common = COMMON_STAGE_NAMES.contains(&lower.as_str());
+        let undeclared_stage = common && !policy.is_declared() && !(setting && lone_word);
+        if policy.stage(&lower).is_some() || undeclared_stage {
+            found = true;
+            out.push(Finding::new(
+                file,
+                pos,
+                LITERAL_STAGE,
+                format!("{what} spells the stage `{lower}` literally"),
+                format!("replace `{lower}` with `{}`", vars::CANONICAL.spelling()),
+            ));
+        } else if common && !(setting && lone_word) {
+            found = true;
+            stages::allowed(policy, file, pos, &lower, what, out);
+        }
+    }
+    found
+}
+
+/// Whether a word (an ARN's last part included) holds an e-mail address.
+fn is_email(word: &str) -> bool {
+    let last = word.rsplit(['/', ':']).next().unwrap_or(word);
+    match last.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.contains('@'),
+        None => false,
+    }
+}
+
+/// `text` with every variable replaced by a space, so that only what is
+/// written literally is left.
+fn strip_vars(text: &str) -> String {
+    let mut out = String::new();
+    let mut last = 0;
+    for var in vars::find(text) {
+        out.push_str(&text[last..var.start]);
+        out.push(' ');
+        last = var.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Every node of a Serverless file that holds a name.
+fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> {
+    let mut sites = Vec::new();
+    let at = |keys: &[&str]| -> Option<&'n Node> { doc.path(keys.strip_prefix(base)?) };
+    let mut add = |node: Option<&'n Node>, what: &str, must_scope: bool| {
+        if let Some(node) = node {
+            sites.push(NameSite {
+                node,
+                what: what.to_string(),
+                must_scope,
+                env: what.starts_with("the environment value"),
+            });
+        }
+    };
+    add(
+        at(&["service"]).filter(|n| n.as_str().is_some()),
+        "the service name",
+        false,
+    );
+    add(
+        at(&["provider", "stackName"]),
+        "the stack name (`provider.stackName`)",
+        true,
+    );
+    if let Some(bucket) = at(&["provider", "deploymentBucket"]) {
+        let node = if bucket.as_str().is_some() {
+            Some(bucket)
+        } else {
+            bucket.get("name")
+        };
+        add(node, "the deployment bucket name", true);
+    }
+    add(
+        at(&["provider", "apiName"]),
+        "the API name (`provider.apiName`)",
+        false,
+    );
+    add(
+        at(&["provider", "httpApi", "name"]),
+        "the HTTP API name",
+        false,
+    );
+    add(
+        at(&["provider", "iam", "role", "name"]),
+        "the IAM role name (`provider.iam.role.name`)",
+        true,
+    );
+    if let Some(env) = at(&["provider", "environment"]).and_then(Node::as_map) {
+        for (key, value) in env {
+            add(
+                Some(value),
+                &format!("the environment value `{}`", key.as_str().unwrap_or("?")),
+                false,
+            );
+        }
+    }
+    for statements in [
+        at(&["provider", "iam", "role", "statements"]),
+        at(&["provider", "iamRoleStatements"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for statement in statements.as_seq().unwrap_or_default() {
+            add(
+                statement.get("Resource"),
+                "an IAM statement's resource",
+                false,
+            );
+        }
+    }
+    if let Some(functions) = at(&["functions"]).and_then(Node::as_map) {
+        for (fn_key, function) in functions {
+            let fn_name = fn_key.as_str().unwrap_or("?");
+            add(
+                function.get("name"),
+                &format!("the name of function `{fn_name}`"),
+                false,
+            );
+            if let Some(env) = function.get("environment").and_then(Node::as_map) {
+                for (key, value) in env {
+                    add(
+                        Some(value),
+                        &format!(
+                            "the environment value `{}` of function `{fn_name}`",
+                            key.as_str().unwrap_or("?")
+                        ),
+                        false,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(resources) = at(&["resources", "Resources"]).and_then(Node::as_map) {
+        for (logical, resource) in resources {
+            let logical = logical.as_str().unwrap_or("?");
+            let ty = resource.get("Type").and_then(Node::as_str).unwrap_or("");
+            let Some(properties) = resource.get("Properties").and_then(Node::as_map) else {
+                continue;
+            };
+            for (key, value) in properties {
+                let Some(key) = key.as_str() else { continue };
+                let scoped = SCOPED_PROPERTIES.iter().any(|(t, k)| *t == ty && *k == key);
+                if scoped || key.ends_with("Name") && !key.ends_with("DisplayName") {
+                    add(
+                        Some(value),
+                        &format!("`{key}` of `{logical}` ({ty})"),
+                        scoped,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(outputs) = at(&["resources", "Outputs"]).and_then(Node::as_map) {
+        for (key, output) in outputs {
+            add(
+                output.path(&["Export", "Name"]),
+                &format!(
+                    "the export name of output `{}`",
+                    key.as_str().unwrap_or("?")
+                ),
+                true,
+            );
+        }
+    }
+    // Fn::ImportValue arguments anywhere name another stack's export.
+    doc.walk(&mut |_, node| {
+        let Some(call) = intrinsic::decode(node) else {
+            return;
+        };
+        if call.function == Function::ImportValue {
+            sites.push(NameSite {
+                // The tag spelling's argument is the tagged node itself.
+                node: call.arg.own_node().unwrap_or(node),
+                what: "the imported export name".into(),
+                must_scope: false,
+                env: false,
+            });
+        }
+    });
+    sites
+}
+
+/// The literal strings inside a name, with intrinsic functions looked
+/// through. Logical ids (`Ref`, `GetAtt`) are not names and are skipped.
+fn name_strings(node: &Node) -> Vec<(String, &Node)> {
+    let mut out = Vec::new();
+    collect_strings(node, &mut out);
+    out
+}
+
+fn collect_strings<'n>(node: &'n Node, out: &mut Vec<(String, &'n Node)>) {
+    let call = intrinsic::decode(node);
+    if call.is_some_and(|c| is_logical_id(c.function)) {
+        return;
+    }
+    match &node.value {
+        Value::Scalar { text, .. } => out.push((text.clone(), node)),
+        Value::Seq(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Value::Map(entries) => {
+            for (_, value) in entries {
+                collect_strings(value, out);
+            }
+        }
+    }
+}
+
+/// `Ref`, `GetAtt` and `Condition` name logical ids, not resources.
+fn is_logical_id(function: Function) -> bool {
+    matches!(
+        function,
+        Function::Ref | Function::GetAtt | Function::Condition
+    )
+}
+
+/// Whether a name carries the stage.
+fn scope_of(node: &Node, root: &Node, dir: &Path) -> Scope {
+    Scoper {
+        root,
+        dir,
+        known: Default::default(),
+    }
+    .node(node, 0)
+}
+
+/// How deep `scope_of` follows references: the resolver's own nesting bound.
+const SCOPE_DEPTH: usize = 64;
+
+/// The scope of one name: each `self:` address and file value it reads is
+/// judged once (a loop counts as unknown), so references that multiply at
+/// each level cost their addresses, not their paths.
+struct Scoper<'r> {
+    root: &'r Node,
+    dir: &'r Path,
+    known: std::collections::HashMap<String, Scope>,
+}
+
+impl Scoper<'_> {
+    fn node(&mut self, node: &Node, depth: usize) -> Scope {
+        if depth > SCOPE_DEPTH {
+            return Scope::Unknown;
+        }
+        match intrinsic::decode(node).map(|c| (c.function, c.arg.as_str())) {
+            Some((Function::Ref, Some(target))) => {
+                return match target {
+                    "AWS::StackName" => Scope::Scoped,
+                    t if t.starts_with("AWS::") => Scope::Unscoped,
+                    _ => Scope::Unknown,
+                };
+            }
+            Some((Function::Ref | Function::GetAtt | Function::ImportValue, _)) => {
+                return Scope::Unknown;
+            }
+            _ => {}
+        }
+        match &node.value {
+            Value::Scalar { text, .. } => self.text(text, depth),
+            Value::Seq(items) => items
+                .iter()
+                .map(|i| self.node(i, depth + 1))
+                .max()
+                .unwrap_or(Scope::Unscoped),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(_, v)| self.node(v, depth + 1))
+                .max()
+                .unwrap_or(Scope::Unscoped),
+        }
+    }
+
+    /// The scope `judge` gives what `key` reads, judged once.
+    fn once(&mut self, key: String, judge: impl FnOnce(&mut Self) -> Scope) -> Scope {
+        if let Some(scope) = self.known.get(&key) {
+            return *scope;
+        }
+        // Met again while it is judged: a loop, which no stage can build.
+        self.known.insert(key.clone(), Scope::Unknown);
+        let scope = judge(self);
+        self.known.insert(key, scope);
+        scope
+    }
+
+    fn text(&mut self, text: &str, depth: usize) -> Scope {
+        // `${AWS::StackName}` in an `Fn::Sub` string carries the stage.
+        if text.contains("${AWS::StackName}") {
+            return Scope::Scoped;
+        }
+        let mut scope = Scope::Unscoped;
+        for var in vars::find(text) {
+            let part =
+                if var.stage_form().is_some() {
+                    Scope::Scoped
+                } else {
+                    match (&var.source, var.address.as_str()) {
+                        (Source::SelfRef, "service")
+                        | (Source::Aws, "region" | "accountId")
+                        | (Source::Opt, "region")
+                        | (Source::SelfRef, "provider.region") => Scope::Unscoped,
+                        (Source::SelfRef, path) => self.once(format!("self:{path}"), |scoper| {
+                            let keys: Vec<&str> = path.split('.').collect();
+                            match scoper.root.path(&keys) {
+                                Some(target) => scoper.node(target, depth + 1),
+                                None => Scope::Unknown,
+                            }
+                        }),
+                        (Source::File, _) => self.once(var.primary(), |scoper| {
+                            match vars::file_value(scoper.dir, &var) {
+                                Some(value) => scoper.text(&value, depth + 1),
+                                None => Scope::Unknown,
+                            }
+                        }),
+                        _ => Scope::Unknown,
+                    }
+                };
+            scope = scope.max(part);
+        }
+        scope
+    }
+}

@@ -1,0 +1,278 @@
+//! The resource family: what each resource and function is made of. A
+//! type CloudFormation does not have (`unknown-type`), a Lambda runtime the
+//! pinned CLI refuses (`unsupported-runtime`, validate) or one AWS no
+//! longer patches (`deprecated-runtime`, the security review), and on a
+//! protected stage a data store whose policies do not keep it
+//! (`unretained-data`).
+//!
+//! `LogicalIds`, the logical ids a service's template will have, lives
+//! here too: the reference rules (`references.rs`) check against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crate::app::diag::{Finding, Suggestions};
+use crate::app::stage::Stage;
+use crate::app::vars;
+use crate::app::yaml::{Node, Pos};
+use crate::app::Service;
+use crate::cfn::runtimes::{DEPRECATIONS, RUNTIMES};
+use crate::cfn::{self, Generated};
+
+pub const UNKNOWN_TYPE: &str = "unknown-type";
+pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
+pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
+pub const UNRETAINED_DATA: &str = "unretained-data";
+
+/// The logical ids a service's template will have, with their types.
+pub(super) struct LogicalIds {
+    /// The service's own resources: type (`""` when it has none), where.
+    pub(super) user: BTreeMap<String, (String, Pos, PathBuf)>,
+    pub(super) parameters: BTreeSet<String>,
+    generated: Generated,
+    /// Declared in deploy.toml: a plugin or tool adds them.
+    declared: BTreeSet<String>,
+    /// Whether every `resources:` fragment could be read.
+    pub(super) complete: bool,
+    /// Every logical id, for "did you mean".
+    pub(super) suggestions: Suggestions,
+}
+
+impl LogicalIds {
+    pub(super) fn of(service: &Service) -> LogicalIds {
+        let mut user = BTreeMap::new();
+        for (file, key, resource) in service.entries("Resources") {
+            if let Some(id) = key.as_str() {
+                let ty = resource
+                    .get("Type")
+                    .and_then(Node::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                user.insert(id.to_string(), (ty, key.pos, file.to_path_buf()));
+            }
+        }
+        let parameters = service
+            .entries("Parameters")
+            .into_iter()
+            .filter_map(|(_, k, _)| k.as_str().map(str::to_string))
+            .collect();
+        let generated = cfn::generated(service);
+        let suggestions = Suggestions::new(
+            user.keys()
+                .cloned()
+                .chain(generated.resources.keys().cloned()),
+        );
+        LogicalIds {
+            user,
+            parameters,
+            generated,
+            suggestions,
+            declared: service.declared.resources.iter().cloned().collect(),
+            complete: service.fragments_complete,
+        }
+    }
+
+    /// `Some(type)` when the logical id exists (`""` for an untyped user
+    /// resource, or one deploy.toml declares).
+    pub(super) fn type_of(&self, logical: &str) -> Option<String> {
+        self.user
+            .get(logical)
+            .map(|(t, _, _)| t.clone())
+            .or_else(|| self.generated.type_of(logical).map(str::to_string))
+            .or_else(|| self.declared.contains(logical).then(String::new))
+    }
+}
+
+/// A resource of the service's own with no type, or one CloudFormation
+/// does not have.
+pub(super) fn types(ids: &LogicalIds, out: &mut Vec<Finding>) {
+    for (id, (ty, pos, file)) in &ids.user {
+        if ty.is_empty() {
+            out.push(Finding::new(
+                file,
+                *pos,
+                UNKNOWN_TYPE,
+                format!("resource `{id}` has no Type"),
+                "add `Type: AWS::<Service>::<Resource>`",
+            ));
+        } else if cfn::is_checked_type(ty) && cfn::attributes(ty).is_none() {
+            out.push(Finding::new(
+                file,
+                *pos,
+                UNKNOWN_TYPE,
+                format!("resource `{id}` has type `{ty}`, which CloudFormation does not have"),
+                similar_type(ty)
+                    .map(|t| format!("did you mean `{t}`?"))
+                    .unwrap_or_else(|| {
+                        "check the type name in the CloudFormation resource reference".into()
+                    }),
+            ));
+        }
+    }
+}
+
+/// The resource type nearest `ty`, from one list per thread (the table is
+/// long: built once).
+fn similar_type(ty: &str) -> Option<String> {
+    thread_local! {
+        static TYPES: Suggestions = Suggestions::new(
+            crate::cfn::resource_types::RESOURCE_TYPES.iter().map(|(n, _)| *n),
+        );
+    }
+    TYPES.with(|types| types.nearest(ty))
+}
+
+/// A Lambda runtime the pinned CLI's schema does not list (AWS retired
+/// it): the CLI refuses the service only once the deploy has started.
+pub(super) fn runtimes(service: &Service, out: &mut Vec<Finding>) {
+    for node in service.runtimes() {
+        let Some(runtime) = node.as_str() else {
+            continue;
+        };
+        if runtime.contains("${") || RUNTIMES.contains(&runtime) {
+            continue;
+        }
+        let family: String = runtime
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        let same: Vec<&str> = RUNTIMES
+            .iter()
+            .copied()
+            .filter(|r| !family.is_empty() && r.starts_with(family.as_str()))
+            .collect();
+        out.push(Finding::new(
+            &service.file,
+            node.pos,
+            UNSUPPORTED_RUNTIME,
+            format!(
+                "runtime `{runtime}` is not one the Serverless CLI and AWS Lambda still accept"
+            ),
+            if same.is_empty() {
+                format!("use one of {}", RUNTIMES.join(", "))
+            } else {
+                format!("use a current one: {}", same.join(", "))
+            },
+        ));
+    }
+}
+
+/// A runtime AWS no longer patches (past its deprecation date in
+/// cfn-lint's lifecycle table), as the runtime resolves for the stage. One
+/// the CLI refuses outright is [`runtimes`]'s `unsupported-runtime`, not
+/// this.
+pub(super) fn deprecated_runtimes(
+    service: &Service,
+    stage: &Stage,
+    today: &str,
+    out: &mut Vec<Finding>,
+) {
+    let ctx = service.vars(stage);
+    for node in service.runtimes() {
+        let Some(runtime) = node
+            .as_str()
+            .and_then(|text| vars::evaluate(text, &ctx).known())
+        else {
+            continue;
+        };
+        if !RUNTIMES.contains(&runtime.as_str()) {
+            continue;
+        }
+        let Some((since, successor)) = deprecated(&runtime, today) else {
+            continue;
+        };
+        out.push(Finding::new(
+            &service.file,
+            node.pos,
+            DEPRECATED_RUNTIME,
+            format!(
+                "runtime `{runtime}` of {} is deprecated since {since}: AWS no longer applies security patches to it",
+                service.key
+            ),
+            match successor {
+                Some(next) => format!("move to `{next}` (or another supported version of the language)"),
+                None => "move to a supported runtime".to_string(),
+            },
+        ));
+    }
+}
+
+/// When `runtime` was deprecated and what succeeds it, if that day is
+/// `today` or earlier (dates as `YYYY-MM-DD`, which sort as dates).
+fn deprecated(runtime: &str, today: &str) -> Option<(&'static str, Option<&'static str>)> {
+    DEPRECATIONS
+        .iter()
+        .find(|(name, ..)| *name == runtime)
+        .filter(|(_, since, _)| *since <= today)
+        .map(|(_, since, successor)| (*since, *successor))
+}
+
+/// On a protected stage, a data store whose policies do not keep it: a
+/// removal of the resource (or its stack) or a replacement would delete it
+/// and its data. A policy only the deploy can tell is not judged.
+pub(super) fn retained(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let ctx = service.vars(stage);
+    for (file, id, resource) in service.entries("Resources") {
+        let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
+            continue;
+        };
+        if !crate::cfn::diff::DATA_STORES.contains(&ty) {
+            continue;
+        }
+        let mut missing = Vec::new();
+        let mut to_set = Vec::new();
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            let value = match resource.get(policy).and_then(Node::as_str) {
+                None => Some(String::new()),
+                Some(text) => match vars::evaluate(text, &ctx) {
+                    vars::Resolved::Known(value) => Some(value),
+                    _ => None,
+                },
+            };
+            let keeps = |v: &str| matches!(v, "Retain" | "RetainExceptOnCreate" | "Snapshot");
+            if let Some(value) = value.filter(|v| !keeps(v)) {
+                to_set.push(format!("`{policy}`"));
+                missing.push(if value.is_empty() {
+                    format!("no {policy}")
+                } else {
+                    format!("{policy} {value}")
+                });
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let pos = resource.get("Type").map(|t| t.pos).unwrap_or(id.pos);
+        out.push(Finding::new(
+            file,
+            pos,
+            UNRETAINED_DATA,
+            format!(
+                "`{}` ({ty}) of {} holds data, and on protected stage {stage} it has {}: removing it, its stack, or replacing it would delete the data",
+                id.as_str().unwrap_or_default(),
+                service.key,
+                missing.join(" and ")
+            ),
+            format!(
+                "set {} to `Retain` (on protected stages only: `${{self:custom.retain.${{sls:stage}}, 'Delete'}}` with `retain: {{ {stage}: Retain }}` under custom)",
+                to_set.join(" and ")
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtime_is_deprecated_from_its_day_on() {
+        assert_eq!(deprecated("nodejs20.x", "2026-04-29"), None);
+        assert_eq!(
+            deprecated("nodejs20.x", "2026-04-30"),
+            Some(("2026-04-30", Some("nodejs24.x")))
+        );
+        assert_eq!(deprecated("nodejs24.x", "2026-11-27"), None);
+        assert_eq!(deprecated("no-such-runtime", "2099-01-01"), None);
+    }
+}

@@ -1,0 +1,293 @@
+//! The variable family of `validate`: every `${...}` evaluated for the
+//! stage as the Serverless CLI will. A value the CLI finds nothing for
+//! (`unresolved-variable`, where the CLI would stop with `Value not
+//! found`), a fallback that lands on another stage's entry
+//! (`fallback-to-another-stage`), a fallback the CLI's parser refuses
+//! (`invalid-fallback`), `self:` addresses that read themselves back
+//! (`circular-variable`), and every value the resolver refuses — a loop
+//! through `${file()}`, a file that cannot be read whole, past the work
+//! budget (`circular-variable`, `unreadable-include`, `expansion-budget`) —
+//! each at the line where it is written.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::app::diag::Finding;
+use crate::app::stage::Stage;
+use crate::app::vars::{self, Source};
+use crate::app::yaml::{Node, Pos};
+use crate::app::{App, Service};
+
+use super::stages::COMMON_STAGE_NAMES;
+
+pub const CIRCULAR_VARIABLE: &str = "circular-variable";
+pub const INVALID_FALLBACK: &str = "invalid-fallback";
+pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
+pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
+pub const EXPANSION_BUDGET: &str = "expansion-budget";
+pub const UNREADABLE_INCLUDE: &str = "unreadable-include";
+
+/// The rules of values the tool refuses to evaluate: what `audit` reports
+/// on a stage it does not judge otherwise (`rules::refusals`).
+pub const REFUSALS: [&str; 3] = [EXPANSION_BUDGET, UNREADABLE_INCLUDE, CIRCULAR_VARIABLE];
+
+/// A fallback the framework's parser refuses (`${opt:stage, dev}`: an
+/// unquoted word; `${env:A, ${self:b}}`: a `${}` in a fallback): the CLI
+/// stops on it when it resolves the file, so at deploy time.
+pub(super) fn fallbacks(service: &Service, out: &mut Vec<Finding>) {
+    for (file, document) in service.documents() {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else {
+                return;
+            };
+            for var in vars::find_all(text) {
+                let Some(fallback) = var.fallback.as_deref() else {
+                    continue;
+                };
+                for alt in vars::alternatives(fallback) {
+                    let vars::Alternative::Invalid(written) = alt else {
+                        continue;
+                    };
+                    let fix = if written.contains("${") {
+                        format!(
+                            "write the reference bare: `{}`",
+                            written.trim_start_matches("${").trim_end_matches('}')
+                        )
+                    } else {
+                        format!("quote it: `'{written}'`")
+                    };
+                    out.push(Finding::new(
+                        file,
+                        node.pos,
+                        INVALID_FALLBACK,
+                        format!(
+                            "`{}` falls back to `{written}`, which the Serverless CLI refuses (\"Invalid variable source\" or \"Invalid literal source\")",
+                            var.raw(text)
+                        ),
+                        fix,
+                    ));
+                }
+            }
+        });
+    }
+}
+
+/// The finding for a value the tool refuses to evaluate; `None` for a loop
+/// of `self:` addresses alone ([`circular`] reports each once) and for
+/// a loop already reported.
+fn refused(
+    file: &Path,
+    pos: Pos,
+    raw: &str,
+    refusal: vars::Refusal,
+    loops: &mut BTreeSet<Vec<String>>,
+) -> Option<Finding> {
+    let (rule, fix) = match &refusal {
+        vars::Refusal::TooMuch(_) => (
+            EXPANSION_BUDGET,
+            "simplify it: references that multiply at each level (or this many variables in one value) make no name or setting AWS accepts",
+        ),
+        vars::Refusal::Unreadable(_) => (UNREADABLE_INCLUDE, "fix the file it reads"),
+        vars::Refusal::Cycle { through_files: false, .. } => return None,
+        vars::Refusal::Cycle { chain, .. } => {
+            let mut key = chain[..chain.len() - 1].to_vec();
+            key.sort();
+            if !loops.insert(key) {
+                return None;
+            }
+            (
+                CIRCULAR_VARIABLE,
+                "break the loop: one of these values must not read the others",
+            )
+        }
+    };
+    Some(Finding::new(
+        file,
+        pos,
+        rule,
+        format!("`{raw}` cannot be evaluated: {refusal}"),
+        fix,
+    ))
+}
+
+/// Every variable evaluated for the stage as the CLI will: one it finds no
+/// value for stops the deploy (`Value not found`), found here at its line;
+/// a fallback that lands on another stage's entry (`${self:custom.sizes.
+/// ${sls:stage}, self:custom.sizes.dev}`) silently gives this stage that
+/// stage's value. An environment variable unset here may be set where the
+/// deploy runs: not a finding. Every value the resolver refuses is a
+/// finding where it is written.
+pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {
+    let ctx = service.vars(stage);
+    let mut loops = BTreeSet::new();
+    let others: Vec<String> = app
+        .policy
+        .stage_names()
+        .into_iter()
+        .chain(COMMON_STAGE_NAMES.iter().copied())
+        .filter(|s| *s != stage.name())
+        .map(str::to_string)
+        .collect();
+    let sections = service.sections();
+    let documents = service
+        .documents()
+        .into_iter()
+        .chain(sections.iter().map(|(file, node)| (file.as_path(), node)));
+    for (file, document) in documents {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else {
+                return;
+            };
+            for var in vars::find(text) {
+                let raw = var.raw(text);
+                let primary = var.primary();
+                match vars::evaluate(raw, &ctx) {
+                    vars::Resolved::Refused(refusal) => {
+                        out.extend(refused(file, node.pos, raw, refusal, &mut loops));
+                    }
+                    vars::Resolved::Missing(why) if !why.starts_with("environment variable") => {
+                        out.push(Finding::new(
+                            file,
+                            node.pos,
+                            UNRESOLVED_VARIABLE,
+                            format!(
+                                "`{raw}` has no value in stage {}: {why}; the CLI stops with `Value not found`",
+                                stage.name()
+                            ),
+                            "give it a value for this stage, or a fallback",
+                        ));
+                    }
+                    vars::Resolved::Known(_) if var.fallback.is_some() => {
+                        let vars::Resolved::Missing(_) = vars::evaluate(&primary, &ctx) else {
+                            continue;
+                        };
+                        // The alternative the CLI takes: the first with a value.
+                        let taken = vars::alternatives(var.fallback.as_deref().unwrap_or(""))
+                            .into_iter()
+                            .find(|alt| match alt {
+                                vars::Alternative::Literal(_) => true,
+                                vars::Alternative::Reference(inner) => matches!(
+                                    vars::evaluate(&format!("${{{inner}}}"), &ctx),
+                                    vars::Resolved::Known(_)
+                                ),
+                                vars::Alternative::Invalid(_) => false,
+                            });
+                        let Some(vars::Alternative::Reference(inner)) = taken else {
+                            continue;
+                        };
+                        let tokens: Vec<&str> = inner
+                            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+                            .collect();
+                        if let Some(other) = others.iter().find(|o| tokens.contains(&o.as_str())) {
+                            out.push(Finding::new(
+                                file,
+                                node.pos,
+                                OTHER_STAGE_FALLBACK,
+                                format!(
+                                    "in stage {}, `{raw}` finds nothing for the stage and falls back to `{inner}`: {} gets {other}'s value",
+                                    stage.name(),
+                                    stage.name()
+                                ),
+                                format!("give stage {} its own entry, or make the fallback stage-neutral", stage.name()),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// `${self:a}` whose value reads `${self:b}` whose value reads `${self:a}`:
+/// the CLI stops on such a loop at deploy time; it is found here, once per
+/// loop, where it starts.
+pub(super) fn circular(service: &Service, out: &mut Vec<Finding>) {
+    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+    service.doc.walk(&mut |_, node| {
+        let Some(text) = node.as_str() else {
+            return;
+        };
+        for var in vars::find_all(text) {
+            if var.source != Source::SelfRef || var.address.is_empty() || var.address.contains("${")
+            {
+                continue;
+            }
+            let Some(cycle) = self_cycle(&service.doc, &var.address) else {
+                continue;
+            };
+            // One loop, whichever of its addresses it is found from.
+            let mut key: Vec<String> = cycle[..cycle.len() - 1].to_vec();
+            key.sort();
+            if reported.insert(key) {
+                out.push(Finding::new(
+                    &service.file,
+                    node.pos,
+                    CIRCULAR_VARIABLE,
+                    format!(
+                        "`${{self:{}}}` reads itself back: {}",
+                        var.address,
+                        cycle.join(" → ")
+                    ),
+                    "break the loop: one of these values must not read the others",
+                ));
+            }
+        }
+    });
+}
+
+/// The loop of `self:` addresses that leads from `start` back to itself.
+fn self_cycle(doc: &Node, start: &str) -> Option<Vec<String>> {
+    fn reads(doc: &Node, address: &str) -> Vec<String> {
+        let keys: Vec<&str> = address.split('.').collect();
+        let Some(node) = doc.path(&keys) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        node.walk(&mut |_, n| {
+            if let Some(text) = n.as_str() {
+                for var in vars::find_all(text) {
+                    if var.source == Source::SelfRef
+                        && !var.address.is_empty()
+                        && !var.address.contains("${")
+                    {
+                        found.push(var.address);
+                    }
+                }
+            }
+        });
+        found
+    }
+    let mut path = vec![start.to_string()];
+    let mut seen = BTreeSet::new();
+    fn walk(
+        doc: &Node,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+        reads: &dyn Fn(&Node, &str) -> Vec<String>,
+    ) -> bool {
+        if path.len() > 64 {
+            return false;
+        }
+        let current = path.last().cloned().unwrap_or_default();
+        if !seen.insert(current.clone()) {
+            return false;
+        }
+        for next in reads(doc, &current) {
+            let loops = next == path[0]
+                || next.starts_with(&format!("{}.", path[0]))
+                || path[0].starts_with(&format!("{next}."));
+            if loops {
+                path.push(next);
+                return true;
+            }
+            path.push(next);
+            if walk(doc, path, seen, reads) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    walk(doc, &mut path, &mut seen, &reads).then_some(path)
+}
