@@ -527,4 +527,112 @@ mod tests {
     fn empty_text_is_an_empty_mapping() {
         assert_eq!(parse("").unwrap().as_map().map(<[_]>::len), Some(0));
     }
+
+    /// The items of a sequence as text.
+    fn texts(node: &Node) -> Vec<Option<&str>> {
+        node.as_seq().unwrap().iter().map(Node::as_str).collect()
+    }
+
+    #[test]
+    fn a_one_pair_mapping_in_a_flow_sequence_reads_as_the_cli_reads_it() {
+        // Issue 30: one such output refused the whole app.
+        let doc = parse(
+            "Outputs:\n  A:\n    Value:\n      Fn::Join: ['/', ['Fn::GetAtt': [T, Arn], 'index', '*']]\n",
+        )
+        .unwrap();
+        let join = doc.path(&["Outputs", "A", "Value", "Fn::Join"]).unwrap();
+        let parts = &join.as_seq().unwrap()[1];
+        let pair = &parts.as_seq().unwrap()[0];
+        assert_eq!(texts(pair.get("Fn::GetAtt").unwrap()), [Some("T"), Some("Arn")]);
+        assert_eq!(texts(parts)[1..], [Some("index"), Some("*")]);
+        assert_eq!(pair.pos, Pos { line: 4, col: 24 });
+    }
+
+    #[test]
+    fn json_style_lines_under_their_key_are_read_at_their_own_columns() {
+        // The CLI's parser does not look at indentation inside a flow
+        // collection or a quoted scalar; IAM statements are often written so.
+        let doc = parse(
+            "s:\n  - Action: [\n    \"s3:Get\",\n  \"s3:Put\"\n    ]\n    Resource: {\n    a: !Ref b}\n    Sid: \"one\ntwo\"\n",
+        )
+        .unwrap();
+        let statement = &doc.get("s").unwrap().as_seq().unwrap()[0];
+        let action = statement.get("Action").unwrap();
+        assert_eq!(texts(action), [Some("s3:Get"), Some("s3:Put")]);
+        assert_eq!(action.as_seq().unwrap()[1].pos, Pos { line: 4, col: 3 });
+        let (key, value) = statement.get("Resource").unwrap().entry("a").unwrap();
+        assert_eq!((key.pos, value.pos), (Pos { line: 7, col: 5 }, Pos { line: 7, col: 13 }));
+        assert_eq!(statement.get("Sid").and_then(Node::as_str), Some("one two"));
+    }
+
+    #[test]
+    fn whitespace_the_cli_allows_is_read_where_it_stands() {
+        let doc = parse("a:\tb\nc: [d]# note\n").unwrap();
+        assert_eq!(doc.get("a").and_then(Node::as_str), Some("b"));
+        assert_eq!(doc.get("c").map(texts), Some(vec![Some("d")]));
+        let doc = parse("--- key: value\n    other: x\n").unwrap();
+        assert_eq!(doc.entry("other").unwrap().0.pos, Pos { line: 2, col: 5 });
+    }
+
+    #[rstest::rstest]
+    #[case::second_document("a: 1\n---\nb: 2\n", "2:1", "more than one document")]
+    #[case::unknown_tag("a: !Length [x]\n", "1:4", "unknown tag `!Length`")]
+    #[case::wrong_standard_tag("a: !!int ten\n", "1:10", "not a valid `!!int`")]
+    #[case::keys_the_cli_reads_as_one("0x1f: a\n31: b\n", "2:1", "duplicate key `31`")]
+    #[case::merge_of_a_scalar("a: &x text\nb:\n  <<: *x\n", "3:7", "`<<` merges mappings only")]
+    #[case::empty_key(": v\n", "1:1", "starts with `:` and no key")]
+    #[case::flow_key_apart_from_its_colon("{\"a\"\n: b}\n", "1:2", "not on the line the key starts on")]
+    #[case::tag_into_a_flow_indicator("[!!str, a]\n", "1:7", "runs into a flow indicator")]
+    #[case::deeper_than_the_cli_reads(&format!("{}x{}", "[".repeat(99), "]".repeat(99)), "1:100", "nests deeper than 100 levels")]
+    fn what_the_cli_refuses_is_refused_at_its_place(#[case] text: &str, #[case] at: &str, #[case] says: &str) {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.pos.to_string(), at, "{err}");
+        assert!(err.message.contains(says), "{err}");
+    }
+
+    #[test]
+    fn scalars_mean_what_they_mean_to_the_cli() {
+        let doc = parse(
+            "a: yes\nb: 0o17\nc: .inf\nd: ~\ne: 2012-10-17\nf: 017\ng: !!str 1\nh: True\ni: '1'\nj: -.5\n",
+        )
+        .unwrap();
+        let json = doc.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"a": "yes", "b": 15, "c": null, "d": null, "e": "2012-10-17",
+                "f": 17, "g": "1", "h": true, "i": "1", "j": "-.5"})
+        );
+        assert_eq!(
+            doc.get("c").map(|n| &n.value),
+            Some(&Value::Scalar { text: ".inf".into(), quoted: false, kind: Kind::Number(f64::INFINITY) })
+        );
+    }
+
+    #[test]
+    fn tags_are_the_clis_intrinsic_functions() {
+        let doc = parse("a: !GetAtt T.Arn.Id\nb: !Sub ['${X}', {X: !Ref Y}]\nc: !Ref\n").unwrap();
+        assert_eq!(
+            doc.to_json(),
+            serde_json::json!({
+                "a": {"Fn::GetAtt": ["T", "Arn.Id"]},
+                "b": {"Fn::Sub": ["${X}", {"X": {"Ref": "Y"}}]},
+                "c": {"Ref": null},
+            })
+        );
+    }
+
+    #[test]
+    fn merges_follow_the_cli() {
+        // A key of the map wins over a merged one, the first merged
+        // mapping over the next; a quoted `'<<'` is an ordinary key.
+        let doc = parse(
+            "x: &x {k: 1, a: x}\ny: &y {k: 2, b: y}\nm:\n  <<: [*x, *y]\n  a: own\nq:\n  '<<': *x\n",
+        )
+        .unwrap();
+        assert_eq!(
+            doc.to_json()["m"],
+            serde_json::json!({"k": 1, "a": "own", "b": "y"})
+        );
+        assert_eq!(doc.to_json()["q"], serde_json::json!({"<<": {"k": 1, "a": "x"}}));
+    }
 }

@@ -468,7 +468,9 @@ impl<'t> Builder<'t> {
             return;
         }
         let kind_name = if seq { "sequence" } else { "mapping" };
-        let tag = match Tag::read(tag, pos).and_then(|t| t.check_kind(kind_name, pos).map(|()| t)) {
+        // A tag is refused where it is written.
+        let tag = Tag::read(tag, Pos::from_marker(span.start));
+        let tag = match tag.and_then(|t| t.check_kind(kind_name, pos).map(|()| t)) {
             Ok(tag) => tag,
             Err(err) => return self.fail(err.pos, err.message),
         };
@@ -781,7 +783,7 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                         "holds more than {MAX_PLACEHOLDERS} `${{...}}` variables in one value, past what this tool expands; split or simplify it"
                     ));
                 }
-                let tag = match Tag::read(tag.as_deref(), pos) {
+                let tag = match Tag::read(tag.as_deref(), Pos::from_marker(span.start)) {
                     Ok(tag) => tag,
                     Err(err) => return self.fail(err.pos, err.message),
                 };
