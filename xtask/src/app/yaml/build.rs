@@ -108,7 +108,9 @@ impl Tag {
             if want != kind {
                 return Err(ParseError {
                     pos,
-                    message: format!("`!!{name}` is for a {want}, not a {kind}; fix the value or remove the tag"),
+                    message: format!(
+                        "`!!{name}` is for a {want}, not a {kind}; fix the value or remove the tag"
+                    ),
                 });
             }
         }
@@ -187,10 +189,9 @@ fn count(node: &Node) -> usize {
     }
 }
 
-pub(super) struct Builder<'t> {
+pub(super) struct Builder {
     /// The text parsed, as characters (saphyr-parser's marks count them).
     chars: Vec<char>,
-    text: std::marker::PhantomData<&'t str>,
     stack: Vec<Frame>,
     /// Anchored nodes with how many nodes each stands for.
     anchors: HashMap<usize, (Node, usize)>,
@@ -204,11 +205,10 @@ pub(super) struct Builder<'t> {
     merged: usize,
 }
 
-impl<'t> Builder<'t> {
-    pub(super) fn new(text: &'t str) -> Builder<'t> {
+impl Builder {
+    pub(super) fn new(text: &str) -> Builder {
         Builder {
             chars: text.chars().collect(),
-            text: std::marker::PhantomData,
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
@@ -254,7 +254,12 @@ impl<'t> Builder<'t> {
                     col += 1;
                 }
             }
-            while i < end && !matches!(self.at(i), ' ' | '\t' | '\n' | '\r' | ',' | '[' | ']' | '{' | '}') {
+            while i < end
+                && !matches!(
+                    self.at(i),
+                    ' ' | '\t' | '\n' | '\r' | ',' | '[' | ']' | '{' | '}'
+                )
+            {
                 i += 1;
                 col += 1;
             }
@@ -354,7 +359,15 @@ impl<'t> Builder<'t> {
             FrameKind::Map { entries, keys, key } => match key.take() {
                 None => {
                     let pos = node.pos;
-                    *key = Some((node, KeySpan { pos, line, start, end }));
+                    *key = Some((
+                        node,
+                        KeySpan {
+                            pos,
+                            line,
+                            start,
+                            end,
+                        },
+                    ));
                     return self.check_key(flow, frame_start, start);
                 }
                 Some((k, key_span)) => {
@@ -377,7 +390,9 @@ impl<'t> Builder<'t> {
     /// the key as null.
     fn check_key(&mut self, flow: bool, frame_start: usize, start: usize) {
         let Some(Frame {
-            kind: FrameKind::Map { key: Some((k, _)), .. },
+            kind: FrameKind::Map {
+                key: Some((k, _)), ..
+            },
             ..
         }) = self.stack.last()
         else {
@@ -392,7 +407,8 @@ impl<'t> Builder<'t> {
         while i > frame_start && matches!(self.at(i - 1), ' ' | '\t' | '\n' | '\r') {
             i -= 1;
         }
-        let explicit = i > frame_start && self.at(i - 1) == '?' || (i == frame_start && self.at(i) == '?');
+        let explicit =
+            (i > frame_start && self.at(i - 1) == '?') || (i == frame_start && self.at(i) == '?');
         if !explicit {
             let pos = k.pos;
             self.fail(pos, "a mapping entry starts with `:` and no key, which the Serverless CLI refuses; write the key, or quote an empty one as `'': value`".into());
@@ -412,9 +428,14 @@ impl<'t> Builder<'t> {
             return None;
         }
         let kind = match &tag {
-            _ if empty && !tag.is_standard("str") => Some(Kind::Null).filter(|_| {
-                !matches!(&tag, Tag::Standard(n) if !matches!(n.as_str(), "null" | "merge" | "str"))
-            }),
+            // An empty node is null to js-yaml, tagged or not; `!!str`
+            // makes it `''`, and a tag that needs text (`!!int`) fails.
+            Tag::Standard(name) if empty => match name.as_str() {
+                "str" => Some(Kind::Str),
+                "null" | "merge" => Some(Kind::Null),
+                _ => None,
+            },
+            _ if empty => Some(Kind::Null),
             Tag::None if plain => Some(schema::resolve_plain(&text)),
             Tag::None | Tag::NonSpecific | Tag::Function(_) => Some(Kind::Str),
             Tag::Standard(name) => match name.as_str() {
@@ -457,7 +478,13 @@ impl<'t> Builder<'t> {
         })
     }
 
-    fn start_collection(&mut self, span: Span, anchor: usize, tag: Option<&saphyr_parser::Tag>, seq: bool) {
+    fn start_collection(
+        &mut self,
+        span: Span,
+        anchor: usize,
+        tag: Option<&saphyr_parser::Tag>,
+        seq: bool,
+    ) {
         let (pos, at) = match self.position(span, anchor, tag.is_some()) {
             Ok(found) => found,
             Err(err) => return self.fail(err.pos, err.message),
@@ -518,11 +545,20 @@ impl<'t> Builder<'t> {
             pos: frame.pos,
             tag: frame.tag.function(),
         };
-        self.push_node(node, frame.anchor, (frame.start_line, frame.start, span.end.index()));
+        self.push_node(
+            node,
+            frame.anchor,
+            (frame.start_line, frame.start, span.end.index()),
+        );
     }
 
     /// A node's position: where its content starts.
-    fn position(&self, span: Span, anchor: usize, tagged: bool) -> Result<(Pos, usize), ParseError> {
+    fn position(
+        &self,
+        span: Span,
+        anchor: usize,
+        tagged: bool,
+    ) -> Result<(Pos, usize), ParseError> {
         if anchor > 0 || tagged {
             self.content_start(span)
         } else {
@@ -630,8 +666,8 @@ fn store_pair(
                 });
             }
             for (name, k, v) in merged_entries {
-                if !keys.contains_key(&name) {
-                    keys.insert(name, (k.pos.line, true));
+                if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(name) {
+                    slot.insert((k.pos.line, true));
                     entries.push((k, v));
                 }
             }
@@ -732,14 +768,19 @@ fn sequence(items: Vec<Node>, tag: &Tag) -> Result<Value, ParseError> {
         let Some((k, v)) = pair else {
             return Err(ParseError {
                 pos: item.pos,
-                message: format!("a `!!{name}` holds one-key mappings only; fix the item or remove the tag"),
+                message: format!(
+                    "a `!!{name}` holds one-key mappings only; fix the item or remove the tag"
+                ),
             });
         };
         let key = key_name(&k).unwrap_or_default();
         if name == "omap" && !seen.insert(key.clone()) {
             return Err(ParseError {
                 pos: k.pos,
-                message: format!("a `!!omap` holds each key once; `{}` is there twice", key.escape_debug()),
+                message: format!(
+                    "a `!!omap` holds each key once; `{}` is there twice",
+                    key.escape_debug()
+                ),
             });
         }
         if name == "pairs" {
@@ -756,7 +797,7 @@ fn sequence(items: Vec<Node>, tag: &Tag) -> Result<Value, ParseError> {
     Ok(Value::Seq(out))
 }
 
-impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
+impl<'input> SpannedEventReceiver<'input> for Builder {
     fn on_event(&mut self, event: Event<'input>, span: Span) {
         if self.error.is_some() {
             return;
@@ -788,11 +829,19 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                     Err(err) => return self.fail(err.pos, err.message),
                 };
                 if let Some(node) = self.scalar(text.into_owned(), style, tag, pos) {
-                    self.push_node(node, anchor, (span.start.line(), span.start.index(), span.end.index()));
+                    self.push_node(
+                        node,
+                        anchor,
+                        (span.start.line(), span.start.index(), span.end.index()),
+                    );
                 }
             }
-            Event::SequenceStart(anchor, tag) => self.start_collection(span, anchor, tag.as_deref(), true),
-            Event::MappingStart(anchor, tag) => self.start_collection(span, anchor, tag.as_deref(), false),
+            Event::SequenceStart(anchor, tag) => {
+                self.start_collection(span, anchor, tag.as_deref(), true)
+            }
+            Event::MappingStart(anchor, tag) => {
+                self.start_collection(span, anchor, tag.as_deref(), false)
+            }
             Event::SequenceEnd | Event::MappingEnd => self.end_collection(span),
             Event::Alias(id) => {
                 let pos = Pos::from_marker(span.start);
@@ -807,7 +856,11 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                             return;
                         }
                         node.pos = pos;
-                        self.push_node(node, 0, (span.start.line(), span.start.index(), span.end.index()));
+                        self.push_node(
+                            node,
+                            0,
+                            (span.start.line(), span.start.index(), span.end.index()),
+                        );
                     }
                     None => self.fail(pos, "alias to an unknown anchor".into()),
                 }

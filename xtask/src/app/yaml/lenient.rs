@@ -85,13 +85,19 @@ pub(super) fn document_marker(text: &str) -> Option<(String, Option<Shift>)> {
 /// The edit that gets the parser past `err`, if it is one js-yaml would
 /// not have made; `open_flow` is where the flow collection the parser was
 /// in starts.
-pub(super) fn fix(text: &str, err: &ScanError, open_flow: Option<Pos>) -> Option<(String, Option<Shift>)> {
+pub(super) fn fix(
+    text: &str,
+    err: &ScanError,
+    open_flow: Option<Pos>,
+) -> Option<(String, Option<Shift>)> {
     let mark = err.marker();
     let info = err.info();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let byte = |i: usize| chars.get(i).map_or(text.len(), |(b, _)| *b);
     let at = |i: usize| chars.get(i).map_or('\0', |(_, c)| *c);
-    if info == "':' must be followed by a valid YAML whitespace" && !opens_block(&chars, mark.index()) {
+    if info == "':' must be followed by a valid YAML whitespace"
+        && !opens_block(&chars, mark.index())
+    {
         // The mark is past the tabs that follow the `:`.
         let mut i = mark.index();
         let mut edited = text.to_string();
@@ -103,7 +109,9 @@ pub(super) fn fix(text: &str, err: &ScanError, open_flow: Option<Pos>) -> Option
         }
         return changed.then_some((edited, None));
     }
-    if info == "comments must be separated from other tokens by whitespace" && at(mark.index()) == '#' {
+    if info == "comments must be separated from other tokens by whitespace"
+        && at(mark.index()) == '#'
+    {
         let mut edited = text.to_string();
         edited.insert(byte(mark.index()), ' ');
         return Some((
@@ -139,9 +147,7 @@ fn opens_block(chars: &[(usize, char)], i: usize) -> bool {
         .map(|(_, c)| *c)
         .take_while(|c| !matches!(c, '\n' | '\r'))
         .collect();
-    let indicator = |s: &str| {
-        s.len() == 1 || s[1..].starts_with([' ', '\t'])
-    };
+    let indicator = |s: &str| s.len() == 1 || s[1..].starts_with([' ', '\t']);
     (line.starts_with(['-', '?', ':']) && indicator(&line))
         || line.ends_with(':')
         || line.contains(": ")
@@ -151,7 +157,12 @@ fn opens_block(chars: &[(usize, char)], i: usize) -> bool {
 /// Indents every line after a quoted scalar's first, to its end, past
 /// its quote (`col`, 1-based). No node starts inside a quoted scalar, so
 /// no position moves.
-fn quoted(text: &str, chars: &[(usize, char)], open: usize, col: usize) -> Option<(String, Option<Shift>)> {
+fn quoted(
+    text: &str,
+    chars: &[(usize, char)],
+    open: usize,
+    col: usize,
+) -> Option<(String, Option<Shift>)> {
     let at = |i: usize| chars.get(i).map_or('\0', |(_, c)| *c);
     let byte = |i: usize| chars.get(i).map_or(text.len(), |(b, _)| *b);
     let quote = at(open);
@@ -191,7 +202,13 @@ fn quoted(text: &str, chars: &[(usize, char)], open: usize, col: usize) -> Optio
 
 /// Replaces the blanks that start the line at character `start` with
 /// `target` spaces (or as many as there were, if more).
-fn reindent(text: &str, chars: &[(usize, char)], start: usize, line: usize, target: usize) -> Option<(String, Shift)> {
+fn reindent(
+    text: &str,
+    chars: &[(usize, char)],
+    start: usize,
+    line: usize,
+    target: usize,
+) -> Option<(String, Shift)> {
     let at = |i: usize| chars.get(i).map_or('\0', |(_, c)| *c);
     let byte = |i: usize| chars.get(i).map_or(text.len(), |(b, _)| *b);
     let mut width = 0;

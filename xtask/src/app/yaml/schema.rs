@@ -121,7 +121,11 @@ pub fn int(text: &str) -> Option<f64> {
         return None;
     }
     // `-0` is 0 to js-yaml.
-    Some(if negative && value != 0.0 { -value } else { value })
+    Some(if negative && value != 0.0 {
+        -value
+    } else {
+        value
+    })
 }
 
 /// js-yaml's `float`: `1.5`, `1.`, `1e3`, `.5` (but not `-.5`, which its
@@ -231,8 +235,12 @@ pub fn timestamp(text: &str) -> Option<Json> {
     let time = time.map(|t| t.strip_prefix(['T', 't']).unwrap_or(t));
     let mut parts = date.split('-');
     let year = parts.next().filter(|y| y.len() == 4 && all_digits(y))?;
-    let month = parts.next().filter(|m| (1..=2).contains(&m.len()) && all_digits(m))?;
-    let day = parts.next().filter(|d| (1..=2).contains(&d.len()) && all_digits(d))?;
+    let month = parts
+        .next()
+        .filter(|m| (1..=2).contains(&m.len()) && all_digits(m))?;
+    let day = parts
+        .next()
+        .filter(|d| (1..=2).contains(&d.len()) && all_digits(d))?;
     if parts.next().is_some() {
         return None;
     }
@@ -255,7 +263,9 @@ pub fn timestamp(text: &str) -> Option<Json> {
         None => (clock, ""),
     };
     let mut hms = hms.split(':');
-    let hour = hms.next().filter(|h| (1..=2).contains(&h.len()) && all_digits(h))?;
+    let hour = hms
+        .next()
+        .filter(|h| (1..=2).contains(&h.len()) && all_digits(h))?;
     let minute = hms.next().filter(|m| m.len() == 2 && all_digits(m))?;
     let second = hms.next().filter(|s| s.len() == 2 && all_digits(s))?;
     if hms.next().is_some() {
@@ -269,7 +279,7 @@ pub fn timestamp(text: &str) -> Option<Json> {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let zone = zone.strip_prefix(['+', '-'])?;
             let (h, m) = zone.split_once(':').unwrap_or((zone, "0"));
-            let m_ok = zone.contains(':').then_some(m.len() == 2).unwrap_or(true);
+            let m_ok = !zone.contains(':') || m.len() == 2;
             if !((1..=2).contains(&h.len()) && all_digits(h) && all_digits(m) && m_ok) {
                 return None;
             }
@@ -384,7 +394,11 @@ pub fn number_string(n: f64) -> String {
     let body = if k <= n_exp && n_exp <= 21 {
         format!("{digits}{}", "0".repeat((n_exp - k) as usize))
     } else if 0 < n_exp && n_exp <= 21 {
-        format!("{}.{}", &digits[..n_exp as usize], &digits[n_exp as usize..])
+        format!(
+            "{}.{}",
+            &digits[..n_exp as usize],
+            &digits[n_exp as usize..]
+        )
     } else if -6 < n_exp && n_exp <= 0 {
         format!("0.{}{digits}", "0".repeat((-n_exp) as usize))
     } else {
