@@ -2,15 +2,24 @@
 //! line and column of every node, and CloudFormation short-form tags
 //! (`!Ref`, `!GetAtt`, `!ImportValue`, ...).
 //!
-//! Built from yaml-rust2's event parser. Aliases are resolved by copying the
-//! anchored node, so consumers never see them.
+//! Built from yaml-rust2's event parser, and held to what the Serverless
+//! CLI reads: js-yaml with osls's CloudFormation schema (`schema.rs`).
+//! Where the two parsers differ, the CLI is followed, since it is what
+//! deploys, and `tests/yaml_parity.rs` compares them document by document.
+//! Aliases are resolved by copying the anchored node, so consumers never
+//! see them; merges (`<<`) are applied; tags are resolved, so a node keeps
+//! a tag only when it is a CloudFormation function (`!GetAtt`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use saphyr_parser::{Marker, Parser};
+
+mod build;
+mod lenient;
+mod schema;
+
+pub use schema::Kind;
 
 /// A position in a file: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -38,16 +47,19 @@ impl Pos {
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
-    /// The tag without its `!`, e.g. `GetAtt` for `!GetAtt`.
+    /// The CloudFormation function of a tag without its `!`, e.g. `GetAtt`
+    /// for `!GetAtt`; YAML's own tags (`!!str`) are resolved into the value.
     pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// Any scalar, as written. `quoted` tells `'dev'` from `dev`.
+    /// Any scalar, as written. `quoted` tells `'dev'` from `dev`; `kind`
+    /// is what the CLI reads it as (`0x1f` is a number, `yes` a string).
     Scalar {
         text: String,
         quoted: bool,
+        kind: Kind,
     },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -99,6 +111,67 @@ impl Node {
             .map(|(k, v)| (k, v))
     }
 
+    /// Whether the CLI reads this node as null (`~`, `null`, nothing).
+    pub fn is_null(&self) -> bool {
+        self.tag.is_none()
+            && matches!(
+                self.value,
+                Value::Scalar {
+                    kind: Kind::Null,
+                    ..
+                }
+            )
+    }
+
+    /// The value as the Serverless CLI reads it, as JSON: scalars typed as
+    /// js-yaml types them, a tag in the CLI's spelling (`!GetAtt a.b` is
+    /// `{"Fn::GetAtt": ["a", "b"]}`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as Json;
+        let value = match &self.value {
+            Value::Scalar { text, kind, .. } => match (&self.tag, kind) {
+                // A tagged scalar is the function's argument as written,
+                // never resolved; `!GetAtt a.b.c` splits at the first dot.
+                (Some(_), Kind::Null) => Json::Null,
+                (Some(f), _) if f == "GetAtt" => {
+                    let (first, rest) = text.split_once('.').unwrap_or((text, ""));
+                    Json::from(vec![first, rest])
+                }
+                (Some(_), _) => Json::String(text.clone()),
+                (None, kind) => schema::scalar_json(text, kind),
+            },
+            Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => {
+                let mut object = serde_json::Map::new();
+                for (key, value) in entries {
+                    object.insert(build::key_name(key).unwrap_or_default(), value.to_json());
+                }
+                Json::Object(object)
+            }
+        };
+        match &self.tag {
+            Some(function) => {
+                let mut object = serde_json::Map::new();
+                object.insert(schema::function_key(function), value);
+                Json::Object(object)
+            }
+            None => value,
+        }
+    }
+
+    /// Calls `f` on the position of every node below and including this one.
+    fn each_pos(&mut self, f: &mut dyn FnMut(&mut Pos)) {
+        f(&mut self.pos);
+        match &mut self.value {
+            Value::Scalar { .. } => {}
+            Value::Seq(items) => items.iter_mut().for_each(|item| item.each_pos(f)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.each_pos(f);
+                v.each_pos(f);
+            }),
+        }
+    }
+
     /// Follows a path of mapping keys.
     pub fn path(&self, keys: &[&str]) -> Option<&Node> {
         keys.iter().try_fold(self, |node, key| node.get(key))
@@ -131,9 +204,10 @@ impl Node {
     }
 }
 
-/// Parses the first document of `text`. An empty file is an empty mapping.
+/// Parses `text`, a file of one document, as the Serverless CLI reads
+/// it. An empty file is an empty mapping.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
-    // yaml-rust2 takes a NUL for the end of the input: what follows would
+    // The parser takes a NUL for the end of the input: what follows would
     // be dropped without a word. (`parse_file` refuses every character the
     // file's format forbids; this guards any other text.)
     if let Some(offset) = text.find('\0') {
@@ -142,31 +216,78 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
             message: "holds a NUL byte, which YAML forbids; delete it".into(),
         });
     }
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    let loaded = parser.load(&mut builder, false);
-    // Our own limits fire first in the stream; say what they found.
-    if let Some(err) = builder.error {
-        return Err(err);
+    let mut source = std::borrow::Cow::Borrowed(text);
+    let mut shifts = Vec::new();
+    if let Some((edited, shift)) = lenient::document_marker(text) {
+        source = edited.into();
+        shifts.extend(shift);
     }
-    loaded.map_err(|err| ParseError {
-        pos: Pos::from_marker(*err.marker()),
-        message: err.info().to_string(),
-    })?;
-    Ok(builder.root.unwrap_or(Node {
-        value: Value::Map(Vec::new()),
-        pos: Pos { line: 1, col: 1 },
-        tag: None,
-    }))
+    let mut work = 0usize;
+    loop {
+        work = work.saturating_add(source.len());
+        let mut builder = build::Builder::new(&source);
+        // Every document is read, to refuse a second one as the CLI does.
+        let loaded = Parser::new_from_str(&source).load(&mut builder, true);
+        // Our own limits and refusals fire first in the stream.
+        if let Some(mut err) = builder.error {
+            lenient::unshift(&mut err.pos, &shifts);
+            return Err(err);
+        }
+        match loaded {
+            Ok(()) => {
+                let mut root = builder.root.unwrap_or(Node {
+                    value: Value::Map(Vec::new()),
+                    pos: Pos { line: 1, col: 1 },
+                    tag: None,
+                });
+                if !shifts.is_empty() {
+                    root.each_pos(&mut |pos| lenient::unshift(pos, &shifts));
+                }
+                return Ok(root);
+            }
+            Err(err) => {
+                let open_flow = builder.open_flow();
+                drop(builder);
+                let fixed = if work < MAX_PARSE_WORK {
+                    lenient::fix(&source, &err, open_flow)
+                } else {
+                    None
+                };
+                let Some((edited, shift)) = fixed else {
+                    let mut pos = Pos::from_marker(*err.marker());
+                    lenient::unshift(&mut pos, &shifts);
+                    // The scanner reads ahead, and may meet its own bound
+                    // on flow nesting before the builder meets ours.
+                    let message = match err.info() {
+                        "recursion limit exceeded" => depth_message(),
+                        info => info.to_string(),
+                    };
+                    return Err(ParseError { pos, message });
+                };
+                source = edited.into();
+                shifts.extend(shift);
+            }
+        }
+    }
 }
+
+/// The refusal of a file nested past [`MAX_DEPTH`].
+fn depth_message() -> String {
+    format!("nests deeper than {MAX_DEPTH} levels, past what the Serverless CLI reads")
+}
+
+/// How much text the parser may read for one file, counting each time
+/// it reads it again past whitespace js-yaml allows (`lenient.rs`).
+const MAX_PARSE_WORK: usize = 64 << 20;
 
 /// The largest file read: far above any real Serverless file.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// How many nodes a document may expand to, aliases included: a few
 /// hundred bytes of aliases can otherwise ask for gigabytes.
 pub const MAX_NODES: usize = 1_000_000;
-/// How deep collections may nest.
-pub const MAX_DEPTH: usize = 200;
+/// How deep nodes may nest, a scalar counting as a level: js-yaml's
+/// `maxDepth`, past which the CLI refuses the file.
+pub const MAX_DEPTH: usize = 100;
 /// How many `${...}` placeholders one value may hold: far above any real
 /// value, while every check reads each of them (a value of 200,000
 /// variables took seconds of every command).
@@ -272,13 +393,19 @@ pub fn check_characters(path: &Path, text: &str) -> Result<(), FileError> {
 /// YAML); errors name the file and the position.
 pub fn parse_file(path: &Path) -> Result<(String, Node), FileError> {
     let text = read_text(path)?;
-    check_characters(path, &text)?;
-    let node = parse(&text).map_err(|err| FileError {
+    let node = parse_source(path, &text)?;
+    Ok((text, node))
+}
+
+/// Parses the text of the file at `path` (YAML, or JSON read as YAML),
+/// refusing first any character its format forbids.
+pub fn parse_source(path: &Path, text: &str) -> Result<Node, FileError> {
+    check_characters(path, text)?;
+    parse(text).map_err(|err| FileError {
         path: path.to_path_buf(),
         pos: Some(err.pos),
         message: format!("invalid YAML: {}", err.message),
-    })?;
-    Ok((text, node))
+    })
 }
 
 /// An input that cannot be read or parsed.
@@ -295,266 +422,6 @@ impl fmt::Display for FileError {
         match self.pos {
             Some(pos) => write!(f, "{path}:{pos}: {}", self.message),
             None => write!(f, "{path}: {}", self.message),
-        }
-    }
-}
-
-enum Frame {
-    Seq {
-        items: Vec<Node>,
-        pos: Pos,
-        tag: Option<String>,
-        anchor: usize,
-    },
-    Map {
-        entries: Vec<(Node, Node)>,
-        /// Each key's text and line, to find one given twice in one look.
-        lines: HashMap<String, usize>,
-        key: Option<Node>,
-        pos: Pos,
-        tag: Option<String>,
-        anchor: usize,
-    },
-}
-
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Frame>,
-    /// Anchored nodes with how many nodes each stands for.
-    anchors: HashMap<usize, (Node, usize)>,
-    root: Option<Node>,
-    done: bool,
-    error: Option<ParseError>,
-    /// Nodes made so far, alias expansions included.
-    nodes: usize,
-}
-
-/// How many nodes a tree holds.
-fn count(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Scalar { .. } => 0,
-        Value::Seq(items) => items.iter().map(count).sum(),
-        Value::Map(entries) => entries.iter().map(|(k, v)| count(k) + count(v)).sum(),
-    }
-}
-
-impl Builder {
-    /// Counts `n` more nodes; false (with the error set) past the limit.
-    fn grow(&mut self, n: usize, pos: Pos) -> bool {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
-            self.error = Some(ParseError {
-                pos,
-                message: format!(
-                    "expands to more than {MAX_NODES} nodes (aliases that repeat each other?); simplify the anchors"
-                ),
-            });
-            return false;
-        }
-        true
-    }
-
-    fn push_node(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            let size = count(&node);
-            self.anchors.insert(anchor, (node.clone(), size));
-        }
-        match self.stack.last_mut() {
-            None => {
-                if self.root.is_none() {
-                    self.root = Some(node);
-                }
-                self.done = true;
-            }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                entries,
-                lines,
-                key,
-                ..
-            }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => {
-                    // The framework's parser refuses a key given twice; so
-                    // do we, rather than silently keep one of them.
-                    if let Some(text) = k.as_str().filter(|t| *t != "<<") {
-                        if let Some(first) = lines.get(text) {
-                            self.error = Some(ParseError {
-                                pos: k.pos,
-                                message: format!(
-                                    "duplicate key `{}` (first at line {first}); keep one",
-                                    text.escape_debug(),
-                                ),
-                            });
-                            return;
-                        }
-                        lines.insert(text.to_string(), k.pos.line);
-                    }
-                    entries.push((k, node))
-                }
-            },
-        }
-    }
-}
-
-/// YAML merge keys (`<<: *defaults`, `<<: [*a, *b]`), as the framework's
-/// parser applies them: the merged maps' entries, unless the map sets the
-/// same key itself.
-fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
-    if !entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
-        return entries;
-    }
-    let (merges, mut own): (Vec<_>, Vec<_>) = entries
-        .into_iter()
-        .partition(|(k, _)| k.as_str() == Some("<<"));
-    for (_, value) in merges {
-        let sources: Vec<Node> = match value.value {
-            Value::Seq(items) => items,
-            _ => vec![value],
-        };
-        for source in sources {
-            if let Value::Map(merged) = source.value {
-                for (k, v) in merged {
-                    if !own
-                        .iter()
-                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str())
-                    {
-                        own.push((k, v));
-                    }
-                }
-            }
-        }
-    }
-    own
-}
-
-fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
-    let tag = tag?;
-    // `!Ref` has handle `!` and suffix `Ref`; standard tags (`!!str`) keep
-    // their suffix too, which no consumer mistakes for an intrinsic.
-    Some(tag.suffix)
-}
-
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, event: Event, mark: Marker) {
-        if self.done || self.error.is_some() {
-            return;
-        }
-        let pos = Pos::from_marker(mark);
-        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
-            && self.stack.len() >= MAX_DEPTH
-        {
-            self.error = Some(ParseError {
-                pos,
-                message: format!("nests deeper than {MAX_DEPTH} levels"),
-            });
-            return;
-        }
-        if matches!(
-            event,
-            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
-        ) && !self.grow(1, pos)
-        {
-            return;
-        }
-        match event {
-            Event::Scalar(text, style, anchor, tag) => {
-                if crate::app::template::openings(&text) > MAX_PLACEHOLDERS {
-                    self.error = Some(ParseError {
-                        pos,
-                        message: format!(
-                            "holds more than {MAX_PLACEHOLDERS} `${{...}}` variables in one value, past what this tool expands; split or simplify it"
-                        ),
-                    });
-                    return;
-                }
-                let quoted = matches!(
-                    style,
-                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
-                );
-                let node = Node {
-                    value: Value::Scalar { text, quoted },
-                    pos,
-                    tag: tag_name(tag),
-                };
-                self.push_node(node, anchor);
-            }
-            Event::SequenceStart(anchor, tag) => {
-                self.stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    pos,
-                    tag: tag_name(tag),
-                    anchor,
-                });
-            }
-            Event::MappingStart(anchor, tag) => {
-                self.stack.push(Frame::Map {
-                    entries: Vec::new(),
-                    lines: HashMap::new(),
-                    key: None,
-                    pos,
-                    tag: tag_name(tag),
-                    anchor,
-                });
-            }
-            Event::SequenceEnd => {
-                if let Some(Frame::Seq {
-                    items,
-                    pos,
-                    tag,
-                    anchor,
-                }) = self.stack.pop()
-                {
-                    self.push_node(
-                        Node {
-                            value: Value::Seq(items),
-                            pos,
-                            tag,
-                        },
-                        anchor,
-                    );
-                }
-            }
-            Event::MappingEnd => {
-                if let Some(Frame::Map {
-                    entries,
-                    pos,
-                    tag,
-                    anchor,
-                    ..
-                }) = self.stack.pop()
-                {
-                    self.push_node(
-                        Node {
-                            value: Value::Map(merge_keys(entries)),
-                            pos,
-                            tag,
-                        },
-                        anchor,
-                    );
-                }
-            }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some((node, size)) => {
-                    let (mut node, size) = (node.clone(), *size);
-                    if !self.grow(size, pos) {
-                        return;
-                    }
-                    node.pos = pos;
-                    self.push_node(node, 0);
-                }
-                None => {
-                    self.error = Some(ParseError {
-                        pos,
-                        message: "alias to an unknown anchor".into(),
-                    })
-                }
-            },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
         }
     }
 }
@@ -576,7 +443,8 @@ mod tests {
             c[1].value,
             Value::Scalar {
                 text: "y".into(),
-                quoted: true
+                quoted: true,
+                kind: Kind::Str,
             }
         );
     }
@@ -658,5 +526,134 @@ mod tests {
     #[test]
     fn empty_text_is_an_empty_mapping() {
         assert_eq!(parse("").unwrap().as_map().map(<[_]>::len), Some(0));
+    }
+
+    /// The items of a sequence as text.
+    fn texts(node: &Node) -> Vec<Option<&str>> {
+        node.as_seq().unwrap().iter().map(Node::as_str).collect()
+    }
+
+    #[test]
+    fn a_one_pair_mapping_in_a_flow_sequence_reads_as_the_cli_reads_it() {
+        // Issue 30: one such output refused the whole app.
+        let doc = parse(
+            "Outputs:\n  A:\n    Value:\n      Fn::Join: ['/', ['Fn::GetAtt': [T, Arn], 'index', '*']]\n",
+        )
+        .unwrap();
+        let join = doc.path(&["Outputs", "A", "Value", "Fn::Join"]).unwrap();
+        let parts = &join.as_seq().unwrap()[1];
+        let pair = &parts.as_seq().unwrap()[0];
+        assert_eq!(
+            texts(pair.get("Fn::GetAtt").unwrap()),
+            [Some("T"), Some("Arn")]
+        );
+        assert_eq!(texts(parts)[1..], [Some("index"), Some("*")]);
+        assert_eq!(pair.pos, Pos { line: 4, col: 24 });
+    }
+
+    #[test]
+    fn json_style_lines_under_their_key_are_read_at_their_own_columns() {
+        // The CLI's parser does not look at indentation inside a flow
+        // collection or a quoted scalar; IAM statements are often written so.
+        let doc = parse(
+            "s:\n  - Action: [\n    \"s3:Get\",\n  \"s3:Put\"\n    ]\n    Resource: {\n    a: !Ref b}\n    Sid: \"one\ntwo\"\n",
+        )
+        .unwrap();
+        let statement = &doc.get("s").unwrap().as_seq().unwrap()[0];
+        let action = statement.get("Action").unwrap();
+        assert_eq!(texts(action), [Some("s3:Get"), Some("s3:Put")]);
+        assert_eq!(action.as_seq().unwrap()[1].pos, Pos { line: 4, col: 3 });
+        let (key, value) = statement.get("Resource").unwrap().entry("a").unwrap();
+        assert_eq!(
+            (key.pos, value.pos),
+            (Pos { line: 7, col: 5 }, Pos { line: 7, col: 13 })
+        );
+        assert_eq!(statement.get("Sid").and_then(Node::as_str), Some("one two"));
+    }
+
+    #[test]
+    fn whitespace_the_cli_allows_is_read_where_it_stands() {
+        let doc = parse("a:\tb\nc: [d]# note\n").unwrap();
+        assert_eq!(doc.get("a").and_then(Node::as_str), Some("b"));
+        assert_eq!(doc.get("c").map(texts), Some(vec![Some("d")]));
+        let doc = parse("--- key: value\n    other: x\n").unwrap();
+        assert_eq!(doc.entry("other").unwrap().0.pos, Pos { line: 2, col: 5 });
+    }
+
+    #[rstest::rstest]
+    #[case::second_document("a: 1\n---\nb: 2\n", "2:1", "more than one document")]
+    #[case::unknown_tag("a: !Length [x]\n", "1:4", "unknown tag `!Length`")]
+    #[case::wrong_standard_tag("a: !!int ten\n", "1:10", "not a valid `!!int`")]
+    #[case::keys_the_cli_reads_as_one("0x1f: a\n31: b\n", "2:1", "duplicate key `31`")]
+    #[case::merge_of_a_scalar("a: &x text\nb:\n  <<: *x\n", "3:7", "`<<` merges mappings only")]
+    #[case::empty_key(": v\n", "1:1", "starts with `:` and no key")]
+    #[case::flow_key_apart_from_its_colon(
+        "{\"a\"\n: b}\n",
+        "1:2",
+        "not on the line the key starts on"
+    )]
+    #[case::tag_into_a_flow_indicator("[!!str, a]\n", "1:7", "runs into a flow indicator")]
+    #[case::deeper_than_the_cli_reads(&format!("{}x{}", "[".repeat(99), "]".repeat(99)), "1:100", "nests deeper than 100 levels")]
+    fn what_the_cli_refuses_is_refused_at_its_place(
+        #[case] text: &str,
+        #[case] at: &str,
+        #[case] says: &str,
+    ) {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.pos.to_string(), at, "{err}");
+        assert!(err.message.contains(says), "{err}");
+    }
+
+    #[test]
+    fn scalars_mean_what_they_mean_to_the_cli() {
+        let doc = parse(
+            "a: yes\nb: 0o17\nc: .inf\nd: ~\ne: 2012-10-17\nf: 017\ng: !!str 1\nh: True\ni: '1'\nj: -.5\n",
+        )
+        .unwrap();
+        let json = doc.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"a": "yes", "b": 15, "c": null, "d": null, "e": "2012-10-17",
+                "f": 17, "g": "1", "h": true, "i": "1", "j": "-.5"})
+        );
+        assert_eq!(
+            doc.get("c").map(|n| &n.value),
+            Some(&Value::Scalar {
+                text: ".inf".into(),
+                quoted: false,
+                kind: Kind::Number(f64::INFINITY)
+            })
+        );
+    }
+
+    #[test]
+    fn tags_are_the_clis_intrinsic_functions() {
+        let doc = parse("a: !GetAtt T.Arn.Id\nb: !Sub ['${X}', {X: !Ref Y}]\nc: !Ref\n").unwrap();
+        assert_eq!(
+            doc.to_json(),
+            serde_json::json!({
+                "a": {"Fn::GetAtt": ["T", "Arn.Id"]},
+                "b": {"Fn::Sub": ["${X}", {"X": {"Ref": "Y"}}]},
+                "c": {"Ref": null},
+            })
+        );
+    }
+
+    #[test]
+    fn merges_follow_the_cli() {
+        // A key of the map wins over a merged one, the first merged
+        // mapping over the next; a quoted `'<<'` is an ordinary key.
+        let doc = parse(
+            "x: &x {k: 1, a: x}\ny: &y {k: 2, b: y}\nm:\n  <<: [*x, *y]\n  a: own\nq:\n  '<<': *x\n",
+        )
+        .unwrap();
+        assert_eq!(
+            doc.to_json()["m"],
+            serde_json::json!({"k": 1, "a": "own", "b": "y"})
+        );
+        assert_eq!(
+            doc.to_json()["q"],
+            serde_json::json!({"<<": {"k": 1, "a": "x"}})
+        );
     }
 }

