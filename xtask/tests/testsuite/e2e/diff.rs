@@ -5,13 +5,13 @@
 //! refused before any change and goes through with `--allow-replace`;
 //! its stacks are protected from deletion until `remove --allow-protected`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{git, Harness};
+use crate::support::{git, Harness};
 
 fn edit(path: &Path, from: &str, to: &str) -> Result<()> {
     let text = std::fs::read_to_string(path)?;

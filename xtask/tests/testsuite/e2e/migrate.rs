@@ -3,13 +3,12 @@
 //! migration resumed to the same state, a second run that writes nothing,
 //! and a different target item kept unless `--overwrite`.
 
-mod support;
 
 use std::collections::HashMap;
 
 use anyhow::Result;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use support::{arg, git, Harness};
+use crate::support::{arg, git, Harness};
 
 const MANIFEST: &str = r#"
 [stages.stage]

@@ -1,12 +1,12 @@
 //! Deploying against the real emulator through the real binary: order,
 //! protected stages, the lock, coordinated rollback and removal.
 
-mod support;
+use crate::support;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::chain::{base, chain, deploy_signalled, deployed_chain, events, statuses, top};
-use support::{arg, fixture, git, Harness};
+use crate::support::chain::{base, chain, deploy_signalled, deployed_chain, events, statuses, top};
+use crate::support::{arg, fixture, git, Harness};
 
 #[tokio::test]
 async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noop() -> Result<()> {

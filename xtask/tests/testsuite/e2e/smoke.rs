@@ -3,10 +3,9 @@
 //! handler that answers 500 and a route that lets a request without a token
 //! through.
 
-mod support;
 
 use anyhow::Result;
-use support::{arg, Harness};
+use crate::support::{arg, Harness};
 
 const MANIFEST: &str = "[stages.local]\nregion = \"us-east-1\"\nemulator = true\n";
 

@@ -5,13 +5,12 @@
 //! item is ✔ with its evidence and the run passes, read from the shared
 //! journals when this machine's are gone.
 
-mod support;
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{git, Harness};
+use crate::support::{git, Harness};
 
 fn commit(app: &Path, message: &str) {
     git(app, &["add", "-A"]);

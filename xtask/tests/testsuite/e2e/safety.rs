@@ -3,12 +3,12 @@
 //! protected stage passes its own smoke test without real users, and no
 //! smoke check or load request deletes data the run did not create there.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use support::{arg, git, Harness};
+use crate::support::{arg, git, Harness};
 
 /// Values no handler may ever see.
 const SECRETS: &[(&str, &str)] = &[

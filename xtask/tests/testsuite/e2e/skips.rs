@@ -2,11 +2,10 @@
 //! deploys the apps teams have: a `frameworkVersion: '3'` pin and a plugin
 //! from the registry. On the real emulator, through the real binary.
 
-mod support;
 
 use anyhow::Result;
-use support::chain::statuses;
-use support::{arg, Harness};
+use crate::support::chain::statuses;
+use crate::support::{arg, Harness};
 
 const SKIP_APP: &[(&str, &str)] = &[
     (

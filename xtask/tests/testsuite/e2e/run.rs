@@ -3,11 +3,11 @@
 //! after a failed, interrupted or killed run leaves the stacks that run
 //! never touched — and their data — where they are.
 
-mod support;
+use crate::support;
 
 use anyhow::Result;
-use support::chain::{base, chain, deploy_signalled, deployed_chain, statuses};
-use support::{arg, Harness};
+use crate::support::chain::{base, chain, deploy_signalled, deployed_chain, statuses};
+use crate::support::{arg, Harness};
 
 /// An error right after the lock is taken, in each command that takes it:
 /// the stage is unlocked afterwards and the journal says the run aborted.

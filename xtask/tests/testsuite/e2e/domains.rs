@@ -8,10 +8,9 @@
 //! (The emulator issues every certificate at once, so "not issued" is
 //! shown by the unit test of `judge`.)
 
-mod support;
 
 use anyhow::{Context, Result};
-use support::{arg, Harness};
+use crate::support::{arg, Harness};
 
 const SERVICE: &str = "service: web\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\n  deploymentBucket:\n    name: web-deployments-${sls:stage}\nfunctions:\n  hello:\n    handler: handler.hello\n    events:\n      - httpApi: GET /hello\n";
 

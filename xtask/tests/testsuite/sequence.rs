@@ -3,13 +3,13 @@
 //! to one service, a broken last stack rolled back, removal that leaves
 //! nothing, and two stages side by side that never touch each other.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, Harness};
+use crate::support::{arg, Harness};
 
 /// A copy of the bundled app that the test may change.
 fn copy_app(h: &Harness) -> Result<PathBuf> {

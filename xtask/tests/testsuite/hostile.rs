@@ -4,14 +4,14 @@
 //! (or a normal report), within bounded time and memory — never a crash,
 //! a hang or an exhausted machine.
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::arg;
+use crate::support::arg;
 
 /// A command's exit code and output, run with at most 2 GiB of address
 /// space and killed after a minute.

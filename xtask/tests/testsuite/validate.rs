@@ -3,13 +3,13 @@
 //! deep check maps cfn-lint back to serverless.yml; a deploy that would
 //! remove an imported export is refused.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 
 use anyhow::Result;
 use rstest::rstest;
-use support::{arg, fixture, Harness};
+use crate::support::{arg, fixture, Harness};
 use xtask::app::App;
 
 fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {

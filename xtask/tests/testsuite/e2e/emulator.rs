@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-mod support;
+use crate::support;
 
 use xtask::aws::emulator::{Backend, Emulator};
 use xtask::aws::Target;

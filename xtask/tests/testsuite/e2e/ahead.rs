@@ -7,12 +7,12 @@
 //! back as one deployed at its turn does, and the run's timeline is drawn
 //! beside its journal and by `report`.
 
-mod support;
+use crate::support;
 
 use anyhow::Result;
 use serde_json::Value;
-use support::chain::{events, statuses};
-use support::{arg, Harness};
+use crate::support::chain::{events, statuses};
+use crate::support::{arg, Harness};
 
 const MANIFEST: &str = r#"
 [app]

@@ -4,11 +4,10 @@
 //! chart next to the journals, an objective set too tight failing the run,
 //! and a protected stage refused without `--yes`.
 
-mod support;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, Harness};
+use crate::support::{arg, Harness};
 
 const MANIFEST: &str = "[app]\nname = \"mini\"\n\n[services.mini]\npath = \"mini\"\n\n[stages.local]\nregion = \"us-east-1\"\nemulator = true\n\n[stages.prod]\nregion = \"us-east-1\"\nprotected = true\n";
 

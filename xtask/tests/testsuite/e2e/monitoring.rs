@@ -6,13 +6,12 @@
 //! it, and the journal names what fired; a quiet bake keeps the deploy;
 //! `remove` takes the monitoring stack too.
 
-mod support;
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, watch, Harness};
+use crate::support::{arg, watch, Harness};
 
 const MANIFEST: &str = "[app]\nname = \"web\"\n\n[services.web]\npath = \"web\"\n\n[stages.dev]\nregion = \"us-east-1\"\n\n[stages.dev.monitoring]\nlatency_p95_ms = 2000\n";
 
