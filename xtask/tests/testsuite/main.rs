@@ -2,9 +2,12 @@
 //! keeps one `tests/testsuite`), so the suite is compiled and linked once
 //! instead of once per file.
 //!
-//! Every module at the top needs no emulator, except `sequence`: the
-//! three-stack sequence on tb365. Everything under `e2e` starts an
-//! emulator and deploys to it.
+//! Two tiers. Every module at the top needs no emulator, except
+//! `sequence`: the three-stack sequence on tb365, which `cargo test`
+//! always runs against an emulator of its own. Everything under `e2e`
+//! starts an emulator and runs where `CI` or `XTASK_E2E=1` is set; anywhere
+//! else each of its tests says that it was skipped and how to run it
+//! (`support/e2e.rs`).
 
 mod support;
 

@@ -1,11 +1,11 @@
 //! `cargo xtask plan` on apps of several shapes: every kind of reference
 //! makes an edge, waves allow parallel deploys, cycles are named.
 
-use crate::support;
-
 use std::process::Command;
 
 use serde_json::Value;
+
+use crate::support;
 use crate::support::{arg, fixture};
 
 fn xtask(args: &[&str]) -> support::Run {

@@ -381,3 +381,112 @@ fn imports_point_down_the_layers() {
         wrong.join("\n")
     );
 }
+
+/// The test functions of a file: each one's name and text, from its first
+/// attribute to its closing brace (rustfmt puts that at the line start).
+fn test_functions(text: &str) -> Vec<(String, String)> {
+    let is_test = |l: &str| {
+        let l = l.trim_start();
+        l.starts_with("#[test]") || l.starts_with("#[tokio::test") || l.starts_with("#[rstest")
+    };
+    let mut tests = Vec::new();
+    let mut current: Option<String> = None;
+    let mut marked = false;
+    for line in text.lines() {
+        if let Some(body) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+            if line.starts_with('}') {
+                let body = current.take().unwrap_or_default();
+                let name = body
+                    .split("fn ")
+                    .nth(1)
+                    .and_then(|rest| rest.split('(').next())
+                    .unwrap_or_default()
+                    .to_string();
+                tests.push((name, body));
+            }
+            continue;
+        }
+        if is_test(line) {
+            marked = true;
+        }
+        let fn_line = line.starts_with("fn ") || line.starts_with("async fn ");
+        if marked && fn_line {
+            marked = false;
+            current = Some(format!("{line}\n"));
+        }
+    }
+    tests
+}
+
+/// The two tiers stay two: every test under `e2e/` opens with the gate
+/// (it runs under `CI` or `XTASK_E2E=1`, and says so when it is skipped),
+/// and no test of the fast tier starts an emulator but the one sequence
+/// `cargo test` promises.
+#[test]
+fn every_end_to_end_test_is_gated_and_no_other_test_starts_an_emulator() {
+    let suite = workspace_root().join("xtask/tests/testsuite");
+    let mut problems = Vec::new();
+    let mut gated = 0;
+    for entry in std::fs::read_dir(suite.join("e2e")).unwrap().flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "mod.rs") {
+            continue;
+        }
+        for (name, body) in test_functions(&read(&path)) {
+            let opens_with_gate = body
+                .lines()
+                .skip_while(|l| !l.contains("fn "))
+                .skip_while(|l| !l.trim_end().ends_with('{'))
+                .nth(1)
+                .is_some_and(|first| first.trim() == "if support::e2e::skip() {");
+            if opens_with_gate {
+                gated += 1;
+            } else {
+                problems.push(format!(
+                    "{}: `{name}` does not open with `if support::e2e::skip() {{`",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        gated > 40,
+        "the end-to-end tier has its tests ({gated} found)"
+    );
+    // Spelled in pieces, so this file does not match itself.
+    let starts = [
+        ["Harness::", "start("].concat(),
+        ["Emulator::", "start("].concat(),
+        ["run(&[\"local\", ", "\"up\""].concat(),
+    ];
+    for entry in std::fs::read_dir(&suite).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            continue;
+        }
+        let text = read(&path);
+        let sequence = path.file_name().is_some_and(|n| n == "sequence.rs");
+        if sequence {
+            let tests = test_functions(&text);
+            if tests.len() != 1 {
+                problems.push(format!(
+                    "{}: the fast tier runs one sequence against the emulator, not {}",
+                    path.display(),
+                    tests.len()
+                ));
+            }
+            continue;
+        }
+        for start in &starts {
+            if text.contains(start.as_str()) {
+                problems.push(format!(
+                    "{}: a test of the fast tier starts an emulator (`{start}`); move it under e2e/",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

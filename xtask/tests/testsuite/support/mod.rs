@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod e2e;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
