@@ -196,3 +196,55 @@ fn local_up_status_down_leaves_nothing_behind() -> Result<()> {
     assert_eq!(status.status.code(), Some(1), "{}", text(&status));
     Ok(())
 }
+
+/// Whether `path` is on a file system in memory (tmpfs).
+fn in_memory(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a zeroed statfs is a valid out-parameter; the path is a C string.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } == 0;
+    ok && stat.f_type == libc::TMPFS_MAGIC
+}
+
+/// The environment variable `name` of a running process.
+fn environ(pid: u32, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|b| *b == 0).find_map(|entry| {
+        let entry = String::from_utf8_lossy(entry);
+        entry.strip_prefix(&format!("{name}=")).map(str::to_string)
+    })
+}
+
+/// Every warm Lambda worker unpacks its whole package (tb365's: about
+/// 4,000 files) into the emulator's TMPDIR, and the emulator deletes those
+/// trees on every update and removal of a function: on a busy disk that
+/// made one code update take 23 s. A private emulator keeps them in memory
+/// where the machine has a tmpfs, and leaves nothing there when it stops,
+/// nor after an owner that was killed (the next start sweeps it).
+#[tokio::test]
+async fn a_private_emulator_unpacks_lambda_code_in_memory_and_leaves_none_behind() -> Result<()> {
+    if support::e2e::skip() {
+        return Ok(());
+    }
+    let shm = std::path::Path::new("/dev/shm");
+    if !in_memory(shm) {
+        println!("not checked: this machine has no tmpfs at /dev/shm");
+        return Ok(());
+    }
+    // What a test killed with SIGKILL left: its owner is gone.
+    let stale = shm.join("xtask-ministack-999999999-1-0");
+    std::fs::create_dir_all(stale.join("ministack-lambda-x"))?;
+
+    let emulator = Emulator::start(Backend::Ministack).await?;
+    let pid = emulator.pid().context("a private ministack has a pid")?;
+    let tmp = std::path::PathBuf::from(environ(pid, "TMPDIR").context("the emulator's TMPDIR")?);
+    assert!(in_memory(&tmp), "{} is not in memory", tmp.display());
+    assert!(tmp.is_dir());
+    assert!(!stale.exists(), "a dead owner's folder was left in memory");
+    emulator.stop();
+    assert!(!tmp.exists(), "{} outlived its emulator", tmp.display());
+    Ok(())
+}
