@@ -586,3 +586,47 @@ fn help_says_a_config_program_is_run() {
         }
     }
 }
+
+/// The LocalStack backend (testcontainers, a Docker client) is built only
+/// with the `localstack` feature; a build without it says how to get it
+/// instead of starting anything.
+#[test]
+fn the_localstack_backend_is_there_only_when_asked_for() {
+    let sandbox = Sandbox::new("localstack-feature");
+    let output = sandbox.run(&["info", "local", "--emulator", "localstack"]);
+    let out = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{out}");
+    if cfg!(feature = "localstack") {
+        assert!(!out.contains("--features localstack"), "{out}");
+    } else {
+        assert!(
+            out.contains("this build has no LocalStack backend")
+                && out.contains("--features localstack"),
+            "{out}"
+        );
+    }
+
+    let manifest: toml::Table = read_toml("xtask/Cargo.toml");
+    for dependency in ["testcontainers", "testcontainers-modules"] {
+        assert_eq!(
+            manifest["dependencies"][dependency]["optional"].as_bool(),
+            Some(true),
+            "{dependency} is built into every binary"
+        );
+    }
+    let default = manifest["features"]
+        .get("default")
+        .and_then(|d| d.as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !default.iter().any(|f| f.as_str() == Some("localstack")),
+        "{default:?}"
+    );
+}
+
+fn read_toml(path: &str) -> toml::Table {
+    let path = xtask::sys::paths::workspace_root().join(path);
+    let text = std::fs::read_to_string(&path).expect("the manifest");
+    text.parse().expect("a TOML manifest")
+}

@@ -7,7 +7,7 @@
 //! always runs against an emulator of its own. Everything under `e2e`
 //! starts an emulator and runs where `CI` or `XTASK_E2E=1` is set; anywhere
 //! else each of its tests says that it was skipped and how to run it
-//! (`support/e2e.rs`).
+//! (`support/tier.rs`).
 
 mod support;
 

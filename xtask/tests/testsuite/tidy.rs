@@ -440,12 +440,12 @@ fn every_end_to_end_test_is_gated_and_no_other_test_starts_an_emulator() {
                 .skip_while(|l| !l.contains("fn "))
                 .skip_while(|l| !l.trim_end().ends_with('{'))
                 .nth(1)
-                .is_some_and(|first| first.trim() == "if support::e2e::skip() {");
+                .is_some_and(|first| first.trim() == "if support::e2e_skipped() {");
             if opens_with_gate {
                 gated += 1;
             } else {
                 problems.push(format!(
-                    "{}: `{name}` does not open with `if support::e2e::skip() {{`",
+                    "{}: `{name}` does not open with `if support::e2e_skipped() {{`",
                     path.display()
                 ));
             }

@@ -63,7 +63,7 @@ fn ms(value: &Value) -> u64 {
 
 #[tokio::test]
 async fn packaged_ahead_deploys_the_same_stacks_and_rolls_back_the_same_way() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("ahead").await?;

@@ -10,7 +10,7 @@ use crate::support::{arg, fixture, git, Harness};
 
 #[tokio::test]
 async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noop() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("tb365").await?;
@@ -73,7 +73,7 @@ async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noo
 
 #[tokio::test]
 async fn a_failure_in_the_last_stack_rolls_back_the_earlier_one() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("rollback").await?;
@@ -119,7 +119,7 @@ async fn a_failure_in_the_last_stack_rolls_back_the_earlier_one() -> Result<()> 
 
 #[tokio::test]
 async fn two_deploys_of_one_stage_at_once_the_second_is_refused() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("lock").await?;
@@ -148,7 +148,7 @@ async fn two_deploys_of_one_stage_at_once_the_second_is_refused() -> Result<()> 
 
 #[tokio::test]
 async fn protected_stages_are_refused_before_any_change() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("protected").await?;
@@ -202,7 +202,7 @@ async fn protected_stages_are_refused_before_any_change() -> Result<()> {
 
 #[tokio::test]
 async fn remove_goes_in_reverse_order_and_leaves_nothing() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("remove").await?;
@@ -259,7 +259,7 @@ async fn remove_goes_in_reverse_order_and_leaves_nothing() -> Result<()> {
 
 #[tokio::test]
 async fn only_refuses_a_service_whose_dependency_was_never_deployed() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("only").await?;
@@ -303,7 +303,7 @@ async fn only_refuses_a_service_whose_dependency_was_never_deployed() -> Result<
 
 #[tokio::test]
 async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("bootstrap").await?;
@@ -327,7 +327,7 @@ async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
 
 #[tokio::test]
 async fn rollback_returns_every_service_to_its_state_before_a_run() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("rollback-cmd").await?;
@@ -387,7 +387,7 @@ async fn rollback_returns_every_service_to_its_state_before_a_run() -> Result<()
 
 #[tokio::test]
 async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("interrupt").await?;
@@ -420,7 +420,7 @@ async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()
 
 #[tokio::test]
 async fn a_serverless_compose_app_deploys_in_order_with_its_params() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("compose").await?;
@@ -458,7 +458,7 @@ async fn a_serverless_compose_app_deploys_in_order_with_its_params() -> Result<(
 
 #[tokio::test]
 async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("killed").await?;
@@ -490,7 +490,7 @@ async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -
 /// before anything is made.
 #[tokio::test]
 async fn a_preview_stage_deploys_shows_its_info_and_is_removed() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("preview").await?;
@@ -617,7 +617,7 @@ fn pair(export: &str) -> [(&'static str, String); 3] {
 
 #[tokio::test]
 async fn a_deploy_that_removes_an_imported_export_is_refused() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("removed-export").await?;

@@ -47,7 +47,7 @@ const TEMPLATES_OUTPUT: &str = "    TemplatesTableName:\n      Value: !Ref Templ
 
 #[tokio::test]
 async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("diff").await?;
@@ -260,7 +260,7 @@ async fn diff_names_each_change_and_the_guard_keeps_prod_data() -> Result<()> {
 /// put there for it is gone after.
 #[tokio::test]
 async fn a_large_template_is_planned_through_the_deployment_bucket() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("diff-large").await?;

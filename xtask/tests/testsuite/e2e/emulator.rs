@@ -43,7 +43,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(
 
 #[tokio::test]
 async fn ministack_serves_dynamodb_and_stops_with_its_handle() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let emulator = Emulator::start(Backend::Ministack).await?;
@@ -85,7 +85,7 @@ async fn ministack_serves_dynamodb_and_stops_with_its_handle() -> Result<()> {
 
 #[tokio::test]
 async fn a_killed_emulator_gives_a_clear_error_not_a_hang() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let mut emulator = Emulator::start(Backend::Ministack).await?;
@@ -138,7 +138,7 @@ async fn a_killed_emulator_gives_a_clear_error_not_a_hang() -> Result<()> {
 
 #[tokio::test]
 async fn localstack_backend_runs_where_docker_does() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     if !support::docker_or_skip("localstack backend")? {
@@ -156,7 +156,7 @@ async fn localstack_backend_runs_where_docker_does() -> Result<()> {
 /// shown and stopped with its whole process group.
 #[test]
 fn local_up_status_down_leaves_nothing_behind() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let sandbox = Sandbox::new("local");
@@ -226,7 +226,7 @@ fn environ(pid: u32, name: &str) -> Option<String> {
 /// nor after an owner that was killed (the next start sweeps it).
 #[tokio::test]
 async fn a_private_emulator_unpacks_lambda_code_in_memory_and_leaves_none_behind() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let shm = std::path::Path::new("/dev/shm");

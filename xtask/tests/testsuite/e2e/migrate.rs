@@ -269,7 +269,7 @@ async fn count_objects(h: &Harness, bucket: &str) -> Result<usize> {
 
 #[tokio::test]
 async fn migrate_copies_verifies_and_a_second_run_writes_nothing() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("migrate").await?;
@@ -410,7 +410,7 @@ async fn migrate_copies_verifies_and_a_second_run_writes_nothing() -> Result<()>
 
 #[tokio::test]
 async fn a_killed_migration_resumes_to_the_same_state() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("migrate-kill").await?;
@@ -471,7 +471,7 @@ async fn a_killed_migration_resumes_to_the_same_state() -> Result<()> {
 
 #[tokio::test]
 async fn backups_are_taken_listed_and_restored_beside_the_table() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("backup").await?;
@@ -518,7 +518,7 @@ async fn backups_are_taken_listed_and_restored_beside_the_table() -> Result<()> 
 
 #[tokio::test]
 async fn cognito_users_move_with_their_groups_and_a_forced_reset() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("migrate-users").await?;
@@ -589,7 +589,7 @@ async fn cognito_users_move_with_their_groups_and_a_forced_reset() -> Result<()>
 /// nothing.
 #[tokio::test]
 async fn a_migration_into_a_locked_stage_is_refused() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("migrate-locked").await?;

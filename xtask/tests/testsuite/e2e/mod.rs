@@ -1,5 +1,5 @@
 //! The end-to-end tier: each test starts an emulator and deploys to it.
-//! Each opens with `if support::e2e::skip() { … }`: it runs under `CI` or
+//! Each opens with `if support::e2e_skipped() { … }`: it runs under `CI` or
 //! `XTASK_E2E=1`, and anywhere else says it was skipped and how to run it
 //! (the tidy test keeps every test here gated). CI runs these modules
 //! split over the jobs of a matrix (`ci.yml`), `.ci/run` all of them.

@@ -13,7 +13,7 @@ use crate::support::{arg, Harness};
 /// the stage is unlocked afterwards and the journal says the run aborted.
 #[tokio::test]
 async fn an_error_after_the_lock_leaves_the_stage_unlocked() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("lock-guard").await?;
@@ -100,7 +100,7 @@ async fn roll_back_and_check(h: &Harness, app_arg: &str, what: &str) -> Result<(
 
 #[tokio::test]
 async fn rollback_after_a_failed_run_leaves_untouched_stacks_and_data() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("undo-failed").await?;
@@ -129,7 +129,7 @@ async fn rollback_after_a_failed_run_leaves_untouched_stacks_and_data() -> Resul
 
 #[tokio::test]
 async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("undo-interrupted").await?;
@@ -150,7 +150,7 @@ async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() ->
 
 #[tokio::test]
 async fn rollback_after_a_killed_run_leaves_untouched_stacks_and_data() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("undo-killed").await?;
@@ -178,7 +178,7 @@ async fn rollback_after_a_killed_run_leaves_untouched_stacks_and_data() -> Resul
 
 #[tokio::test]
 async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("sigterm").await?;
@@ -210,7 +210,7 @@ async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
 
 #[tokio::test]
 async fn a_deploy_waits_for_a_held_lock_up_to_its_lock_timeout() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("lock-wait").await?;
@@ -277,7 +277,7 @@ fn deploy_waiting_for_the_lock(
 /// nothing, and the holder's lock stays.
 #[tokio::test]
 async fn an_interrupted_wait_exits_130_and_changes_nothing() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("lock-wait-interrupt").await?;
@@ -309,7 +309,7 @@ async fn an_interrupted_wait_exits_130_and_changes_nothing() -> Result<()> {
 /// whose state folder never saw it.
 #[tokio::test]
 async fn a_run_is_rolled_back_from_another_machine() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("other-machine").await?;
@@ -366,7 +366,7 @@ async fn a_run_is_rolled_back_from_another_machine() -> Result<()> {
 /// would): the run ends by itself, fails, and its journal says where.
 #[tokio::test]
 async fn a_deploy_whose_emulator_dies_ends_and_says_where_it_stopped() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("emulator-dies").await?;
@@ -413,7 +413,7 @@ async fn a_deploy_whose_emulator_dies_ends_and_says_where_it_stopped() -> Result
 /// deployed or removed, never half of each — and unlocked.
 #[tokio::test]
 async fn a_deploy_and_a_removal_at_once_one_is_refused() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("deploy-vs-remove").await?;
@@ -510,7 +510,7 @@ async fn plant(h: &Harness, run_id: &str, body: &str) -> Result<()> {
 /// a claim CloudFormation contradicts leaves the stacks and their data.
 #[tokio::test]
 async fn a_planted_or_corrupt_shared_journal_changes_nothing() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("planted-journal").await?;

@@ -49,7 +49,7 @@ impl Drop for LocalDown {
 
 #[tokio::test]
 async fn a_handler_sees_none_of_the_callers_secrets() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("env-leak").await?;
@@ -102,7 +102,7 @@ fn committed_tb365(h: &Harness) -> Result<std::path::PathBuf> {
 #[tokio::test]
 async fn a_rehearsal_of_prod_passes_its_smoke_and_never_touches_data_it_did_not_create(
 ) -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("rehearse-prod").await?;

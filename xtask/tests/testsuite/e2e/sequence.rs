@@ -9,7 +9,7 @@ use crate::support::{arg, Harness};
 
 #[tokio::test]
 async fn two_stages_rehearsed_side_by_side_stay_apart() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("stages").await?;

@@ -41,7 +41,7 @@ fn deploy(h: &Harness, app: &str) -> &'static str {
 
 #[tokio::test]
 async fn every_kind_of_change_is_deployed_and_an_unchanged_service_is_skipped() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("skips").await?;
@@ -97,7 +97,7 @@ async fn every_kind_of_change_is_deployed_and_an_unchanged_service_is_skipped() 
 #[tokio::test]
 async fn a_pinned_app_with_a_registry_plugin_deploys_smokes_and_redeploys_as_a_noop() -> Result<()>
 {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("plugins").await?;

@@ -95,7 +95,7 @@ fn mini(h: &Harness) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_deploy_smoke_tests_every_endpoint_with_a_real_token() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("smoke-ok").await?;
@@ -158,7 +158,7 @@ async fn a_deploy_smoke_tests_every_endpoint_with_a_real_token() -> Result<()> {
 
 #[tokio::test]
 async fn a_removed_spec_entry_fails_the_run_naming_the_endpoint() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("smoke-removed").await?;
@@ -178,7 +178,7 @@ async fn a_removed_spec_entry_fails_the_run_naming_the_endpoint() -> Result<()> 
 
 #[tokio::test]
 async fn an_endpoint_added_without_a_check_fails_the_run() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("smoke-added").await?;
@@ -205,7 +205,7 @@ async fn an_endpoint_added_without_a_check_fails_the_run() -> Result<()> {
 
 #[tokio::test]
 async fn a_handler_that_answers_500_fails_the_run() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("smoke-500").await?;
@@ -221,7 +221,7 @@ async fn a_handler_that_answers_500_fails_the_run() -> Result<()> {
 
 #[tokio::test]
 async fn a_route_that_lets_requests_without_a_token_through_fails_the_run() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("smoke-open").await?;
@@ -239,7 +239,7 @@ async fn a_route_that_lets_requests_without_a_token_through_fails_the_run() -> R
 /// edited spec alone.
 #[tokio::test]
 async fn init_writes_a_spec_the_first_deploy_passes() -> Result<()> {
-    if support::e2e::skip() {
+    if support::e2e_skipped() {
         return Ok(());
     }
     let h = Harness::start("smoke-init").await?;

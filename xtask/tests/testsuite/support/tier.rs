@@ -1,5 +1,5 @@
 //! The gate of the end-to-end tier, as rust-analyzer gates its slow tests:
-//! every test under `e2e` begins with `if support::e2e::skip() { … }`.
+//! every test under `e2e` begins with `if support::e2e_skipped() { … }`.
 //! It runs where `XTASK_E2E=1` is set or where `CI` is (GitHub Actions
 //! sets `CI=true`, and `.ci/run` sets `XTASK_E2E=1`): there nothing can
 //! turn it off. Anywhere else it says, on the terminal even while the test
@@ -26,7 +26,7 @@ pub fn skipped(test: &str) -> String {
 
 /// `true` when this test is to be skipped here, said on stderr.
 #[must_use]
-pub fn skip() -> bool {
+pub fn e2e_skipped() -> bool {
     let var = |name: &str| std::env::var(name).ok();
     if runs(var("CI").as_deref(), var(VARIABLE).as_deref()) {
         return false;
@@ -41,7 +41,7 @@ pub fn skip() -> bool {
 }
 
 #[test]
-fn the_tier_runs_under_ci_or_when_asked_and_says_how_to_run_a_skipped_test() {
+fn the_end_to_end_tier_runs_under_ci_or_when_asked_and_says_how_to_run_a_skipped_test() {
     assert!(!runs(None, None));
     assert!(!runs(Some(""), None));
     assert!(!runs(None, Some("0")));
