@@ -1,8 +1,9 @@
 //! The whole three-stack sequence on tb365, the one test against the
 //! emulator that `cargo test` always runs (the design's promise): bootstrap,
-//! deploy in order with smoke, a no-op redeploy, a change to one service, a
-//! broken last stack rolled back, and removal that leaves nothing. Two
-//! stages side by side are in the end-to-end tier (`e2e/sequence.rs`).
+//! deploy in order (the table first, then both APIs at once) with smoke, a
+//! no-op redeploy, a change to one service, a broken last stack rolled back,
+//! and removal that leaves nothing. Two stages side by side are in the
+//! end-to-end tier (`e2e/sequence.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -73,7 +74,8 @@ async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()
 
     // 1. Bootstrap, deploy in order, smoke every endpoint.
     xtask(&["bootstrap", "dev"]).ok();
-    xtask(&["deploy", "dev"]).ok();
+    let first = xtask(&["deploy", "dev"]);
+    first.ok();
     let journal = h.journal("tb365", "dev.rehearsal");
     assert_eq!(
         statuses(&journal),
@@ -83,14 +85,41 @@ async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()
             ("integration-api", "deployed")
         ])
     );
+    // Every endpoint answered as its smoke check says.
+    let smoke = journal["notes"]["smoke"].as_str().unwrap_or("");
     assert!(
-        journal["notes"]["smoke"]
-            .as_str()
-            .unwrap_or("")
-            .ends_with("0 failed, 0 skipped"),
-        "{}",
-        journal["notes"]
+        smoke.ends_with(" passed, 0 failed, 0 skipped") && !smoke.starts_with("0 "),
+        "{smoke}\n{}",
+        first.text
     );
+    assert!(
+        first.text.contains("endpoints:") && first.text.contains("/_aws/execute-api/"),
+        "{}",
+        first.text
+    );
+    // In order: the table first, then both APIs at once.
+    let events = support::chain::events(&journal);
+    let at = |m: &str| {
+        events
+            .iter()
+            .position(|e| e == m)
+            .unwrap_or_else(|| panic!("no event `{m}` in {events:?}"))
+    };
+    assert!(at("dynamodb: deployed") < at("image-api: started"));
+    assert!(at("dynamodb: deployed") < at("integration-api: started"));
+    assert!(at("image-api: started") < at("integration-api: deployed"));
+    assert!(at("integration-api: started") < at("image-api: deployed"));
+    for stack in [
+        "tb365-dynamodb-dev",
+        "tb365-image-api-dev",
+        "tb365-integration-api-dev",
+    ] {
+        let (status, _) = h
+            .stack(stack)
+            .await?
+            .unwrap_or_else(|| panic!("{stack} exists"));
+        assert_eq!(status, "CREATE_COMPLETE");
+    }
 
     // A redeploy of the unchanged app changes nothing.
     xtask(&["deploy", "dev"]).ok();

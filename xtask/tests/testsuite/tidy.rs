@@ -490,3 +490,103 @@ fn every_end_to_end_test_is_gated_and_no_other_test_starts_an_emulator() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// CI runs both tiers, and the end-to-end tier whole: ci.yml's fast job
+/// runs `cargo test` without it, then its matrix names every module under
+/// `e2e/` exactly once (under `CI`, which nothing in a workflow may set,
+/// none of their tests can skip), and `.ci/run` runs one tier after the
+/// other with `XTASK_E2E=1`.
+#[test]
+fn ci_runs_both_tiers_and_every_end_to_end_module() {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let root = workspace_root();
+    let modules: Vec<String> = read(&root.join("xtask/tests/testsuite/e2e/mod.rs"))
+        .lines()
+        .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+        .map(str::to_string)
+        .collect();
+    assert!(modules.len() > 10, "the e2e modules: {modules:?}");
+    let fast_tier = "cargo test --workspace --locked -- --skip e2e::";
+    let e2e_tier = "XTASK_E2E=1 cargo test --locked -p xtask --test testsuite -- e2e::";
+
+    let ci_path = root.join(".github/workflows/ci.yml");
+    let ci_text = read(&ci_path);
+    let ci = YamlLoader::load_from_str(&ci_text).expect("ci.yml is YAML");
+    let jobs = &ci[0]["jobs"];
+    let runs = |job: &Yaml| -> Vec<String> {
+        job["steps"]
+            .as_vec()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|s| s["run"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    if !runs(&jobs["fast"]).iter().any(|r| r.trim() == fast_tier) {
+        problems.push(format!("ci.yml: the `fast` job does not run `{fast_tier}`"));
+    }
+    let e2e = &jobs["e2e"];
+    if e2e["needs"].as_str() != Some("fast") {
+        problems.push("ci.yml: the `e2e` job does not follow the `fast` one (`needs: fast`)".into());
+    }
+    let e2e_runs = runs(e2e).join("\n");
+    for piece in [
+        "e2e::$module::",
+        "cargo test --locked -p xtask --test testsuite -- \"${filters[@]}\"",
+    ] {
+        if !e2e_runs.contains(piece) {
+            problems.push(format!("ci.yml: the `e2e` job's step does not say `{piece}`"));
+        }
+    }
+    let named: Vec<String> = e2e["strategy"]["matrix"]["include"]
+        .as_vec()
+        .map(|groups| {
+            groups
+                .iter()
+                .flat_map(|g| {
+                    g["modules"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for module in &modules {
+        let times = named.iter().filter(|n| *n == module).count();
+        if times != 1 {
+            problems.push(format!(
+                "ci.yml: the e2e matrix names module `{module}` {times} times, not once"
+            ));
+        }
+    }
+    for name in named.iter().filter(|n| !modules.contains(n)) {
+        problems.push(format!("ci.yml: the e2e matrix names `{name}`, which e2e/mod.rs does not have"));
+    }
+    for workflow in xtask::sys::workflows::files().expect("the workflows folder") {
+        for (n, line) in read(&workflow).lines().enumerate() {
+            let key = line.trim_start().trim_start_matches("- ");
+            if key.starts_with("CI:") || key.starts_with("XTASK_E2E:") {
+                problems.push(format!(
+                    "{}:{}: a workflow sets `{}`, which decides whether the end-to-end tier runs",
+                    workflow.display(),
+                    n + 1,
+                    key.trim()
+                ));
+            }
+        }
+    }
+
+    let ci_run = read(&root.join(".ci/run"));
+    for tier in [fast_tier, e2e_tier] {
+        if !ci_run.contains(tier) {
+            problems.push(format!(".ci/run does not run `{tier}`"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -9,69 +9,6 @@ use crate::support::chain::{base, chain, deploy_signalled, deployed_chain, event
 use crate::support::{arg, fixture, git, Harness};
 
 #[tokio::test]
-async fn tb365_deploys_in_order_with_the_apis_in_parallel_and_redeploys_as_a_noop() -> Result<()> {
-    if support::e2e_skipped() {
-        return Ok(());
-    }
-    let h = Harness::start("tb365").await?;
-    let first = h.run(&["deploy", "local"]);
-    first.ok();
-    let journal = h.journal("tb365", "local");
-    // Every endpoint answered as its smoke check says.
-    let smoke = journal["notes"]["smoke"].as_str().unwrap_or("");
-    assert!(
-        smoke.ends_with(" passed, 0 failed, 0 skipped") && !smoke.starts_with("0 "),
-        "{smoke}\n{}",
-        first.text
-    );
-    assert!(
-        first.text.contains("endpoints:") && first.text.contains("/_aws/execute-api/"),
-        "{}",
-        first.text
-    );
-    assert_eq!(
-        statuses(&journal),
-        vec![
-            ("dynamodb".into(), "deployed".into()),
-            ("image-api".into(), "deployed".into()),
-            ("integration-api".into(), "deployed".into())
-        ]
-    );
-    let events = events(&journal);
-    let at = |m: &str| {
-        events
-            .iter()
-            .position(|e| e == m)
-            .unwrap_or_else(|| panic!("no event `{m}` in {events:?}"))
-    };
-    assert!(at("dynamodb: deployed") < at("image-api: started"));
-    assert!(at("dynamodb: deployed") < at("integration-api: started"));
-    // Both APIs were running at once.
-    assert!(at("image-api: started") < at("integration-api: deployed"));
-    assert!(at("integration-api: started") < at("image-api: deployed"));
-    for stack in [
-        "tb365-dynamodb-local",
-        "tb365-image-api-local",
-        "tb365-integration-api-local",
-    ] {
-        let (status, _) = h
-            .stack(stack)
-            .await?
-            .unwrap_or_else(|| panic!("{stack} exists"));
-        assert_eq!(status, "CREATE_COMPLETE");
-    }
-
-    h.run(&["deploy", "local"]).ok();
-    let again = h.journal("tb365", "local");
-    assert!(
-        statuses(&again).iter().all(|(_, s)| s == "unchanged"),
-        "{:?}",
-        statuses(&again)
-    );
-    Ok(())
-}
-
-#[tokio::test]
 async fn a_failure_in_the_last_stack_rolls_back_the_earlier_one() -> Result<()> {
     if support::e2e_skipped() {
         return Ok(());

@@ -1,14 +1,16 @@
-//! What must never happen to a team's data or secrets, shown on the real
-//! emulator: app code never sees the caller's credentials, a rehearsal of a
-//! protected stage passes its own smoke test without real users, and no
-//! smoke check or load request deletes data the run did not create there.
+//! What must never happen to a team's secrets, shown on the real emulator:
+//! app code never sees the caller's credentials. (That a rehearsal of a
+//! protected stage passes its own smoke test without real users, and that
+//! no smoke check or load request deletes data the run did not create
+//! there, is shown on the checklist's rehearsal of prod, `checklist.rs`,
+//! which deploys the same app.)
 
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
 use crate::support;
-use crate::support::{arg, git, Harness};
+use crate::support::{arg, Harness};
 
 /// Values no handler may ever see.
 const SECRETS: &[(&str, &str)] = &[
@@ -86,130 +88,5 @@ async fn a_handler_sees_none_of_the_callers_secrets() -> Result<()> {
             "a handler saw the caller's {name}: {body}"
         );
     }
-    Ok(())
-}
-
-/// tb365 in a git work tree of its own, as a protected stage needs.
-fn committed_tb365(h: &Harness) -> Result<std::path::PathBuf> {
-    let app = h.copy_fixture("tb365")?;
-    std::fs::write(app.join(".gitignore"), ".serverless/\nnode_modules/\n")?;
-    git(&app, &["init", "-q"]);
-    git(&app, &["add", "."]);
-    git(&app, &["commit", "-qm", "tb365"]);
-    Ok(app)
-}
-
-#[tokio::test]
-async fn a_rehearsal_of_prod_passes_its_smoke_and_never_touches_data_it_did_not_create(
-) -> Result<()> {
-    if support::e2e_skipped() {
-        return Ok(());
-    }
-    let h = Harness::start("rehearse-prod").await?;
-    let app = committed_tb365(&h)?;
-    let app_arg = arg(&app);
-    let without_smoke_user = |args: &[&str]| {
-        let mut cmd = h.xtask(args);
-        cmd.env_remove("SMOKE_USERNAME")
-            .env_remove("SMOKE_PASSWORD");
-        support::Run::from(cmd.output().expect("xtask runs"))
-    };
-    without_smoke_user(&["bootstrap", "prod", "--rehearse", "--app", &app_arg]).ok();
-    let deploy = without_smoke_user(&["deploy", "prod", "--rehearse", "--yes", "--app", &app_arg]);
-    deploy.ok();
-    assert!(
-        deploy
-            .text
-            .contains("set SMOKE_USERNAME and SMOKE_PASSWORD"),
-        "the rehearsal says what the real stage needs:\n{}",
-        deploy.text
-    );
-    let journal = h.journal("tb365", "prod.rehearsal");
-    let smoke = journal["notes"]["smoke"].as_str().unwrap_or_default();
-    assert!(
-        smoke.ends_with("0 failed, 0 skipped"),
-        "every check ran and passed: {smoke}"
-    );
-
-    // A customer's design, and a check that would delete it by its id.
-    let (_, outputs) = h
-        .stack("tb365-image-api-prod")
-        .await?
-        .context("the image API is deployed")?;
-    let api = outputs.get("HttpApiId").context("an HTTP API id")?;
-    let designs = format!("{}/_aws/execute-api/{api}/designs", h.emulator.endpoint());
-    let client = reqwest::Client::new();
-    let created = client
-        .post(&designs)
-        .json(
-            &serde_json::json!({ "id": "customer-42", "name": "theirs", "width": 1, "height": 1 }),
-        )
-        .send()
-        .await?;
-    assert!(created.status().is_success(), "{}", created.status());
-    let spec = app.join("smoke.toml");
-    let mut text = std::fs::read_to_string(&spec)?;
-    text.push_str("\n[[check]]\nservice = \"image-api\"\nname = \"delete a fixed design\"\nmethod = \"DELETE\"\npath = \"/designs/{id}\"\nparams = { id = \"customer-42\" }\nexpect = 204\n");
-    std::fs::write(&spec, &text)?;
-    let still_there = || async {
-        let answer = client.get(format!("{designs}/customer-42")).send().await?;
-        anyhow::Ok(answer.status().as_u16())
-    };
-
-    let smoke = without_smoke_user(&["smoke", "prod", "--rehearse", "--app", &app_arg]);
-    assert_eq!(smoke.code, Some(1), "{}", smoke.text);
-    assert!(
-        smoke.text.contains(
-            "path parameter `id` of route `DELETE /designs/{id}` is `customer-42`, which this run did not make"
-        ),
-        "{}",
-        smoke.text
-    );
-    assert_eq!(
-        still_there().await?,
-        200,
-        "the customer's design was deleted"
-    );
-
-    // Load leaves the check out: it sends only reads to a protected stage.
-    let load = [
-        "load",
-        "prod",
-        "--rehearse",
-        "--yes",
-        "--duration",
-        "2s",
-        "--warmup",
-        "0s",
-    ];
-    let loaded =
-        without_smoke_user(&[&load[..], &["--format", "json", "--app", &app_arg]].concat());
-    let report: serde_json::Value = serde_json::from_str(&loaded.stdout)
-        .with_context(|| format!("a JSON report:\n{}", loaded.text))?;
-    let left_out = report["left_out"].to_string();
-    assert!(
-        left_out.contains("DELETE /designs/{id} in image-api: sends DELETE"),
-        "{report}"
-    );
-    assert_eq!(
-        still_there().await?,
-        200,
-        "load deleted the customer's design"
-    );
-
-    // The drill: the same check said to write nothing. The spec is refused
-    // before anything is sent, by smoke and by load.
-    std::fs::write(
-        &spec,
-        format!("{text}mutates = false\nwhy = \"the API refuses it\"\n"),
-    )?;
-    let refused = "`mutates = false` may mark a check whose writes are all POSTs";
-    without_smoke_user(&["smoke", "prod", "--rehearse", "--app", &app_arg]).fails_with(refused);
-    without_smoke_user(&[&load[..], &["--app", &app_arg]].concat()).fails_with(refused);
-    assert_eq!(
-        still_there().await?,
-        200,
-        "the customer's design was deleted"
-    );
     Ok(())
 }
