@@ -5,7 +5,7 @@
 //! Built from yaml-rust2's event parser, and held to what the Serverless
 //! CLI reads: js-yaml with osls's CloudFormation schema (`schema.rs`).
 //! Where the two parsers differ, the CLI is followed, since it is what
-//! deploys, and `tests/yaml_parity.rs` compares them document by document.
+//! deploys, and `tests/testsuite/yaml_parity.rs` compares them document by document.
 //! Aliases are resolved by copying the anchored node, so consumers never
 //! see them; merges (`<<`) are applied; tags are resolved, so a node keeps
 //! a tag only when it is a CloudFormation function (`!GetAtt`).

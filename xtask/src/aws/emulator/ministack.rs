@@ -1,8 +1,10 @@
 //! The ministack backend: the pinned emulator as a child process.
 //!
 //! A private instance lives in a fresh folder under `target/xtask-tmp/`
-//! (state, tmp, log) on a free loopback port, and is stopped with its whole
-//! process group (its Lambda workers included) when the handle drops. The
+//! (state, log) on a free loopback port, unpacks Lambda code into a folder
+//! in memory where the machine has one (`/dev/shm`; else beside its state),
+//! and is stopped with its whole process group (its Lambda workers
+//! included) when the handle drops, both folders removed. The
 //! long-lived instance of `cargo xtask local` uses the same start and ready
 //! code with a detached lifetime.
 
@@ -29,19 +31,36 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Ministack {
     child: Child,
     port: u16,
-    run_dir: PathBuf,
+    layout: Layout,
     exit: Option<std::process::ExitStatus>,
 }
 
 /// Where a ministack keeps its files.
+#[derive(Clone)]
 pub struct Layout {
     pub run_dir: PathBuf,
+    /// Its TMPDIR, where every warm Lambda worker unpacks its package.
+    tmp: PathBuf,
 }
 
 impl Layout {
+    /// Everything in `run_dir` (the long-lived emulator of `cargo xtask
+    /// local`, which may run for days: its unpacked code stays on disk).
     pub fn new(run_dir: PathBuf) -> Layout {
-        Layout { run_dir }
+        let tmp = run_dir.join("tmp");
+        Layout { run_dir, tmp }
     }
+
+    /// A private emulator's: its TMPDIR in memory where the machine has
+    /// room there ([`memory_dir`]), else in `run_dir`.
+    fn private(run_dir: PathBuf) -> Layout {
+        let mut layout = Layout::new(run_dir);
+        if let Some(tmp) = memory_dir() {
+            layout.tmp = tmp;
+        }
+        layout
+    }
+
     pub fn log(&self) -> PathBuf {
         self.run_dir.join("ministack.log")
     }
@@ -49,7 +68,80 @@ impl Layout {
         self.run_dir.join("state")
     }
     fn tmp(&self) -> PathBuf {
-        self.run_dir.join("tmp")
+        self.tmp.clone()
+    }
+
+    /// Removes every folder of the layout.
+    fn remove(&self) {
+        let _ = fs::remove_dir_all(&self.run_dir);
+        let _ = fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// The file system in memory that private emulators unpack Lambda code into.
+const MEMORY: &str = "/dev/shm";
+/// How their folders there start; the rest is the owner's mark and a number.
+const MEMORY_PREFIX: &str = "xtask-ministack-";
+/// The room a private emulator wants there: tb365 unpacked by every warm
+/// worker of a deploy's smoke test is about 0.7 GB.
+const MEMORY_ROOM: u64 = 2 << 30;
+
+/// A fresh folder in memory for a private emulator's TMPDIR, or `None`
+/// where the machine has no tmpfs at [`MEMORY`] with [`MEMORY_ROOM`] free.
+///
+/// Every warm Lambda worker unpacks its function's whole package there
+/// (tb365's: about 4,000 files, 26 MB), and the emulator deletes those
+/// trees whenever a function is updated or removed. On a busy disk one
+/// code update of a warm function took 23 s (a tb365 change deploy over
+/// 100 s); in memory about a second. The folder is named after its owner
+/// (`process::owner_mark`), so one left by an owner that was killed before
+/// it could clean up is swept by the next start instead of holding memory.
+fn memory_dir() -> Option<PathBuf> {
+    let memory = Path::new(MEMORY);
+    if !tmpfs_with_room(memory, MEMORY_ROOM) {
+        return None;
+    }
+    sweep_memory(memory);
+    let owner = process::owner_mark().replace(':', "-");
+    unique_dir(memory, &format!("{MEMORY_PREFIX}{owner}")).ok()
+}
+
+/// Whether `path` is on a tmpfs with at least `room` bytes free.
+fn tmpfs_with_room(path: &Path, room: u64) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs fills the zeroed struct we own; the path is a valid C
+    // string that outlives the call.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return false;
+    }
+    let free = u64::try_from(stat.f_bavail)
+        .unwrap_or(0)
+        .saturating_mul(u64::try_from(stat.f_bsize).unwrap_or(0));
+    stat.f_type == libc::TMPFS_MAGIC && free >= room
+}
+
+/// Removes the folders in memory whose owner no longer runs.
+fn sweep_memory(memory: &Path) {
+    let Ok(entries) = fs::read_dir(memory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(MEMORY_PREFIX) else {
+            continue;
+        };
+        // `<pid>-<start>-<n>`: the owner's mark, then the folder's number.
+        let mut parts = rest.splitn(3, '-');
+        let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if !process::owner_alive(&format!("{pid}:{start}")) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -57,8 +149,9 @@ impl Layout {
 pub fn spawn(layout: &Layout, port: u16, lifetime: Lifetime) -> Result<Child> {
     let program = tools::ministack(true)?;
     fs::create_dir_all(layout.state())
-        .and_then(|_| fs::create_dir_all(layout.tmp()))
         .with_context(|| format!("cannot create {}", paths::display(&layout.run_dir)))?;
+    fs::create_dir_all(layout.tmp())
+        .with_context(|| format!("cannot create {}", paths::display(&layout.tmp())))?;
     let log = fs::File::create(layout.log())
         .with_context(|| format!("cannot create {}", paths::display(&layout.log())))?;
     let mut cmd = Command::new(&program);
@@ -132,17 +225,23 @@ impl Ministack {
         let scratch = paths::scratch_dir();
         fs::create_dir_all(&scratch)?;
         let run_dir = unique_dir(&scratch, "ministack")?;
-        let layout = Layout::new(run_dir.clone());
+        let layout = Layout::private(run_dir);
         // A free port can be taken by someone else between our probe and the
         // emulator's bind; try a few.
         let mut last_err = None;
         for _ in 0..3 {
             let port = process::free_port()?;
-            let child = spawn(&layout, port, Lifetime::Attached)?;
+            let child = match spawn(&layout, port, Lifetime::Attached) {
+                Ok(child) => child,
+                Err(err) => {
+                    layout.remove();
+                    return Err(err);
+                }
+            };
             let mut ministack = Ministack {
                 child,
                 port,
-                run_dir: run_dir.clone(),
+                layout: layout.clone(),
                 exit: None,
             };
             let ready = {
@@ -186,7 +285,7 @@ impl Ministack {
             self.exit = self.child.try_wait().ok().flatten();
         }
         let status = self.exit?;
-        let log = Layout::new(self.run_dir.clone()).log();
+        let log = self.layout.log();
         Some(format!(
             "the process exited ({status}); last lines of {}:\n{}",
             paths::display(&log),
@@ -198,7 +297,7 @@ impl Ministack {
 impl Drop for Ministack {
     fn drop(&mut self) {
         process::stop_child(&mut self.child, Duration::from_secs(5));
-        let _ = fs::remove_dir_all(&self.run_dir);
+        self.layout.remove();
     }
 }
 

@@ -3,14 +3,17 @@
 //! - `ministack` (default): a child process on a free loopback port, with
 //!   per-run state and tmp folders, stopped with its Lambda workers on drop.
 //! - `localstack`: the LocalStack container through testcontainers, where a
-//!   Docker engine runs. The free image has no HTTP APIs (API Gateway v2) and
-//!   no Cognito user pools, so tb365's APIs cannot run on it; set
-//!   `LOCALSTACK_AUTH_TOKEN` to use the Pro image, which has both.
+//!   Docker engine runs, in a build with the `localstack` feature (the
+//!   default build carries no Docker client). The free image has no HTTP
+//!   APIs (API Gateway v2) and no Cognito user pools, so tb365's APIs cannot
+//!   run on it; set `LOCALSTACK_AUTH_TOKEN` to use the Pro image, which has
+//!   both.
 //! - `external`: an endpoint the user already runs, from `AWS_ENDPOINT_URL`.
 //!
 //! An [`Emulator`] owns what it started: dropping it stops the process or
 //! container, so no emulator outlives the command or test that made it.
 
+#[cfg(feature = "localstack")]
 pub mod localstack;
 pub mod ministack;
 pub(crate) mod resident;
@@ -52,6 +55,7 @@ pub struct Emulator {
 enum Handle {
     Ministack(ministack::Ministack),
     /// Held for its destructor, which removes the container.
+    #[cfg(feature = "localstack")]
     #[allow(dead_code)]
     Localstack(Box<localstack::Container>),
     /// Somebody else's process (an external endpoint, or the long-lived
@@ -71,6 +75,7 @@ impl Emulator {
                     handle: Handle::Ministack(ministack),
                 })
             }
+            #[cfg(feature = "localstack")]
             Backend::Localstack => {
                 let container = localstack::Container::start().await?;
                 Ok(Emulator {
@@ -79,6 +84,10 @@ impl Emulator {
                     handle: Handle::Localstack(Box::new(container)),
                 })
             }
+            #[cfg(not(feature = "localstack"))]
+            Backend::Localstack => bail!(
+                "this build has no LocalStack backend; build the tool with it (`cargo run -p xtask --features localstack -- …`), or use `--emulator ministack`"
+            ),
             Backend::External => Emulator::external_from_env().await,
         }
     }
@@ -122,7 +131,9 @@ impl Emulator {
     pub fn is_running(&mut self) -> bool {
         match &mut self.handle {
             Handle::Ministack(m) => m.is_running(),
-            Handle::Localstack(_) | Handle::Borrowed => true,
+            #[cfg(feature = "localstack")]
+            Handle::Localstack(_) => true,
+            Handle::Borrowed => true,
         }
     }
 

@@ -3,8 +3,6 @@
 //! resolver resolves. And the audit reads a fallback that is a reference
 //! as a reference, not as a stage name.
 
-mod support;
-
 use std::process::Command;
 
 use anyhow::{Context, Result};

@@ -3,14 +3,13 @@
 //! deep check maps cfn-lint back to serverless.yml; a deploy that would
 //! remove an imported export is refused.
 
-mod support;
-
 use std::process::Command;
 
-use anyhow::Result;
 use rstest::rstest;
-use support::{arg, fixture, Harness};
 use xtask::app::App;
+
+use crate::support;
+use crate::support::{arg, fixture};
 
 fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
@@ -394,55 +393,4 @@ fn deep_validation_maps_cfn_lint_back_to_the_line() {
         finding["message"].as_str().unwrap_or("").contains("99999"),
         "{finding}"
     );
-}
-
-/// `base` exports `export`; `top` imports `export` too.
-fn pair(export: &str) -> [(&'static str, String); 3] {
-    [
-        ("deploy.toml", "[stages.dev]\nregion = \"us-east-1\"\n".to_string()),
-        (
-            "base/serverless.yml",
-            format!(
-                "service: pair-base\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    Data:\n      Type: AWS::S3::Bucket\n  Outputs:\n    DataBucket:\n      Value: !Ref Data\n      Export:\n        Name: {export}\n"
-            ),
-        ),
-        (
-            "top/serverless.yml",
-            format!("service: pair-top\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        Tags:\n          - Key: data\n            Value: !ImportValue {export}\n"),
-        ),
-    ]
-}
-
-#[tokio::test]
-async fn a_deploy_that_removes_an_imported_export_is_refused() -> Result<()> {
-    let h = Harness::start("removed-export").await?;
-    let files = pair("pair-${sls:stage}-data");
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
-    let app = h.app("pair", &refs);
-    let app_arg = arg(&app);
-    h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-    h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .ok();
-
-    // Rename the export in both files: the app is consistent, but the
-    // deployed top still imports the old name, and base deploys first.
-    let renamed = pair("pair-${sls:stage}-data-bucket");
-    std::fs::write(app.join("base/serverless.yml"), &renamed[1].1)?;
-    std::fs::write(app.join("top/serverless.yml"), &renamed[2].1)?;
-    let run = h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg]);
-    run.fails_with("imported-export-removed");
-    run.fails_with("deployed top (stack pair-top-dev) still import");
-    run.fails_with("first deploy top (stack pair-top-dev) without the import");
-    run.fails_with("base/serverless.yml:10");
-    let (_, outputs) = h.stack("pair-base-dev").await?.expect("base is deployed");
-    assert!(outputs.contains_key("DataBucket"));
-    let cfn = aws_sdk_cloudformation::Client::new(&h.sdk().await);
-    let imports = cfn
-        .list_imports()
-        .export_name("pair-dev-data")
-        .send()
-        .await?;
-    assert_eq!(imports.imports(), ["pair-top-dev"], "nothing changed");
-    Ok(())
 }

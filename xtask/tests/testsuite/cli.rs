@@ -5,16 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use xtask::sys::process;
 
 /// A sandbox for one test: its own state and tool folders.
-struct Sandbox {
-    dir: PathBuf,
+pub(crate) struct Sandbox {
+    pub(crate) dir: PathBuf,
 }
 
 impl Sandbox {
-    fn new(name: &str) -> Sandbox {
+    pub(crate) fn new(name: &str) -> Sandbox {
         let dir =
             xtask::sys::paths::scratch_dir().join(format!("cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -36,7 +35,7 @@ impl Sandbox {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.xtask(args).output().expect("the xtask binary runs")
     }
 }
@@ -56,7 +55,7 @@ impl Drop for Sandbox {
     }
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -122,46 +121,6 @@ fn doctor_fails_when_a_required_tool_is_missing() {
         out.contains("✘ python ≥ 3.10") && out.contains("fix:"),
         "{out}"
     );
-}
-
-#[test]
-fn local_up_status_down_leaves_nothing_behind() -> Result<()> {
-    let sandbox = Sandbox::new("local");
-    let up = sandbox.run(&["local", "up", "--port", &process::free_port()?.to_string()]);
-    assert!(up.status.success(), "{}", text(&up));
-    let out = text(&up);
-    assert!(
-        out.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"),
-        "{out}"
-    );
-
-    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-        sandbox.dir.join("state/local/emulator.json"),
-    )?)?;
-    let pid = record["pid"].as_u64().expect("a pid") as u32;
-    assert!(process::is_alive(pid));
-
-    let status = sandbox.run(&["local", "status"]);
-    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
-    assert!(text(&status).contains("healthy"));
-
-    // A second `up` reuses the running emulator.
-    let again = sandbox.run(&["local", "up"]);
-    assert!(text(&again).contains("already running"), "{}", text(&again));
-
-    let logs = sandbox.run(&["local", "logs", "--lines", "5"]);
-    assert!(logs.status.success(), "{}", text(&logs));
-
-    let down = sandbox.run(&["local", "down"]);
-    assert!(down.status.success(), "{}", text(&down));
-    assert!(
-        !process::group_alive(pid),
-        "the emulator's process group survived `local down`"
-    );
-
-    let status = sandbox.run(&["local", "status"]);
-    assert_eq!(status.status.code(), Some(1), "{}", text(&status));
-    Ok(())
 }
 
 /// Any endpoint override, service-specific ones included, keeps a command
@@ -671,4 +630,48 @@ fn help_says_a_config_program_is_run() {
             );
         }
     }
+}
+
+/// The LocalStack backend (testcontainers, a Docker client) is built only
+/// with the `localstack` feature; a build without it says how to get it
+/// instead of starting anything.
+#[test]
+fn the_localstack_backend_is_there_only_when_asked_for() {
+    let sandbox = Sandbox::new("localstack-feature");
+    let output = sandbox.run(&["info", "local", "--emulator", "localstack"]);
+    let out = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{out}");
+    if cfg!(feature = "localstack") {
+        assert!(!out.contains("--features localstack"), "{out}");
+    } else {
+        assert!(
+            out.contains("this build has no LocalStack backend")
+                && out.contains("--features localstack"),
+            "{out}"
+        );
+    }
+
+    let manifest: toml::Table = read_toml("xtask/Cargo.toml");
+    for dependency in ["testcontainers", "testcontainers-modules"] {
+        assert_eq!(
+            manifest["dependencies"][dependency]["optional"].as_bool(),
+            Some(true),
+            "{dependency} is built into every binary"
+        );
+    }
+    let default = manifest["features"]
+        .get("default")
+        .and_then(|d| d.as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !default.iter().any(|f| f.as_str() == Some("localstack")),
+        "{default:?}"
+    );
+}
+
+fn read_toml(path: &str) -> toml::Table {
+    let path = xtask::sys::paths::workspace_root().join(path);
+    let text = std::fs::read_to_string(&path).expect("the manifest");
+    text.parse().expect("a TOML manifest")
 }

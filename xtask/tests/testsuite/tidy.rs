@@ -537,3 +537,219 @@ fn no_import_circle_anywhere() {
             .join("\n")
     );
 }
+
+/// The test functions of a file: each one's name and text, from its first
+/// attribute to its closing brace (rustfmt puts that at the line start).
+fn test_functions(text: &str) -> Vec<(String, String)> {
+    let is_test = |l: &str| {
+        let l = l.trim_start();
+        l.starts_with("#[test]") || l.starts_with("#[tokio::test") || l.starts_with("#[rstest")
+    };
+    let mut tests = Vec::new();
+    let mut current: Option<String> = None;
+    let mut marked = false;
+    for line in text.lines() {
+        if let Some(body) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+            if line.starts_with('}') {
+                let body = current.take().unwrap_or_default();
+                let name = body
+                    .split("fn ")
+                    .nth(1)
+                    .and_then(|rest| rest.split('(').next())
+                    .unwrap_or_default()
+                    .to_string();
+                tests.push((name, body));
+            }
+            continue;
+        }
+        if is_test(line) {
+            marked = true;
+        }
+        let fn_line = line.starts_with("fn ") || line.starts_with("async fn ");
+        if marked && fn_line {
+            marked = false;
+            current = Some(format!("{line}\n"));
+        }
+    }
+    tests
+}
+
+/// The two tiers stay two: every test under `e2e/` opens with the gate
+/// (it runs under `CI` or `XTASK_E2E=1`, and says so when it is skipped),
+/// and no test of the fast tier starts an emulator but the one sequence
+/// `cargo test` promises.
+#[test]
+fn every_end_to_end_test_is_gated_and_no_other_test_starts_an_emulator() {
+    let suite = workspace_root().join("xtask/tests/testsuite");
+    let mut problems = Vec::new();
+    let mut gated = 0;
+    for entry in std::fs::read_dir(suite.join("e2e")).unwrap().flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "mod.rs") {
+            continue;
+        }
+        for (name, body) in test_functions(&read(&path)) {
+            let opens_with_gate = body
+                .lines()
+                .skip_while(|l| !l.contains("fn "))
+                .skip_while(|l| !l.trim_end().ends_with('{'))
+                .nth(1)
+                .is_some_and(|first| first.trim() == "if support::e2e_skipped() {");
+            if opens_with_gate {
+                gated += 1;
+            } else {
+                problems.push(format!(
+                    "{}: `{name}` does not open with `if support::e2e_skipped() {{`",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        gated > 40,
+        "the end-to-end tier has its tests ({gated} found)"
+    );
+    // Spelled in pieces, so this file does not match itself.
+    let starts = [
+        ["Harness::", "start("].concat(),
+        ["Emulator::", "start("].concat(),
+        ["run(&[\"local\", ", "\"up\""].concat(),
+    ];
+    for entry in std::fs::read_dir(&suite).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            continue;
+        }
+        let text = read(&path);
+        let sequence = path.file_name().is_some_and(|n| n == "sequence.rs");
+        if sequence {
+            let tests = test_functions(&text);
+            if tests.len() != 1 {
+                problems.push(format!(
+                    "{}: the fast tier runs one sequence against the emulator, not {}",
+                    path.display(),
+                    tests.len()
+                ));
+            }
+            continue;
+        }
+        for start in &starts {
+            if text.contains(start.as_str()) {
+                problems.push(format!(
+                    "{}: a test of the fast tier starts an emulator (`{start}`); move it under e2e/",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// CI runs both tiers, and the end-to-end tier whole: ci.yml's fast job
+/// runs `cargo test` without it, then its matrix names every module under
+/// `e2e/` exactly once (under `CI`, which nothing in a workflow may set,
+/// none of their tests can skip), and `.ci/run` runs one tier after the
+/// other with `XTASK_E2E=1`.
+#[test]
+fn ci_runs_both_tiers_and_every_end_to_end_module() {
+    use serde_json::Value as Yaml;
+    let root = workspace_root();
+    let modules: Vec<String> = read(&root.join("xtask/tests/testsuite/e2e/mod.rs"))
+        .lines()
+        .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+        .map(str::to_string)
+        .collect();
+    assert!(modules.len() > 10, "the e2e modules: {modules:?}");
+    let fast_tier = "cargo test --workspace --locked -- --skip e2e::";
+    let e2e_tier = "XTASK_E2E=1 cargo test --locked -p xtask --test testsuite -- e2e::";
+
+    let ci_path = root.join(".github/workflows/ci.yml");
+    let ci_text = read(&ci_path);
+    let ci = xtask::app::yaml::parse(&ci_text)
+        .expect("ci.yml is YAML")
+        .to_json();
+    let jobs = &ci["jobs"];
+    let runs = |job: &Yaml| -> Vec<String> {
+        job["steps"]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|s| s["run"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    if !runs(&jobs["fast"]).iter().any(|r| r.trim() == fast_tier) {
+        problems.push(format!("ci.yml: the `fast` job does not run `{fast_tier}`"));
+    }
+    let e2e = &jobs["e2e"];
+    if e2e["needs"].as_str() != Some("fast") {
+        problems
+            .push("ci.yml: the `e2e` job does not follow the `fast` one (`needs: fast`)".into());
+    }
+    let e2e_runs = runs(e2e).join("\n");
+    for piece in [
+        "e2e::$module::",
+        "cargo test --locked -p xtask --test testsuite -- \"${filters[@]}\"",
+    ] {
+        if !e2e_runs.contains(piece) {
+            problems.push(format!(
+                "ci.yml: the `e2e` job's step does not say `{piece}`"
+            ));
+        }
+    }
+    let named: Vec<String> = e2e["strategy"]["matrix"]["include"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .flat_map(|g| {
+                    g["modules"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for module in &modules {
+        let times = named.iter().filter(|n| *n == module).count();
+        if times != 1 {
+            problems.push(format!(
+                "ci.yml: the e2e matrix names module `{module}` {times} times, not once"
+            ));
+        }
+    }
+    for name in named.iter().filter(|n| !modules.contains(n)) {
+        problems.push(format!(
+            "ci.yml: the e2e matrix names `{name}`, which e2e/mod.rs does not have"
+        ));
+    }
+    for workflow in xtask::sys::workflows::files().expect("the workflows folder") {
+        for (n, line) in read(&workflow).lines().enumerate() {
+            let key = line.trim_start().trim_start_matches("- ");
+            if key.starts_with("CI:") || key.starts_with("XTASK_E2E:") {
+                problems.push(format!(
+                    "{}:{}: a workflow sets `{}`, which decides whether the end-to-end tier runs",
+                    workflow.display(),
+                    n + 1,
+                    key.trim()
+                ));
+            }
+        }
+    }
+
+    let ci_run = read(&root.join(".ci/run"));
+    for tier in [fast_tier, e2e_tier] {
+        if !ci_run.contains(tier) {
+            problems.push(format!(".ci/run does not run `{tier}`"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -1,18 +1,20 @@
-//! The whole three-stack sequence on tb365, against a fresh emulator per
-//! test: bootstrap, deploy in order with smoke, a no-op redeploy, a change
-//! to one service, a broken last stack rolled back, removal that leaves
-//! nothing, and two stages side by side that never touch each other.
-
-mod support;
+//! The whole three-stack sequence on tb365, the one test against the
+//! emulator that `cargo test` always runs (the design's promise): bootstrap,
+//! deploy in order (the table first, then both APIs at once) with smoke, a
+//! no-op redeploy, a change to one service, a broken last stack rolled back,
+//! and removal that leaves nothing. Two stages side by side are in the
+//! end-to-end tier (`e2e/sequence.rs`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use support::{arg, Harness};
+
+use crate::support;
+use crate::support::Harness;
 
 /// A copy of the bundled app that the test may change.
-fn copy_app(h: &Harness) -> Result<PathBuf> {
+pub(crate) fn copy_app(h: &Harness) -> Result<PathBuf> {
     h.copy_fixture("tb365")
 }
 
@@ -72,7 +74,8 @@ async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()
 
     // 1. Bootstrap, deploy in order, smoke every endpoint.
     xtask(&["bootstrap", "dev"]).ok();
-    xtask(&["deploy", "dev"]).ok();
+    let first = xtask(&["deploy", "dev"]);
+    first.ok();
     let journal = h.journal("tb365", "dev.rehearsal");
     assert_eq!(
         statuses(&journal),
@@ -82,11 +85,42 @@ async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()
             ("integration-api", "deployed")
         ])
     );
+    // Every endpoint answered as its smoke check says.
+    let (passed, failed, skipped) = support::smoke(&journal);
     assert!(
-        journal["smoke"]["result"] == "ran" && support::smoke(&journal).1 == 0,
-        "{}",
-        journal["smoke"]
+        journal["smoke"]["result"] == "ran" && passed > 0 && failed == 0 && skipped == 0,
+        "{}\n{}",
+        journal["smoke"],
+        first.text
     );
+    assert!(
+        first.text.contains("endpoints:") && first.text.contains("/_aws/execute-api/"),
+        "{}",
+        first.text
+    );
+    // In order: the table first, then both APIs at once.
+    let events = support::chain::events(&journal);
+    let at = |m: &str| {
+        events
+            .iter()
+            .position(|e| e == m)
+            .unwrap_or_else(|| panic!("no event `{m}` in {events:?}"))
+    };
+    assert!(at("dynamodb: deployed") < at("image-api: started"));
+    assert!(at("dynamodb: deployed") < at("integration-api: started"));
+    assert!(at("image-api: started") < at("integration-api: deployed"));
+    assert!(at("integration-api: started") < at("image-api: deployed"));
+    for stack in [
+        "tb365-dynamodb-dev",
+        "tb365-image-api-dev",
+        "tb365-integration-api-dev",
+    ] {
+        let (status, _) = h
+            .stack(stack)
+            .await?
+            .unwrap_or_else(|| panic!("{stack} exists"));
+        assert_eq!(status, "CREATE_COMPLETE");
+    }
 
     // A redeploy of the unchanged app changes nothing.
     xtask(&["deploy", "dev"]).ok();
@@ -200,94 +234,5 @@ async fn the_full_sequence_deploys_changes_rolls_back_and_removes() -> Result<()
         .filter(|n| n.ends_with("-dev"))
         .collect();
     assert!(left.is_empty(), "user pools left: {left:?}");
-    Ok(())
-}
-
-#[tokio::test]
-async fn two_stages_rehearsed_side_by_side_stay_apart() -> Result<()> {
-    let h = Harness::start("stages").await?;
-    let app_arg = arg(&copy_app(&h)?);
-    for stage in ["dev", "stage"] {
-        h.run(&["bootstrap", stage, "--rehearse", "--app", &app_arg])
-            .ok();
-    }
-    let spawn = |stage: &str| h.spawn(&["deploy", stage, "--rehearse", "--app", &app_arg]);
-    let (dev, stage) = (spawn("dev")?, spawn("stage")?);
-    for child in [dev, stage] {
-        support::Run::from(child.wait_with_output()?).ok();
-    }
-    for stage in ["dev", "stage"] {
-        let journal = h.journal("tb365", &format!("{stage}.rehearsal"));
-        assert!(
-            journal["smoke"]["result"] == "ran" && support::smoke(&journal).1 == 0,
-            "{stage}: {}",
-            journal["smoke"]
-        );
-    }
-
-    // A design made through dev's API lands in dev's table only.
-    let (_, dev_outputs) = h
-        .stack("tb365-image-api-dev")
-        .await?
-        .context("dev is deployed")?;
-    let (_, stage_outputs) = h
-        .stack("tb365-image-api-stage")
-        .await?
-        .context("stage is deployed")?;
-    assert_ne!(dev_outputs.get("HttpApiId"), stage_outputs.get("HttpApiId"));
-    let url = |outputs: &std::collections::BTreeMap<String, String>| {
-        format!(
-            "{}/_aws/execute-api/{}",
-            h.emulator.endpoint(),
-            outputs["HttpApiId"]
-        )
-    };
-    let client = reqwest::Client::new();
-    let created = client
-        .post(format!("{}/designs", url(&dev_outputs)))
-        .json(
-            &serde_json::json!({"id": "isolation-1", "name": "dev only", "width": 1, "height": 1}),
-        )
-        .send()
-        .await?;
-    assert_eq!(created.status(), 201);
-    let from_stage = client
-        .get(format!("{}/designs/isolation-1", url(&stage_outputs)))
-        .send()
-        .await?;
-    assert_eq!(from_stage.status(), 404, "stage's API sees dev's data");
-    let dynamodb = aws_sdk_dynamodb::Client::new(&h.sdk().await);
-    let key = aws_sdk_dynamodb::types::AttributeValue::S("isolation-1".into());
-    let in_dev = dynamodb
-        .get_item()
-        .table_name("tb365-designs-dev")
-        .key("id", key.clone())
-        .send()
-        .await?;
-    let in_stage = dynamodb
-        .get_item()
-        .table_name("tb365-designs-stage")
-        .key("id", key)
-        .send()
-        .await?;
-    assert!(in_dev.item().is_some() && in_stage.item().is_none());
-    // The smoke runs cleaned up after themselves in both stages.
-    for stage in ["dev", "stage"] {
-        let scan = dynamodb
-            .scan()
-            .table_name(format!("tb365-designs-{stage}"))
-            .send()
-            .await?;
-        let leftovers: Vec<_> = scan
-            .items()
-            .iter()
-            .filter_map(|i| i.get("id")?.as_s().ok())
-            .filter(|id| id.starts_with("smoke-"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "{stage}: smoke data left behind: {leftovers:?}"
-        );
-    }
     Ok(())
 }

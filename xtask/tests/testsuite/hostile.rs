@@ -4,14 +4,13 @@
 //! nesting each end in a named refusal (or a normal report), within
 //! bounded time and memory — never a crash, a hang or an exhausted machine.
 
-mod support;
-
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::arg;
+use crate::support;
+use crate::support::arg;
 
 /// A command's exit code and output, run with at most 2 GiB of address
 /// space and killed after a minute.

@@ -1,12 +1,12 @@
 //! `cargo xtask plan` on apps of several shapes: every kind of reference
 //! makes an edge, waves allow parallel deploys, cycles are named.
 
-mod support;
-
 use std::process::Command;
 
 use serde_json::Value;
-use support::{arg, fixture};
+
+use crate::support;
+use crate::support::{arg, fixture};
 
 fn xtask(args: &[&str]) -> support::Run {
     support::Run::from(

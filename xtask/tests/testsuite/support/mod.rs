@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod tier;
+pub use tier::e2e_skipped;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -507,7 +507,8 @@ fn theirs(docs: &[(String, String)]) -> Vec<(String, String, Verdict)> {
         .map(|(name, text)| serde_json::json!({"name": name, "text": text}))
         .collect();
     std::fs::write(&input, serde_json::to_vec(&list).expect("json")).expect("input written");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/js_yaml_read.cjs");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testsuite/support/js_yaml_read.cjs");
     let output = Command::new("node")
         .arg(&script)
         .arg(&osls)

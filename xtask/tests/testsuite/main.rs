@@ -1,0 +1,24 @@
+//! The integration tests of the deploy tool, in one test binary (as cargo
+//! keeps one `tests/testsuite`), so the suite is compiled and linked once
+//! instead of once per file.
+//!
+//! Two tiers. Every module at the top needs no emulator, except
+//! `sequence`: the three-stack sequence on tb365, which `cargo test`
+//! always runs against an emulator of its own. Everything under `e2e`
+//! starts an emulator and runs where `CI` or `XTASK_E2E=1` is set; anywhere
+//! else each of its tests says that it was skipped and how to run it
+//! (`support/tier.rs`).
+
+mod support;
+
+mod audit;
+mod cli;
+mod hostile;
+mod plan;
+mod resolver;
+mod sequence;
+mod tidy;
+mod validate;
+mod yaml_parity;
+
+mod e2e;
