@@ -244,3 +244,20 @@ fn end_now() -> ! {
     // SAFETY: _exit ends the process at once; nothing of ours runs after.
     unsafe { libc::_exit(130) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signal_handler_leaves_errno_as_it_found_it() {
+        // No pipe in a test (install never ran): the handler's write fails
+        // and sets errno, which the handler must put back.
+        unsafe { *errno_location() = libc::ENOENT };
+        on_signal(libc::SIGINT);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOENT)
+        );
+    }
+}

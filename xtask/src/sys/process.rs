@@ -394,3 +394,137 @@ mod tests {
         assert!(table().iter().any(|p| p.pid == me && p.parent != 0));
     }
 }
+
+#[cfg(test)]
+mod child_tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// Field `index` of `/proc/<pid>/stat` counted after the command name
+    /// (0 is the state, 16 the niceness), for what [`Proc`] does not keep.
+    fn stat_field(text: &str, index: usize) -> Option<i64> {
+        let (_, rest) = text.rsplit_once(')')?;
+        rest.split_whitespace().nth(index)?.parse().ok()
+    }
+
+    fn stat_of(pid: u32) -> Proc {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        parse_stat(&text).unwrap_or_else(|| panic!("no /proc/{pid}/stat"))
+    }
+
+    /// Polls `done` until it holds or five seconds have passed.
+    fn within_seconds(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        done()
+    }
+
+    #[test]
+    fn a_yielding_process_runs_at_niceness_ten() {
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let own = stat_field(&own, 16).unwrap_or(0);
+        let mut cmd = Command::new("cat");
+        cmd.arg("/proc/self/stat");
+        yielding(&mut cmd);
+        let output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cat: {e}"));
+        let child = String::from_utf8_lossy(&output.stdout);
+        // Only a privileged process may lower its niceness: under a parent
+        // that runs nicer than 10 the child keeps the parent's.
+        let expected = if own <= 10 { 10 } else { own };
+        assert_eq!(stat_field(&child, 16), Some(expected), "{child}");
+    }
+
+    #[test]
+    fn an_attached_child_leads_its_own_group_and_ends_with_its_parent() {
+        let session = stat_of(std::process::id()).session;
+        // The parent death signal follows the thread that forked the
+        // child: a thread that ends stands for a parent that dies.
+        let (mut child, seen) = std::thread::spawn(move || {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30");
+            supervise(&mut cmd, Lifetime::Attached);
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run sleep: {e}"));
+            let seen = stat_of(child.id());
+            (child, seen)
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("the spawning thread panicked"));
+        assert_eq!(seen.group, child.id(), "{seen:?}");
+        assert_eq!(seen.session, session, "{seen:?}");
+        let mut status = None;
+        let ended = within_seconds(|| {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if !ended {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(status.and_then(|s| s.signal()), Some(15), "{status:?}");
+    }
+
+    #[test]
+    fn a_detached_child_leads_a_session_of_its_own() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        supervise(&mut cmd, Lifetime::Detached);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run sleep: {e}"));
+        let seen = stat_of(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            (seen.session, seen.group),
+            (child.id(), child.id()),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_signal_to_a_group_reaches_every_process_in_it() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & wait"]);
+        supervise(&mut cmd, Lifetime::Attached);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run sh: {e}"));
+        let pid = child.id();
+        assert!(is_alive(pid) && group_alive(pid));
+        // Its own child, in its group, is there too before the signal.
+        assert!(within_seconds(|| table().iter().any(|p| p.parent == pid)));
+        let sent = signal_group(pid, libc::SIGKILL);
+        let status = child.wait().ok();
+        assert!(sent);
+        assert_eq!(status.and_then(|s| s.signal()), Some(9), "{status:?}");
+        assert!(
+            within_seconds(|| !group_alive(pid)),
+            "the group of {pid} outlived SIGKILL"
+        );
+        assert!(!is_alive(pid));
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_with_its_group_after_the_grace() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "trap '' TERM; sleep 30 & wait"]);
+        supervise(&mut cmd, Lifetime::Attached);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run sh: {e}"));
+        let pid = child.id();
+        // The shell has set its trap once its child shows up.
+        assert!(within_seconds(|| table().iter().any(|p| p.parent == pid)));
+        let status = stop_child(&mut child, Duration::from_millis(300));
+        assert_eq!(status.and_then(|s| s.signal()), Some(9), "{status:?}");
+        assert!(
+            within_seconds(|| !group_alive(pid)),
+            "the group of {pid} outlived the stop"
+        );
+    }
+}

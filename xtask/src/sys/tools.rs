@@ -463,3 +463,47 @@ fn npm_tree_matches(dir: &Path, lock: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_file_lock_waits_for_the_holder_to_let_go() {
+        let dir = std::env::temp_dir().join(format!("xtask-lock-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let path = dir.join("held.lock");
+        let held = FileLock::acquire(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let lock = FileLock::acquire(&path);
+                let _ = tx.send(lock.is_ok());
+                drop(lock);
+            })
+        };
+        // A second holder (another open file, as another process has) waits.
+        let early = rx.recv_timeout(Duration::from_millis(300));
+        drop(held);
+        let late = rx.recv_timeout(Duration::from_secs(5));
+        let _ = waiter.join();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(early.is_err(), "the lock was taken twice: {early:?}");
+        assert_eq!(late, Ok(true), "the lock was not taken once let go");
+    }
+
+    #[test]
+    fn a_lock_that_cannot_be_opened_names_its_file() {
+        let path = std::env::temp_dir()
+            .join(format!("xtask-lock-missing-{}", std::process::id()))
+            .join("nowhere.lock");
+        let err = FileLock::acquire(&path).err().map(|e| format!("{e:#}"));
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.starts_with("cannot open") && e.contains("nowhere.lock")),
+            "{err:?}"
+        );
+    }
+}
