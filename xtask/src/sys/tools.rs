@@ -312,20 +312,18 @@ pub struct FileLock {
 
 impl FileLock {
     pub fn acquire(path: &Path) -> Result<FileLock> {
-        use std::os::fd::AsRawFd;
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", paths::display(path)))?;
-        // SAFETY: flock on a descriptor we own; it is released when the file closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!(
-                "cannot lock {}: {}",
-                paths::display(path),
-                std::io::Error::last_os_error()
-            );
+        // flock(2), exclusive, waiting for the holder: the lock belongs to
+        // this open file and ends when it closes, so dropping the file is
+        // the release. Named in full: std's own `File::lock` is newer than
+        // the Rust this workspace supports.
+        if let Err(err) = fs4::FileExt::lock(&file) {
+            bail!("cannot lock {}: {err}", paths::display(path));
         }
         Ok(FileLock { _file: file })
     }
