@@ -12,9 +12,11 @@ fn main() {
         // reader goes away (`cargo xtask audit | head -1`), as Unix tools
         // do. Commands that change a stage keep the signal ignored, so a
         // closed pipe can never stop them half-way.
-        // SAFETY: setting a signal's disposition before any thread starts.
+        // SAFETY: the default disposition installs no handler of ours, and
+        // no other thread runs yet to race on it.
         unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            use nix::sys::signal::{signal, SigHandler, Signal};
+            let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
         }
     }
     // Before any other thread starts, so that every thread leaves SIGINT,

@@ -191,6 +191,7 @@ const PIPE_GRACE: Duration = Duration::from_secs(1);
 /// Runs the pinned CLI's config reader on `path` and returns its JSON.
 fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> {
     use crate::sys::process::{self, Lifetime};
+    use nix::sys::signal::Signal;
     let fail = |message: String| FileError {
         path: path.to_path_buf(),
         pos: None,
@@ -240,11 +241,11 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
             None if started.elapsed() > timeout => {
                 // The reaper (and the program, in its group) is told to
                 // stop; it kills every descendant, then exits.
-                process::signal_group(child.id(), libc::SIGTERM);
+                process::signal_group(child.id(), Signal::SIGTERM);
                 stopped_at = Some(Instant::now());
             }
             Some(at) if at.elapsed() > REAPER_GRACE => {
-                process::signal_group(child.id(), libc::SIGKILL);
+                process::signal_group(child.id(), Signal::SIGKILL);
                 let _ = child.wait();
                 break None;
             }
@@ -253,7 +254,7 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
         std::thread::sleep(Duration::from_millis(20));
     };
     // Whatever is left in the group goes with it.
-    process::signal_group(child.id(), libc::SIGKILL);
+    process::signal_group(child.id(), Signal::SIGKILL);
     let until = Instant::now() + PIPE_GRACE;
     let out = collect(&out, until);
     let err = collect(&err, until);

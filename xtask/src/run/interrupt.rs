@@ -21,8 +21,15 @@
 //! the exit code: `main` ends through [`exit`], which leaves it to the
 //! signal thread.
 
+use std::ffi::c_int;
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 static STOPPED: AtomicBool = AtomicBool::new(false);
@@ -108,72 +115,74 @@ pub fn exit(code: i32) -> ! {
 /// Takes SIGINT, SIGTERM and SIGHUP for this process and starts the
 /// thread that acts on them. Called once, before the runtime starts.
 pub fn install() -> std::io::Result<()> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe fills the two descriptors it is given; fcntl works on
-    // descriptors this function owns.
-    unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        for fd in fds {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        // The handler must never block: a full pipe drops the signal,
-        // which is harmless (a stop is pending already).
-        let flags = libc::fcntl(fds[1], libc::F_GETFL);
-        libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-    let [read, write] = fds;
-    PIPE_WRITE.store(write, Ordering::SeqCst);
+    let (read, write) = self_pipe()?;
+    // The write end stays open for the life of the process: the handler
+    // may run at any moment until it ends.
+    PIPE_WRITE.store(write.into_raw_fd(), Ordering::SeqCst);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || watch(read))?;
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only calls write(2), which is
-        // async-signal-safe, and restores errno.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in HANDLED {
+        // SAFETY: `on_signal` is async-signal-safe (see there), and it
+        // replaces no handler that anything of ours relies on.
+        unsafe { sigaction(signal, &action) }?;
     }
     Ok(())
 }
 
-extern "C" fn on_signal(signal: libc::c_int) {
-    // SAFETY: write(2) and errno access are async-signal-safe; the byte
-    // lives on this handler's stack.
-    unsafe {
-        let errno = errno_location();
-        let saved = *errno;
-        let byte = signal as u8;
-        libc::write(
-            PIPE_WRITE.load(Ordering::Relaxed),
-            (&byte as *const u8).cast(),
-            1,
-        );
-        *errno = saved;
+/// The signals [`install`] takes.
+const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// The pipe the handler writes each signal to: both ends close on exec,
+/// so no child inherits them, and the write end never blocks: a full pipe
+/// drops the signal, which is harmless (a stop is pending already).
+fn self_pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe()?;
+    for fd in [&read, &write] {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
     }
+    let flags = OFlag::from_bits_retain(fcntl(&write, FcntlArg::F_GETFL)?);
+    fcntl(&write, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok((read, write))
 }
 
-#[cfg(target_os = "linux")]
-unsafe fn errno_location() -> *mut libc::c_int {
-    libc::__errno_location()
+extern "C" fn on_signal(signal: c_int) {
+    notify(PIPE_WRITE.load(Ordering::Relaxed), signal);
 }
 
-#[cfg(not(target_os = "linux"))]
-unsafe fn errno_location() -> *mut libc::c_int {
-    libc::__error()
+/// What the handler does: one byte, the signal's number, to the pipe.
+///
+/// Async-signal-safe, as a handler must be: it allocates nothing, takes
+/// no lock and touches no state but an atomic load and the thread's
+/// errno. nix's `write` is write(2) and a read of errno on failure, and
+/// the write end does not block. The errno the interrupted code was
+/// about to read is saved and put back, so a failed write (a full pipe)
+/// cannot change what that code sees.
+fn notify(pipe: RawFd, signal: c_int) {
+    let saved = Errno::last_raw();
+    if pipe >= 0 {
+        // SAFETY: borrowed for this call only, from a descriptor open
+        // for all of it: the pipe's write end, never closed (see
+        // `install`), or a test's own pipe. -1, which cannot be borrowed,
+        // is kept out above; in a process that installed the handler
+        // it never occurs.
+        let pipe = unsafe { BorrowedFd::borrow_raw(pipe) };
+        // Every handled signal fits a byte. A failed write loses this
+        // one signal only, which is harmless (see `self_pipe`).
+        let _ = nix::unistd::write(pipe, &[signal as u8]);
+    }
+    Errno::set_raw(saved);
 }
 
 /// The signal thread: reads each signal from the pipe and acts on it.
-fn watch(pipe: libc::c_int) {
+fn watch(pipe: OwnedFd) {
     loop {
-        let Some(signal) = next_signal(pipe, None) else {
+        let Some(signal) = next_signal(&pipe, None) else {
             continue;
         };
         let name = name(signal);
@@ -195,7 +204,7 @@ fn watch(pipe: libc::c_int) {
             if left.is_zero() {
                 end_now();
             }
-            if next_signal(pipe, Some(left.min(Duration::from_millis(20)))).is_some() {
+            if next_signal(&pipe, Some(left.min(Duration::from_millis(20)))).is_some() {
                 end_now();
             }
         }
@@ -204,35 +213,37 @@ fn watch(pipe: libc::c_int) {
 
 /// The next signal from the pipe, waiting at most `timeout` (for ever
 /// with `None`); `None` when the wait ended without one.
-fn next_signal(pipe: libc::c_int, timeout: Option<Duration>) -> Option<libc::c_int> {
-    let mut poll = libc::pollfd {
-        fd: pipe,
-        events: libc::POLLIN,
-        revents: 0,
+fn next_signal(pipe: &OwnedFd, timeout: Option<Duration>) -> Option<Signal> {
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
+        Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
     };
-    let millis = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
-    // SAFETY: one valid pollfd.
-    let ready = unsafe { libc::poll(&mut poll, 1, millis) };
-    if ready <= 0 {
-        // A timeout, or an interrupted wait: the caller waits again. A
-        // failing poll is not expected on a pipe of our own; this keeps
+    let mut ready = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut ready, timeout) {
+        Ok(ready) if ready > 0 => {}
+        // A timeout, or an interrupted wait: the caller waits again.
+        Ok(_) | Err(Errno::EINTR) => return None,
+        // A failing poll is not expected on a pipe of our own; this keeps
         // the thread from spinning if it happens.
-        if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+        Err(_) => {
             std::thread::sleep(Duration::from_millis(20));
+            return None;
         }
-        return None;
     }
-    let mut byte = 0u8;
-    // SAFETY: reads one byte into a local.
-    let read = unsafe { libc::read(pipe, (&mut byte as *mut u8).cast(), 1) };
-    (read == 1).then_some(libc::c_int::from(byte))
+    let mut byte = [0u8];
+    match nix::unistd::read(pipe, &mut byte) {
+        // Only the handler writes here, and only the numbers of
+        // `HANDLED`.
+        Ok(1) => Signal::try_from(c_int::from(byte[0])).ok(),
+        _ => None,
+    }
 }
 
-fn name(signal: libc::c_int) -> &'static str {
+fn name(signal: Signal) -> &'static str {
     match signal {
-        libc::SIGINT => "interrupt",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
+        Signal::SIGINT => "interrupt",
+        Signal::SIGTERM => "SIGTERM",
+        Signal::SIGHUP => "SIGHUP",
         _ => "signal",
     }
 }
@@ -241,6 +252,74 @@ fn name(signal: libc::c_int) -> &'static str {
 fn end_now() -> ! {
     crate::errln!("interrupted");
     crate::sys::process::stop_children(CHILDREN_GRACE);
-    // SAFETY: _exit ends the process at once; nothing of ours runs after.
+    // SAFETY: _exit ends the process at once, running no destructor and
+    // no atexit handler while other threads still run (nix has no
+    // wrapper for it); nothing of ours runs after.
     unsafe { libc::_exit(130) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        self_pipe().unwrap_or_else(|e| panic!("cannot make a pipe: {e}"))
+    }
+
+    #[test]
+    fn the_signal_handler_leaves_errno_as_it_found_it() {
+        let (read, _write) = pipe();
+        // A write to the read end fails (EBADF) and sets errno, which the
+        // handler must put back.
+        Errno::ENOENT.set();
+        notify(read.as_raw_fd(), Signal::SIGINT as c_int);
+        assert_eq!(Errno::last(), Errno::ENOENT);
+    }
+
+    #[test]
+    fn a_signal_goes_through_the_pipe_to_the_signal_thread() {
+        let (read, write) = pipe();
+        assert_eq!(next_signal(&read, Some(Duration::from_millis(50))), None);
+        notify(write.as_raw_fd(), Signal::SIGTERM as c_int);
+        assert_eq!(
+            next_signal(&read, Some(Duration::from_secs(5))),
+            Some(Signal::SIGTERM)
+        );
+        assert_eq!(next_signal(&read, Some(Duration::from_millis(50))), None);
+    }
+
+    #[test]
+    fn the_handler_never_blocks_on_a_full_pipe() {
+        let (read, write) = pipe();
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            // Far more than a pipe holds: each write past the first
+            // 64 KiB fails at once instead of waiting for a reader.
+            for _ in 0..200_000 {
+                notify(write.as_raw_fd(), Signal::SIGHUP as c_int);
+            }
+            let _ = done.send(());
+        });
+        let finished = finished.recv_timeout(Duration::from_secs(10));
+        if finished.is_err() {
+            // Free a blocked writer so the test ends.
+            while next_signal(&read, Some(Duration::from_millis(200))).is_some() {}
+        }
+        let _ = writer.join();
+        assert!(finished.is_ok(), "the handler blocked on a full pipe");
+        assert_eq!(
+            next_signal(&read, Some(Duration::from_secs(5))),
+            Some(Signal::SIGHUP)
+        );
+    }
+
+    #[test]
+    fn the_pipe_is_not_inherited_by_children() {
+        let (read, write) = pipe();
+        for fd in [&read, &write] {
+            let flags = fcntl(fd, FcntlArg::F_GETFD).map(FdFlag::from_bits_retain);
+            assert_eq!(flags, Ok(FdFlag::FD_CLOEXEC));
+        }
+    }
 }

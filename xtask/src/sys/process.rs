@@ -15,6 +15,10 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{self, Pid};
+
 /// How a supervised child relates to our lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifetime {
@@ -29,9 +33,13 @@ pub enum Lifetime {
 /// Runs `cmd` (and what it starts) at a lower CPU priority: work done
 /// ahead of its turn yields to work on the critical path.
 pub fn yielding(cmd: &mut Command) {
-    // SAFETY: setpriority is async-signal-safe and touches no memory of the
-    // parent; this runs between fork and exec. A refusal leaves the
-    // priority as it was, which is harmless.
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls may be made: setpriority is one, and it
+    // touches no memory of the parent. It sets the niceness to 10 whatever
+    // the parent's (nix has no wrapper for it; `nice` would add 10 to the
+    // parent's instead). A refusal (a parent nicer than 10, without the
+    // privilege to lower it) leaves the priority as it was, which is
+    // harmless.
     unsafe {
         cmd.pre_exec(|| {
             libc::setpriority(libc::PRIO_PROCESS, 0, YIELDING_NICENESS);
@@ -47,18 +55,18 @@ pub fn supervise(cmd: &mut Command, lifetime: Lifetime) {
     match lifetime {
         Lifetime::Attached => {
             cmd.process_group(0);
-            // SAFETY: prctl and getppid are async-signal-safe and touch no
-            // memory of the parent; this runs between fork and exec.
+            // SAFETY: the closure runs in the child between fork and exec:
+            // prctl, getppid and _exit are async-signal-safe, nix's wrappers
+            // around them neither allocate nor lock, and an errno becomes an
+            // `io::Error` without allocating. The child has not exec'd yet,
+            // so it exits with `_exit`, which runs no destructor and no
+            // atexit handler of the parent's copy.
             unsafe {
                 cmd.pre_exec(|| {
                     #[cfg(target_os = "linux")]
-                    {
-                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                    }
+                    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
                     // The parent may have died before prctl took effect.
-                    if libc::getppid() == 1 {
+                    if unistd::getppid() == Pid::from_raw(1) {
                         libc::_exit(1);
                     }
                     Ok(())
@@ -66,12 +74,12 @@ pub fn supervise(cmd: &mut Command, lifetime: Lifetime) {
             }
         }
         Lifetime::Detached => {
-            // SAFETY: setsid is async-signal-safe; this runs between fork and exec.
+            // SAFETY: the closure runs in the child between fork and exec;
+            // setsid is async-signal-safe and its errno becomes an
+            // `io::Error` without allocating.
             unsafe {
                 cmd.pre_exec(|| {
-                    if libc::setsid() == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    unistd::setsid()?;
                     Ok(())
                 });
             }
@@ -80,21 +88,19 @@ pub fn supervise(cmd: &mut Command, lifetime: Lifetime) {
 }
 
 /// Sends `signal` to every process in the group led by `pid`.
-pub fn signal_group(pid: u32, signal: i32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill has no memory effects; a negative pid names a group.
-    unsafe { libc::kill(-pid, signal) == 0 }
+pub fn signal_group(pid: u32, signal: Signal) -> bool {
+    pid_of(pid).is_some_and(|pid| signal::killpg(pid, signal).is_ok())
 }
 
 /// Whether a process with this pid exists (and is not a zombie we reaped).
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    // No signal: the kernel only checks that the process exists.
+    pid_of(pid).is_some_and(|pid| signal::kill(pid, None).is_ok())
+}
+
+/// A pid the kernel can take (std's are `u32`, the kernel's `i32`).
+fn pid_of(pid: u32) -> Option<Pid> {
+    i32::try_from(pid).ok().map(Pid::from_raw)
 }
 
 /// This process as an owner of things it leaves on disk while it runs (a
@@ -124,11 +130,7 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// Whether any process is left in the group led by `pid`.
 pub fn group_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(-pid, 0) == 0 }
+    pid_of(pid).is_some_and(|pid| signal::killpg(pid, None).is_ok())
 }
 
 /// Stops a child we spawned and its whole group: SIGTERM, a grace period,
@@ -136,10 +138,10 @@ pub fn group_alive(pid: u32) -> bool {
 pub fn stop_child(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     if let Ok(Some(status)) = child.try_wait() {
         // The leader is gone; its workers may still be running.
-        signal_group(child.id(), libc::SIGKILL);
+        signal_group(child.id(), Signal::SIGKILL);
         return Some(status);
     }
-    signal_group(child.id(), libc::SIGTERM);
+    signal_group(child.id(), Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -148,16 +150,16 @@ pub fn stop_child(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    signal_group(child.id(), libc::SIGKILL);
+    signal_group(child.id(), Signal::SIGKILL);
     child.wait().ok()
 }
 
 /// Stops a process group we do not hold a `Child` for (a detached emulator
 /// recorded in a pid file).
 pub fn stop_group(pid: u32, grace: Duration) {
-    signal_group(pid, libc::SIGTERM);
+    signal_group(pid, Signal::SIGTERM);
     if !wait_group_gone(pid, grace) {
-        signal_group(pid, libc::SIGKILL);
+        signal_group(pid, Signal::SIGKILL);
         wait_group_gone(pid, grace);
     }
 }
@@ -171,7 +173,7 @@ fn wait_group_gone(pid: u32, grace: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Whatever is still there after the grace period gets no more of it.
-    signal_group(pid, libc::SIGKILL);
+    signal_group(pid, Signal::SIGKILL);
     !group_alive(pid)
 }
 
@@ -243,8 +245,15 @@ pub fn descendants(table: &[Proc], root: u32) -> Vec<u32> {
 /// `grace` for them to end, then SIGKILL. For a stop that cannot wait for
 /// the destructors that would stop them one by one.
 pub fn stop_children(grace: Duration) {
-    // SAFETY: getpid and getsid have no memory effects.
-    let (me, session) = unsafe { (libc::getpid() as u32, libc::getsid(0) as u32) };
+    let me = std::process::id();
+    // Without our session there is no telling our children apart: none
+    // is stopped.
+    let Some(session) = unistd::getsid(None)
+        .ok()
+        .and_then(|s| u32::try_from(s.as_raw()).ok())
+    else {
+        return;
+    };
     let targets = |table: &[Proc]| -> (Vec<u32>, Vec<u32>) {
         let children: Vec<&Proc> = table
             .iter()
@@ -261,22 +270,20 @@ pub fn stop_children(grace: Duration) {
         }
         (pids, groups)
     };
-    let send = |(pids, groups): &(Vec<u32>, Vec<u32>), signal: i32| {
+    let send = |(pids, groups): &(Vec<u32>, Vec<u32>), signal: Signal| {
         for &group in groups {
             signal_group(group, signal);
         }
-        for &pid in pids {
-            if let Ok(pid) = i32::try_from(pid) {
-                // SAFETY: kill has no memory effects.
-                unsafe { libc::kill(pid, signal) };
-            }
+        for pid in pids.iter().filter_map(|&pid| pid_of(pid)) {
+            // One that ended meanwhile is no longer there to stop.
+            let _ = signal::kill(pid, signal);
         }
     };
     let first = targets(&table());
     if first.0.is_empty() {
         return;
     }
-    send(&first, libc::SIGTERM);
+    send(&first, Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     loop {
         reap_children();
@@ -290,7 +297,7 @@ pub fn stop_children(grace: Duration) {
             return;
         }
         if Instant::now() >= deadline {
-            send(&left, libc::SIGKILL);
+            send(&left, Signal::SIGKILL);
             reap_children();
             return;
         }
@@ -300,11 +307,9 @@ pub fn stop_children(grace: Duration) {
 
 /// Reaps every child of ours that has ended.
 fn reap_children() {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes only the status it is given.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
+    // Until none has ended (`StillAlive`) or none is left (ECHILD).
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
             return;
         }
     }
@@ -392,5 +397,139 @@ mod tests {
     fn this_process_is_in_the_table() {
         let me = std::process::id();
         assert!(table().iter().any(|p| p.pid == me && p.parent != 0));
+    }
+}
+
+#[cfg(test)]
+mod child_tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// Field `index` of `/proc/<pid>/stat` counted after the command name
+    /// (0 is the state, 16 the niceness), for what [`Proc`] does not keep.
+    fn stat_field(text: &str, index: usize) -> Option<i64> {
+        let (_, rest) = text.rsplit_once(')')?;
+        rest.split_whitespace().nth(index)?.parse().ok()
+    }
+
+    fn stat_of(pid: u32) -> Proc {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        parse_stat(&text).unwrap_or_else(|| panic!("no /proc/{pid}/stat"))
+    }
+
+    /// Polls `done` until it holds or five seconds have passed.
+    fn within_seconds(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        done()
+    }
+
+    #[test]
+    fn a_yielding_process_runs_at_niceness_ten() {
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let own = stat_field(&own, 16).unwrap_or(0);
+        let mut cmd = Command::new("cat");
+        cmd.arg("/proc/self/stat");
+        yielding(&mut cmd);
+        let output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cat: {e}"));
+        let child = String::from_utf8_lossy(&output.stdout);
+        // Only a privileged process may lower its niceness: under a parent
+        // that runs nicer than 10 the child keeps the parent's.
+        let expected = if own <= 10 { 10 } else { own };
+        assert_eq!(stat_field(&child, 16), Some(expected), "{child}");
+    }
+
+    #[test]
+    fn an_attached_child_leads_its_own_group_and_ends_with_its_parent() {
+        let session = stat_of(std::process::id()).session;
+        // The parent death signal follows the thread that forked the
+        // child: a thread that ends stands for a parent that dies.
+        let (mut child, seen) = std::thread::spawn(move || {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30");
+            supervise(&mut cmd, Lifetime::Attached);
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run sleep: {e}"));
+            let seen = stat_of(child.id());
+            (child, seen)
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("the spawning thread panicked"));
+        assert_eq!(seen.group, child.id(), "{seen:?}");
+        assert_eq!(seen.session, session, "{seen:?}");
+        let mut status = None;
+        let ended = within_seconds(|| {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if !ended {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(status.and_then(|s| s.signal()), Some(15), "{status:?}");
+    }
+
+    #[test]
+    fn a_detached_child_leads_a_session_of_its_own() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        supervise(&mut cmd, Lifetime::Detached);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run sleep: {e}"));
+        let seen = stat_of(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            (seen.session, seen.group),
+            (child.id(), child.id()),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_signal_to_a_group_reaches_every_process_in_it() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & wait"]);
+        supervise(&mut cmd, Lifetime::Attached);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run sh: {e}"));
+        let pid = child.id();
+        assert!(is_alive(pid) && group_alive(pid));
+        // Its own child, in its group, is there too before the signal.
+        assert!(within_seconds(|| table().iter().any(|p| p.parent == pid)));
+        let sent = signal_group(pid, Signal::SIGKILL);
+        let status = child.wait().ok();
+        assert!(sent);
+        assert_eq!(status.and_then(|s| s.signal()), Some(9), "{status:?}");
+        assert!(
+            within_seconds(|| !group_alive(pid)),
+            "the group of {pid} outlived SIGKILL"
+        );
+        assert!(!is_alive(pid));
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_with_its_group_after_the_grace() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "trap '' TERM; sleep 30 & wait"]);
+        supervise(&mut cmd, Lifetime::Attached);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run sh: {e}"));
+        let pid = child.id();
+        // The shell has set its trap once its child shows up.
+        assert!(within_seconds(|| table().iter().any(|p| p.parent == pid)));
+        let status = stop_child(&mut child, Duration::from_millis(300));
+        assert_eq!(status.and_then(|s| s.signal()), Some(9), "{status:?}");
+        assert!(
+            within_seconds(|| !group_alive(pid)),
+            "the group of {pid} outlived the stop"
+        );
     }
 }

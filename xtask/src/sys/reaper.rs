@@ -75,22 +75,42 @@ pub const CANNOT_START: i32 = 127;
 
 #[cfg(target_os = "linux")]
 fn run(program: &OsStr, args: &[OsString]) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsFd;
     use std::os::unix::process::ExitStatusExt;
     // Every signal this process waits for is blocked first, so it is
-    // taken by sigtimedwait below and never kills the reaper before the
-    // purge. The program gets an empty mask: std resets it in the child.
-    // SAFETY: sigset operations on a local set; sigprocmask and prctl
-    // affect only this (single-threaded) process.
-    let waited = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, signal);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        set
-    };
+    // taken from the signal descriptor below and never kills the reaper
+    // before the purge. The program gets an empty mask: std resets it in
+    // the child. This process is single-threaded, so its mask is the
+    // thread's; a failure of either call leaves the reaper as a plain
+    // parent of the program, as before.
+    let mut waited = SigSet::empty();
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        waited.add(signal);
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None);
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    // The blocked signals, read from a descriptor with a timeout: what
+    // sigtimedwait(2) does, which nix does not wrap. Close-on-exec, so
+    // the program does not inherit it.
+    let signals =
+        match SignalFd::with_flags(&waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+            Ok(signals) => signals,
+            Err(err) => {
+                crate::errln!(
+                    "cannot start {}: cannot wait for signals: {err}",
+                    program.to_string_lossy()
+                );
+                return CANNOT_START;
+            }
+        };
     let mut child = match Command::new(program).args(args).spawn() {
         Ok(child) => child,
         Err(err) => {
@@ -108,14 +128,16 @@ fn run(program: &OsStr, args: &[OsString]) -> i32 {
             Ok(None) => {}
             Err(_) => break 1,
         }
-        let timeout = libc::timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        };
-        // SAFETY: waits on a set built above; no siginfo is asked for.
-        let signal = unsafe { libc::sigtimedwait(&waited, std::ptr::null_mut(), &timeout) };
-        if matches!(signal, libc::SIGTERM | libc::SIGINT | libc::SIGHUP) {
-            break 128 + signal;
+        // Up to a second for one of the blocked signals, then take it.
+        let mut ready = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let signal = match poll(&mut ready, PollTimeout::from(1000u16)) {
+            Ok(n) if n > 0 => signals.read_signal().ok().flatten(),
+            _ => None,
+        }
+        .and_then(|info| i32::try_from(info.ssi_signo).ok())
+        .and_then(|number| Signal::try_from(number).ok());
+        if let Some(signal @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP)) = signal {
+            break 128 + signal as i32;
         }
         // SIGCHLD (a child ended, the program or an orphan), or a
         // timeout: look again.
@@ -138,33 +160,36 @@ fn run(program: &OsStr, args: &[OsString]) -> i32 {
 #[cfg(target_os = "linux")]
 fn purge(within: std::time::Duration) {
     use crate::sys::process;
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use nix::unistd::Pid;
     let deadline = std::time::Instant::now() + within;
     let me = std::process::id();
     loop {
         let table = process::table();
         let below = process::descendants(&table, me);
-        let running: Vec<i32> = below
+        let running: Vec<Pid> = below
             .iter()
             .filter(|pid| table.iter().any(|p| p.pid == **pid && !p.zombie))
             .filter_map(|pid| i32::try_from(*pid).ok())
+            .map(Pid::from_raw)
             .collect();
         // Stopped first, so that none of them forks while the others die;
         // a process forked since the table was read is found next time.
-        for signal in [libc::SIGSTOP, libc::SIGKILL] {
+        for signal in [Signal::SIGSTOP, Signal::SIGKILL] {
             for &pid in &running {
-                // SAFETY: kill has no memory effects; each pid is a
-                // descendant of this process.
-                unsafe { libc::kill(pid, signal) };
+                // Each pid is a descendant of this process; one that has
+                // ended meanwhile is reaped below.
+                let _ = kill(pid, signal);
             }
         }
         // Reap what ended: our children, and the orphans that re-parent
         // to us as their parents die. ECHILD: no child at all is left.
         let reaped_all = loop {
-            let mut status = 0;
-            // SAFETY: waitpid writes only the status it is given.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break pid < 0;
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => break false,
+                Ok(_) => {}
+                Err(_) => break true,
             }
         };
         if (reaped_all && running.is_empty()) || std::time::Instant::now() >= deadline {

@@ -340,20 +340,18 @@ pub struct FileLock {
 
 impl FileLock {
     pub fn acquire(path: &Path) -> Result<FileLock> {
-        use std::os::fd::AsRawFd;
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", paths::display(path)))?;
-        // SAFETY: flock on a descriptor we own; it is released when the file closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!(
-                "cannot lock {}: {}",
-                paths::display(path),
-                std::io::Error::last_os_error()
-            );
+        // flock(2), exclusive, waiting for the holder: the lock belongs to
+        // this open file and ends when it closes, so dropping the file is
+        // the release. Named in full: std's own `File::lock` is newer than
+        // the Rust this workspace supports.
+        if let Err(err) = fs4::FileExt::lock(&file) {
+            bail!("cannot lock {}: {err}", paths::display(path));
         }
         Ok(FileLock { _file: file })
     }
@@ -489,5 +487,49 @@ fn npm_tree_matches(dir: &Path, lock: &[u8]) -> bool {
     match (packages(lock), packages(&installed)) {
         (Some(want), Some(have)) => !want.is_empty() && want.iter().all(|p| have.contains(p)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_file_lock_waits_for_the_holder_to_let_go() {
+        let dir = std::env::temp_dir().join(format!("xtask-lock-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let path = dir.join("held.lock");
+        let held = FileLock::acquire(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let lock = FileLock::acquire(&path);
+                let _ = tx.send(lock.is_ok());
+                drop(lock);
+            })
+        };
+        // A second holder (another open file, as another process has) waits.
+        let early = rx.recv_timeout(Duration::from_millis(300));
+        drop(held);
+        let late = rx.recv_timeout(Duration::from_secs(5));
+        let _ = waiter.join();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(early.is_err(), "the lock was taken twice: {early:?}");
+        assert_eq!(late, Ok(true), "the lock was not taken once let go");
+    }
+
+    #[test]
+    fn a_lock_that_cannot_be_opened_names_its_file() {
+        let path = std::env::temp_dir()
+            .join(format!("xtask-lock-missing-{}", std::process::id()))
+            .join("nowhere.lock");
+        let err = FileLock::acquire(&path).err().map(|e| format!("{e:#}"));
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.starts_with("cannot open") && e.contains("nowhere.lock")),
+            "{err:?}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use xtask::sys::process;
 
 /// A sandbox for one test: its own state and tool folders.
@@ -220,7 +221,8 @@ fn a_closed_pipe_ends_a_report_quietly(#[case] args: &[&str]) {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(output.status.code(), Some(101), "{stderr}");
     assert!(
-        output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+        output.status.success()
+            || output.status.signal() == Some(nix::sys::signal::Signal::SIGPIPE as i32),
         "{:?} {stderr}",
         output.status
     );
@@ -548,11 +550,11 @@ fn cpu_time(pid: u32) -> Duration {
 /// first SIGTERM, SIGINT or SIGHUP, with exit 130, soon after it: a CI
 /// runner's cancel or a closed terminal never leaves it spinning.
 #[rstest::rstest]
-#[case::sigterm(libc::SIGTERM)]
-#[case::sigint(libc::SIGINT)]
-#[case::sighup(libc::SIGHUP)]
-fn a_busy_validate_ends_on_the_first_signal(#[case] signal: i32) {
-    let root = busy_app(&signal.to_string());
+#[case::sigterm(Signal::SIGTERM)]
+#[case::sigint(Signal::SIGINT)]
+#[case::sighup(Signal::SIGHUP)]
+fn a_busy_validate_ends_on_the_first_signal(#[case] signal: Signal) {
+    let root = busy_app(signal.as_ref());
     let sandbox = Sandbox::new(&format!("busy-{signal}"));
     let mut child = sandbox
         .xtask(&[
@@ -577,8 +579,8 @@ fn a_busy_validate_ends_on_the_first_signal(#[case] signal: i32) {
     }
     let running = child.try_wait().expect("wait").is_none();
     if running {
-        // SAFETY: signalling a child process this test started.
-        unsafe { libc::kill(pid as i32, signal) };
+        // Signalling a child process this test started.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
     }
     let signalled = Instant::now();
     let mut status = None;

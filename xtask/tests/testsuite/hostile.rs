@@ -474,8 +474,11 @@ impl Drop for Pids {
                 .trim()
                 .parse::<i32>()
             {
-                // SAFETY: a process a test's own config program started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // A process a test's own config program started.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
     }
@@ -627,8 +630,11 @@ while (true) {}
         .spawn()
         .expect("xtask starts");
     let program = pids.read();
-    // SAFETY: signalling a child process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // Signalling a child process this test started.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let signalled = Instant::now();
     while child.try_wait().expect("wait").is_none() && signalled.elapsed() < Duration::from_secs(5)
     {

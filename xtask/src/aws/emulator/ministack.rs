@@ -108,20 +108,16 @@ fn memory_dir() -> Option<PathBuf> {
 
 /// Whether `path` is on a tmpfs with at least `room` bytes free.
 fn tmpfs_with_room(path: &Path, room: u64) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
+    let Ok(stat) = statfs(path) else {
         return false;
     };
-    // SAFETY: statfs fills the zeroed struct we own; the path is a valid C
-    // string that outlives the call.
-    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return false;
-    }
-    let free = u64::try_from(stat.f_bavail)
+    // The fields' widths differ by platform (u64 here, u32 on others).
+    #[allow(clippy::useless_conversion)]
+    let free = u64::try_from(stat.blocks_available())
         .unwrap_or(0)
-        .saturating_mul(u64::try_from(stat.f_bsize).unwrap_or(0));
-    stat.f_type == libc::TMPFS_MAGIC && free >= room
+        .saturating_mul(u64::try_from(stat.block_size()).unwrap_or(0));
+    stat.filesystem_type() == TMPFS_MAGIC && free >= room
 }
 
 /// Removes the folders in memory whose owner no longer runs.

@@ -332,7 +332,7 @@ async fn an_interrupted_deploy_finishes_what_runs_then_rolls_back() -> Result<()
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     // Ctrl-C once the first service is under way.
-    let run = deploy_signalled(&h, &app_arg, libc::SIGINT)?;
+    let run = deploy_signalled(&h, &app_arg, nix::sys::signal::Signal::SIGINT)?;
     assert_eq!(run.code, Some(130), "interrupted: {}", run.text);
     assert!(run.text.contains("starting nothing new"), "{}", run.text);
     let journal = h.journal("chain", "dev.rehearsal");

@@ -118,7 +118,7 @@ async fn a_killed_emulator_gives_a_clear_error_not_a_hang() -> Result<()> {
     })
     .await;
     assert!(flowing.is_ok(), "no writes reached the emulator");
-    process::signal_group(pid, libc::SIGKILL);
+    process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
 
     // The guard only keeps a broken build from hanging CI; the assertion is
     // about the error the caller gets.

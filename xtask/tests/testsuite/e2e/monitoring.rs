@@ -197,8 +197,11 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
     // A Ctrl-C during the bake stops the run like any other stop: what it
     // changed is rolled back, and it is never reported as a success.
     let (mut child, output) = baking(&h, &app_arg)?;
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Signalling our own child.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
     let status = child.wait()?;
     let text = output.join().unwrap_or_default();
     assert_eq!(status.code(), Some(130), "interrupted: {text}");

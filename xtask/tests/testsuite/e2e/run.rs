@@ -136,7 +136,7 @@ async fn rollback_after_an_interrupted_run_leaves_untouched_stacks_and_data() ->
     let (app, app_arg) = deployed_with_data(&h).await?;
 
     std::fs::write(app.join("base/serverless.yml"), base("v2"))?;
-    let run = deploy_signalled(&h, &app_arg, libc::SIGINT)?;
+    let run = deploy_signalled(&h, &app_arg, nix::sys::signal::Signal::SIGINT)?;
     assert_eq!(run.code, Some(130), "interrupted: {}", run.text);
     let journal = h.journal("chain", "dev.rehearsal");
     assert_eq!(journal["outcome"], "interrupted");
@@ -186,7 +186,7 @@ async fn sigterm_mid_deploy_rolls_back_and_releases_the_lock() -> Result<()> {
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     // What a CI runner sends on a cancel or a timeout.
-    let run = deploy_signalled(&h, &app_arg, libc::SIGTERM)?;
+    let run = deploy_signalled(&h, &app_arg, nix::sys::signal::Signal::SIGTERM)?;
     assert_eq!(run.code, Some(130), "interrupted: {}", run.text);
     assert!(
         run.text.contains("SIGTERM: starting nothing new"),
@@ -286,8 +286,11 @@ async fn an_interrupted_wait_exits_130_and_changes_nothing() -> Result<()> {
         .ok();
     let dynamodb = h.hold_lock("chain/dev/us-east-1").await?;
     let (mut waiting, _reader) = deploy_waiting_for_the_lock(&h, &app_arg, "5m")?;
-    // SAFETY: signalling a child process this test started.
-    unsafe { libc::kill(waiting.id() as i32, libc::SIGINT) };
+    // Signalling a child process this test started.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(waiting.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
     let status = waiting.wait()?;
     assert_eq!(status.code(), Some(130), "interrupted");
     assert!(h.stack("chain-base-dev").await?.is_none());
@@ -376,7 +379,7 @@ async fn a_deploy_whose_emulator_dies_ends_and_says_where_it_stopped() -> Result
     let mut child = h.spawn(&["deploy", "dev", "--rehearse", "--app", &app_arg])?;
     assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
     let pid = h.emulator.pid().expect("a private emulator has a pid");
-    xtask::sys::process::signal_group(pid, libc::SIGKILL);
+    xtask::sys::process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {

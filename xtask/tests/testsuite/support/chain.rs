@@ -133,10 +133,14 @@ pub fn deployed_chain(h: &Harness) -> (std::path::PathBuf, String) {
 
 /// Starts a deploy of the chain on dev, sends `signal` once its first
 /// service is under way, and returns how it ended.
-pub fn deploy_signalled(h: &Harness, app_arg: &str, signal: i32) -> anyhow::Result<super::Run> {
+pub fn deploy_signalled(
+    h: &Harness,
+    app_arg: &str,
+    signal: nix::sys::signal::Signal,
+) -> anyhow::Result<super::Run> {
     let child = h.spawn(&["deploy", "dev", "--rehearse", "--app", app_arg])?;
     assert!(h.wait_for_journal("chain", "dev.rehearsal", "base: started"));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, signal) };
+    // Signalling our own child.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
     Ok(super::Run::from(child.wait_with_output()?))
 }
