@@ -16,6 +16,7 @@ use std::path::Path;
 use saphyr_parser::{Marker, Parser};
 
 mod build;
+mod keys;
 mod lenient;
 mod schema;
 
@@ -144,7 +145,7 @@ impl Node {
             Value::Map(entries) => {
                 let mut object = serde_json::Map::new();
                 for (key, value) in entries {
-                    object.insert(build::key_name(key).unwrap_or_default(), value.to_json());
+                    object.insert(keys::key_name(key).unwrap_or_default(), value.to_json());
                 }
                 Json::Object(object)
             }

@@ -67,38 +67,11 @@ pub fn types_with_attribute(attribute: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// The regular expressions of cfn-lint's attribute table use only `.`,
-/// `.*` and `\.`; this matches the whole text against one.
+/// Whether the whole text matches one of cfn-lint's attribute patterns
+/// (regular expressions such as `Outputs\..*`). A pattern that does not
+/// compile matches nothing.
 fn pattern_matches(pattern: &str, text: &str) -> bool {
-    #[derive(Debug)]
-    enum Tok {
-        Lit(char),
-        Any,
-        Star,
-    }
-    let mut toks = Vec::new();
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => toks.push(Tok::Lit(chars.next().unwrap_or('\\'))),
-            '.' if chars.peek() == Some(&'*') => {
-                chars.next();
-                toks.push(Tok::Star);
-            }
-            '.' => toks.push(Tok::Any),
-            other => toks.push(Tok::Lit(other)),
-        }
-    }
-    fn go(toks: &[Tok], text: &[char]) -> bool {
-        match toks.first() {
-            None => text.is_empty(),
-            Some(Tok::Star) => (0..=text.len()).any(|i| go(&toks[1..], &text[i..])),
-            Some(Tok::Any) => !text.is_empty() && go(&toks[1..], &text[1..]),
-            Some(Tok::Lit(c)) => text.first() == Some(c) && go(&toks[1..], &text[1..]),
-        }
-    }
-    let text: Vec<char> = text.chars().collect();
-    go(&toks, &text)
+    regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(text))
 }
 
 /// `my-func_name` as the framework writes it in logical ids: `MyDashfuncUnderscorename`.

@@ -1,0 +1,119 @@
+//! What loading an app refuses before anything reads it further, each at
+//! the file and line: a serverless.yml that is not a map with a plain
+//! `service:` name, a stack name the tool cannot evaluate in some stage,
+//! two services that would deploy to one stack.
+
+use std::path::Path;
+
+use super::stage::Policy;
+use super::yaml::{self, FileError, Node};
+use super::{vars, Service};
+
+/// What the framework expects at the top of a serverless.yml: a map with
+/// a `service:` name of plain text.
+pub(super) fn check_shape(file: &Path, doc: &Node) -> Result<(), FileError> {
+    let error = |pos: Option<yaml::Pos>, message: &str| FileError {
+        path: file.to_path_buf(),
+        pos,
+        message: message.to_string(),
+    };
+    let Some(entries) = doc.as_map() else {
+        return Err(error(
+            Some(doc.pos),
+            "the top level must be a map (with `service:`, `provider:`, ...)",
+        ));
+    };
+    if entries.is_empty() {
+        return Err(error(
+            None,
+            "is empty; a service needs at least `service:` and `provider:`",
+        ));
+    }
+    let Some(service) = doc.get("service") else {
+        return Err(error(Some(doc.pos), "has no `service:` name"));
+    };
+    let name = service
+        .as_str()
+        .or_else(|| service.get("name").and_then(Node::as_str));
+    match name {
+        Some(name) if !name.is_empty() && !name.chars().any(char::is_control) => Ok(()),
+        _ => Err(error(
+            Some(service.pos),
+            "`service:` must be a name of plain text (no control characters)",
+        )),
+    }
+}
+
+/// A service whose `service:` name or `provider.stackName` the tool
+/// refuses to evaluate in some stage (a loop through `${file()}`, a file
+/// it reads that cannot be read whole, past the work budget) has no stack
+/// name there: refused at load, where it is written, so no command goes on
+/// with a stack it cannot name.
+pub(super) fn names_evaluate(services: &[Service], policy: &Policy) -> Vec<FileError> {
+    let mut errors = Vec::new();
+    for service in services {
+        let names = [
+            &["service"][..],
+            &["service", "name"],
+            &["provider", "stackName"],
+        ];
+        let refusal = policy.stage_names().into_iter().find_map(|stage| {
+            let region = policy
+                .stage(stage)
+                .map(|c| c.region.as_str())
+                .unwrap_or("us-east-1");
+            let ctx = service.vars_at(stage, region);
+            names.iter().find_map(|keys| {
+                let node = service.doc.path(keys)?;
+                match vars::evaluate(node.as_str()?, &ctx) {
+                    vars::Resolved::Refused(refusal) => Some((keys.join("."), node.pos, refusal)),
+                    _ => None,
+                }
+            })
+        });
+        if let Some((name, pos, refusal)) = refusal {
+            errors.push(FileError {
+                path: service.file.clone(),
+                pos: Some(pos),
+                message: format!("`{name}:` cannot be evaluated: {refusal}; fix it so the service has a stack name"),
+            });
+        }
+    }
+    errors
+}
+
+/// Two services whose stack names agree in some stage would deploy two
+/// templates into one stack, each undoing the other: refused at load,
+/// naming both files.
+pub(super) fn one_stack_one_service(services: &[Service], policy: &Policy) -> Vec<FileError> {
+    let mut errors = Vec::new();
+    for stage in policy.stage_names() {
+        let region = policy
+            .stage(stage)
+            .map(|c| c.region.as_str())
+            .unwrap_or("us-east-1");
+        let mut stacks: std::collections::BTreeMap<String, &Service> = Default::default();
+        for service in services {
+            let Some(stack) = service.stack_name_at(stage, region) else {
+                continue;
+            };
+            if let Some(first) = stacks.insert(stack.clone(), service) {
+                let pos = service.doc.get("service").map(|n| n.pos);
+                errors.push(FileError {
+                    path: service.file.clone(),
+                    pos,
+                    message: format!(
+                        "services `{}` ({}) and `{}` both deploy to stack {stack} in stage {stage}; give one of them another `service:` name or `provider.stackName`",
+                        first.key,
+                        first.display_file(),
+                        service.key
+                    ),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            break;
+        }
+    }
+    errors
+}
