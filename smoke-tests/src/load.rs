@@ -316,6 +316,10 @@ pub async fn drive(
             )),
         }
     }
+    #[allow(
+        clippy::expect_used,
+        reason = "constant bounds, which hdrhistogram takes (1 ≤ low, high ≥ 2·low, 3 digits)"
+    )]
     let tallies: Arc<Vec<Mutex<Tally>>> = Arc::new(
         work.iter()
             .map(|_| {

@@ -1,6 +1,8 @@
 //! `cargo xtask doctor`: one table of every prerequisite, with the fix for
 //! each one that is missing. It reports and installs nothing.
 
+#![allow(clippy::disallowed_methods, reason = "asks each tool for its version")]
+
 use std::process::Command;
 
 use anyhow::Result;

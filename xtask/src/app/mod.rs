@@ -507,7 +507,7 @@ fn default_region(services: &[Service]) -> Region {
             return region;
         }
     }
-    Region::parse("us-east-1").expect("a valid region")
+    Region::framework_default()
 }
 
 fn collect_sections(

@@ -327,7 +327,7 @@ impl Policy {
     }
 
     pub fn default_policy() -> Policy {
-        Policy::default_in(Region::parse("us-east-1").expect("a valid region"))
+        Policy::default_in(Region::framework_default())
     }
 
     /// The settings of a declared stage, or of the first preview pattern
@@ -393,6 +393,12 @@ impl Policy {
 pub struct Region(String);
 
 impl Region {
+    /// The framework's default region, where neither the app nor the
+    /// environment names one.
+    pub fn framework_default() -> Region {
+        Region("us-east-1".to_string())
+    }
+
     pub fn parse(name: &str) -> Result<Region, String> {
         let parts: Vec<&str> = name.split('-').collect();
         let ok = parts.len() >= 3

@@ -13,6 +13,11 @@
 //! it does not fit never deploys ungated; a CLI of the team's own
 //! (`SERVERLESS_BIN`) is never gated.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "starts node to package a service ahead of its turn"
+)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};

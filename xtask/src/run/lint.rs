@@ -7,6 +7,8 @@
 //! `${cf:}`, which needs the stage's live stacks: then it runs against the
 //! stage's target (the emulator for `local` and with `--rehearse`).
 
+#![allow(clippy::disallowed_methods, reason = "runs the pinned cfn-lint")]
+
 use std::sync::Arc;
 
 use anyhow::{Context, Result};

@@ -5,6 +5,11 @@
 //! stage. Arguments go as a list, never through a shell. Output is streamed
 //! line by line with the service's name in front, and kept in a log file.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "starts the pinned Serverless CLI, the one way a stack is deployed"
+)]
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

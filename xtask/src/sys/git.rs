@@ -1,6 +1,11 @@
 //! The git facts a deploy records and a protected stage requires: the
 //! current commit and whether the work tree is clean.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "reads the work tree's state from git"
+)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 

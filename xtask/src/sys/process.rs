@@ -401,6 +401,10 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "children of the tests' own, to watch what is done to them"
+)]
 mod child_tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;

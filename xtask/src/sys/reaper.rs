@@ -30,6 +30,11 @@
 //! system without subreapers) [`command`] runs the program itself, and
 //! only its process group is stopped.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the reaper starts the config programs it bounds"
+)]
+
 use std::ffi::{OsStr, OsString};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};

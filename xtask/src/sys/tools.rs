@@ -6,6 +6,11 @@
 //! comparison and a second call does nothing. Installs take a file lock, so
 //! parallel tests and commands do not race on the same folder.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "installs the pinned tools (npm, pip) into target/tools"
+)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

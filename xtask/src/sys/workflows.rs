@@ -2,6 +2,11 @@
 //! to WebAssembly, run by Node.js) and zizmor (offline audits), both
 //! installed on demand like every other pinned tool.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "runs the pinned workflow linters"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -9,6 +9,15 @@
 //! else each of its tests says that it was skipped and how to run it
 //! (`support/tier.rs`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::disallowed_methods,
+    reason = "a panic is how a test fails, and the tests run the real binary and tools"
+)]
+
 mod support;
 
 mod audit;

@@ -8,6 +8,8 @@
 //! long-lived instance of `cargo xtask local` uses the same start and ready
 //! code with a detached lifetime.
 
+#![allow(clippy::disallowed_methods, reason = "starts the emulator")]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

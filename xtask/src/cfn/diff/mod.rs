@@ -576,7 +576,10 @@ pub fn reconcile(diff: &mut TemplateDiff, planned: &[PlannedChange], new: &Value
                     cloudformation: None,
                     values: Vec::new(),
                 });
-                diff.resources.last_mut().expect("just pushed")
+                match diff.resources.last_mut() {
+                    Some(resource) => resource,
+                    None => continue,
+                }
             }
         };
         if resource.action != Action::Modify {
