@@ -9,7 +9,7 @@ use crate::cfn::rules;
 use crate::cli::{AuditArgs, Global};
 
 pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
-    let app = match App::load(&global.app_dir()) {
+    let app = match App::load(&global.app_dir()?) {
         Ok(app) => app,
         Err(err) => {
             Report::unreadable(err.0).print(args.out.format, "audit")?;

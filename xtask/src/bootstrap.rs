@@ -12,7 +12,7 @@ use crate::sys::output::Printer;
 pub(crate) async fn run(global: &Global, args: StageArgs) -> Result<i32> {
     let out = Printer::new(false);
     // One STS call: the account is checked and shown from the same answer.
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let target =
         StageTarget::open(&stage, Mode::of(&stage, args.at.rehearse, global.emulator)).await?;

@@ -180,6 +180,28 @@ impl Command {
         }
     }
 
+    /// Whether the command runs on a rehearsal (`--rehearse`).
+    pub fn rehearses(&self) -> bool {
+        let at = match self {
+            Command::Bootstrap(args) => &args.at,
+            Command::Validate(args) => &args.at,
+            Command::Deploy(args) => &args.at,
+            Command::Smoke(args) => &args.at,
+            Command::Diff(args) => &args.at,
+            Command::Checklist(args) => &args.at,
+            Command::Report(args) => &args.at,
+            Command::Load(args) => &args.at,
+            Command::Info(args) => &args.at,
+            Command::Backup(args) => &args.at,
+            Command::Remove(args) => &args.at,
+            Command::Rollback(args) => &args.at,
+            Command::Unlock(args) => &args.at,
+            Command::Migrate(args) => return args.rehearse,
+            _ => return false,
+        };
+        at.rehearse
+    }
+
     /// Whether the command only reads and reports: it changes no stage,
     /// creates nothing and holds no lock.
     pub fn only_reads(&self) -> bool {
@@ -616,14 +638,15 @@ impl AuditArgs {
 }
 
 impl Global {
-    /// The app folder: `--app`, else `XTASK_APP`, else the bundled app.
-    pub fn app_dir(&self) -> PathBuf {
-        App::resolve_dir(self.app.as_deref())
+    /// The app folder: `--app`, else `XTASK_APP`, else the app the current
+    /// folder is in (`App::resolve_dir`).
+    pub fn app_dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(App::resolve_dir(self.app.as_deref())?)
     }
 
     /// The app, the stage of `at` parsed against its policy, and that
     /// stage's target with the account checked.
     pub async fn open_stage(&self, at: &StageOpt) -> anyhow::Result<(App, Stage, StageTarget)> {
-        StageTarget::open_stage(&self.app_dir(), at.stage(), at.rehearse, self.emulator).await
+        StageTarget::open_stage(&self.app_dir()?, at.stage(), at.rehearse, self.emulator).await
     }
 }

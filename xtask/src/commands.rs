@@ -4,7 +4,9 @@
 
 use anyhow::Result;
 
+use crate::app::App;
 use crate::cli::{Cli, Command};
+use crate::sys::hint;
 use crate::{
     audit, backup, bench, bootstrap, checklist, codegen, deploy, diff, doctor, info, load, local,
     migrate, plan, remove, report, rollback, runbook, smoke, unlock, validate,
@@ -13,6 +15,18 @@ use crate::{
 /// Runs the command; the result is the process exit code.
 pub async fn execute(cli: Cli) -> Result<i32> {
     let global = &cli.global;
+    // Hints name the app this run reads and its rehearsal. A command that
+    // reads no app names none, and `codegen` writes the same files from
+    // any folder.
+    let reads_app = !matches!(
+        cli.command,
+        Command::Doctor(_) | Command::Local(_) | Command::Codegen(_) | Command::Bench(_)
+    );
+    if reads_app {
+        if let Ok(app) = App::resolve_dir(global.app.as_deref()) {
+            hint::set_target(&app, cli.command.rehearses());
+        }
+    }
     match cli.command {
         Command::Doctor(args) => doctor::run(global, args).await,
         Command::Local(args) => local::run(global, args).await,

@@ -13,7 +13,7 @@ use crate::cli::{DeployArgs, Global};
 use crate::run::deploy::{self, Deployed, Options};
 use crate::run::journal::Outcome;
 use crate::run::timeline;
-use crate::sys::{output::Printer, paths};
+use crate::sys::{hint, output::Printer, paths};
 
 /// The exit code of a deploy that changed the stage as asked but whose
 /// smoke test failed: CI tells it from a failed, rolled-back deploy (1).
@@ -22,7 +22,7 @@ pub(crate) const DEPLOYED_BUT_SMOKE_FAILED: i32 = 3;
 pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let json = args.out.format == Format::Json;
     let out = Arc::new(Printer::new(json));
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let opts = Options {
@@ -55,9 +55,9 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         out.plain(&format!("\n{}", journal.summary()));
         if let Some(path) = timeline {
             out.plain(&format!(
-                "timeline: {} (`cargo xtask report {stage}{}` shows it)",
+                "timeline: {} (`{}` shows it)",
                 paths::display(&path),
-                if journal.rehearsal { " --rehearse" } else { "" }
+                hint::xtask(&format!("report {stage}"))
             ));
         }
     }
@@ -75,8 +75,8 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         Outcome::Succeeded => {
             if opts.skip_smoke {
                 out.plain(&format!(
-                    "smoke skipped (--skip-smoke): run `cargo xtask smoke {stage}{}` next",
-                    if journal.rehearsal { " --rehearse" } else { "" }
+                    "smoke skipped (--skip-smoke): run `{}` next",
+                    hint::xtask(&format!("smoke {stage}"))
                 ));
             }
             0

@@ -72,7 +72,7 @@ pub async fn collect() -> Vec<Check> {
             fix: if ok {
                 String::new()
             } else {
-                "installed on first use (`cargo xtask local up`, `cargo xtask deploy`)".into()
+                "installed on first use (`cargo xtask local up`, or any deploy)".into()
             },
         });
     }

@@ -10,7 +10,7 @@ use crate::run::transfer::{self, Migrated, Options};
 use crate::sys::output::Printer;
 
 pub(crate) async fn run(global: &Global, args: MigrateArgs) -> Result<i32> {
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let from = app.stage(&args.from)?;
     let to = app.stage(&args.to)?;
     let opts = Options {

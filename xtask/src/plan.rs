@@ -9,7 +9,7 @@ use crate::cfn::order;
 use crate::cli::{Global, PlanArgs};
 
 pub(crate) fn run(global: &Global, args: PlanArgs) -> Result<i32> {
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.stage.as_str())?;
     let (graph, waves) = order::checked(&app, &stage)?;
     let all: Vec<String> = waves.iter().flatten().cloned().collect();

@@ -17,7 +17,7 @@ use crate::sys::{output::Printer, paths};
 
 pub(crate) async fn run(global: &Global, args: RemoveArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     if stage.is_protected() && !args.allow_protected {
         crate::sys::refuse!("stage {stage} is protected: removing it needs --allow-protected as well as confirmation");

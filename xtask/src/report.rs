@@ -14,7 +14,7 @@ use crate::run::timeline::Timeline;
 use crate::sys::paths;
 
 pub(crate) async fn run(global: &Global, args: ReportArgs) -> Result<i32> {
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let history = History::new(StageKey::all(&app, &stage, args.at.rehearse));
     let dir = StageKey::new(&app, &stage, args.at.rehearse).dir();

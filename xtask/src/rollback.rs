@@ -23,7 +23,7 @@ const RUNS_READ: usize = 20;
 
 pub(crate) async fn run(global: &Global, args: RollbackArgs) -> Result<i32> {
     let out = Arc::new(Printer::new(false));
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
     let rehearsal = mode.is_rehearsal();

@@ -9,7 +9,7 @@ use crate::cli::{Global, RunbookArgs};
 use crate::sys::paths;
 
 pub(crate) fn run(global: &Global, args: RunbookArgs) -> Result<i32> {
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.stage.as_str())?;
     let text = crate::cfn::runbook::runbook(&app, &stage)?;
     match &args.output {

@@ -12,6 +12,7 @@ use crate::aws::endpoints;
 use crate::aws::verify::{self, SmokeOptions, SPEC_FILE};
 use crate::cli::{Global, SmokeArgs};
 use crate::run::journal;
+use crate::sys::hint;
 
 pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
     if args.init {
@@ -28,9 +29,9 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
     let spec = app.root.join(SPEC_FILE);
     if !spec.exists() {
         crate::errln!(
-            "{} does not exist: `cargo xtask smoke {} --init` writes a first one, a check per endpoint",
+            "{} does not exist: `{}` writes a first one, a check per endpoint",
             crate::sys::paths::display(&spec),
-            stage.name()
+            hint::xtask(&format!("smoke {} --init", stage.name()))
         );
     }
     match args.out.format {
@@ -45,7 +46,7 @@ pub(crate) async fn run(global: &Global, args: SmokeArgs) -> Result<i32> {
 /// fills with a fresh id), writes expect 200 and run on protected stages
 /// only with `--allow-mutating`. Refuses to overwrite a spec.
 fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
-    let app = App::load(&global.app_dir())?;
+    let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let path = app.root.join(SPEC_FILE);
     if path.exists() {
@@ -109,9 +110,9 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
     }
     std::fs::write(&path, text)?;
     crate::outln!(
-        "wrote {} with {count} check(s); edit the expected answers, then `cargo xtask smoke {}`",
+        "wrote {} with {count} check(s); edit the expected answers, then `{}`",
         crate::sys::paths::display(&path),
-        stage.name()
+        hint::xtask(&format!("smoke {}", stage.name()))
     )?;
     Ok(0)
 }

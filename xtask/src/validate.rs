@@ -12,7 +12,7 @@ use crate::cli::{Global, ValidateArgs};
 use crate::run::lint;
 
 pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
-    let app = match App::load(&global.app_dir()) {
+    let app = match App::load(&global.app_dir()?) {
         Ok(app) => app,
         Err(err) => {
             Report::unreadable(err.0).print(args.out.format, "validate")?;

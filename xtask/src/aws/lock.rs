@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::app::stage::Stage;
 use crate::aws;
-use crate::sys::clock;
+use crate::sys::{clock, hint};
 
 /// The lock table, one per account and region, shared by every app.
 pub const TABLE: &str = "xtask-deploy-locks";
@@ -94,9 +94,9 @@ pub struct Lock {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("stage {stage} is locked by {}; wait for that run to finish, or if it died: `cargo xtask unlock {stage} --force`", holder.describe())]
+    #[error("stage {stage} is locked by {}; wait for that run to finish, or if it died: `{}`", holder.describe(), hint::xtask(&format!("unlock {stage} --force")))]
     Held { stage: String, holder: Holder },
-    #[error("the lock table {TABLE} does not exist in {region}; run `cargo xtask bootstrap {stage}` first")]
+    #[error("the lock table {TABLE} does not exist in {region}; run `{}` first", hint::xtask(&format!("bootstrap {stage}")))]
     NoTable { stage: String, region: String },
     #[error("{0}")]
     Other(String),

@@ -22,6 +22,7 @@ use crate::aws::target::StageTarget;
 use crate::aws::{self};
 use crate::aws::{domains, endpoints};
 use crate::cfn::intrinsic::{self, Env};
+use crate::sys::hint;
 
 /// The spec's file name, next to deploy.toml.
 pub const SPEC_FILE: &str = "smoke.toml";
@@ -177,7 +178,8 @@ pub async fn load(
             );
         }
         anyhow::bail!(
-            "{spec} has no check to drive on stage {stage}; `cargo xtask smoke {stage} --init` writes one per endpoint"
+            "{spec} has no check to drive on stage {stage}; `{}` writes one per endpoint",
+            hint::xtask(&format!("smoke {stage} --init"))
         );
     }
     let report = smoke_tests::load::drive(
@@ -210,8 +212,9 @@ async fn through_domains(
         let name = &domain.name;
         let Some(deployed) = domains::deployed(target, name).await? else {
             report.coverage.push(format!(
-                "custom domain {name} of {} does not exist yet; `cargo xtask deploy {stage}` creates it",
-                domain.service
+                "custom domain {name} of {} does not exist yet; `{}` creates it",
+                domain.service,
+                hint::xtask(&format!("deploy {stage}"))
             ));
             continue;
         };

@@ -15,11 +15,33 @@ use crate::app::yaml::Node;
 use crate::app::{App, Service};
 use crate::cfn::diff::is_stateful;
 use crate::cfn::{monitoring, order};
+use crate::sys::hint;
 
 /// The runbook of `stage`, as Markdown.
 pub fn runbook(app: &App, stage: &Stage) -> Result<String> {
     let (_, waves) = order::checked(app, stage)?;
     let name = app.name();
+    let checklist = hint::xtask(&format!("checklist {stage}"));
+    let diff = hint::xtask(&format!("diff {stage}"));
+    let rehearse = hint::xtask(&format!("deploy {stage} --rehearse"));
+    let deploy = hint::xtask(&format!("deploy {stage}"));
+    let deploy_one = hint::xtask(&format!("deploy {stage} --only SERVICE"));
+    let rollback = hint::xtask(&format!("rollback {stage}"));
+    let info = hint::xtask(&format!("info {stage}"));
+    let unlock = hint::xtask(&format!("unlock {stage}"));
+    let rollback_run = hint::xtask(&format!("rollback {stage} --run RUN_ID"));
+    let rollback_usage = hint::xtask(&format!("rollback {stage} [--run RUN_ID]"));
+    let remove = hint::xtask(&format!(
+        "remove {stage}{}",
+        if stage.is_protected() {
+            " --allow-protected"
+        } else {
+            ""
+        }
+    ));
+    let backup = hint::xtask(&format!("backup {stage}"));
+    let migrate = hint::xtask(&format!("migrate --from FROM --to {stage}"));
+    let load = hint::xtask(&format!("load {stage}"));
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "# Runbook: {name} on stage {stage}\n");
@@ -42,17 +64,17 @@ pub fn runbook(app: &App, stage: &Stage) -> Result<String> {
     let _ = writeln!(w, "## Deploy\n");
     let _ = writeln!(
         w,
-        "1. `cargo xtask checklist {stage}` — what is still to do before a release.\n\
-         2. `cargo xtask diff {stage}` — what the deploy would change (a protected stage shows it again before confirming).\n\
-         3. `cargo xtask deploy {stage} --rehearse` — the same deploy on the emulator with this stage's names.\n\
-         4. `cargo xtask deploy {stage}` — preflight, then the services in waves:\n"
+        "1. `{checklist}` — what is still to do before a release.\n\
+         2. `{diff}` — what the deploy would change (a protected stage shows it again before confirming).\n\
+         3. `{rehearse}` — the same deploy on the emulator with this stage's names.\n\
+         4. `{deploy}` — preflight, then the services in waves:\n"
     );
     for (i, wave) in waves.iter().enumerate() {
         let _ = writeln!(w, "   - wave {}: {}", i + 1, wave.join(", "));
     }
     let _ = writeln!(
         w,
-        "\n   Each service of a wave starts as soon as what it needs is deployed; a service whose fingerprint is unchanged is skipped. One service alone: `cargo xtask deploy {stage} --only SERVICE` (what it needs must be deployed).\n"
+        "\n   Each service of a wave starts as soon as what it needs is deployed; a service whose fingerprint is unchanged is skipped. One service alone: `{deploy_one}` (what it needs must be deployed).\n"
     );
     if let Some(m) = stage.monitoring() {
         let bake = if m.bake.is_zero() {
@@ -73,9 +95,9 @@ pub fn runbook(app: &App, stage: &Stage) -> Result<String> {
         "| exit | what happened | what to do |\n| --- | --- | --- |\n\
          | 1 | a service failed (or an alarm fired during the bake): the run's changes were rolled back, newest first | read the journal it names (`.xtask/journal/{name}/{stage}/`) and the service's log; fix; deploy again |\n\
          | 2 | refused before any change (audit, review, plan, a guard) | the message names the file and line or the flag to pass |\n\
-         | 3 | deployed, but the smoke test failed | the smoke table names each failed endpoint; fix forward, or `cargo xtask rollback {stage}` |\n\
-         | 130 | interrupted: what had started was rolled back | check `cargo xtask info {stage}`; deploy again |\n\n\
-         A run that was killed leaves its lock: `cargo xtask unlock {stage}` shows the holder, `--force` clears it once you know it is gone. A rollback that failed is in the journal; `cargo xtask rollback {stage} --run RUN_ID` runs it again.\n"
+         | 3 | deployed, but the smoke test failed | the smoke table names each failed endpoint; fix forward, or `{rollback}` |\n\
+         | 130 | interrupted: what had started was rolled back | check `{info}`; deploy again |\n\n\
+         A run that was killed leaves its lock: `{unlock}` shows the holder, `--force` clears it once you know it is gone. A rollback that failed is in the journal; `{rollback_run}` runs it again.\n"
     );
 
     let _ = writeln!(w, "## Services\n");
@@ -90,17 +112,16 @@ pub fn runbook(app: &App, stage: &Stage) -> Result<String> {
     let _ = writeln!(w, "## Rollback and removal\n");
     let _ = writeln!(
         w,
-        "- `cargo xtask rollback {stage} [--run RUN_ID]` returns every service the run changed to its state before it, in reverse order: {}.\n\
-         - `cargo xtask remove {stage}{}` removes every service in that order{}; buckets are emptied only with `--empty-buckets`. Back up first: `cargo xtask backup {stage}`.\n",
+        "- `{rollback_usage}` returns every service the run changed to its state before it, in reverse order: {}.\n\
+         - `{remove}` removes every service in that order{}; buckets are emptied only with `--empty-buckets`. Back up first: `{backup}`.\n",
         reverse.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-        if stage.is_protected() { " --allow-protected" } else { "" },
         if stage.monitoring().is_some() { ", the monitoring stack first" } else { "" }
     );
     let _ = writeln!(w, "## Data and backups\n");
     let _ = writeln!(
         w,
-        "- `cargo xtask backup {stage}` backs up every table and checks every bucket keeps versions; `--list` shows the backups; `--restore ARN` restores one into a new table next to the original (the original is not touched).\n\
-         - `cargo xtask migrate FROM {stage}` copies another stage's data in (tables, buckets, users).\n"
+        "- `{backup}` backs up every table and checks every bucket keeps versions; `--list` shows the backups; `--restore ARN` restores one into a new table next to the original (the original is not touched).\n\
+         - `{migrate}` copies another stage's data in (tables, buckets, users).\n"
     );
     if let Some(m) = stage.monitoring() {
         let _ = writeln!(w, "## Alarms\n");
@@ -116,7 +137,7 @@ pub fn runbook(app: &App, stage: &Stage) -> Result<String> {
              | `…-errors` (per function) | a function fails at least once in a minute | its CloudWatch log group `/aws/lambda/FUNCTION` has the error; roll back if it came with a deploy |\n\
              | `…-throttles` (per function) | a function is throttled | raise its reserved concurrency or the account's limit; look for a retry storm |\n\
              | `…-5xx` / `…-5xxerror` (per API) | an API answers a server error | the integration's function log; the smoke test of the last deploy |\n\
-             | `…-latency` (per API) | p95 latency reaches {} ms | the function's duration and cold starts on the dashboard; `cargo xtask load {stage}` to reproduce |\n",
+             | `…-latency` (per API) | p95 latency reaches {} ms | the function's duration and cold starts on the dashboard; `{load}` to reproduce |\n",
             m.latency_p95_ms
         );
     }
@@ -131,13 +152,13 @@ fn section(w: &mut String, app: &App, service: &Service, stage: &Stage) {
     let _ = writeln!(w, "### {}\n", service.key);
     let _ = writeln!(
         w,
-        "Stack `{stack}`, from `{}`. Deploy alone: `cargo xtask deploy {stage} --only {}`.\n",
+        "Stack `{stack}`, from `{}`. Deploy alone: `{}`.\n",
         service
             .file
             .strip_prefix(&app.root)
             .unwrap_or(&service.file)
             .display(),
-        service.key
+        hint::xtask(&format!("deploy {stage} --only {}", service.key))
     );
     let ctx = service.vars(stage);
     let value = |node: Option<&Node>| {

@@ -17,6 +17,7 @@ use crate::aws::{backups as kept_backups, monitoring};
 use crate::cfn::{order, rules};
 use crate::run::history::History;
 use crate::run::journal::{self, Journal, Outcome, StageKey, Status};
+use crate::sys::hint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -114,9 +115,10 @@ fn references(app: &App) -> Item {
             title,
             Mark::NotDone,
             format!(
-                "audit: {} finding(s), first {}; run `cargo xtask audit`",
+                "audit: {} finding(s), first {}; run `{}`",
                 report.findings.len(),
-                first_line(&report)
+                first_line(&report),
+                hint::xtask("audit")
             ),
         )
     }
@@ -142,9 +144,10 @@ fn review(app: &App, stage: &Stage) -> Item {
             title,
             Mark::NotDone,
             format!(
-                "security review: {} finding(s), first {}; run `cargo xtask audit {stage}`",
+                "security review: {} finding(s), first {}; run `{}`",
                 report.findings.len(),
-                first_line(&report)
+                first_line(&report),
+                hint::xtask(&format!("audit {stage}"))
             ),
         )
     }
@@ -206,8 +209,10 @@ async fn resources(app: &App, stage: &Stage, target: &StageTarget) -> Item {
             title,
             Mark::NotDone,
             format!(
-                "missing: {}; run `cargo xtask bootstrap {stage}` and `cargo xtask deploy {stage}`",
-                missing.join(", ")
+                "missing: {}; run `{}` and `{}`",
+                missing.join(", "),
+                hint::xtask(&format!("bootstrap {stage}")),
+                hint::xtask(&format!("deploy {stage}"))
             ),
         )
     }
@@ -261,8 +266,11 @@ async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehears
             title,
             Mark::NotDone,
             format!(
-                "plan {plan}; never deployed here: run `cargo xtask deploy {stage}{}`",
-                if rehearsal { " --rehearse" } else { "" }
+                "plan {plan}; never deployed here: run `{}`",
+                hint::xtask(&format!(
+                    "deploy {stage}{}",
+                    if rehearsal { " --rehearse" } else { "" }
+                ))
             ),
         ),
         _ => {
@@ -272,9 +280,24 @@ async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehears
                 .await
                 .map(|runs| runs.journals)
                 .unwrap_or_default();
-            match rehearsals.iter().find(|j| j.command == "deploy" && j.outcome.as_ref().is_some_and(Outcome::succeeded)) {
-                Some(j) => item("order", title, Mark::Done, format!("plan {plan}; rehearsed on the emulator by {}", describe(j))),
-                None => item("order", title, Mark::NotDone, format!("plan {plan}; no rehearsal on this machine: run `cargo xtask deploy {stage} --rehearse`")),
+            match rehearsals.iter().find(|j| {
+                j.command == "deploy" && j.outcome.as_ref().is_some_and(Outcome::succeeded)
+            }) {
+                Some(j) => item(
+                    "order",
+                    title,
+                    Mark::Done,
+                    format!("plan {plan}; rehearsed on the emulator by {}", describe(j)),
+                ),
+                None => item(
+                    "order",
+                    title,
+                    Mark::NotDone,
+                    format!(
+                        "plan {plan}; no rehearsal on this machine: run `{}`",
+                        hint::xtask(&format!("deploy {stage} --rehearse"))
+                    ),
+                ),
             }
         }
     }
@@ -300,7 +323,10 @@ fn rehearsed_rollback(journals: &[Journal]) -> Item {
             "rollback",
             title,
             Mark::NotDone,
-            "no run here has rolled a service back: deploy a change, then `cargo xtask rollback` it (or let a bake roll it back)",
+            format!(
+                "no run here has rolled a service back: deploy a change, then `{}` it (or let a bake roll it back)",
+                hint::xtask("rollback <stage>")
+            ),
         ),
     }
 }
@@ -370,7 +396,10 @@ async fn watched(app: &App, stage: &Stage, target: &StageTarget, journals: &[Jou
             "monitoring",
             title,
             Mark::NotDone,
-            format!("no monitoring stack yet: run `cargo xtask deploy {stage}`"),
+            format!(
+                "no monitoring stack yet: run `{}`",
+                hint::xtask(&format!("deploy {stage}"))
+            ),
         );
     }
     let baked = journals.iter().find(|j| j.bake.is_some());
@@ -400,8 +429,11 @@ fn performance(app: &App, stage: &Stage, rehearsal: bool) -> Item {
             title,
             Mark::NotDone,
             format!(
-                "no load report: run `cargo xtask load {stage}{}`",
-                if rehearsal { " --rehearse" } else { "" }
+                "no load report: run `{}`",
+                hint::xtask(&format!(
+                    "load {stage}{}",
+                    if rehearsal { " --rehearse" } else { "" }
+                ))
             ),
         );
     };
@@ -517,14 +549,32 @@ async fn backups(app: &App, stage: &Stage, target: &StageTarget) -> Item {
             title,
             Mark::NotDone,
             format!(
-                "no backup of {}: run `cargo xtask backup {stage}`",
-                unbacked.join(", ")
+                "no backup of {}: run `{}`",
+                unbacked.join(", "),
+                hint::xtask(&format!("backup {stage}"))
             ),
         );
     }
     match restored.first() {
-        Some(table) => item("backups", title, Mark::Done, format!("every table ({}) has a backup; restored into {table}", tables.len())),
-        None => item("backups", title, Mark::NotDone, format!("every table ({}) has a backup, none was ever restored: `cargo xtask backup {stage} --list`, then `--restore ARN`", tables.len())),
+        Some(table) => item(
+            "backups",
+            title,
+            Mark::Done,
+            format!(
+                "every table ({}) has a backup; restored into {table}",
+                tables.len()
+            ),
+        ),
+        None => item(
+            "backups",
+            title,
+            Mark::NotDone,
+            format!(
+                "every table ({}) has a backup, none was ever restored: `{}`, then `--restore ARN`",
+                tables.len(),
+                hint::xtask(&format!("backup {stage} --list"))
+            ),
+        ),
     }
 }
 

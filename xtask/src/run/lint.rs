@@ -22,6 +22,7 @@ use crate::aws::target::{Mode, StageTarget};
 use crate::aws::Target;
 use crate::cfn;
 use crate::run::serverless::{Serverless, Sink};
+use crate::sys::hint;
 use crate::sys::output::Printer;
 use crate::{app::vars, sys::paths, sys::tools};
 
@@ -208,7 +209,14 @@ fn resolution_errors(service: &Service, output: &str) -> Vec<Finding> {
             pos,
             "cli-unresolved-variable",
             format!("the Serverless CLI cannot resolve `{path}`: {why}"),
-            "give the variable a value for this stage (or a fallback); `cargo xtask validate` shows what it resolves to".to_string(),
+            if why.contains("credentials") {
+                format!("set AWS credentials for this stage's account (AWS_PROFILE, or the AWS_ACCESS_KEY_ID pair): the Serverless CLI asks AWS for `{path}`")
+            } else {
+                format!(
+                    "give the variable a value for this stage (or a fallback); `{}` shows what it resolves to",
+                    hint::xtask("validate")
+                )
+            },
         ));
     }
     found

@@ -12,6 +12,7 @@ use crate::aws::target::{Mode, StageTarget};
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::graph::Graph;
 use crate::cfn::{order, rules};
+use crate::sys::hint;
 use crate::sys::output::Printer;
 use crate::sys::refuse;
 
@@ -88,12 +89,16 @@ pub async fn connect(
     }
     if !missing.is_empty() {
         refuse!(
-            "deployment bucket(s) {} do not exist yet; run `cargo xtask bootstrap {stage}` first",
-            missing.join(", ")
+            "deployment bucket(s) {} do not exist yet; run `{}` first",
+            missing.join(", "),
+            hint::xtask(&format!("bootstrap {stage}"))
         );
     }
     if !target.locks().table_exists().await? {
-        refuse!("the lock table of this account and region does not exist yet; run `cargo xtask bootstrap {stage}` first");
+        refuse!(
+            "the lock table of this account and region does not exist yet; run `{}` first",
+            hint::xtask(&format!("bootstrap {stage}"))
+        );
     }
     Ok((target, account))
 }

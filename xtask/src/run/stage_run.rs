@@ -22,6 +22,7 @@ use crate::run::journal::{self, Journal, Outcome, ServiceRecord, StageKey};
 use crate::run::serverless::{Serverless, Sink};
 use crate::run::undo::{self, Undo};
 use crate::run::{fault, fingerprint, interrupt};
+use crate::sys::hint;
 use crate::sys::output::Printer;
 use crate::sys::paths;
 
@@ -188,7 +189,6 @@ pub async fn after_dead_run(
     holder: &Holder,
 ) -> String {
     let rehearsal = target.is_rehearsal();
-    let rehearse = if rehearsal { " --rehearse" } else { "" };
     let mut out = String::from("wait for that run to finish; if it died:\n");
     let locks = target.locks();
     let key = StageKey {
@@ -222,8 +222,9 @@ pub async fn after_dead_run(
         Err(err) => out.push_str(&format!("  its journal cannot be used: {err:#}\n")),
     }
     out.push_str(&format!(
-        "  clear the lock with `cargo xtask unlock {stage} --force{rehearse}`, then `cargo xtask rollback {stage} --run {}{rehearse}` shows what that run changed and returns it (services it never started are left alone)",
-        holder.run_id
+        "  clear the lock with `{}`, then `{}` shows what that run changed and returns it (services it never started are left alone)",
+        hint::xtask(&format!("unlock {stage} --force")),
+        hint::xtask(&format!("rollback {stage} --run {}", holder.run_id))
     ));
     out
 }
@@ -234,6 +235,8 @@ pub async fn after_dead_run(
 pub struct StageLock {
     locks: Locks,
     lock: Option<Lock>,
+    /// The stage locked, for the hint when the lock cannot be released.
+    stage: String,
     out: Arc<Printer>,
 }
 
@@ -289,6 +292,7 @@ impl StageLock {
         Ok(StageLock {
             locks,
             lock: Some(lock),
+            stage: stage.to_string(),
             out,
         })
     }
@@ -320,7 +324,10 @@ impl Drop for StageLock {
             return;
         };
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            self.out.plain("warning: the stage lock could not be released here; clear it with `cargo xtask unlock --force`");
+            self.out.plain(&format!(
+                "warning: the stage lock could not be released here; clear it with `{}`",
+                hint::xtask(&format!("unlock {} --force", self.stage))
+            ));
             return;
         }
         tokio::task::block_in_place(|| handle.block_on(self.release()));

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod digests;
 pub(crate) mod git;
+pub mod hint;
 pub mod output;
 pub mod paths;
 pub mod process;

@@ -677,3 +677,101 @@ fn read_toml(path: &str) -> toml::Table {
     let text = std::fs::read_to_string(&path).expect("the manifest");
     text.parse().expect("a TOML manifest")
 }
+
+/// A service of one function behind an HTTP API, written into `dir`.
+fn solo_app(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("app folder");
+    std::fs::write(
+        dir.join("serverless.yml"),
+        "service: solo\nprovider:\n  name: aws\n  runtime: nodejs20.x\nfunctions:\n  hello:\n    handler: handler.hello\n    events:\n      - httpApi: GET /hello\n",
+    )
+    .expect("serverless.yml");
+}
+
+/// Standing in an app's folder is naming it: `plan` reads the app there,
+/// not the bundled example; outside any app, the command says so and
+/// reads nothing.
+#[test]
+fn the_app_is_the_folder_the_user_stands_in() {
+    let sandbox = Sandbox::new("cwd-app");
+    let app = sandbox.dir.join("solo");
+    solo_app(&app);
+    let plan = sandbox
+        .xtask(&["plan", "dev"])
+        .current_dir(&app)
+        .output()
+        .expect("the xtask binary runs");
+    let shown = text(&plan);
+    assert!(plan.status.success(), "{shown}");
+    assert!(
+        shown.contains("solo") && !shown.contains("tb365"),
+        "{shown}"
+    );
+
+    // A service folder below the app's deploy.toml: the app is the folder
+    // with deploy.toml.
+    std::fs::write(app.join("deploy.toml"), "").expect("deploy.toml");
+    let below = app.join("nested");
+    solo_app(&below);
+    std::fs::write(
+        below.join("serverless.yml"),
+        "service: nested\nprovider:\n  name: aws\n  runtime: nodejs20.x\n",
+    )
+    .expect("serverless.yml");
+    let plan = sandbox
+        .xtask(&["plan", "dev"])
+        .current_dir(&below)
+        .output()
+        .expect("the xtask binary runs");
+    let shown = text(&plan);
+    assert!(plan.status.success(), "{shown}");
+    assert!(
+        shown.contains("solo") && shown.contains("nested"),
+        "{shown}"
+    );
+
+    // No app here or above, outside this workspace: refused, named.
+    let nowhere = std::env::temp_dir().join(format!("xtask-no-app-{}", std::process::id()));
+    std::fs::create_dir_all(&nowhere).expect("empty folder");
+    let plan = sandbox
+        .xtask(&["plan", "dev"])
+        .current_dir(&nowhere)
+        .output()
+        .expect("the xtask binary runs");
+    let _ = std::fs::remove_dir_all(&nowhere);
+    let shown = text(&plan);
+    assert!(!plan.status.success(), "{shown}");
+    assert!(
+        shown.contains("holds no app") && shown.contains("--app DIR"),
+        "{shown}"
+    );
+}
+
+/// A hint carries the target of the run it came from: the app when it is
+/// not the current folder, and `--rehearse` on a rehearsal, so pasting it
+/// never acts on the real stage or the wrong app.
+#[test]
+fn a_hint_names_the_app_and_the_rehearsal_it_came_from() {
+    let sandbox = Sandbox::new("hint-target");
+    solo_app(&sandbox.dir.join("solo"));
+    let init = sandbox
+        .xtask(&["smoke", "prod", "--init", "--rehearse", "--app", "solo"])
+        .current_dir(&sandbox.dir)
+        .output()
+        .expect("the xtask binary runs");
+    let shown = text(&init);
+    assert!(init.status.success(), "{shown}");
+    assert!(
+        shown.contains("`cargo xtask smoke prod --rehearse --app solo`"),
+        "{shown}"
+    );
+    // From inside the app, no --app is needed.
+    std::fs::remove_file(sandbox.dir.join("solo/smoke.toml")).expect("smoke.toml written");
+    let init = sandbox
+        .xtask(&["smoke", "prod", "--init"])
+        .current_dir(sandbox.dir.join("solo"))
+        .output()
+        .expect("the xtask binary runs");
+    let shown = text(&init);
+    assert!(shown.contains("`cargo xtask smoke prod`"), "{shown}");
+}

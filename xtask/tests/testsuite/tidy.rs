@@ -247,6 +247,68 @@ fn every_argument_of_every_subcommand_has_help() {
     );
 }
 
+/// Every command a message tells the user to run goes through
+/// `sys::hint`, which repeats the run's `--app` and `--rehearse`; only the
+/// commands that act on no app (`local`, `codegen`, `runbook`'s own
+/// header, `doctor`) and what names a command that already ran are
+/// written out.
+#[test]
+fn every_hint_goes_through_the_hint_builder() {
+    let src = workspace_root().join("xtask/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut written = Vec::new();
+    for file in &files {
+        if file.ends_with("sys/hint.rs") {
+            continue;
+        }
+        for (n, line) in read(file).lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for piece in line.split("`cargo xtask ").skip(1) {
+                let word = piece.split([' ', '`']).next().unwrap_or_default();
+                let allowed = ["local", "codegen", "runbook", "doctor", "{}"].contains(&word)
+                    || piece.starts_with("smoke --init`.");
+                if !allowed {
+                    written.push(format!(
+                        "{}:{}: `cargo xtask {word}`",
+                        file.strip_prefix(&src).unwrap_or(file).display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        written.is_empty(),
+        "commands written out instead of through sys::hint::xtask:\n{}",
+        written.join("\n")
+    );
+}
+
+/// The hints' list of subcommands that take `--rehearse` is the command
+/// line's.
+#[test]
+fn hints_know_which_subcommands_rehearse() {
+    let rehearsing: Vec<String> = all_commands()
+        .into_iter()
+        .filter(|(_, cmd)| {
+            cmd.get_arguments()
+                .any(|a| a.get_long() == Some("rehearse"))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    let mut listed: Vec<String> = xtask::sys::hint::REHEARSABLE
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    listed.sort();
+    let mut rehearsing = rehearsing;
+    rehearsing.sort();
+    assert_eq!(listed, rehearsing);
+}
+
 #[test]
 fn the_readme_command_reference_names_every_flag() {
     let readme = read(&workspace_root().join("README.md"));

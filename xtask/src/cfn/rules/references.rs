@@ -19,6 +19,7 @@ use crate::app::Service;
 use crate::cfn;
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::intrinsic::{self, Function};
+use crate::sys::hint;
 
 use super::resources::LogicalIds;
 
@@ -204,7 +205,10 @@ pub(super) fn unverified_by_plugins(catalogue: &Catalogue, report: &mut Report) 
                 note.message,
                 unknown.join(", ")
             );
-            note.fix = "`cargo xtask validate <stage> --deep` checks the packaged template, plugins included".into();
+            note.fix = format!(
+                "`{}` checks the packaged template, plugins included",
+                hint::xtask("validate <stage> --deep")
+            );
             report.notes.push(note);
         }
     }

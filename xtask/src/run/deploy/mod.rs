@@ -29,6 +29,7 @@ use crate::run::journal::{self, Journal, Outcome, ServiceRecord, SmokeResult};
 use crate::run::scheduler::Schedule;
 use crate::run::undo::Window;
 use crate::run::{ahead, bake, diff, guard, interrupt, preflight, StageRun};
+use crate::sys::hint;
 use crate::sys::output::Printer;
 use crate::sys::{paths, refuse};
 
@@ -130,8 +131,9 @@ pub async fn deploy(
         let refused = guard::unallowed_data_loss(&diffs, &opts.allow_replace);
         if !refused.is_empty() {
             refuse!(
-                "stage {stage} is protected and this deploy would take data away:\n  {}\nnothing was deployed; to go ahead, name each with --allow-replace SERVICE:LOGICAL_ID (back up first: `cargo xtask backup {stage}`)",
-                refused.join("\n  ")
+                "stage {stage} is protected and this deploy would take data away:\n  {}\nnothing was deployed; to go ahead, name each with --allow-replace SERVICE:LOGICAL_ID (back up first: `{}`)",
+                refused.join("\n  "),
+                hint::xtask(&format!("backup {stage}"))
             );
         }
         format!("{plan_text}\n{text}")
@@ -297,7 +299,9 @@ pub async fn deploy(
     }
     let deployed = outcome.deployed();
     let journal = run.finish(outcome).await;
-    let endpoints = if deployed && stage.on_emulator() {
+    // Where each API answers: on an emulator (the local stage or a
+    // rehearsal) in the form this machine can reach.
+    let endpoints = if deployed {
         base_urls(app, stage, &target).await
     } else {
         Vec::new()
@@ -366,8 +370,9 @@ async fn smoke_after(
     if !spec.exists() {
         let count = endpoints::endpoints(app, stage, &[], None).len();
         out.plain(&format!(
-            "no smoke test: {} does not exist, so the {count} endpoint(s) were not checked; `cargo xtask smoke {stage} --init` writes a first one",
-            paths::display(&spec)
+            "no smoke test: {} does not exist, so the {count} endpoint(s) were not checked; `{}` writes a first one",
+            paths::display(&spec),
+            hint::xtask(&format!("smoke {stage} --init"))
         ));
         return SmokeResult::NotRun {
             why: format!("no {}", verify::SPEC_FILE),
@@ -424,15 +429,18 @@ async fn check_outside_dependencies(
                 .service(dep)
                 .context("a dependency is a service of the app")?;
             if !stacks.describe_service(service, stage).await?.exists {
-                refuse!("{key} depends on {dep}, which was never deployed to stage {stage}; deploy it first (`cargo xtask deploy {stage} --only {dep}`) or drop --only");
+                refuse!(
+                    "{key} depends on {dep}, which was never deployed to stage {stage}; deploy it first (`{}`) or drop --only",
+                    hint::xtask(&format!("deploy {stage} --only {dep}"))
+                );
             }
         }
     }
     Ok(())
 }
 
-/// Each service's API base URLs on an emulator stage, in the form that
-/// works without DNS.
+/// Each service's API base URLs; on an emulator, in the form that works
+/// without DNS.
 async fn base_urls(app: &App, stage: &Stage, target: &StageTarget) -> Vec<(String, String)> {
     let stacks = target.stacks();
     let mut urls = Vec::new();
