@@ -238,6 +238,7 @@ fn a_stage_gets_the_finding_its_values_earn(
 #[case::many_valid_attributes("valid-attributes", "dev")]
 #[case::diamond("diamond", "dev")]
 #[case::resources_split_over_included_files("split-resources", "dev")]
+#[case::fallback_chains_the_cli_parses("fallback-chains", "dev")]
 fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
     assert_eq!(findings(app, stage), vec![]);
 }
