@@ -221,6 +221,11 @@ fn cli_print(dir: &std::path::Path, stage: Option<&str>) -> Result<serde_json::V
     Some("qa"),
     &["nope"]
 )]
+#[case::a_section_from_a_file_whose_path_is_a_variable(
+    "service: common\nprovider:\n  name: aws\n  region: us-east-1\ncustom: ${file(../${self:service}.yml):custom}\n",
+    Some("qa"),
+    &["stage", "table", "region"]
+)]
 fn the_resolver_agrees_with_the_cli(
     #[case] service: &str,
     #[case] stage: Option<&str>,

@@ -395,3 +395,30 @@ fn deep_validation_maps_cfn_lint_back_to_the_line() {
         "{finding}"
     );
 }
+
+/// A per-stage variables file that is not there is one cause: one finding
+/// at its first use, naming the file, how many uses it leaves without a
+/// value and where the first ones are, not one finding per use.
+#[test]
+fn a_missing_file_is_one_finding_with_its_count_of_uses() {
+    let dir = fixture("broken/missing-stage-file");
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line, f.message.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let (rule, line, message) = found[0];
+    assert_eq!((rule, line), ("unresolved-variable", 8), "{message}");
+    assert!(message.contains("`../var/dev.yml` does not exist"), "{message}");
+    assert!(message.contains("5 uses"), "{message}");
+    assert!(message.contains("svc/serverless.yml:9"), "{message}");
+    let (rule, line, message) = found[1];
+    assert_eq!((rule, line), ("unresolved-variable", 13), "{message}");
+    assert!(message.contains("`../var/dev-var.yml` does not exist"), "{message}");
+    assert!(message.contains("3 uses"), "{message}");
+    assert!(message.contains("svc/serverless.yml:18"), "{message}");
+}

@@ -79,11 +79,24 @@ pub fn resolve(text: &str, ctx: &Context) -> Option<String> {
 /// (`MAX_STEPS`, `MAX_BYTES`) and resolves each `self:` address and
 /// each file's address once, however often it is read.
 pub fn evaluate(text: &str, ctx: &Context) -> Resolved {
+    evaluate_traced(text, ctx).0
+}
+
+/// [`evaluate`], and, when the value is `Missing`, the file `${file()}`
+/// named that is not there (as resolved: `../var/dev.yml`), if that is
+/// why: one cause that every use of the file shares.
+pub fn evaluate_traced(text: &str, ctx: &Context) -> (Resolved, Option<String>) {
     let eval = Eval::new(ctx);
     let value = eval.text(text, 0);
     match eval.budget.take() {
-        Some(refusal) => Resolved::Refused(refusal),
-        None => value,
+        Some(refusal) => (Resolved::Refused(refusal), None),
+        None => {
+            let absent = match value {
+                Resolved::Missing(_) => eval.absent_file.take(),
+                _ => None,
+            };
+            (value, absent)
+        }
     }
 }
 
@@ -106,6 +119,8 @@ struct Eval<'c, 'a> {
     /// The variables under way, outermost first, with where each one's
     /// value is written once that is known.
     active: std::cell::RefCell<Vec<(String, Option<String>)>>,
+    /// The first file a `${file()}` named that is not there.
+    absent_file: std::cell::RefCell<Option<String>>,
 }
 
 type Leaf<'f> = dyn Fn(&Node, &Path, usize) -> Resolved + 'f;
@@ -117,7 +132,16 @@ impl<'c, 'a> Eval<'c, 'a> {
             budget: Budget::default(),
             memo: Default::default(),
             active: Default::default(),
+            absent_file: Default::default(),
         }
+    }
+
+    /// `Missing` for a file that is not there, remembered as the cause.
+    fn absent(&self, path: &str) -> Resolved {
+        self.absent_file
+            .borrow_mut()
+            .get_or_insert_with(|| path.to_string());
+        Resolved::Missing(format!("`{path}` does not exist"))
     }
 
     /// Refuses the evaluation (the first refusal is the one kept).
@@ -335,7 +359,7 @@ impl<'c, 'a> Eval<'c, 'a> {
                     }
                 }
                 if !full.exists() {
-                    return Resolved::Missing(format!("`{path}` does not exist"));
+                    return self.absent(&path);
                 }
                 self.once(format!("file({path}):{address}"), || {
                     let doc = match load(&full) {
@@ -492,10 +516,15 @@ impl<'c, 'a> Eval<'c, 'a> {
         match &var.source {
             Source::SelfRef => self.at(ctx.doc, ctx.file, &all, depth, leaf),
             Source::File => {
-                let path = var.arg.as_deref().unwrap_or("");
-                let full = crate::sys::paths::normalize(&ctx.dir.join(path));
+                // The path as the CLI reads it: `../var/${sls:stage}.yml`
+                // is the stage's file.
+                let path = match self.text(var.arg.as_deref().unwrap_or(""), depth + 1) {
+                    Resolved::Known(path) => path,
+                    other => return other,
+                };
+                let full = crate::sys::paths::normalize(&ctx.dir.join(&path));
                 if !full.exists() {
-                    return Resolved::Missing(format!("`{path}` does not exist"));
+                    return self.absent(&path);
                 }
                 let doc = match load(&full) {
                     Ok(doc) => doc,
