@@ -518,8 +518,8 @@ fn fallbacks_are_refused_where_the_cli_parser_refuses_them() -> Result<()> {
         xtask::sys::paths::scratch_dir().join(format!("osls-parse-{}.json", std::process::id()));
     std::fs::create_dir_all(input.parent().context("a folder")?)?;
     std::fs::write(&input, serde_json::to_vec(&forms)?)?;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testsuite/support/osls_parse.cjs");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/testsuite/support/osls_parse.cjs");
     let output = Command::new("node")
         .arg(&script)
         .arg(&osls)

@@ -315,8 +315,7 @@ fn word_char(c: u8) -> bool {
 /// A source name as the CLI's parser accepts it: `^[a-z][a-zA-Z0-9]*$`.
 fn is_type(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_alphanumeric())
+    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_alphanumeric())
 }
 
 /// A literal as JavaScript's `Number()` reads it (what the parser's
