@@ -505,6 +505,9 @@ const ALTERNATIVES: &[&str] = &[
     "self:${sls:stage}",
     "opt :stage",
     "file() :k",
+    "ssm:/é${sls:stage}/ü",
+    "ssm(é${a:é}é",
+    "'dé'",
 ];
 
 /// Every fallback form validate reads is accepted or refused as the

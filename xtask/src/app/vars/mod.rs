@@ -438,7 +438,7 @@ fn source_rest(text: &str, mut i: usize) -> Result<usize, ()> {
         }
         Some(_) => {
             while i < bytes.len() && bytes[i] != b',' {
-                if text[i..].starts_with("${") {
+                if bytes[i..].starts_with(b"${") {
                     i = nested_end(text, i)?;
                 } else {
                     i += 1;
@@ -460,7 +460,7 @@ fn params_end(text: &str, mut i: usize) -> Result<usize, ()> {
             q @ (b'\'' | b'"') if text[..i].trim_end().ends_with(['(', ',']) => {
                 i = closing_quote(bytes, i, q).ok_or(())? + 1;
             }
-            b'$' if text[i..].starts_with("${") => i = nested_end(text, i)?,
+            b'$' if bytes[i..].starts_with(b"${") => i = nested_end(text, i)?,
             _ => i += 1,
         }
     }
@@ -475,7 +475,7 @@ fn nested_end(text: &str, i: usize) -> Result<usize, ()> {
     let mut depth = 0usize;
     let mut j = i;
     while j < bytes.len() {
-        if text[j..].starts_with("${") {
+        if bytes[j..].starts_with(b"${") {
             depth += 1;
             j += 2;
             continue;
@@ -561,8 +561,33 @@ mod tests {
             [Reference("cf(eu-west-1):a.b")]
         );
         assert_eq!(alternatives("dev"), [Invalid("dev")]);
+        // Text that is not ASCII is read whole, never cut inside a character.
+        assert_eq!(
+            alternatives("ssm:/é${sls:stage}/ü, 'dé'"),
+            [Reference("ssm:/é${sls:stage}/ü"), Literal("dé".into())]
+        );
+        assert_eq!(alternatives("ssm:(é${a:é}é"), [Reference("ssm:(é${a:é}é")]);
+        assert_eq!(alternatives("ssm(é${a:é}é"), [Invalid("ssm(é${a:é}é")]);
         assert_eq!(literal_fallback("self:custom.defaultStage"), None);
         assert_eq!(literal_fallback("env:STAGE, 'dev'").as_deref(), Some("dev"));
+    }
+
+    /// No fallback text makes the reader panic: every cut of forms with
+    /// quotes, params, nested variables and characters of several bytes.
+    #[test]
+    fn every_cut_of_a_fallback_is_read_without_panic() {
+        let forms = [
+            "ssm:/é${sls:stage}/ü, 'dé', \"x\\\"y\"",
+            "file('a,b.yml', ${self:x, 'ü'}):k, self:a.${opt:s, 'd'}, 3",
+            "cf(é):${x:${y:${z}}}, \"\\q\", :x, ,",
+        ];
+        for form in forms {
+            for (start, _) in form.char_indices() {
+                for (end, _) in form[start..].char_indices() {
+                    let _ = alternatives(&form[start..start + end]);
+                }
+            }
+        }
     }
 
     #[test]
