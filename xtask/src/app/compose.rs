@@ -60,9 +60,53 @@ pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileE
     }))
 }
 
+/// The keys Serverless Compose reads at the top of its file. The pinned
+/// CLI does not ship Compose (osls installs `@osls/compose` on first use),
+/// so this is the documented set (serverless.com/framework/docs/guides/
+/// compose), not one extracted from its schema.
+const TOP_KEYS: &[&str] = &["services", "state", "name"];
+
+/// The keys Serverless Compose reads in a service (the documented set, as
+/// [`TOP_KEYS`]).
+const SERVICE_KEYS: &[&str] = &["path", "config", "params", "dependsOn", "component"];
+
+/// A key Compose does not know is refused: Compose rejects the file, and
+/// a misspelt key (`depends_on`) read as nothing would plan the app
+/// without what it says.
+fn known_keys(file: &Path, map: &Node, known: &[&str], whose: &str) -> Result<(), FileError> {
+    let Some(entries) = map.as_map() else {
+        return Ok(());
+    };
+    for (key_node, _) in entries {
+        let key = key_node.as_str().unwrap_or_default();
+        if known.contains(&key) {
+            continue;
+        }
+        // `depends_on`, `DependsOn`: the same word in another spelling.
+        let folded = |s: &str| s.replace(['_', '-'], "").to_lowercase();
+        let hint = known
+            .iter()
+            .find(|k| folded(k) == folded(key))
+            .map(|k| (*k).to_string())
+            .or_else(|| crate::app::diag::Suggestions::new(known.iter().copied()).nearest(key))
+            .map(|k| format!("did you mean `{k}`?"))
+            .unwrap_or_else(|| format!("Compose knows {}", known.join(", ")));
+        return Err(FileError {
+            path: file.to_path_buf(),
+            pos: Some(key_node.pos),
+            message: format!(
+                "{whose} has key `{}`, which Serverless Compose does not know: {hint}",
+                key.escape_debug()
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
     let file = file.to_path_buf();
     let shown = crate::sys::paths::display(&file);
+    known_keys(&file, doc, TOP_KEYS, "the compose file")?;
     let Some(services) = doc.get("services").and_then(Node::as_map) else {
         return Err(FileError {
             path: file,
@@ -83,6 +127,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
                 message: format!("service key `{}` {why}", key.escape_debug()),
             });
         }
+        known_keys(&file, config, SERVICE_KEYS, &format!("service `{key}`"))?;
         let Some(path) = config.get("path").and_then(Node::as_str) else {
             return Err(FileError {
                 path: file.clone(),

@@ -462,6 +462,21 @@ fn bad_stages_are_refused_before_any_process_starts() {
     ],
     &["path `../elsewhere` must stay inside the app folder", "serverless-compose.yml:2"]
 )]
+#[case::compose_depends_on_spelt_as_docker_compose_spells_it(
+    &[
+        ("serverless-compose.yml", "services:\n  users:\n    path: users\n  orders:\n    path: orders\n    depends_on:\n      - users\n"),
+        ("users/serverless.yml", "service: users\nprovider:\n  name: aws\n"),
+        ("orders/serverless.yml", "service: orders\nprovider:\n  name: aws\n"),
+    ],
+    &["serverless-compose.yml:6", "service `orders` has key `depends_on`", "did you mean `dependsOn`"]
+)]
+#[case::compose_unknown_top_level_key(
+    &[
+        ("serverless-compose.yml", "service:\n  users:\n    path: users\nservices:\n  users:\n    path: users\n"),
+        ("users/serverless.yml", "service: users\nprovider:\n  name: aws\n"),
+    ],
+    &["serverless-compose.yml:1", "has key `service`", "did you mean `services`"]
+)]
 #[case::two_config_files_in_one_folder(
     &[
         ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
@@ -477,16 +492,25 @@ fn apps_that_cannot_be_deployed_safely_are_refused_at_load(
     #[case] files: &[(&str, &str)],
     #[case] expected: &[&str],
 ) {
-    let name = format!("refused-{}", expected[0].len());
+    // One folder per case: cases run at once.
+    let name = format!(
+        "refused-{:x}",
+        expected
+            .concat()
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+    );
     let app = write_app(&name, files);
-    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
-    assert_ne!(run.code, Some(0), "{}", run.text);
-    for needle in expected {
-        assert!(
-            run.text.contains(needle),
-            "`{needle}` not in:\n{}",
-            run.text
-        );
+    for command in ["plan", "validate"] {
+        let run = xtask(&[command, "dev", "--app", &arg(&app)]);
+        assert_ne!(run.code, Some(0), "{command}: {}", run.text);
+        for needle in expected {
+            assert!(
+                run.text.contains(needle),
+                "{command}: `{needle}` not in:\n{}",
+                run.text
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&app);
 }

@@ -221,6 +221,11 @@ fn cli_print(dir: &std::path::Path, stage: Option<&str>) -> Result<serde_json::V
     Some("qa"),
     &["nope"]
 )]
+#[case::a_section_from_a_file_whose_path_is_a_variable(
+    "service: common\nprovider:\n  name: aws\n  region: us-east-1\ncustom: ${file(../${self:service}.yml):custom}\n",
+    Some("qa"),
+    &["stage", "table", "region"]
+)]
 fn the_resolver_agrees_with_the_cli(
     #[case] service: &str,
     #[case] stage: Option<&str>,
@@ -421,5 +426,167 @@ fn each_advice_is_one_the_cli_accepts_without_a_silent_default(
         "without --stage the advised file resolves silently:\n{fixed}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn node_is_missing() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_or(true, |s| !s.success())
+}
+
+/// The sources a variable may start with: a plain one, one with params,
+/// one whose address holds a nested variable.
+const PRIMARIES: &[&str] = &[
+    "env:XTASK_UNSET",
+    "self:custom.a",
+    "opt:stage",
+    "file(./x.yml):k",
+    "ssm:/a/${sls:stage}/b",
+];
+
+/// What may follow a comma: every kind of source written bare, with
+/// params and nested variables, quoted strings, numbers, the literals,
+/// and what the CLI's parser refuses (a bare word, a `${}`, a source
+/// name it cannot read, an empty alternative).
+const ALTERNATIVES: &[&str] = &[
+    "ssm:/a/b",
+    "env:X",
+    "self:a.b",
+    "opt:stage",
+    "sls:stage",
+    "param:x",
+    "aws:region",
+    "strToBool:true",
+    "file(x.yml):k",
+    "file(x.yml)",
+    "file(./x-${sls:stage}.yml):k",
+    "ssm:/configuration/${self:custom.stage}/vpc/id",
+    "self:custom.${sls:stage}",
+    "cf(eu-west-1):stack.Out",
+    "'dev'",
+    "\"dev\"",
+    "''",
+    "\"a\\\"b\"",
+    "\"bad\\q\"",
+    "3",
+    "-1",
+    "1.5",
+    "0x10",
+    "true",
+    "null",
+    "dev",
+    "a b",
+    "${sls:stage}",
+    "my_var:x",
+    "Env:X",
+    ":x",
+    "",
+    "file('x.yml'):k",
+    "file(\"x.yml\"):k",
+    "file(x.yml, y):k",
+    "file(x.yml):${sls:stage}",
+    "self:'a.b'",
+    "self:\"a.b\"",
+    "self:a.${opt:stage, 'dev'}",
+    "self:a.${opt:stage, dev}",
+    "env:A_B",
+    "s3:bucket/key",
+    "cf.eu-west-1:stack.Out",
+    "ssm(eu-west-1, true):/a",
+    "  'spaced'  ",
+    "1e3",
+    "Infinity",
+    "false",
+    "sls:",
+    "self:${sls:stage}",
+    "opt :stage",
+    "file() :k",
+    "ssm:/é${sls:stage}/ü",
+    "ssm(é${a:é}é",
+    "'dé'",
+];
+
+/// Every fallback form validate reads is accepted or refused as the
+/// CLI's own parser (`lib/configuration/variables/parse.js`, run by node)
+/// accepts or refuses it: each alternative after each kind of source,
+/// and every pair of alternatives after one.
+#[test]
+fn fallbacks_are_refused_where_the_cli_parser_refuses_them() -> Result<()> {
+    if node_is_missing() {
+        eprintln!(
+            "skipped: node is not on PATH, and the CLI's variable parser runs on it; install Node.js 20 or later to run this comparison"
+        );
+        return Ok(());
+    }
+    let mut forms = Vec::new();
+    for primary in PRIMARIES {
+        for alt in ALTERNATIVES {
+            forms.push(format!("${{{primary}, {alt}}}"));
+            forms.push(format!("pre-${{{primary},{alt}}}-post"));
+        }
+    }
+    for a in ALTERNATIVES {
+        for b in ALTERNATIVES {
+            forms.push(format!("${{env:XTASK_UNSET, {a}, {b}}}"));
+        }
+    }
+    assert!(forms.len() >= 200, "only {} forms", forms.len());
+
+    let osls = xtask::sys::tools::serverless_package(true)?;
+    let input =
+        xtask::sys::paths::scratch_dir().join(format!("osls-parse-{}.json", std::process::id()));
+    std::fs::create_dir_all(input.parent().context("a folder")?)?;
+    std::fs::write(&input, serde_json::to_vec(&forms)?)?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/testsuite/support/osls_parse.cjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(&osls)
+        .arg(&input)
+        .output()?;
+    let _ = std::fs::remove_file(&input);
+    assert!(
+        output.status.success(),
+        "the CLI's parser did not run: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(theirs.len(), forms.len());
+
+    let mut disagreements = Vec::new();
+    for (form, cli) in forms.iter().zip(&theirs) {
+        let cli_accepts = cli["accepted"].as_bool().context("accepted is a boolean")?;
+        let refused: Vec<String> = xtask::app::vars::find_all(form)
+            .iter()
+            .filter_map(|var| var.fallback.clone())
+            .flat_map(|fallback| {
+                xtask::app::vars::alternatives(&fallback)
+                    .into_iter()
+                    .filter_map(|alt| match alt {
+                        xtask::app::vars::Alternative::Invalid(text) => Some(text.to_string()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if cli_accepts != refused.is_empty() {
+            disagreements.push(format!(
+                "`{form}`: the CLI {} ({}), ours refuses {refused:?}",
+                if cli_accepts { "accepts" } else { "refuses" },
+                cli["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} forms disagree:\n{}",
+        disagreements.len(),
+        forms.len(),
+        disagreements.join("\n")
+    );
     Ok(())
 }

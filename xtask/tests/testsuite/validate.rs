@@ -238,6 +238,7 @@ fn a_stage_gets_the_finding_its_values_earn(
 #[case::many_valid_attributes("valid-attributes", "dev")]
 #[case::diamond("diamond", "dev")]
 #[case::resources_split_over_included_files("split-resources", "dev")]
+#[case::fallback_chains_the_cli_parses("fallback-chains", "dev")]
 fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
     assert_eq!(findings(app, stage), vec![]);
 }
@@ -393,4 +394,123 @@ fn deep_validation_maps_cfn_lint_back_to_the_line() {
         finding["message"].as_str().unwrap_or("").contains("99999"),
         "{finding}"
     );
+}
+
+/// A per-stage variables file that is not there is one cause: one finding
+/// at its first use, naming the file, how many uses it leaves without a
+/// value and where the first ones are, not one finding per use.
+#[test]
+fn a_missing_file_is_one_finding_with_its_count_of_uses() {
+    let dir = fixture("broken/missing-stage-file");
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line, f.message.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let (rule, line, message) = found[0];
+    assert_eq!((rule, line), ("unresolved-variable", 8), "{message}");
+    assert!(
+        message.contains("`../var/dev.yml` does not exist"),
+        "{message}"
+    );
+    assert!(message.contains("5 uses"), "{message}");
+    assert!(message.contains("svc/serverless.yml:9"), "{message}");
+    let (rule, line, message) = found[1];
+    assert_eq!((rule, line), ("unresolved-variable", 13), "{message}");
+    assert!(
+        message.contains("`../var/dev-var.yml` does not exist"),
+        "{message}"
+    );
+    assert!(message.contains("3 uses"), "{message}");
+    assert!(message.contains("svc/serverless.yml:18"), "{message}");
+}
+
+/// What osls 4.3.1 refuses when it reads the configuration (each seen
+/// with `serverless package` offline): validate reports it as an error at
+/// its line with the CLI's reason; under `configValidationMode: warn` the
+/// CLI only warns, and so does validate (a note); under `off`, nothing.
+#[rstest]
+#[case::lambda_hashing_version(
+    "provider:\n  name: aws\n  lambdaHashingVersion: 20201221\nfunctions:\n  f:\n    handler: h.h\n",
+    Some(("unrecognized-property", 4, "unrecognized property 'lambdaHashingVersion'"))
+)]
+#[case::package_exclude(
+    "provider:\n  name: aws\npackage:\n  exclude:\n    - tests/**\nfunctions:\n  f:\n    handler: h.h\n",
+    Some(("unrecognized-property", 5, "unrecognized property 'exclude'"))
+)]
+#[case::package_include(
+    "provider:\n  name: aws\npackage:\n  include:\n    - src/**\nfunctions:\n  f:\n    handler: h.h\n",
+    Some(("unrecognized-property", 5, "unrecognized property 'include'"))
+)]
+#[case::function_package_exclude(
+    "provider:\n  name: aws\nfunctions:\n  f:\n    handler: h.h\n    package:\n      exclude:\n        - tests/**\n",
+    Some(("unrecognized-property", 8, "at 'functions.f.package': unrecognized property 'exclude'"))
+)]
+#[case::function_cors(
+    "provider:\n  name: aws\nfunctions:\n  f:\n    handler: h.h\n    cors: true\n",
+    Some(("unrecognized-property", 7, "at 'functions.f': unrecognized property 'cors'"))
+)]
+#[case::sns_import_as_a_sibling(
+    "provider:\n  name: aws\nfunctions:\n  f:\n    handler: h.h\n    events:\n      - sns:\n        arn: !ImportValue shared-topic-arn\n",
+    Some(("unsupported-event", 9, "at 'functions.f.events.0': unsupported function event"))
+)]
+#[case::sns_import_nested(
+    "provider:\n  name: aws\nfunctions:\n  f:\n    handler: h.h\n    events:\n      - sns:\n          arn: !ImportValue shared-topic-arn\n",
+    None
+)]
+#[case::package_patterns(
+    "provider:\n  name: aws\npackage:\n  patterns:\n    - '!tests/**'\nfunctions:\n  f:\n    handler: h.h\n",
+    None
+)]
+fn what_the_cli_refuses_to_read_is_an_error(
+    #[case] body: &str,
+    #[case] expected: Option<(&str, usize, &str)>,
+) {
+    for mode in [
+        "",
+        "configValidationMode: warn\n",
+        "configValidationMode: off\n",
+    ] {
+        let text = format!("service: refused\n{mode}{body}");
+        let dir = support::scratch_app(
+            &format!("cli-refuses-{}-{}", body.len(), mode.len()),
+            &[("svc/serverless.yml", text.as_str())],
+        );
+        let app = App::load(&dir).expect("the app loads");
+        let stage = app.stage("dev").expect("an allowed stage");
+        let report = xtask::cfn::rules::validate(&app, &stage);
+        let said = |list: &[xtask::app::diag::Finding]| -> Vec<(String, usize, String)> {
+            list.iter()
+                .filter(|f| matches!(f.rule, "unrecognized-property" | "unsupported-event"))
+                .map(|f| (f.rule.to_string(), f.line, f.message.clone()))
+                .collect()
+        };
+        let (errors, warnings) = (said(&report.findings), said(&report.notes));
+        let shift = usize::from(!mode.is_empty());
+        match (expected, mode) {
+            (None, _) | (Some(_), "configValidationMode: off\n") => {
+                assert_eq!((errors, warnings), (vec![], vec![]), "{text}");
+            }
+            (Some((rule, line, message)), m) => {
+                let (said, silent) = if m.is_empty() {
+                    (errors, warnings)
+                } else {
+                    (warnings, errors)
+                };
+                assert_eq!(said.len(), 1, "{text}: {said:?}");
+                assert_eq!(
+                    (said[0].0.as_str(), said[0].1),
+                    (rule, line + shift),
+                    "{text}"
+                );
+                assert!(said[0].2.contains(message), "{text}: {}", said[0].2);
+                assert!(silent.is_empty(), "{text}: {silent:?}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

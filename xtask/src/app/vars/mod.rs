@@ -18,7 +18,7 @@ pub use budget::{Refusal, MAX_BYTES, MAX_STEPS};
 pub use discovery::{reads, Reads, Written, MAX_INCLUDES};
 pub(crate) use files::load;
 pub use files::{expand_files, file_value};
-pub use resolve::{evaluate, resolve, sets_provider_stage, Context, Resolved};
+pub use resolve::{evaluate, evaluate_traced, resolve, sets_provider_stage, Context, Resolved};
 
 use crate::app::template;
 use budget::MAX_NESTING;
@@ -279,48 +279,236 @@ pub enum Alternative<'a> {
     Invalid(&'a str),
 }
 
-/// The alternatives of a fallback (`env:STAGE, "dev"`), in order.
+/// The alternatives of a fallback (`env:STAGE, "dev"`), in order, read
+/// as the CLI's parser reads them (osls `lib/configuration/variables/
+/// parse.js`): a source written bare (`ssm:/a/${self:b}/c`,
+/// `file(x.yml):k`, `opt:stage`), with params and nested variables; a
+/// quoted string, a number, `true`, `false` or `null`, each only last.
+/// What the parser refuses is [`Alternative::Invalid`], and nothing after
+/// it is read.
 pub fn alternatives(fallback: &str) -> Vec<Alternative<'_>> {
     let mut out = Vec::new();
-    let mut rest = fallback;
+    let mut at = 0;
     loop {
-        let (first, more) = split_fallback(rest);
-        let alt = first.trim();
-        out.push(classify(alt));
-        match more {
-            Some(more) => rest = more,
-            None => return out,
+        match alternative(fallback, at) {
+            Ok((alt, Some(next))) => {
+                out.push(alt);
+                at = next;
+            }
+            Ok((alt, None)) => {
+                out.push(alt);
+                return out;
+            }
+            Err(()) => {
+                out.push(Alternative::Invalid(fallback[at..].trim()));
+                return out;
+            }
         }
     }
 }
 
-fn classify(alt: &str) -> Alternative<'_> {
-    let quoted = alt.len() >= 2
-        && ((alt.starts_with('\'') && alt.ends_with('\''))
-            || (alt.starts_with('"') && alt.ends_with('"')));
-    if quoted {
-        return Alternative::Literal(alt[1..alt.len() - 1].to_string());
+/// The characters the CLI's parser reads as a source name or a literal.
+fn word_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
+}
+
+/// A source name as the CLI's parser accepts it: `^[a-z][a-zA-Z0-9]*$`.
+fn is_type(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+/// A literal as JavaScript's `Number()` reads it (what the parser's
+/// `isNaN` test lets through), or `true`, `false`, `null`.
+fn is_literal(text: &str) -> bool {
+    let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+    let lower = text.to_ascii_lowercase();
+    let hex = ["0x", "0o", "0b"]
+        .iter()
+        .zip([16, 8, 2])
+        .any(|(prefix, radix)| lower.strip_prefix(prefix).is_some_and(|d| digits(d, radix)));
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let decimal = unsigned == "Infinity"
+        || (!unsigned.is_empty()
+            && unsigned
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-'))
+            && unsigned.parse::<f64>().is_ok());
+    matches!(text, "true" | "false" | "null") || hex || decimal
+}
+
+/// One alternative of `text` from byte `at`: what it is, and where the
+/// next one starts (`None` at the end). `Err` where the parser refuses.
+fn alternative(text: &str, at: usize) -> Result<(Alternative<'_>, Option<usize>), ()> {
+    let bytes = text.as_bytes();
+    let mut i = skip_spaces(bytes, at);
+    let start = i;
+    match bytes.get(i) {
+        Some(&q @ (b'\'' | b'"')) => {
+            let close = closing_quote(bytes, i, q).ok_or(())?;
+            let literal = &text[i..=close];
+            let content = if q == b'"' {
+                serde_json::from_str::<String>(literal).map_err(|_| ())?
+            } else {
+                literal[1..literal.len() - 1].to_string()
+            };
+            // A quoted string ends the chain: the parser wants `}` after it.
+            if skip_spaces(bytes, close + 1) != bytes.len() {
+                return Err(());
+            }
+            Ok((Alternative::Literal(content), None))
+        }
+        Some(&c) if word_char(c) => {
+            while i < bytes.len() && (word_char(bytes[i]) || bytes[i] == b' ') {
+                i += 1;
+            }
+            match bytes.get(i) {
+                None => {
+                    let literal = text[start..].trim();
+                    if is_literal(literal) {
+                        Ok((Alternative::Literal(literal.to_string()), None))
+                    } else {
+                        Err(())
+                    }
+                }
+                Some(b':' | b'(') => {
+                    if !is_type(&text[start..i]) {
+                        return Err(());
+                    }
+                    let end = source_rest(text, i)?;
+                    let reference = Alternative::Reference(text[start..end].trim());
+                    Ok((reference, (end < bytes.len()).then_some(end + 1)))
+                }
+                Some(_) => Err(()),
+            }
+        }
+        _ => Err(()),
     }
-    // The framework's parser refuses a `${...}` in a fallback position
-    // ("Invalid variable source"): a fallback reference is written bare.
-    if alt.contains("${") {
-        return Alternative::Invalid(alt);
+}
+
+fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i) == Some(&b' ') {
+        i += 1;
     }
-    if matches!(alt, "true" | "false" | "null") || alt.parse::<f64>().is_ok() {
-        return Alternative::Literal(alt.to_string());
+    i
+}
+
+/// The index of the quote that closes the string opening at `open`.
+fn closing_quote(bytes: &[u8], open: usize, quote: u8) -> Option<usize> {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            c if c == quote => return Some(i),
+            _ => i += 1,
+        }
     }
-    // `source:address`, `source(arg):address`: a reference without `${}`.
-    let head = alt.split(':').next().unwrap_or("");
-    let source = head.split('(').next().unwrap_or("");
-    if alt.contains(':')
-        && !source.is_empty()
-        && source
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Alternative::Reference(alt);
+    None
+}
+
+/// The rest of a source from its `(` or `:` at `i`: params, then an
+/// address; returns the index of the comma that ends it, or the end.
+fn source_rest(text: &str, mut i: usize) -> Result<usize, ()> {
+    let bytes = text.as_bytes();
+    if bytes[i] == b'(' {
+        i = params_end(text, i + 1)?;
+        i = skip_spaces(bytes, i + 1);
+        match bytes.get(i) {
+            None => return Ok(i),
+            Some(b',') => return Ok(i),
+            Some(b':') => {}
+            Some(_) => return Err(()),
+        }
     }
-    Alternative::Invalid(alt)
+    // The address after `:`.
+    i = skip_spaces(bytes, i + 1);
+    match bytes.get(i) {
+        None | Some(b',') => Ok(i),
+        Some(b':') => Err(()),
+        Some(&q @ (b'\'' | b'"')) => {
+            let close = closing_quote(bytes, i, q).ok_or(())?;
+            if q == b'"' {
+                serde_json::from_str::<String>(&text[i..=close]).map_err(|_| ())?;
+            }
+            let after = skip_spaces(bytes, close + 1);
+            match bytes.get(after) {
+                None | Some(b',') => Ok(after),
+                Some(_) => Err(()),
+            }
+        }
+        Some(_) => {
+            while i < bytes.len() && bytes[i] != b',' {
+                if bytes[i..].starts_with(b"${") {
+                    i = nested_end(text, i)?;
+                } else {
+                    i += 1;
+                }
+            }
+            Ok(i)
+        }
+    }
+}
+
+/// The index of the `)` that closes params opened before `i`; a nested
+/// variable in a param is read as one.
+fn params_end(text: &str, mut i: usize) -> Result<usize, ()> {
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        match bytes[i] {
+            b')' => return Ok(i),
+            b'}' => return Err(()),
+            q @ (b'\'' | b'"') if text[..i].trim_end().ends_with(['(', ',']) => {
+                i = closing_quote(bytes, i, q).ok_or(())? + 1;
+            }
+            b'$' if bytes[i..].starts_with(b"${") => i = nested_end(text, i)?,
+            _ => i += 1,
+        }
+    }
+    Err(())
+}
+
+/// The index after the `}` closing the variable that opens at `i`, once
+/// the parser would accept it: a nested variable starts with a source
+/// name, and its own fallbacks follow the same rules.
+fn nested_end(text: &str, i: usize) -> Result<usize, ()> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < bytes.len() {
+        if bytes[j..].starts_with(b"${") {
+            depth += 1;
+            j += 2;
+            continue;
+        }
+        if bytes[j] == b'}' {
+            depth -= 1;
+            if depth == 0 {
+                break;
+            }
+        }
+        j += 1;
+    }
+    if j >= bytes.len() {
+        return Err(());
+    }
+    let inner = &text[i + 2..j];
+    if !inner.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(());
+    }
+    let head = inner
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .ok_or(())?;
+    if !matches!(inner.as_bytes()[head], b':' | b'(') {
+        return Err(());
+    }
+    let end = source_rest(inner, head)?;
+    if end < inner.len() {
+        let chain = alternatives(&inner[end + 1..]);
+        if chain.iter().any(|a| matches!(a, Alternative::Invalid(_))) {
+            return Err(());
+        }
+    }
+    Ok(j + 1)
 }
 
 /// The literal a fallback chain ends in when every reference before it is
@@ -373,8 +561,33 @@ mod tests {
             [Reference("cf(eu-west-1):a.b")]
         );
         assert_eq!(alternatives("dev"), [Invalid("dev")]);
+        // Text that is not ASCII is read whole, never cut inside a character.
+        assert_eq!(
+            alternatives("ssm:/é${sls:stage}/ü, 'dé'"),
+            [Reference("ssm:/é${sls:stage}/ü"), Literal("dé".into())]
+        );
+        assert_eq!(alternatives("ssm:(é${a:é}é"), [Reference("ssm:(é${a:é}é")]);
+        assert_eq!(alternatives("ssm(é${a:é}é"), [Invalid("ssm(é${a:é}é")]);
         assert_eq!(literal_fallback("self:custom.defaultStage"), None);
         assert_eq!(literal_fallback("env:STAGE, 'dev'").as_deref(), Some("dev"));
+    }
+
+    /// No fallback text makes the reader panic: every cut of forms with
+    /// quotes, params, nested variables and characters of several bytes.
+    #[test]
+    fn every_cut_of_a_fallback_is_read_without_panic() {
+        let forms = [
+            "ssm:/é${sls:stage}/ü, 'dé', \"x\\\"y\"",
+            "file('a,b.yml', ${self:x, 'ü'}):k, self:a.${opt:s, 'd'}, 3",
+            "cf(é):${x:${y:${z}}}, \"\\q\", :x, ,",
+        ];
+        for form in forms {
+            for (start, _) in form.char_indices() {
+                for (end, _) in form[start..].char_indices() {
+                    let _ = alternatives(&form[start..start + end]);
+                }
+            }
+        }
     }
 
     #[test]

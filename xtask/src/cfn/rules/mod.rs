@@ -3,7 +3,8 @@
 //! order, and the one walk over a service's files that the audit's rules
 //! share.
 //!
-//! The rooms: `stages` (how a file says "the stage"), `names` (names that
+//! The rooms: `config` (what the CLI's configuration schema refuses),
+//! `stages` (how a file says "the stage"), `names` (names that
 //! must carry the stage, and names two stages or stacks would share),
 //! `variables` (values the CLI will not find, fallbacks, loops, refusals),
 //! `references` (`Ref`, `Fn::GetAtt` and `Fn::Sub` inside a service),
@@ -16,6 +17,7 @@
 //! Every rule is about Serverless and CloudFormation, not about any one
 //! app; each finding names the file and line, and what to do.
 
+pub mod config;
 pub mod exports;
 pub mod monitoring;
 pub mod names;
@@ -127,6 +129,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     let mut report = Report::default();
     let out = &mut report.findings;
     for service in &app.services {
+        config::refusals(service, out, &mut report.notes);
         let ids = resources::LogicalIds::of(service);
         resources::types(&ids, out);
         references::check(service, &ids, out);

@@ -116,10 +116,13 @@ fn refused(
 /// ${sls:stage}, self:custom.sizes.dev}`) silently gives this stage that
 /// stage's value. An environment variable unset here may be set where the
 /// deploy runs: not a finding. Every value the resolver refuses is a
-/// finding where it is written.
+/// finding where it is written. A file `${file()}` names that is not
+/// there (a per-stage file kept out of git) is one cause: one finding at
+/// its first use, with the count of uses and where the first ones are.
 pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {
     let ctx = service.vars(stage);
     let mut loops = BTreeSet::new();
+    let mut absent: Vec<AbsentFile> = Vec::new();
     let others: Vec<String> = app
         .policy
         .stage_names()
@@ -141,7 +144,21 @@ pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<
             for var in vars::find(text) {
                 let raw = var.raw(text);
                 let primary = var.primary();
-                match vars::evaluate(raw, &ctx) {
+                let (resolved, absent_file) = vars::evaluate_traced(raw, &ctx);
+                if let (vars::Resolved::Missing(why), Some(path)) = (&resolved, absent_file) {
+                    let place = (file.to_path_buf(), node.pos);
+                    match absent.iter_mut().find(|a| a.path == path) {
+                        Some(known) => known.uses.push(place),
+                        None => absent.push(AbsentFile {
+                            path,
+                            raw: raw.to_string(),
+                            why: why.clone(),
+                            uses: vec![place],
+                        }),
+                    }
+                    continue;
+                }
+                match resolved {
                     vars::Resolved::Refused(refusal) => {
                         out.extend(refused(file, node.pos, raw, refusal, &mut loops));
                     }
@@ -196,6 +213,68 @@ pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<
                 }
             }
         });
+    }
+    out.extend(absent.into_iter().map(|a| a.finding(stage)));
+}
+
+/// How many places listed in a finding for one cause.
+const PLACES_SHOWN: usize = 5;
+
+/// A file `${file()}` names that is not there, and every use left
+/// without a value by it, in the order they are written.
+struct AbsentFile {
+    /// As resolved for the stage: `../var/dev.yml`.
+    path: String,
+    /// The first use, as written, and why it has no value.
+    raw: String,
+    why: String,
+    uses: Vec<(std::path::PathBuf, Pos)>,
+}
+
+impl AbsentFile {
+    fn finding(self, stage: &Stage) -> Finding {
+        let (file, pos) = self.uses[0].clone();
+        if self.uses.len() == 1 {
+            return Finding::new(
+                &file,
+                pos,
+                UNRESOLVED_VARIABLE,
+                format!(
+                    "`{}` has no value in stage {}: {}; the CLI stops with `Value not found`",
+                    self.raw,
+                    stage.name(),
+                    self.why
+                ),
+                "give it a value for this stage, or a fallback",
+            );
+        }
+        let mut places: Vec<String> = self
+            .uses
+            .iter()
+            .take(PLACES_SHOWN)
+            .map(|(file, pos)| format!("{}:{}", crate::sys::paths::display(file), pos.line))
+            .collect();
+        if self.uses.len() > PLACES_SHOWN {
+            places.push(format!("and {} more", self.uses.len() - PLACES_SHOWN));
+        }
+        Finding::new(
+            &file,
+            pos,
+            UNRESOLVED_VARIABLE,
+            format!(
+                "`{}` does not exist, so {} uses have no value in stage {} ({}); the CLI stops with `Value not found` at the first, `{}`",
+                self.path,
+                self.uses.len(),
+                stage.name(),
+                places.join(", "),
+                self.raw
+            ),
+            format!(
+                "create `{}` for stage {} (a file kept out of git must be there where the deploy runs), or give these uses a fallback",
+                self.path,
+                stage.name()
+            ),
+        )
     }
 }
 

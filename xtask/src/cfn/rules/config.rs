@@ -1,0 +1,164 @@
+//! What the Serverless CLI refuses when it reads a service's configuration,
+//! before any template exists: osls 4.3.1 validates the configuration
+//! against its schema and stops (`configValidationMode: error`, its
+//! default) or warns (`warn`) or says nothing (`off`). Each property here
+//! was seen refused by the pinned CLI (`serverless package`, offline):
+//! properties v3 removed (`provider.lambdaHashingVersion`,
+//! `package.exclude` / `package.include`, in a service or a function), a
+//! function-level `cors:` (it belongs to the `http` event), and an event
+//! item with a key beside the event's (`- sns:` then `arn:` at the same
+//! indentation), which the schema reads as no event it knows.
+
+use std::path::Path;
+
+use crate::app::diag::Finding;
+use crate::app::yaml::Node;
+use crate::app::Service;
+
+pub const UNRECOGNIZED_PROPERTY: &str = "unrecognized-property";
+pub const UNSUPPORTED_EVENT: &str = "unsupported-event";
+
+/// How the CLI treats a configuration its schema refuses
+/// (`configValidationMode`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `error`, the default: the CLI stops.
+    Error,
+    /// `warn`: the CLI says so and goes on.
+    Warn,
+    /// `off`: the CLI does not check.
+    Off,
+}
+
+/// The CLI's configuration refusals of one service: errors in `out`, or,
+/// where the service asks the CLI only to warn, in `warnings`.
+pub(super) fn refusals(service: &Service, out: &mut Vec<Finding>, warnings: &mut Vec<Finding>) {
+    let doc = &service.doc;
+    let mode = match doc.get("configValidationMode").and_then(Node::as_str) {
+        Some("warn") => Mode::Warn,
+        Some("off") => Mode::Off,
+        _ => Mode::Error,
+    };
+    if mode == Mode::Off {
+        return;
+    }
+    let mut found = Vec::new();
+    let file = service.file.as_path();
+    removed(
+        file,
+        doc,
+        "provider",
+        &["lambdaHashingVersion"],
+        "remove it: since v3 the CLI always hashes functions the 20201221 way",
+        &mut found,
+    );
+    let patterns = "write both as `package.patterns` (an excluded glob starts with `!`)";
+    removed(
+        file,
+        doc,
+        "package",
+        &["exclude", "include"],
+        patterns,
+        &mut found,
+    );
+    let functions = doc
+        .get("functions")
+        .and_then(Node::as_map)
+        .unwrap_or_default();
+    for (name, function) in functions {
+        let name = name.as_str().unwrap_or_default();
+        let at = format!("functions.{name}");
+        unrecognized(file, function, &at, &["cors"], "move it to the function's `http` event (`- http: {path, method, cors: true}`), or to `provider.httpApi.cors` for `httpApi` events", &mut found);
+        if let Some(package) = function.get("package") {
+            unrecognized(
+                file,
+                package,
+                &format!("{at}.package"),
+                &["exclude", "include"],
+                patterns,
+                &mut found,
+            );
+        }
+        let events = function
+            .get("events")
+            .and_then(Node::as_seq)
+            .unwrap_or_default();
+        for (i, event) in events.iter().enumerate() {
+            event_item(file, event, &format!("{at}.events.{i}"), &mut found);
+        }
+    }
+    match mode {
+        Mode::Warn => warnings.extend(found.into_iter().map(|mut f| {
+            f.message = format!(
+                "{} (a warning under `configValidationMode: warn`)",
+                f.message
+            );
+            f
+        })),
+        _ => out.extend(found),
+    }
+}
+
+/// Removed properties of a top-level section.
+fn removed(
+    file: &Path,
+    doc: &Node,
+    section: &str,
+    keys: &[&str],
+    fix: &str,
+    out: &mut Vec<Finding>,
+) {
+    if let Some(node) = doc.get(section) {
+        unrecognized(file, node, section, keys, fix, out);
+    }
+}
+
+/// Each of `keys` written in the map `node` (at `at`, as the CLI names it).
+fn unrecognized(
+    file: &Path,
+    node: &Node,
+    at: &str,
+    keys: &[&str],
+    fix: &str,
+    out: &mut Vec<Finding>,
+) {
+    for key in keys {
+        if let Some((key_node, _)) = node.entry(key) {
+            out.push(Finding::new(
+                file,
+                key_node.pos,
+                UNRECOGNIZED_PROPERTY,
+                format!("the Serverless CLI stops with `Configuration error at '{at}': unrecognized property '{key}'`"),
+                fix,
+            ));
+        }
+    }
+}
+
+/// An event item is a map of one key, the event's name: a second key
+/// beside it (`- sns:` then `arn:` at the same indentation) makes an item
+/// the CLI's schema matches to no event.
+fn event_item(file: &Path, event: &Node, at: &str, out: &mut Vec<Finding>) {
+    let Some(entries) = event.as_map() else {
+        return;
+    };
+    if entries.len() < 2 {
+        return;
+    }
+    let (first, value) = &entries[0];
+    let first = first.as_str().unwrap_or_default();
+    let (extra, _) = &entries[1];
+    let extra_name = extra.as_str().unwrap_or_default();
+    let fix = if value.is_null() {
+        format!("indent `{extra_name}:` (and the keys after it) under `{first}:`")
+    } else {
+        format!("one event per list item: put `{extra_name}:` under `{first}:` or in its own item")
+    };
+    out.push(Finding::new(
+        file,
+        extra.pos,
+        UNSUPPORTED_EVENT,
+        format!("`{extra_name}` is written beside `{first}`, not under it: the Serverless CLI stops with `Configuration error at '{at}': unsupported function event`"),
+        fix,
+    ));
+}
