@@ -245,8 +245,10 @@ async fn deploys_need_a_bootstrapped_stage() -> Result<()> {
     }
     let h = Harness::start("bootstrap").await?;
     let app_arg = arg(&chain(&h));
+    // The hint names the same rehearsal and app, so pasting it bootstraps
+    // what this deploy needs, not the real stage.
     h.run(&["deploy", "dev", "--rehearse", "--app", &app_arg])
-        .fails_with("run `cargo xtask bootstrap dev` first");
+        .fails_with("run `cargo xtask bootstrap dev --rehearse --app /");
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();
     // Idempotent.
