@@ -46,6 +46,12 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     5
 )]
+#[case::stage_from_the_environment_with_default(
+    "broken/stage-env-default",
+    "stage-default",
+    "serverless.yml",
+    5
+)]
 #[case::custom_stage_with_default(
     "broken/stage-custom-default",
     "stage-default",
@@ -83,12 +89,6 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
 #[case::unscoped_user_pool("broken/unscoped-user-pool", "unscoped-name", "serverless.yml", 9)]
 #[case::unscoped_role("broken/unscoped-role", "unscoped-name", "serverless.yml", 9)]
 #[case::unscoped_stack_name("broken/unscoped-stack-name", "unscoped-name", "serverless.yml", 4)]
-#[case::mixed_spellings(
-    "broken/mixed-spelling",
-    "stage-spelling",
-    "checkout/serverless.yml",
-    15
-)]
 #[case::fallback_to_a_literal_provider_stage_is_one_finding(
     "broken/stage-fallback-to-literal",
     "stage-default",
@@ -192,6 +192,29 @@ fn each_hazard_gives_exactly_its_finding(
     assert_eq!(
         findings(app),
         vec![(rule.to_string(), file.to_string(), line)]
+    );
+}
+
+/// A custom stage that follows an environment variable with a literal
+/// default: two hazards, each at its line. The names built from it spell
+/// the stage another way than `--stage`, and the default is where a deploy
+/// without a stage goes.
+#[test]
+fn a_stage_from_the_environment_is_a_spelling_and_a_default() {
+    assert_eq!(
+        findings("broken/mixed-spelling"),
+        vec![
+            (
+                "stage-default".to_string(),
+                "checkout/serverless.yml".to_string(),
+                9
+            ),
+            (
+                "stage-spelling".to_string(),
+                "checkout/serverless.yml".to_string(),
+                15
+            ),
+        ]
     );
 }
 

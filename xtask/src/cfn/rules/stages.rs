@@ -100,6 +100,8 @@ pub(super) fn settings(
                         format!("write `{key}: ${{opt:stage}}` (no default) and pass the stage on every command"),
                     ));
                     allowed(policy, file, node.pos, text, &format!("`{key}`"), out);
+                } else {
+                    from_elsewhere_with_default(policy, file, node.pos, &keys.join("."), text, out);
                 }
             }
         }
@@ -117,6 +119,50 @@ pub(super) fn settings(
         }
     }
     stage_keyed_maps(policy, file, doc, out);
+}
+
+/// `stage-default` for a stage setting read from another source with a
+/// literal default (`provider.stage: ${env:STAGE, 'dev'}`): wherever that
+/// source is unset, a deploy without an explicit stage goes to the default
+/// as surely as to a literal. Stage variables (`${opt:stage, 'dev'}`) are
+/// [`default_of`]'s.
+fn from_elsewhere_with_default(
+    policy: &Policy,
+    file: &Path,
+    pos: Pos,
+    key: &str,
+    text: &str,
+    out: &mut Vec<Finding>,
+) {
+    for var in vars::find(text) {
+        if var.stage_form().is_some() {
+            continue;
+        }
+        let Some(literal) = var
+            .fallback
+            .as_deref()
+            .and_then(vars::literal_fallback)
+            .filter(|l| !l.is_empty())
+        else {
+            continue;
+        };
+        let raw = var.raw(text);
+        out.push(Finding::new(
+            file,
+            pos,
+            STAGE_DEFAULT,
+            format!("`{key}` is `{raw}`: where that is unset, any deploy without an explicit stage goes to `{literal}`"),
+            format!("drop the default (write `{key}: ${{opt:stage}}`) and pass the stage on every command"),
+        ));
+        allowed(
+            policy,
+            file,
+            pos,
+            &literal,
+            &format!("the default of `{raw}`"),
+            out,
+        );
+    }
 }
 
 /// Maps whose keys are stage names (`custom.domains: {dev: ..., prod: ...}`):
