@@ -141,7 +141,7 @@ impl Cli {
 impl Command {
     /// Whether the command reads the app (`--app`) and whether it may
     /// start or reach an emulator (`--emulator`).
-    fn uses(&self) -> (bool, bool) {
+    pub fn uses(&self) -> (bool, bool) {
         match self {
             Command::Doctor(_) | Command::Codegen(_) | Command::Bench(_) => (false, false),
             // `local` manages the MiniStack emulator of this checkout.

@@ -13,20 +13,19 @@ use crate::{
 };
 
 /// Runs the command; the result is the process exit code.
-pub async fn execute(cli: Cli) -> Result<i32> {
-    let global = &cli.global;
+pub async fn execute(mut cli: Cli) -> Result<i32> {
     // Hints name the app this run reads and its rehearsal. A command that
     // reads no app names none, and `codegen` writes the same files from
     // any folder.
-    let reads_app = !matches!(
-        cli.command,
-        Command::Doctor(_) | Command::Local(_) | Command::Codegen(_) | Command::Bench(_)
-    );
+    let (reads_app, _) = cli.command.uses();
     if reads_app {
-        if let Ok(app) = App::resolve_dir(global.app.as_deref()) {
+        // Found once: every later `app_dir()` reads it back.
+        if let Ok(app) = App::resolve_dir(cli.global.app.as_deref()) {
             hint::set_target(&app, cli.command.rehearses());
+            cli.global.app = Some(app);
         }
     }
+    let global = &cli.global;
     match cli.command {
         Command::Doctor(args) => doctor::run(global, args).await,
         Command::Local(args) => local::run(global, args).await,

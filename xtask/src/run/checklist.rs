@@ -66,7 +66,7 @@ pub async fn items(app: &App, stage: &Stage, target: &StageTarget) -> Vec<Item> 
         resources(app, stage, target).await,
         review(app, stage),
         rehearsed_order(app, stage, &journals, rehearsal).await,
-        rehearsed_rollback(&journals),
+        rehearsed_rollback(stage, &journals),
         endpoints(&journals),
         watched(app, stage, target, &journals).await,
         performance(app, stage, rehearsal),
@@ -303,7 +303,7 @@ async fn rehearsed_order(app: &App, stage: &Stage, journals: &[Journal], rehears
     }
 }
 
-fn rehearsed_rollback(journals: &[Journal]) -> Item {
+fn rehearsed_rollback(stage: &Stage, journals: &[Journal]) -> Item {
     let title = "Rollback rehearsed";
     let rolled = journals.iter().find(|j| {
         j.services.iter().any(|s| s.status == Status::RolledBack)
@@ -325,7 +325,7 @@ fn rehearsed_rollback(journals: &[Journal]) -> Item {
             Mark::NotDone,
             format!(
                 "no run here has rolled a service back: deploy a change, then `{}` it (or let a bake roll it back)",
-                hint::xtask("rollback <stage>")
+                hint::xtask(&format!("rollback {stage}"))
             ),
         ),
     }

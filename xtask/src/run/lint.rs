@@ -99,7 +99,7 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
             .collect();
         if let Err(err) = cli.package(service, stage, &dir, &params, &sink).await {
             // What the CLI could not resolve is the app's to fix, at its line.
-            let unresolved = resolution_errors(service, &format!("{err:#}"));
+            let unresolved = resolution_errors(service, stage, &format!("{err:#}"));
             if !unresolved.is_empty() {
                 report.findings.extend(unresolved);
                 continue;
@@ -192,7 +192,7 @@ fn schema_warnings(service: &Service, output: &str) -> Vec<Finding> {
 
 /// `Cannot resolve variable at "functions.a.environment.X": why` lines of
 /// the CLI's output, as findings at the line that holds the variable.
-fn resolution_errors(service: &Service, output: &str) -> Vec<Finding> {
+fn resolution_errors(service: &Service, stage: &Stage, output: &str) -> Vec<Finding> {
     let mut found = Vec::new();
     for line in output.lines() {
         let Some(rest) = line.split("Cannot resolve variable at \"").nth(1) else {
@@ -214,7 +214,7 @@ fn resolution_errors(service: &Service, output: &str) -> Vec<Finding> {
             } else {
                 format!(
                     "give the variable a value for this stage (or a fallback); `{}` shows what it resolves to",
-                    hint::xtask("validate")
+                    hint::xtask(&format!("validate {stage}"))
                 )
             },
         ));

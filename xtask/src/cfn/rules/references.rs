@@ -207,7 +207,7 @@ pub(super) fn unverified_by_plugins(catalogue: &Catalogue, report: &mut Report) 
             );
             note.fix = format!(
                 "`{}` checks the packaged template, plugins included",
-                hint::xtask("validate <stage> --deep")
+                hint::xtask(&format!("validate {} --deep", catalogue.stage))
             );
             report.notes.push(note);
         }
