@@ -67,6 +67,7 @@ impl Target {
             .operation_timeout(Duration::from_secs(180))
             .build();
         let loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
             .region(Region::new(region.to_string()))
             .timeout_config(timeouts);
         match self {
@@ -97,6 +98,16 @@ impl Target {
             }
         }
     }
+}
+
+/// The HTTPS client of every SDK call: rustls on ring (see the workspace
+/// manifest for why not the SDK's default), trusting the platform's
+/// certificates as the default client does.
+fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// S3 clients for the emulator use path-style addressing: bucket names as
