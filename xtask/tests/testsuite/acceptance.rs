@@ -3,7 +3,8 @@
 //! deploy in order (the table first, then both APIs at once) with smoke, a
 //! no-op redeploy, a change to one service, a broken last stack rolled back,
 //! and removal that leaves nothing. Two stages side by side are in the
-//! end-to-end tier (`e2e/sequence.rs`).
+//! end-to-end tier (`e2e/sequence.rs`). Its module sorts first, so libtest
+//! starts it before the offline tests, which run beside it.
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! instead of once per file.
 //!
 //! Two tiers. Every module at the top needs no emulator, except
-//! `sequence`: the three-stack sequence on tb365, which `cargo test`
+//! `acceptance`: the three-stack sequence on tb365, which `cargo test`
 //! always runs against an emulator of its own. Everything under `e2e`
 //! starts an emulator and runs where `CI` or `XTASK_E2E=1` is set; anywhere
 //! else each of its tests says that it was skipped and how to run it
@@ -20,12 +20,14 @@
 
 mod support;
 
+// First in name order, so libtest starts the longest test of the fast tier
+// first and the offline tests run beside it.
+mod acceptance;
 mod audit;
 mod cli;
 mod hostile;
 mod plan;
 mod resolver;
-mod sequence;
 mod tidy;
 mod validate;
 mod yaml_parity;

@@ -722,7 +722,7 @@ fn every_end_to_end_test_is_gated_and_no_other_test_starts_an_emulator() {
             continue;
         }
         let text = read(&path);
-        let sequence = path.file_name().is_some_and(|n| n == "sequence.rs");
+        let sequence = path.file_name().is_some_and(|n| n == "acceptance.rs");
         if sequence {
             let tests = test_functions(&text);
             if tests.len() != 1 {

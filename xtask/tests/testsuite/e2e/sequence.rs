@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::sequence::copy_app;
+use crate::acceptance::copy_app;
 use crate::support;
 use crate::support::{arg, Harness};
 
