@@ -89,6 +89,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show or clear a stage's deploy lock.
     Unlock(UnlockArgs),
+    /// Run the pinned Serverless CLI in one service with the stage's stage, region and credentials (logs, invoke, info, print, metrics, package).
+    #[command(long_about = SLS_LONG)]
+    Sls(SlsArgs),
     /// Regenerate the committed generated files (or check them with --check).
     Codegen(CodegenArgs),
     /// Measure deploys, redeploys, the static checks and smoke against the plain way.
@@ -175,6 +178,7 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Rollback(_) => "rollback",
             Command::Unlock(_) => "unlock",
+            Command::Sls(_) => "sls",
             Command::Codegen(_) => "codegen",
             Command::Bench(_) => "bench",
         }
@@ -196,6 +200,7 @@ impl Command {
             Command::Remove(args) => &args.at,
             Command::Rollback(args) => &args.at,
             Command::Unlock(args) => &args.at,
+            Command::Sls(args) => &args.at,
             Command::Migrate(args) => return args.rehearse,
             _ => return false,
         };
@@ -569,6 +574,38 @@ pub struct RollbackArgs {
     pub verbose: VerboseOpt,
     #[command(flatten)]
     pub lock: LockOpt,
+}
+
+const SLS_LONG: &str = "\
+Run the pinned Serverless CLI in one service of the app, with the stage's
+name, region and credentials (or the emulator's, for `local` and
+--rehearse), whatever else you pass after `--`:
+
+  cargo xtask sls dev --service api -- logs -f hello --tail
+  cargo xtask sls prod --service api --yes -- invoke -f hello --data '{}'
+
+Passed through: invoke (and invoke local), logs, info, print, metrics,
+package, deploy list. Deploys, removals and rollbacks go through `cargo xtask
+deploy`, `remove` and `rollback`, which keep the order, the lock and the
+journal. A --stage or --region among the passed flags must agree with the
+stage; --aws-profile is refused (set AWS_PROFILE, which this tool and the CLI
+both read). On a protected stage, `invoke` runs the function's code on live
+data: it asks for the stage's name on a terminal, or takes --yes. The exit
+code is the CLI's.";
+
+#[derive(Debug, Args)]
+pub struct SlsArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
+    /// The service to run in, as `plan` names it; needed when the app has more than one.
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Confirm an `invoke` on a protected stage without a terminal.
+    #[arg(long)]
+    pub yes: bool,
+    /// The Serverless command and its flags, after `--`.
+    #[arg(last = true, required = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ mod remove;
 mod report;
 mod rollback;
 mod runbook;
+mod sls;
 mod smoke;
 mod unlock;
 mod validate;

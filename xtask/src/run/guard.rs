@@ -30,7 +30,13 @@ pub fn confirm_protected(
         ),
         Some(_) => {}
     }
-    if yes {
+    ask(stage, yes, what, plan_text)
+}
+
+/// On a protected stage, an explicit yes: `--yes`, or the stage's name
+/// typed on a terminal after `plan_text`; refused (nothing done) otherwise.
+pub fn ask(stage: &Stage, yes: bool, what: &str, plan_text: &str) -> Result<()> {
+    if yes || !stage.is_protected() {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {

@@ -256,6 +256,55 @@ impl Serverless {
         self.run(service, stage, &args, sink).await
     }
 
+    /// `serverless ARGS --stage S --region R` in `service`'s folder, on
+    /// the user's terminal (stdin, stdout and stderr are the caller's), with
+    /// this CLI's target: `cargo xtask sls`. The caller has checked `args`
+    /// (no stage, region or profile of their own). Returns the CLI's exit
+    /// code.
+    pub async fn pass_through(
+        &self,
+        service: &Service,
+        stage: &Stage,
+        args: &[String],
+    ) -> Result<i32> {
+        // `package` writes the service's `.serverless/`, as a deploy does.
+        let _lock = tools::folder_lock(&service.dir).await?;
+        let (_unpinned, config) = self.config_copy(service)?;
+        let mut action: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Some(name) = &config {
+            action.extend(["--config", name.as_str()]);
+        }
+        let mut command = self.command(service, stage, &action);
+        command
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", paths::display(&self.program)))?;
+        let mut group = child.id().map(GroupGuard);
+        let status = child.wait().await?;
+        if let Some(guard) = group.as_mut() {
+            guard.disarm();
+        }
+        Ok(status.code().unwrap_or(1))
+    }
+
+    /// The copy of `service`'s file to run from instead of its own, and its
+    /// name for `--config`: a v3 pin runs from a copy without it (see
+    /// `pin`), and a relaxed CLI from one whose validation only warns.
+    fn config_copy(&self, service: &Service) -> Result<(Option<Unpinned>, Option<String>)> {
+        let unpinned = match (pin::check(service, self.version.as_ref())?, self.relaxed) {
+            (Pin::Native, false) => None,
+            (_, relaxed) => Some(Unpinned(pin::write_unpinned(service, relaxed)?)),
+        };
+        let name = unpinned
+            .as_ref()
+            .and_then(|u| u.0.file_name())
+            .map(|n| n.to_string_lossy().to_string());
+        Ok((unpinned, name))
+    }
+
     async fn run(
         &self,
         service: &Service,
@@ -280,16 +329,8 @@ impl Serverless {
         // Two runs in one service folder (two stages deployed side by side)
         // would share its `.serverless/` build folder; take turns.
         let _lock = tools::folder_lock(&service.dir).await?;
-        // A v3 pin runs from a copy of the file without it (see `pin`).
-        let unpinned = match (pin::check(service, self.version.as_ref())?, self.relaxed) {
-            (Pin::Native, false) => None,
-            (_, relaxed) => Some(Unpinned(pin::write_unpinned(service, relaxed)?)),
-        };
+        let (_unpinned, copy_name) = self.config_copy(service)?;
         let mut action: Vec<&str> = action.to_vec();
-        let copy_name = unpinned
-            .as_ref()
-            .and_then(|u| u.0.file_name())
-            .map(|n| n.to_string_lossy().to_string());
         if let Some(name) = &copy_name {
             action.extend(["--config", name.as_str()]);
         }

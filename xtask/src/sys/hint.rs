@@ -35,6 +35,7 @@ pub const REHEARSABLE: &[&str] = &[
     "remove",
     "report",
     "rollback",
+    "sls",
     "smoke",
     "unlock",
     "validate",
@@ -56,17 +57,24 @@ pub fn xtask(args: &str) -> String {
 }
 
 fn line(target: &Target, args: &str) -> String {
-    let sub = args.split_whitespace().next().unwrap_or_default();
-    let mut line = format!("cargo xtask {args}");
-    if target.rehearse && REHEARSABLE.contains(&sub) && !args.contains("--rehearse") {
+    // What follows a ` -- ` goes to another program (`sls`): the flags of
+    // this run go before it.
+    let (ours, theirs) = match args.find(" -- ") {
+        Some(at) => (&args[..at], &args[at..]),
+        None => (args, ""),
+    };
+    let sub = ours.split_whitespace().next().unwrap_or_default();
+    let mut line = format!("cargo xtask {ours}");
+    if target.rehearse && REHEARSABLE.contains(&sub) && !ours.contains("--rehearse") {
         line.push_str(" --rehearse");
     }
     if let Some(app) = &target.app {
-        if !args.contains("--app") {
+        if !ours.contains("--app") {
             line.push_str(" --app ");
             line.push_str(app);
         }
     }
+    line.push_str(theirs);
     line
 }
 
@@ -123,6 +131,18 @@ mod tests {
         let elsewhere = app_arg(&dir, Some(&app)).unwrap();
         assert!(elsewhere.starts_with('/'), "{elsewhere}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn flags_of_the_run_stay_before_what_goes_to_another_program() {
+        let rehearsal = Target {
+            app: Some("shop".into()),
+            rehearse: true,
+        };
+        assert_eq!(
+            line(&rehearsal, "sls prod --service api -- invoke -f hello"),
+            "cargo xtask sls prod --service api --rehearse --app shop -- invoke -f hello"
+        );
     }
 
     #[test]

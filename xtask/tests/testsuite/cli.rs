@@ -319,6 +319,78 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
     }
 }
 
+/// `sls` passes the CLI's reading commands through with the stage's own
+/// stage and region; what would act on another stage or change a stack is
+/// refused before anything runs (exit 2), with the command to use instead.
+#[test]
+fn sls_refuses_what_would_act_elsewhere_before_anything_runs() {
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env_remove("XTASK_APP")
+            .output()
+            .expect("xtask runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    for (args, says) in [
+        (
+            &["sls", "dev", "--", "info"][..],
+            "say which with --service",
+        ),
+        (
+            &["sls", "dev", "--service", "nope", "--", "info"],
+            "not a service of the app",
+        ),
+        (
+            &["sls", "dev", "--service", "image-api", "--", "deploy"],
+            "run `cargo xtask deploy dev",
+        ),
+        (
+            &["sls", "dev", "--service", "image-api", "--", "remove"],
+            "run `cargo xtask remove dev",
+        ),
+        (
+            &[
+                "sls",
+                "dev",
+                "--service",
+                "image-api",
+                "--",
+                "logs",
+                "-f",
+                "health",
+                "--stage",
+                "prod",
+            ],
+            "disagrees with the stage",
+        ),
+        (
+            &[
+                "sls",
+                "dev",
+                "--service",
+                "image-api",
+                "--",
+                "info",
+                "--aws-profile",
+                "admin",
+            ],
+            "set AWS_PROFILE",
+        ),
+        (
+            &["sls", "qa", "--service", "image-api", "--", "info"],
+            "not allowed",
+        ),
+    ] {
+        let (code, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 /// Colour only where it is wanted: a pipe (these tests' stdout and stderr)
 /// and `NO_COLOR` get plain text, even when `CLICOLOR_FORCE` asks for
 /// colour; `CLICOLOR_FORCE` alone shows the colours exist.

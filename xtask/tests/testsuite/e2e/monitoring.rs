@@ -63,6 +63,25 @@ fn baking(
     Ok((child, output))
 }
 
+/// Invokes the `boom` function of the rehearsal so that it fails, through
+/// `cargo xtask sls`, whose exit code is the CLI's.
+fn invoke_failing(h: &Harness, app_arg: &str) {
+    let failed = h.run(&[
+        "sls",
+        "dev",
+        "--rehearse",
+        "--app",
+        app_arg,
+        "--",
+        "invoke",
+        "--function",
+        "boom",
+        "--data",
+        r#"{"queryStringParameters":{"fail":"1"}}"#,
+    ]);
+    failed.fails_with("boom");
+}
+
 #[tokio::test]
 async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()> {
     if support::e2e_skipped() {
@@ -173,18 +192,10 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
 
     // A function that fails during the bake rolls it back too.
     let (mut child, output) = baking(&h, &app_arg)?;
-    // Through the Lambda API: the emulator records a function's metrics
-    // for direct invocations only (AWS for every invocation).
-    let lambda = aws_sdk_lambda::Client::new(&h.sdk().await);
-    let failed = lambda
-        .invoke()
-        .function_name("web-dev-boom")
-        .payload(aws_sdk_lambda::primitives::Blob::new(
-            r#"{"queryStringParameters":{"fail":"1"}}"#,
-        ))
-        .send()
-        .await?;
-    assert!(failed.function_error().is_some(), "the invocation failed");
+    // Through the Lambda API, by the pinned CLI's `invoke` run by `sls`:
+    // the emulator records a function's metrics for direct invocations
+    // only (AWS for every invocation).
+    invoke_failing(&h, &app_arg);
     let status = child.wait()?;
     let text = output.join().unwrap_or_default();
     assert_eq!(status.code(), Some(1), "{text}");
@@ -237,15 +248,7 @@ async fn alarms_are_kept_and_a_bake_that_sees_one_fire_rolls_back() -> Result<()
     // A first deploy whose bake fires is undone whole: the monitoring
     // stack it created goes with the stack of its service.
     let (mut child, output) = baking(&h, &app_arg)?;
-    let failed = lambda
-        .invoke()
-        .function_name("web-dev-boom")
-        .payload(aws_sdk_lambda::primitives::Blob::new(
-            r#"{"queryStringParameters":{"fail":"1"}}"#,
-        ))
-        .send()
-        .await?;
-    assert!(failed.function_error().is_some(), "the invocation failed");
+    invoke_failing(&h, &app_arg);
     let status = child.wait()?;
     let text = output.join().unwrap_or_default();
     assert_eq!(status.code(), Some(1), "{text}");
