@@ -21,6 +21,15 @@ pub struct Finding {
     pub fix: String,
 }
 
+/// Whether `file` is a config program (`.ts`, `.js`…), whose values have
+/// no line of their own.
+fn is_program(file: &Path) -> bool {
+    matches!(
+        file.extension().and_then(|e| e.to_str()),
+        Some("ts" | "js" | "mjs" | "cjs" | "mts" | "cts")
+    )
+}
+
 fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::sys::paths::display(path))
 }
@@ -163,11 +172,18 @@ impl Report {
     /// Sorted by file and position, duplicates removed.
     pub fn finish(mut self) -> Report {
         self.findings.sort_by(|a, b| {
-            (&a.file, a.line, a.col, a.rule).cmp(&(&b.file, b.line, b.col, b.rule))
+            (&a.file, a.line, a.col, a.rule, &a.message)
+                .cmp(&(&b.file, b.line, b.col, b.rule, &b.message))
         });
         // Two rules can see the same thing at the same place; say it once.
+        // A config program (serverless.ts) has no line per value, so its
+        // findings share one place: there only the same words are one.
         self.findings.dedup_by(|a, b| {
-            a.file == b.file && a.line == b.line && a.col == b.col && a.rule == b.rule
+            a.file == b.file
+                && a.line == b.line
+                && a.col == b.col
+                && a.rule == b.rule
+                && (a.message == b.message || !is_program(&a.file))
         });
         self
     }
@@ -265,6 +281,31 @@ pub enum Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two rules saying one thing at one place of a YAML file are one
+    /// finding; at the one place a config program has, findings about
+    /// different things all stay.
+    #[test]
+    fn one_place_is_one_finding_except_in_a_config_program() {
+        let at = Pos { line: 3, col: 1 };
+        let report = |file: &str| {
+            let findings = [
+                "route GET /a is open",
+                "route GET /b is open",
+                "route GET /a is open",
+            ]
+            .map(|m| Finding::new(Path::new(file), at, "open-route", m, "add an authorizer"));
+            Report {
+                findings: findings.to_vec(),
+                ..Report::default()
+            }
+            .finish()
+            .findings
+            .len()
+        };
+        assert_eq!(report("api/serverless.yml"), 1);
+        assert_eq!(report("api/serverless.ts"), 2);
+    }
 
     /// A candidate is suggested when it is at most two edits away, case
     /// aside, whichever of the two is the name.

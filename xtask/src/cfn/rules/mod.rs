@@ -111,6 +111,9 @@ pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
         security::every_stage(service, stage, &mut out);
         resources::deprecated_runtimes(service, stage, &today, &mut out);
         if stage.is_protected() {
+            // A hazard, not a refusal: CloudFormation deploys it, and only
+            // a later removal or replacement loses the data.
+            resources::retained(service, stage, &mut out);
             security::protected(service, stage, &mut out);
             out.extend(monitoring::unmonitored(service, stage));
         }
@@ -137,9 +140,6 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         variables::fallbacks(service, out);
         resources::runtimes(service, out);
         variables::values(service, app, stage, out);
-        if stage.is_protected() {
-            resources::retained(service, stage, out);
-        }
     }
     exports::across(catalogue, out);
     exports::compose_outputs(app, out);
@@ -154,9 +154,6 @@ pub fn stage_values(app: &App, stage: &Stage) -> Vec<Finding> {
     let mut out = Vec::new();
     for service in &app.services {
         variables::values(service, app, stage, &mut out);
-        if stage.is_protected() {
-            resources::retained(service, stage, &mut out);
-        }
     }
     out
 }

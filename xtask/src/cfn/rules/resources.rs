@@ -207,6 +207,26 @@ fn deprecated(runtime: &str, today: &str) -> Option<(&'static str, Option<&'stat
         .map(|(_, since, successor)| (*since, *successor))
 }
 
+/// Whether CloudFormation deleting a data store of type `ty` would take its
+/// data: not a bucket (CloudFormation cannot delete one that holds
+/// objects; the delete fails and the objects stay), not a database
+/// instance of an Aurora cluster (the cluster holds the data), not a store
+/// with deletion protection on (the delete fails).
+/// `is_true` says whether a value is `true` in the stage.
+fn loses_data_when_deleted(ty: &str, resource: &Node, is_true: impl Fn(&Node) -> bool) -> bool {
+    let props = resource.get("Properties");
+    let on = |key: &str| props.and_then(|p| p.get(key)).is_some_and(&is_true);
+    match ty {
+        "AWS::S3::Bucket" => false,
+        "AWS::RDS::DBInstance" if props.and_then(|p| p.get("DBClusterIdentifier")).is_some() => {
+            false
+        }
+        "AWS::RDS::DBInstance" | "AWS::RDS::DBCluster" => !on("DeletionProtection"),
+        "AWS::DynamoDB::Table" | "AWS::DynamoDB::GlobalTable" => !on("DeletionProtectionEnabled"),
+        _ => true,
+    }
+}
+
 /// On a protected stage, a data store whose policies do not keep it: a
 /// removal of the resource (or its stack) or a replacement would delete it
 /// and its data. A policy only the deploy can tell is not judged.
@@ -216,7 +236,14 @@ pub(super) fn retained(service: &Service, stage: &Stage, out: &mut Vec<Finding>)
         let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
             continue;
         };
-        if !crate::cfn::diff::DATA_STORES.contains(&ty) {
+        let is_true = |node: &Node| {
+            node.as_str().is_some_and(|text| {
+                matches!(vars::evaluate(text, &ctx), vars::Resolved::Known(v) if v.eq_ignore_ascii_case("true"))
+            })
+        };
+        if !crate::cfn::diff::DATA_STORES.contains(&ty)
+            || !loses_data_when_deleted(ty, resource, is_true)
+        {
             continue;
         }
         let mut missing = Vec::new();

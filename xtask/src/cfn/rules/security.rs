@@ -3,7 +3,7 @@
 //! into a function's environment, an IAM wildcard, CORS open to any origin
 //! with credentials, a user pool open to sign-up that deploy.toml says is
 //! not); the rest only on protected stages, where data and users are real
-//! (buckets without a public-access block or versions, tables without
+//! (buckets that turn public-access blocking off or keep no versions, tables without
 //! point-in-time recovery, routes without an authorizer, a user pool whose
 //! password policy is weaker than Cognito's default). The review as a whole
 //! (these, deprecated runtimes and unwatched functions) is composed in
@@ -330,7 +330,13 @@ impl<'a> Review<'a> {
             let props = bucket.get("Properties");
             // A website bucket is public on purpose.
             let website = props.and_then(|p| p.get("WebsiteConfiguration")).is_some();
-            let block = props.and_then(|p| p.get("PublicAccessBlockConfiguration"));
+            // Without the block, S3 turns all four settings on for a new
+            // bucket (since April 2023); a block written out turns off
+            // every setting it leaves out or sets false.
+            let Some(block) = props.and_then(|p| p.get("PublicAccessBlockConfiguration")) else {
+                continue;
+            };
+            let block = Some(block);
             let open: Vec<&str> = [
                 "BlockPublicAcls",
                 "BlockPublicPolicy",
@@ -346,12 +352,12 @@ impl<'a> Review<'a> {
                     pos,
                     BUCKET_PUBLIC_ACCESS,
                     format!(
-                        "bucket `{name}` of {} on protected stage {} does not block public access itself ({} not true): one policy or ACL change away from public",
+                        "bucket `{name}` of {} on protected stage {} turns public-access blocking off ({} not true in its PublicAccessBlockConfiguration; a setting left out is off): one policy or ACL change away from public",
                         self.service.key,
                         self.stage,
                         open.join(", ")
                     ),
-                    "add `PublicAccessBlockConfiguration` with `BlockPublicAcls`, `BlockPublicPolicy`, `IgnorePublicAcls` and `RestrictPublicBuckets` all `true`",
+                    "set `BlockPublicAcls`, `BlockPublicPolicy`, `IgnorePublicAcls` and `RestrictPublicBuckets` all `true`, or leave the block out (S3 blocks all four by default)",
                 ));
             }
             let versioned = props
