@@ -28,6 +28,9 @@ pub struct Reference {
     pub target: Referent,
     /// How it is written, for messages.
     pub written: String,
+    /// Whether a fallback stands in when the CLI finds no value
+    /// (`${cf:stack.Out, 'x'}`): an order still, but never a refusal.
+    pub fallback: bool,
     pub pos: Pos,
     /// The file it is written in (serverless.yml or an included one).
     pub file: std::path::PathBuf,
@@ -83,6 +86,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
                                 region: var.arg.clone(),
                             },
                             written,
+                            fallback: var.fallback.is_some(),
                             pos,
                             file: file.to_path_buf(),
                         }),
@@ -103,6 +107,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
                         Some(name) => refs.push(Reference {
                             target: Referent::Export { name },
                             written,
+                            fallback: false,
                             pos: node.pos,
                             file: file.to_path_buf(),
                         }),

@@ -300,6 +300,73 @@ fn a_stack_in_another_region_is_named_as_such() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// Without deploy.toml, a stage's region is what the services' files say
+/// when the CLI runs without `--region` (the tool passes `--region`, which
+/// wins over the file): the default of `${opt:region, …}`, a custom key.
+/// A region that differs by stage or service, or that only the deploy can
+/// tell, is refused at its line, never guessed.
+#[test]
+fn the_region_is_what_the_files_say_or_a_refusal() {
+    let service = |name: &str, region: &str| {
+        format!("service: {name}\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  region: {region}\ncustom:\n  region: us-west-2\n  regions:\n    dev: us-east-1\n    prod: eu-west-1\n")
+    };
+    let app = |name: &str, one: &str, two: &str| {
+        write_app(
+            name,
+            &[
+                ("one/serverless.yml", &service("one", one)),
+                ("two/serverless.yml", &service("two", two)),
+            ],
+        )
+    };
+    for (name, one, two, region) in [
+        (
+            "region-option-default",
+            "${opt:region, 'eu-west-1'}",
+            "eu-west-1",
+            "eu-west-1",
+        ),
+        (
+            "region-custom-key",
+            "${self:custom.region}",
+            "us-west-2",
+            "us-west-2",
+        ),
+    ] {
+        let dir = app(name, one, two);
+        assert_eq!(plan_json(&dir, "prod")["region"], region, "{one}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    for (name, one, two, says) in [
+        (
+            "region-by-stage",
+            "${self:custom.regions.${sls:stage}, 'us-east-1'}",
+            "us-east-1",
+            "is eu-west-1 here for stage prod and us-east-1",
+        ),
+        (
+            "region-by-service",
+            "eu-west-1",
+            "us-west-2",
+            "is us-west-2 here for stage local and eu-west-1 in one",
+        ),
+        (
+            "region-unknowable",
+            "${ssm:/config/region}",
+            "eu-west-1",
+            "cannot be known before the deploy",
+        ),
+    ] {
+        let dir = app(name, one, two);
+        let run = xtask(&["plan", "prod", "--app", &arg(&dir)]);
+        assert_eq!(run.code, Some(2), "{one}: {}", run.text);
+        run.fails_with(says)
+            .fails_with("serverless.yml:5")
+            .fails_with("deploy.toml");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn exports_and_outputs_in_included_files_make_edges() {
     let plan = plan_json(&fixture("split-resources"), "dev");

@@ -239,6 +239,9 @@ fn a_stage_gets_the_finding_its_values_earn(
 #[case::diamond("diamond", "dev")]
 #[case::resources_split_over_included_files("split-resources", "dev")]
 #[case::fallback_chains_the_cli_parses("fallback-chains", "dev")]
+// Data a removal would lose is a hazard the audit reports (and a protected
+// deploy refuses), not something CloudFormation refuses.
+#[case::a_hazard_is_not_a_refusal("broken/unretained-data", "prod")]
 fn valid_apps_validate_clean(#[case] app: &str, #[case] stage: &str) {
     assert_eq!(findings(app, stage), vec![]);
 }
@@ -513,4 +516,51 @@ fn what_the_cli_refuses_to_read_is_an_error(
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// A `${cf:}` with a fallback is never refused: where the stack or its
+/// output is missing, the CLI takes the fallback. Without one, it is.
+#[test]
+fn a_cf_reference_with_a_fallback_is_not_refused() {
+    let app = support::scratch_app(
+        "validate-cf-fallback",
+        &[
+            ("one/serverless.yml", "service: one\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+            (
+                "two/serverless.yml",
+                "service: two\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    T: ${cf:one-${sls:stage}.Missing, 'tbl-${sls:stage}'}\n    U: ${cf:one-${sls:stage}.Missing}\n",
+            ),
+        ],
+    );
+    assert_eq!(
+        findings(&app.display().to_string(), "dev"),
+        vec![(
+            "unknown-output".to_string(),
+            "two/serverless.yml".to_string(),
+            7
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+/// A stack that imports its own export stops on a new stage: CloudFormation
+/// resolves imports before it creates the stack's exports.
+#[test]
+fn a_stack_importing_its_own_export_is_refused() {
+    let app = support::scratch_app(
+        "validate-self-import",
+        &[(
+            "api/serverless.yml",
+            "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Api:\n      Type: AWS::ApiGateway::RestApi\n      Properties:\n        Name: api-${sls:stage}\n    Root:\n      Type: AWS::ApiGateway::Resource\n      Properties:\n        RestApiId:\n          Fn::ImportValue: ${sls:stage}-ApiId\n        ParentId: !GetAtt Api.RootResourceId\n        PathPart: items\n  Outputs:\n    ApiId:\n      Value: !Ref Api\n      Export:\n        Name: ${sls:stage}-ApiId\n",
+        )],
+    );
+    assert_eq!(
+        findings(&app.display().to_string(), "dev"),
+        vec![(
+            "self-import".to_string(),
+            "api/serverless.yml".to_string(),
+            15
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
 }

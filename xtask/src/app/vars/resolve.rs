@@ -307,7 +307,9 @@ impl<'c, 'a> Eval<'c, 'a> {
         match &var.source {
             Source::Opt => match address {
                 "stage" if ctx.stage_given => Resolved::Known(ctx.stage.to_string()),
-                "region" => Resolved::Known(ctx.region.to_string()),
+                // An empty region is a run without `--region` (what the
+                // file means on its own: `App`'s default region).
+                "region" if !ctx.region.is_empty() => Resolved::Known(ctx.region.to_string()),
                 _ => Resolved::Missing(format!("no `--{address}` option is given")),
             },
             Source::Sls => match address {
@@ -322,7 +324,7 @@ impl<'c, 'a> Eval<'c, 'a> {
                 }
             },
             Source::Aws => match address {
-                "region" => Resolved::Known(ctx.region.to_string()),
+                "region" if !ctx.region.is_empty() => Resolved::Known(ctx.region.to_string()),
                 _ => Resolved::Unknowable(format!("`aws:{address}` depends on the account")),
             },
             Source::SelfRef => {
@@ -334,7 +336,9 @@ impl<'c, 'a> Eval<'c, 'a> {
                         if let Resolved::Missing(_) =
                             self.lookup(ctx.doc, ctx.file, &["provider", "region"], depth)
                         {
-                            return Resolved::Known(ctx.region.to_string());
+                            if !ctx.region.is_empty() {
+                                return Resolved::Known(ctx.region.to_string());
+                            }
                         }
                     }
                     let keys: Vec<&str> = address.split('.').collect();

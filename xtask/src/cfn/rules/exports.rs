@@ -24,6 +24,7 @@ pub const DUPLICATE_EXPORT: &str = "duplicate-export";
 pub const UNSCOPED_EXPORT: &str = "unscoped-export";
 pub const UNRESOLVED_IMPORT: &str = "unresolved-import";
 pub const UNKNOWN_OUTPUT: &str = "unknown-output";
+pub const SELF_IMPORT: &str = "self-import";
 pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
 
 /// Exports unique and stage-scoped; every import and `${cf:}` satisfied.
@@ -76,10 +77,32 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
     let export_names = Suggestions::new(known_exports.iter().copied());
     // Each stack's outputs, for "did you mean", built when first needed.
     let mut output_names: BTreeMap<&str, Suggestions> = BTreeMap::new();
-    for ServiceRefs { references, .. } in &catalogue.references {
+    for ServiceRefs {
+        service,
+        references,
+        ..
+    } in &catalogue.references
+    {
         for reference in references {
             match &reference.target {
                 Referent::Export { name } => {
+                    let own = catalogue
+                        .exports
+                        .iter()
+                        .any(|(s, e)| s.key == service.key && e.name == *name)
+                        || catalogue.framework_prefixes.iter().any(|(prefix, s)| {
+                            s.key == service.key && name.starts_with(prefix.as_str())
+                        });
+                    if own {
+                        out.push(Finding::new(
+                            &reference.file,
+                            reference.pos,
+                            SELF_IMPORT,
+                            format!("`Fn::ImportValue` of `{name}`, which this stack ({}) exports itself: CloudFormation resolves imports before it creates the export, so a new stage stops with \"No export named {name} found\"", service.key),
+                            "refer to the resource in the stack itself (`Ref`, `Fn::GetAtt`) instead of its export",
+                        ));
+                        continue;
+                    }
                     if catalogue.all_read
                         && !known_exports.contains(name.as_str())
                         && !catalogue.external_exports.contains(name)
@@ -100,8 +123,11 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                     output,
                     region,
                 } => {
+                    // With a fallback the CLI uses it where the stack
+                    // or output is missing: nothing is refused.
                     if region.as_deref().is_some_and(|r| r != stage.region())
                         || catalogue.external_stacks.contains(stack)
+                        || reference.fallback
                     {
                         continue;
                     }

@@ -10,7 +10,7 @@
 //! `references` (`Ref`, `Fn::GetAtt` and `Fn::Sub` inside a service),
 //! `exports` (exports, imports and outputs across services), `resources`
 //! (types, runtimes, data kept), `security` (what the files grant, expose
-//! or leak) and `monitoring` (functions no alarm watches). A room imports
+//! or leak; `iam` tells it which actions take resources) and `monitoring` (functions no alarm watches). A room imports
 //! only the rooms it builds on — `names` and `variables` read `stages`,
 //! `references` reads `resources` — and none imports this file.
 //!
@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod exports;
+pub mod iam;
 pub mod monitoring;
 pub mod names;
 pub mod references;

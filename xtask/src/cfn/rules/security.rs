@@ -20,6 +20,8 @@ use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
 use crate::app::Service;
 
+use super::iam::{star_only, RESOURCE_SCOPED};
+
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
 pub const IAM_WILDCARD: &str = "iam-wildcard";
 pub const CORS_ANY_ORIGIN_WITH_CREDENTIALS: &str = "cors-any-origin-with-credentials";
@@ -29,26 +31,6 @@ pub const TABLE_WITHOUT_PITR: &str = "table-without-pitr";
 pub const OPEN_ROUTE: &str = "open-route";
 pub const WEAK_PASSWORD_POLICY: &str = "weak-password-policy";
 pub const SELF_SIGN_UP: &str = "self-sign-up";
-
-/// AWS services whose actions take resource ARNs: `Resource: '*'` with
-/// them grants every table, bucket, queue… of the account.
-const RESOURCE_SCOPED: &[(&str, &str, &str)] = &[
-    ("dynamodb", "AWS::DynamoDB::Table", "tables"),
-    ("s3", "AWS::S3::Bucket", "buckets"),
-    ("sqs", "AWS::SQS::Queue", "queues"),
-    ("sns", "AWS::SNS::Topic", "topics"),
-    ("lambda", "AWS::Lambda::Function", "functions"),
-    ("secretsmanager", "AWS::SecretsManager::Secret", "secrets"),
-    ("ssm", "AWS::SSM::Parameter", "parameters"),
-    ("kms", "AWS::KMS::Key", "keys"),
-    ("kinesis", "AWS::Kinesis::Stream", "streams"),
-    (
-        "states",
-        "AWS::StepFunctions::StateMachine",
-        "state machines",
-    ),
-    ("cognito-idp", "AWS::Cognito::UserPool", "user pools"),
-];
 
 /// The rules of the review that hold on every stage, for one service.
 pub(super) fn every_stage(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
@@ -248,7 +230,9 @@ impl<'a> Review<'a> {
             ));
         }
         if resources.iter().any(|r| r == "*") {
-            let scoped = actions.iter().find_map(|a| {
+            // An action AWS allows on `*` only (`dynamodb:ListTables`)
+            // grants nothing more for being on `*`.
+            let scoped = actions.iter().filter(|a| !star_only(a)).find_map(|a| {
                 let prefix = a.split(':').next()?;
                 RESOURCE_SCOPED.iter().find(|(s, ..)| *s == prefix)
             })?;
