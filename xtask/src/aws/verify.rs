@@ -16,7 +16,7 @@ use smoke_tests::{Options, Report, Spec};
 
 use crate::app::stage::Stage;
 use crate::app::vars;
-use crate::app::yaml::Node;
+use crate::app::yaml::{Node, Value};
 use crate::app::App;
 use crate::aws::target::StageTarget;
 use crate::aws::{self};
@@ -328,6 +328,13 @@ impl Identity {
                     exports: &exports,
                     region: stage.region(),
                 };
+                // `${cf:stack.Output}` is what the deploy read from another
+                // stack; read the same outputs now.
+                let outputs = stack_outputs(target, &ctx, &[issuer, audience]).await?;
+                let (issuer, audience) = (
+                    &with_outputs(issuer, &ctx, &outputs),
+                    &with_outputs(audience, &ctx, &outputs),
+                );
                 let issuer = eval.value(issuer).with_context(|| {
                     format!(
                         "cannot resolve the issuerUrl of authorizer `{}` in {}",
@@ -497,6 +504,97 @@ async fn list_exports(cfn: &aws_sdk_cloudformation::Client) -> Result<BTreeMap<S
             Some(next) => token = Some(next.to_string()),
             None => return Ok(exports),
         }
+    }
+}
+
+/// The `${cf:stack.Output}` variables written in `nodes` (in this region),
+/// each stack's outputs read once from CloudFormation: `(stack, output)`
+/// to value. A stack that is not there has no outputs.
+async fn stack_outputs(
+    target: &StageTarget,
+    ctx: &vars::Context<'_>,
+    nodes: &[&Node],
+) -> Result<BTreeMap<(String, String), String>> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for node in nodes {
+        node.walk(&mut |_, n| {
+            for (stack, output) in n.as_str().map(|t| cf_refs(t, ctx)).unwrap_or_default() {
+                if !wanted.contains(&(stack.clone(), output.clone())) {
+                    wanted.push((stack, output));
+                }
+            }
+        });
+    }
+    let stacks = target.stacks();
+    let mut read: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (stack, output) in wanted {
+        if !read.contains_key(&stack) {
+            let state = stacks.describe(&stack).await?;
+            read.insert(stack.clone(), state.outputs);
+        }
+        if let Some(value) = read.get(&stack).and_then(|o| o.get(&output)) {
+            out.insert((stack, output), value.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The `${cf:stack.Output}` variables of `text` in the stage's region, as
+/// `(stack, output)`, with the stack name resolved for the stage.
+fn cf_refs(text: &str, ctx: &vars::Context<'_>) -> Vec<(String, String)> {
+    vars::find_all(text)
+        .into_iter()
+        .filter(|v| v.source == vars::Source::Cf)
+        .filter(|v| v.arg.as_deref().is_none_or(|r| r == ctx.region))
+        .filter_map(|v| {
+            let address = vars::resolve(&v.address, ctx)?;
+            let (stack, output) = address.split_once('.')?;
+            Some((stack.to_string(), output.to_string()))
+        })
+        .collect()
+}
+
+/// `node` with each `${cf:stack.Output}` of its strings replaced by the
+/// output's deployed value, where `outputs` has it.
+fn with_outputs(
+    node: &Node,
+    ctx: &vars::Context<'_>,
+    outputs: &BTreeMap<(String, String), String>,
+) -> Node {
+    let mut node = node.clone();
+    substitute(&mut node, ctx, outputs);
+    node
+}
+
+fn substitute(
+    node: &mut Node,
+    ctx: &vars::Context<'_>,
+    outputs: &BTreeMap<(String, String), String>,
+) {
+    match &mut node.value {
+        Value::Scalar { text, .. } => {
+            for var in vars::find_all(text).into_iter().rev() {
+                if var.source != vars::Source::Cf
+                    || var.arg.as_deref().is_some_and(|r| r != ctx.region)
+                {
+                    continue;
+                }
+                let value = vars::resolve(&var.address, ctx).and_then(|a| {
+                    let (stack, output) = a.split_once('.')?;
+                    outputs
+                        .get(&(stack.to_string(), output.to_string()))
+                        .cloned()
+                });
+                if let Some(value) = value {
+                    text.replace_range(var.start..var.end, &value);
+                }
+            }
+        }
+        Value::Seq(items) => items.iter_mut().for_each(|n| substitute(n, ctx, outputs)),
+        Value::Map(entries) => entries
+            .iter_mut()
+            .for_each(|(_, v)| substitute(v, ctx, outputs)),
     }
 }
 

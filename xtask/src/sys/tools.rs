@@ -303,10 +303,7 @@ impl Pin {
                     cmd
                 };
                 run_install(
-                    uv_command(&["venv"])
-                        .arg("--python")
-                        .arg(&python)
-                        .arg(&dir),
+                    uv_command(&["venv"]).arg("--python").arg(&python).arg(&dir),
                     "uv venv",
                     "install Python 3.10 or later (`apt-get install python3 python3-venv`)",
                 )?;

@@ -287,3 +287,77 @@ async fn init_writes_a_spec_the_first_deploy_passes() -> Result<()> {
     assert!(written.checks.iter().any(|c| c.mutates));
     Ok(())
 }
+
+/// An authorizer whose issuer and audience come from another stack
+/// (`${cf:auth-<stage>.UserPoolId}`, as the deploy resolved them): smoke
+/// reads the same outputs and signs in against that pool.
+#[tokio::test]
+async fn a_cross_stack_authorizer_is_smoke_tested_with_a_real_token() -> Result<()> {
+    if support::e2e_skipped() {
+        return Ok(());
+    }
+    let h = Harness::start("smoke-cross-stack").await?;
+    let auth = r#"service: auth
+provider:
+  name: aws
+  runtime: nodejs24.x
+  stage: ${opt:stage}
+resources:
+  Resources:
+    Users:
+      Type: AWS::Cognito::UserPool
+      Properties:
+        UserPoolName: auth-users-${sls:stage}
+        UsernameAttributes: [email]
+    UsersClient:
+      Type: AWS::Cognito::UserPoolClient
+      Properties:
+        UserPoolId: !Ref Users
+        ExplicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+  Outputs:
+    UserPoolId:
+      Value: !Ref Users
+    ClientId:
+      Value: !Ref UsersClient
+"#;
+    let api = r#"service: api
+provider:
+  name: aws
+  runtime: nodejs24.x
+  stage: ${opt:stage}
+  httpApi:
+    authorizers:
+      users:
+        type: jwt
+        identitySource: $request.header.Authorization
+        issuerUrl: https://cognito-idp.${aws:region}.amazonaws.com/${cf:auth-${sls:stage}.UserPoolId}
+        audience:
+          - ${cf:auth-${sls:stage}.ClientId}
+functions:
+  hello:
+    handler: handler.hello
+    events:
+      - httpApi: GET /hello
+  secret:
+    handler: handler.secret
+    events:
+      - httpApi:
+          method: GET
+          path: /secret
+          authorizer: users
+"#;
+    let app = h.app(
+        "cross",
+        &[
+            ("deploy.toml", MANIFEST),
+            ("auth/serverless.yml", auth),
+            ("api/serverless.yml", api),
+            ("api/handler.mjs", HANDLERS),
+            ("smoke.toml", &SPEC.replace("\"mini\"", "\"api\"")),
+        ],
+    );
+    let run = h.run(&["deploy", "local", "--app", &arg(&app)]);
+    run.ok();
+    assert!(run.text.contains("3 passed, 0 failed"), "{}", run.text);
+    Ok(())
+}
