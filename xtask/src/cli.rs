@@ -146,7 +146,9 @@ impl Command {
     /// start or reach an emulator (`--emulator`).
     pub fn uses(&self) -> (bool, bool) {
         match self {
-            Command::Doctor(_) | Command::Codegen(_) | Command::Bench(_) => (false, false),
+            // `doctor` checks the app it finds (or is given) too.
+            Command::Doctor(_) => (true, false),
+            Command::Codegen(_) | Command::Bench(_) => (false, false),
             // `local` manages the MiniStack emulator of this checkout.
             Command::Local(_) => (false, false),
             Command::Audit(_) | Command::Plan(_) | Command::Runbook(_) | Command::Report(_) => {

@@ -1,5 +1,8 @@
 //! `cargo xtask doctor`: one table of every prerequisite, with the fix for
-//! each one that is missing. It reports and installs nothing.
+//! each one that is missing, then what the app it finds (or `--app`) needs:
+//! its files readable, every plugin its services list installed or
+//! installed by the deploy, a host node for its Node.js runtimes. It
+//! reports and installs nothing.
 
 #![allow(clippy::disallowed_methods, reason = "asks each tool for its version")]
 
@@ -7,6 +10,8 @@ use std::process::Command;
 
 use anyhow::Result;
 
+use crate::app::yaml::Node;
+use crate::app::{App, Service};
 use crate::cli::{DoctorArgs, Global};
 use crate::{aws::emulator, sys::tools};
 
@@ -19,8 +24,12 @@ pub struct Check {
     pub fix: String,
 }
 
-pub(crate) async fn run(_global: &Global, _args: DoctorArgs) -> Result<i32> {
-    let checks = collect().await;
+pub(crate) async fn run(global: &Global, _args: DoctorArgs) -> Result<i32> {
+    let mut checks = collect().await;
+    // Outside any app, the machine alone.
+    if let Ok(dir) = global.app_dir() {
+        checks.extend(app_checks(&dir));
+    }
     crate::out!("{}", render(&checks))?;
     let missing = checks.iter().filter(|c| c.required && !c.ok).count();
     if missing > 0 {
@@ -101,6 +110,136 @@ pub async fn collect() -> Vec<Check> {
     });
     checks.push(credentials().await);
     checks
+}
+
+/// What the app in `dir` needs from this machine.
+fn app_checks(dir: &std::path::Path) -> Vec<Check> {
+    let shown = crate::sys::paths::display(dir);
+    let app = match App::load(dir) {
+        Ok(app) => app,
+        Err(err) => {
+            return vec![Check {
+                what: format!("app {shown}"),
+                ok: false,
+                required: true,
+                found: err
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                fix: format!("fix what `{}` reports", crate::sys::hint::xtask("audit")),
+            }]
+        }
+    };
+    let mut checks = vec![Check {
+        what: format!("app {shown}"),
+        ok: true,
+        required: true,
+        found: format!("{} service(s)", app.services.len()),
+        fix: String::new(),
+    }];
+    for service in &app.services {
+        for plugin in crate::cfn::plugins(service) {
+            let (ok, found) = match plugin_source(service, &plugin) {
+                Some(found) => (true, found),
+                None => (false, "not installed, and no package.json lists it".into()),
+            };
+            checks.push(Check {
+                what: format!("plugin {plugin} of {}", service.key),
+                ok,
+                required: true,
+                found,
+                fix: if ok {
+                    String::new()
+                } else {
+                    format!(
+                        "`npm install --save-dev {plugin}` in {} (the deploy installs what its lockfile pins)",
+                        crate::sys::paths::display(&service.dir)
+                    )
+                },
+            });
+        }
+    }
+    // On an emulator, handlers run under this machine's node.
+    let wanted = app
+        .services
+        .iter()
+        .filter_map(|s| s.doc.path(&["provider", "runtime"]).and_then(Node::as_str))
+        .filter_map(|r| {
+            r.strip_prefix("nodejs")?
+                .strip_suffix(".x")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max();
+    if let Some(major) = wanted {
+        let mut check = version_check(
+            &format!("node ≥ {major} for the app's nodejs{major}.x on an emulator"),
+            "node",
+            &["--version"],
+            (major, 0),
+            false,
+            &format!("install Node.js {major} or later: the emulator runs the handlers under this machine's node"),
+        );
+        check.required = false;
+        checks.push(check);
+    }
+    checks
+}
+
+/// Where the Serverless CLI would find `plugin` of `service`, as it
+/// resolves plugins: a local path, `.serverless_plugins/` or
+/// `plugins.localPath`, else `node_modules` of the service's folder or
+/// any above it; or the package.json with a lockfile that the deploy
+/// installs it from. `None` when none has it.
+fn plugin_source(service: &Service, plugin: &str) -> Option<String> {
+    let local = |path: std::path::PathBuf| {
+        ["", ".js", ".cjs", ".mjs"]
+            .iter()
+            .map(|ext| std::path::PathBuf::from(format!("{}{ext}", path.display())))
+            .find(|p| p.exists())
+    };
+    if plugin.starts_with('.') || plugin.starts_with('/') {
+        return local(service.dir.join(plugin)).map(|p| crate::sys::paths::display(&p));
+    }
+    let local_path = service
+        .doc
+        .path(&["plugins", "localPath"])
+        .and_then(Node::as_str)
+        .map(|p| service.dir.join(p));
+    for dir in local_path
+        .into_iter()
+        .chain(std::iter::once(service.dir.join(".serverless_plugins")))
+    {
+        if let Some(found) = local(dir.join(plugin)) {
+            return Some(crate::sys::paths::display(&found));
+        }
+    }
+    for dir in service.dir.ancestors() {
+        let package = dir.join("node_modules").join(plugin).join("package.json");
+        if package.is_file() {
+            return Some(crate::sys::paths::display(&package));
+        }
+    }
+    // Not installed yet: the deploy runs the lockfile's install in the
+    // service's folder.
+    let manifest = service.dir.join("package.json");
+    let listed = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|json| {
+            ["dependencies", "devDependencies"]
+                .iter()
+                .any(|key| json[key].get(plugin).is_some())
+        });
+    let locked = crate::sys::tools::has_lockfile(&service.dir);
+    (listed && locked).then(|| {
+        format!(
+            "listed in {}; the deploy installs it",
+            crate::sys::paths::display(&manifest)
+        )
+    })
 }
 
 fn version_check(

@@ -446,6 +446,11 @@ pub async fn folder_lock(dir: &Path) -> Result<FileLock> {
     tokio::task::spawn_blocking(move || FileLock::acquire(&path)).await?
 }
 
+/// Whether `dir` has a lockfile the deploy installs its dependencies from.
+pub fn has_lockfile(dir: &Path) -> bool {
+    LOCKFILES.iter().any(|(file, ..)| dir.join(file).exists())
+}
+
 /// Installs a service's dependencies — plugins, which live in
 /// devDependencies, included — the way its lockfile says: `npm ci` for
 /// `package-lock.json`, `yarn install --frozen-lockfile` for `yarn.lock`,

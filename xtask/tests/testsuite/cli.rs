@@ -108,6 +108,66 @@ fn doctor_reports_without_installing() {
     );
 }
 
+/// `doctor` checks the app it is given: every plugin a service lists is
+/// installed, a local plugin file, or in a package.json with a lockfile
+/// (the deploy installs it); one that is none of these fails, with the fix.
+#[test]
+fn doctor_checks_the_plugins_the_app_needs() {
+    let service = |name: &str, plugins: &str| {
+        format!(
+            "service: {name}\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nplugins:\n{plugins}"
+        )
+    };
+    let (listed, local, missing) = (
+        service("listed", "  - serverless-offline\n"),
+        service("local", "  - ./plugins/stamp\n"),
+        service("missing", "  - serverless-prune-plugin\n"),
+    );
+    let app = crate::support::scratch_app(
+        "doctor-plugins",
+        &[
+            ("listed/serverless.yml", listed.as_str()),
+            (
+                "listed/package.json",
+                r#"{"devDependencies":{"serverless-offline":"14.0.0"}}"#,
+            ),
+            ("listed/package-lock.json", "{}"),
+            ("local/serverless.yml", local.as_str()),
+            ("local/plugins/stamp.js", "module.exports = class {};\n"),
+            ("missing/serverless.yml", missing.as_str()),
+        ],
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["doctor", "--app"])
+        .arg(&app)
+        .env_remove("XTASK_APP")
+        .output()
+        .expect("xtask runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("plugin serverless-offline of listed").starts_with('✔'),
+        "{text}"
+    );
+    assert!(
+        line("plugin ./plugins/stamp of local").starts_with('✔'),
+        "{text}"
+    );
+    let missing = line("plugin serverless-prune-plugin of missing");
+    assert!(
+        missing.starts_with('✘')
+            && missing.contains("npm install --save-dev serverless-prune-plugin"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 #[test]
 fn doctor_fails_when_a_required_tool_is_missing() {
     let sandbox = Sandbox::new("doctor-missing");
@@ -264,8 +324,10 @@ fn flags_as_people_type_them_and_one_exit_code_table() {
     // A global flag a command has no use for is refused, not ignored;
     // from the environment it is left alone.
     for (args, flag) in [
-        (&["doctor", "--app", "fixtures/tb365"][..], "--app"),
-        (&["--app", "fixtures/tb365", "codegen", "--check"], "--app"),
+        (
+            &["--app", "fixtures/tb365", "codegen", "--check"][..],
+            "--app",
+        ),
         (&["local", "status", "--app", "x"], "--app"),
         (&["bench", "--quick", "--app", "x"], "--app"),
         (&["local", "up", "--emulator", "localstack"], "--emulator"),
