@@ -17,7 +17,7 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
         }
     };
     if let Some(stage) = args.stage() {
-        if let Err(err) = app.stage(stage) {
+        if let Err(err) = app.stage_to_audit(stage) {
             crate::errln!("error: {err}");
             return Ok(2);
         }

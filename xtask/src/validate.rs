@@ -19,13 +19,25 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
             return Ok(2);
         }
     };
-    let stage = match app.stage(args.at.stage()) {
+    // The offline checks judge the files; the deep check packages for
+    // the stage's region, which must be known.
+    let stage = match if args.deep {
+        app.stage(args.at.stage())
+    } else {
+        app.stage_to_audit(args.at.stage())
+    } {
         Ok(stage) => stage,
         Err(err) => {
             crate::errln!("error: {err}");
             return Ok(2);
         }
     };
+    if let (Some(why), false) = (app.region_unknown(), args.deep) {
+        crate::errln!(
+            "note: {why}\n  (the files are judged as in {}; plan and deploy refuse until it is declared)",
+            stage.region()
+        );
+    }
     let mut report = rules::validate(&app, &stage);
     if args.deep {
         let mode = Mode::of(&stage, args.at.rehearse, global.emulator);

@@ -237,6 +237,10 @@ pub struct App {
     pub manifest: Manifest,
     pub services: Vec<Service>,
     pub policy: Policy,
+    /// Why the region of the default policy's stages is not known offline
+    /// (see `default_region`): every command that acts on a stage's region
+    /// refuses with it; the audit, which judges the files, goes on.
+    region_unknown: Option<String>,
 }
 
 /// Inputs that could not be read or parsed: exit code 2 territory.
@@ -426,12 +430,13 @@ impl App {
                 message: "holds no Serverless config (serverless.yml, .json, .ts or .js); pass the app folder with --app DIR".into(),
             });
         }
+        let mut region_unknown = None;
         let policy = match &manifest.policy {
             Some(policy) => policy.clone(),
             None => match default_region(&services) {
                 Ok(region) => Policy::default_in(region),
                 Err(err) => {
-                    errors.push(err);
+                    region_unknown = Some(err.to_string());
                     Policy::default_policy()
                 }
             },
@@ -448,6 +453,7 @@ impl App {
             manifest,
             services,
             policy,
+            region_unknown,
         })
     }
 
@@ -474,8 +480,26 @@ impl App {
             .collect())
     }
 
-    /// Parses a stage name against this app's policy.
+    /// Parses a stage name against this app's policy, for a command that
+    /// acts on the stage's region: refused when that region cannot be
+    /// known offline.
     pub fn stage(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
+        let stage = Stage::parse(name, &self.policy)?;
+        match &self.region_unknown {
+            Some(why) => Err(crate::app::stage::StageError::UnknownRegion(why.clone())),
+            None => Ok(stage),
+        }
+    }
+
+    /// Why the region of the default stages is not known offline, if it
+    /// is not.
+    pub fn region_unknown(&self) -> Option<&str> {
+        self.region_unknown.as_deref()
+    }
+
+    /// [`App::stage`] for the audit, which judges the files whatever the
+    /// region: a region the files leave unknown does not stop it.
+    pub fn stage_to_audit(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
         Stage::parse(name, &self.policy)
     }
 

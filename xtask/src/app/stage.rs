@@ -34,6 +34,9 @@ pub enum StageError {
         source_name: String,
         allowed: String,
     },
+    /// The app's files do not say the region offline (`App::stage`).
+    #[error("{0}")]
+    UnknownRegion(String),
 }
 
 /// Whether `name` is well-formed, whatever the policy says.

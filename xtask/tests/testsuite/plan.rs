@@ -363,6 +363,13 @@ fn the_region_is_what_the_files_say_or_a_refusal() {
         run.fails_with(says)
             .fails_with("serverless.yml:5")
             .fails_with("deploy.toml");
+        // The audit and the offline validation judge the files all the
+        // same; the validation says on which region's terms.
+        let audit = xtask(&["audit", "prod", "--app", &arg(&dir)]);
+        assert_eq!(audit.code, Some(0), "{one}: {}", audit.text);
+        let validate = xtask(&["validate", "prod", "--app", &arg(&dir)]);
+        assert_ne!(validate.code, Some(2), "{one}: {}", validate.text);
+        assert!(validate.text.contains("note: "), "{}", validate.text);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -88,13 +88,13 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
         Vec::new()
     };
     for name in stages {
-        if let Ok(stage) = app.stage(&name) {
+        if let Ok(stage) = app.stage_to_audit(&name) {
             report.findings.extend(stage_values(app, &stage));
             report.findings.extend(review(app, &stage));
         }
     }
     for name in review_only {
-        if let Ok(stage) = app.stage(&name) {
+        if let Ok(stage) = app.stage_to_audit(&name) {
             report.findings.extend(review(app, &stage));
             report.findings.extend(refusals(app, &stage));
         }

@@ -317,10 +317,7 @@ impl<'a> Review<'a> {
             // Without the block, S3 turns all four settings on for a new
             // bucket (since April 2023); a block written out turns off
             // every setting it leaves out or sets false.
-            let Some(block) = props.and_then(|p| p.get("PublicAccessBlockConfiguration")) else {
-                continue;
-            };
-            let block = Some(block);
+            let block = props.and_then(|p| p.get("PublicAccessBlockConfiguration"));
             let open: Vec<&str> = [
                 "BlockPublicAcls",
                 "BlockPublicPolicy",
@@ -330,7 +327,7 @@ impl<'a> Review<'a> {
             .into_iter()
             .filter(|flag| !self.is_true(block.and_then(|b| b.get(flag))))
             .collect();
-            if !website && !open.is_empty() {
+            if !website && block.is_some() && !open.is_empty() {
                 out.push(Finding::new(
                     file,
                     pos,
