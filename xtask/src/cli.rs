@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::diag::Format;
+use crate::app::diag::{Format, ReportFormat};
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::emulator::Backend;
@@ -294,6 +294,15 @@ pub struct FormatOpt {
     pub format: Format,
 }
 
+/// How `audit` and `validate` print findings.
+#[derive(Debug, Args)]
+pub struct ReportFormatOpt {
+    /// Output format: text, JSON for scripts, or GitHub workflow commands
+    /// (`::error file=…,line=…::`) a pull request shows on its lines.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
 /// `doctor` takes no arguments of its own.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {}
@@ -330,7 +339,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub deep: bool,
     #[command(flatten)]
-    pub out: FormatOpt,
+    pub out: ReportFormatOpt,
 }
 
 #[derive(Debug, Args)]
@@ -588,8 +597,7 @@ name, region and credentials (or the emulator's, for `local` and
 
 Passed through: invoke (and invoke local), logs, info, print, metrics,
 package, deploy list. Deploys, removals and rollbacks go through `cargo xtask
-deploy`, `remove` and `rollback`, which keep the order, the lock and the
-journal. A --stage or --region among the passed flags must agree with the
+deploy`, `remove` and `rollback` (order, lock, journal). A --stage or --region among the passed flags must agree with the
 stage; --aws-profile is refused (set AWS_PROFILE, which this tool and the CLI
 both read). On a protected stage, `invoke` runs the function's code on live
 data: it asks for the stage's name on a terminal, or takes --yes. The exit
@@ -666,7 +674,7 @@ pub struct AuditArgs {
     )]
     flag: Option<String>,
     #[command(flatten)]
-    pub out: FormatOpt,
+    pub out: ReportFormatOpt,
 }
 
 impl AuditArgs {

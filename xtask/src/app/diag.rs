@@ -162,11 +162,54 @@ impl Report {
     }
 
     /// Prints the report in `format` to stdout.
-    pub fn print(&self, format: Format, what: &str) -> Result<(), crate::sys::output::OutputError> {
+    pub fn print(
+        &self,
+        format: ReportFormat,
+        what: &str,
+    ) -> Result<(), crate::sys::output::OutputError> {
         match format {
-            Format::Text => crate::out!("{}", self.render(what, true)),
-            Format::Json => crate::outln!("{}", self.render_json()),
+            ReportFormat::Text => crate::out!("{}", self.render(what, true)),
+            ReportFormat::Json => crate::outln!("{}", self.render_json()),
+            ReportFormat::Github => crate::out!("{}", self.render_github(what)),
         }
+    }
+
+    /// The report as GitHub workflow commands: an `::error` per finding
+    /// and unreadable input, a `::notice` per note, each at its file and
+    /// line, which a pull request shows on the changed lines; then the
+    /// plain summary.
+    pub fn render_github(&self, what: &str) -> String {
+        let mut out = String::new();
+        let mut command =
+            |kind: &str, file: &Path, at: Option<(usize, usize)>, title: &str, text: &str| {
+                let mut props = format!(
+                    "file={}",
+                    github_property(&crate::sys::paths::display(file))
+                );
+                if let Some((line, col)) = at {
+                    props.push_str(&format!(",line={line},col={col}"));
+                }
+                props.push_str(&format!(",title={}", github_property(title)));
+                out.push_str(&format!("::{kind} {props}::{}\n", github_data(text)));
+            };
+        for err in &self.errors {
+            let at = err.pos.map(|p| (p.line, p.col));
+            command("error", &err.path, at, "unreadable", &err.message);
+        }
+        for f in &self.findings {
+            let text = format!("{}\nfix: {}", f.message, f.fix);
+            command("error", &f.file, Some((f.line, f.col)), f.rule, &text);
+        }
+        for n in &self.notes {
+            let text = format!("{}\n{}", n.message, n.fix);
+            command("notice", &n.file, Some((n.line, n.col)), n.rule, &text);
+        }
+        out.push_str(&format!(
+            "{what}: {} unreadable input(s), {} finding(s)\n",
+            self.errors.len(),
+            self.findings.len()
+        ));
+        out
     }
 
     /// Sorted by file and position, duplicates removed.
@@ -270,6 +313,27 @@ impl Report {
     }
 }
 
+/// A workflow command's message, escaped as GitHub reads it.
+fn github_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value, escaped as GitHub reads it.
+fn github_property(text: &str) -> String {
+    github_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// How `audit` and `validate` print their findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+    Github,
+}
+
 /// Output format of the reporting commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -281,6 +345,12 @@ pub enum Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workflow_commands_escape_what_would_end_them() {
+        assert_eq!(github_data("50% off\r\nnext"), "50%25 off%0D%0Anext");
+        assert_eq!(github_property("a,b:c"), "a%2Cb%3Ac");
+    }
 
     /// Two rules saying one thing at one place of a YAML file are one
     /// finding; at the one place a config program has, findings about

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use crate::app::manifest::{Declared, Manifest, ServiceDecl};
 use crate::app::refusals::{check_shape, names_evaluate, one_stack_one_service};
-use crate::app::stage::{Policy, Region, Stage};
-use crate::app::yaml::{FileError, Node, Pos};
+use crate::app::stage::{Policy, Stage};
+use crate::app::yaml::{FileError, Node};
 
 /// The default app, relative to the workspace root.
 pub const DEFAULT_APP: &str = "fixtures/tb365";
@@ -433,7 +433,7 @@ impl App {
         let mut region_unknown = None;
         let policy = match &manifest.policy {
             Some(policy) => policy.clone(),
-            None => match default_region(&services) {
+            None => match refusals::default_region(&services) {
                 Ok(region) => Policy::default_in(region),
                 Err(err) => {
                     region_unknown = Some(err.to_string());
@@ -564,65 +564,6 @@ fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
         }
     }
     (out, complete)
-}
-
-/// Without a manifest that names it, the region every stage deploys to:
-/// what the services' `provider.region` says when the CLI runs without
-/// `--region` (a literal, the default of `${opt:region, 'eu-west-1'}`, a
-/// custom key), resolved for each stage of the default policy; where no
-/// service writes one, the environment's, else `us-east-1`. The tool
-/// passes `--region` to every CLI call, which wins over the file: a region
-/// that differs between services or stages, or that only the deploy can
-/// tell, is an error at its line, never a guess.
-fn default_region(services: &[Service]) -> Result<Region, FileError> {
-    let mut found: Vec<(String, &Service, Pos)> = Vec::new();
-    for service in services {
-        let Some(node) = service.doc.path(&["provider", "region"]) else {
-            continue;
-        };
-        let Some(text) = node.as_str() else { continue };
-        let at = |message: String| FileError {
-            path: service.file.clone(),
-            pos: Some(node.pos),
-            message,
-        };
-        let declare =
-            "declare each stage's region in deploy.toml (`[stages.prod]` `region = \"eu-west-1\"`)";
-        for stage in ["local", "dev", "stage", "prod"] {
-            let value = match vars::evaluate(text, &service.vars_at(stage, "")) {
-                vars::Resolved::Known(value) => value,
-                vars::Resolved::Missing(why) | vars::Resolved::Unknowable(why) => {
-                    return Err(at(format!(
-                        "provider.region `{text}` cannot be known before the deploy for stage {stage} ({why}); {declare}"
-                    )))
-                }
-                vars::Resolved::Refused(refusal) => {
-                    return Err(at(format!("provider.region `{text}`: {refusal}")))
-                }
-            };
-            if Region::parse(&value).is_err() {
-                return Err(at(format!(
-                    "provider.region is `{value}` for stage {stage}, which is not an AWS region"
-                )));
-            }
-            if let Some((other, by, _)) = found.iter().find(|(v, ..)| *v != value) {
-                return Err(at(format!(
-                    "provider.region is {value} here for stage {stage} and {other} in {}: the tool deploys a stage to one region; {declare}",
-                    by.key
-                )));
-            }
-            found.push((value, service, node.pos));
-        }
-    }
-    if let Some(region) = found.first().and_then(|(v, ..)| Region::parse(v).ok()) {
-        return Ok(region);
-    }
-    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some(region) = std::env::var(var).ok().and_then(|r| Region::parse(&r).ok()) {
-            return Ok(region);
-        }
-    }
-    Ok(Region::framework_default())
 }
 
 fn collect_sections(

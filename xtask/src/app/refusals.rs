@@ -1,12 +1,13 @@
 //! What loading an app refuses before anything reads it further, each at
 //! the file and line: a serverless.yml that is not a map with a plain
 //! `service:` name, a stack name the tool cannot evaluate in some stage,
-//! two services that would deploy to one stack.
+//! two services that would deploy to one stack; and the region of an app
+//! without a manifest that names it, which the files must say.
 
 use std::path::Path;
 
-use super::stage::Policy;
-use super::yaml::{self, FileError, Node};
+use super::stage::{Policy, Region};
+use super::yaml::{self, FileError, Node, Pos};
 use super::{vars, Service};
 
 /// What the framework expects at the top of a serverless.yml: a map with
@@ -116,4 +117,63 @@ pub(super) fn one_stack_one_service(services: &[Service], policy: &Policy) -> Ve
         }
     }
     errors
+}
+
+/// Without a manifest that names it, the region every stage deploys to:
+/// what the services' `provider.region` says when the CLI runs without
+/// `--region` (a literal, the default of `${opt:region, 'eu-west-1'}`, a
+/// custom key), resolved for each stage of the default policy; where no
+/// service writes one, the environment's, else `us-east-1`. The tool
+/// passes `--region` to every CLI call, which wins over the file: a region
+/// that differs between services or stages, or that only the deploy can
+/// tell, is an error at its line, never a guess.
+pub(super) fn default_region(services: &[Service]) -> Result<Region, FileError> {
+    let mut found: Vec<(String, &Service, Pos)> = Vec::new();
+    for service in services {
+        let Some(node) = service.doc.path(&["provider", "region"]) else {
+            continue;
+        };
+        let Some(text) = node.as_str() else { continue };
+        let at = |message: String| FileError {
+            path: service.file.clone(),
+            pos: Some(node.pos),
+            message,
+        };
+        let declare =
+            "declare each stage's region in deploy.toml (`[stages.prod]` `region = \"eu-west-1\"`)";
+        for stage in ["local", "dev", "stage", "prod"] {
+            let value = match vars::evaluate(text, &service.vars_at(stage, "")) {
+                vars::Resolved::Known(value) => value,
+                vars::Resolved::Missing(why) | vars::Resolved::Unknowable(why) => {
+                    return Err(at(format!(
+                        "provider.region `{text}` cannot be known before the deploy for stage {stage} ({why}); {declare}"
+                    )))
+                }
+                vars::Resolved::Refused(refusal) => {
+                    return Err(at(format!("provider.region `{text}`: {refusal}")))
+                }
+            };
+            if Region::parse(&value).is_err() {
+                return Err(at(format!(
+                    "provider.region is `{value}` for stage {stage}, which is not an AWS region"
+                )));
+            }
+            if let Some((other, by, _)) = found.iter().find(|(v, ..)| *v != value) {
+                return Err(at(format!(
+                    "provider.region is {value} here for stage {stage} and {other} in {}: the tool deploys a stage to one region; {declare}",
+                    by.key
+                )));
+            }
+            found.push((value, service, node.pos));
+        }
+    }
+    if let Some(region) = found.first().and_then(|(v, ..)| Region::parse(v).ok()) {
+        return Ok(region);
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(var).ok().and_then(|r| Region::parse(&r).ok()) {
+            return Ok(region);
+        }
+    }
+    Ok(Region::framework_default())
 }

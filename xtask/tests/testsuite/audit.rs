@@ -286,6 +286,32 @@ fn json_output_carries_rule_file_and_line() {
         .ends_with("literal-stage-cf/serverless.yml"));
 }
 
+/// For a pull request: one workflow command per finding at its file and
+/// line, the message and fix escaped so that a newline or a comma in them
+/// cannot end the command or add a property.
+#[test]
+fn github_output_is_one_annotation_per_finding() {
+    let (code, out) = xtask(&[
+        "audit",
+        "--format",
+        "github",
+        "--app",
+        &app_arg("broken/literal-stage-cf"),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    let annotations: Vec<&str> = out.lines().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(annotations.len(), 1, "{out}");
+    let (props, text) = annotations[0]["::error ".len()..]
+        .split_once("::")
+        .expect("properties, then the message");
+    assert!(
+        props.contains("literal-stage-cf/serverless.yml,line=6,"),
+        "{props}"
+    );
+    assert!(props.ends_with(",title=literal-stage"), "{props}");
+    assert!(!text.contains('\n') && text.contains("%0Afix: "), "{text}");
+}
+
 #[rstest]
 #[case::unknown("qa", "not allowed")]
 #[case::injection("dev;touch x", "not a valid stage name")]
