@@ -1,6 +1,7 @@
 //! `cargo xtask smoke <stage>`: every endpoint of the deployed app checked
 //! against its `smoke.toml`. The driver lives in `aws::verify`. `--init`
-//! writes a first `smoke.toml` from the routes the Serverless files declare.
+//! writes a first `smoke.toml` from the routes the Serverless files declare;
+//! `--init --update` adds checks for the routes it does not check yet.
 
 use std::fmt::Write as _;
 
@@ -49,19 +50,40 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
     let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let path = app.root.join(SPEC_FILE);
-    if path.exists() {
-        crate::errln!(
-            "error: {} exists; edit it, or remove it to start over",
-            crate::sys::paths::display(&path)
-        );
-        return Ok(2);
-    }
-    let mut text = String::from(
-        "# Smoke checks, one per endpoint, written by `cargo xtask smoke --init`.\n\
-         # Every deploy runs them. The expected statuses are a first guess: make\n\
-         # each check say what its endpoint must answer (`json = { ... }` checks\n\
-         # the body). `${id}` is a fresh value per check and run.\n",
-    );
+    let shown = crate::sys::paths::display(&path);
+    let (mut text, checked) = match (path.exists(), args.update) {
+        (true, false) => {
+            crate::errln!(
+                "error: {shown} exists; `{}` adds checks for the endpoints it does not check, or remove it to start over",
+                hint::xtask(&format!("smoke {} --init --update", stage.name()))
+            );
+            return Ok(2);
+        }
+        // Only what the spec does not check yet is added; its own text,
+        // comments included, stays as it is.
+        (true, true) => {
+            let spec = smoke_tests::Spec::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let checked: Vec<(String, String)> = spec
+                .checks
+                .iter()
+                .map(|c| (c.service.clone(), c.route()))
+                .collect();
+            let mut text = std::fs::read_to_string(&path)?;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            (text, checked)
+        }
+        (false, _) => (
+            String::from(
+                "# Smoke checks, one per endpoint, written by `cargo xtask smoke --init`.\n\
+                 # Every deploy runs them. The expected statuses are a first guess: make\n\
+                 # each check say what its endpoint must answer (`json = { ... }` checks\n\
+                 # the body). `${id}` is a fresh value per check and run.\n",
+            ),
+            Vec::new(),
+        ),
+    };
     let mut count = 0;
     for service in &app.services {
         for route in endpoints::routes(service, &stage) {
@@ -76,6 +98,15 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
                 .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
                 .map(|p| p.trim_end_matches('+'))
                 .collect();
+            let key = (service.key.clone(), format!("{method} {}", route.path));
+            if checked.contains(&key) {
+                continue;
+            }
+            if count == 0 && !checked.is_empty() {
+                text.push_str(
+                    "\n# Added by smoke --init --update: the endpoints without a check.\n",
+                );
+            }
             let writes = !smoke_tests::spec::SAFE_METHODS.contains(&method.as_str());
             let expect = if writes || params.is_empty() {
                 200
@@ -108,10 +139,14 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
             count += 1;
         }
     }
+    if count == 0 && args.update {
+        crate::outln!("{shown} checks every endpoint already; nothing added")?;
+        return Ok(0);
+    }
     std::fs::write(&path, text)?;
     crate::outln!(
-        "wrote {} with {count} check(s); edit the expected answers, then `{}`",
-        crate::sys::paths::display(&path),
+        "{} {shown} with {count} check(s); edit the expected answers, then `{}`",
+        if args.update { "added to" } else { "wrote" },
         hint::xtask(&format!("smoke {}", stage.name()))
     )?;
     Ok(0)

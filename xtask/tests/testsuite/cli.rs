@@ -881,6 +881,48 @@ fn the_app_is_the_folder_the_user_stands_in() {
     );
 }
 
+/// `smoke --init --update` adds a check for each endpoint the spec does
+/// not check yet, and leaves the team's own text as it is.
+#[test]
+fn smoke_init_update_adds_checks_for_new_routes_only() {
+    let service = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  a:\n    handler: h.a\n    events:\n      - httpApi: GET /a\n  b:\n    handler: h.b\n    events:\n      - httpApi: POST /b\n  c:\n    handler: h.c\n    events:\n      - httpApi: GET /c/{id}\n";
+    let own = "# Our checks.\n[[check]]\nservice = \"api\"\nmethod = \"GET\"\npath = \"/a\"\nexpect = 204 # it answers no content\n";
+    let app = crate::support::scratch_app(
+        "smoke-update",
+        &[("api/serverless.yml", service), ("smoke.toml", own)],
+    );
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .arg("--app")
+            .arg(&app)
+            .env_remove("XTASK_APP")
+            .output()
+            .expect("xtask runs");
+        (output.status.code(), text(&output))
+    };
+    let (code, shown) = run(&["smoke", "dev", "--init"]);
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(shown.contains("smoke dev --init --update"), "{shown}");
+    let (code, shown) = run(&["smoke", "dev", "--init", "--update"]);
+    assert_eq!(code, Some(0), "{shown}");
+    let spec = std::fs::read_to_string(app.join("smoke.toml")).expect("the spec");
+    assert!(spec.starts_with(own), "{spec}");
+    let checks = smoke_tests::spec::Spec::parse(&app.join("smoke.toml"), &spec)
+        .expect("the spec parses")
+        .checks;
+    let routes: Vec<String> = checks.iter().map(|c| c.route()).collect();
+    assert_eq!(routes, ["GET /a", "POST /b", "GET /c/{id}"], "{spec}");
+    let (code, shown) = run(&["smoke", "dev", "--init", "--update"]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("nothing added"), "{shown}");
+    assert_eq!(
+        std::fs::read_to_string(app.join("smoke.toml")).expect("the spec"),
+        spec
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// A hint carries the target of the run it came from: the app when it is
 /// not the current folder, and `--rehearse` on a rehearsal, so pasting it
 /// never acts on the real stage or the wrong app.

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod help;
+
+use help::{CONFIG_PROGRAMS, SLS_LONG};
+
 use crate::app::diag::{Format, ReportFormat};
 use crate::app::stage::Stage;
 use crate::app::App;
@@ -34,17 +38,6 @@ pub struct Global {
     #[arg(long, global = true, env = "XTASK_EMULATOR", value_enum, default_value_t = Backend::Ministack)]
     pub emulator: Backend,
 }
-
-/// What the commands that read an app say of config files that are programs.
-const CONFIG_PROGRAMS: &str = "\
-A serverless.ts or .js (or serverless-compose.ts/.js) is a program: reading it
-runs it with node, as the Serverless CLI would. It runs without the caller's
-credentials and tokens (AWS_* but the region, GITHUB_*, ACTIONS_*, names with
-TOKEN, SECRET, PASSWORD, KEY, AUTH and the like; deploy.toml's [app] config_env
-lets through the ones it needs), within XTASK_CONFIG_TIMEOUT seconds (60), and
-every process it starts is killed when the read ends. It can still read any
-file you can: check a pull request from outside in a job with no secrets, no
-credentials on disk and no OIDC token (no `id-token: write`).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -411,6 +404,9 @@ pub struct SmokeArgs {
     /// Write a first smoke.toml, one check per endpoint the Serverless files declare; runs nothing.
     #[arg(long, conflicts_with_all = ["allow_mutating", "junit"])]
     pub init: bool,
+    /// With --init: add checks to an existing smoke.toml for the endpoints it does not check yet, changing nothing else.
+    #[arg(long, requires = "init")]
+    pub update: bool,
     #[command(flatten)]
     pub out: FormatOpt,
 }
@@ -586,22 +582,6 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub lock: LockOpt,
 }
-
-const SLS_LONG: &str = "\
-Run the pinned Serverless CLI in one service of the app, with the stage's
-name, region and credentials (or the emulator's, for `local` and
---rehearse), whatever else you pass after `--`:
-
-  cargo xtask sls dev --service api -- logs -f hello --tail
-  cargo xtask sls prod --service api --yes -- invoke -f hello --data '{}'
-
-Passed through: invoke (and invoke local), logs, info, print, metrics,
-package, deploy list. Deploys, removals and rollbacks go through `cargo xtask
-deploy`, `remove` and `rollback` (order, lock, journal). A --stage or --region among the passed flags must agree with the
-stage; --aws-profile is refused (set AWS_PROFILE, which this tool and the CLI
-both read). On a protected stage, `invoke` runs the function's code on live
-data: it asks for the stage's name on a terminal, or takes --yes. The exit
-code is the CLI's.";
 
 #[derive(Debug, Args)]
 pub struct SlsArgs {
