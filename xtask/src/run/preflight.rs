@@ -57,6 +57,18 @@ pub fn offline(
             report.render_text("validate")
         );
     }
+    // The CLI runs here, with this environment: an unset variable would
+    // stop its service half-way through the run.
+    let unset = Report {
+        findings: rules::variables::unset_environment(app, stage),
+        ..Report::default()
+    };
+    if !unset.findings.is_empty() {
+        refuse!(
+            "{}the Serverless CLI would stop at these services' turn: set the variables, then deploy",
+            unset.render_text("environment")
+        );
+    }
     order::checked_in(&catalogue)
 }
 

@@ -564,3 +564,61 @@ fn a_stack_importing_its_own_export_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// An environment variable read with no fallback and set nowhere here: a
+/// note of validate (the deploy may run where it is set), one per variable
+/// with its count of uses; a refusal of deploy, which runs the CLI here,
+/// before any stack changes. A variable the service's dotenv file sets
+/// (`useDotenv: true`) is set for the CLI.
+#[test]
+fn an_unset_environment_variable_is_a_note_and_stops_a_deploy_before_it_starts() {
+    let app = support::scratch_app(
+        "validate-unset-env",
+        &[
+            (
+                "api/serverless.yml",
+                "service: api\nuseDotenv: true\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    A: ${env:XTASK_TEST_UNSET_A}\n    A2: x-${env:XTASK_TEST_UNSET_A}\n    B: ${env:XTASK_TEST_SET_B}\n    C: ${env:XTASK_TEST_DOTENV_C}\n",
+            ),
+            ("api/.env.dev", "# for dev\nexport XTASK_TEST_DOTENV_C=1\n"),
+        ],
+    );
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .arg("--app")
+            .arg(&app)
+            .env_remove("XTASK_APP")
+            .env_remove("XTASK_TEST_UNSET_A")
+            .env_remove("XTASK_TEST_DOTENV_C")
+            .env("XTASK_TEST_SET_B", "set")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .output()
+            .expect("xtask runs");
+        support::Run::from(output)
+    };
+    let validate = run(&["validate", "dev"]);
+    assert_eq!(validate.code, Some(0), "{}", validate.text);
+    let notes: Vec<&str> = validate
+        .text
+        .lines()
+        .filter(|l| l.contains("unset-environment"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", validate.text);
+    assert!(
+        notes[0].contains("XTASK_TEST_UNSET_A") && notes[0].contains("(2 uses)"),
+        "{}",
+        validate.text
+    );
+    let deploy = run(&["deploy", "dev"]);
+    assert_eq!(deploy.code, Some(2), "{}", deploy.text);
+    deploy
+        .fails_with("XTASK_TEST_UNSET_A")
+        .fails_with("set the variables, then deploy");
+    assert!(
+        !deploy.text.contains("XTASK_TEST_DOTENV_C"),
+        "{}",
+        deploy.text
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}

@@ -24,6 +24,7 @@ pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 pub const INVALID_FALLBACK: &str = "invalid-fallback";
 pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
+pub const UNSET_ENVIRONMENT: &str = "unset-environment";
 pub const EXPANSION_BUDGET: &str = "expansion-budget";
 pub const UNREADABLE_INCLUDE: &str = "unreadable-include";
 
@@ -120,7 +121,57 @@ fn refused(
 /// there (a per-stage file kept out of git) is one cause: one finding at
 /// its first use, with the count of uses and where the first ones are.
 pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {
+    evaluate_all(service, app, stage, out, &mut Vec::new());
+}
+
+/// Every environment variable the services read with no fallback that is
+/// not set in this process, one finding per variable at its first use
+/// with the count of uses: the CLI stops with `Value not found` where it
+/// runs with this environment (a deploy from here), and may not where it
+/// runs with another (a CI job), so `validate` says it as a note and
+/// `deploy` refuses before any stack changes.
+pub fn unset_environment(app: &App, stage: &Stage) -> Vec<Finding> {
+    let mut unset: Vec<(String, std::path::PathBuf, Pos)> = Vec::new();
+    for service in &app.services {
+        evaluate_all(service, app, stage, &mut Vec::new(), &mut unset);
+    }
+    let mut by_name: Vec<(String, Vec<(std::path::PathBuf, Pos)>)> = Vec::new();
+    for (name, file, pos) in unset {
+        match by_name.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, uses)) => uses.push((file, pos)),
+            None => by_name.push((name, vec![(file, pos)])),
+        }
+    }
+    by_name
+        .into_iter()
+        .map(|(name, uses)| {
+            let (file, pos) = uses[0].clone();
+            let more = match uses.len() {
+                1 => String::new(),
+                n => format!(" ({n} uses)"),
+            };
+            Finding::new(
+                &file,
+                pos,
+                UNSET_ENVIRONMENT,
+                format!("`${{env:{name}}}` has no fallback and {name} is not set here{more}: where the CLI runs with this environment it stops with `Value not found`"),
+                format!("set {name} where the deploy runs (a CI job's `env:`), or give its uses a fallback"),
+            )
+        })
+        .collect()
+}
+
+/// [`values`], and the environment variables without a value here into
+/// `unset` (name, file, position).
+fn evaluate_all(
+    service: &Service,
+    app: &App,
+    stage: &Stage,
+    out: &mut Vec<Finding>,
+    unset: &mut Vec<(String, std::path::PathBuf, Pos)>,
+) {
     let ctx = service.vars(stage);
+    let dotenv = dotenv_names(service, stage);
     let mut loops = BTreeSet::new();
     let mut absent: Vec<AbsentFile> = Vec::new();
     let others: Vec<String> = app
@@ -159,6 +210,13 @@ pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<
                     continue;
                 }
                 match resolved {
+                    vars::Resolved::Missing(why) if why.starts_with("environment variable") => {
+                        for name in unset_names(raw, &ctx) {
+                            if !dotenv.contains(&name) {
+                                unset.push((name, file.to_path_buf(), node.pos));
+                            }
+                        }
+                    }
                     vars::Resolved::Refused(refusal) => {
                         out.extend(refused(file, node.pos, raw, refusal, &mut loops));
                     }
@@ -215,6 +273,47 @@ pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<
         });
     }
     out.extend(absent.into_iter().map(|a| a.finding(stage)));
+}
+
+/// The environment variables of `raw` (`${env:X}`, nested too) that are
+/// not set, the ones its value is missing for.
+fn unset_names(raw: &str, ctx: &vars::Context) -> Vec<String> {
+    let mut names: Vec<String> = vars::find_all(raw)
+        .into_iter()
+        .filter(|v| v.source == vars::Source::Env)
+        .filter_map(|v| vars::resolve(&v.address, ctx))
+        .filter(|name| std::env::var_os(name).is_none())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// The names a service's dotenv file sets for the CLI: with `useDotenv:
+/// true` the CLI loads `.env.<stage>` from the service's folder, else
+/// `.env`, before it resolves a variable.
+fn dotenv_names(service: &Service, stage: &Stage) -> Vec<String> {
+    let on = service
+        .doc
+        .get("useDotenv")
+        .and_then(Node::as_str)
+        .is_some_and(|v| v == "true");
+    if !on {
+        return Vec::new();
+    }
+    let read = |name: &str| std::fs::read_to_string(service.dir.join(name)).ok();
+    let Some(text) = read(&format!(".env.{}", stage.name())).or_else(|| read(".env")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (name, _) = l.split_once('=')?;
+            Some(name.trim().to_string())
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// How many places listed in a finding for one cause.
