@@ -486,7 +486,13 @@ impl App {
     pub fn stage(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
         let stage = Stage::parse(name, &self.policy)?;
         match &self.region_unknown {
-            Some(why) => Err(crate::app::stage::StageError::UnknownRegion(why.clone())),
+            // Said of this stage where it fails for this stage.
+            Some(why) => Err(crate::app::stage::StageError::UnknownRegion(
+                match refusals::region_in(&self.services, &[name]) {
+                    Err(here) => here.to_string(),
+                    Ok(_) => why.clone(),
+                },
+            )),
             None => Ok(stage),
         }
     }

@@ -128,6 +128,12 @@ pub(super) fn one_stack_one_service(services: &[Service], policy: &Policy) -> Ve
 /// that differs between services or stages, or that only the deploy can
 /// tell, is an error at its line, never a guess.
 pub(super) fn default_region(services: &[Service]) -> Result<Region, FileError> {
+    region_in(services, &["local", "dev", "stage", "prod"])
+}
+
+/// [`default_region`] judged for `stages` only: what a command on one
+/// stage says when the region cannot be known, about that stage.
+pub(super) fn region_in(services: &[Service], stages: &[&str]) -> Result<Region, FileError> {
     let mut found: Vec<(String, &Service, Pos)> = Vec::new();
     for service in services {
         let Some(node) = service.doc.path(&["provider", "region"]) else {
@@ -141,7 +147,7 @@ pub(super) fn default_region(services: &[Service]) -> Result<Region, FileError> 
         };
         let declare =
             "declare each stage's region in deploy.toml (`[stages.prod]` `region = \"eu-west-1\"`)";
-        for stage in ["local", "dev", "stage", "prod"] {
+        for &stage in stages {
             let value = match vars::evaluate(text, &service.vars_at(stage, "")) {
                 vars::Resolved::Known(value) => value,
                 vars::Resolved::Missing(why) | vars::Resolved::Unknowable(why) => {

@@ -342,19 +342,19 @@ fn the_region_is_what_the_files_say_or_a_refusal() {
             "region-by-stage",
             "${self:custom.regions.${sls:stage}, 'us-east-1'}",
             "us-east-1",
-            "is eu-west-1 here for stage prod and us-east-1",
+            "here for stage prod and",
         ),
         (
             "region-by-service",
             "eu-west-1",
             "us-west-2",
-            "is us-west-2 here for stage local and eu-west-1 in one",
+            "is us-west-2 here for stage prod and eu-west-1 in one",
         ),
         (
             "region-unknowable",
             "${ssm:/config/region}",
             "eu-west-1",
-            "cannot be known before the deploy",
+            "cannot be known before the deploy for stage prod",
         ),
     ] {
         let dir = app(name, one, two);
