@@ -28,7 +28,13 @@ pub(crate) async fn run(global: &Global, _args: DoctorArgs) -> Result<i32> {
     let mut checks = collect().await;
     // Outside any app, the machine alone.
     if let Ok(dir) = global.app_dir() {
-        checks.extend(app_checks(&dir));
+        // The machine's node, as its own line found it.
+        let node = checks
+            .iter()
+            .find(|c| c.what.starts_with("node "))
+            .map(|c| c.found.clone())
+            .unwrap_or_default();
+        checks.extend(app_checks(&dir, &node));
     }
     crate::out!("{}", render(&checks))?;
     let missing = checks.iter().filter(|c| c.required && !c.ok).count();
@@ -112,8 +118,9 @@ pub async fn collect() -> Vec<Check> {
     checks
 }
 
-/// What the app in `dir` needs from this machine.
-fn app_checks(dir: &std::path::Path) -> Vec<Check> {
+/// What the app in `dir` needs from this machine; `node` is the version
+/// line of the machine's node (empty when there is none).
+fn app_checks(dir: &std::path::Path, node: &str) -> Vec<Check> {
     let shown = crate::sys::paths::display(dir);
     let app = match App::load(dir) {
         Ok(app) => app,
@@ -174,16 +181,18 @@ fn app_checks(dir: &std::path::Path) -> Vec<Check> {
         })
         .max();
     if let Some(major) = wanted {
-        let mut check = version_check(
-            &format!("node ≥ {major} for the app's nodejs{major}.x on an emulator"),
-            "node",
-            &["--version"],
-            (major, 0),
-            false,
-            &format!("install Node.js {major} or later: the emulator runs the handlers under this machine's node"),
-        );
-        check.required = false;
-        checks.push(check);
+        let ok = parse_version(node).is_some_and(|v| v >= (major, 0));
+        checks.push(Check {
+            what: format!("node ≥ {major} for the app's nodejs{major}.x on an emulator"),
+            ok,
+            required: false,
+            found: if node.is_empty() { "not found".into() } else { node.to_string() },
+            fix: if ok {
+                String::new()
+            } else {
+                format!("install Node.js {major} or later: the emulator runs the handlers under this machine's node")
+            },
+        });
     }
     checks
 }

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::app::stage::Stage;
 use crate::app::App;
+use crate::aws::target::{Mode, StageTarget};
 use crate::cli::{Global, SlsArgs};
 use crate::run::guard;
 use crate::run::serverless::Serverless;
@@ -54,7 +55,11 @@ pub(crate) async fn run(global: &Global, args: SlsArgs) -> Result<i32> {
             ),
         )?;
     }
-    let (_, stage, target) = global.open_stage(&args.at).await?;
+    // The app already read (a config program runs once), its target
+    // opened as `open_stage` opens it: the account checked.
+    let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
+    let target = StageTarget::open(&stage, mode).await?;
+    target.check_account(&stage).await?;
     let cli = Serverless::new(&target.target)?;
     let service = app
         .service(&service)

@@ -39,10 +39,6 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
         );
     }
     let mut report = rules::validate(&app, &stage);
-    // Set where the deploy runs, perhaps: said, not a finding.
-    report
-        .notes
-        .extend(variables::unset_environment(&app, &stage));
     if args.deep {
         let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
         let more = lint::lint(&app, &stage, mode).await?;

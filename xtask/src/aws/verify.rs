@@ -544,15 +544,18 @@ async fn stack_outputs(
 /// `(stack, output)`, with the stack name resolved for the stage.
 fn cf_refs(text: &str, ctx: &vars::Context<'_>) -> Vec<(String, String)> {
     vars::find_all(text)
-        .into_iter()
-        .filter(|v| v.source == vars::Source::Cf)
-        .filter(|v| v.arg.as_deref().is_none_or(|r| r == ctx.region))
-        .filter_map(|v| {
-            let address = vars::resolve(&v.address, ctx)?;
-            let (stack, output) = address.split_once('.')?;
-            Some((stack.to_string(), output.to_string()))
-        })
+        .iter()
+        .filter_map(|v| cf_key(v, ctx))
         .collect()
+}
+
+/// `(stack, output)` of a `${cf:}` variable of the stage's region; `None`
+/// for any other variable.
+fn cf_key(var: &vars::Var, ctx: &vars::Context<'_>) -> Option<(String, String)> {
+    if var.source != vars::Source::Cf || var.arg.as_deref().is_some_and(|r| r != ctx.region) {
+        return None;
+    }
+    crate::cfn::refs::split_cf(&vars::resolve(&var.address, ctx)?)
 }
 
 /// `node` with each `${cf:stack.Output}` of its strings replaced by the
@@ -575,19 +578,8 @@ fn substitute(
     match &mut node.value {
         Value::Scalar { text, .. } => {
             for var in vars::find_all(text).into_iter().rev() {
-                if var.source != vars::Source::Cf
-                    || var.arg.as_deref().is_some_and(|r| r != ctx.region)
-                {
-                    continue;
-                }
-                let value = vars::resolve(&var.address, ctx).and_then(|a| {
-                    let (stack, output) = a.split_once('.')?;
-                    outputs
-                        .get(&(stack.to_string(), output.to_string()))
-                        .cloned()
-                });
-                if let Some(value) = value {
-                    text.replace_range(var.start..var.end, &value);
+                if let Some(value) = cf_key(&var, ctx).and_then(|key| outputs.get(&key)) {
+                    text.replace_range(var.start..var.end, value);
                 }
             }
         }

@@ -153,7 +153,7 @@ pub fn framework_export_prefix(service: &Service, scope: &Scope) -> Option<Strin
 }
 
 /// `stack.Output` (the output key is after the last dot; stack names have none).
-fn split_cf(address: &str) -> Option<(String, String)> {
+pub(crate) fn split_cf(address: &str) -> Option<(String, String)> {
     let (stack, output) = address.split_once('.')?;
     (!stack.is_empty() && !output.is_empty()).then(|| (stack.to_string(), output.to_string()))
 }

@@ -60,7 +60,12 @@ pub fn offline(
     // The CLI runs here, with this environment: an unset variable would
     // stop its service half-way through the run.
     let unset = Report {
-        findings: rules::variables::unset_environment(app, stage),
+        findings: report
+            .notes
+            .iter()
+            .filter(|n| n.rule == rules::variables::UNSET_ENVIRONMENT)
+            .cloned()
+            .collect(),
         ..Report::default()
     };
     if !unset.findings.is_empty() {

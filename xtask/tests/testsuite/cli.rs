@@ -446,6 +446,21 @@ fn sls_refuses_what_would_act_elsewhere_before_anything_runs() {
             &["sls", "qa", "--service", "image-api", "--", "info"],
             "not allowed",
         ),
+        // The function's code on live data: asked first, and without a
+        // terminal only with --yes.
+        (
+            &[
+                "sls",
+                "prod",
+                "--service",
+                "image-api",
+                "--",
+                "invoke",
+                "-f",
+                "health",
+            ],
+            "pass --yes",
+        ),
     ] {
         let (code, err) = run(args);
         assert_eq!(code, Some(2), "{args:?}: {err}");

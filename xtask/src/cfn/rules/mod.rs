@@ -10,8 +10,8 @@
 //! `references` (`Ref`, `Fn::GetAtt` and `Fn::Sub` inside a service),
 //! `exports` (exports, imports and outputs across services), `resources`
 //! (types, runtimes, data kept), `security` (what the files grant, expose
-//! or leak; `iam` tells it which actions take resources) and `monitoring` (functions no alarm watches). A room imports
-//! only the rooms it builds on — `names` and `variables` read `stages`,
+//! or leak; `iam` tells it which actions take resources) and `monitoring`
+//! (functions no alarm watches). A room imports only the rooms it builds on — `names` and `variables` read `stages`,
 //! `references` reads `resources` — and none imports this file.
 //!
 //! Every rule is about Serverless and CloudFormation, not about any one
@@ -131,6 +131,7 @@ pub fn validate(app: &App, stage: &Stage) -> Report {
 pub fn validate_in(catalogue: &Catalogue) -> Report {
     let (app, stage) = (catalogue.app, catalogue.stage);
     let mut report = Report::default();
+    let mut unset = Vec::new();
     let out = &mut report.findings;
     for service in &app.services {
         config::refusals(service, out, &mut report.notes);
@@ -140,12 +141,15 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         variables::circular(service, out);
         variables::fallbacks(service, out);
         resources::runtimes(service, out);
-        variables::values(service, app, stage, out);
+        variables::values_noting_unset(service, app, stage, out, &mut unset);
     }
     exports::across(catalogue, out);
     exports::compose_outputs(app, out);
     names::physical_names(app, stage, out);
     references::unverified_by_plugins(catalogue, &mut report);
+    // Set where the deploy runs, perhaps: said, not a finding (deploy's
+    // preflight, which runs the CLI here, refuses them).
+    report.notes.extend(variables::unset_environment(unset));
     report.finish()
 }
 

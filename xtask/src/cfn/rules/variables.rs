@@ -121,20 +121,20 @@ fn refused(
 /// there (a per-stage file kept out of git) is one cause: one finding at
 /// its first use, with the count of uses and where the first ones are.
 pub(super) fn values(service: &Service, app: &App, stage: &Stage, out: &mut Vec<Finding>) {
-    evaluate_all(service, app, stage, out, &mut Vec::new());
+    values_noting_unset(service, app, stage, out, &mut Vec::new());
 }
 
-/// Every environment variable the services read with no fallback that is
-/// not set in this process, one finding per variable at its first use
-/// with the count of uses: the CLI stops with `Value not found` where it
-/// runs with this environment (a deploy from here), and may not where it
-/// runs with another (a CI job), so `validate` says it as a note and
-/// `deploy` refuses before any stack changes.
-pub fn unset_environment(app: &App, stage: &Stage) -> Vec<Finding> {
-    let mut unset: Vec<(String, std::path::PathBuf, Pos)> = Vec::new();
-    for service in &app.services {
-        evaluate_all(service, app, stage, &mut Vec::new(), &mut unset);
-    }
+/// An environment variable read with no fallback and not set in this
+/// process: its name and where it is read.
+pub(super) type Unset = (String, std::path::PathBuf, Pos);
+
+/// The environment variables [`values_noting_unset`] found unset, one
+/// finding per variable at its first use with the count of uses: the CLI
+/// stops with `Value not found` where it runs with this environment (a
+/// deploy from here), and may not where it runs with another (a CI job),
+/// so `validate` says it as a note and `deploy` refuses before any stack
+/// changes.
+pub(super) fn unset_environment(unset: Vec<Unset>) -> Vec<Finding> {
     let mut by_name: Vec<(String, Vec<(std::path::PathBuf, Pos)>)> = Vec::new();
     for (name, file, pos) in unset {
         match by_name.iter_mut().find(|(n, _)| *n == name) {
@@ -162,13 +162,13 @@ pub fn unset_environment(app: &App, stage: &Stage) -> Vec<Finding> {
 }
 
 /// [`values`], and the environment variables without a value here into
-/// `unset` (name, file, position).
-fn evaluate_all(
+/// `unset`.
+pub(super) fn values_noting_unset(
     service: &Service,
     app: &App,
     stage: &Stage,
     out: &mut Vec<Finding>,
-    unset: &mut Vec<(String, std::path::PathBuf, Pos)>,
+    unset: &mut Vec<Unset>,
 ) {
     let ctx = service.vars(stage);
     let dotenv = dotenv_names(service, stage);
