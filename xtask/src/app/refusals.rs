@@ -150,7 +150,9 @@ pub(super) fn region_in(services: &[Service], stages: &[&str]) -> Result<Region,
         for &stage in stages {
             let value = match vars::evaluate(text, &service.vars_at(stage, "")) {
                 vars::Resolved::Known(value) => value,
-                vars::Resolved::Missing(why) | vars::Resolved::Unknowable(why) => {
+                vars::Resolved::Missing(why)
+                | vars::Resolved::Unknowable(why)
+                | vars::Resolved::List(why) => {
                     return Err(at(format!(
                         "provider.region `{text}` cannot be known before the deploy for stage {stage} ({why}); {declare}"
                     )))

@@ -82,6 +82,23 @@ impl Node {
         }
     }
 
+    /// What JavaScript's `String()` makes of a scalar the CLI reads as a
+    /// number or a boolean, which is what a variable gives of it: `1.0` is
+    /// `1`, `0x1F` is `31`, `True` is `true`. `None` for any other node.
+    pub fn typed_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Scalar {
+                kind: Kind::Number(n),
+                ..
+            } => Some(schema::number_string(*n)),
+            Value::Scalar {
+                kind: Kind::Bool(b),
+                ..
+            } => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
         match &self.value {
             Value::Map(entries) => Some(entries),

@@ -28,6 +28,7 @@ mod cli;
 mod hostile;
 mod plan;
 mod resolver;
+mod resolver_corpus;
 mod tidy;
 mod validate;
 mod yaml_parity;

@@ -144,7 +144,7 @@ fn invalid_fallbacks_are_the_ones_the_cli_refuses(#[case] value: &str, #[case] c
 
 /// What the CLI prints for a scenario: each `custom` key's value, or
 /// `None` for a key whose variable it could not resolve.
-fn cli_print(dir: &std::path::Path, stage: Option<&str>) -> Result<serde_json::Value> {
+pub(crate) fn cli_print(dir: &std::path::Path, stage: Option<&str>) -> Result<serde_json::Value> {
     let cli = xtask::sys::tools::serverless(true)?;
     let mut args = vec!["print", "--region", "us-east-1", "--format", "json"];
     if let Some(stage) = stage {

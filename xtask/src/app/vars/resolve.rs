@@ -56,6 +56,11 @@ pub enum Resolved {
     /// that cannot be read whole) or more work than any real file asks. A
     /// fallback does not help; the caller reports it where it is written.
     Refused(Refusal),
+    /// A list of plain values, joined with commas: what the CLI writes for
+    /// a list inside a longer string (JavaScript's `Array.toString`). A
+    /// list that is a whole value stays a list, which is no single value:
+    /// [`evaluate`] gives it as `Unknowable`.
+    List(String),
 }
 
 impl Resolved {
@@ -87,7 +92,10 @@ pub fn evaluate(text: &str, ctx: &Context) -> Resolved {
 /// why: one cause that every use of the file shares.
 pub fn evaluate_traced(text: &str, ctx: &Context) -> (Resolved, Option<String>) {
     let eval = Eval::new(ctx);
-    let value = eval.text(text, 0);
+    let value = match eval.text(text, 0) {
+        Resolved::List(_) => Resolved::Unknowable("a list, not a single value".into()),
+        value => value,
+    };
     match eval.budget.take() {
         Some(refusal) => (Resolved::Refused(refusal), None),
         None => {
@@ -210,7 +218,9 @@ impl<'c, 'a> Eval<'c, 'a> {
                 ));
             };
             match self.one(&var, depth) {
-                Resolved::Known(value) => {
+                // A list alone is the list; inside a string, its items joined.
+                list @ Resolved::List(_) if p.start == 0 && p.end == text.len() => return list,
+                Resolved::Known(value) | Resolved::List(value) => {
                     if let Some(refused) = self.spend(value.len()) {
                         return refused;
                     }
@@ -455,13 +465,42 @@ impl<'c, 'a> Eval<'c, 'a> {
                 Value::Scalar { text, quoted, .. } => {
                     if !quoted && matches!(text.as_str(), "" | "~" | "null") {
                         Resolved::Missing("the value is empty".into())
+                    } else if let Some(typed) = leaf.typed_text() {
+                        Resolved::Known(typed)
                     } else {
                         self.text(text, depth + 1)
                     }
                 }
-                _ => Resolved::Unknowable("a section, not a single value".into()),
+                Value::Seq(items) => self.list(items, depth),
+                Value::Map(_) => Resolved::Unknowable("a section, not a single value".into()),
             }
         })
+    }
+
+    /// A list's items joined with commas, when each is a plain value with
+    /// a known text (as JavaScript joins them); else no single value.
+    fn list(&self, items: &[Node], depth: usize) -> Resolved {
+        let mut texts = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::Scalar { text, quoted, .. } = &item.value else {
+                return Resolved::Unknowable("a list of sections, not a single value".into());
+            };
+            if !quoted && matches!(text.as_str(), "" | "~" | "null") {
+                return Resolved::Unknowable("a list with an empty item".into());
+            }
+            if let Some(typed) = item.typed_text() {
+                texts.push(typed);
+                continue;
+            }
+            match self.text(text, depth + 1) {
+                Resolved::Known(text) => texts.push(text),
+                Resolved::List(_) => {
+                    return Resolved::Unknowable("a list of lists, not a single value".into())
+                }
+                other => return other,
+            }
+        }
+        Resolved::List(texts.join(","))
     }
 
     /// Whether `keys` name something in the service's file, sections

@@ -305,7 +305,7 @@ pub(super) fn follow_the_stage(app: &App, spellings: &[Spelling], out: &mut Vec<
                         // Said where it is written (`rules::refusals`).
                         vars::Resolved::Refused(_) => None,
                         vars::Resolved::Known(value) => Some((stage.clone(), format!("`{value}`"))),
-                        vars::Resolved::Unknowable(why) => {
+                        vars::Resolved::Unknowable(why) | vars::Resolved::List(why) => {
                             Some((stage.clone(), format!("unknown before deploy ({why})")))
                         }
                     }
