@@ -9,6 +9,8 @@ pub(crate) mod iam_actions;
 pub(crate) mod intrinsic;
 pub mod monitoring;
 pub(crate) mod order;
+pub mod properties;
+pub(crate) mod property_rules;
 pub(crate) mod refs;
 pub(crate) mod resource_types;
 pub mod rules;

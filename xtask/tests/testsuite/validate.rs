@@ -113,6 +113,13 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     7
 )]
+#[case::table_without_its_key_schema(
+    "broken/required-property",
+    "required-property",
+    "serverless.yml",
+    10
+)]
+#[case::bucket_name_s3_refuses("broken/property-value", "property-value", "serverless.yml", 14)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,
@@ -621,4 +628,34 @@ fn an_unset_environment_variable_is_a_note_and_stops_a_deploy_before_it_starts()
         deploy.text
     );
     let _ = std::fs::remove_dir_all(&app);
+}
+
+/// The schema checks judge only what is known: a resource that extends
+/// one the framework generates, properties from a variable or an `Fn::If`,
+/// a name only the deploy knows, and a resource whose properties two
+/// `resources:` fragments split are not findings; an enumerated value
+/// CloudFormation does not take is.
+#[test]
+fn schema_checks_judge_only_what_is_known() {
+    let dir = support::scratch_app(
+        "schema-known",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: known\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  hello:\n    handler: h.hello\nresources:\n  - Resources:\n      HelloLambdaFunction:\n        Properties:\n          MemorySize: 256\n      Props:\n        Type: AWS::DynamoDB::Table\n        Properties: ${file(./table.yml)}\n      Chosen:\n        Type: AWS::DynamoDB::Table\n        Properties:\n          Fn::If: [IsProd, {KeySchema: []}, {KeySchema: []}]\n      Later:\n        Type: AWS::S3::Bucket\n        Properties:\n          BucketName: ${ssm:/names/${sls:stage}}\n      Split:\n        Type: AWS::DynamoDB::Table\n  - Resources:\n      Split:\n        Properties:\n          KeySchema: []\n          BillingMode: PAY_PER_USE\n",
+            ),
+            ("svc/table.yml", "KeySchema: []\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule.contains("propert"))
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(found, [("property-value", 30)], "{:?}", report.findings);
+    let _ = std::fs::remove_dir_all(&dir);
 }

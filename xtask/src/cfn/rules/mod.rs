@@ -141,6 +141,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         variables::circular(service, out);
         variables::fallbacks(service, out);
         resources::runtimes(service, out);
+        resources::properties(service, stage, out);
         variables::values_noting_unset(service, app, stage, out, &mut unset);
     }
     exports::across(catalogue, out);

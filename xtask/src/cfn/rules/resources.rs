@@ -3,7 +3,9 @@
 //! pinned CLI refuses (`unsupported-runtime`, validate) or one AWS no
 //! longer patches (`deprecated-runtime`, the security review), and on a
 //! protected stage a data store whose policies do not keep it
-//! (`unretained-data`).
+//! (`unretained-data`). What a resource type's schema refuses of the
+//! resource's own properties (`required-property`, `property-value`,
+//! validate).
 //!
 //! `LogicalIds`, the logical ids a service's template will have, lives
 //! here too: the reference rules (`references.rs`) check against it.
@@ -23,6 +25,12 @@ pub const UNKNOWN_TYPE: &str = "unknown-type";
 pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
 pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
 pub const UNRETAINED_DATA: &str = "unretained-data";
+pub const REQUIRED_PROPERTY: &str = "required-property";
+pub const PROPERTY_VALUE: &str = "property-value";
+
+/// Why a rehearsal is no proof of a schema finding.
+const EMULATOR_LENIENT: &str =
+    "the emulator does not check resource schemas, so a rehearsal that deploys it proves nothing";
 
 /// The logical ids a service's template will have, with their types.
 pub(super) struct LogicalIds {
@@ -224,6 +232,107 @@ fn loses_data_when_deleted(ty: &str, resource: &Node, is_true: impl Fn(&Node) ->
         "AWS::RDS::DBInstance" | "AWS::RDS::DBCluster" => !on("DeletionProtection"),
         "AWS::DynamoDB::Table" | "AWS::DynamoDB::GlobalTable" => !on("DeletionProtectionEnabled"),
         _ => true,
+    }
+}
+
+/// What CloudFormation refuses of a resource's own properties before it
+/// makes anything: a property its type requires that the resource leaves
+/// out, and a value known before deploy that the type's schema does not
+/// allow (an enumerated property's value, a name's length or spelling).
+/// A resource the framework generates and the service only extends is not
+/// judged, nor properties written as a variable or an intrinsic function
+/// (`Fn::If` may supply any of them).
+pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let generated = cfn::generated(service);
+    let ctx = service.vars(stage);
+    // One logical id in several `resources:` fragments is one resource:
+    // the framework merges them.
+    let mut parts: BTreeMap<&str, Vec<(&std::path::Path, &Node)>> = BTreeMap::new();
+    for (file, key, resource) in service.entries("Resources") {
+        if let Some(id) = key.as_str() {
+            parts.entry(id).or_default().push((file, resource));
+        }
+    }
+    for (id, parts) in parts {
+        if generated.type_of(id).is_some() {
+            continue;
+        }
+        let Some((file, type_node)) = parts
+            .iter()
+            .find_map(|(file, resource)| resource.get("Type").map(|t| (*file, t)))
+        else {
+            continue;
+        };
+        let Some(ty) = type_node.as_str() else {
+            continue;
+        };
+        let Some((required, rules)) = cfn::properties::of(ty) else {
+            continue;
+        };
+        let mut written = BTreeSet::new();
+        let mut whole = true;
+        let mut values = Vec::new();
+        for (file, resource) in &parts {
+            let Some(properties) = resource.get("Properties") else {
+                whole &= resource.as_map().is_some();
+                continue;
+            };
+            match properties.as_map().filter(|_| properties.tag.is_none()) {
+                Some(entries) => {
+                    for (key, value) in entries {
+                        let Some(key) = key.as_str() else { continue };
+                        whole &= !key.starts_with("Fn::") && key != "<<";
+                        written.insert(key);
+                        values.push((*file, key, value));
+                    }
+                }
+                None => whole = false,
+            }
+        }
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|p| !written.contains(*p))
+            .map(|p| format!("`{p}`"))
+            .collect();
+        if whole && !missing.is_empty() {
+            out.push(Finding::new(
+                file,
+                type_node.pos,
+                REQUIRED_PROPERTY,
+                format!(
+                    "`{id}` ({ty}) of {} has no {}: CloudFormation requires it of every {ty} and refuses the deploy ({EMULATOR_LENIENT})",
+                    service.key,
+                    missing.join(" or ")
+                ),
+                format!("add {} under `Properties`", missing.join(" and ")),
+            ));
+        }
+        for (file, key, node) in values {
+            let Some(rule) = rules.iter().find(|r| r.property == key) else {
+                continue;
+            };
+            if node.tag.is_some() {
+                continue;
+            }
+            let Some(value) = node.typed_text().or_else(|| {
+                node.as_str()
+                    .and_then(|text| vars::evaluate(text, &ctx).known())
+            }) else {
+                continue;
+            };
+            if let Some(why) = rule.broken_by(&value) {
+                out.push(Finding::new(
+                    file,
+                    node.pos,
+                    PROPERTY_VALUE,
+                    format!(
+                        "`{id}` ({ty}) of {}: {key} `{value}` in stage {stage} {why}; CloudFormation refuses the deploy ({EMULATOR_LENIENT})",
+                        service.key
+                    ),
+                    format!("give {key} a value its schema allows"),
+                ));
+            }
+        }
     }
 }
 
