@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::app::config;
-use crate::app::manifest::{self, Declared, ServiceDecl};
+use crate::app::manifest::{self, Declarations, Declared, ServiceDecl};
 use crate::app::template;
 use crate::app::yaml::{FileError, Node};
 
@@ -180,6 +180,21 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
                 }
             });
         }
+        let config_name = match config.get("config") {
+            None => None,
+            Some(node) => match node.as_str().filter(|name| is_file_name(name)) {
+                Some(name) => Some(name.to_string()),
+                None => {
+                    return Err(FileError {
+                        path: file.clone(),
+                        pos: Some(node.pos),
+                        message: format!(
+                            "service `{key}`: `config` must name a file in its `path` folder (`config: serverless.api.yml`)"
+                        ),
+                    })
+                }
+            },
+        };
         out.push(ServiceDecl {
             key: key.to_string(),
             dir: crate::sys::paths::normalize(&file.parent().unwrap_or(Path::new(".")).join(path)),
@@ -187,10 +202,25 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
             order_declared: config.get("dependsOn").is_some(),
             declared_at: Some((file.clone(), Some(key_node.pos))),
             inputs: Vec::new(),
-            declared: Default::default(),
+            declared: Declarations {
+                config: config_name,
+                ..Default::default()
+            },
         });
     }
     Ok(out)
+}
+
+/// A plain file name: no folder, no `..`, nothing the CLI's `--config`
+/// would take elsewhere (Compose resolves it inside the service's `path`).
+fn is_file_name(name: &str) -> bool {
+    let path = Path::new(name);
+    !name.is_empty()
+        && path.components().count() == 1
+        && matches!(
+            path.components().next(),
+            Some(std::path::Component::Normal(_))
+        )
 }
 
 /// Every service's params, by service key.

@@ -38,9 +38,14 @@ pub struct ServiceDecl {
     pub declared: Declarations,
 }
 
-/// What deploy.toml says of a service that its files cannot show.
+/// What deploy.toml (or Compose) says of a service that its files cannot
+/// show.
 #[derive(Debug, Clone, Default)]
 pub struct Declarations {
+    /// The service's file in its folder when it is not one the CLI finds
+    /// by itself (Compose's `config: serverless.api.yml`): the CLI is told
+    /// it with `--config`.
+    pub config: Option<String>,
     /// Logical ids a plugin or a tool adds to the service's template that
     /// its files do not show: references to them are not findings.
     pub resources: Vec<String>,
@@ -434,6 +439,7 @@ impl Manifest {
                 data: service.data,
                 self_sign_up: service.self_sign_up,
                 package_ahead: service.package_ahead,
+                config: None,
             };
             services.push((
                 key,

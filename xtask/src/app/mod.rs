@@ -388,22 +388,32 @@ impl App {
                 });
                 continue;
             }
-            let file = match config::find(&dir, config::SERVICE_FILES) {
-                Ok(file) => file,
-                Err(err) => {
-                    errors.push(err);
-                    continue;
-                }
+            let file = match &declared.config {
+                // Named by Compose: that file, or nothing.
+                Some(name) => Some(dir.join(name)).filter(|file| file.is_file()),
+                None => match config::find(&dir, config::SERVICE_FILES) {
+                    Ok(file) => file,
+                    Err(err) => {
+                        errors.push(err);
+                        continue;
+                    }
+                },
             };
             let Some(file) = file else {
                 let (path, pos) = declared_at.unwrap_or((dir.clone(), None));
                 errors.push(FileError {
                     path,
                     pos,
-                    message: format!(
-                        "service `{key}` has no serverless.yml (nor .yaml, .json, .ts, .js) in {}",
-                        crate::sys::paths::display(&dir)
-                    ),
+                    message: match &declared.config {
+                        Some(name) => format!(
+                            "service `{key}`: its config file `{name}` is not in {}",
+                            crate::sys::paths::display(&dir)
+                        ),
+                        None => format!(
+                            "service `{key}` has no serverless.yml (nor .yaml, .json, .ts, .js) in {}",
+                            crate::sys::paths::display(&dir)
+                        ),
+                    },
                 });
                 continue;
             };

@@ -153,8 +153,18 @@ impl Serverless {
 
     fn command(&self, service: &Service, stage: &Stage, action: &[&str]) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(action)
-            .arg("--stage")
+        cmd.args(action);
+        // A file the CLI does not find by itself is named; a copy to run
+        // from instead (`config_copy`) already is.
+        if let Some(name) = service
+            .declared
+            .config
+            .as_ref()
+            .filter(|_| !action.contains(&"--config"))
+        {
+            cmd.arg("--config").arg(name);
+        }
+        cmd.arg("--stage")
             .arg(stage.name())
             .arg("--region")
             .arg(stage.region())

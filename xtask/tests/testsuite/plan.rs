@@ -551,6 +551,20 @@ fn bad_stages_are_refused_before_any_process_starts() {
     ],
     &["serverless-compose.yml:1", "has key `service`", "did you mean `services`"]
 )]
+#[case::compose_config_out_of_its_folder(
+    &[
+        ("serverless-compose.yml", "services:\n  api:\n    path: api\n    config: ../other/serverless.yml\n"),
+        ("api/serverless.yml", "service: api\nprovider:\n  name: aws\n"),
+    ],
+    &["serverless-compose.yml:4", "`config` must name a file in its `path` folder"]
+)]
+#[case::compose_config_that_is_not_there(
+    &[
+        ("serverless-compose.yml", "services:\n  api:\n    path: api\n    config: serverless.api.yml\n"),
+        ("api/serverless.yml", "service: api\nprovider:\n  name: aws\n"),
+    ],
+    &["serverless-compose.yml:2", "its config file `serverless.api.yml` is not in"]
+)]
 #[case::two_config_files_in_one_folder(
     &[
         ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n"),
