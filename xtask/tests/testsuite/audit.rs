@@ -139,6 +139,18 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
     8
 )]
 #[case::an_iam_action_on_every_table("broken/iam-wildcard", "iam-wildcard", "serverless.yml", 17)]
+#[case::an_arn_of_wildcards_is_every_queue(
+    "broken/iam-wildcard-arn",
+    "iam-wildcard",
+    "serverless.yml",
+    23
+)]
+#[case::eventbridge_actions_on_every_rule(
+    "broken/iam-events-everywhere",
+    "iam-wildcard",
+    "serverless.yml",
+    17
+)]
 #[case::cors_any_origin_with_credentials(
     "broken/cors-any-origin-with-credentials",
     "cors-any-origin-with-credentials",

@@ -3,29 +3,112 @@
 //! the generated `cfn/iam_actions.rs`). The security review reads both.
 
 /// AWS services whose actions take resource ARNs: `Resource: '*'` with
-/// them grants every table, bucket, queue… of the account.
-pub(super) const RESOURCE_SCOPED: &[(&str, &str, &str)] = &[
-    ("dynamodb", "AWS::DynamoDB::Table", "tables"),
-    ("s3", "AWS::S3::Bucket", "buckets"),
-    ("sqs", "AWS::SQS::Queue", "queues"),
-    ("sns", "AWS::SNS::Topic", "topics"),
-    ("lambda", "AWS::Lambda::Function", "functions"),
-    ("secretsmanager", "AWS::SecretsManager::Secret", "secrets"),
-    ("ssm", "AWS::SSM::Parameter", "parameters"),
-    ("kms", "AWS::KMS::Key", "keys"),
-    ("kinesis", "AWS::Kinesis::Stream", "streams"),
-    (
+/// them grants every table, bucket, queue… of the account. Each with the
+/// type of its main resource (for the fix's `!GetAtt`), and what those
+/// resources are called, many and one.
+pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
+    Scoped::new("dynamodb", "AWS::DynamoDB::Table", "tables", "table"),
+    Scoped::new("s3", "AWS::S3::Bucket", "buckets", "bucket"),
+    Scoped::new("sqs", "AWS::SQS::Queue", "queues", "queue"),
+    Scoped::new("sns", "AWS::SNS::Topic", "topics", "topic"),
+    Scoped::new("lambda", "AWS::Lambda::Function", "functions", "function"),
+    Scoped::new(
+        "secretsmanager",
+        "AWS::SecretsManager::Secret",
+        "secrets",
+        "secret",
+    ),
+    Scoped::new("ssm", "AWS::SSM::Parameter", "parameters", "parameter"),
+    Scoped::new("kms", "AWS::KMS::Key", "keys", "key"),
+    Scoped::new("kinesis", "AWS::Kinesis::Stream", "streams", "stream"),
+    Scoped::new(
         "states",
         "AWS::StepFunctions::StateMachine",
         "state machines",
+        "state machine",
     ),
-    ("cognito-idp", "AWS::Cognito::UserPool", "user pools"),
+    Scoped::new(
+        "cognito-idp",
+        "AWS::Cognito::UserPool",
+        "user pools",
+        "user pool",
+    ),
+    Scoped::new(
+        "events",
+        "AWS::Events::Rule",
+        "rules and event buses",
+        "rule and event bus",
+    ),
 ];
+
+/// One service of [`RESOURCE_SCOPED`].
+pub(super) struct Scoped {
+    pub(super) prefix: &'static str,
+    pub(super) ty: &'static str,
+    pub(super) plural: &'static str,
+    pub(super) singular: &'static str,
+}
+
+impl Scoped {
+    const fn new(
+        prefix: &'static str,
+        ty: &'static str,
+        plural: &'static str,
+        singular: &'static str,
+    ) -> Scoped {
+        Scoped {
+            prefix,
+            ty,
+            plural,
+            singular,
+        }
+    }
+}
+
+/// Whether `arn` names every resource of its service that a statement can
+/// name: `arn:aws:sqs:*:*:*`, `arn:aws:dynamodb:us-east-1:*:table/*`,
+/// `arn:aws:s3:::*`. Gives the service. Variables (`${aws:region}`,
+/// `${AWS::AccountId}`) may stand for the region and account; a variable
+/// or a name in the resource part makes it a scoped ARN.
+pub(super) fn every_resource(arn: &str) -> Option<&str> {
+    // The fields before the resource: `arn`, partition, service, region,
+    // account; a variable in them may hold a `:` of its own.
+    let mut fields = Vec::with_capacity(5);
+    let mut rest = arn;
+    while fields.len() < 5 {
+        let mut end = 0;
+        let bytes = rest.as_bytes();
+        while end < bytes.len() && bytes[end] != b':' {
+            if rest[end..].starts_with("${") {
+                end += rest[end..].find('}')?;
+            }
+            end += 1;
+        }
+        fields.push(&rest[..end.min(rest.len())]);
+        rest = rest.get(end + 1..)?;
+    }
+    if fields[0] != "arn" {
+        return None;
+    }
+    let service = fields[2];
+    let wildcard = match service {
+        "s3" => matches!(rest, "*" | "*/*"),
+        _ => {
+            rest == "*"
+                || rest.split_once(['/', ':']).is_some_and(|(kind, name)| {
+                    name == "*"
+                        && !kind.is_empty()
+                        && kind.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+                })
+        }
+    };
+    wildcard.then_some(service)
+}
 
 /// The service prefixes whose actions the review scopes (for `codegen`,
 /// which lists the actions of each that AWS allows on `*` only).
 pub fn scoped_prefixes() -> impl Iterator<Item = &'static str> {
-    RESOURCE_SCOPED.iter().map(|(prefix, ..)| *prefix)
+    RESOURCE_SCOPED.iter().map(|s| s.prefix)
 }
 
 /// Whether AWS allows `action` (`dynamodb:ListTables`) on `Resource: '*'`
@@ -49,6 +132,37 @@ pub(super) fn star_only(action: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_arn_of_wildcards_is_every_resource() {
+        for (arn, service) in [
+            ("arn:aws:sqs:*:*:*", "sqs"),
+            ("arn:aws:dynamodb:us-east-1:*:*", "dynamodb"),
+            (
+                "arn:aws:dynamodb:${aws:region}:${aws:accountId}:table/*",
+                "dynamodb",
+            ),
+            ("arn:${AWS::Partition}:lambda:*:*:function:*", "lambda"),
+            ("arn:aws:kms:${AWS::Region}:${AWS::AccountId}:key/*", "kms"),
+            ("arn:aws:s3:::*", "s3"),
+            ("arn:aws:s3:::*/*", "s3"),
+        ] {
+            assert_eq!(every_resource(arn), Some(service), "{arn}");
+        }
+        for arn in [
+            "arn:aws:s3:::uploads-${sls:stage}/*",
+            "arn:aws:s3:::uploads/*",
+            "arn:aws:dynamodb:*:*:table/orders-${sls:stage}",
+            "arn:aws:dynamodb:*:*:table/orders/index/*",
+            "arn:aws:sqs:*:*:jobs-*",
+            "arn:aws:sqs:*:*:${self:custom.queue}",
+            "*",
+            "arn:aws:sqs",
+            "table/*",
+        ] {
+            assert_eq!(every_resource(arn), None, "{arn}");
+        }
+    }
 
     #[test]
     fn only_actions_naming_no_resource_type_are_star_only() {

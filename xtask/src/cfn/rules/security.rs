@@ -20,7 +20,7 @@ use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
 use crate::app::Service;
 
-use super::iam::{star_only, RESOURCE_SCOPED};
+use super::iam::{every_resource, star_only, RESOURCE_SCOPED};
 
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
 pub const IAM_WILDCARD: &str = "iam-wildcard";
@@ -229,49 +229,57 @@ impl<'a> Review<'a> {
                 ),
             ));
         }
-        if resources.iter().any(|r| r == "*") {
-            // An action AWS allows on `*` only (`dynamodb:ListTables`)
-            // grants nothing more for being on `*`.
-            let scoped = actions.iter().filter(|a| !star_only(a)).find_map(|a| {
-                let prefix = a.split(':').next()?;
-                RESOURCE_SCOPED.iter().find(|(s, ..)| *s == prefix)
-            })?;
-            let (prefix, ty, plural) = scoped;
-            // A text message to a phone number has no ARN: `sns:Publish`
-            // on `*` is the only way, unless the service has topics.
-            let sms_only = *prefix == "sns"
-                && actions.iter().all(|a| a == "sns:Publish")
-                && self.resources(ty).is_empty();
-            if sms_only {
-                return None;
-            }
-            let own: Vec<String> = self
-                .resources(ty)
-                .iter()
-                .filter_map(|(_, id, _)| id.as_str())
-                .map(|id| format!("`!GetAtt {id}.Arn`"))
-                .collect();
-            let fix = if own.is_empty() {
-                format!("scope `Resource` to the ARNs of the {plural} the functions use (imported with `!ImportValue`, or built with `Fn::Sub`)")
-            } else {
-                format!(
-                    "scope `Resource` to the {plural} the functions use, e.g. {}",
-                    own.join(", ")
-                )
-            };
-            let at = statement.get("Resource").map(|n| n.pos).unwrap_or(at);
-            return Some(self.finding(
-                at,
-                IAM_WILDCARD,
-                format!(
-                    "an IAM statement of {} allows `{prefix}:` actions on every resource (`Resource: '*'`): every {} of the account",
-                    self.service.key,
-                    plural.trim_end_matches('s')
-                ),
-                fix,
-            ));
+        // Every resource: `*`, or an ARN of wildcards (`arn:aws:sqs:*:*:*`)
+        // for the service of the action; a condition may narrow an ARN
+        // (`kms:ViaService`), so one with a condition is not judged.
+        let every = |prefix: &str| {
+            resources.iter().find(|r| {
+                *r == "*"
+                    || (statement.get("Condition").is_none() && every_resource(r) == Some(prefix))
+            })
+        };
+        // An action AWS allows on `*` only (`dynamodb:ListTables`) grants
+        // nothing more for being on `*`.
+        let (scoped, wide) = actions.iter().filter(|a| !star_only(a)).find_map(|a| {
+            let prefix = a.split(':').next()?;
+            let scoped = RESOURCE_SCOPED.iter().find(|s| s.prefix == prefix)?;
+            Some((scoped, every(prefix)?))
+        })?;
+        // A text message to a phone number has no ARN: `sns:Publish` on
+        // `*` is the only way, unless the service has topics.
+        let sms_only = scoped.prefix == "sns"
+            && actions.iter().all(|a| a == "sns:Publish")
+            && self.resources(scoped.ty).is_empty();
+        if sms_only {
+            return None;
         }
-        None
+        let plural = scoped.plural;
+        let own: Vec<String> = self
+            .resources(scoped.ty)
+            .iter()
+            .filter_map(|(_, id, _)| id.as_str())
+            .map(|id| format!("`!GetAtt {id}.Arn`"))
+            .collect();
+        let fix = if own.is_empty() {
+            format!("scope `Resource` to the ARNs of the {plural} the functions use (imported with `!ImportValue`, or built with `Fn::Sub`)")
+        } else {
+            format!(
+                "scope `Resource` to the {plural} the functions use, e.g. {}",
+                own.join(", ")
+            )
+        };
+        let at = statement.get("Resource").map(|n| n.pos).unwrap_or(at);
+        Some(self.finding(
+            at,
+            IAM_WILDCARD,
+            format!(
+                "an IAM statement of {} allows `{}:` actions on every resource (`Resource: '{wide}'`): every {} of the account",
+                self.service.key,
+                scoped.prefix,
+                scoped.singular
+            ),
+            fix,
+        ))
     }
 
     /// CORS that lets any origin send the user's credentials: every site
