@@ -120,6 +120,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     10
 )]
 #[case::bucket_name_s3_refuses("broken/property-value", "property-value", "serverless.yml", 14)]
+#[case::a_queue_hiding_a_message_less_than_its_function_runs(
+    "broken/sqs-visibility-timeout",
+    "sqs-visibility-timeout",
+    "serverless.yml",
+    23
+)]
 fn each_error_class_gives_exactly_its_finding(
     #[case] app: &str,
     #[case] rule: &str,

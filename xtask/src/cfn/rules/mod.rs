@@ -142,6 +142,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         variables::fallbacks(service, out);
         resources::runtimes(service, out);
         resources::properties(service, stage, out);
+        resources::sqs_visibility(service, stage, out);
         variables::values_noting_unset(service, app, stage, out, &mut unset);
     }
     exports::across(catalogue, out);

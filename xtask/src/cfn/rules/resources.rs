@@ -5,7 +5,8 @@
 //! protected stage a data store whose policies do not keep it
 //! (`unretained-data`). What a resource type's schema refuses of the
 //! resource's own properties (`required-property`, `property-value`,
-//! validate).
+//! validate), and a queue that hides a message for less time than the
+//! function it feeds may run (`sqs-visibility-timeout`, validate).
 //!
 //! `LogicalIds`, the logical ids a service's template will have, lives
 //! here too: the reference rules (`references.rs`) check against it.
@@ -27,6 +28,7 @@ pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
 pub const UNRETAINED_DATA: &str = "unretained-data";
 pub const REQUIRED_PROPERTY: &str = "required-property";
 pub const PROPERTY_VALUE: &str = "property-value";
+pub const SQS_VISIBILITY: &str = "sqs-visibility-timeout";
 
 /// Why a rehearsal is no proof of a schema finding.
 const EMULATOR_LENIENT: &str =
@@ -332,6 +334,87 @@ pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding
                     format!("give {key} a value its schema allows"),
                 ));
             }
+        }
+    }
+}
+
+/// A function fed by a queue of the service whose visibility timeout is
+/// shorter than the function's timeout: Lambda refuses to create the
+/// event source mapping ("Queue visibility timeout: 30 seconds is less
+/// than Function timeout"), so CloudFormation fails the deploy. The
+/// framework's timeout is 6 seconds unless set, the queue's 30. A queue of
+/// another stack, or a value only the deploy knows, is not judged.
+pub(super) fn sqs_visibility(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let ctx = service.vars(stage);
+    let seconds = |node: Option<&Node>, default: u64| -> Option<u64> {
+        let Some(node) = node else {
+            return Some(default);
+        };
+        let text = node
+            .typed_text()
+            .or_else(|| vars::evaluate(node.as_str()?, &ctx).known())?;
+        text.trim().parse().ok()
+    };
+    let Some(provider_timeout) = seconds(service.doc.path(&["provider", "timeout"]), 6) else {
+        return;
+    };
+    let functions = service
+        .doc
+        .get("functions")
+        .and_then(Node::as_map)
+        .unwrap_or_default();
+    for (name, function) in functions {
+        let Some(timeout) = function
+            .get("timeout")
+            .map_or(Some(provider_timeout), |t| seconds(Some(t), 6))
+        else {
+            continue;
+        };
+        for event in function
+            .get("events")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            let Some(sqs) = event.get("sqs") else {
+                continue;
+            };
+            let arn = sqs.get("arn").unwrap_or(sqs);
+            let Some((queue, _)) = crate::cfn::intrinsic::decode(arn)
+                .as_ref()
+                .and_then(crate::cfn::intrinsic::getatt_target)
+            else {
+                continue;
+            };
+            // Split over fragments, it is merged: not judged.
+            let entries = service.entries("Resources").into_iter();
+            let mut same = entries.filter(|(_, key, _)| key.as_str() == Some(queue.as_str()));
+            let (Some((file, key, resource)), None) = (same.next(), same.next()) else {
+                continue;
+            };
+            if resource.get("Type").and_then(Node::as_str) != Some("AWS::SQS::Queue") {
+                continue;
+            }
+            let written = resource.path(&["Properties", "VisibilityTimeout"]);
+            let Some(visibility) = seconds(written, 30) else {
+                continue;
+            };
+            if visibility >= timeout {
+                continue;
+            }
+            let name = name.as_str().unwrap_or_default();
+            out.push(Finding::new(
+                file,
+                written.map_or(key.pos, |n| n.pos),
+                SQS_VISIBILITY,
+                format!(
+                    "queue `{queue}` of {} hides a message for {visibility} s{}, less than the {timeout} s function `{name}` it feeds may run: Lambda refuses the event source mapping and CloudFormation fails the deploy",
+                    service.key,
+                    if written.is_none() { " (the default)" } else { "" }
+                ),
+                format!(
+                    "set the queue's `VisibilityTimeout` to at least {timeout} (AWS advises six times the function's timeout)"
+                ),
+            ));
         }
     }
 }
