@@ -120,6 +120,18 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     10
 )]
 #[case::bucket_name_s3_refuses("broken/property-value", "property-value", "serverless.yml", 14)]
+#[case::an_acl_on_a_bucket_with_acls_disabled(
+    "broken/bucket-acl-disabled",
+    "bucket-acl-disabled",
+    "serverless.yml",
+    13
+)]
+#[case::a_public_policy_s3_blocks(
+    "broken/public-policy-blocked",
+    "public-policy-blocked",
+    "serverless.yml",
+    19
+)]
 #[case::a_queue_hiding_a_message_less_than_its_function_runs(
     "broken/sqs-visibility-timeout",
     "sqs-visibility-timeout",

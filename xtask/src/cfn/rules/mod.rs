@@ -9,7 +9,8 @@
 //! `variables` (values the CLI will not find, fallbacks, loops, refusals),
 //! `references` (`Ref`, `Fn::GetAtt` and `Fn::Sub` inside a service),
 //! `exports` (exports, imports and outputs across services), `resources`
-//! (types, runtimes, data kept), `security` (what the files grant, expose
+//! (types, runtimes, data kept), `provisioning` (what AWS refuses while it
+//! makes a resource: schema properties, queue timeouts, S3's defaults), `security` (what the files grant, expose
 //! or leak; `iam` tells it which actions take resources) and `monitoring`
 //! (functions no alarm watches). A room imports only the rooms it builds on — `names` and `variables` read `stages`,
 //! `references` reads `resources` — and none imports this file.
@@ -22,6 +23,7 @@ pub mod exports;
 pub mod iam;
 pub mod monitoring;
 pub mod names;
+pub mod provisioning;
 pub mod references;
 pub mod resources;
 pub mod security;
@@ -141,8 +143,9 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         variables::circular(service, out);
         variables::fallbacks(service, out);
         resources::runtimes(service, out);
-        resources::properties(service, stage, out);
-        resources::sqs_visibility(service, stage, out);
+        provisioning::properties(service, stage, out);
+        provisioning::sqs_visibility(service, stage, out);
+        provisioning::s3_defaults(service, stage, out);
         variables::values_noting_unset(service, app, stage, out, &mut unset);
     }
     exports::across(catalogue, out);

@@ -3,10 +3,7 @@
 //! pinned CLI refuses (`unsupported-runtime`, validate) or one AWS no
 //! longer patches (`deprecated-runtime`, the security review), and on a
 //! protected stage a data store whose policies do not keep it
-//! (`unretained-data`). What a resource type's schema refuses of the
-//! resource's own properties (`required-property`, `property-value`,
-//! validate), and a queue that hides a message for less time than the
-//! function it feeds may run (`sqs-visibility-timeout`, validate).
+//! (`unretained-data`).
 //!
 //! `LogicalIds`, the logical ids a service's template will have, lives
 //! here too: the reference rules (`references.rs`) check against it.
@@ -26,14 +23,6 @@ pub const UNKNOWN_TYPE: &str = "unknown-type";
 pub const UNSUPPORTED_RUNTIME: &str = "unsupported-runtime";
 pub const DEPRECATED_RUNTIME: &str = "deprecated-runtime";
 pub const UNRETAINED_DATA: &str = "unretained-data";
-pub const REQUIRED_PROPERTY: &str = "required-property";
-pub const PROPERTY_VALUE: &str = "property-value";
-pub const SQS_VISIBILITY: &str = "sqs-visibility-timeout";
-
-/// Why a rehearsal is no proof of a schema finding.
-const EMULATOR_LENIENT: &str =
-    "the emulator does not check resource schemas, so a rehearsal that deploys it proves nothing";
-
 /// The logical ids a service's template will have, with their types.
 pub(super) struct LogicalIds {
     /// The service's own resources: type (`""` when it has none), where.
@@ -234,188 +223,6 @@ fn loses_data_when_deleted(ty: &str, resource: &Node, is_true: impl Fn(&Node) ->
         "AWS::RDS::DBInstance" | "AWS::RDS::DBCluster" => !on("DeletionProtection"),
         "AWS::DynamoDB::Table" | "AWS::DynamoDB::GlobalTable" => !on("DeletionProtectionEnabled"),
         _ => true,
-    }
-}
-
-/// What CloudFormation refuses of a resource's own properties before it
-/// makes anything: a property its type requires that the resource leaves
-/// out, and a value known before deploy that the type's schema does not
-/// allow (an enumerated property's value, a name's length or spelling).
-/// A resource the framework generates and the service only extends is not
-/// judged, nor properties written as a variable or an intrinsic function
-/// (`Fn::If` may supply any of them).
-pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
-    let generated = cfn::generated(service);
-    let ctx = service.vars(stage);
-    // One logical id in several `resources:` fragments is one resource:
-    // the framework merges them.
-    let mut parts: BTreeMap<&str, Vec<(&std::path::Path, &Node)>> = BTreeMap::new();
-    for (file, key, resource) in service.entries("Resources") {
-        if let Some(id) = key.as_str() {
-            parts.entry(id).or_default().push((file, resource));
-        }
-    }
-    for (id, parts) in parts {
-        if generated.type_of(id).is_some() {
-            continue;
-        }
-        let Some((file, type_node)) = parts
-            .iter()
-            .find_map(|(file, resource)| resource.get("Type").map(|t| (*file, t)))
-        else {
-            continue;
-        };
-        let Some(ty) = type_node.as_str() else {
-            continue;
-        };
-        let Some((required, rules)) = cfn::properties::of(ty) else {
-            continue;
-        };
-        let mut written = BTreeSet::new();
-        let mut whole = true;
-        let mut values = Vec::new();
-        for (file, resource) in &parts {
-            let Some(properties) = resource.get("Properties") else {
-                whole &= resource.as_map().is_some();
-                continue;
-            };
-            match properties.as_map().filter(|_| properties.tag.is_none()) {
-                Some(entries) => {
-                    for (key, value) in entries {
-                        let Some(key) = key.as_str() else { continue };
-                        whole &= !key.starts_with("Fn::") && key != "<<";
-                        written.insert(key);
-                        values.push((*file, key, value));
-                    }
-                }
-                None => whole = false,
-            }
-        }
-        let missing: Vec<String> = required
-            .iter()
-            .filter(|p| !written.contains(*p))
-            .map(|p| format!("`{p}`"))
-            .collect();
-        if whole && !missing.is_empty() {
-            out.push(Finding::new(
-                file,
-                type_node.pos,
-                REQUIRED_PROPERTY,
-                format!(
-                    "`{id}` ({ty}) of {} has no {}: CloudFormation requires it of every {ty} and refuses the deploy ({EMULATOR_LENIENT})",
-                    service.key,
-                    missing.join(" or ")
-                ),
-                format!("add {} under `Properties`", missing.join(" and ")),
-            ));
-        }
-        for (file, key, node) in values {
-            let Some(rule) = rules.iter().find(|r| r.property == key) else {
-                continue;
-            };
-            if node.tag.is_some() {
-                continue;
-            }
-            let Some(value) = node.typed_text().or_else(|| {
-                node.as_str()
-                    .and_then(|text| vars::evaluate(text, &ctx).known())
-            }) else {
-                continue;
-            };
-            if let Some(why) = rule.broken_by(&value) {
-                out.push(Finding::new(
-                    file,
-                    node.pos,
-                    PROPERTY_VALUE,
-                    format!(
-                        "`{id}` ({ty}) of {}: {key} `{value}` in stage {stage} {why}; CloudFormation refuses the deploy ({EMULATOR_LENIENT})",
-                        service.key
-                    ),
-                    format!("give {key} a value its schema allows"),
-                ));
-            }
-        }
-    }
-}
-
-/// A function fed by a queue of the service whose visibility timeout is
-/// shorter than the function's timeout: Lambda refuses to create the
-/// event source mapping ("Queue visibility timeout: 30 seconds is less
-/// than Function timeout"), so CloudFormation fails the deploy. The
-/// framework's timeout is 6 seconds unless set, the queue's 30. A queue of
-/// another stack, or a value only the deploy knows, is not judged.
-pub(super) fn sqs_visibility(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
-    let ctx = service.vars(stage);
-    let seconds = |node: Option<&Node>, default: u64| -> Option<u64> {
-        let Some(node) = node else {
-            return Some(default);
-        };
-        let text = node
-            .typed_text()
-            .or_else(|| vars::evaluate(node.as_str()?, &ctx).known())?;
-        text.trim().parse().ok()
-    };
-    let Some(provider_timeout) = seconds(service.doc.path(&["provider", "timeout"]), 6) else {
-        return;
-    };
-    let functions = service
-        .doc
-        .get("functions")
-        .and_then(Node::as_map)
-        .unwrap_or_default();
-    for (name, function) in functions {
-        let Some(timeout) = function
-            .get("timeout")
-            .map_or(Some(provider_timeout), |t| seconds(Some(t), 6))
-        else {
-            continue;
-        };
-        for event in function
-            .get("events")
-            .and_then(Node::as_seq)
-            .unwrap_or_default()
-        {
-            let Some(sqs) = event.get("sqs") else {
-                continue;
-            };
-            let arn = sqs.get("arn").unwrap_or(sqs);
-            let Some((queue, _)) = crate::cfn::intrinsic::decode(arn)
-                .as_ref()
-                .and_then(crate::cfn::intrinsic::getatt_target)
-            else {
-                continue;
-            };
-            // Split over fragments, it is merged: not judged.
-            let entries = service.entries("Resources").into_iter();
-            let mut same = entries.filter(|(_, key, _)| key.as_str() == Some(queue.as_str()));
-            let (Some((file, key, resource)), None) = (same.next(), same.next()) else {
-                continue;
-            };
-            if resource.get("Type").and_then(Node::as_str) != Some("AWS::SQS::Queue") {
-                continue;
-            }
-            let written = resource.path(&["Properties", "VisibilityTimeout"]);
-            let Some(visibility) = seconds(written, 30) else {
-                continue;
-            };
-            if visibility >= timeout {
-                continue;
-            }
-            let name = name.as_str().unwrap_or_default();
-            out.push(Finding::new(
-                file,
-                written.map_or(key.pos, |n| n.pos),
-                SQS_VISIBILITY,
-                format!(
-                    "queue `{queue}` of {} hides a message for {visibility} s{}, less than the {timeout} s function `{name}` it feeds may run: Lambda refuses the event source mapping and CloudFormation fails the deploy",
-                    service.key,
-                    if written.is_none() { " (the default)" } else { "" }
-                ),
-                format!(
-                    "set the queue's `VisibilityTimeout` to at least {timeout} (AWS advises six times the function's timeout)"
-                ),
-            ));
-        }
     }
 }
 
