@@ -182,7 +182,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
         }
         let config_name = match config.get("config") {
             None => None,
-            Some(node) => match node.as_str().filter(|name| is_file_name(name)) {
+            Some(node) => match node.as_str().filter(|name| manifest::is_file_name(name)) {
                 Some(name) => Some(name.to_string()),
                 None => {
                     return Err(FileError {
@@ -209,18 +209,6 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
         });
     }
     Ok(out)
-}
-
-/// A plain file name: no folder, no `..`, nothing the CLI's `--config`
-/// would take elsewhere (Compose resolves it inside the service's `path`).
-fn is_file_name(name: &str) -> bool {
-    let path = Path::new(name);
-    !name.is_empty()
-        && path.components().count() == 1
-        && matches!(
-            path.components().next(),
-            Some(std::path::Component::Normal(_))
-        )
 }
 
 /// Every service's params, by service key.

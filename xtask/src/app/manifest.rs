@@ -150,6 +150,7 @@ struct RawService {
     data: Vec<String>,
     self_sign_up: Option<bool>,
     package_ahead: Option<bool>,
+    config: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +426,15 @@ impl Manifest {
             if let Err(why) = check_path(&key, &rel) {
                 return Err(error(Some(start), why));
             }
+            if let Some(name) = service.config.as_deref().filter(|n| !is_file_name(n)) {
+                return Err(error(
+                    Some(start),
+                    format!(
+                        "service `{key}`: config `{}` must name a file in the service's folder (`config = \"serverless.api.yml\"`)",
+                        name.escape_debug()
+                    ),
+                ));
+            }
             for route in &service.public {
                 if parse_route(route).is_none() {
                     return Err(error(
@@ -439,7 +449,7 @@ impl Manifest {
                 data: service.data,
                 self_sign_up: service.self_sign_up,
                 package_ahead: service.package_ahead,
-                config: None,
+                config: service.config,
             };
             services.push((
                 key,
@@ -555,6 +565,17 @@ impl Manifest {
             config_env,
         })
     }
+}
+
+/// A plain file name: no folder, no `..`, nothing the CLI's `--config`
+/// would take elsewhere (a service's file is in its own folder).
+pub(crate) fn is_file_name(name: &str) -> bool {
+    let path = Path::new(name);
+    let mut parts = path.components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
 }
 
 #[cfg(test)]

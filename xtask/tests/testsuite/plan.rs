@@ -558,6 +558,13 @@ fn bad_stages_are_refused_before_any_process_starts() {
     ],
     &["serverless-compose.yml:4", "`config` must name a file in its `path` folder"]
 )]
+#[case::deploy_toml_config_out_of_its_folder(
+    &[
+        ("deploy.toml", "[services.db]\npath = \"resources\"\nconfig = \"../db.yml\"\n"),
+        ("resources/db.yml", "service: db\nprovider:\n  name: aws\n"),
+    ],
+    &["deploy.toml:1", "config `../db.yml` must name a file in the service's folder"]
+)]
 #[case::compose_config_that_is_not_there(
     &[
         ("serverless-compose.yml", "services:\n  api:\n    path: api\n    config: serverless.api.yml\n"),
@@ -600,5 +607,38 @@ fn apps_that_cannot_be_deployed_safely_are_refused_at_load(
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+/// A service file of another name, named in deploy.toml or Compose, is
+/// the service: its references order the plan like any other's.
+#[test]
+fn a_service_file_of_another_name_is_read_where_it_is_named() {
+    let app = write_app(
+        "named-config",
+        &[
+            (
+                "deploy.toml",
+                "[services.db]\npath = \"resources\"\nconfig = \"db.yml\"\n\n[services.api]\npath = \"api\"\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+            ),
+            (
+                "resources/db.yml",
+                "service: db\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Outputs:\n    TableName:\n      Value: db-${sls:stage}\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${cf:db-${sls:stage}.TableName}\n",
+            ),
+        ],
+    );
+    let run = xtask(&["plan", "dev", "--app", &arg(&app), "--format", "json"]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["db"], ["api"]]),
+        "{}",
+        run.text
+    );
     let _ = std::fs::remove_dir_all(&app);
 }
