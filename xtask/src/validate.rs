@@ -32,7 +32,7 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
             return Ok(2);
         }
     };
-    if let (Some(why), false) = (app.region_unknown(), args.deep) {
+    if let (Some(why), false) = (app.region_unknown(stage.name()), args.deep) {
         crate::errln!(
             "note: {why}\n  (the files are judged as in {}; plan and deploy refuse until it is declared)",
             stage.region()

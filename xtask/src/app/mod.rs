@@ -495,22 +495,20 @@ impl App {
     /// known offline.
     pub fn stage(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
         let stage = Stage::parse(name, &self.policy)?;
-        match &self.region_unknown {
-            // Said of this stage where it fails for this stage.
-            Some(why) => Err(crate::app::stage::StageError::UnknownRegion(
-                match refusals::region_in(&self.services, &[name]) {
-                    Err(here) => here.to_string(),
-                    Ok(_) => why.clone(),
-                },
-            )),
+        match self.region_unknown(name) {
+            Some(why) => Err(crate::app::stage::StageError::UnknownRegion(why)),
             None => Ok(stage),
         }
     }
 
     /// Why the region of the default stages is not known offline, if it
-    /// is not.
-    pub fn region_unknown(&self) -> Option<&str> {
-        self.region_unknown.as_deref()
+    /// is not: said of stage `name` where it fails for that stage.
+    pub fn region_unknown(&self, name: &str) -> Option<String> {
+        let why = self.region_unknown.as_ref()?;
+        Some(match refusals::region_in(&self.services, &[name]) {
+            Err(here) => here.to_string(),
+            Ok(_) => why.clone(),
+        })
     }
 
     /// [`App::stage`] for the audit, which judges the files whatever the

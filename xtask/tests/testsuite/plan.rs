@@ -370,6 +370,8 @@ fn the_region_is_what_the_files_say_or_a_refusal() {
         let validate = xtask(&["validate", "prod", "--app", &arg(&dir)]);
         assert_ne!(validate.code, Some(2), "{one}: {}", validate.text);
         assert!(validate.text.contains("note: "), "{}", validate.text);
+        // Said of the stage validated, not of another default stage.
+        assert!(!validate.text.contains("stage local"), "{}", validate.text);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
