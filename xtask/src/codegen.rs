@@ -41,6 +41,7 @@ pub fn generated() -> Result<Vec<(PathBuf, String)>> {
             root.join("xtask/src/cfn/property_rules.rs"),
             property_rules()?,
         ),
+        (root.join("xtask/src/cfn/cli_schema.json"), cli_schema()?),
         (root.join("docs/runbook-prod.md"), runbook(&app)?),
     ])
 }
@@ -94,6 +95,62 @@ fn runtimes() -> Result<String> {
     out.push_str("];\n");
     out.push_str(&lifecycle()?);
     Ok(out)
+}
+
+/// Builds the pinned CLI's configuration schema as it validates a service
+/// of provider `aws`: the base schema and what its own plugins define
+/// (events, provider, function properties). Printed as JSON.
+const DUMP_CLI_SCHEMA: &str = r#"
+const [osls, dir] = process.argv.slice(2);
+const Serverless = require(osls + '/lib/serverless');
+(async () => {
+  const sls = new Serverless({
+    serviceDir: dir,
+    configurationFilename: 'serverless.yml',
+    configuration: { service: 'schema', provider: { name: 'aws' } },
+    commands: ['print'],
+    options: {},
+  });
+  await sls.init();
+  process.stdout.write(JSON.stringify(sls.configSchemaHandler.schema, null, 1) + '\n');
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// The pinned CLI's configuration schema (see [`DUMP_CLI_SCHEMA`]), which
+/// validate reads to say what the CLI will refuse of a service's keys.
+fn cli_schema() -> Result<String> {
+    let program = crate::sys::tools::serverless(true)?;
+    let real = program.canonicalize()?;
+    let package = real
+        .ancestors()
+        .find(|d| d.join("package.json").exists())
+        .ok_or_else(|| anyhow::anyhow!("no package.json above {}", real.display()))?;
+    let dir = paths::scratch_dir().join(format!("cli-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("serverless.yml"),
+        "service: schema\nprovider:\n  name: aws\n",
+    )?;
+    let script = dir.join("dump.cjs");
+    std::fs::write(&script, DUMP_CLI_SCHEMA)?;
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg(package)
+        .arg(&dir)
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = output?;
+    if !output.status.success() {
+        bail!(
+            "the CLI's schema could not be built: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let text = String::from_utf8(output.stdout)?;
+    // Checked here, so the table validate embeds always parses.
+    serde_json::from_str::<serde_json::Value>(&text)?;
+    Ok(text)
 }
 
 /// cfn-lint's table of Lambda runtime deprecations (the day AWS stops

@@ -677,3 +677,212 @@ fn schema_checks_judge_only_what_is_known() {
     assert_eq!(found, [("property-value", 30)], "{:?}", report.findings);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Services with mistakes the CLI's schema refuses at every level (root,
+/// provider, functions, events of each kind, layers, package) beside valid
+/// settings of the same places (tags of any name, `custom`, CloudFormation
+/// functions, variables): validate says exactly what the pinned CLI says,
+/// message for message. The CLI lists every schema error at once.
+const SCHEMA_CORPUS: &[&str] = &[
+    "service: corpus-a
+app: myapp
+org: myorg
+tenant: t
+provider:
+  name: aws
+  runtime: nodejs20.x
+  architecture: arm
+  cfLogs: true
+  apiKeys:
+    - k
+  stackTags:
+    PROJECT: p
+  tags:
+    anything-goes: yes
+  tracing:
+    lambda: true
+    apiGateway: maybe
+  logs:
+    httpApi: true
+    restApi:
+      level: LOUD
+  httpApi:
+    cors: true
+    corsy: true
+  iam:
+    role:
+      statements:
+        - Effect: Allow
+          Action: s3:GetObject
+          Resource: !Sub 'arn:aws:s3:::b-${AWS::Region}/*'
+custom:
+  whatever:
+    nested: [1024, 2]
+functions:
+  a:
+    handler: h.a
+    timout: 3
+    memorySize: ${self:custom.whatever.nested.0}
+    events:
+      - http:
+          path: /a/{id}
+          method: get
+          request:
+            path:
+              id: true
+            parameters:
+              paths:
+                id: true
+      - httpp: /x
+      - httpApi:
+          path: /b
+          method: GET
+          authorizr: x
+      - schedule:
+          rate: rate(5 minutes)
+          enabeld: true
+      - sqs:
+          arn: !GetAtt Q.Arn
+          batchSize: 5
+          batchsize: 5
+      - s3:
+          bucket: uploads
+          event: s3:ObjectCreated:*
+          existing: true
+          rules:
+            - prefix: in/
+  b:
+    handler: h.b
+    memorySize: 64
+    timeout: '30'
+    url:
+      cors: true
+      authType: SOMETIMES
+    destinations:
+      onFailure: arn:aws:sqs:us-east-1:123456789012:dlq
+      onFail: x
+layers:
+  L:
+    path: layer
+    compatibleRuntimes:
+      - nodejs18.x
+package:
+  patterns:
+    - '!tests/**'
+  indvidually: true
+resources:
+  Resources:
+    Q:
+      Type: AWS::SQS::Queue
+",
+    "service: corpus-b
+configValidationMode: error
+useDotenv: true
+provider:
+  name: aws
+  runtime: python3.12
+  stage: ${opt:stage, 'dev'}
+  region: us-east-1
+  memorySize: 512
+  timeout: 10
+  versionFunctions: false
+  environment:
+    ANY_NAME: value
+  deploymentBucket:
+    name: my-bucket
+    blockPublicAccess: true
+    serverSideEncryptin: AES256
+  apiGateway:
+    minimumCompressionSize: 1024
+    shouldStartNameWithService: true
+  vpc:
+    securityGroupIds: [sg-1]
+    subnetIds: [subnet-1]
+    subnets: [subnet-2]
+functions:
+  worker:
+    handler: app.handler
+    reservedConcurrency: 2
+    provisionedConcurrency: 1
+    environment:
+      X: y
+    vpc:
+      securityGroupIds: [sg-1]
+      subnetIds: [subnet-1]
+    events:
+      - stream:
+          type: dynamodb
+          arn: arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1
+          startingPosition: LATEST
+      - stream:
+          type: kinesis
+          arn: arn:aws:kinesis:us-east-1:123456789012:stream/s
+          startingPosition: MIDDLE
+      - sns:
+          arn: arn:aws:sns:us-east-1:123456789012:topic
+          topicName: topic
+      - eventBridge:
+          pattern:
+            source: [app]
+          pattrn: {}
+      - cloudwatchLog: /aws/lambda/other
+      - alb:
+          listenerArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/1/2
+          priority: 1
+          conditions:
+            path: /x
+          condtions: {}
+  image:
+    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/repo@sha256:0123456789012345678901234567890123456789012345678901234567890123
+    architecture: x86_64
+    ephemeralStorageSize: 1024
+    snapStart: true
+    logRetentionInDays: 7
+",
+];
+
+#[test]
+fn the_schema_says_what_the_cli_says() {
+    let cli = xtask::sys::tools::serverless(true).unwrap();
+    for (i, text) in SCHEMA_CORPUS.iter().enumerate() {
+        let dir = support::scratch_app(
+            &format!("schema-corpus-{i}"),
+            &[("svc/serverless.yml", text), ("svc/layer/x.txt", "x")],
+        );
+        let output = Command::new(&cli)
+            .args(["print", "--stage", "dev", "--region", "us-east-1"])
+            .current_dir(dir.join("svc"))
+            .env("SLS_TELEMETRY_DISABLED", "1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAXTASKTESTONLY000")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        let mut theirs: Vec<String> = printed
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("at "))
+            .map(str::to_string)
+            .collect();
+        theirs.sort();
+        let app = App::load(&dir).unwrap();
+        let stage = app.stage("dev").unwrap();
+        let report = xtask::cfn::rules::validate(&app, &stage);
+        let mut ours: Vec<String> = report
+            .findings
+            .iter()
+            .filter_map(|f| {
+                let said = f.message.split("`Configuration error ").nth(1)?;
+                Some(said.split('`').next()?.to_string())
+            })
+            .collect();
+        ours.sort();
+        assert!(
+            theirs.len() >= 4,
+            "the corpus exercises the schema: {printed}"
+        );
+        assert_eq!(ours, theirs, "corpus {i}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -87,6 +87,32 @@ pub(super) fn refusals(service: &Service, out: &mut Vec<Finding>, warnings: &mut
             event_item(file, event, &format!("{at}.events.{i}"), &mut found);
         }
     }
+    // The whole schema, where the rules above have not said it better.
+    let plugins = doc.get("plugins").is_some();
+    // What the CLI would say, as the findings quote it.
+    let said = |f: &Finding| {
+        let quoted = f.message.split("`Configuration error ").nth(1)?;
+        quoted.split('`').next().map(str::to_string)
+    };
+    for finding in super::schema::check(file, doc) {
+        if found
+            .iter()
+            .any(|f| (f.line == finding.line && f.col == finding.col) || said(f) == said(&finding))
+        {
+            continue;
+        }
+        if plugins {
+            // A plugin may extend the schema with this very key.
+            let mut finding = finding;
+            finding.message = format!(
+                "unverified: {} unless a plugin the service lists adds it",
+                finding.message
+            );
+            warnings.push(finding);
+        } else {
+            found.push(finding);
+        }
+    }
     match mode {
         Mode::Warn => warnings.extend(found.into_iter().map(|mut f| {
             f.message = format!(

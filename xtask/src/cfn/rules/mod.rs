@@ -26,6 +26,7 @@ pub mod names;
 pub mod provisioning;
 pub mod references;
 pub mod resources;
+pub mod schema;
 pub mod security;
 pub mod stages;
 pub mod variables;

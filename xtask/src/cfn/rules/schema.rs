@@ -1,0 +1,445 @@
+//! The pinned CLI's configuration schema (generated: `cfn/cli_schema.json`),
+//! walked beside a service's file as the CLI validates it: a key where the
+//! schema allows no other (`unrecognized property`), an event of no kind it
+//! knows (`unsupported function event`), and a written value outside an
+//! enumeration (`must be equal to one of the allowed values`). Each says
+//! what the CLI says, at the line. What only the CLI resolves (a value from
+//! a variable, a section from `${file()}`, an intrinsic function) is not
+//! judged; a key of a null value is not either (the CLI drops it before it
+//! validates).
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+
+use crate::app::diag::Finding;
+use crate::app::yaml::{Kind, Node, Value};
+
+use super::config::{UNRECOGNIZED_PROPERTY, UNSUPPORTED_EVENT};
+
+pub const UNSUPPORTED_VALUE: &str = "unsupported-value";
+
+/// The schema, read once; `None` if the generated file does not parse,
+/// which a unit test rules out.
+fn schema() -> Option<&'static Json> {
+    static SCHEMA: OnceLock<Option<Json>> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| serde_json::from_str(include_str!("../cli_schema.json")).ok())
+        .as_ref()
+}
+
+/// How deep a walk goes: the schema nests a few levels, a file may nest
+/// any number.
+const MAX_DEPTH: usize = 48;
+
+/// The schema's findings for the document `doc` of `file`.
+pub(super) fn check(file: &Path, doc: &Node) -> Vec<Finding> {
+    let Some(root) = schema() else {
+        return Vec::new();
+    };
+    let mut walk = Walk {
+        root,
+        file,
+        out: Vec::new(),
+    };
+    walk.node(doc, root, &mut Vec::new());
+    walk.out
+}
+
+struct Walk<'a> {
+    root: &'a Json,
+    file: &'a Path,
+    out: Vec<Finding>,
+}
+
+/// The CLI's name of a place: `functions.hello.events.0`, or `root`.
+fn named(path: &[String]) -> String {
+    if path.is_empty() {
+        "root".into()
+    } else {
+        format!("'{}'", path.join("."))
+    }
+}
+
+impl<'a> Walk<'a> {
+    /// `schema` with its `$ref`s followed.
+    fn resolve(&self, mut schema: &'a Json) -> &'a Json {
+        for _ in 0..16 {
+            let Some(name) = schema
+                .get("$ref")
+                .and_then(Json::as_str)
+                .and_then(|r| r.strip_prefix("#/definitions/"))
+            else {
+                break;
+            };
+            match self.root.get("definitions").and_then(|d| d.get(name)) {
+                Some(target) => schema = target,
+                None => break,
+            }
+        }
+        schema
+    }
+
+    fn node(&mut self, node: &Node, schema: &'a Json, path: &mut Vec<String>) {
+        if path.len() > MAX_DEPTH || node.tag.is_some() {
+            return;
+        }
+        if let Value::Scalar { text, .. } = &node.value {
+            if text.contains("${") {
+                return;
+            }
+        }
+        let schema = self.resolve(schema);
+        // A schema with properties of its own and branches besides (the
+        // stream event: its keys, then which `arn` forms go together):
+        // its own part is judged, the branches are not.
+        let own = [
+            "properties",
+            "type",
+            "enum",
+            "items",
+            "additionalProperties",
+        ]
+        .iter()
+        .any(|k| schema.get(*k).is_some());
+        if let Some(branches) = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Json::as_array)
+            .filter(|_| !own)
+        {
+            let fits: Vec<&'a Json> = branches
+                .iter()
+                .map(|b| self.resolve(b))
+                .filter(|b| self.fits(node, b))
+                .collect();
+            match fits.as_slice() {
+                [one] => self.node(node, one, path),
+                [] if is_event(path) && node.as_map().is_some() => {
+                    let pos = node
+                        .as_map()
+                        .and_then(|m| m.first())
+                        .map_or(node.pos, |(k, _)| k.pos);
+                    self.push(
+                        pos,
+                        UNSUPPORTED_EVENT,
+                        format!("the Serverless CLI stops with `Configuration error at {}: unsupported function event`", named(path)),
+                        "write one of the events the CLI knows (`http`, `httpApi`, `sqs`, `schedule`, `s3`, `sns`, `stream`, ...) or list the plugin that adds it".into(),
+                    );
+                }
+                // Several kinds fit, or none where the CLI's message is
+                // not known: not judged.
+                _ => {}
+            }
+            return;
+        }
+        if let Some(expected) = self.wrong_type(node, schema) {
+            self.push(
+                node.pos,
+                UNSUPPORTED_VALUE,
+                format!(
+                    "the Serverless CLI stops with `Configuration error at {}: must be {expected}`",
+                    named(path)
+                ),
+                format!("write a value of type {expected} here"),
+            );
+            return;
+        }
+        match &node.value {
+            Value::Map(entries) => self.map(entries, schema, path),
+            Value::Seq(items) => {
+                if let Some(each) = schema.get("items").filter(|i| i.is_object()) {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        self.node(item, each, path);
+                        path.pop();
+                    }
+                }
+            }
+            Value::Scalar { text, kind, .. } => self.scalar(node, text, kind, schema, path),
+        }
+    }
+
+    /// Whether `node` can be what `branch` describes: its kind, and the
+    /// keys the branch requires (which is how the CLI tells events apart).
+    fn fits(&self, node: &Node, branch: &Json) -> bool {
+        let types: Vec<&str> = match branch.get("type") {
+            Some(Json::String(t)) => vec![t.as_str()],
+            Some(Json::Array(ts)) => ts.iter().filter_map(Json::as_str).collect(),
+            _ if branch.get("properties").is_some() => vec!["object"],
+            _ => Vec::new(),
+        };
+        let kind_fits = types.is_empty()
+            || match &node.value {
+                Value::Map(_) => types.contains(&"object"),
+                Value::Seq(_) => types.contains(&"array"),
+                // The CLI coerces scalars (`coerceTypes: 'array'`).
+                Value::Scalar { .. } => types.iter().any(|t| *t != "object"),
+            };
+        if !kind_fits {
+            return false;
+        }
+        let required = branch
+            .get("required")
+            .and_then(Json::as_array)
+            .map(|r| r.iter().filter_map(Json::as_str).collect::<Vec<_>>())
+            .unwrap_or_default();
+        match node.as_map() {
+            Some(entries) => required.iter().all(|key| {
+                entries
+                    .iter()
+                    .any(|(k, v)| k.as_str() == Some(key) && !v.is_null())
+            }),
+            None => required.is_empty(),
+        }
+    }
+
+    fn map(&mut self, entries: &[(Node, Node)], schema: &'a Json, path: &mut Vec<String>) {
+        let properties = schema.get("properties").and_then(Json::as_object);
+        let mut patterns: Vec<(regex::Regex, &'a Json)> = Vec::new();
+        for (re, child) in schema
+            .get("patternProperties")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+        {
+            match regex::Regex::new(re) {
+                Ok(re) => patterns.push((re, child)),
+                // A pattern the `regex` crate cannot read (a lookahead, as
+                // in tag names' `^(?!aws:)`): no key of the map is judged.
+                Err(_) => return,
+            }
+        }
+        let additional = schema.get("additionalProperties");
+        for (key, value) in entries {
+            let Some(name) = key.as_str() else { continue };
+            if value.is_null() || name == "<<" {
+                continue;
+            }
+            let child = properties
+                .and_then(|p| p.get(name))
+                .or_else(|| {
+                    patterns
+                        .iter()
+                        .find(|(re, _)| re.is_match(name))
+                        .map(|(_, s)| *s)
+                })
+                .or_else(|| additional.filter(|a| a.is_object()));
+            match child {
+                // The CLI merges a list of `functions` or `resources`
+                // into one map before it validates.
+                Some(child)
+                    if path.is_empty()
+                        && matches!(name, "functions" | "resources")
+                        && value.as_seq().is_some() =>
+                {
+                    path.push(name.to_string());
+                    for item in value.as_seq().unwrap_or_default() {
+                        if item.as_map().is_some() {
+                            self.node(item, child, path);
+                        }
+                    }
+                    path.pop();
+                }
+                Some(child) => {
+                    path.push(name.to_string());
+                    self.node(value, child, path);
+                    path.pop();
+                }
+                None if additional == Some(&Json::Bool(false)) => self.push(
+                    key.pos,
+                    UNRECOGNIZED_PROPERTY,
+                    format!(
+                        "the Serverless CLI stops with `Configuration error at {}: unrecognized property '{name}'`",
+                        named(path)
+                    ),
+                    match nearest(name, properties) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => "remove it, or move it where the CLI reads it".into(),
+                    },
+                ),
+                None => {}
+            }
+        }
+    }
+
+    /// The one type `schema` asks for, when `node` is not of it even as
+    /// the CLI coerces values (`coerceTypes: 'array'`: `'5'` is a number,
+    /// `'true'` a boolean, anything plain a string, a plain value a
+    /// one-item list).
+    fn wrong_type(&self, node: &Node, schema: &Json) -> Option<&'static str> {
+        let expected = match schema.get("type")?.as_str()? {
+            "object" => "object",
+            "array" => "array",
+            "string" => "string",
+            "number" => "number",
+            "integer" => "integer",
+            "boolean" => "boolean",
+            _ => return None,
+        };
+        let fits = match (&node.value, expected) {
+            (Value::Map(_), want) => want == "object",
+            (Value::Seq(_), want) => want == "array",
+            (Value::Scalar { .. }, "object") => false,
+            (Value::Scalar { .. }, "array" | "string") => true,
+            (Value::Scalar { text, kind, .. }, want) => {
+                let number = match kind {
+                    Kind::Number(n) => Some(*n),
+                    Kind::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+                    Kind::Null => Some(0.0),
+                    Kind::Str if !text.trim().is_empty() => text.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                match want {
+                    "number" => number.is_some() || !matches!(kind, Kind::Str),
+                    "integer" => number.map_or(!matches!(kind, Kind::Str), |n| n.fract() == 0.0),
+                    _ => match kind {
+                        Kind::Bool(_) | Kind::Null => true,
+                        Kind::Str => matches!(text.as_str(), "true" | "false"),
+                        Kind::Number(n) => *n == 0.0 || *n == 1.0,
+                        _ => true,
+                    },
+                }
+            }
+        };
+        (!fits).then_some(expected)
+    }
+
+    fn scalar(&mut self, node: &Node, text: &str, kind: &Kind, schema: &Json, path: &[String]) {
+        // A written number out of the schema's range.
+        if let Kind::Number(n) = kind {
+            let bound = |key: &str| schema.get(key).and_then(Json::as_f64);
+            let shown = |b: f64| node_number(b);
+            if let Some(min) = bound("minimum").filter(|min| n < min) {
+                return self.push(
+                    node.pos,
+                    UNSUPPORTED_VALUE,
+                    format!(
+                        "the Serverless CLI stops with `Configuration error at {}: must be >= {}`",
+                        named(path),
+                        shown(min)
+                    ),
+                    format!("write at least {}", shown(min)),
+                );
+            }
+            if let Some(max) = bound("maximum").filter(|max| n > max) {
+                return self.push(
+                    node.pos,
+                    UNSUPPORTED_VALUE,
+                    format!(
+                        "the Serverless CLI stops with `Configuration error at {}: must be <= {}`",
+                        named(path),
+                        shown(max)
+                    ),
+                    format!("write at most {}", shown(max)),
+                );
+            }
+        }
+        // A runtime is said better by `unsupported-runtime` (what to use
+        // instead).
+        if path.last().is_some_and(|key| key == "runtime") {
+            return;
+        }
+        let Some(values) = schema.get("enum").and_then(Json::as_array) else {
+            return;
+        };
+        let allowed: Vec<&str> = values.iter().filter_map(Json::as_str).collect();
+        // Only an enumeration of strings, against a written string: a
+        // number or a boolean the CLI may coerce.
+        if allowed.len() != values.len() || *kind != Kind::Str || allowed.contains(&text) {
+            return;
+        }
+        self.push(
+            node.pos,
+            UNSUPPORTED_VALUE,
+            format!(
+                "the Serverless CLI stops with `Configuration error at {}: must be equal to one of the allowed values [{}]` (`{text}`)",
+                named(path),
+                allowed.join(", ")
+            ),
+            match strsim_nearest(text, &allowed) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("write one of {}", allowed.join(", ")),
+            },
+        );
+    }
+
+    fn push(
+        &mut self,
+        pos: crate::app::yaml::Pos,
+        rule: &'static str,
+        message: String,
+        fix: String,
+    ) {
+        self.out
+            .push(Finding::new(self.file, pos, rule, message, fix));
+    }
+}
+
+/// A bound as JavaScript writes it (`128`, not `128.0`).
+fn node_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Whether `path` is an item of a function's `events`.
+fn is_event(path: &[String]) -> bool {
+    matches!(path, [functions, _, events, _] if functions == "functions" && events == "events")
+}
+
+fn nearest(name: &str, properties: Option<&serde_json::Map<String, Json>>) -> Option<String> {
+    let keys: Vec<&str> = properties?.keys().map(String::as_str).collect();
+    strsim_nearest(name, &keys).map(str::to_string)
+}
+
+/// The closest of `candidates` to `word`, if one is close.
+fn strsim_nearest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(text: &str) -> Vec<(String, usize)> {
+        let doc = crate::app::yaml::parse(text).unwrap();
+        check(Path::new("serverless.yml"), &doc)
+            .into_iter()
+            .map(|f| (f.rule.to_string(), f.line))
+            .collect()
+    }
+
+    #[test]
+    fn the_generated_schema_parses() {
+        assert!(schema().is_some_and(|s| s.get("properties").is_some()));
+    }
+
+    #[test]
+    fn unknown_keys_events_and_values_are_found_where_written() {
+        let text = "service: s\nprovider:\n  name: aws\n  architecture: arm\n  memorySzie: 512\nfunctions:\n  f:\n    handler: h.f\n    timout: 3\n    events:\n      - http:\n          path: /\n          method: get\n      - httpp: /x\n";
+        assert_eq!(
+            findings(text),
+            [
+                ("unsupported-value".to_string(), 4),
+                ("unrecognized-property".to_string(), 5),
+                ("unrecognized-property".to_string(), 9),
+                ("unsupported-event".to_string(), 14),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_only_the_cli_resolves_is_not_judged() {
+        let text = "service: s\nprovider:\n  name: aws\n  architecture: ${self:custom.arch}\n  stuff: ~\n  stackTags:\n    PROJECT: p\ncustom:\n  anything: goes\nfunctions: ${file(./functions.yml)}\nresources:\n  - ${file(./a.yml)}\n  - Resources:\n      Q:\n        Type: AWS::SQS::Queue\n";
+        assert!(findings(text).is_empty(), "{:?}", findings(text));
+    }
+}
