@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::app::stage::Stage;
 use crate::app::{App, Service};
+use crate::cfn::named::{self, Kind};
 use crate::cfn::refs::{self, Export, Reference, Scope, Unresolved};
 
 /// What one service references, resolved for the stage.
@@ -38,6 +39,11 @@ pub struct Catalogue<'a> {
     /// False when some `${file()}` under `resources:` could not be read: a
     /// name that looks missing may be defined there.
     pub all_read: bool,
+    /// The names resources are created under, by the service that creates
+    /// them (see `named`).
+    pub produced: BTreeMap<(Kind, String), &'a Service>,
+    /// Every service's uses of names that must exist when it deploys.
+    pub named: Vec<(&'a Service, Vec<named::Use>)>,
 }
 
 impl<'a> Catalogue<'a> {
@@ -58,6 +64,8 @@ impl<'a> Catalogue<'a> {
             external_exports: external(&app.manifest.external.exports, stage),
             references: Vec::new(),
             all_read: app.services.iter().all(|s| s.fragments_complete),
+            produced: BTreeMap::new(),
+            named: Vec::new(),
         };
         for service in &app.services {
             let generated = super::generated(service);
@@ -80,6 +88,10 @@ impl<'a> Catalogue<'a> {
                 catalogue.outputs.insert(stack.clone(), outputs);
                 catalogue.stacks.insert(stack, service);
             }
+            for name in named::produced(service, stage) {
+                catalogue.produced.entry(name).or_insert(service);
+            }
+            catalogue.named.push((service, named::uses(service, stage)));
             let (references, unresolved) = refs::references(service, &scope);
             catalogue.references.push(ServiceRefs {
                 service,

@@ -1,6 +1,7 @@
 //! The deploy order, inferred from the services' own files: an edge from a
-//! service to every service whose stack or export it references, plus the
-//! manifest's explicit `depends_on`. Names are compared after the stage is
+//! service to every service whose stack or export it references, or whose
+//! queue, stream, topic, bucket or layer it names where it must exist
+//! (`named`), plus the manifest's explicit `depends_on`. Names are compared after the stage is
 //! substituted.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,6 +166,33 @@ impl Graph {
                     at: format!("{}:{}", crate::sys::paths::display(&u.file), u.pos.line),
                     external: false,
                     why: None,
+                });
+            }
+        }
+        // A resource named by ARN or name that another service creates.
+        for (service, uses) in &catalogue.named {
+            for used in uses {
+                let Some(to) = catalogue.produced.get(&(used.kind, used.name.clone())) else {
+                    continue;
+                };
+                if to.key == service.key {
+                    continue;
+                }
+                edges.push(Edge {
+                    from: service.key.clone(),
+                    to: to.key.clone(),
+                    reason: format!(
+                        "{} `{}` by name ({})",
+                        used.kind.noun(),
+                        used.name,
+                        used.written
+                    ),
+                    at: format!(
+                        "{}:{}",
+                        crate::sys::paths::display(&used.file),
+                        used.pos.line
+                    ),
+                    read_at_package: used.read_at_package,
                 });
             }
         }

@@ -8,6 +8,7 @@ pub(crate) mod graph;
 pub(crate) mod iam_actions;
 pub(crate) mod intrinsic;
 pub mod monitoring;
+pub(crate) mod named;
 pub(crate) mod order;
 pub mod properties;
 pub(crate) mod property_rules;
@@ -33,6 +34,28 @@ pub const PSEUDO_PARAMETERS: &[&str] = &[
     "AWS::StackName",
     "AWS::URLSuffix",
 ];
+
+/// An ARN's service and resource part: `arn:aws:sqs:us-east-1:1234:jobs`
+/// is (`sqs`, `jobs`). Variables (`${aws:region}`, `${AWS::AccountId}`)
+/// may stand for the partition, region and account, each holding a `:` of
+/// its own; `None` for text that is not an ARN.
+pub fn split_arn(arn: &str) -> Option<(&str, &str)> {
+    let mut fields = Vec::with_capacity(5);
+    let mut rest = arn;
+    while fields.len() < 5 {
+        let bytes = rest.as_bytes();
+        let mut end = 0;
+        while end < bytes.len() && bytes[end] != b':' {
+            if rest[end..].starts_with("${") {
+                end += rest[end..].find('}')?;
+            }
+            end += 1;
+        }
+        fields.push(&rest[..end.min(rest.len())]);
+        rest = rest.get(end + 1..)?;
+    }
+    (fields[0] == "arn").then_some((fields[2], rest))
+}
 
 /// The GetAtt attributes of a resource type; `None` for a type CloudFormation
 /// does not have.

@@ -644,3 +644,53 @@ fn a_service_file_of_another_name_is_read_where_it_is_named() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// A queue an event reads and a layer a function runs with, named by ARN
+/// in another service, order that service after the one creating them; an
+/// IAM statement naming the same queue needs nothing to exist and orders
+/// nothing.
+#[test]
+fn a_resource_named_by_arn_orders_its_user_after_its_creator() {
+    let app = write_app(
+        "named-by-arn",
+        &[
+            (
+                "shared/serverless.yml",
+                "service: shared\nprovider:\n  name: aws\n  stage: ${opt:stage}\nlayers:\n  common:\n    name: common-${sls:stage}\n    path: layer\nresources:\n  Resources:\n    Jobs:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: jobs-${sls:stage}\n",
+            ),
+            (
+                "worker/serverless.yml",
+                "service: worker\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  layers:\n    - arn:aws:lambda:${aws:region}:${aws:accountId}:layer:common-${sls:stage}:latest\nfunctions:\n  work:\n    handler: h.work\n    events:\n      - sqs: arn:aws:sqs:${aws:region}:${aws:accountId}:jobs-${sls:stage}\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: sqs:SendMessage\n          Resource: arn:aws:sqs:${aws:region}:${aws:accountId}:jobs-${sls:stage}\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["api", "shared"], ["worker"]]),
+        "{plan}"
+    );
+    let reasons: Vec<&str> = plan["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("queue `jobs-dev` by name")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("layer `common-dev` by name")),
+        "{reasons:?}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}

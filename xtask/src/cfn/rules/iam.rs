@@ -71,26 +71,7 @@ impl Scoped {
 /// `${AWS::AccountId}`) may stand for the region and account; a variable
 /// or a name in the resource part makes it a scoped ARN.
 pub(super) fn every_resource(arn: &str) -> Option<&str> {
-    // The fields before the resource: `arn`, partition, service, region,
-    // account; a variable in them may hold a `:` of its own.
-    let mut fields = Vec::with_capacity(5);
-    let mut rest = arn;
-    while fields.len() < 5 {
-        let mut end = 0;
-        let bytes = rest.as_bytes();
-        while end < bytes.len() && bytes[end] != b':' {
-            if rest[end..].starts_with("${") {
-                end += rest[end..].find('}')?;
-            }
-            end += 1;
-        }
-        fields.push(&rest[..end.min(rest.len())]);
-        rest = rest.get(end + 1..)?;
-    }
-    if fields[0] != "arn" {
-        return None;
-    }
-    let service = fields[2];
+    let (service, rest) = crate::cfn::split_arn(arn)?;
     let wildcard = match service {
         "s3" => matches!(rest, "*" | "*/*"),
         _ => {

@@ -1,0 +1,271 @@
+//! Order from names: a service that names, by ARN or by name, a resource
+//! another service of the app creates under that name, where CloudFormation
+//! or the CLI needs it to exist: a queue or a stream an event reads, a
+//! topic an event subscribes to, an `existing` bucket an event watches, a
+//! layer a function runs with. Written as `arn:aws:sqs:${aws:region}:
+//! ${aws:accountId}:jobs-${sls:stage}`, such a use has no `${cf:}` and no
+//! `Fn::ImportValue` to order it, yet the consumer fails if it deploys
+//! first. IAM statements name ARNs too, but a policy needs nothing to
+//! exist: they order nothing.
+
+use std::path::PathBuf;
+
+use crate::app::stage::Stage;
+use crate::app::vars;
+use crate::app::yaml::{Node, Pos};
+use crate::app::Service;
+
+/// What a name names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Queue,
+    Topic,
+    Table,
+    Stream,
+    Bucket,
+    Layer,
+}
+
+impl Kind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Queue => "queue",
+            Kind::Topic => "topic",
+            Kind::Table => "table",
+            Kind::Stream => "stream",
+            Kind::Bucket => "bucket",
+            Kind::Layer => "layer",
+        }
+    }
+}
+
+/// One use of a name in a service's file.
+#[derive(Debug, Clone)]
+pub struct Use {
+    pub kind: Kind,
+    pub name: String,
+    pub written: String,
+    pub file: PathBuf,
+    pub pos: Pos,
+    /// Read while the service packages (a layer, which a plugin may look
+    /// up by name), not only when its stack deploys.
+    pub read_at_package: bool,
+}
+
+/// The names `service` creates resources under in `stage`: its
+/// resources' name properties and its framework layers (a layer is
+/// named `name`, else its key).
+pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
+    let ctx = service.vars(stage);
+    let resolve = |node: &Node| vars::evaluate(node.as_str()?, &ctx).known();
+    let mut out = Vec::new();
+    for (_, _, resource) in service.entries("Resources") {
+        let kind = match resource.get("Type").and_then(Node::as_str) {
+            Some("AWS::SQS::Queue") => (Kind::Queue, "QueueName"),
+            Some("AWS::SNS::Topic") => (Kind::Topic, "TopicName"),
+            Some("AWS::DynamoDB::Table" | "AWS::DynamoDB::GlobalTable") => {
+                (Kind::Table, "TableName")
+            }
+            Some("AWS::Kinesis::Stream") => (Kind::Stream, "Name"),
+            Some("AWS::S3::Bucket") => (Kind::Bucket, "BucketName"),
+            Some("AWS::Lambda::LayerVersion") => (Kind::Layer, "LayerName"),
+            _ => continue,
+        };
+        if let Some(name) = resource
+            .path(&["Properties", kind.1])
+            .filter(|n| n.tag.is_none())
+            .and_then(resolve)
+        {
+            out.push((kind.0, name));
+        }
+    }
+    for (key, layer) in service
+        .doc
+        .get("layers")
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+    {
+        let name = match layer.get("name") {
+            Some(name) => resolve(name),
+            None => key.as_str().map(str::to_string),
+        };
+        out.extend(name.map(|n| (Kind::Layer, n)));
+    }
+    out
+}
+
+/// Every use in `service` of a name that must exist when it deploys.
+pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
+    let ctx = service.vars(stage);
+    let mut out = Vec::new();
+    let file = service.file.clone();
+    let mut add = |node: &Node, from_arn: bool, read_at_package: bool| {
+        let Some(text) = text_of(node) else { return };
+        let found = if from_arn {
+            named_by_arn(text, &ctx)
+        } else {
+            known(text, &ctx).map(|name| (Kind::Bucket, name))
+        };
+        if let Some((kind, name)) = found {
+            out.push(Use {
+                kind,
+                name,
+                written: text.to_string(),
+                file: file.clone(),
+                pos: node.pos,
+                read_at_package,
+            });
+        }
+    };
+    let layer_lists = std::iter::once(service.doc.path(&["provider", "layers"]))
+        .chain(functions(service).map(|function| function.get("layers")));
+    for layers in layer_lists.flatten() {
+        for layer in layers.as_seq().unwrap_or_default() {
+            add(layer, true, true);
+        }
+    }
+    for function in functions(service) {
+        for event in function
+            .get("events")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            for source in ["sqs", "stream", "sns"] {
+                if let Some(value) = event.get(source) {
+                    add(value.get("arn").unwrap_or(value), true, false);
+                }
+            }
+            if let Some(s3) = event.get("s3") {
+                let existing = s3
+                    .get("existing")
+                    .and_then(Node::as_str)
+                    .is_some_and(|v| v == "true");
+                if let (true, Some(bucket)) = (existing, s3.get("bucket")) {
+                    add(bucket, false, false);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn functions(service: &Service) -> impl Iterator<Item = &Node> {
+    service
+        .doc
+        .get("functions")
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+        .iter()
+        .map(|(_, function)| function)
+}
+
+/// The text of a plain string or of an `Fn::Sub` (whose `${AWS::...}`
+/// stand in the fields before the resource part): other functions
+/// (`!GetAtt`, `!ImportValue`) are ordered elsewhere.
+fn text_of(node: &Node) -> Option<&str> {
+    match node.tag.as_deref() {
+        None | Some("Sub") => node.as_str(),
+        Some(_) => None,
+    }
+    .or_else(|| {
+        let sub = node.get("Fn::Sub")?;
+        sub.as_str().or_else(|| sub.as_seq()?.first()?.as_str())
+    })
+}
+
+/// `text` with its variables resolved, when nothing is left for the
+/// deploy to fill.
+fn known(text: &str, ctx: &vars::Context) -> Option<String> {
+    vars::evaluate(text, ctx)
+        .known()
+        .filter(|name| !name.contains("${") && !name.is_empty())
+}
+
+/// What an ARN names: `arn:aws:sqs:R:A:jobs-dev` is the queue `jobs-dev`,
+/// `...:table/orders/stream/...` the table `orders`, `...:layer:common:3`
+/// the layer `common`.
+fn named_by_arn(text: &str, ctx: &vars::Context) -> Option<(Kind, String)> {
+    let (service, resource) = crate::cfn::split_arn(text)?;
+    let resource = known(resource, ctx)?;
+    let (kind, name) = match service {
+        "sqs" => (Kind::Queue, resource.as_str()),
+        "sns" => (Kind::Topic, resource.split(':').next()?),
+        "dynamodb" => (
+            Kind::Table,
+            resource.strip_prefix("table/")?.split('/').next()?,
+        ),
+        "kinesis" => (
+            Kind::Stream,
+            resource.strip_prefix("stream/")?.split('/').next()?,
+        ),
+        "lambda" => (
+            Kind::Layer,
+            resource.strip_prefix("layer:")?.split(':').next()?,
+        ),
+        _ => return None,
+    };
+    (!name.is_empty()).then(|| (kind, name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(text: &str) -> Service {
+        Service::new(
+            "svc".into(),
+            "svc".into(),
+            "svc/serverless.yml".into(),
+            text.into(),
+            crate::app::yaml::parse(text).unwrap(),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn arns_and_existing_buckets_name_what_must_exist() {
+        let svc = service(
+            r#"service: c
+provider:
+  name: aws
+  layers:
+    - arn:aws:lambda:${aws:region}:${aws:accountId}:layer:common-${sls:stage}:latest
+functions:
+  f:
+    handler: h.f
+    events:
+      - sqs: arn:aws:sqs:${aws:region}:${aws:accountId}:jobs-${sls:stage}
+      - stream:
+          type: dynamodb
+          arn: !Sub 'arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/orders-${sls:stage}/stream/2024'
+      - s3:
+          bucket: uploads-${sls:stage}
+          existing: true
+      - s3: own-${sls:stage}
+      - sqs:
+          arn: !GetAtt Local.Arn
+  g:
+    handler: h.g
+    iamRoleStatements:
+      - Effect: Allow
+        Action: sqs:SendMessage
+        Resource: arn:aws:sqs:*:*:other-${sls:stage}
+"#,
+        );
+        let policy = crate::app::stage::Policy::default_policy();
+        let stage = Stage::parse("dev", &policy).unwrap();
+        let found: Vec<(Kind, String)> = uses(&svc, &stage)
+            .into_iter()
+            .map(|u| (u.kind, u.name))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Kind::Layer, "common-dev".to_string()),
+                (Kind::Queue, "jobs-dev".to_string()),
+                (Kind::Table, "orders-dev".to_string()),
+                (Kind::Bucket, "uploads-dev".to_string()),
+            ]
+        );
+    }
+}
