@@ -417,3 +417,24 @@ fn only_an_alarm_with_an_action_watches_a_function() {
         "{messages:?}"
     );
 }
+
+/// A name built from the stack's own id or name is a name per stage, as
+/// each stage is its own stack; a literal beside it is not.
+#[test]
+fn a_name_from_the_stack_id_carries_the_stage() {
+    let dir = crate::support::scratch_app(
+        "stack-id-name",
+        &[(
+            "svc/serverless.yml",
+            "service: files\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: !Join ['-', [files, !Select [0, !Split ['-', !Select [2, !Split ['/', !Ref 'AWS::StackId']]]]]]\n    Subbed:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: !Sub 'jobs-${AWS::StackId}'\n    Fixed:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: fixed-jobs\n",
+        )],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit(&app)
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(found, [("unscoped-name", 18)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

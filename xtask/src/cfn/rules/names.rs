@@ -535,7 +535,8 @@ impl Scoper<'_> {
         match intrinsic::decode(node).map(|c| (c.function, c.arg.as_str())) {
             Some((Function::Ref, Some(target))) => {
                 return match target {
-                    "AWS::StackName" => Scope::Scoped,
+                    // Each stage is its own stack: its name and id differ.
+                    "AWS::StackName" | "AWS::StackId" => Scope::Scoped,
                     t if t.starts_with("AWS::") => Scope::Unscoped,
                     _ => Scope::Unknown,
                 };
@@ -573,8 +574,9 @@ impl Scoper<'_> {
     }
 
     fn text(&mut self, text: &str, depth: usize) -> Scope {
-        // `${AWS::StackName}` in an `Fn::Sub` string carries the stage.
-        if text.contains("${AWS::StackName}") {
+        // `${AWS::StackName}` (or the stack's id) in an `Fn::Sub` string
+        // carries the stage.
+        if text.contains("${AWS::StackName}") || text.contains("${AWS::StackId}") {
             return Scope::Scoped;
         }
         let mut scope = Scope::Unscoped;
