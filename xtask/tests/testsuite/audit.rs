@@ -438,3 +438,33 @@ fn a_name_from_the_stack_id_carries_the_stage() {
     assert_eq!(found, [("unscoped-name", 18)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Names AWS keeps unique in an account and region, written where the
+/// framework or a resource creates them: a function's `name`, the bucket an
+/// `s3` event creates (not an `existing` one), a state machine's and an
+/// alarm's names. Without the stage, two stages fight over them.
+#[test]
+fn names_the_framework_creates_carry_the_stage() {
+    let dir = crate::support::scratch_app(
+        "framework-names",
+        &[(
+            "svc/serverless.yml",
+            "service: media\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  resize:\n    handler: h.resize\n    name: media-resize\n    events:\n      - s3: media-uploads\n      - s3:\n          bucket: media-originals-${sls:stage}\n      - s3:\n          bucket: shared-inbox\n          existing: true\n  crop:\n    handler: h.crop\n    name: media-crop-${sls:stage}\nresources:\n  Resources:\n    Flow:\n      Type: AWS::StepFunctions::StateMachine\n      Properties:\n        StateMachineName: media-flow\n        DefinitionString: '{}'\n        RoleArn: arn:aws:iam::123456789012:role/x\n",
+        )],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit(&app)
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("unscoped-name", 8),
+            ("unscoped-name", 10),
+            ("unscoped-name", 24)
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

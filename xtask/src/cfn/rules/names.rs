@@ -44,6 +44,20 @@ pub const SCOPED_PROPERTIES: &[(&str, &str)] = &[
     ("AWS::SecretsManager::Secret", "Name"),
     ("AWS::SSM::Parameter", "Name"),
     ("AWS::Events::EventBus", "Name"),
+    // Unique in the account and region (an event rule in its bus, a
+    // web ACL in its scope): a second stage's stack fails to create it.
+    ("AWS::Events::Rule", "Name"),
+    ("AWS::StepFunctions::StateMachine", "StateMachineName"),
+    ("AWS::Pipes::Pipe", "Name"),
+    ("AWS::Scheduler::Schedule", "Name"),
+    ("AWS::WAFv2::WebACL", "Name"),
+    ("AWS::WAFv2::IPSet", "Name"),
+    ("AWS::WAFv2::RuleGroup", "Name"),
+    ("AWS::ECR::Repository", "RepositoryName"),
+    ("AWS::KinesisFirehose::DeliveryStream", "DeliveryStreamName"),
+    ("AWS::CloudWatch::Alarm", "AlarmName"),
+    ("AWS::CloudWatch::Dashboard", "DashboardName"),
+    ("AWS::Lambda::LayerVersion", "LayerName"),
 ];
 
 /// Two declared stages that deploy to one account and region (the same
@@ -404,11 +418,39 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> {
     if let Some(functions) = at(&["functions"]).and_then(Node::as_map) {
         for (fn_key, function) in functions {
             let fn_name = fn_key.as_str().unwrap_or("?");
+            // A Lambda function's name is unique in the account and region
+            // (the framework's own, `<service>-<stage>-<key>`, carries the
+            // stage).
             add(
                 function.get("name"),
                 &format!("the name of function `{fn_name}`"),
-                false,
+                true,
             );
+            // An `s3` event without `existing: true` creates its bucket,
+            // under that name, unique in all of AWS.
+            for event in function
+                .get("events")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
+                let Some(s3) = event.get("s3") else { continue };
+                let existing = s3
+                    .get("existing")
+                    .and_then(Node::as_str)
+                    .is_some_and(|v| v == "true");
+                if !existing {
+                    let bucket = if s3.as_str().is_some() {
+                        Some(s3)
+                    } else {
+                        s3.get("bucket")
+                    };
+                    add(
+                        bucket,
+                        &format!("the bucket the `s3` event of function `{fn_name}` creates"),
+                        true,
+                    );
+                }
+            }
             if let Some(env) = function.get("environment").and_then(Node::as_map) {
                 for (key, value) in env {
                     add(
