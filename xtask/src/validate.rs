@@ -73,6 +73,9 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
         report.errors.extend(more.errors);
         report = report.finish();
     }
+    // A `frameworkVersion` the pinned CLI cannot honour stops it first.
+    report.findings.extend(crate::run::pin::refusals(&app));
+    report = report.finish();
     report.print(args.out.format, "validate")?;
     Ok(report.exit_code())
 }

@@ -60,6 +60,35 @@ pub fn check(service: &Service, cli_version: Option<&Version>) -> Result<Pin> {
     )
 }
 
+/// The services whose `frameworkVersion` the pinned CLI cannot honour,
+/// each a finding at the pin: the CLI stops on them.
+pub fn refusals(app: &crate::app::App) -> Vec<crate::app::diag::Finding> {
+    let cli = crate::sys::tools::pinned_cli_version();
+    let mut out = Vec::new();
+    for service in &app.services {
+        let Err(why) = check(service, cli.as_ref()) else {
+            continue;
+        };
+        let Some(node) = service.doc.get("frameworkVersion") else {
+            continue;
+        };
+        let prefix = format!("{}: ", service.display_file());
+        let why = why.to_string();
+        let why = why.strip_prefix(&prefix).unwrap_or(&why);
+        out.push(crate::app::diag::Finding::new(
+            &service.file,
+            node.pos,
+            FRAMEWORK_VERSION,
+            format!("the Serverless CLI stops before it reads anything else: {why}"),
+            "pin a range the CLI satisfies (`frameworkVersion: '3'`) once the service runs on v3",
+        ));
+    }
+    out
+}
+
+/// The rule of [`refusals`].
+pub const FRAMEWORK_VERSION: &str = "framework-version";
+
 /// Whether some release of `major` satisfies the range (every v3 release
 /// had a minor below 120).
 fn admits_major(req: &VersionReq, major: u64) -> bool {

@@ -133,6 +133,15 @@ const ZIZMOR: Pin = Pin {
     },
 };
 
+/// The version of the pinned CLI, known without installing it; `None`
+/// when `SERVERLESS_BIN` names another CLI, which decides for itself.
+pub fn pinned_cli_version() -> Option<semver::Version> {
+    if std::env::var_os("SERVERLESS_BIN").is_some_and(|b| !b.is_empty()) {
+        return None;
+    }
+    semver::Version::parse(SERVERLESS_PIN.split_whitespace().nth(1)?).ok()
+}
+
 /// The Serverless CLI to run: `SERVERLESS_BIN` when set (a team on another
 /// CLI), else the pinned one, installed when `install` is true.
 pub fn serverless(install: bool) -> Result<PathBuf> {

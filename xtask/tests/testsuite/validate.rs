@@ -886,3 +886,45 @@ fn the_schema_says_what_the_cli_says() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A `frameworkVersion` the pinned CLI cannot honour stops it before it
+/// reads anything else: validate says so at the pin. A v3 pin the tool
+/// honours (from a copy without it) is no finding.
+#[test]
+fn a_pin_the_cli_cannot_honour_is_a_finding() {
+    for (pin, expected) in [
+        ("'2'", Some(2)),
+        ("'>=1.0.0 <3'", Some(2)),
+        ("'3'", None),
+        ("'^4'", None),
+    ] {
+        let text = format!("service: pinned\nframeworkVersion: {pin}\nprovider:\n  name: aws\n");
+        let dir = support::scratch_app(
+            &format!(
+                "pin-{}",
+                pin.len() * 7 + pin.bytes().map(usize::from).sum::<usize>()
+            ),
+            &[("svc/serverless.yml", text.as_str())],
+        );
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["validate", "dev", "--format", "json", "--app", &arg(&dir)])
+            .env_remove("SERVERLESS_BIN")
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        let lines: Vec<u64> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "framework-version")
+            .filter_map(|f| f["line"].as_u64())
+            .collect();
+        assert_eq!(
+            lines,
+            expected.into_iter().collect::<Vec<u64>>(),
+            "{pin}: {report}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
