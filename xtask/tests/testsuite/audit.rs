@@ -468,3 +468,24 @@ fn names_the_framework_creates_carry_the_stage() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CloudWatch Logs actions take log-group ARNs: on `*` they reach every
+/// log group of the account, other apps' logs included.
+#[test]
+fn log_actions_on_every_log_group_are_a_grant_too_wide() {
+    let dir = crate::support::scratch_app(
+        "logs-everywhere",
+        &[(
+            "svc/serverless.yml",
+            "service: reader\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - logs:GetLogEvents\n          Resource: '*'\n",
+        )],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(found, [("iam-wildcard", 11)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

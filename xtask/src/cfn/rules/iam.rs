@@ -33,6 +33,7 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "user pools",
         "user pool",
     ),
+    Scoped::new("logs", "AWS::Logs::LogGroup", "log groups", "log group"),
     Scoped::new(
         "events",
         "AWS::Events::Rule",
