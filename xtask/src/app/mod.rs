@@ -12,6 +12,7 @@ pub mod template;
 pub mod vars;
 pub mod yaml;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::app::manifest::{Declared, Manifest, ServiceDecl};
@@ -664,5 +665,24 @@ pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
         }
     }
     found.sort_by(|a, b| a.1.cmp(&b.1));
+    // Folders of one name in two places (`api/users`, `data/users`) are
+    // keyed by their path from the app folder instead: `api-users`.
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, _) in &found {
+        *count.entry(key.clone()).or_default() += 1;
+    }
+    for (key, dir) in &mut found {
+        if count.get(key.as_str()).is_some_and(|n| *n > 1) {
+            if let Ok(rel) = dir.strip_prefix(root) {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .collect();
+                if !parts.is_empty() {
+                    *key = parts.join("-");
+                }
+            }
+        }
+    }
     found
 }

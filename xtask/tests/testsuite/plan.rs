@@ -694,3 +694,33 @@ fn a_resource_named_by_arn_orders_its_user_after_its_creator() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// Two service folders of one name in different places are two services,
+/// keyed by their paths, not an app refused for a clash of keys.
+#[test]
+fn folders_of_one_name_are_keyed_by_their_paths() {
+    let app = write_app(
+        "same-folder-names",
+        &[
+            (
+                "api/users/serverless.yml",
+                "service: users-api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n",
+            ),
+            (
+                "data/users/serverless.yml",
+                "service: users-data\nprovider:\n  name: aws\n  stage: ${opt:stage}\n",
+            ),
+            (
+                "billing/serverless.yml",
+                "service: billing\nprovider:\n  name: aws\n  stage: ${opt:stage}\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["api-users", "billing", "data-users"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
