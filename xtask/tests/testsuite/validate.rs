@@ -775,7 +775,7 @@ resources:
     Q:
       Type: AWS::SQS::Queue
 ",
-    "service: corpus-b
+    "service: corpus_b
 configValidationMode: error
 useDotenv: true
 provider:
@@ -832,6 +832,8 @@ functions:
           conditions:
             path: /x
           condtions: {}
+  with.dot:
+    handler: app.handler
   image:
     image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/repo@sha256:0123456789012345678901234567890123456789012345678901234567890123
     architecture: x86_64

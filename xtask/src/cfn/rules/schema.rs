@@ -247,6 +247,19 @@ impl<'a> Walk<'a> {
                     self.node(value, child, path);
                     path.pop();
                 }
+                // A function's key outside its pattern, in the CLI's words.
+                None if additional == Some(&Json::Bool(false))
+                    && matches!(path.as_slice(), [f] if f == "functions") =>
+                {
+                    self.push(
+                        key.pos,
+                        UNRECOGNIZED_PROPERTY,
+                        format!(
+                            "the Serverless CLI stops with `Configuration error at 'functions': name '{name}' must be alphanumeric`"
+                        ),
+                        "name the function with letters, digits, `-` and `_` only".into(),
+                    )
+                }
                 None if additional == Some(&Json::Bool(false)) => self.push(
                     key.pos,
                     UNRECOGNIZED_PROPERTY,
@@ -334,6 +347,22 @@ impl<'a> Walk<'a> {
                     ),
                     format!("write at most {}", shown(max)),
                 );
+            }
+        }
+        // A written string the schema's pattern does not match.
+        if let (Kind::Str, Some(pattern)) = (kind, schema.get("pattern").and_then(Json::as_str)) {
+            if let Ok(re) = regex::Regex::new(pattern) {
+                if !re.is_match(text) {
+                    return self.push(
+                        node.pos,
+                        UNSUPPORTED_VALUE,
+                        format!(
+                            "the Serverless CLI stops with `Configuration error at {}: must match pattern \"{pattern}\"` (`{text}`)",
+                            named(path)
+                        ),
+                        format!("write a value that matches `{pattern}`"),
+                    );
+                }
             }
         }
         // A runtime is said better by `unsupported-runtime` (what to use
