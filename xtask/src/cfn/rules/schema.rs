@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_events_and_values_are_found_where_written() {
-        let text = "service: s\nprovider:\n  name: aws\n  architecture: arm\n  memorySzie: 512\nfunctions:\n  f:\n    handler: h.f\n    timout: 3\n    events:\n      - http:\n          path: /\n          method: get\n      - httpp: /x\n";
+        let text = "service: svc\nprovider:\n  name: aws\n  architecture: arm\n  memorySzie: 512\nfunctions:\n  f:\n    handler: h.f\n    timout: 3\n    events:\n      - http:\n          path: /\n          method: get\n      - httpp: /x\n";
         assert_eq!(
             findings(text),
             [
@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn what_only_the_cli_resolves_is_not_judged() {
-        let text = "service: s\nprovider:\n  name: aws\n  architecture: ${self:custom.arch}\n  stuff: ~\n  stackTags:\n    PROJECT: p\ncustom:\n  anything: goes\nfunctions: ${file(./functions.yml)}\nresources:\n  - ${file(./a.yml)}\n  - Resources:\n      Q:\n        Type: AWS::SQS::Queue\n";
+        let text = "service: svc\nprovider:\n  name: aws\n  architecture: ${self:custom.arch}\n  stuff: ~\n  stackTags:\n    PROJECT: p\ncustom:\n  anything: goes\nfunctions: ${file(./functions.yml)}\nresources:\n  - ${file(./a.yml)}\n  - Resources:\n      Q:\n        Type: AWS::SQS::Queue\n";
         assert!(findings(text).is_empty(), "{:?}", findings(text));
     }
 }
