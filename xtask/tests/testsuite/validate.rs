@@ -930,3 +930,68 @@ fn a_pin_the_cli_cannot_honour_is_a_finding() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Sections a service includes whole from other files are what the CLI
+/// validates too: validate says the same of them, at their own files.
+#[test]
+fn sections_included_whole_are_judged_as_the_cli_judges_them() {
+    let cli = xtask::sys::tools::serverless(true).unwrap();
+    let dir = support::scratch_app(
+        "schema-includes",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: included\nprovider: ${file(./provider.yml)}\nfunctions:\n  - ${file(./functions.yml)}\n  - other:\n      handler: h.other\ncustom: ${file(./custom.yml):custom}\n",
+            ),
+            (
+                "svc/provider.yml",
+                "name: aws\nruntime: nodejs14.x\nmemorySzie: 512\n",
+            ),
+            (
+                "svc/functions.yml",
+                "first:\n  handler: h.first\n  timout: 3\n",
+            ),
+            ("svc/custom.yml", "custom:\n  anything: goes\n"),
+        ],
+    );
+    let output = Command::new(&cli)
+        .args(["print", "--stage", "dev", "--region", "us-east-1"])
+        .current_dir(dir.join("svc"))
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    let mut theirs: Vec<String> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("at "))
+        .map(str::to_string)
+        .collect();
+    theirs.sort();
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let mut ours: Vec<(String, String)> = report
+        .findings
+        .iter()
+        .filter_map(|f| {
+            let said = f.message.split("`Configuration error ").nth(1)?;
+            let file = f.file.file_name()?.to_string_lossy().to_string();
+            Some((said.split('`').next()?.to_string(), file))
+        })
+        .collect();
+    ours.sort();
+    assert_eq!(theirs.len(), 3, "{printed}");
+    assert_eq!(
+        ours.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+        theirs
+    );
+    let files: Vec<&str> = ours.iter().map(|(_, f)| f.as_str()).collect();
+    assert_eq!(
+        files,
+        ["functions.yml", "provider.yml", "provider.yml"],
+        "{ours:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

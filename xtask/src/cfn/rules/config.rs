@@ -9,10 +9,12 @@
 //! item with a key beside the event's (`- sns:` then `arn:` at the same
 //! indentation), which the schema reads as no event it knows.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::app::diag::Finding;
-use crate::app::yaml::Node;
+use crate::app::stage::Stage;
+use crate::app::vars::{self, Source};
+use crate::app::yaml::{Node, Value};
 use crate::app::Service;
 
 pub const UNRECOGNIZED_PROPERTY: &str = "unrecognized-property";
@@ -32,7 +34,12 @@ enum Mode {
 
 /// The CLI's configuration refusals of one service: errors in `out`, or,
 /// where the service asks the CLI only to warn, in `warnings`.
-pub(super) fn refusals(service: &Service, out: &mut Vec<Finding>, warnings: &mut Vec<Finding>) {
+pub(super) fn refusals(
+    service: &Service,
+    stage: &Stage,
+    out: &mut Vec<Finding>,
+    warnings: &mut Vec<Finding>,
+) {
     let doc = &service.doc;
     let mode = match doc.get("configValidationMode").and_then(Node::as_str) {
         Some("warn") => Mode::Warn,
@@ -87,14 +94,19 @@ pub(super) fn refusals(service: &Service, out: &mut Vec<Finding>, warnings: &mut
             event_item(file, event, &format!("{at}.events.{i}"), &mut found);
         }
     }
-    // The whole schema, where the rules above have not said it better.
+    // The whole schema, where the rules above have not said it better:
+    // the service's file, then each section it includes whole.
     let plugins = doc.get("plugins").is_some();
     // What the CLI would say, as the findings quote it.
     let said = |f: &Finding| {
         let quoted = f.message.split("`Configuration error ").nth(1)?;
         quoted.split('`').next().map(str::to_string)
     };
-    for finding in super::schema::check(file, doc) {
+    let mut schema_findings = super::schema::check(file, doc);
+    for (included, node, at) in whole_includes(service, stage) {
+        schema_findings.extend(super::schema::check_section(&included, &node, &at));
+    }
+    for finding in schema_findings {
         if found
             .iter()
             .any(|f| (f.line == finding.line && f.col == finding.col) || said(f) == said(&finding))
@@ -123,6 +135,60 @@ pub(super) fn refusals(service: &Service, out: &mut Vec<Finding>, warnings: &mut
         })),
         _ => out.extend(found),
     }
+}
+
+/// The sections the service's file includes whole from other files
+/// (`provider: ${file(./provider.yml)}`, `custom: ${file(./x.yml):custom}`,
+/// an item `- ${file(./fns.yml)}` of a `functions` or `resources` list):
+/// each file, what it gives, and the place it stands in. A path only the
+/// deploy knows, or a file that is not there, is left to other rules.
+fn whole_includes(service: &Service, stage: &Stage) -> Vec<(PathBuf, Node, Vec<String>)> {
+    let ctx = service.vars(stage);
+    let mut out = Vec::new();
+    let mut visit = |node: &Node, at: Vec<String>| {
+        let Some(text) = node.as_str() else { return };
+        let vars = vars::find_all(text);
+        let [var] = vars.as_slice() else { return };
+        if var.source != Source::File
+            || var.start != 0
+            || var.end != text.len()
+            || var.fallback.is_some()
+        {
+            return;
+        }
+        let Some(path) = var.arg.as_deref().and_then(|a| vars::resolve(a, &ctx)) else {
+            return;
+        };
+        let file = crate::sys::paths::normalize(&service.dir.join(&path));
+        let Ok((_, doc)) = crate::app::yaml::parse_file(&file) else {
+            return;
+        };
+        let keys: Vec<&str> = var.address.split('.').filter(|k| !k.is_empty()).collect();
+        if let Some(section) = doc.path(&keys) {
+            out.push((file, section.clone(), at));
+        }
+    };
+    for (key, value) in service.doc.as_map().unwrap_or_default() {
+        let Some(key) = key.as_str() else { continue };
+        let at = vec![key.to_string()];
+        match &value.value {
+            // The CLI merges a list of functions or resources first.
+            Value::Seq(items) if matches!(key, "functions" | "resources") => {
+                for item in items {
+                    visit(item, at.clone());
+                }
+            }
+            Value::Map(entries) => {
+                for (child, child_value) in entries {
+                    if let Some(child) = child.as_str() {
+                        visit(child_value, vec![key.to_string(), child.to_string()]);
+                    }
+                }
+            }
+            _ => visit(value, at),
+        }
+    }
+    out
 }
 
 /// Removed properties of a top-level section.

@@ -137,7 +137,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     let mut unset = Vec::new();
     let out = &mut report.findings;
     for service in &app.services {
-        config::refusals(service, out, &mut report.notes);
+        config::refusals(service, stage, out, &mut report.notes);
         let ids = resources::LogicalIds::of(service);
         resources::types(&ids, out);
         references::check(service, &ids, out);

@@ -42,8 +42,31 @@ pub(super) fn check(file: &Path, doc: &Node) -> Vec<Finding> {
         root,
         file,
         out: Vec::new(),
+        runtimes: false,
     };
     walk.node(doc, root, &mut Vec::new());
+    walk.out
+}
+
+/// The schema's findings for a section the service includes whole from
+/// another file (`provider: ${file(./provider.yml)}`, an item of a
+/// `functions` list): `node`, of `file`, judged as the place `at` of the
+/// configuration, runtimes included (the runtime rule reads the service's
+/// own file only).
+pub(super) fn check_section(file: &Path, node: &Node, at: &[String]) -> Vec<Finding> {
+    let Some(root) = schema() else {
+        return Vec::new();
+    };
+    let mut walk = Walk {
+        root,
+        file,
+        out: Vec::new(),
+        runtimes: true,
+    };
+    let Some(schema) = walk.descend(root, at) else {
+        return Vec::new();
+    };
+    walk.node(node, schema, &mut at.to_vec());
     walk.out
 }
 
@@ -51,6 +74,9 @@ struct Walk<'a> {
     root: &'a Json,
     file: &'a Path,
     out: Vec<Finding>,
+    /// Whether runtimes are judged here (in an included section) or left
+    /// to `unsupported-runtime`.
+    runtimes: bool,
 }
 
 /// The CLI's name of a place: `functions.hello.events.0`, or `root`.
@@ -63,6 +89,31 @@ fn named(path: &[String]) -> String {
 }
 
 impl<'a> Walk<'a> {
+    /// The schema of the place `at`, through objects only; `None` where
+    /// branches or no schema stand in the way.
+    fn descend(&self, mut schema: &'a Json, at: &[String]) -> Option<&'a Json> {
+        for key in at {
+            schema = self.resolve(schema);
+            if schema.get("anyOf").is_some() || schema.get("oneOf").is_some() {
+                return None;
+            }
+            let patterned = || {
+                schema
+                    .get("patternProperties")?
+                    .as_object()?
+                    .iter()
+                    .find(|(re, _)| regex::Regex::new(re).is_ok_and(|re| re.is_match(key)))
+                    .map(|(_, s)| s)
+            };
+            schema = schema
+                .get("properties")
+                .and_then(|p| p.get(key))
+                .or_else(patterned)
+                .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))?;
+        }
+        Some(self.resolve(schema))
+    }
+
     /// `schema` with its `$ref`s followed.
     fn resolve(&self, mut schema: &'a Json) -> &'a Json {
         for _ in 0..16 {
@@ -367,7 +418,7 @@ impl<'a> Walk<'a> {
         }
         // A runtime is said better by `unsupported-runtime` (what to use
         // instead).
-        if path.last().is_some_and(|key| key == "runtime") {
+        if !self.runtimes && path.last().is_some_and(|key| key == "runtime") {
             return;
         }
         let Some(values) = schema.get("enum").and_then(Json::as_array) else {
