@@ -51,11 +51,31 @@ pub fn offline(
     // One catalogue of the stage's names serves the checks and the order.
     let catalogue = Catalogue::build(app, stage);
     let report = rules::validate_in(&catalogue);
-    if !report.findings.is_empty() {
+    let (conditional, certain): (Vec<_>, Vec<_>) = report
+        .findings
+        .iter()
+        .cloned()
+        .partition(|f| rules::provisioning::MAY_NOT_HOLD.contains(&f.rule));
+    if !certain.is_empty() {
+        let certain = Report {
+            findings: certain,
+            ..Report::default()
+        };
         refuse!(
             "{}fix the findings above; CloudFormation would reject them",
-            report.render_text("validate")
+            certain.render_text("validate")
         );
+    }
+    if !conditional.is_empty() {
+        let text = Report {
+            findings: conditional,
+            ..Report::default()
+        }
+        .render_text("validate");
+        if !allow_findings {
+            refuse!("{text}fix the findings above; if the stage's resources predate what they say, pass --allow-findings");
+        }
+        out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
     }
     // The CLI runs here, with this environment: an unset variable would
     // stop its service half-way through the run.

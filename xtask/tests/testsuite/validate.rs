@@ -995,3 +995,48 @@ fn sections_included_whole_are_judged_as_the_cli_judges_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What may not hold for a stage made long ago (a bucket from before S3's
+/// 2023 defaults) stops a deploy before anything runs unless
+/// `--allow-findings` says the stage predates it; what is certain stops it
+/// either way.
+#[test]
+fn a_finding_that_may_not_hold_yields_to_allow_findings() {
+    let state = xtask::sys::paths::scratch_dir().join(format!("allow-{}", std::process::id()));
+    let deploy = |app: &str, allow: bool| {
+        let mut args = vec!["deploy", "dev", "--app"];
+        let dir = arg(&fixture(app));
+        args.push(&dir);
+        if allow {
+            args.push("--allow-findings");
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(&args)
+            .env("XTASK_STATE_DIR", &state)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("XTASK_APP");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let output = cmd.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).to_string()
+                + &String::from_utf8_lossy(&output.stdout),
+        )
+    };
+    let (code, text) = deploy("broken/bucket-acl-disabled", false);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("pass --allow-findings"), "{text}");
+    let (_, text) = deploy("broken/bucket-acl-disabled", true);
+    assert!(
+        text.contains("(deploying anyway: --allow-findings)"),
+        "{text}"
+    );
+    let (code, text) = deploy("broken/required-property", true);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("CloudFormation would reject them"), "{text}");
+    let _ = std::fs::remove_dir_all(&state);
+}
