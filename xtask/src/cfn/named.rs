@@ -24,6 +24,7 @@ pub enum Kind {
     Stream,
     Bucket,
     Layer,
+    Bus,
 }
 
 impl Kind {
@@ -35,6 +36,7 @@ impl Kind {
             Kind::Stream => "stream",
             Kind::Bucket => "bucket",
             Kind::Layer => "layer",
+            Kind::Bus => "event bus",
         }
     }
 }
@@ -69,6 +71,7 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             Some("AWS::Kinesis::Stream") => (Kind::Stream, "Name"),
             Some("AWS::S3::Bucket") => (Kind::Bucket, "BucketName"),
             Some("AWS::Lambda::LayerVersion") => (Kind::Layer, "LayerName"),
+            Some("AWS::Events::EventBus") => (Kind::Bus, "Name"),
             _ => continue,
         };
         if let Some(name) = resource
@@ -77,6 +80,28 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             .and_then(resolve)
         {
             out.push((kind.0, name));
+        }
+    }
+    // An `eventBridge` event names its bus: by name, the framework
+    // creates it (except `default`); by ARN, it must exist.
+    for function in functions(service) {
+        for event in function
+            .get("events")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            let Some(bus) = event.path(&["eventBridge", "eventBus"]) else {
+                continue;
+            };
+            if let Some(name) = bus
+                .as_str()
+                .filter(|_| bus.tag.is_none())
+                .and_then(|_| resolve(bus))
+            {
+                if !name.starts_with("arn") && name != "default" {
+                    out.push((Kind::Bus, name));
+                }
+            }
         }
     }
     for (key, layer) in service
@@ -135,6 +160,9 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
                     add(value.get("arn").unwrap_or(value), true, false);
                 }
             }
+            if let Some(bus) = event.path(&["eventBridge", "eventBus"]) {
+                add(bus, true, false);
+            }
             if let Some(s3) = event.get("s3") {
                 let existing = s3
                     .get("existing")
@@ -144,6 +172,32 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
                     add(bucket, false, false);
                 }
             }
+        }
+    }
+    // A rule on another service's bus, by name or ARN.
+    for (_, _, resource) in service.entries("Resources") {
+        if resource.get("Type").and_then(Node::as_str) != Some("AWS::Events::Rule") {
+            continue;
+        }
+        let Some(bus) = resource.path(&["Properties", "EventBusName"]) else {
+            continue;
+        };
+        let Some(text) = text_of(bus) else { continue };
+        let found = match crate::cfn::split_arn(text) {
+            Some(_) => named_by_arn(text, &ctx),
+            None => known(text, &ctx)
+                .filter(|name| name != "default")
+                .map(|name| (Kind::Bus, name)),
+        };
+        if let Some((kind, name)) = found {
+            out.push(Use {
+                kind,
+                name,
+                written: text.to_string(),
+                file: service.file.clone(),
+                pos: bus.pos,
+                read_at_package: false,
+            });
         }
     }
     out
@@ -202,6 +256,7 @@ fn named_by_arn(text: &str, ctx: &vars::Context) -> Option<(Kind, String)> {
             Kind::Layer,
             resource.strip_prefix("layer:")?.split(':').next()?,
         ),
+        "events" => (Kind::Bus, resource.strip_prefix("event-bus/")?),
         _ => return None,
     };
     (!name.is_empty()).then(|| (kind, name.to_string()))

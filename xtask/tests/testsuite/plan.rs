@@ -724,3 +724,34 @@ fn folders_of_one_name_are_keyed_by_their_paths() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// An event bus a service creates (a resource, or an `eventBridge` event
+/// naming it) orders after it the services whose rules use it by ARN or
+/// by name.
+#[test]
+fn an_event_bus_named_by_arn_orders_its_user_after_its_creator() {
+    let app = write_app(
+        "bus-by-arn",
+        &[
+            (
+                "bus/serverless.yml",
+                "service: bus\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  audit:\n    handler: h.audit\n    events:\n      - eventBridge:\n          eventBus: app-bus-${sls:stage}\n          pattern:\n            source: [app]\n",
+            ),
+            (
+                "orders/serverless.yml",
+                "service: orders\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  placed:\n    handler: h.placed\n    events:\n      - eventBridge:\n          eventBus: arn:aws:events:${aws:region}:${aws:accountId}:event-bus/app-bus-${sls:stage}\n          pattern:\n            source: [orders]\n",
+            ),
+            (
+                "billing/serverless.yml",
+                "service: billing\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Invoices:\n      Type: AWS::Events::Rule\n      Properties:\n        EventBusName: app-bus-${sls:stage}\n        EventPattern:\n          source: [billing]\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["bus"], ["billing", "orders"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
