@@ -489,3 +489,25 @@ fn log_actions_on_every_log_group_are_a_grant_too_wide() {
     assert_eq!(found, [("iam-wildcard", 11)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A secret written as the fallback of a variable is written into the
+/// file as surely as one written alone: it deploys wherever the variable
+/// is unset.
+#[test]
+fn a_secret_as_a_fallback_literal_is_a_secret_in_the_file() {
+    let dir = crate::support::scratch_app(
+        "secret-fallback",
+        &[(
+            "svc/serverless.yml",
+            "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    JWT_SECRET: ${env:JWT_SECRET, 'q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A'}\n    TABLE: users-${sls:stage}\n    REGION: ${env:REGION, 'eu-west-1'}\n",
+        )],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(found, [("secret-in-environment", 6)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -107,17 +107,35 @@ impl<'a> Review<'a> {
                 let (Some(name), Some(text)) = (key.as_str(), value.as_str()) else {
                     continue;
                 };
-                // Read at deploy (`${ssm:}`, `${env:}`…): not written here.
-                if text.contains("${") {
-                    continue;
-                }
-                if let Some(what) = secret_kind(name, text) {
+                // Read at deploy (`${ssm:}`, `${env:}`…): not written here,
+                // but a literal fallback is (`${env:JWT_SECRET, 'abc…'}`),
+                // and deploys wherever the variable is unset.
+                let literal = if text.contains("${") {
+                    crate::app::vars::find_all(text)
+                        .iter()
+                        .filter_map(|var| var.fallback.clone())
+                        .flat_map(|fallback| {
+                            crate::app::vars::alternatives(&fallback)
+                                .into_iter()
+                                .filter_map(|alt| match alt {
+                                    crate::app::vars::Alternative::Literal(text) => Some(text),
+                                    _ => None,
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .find(|literal| secret_kind(name, literal).is_some())
+                } else {
+                    Some(text.to_string())
+                };
+                let Some(literal) = literal else { continue };
+                if let Some(what) = secret_kind(name, &literal) {
                     out.push(self.finding(
                         value.pos,
                         SECRET_IN_ENVIRONMENT,
                         format!(
-                            "environment variable `{name}` of {} holds {what}, written into the file (and so into the template, the deployment bucket and the function's configuration)",
-                            self.service.key
+                            "environment variable `{name}` of {} {} {what}, written into the file (and so into the template, the deployment bucket and the function's configuration)",
+                            self.service.key,
+                            if literal == text { "holds" } else { "falls back to" }
                         ),
                         format!("read it at deploy from SSM (`{name}: ${{ssm:/{}/{}/{name}}}`) or Secrets Manager, and rotate the one written here", self.service.key, self.stage),
                     ));
