@@ -55,7 +55,7 @@ pub fn offline(
         .findings
         .iter()
         .cloned()
-        .partition(|f| rules::provisioning::MAY_NOT_HOLD.contains(&f.rule));
+        .partition(|f| rules::MAY_NOT_HOLD.contains(&f.rule));
     if !certain.is_empty() {
         let certain = Report {
             findings: certain,
@@ -73,7 +73,7 @@ pub fn offline(
         }
         .render_text("validate");
         if !allow_findings {
-            refuse!("{text}fix the findings above; if the stage's resources predate what they say, pass --allow-findings");
+            refuse!("{text}fix the findings above; each holds in the case it names: if the stage is not one, pass --allow-findings");
         }
         out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
     }

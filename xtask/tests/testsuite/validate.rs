@@ -1035,6 +1035,16 @@ fn a_finding_that_may_not_hold_yields_to_allow_findings() {
         text.contains("(deploying anyway: --allow-findings)"),
         "{text}"
     );
+    // An export named alike in every stage fails only for a second stage
+    // in the account and region.
+    let (code, text) = deploy("broken/unscoped-export", false);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("pass --allow-findings"), "{text}");
+    let (_, text) = deploy("broken/unscoped-export", true);
+    assert!(
+        text.contains("(deploying anyway: --allow-findings)"),
+        "{text}"
+    );
     let (code, text) = deploy("broken/required-property", true);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("CloudFormation would reject them"), "{text}");

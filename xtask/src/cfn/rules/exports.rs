@@ -56,7 +56,7 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                 &export.file,
                 export.pos,
                 UNSCOPED_EXPORT,
-                format!("export `{}` has the same name in every stage, so two stages cannot both deploy it", export.name),
+                format!("export `{}` has the same name in every stage, so two stages cannot both deploy it to one account and region (CloudFormation refuses the second: the name is already exported)", export.name),
                 format!("put the stage in the name, e.g. `{}-${{sls:stage}}`", export.name),
             ));
         }

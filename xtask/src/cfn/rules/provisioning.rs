@@ -22,11 +22,6 @@ pub const SQS_VISIBILITY: &str = "sqs-visibility-timeout";
 pub const BUCKET_ACL_DISABLED: &str = "bucket-acl-disabled";
 pub const PUBLIC_POLICY_BLOCKED: &str = "public-policy-blocked";
 
-/// The rules whose findings hold for a resource created now but may not
-/// for one a stage made long ago (a bucket from before April 2023): a
-/// deploy takes `--allow-findings` past them.
-pub const MAY_NOT_HOLD: &[&str] = &[BUCKET_ACL_DISABLED, PUBLIC_POLICY_BLOCKED];
-
 /// Why a bucket finding may not hold for a stage deployed long ago.
 const OLD_BUCKETS: &str = "a bucket created before April 2023 kept the old defaults, so a stage deployed then still updates";
 
