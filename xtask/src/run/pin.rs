@@ -38,6 +38,16 @@ pub fn check(service: &Service, cli_version: Option<&Version>) -> Result<Pin> {
     let Some(pin) = service.doc.get("frameworkVersion").and_then(pin_text) else {
         return Ok(Pin::Native);
     };
+    // A pin from a variable (`${file(../common.yml):frameworkVersion}`)
+    // is what it resolves to; one only the CLI can resolve, it judges.
+    let pin = if pin.contains("${") {
+        match crate::app::vars::resolve(&pin, &service.vars_at("", "")) {
+            Some(resolved) if !resolved.trim().is_empty() => resolved.trim().to_string(),
+            _ => return Ok(Pin::Native),
+        }
+    } else {
+        pin
+    };
     let Some(cli) = cli_version else {
         // Another CLI (`SERVERLESS_BIN`): it decides itself.
         return Ok(Pin::Native);

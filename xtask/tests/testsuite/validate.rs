@@ -899,6 +899,10 @@ fn a_pin_the_cli_cannot_honour_is_a_finding() {
         ("'>=1.0.0 <3'", Some(2)),
         ("'3'", None),
         ("'^4'", None),
+        // From a variable: what it resolves to, or the CLI's to judge.
+        ("${self:custom.version}\ncustom:\n  version: '3'", None),
+        ("${self:custom.version}\ncustom:\n  version: '2'", Some(2)),
+        ("${env:XTASK_UNSET_PIN}", None),
     ] {
         let text = format!("service: pinned\nframeworkVersion: {pin}\nprovider:\n  name: aws\n");
         let dir = support::scratch_app(
