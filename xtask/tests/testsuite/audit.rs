@@ -511,3 +511,28 @@ fn a_secret_as_a_fallback_literal_is_a_secret_in_the_file() {
     assert_eq!(found, [("secret-in-environment", 6)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `${file()}` inside an included file is read from the service's
+/// folder, as the CLI reads it, and a missing file with a fallback is the
+/// fallback's: neither is an unreadable input.
+#[test]
+fn included_files_resolve_from_the_service_folder() {
+    let dir = crate::support::scratch_app(
+        "include-base",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: base\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom: ${file(./conf/common.yml)}\n",
+            ),
+            (
+                "svc/conf/common.yml",
+                "v: ${file(./sub/x.yml):v}\nw: ${file(./missing.yml):w, file(./sub/x.yml):v}\n",
+            ),
+            ("svc/sub/x.yml", "v: here\n"),
+        ],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let report = xtask::cfn::rules::audit(&app);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -335,9 +335,9 @@ impl Auditor<'_> {
                 vec![arg.clone()]
             };
             for candidate in candidates {
-                let included = crate::sys::paths::normalize(
-                    &file.parent().unwrap_or(Path::new(".")).join(&candidate),
-                );
+                // Relative to the service's folder wherever it is written:
+                // the CLI resolves `${file()}` in an included file so too.
+                let included = crate::sys::paths::normalize(&service.dir.join(&candidate));
                 if !seen.insert(included.clone()) {
                     continue;
                 }
@@ -349,7 +349,8 @@ impl Auditor<'_> {
                     continue;
                 }
                 if !included.exists() {
-                    if !arg.contains("${") {
+                    // A fallback (`${file(./a.yml), file(./b.yml)}`) stands in.
+                    if !arg.contains("${") && var.fallback.is_none() {
                         self.report.errors.push(FileError {
                             path: file.to_path_buf(),
                             pos: Some(pos),
