@@ -1054,3 +1054,39 @@ fn a_finding_that_may_not_hold_yields_to_allow_findings() {
     assert!(text.contains("CloudFormation would reject them"), "{text}");
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// A key a section included whole from a file holds, whose value reads an
+/// environment variable unset here, is not "missing from the file": it is
+/// the unset variable, a note where it is written.
+#[test]
+fn an_unset_variable_in_an_included_section_is_said_where_it_is() {
+    let dir = support::scratch_app(
+        "include-unset-env",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: anything\nprovider: ${file(./_provider.yml)}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: ${self:provider.environment.NAMESPACE}-main\n",
+            ),
+            (
+                "svc/_provider.yml",
+                "name: aws\nruntime: nodejs24.x\nstage: ${opt:stage}\nenvironment:\n  NAMESPACE: anything-${sls:stage}-${env:XTASK_UNSET_UNIQ}\n",
+            ),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let notes: Vec<(&str, String)> = report
+        .notes
+        .iter()
+        .map(|n| {
+            (
+                n.rule,
+                n.file.file_name().unwrap().to_string_lossy().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(notes, [("unset-environment", "_provider.yml".to_string())]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -386,6 +386,11 @@ impl<'c, 'a> Eval<'c, 'a> {
                         address.split('.').collect()
                     };
                     match self.lookup(&doc, &full, &keys, depth) {
+                        // Said of the file only when the key is not there:
+                        // a value that is (`${env:X}` unset) says why itself.
+                        Resolved::Missing(why) if self.holds(&doc, &full, &keys, depth) => {
+                            Resolved::Missing(why)
+                        }
                         Resolved::Missing(_) => {
                             Resolved::Missing(format!("`{path}` has no `{address}`"))
                         }
@@ -503,6 +508,21 @@ impl<'c, 'a> Eval<'c, 'a> {
         Resolved::List(texts.join(","))
     }
 
+    /// Whether `keys` name something written in `doc` (of `file`),
+    /// sections followed: a value may still be missing for its own reason.
+    fn holds(&self, doc: &Node, file: &Path, keys: &[&str], depth: usize) -> bool {
+        matches!(
+            self.at(doc, file, keys, depth, &|node: &Node, _, _| {
+                if node.is_null() {
+                    Resolved::Missing("the value is empty".into())
+                } else {
+                    Resolved::Known(String::new())
+                }
+            }),
+            Resolved::Known(_)
+        )
+    }
+
     /// Whether `keys` name something in the service's file, sections
     /// followed: `Known` when they do, `Missing` when nothing is written there.
     fn written(&self, keys: &[&str], depth: usize) -> Resolved {
@@ -574,6 +594,9 @@ impl<'c, 'a> Eval<'c, 'a> {
                     Err(err) => return self.refuse(Refusal::Unreadable(err.to_string())),
                 };
                 match self.at(&doc, &full, &all, depth, leaf) {
+                    Resolved::Missing(why) if self.holds(&doc, &full, &all, depth) => {
+                        Resolved::Missing(why)
+                    }
                     Resolved::Missing(_) => {
                         Resolved::Missing(format!("`{path}` has no `{}`", all.join(".")))
                     }
