@@ -1049,6 +1049,19 @@ fn a_finding_that_may_not_hold_yields_to_allow_findings() {
         text.contains("(deploying anyway: --allow-findings)"),
         "{text}"
     );
+    // An import no service of the app exports fails unless a stack
+    // outside it does, which only the account can tell.
+    let (code, text) = deploy("broken/unresolved-import", false);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("unless a stack outside the app exports it"),
+        "{text}"
+    );
+    let (_, text) = deploy("broken/unresolved-import", true);
+    assert!(
+        text.contains("(deploying anyway: --allow-findings)"),
+        "{text}"
+    );
     let (code, text) = deploy("broken/required-property", true);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("CloudFormation would reject them"), "{text}");

@@ -3,7 +3,8 @@
 //! name in every stage (`unscoped-export`) or defined twice
 //! (`duplicate-export`); an `Fn::ImportValue` no service exports
 //! (`unresolved-import`); a `${cf:}` or Compose param reading an output its
-//! stack does not define (`unknown-output`); and, before a deploy, an
+//! stack does not define (`unknown-output`), or a stack no service deploys
+//! (`unknown-stack`); and, before a deploy, an
 //! export it would remove while deployed stacks still import it
 //! (`imported-export-removed`: [`exports_after_deploy`] and
 //! [`removed_export_finding`], which `aws::exports` asks the deployed
@@ -24,6 +25,7 @@ pub const DUPLICATE_EXPORT: &str = "duplicate-export";
 pub const UNSCOPED_EXPORT: &str = "unscoped-export";
 pub const UNRESOLVED_IMPORT: &str = "unresolved-import";
 pub const UNKNOWN_OUTPUT: &str = "unknown-output";
+pub const UNKNOWN_STACK: &str = "unknown-stack";
 pub const SELF_IMPORT: &str = "self-import";
 pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
 
@@ -111,7 +113,7 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                             &reference.file,
                             reference.pos,
                             UNRESOLVED_IMPORT,
-                            format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}"),
+                            format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}: CloudFormation refuses the deploy unless a stack outside the app exports it in the stage's account and region"),
                             export_names.nearest(name)
                                 .map(|s| format!("did you mean `{s}`?"))
                                 .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
@@ -151,8 +153,8 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                         (None, _) => out.push(Finding::new(
                             &reference.file,
                             reference.pos,
-                            UNKNOWN_OUTPUT,
-                            format!("`{}` reads stack {stack}, which no service of the app deploys in stage {stage}", reference.written),
+                            UNKNOWN_STACK,
+                            format!("`{}` reads stack {stack}, which no service of the app deploys in stage {stage}: the Serverless CLI stops unless a stack outside the app has that name and output in the stage's account and region", reference.written),
                             "fix the stack name, or declare it under [external] stacks in deploy.toml",
                         )),
                     }

@@ -127,14 +127,18 @@ pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
 
 /// The validate rules whose findings hold in some cases only, each saying
 /// which: a bucket a stage made before S3's 2023 defaults keeps the old
-/// ones, and an export named alike in every stage fails only where a
-/// second stage shares the account and region. A deploy takes
-/// `--allow-findings` past them; every other validate finding is a
-/// refusal CloudFormation or the CLI will make.
+/// ones; an export named alike in every stage fails only where a second
+/// stage shares the account and region; an import or a `${cf:}` stack no
+/// service of the app provides fails unless a stack outside the app does
+/// (which deploy.toml's `[external]` says, and the offline check cannot
+/// see). A deploy takes `--allow-findings` past them; every other validate
+/// finding is a refusal CloudFormation or the CLI will make.
 pub const MAY_NOT_HOLD: &[&str] = &[
     provisioning::BUCKET_ACL_DISABLED,
     provisioning::PUBLIC_POLICY_BLOCKED,
     exports::UNSCOPED_EXPORT,
+    exports::UNRESOLVED_IMPORT,
+    exports::UNKNOWN_STACK,
 ];
 
 /// Offline validation of every service and of the references between them.
