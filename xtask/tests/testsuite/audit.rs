@@ -536,3 +536,28 @@ fn included_files_resolve_from_the_service_folder() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A default for a missing `--stage` is a hazard only where the CLI would
+/// take it: a `${opt:stage}` with no fallback anywhere in the file stops
+/// the CLI without the flag first. A default for an unset environment
+/// variable applies whatever `--stage` says, and stays one.
+#[test]
+fn a_default_the_cli_never_reaches_is_no_hazard() {
+    let audit = |name: &str, text: &str| -> Vec<(&'static str, usize)> {
+        let dir = crate::support::scratch_app(name, &[("svc/serverless.yml", text)]);
+        let app = xtask::app::App::load(&dir).unwrap();
+        let found = xtask::cfn::rules::audit(&app)
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.line))
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        found
+    };
+    let literal = "service: shop\nprovider:\n  name: aws\n  stage: dev\ncustom:\n  table: orders-${sls:stage}\n";
+    assert_eq!(audit("default-live", literal), [("stage-default", 4)]);
+    let guarded = format!("{literal}  region: ${{opt:stage}}-only\n");
+    assert_eq!(audit("default-unreached", &guarded), []);
+    let from_env = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:SHOP_STAGE, 'dev'}\n";
+    assert_eq!(audit("default-from-env", from_env), [("stage-default", 6)]);
+}

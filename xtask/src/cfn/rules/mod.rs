@@ -210,6 +210,7 @@ struct Auditor<'a> {
 impl Auditor<'_> {
     /// Audits the service at index `index` of the app.
     fn service(&mut self, index: usize, service: &Service) {
+        let before = self.report.findings.len();
         self.document(index, service, &service.file, &service.doc, &[]);
         self.includes(
             index,
@@ -219,6 +220,19 @@ impl Auditor<'_> {
             0,
             &mut BTreeSet::new(),
         );
+        // A `${opt:stage}` with no fallback anywhere in the file stops the
+        // CLI when `--stage` is forgotten: no default for a missing flag is
+        // ever taken silently, so none is a hazard. (A default for an unset
+        // environment variable still is: it applies whatever `--stage` says.)
+        if needs_the_stage_flag(&service.doc) {
+            let own: Vec<Finding> = self
+                .report
+                .findings
+                .drain(before..)
+                .filter(|f| !stages::is_default_of_a_missing_flag(f))
+                .collect();
+            self.report.findings.extend(own);
+        }
     }
 
     /// Runs every rule over one document; `base` is where an included file
@@ -382,6 +396,23 @@ impl Auditor<'_> {
             }
         }
     }
+}
+
+/// Whether `doc` reads `${opt:stage}` with no fallback anywhere: the CLI
+/// resolves every variable of the file, so without `--stage` it stops.
+fn needs_the_stage_flag(doc: &Node) -> bool {
+    let mut found = false;
+    doc.walk(&mut |_, node| {
+        if found {
+            return;
+        }
+        if let Some(text) = node.as_str() {
+            found = vars::find_all(text).iter().any(|var| {
+                var.source == Source::Opt && var.address == "stage" && var.fallback.is_none()
+            });
+        }
+    });
+    found
 }
 
 /// The positions of byte offsets of one scalar: exact on one-line

@@ -151,7 +151,7 @@ fn from_elsewhere_with_default(
             file,
             pos,
             STAGE_DEFAULT,
-            format!("`{key}` is `{raw}`: where that is unset, any deploy without an explicit stage goes to `{literal}`"),
+            format!("`{key}` is `{raw}`: {UNSET_SOURCE}, any deploy without an explicit stage goes to `{literal}`"),
             format!("drop the default (write `{key}: ${{opt:stage}}`) and pass the stage on every command"),
         ));
         allowed(
@@ -196,6 +196,16 @@ fn stage_keyed_maps(policy: &Policy, file: &Path, doc: &Node, out: &mut Vec<Find
 /// `stage-default` for one stage variable (`var`, written in `text` at
 /// `pos`) whose default a forgotten `--stage` deploys to silently; and
 /// `unknown-stage` when that default is a stage the policy does not allow.
+/// Whether `finding` is a default taken when `--stage` is missing (a
+/// literal stage setting, `${opt:stage, 'dev'}`, `${sls:stage}` with no
+/// `provider.stage`), as opposed to one taken when another source is unset.
+pub(super) fn is_default_of_a_missing_flag(finding: &Finding) -> bool {
+    finding.rule == STAGE_DEFAULT && !finding.message.contains(UNSET_SOURCE)
+}
+
+/// What the finding of a default from another source says.
+const UNSET_SOURCE: &str = "where that is unset";
+
 pub(super) fn default_of(
     policy: &Policy,
     service: &Service,
