@@ -1104,3 +1104,30 @@ fn an_unset_variable_in_an_included_section_is_said_where_it_is() {
     assert_eq!(notes, [("unset-environment", "_provider.yml".to_string())]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With plugins listed, a key the schema does not know may be a plugin's
+/// (a note), but not the framework's own top-level names the pinned CLI
+/// dropped (`org`, `app`, v4's `stages`): those it refuses whatever the
+/// plugins.
+#[test]
+fn plugins_cannot_excuse_the_framework_s_own_dropped_keys() {
+    let dir = support::scratch_app(
+        "plugin-keys",
+        &[(
+            "svc/serverless.yml",
+            "service: flows\norg: acme\nprovider:\n  name: aws\nplugins:\n  - serverless-step-functions\nstepFunctions:\n  stateMachines: {}\n",
+        )],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let lines = |list: &[xtask::app::diag::Finding]| -> Vec<usize> {
+        list.iter()
+            .filter(|f| f.rule == "unrecognized-property")
+            .map(|f| f.line)
+            .collect()
+    };
+    assert_eq!(lines(&report.findings), [2]);
+    assert_eq!(lines(&report.notes), [7]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,7 +113,7 @@ pub(super) fn refusals(
         {
             continue;
         }
-        if plugins {
+        if plugins && !framework_key(&finding) {
             // A plugin may extend the schema with this very key.
             let mut finding = finding;
             finding.message = format!(
@@ -189,6 +189,29 @@ fn whole_includes(service: &Service, stage: &Stage) -> Vec<(PathBuf, Node, Vec<S
         }
     }
     out
+}
+
+/// Top-level keys the Serverless Framework itself reads in versions the
+/// pinned CLI does not follow (Serverless Inc's dashboard and v4's
+/// `stages`): refused whatever plugins a service lists, as no plugin
+/// takes over the framework's own names.
+const FRAMEWORK_ROOT_KEYS: &[&str] = &[
+    "app",
+    "org",
+    "tenant",
+    "outputs",
+    "console",
+    "dashboard",
+    "stages",
+];
+
+/// Whether `finding` is the CLI refusing one of [`FRAMEWORK_ROOT_KEYS`].
+fn framework_key(finding: &Finding) -> bool {
+    FRAMEWORK_ROOT_KEYS.iter().any(|key| {
+        finding
+            .message
+            .contains(&format!("at root: unrecognized property '{key}'"))
+    })
 }
 
 /// Removed properties of a top-level section.

@@ -145,7 +145,7 @@ pub(super) fn runtimes(service: &Service, out: &mut Vec<Finding>) {
             node.pos,
             UNSUPPORTED_RUNTIME,
             format!(
-                "runtime `{runtime}` is not one the Serverless CLI and AWS Lambda still accept"
+                "runtime `{runtime}` is not one the pinned Serverless CLI accepts (its schema lists only runtimes AWS still supports): it stops with `Configuration error` before packaging"
             ),
             if same.is_empty() {
                 format!("use one of {}", RUNTIMES.join(", "))
