@@ -1131,3 +1131,40 @@ fn plugins_cannot_excuse_the_framework_s_own_dropped_keys() {
     assert_eq!(lines(&report.notes), [7]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One name built from the same environment variable in two services is
+/// one resource only where both read one environment: with `useDotenv`,
+/// each service reads its own `.env`.
+#[test]
+fn names_from_a_service_s_own_dotenv_are_not_one_name() {
+    let files = |dotenv: &str| {
+        vec![
+            (
+                "a/serverless.yml".to_string(),
+                format!("service: a\n{dotenv}provider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: q-${{env:XTASK_UNSET_QUEUE}}-${{sls:stage}}\n"),
+            ),
+            (
+                "b/serverless.yml".to_string(),
+                format!("service: b\n{dotenv}provider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: q-${{env:XTASK_UNSET_QUEUE}}-${{sls:stage}}\n"),
+            ),
+        ]
+    };
+    for (dotenv, expected) in [("", 1), ("useDotenv: true\n", 0)] {
+        let owned = files(dotenv);
+        let borrowed: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let dir = support::scratch_app(&format!("dotenv-names-{}", dotenv.len()), &borrowed);
+        let app = App::load(&dir).unwrap();
+        let stage = app.stage("dev").unwrap();
+        let report = xtask::cfn::rules::validate(&app, &stage);
+        let same = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == "same-resource-name")
+            .count();
+        assert_eq!(same, expected, "{dotenv}: {:?}", report.findings);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

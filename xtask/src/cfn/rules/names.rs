@@ -148,6 +148,11 @@ pub(super) fn physical_names(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
     for service in &app.services {
         let mut ctx = service.vars(stage);
         ctx.symbolic = true;
+        let dotenv = service
+            .doc
+            .get("useDotenv")
+            .and_then(Node::as_str)
+            .is_some_and(|v| v == "true");
         for (file, id, resource) in service.entries("Resources") {
             let Some(ty) = resource.get("Type").and_then(Node::as_str) else {
                 continue;
@@ -157,6 +162,11 @@ pub(super) fn physical_names(app: &App, stage: &Stage, out: &mut Vec<Finding>) {
                     continue;
                 };
                 let Some(text) = node.as_str() else { continue };
+                // With `useDotenv`, each service reads its own `.env`: one
+                // variable's name is no proof of one value.
+                if dotenv && text.contains("${env:") {
+                    continue;
+                }
                 let vars::Resolved::Known(name) = vars::evaluate(text, &ctx) else {
                     continue;
                 };
