@@ -561,3 +561,24 @@ fn a_default_the_cli_never_reaches_is_no_hazard() {
     let from_env = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:SHOP_STAGE, 'dev'}\n";
     assert_eq!(audit("default-from-env", from_env), [("stage-default", 6)]);
 }
+
+/// A secret's value written as `SecretString` is in the template in
+/// clear; one Secrets Manager generates, or one read at deploy, is not.
+#[test]
+fn a_secret_string_written_in_the_file_is_a_secret_in_the_template() {
+    let dir = crate::support::scratch_app(
+        "secret-string",
+        &[(
+            "svc/serverless.yml",
+            "service: keys\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Written:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-api-${sls:stage}\n        SecretString: '{\"apiKey\":\"abc123\"}'\n    Generated:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-db-${sls:stage}\n        GenerateSecretString:\n          PasswordLength: 32\n    FromDeploy:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-ext-${sls:stage}\n        SecretString: ${ssm:/keys/ext}\n",
+        )],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(found, [("secret-in-template", 11)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,7 @@ use crate::app::Service;
 use super::iam::{every_resource, star_only, RESOURCE_SCOPED};
 
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
+pub const SECRET_IN_TEMPLATE: &str = "secret-in-template";
 pub const IAM_WILDCARD: &str = "iam-wildcard";
 pub const CORS_ANY_ORIGIN_WITH_CREDENTIALS: &str = "cors-any-origin-with-credentials";
 pub const BUCKET_PUBLIC_ACCESS: &str = "bucket-public-access";
@@ -36,6 +37,7 @@ pub const SELF_SIGN_UP: &str = "self-sign-up";
 pub(super) fn every_stage(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
     let review = Review::new(service, stage);
     review.environment(out);
+    review.secret_values(out);
     review.iam(out);
     review.cors(out);
     review.sign_up(out);
@@ -87,6 +89,48 @@ impl<'a> Review<'a> {
             .into_iter()
             .filter(|(_, _, r)| r.get("Type").and_then(Node::as_str) == Some(ty))
             .collect()
+    }
+
+    /// A secret's value written into the template (`SecretString` of an
+    /// `AWS::SecretsManager::Secret`, a literal or a variable's literal
+    /// fallback): it is in the file, the template and the deployment
+    /// bucket, whatever Secrets Manager keeps afterwards.
+    fn secret_values(&self, out: &mut Vec<Finding>) {
+        for (file, id, secret) in self.resources("AWS::SecretsManager::Secret") {
+            let Some(value) = secret
+                .path(&["Properties", "SecretString"])
+                .filter(|v| v.tag.is_none())
+            else {
+                continue;
+            };
+            let Some(text) = value.as_str() else { continue };
+            let written = if text.contains("${") {
+                crate::app::vars::find_all(text).iter().any(|var| {
+                    var.fallback.as_deref().is_some_and(|fallback| {
+                        crate::app::vars::alternatives(fallback).iter().any(|alt| {
+                            matches!(alt, crate::app::vars::Alternative::Literal(l) if l.len() > 2)
+                        })
+                    })
+                })
+            } else {
+                !text.trim().is_empty()
+            };
+            if !written {
+                continue;
+            }
+            let mut finding = self.finding(
+                value.pos,
+                SECRET_IN_TEMPLATE,
+                format!(
+                    "secret `{}` of {} has its value written in the file (`SecretString`): it is in the template and the deployment bucket in clear",
+                    id.as_str().unwrap_or_default(),
+                    self.service.key
+                ),
+                "let Secrets Manager make it (`GenerateSecretString`), or set it outside the template, and rotate the one written here".into(),
+            );
+            finding.file = file.to_path_buf();
+            out.push(finding);
+        }
     }
 
     /// Secrets written into `environment` (the provider's and each
