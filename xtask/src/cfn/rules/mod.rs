@@ -11,7 +11,8 @@
 //! `exports` (exports, imports and outputs across services), `resources`
 //! (types, runtimes, data kept), `provisioning` (what AWS refuses while it
 //! makes a resource: schema properties, queue timeouts, S3's defaults), `security` (what the files grant, expose
-//! or leak; `iam` tells it which actions take resources) and `monitoring`
+//! or leak; `iam` tells it which actions take resources, `secrets` what is
+//! written in clear) and `monitoring`
 //! (functions no alarm watches). A room imports only the rooms it builds on — `names` and `variables` read `stages`,
 //! `references` reads `resources` — and none imports this file.
 //!
@@ -27,6 +28,7 @@ pub mod provisioning;
 pub mod references;
 pub mod resources;
 pub mod schema;
+pub mod secrets;
 pub mod security;
 pub mod stages;
 pub mod variables;

@@ -22,8 +22,6 @@ use crate::app::Service;
 
 use super::iam::{every_resource, star_only, RESOURCE_SCOPED};
 
-pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
-pub const SECRET_IN_TEMPLATE: &str = "secret-in-template";
 pub const IAM_WILDCARD: &str = "iam-wildcard";
 pub const CORS_ANY_ORIGIN_WITH_CREDENTIALS: &str = "cors-any-origin-with-credentials";
 pub const BUCKET_PUBLIC_ACCESS: &str = "bucket-public-access";
@@ -52,9 +50,9 @@ pub(super) fn protected(service: &Service, stage: &Stage, out: &mut Vec<Finding>
     review.user_pools(out);
 }
 
-struct Review<'a> {
-    service: &'a Service,
-    stage: &'a Stage,
+pub(super) struct Review<'a> {
+    pub(super) service: &'a Service,
+    pub(super) stage: &'a Stage,
     ctx: vars::Context<'a>,
 }
 
@@ -79,113 +77,22 @@ impl<'a> Review<'a> {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
-    fn finding(&self, pos: Pos, rule: &'static str, message: String, fix: String) -> Finding {
+    pub(super) fn finding(
+        &self,
+        pos: Pos,
+        rule: &'static str,
+        message: String,
+        fix: String,
+    ) -> Finding {
         Finding::new(&self.service.file, pos, rule, message, fix)
     }
 
-    fn resources(&self, ty: &str) -> Vec<(&std::path::Path, &Node, &Node)> {
+    pub(super) fn resources(&self, ty: &str) -> Vec<(&std::path::Path, &Node, &Node)> {
         self.service
             .entries("Resources")
             .into_iter()
             .filter(|(_, _, r)| r.get("Type").and_then(Node::as_str) == Some(ty))
             .collect()
-    }
-
-    /// A secret's value written into the template (`SecretString` of an
-    /// `AWS::SecretsManager::Secret`, a literal or a variable's literal
-    /// fallback): it is in the file, the template and the deployment
-    /// bucket, whatever Secrets Manager keeps afterwards.
-    fn secret_values(&self, out: &mut Vec<Finding>) {
-        for (file, id, secret) in self.resources("AWS::SecretsManager::Secret") {
-            let Some(value) = secret
-                .path(&["Properties", "SecretString"])
-                .filter(|v| v.tag.is_none())
-            else {
-                continue;
-            };
-            let Some(text) = value.as_str() else { continue };
-            let written = if text.contains("${") {
-                crate::app::vars::find_all(text).iter().any(|var| {
-                    var.fallback.as_deref().is_some_and(|fallback| {
-                        crate::app::vars::alternatives(fallback).iter().any(|alt| {
-                            matches!(alt, crate::app::vars::Alternative::Literal(l) if l.len() > 2)
-                        })
-                    })
-                })
-            } else {
-                !text.trim().is_empty()
-            };
-            if !written {
-                continue;
-            }
-            let mut finding = self.finding(
-                value.pos,
-                SECRET_IN_TEMPLATE,
-                format!(
-                    "secret `{}` of {} has its value written in the file (`SecretString`): it is in the template and the deployment bucket in clear",
-                    id.as_str().unwrap_or_default(),
-                    self.service.key
-                ),
-                "let Secrets Manager make it (`GenerateSecretString`), or set it outside the template, and rotate the one written here".into(),
-            );
-            finding.file = file.to_path_buf();
-            out.push(finding);
-        }
-    }
-
-    /// Secrets written into `environment` (the provider's and each
-    /// function's): they end up in the template, the deployment bucket
-    /// and the Lambda console in clear.
-    fn environment(&self, out: &mut Vec<Finding>) {
-        let doc = &self.service.doc;
-        let mut maps: Vec<&Node> = doc.path(&["provider", "environment"]).into_iter().collect();
-        for (_, function) in doc
-            .get("functions")
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-        {
-            maps.extend(function.get("environment"));
-        }
-        for map in maps {
-            for (key, value) in map.as_map().unwrap_or_default() {
-                let (Some(name), Some(text)) = (key.as_str(), value.as_str()) else {
-                    continue;
-                };
-                // Read at deploy (`${ssm:}`, `${env:}`…): not written here,
-                // but a literal fallback is (`${env:JWT_SECRET, 'abc…'}`),
-                // and deploys wherever the variable is unset.
-                let literal = if text.contains("${") {
-                    crate::app::vars::find_all(text)
-                        .iter()
-                        .filter_map(|var| var.fallback.clone())
-                        .flat_map(|fallback| {
-                            crate::app::vars::alternatives(&fallback)
-                                .into_iter()
-                                .filter_map(|alt| match alt {
-                                    crate::app::vars::Alternative::Literal(text) => Some(text),
-                                    _ => None,
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                        .find(|literal| secret_kind(name, literal).is_some())
-                } else {
-                    Some(text.to_string())
-                };
-                let Some(literal) = literal else { continue };
-                if let Some(what) = secret_kind(name, &literal) {
-                    out.push(self.finding(
-                        value.pos,
-                        SECRET_IN_ENVIRONMENT,
-                        format!(
-                            "environment variable `{name}` of {} {} {what}, written into the file (and so into the template, the deployment bucket and the function's configuration)",
-                            self.service.key,
-                            if literal == text { "holds" } else { "falls back to" }
-                        ),
-                        format!("read it at deploy from SSM (`{name}: ${{ssm:/{}/{}/{name}}}`) or Secrets Manager, and rotate the one written here", self.service.key, self.stage),
-                    ));
-                }
-            }
-        }
     }
 
     /// IAM statements that allow every action, every action of a service,
@@ -615,115 +522,5 @@ fn strings(node: Option<&Node>) -> Vec<String> {
             None => n.as_str().map(str::to_string).into_iter().collect(),
         },
         None => Vec::new(),
-    }
-}
-
-/// What kind of secret `value` under `name` is, if it looks like one.
-fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
-    let value = value.trim();
-    let bytes = value.as_bytes();
-    let access_key = bytes.windows(20).any(|w| {
-        (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
-            && w[4..]
-                .iter()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    });
-    if access_key {
-        return Some("an AWS access key id");
-    }
-    if value.contains("PRIVATE KEY-----") {
-        return Some("a private key");
-    }
-    let upper = name.to_ascii_uppercase();
-    let secret_name = [
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "TOKEN",
-        "API_KEY",
-        "APIKEY",
-        "PRIVATE_KEY",
-        "CREDENTIAL",
-    ]
-    .iter()
-    .any(|word| upper.contains(word));
-    // A name or a pointer to one (an SSM path, an ARN, a URL without
-    // credentials) is no secret; nor is a flag or a number.
-    let reference = value.starts_with('/')
-        || value.starts_with("arn:")
-        || value.contains("://") && !value.contains('@')
-        || value.parse::<f64>().is_ok()
-        || matches!(
-            value.to_ascii_lowercase().as_str(),
-            "true" | "false" | "none" | "null" | ""
-        )
-        || value.contains(' ');
-    if secret_name && !reference && value.len() >= 8 {
-        return Some("a literal secret");
-    }
-    let token_chars = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
-    let mixed = value.chars().any(|c| c.is_ascii_uppercase())
-        && value.chars().any(|c| c.is_ascii_lowercase())
-        && value.chars().any(|c| c.is_ascii_digit());
-    if value.len() >= 32 && token_chars && mixed && entropy(value) >= 4.0 {
-        return Some("a high-entropy string (a key or token)");
-    }
-    None
-}
-
-/// Shannon entropy in bits per character.
-fn entropy(text: &str) -> f64 {
-    let mut counts = std::collections::BTreeMap::new();
-    for c in text.chars() {
-        *counts.entry(c).or_insert(0usize) += 1;
-    }
-    let n = text.chars().count() as f64;
-    counts
-        .values()
-        .map(|&k| {
-            let p = k as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_told_from_names_and_pointers() {
-        assert_eq!(
-            secret_kind("KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
-            Some("an AWS access key id")
-        );
-        assert_eq!(
-            secret_kind("CERT", "-----BEGIN RSA PRIVATE KEY-----\nMII"),
-            Some("a private key")
-        );
-        assert_eq!(
-            secret_kind("STRIPE_SECRET", "sk_live_51Habc"),
-            Some("a literal secret")
-        );
-        assert_eq!(
-            secret_kind("SIGNING", "q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A"),
-            Some("a high-entropy string (a key or token)")
-        );
-        for (name, value) in [
-            ("TABLE_NAME", "tb365-designs-prod"),
-            ("PASSWORD_PARAM", "/tb365/prod/db-password"),
-            ("TOKEN_TTL", "3600"),
-            (
-                "SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
-            ),
-            ("API_KEY_HEADER", "x-api-key value"),
-            ("REQUEST_ID", "0f8fad5b-d9cb-469f-a165-70867728950e"),
-            ("USE_TOKENS", "true"),
-        ] {
-            assert_eq!(secret_kind(name, value), None, "{name}={value}");
-        }
     }
 }
