@@ -535,6 +535,45 @@ fn included_files_resolve_from_the_service_folder() {
     let report = xtask::cfn::rules::audit(&app);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let _ = std::fs::remove_dir_all(&dir);
+
+    // A service reading one key of another service's file: that file's
+    // own includes (relative to its folder) are not read for this one.
+    let dir = crate::support::scratch_app(
+        "include-other-service",
+        &[
+            (
+                "chat/serverless.yml",
+                "service: chat
+provider:
+  name: aws
+  stage: ${opt:stage}
+custom:
+  table: ${file(../infra/serverless.yml):custom.table}
+",
+            ),
+            (
+                "infra/serverless.yml",
+                "service: infra
+provider:
+  name: aws
+  stage: ${opt:stage}
+custom:
+  table: chat-${sls:stage}
+resources:
+  - ${file(resources/tables.yml)}
+",
+            ),
+            (
+                "infra/resources/tables.yml",
+                "Resources: {}
+",
+            ),
+        ],
+    );
+    let app = xtask::app::App::load(&dir).unwrap();
+    let report = xtask::cfn::rules::audit(&app);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A default for a missing `--stage` is a hazard only where the CLI would

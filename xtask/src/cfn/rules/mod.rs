@@ -369,8 +369,11 @@ impl Auditor<'_> {
                     continue;
                 }
                 if !included.exists() {
-                    // A fallback (`${file(./a.yml), file(./b.yml)}`) stands in.
-                    if !arg.contains("${") && var.fallback.is_none() {
+                    // A fallback (`${file(./a.yml), file(./b.yml)}`) stands in;
+                    // in a file itself included, the CLI reads only the
+                    // parts a variable addresses, which may not be this one
+                    // (validate says so of a value that is read).
+                    if !arg.contains("${") && var.fallback.is_none() && depth == 0 {
                         self.report.errors.push(FileError {
                             path: file.to_path_buf(),
                             pos: Some(pos),
