@@ -119,12 +119,7 @@ const Serverless = require(osls + '/lib/serverless');
 /// The pinned CLI's configuration schema (see [`DUMP_CLI_SCHEMA`]), which
 /// validate reads to say what the CLI will refuse of a service's keys.
 fn cli_schema() -> Result<String> {
-    let program = crate::sys::tools::serverless(true)?;
-    let real = program.canonicalize()?;
-    let package = real
-        .ancestors()
-        .find(|d| d.join("package.json").exists())
-        .ok_or_else(|| anyhow::anyhow!("no package.json above {}", real.display()))?;
+    let package = crate::sys::tools::serverless_package(true)?;
     let dir = paths::scratch_dir().join(format!("cli-schema-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
@@ -185,6 +180,14 @@ fn lifecycle() -> Result<String> {
     }
     out.push_str("];\n");
     Ok(out)
+}
+
+/// A list of strings as Rust writes it between `&[` and `]`.
+fn quoted(list: &[String]) -> String {
+    list.iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs a Python snippet in the pinned cfn-lint's environment (installed
@@ -290,12 +293,6 @@ fn resource_types() -> Result<String> {
          pub static RESOURCE_TYPES: &[(&str, &[&str])] = &[\n",
         dump.version
     );
-    let quoted = |list: &[String]| {
-        list.iter()
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     for (name, attributes, _) in &dump.types {
         out.push_str(&format!("    ({name:?}, &[{}]),\n", quoted(attributes)));
     }
@@ -418,12 +415,6 @@ fn property_rules() -> Result<String> {
          pub static PROPERTY_RULES: &[(&str, &[&str], &[Rule])] = &[\n",
         dump.version
     );
-    let quoted = |list: &[String]| {
-        list.iter()
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     for (name, required, rules) in &dump.types {
         let rules: Vec<String> = rules
             .iter()

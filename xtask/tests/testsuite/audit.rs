@@ -422,21 +422,8 @@ fn only_an_alarm_with_an_action_watches_a_function() {
 /// each stage is its own stack; a literal beside it is not.
 #[test]
 fn a_name_from_the_stack_id_carries_the_stage() {
-    let dir = crate::support::scratch_app(
-        "stack-id-name",
-        &[(
-            "svc/serverless.yml",
-            "service: files\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: !Join ['-', [files, !Select [0, !Split ['-', !Select [2, !Split ['/', !Ref 'AWS::StackId']]]]]]\n    Subbed:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: !Sub 'jobs-${AWS::StackId}'\n    Fixed:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: fixed-jobs\n",
-        )],
-    );
-    let app = xtask::app::App::load(&dir).unwrap();
-    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit(&app)
-        .findings
-        .iter()
-        .map(|f| (f.rule, f.line))
-        .collect();
+    let found = audit_one("stack-id-name", "service: files\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: !Join ['-', [files, !Select [0, !Split ['-', !Select [2, !Split ['/', !Ref 'AWS::StackId']]]]]]\n    Subbed:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: !Sub 'jobs-${AWS::StackId}'\n    Fixed:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: fixed-jobs\n");
     assert_eq!(found, [("unscoped-name", 18)]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Names AWS keeps unique in an account and region, written where the
@@ -445,19 +432,7 @@ fn a_name_from_the_stack_id_carries_the_stage() {
 /// alarm's names. Without the stage, two stages fight over them.
 #[test]
 fn names_the_framework_creates_carry_the_stage() {
-    let dir = crate::support::scratch_app(
-        "framework-names",
-        &[(
-            "svc/serverless.yml",
-            "service: media\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  resize:\n    handler: h.resize\n    name: media-resize\n    events:\n      - s3: media-uploads\n      - s3:\n          bucket: media-originals-${sls:stage}\n      - s3:\n          bucket: shared-inbox\n          existing: true\n  crop:\n    handler: h.crop\n    name: media-crop-${sls:stage}\nresources:\n  Resources:\n    Flow:\n      Type: AWS::StepFunctions::StateMachine\n      Properties:\n        StateMachineName: media-flow\n        DefinitionString: '{}'\n        RoleArn: arn:aws:iam::123456789012:role/x\n",
-        )],
-    );
-    let app = xtask::app::App::load(&dir).unwrap();
-    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit(&app)
-        .findings
-        .iter()
-        .map(|f| (f.rule, f.line))
-        .collect();
+    let found = audit_one("framework-names", "service: media\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  resize:\n    handler: h.resize\n    name: media-resize\n    events:\n      - s3: media-uploads\n      - s3:\n          bucket: media-originals-${sls:stage}\n      - s3:\n          bucket: shared-inbox\n          existing: true\n  crop:\n    handler: h.crop\n    name: media-crop-${sls:stage}\nresources:\n  Resources:\n    Flow:\n      Type: AWS::StepFunctions::StateMachine\n      Properties:\n        StateMachineName: media-flow\n        DefinitionString: '{}'\n        RoleArn: arn:aws:iam::123456789012:role/x\n");
     assert_eq!(
         found,
         [
@@ -466,28 +441,14 @@ fn names_the_framework_creates_carry_the_stage() {
             ("unscoped-name", 24)
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// CloudWatch Logs actions take log-group ARNs: on `*` they reach every
 /// log group of the account, other apps' logs included.
 #[test]
 fn log_actions_on_every_log_group_are_a_grant_too_wide() {
-    let dir = crate::support::scratch_app(
-        "logs-everywhere",
-        &[(
-            "svc/serverless.yml",
-            "service: reader\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - logs:GetLogEvents\n          Resource: '*'\n",
-        )],
-    );
-    let app = xtask::app::App::load(&dir).unwrap();
-    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit_stages(&app, None)
-        .findings
-        .iter()
-        .map(|f| (f.rule, f.line))
-        .collect();
+    let found = audit_one("logs-everywhere", "service: reader\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - logs:GetLogEvents\n          Resource: '*'\n");
     assert_eq!(found, [("iam-wildcard", 11)]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A secret written as the fallback of a variable is written into the
@@ -495,21 +456,8 @@ fn log_actions_on_every_log_group_are_a_grant_too_wide() {
 /// is unset.
 #[test]
 fn a_secret_as_a_fallback_literal_is_a_secret_in_the_file() {
-    let dir = crate::support::scratch_app(
-        "secret-fallback",
-        &[(
-            "svc/serverless.yml",
-            "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    JWT_SECRET: ${env:JWT_SECRET, 'q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A'}\n    TABLE: users-${sls:stage}\n    REGION: ${env:REGION, 'eu-west-1'}\n",
-        )],
-    );
-    let app = xtask::app::App::load(&dir).unwrap();
-    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit_stages(&app, None)
-        .findings
-        .iter()
-        .map(|f| (f.rule, f.line))
-        .collect();
+    let found = audit_one("secret-fallback", "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    JWT_SECRET: ${env:JWT_SECRET, 'q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A'}\n    TABLE: users-${sls:stage}\n    REGION: ${env:REGION, 'eu-west-1'}\n");
     assert_eq!(found, [("secret-in-environment", 6)]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A `${file()}` inside an included file is read from the service's
@@ -582,17 +530,7 @@ resources:
 /// variable applies whatever `--stage` says, and stays one.
 #[test]
 fn a_default_the_cli_never_reaches_is_no_hazard() {
-    let audit = |name: &str, text: &str| -> Vec<(&'static str, usize)> {
-        let dir = crate::support::scratch_app(name, &[("svc/serverless.yml", text)]);
-        let app = xtask::app::App::load(&dir).unwrap();
-        let found = xtask::cfn::rules::audit(&app)
-            .findings
-            .iter()
-            .map(|f| (f.rule, f.line))
-            .collect();
-        let _ = std::fs::remove_dir_all(&dir);
-        found
-    };
+    let audit = audit_one;
     let literal = "service: shop\nprovider:\n  name: aws\n  stage: dev\ncustom:\n  table: orders-${sls:stage}\n";
     assert_eq!(audit("default-live", literal), [("stage-default", 4)]);
     let guarded = format!("{literal}  region: ${{opt:stage}}-only\n");
@@ -605,19 +543,20 @@ fn a_default_the_cli_never_reaches_is_no_hazard() {
 /// clear; one Secrets Manager generates, or one read at deploy, is not.
 #[test]
 fn a_secret_string_written_in_the_file_is_a_secret_in_the_template() {
-    let dir = crate::support::scratch_app(
-        "secret-string",
-        &[(
-            "svc/serverless.yml",
-            "service: keys\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Written:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-api-${sls:stage}\n        SecretString: '{\"apiKey\":\"abc123\"}'\n    Generated:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-db-${sls:stage}\n        GenerateSecretString:\n          PasswordLength: 32\n    FromDeploy:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-ext-${sls:stage}\n        SecretString: ${ssm:/keys/ext}\n",
-        )],
-    );
+    let found = audit_one("secret-string", "service: keys\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Written:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-api-${sls:stage}\n        SecretString: '{\"apiKey\":\"abc123\"}'\n    Generated:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-db-${sls:stage}\n        GenerateSecretString:\n          PasswordLength: 32\n    FromDeploy:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-ext-${sls:stage}\n        SecretString: ${ssm:/keys/ext}\n");
+    assert_eq!(found, [("secret-in-template", 11)]);
+}
+
+/// The (rule, line) of every finding of the audit, the security review
+/// included, on an app of one service whose file is `text`.
+fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {
+    let dir = crate::support::scratch_app(name, &[("svc/serverless.yml", text)]);
     let app = xtask::app::App::load(&dir).unwrap();
-    let found: Vec<(&str, usize)> = xtask::cfn::rules::audit_stages(&app, None)
+    let found = xtask::cfn::rules::audit_stages(&app, None)
         .findings
         .iter()
         .map(|f| (f.rule, f.line))
         .collect();
-    assert_eq!(found, [("secret-in-template", 11)]);
     let _ = std::fs::remove_dir_all(&dir);
+    found
 }

@@ -35,16 +35,10 @@ const MAX_DEPTH: usize = 48;
 
 /// The schema's findings for the document `doc` of `file`.
 pub(super) fn check(file: &Path, doc: &Node) -> Vec<Finding> {
-    let Some(root) = schema() else {
+    let Some(mut walk) = Walk::new(file, false) else {
         return Vec::new();
     };
-    let mut walk = Walk {
-        root,
-        file,
-        out: Vec::new(),
-        runtimes: false,
-    };
-    walk.node(doc, root, &mut Vec::new());
+    walk.node(doc, walk.root, &mut Vec::new());
     walk.out
 }
 
@@ -54,16 +48,10 @@ pub(super) fn check(file: &Path, doc: &Node) -> Vec<Finding> {
 /// configuration, runtimes included (the runtime rule reads the service's
 /// own file only).
 pub(super) fn check_section(file: &Path, node: &Node, at: &[String]) -> Vec<Finding> {
-    let Some(root) = schema() else {
+    let Some(mut walk) = Walk::new(file, true) else {
         return Vec::new();
     };
-    let mut walk = Walk {
-        root,
-        file,
-        out: Vec::new(),
-        runtimes: true,
-    };
-    let Some(schema) = walk.descend(root, at) else {
+    let Some(schema) = walk.descend(walk.root, at) else {
         return Vec::new();
     };
     walk.node(node, schema, &mut at.to_vec());
@@ -89,6 +77,16 @@ fn named(path: &[String]) -> String {
 }
 
 impl<'a> Walk<'a> {
+    /// A walk of `file`; `None` if the schema cannot be read.
+    fn new(file: &'a Path, runtimes: bool) -> Option<Walk<'a>> {
+        Some(Walk {
+            root: schema()?,
+            file,
+            out: Vec::new(),
+            runtimes,
+        })
+    }
+
     /// The schema of the place `at`, through objects only; `None` where
     /// branches or no schema stand in the way.
     fn descend(&self, mut schema: &'a Json, at: &[String]) -> Option<&'a Json> {
