@@ -58,6 +58,8 @@ custom:
   tilde: ~
   inc: ${file(../common.yml):section}
   whole: ${file(../common.yml)}
+  fellBack: ${file(../absent.yml), file(../common.yml)}
+  fellBackKey: ${file(../absent.yml):nested, file(../common.yml):nested}
   deep: ${self:custom.whole.nested}
 ";
 
@@ -143,6 +145,10 @@ const PRIMARIES: &[&str] = &[
     "self:custom.whole.section.k",
     "self:custom.deep.k",
     "file(../common.yml):sub",
+    "self:custom.fellBack.k",
+    "self:custom.fellBack.nested.k",
+    "self:custom.fellBackKey.k",
+    "self:custom.fellBack.missing",
 ];
 
 /// What may follow the source: nothing, each kind of literal, a found and

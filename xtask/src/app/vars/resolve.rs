@@ -562,8 +562,31 @@ impl<'c, 'a> Eval<'c, 'a> {
         leaf(node, file, depth)
     }
 
-    /// Follows a variable that stands for a section, then `keys` inside it.
+    /// Follows a variable that stands for a section, then `keys` inside it;
+    /// where the section is missing, the fallbacks that are sources
+    /// (`${file(./a.yml), file(../a.yml)}`), in order, as the CLI takes them.
     fn section(&self, var: &Var, keys: &[&str], depth: usize, leaf: &Leaf) -> Resolved {
+        let first = self.one_section(var, keys, depth, leaf);
+        let (Resolved::Missing(_), Some(fallback)) = (&first, var.fallback.as_deref()) else {
+            return first;
+        };
+        for alternative in alternatives(fallback) {
+            let Alternative::Reference(inner) = alternative else {
+                break;
+            };
+            let Some(next) = parse_inner(inner, 0, inner.len() + 3) else {
+                break;
+            };
+            match self.one_section(&next, keys, depth + 1, leaf) {
+                Resolved::Missing(_) => continue,
+                other => return other,
+            }
+        }
+        first
+    }
+
+    /// [`Eval::section`] of the variable's own source, no fallback.
+    fn one_section(&self, var: &Var, keys: &[&str], depth: usize, leaf: &Leaf) -> Resolved {
         let ctx = self.ctx;
         let address = match self.text(&var.address, depth) {
             Resolved::Known(address) => address,
