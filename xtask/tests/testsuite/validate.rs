@@ -1162,3 +1162,37 @@ fn names_from_a_service_s_own_dotenv_are_not_one_name() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// One export name no service provides, imported in many places, is one
+/// cause: one finding at its first use, with the count and the first uses.
+#[test]
+fn an_unexported_name_imported_twice_is_one_finding() {
+    let dir = support::scratch_app(
+        "import-twice",
+        &[
+            (
+                "a/serverless.yml",
+                "service: a\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  apiGateway:\n    restApiId: !ImportValue ${sls:stage}-ExtApiId\n",
+            ),
+            (
+                "b/serverless.yml",
+                "service: b\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  apiGateway:\n    restApiId: !ImportValue ${sls:stage}-ExtApiId\n",
+            ),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let imports: Vec<&xtask::app::diag::Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "unresolved-import")
+        .collect();
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert!(
+        imports[0].message.contains("(2 uses:"),
+        "{}",
+        imports[0].message
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

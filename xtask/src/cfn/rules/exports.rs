@@ -79,6 +79,9 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
     let export_names = Suggestions::new(known_exports.iter().copied());
     // Each stack's outputs, for "did you mean", built when first needed.
     let mut output_names: BTreeMap<&str, Suggestions> = BTreeMap::new();
+    // Imports of one name no service exports: one cause, said once.
+    let mut unexported: BTreeMap<String, Vec<(std::path::PathBuf, crate::app::yaml::Pos)>> =
+        BTreeMap::new();
     for ServiceRefs {
         service,
         references,
@@ -109,15 +112,10 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                         && !known_exports.contains(name.as_str())
                         && !catalogue.external_exports.contains(name)
                     {
-                        out.push(Finding::new(
-                            &reference.file,
-                            reference.pos,
-                            UNRESOLVED_IMPORT,
-                            format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}: CloudFormation refuses the deploy unless a stack outside the app exports it in the stage's account and region"),
-                            export_names.nearest(name)
-                                .map(|s| format!("did you mean `{s}`?"))
-                                .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
-                        ));
+                        unexported
+                            .entry(name.clone())
+                            .or_insert_with(Vec::new)
+                            .push((reference.file.clone(), reference.pos));
                     }
                 }
                 Referent::Stack {
@@ -161,6 +159,33 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                 }
             }
         }
+    }
+    for (name, uses) in unexported {
+        let Some((file, pos)) = uses.first().cloned() else {
+            continue;
+        };
+        let more = match uses.len() {
+            1 => String::new(),
+            n => format!(
+                " ({n} uses: {})",
+                uses.iter()
+                    .take(4)
+                    .map(|(f, p)| format!("{}:{}", crate::sys::paths::display(f), p.line))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if n > 4 { ", ..." } else { "" }
+            ),
+        };
+        out.push(Finding::new(
+            &file,
+            pos,
+            UNRESOLVED_IMPORT,
+            format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}{more}: CloudFormation refuses the deploy unless a stack outside the app exports it in the stage's account and region"),
+            export_names
+                .nearest(&name)
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
+        ));
     }
 }
 
