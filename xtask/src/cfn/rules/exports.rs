@@ -114,7 +114,7 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                     {
                         unexported
                             .entry(name.clone())
-                            .or_insert_with(Vec::new)
+                            .or_default()
                             .push((reference.file.clone(), reference.pos));
                     }
                 }
