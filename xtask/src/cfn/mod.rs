@@ -11,7 +11,6 @@ pub mod monitoring;
 pub(crate) mod named;
 pub(crate) mod order;
 pub mod properties;
-pub(crate) mod property_rules;
 pub(crate) mod refs;
 pub(crate) mod resource_types;
 pub mod rules;

@@ -85,7 +85,7 @@ pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding
         }
         let missing: Vec<String> = required
             .iter()
-            .filter(|p| !written.contains(*p))
+            .filter(|p| !written.contains(p.as_str()))
             .map(|p| format!("`{p}`"))
             .collect();
         if whole && !missing.is_empty() {
