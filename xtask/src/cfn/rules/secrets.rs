@@ -11,6 +11,15 @@ use super::security::Review;
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
 pub const SECRET_IN_TEMPLATE: &str = "secret-in-template";
 
+/// The literal each variable of `text` falls back to (`${env:X, 'abc'}`
+/// gives `abc`'s literal): written into the file, whatever the variable.
+fn literal_fallbacks(text: &str) -> Vec<String> {
+    crate::app::vars::find_all(text)
+        .iter()
+        .filter_map(|var| crate::app::vars::literal_fallback(var.fallback.as_deref()?))
+        .collect()
+}
+
 impl Review<'_> {
     /// A secret's value written into the template (`SecretString` of an
     /// `AWS::SecretsManager::Secret`, a literal or a variable's literal
@@ -26,13 +35,7 @@ impl Review<'_> {
             };
             let Some(text) = value.as_str() else { continue };
             let written = if text.contains("${") {
-                crate::app::vars::find_all(text).iter().any(|var| {
-                    var.fallback.as_deref().is_some_and(|fallback| {
-                        crate::app::vars::alternatives(fallback).iter().any(|alt| {
-                            matches!(alt, crate::app::vars::Alternative::Literal(l) if l.len() > 2)
-                        })
-                    })
-                })
+                literal_fallbacks(text).iter().any(|l| l.len() > 2)
             } else {
                 !text.trim().is_empty()
             };
@@ -76,18 +79,8 @@ impl Review<'_> {
                 // but a literal fallback is (`${env:JWT_SECRET, 'abc…'}`),
                 // and deploys wherever the variable is unset.
                 let literal = if text.contains("${") {
-                    crate::app::vars::find_all(text)
-                        .iter()
-                        .filter_map(|var| var.fallback.clone())
-                        .flat_map(|fallback| {
-                            crate::app::vars::alternatives(&fallback)
-                                .into_iter()
-                                .filter_map(|alt| match alt {
-                                    crate::app::vars::Alternative::Literal(text) => Some(text),
-                                    _ => None,
-                                })
-                                .collect::<Vec<_>>()
-                        })
+                    literal_fallbacks(text)
+                        .into_iter()
                         .find(|literal| secret_kind(name, literal).is_some())
                 } else {
                     Some(text.to_string())
