@@ -177,8 +177,29 @@ impl<'a> Walk<'a> {
                         "write one of the events the CLI knows (`http`, `httpApi`, `sqs`, `schedule`, `s3`, `sns`, `stream`, ...) or list the plugin that adds it".into(),
                     );
                 }
-                // Several kinds fit, or none where the CLI's message is
-                // not known: not judged.
+                // Several kinds fit, or none: the CLI refuses only a value
+                // no branch takes whole (an `anyOf` needs one); which of
+                // its messages it then picks depends on how ajv ranks the
+                // branches' errors, so the finding names the place and the
+                // forms, not the words.
+                _ if !branches
+                    .iter()
+                    .any(|b| self.takes(node, self.resolve(b), path)) =>
+                {
+                    let forms: Vec<String> = branches
+                        .iter()
+                        .map(|b| form(self.resolve(b), self))
+                        .collect();
+                    self.push(
+                        node.pos,
+                        UNSUPPORTED_VALUE,
+                        format!(
+                            "the Serverless CLI stops with a `Configuration error at {}`: the value fits none of the forms it accepts there",
+                            named(path)
+                        ),
+                        format!("write one of: {}", forms.join("; ")),
+                    );
+                }
                 _ => {}
             }
             return;
@@ -242,6 +263,24 @@ impl<'a> Walk<'a> {
             }),
             None => required.is_empty(),
         }
+    }
+
+    /// Whether `branch` takes `node` whole: its kind and required keys,
+    /// and a walk of it against the branch that finds nothing. What the
+    /// walk does not judge (variables, intrinsic functions) counts as
+    /// taken, so a value is refused only when every branch refuses it.
+    fn takes(&self, node: &Node, branch: &'a Json, path: &[String]) -> bool {
+        if !self.fits(node, branch) {
+            return false;
+        }
+        let mut inner = Walk {
+            root: self.root,
+            file: self.file,
+            out: Vec::new(),
+            runtimes: self.runtimes,
+        };
+        inner.node(node, branch, &mut path.to_vec());
+        inner.out.is_empty()
     }
 
     fn map(&mut self, entries: &[(Node, Node)], schema: &'a Json, path: &mut Vec<String>) {
@@ -455,6 +494,50 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// A branch of the schema in a few words: `a string`, `an object with
+/// Fn::GetAtt`, `an object of name, path, statements`.
+fn form(branch: &Json, walk: &Walk) -> String {
+    if let Some(branches) = branch
+        .get("anyOf")
+        .or_else(|| branch.get("oneOf"))
+        .and_then(Json::as_array)
+    {
+        return branches
+            .iter()
+            .map(|b| form(walk.resolve(b), walk))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let keys = |field: &str| -> Vec<&str> {
+        branch
+            .get(field)
+            .and_then(|v| match v {
+                Json::Object(o) => Some(o.keys().map(String::as_str).collect()),
+                Json::Array(a) => Some(a.iter().filter_map(Json::as_str).collect()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let required = keys("required");
+    let properties = keys("properties");
+    match branch.get("type").and_then(Json::as_str) {
+        Some("object") | None if !required.is_empty() => {
+            format!("an object with {}", required.join(", "))
+        }
+        Some("object") | None if !properties.is_empty() => {
+            let shown: Vec<&str> = properties.iter().take(8).copied().collect();
+            let more = if properties.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            format!("an object of {}{more}", shown.join(", "))
+        }
+        Some(t) => format!("a value of type {t}"),
+        None => "a value of another form".into(),
+    }
+}
+
 /// A bound as JavaScript writes it (`128`, not `128.0`).
 fn node_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -513,6 +596,32 @@ mod tests {
                 ("unsupported-event".to_string(), 14),
             ]
         );
+    }
+
+    #[test]
+    fn a_value_no_branch_takes_is_refused_and_one_any_branch_takes_is_not() {
+        let role = |body: &str| {
+            findings(&format!(
+                "service: svc\nprovider:\n  name: aws\n  iam:\n    role:\n{body}"
+            ))
+        };
+        // The CLI: `Configuration error at 'provider.iam.role': unsupported object format`.
+        assert_eq!(
+            role("      name: r\n      assumeRolePolicyDocument:\n        Version: '2012-10-17'\n"),
+            [("unsupported-value".to_string(), 6)]
+        );
+        for taken in [
+            "      name: r\n      statements:\n        - Effect: Allow\n          Action: s3:GetObject\n          Resource: '*'\n",
+            "      Fn::GetAtt: [Role, Arn]\n",
+            "      Fn::ImportValue: shared-role\n",
+            "      name: ${self:custom.role}\n      path: /service/\n",
+        ] {
+            assert!(role(taken).is_empty(), "{taken}: {:?}", role(taken));
+        }
+        let named = findings(
+            "service: svc\nprovider:\n  name: aws\n  iam:\n    role: arn:aws:iam::1:role/r\n",
+        );
+        assert!(named.is_empty(), "{named:?}");
     }
 
     #[test]
