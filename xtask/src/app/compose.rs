@@ -182,7 +182,11 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
         }
         let config_name = match config.get("config") {
             None => None,
-            Some(node) => match node.as_str().filter(|name| manifest::is_file_name(name)) {
+            Some(node) => match node
+                .as_str()
+                .map(without_loader_query)
+                .filter(|name| manifest::is_file_name(name))
+            {
                 Some(name) => Some(name.to_string()),
                 None => {
                     return Err(FileError {
@@ -209,6 +213,16 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
         });
     }
     Ok(out)
+}
+
+/// `name` without the query the CLI's TypeScript loader (tsx) puts on
+/// what `require.resolve` gives a config program (`api.sls.ts?namespace=17…`):
+/// Compose's own loader gives the bare path, which is what the file means.
+fn without_loader_query(name: &str) -> &str {
+    match name.rsplit_once("?namespace=") {
+        Some((bare, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => bare,
+        _ => name,
+    }
 }
 
 /// Every service's params, by service key.
@@ -279,7 +293,20 @@ fn output_reference(inner: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::references;
+    use super::{references, without_loader_query};
+
+    #[test]
+    fn the_loaders_query_is_not_part_of_a_config_name() {
+        assert_eq!(
+            without_loader_query("api.sls.ts?namespace=1796646200152"),
+            "api.sls.ts"
+        );
+        assert_eq!(without_loader_query("api.yml"), "api.yml");
+        assert_eq!(
+            without_loader_query("odd?namespace=x.yml"),
+            "odd?namespace=x.yml"
+        );
+    }
 
     #[test]
     fn output_references_name_their_service() {

@@ -241,6 +241,35 @@ fn typescript_and_json_configs_are_read_and_ordered() {
     }
 }
 
+/// A Compose program that finds a service's config with `require.resolve`
+/// (the path and the file name from it): the CLI's TypeScript loader puts
+/// a `?namespace=` query on the path, which Compose's own loader does not,
+/// so the service is its file, not a file that does not exist.
+#[test]
+fn a_config_found_by_require_resolve_is_the_file_it_names() {
+    let app = write_app(
+        "compose-resolve",
+        &[
+            (
+                "serverless-compose.ts",
+                "import path from 'path'\n\
+                 const at = (name: string) => path.relative(__dirname, require.resolve(`./${name}/${name}.sls.yml`))\n\
+                 const service = (name: string, extra: object = {}) => ({ path: path.dirname(at(name)), config: path.basename(at(name)), ...extra })\n\
+                 module.exports = { services: { data: service('data'), api: service('api', { dependsOn: ['data'] }) } }\n",
+            ),
+            ("data/data.sls.yml", "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+            ("api/api.sls.yml", "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["data"], ["api"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.
