@@ -40,6 +40,14 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "rules and event buses",
         "rule and event bus",
     ),
+    Scoped::new("iam", "AWS::IAM::Role", "roles and users", "role and user"),
+    Scoped::new("execute-api", "AWS::ApiGatewayV2::Api", "APIs", "API"),
+    Scoped::new(
+        "ecs",
+        "AWS::ECS::TaskDefinition",
+        "clusters, services and task definitions",
+        "cluster, service and task definition",
+    ),
 ];
 
 /// One service of [`RESOURCE_SCOPED`].

@@ -223,9 +223,12 @@ impl<'a> Review<'a> {
             return None;
         }
         let plural = scoped.plural;
+        // Only a type with an `Arn` attribute is named by `!GetAtt`.
+        let has_arn = crate::cfn::attributes(scoped.ty).is_some_and(|a| a.contains(&"Arn"));
         let own: Vec<String> = self
             .resources(scoped.ty)
             .iter()
+            .filter(|_| has_arn)
             .filter_map(|(_, id, _)| id.as_str())
             .map(|id| format!("`!GetAtt {id}.Arn`"))
             .collect();
@@ -269,7 +272,18 @@ impl<'a> Review<'a> {
                 continue;
             }
             let mut origins = strings(cors.get(origins_key));
-            origins.extend(strings(cors.get("origin")));
+            // A REST API's one `origin` is sent as it is, and a browser
+            // never sends credentials to a literal `*`; a list (`origins`,
+            // or an `origin` with commas) is matched against the request's
+            // own origin, which is then sent back: `*` there lets any site in.
+            let origin = strings(cors.get("origin"));
+            if origin.iter().any(|o| o.contains(',')) {
+                origins.extend(
+                    origin
+                        .iter()
+                        .flat_map(|o| o.split(',').map(|p| p.trim().to_string())),
+                );
+            }
             // `allowedOrigins` unset means `*` in the framework.
             let any = origins.iter().any(|o| o == "*")
                 || (origins.is_empty() && origins_key == "allowedOrigins");
