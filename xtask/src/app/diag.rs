@@ -19,6 +19,28 @@ pub struct Finding {
     pub rule: &'static str,
     pub message: String,
     pub fix: String,
+    pub certainty: Certainty,
+}
+
+/// How sure a finding is, which decides what it stops: deploy's preflight
+/// reads it, the JSON output carries it, and GitHub shows a refusal as an
+/// error and the rest as warnings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Certainty {
+    /// The Serverless CLI or CloudFormation will refuse it: every deploy
+    /// stops before anything runs.
+    #[default]
+    Refusal,
+    /// A refusal in the case the message names only (a bucket made before
+    /// S3's 2023 defaults keeps the old ones; an import a stack outside the
+    /// app may provide): `--allow-findings` takes a deploy past it.
+    Conditional,
+    /// A hazard CloudFormation deploys (a name without the stage, a
+    /// wildcard grant): it stops a protected stage whatever the flags, is
+    /// only told on an emulator stage, and yields to `--allow-findings`
+    /// elsewhere.
+    Hazard,
 }
 
 /// Whether `file` is a config program (`.ts`, `.js`…), whose values have
@@ -49,6 +71,23 @@ impl Finding {
             rule,
             message: message.into(),
             fix: fix.into(),
+            certainty: Certainty::Refusal,
+        }
+    }
+
+    /// The finding, said to hold only in the case its message names.
+    pub fn conditional(self) -> Finding {
+        Finding {
+            certainty: Certainty::Conditional,
+            ..self
+        }
+    }
+
+    /// The finding, said to be a hazard rather than a refusal.
+    pub fn hazard(self) -> Finding {
+        Finding {
+            certainty: Certainty::Hazard,
+            ..self
         }
     }
 
@@ -174,8 +213,9 @@ impl Report {
         }
     }
 
-    /// The report as GitHub workflow commands: an `::error` per finding
-    /// and unreadable input, a `::notice` per note, each at its file and
+    /// The report as GitHub workflow commands: an `::error` per refusal
+    /// and unreadable input, a `::warning` per finding that may not hold
+    /// or is a hazard, a `::notice` per note, each at its file and
     /// line, which a pull request shows on the changed lines; then the
     /// plain summary.
     pub fn render_github(&self, what: &str) -> String {
@@ -198,7 +238,11 @@ impl Report {
         }
         for f in &self.findings {
             let text = format!("{}\nfix: {}", f.message, f.fix);
-            command("error", &f.file, Some((f.line, f.col)), f.rule, &text);
+            let kind = match f.certainty {
+                Certainty::Refusal => "error",
+                Certainty::Conditional | Certainty::Hazard => "warning",
+            };
+            command(kind, &f.file, Some((f.line, f.col)), f.rule, &text);
         }
         for n in &self.notes {
             let text = format!("{}\n{}", n.message, n.fix);

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::app::diag::Report;
+use crate::app::diag::{Certainty, Report};
 use crate::app::stage::Stage;
 use crate::app::App;
 use crate::aws::provision;
@@ -30,10 +30,15 @@ pub fn offline(
         if stage.is_protected() {
             refuse!("{text}the audit must be clean to deploy protected stage {stage}; fix the findings above");
         }
-        if !allow_findings {
+        if stage.on_emulator() {
+            out.plain(&format!(
+                "{text}(told, not blocking: stage {stage} is on the emulator)"
+            ));
+        } else if !allow_findings {
             refuse!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
+        } else {
+            out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
         }
-        out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
     }
     // The security review blocks a protected stage; elsewhere it is said.
     let review = Report {
@@ -51,27 +56,43 @@ pub fn offline(
     // One catalogue of the stage's names serves the checks and the order.
     let catalogue = Catalogue::build(app, stage);
     let report = rules::validate_in(&catalogue);
-    let (conditional, certain): (Vec<_>, Vec<_>) = report
-        .findings
-        .iter()
-        .cloned()
-        .partition(|f| rules::MAY_NOT_HOLD.contains(&f.rule));
-    if !certain.is_empty() {
-        let certain = Report {
-            findings: certain,
-            ..Report::default()
-        };
+    let by = |certainty: Certainty| Report {
+        findings: report
+            .findings
+            .iter()
+            .filter(|f| f.certainty == certainty)
+            .cloned()
+            .collect(),
+        ..Report::default()
+    };
+    let certain = by(Certainty::Refusal);
+    if !certain.findings.is_empty() {
         refuse!(
             "{}fix the findings above; CloudFormation would reject them",
             certain.render_text("validate")
         );
     }
-    if !conditional.is_empty() {
-        let text = Report {
-            findings: conditional,
-            ..Report::default()
+    let hazards = by(Certainty::Hazard);
+    if !hazards.findings.is_empty() {
+        let text = hazards.render_text("validate");
+        if stage.is_protected() {
+            refuse!(
+                "{text}protected stage {stage} deploys no stage hazard; fix the findings above"
+            );
         }
-        .render_text("validate");
+        if stage.on_emulator() {
+            out.plain(&format!(
+                "{text}(told, not blocking: stage {stage} is on the emulator)"
+            ));
+        } else if !allow_findings {
+            refuse!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
+        } else {
+            out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
+        }
+    }
+    let conditional = by(Certainty::Conditional);
+    if !conditional.findings.is_empty() {
+        let text = conditional.render_text("validate");
         if !allow_findings {
             refuse!("{text}fix the findings above; each holds in the case it names: if the stage is not one, pass --allow-findings");
         }
@@ -138,4 +159,24 @@ pub async fn connect(
         );
     }
     Ok((target, account))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hazard (here an export named alike in every stage) stops a
+    /// protected stage whatever the flags, yields to `--allow-findings`
+    /// elsewhere, and is only told on the emulator.
+    #[test]
+    fn what_a_hazard_stops_follows_the_stage() {
+        let dir = crate::sys::paths::workspace_root().join("fixtures/broken/unscoped-export");
+        let app = App::load(&dir).unwrap();
+        let out = Printer::new(true);
+        let run = |stage: &str, allow: bool| offline(&app, &app.stage(stage).unwrap(), allow, &out);
+        assert!(run("local", false).is_ok());
+        assert!(run("dev", false).is_err());
+        assert!(run("dev", true).is_ok());
+        assert!(run("prod", true).is_err());
+    }
 }

@@ -311,9 +311,14 @@ fn github_output_is_one_annotation_per_finding() {
         &app_arg("broken/literal-stage-cf"),
     ]);
     assert_eq!(code, Some(1), "{out}");
-    let annotations: Vec<&str> = out.lines().filter(|l| l.starts_with("::error ")).collect();
+    // A hazard, which CloudFormation deploys: a warning, not an error.
+    let annotations: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("::warning "))
+        .collect();
     assert_eq!(annotations.len(), 1, "{out}");
-    let (props, text) = annotations[0]["::error ".len()..]
+    assert!(!out.contains("::error "), "{out}");
+    let (props, text) = annotations[0]["::warning ".len()..]
         .split_once("::")
         .expect("properties, then the message");
     assert!(
@@ -545,6 +550,87 @@ fn a_default_the_cli_never_reaches_is_no_hazard() {
 fn a_secret_string_written_in_the_file_is_a_secret_in_the_template() {
     let found = audit_one("secret-string", "service: keys\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Written:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-api-${sls:stage}\n        SecretString: '{\"apiKey\":\"abc123\"}'\n    Generated:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-db-${sls:stage}\n        GenerateSecretString:\n          PasswordLength: 32\n    FromDeploy:\n      Type: AWS::SecretsManager::Secret\n      Properties:\n        Name: keys-ext-${sls:stage}\n        SecretString: ${ssm:/keys/ext}\n");
     assert_eq!(found, [("secret-in-template", 11)]);
+}
+
+/// `provider.stage: dev` is the stage the CLI takes without `--stage`
+/// anyway: where no name reads the stage it changes nothing. Another
+/// literal moves the stack of a deploy without `--stage`, and stays a
+/// hazard.
+#[test]
+fn the_clis_own_default_is_no_hazard_where_no_name_reads_the_stage() {
+    let plain = |stage: &str| {
+        format!("service: shop\nprovider:\n  name: aws\n  stage: {stage}\nfunctions:\n  f:\n    handler: h.main\n")
+    };
+    assert_eq!(audit_one("literal-dev-unused", &plain("dev")), []);
+    assert_eq!(
+        audit_one("literal-prod-unused", &plain("prod")),
+        [("stage-default", 4)]
+    );
+}
+
+/// A stage default whose first alternative is the stage setting itself
+/// (`${opt:stage, self:provider.stage, ""}` with `provider.stage` set) is
+/// that setting: nothing after it is ever reached.
+#[test]
+fn a_default_that_is_the_stage_setting_is_judged_there() {
+    let text = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  profile: ${self:custom.profiles.${self:custom.stage}}\ncustom:\n  stage: ${opt:stage, self:provider.stage, \"\"}\n  profiles:\n    dev: dev-profile\n  table: orders-${self:custom.stage}\n";
+    assert_eq!(audit_one("stage-chain", text), []);
+}
+
+/// `${self:provider.stage, 'dev'}` in a service that sets no
+/// `provider.stage` is `dev` whatever `--stage` says (the CLI does not
+/// write the flag there): the name never follows the stage.
+#[test]
+fn a_stage_setting_the_file_lacks_never_follows_the_stage() {
+    let text = "service: libs\nprovider:\n  name: aws\nlayers:\n  deps:\n    path: deps\n    name: ${self:provider.stage, 'dev'}-deps\n";
+    let found = audit_one("self-stage-unset", text);
+    assert_eq!(found, [("stage-spelling", 7)], "{found:?}");
+}
+
+/// A name read from an environment variable with a literal default is
+/// that literal wherever the variable is unset: the same in every stage.
+#[test]
+fn a_names_literal_default_for_an_unset_variable_must_carry_the_stage() {
+    let text = "service: files\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Fixed:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${env:BUCKET_NAME, 'files-uploads'}\n    Staged:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${env:ARCHIVE_NAME, 'files-archive-${sls:stage}'}\n    Open:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: ${env:EXPORT_NAME}\n";
+    let found = audit_one("env-default-name", text);
+    assert_eq!(found, [("unscoped-name", 10)], "{found:?}");
+}
+
+/// A REST API's single `origin` is sent as it is, and no browser sends
+/// credentials to a literal `*`; a list of origins is matched against the
+/// request and its origin sent back, so `*` there lets every site in.
+#[test]
+fn only_an_origin_sent_back_lets_every_site_in_with_credentials() {
+    let api = |cors: &str| {
+        format!("service: api\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nfunctions:\n  f:\n    handler: h.main\n    events:\n      - http:\n          path: /x\n          method: get\n          cors:\n{cors}            allowCredentials: true\n")
+    };
+    assert_eq!(
+        audit_one("cors-static", &api("            origin: '*'\n")),
+        []
+    );
+    assert_eq!(
+        audit_one(
+            "cors-list",
+            &api("            origins:\n              - '*'\n")
+        ),
+        [("cors-any-origin-with-credentials", 13)]
+    );
+}
+
+/// Passing any role, running any task and calling any API of the account
+/// are grants on every resource like any other.
+#[test]
+fn roles_tasks_and_apis_on_every_resource_are_wildcards() {
+    for action in ["iam:PassRole", "ecs:RunTask", "execute-api:Invoke"] {
+        let text = format!("service: jobs\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\n");
+        assert_eq!(
+            audit_one("scoped-more", &text),
+            [("iam-wildcard", 10)],
+            "{action}"
+        );
+    }
+    let listing = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:ListRoles\n          Resource: '*'\n";
+    assert_eq!(audit_one("star-only-iam", listing), []);
 }
 
 /// The (rule, line) of every finding of the audit, the security review

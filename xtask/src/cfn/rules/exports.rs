@@ -30,7 +30,11 @@ pub const SELF_IMPORT: &str = "self-import";
 pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
 
 /// Exports unique and stage-scoped; every import and `${cf:}` satisfied.
-pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
+/// An import or stack no service of the app provides, and none is named
+/// like, is a note: a stack outside the app may provide it, which no
+/// offline check can know (CloudFormation or the CLI stops before any
+/// change if none does). One named like one the app has is a finding.
+pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>, notes: &mut Vec<Finding>) {
     let (app, stage) = (catalogue.app, catalogue.stage);
     // Another allowed stage shows whether an export name moves with the stage.
     let other = app
@@ -60,7 +64,7 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                 UNSCOPED_EXPORT,
                 format!("export `{}` has the same name in every stage, so two stages cannot both deploy it to one account and region (CloudFormation refuses the second: the name is already exported)", export.name),
                 format!("put the stage in the name, e.g. `{}-${{sls:stage}}`", export.name),
-            ));
+            ).hazard());
         }
         match first.get(export.name.as_str()) {
             Some((file, pos)) => out.push(Finding::new(
@@ -79,6 +83,7 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
     let export_names = Suggestions::new(known_exports.iter().copied());
     // Each stack's outputs, for "did you mean", built when first needed.
     let mut output_names: BTreeMap<&str, Suggestions> = BTreeMap::new();
+    let mut stack_names: Option<Suggestions> = None;
     // Imports of one name no service exports: one cause, said once.
     let mut unexported: BTreeMap<String, Vec<(std::path::PathBuf, crate::app::yaml::Pos)>> =
         BTreeMap::new();
@@ -148,13 +153,25 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                                 .unwrap_or_else(|| format!("add `{output}` to resources.Outputs of {}", owner.key)),
                         )),
                         (Some(_), _) => {}
-                        (None, _) => out.push(Finding::new(
-                            &reference.file,
-                            reference.pos,
-                            UNKNOWN_STACK,
-                            format!("`{}` reads stack {stack}, which no service of the app deploys in stage {stage}: the Serverless CLI stops unless a stack outside the app has that name and output in the stage's account and region", reference.written),
-                            "fix the stack name, or declare it under [external] stacks in deploy.toml",
-                        )),
+                        (None, _) => {
+                            let near = stack_names
+                                .get_or_insert_with(|| Suggestions::new(catalogue.stacks.keys().cloned()))
+                                .nearest(stack);
+                            let finding = Finding::new(
+                                &reference.file,
+                                reference.pos,
+                                UNKNOWN_STACK,
+                                format!("`{}` reads stack {stack}, which no service of the app deploys in stage {stage}: the Serverless CLI stops unless a stack outside the app has that name and output in the stage's account and region", reference.written),
+                                match &near {
+                                    Some(near) => format!("did you mean `{near}`? (or declare `{stack}` under [external] stacks in deploy.toml)"),
+                                    None => "if a stack outside the app provides it, declare it under [external] stacks in deploy.toml".into(),
+                                },
+                            ).conditional();
+                            match near {
+                                Some(_) => out.push(finding),
+                                None => notes.push(finding),
+                            }
+                        }
                     }
                 }
             }
@@ -176,16 +193,21 @@ pub(super) fn across(catalogue: &Catalogue, out: &mut Vec<Finding>) {
                     + if n > 4 { ", ..." } else { "" }
             ),
         };
-        out.push(Finding::new(
+        let near = export_names.nearest(&name);
+        let finding = Finding::new(
             &file,
             pos,
             UNRESOLVED_IMPORT,
             format!("`Fn::ImportValue` of `{name}`, which no service of the app exports in stage {stage}{more}: CloudFormation refuses the deploy unless a stack outside the app exports it in the stage's account and region"),
-            export_names
-                .nearest(&name)
-                .map(|s| format!("did you mean `{s}`?"))
-                .unwrap_or_else(|| "export it from the service that owns it, or declare it under [external] exports in deploy.toml".into()),
-        ));
+            match &near {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => "if a stack outside the app exports it, declare it under [external] exports in deploy.toml; else export it from the service that owns it".into(),
+            },
+        ).conditional();
+        match near {
+            Some(_) => out.push(finding),
+            None => notes.push(finding),
+        }
     }
 }
 

@@ -57,7 +57,14 @@ pub fn audit(app: &App) -> Report {
         auditor.service(i, service);
     }
     stages::follow_the_stage(app, &auditor.spellings, &mut auditor.report.findings);
+    auditor.report.findings = hazards(auditor.report.findings);
     auditor.report.finish()
+}
+
+/// `findings`, each said to be a hazard: what the audit and the review
+/// find, CloudFormation deploys.
+fn hazards(findings: Vec<Finding>) -> Vec<Finding> {
+    findings.into_iter().map(Finding::hazard).collect()
 }
 
 /// What `cargo xtask audit` reports: every hazard, and every stage the team
@@ -104,7 +111,9 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
             report.findings.extend(refusals(app, &stage));
         }
     }
-    report.findings.extend(names::shared_across_stages(app));
+    report
+        .findings
+        .extend(hazards(names::shared_across_stages(app)));
     report.finish()
 }
 
@@ -124,24 +133,8 @@ pub fn review(app: &App, stage: &Stage) -> Vec<Finding> {
             out.extend(monitoring::unmonitored(service, stage));
         }
     }
-    out
+    hazards(out)
 }
-
-/// The validate rules whose findings hold in some cases only, each saying
-/// which: a bucket a stage made before S3's 2023 defaults keeps the old
-/// ones; an export named alike in every stage fails only where a second
-/// stage shares the account and region; an import or a `${cf:}` stack no
-/// service of the app provides fails unless a stack outside the app does
-/// (which deploy.toml's `[external]` says, and the offline check cannot
-/// see). A deploy takes `--allow-findings` past them; every other validate
-/// finding is a refusal CloudFormation or the CLI will make.
-pub const MAY_NOT_HOLD: &[&str] = &[
-    provisioning::BUCKET_ACL_DISABLED,
-    provisioning::PUBLIC_POLICY_BLOCKED,
-    exports::UNSCOPED_EXPORT,
-    exports::UNRESOLVED_IMPORT,
-    exports::UNKNOWN_STACK,
-];
 
 /// Offline validation of every service and of the references between them.
 pub fn validate(app: &App, stage: &Stage) -> Report {
@@ -167,7 +160,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         provisioning::s3_defaults(service, stage, out);
         variables::values_noting_unset(service, app, stage, out, &mut unset);
     }
-    exports::across(catalogue, out);
+    exports::across(catalogue, out, &mut report.notes);
     exports::compose_outputs(app, out);
     names::physical_names(app, stage, out);
     references::unverified_by_plugins(catalogue, &mut report);
@@ -226,6 +219,19 @@ impl Auditor<'_> {
         // CLI when `--stage` is forgotten: no default for a missing flag is
         // ever taken silently, so none is a hazard. (A default for an unset
         // environment variable still is: it applies whatever `--stage` says.)
+        // `provider.stage: dev` is the CLI's own default: in a service
+        // whose names never read the stage, it changes nothing a plain
+        // `serverless deploy` would not do (another literal still moves
+        // the stack of a deploy without `--stage`).
+        if !self.spellings.iter().any(|s| s.service == index) {
+            let own: Vec<Finding> = self
+                .report
+                .findings
+                .drain(before..)
+                .filter(|f| !stages::is_the_cli_default(f))
+                .collect();
+            self.report.findings.extend(own);
+        }
         if needs_the_stage_flag(&service.doc) {
             let own: Vec<Finding> = self
                 .report
@@ -288,6 +294,7 @@ impl Auditor<'_> {
                     self.spellings.push(Spelling {
                         service: index,
                         form,
+                        raw: var.raw(text).to_string(),
                         file: file.to_path_buf(),
                         pos,
                     });

@@ -649,6 +649,20 @@ impl Scoper<'_> {
                                 None => Scope::Unknown,
                             }
                         }),
+                        // Where the variable is unset, the literal default
+                        // is the name: the same in every stage unless it
+                        // reads the stage itself.
+                        (Source::Env, _) => {
+                            match var.fallback.as_deref().map(vars::alternatives).as_deref() {
+                                Some([vars::Alternative::Literal(text), ..]) => {
+                                    self.text(text, depth + 1)
+                                }
+                                Some([vars::Alternative::Reference(inner), ..]) => {
+                                    self.text(&format!("${{{inner}}}"), depth + 1)
+                                }
+                                _ => Scope::Unknown,
+                            }
+                        }
                         (Source::File, _) => self.once(var.primary(), |scoper| {
                             match vars::file_value(scoper.dir, &var) {
                                 Some(value) => scoper.text(&value, depth + 1),

@@ -273,7 +273,7 @@ pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Findin
                     service.key
                 ),
                 "drop `AccessControl` and grant access with a bucket policy, or enable ACLs with `OwnershipControls: {Rules: [{ObjectOwnership: ObjectWriter}]}`",
-            ));
+            ).conditional());
         }
     }
     for (file, id, policy) in service.entries("Resources") {
@@ -330,7 +330,7 @@ pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Findin
                     service.key
                 ),
                 format!("if `{target}` is meant to be public, give it a `PublicAccessBlockConfiguration` with `BlockPublicPolicy: false` and `RestrictPublicBuckets: false`; else scope the `Principal`"),
-            ));
+            ).conditional());
         }
     }
 }

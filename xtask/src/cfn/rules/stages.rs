@@ -43,6 +43,8 @@ pub(super) struct Spelling {
     /// Index of the service in the app.
     pub(super) service: usize,
     pub(super) form: StageForm,
+    /// The variable as written, fallback included.
+    pub(super) raw: String,
     pub(super) file: PathBuf,
     pub(super) pos: Pos,
 }
@@ -96,7 +98,7 @@ pub(super) fn settings(
                         file,
                         node.pos,
                         STAGE_DEFAULT,
-                        format!("`{key}` is the literal `{text}`: any deploy without an explicit stage goes to `{text}`"),
+                        format!("`{key}` {} any deploy without an explicit stage goes to `{text}`", literal_setting(text)),
                         format!("write `{key}: ${{opt:stage}}` (no default) and pass the stage on every command"),
                     ));
                     allowed(policy, file, node.pos, text, &format!("`{key}`"), out);
@@ -203,6 +205,17 @@ pub(super) fn is_default_of_a_missing_flag(finding: &Finding) -> bool {
     finding.rule == STAGE_DEFAULT && !finding.message.contains(UNSET_SOURCE)
 }
 
+/// Whether `finding` is a literal stage setting of `dev`, the stage the
+/// CLI takes without `--stage` whatever the file says.
+pub(super) fn is_the_cli_default(finding: &Finding) -> bool {
+    finding.rule == STAGE_DEFAULT && finding.message.contains(&literal_setting("dev"))
+}
+
+/// How the finding of a literal stage setting names its value.
+fn literal_setting(text: &str) -> String {
+    format!("is the literal `{text}`:")
+}
+
 /// What the finding of a default from another source says.
 const UNSET_SOURCE: &str = "where that is unset";
 
@@ -225,17 +238,52 @@ pub(super) fn default_of(
             vars::Resolved::Missing(_)
         )
     };
+    // `${self:provider.stage, 'dev'}` where the file defines no
+    // `provider.stage` never follows `--stage` at all: `follow_the_stage`
+    // says so, at the cause.
+    let undefined_self = matches!(form, StageForm::SelfProvider | StageForm::SelfCustom) && {
+        let ctx = service.vars_at("dev", "us-east-1");
+        matches!(
+            vars::evaluate(form.spelling(), &ctx),
+            vars::Resolved::Missing(_)
+        )
+    };
     // A default that is another spelling of the stage is that
-    // spelling's definition's matter: one finding, at the cause.
+    // spelling's definition's matter: one finding, at the cause. The
+    // first alternative that resolves is the default, so what follows a
+    // spelling that resolves (`${opt:stage, self:provider.stage, ""}` with
+    // `provider.stage` set) is never reached.
     let only_stage_refs = var.fallback.as_deref().is_some_and(|fallback| {
-        vars::alternatives(fallback).iter().all(|alt| match alt {
+        let alternatives = vars::alternatives(fallback);
+        let stage_ref = |alt: &vars::Alternative| match alt {
             vars::Alternative::Reference(inner) => vars::find(&format!("${{{inner}}}"))
                 .first()
                 .is_some_and(|v| v.stage_form().is_some()),
             _ => false,
-        })
+        };
+        let resolves = |alt: &vars::Alternative| match alt {
+            vars::Alternative::Reference(inner) => {
+                let mut ctx = service.vars_at("dev", "us-east-1");
+                ctx.stage_given = false;
+                matches!(
+                    vars::evaluate(&format!("${{{inner}}}"), &ctx),
+                    vars::Resolved::Known(_)
+                )
+            }
+            _ => false,
+        };
+        match alternatives.first() {
+            Some(first) if stage_ref(first) => {
+                alternatives.iter().all(stage_ref) || resolves(first)
+            }
+            _ => false,
+        }
     });
-    let Some(fallback) = var.fallback.as_ref().filter(|_| silent && !only_stage_refs) else {
+    let Some(fallback) = var
+        .fallback
+        .as_ref()
+        .filter(|_| silent && !only_stage_refs && !undefined_self)
+    else {
         return;
     };
     let raw = var.raw(text).to_string();
@@ -286,39 +334,47 @@ pub(super) fn follow_the_stage(app: &App, spellings: &[Spelling], out: &mut Vec<
         .chain(["xtask-probe"])
         .map(str::to_string)
         .collect();
-    for use_ in spellings {
-        if !seen.insert((use_.service, use_.form)) {
+    for first in spellings {
+        if !seen.insert((first.service, first.form)) {
             continue;
         }
-        let service = &app.services[use_.service];
-        let uses = spellings
+        let service = &app.services[first.service];
+        let group: Vec<&Spelling> = spellings
             .iter()
-            .filter(|s| s.service == use_.service && s.form == use_.form)
-            .count();
-        let times = if uses > 1 {
-            format!(" (and {} more uses in this service)", uses - 1)
+            .filter(|s| s.service == first.service && s.form == first.form)
+            .collect();
+        let times = if group.len() > 1 {
+            format!(" (and {} more uses in this service)", group.len() - 1)
         } else {
             String::new()
         };
-        match use_.form {
+        match first.form {
             StageForm::SelfProvider | StageForm::SelfCustom => {
-                let Some((stage, value)) = probes.iter().find_map(|stage| {
-                    let region = policy
-                        .stage(stage)
-                        .map(|c| c.region.as_str())
-                        .unwrap_or("us-east-1");
-                    let ctx = service.vars_at(stage, region);
-                    match vars::evaluate(use_.form.spelling(), &ctx) {
-                        vars::Resolved::Known(value) if value == *stage => None,
-                        // The CLI stops on a value it cannot find: loud, not silent.
-                        vars::Resolved::Missing(_) => None,
-                        // Said where it is written (`rules::refusals`).
-                        vars::Resolved::Refused(_) => None,
-                        vars::Resolved::Known(value) => Some((stage.clone(), format!("`{value}`"))),
-                        vars::Resolved::Unknowable(why) | vars::Resolved::List(why) => {
-                            Some((stage.clone(), format!("unknown before deploy ({why})")))
+                // Each use as written: `${self:provider.stage, 'dev'}` in a
+                // service that sets no `provider.stage` is `dev` in every
+                // stage, where the bare spelling would stop the CLI.
+                let Some((use_, stage, value)) = group.iter().find_map(|use_| {
+                    probes.iter().find_map(|stage| {
+                        let region = policy
+                            .stage(stage)
+                            .map(|c| c.region.as_str())
+                            .unwrap_or("us-east-1");
+                        let ctx = service.vars_at(stage, region);
+                        match vars::evaluate(&use_.raw, &ctx) {
+                            vars::Resolved::Known(value) if value == *stage => None,
+                            // The CLI stops on a value it cannot find: loud, not silent.
+                            vars::Resolved::Missing(_) => None,
+                            // Said where it is written (`rules::refusals`).
+                            vars::Resolved::Refused(_) => None,
+                            vars::Resolved::Known(value) => {
+                                Some((stage.clone(), format!("`{value}`")))
+                            }
+                            vars::Resolved::Unknowable(why) | vars::Resolved::List(why) => {
+                                Some((stage.clone(), format!("unknown before deploy ({why})")))
+                            }
                         }
-                    }
+                        .map(|(stage, value)| (*use_, stage, value))
+                    })
                 }) else {
                     continue;
                 };
@@ -331,9 +387,9 @@ pub(super) fn follow_the_stage(app: &App, spellings: &[Spelling], out: &mut Vec<
                     &use_.file,
                     use_.pos,
                     STAGE_SPELLING,
-                    format!(
+                        format!(
                         "`{}` does not follow `--stage`: deployed with `--stage {stage}` it is {value}, so what is named with it here lands in another stage's name{times}",
-                        use_.form.spelling()
+                        use_.raw
                     ),
                     format!("define `{key}: ${{opt:stage}}` (it then follows `--stage` and fails loudly without it)"),
                 ));
@@ -345,8 +401,8 @@ pub(super) fn follow_the_stage(app: &App, spellings: &[Spelling], out: &mut Vec<
                     continue;
                 }
                 out.push(Finding::new(
-                    &use_.file,
-                    use_.pos,
+                    &first.file,
+                    first.pos,
                     STAGE_DEFAULT,
                     format!("`${{sls:stage}}` is `dev` whenever the CLI runs without `--stage`: this service sets no `provider.stage`{times}"),
                     "add `provider.stage: ${opt:stage}` to the service, so a command without `--stage` fails instead of using dev".to_string(),
