@@ -540,8 +540,12 @@ fn a_default_the_cli_never_reaches_is_no_hazard() {
     assert_eq!(audit("default-live", literal), [("stage-default", 4)]);
     let guarded = format!("{literal}  region: ${{opt:stage}}-only\n");
     assert_eq!(audit("default-unreached", &guarded), []);
-    let from_env = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:SHOP_STAGE, 'dev'}\n";
-    assert_eq!(audit("default-from-env", from_env), [("stage-default", 6)]);
+    let from_env = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:SHOP_STAGE, 'dev'}\n  table: orders-${self:custom.stage}\n";
+    // And the name built from it is `dev` in every stage while unset.
+    assert_eq!(
+        audit("default-from-env", from_env),
+        [("stage-default", 6), ("stage-spelling", 7)]
+    );
 }
 
 /// A secret's value written as `SecretString` is in the template in
@@ -552,19 +556,20 @@ fn a_secret_string_written_in_the_file_is_a_secret_in_the_template() {
     assert_eq!(found, [("secret-in-template", 11)]);
 }
 
-/// `provider.stage: dev` is the stage the CLI takes without `--stage`
-/// anyway: where no name reads the stage it changes nothing. Another
-/// literal moves the stack of a deploy without `--stage`, and stays a
-/// hazard.
+/// A default stage is a hazard where names follow the stage; where none
+/// does (the stage reaches an environment variable, or nothing), a
+/// forgotten `--stage` moves only the stack, as the CLI's own default does.
 #[test]
-fn the_clis_own_default_is_no_hazard_where_no_name_reads_the_stage() {
-    let plain = |stage: &str| {
-        format!("service: shop\nprovider:\n  name: aws\n  stage: {stage}\nfunctions:\n  f:\n    handler: h.main\n")
+fn a_default_stage_is_no_hazard_where_no_name_reads_the_stage() {
+    let plain = |stage: &str, more: &str| {
+        format!("service: shop\nprovider:\n  name: aws\n  stage: {stage}\n  environment:\n    NODE_ENV: ${{opt:stage, 'dev'}}\nfunctions:\n  f:\n    handler: h.main\n{more}")
     };
-    assert_eq!(audit_one("literal-dev-unused", &plain("dev")), []);
+    assert_eq!(audit_one("literal-dev-unused", &plain("dev", "")), []);
+    assert_eq!(audit_one("literal-prod-unused", &plain("prod", "")), []);
+    let named = "    name: shop-${sls:stage}-f\n";
     assert_eq!(
-        audit_one("literal-prod-unused", &plain("prod")),
-        [("stage-default", 4)]
+        audit_one("literal-prod-named", &plain("prod", named)),
+        [("stage-default", 4), ("stage-default", 6)]
     );
 }
 

@@ -341,7 +341,7 @@ fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
 /// `--stage` the CLI stops instead of deploying somewhere.
 #[rstest::rstest]
 #[case::default_dropped(
-    "service: adv\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n",
+    "service: adv\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\ncustom:\n  bucket: adv-${sls:stage}\n",
     "${opt:stage, 'dev'}",
     "${opt:stage}"
 )]
@@ -351,7 +351,7 @@ fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
     "${opt:stage}"
 )]
 #[case::literal_provider_stage(
-    "service: adv\nprovider:\n  name: aws\n  stage: dev\n",
+    "service: adv\nprovider:\n  name: aws\n  stage: dev\ncustom:\n  bucket: adv-${sls:stage}\n",
     "stage: dev",
     "provider.stage: ${opt:stage}"
 )]

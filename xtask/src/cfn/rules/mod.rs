@@ -219,16 +219,17 @@ impl Auditor<'_> {
         // CLI when `--stage` is forgotten: no default for a missing flag is
         // ever taken silently, so none is a hazard. (A default for an unset
         // environment variable still is: it applies whatever `--stage` says.)
-        // `provider.stage: dev` is the CLI's own default: in a service
-        // whose names never read the stage, it changes nothing a plain
-        // `serverless deploy` would not do (another literal still moves
-        // the stack of a deploy without `--stage`).
-        if !self.spellings.iter().any(|s| s.service == index) {
+        // A default stage is a hazard where names follow the stage: a
+        // forgotten `--stage` then names things after another stage than
+        // the one meant. In a service whose names never read the stage
+        // (it reaches an environment variable or the profile, or nothing),
+        // a default moves only the stack, as the CLI's own `dev` does.
+        if !self.spellings.iter().any(|s| s.service == index && s.names) {
             let own: Vec<Finding> = self
                 .report
                 .findings
                 .drain(before..)
-                .filter(|f| !stages::is_the_cli_default(f))
+                .filter(|f| f.rule != stages::STAGE_DEFAULT)
                 .collect();
             self.report.findings.extend(own);
         }
@@ -286,21 +287,30 @@ impl Auditor<'_> {
             matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
         let mut columns = Columns::of(node);
         let out = &mut self.report.findings;
-        for var in vars::find_all(text) {
+        let all = vars::find_all(text);
+        for var in &all {
             let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
-                stages::default_of(self.policy, service, file, pos, &var, text, out);
+                stages::default_of(self.policy, service, file, pos, var, text, out);
                 if !is_definition {
+                    // The stage as a whole value (`NODE_ENV: ${sls:stage}`) or
+                    // as a key another variable looks up (`${self:custom.
+                    // profiles.${sls:stage}}`) is the stage, not part of a name.
+                    let whole = var.start == 0 && var.end == text.len();
+                    let looked_up = all
+                        .iter()
+                        .any(|outer| outer.start < var.start && var.end <= outer.end);
                     self.spellings.push(Spelling {
                         service: index,
                         form,
                         raw: var.raw(text).to_string(),
+                        names: !whole && !looked_up,
                         file: file.to_path_buf(),
                         pos,
                     });
                 }
             }
-            names::stack_reference(self.policy, file, pos, &var, text, out);
+            names::stack_reference(self.policy, file, pos, var, text, out);
         }
     }
 

@@ -45,6 +45,9 @@ pub(super) struct Spelling {
     pub(super) form: StageForm,
     /// The variable as written, fallback included.
     pub(super) raw: String,
+    /// Whether it is part of a value (a name), not the whole value nor a
+    /// key another variable looks up.
+    pub(super) names: bool,
     pub(super) file: PathBuf,
     pub(super) pos: Pos,
 }
@@ -98,7 +101,7 @@ pub(super) fn settings(
                         file,
                         node.pos,
                         STAGE_DEFAULT,
-                        format!("`{key}` {} any deploy without an explicit stage goes to `{text}`", literal_setting(text)),
+                        format!("`{key}` is the literal `{text}`: any deploy without an explicit stage goes to `{text}`"),
                         format!("write `{key}: ${{opt:stage}}` (no default) and pass the stage on every command"),
                     ));
                     allowed(policy, file, node.pos, text, &format!("`{key}`"), out);
@@ -203,17 +206,6 @@ fn stage_keyed_maps(policy: &Policy, file: &Path, doc: &Node, out: &mut Vec<Find
 /// `provider.stage`), as opposed to one taken when another source is unset.
 pub(super) fn is_default_of_a_missing_flag(finding: &Finding) -> bool {
     finding.rule == STAGE_DEFAULT && !finding.message.contains(UNSET_SOURCE)
-}
-
-/// Whether `finding` is a literal stage setting of `dev`, the stage the
-/// CLI takes without `--stage` whatever the file says.
-pub(super) fn is_the_cli_default(finding: &Finding) -> bool {
-    finding.rule == STAGE_DEFAULT && finding.message.contains(&literal_setting("dev"))
-}
-
-/// How the finding of a literal stage setting names its value.
-fn literal_setting(text: &str) -> String {
-    format!("is the literal `{text}`:")
 }
 
 /// What the finding of a default from another source says.
