@@ -64,8 +64,14 @@ pub fn check(service: &Service, cli_version: Option<&Version>) -> Result<Pin> {
     if admits_major(&req, 3) {
         return Ok(Pin::V3Line(pin));
     }
+    if [1, 2].iter().any(|major| admits_major(&req, *major)) {
+        bail!(
+            "{}: `frameworkVersion: {pin}` asks for a Serverless Framework older than v3; osls {cli} runs v3 apps: upgrade the service to v3 (the v2→v3 upgrade guide lists what changed) and pin '3'",
+            service.display_file()
+        )
+    }
     bail!(
-        "{}: `frameworkVersion: {pin}` asks for a Serverless Framework older than v3; osls {cli} runs v3 apps: upgrade the service to v3 (the v2→v3 upgrade guide lists what changed) and pin '3'",
+        "{}: `frameworkVersion: {pin}` asks for a release osls {cli}, the pinned CLI, is not (a later line, such as Serverless Inc.'s v4 releases after 4.3); pin a range osls satisfies, such as '>=3'",
         service.display_file()
     )
 }
@@ -318,6 +324,11 @@ mod tests {
         for pin in ["2", "1.x", ">=2.0.0 <3.0.0"] {
             let err = check(&service(pin), Some(&osls)).unwrap_err().to_string();
             assert!(err.contains("older than v3"), "{pin}: {err}");
+        }
+        for pin in ["4.4.x", "^4.5.0", "5"] {
+            let err = check(&service(pin), Some(&osls)).unwrap_err().to_string();
+            assert!(!err.contains("older"), "{pin}: {err}");
+            assert!(err.contains("is not (a later line"), "{pin}: {err}");
         }
     }
 }
