@@ -272,7 +272,7 @@ pub fn outputs_read(text: &str) -> Vec<(String, String)> {
 }
 
 /// The service keys of `${key.Output}` references.
-fn references(text: &str) -> Vec<String> {
+pub(crate) fn references(text: &str) -> Vec<String> {
     template::placeholders(text)
         .into_iter()
         .filter_map(|p| output_reference(p.inner))

@@ -270,6 +270,46 @@ fn a_config_found_by_require_resolve_is_the_file_it_names() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// A Compose param read from the environment (`${env:AWS_REGION}`) is
+/// the environment's value, as Compose reads it, not another service's
+/// output: a region set so is known, and one unset is said to be unset.
+#[test]
+fn a_compose_param_from_the_environment_is_its_value() {
+    let app = write_app(
+        "compose-env-param",
+        &[
+            (
+                "serverless-compose.yml",
+                "services:\n  a:\n    path: a\n    params:\n      REGION: ${env:XTASK_TEST_PARAM_REGION}\n",
+            ),
+            ("a/serverless.yml", "service: a\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  region: ${param:REGION}\n"),
+        ],
+    );
+    let plan = |region: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["plan", "dev", "--format", "json", "--app", &arg(&app)])
+            .env_remove("XTASK_APP")
+            .env_remove("XTASK_TEST_PARAM_REGION");
+        if let Some(region) = region {
+            cmd.env("XTASK_TEST_PARAM_REGION", region);
+        }
+        support::Run::from(cmd.output().expect("xtask runs"))
+    };
+    plan(Some("eu-west-1")).ok();
+    let unset = plan(None);
+    assert!(
+        !unset.text.contains("another service's output"),
+        "{}",
+        unset.text
+    );
+    assert!(
+        unset.text.contains("XTASK_TEST_PARAM_REGION"),
+        "{}",
+        unset.text
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.

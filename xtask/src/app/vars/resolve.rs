@@ -430,8 +430,19 @@ impl<'c, 'a> Eval<'c, 'a> {
             if let Some(crate::app::compose::Param { template, .. }) =
                 params.iter().find(|p| p.name == name)
             {
-                return if template.contains("${") {
+                return if !crate::app::compose::references(template).is_empty() {
                     Resolved::Unknowable(format!("param `{name}` is another service's output"))
+                } else if template.contains("${") {
+                    // Compose's own sources (`${env:AWS_REGION}`,
+                    // `${sls:stage}`), read as the CLI reads them.
+                    let own = find(template)
+                        .iter()
+                        .all(|v| matches!(v.source, Source::Env | Source::Sls));
+                    if own {
+                        self.text(template, depth + 1)
+                    } else {
+                        Resolved::Unknowable(format!("param `{name}` is read by Compose at deploy"))
+                    }
                 } else {
                     Resolved::Known(template.clone())
                 };
