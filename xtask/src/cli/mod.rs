@@ -612,6 +612,11 @@ pub struct CodegenArgs {
     /// Fail if a generated file is out of date instead of writing it.
     #[arg(long)]
     pub check: bool,
+    /// Regenerate instead the table of what popular plugins add to the
+    /// CLI's schema (`cfn/plugin_schemas.json`): installs each pinned
+    /// plugin from the npm registry and asks the CLI.
+    #[arg(long)]
+    pub plugins: bool,
 }
 
 #[derive(Debug, Args)]

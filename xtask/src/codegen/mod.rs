@@ -14,6 +14,8 @@ use crate::app::App;
 use crate::cli::{CodegenArgs, Global};
 use crate::sys::paths;
 
+pub mod plugins;
+
 /// Every generated file with its freshly generated content. The resource
 /// table needs the pinned cfn-lint, which is installed when missing.
 pub fn generated() -> Result<Vec<(PathBuf, String)>> {
@@ -432,7 +434,15 @@ fn property_rules() -> Result<String> {
 pub(crate) fn run(_global: &Global, args: CodegenArgs) -> Result<i32> {
     let check = args.check;
     let mut stale = Vec::new();
-    for (path, content) in generated()? {
+    let files = if args.plugins {
+        vec![(
+            paths::workspace_root().join("xtask/src/cfn/plugin_schemas.json"),
+            plugins::plugin_schemas()?,
+        )]
+    } else {
+        generated()?
+    };
+    for (path, content) in files {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current == content {
             continue;

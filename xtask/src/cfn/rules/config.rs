@@ -96,15 +96,19 @@ pub(super) fn refusals(
     }
     // The whole schema, where the rules above have not said it better:
     // the service's file, then each section it includes whole.
-    let plugins = doc.get("plugins").is_some();
+    // With plugins, the schema is the CLI's and theirs, when the table
+    // knows every one; else what a plugin may add stays unknown.
+    let schema = super::plugin_schema::with_plugins(&plugin_names(doc));
+    let unverified = schema.is_none();
+    let schema = schema.as_deref();
     // What the CLI would say, as the findings quote it.
     let said = |f: &Finding| {
         let quoted = f.message.split("`Configuration error ").nth(1)?;
         quoted.split('`').next().map(str::to_string)
     };
-    let mut schema_findings = super::schema::check(file, doc);
+    let mut schema_findings = super::schema::check(file, doc, schema);
     for (included, node, at) in whole_includes(service, stage) {
-        schema_findings.extend(super::schema::check_section(&included, &node, &at));
+        schema_findings.extend(super::schema::check_section(&included, &node, &at, schema));
     }
     for finding in schema_findings {
         if found
@@ -113,7 +117,7 @@ pub(super) fn refusals(
         {
             continue;
         }
-        if plugins && !framework_key(&finding) {
+        if unverified && !framework_key(&finding) {
             // A plugin may extend the schema with this very key.
             let mut finding = finding;
             finding.message = format!(
@@ -134,6 +138,24 @@ pub(super) fn refusals(
             f
         })),
         _ => out.extend(found),
+    }
+}
+
+/// The plugins a service lists (`plugins: [a, b]`, or `plugins.modules`);
+/// one written with a variable is kept as written, which no table knows.
+fn plugin_names(doc: &Node) -> Vec<String> {
+    let Some(plugins) = doc.get("plugins") else {
+        return Vec::new();
+    };
+    let list = plugins.get("modules").unwrap_or(plugins);
+    match list.as_seq() {
+        Some(items) => items
+            .iter()
+            .map(|item| item.as_str().unwrap_or("<not a name>").to_string())
+            .collect(),
+        // Another shape: not a list the table can judge.
+        None if list.is_null() => Vec::new(),
+        None => vec!["<not a list>".to_string()],
     }
 }
 

@@ -24,6 +24,7 @@ pub mod exports;
 pub mod iam;
 pub mod monitoring;
 pub mod names;
+mod plugin_schema;
 pub mod provisioning;
 pub mod references;
 pub mod resources;

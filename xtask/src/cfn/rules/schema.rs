@@ -22,7 +22,7 @@ pub const UNSUPPORTED_VALUE: &str = "unsupported-value";
 
 /// The schema, read once; `None` if the generated file does not parse,
 /// which a unit test rules out.
-fn schema() -> Option<&'static Json> {
+pub(super) fn schema() -> Option<&'static Json> {
     static SCHEMA: OnceLock<Option<Json>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| serde_json::from_str(include_str!("../cli_schema.json")).ok())
@@ -33,9 +33,10 @@ fn schema() -> Option<&'static Json> {
 /// any number.
 const MAX_DEPTH: usize = 48;
 
-/// The schema's findings for the document `doc` of `file`.
-pub(super) fn check(file: &Path, doc: &Node) -> Vec<Finding> {
-    let Some(mut walk) = Walk::new(file, false) else {
+/// The schema's findings for the document `doc` of `file`, judged by
+/// `schema` ([`with_plugins`], or the CLI's own when `None`).
+pub(super) fn check(file: &Path, doc: &Node, schema: Option<&Json>) -> Vec<Finding> {
+    let Some(mut walk) = Walk::new(file, false, schema) else {
         return Vec::new();
     };
     walk.node(doc, walk.root, &mut Vec::new());
@@ -47,8 +48,13 @@ pub(super) fn check(file: &Path, doc: &Node) -> Vec<Finding> {
 /// `functions` list): `node`, of `file`, judged as the place `at` of the
 /// configuration, runtimes included (the runtime rule reads the service's
 /// own file only).
-pub(super) fn check_section(file: &Path, node: &Node, at: &[String]) -> Vec<Finding> {
-    let Some(mut walk) = Walk::new(file, true) else {
+pub(super) fn check_section(
+    file: &Path,
+    node: &Node,
+    at: &[String],
+    schema: Option<&Json>,
+) -> Vec<Finding> {
+    let Some(mut walk) = Walk::new(file, true, schema) else {
         return Vec::new();
     };
     let Some(schema) = walk.descend(walk.root, at) else {
@@ -78,9 +84,12 @@ fn named(path: &[String]) -> String {
 
 impl<'a> Walk<'a> {
     /// A walk of `file`; `None` if the schema cannot be read.
-    fn new(file: &'a Path, runtimes: bool) -> Option<Walk<'a>> {
+    fn new(file: &'a Path, runtimes: bool, root: Option<&'a Json>) -> Option<Walk<'a>> {
         Some(Walk {
-            root: schema()?,
+            root: match root {
+                Some(root) => root,
+                None => schema()?,
+            },
             file,
             out: Vec::new(),
             runtimes,
@@ -573,7 +582,7 @@ mod tests {
 
     fn findings(text: &str) -> Vec<(String, usize)> {
         let doc = crate::app::yaml::parse(text).unwrap();
-        check(Path::new("serverless.yml"), &doc)
+        check(Path::new("serverless.yml"), &doc, None)
             .into_iter()
             .map(|f| (f.rule.to_string(), f.line))
             .collect()
