@@ -20,7 +20,7 @@
 //!   and a profile name points the program at the credentials to use
 //!   (HOME stays, for node and the CLI's reader, so the program can still
 //!   read files such as `~/.aws`: a check of untrusted code runs where
-//!   there are none, see the README).
+//!   there are none, see docs/manifest.md).
 //! - a time bound that holds whatever the program's children do: it runs
 //!   under a reaper (`sys::reaper`) that kills every descendant, detached
 //!   or not, when the program ends, when the bound is reached, or when the

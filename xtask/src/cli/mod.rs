@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod help;
 
-use help::{CONFIG_PROGRAMS, SLS_LONG};
+use help::*;
 
 use crate::app::diag::{Format, ReportFormat};
 use crate::app::stage::Stage;
@@ -42,52 +42,70 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report every prerequisite and how to fix what is missing; installs nothing.
+    #[command(long_about = DOCTOR_LONG)]
     Doctor(DoctorArgs),
     /// Manage the long-lived local emulator.
+    #[command(long_about = LOCAL_LONG)]
     Local(LocalArgs),
     /// Find every stage hazard in the app's Serverless files.
-    #[command(after_help = CONFIG_PROGRAMS)]
+    #[command(after_help = CONFIG_PROGRAMS, long_about = AUDIT_LONG)]
     Audit(AuditArgs),
     /// Show the deploy order, the parallel waves and why.
-    #[command(after_help = CONFIG_PROGRAMS)]
+    #[command(after_help = CONFIG_PROGRAMS, long_about = PLAN_LONG)]
     Plan(PlanArgs),
     /// Catch CloudFormation errors before AWS does.
-    #[command(after_help = CONFIG_PROGRAMS)]
+    #[command(after_help = CONFIG_PROGRAMS, long_about = VALIDATE_LONG)]
     Validate(ValidateArgs),
     /// Create a stage's deployment buckets and the lock table.
+    #[command(long_about = BOOTSTRAP_LONG)]
     Bootstrap(StageArgs),
     /// Deploy the app's services in order, with locking and coordinated rollback.
+    #[command(long_about = DEPLOY_LONG)]
     Deploy(DeployArgs),
     /// Check every endpoint of the deployed app against its smoke.toml.
+    #[command(long_about = SMOKE_LONG)]
     Smoke(SmokeArgs),
     /// Show a deployed stage: every stack in plan order, its last change, outputs and endpoints.
+    #[command(long_about = INFO_LONG)]
     Info(InfoArgs),
     /// Show what a deploy would change per service (added, modified, replaced, removed), changing nothing.
+    #[command(long_about = DIFF_LONG)]
     Diff(DiffArgs),
     /// Drive the smoke checks under load: throughput, errors and latency percentiles per endpoint.
+    #[command(long_about = LOAD_LONG)]
     Load(LoadArgs),
     /// The production checklist as checks, each with its evidence; exit 1 when one is not done.
+    #[command(long_about = CHECKLIST_LONG)]
     Checklist(ChecklistArgs),
     /// Write the stage's runbook (order, rollback, endpoints, data, alarms, what to do) from the app.
+    #[command(long_about = RUNBOOK_LONG)]
     Runbook(RunbookArgs),
     /// Draw a run as a timeline (where each service's time went, the critical path).
+    #[command(long_about = REPORT_LONG)]
     Report(ReportArgs),
     /// Copy a stage's data (S3, DynamoDB, Cognito users) into another stage.
+    #[command(long_about = MIGRATE_LONG)]
     Migrate(MigrateArgs),
     /// Back up a stage's tables; check its buckets keep versions.
+    #[command(long_about = BACKUP_LONG)]
     Backup(BackupArgs),
     /// Remove every service of a stage, in reverse order.
+    #[command(long_about = REMOVE_LONG)]
     Remove(RemoveArgs),
     /// Return every service of a stage to its state before a run.
+    #[command(long_about = ROLLBACK_LONG)]
     Rollback(RollbackArgs),
     /// Show or clear a stage's deploy lock.
+    #[command(long_about = UNLOCK_LONG)]
     Unlock(UnlockArgs),
     /// Run the pinned Serverless CLI in one service with the stage's stage, region and credentials (logs, invoke, info, print, metrics, package).
     #[command(long_about = SLS_LONG)]
     Sls(SlsArgs),
     /// Regenerate the committed generated files (or check them with --check).
+    #[command(long_about = CODEGEN_LONG)]
     Codegen(CodegenArgs),
     /// Measure deploys, redeploys, the static checks and smoke against the plain way.
+    #[command(long_about = BENCH_LONG)]
     Bench(BenchArgs),
 }
 
@@ -612,9 +630,7 @@ pub struct CodegenArgs {
     /// Fail if a generated file is out of date instead of writing it.
     #[arg(long)]
     pub check: bool,
-    /// Regenerate instead the table of what popular plugins add to the
-    /// CLI's schema (`cfn/plugin_schemas.json`): installs each pinned
-    /// plugin from the npm registry and asks the CLI.
+    /// Regenerate instead what popular plugins add to the CLI's schema (needs the npm registry).
     #[arg(long)]
     pub plugins: bool,
 }

@@ -45,7 +45,43 @@ pub fn generated() -> Result<Vec<(PathBuf, String)>> {
         ),
         (root.join("xtask/src/cfn/cli_schema.json"), cli_schema()?),
         (root.join("docs/runbook-prod.md"), runbook(&app)?),
+        (root.join("docs/commands.md"), commands()),
     ])
+}
+
+/// The command reference: every command's `--help`, as clap renders it
+/// (the same text a terminal shows), at a fixed width.
+fn commands() -> String {
+    use clap::CommandFactory;
+    fn walk(prefix: &str, cmd: &mut clap::Command, out: &mut String) {
+        for sub in cmd.get_subcommands_mut() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let name = format!("{prefix} {}", sub.get_name());
+            let help = sub.render_long_help().to_string();
+            let help: Vec<&str> = help.lines().map(str::trim_end).collect();
+            out.push_str(&format!("## `{name}`\n\n```text\n{}\n```\n\n", help.join("\n").trim_end()));
+            walk(&name, sub, out);
+        }
+    }
+    // The environment's values are this machine's, not the reference's.
+    let mut cli = crate::cli::Cli::command()
+        .term_width(100)
+        .bin_name("cargo xtask")
+        .mut_arg("app", |a| a.hide_env_values(true))
+        .mut_arg("emulator", |a| a.hide_env_values(true));
+    let mut out = String::from(
+        "# Command reference\n\n\
+         Every command's `--help`, generated from the command line's own \
+         definition by `cargo xtask codegen` (a test keeps it current).\n\n",
+    );
+    out.push_str(&format!(
+        "## `cargo xtask`\n\n```text\n{}\n```\n\n",
+        cli.render_long_help().to_string().trim_end()
+    ));
+    walk("cargo xtask", &mut cli, &mut out);
+    out.trim_end().to_string() + "\n"
 }
 
 /// The bundled app's prod runbook, as `cargo xtask runbook prod` writes it.
