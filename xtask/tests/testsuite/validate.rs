@@ -1208,3 +1208,37 @@ fn an_unexported_name_imported_twice_is_one_finding() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A resource written as a whole include (`Q: ${file(./q.yml):MyQueue}`)
+/// is what the CLI reads there: its type is the included one, and the
+/// checks of CloudFormation run on it at the included file's lines.
+#[test]
+fn a_resource_included_whole_is_the_included_resource() {
+    let dir = support::scratch_app(
+        "resource-include",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Q: ${file(./q.yml):MyQueue}\n    Bucket: ${file(./b.yml):Bucket}\n    Policy: ${file(./b.yml):Policy}\n  Outputs:\n    QueueArn:\n      Value: !GetAtt Q.Arn\n",
+            ),
+            ("svc/q.yml", "MyQueue:\n  Type: AWS::SQS::Queue\n"),
+            (
+                "svc/b.yml",
+                "Bucket:\n  Type: AWS::S3::Bucket\nPolicy:\n  Type: AWS::S3::BucketPolicy\n  Properties:\n    Bucket: !Ref Bucket\n    PolicyDocument:\n      Statement:\n        - Effect: Allow\n          Principal: '*'\n          Action: s3:GetObject\n          Resource: !Sub '${Bucket.Arn}/*'\n",
+            ),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, String, usize)> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let file = f.file.file_name().unwrap().to_string_lossy().to_string();
+            (f.rule, file, f.line)
+        })
+        .collect();
+    assert_eq!(found, [("public-policy-blocked", "b.yml".to_string(), 9)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
