@@ -27,7 +27,8 @@ read). On a protected stage `invoke` runs the function's code on live data: it
 asks for the stage's name on a terminal, or takes --yes. The exit code is the
 CLI's.";
 
-pub(super) const DOCTOR_LONG: &str = "Report every prerequisite and how to fix what is missing; installs nothing.
+pub(super) const DOCTOR_LONG: &str =
+    "Report every prerequisite and how to fix what is missing; installs nothing.
 
 cargo xtask doctor
   one table of every prerequisite (node, npm, python, the pinned tools,
@@ -240,7 +241,8 @@ cargo xtask load (<stage> | --stage <stage>) [--rate PER_SECOND] [--concurrency 
   flight. `cargo xtask bench` reports the generator's own ceiling against a
   trivial local endpoint";
 
-pub(super) const CHECKLIST_LONG: &str = "The production checklist as checks, each with its evidence; exit 1 when one is not done.
+pub(super) const CHECKLIST_LONG: &str =
+    "The production checklist as checks, each with its evidence; exit 1 when one is not done.
 
 cargo xtask checklist (<stage> | --stage <stage>) [--rehearse] [--format text|json|markdown]
   the production checklist as checks, each ✔ with its evidence, ✘ with what to
@@ -257,7 +259,8 @@ cargo xtask checklist (<stage> | --stage <stage>) [--rehearse] [--format text|js
   load reports. Exit 1 when an item is not done; the release workflow
   rehearses every step and runs it into the run summary before the prod job";
 
-pub(super) const RUNBOOK_LONG: &str = "Write the stage's runbook (order, rollback, endpoints, data, alarms, what to do) from the app.
+pub(super) const RUNBOOK_LONG: &str =
+    "Write the stage's runbook (order, rollback, endpoints, data, alarms, what to do) from the app.
 
 cargo xtask runbook (<stage> | --stage <stage>) [--output FILE]
   the stage's runbook in Markdown, written from the app alone: the release
@@ -324,7 +327,8 @@ pub(super) const UNLOCK_LONG: &str = "Show or clear a stage's deploy lock.
 cargo xtask unlock (<stage> | --stage <stage>) [--force] [--rehearse]
   who holds a stage's lock; `--force` clears a stale one";
 
-pub(super) const CODEGEN_LONG: &str = "Regenerate the committed generated files (or check them with --check).
+pub(super) const CODEGEN_LONG: &str =
+    "Regenerate the committed generated files (or check them with --check).
 
 cargo xtask codegen [--check]
   regenerates the committed generated files: `docs/deploy-order.md`,
@@ -338,7 +342,8 @@ cargo xtask codegen --plugins
   Serverless plugins from npm into `target/tools/plugins` and asks the CLI
   what each adds to its schema (validate judges a service's keys by it)";
 
-pub(super) const BENCH_LONG: &str = "Measure deploys, redeploys, the static checks and smoke against the plain way.
+pub(super) const BENCH_LONG: &str =
+    "Measure deploys, redeploys, the static checks and smoke against the plain way.
 
 cargo xtask bench [--quick] [--format text|json]
   medians of deploy, no-op redeploy and smoke against the plain way (ratios),

@@ -61,7 +61,10 @@ fn commands() -> String {
             let name = format!("{prefix} {}", sub.get_name());
             let help = sub.render_long_help().to_string();
             let help: Vec<&str> = help.lines().map(str::trim_end).collect();
-            out.push_str(&format!("## `{name}`\n\n```text\n{}\n```\n\n", help.join("\n").trim_end()));
+            out.push_str(&format!(
+                "## `{name}`\n\n```text\n{}\n```\n\n",
+                help.join("\n").trim_end()
+            ));
             walk(&name, sub, out);
         }
     }

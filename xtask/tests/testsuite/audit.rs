@@ -80,13 +80,6 @@ fn findings(app: &str) -> Vec<(String, String, usize)> {
 #[case::unscoped_bucket("broken/unscoped-bucket", "unscoped-name", "serverless.yml", 10)]
 #[case::unscoped_table("broken/unscoped-table", "unscoped-name", "serverless.yml", 9)]
 #[case::unscoped_export("broken/unscoped-export", "unscoped-name", "serverless.yml", 12)]
-#[case::unscoped_deployment_bucket(
-    "broken/unscoped-deployment-bucket",
-    "unscoped-name",
-    "serverless.yml",
-    5
-)]
-#[case::unscoped_user_pool("broken/unscoped-user-pool", "unscoped-name", "serverless.yml", 9)]
 #[case::unscoped_role("broken/unscoped-role", "unscoped-name", "serverless.yml", 9)]
 #[case::unscoped_stack_name("broken/unscoped-stack-name", "unscoped-name", "serverless.yml", 4)]
 #[case::fallback_to_a_literal_provider_stage_is_one_finding(
@@ -636,6 +629,36 @@ fn roles_tasks_and_apis_on_every_resource_are_wildcards() {
     }
     let listing = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:ListRoles\n          Resource: '*'\n";
     assert_eq!(audit_one("star-only-iam", listing), []);
+}
+
+/// Names AWS keeps unique must carry the stage, nested ones included (an
+/// SES template's `Template.TemplateName`); a user pool's name is not
+/// unique, and a deployment bucket is shared by stages under their own
+/// prefixes.
+#[test]
+fn only_names_aws_keeps_unique_must_carry_the_stage() {
+    let text = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  deploymentBucket:\n    name: acme-deployments\nresources:\n  Resources:\n    Pool:\n      Type: AWS::Cognito::UserPool\n      Properties:\n        UserPoolName: mail-users\n    Welcome:\n      Type: AWS::SES::Template\n      Properties:\n        Template:\n          TemplateName: welcome\n          SubjectPart: Hi\n";
+    assert_eq!(audit_one("unique-names", text), [("unscoped-name", 17)]);
+}
+
+/// The stage picking a per-stage entry or file names what it picks; a
+/// variable nested in another (`${${file(./${opt:stage, 'dev'}.json):k}}`)
+/// spells no stage with its fallback.
+#[test]
+fn the_stage_picking_an_entry_names_it() {
+    let text = "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n  environment:\n    CID: ${${file(./settings/${opt:stage, self:provider.stage, 'dev'}.json):id}}\nresources:\n  Resources:\n    T:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        TableName: ${self:custom.names.${self:provider.stage}}\ncustom:\n  names:\n    dev: t-dev\n    prod: t-prod\n";
+    assert_eq!(audit_one("stage-picks", text), [("stage-default", 4)]);
+}
+
+/// A runtime is a hazard where a function runs on it; `ses:` actions on
+/// every resource are a wildcard like the rest.
+#[test]
+fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
+    let resources_only =
+        "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs14.x\n";
+    assert_eq!(audit_one("no-functions", resources_only), []);
+    let mail = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: '*'\n";
+    assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }
 
 /// The (rule, line) of every finding of the audit, the security review

@@ -41,6 +41,12 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "rule and event bus",
     ),
     Scoped::new("iam", "AWS::IAM::Role", "roles and users", "role and user"),
+    Scoped::new(
+        "ses",
+        "AWS::SES::EmailIdentity",
+        "identities and configuration sets",
+        "identity and configuration set",
+    ),
     Scoped::new("execute-api", "AWS::ApiGatewayV2::Api", "APIs", "API"),
     Scoped::new(
         "ecs",

@@ -31,6 +31,7 @@ pub mod resources;
 pub mod schema;
 pub mod secrets;
 pub mod security;
+mod shared_names;
 pub mod stages;
 pub mod variables;
 
@@ -114,7 +115,7 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
     }
     report
         .findings
-        .extend(hazards(names::shared_across_stages(app)));
+        .extend(hazards(shared_names::shared_across_stages(app)));
     report.finish()
 }
 
@@ -163,7 +164,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     }
     exports::across(catalogue, out, &mut report.notes);
     exports::compose_outputs(app, out);
-    names::physical_names(app, stage, out);
+    shared_names::physical_names(app, stage, out);
     references::unverified_by_plugins(catalogue, &mut report);
     // Set where the deploy runs, perhaps: said, not a finding (deploy's
     // preflight, which runs the CLI here, refuses them).
@@ -288,24 +289,25 @@ impl Auditor<'_> {
             matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
         let mut columns = Columns::of(node);
         let out = &mut self.report.findings;
-        let all = vars::find_all(text);
-        for var in &all {
+        for var in &vars::find_all(text) {
             let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
                 stages::default_of(self.policy, service, file, pos, var, text, out);
                 if !is_definition {
-                    // The stage as a whole value (`NODE_ENV: ${sls:stage}`) or
-                    // as a key another variable looks up (`${self:custom.
-                    // profiles.${sls:stage}}`) is the stage, not part of a name.
+                    // What names nothing: the stage itself as an environment
+                    // variable (`NODE_ENV: ${sls:stage}`), the profile the CLI
+                    // deploys with, the dotenv file it reads. Anywhere else,
+                    // in a name or picking a per-stage entry or file, it may
+                    // name a resource.
                     let whole = var.start == 0 && var.end == text.len();
-                    let looked_up = all
-                        .iter()
-                        .any(|outer| outer.start < var.start && var.end <= outer.end);
+                    let unnamed = (whole && path.iter().any(|k| k == "environment"))
+                        || matches!(path, [a, b, ..] if a == "provider" && b == "profile")
+                        || matches!(path, [a, b, ..] if a == "custom" && b == "dotenv");
                     self.spellings.push(Spelling {
                         service: index,
                         form,
                         raw: var.raw(text).to_string(),
-                        names: !whole && !looked_up,
+                        names: !unnamed,
                         file: file.to_path_buf(),
                         pos,
                     });

@@ -167,7 +167,20 @@ pub(super) fn deprecated_runtimes(
     out: &mut Vec<Finding>,
 ) {
     let ctx = service.vars(stage);
+    // `provider.runtime` is the functions' default: with no function (a
+    // service of resources alone) nothing runs on it.
+    let functions = service
+        .doc
+        .get("functions")
+        .is_some_and(|f| match &f.value {
+            crate::app::yaml::Value::Map(entries) => !entries.is_empty(),
+            crate::app::yaml::Value::Seq(items) => !items.is_empty(),
+            crate::app::yaml::Value::Scalar { text, .. } => text.contains("${"),
+        });
     for node in service.runtimes() {
+        if !functions {
+            continue;
+        }
         let Some(runtime) = node
             .as_str()
             .and_then(|text| vars::evaluate(text, &ctx).known())

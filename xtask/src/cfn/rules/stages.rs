@@ -45,8 +45,8 @@ pub(super) struct Spelling {
     pub(super) form: StageForm,
     /// The variable as written, fallback included.
     pub(super) raw: String,
-    /// Whether it is part of a value (a name), not the whole value nor a
-    /// key another variable looks up.
+    /// Whether it may name a resource: not the stage as an environment
+    /// variable's whole value, the profile or the dotenv file.
     pub(super) names: bool,
     pub(super) file: PathBuf,
     pub(super) pos: Pos,
