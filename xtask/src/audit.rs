@@ -9,12 +9,19 @@ use crate::cfn::rules;
 use crate::cli::{AuditArgs, Global};
 
 pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
-    let app = match App::load(&global.app_dir()?) {
-        Ok(app) => app,
-        Err(err) => {
-            Report::unreadable(err.0).print(args.out.format, "audit")?;
-            return Ok(2);
-        }
+    let dir = global.app_dir()?;
+    // A Compose file that cannot be read stops every command that deploys;
+    // the services' own files can still be audited, found in their folders
+    // as without it, with the Compose file's errors said first (exit 2).
+    let (app, unread) = match App::load(&dir) {
+        Ok(app) => (app, Vec::new()),
+        Err(err) => match App::load_with(&dir, false) {
+            Ok(app) if !app.services.is_empty() && compose_file_of(&err) => (app, err.0),
+            _ => {
+                Report::unreadable(err.0).print(args.out.format, "audit")?;
+                return Ok(2);
+            }
+        },
     };
     if let Some(stage) = args.stage() {
         if let Err(err) = app.stage_to_audit(stage) {
@@ -22,7 +29,18 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
             return Ok(2);
         }
     }
-    let report = rules::audit_stages(&app, args.stage());
+    let mut report = rules::audit_stages(&app, args.stage());
+    report.errors.extend(unread);
     report.print(args.out.format, "audit")?;
     Ok(report.exit_code())
+}
+
+/// Whether every error of `err` is the app's Compose file's.
+fn compose_file_of(err: &crate::app::LoadError) -> bool {
+    err.0.iter().all(|e| {
+        e.path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| crate::app::config::COMPOSE_FILES.contains(&n))
+    })
 }

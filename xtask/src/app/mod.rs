@@ -5,6 +5,7 @@ pub mod compose;
 pub mod config;
 pub mod diag;
 mod discover;
+mod fragments;
 pub mod manifest;
 mod refusals;
 pub mod routes;
@@ -77,7 +78,7 @@ impl Service {
         doc: Node,
         depends_on: Vec<Declared>,
     ) -> Service {
-        let (fragments, fragments_complete) = fragments(&file, &dir, &doc);
+        let (fragments, fragments_complete) = fragments::of(&file, &dir, &doc);
         Service {
             key,
             dir,
@@ -307,6 +308,13 @@ impl App {
     }
 
     pub fn load(dir: &Path) -> Result<App, LoadError> {
+        App::load_with(dir, true)
+    }
+
+    /// [`App::load`], or, with `compose` false, the app as discovery
+    /// finds it whatever its Compose file says: for an audit of the
+    /// services' own files when the Compose file cannot be read.
+    pub fn load_with(dir: &Path, compose: bool) -> Result<App, LoadError> {
         let root = dir.to_path_buf();
         if !root.is_dir() {
             return Err(LoadError(vec![FileError {
@@ -318,8 +326,11 @@ impl App {
         let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
         let mut errors = Vec::new();
         let mut services = Vec::new();
-        let compose = crate::app::compose::load(&root, &manifest.config_env)
-            .map_err(|e| LoadError(vec![e]))?;
+        let compose = match compose {
+            true => crate::app::compose::load(&root, &manifest.config_env)
+                .map_err(|e| LoadError(vec![e]))?,
+            false => None,
+        };
         let is_compose = compose.is_some() && manifest.services.is_empty();
         let (decls, mut compose_params) = match compose {
             Some(compose) if manifest.services.is_empty() => (compose.services, compose.params),
@@ -535,129 +546,6 @@ impl App {
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
     }
-}
-
-/// The `resources:` fragments of a service: its own map, the items of a
-/// list, and the files `${file(path)}` / `${file(path):key}` pull in.
-fn fragments(file: &Path, dir: &Path, doc: &Node) -> (Vec<Fragment>, bool) {
-    let Some(resources) = doc.get("resources") else {
-        return (Vec::new(), true);
-    };
-    let items: Vec<&Node> = match resources.as_seq() {
-        Some(items) => items.iter().collect(),
-        None => vec![resources],
-    };
-    let mut out = Vec::new();
-    let mut complete = true;
-    for item in items {
-        match item.as_str() {
-            None => out.push(Fragment {
-                file: file.to_path_buf(),
-                node: item.clone(),
-            }),
-            Some(text) => {
-                let var = vars::find(text).into_iter().next().filter(|v| {
-                    v.source == vars::Source::File && v.start == 0 && v.end == text.len()
-                });
-                let included = var.and_then(|var| {
-                    let path = var.arg.clone().filter(|p| !p.contains("${"))?;
-                    // `./x.yml` named as users write it: `dir/x.yml`.
-                    let path = crate::sys::paths::normalize(&dir.join(path));
-                    let (_, included) = yaml::parse_file(&path).ok()?;
-                    let node = if var.address.is_empty() {
-                        included
-                    } else {
-                        let keys: Vec<&str> = var.address.split('.').collect();
-                        included.path(&keys)?.clone()
-                    };
-                    Some(Fragment { file: path, node })
-                });
-                match included {
-                    Some(fragment) => out.push(fragment),
-                    None => complete = false,
-                }
-            }
-        }
-    }
-    let mut resources_included = Vec::new();
-    for fragment in &mut out {
-        complete &= included_resources(dir, fragment, &mut resources_included);
-    }
-    out.extend(resources_included);
-    (out, complete)
-}
-
-/// A resource written as a whole include (`Queue: ${file(./queue.yml):Queue}`)
-/// is what the CLI reads there: taken out of `fragment` into one of its
-/// own, in `out`, with the included file's positions. False when one
-/// cannot be read here (the resolver says why where it is written).
-fn included_resources(dir: &Path, fragment: &mut Fragment, out: &mut Vec<Fragment>) -> bool {
-    let yaml::Value::Map(top) = &mut fragment.node.value else {
-        return true;
-    };
-    let Some(yaml::Value::Map(entries)) = top
-        .iter_mut()
-        .find(|(k, _)| k.as_str() == Some("Resources"))
-        .map(|(_, v)| &mut v.value)
-    else {
-        return true;
-    };
-    let mut complete = true;
-    entries.retain(|(key, value)| {
-        let Some(text) = value.as_str() else {
-            return true;
-        };
-        let Some(var) = vars::find(text)
-            .into_iter()
-            .next()
-            .filter(|v| v.source == vars::Source::File && v.start == 0 && v.end == text.len())
-        else {
-            return true;
-        };
-        let read = var
-            .arg
-            .clone()
-            .filter(|p| !p.contains("${"))
-            .and_then(|arg| {
-                let path = crate::sys::paths::normalize(&dir.join(arg));
-                let (_, doc) = yaml::parse_file(&path).ok()?;
-                let keys: Vec<&str> = var.address.split('.').filter(|k| !k.is_empty()).collect();
-                let node = doc.path(&keys)?.clone();
-                Some((path, node))
-            });
-        let Some((path, node)) = read.filter(|(_, node)| node.as_map().is_some()) else {
-            complete = false;
-            return true;
-        };
-        let key = Node {
-            pos: node.pos,
-            ..key.clone()
-        };
-        let resources = Node {
-            value: yaml::Value::Map(vec![(key, node.clone())]),
-            pos: node.pos,
-            tag: None,
-        };
-        let name = Node {
-            value: yaml::Value::Scalar {
-                text: "Resources".into(),
-                quoted: false,
-                kind: yaml::Kind::Str,
-            },
-            pos: node.pos,
-            tag: None,
-        };
-        out.push(Fragment {
-            file: path,
-            node: Node {
-                value: yaml::Value::Map(vec![(name, resources)]),
-                pos: node.pos,
-                tag: None,
-            },
-        });
-        false
-    });
-    complete
 }
 
 fn collect_sections(

@@ -661,6 +661,31 @@ fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }
 
+/// A Compose file that Compose refuses (a key it does not know) stops
+/// every command that deploys, but not the audit of the services' own
+/// files: their hazards are said after the Compose file's error (exit 2).
+#[test]
+fn a_compose_file_that_cannot_be_read_still_lets_the_services_be_audited() {
+    let dir = crate::support::scratch_app(
+        "audit-bad-compose",
+        &[
+            ("serverless-compose.yml", "org: acme\nservices:\n  a:\n    path: a\n"),
+            ("a/serverless.yml", "service: a\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: fixed-queue\n"),
+        ],
+    );
+    let (code, out) = xtask(&["audit", "--app", &dir.to_string_lossy()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("which Serverless Compose does not know"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a/serverless.yml:10:20: unscoped-name"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The (rule, line) of every finding of the audit, the security review
 /// included, on an app of one service whose file is `text`.
 fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {
