@@ -462,6 +462,23 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+        // ajv-keywords' `regexp` (`/^(GET|POST) \/\S*$/i`: a pattern with
+        // flags), which the CLI's events use.
+        if let (Kind::Str, Some(written)) = (kind, schema.get("regexp").and_then(Json::as_str)) {
+            if let Some(re) = js_regexp(written) {
+                if !re.is_match(text.as_bytes()) {
+                    return self.push(
+                        node.pos,
+                        UNSUPPORTED_VALUE,
+                        format!(
+                            "the Serverless CLI stops with `Configuration error at {}: value '{text}' does not satisfy pattern {written}`",
+                            named(path)
+                        ),
+                        "write a value of the form the pattern says (an HTTP method, a space, then a path starting with `/`, for an event)".into(),
+                    );
+                }
+            }
+        }
         // A runtime is said better by `unsupported-runtime` (what to use
         // instead).
         if !self.runtimes && path.last().is_some_and(|key| key == "runtime") {
@@ -545,6 +562,24 @@ fn form(branch: &Json, walk: &Walk) -> String {
         Some(t) => format!("a value of type {t}"),
         None => "a value of another form".into(),
     }
+}
+
+/// A JavaScript regular expression literal (`/body/flags`) as a `regex`;
+/// `None` for flags or syntax this crate cannot honour.
+fn js_regexp(written: &str) -> Option<regex::bytes::Regex> {
+    let rest = written.strip_prefix('/')?;
+    let (body, flags) = rest.rsplit_once('/')?;
+    if !flags.chars().all(|f| f == 'i') {
+        return None;
+    }
+    // JavaScript escapes the delimiter (`\/`); `regex` needs no escape
+    // there. ASCII case folding, as the patterns are ASCII (the crate is
+    // built without Unicode case tables).
+    regex::bytes::RegexBuilder::new(&body.replace("\\/", "/"))
+        .unicode(false)
+        .case_insensitive(flags.contains('i'))
+        .build()
+        .ok()
 }
 
 /// A bound as JavaScript writes it (`128`, not `128.0`).
@@ -631,6 +666,14 @@ mod tests {
             "service: svc\nprovider:\n  name: aws\n  iam:\n    role: arn:aws:iam::1:role/r\n",
         );
         assert!(named.is_empty(), "{named:?}");
+    }
+
+    /// The CLI's `regexp` keyword (a pattern with flags) on an event's
+    /// short form: `GET x` has no path starting with `/`.
+    #[test]
+    fn a_short_event_outside_its_pattern_is_refused() {
+        let text = "service: svc\nprovider:\n  name: aws\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - http: 'GET x'\n      - httpApi: 'get /y'\n      - http: POST /z\n";
+        assert_eq!(findings(text), [("unsupported-value".to_string(), 8)]);
     }
 
     #[test]
