@@ -310,6 +310,45 @@ fn a_compose_param_from_the_environment_is_its_value() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// An import inside a section the service includes whole from a file
+/// (`iamRoleStatements: ${file(./roles.yml)}`) orders the deploy like one
+/// written in the service's own file.
+#[test]
+fn an_import_in_a_section_included_whole_orders_the_deploy() {
+    let app = write_app(
+        "import-in-section",
+        &[
+            (
+                "orders/serverless.yml",
+                "service: orders\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iamRoleStatements: ${file(./roles.yml)}\n",
+            ),
+            (
+                "orders/roles.yml",
+                "- Effect: Allow\n  Action: dynamodb:GetItem\n  Resource:\n    Fn::ImportValue: tables-${sls:stage}-arn\n",
+            ),
+            (
+                "tables/serverless.yml",
+                "service: tables\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n  Outputs:\n    Arn:\n      Value: !GetAtt T.Arn\n      Export:\n        Name: tables-${sls:stage}-arn\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["tables"], ["orders"]]),
+        "{plan}"
+    );
+    assert_eq!(
+        edges(&plan),
+        [(
+            "orders".to_string(),
+            "tables".to_string(),
+            "roles.yml:4".to_string()
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.
