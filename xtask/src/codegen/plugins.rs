@@ -86,6 +86,7 @@ pub const PLUGINS: &[(&str, &str)] = &[
     ("serverless-plugin-ifelse", "1.0.7"),
     ("serverless-plugin-datadog", "5.134.1"),
     ("serverless-plugin-simulate", "0.0.17"),
+    ("serverless-localstack", "1.3.1"),
 ];
 
 /// Loads osls with each plugin and prints, per plugin, how its schema

@@ -90,7 +90,7 @@ pub(super) fn every_resource(arn: &str) -> Option<&str> {
     let wildcard = match service {
         "s3" => matches!(rest, "*" | "*/*"),
         _ => {
-            rest == "*"
+            rest.split(['/', ':']).all(|part| part == "*")
                 || rest.split_once(['/', ':']).is_some_and(|(kind, name)| {
                     name == "*"
                         && !kind.is_empty()
@@ -141,6 +141,7 @@ mod tests {
             ("arn:${AWS::Partition}:lambda:*:*:function:*", "lambda"),
             ("arn:aws:kms:${AWS::Region}:${AWS::AccountId}:key/*", "kms"),
             ("arn:aws:s3:::*", "s3"),
+            ("arn:aws:execute-api:${AWS::Region}:*:*/*", "execute-api"),
             ("arn:aws:s3:::*/*", "s3"),
         ] {
             assert_eq!(every_resource(arn), Some(service), "{arn}");
