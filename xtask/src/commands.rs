@@ -17,6 +17,8 @@ pub async fn execute(mut cli: Cli) -> Result<i32> {
     // Hints name the app this run reads and its rehearsal. A command that
     // reads no app names none, and `codegen` writes the same files from
     // any folder.
+    crate::aws::set_profile(cli.global.aws_profile.clone());
+    hint::set_profile(cli.global.aws_profile.clone());
     let (reads_app, _) = cli.command.uses();
     if reads_app {
         // Found once: every later `app_dir()` reads it back.

@@ -126,7 +126,7 @@ fn check(args: &[String], stage: &Stage) -> Result<Checked> {
             "--stage" | "-s" => ("stage", stage.name()),
             "--region" | "-r" => ("region", stage.region()),
             "--aws-profile" => refuse!(
-                "--aws-profile is not passed through: set AWS_PROFILE, which this tool and the CLI both read, so both act on one account"
+                "--aws-profile is not passed through: give it to the tool, before the `--`, so the tool and the CLI act with one profile on one account"
             ),
             _ => {
                 out.push(arg.clone());

@@ -25,6 +25,20 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+/// The AWS profile `--aws-profile` names for this run: one for the whole
+/// run, the tool's SDK calls and the Serverless CLI it runs alike.
+static PROFILE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Says which profile this run uses (`--aws-profile`); called once, before
+/// any AWS call. `None` leaves the SDK's own choice (`AWS_PROFILE`).
+pub fn set_profile(name: Option<String>) {
+    let _ = PROFILE.set(name.filter(|n| !n.is_empty()));
+}
+
+/// The profile `--aws-profile` named, if any.
+pub fn profile() -> Option<&'static str> {
+    PROFILE.get().and_then(|p| p.as_deref())
+}
 /// Where AWS calls go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -59,7 +73,8 @@ impl Target {
         }
     }
 
-    /// The SDK configuration for calls to this target in `region`.
+    /// The SDK configuration for calls to this target in `region` (with
+    /// the run's `--aws-profile` on AWS).
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
@@ -72,6 +87,10 @@ impl Target {
             .timeout_config(timeouts);
         match self {
             Target::Aws => {
+                let loader = match profile() {
+                    Some(name) => loader.profile_name(name),
+                    None => loader,
+                };
                 loader
                     .retry_config(RetryConfig::standard().with_max_attempts(5))
                     .load()
@@ -188,9 +207,12 @@ fn credentials_message(err: &aws_credential_types::provider::error::CredentialsE
     match err {
         // Every provider of the chain said it has none: its list is
         // noise, the fix is all that matters.
-        CredentialsError::CredentialsNotLoaded(_) => {
-            format!("no AWS credentials were found; {CREDENTIALS_FIX}")
-        }
+        CredentialsError::CredentialsNotLoaded(_) => match profile() {
+            Some(name) => format!(
+                "no AWS credentials were found for profile `{name}` (--aws-profile); {CREDENTIALS_FIX}"
+            ),
+            None => format!("no AWS credentials were found; {CREDENTIALS_FIX}"),
+        },
         other => format!(
             "the AWS credentials could not be loaded: {}; {CREDENTIALS_FIX}",
             causes(other)

@@ -61,8 +61,9 @@ pub fn configured_endpoints() -> Vec<String> {
     if std::io::Read::read_to_string(&mut std::io::Read::take(file, 1 << 20), &mut text).is_err() {
         return Vec::new();
     }
-    let profile = std::env::var("AWS_PROFILE")
-        .ok()
+    let profile = super::profile()
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "default".into());
     endpoints_in_config(&text, &profile)

@@ -22,8 +22,8 @@ region and credentials (the emulator's for `local` and --rehearse):
 Passed through: invoke (and invoke local), logs, info, print, metrics, package,
 deploy list; deploy, remove and rollback go through the tool's commands (order,
 lock, journal). A --stage or --region passed must agree with the stage;
---aws-profile is refused (set AWS_PROFILE, which this tool and the CLI both
-read). On a protected stage `invoke` runs the function's code on live data: it
+--aws-profile after the `--` is refused (give the tool's own --aws-profile,
+which it and the CLI both use). On a protected stage `invoke` runs the function's code on live data: it
 asks for the stage's name on a terminal, or takes --yes. The exit code is the
 CLI's.";
 

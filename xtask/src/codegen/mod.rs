@@ -161,7 +161,11 @@ const Serverless = require(osls + '/lib/serverless');
 /// validate reads to say what the CLI will refuse of a service's keys.
 fn cli_schema() -> Result<String> {
     let package = crate::sys::tools::serverless_package(true)?;
-    let dir = paths::scratch_dir().join(format!("cli-schema-{}", std::process::id()));
+    // One folder per call: two generations in one process (the tidy tests
+    // run them side by side) must not remove each other's.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = paths::scratch_dir().join(format!("cli-schema-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("serverless.yml"),

@@ -108,7 +108,15 @@ impl Serverless {
             }
             // The target was checked to have no endpoint override; the
             // CLI's SDK must not read one from a profile either.
-            Target::Aws => env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true".into())),
+            Target::Aws => {
+                env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true".into()));
+                // The run's `--aws-profile`: the CLI acts on the account the
+                // tool checked.
+                if let Some(profile) = crate::aws::profile() {
+                    env.push(("AWS_PROFILE", profile.into()));
+                    remove.push("AWS_DEFAULT_PROFILE");
+                }
+            }
         }
         // A team's own CLI (`SERVERLESS_BIN`) judges its pins itself.
         let version = match std::env::var_os("SERVERLESS_BIN") {

@@ -17,9 +17,19 @@ struct Target {
     /// `--app` as the user should type it, when one is needed.
     app: Option<String>,
     rehearse: bool,
+    /// `--aws-profile`, when the run was given one: a pasted hint acts
+    /// with the same credentials.
+    profile: Option<String>,
 }
 
 static TARGET: OnceLock<Target> = OnceLock::new();
+static PROFILE: OnceLock<Option<String>> = OnceLock::new();
+
+/// Says which `--aws-profile` this run was given; called once, before
+/// [`set_target`] and any message.
+pub fn set_profile(profile: Option<String>) {
+    let _ = PROFILE.set(profile.filter(|p| !p.is_empty()));
+}
 
 /// The subcommands that take `--rehearse` (a tidy test keeps this list
 /// equal to the command line's).
@@ -46,14 +56,25 @@ pub const REHEARSABLE: &[&str] = &[
 pub fn set_target(app: &Path, rehearse: bool) {
     let cwd = std::env::current_dir().ok();
     let app = app_arg(app, cwd.as_deref());
-    let _ = TARGET.set(Target { app, rehearse });
+    let profile = PROFILE.get().cloned().flatten();
+    let _ = TARGET.set(Target {
+        app,
+        rehearse,
+        profile,
+    });
 }
 
 /// `cargo xtask ARGS` with this run's target: ` --rehearse` when this run
 /// rehearses and the subcommand (the first word of `args`) takes it, and
 /// ` --app DIR` when the app is not the current folder.
 pub fn xtask(args: &str) -> String {
-    line(TARGET.get_or_init(Target::default), args)
+    line(
+        TARGET.get_or_init(|| Target {
+            profile: PROFILE.get().cloned().flatten(),
+            ..Target::default()
+        }),
+        args,
+    )
 }
 
 fn line(target: &Target, args: &str) -> String {
@@ -72,6 +93,12 @@ fn line(target: &Target, args: &str) -> String {
         if !ours.contains("--app") {
             line.push_str(" --app ");
             line.push_str(app);
+        }
+    }
+    if let Some(profile) = &target.profile {
+        if !ours.contains("--aws-profile") {
+            line.push_str(" --aws-profile ");
+            line.push_str(&shell_word(profile));
         }
     }
     line.push_str(theirs);
@@ -138,6 +165,7 @@ mod tests {
         let rehearsal = Target {
             app: Some("shop".into()),
             rehearse: true,
+            profile: None,
         };
         assert_eq!(
             line(&rehearsal, "sls prod --service api -- invoke -f hello"),
@@ -150,6 +178,7 @@ mod tests {
         let rehearsal = Target {
             app: Some("apps/shop".into()),
             rehearse: true,
+            profile: None,
         };
         assert_eq!(
             line(&rehearsal, "unlock prod --force"),
@@ -163,6 +192,15 @@ mod tests {
         assert_eq!(
             line(&Target::default(), "bootstrap prod"),
             "cargo xtask bootstrap prod"
+        );
+        // The credentials too: a pasted hint acts on the same account.
+        let profiled = Target {
+            profile: Some("team admin".into()),
+            ..Target::default()
+        };
+        assert_eq!(
+            line(&profiled, "sls prod -- logs -f f"),
+            "cargo xtask sls prod --aws-profile 'team admin' -- logs -f f"
         );
     }
 

@@ -238,6 +238,51 @@ fn an_aws_stage_is_refused_while_the_profile_points_a_service_elsewhere() {
     );
 }
 
+/// `--aws-profile` is the run's profile wherever a profile is read: the
+/// endpoint check reads that profile's settings, and credentials the
+/// profile lacks are said with its name. Without the flag, the same
+/// config's default profile is read.
+#[test]
+fn the_aws_profile_flag_is_the_profile_of_the_run() {
+    let sandbox = Sandbox::new("aws-profile");
+    let config = sandbox.dir.join("aws-config");
+    std::fs::write(
+        &config,
+        "[profile team]\nendpoint_url = http://127.0.0.1:1\naws_access_key_id = AKIAXTASKTEST\naws_secret_access_key = xtask-test-secret\n",
+    )
+    .unwrap();
+    let run = |profile: Option<&str>| {
+        let mut args = Vec::new();
+        if let Some(profile) = profile {
+            args.extend(["--aws-profile", profile]);
+        }
+        args.extend(["info", "dev"]);
+        let mut cmd = sandbox.xtask(&args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let output = cmd
+            .env("AWS_CONFIG_FILE", &config)
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                sandbox.dir.join("no-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output))
+    };
+    let (code, out) = run(Some("team"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("profile `team` sets endpoint_url"), "{out}");
+    let (_, out) = run(None);
+    assert!(out.contains("no AWS credentials were found;"), "{out}");
+    let (_, out) = run(Some("xtask-nosuch"));
+    assert!(out.contains("for profile `xtask-nosuch`"), "{out}");
+}
+
 #[test]
 fn an_aws_stage_is_refused_while_an_emulator_endpoint_is_set() {
     let sandbox = Sandbox::new("endpoint");
@@ -440,7 +485,7 @@ fn sls_refuses_what_would_act_elsewhere_before_anything_runs() {
                 "--aws-profile",
                 "admin",
             ],
-            "set AWS_PROFILE",
+            "give it to the tool, before the `--`",
         ),
         (
             &["sls", "qa", "--service", "image-api", "--", "info"],
