@@ -45,7 +45,8 @@ pub fn split_arn(arn: &str) -> Option<(&str, &str)> {
         let bytes = rest.as_bytes();
         let mut end = 0;
         while end < bytes.len() && bytes[end] != b':' {
-            if rest[end..].starts_with("${") {
+            // `${AWS::Region}`, and serverless-pseudo-parameters' `#{AWS::Region}`.
+            if rest[end..].starts_with("${") || rest[end..].starts_with("#{") {
                 end += rest[end..].find('}')?;
             }
             end += 1;

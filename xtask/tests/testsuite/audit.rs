@@ -686,6 +686,40 @@ fn a_compose_file_that_cannot_be_read_still_lets_the_services_be_audited() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Names in resources included by key (`Q: ${file('./r.yml'):Q}`, the
+/// path quoted or not) are judged where they land, each key of the file
+/// apart; an ARN of wildcards written with serverless-pseudo-parameters'
+/// `#{AWS::Region}` is every resource like one with `${AWS::Region}`.
+#[test]
+fn names_included_by_key_and_pseudo_parameter_arns_are_judged() {
+    let dir = crate::support::scratch_app(
+        "audit-keyed-include",
+        &[
+            ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iamRoleStatements:\n    - Effect: Allow\n      Action: lambda:InvokeFunction\n      Resource: 'arn:aws:lambda:#{AWS::Region}:#{AWS::AccountId}:function:*'\nresources:\n  Resources:\n    Q: ${file('./r.yml'):Q}\n    Bus: ${file(./r.yml):Bus}\n"),
+            ("svc/r.yml", "Q:\n  Type: AWS::SQS::Queue\n  Properties:\n    QueueName: fixed-queue\nBus:\n  Type: AWS::Events::EventBus\n  Properties:\n    Name: fixed-bus\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let mut found: Vec<(&str, String, usize)> = rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .map(|f| {
+            let file = f.file.file_name().unwrap().to_string_lossy().to_string();
+            (f.rule, file, f.line)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("iam-wildcard", "serverless.yml".to_string(), 8),
+            ("unscoped-name", "r.yml".to_string(), 4),
+            ("unscoped-name", "r.yml".to_string(), 8),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The (rule, line) of every finding of the audit, the security review
 /// included, on an app of one service whose file is `text`.
 fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {

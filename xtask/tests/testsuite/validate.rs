@@ -1219,7 +1219,7 @@ fn a_resource_included_whole_is_the_included_resource() {
         &[
             (
                 "svc/serverless.yml",
-                "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Q: ${file(./q.yml):MyQueue}\n    Bucket: ${file(./b.yml):Bucket}\n    Policy: ${file(./b.yml):Policy}\n  Outputs:\n    QueueArn:\n      Value: !GetAtt Q.Arn\n",
+                "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Q: ${file('./q.yml'):MyQueue}\n    Bucket: ${file(./b.yml):Bucket}\n    Policy: ${file(./b.yml):Policy}\n  Outputs:\n    QueueArn:\n      Value: !GetAtt Q.Arn\n",
             ),
             ("svc/q.yml", "MyQueue:\n  Type: AWS::SQS::Queue\n"),
             (

@@ -217,10 +217,21 @@ fn parse_inner(inner: &str, start: usize, end: usize) -> Option<Var> {
         Some(idx) => (&address_part[..idx], &address_part[idx + 1..]),
         None => (address_part, ""),
     };
+    // A parameter may be quoted (`file('./r.yml')`): the CLI reads the
+    // string inside.
+    let unquoted = |arg: &str| -> String {
+        let arg = arg.trim();
+        match arg.as_bytes() {
+            [q @ (b'\'' | b'"'), .., last] if last == q && arg.len() >= 2 => {
+                arg[1..arg.len() - 1].to_string()
+            }
+            _ => arg.to_string(),
+        }
+    };
     let (source, arg) = match head.find('(') {
         Some(open) if head.ends_with(')') => (
             &head[..open],
-            Some(head[open + 1..head.len() - 1].trim().to_string()),
+            Some(unquoted(&head[open + 1..head.len() - 1])),
         ),
         _ => (head, None),
     };

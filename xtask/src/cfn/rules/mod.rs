@@ -328,21 +328,20 @@ impl Auditor<'_> {
         file: &Path,
         doc: &Node,
         depth: usize,
-        seen: &mut BTreeSet<PathBuf>,
+        seen: &mut BTreeSet<(PathBuf, String)>,
     ) {
         if depth > 5 {
             return;
         }
         // Each `${file()}` with where it is, its text, and whether it is the
-        // whole value.
+        // whole value (a key of the file, or all of it).
         let mut found: Vec<(Vec<String>, Pos, Var, String, bool)> = Vec::new();
         doc.walk(&mut |path, node| {
             if let Some(text) = node.as_str() {
                 let mut columns = Columns::of(node);
                 for var in vars::find_all(text) {
                     if var.source == Source::File {
-                        let whole =
-                            var.start == 0 && var.end == text.len() && var.address.is_empty();
+                        let whole = var.start == 0 && var.end == text.len();
                         found.push((
                             path.iter().map(|s| s.to_string()).collect(),
                             columns.pos(var.start),
@@ -378,7 +377,13 @@ impl Auditor<'_> {
                 // Relative to the service's folder wherever it is written:
                 // the CLI resolves `${file()}` in an included file so too.
                 let included = crate::sys::paths::normalize(&service.dir.join(&candidate));
-                if !seen.insert(included.clone()) {
+                // Each file once, and each key of it included apart once.
+                let part = if whole {
+                    var.address.clone()
+                } else {
+                    String::new()
+                };
+                if !seen.insert((included.clone(), part)) {
                     continue;
                 }
                 let is_yaml = matches!(
@@ -408,18 +413,53 @@ impl Auditor<'_> {
                 }
                 match yaml::parse_file(&included) {
                     Ok((_, included_doc)) => {
-                        let base: Vec<&str> = if whole {
-                            path.iter().map(String::as_str).collect()
-                        } else {
-                            Vec::new()
-                        };
-                        self.document(index, service, &included, &included_doc, &base);
+                        let keys: Vec<&str> =
+                            var.address.split('.').filter(|k| !k.is_empty()).collect();
+                        let at = included_doc
+                            .path(&keys)
+                            .filter(|_| whole && !keys.is_empty());
+                        match (at, path.split_last()) {
+                            // `Q: ${file(./r.yml):Q}`: what the key holds,
+                            // audited where it lands (`resources.Resources.Q`).
+                            (Some(section), Some((last, parents))) => {
+                                let placed = placed_under(last, section);
+                                let base: Vec<&str> = parents.iter().map(String::as_str).collect();
+                                self.document(index, service, &included, &placed, &base);
+                            }
+                            _ => {
+                                let base: Vec<&str> = if whole && keys.is_empty() {
+                                    path.iter().map(String::as_str).collect()
+                                } else {
+                                    Vec::new()
+                                };
+                                self.document(index, service, &included, &included_doc, &base);
+                            }
+                        }
                         self.includes(index, service, &included, &included_doc, depth + 1, seen);
                     }
                     Err(err) => self.report.errors.push(err),
                 }
             }
         }
+    }
+}
+
+/// `{key: node}`, at `node`'s position: a section read from another file,
+/// placed under the key it is included at.
+fn placed_under(key: &str, node: &Node) -> Node {
+    let name = Node {
+        value: Value::Scalar {
+            text: key.to_string(),
+            quoted: false,
+            kind: yaml::Kind::Str,
+        },
+        pos: node.pos,
+        tag: None,
+    };
+    Node {
+        value: Value::Map(vec![(name, node.clone())]),
+        pos: node.pos,
+        tag: None,
     }
 }
 
