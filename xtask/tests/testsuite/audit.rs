@@ -426,7 +426,8 @@ fn a_name_from_the_stack_id_carries_the_stage() {
 
 /// Names AWS keeps unique in an account and region, written where the
 /// framework or a resource creates them: a function's `name`, the bucket an
-/// `s3` event creates (not an `existing` one), a state machine's and an
+/// `s3` event creates or watches (an `existing` one takes a notification
+/// per stage, and S3 refuses two that overlap), a state machine's and an
 /// alarm's names. Without the stage, two stages fight over them.
 #[test]
 fn names_the_framework_creates_carry_the_stage() {
@@ -436,6 +437,7 @@ fn names_the_framework_creates_carry_the_stage() {
         [
             ("unscoped-name", 8),
             ("unscoped-name", 10),
+            ("unscoped-name", 14),
             ("unscoped-name", 24)
         ]
     );
@@ -718,6 +720,23 @@ fn names_included_by_key_and_pseudo_parameter_arns_are_judged() {
         ]
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An existing bucket an `s3` event watches is shared by every stage, and
+/// a second stage's notification on it overlaps the first's; an
+/// authorizer's function ARN that spells a stage points every stage at
+/// that stage's authorizer.
+#[test]
+fn shared_buckets_and_authorizer_arns_follow_the_stage() {
+    let text = "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  httpApi:\n    authorizers:\n      basic:\n        type: request\n        functionArn: arn:aws:lambda:us-east-1:123456789012:function:auth-dev-basic\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - s3:\n          bucket: shared-uploads\n          existing: true\n      - s3:\n          bucket: shared-uploads\n          existing: true\n          rules:\n            - prefix: ${sls:stage}/\n      - http:\n          path: /x\n          method: get\n          authorizer:\n            arn: arn:aws:lambda:us-east-1:123456789012:function:auth-dev-basicAuthorizer\n";
+    assert_eq!(
+        audit_one("shared-bucket-authorizer", text),
+        [
+            ("literal-stage", 9),
+            ("unscoped-name", 15),
+            ("literal-stage", 26)
+        ]
+    );
 }
 
 /// The (rule, line) of every finding of the audit, the security review

@@ -310,6 +310,19 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> {
             );
         }
     }
+    // A Lambda authorizer of an HTTP API by its function's ARN.
+    if let Some(authorizers) = at(&["provider", "httpApi", "authorizers"]).and_then(Node::as_map) {
+        for (key, authorizer) in authorizers {
+            add(
+                authorizer.get("functionArn"),
+                &format!(
+                    "the function ARN of authorizer `{}`",
+                    key.as_str().unwrap_or("?")
+                ),
+                false,
+            );
+        }
+    }
     if let Some(functions) = at(&["functions"]).and_then(Node::as_map) {
         for (fn_key, function) in functions {
             let fn_name = fn_key.as_str().unwrap_or("?");
@@ -333,16 +346,49 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> {
                     .get("existing")
                     .and_then(Node::as_str)
                     .is_some_and(|v| v == "true");
-                if !existing {
-                    let bucket = if s3.as_str().is_some() {
-                        Some(s3)
-                    } else {
-                        s3.get("bucket")
-                    };
+                let bucket = if s3.as_str().is_some() {
+                    Some(s3)
+                } else {
+                    s3.get("bucket")
+                };
+                // An existing bucket is shared, and a second stage's
+                // notification on it overlaps the first's (S3 refuses it),
+                // unless its rules keep the stages apart (a prefix with
+                // the stage).
+                let rules_per_stage = s3.get("rules").is_some_and(|rules| {
+                    let mut staged = false;
+                    rules.walk(&mut |_, n| {
+                        staged |= n.as_str().is_some_and(|t| {
+                            vars::find_all(t).iter().any(|v| v.stage_form().is_some())
+                        });
+                    });
+                    staged
+                });
+                if existing && rules_per_stage {
+                    continue;
+                }
+                let what = if existing {
+                    format!("the existing bucket the `s3` event of function `{fn_name}` watches (a second stage's notification on it overlaps the first's)")
+                } else {
+                    format!("the bucket the `s3` event of function `{fn_name}` creates")
+                };
+                add(bucket, &what, true);
+            }
+            // An authorizer of another service, by its function's ARN.
+            for event in function
+                .get("events")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
+                for kind in ["http", "websocket"] {
+                    let authorizer = event.path(&[kind, "authorizer"]);
+                    let arn =
+                        authorizer.and_then(|a| a.get("arn")).or(authorizer
+                            .filter(|a| a.as_str().is_some_and(|t| t.starts_with("arn:"))));
                     add(
-                        bucket,
-                        &format!("the bucket the `s3` event of function `{fn_name}` creates"),
-                        true,
+                        arn,
+                        &format!("the authorizer ARN of function `{fn_name}`"),
+                        false,
                     );
                 }
             }
