@@ -415,9 +415,12 @@ impl Auditor<'_> {
                     Ok((_, included_doc)) => {
                         let keys: Vec<&str> =
                             var.address.split('.').filter(|k| !k.is_empty()).collect();
+                        // A file chosen per stage (`config.${sls:stage}.json`)
+                        // is that stage's own: the stage it names is right
+                        // there, so it is not placed where a name would be.
                         let at = included_doc
                             .path(&keys)
-                            .filter(|_| whole && !keys.is_empty());
+                            .filter(|_| whole && !keys.is_empty() && !arg.contains("${"));
                         match (at, path.split_last()) {
                             // `Q: ${file(./r.yml):Q}`: what the key holds,
                             // audited where it lands (`resources.Resources.Q`).
