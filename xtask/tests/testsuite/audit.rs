@@ -657,8 +657,15 @@ fn the_stage_picking_an_entry_names_it() {
 #[test]
 fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
     let resources_only =
-        "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs14.x\n";
+        "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs20.x\n";
     assert_eq!(audit_one("no-functions", resources_only), []);
+    let construct = format!(
+        "{resources_only}constructs:\n  jobs:\n    type: queue\n    worker:\n      handler: w.main\n"
+    );
+    assert_eq!(
+        audit_one("construct-worker", &construct),
+        [("deprecated-runtime", 5)]
+    );
     let mail = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: '*'\n";
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }

@@ -168,15 +168,15 @@ pub(super) fn deprecated_runtimes(
 ) {
     let ctx = service.vars(stage);
     // `provider.runtime` is the functions' default: with no function (a
-    // service of resources alone) nothing runs on it.
-    let functions = service
-        .doc
-        .get("functions")
-        .is_some_and(|f| match &f.value {
+    // service of resources alone) nothing runs on it. Constructs (the
+    // lift plugin's `worker`, `handler`) are functions too.
+    let functions = ["functions", "constructs"].iter().any(|key| {
+        service.doc.get(key).is_some_and(|f| match &f.value {
             crate::app::yaml::Value::Map(entries) => !entries.is_empty(),
             crate::app::yaml::Value::Seq(items) => !items.is_empty(),
             crate::app::yaml::Value::Scalar { text, .. } => text.contains("${"),
-        });
+        })
+    });
     for node in service.runtimes() {
         if !functions {
             continue;
