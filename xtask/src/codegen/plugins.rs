@@ -3,7 +3,8 @@
 //! itself. Each plugin is installed at its pinned version (npm, into the
 //! tools folder), loaded by osls beside a bare service, and the schema it
 //! then validates against is compared with the bare one: the keys, events
-//! and branches the plugin defines are `cfn/plugin_schemas.json`, which
+//! and branches the plugin defines, and the variable sources it adds
+//! (`${git:...}`), are `cfn/plugin_schemas.json`, which
 //! validate applies to a service that lists only plugins the table knows.
 //! A plugin that cannot load without its own configuration or credentials
 //! is recorded as such, and a service listing it keeps its notes.
@@ -105,7 +106,11 @@ async function schemaWith(list) {
     options: {},
   });
   await sls.init();
-  return JSON.parse(JSON.stringify(sls.configSchemaHandler.schema));
+  const sources = new Set();
+  for (const plugin of sls.pluginManager.plugins) {
+    for (const name of Object.keys(plugin.configurationVariablesSources || {})) sources.add(name);
+  }
+  return { schema: JSON.parse(JSON.stringify(sls.configSchemaHandler.schema)), sources };
 }
 function diff(base, ext, path, out) {
   if (Array.isArray(base) && Array.isArray(ext)) {
@@ -124,18 +129,21 @@ function diff(base, ext, path, out) {
 }
 (async () => {
   const base = await schemaWith([]);
+  const sources = {};
   const loaded = {};
   const unloadable = {};
   for (const p of plugins) {
     try {
       const out = [];
-      diff(base, await schemaWith([p]), [], out);
+      const withIt = await schemaWith([p]);
+      diff(base.schema, withIt.schema, [], out);
       loaded[p] = out;
+      sources[p] = [...withIt.sources].filter((s) => !base.sources.has(s)).sort();
     } catch (e) {
       unloadable[p] = String((e && e.message) || e).split('\n')[0].slice(0, 200);
     }
   }
-  process.stdout.write(JSON.stringify({ loaded, unloadable }));
+  process.stdout.write(JSON.stringify({ loaded, sources, unloadable }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
@@ -202,6 +210,7 @@ pub fn plugin_schemas() -> Result<String> {
     #[derive(serde::Deserialize)]
     struct Dump {
         loaded: serde_json::Map<String, serde_json::Value>,
+        sources: serde_json::Map<String, serde_json::Value>,
         unloadable: serde_json::Map<String, serde_json::Value>,
     }
     let dump: Dump = serde_json::from_slice(&output.stdout)?;
@@ -211,7 +220,11 @@ pub fn plugin_schemas() -> Result<String> {
     let mut plugins = serde_json::Map::new();
     for (name, pinned) in PLUGINS {
         let entry = match (dump.loaded.get(*name), dump.unloadable.get(*name)) {
-            (Some(extends), _) => serde_json::json!({ "version": pinned, "extends": extends }),
+            (Some(extends), _) => serde_json::json!({
+                "version": pinned,
+                "extends": extends,
+                "sources": dump.sources.get(*name).cloned().unwrap_or_default(),
+            }),
             (None, Some(why)) => serde_json::json!({ "version": pinned, "unloadable": why }),
             (None, None) => bail!("the dump says nothing of {name}"),
         };

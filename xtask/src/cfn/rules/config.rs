@@ -143,7 +143,7 @@ pub(super) fn refusals(
 
 /// The plugins a service lists (`plugins: [a, b]`, or `plugins.modules`);
 /// one written with a variable is kept as written, which no table knows.
-fn plugin_names(doc: &Node) -> Vec<String> {
+pub(super) fn plugin_names(doc: &Node) -> Vec<String> {
     let Some(plugins) = doc.get("plugins") else {
         return Vec::new();
     };

@@ -151,6 +151,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     let out = &mut report.findings;
     for service in &app.services {
         config::refusals(service, stage, out, &mut report.notes);
+        plugin_schema::unknown_sources(service, out, &mut report.notes);
         let ids = resources::LogicalIds::of(service);
         resources::types(&ids, out);
         references::check(service, &ids, out);
