@@ -202,9 +202,13 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
             "is a program; reading it needs the pinned Serverless CLI: {e:#}"
         ))
     })?;
-    let script = "const read = require(process.argv[1]);\
+    // What the program logs while it loads goes to stderr, and the config
+    // follows a marker: a `console.log` at load is no part of it.
+    let script = "for (const k of ['log', 'info', 'debug', 'warn']) {\
+          console[k] = (...a) => process.stderr.write(require('util').format(...a) + '\\n'); }\
+        const read = require(process.argv[1]);\
         read(process.argv[2]).then(\
-          (c) => process.stdout.write(JSON.stringify(c === undefined ? null : c)),\
+          (c) => process.stdout.write('\\u001eXTASK-CONFIG\\u001e' + JSON.stringify(c === undefined ? null : c)),\
           (e) => { process.stderr.write(String((e && e.message) || e)); process.exit(3); });";
     // The child runs in the file's folder: give it the whole path.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -285,10 +289,14 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
         ))),
         Some(_) => {
             let text = String::from_utf8_lossy(&out).to_string();
-            if !text.trim_start().starts_with('{') {
+            let config = text
+                .rsplit_once("\u{1e}XTASK-CONFIG\u{1e}")
+                .map(|(_, config)| config)
+                .unwrap_or_default();
+            if !config.trim_start().starts_with('{') {
                 return Err(fail("is a program that exports no config object".into()));
             }
-            Ok(text)
+            Ok(config.to_string())
         }
     }
 }

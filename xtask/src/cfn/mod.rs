@@ -349,7 +349,15 @@ fn plugin_resources(service: &Service, functions: &[(Node, Node)], g: &mut Gener
     let listed = plugins(service);
     let doc = &service.doc;
     if listed.iter().any(|p| p == "serverless-python-requirements") {
-        let layer = doc.path(&["custom", "pythonRequirements", "layer"]);
+        // In the file, or in a `custom:` it includes whole from another.
+        let sections = service.sections();
+        let layer = doc
+            .path(&["custom", "pythonRequirements", "layer"])
+            .or_else(|| {
+                sections
+                    .iter()
+                    .find_map(|(_, section)| section.path(&["pythonRequirements", "layer"]))
+            });
         let on = layer.is_some_and(|l| l.as_map().is_some() || l.as_str() == Some("true"));
         if on {
             g.resources.insert(

@@ -349,6 +349,23 @@ fn an_import_in_a_section_included_whole_orders_the_deploy() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// A config program that logs while it loads (`console.log` in a shared
+/// base file) is read as the CLI reads it: the log is no part of the
+/// config.
+#[test]
+fn a_config_program_that_logs_is_read() {
+    let app = write_app(
+        "program-logs",
+        &[
+            ("base.ts", "console.log('loading the base config');\nexport const provider = { name: 'aws', stage: '${opt:stage}' };\n"),
+            ("api/serverless.ts", "import { provider } from '../base';\nconsole.info('api');\nmodule.exports = { service: 'api', provider };\n"),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(plan["waves"], serde_json::json!([["api"]]), "{plan}");
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.

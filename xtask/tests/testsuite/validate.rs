@@ -1242,3 +1242,67 @@ fn a_resource_included_whole_is_the_included_resource() {
     assert_eq!(found, [("public-policy-blocked", "b.yml".to_string(), 9)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A variable of a source neither the CLI nor a listed plugin has
+/// (`${output:...}`, the Dashboard's) stops the CLI; one a listed plugin
+/// adds (`${git:...}`) does not; with a plugin the table does not know, it
+/// is a note.
+#[test]
+fn a_variable_source_nobody_adds_is_refused() {
+    let run = |plugins: &str, value: &str| {
+        let dir = support::scratch_app(
+            "unknown-source",
+            &[(
+                "svc/serverless.yml",
+                &format!("service: svc\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  environment:\n    V: {value}\n{plugins}"),
+            )],
+        );
+        let app = App::load(&dir).unwrap();
+        let report = xtask::cfn::rules::validate(&app, &app.stage("dev").unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        let of = |list: &[xtask::app::diag::Finding]| -> Vec<usize> {
+            list.iter()
+                .filter(|f| f.rule == "unknown-source")
+                .map(|f| f.line)
+                .collect()
+        };
+        (of(&report.findings), of(&report.notes))
+    };
+    assert_eq!(run("", "${output:api.url}"), (vec![6], vec![]));
+    let git = "plugins:\n  - serverless-plugin-git-variables\n";
+    assert_eq!(run(git, "${git:branch}"), (vec![], vec![]));
+    assert_eq!(run(git, "${output:api.url}"), (vec![6], vec![]));
+    assert_eq!(
+        run("plugins:\n  - ./our-plugin\n", "${git:branch}"),
+        (vec![], vec![6])
+    );
+}
+
+/// The layer serverless-python-requirements makes (`custom.pythonRequirements.layer`)
+/// is there whether `custom` is written in the file or included whole
+/// from another.
+#[test]
+fn a_plugin_layer_configured_in_an_included_custom_exists() {
+    let dir = support::scratch_app(
+        "python-layer",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: python3.12\nplugins:\n  - serverless-python-requirements\ncustom: ${file(./custom.yml):custom}\nfunctions:\n  f:\n    handler: h.main\n    layers:\n      - Ref: PythonRequirementsLambdaLayer\n",
+            ),
+            ("svc/custom.yml", "custom:\n  pythonRequirements:\n    layer: true\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let report = xtask::cfn::rules::validate(&app, &app.stage("dev").unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert!(
+        report
+            .notes
+            .iter()
+            .all(|n| !n.message.contains("PythonRequirementsLambdaLayer")),
+        "{:?}",
+        report.notes
+    );
+}
