@@ -364,16 +364,16 @@ impl<'c, 'a> Eval<'c, 'a> {
                     other => return other,
                 };
                 let full = crate::sys::paths::normalize(&ctx.dir.join(&path));
-                match full.extension().and_then(|e| e.to_str()) {
-                    Some("yml" | "yaml" | "json") => {}
-                    _ => {
-                        return Resolved::Unknowable(format!(
-                            "`{path}` is code the CLI runs, not data this tool reads"
-                        ))
-                    }
-                }
+                // A file that is not there stops the CLI whatever it would
+                // hold (`${file(./secret.pem)}` as much as a YAML file).
                 if !full.exists() {
                     return self.absent(&path);
+                }
+                match full.extension().and_then(|e| e.to_str()) {
+                    Some("yml" | "yaml" | "json") => {}
+                    _ => return Resolved::Unknowable(format!(
+                        "`{path}` is code the CLI runs or text it reads, not data this tool reads"
+                    )),
                 }
                 self.once(format!("file({path}):{address}"), || {
                     let doc = match load(&full) {
