@@ -746,6 +746,23 @@ fn shared_buckets_and_authorizer_arns_follow_the_stage() {
     );
 }
 
+/// IAM action names are not case-sensitive (`sns:publish` for text
+/// messages is `sns:Publish`); a stage in a plugin's hook command names no
+/// resource; a Glue job's name is unique in an account and region; a
+/// connection string that carries its password is a secret.
+#[test]
+fn actions_by_any_case_hooks_glue_jobs_and_connection_strings() {
+    let sms = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: sns:publish\n          Resource: '*'\n";
+    assert_eq!(audit_one("sms-lower", sms), []);
+    let hook = "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\ncustom:\n  scriptable:\n    hooks:\n      after:deploy:deploy: aws s3 cp x s3://y --profile ${self:provider.stage}\n";
+    assert_eq!(audit_one("hook-stage", hook), []);
+    let glue = "service: etl\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    MONGODB_URI: mongodb+srv://app:Hunter2x@cluster0.example.net/db\nresources:\n  Resources:\n    Extract:\n      Type: AWS::Glue::Job\n      Properties:\n        Name: extract-data\n        Role: r\n        Command:\n          Name: glueetl\n";
+    assert_eq!(
+        audit_one("glue-and-uri", glue),
+        [("secret-in-environment", 6), ("unscoped-name", 12)]
+    );
+}
+
 /// The (rule, line) of every finding of the audit, the security review
 /// included, on an app of one service whose file is `text`.
 fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {

@@ -1269,6 +1269,8 @@ fn a_variable_source_nobody_adds_is_refused() {
         (of(&report.findings), of(&report.notes))
     };
     assert_eq!(run("", "${output:api.url}"), (vec![6], vec![]));
+    // No source name to the CLI: text.
+    assert_eq!(run("", "${.env:API_URL}"), (vec![], vec![]));
     let git = "plugins:\n  - serverless-plugin-git-variables\n";
     assert_eq!(run(git, "${git:branch}"), (vec![], vec![]));
     assert_eq!(run(git, "${output:api.url}"), (vec![6], vec![]));
@@ -1305,4 +1307,26 @@ fn a_plugin_layer_configured_in_an_included_custom_exists() {
         "{:?}",
         report.notes
     );
+}
+
+/// A file that is not there stops the CLI whatever kind of file it is:
+/// `${file(./secret.pem)}` as much as a YAML file. One that is there, and
+/// is text rather than data, is the CLI's to read.
+#[test]
+fn a_missing_file_of_any_kind_has_no_value() {
+    let dir = support::scratch_app(
+        "missing-pem",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    KEY: ${file(./secret.pem)}\n    CERT: ${file(./cert.pem)}\n",
+            ),
+            ("svc/cert.pem", "-----BEGIN CERTIFICATE-----\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let report = xtask::cfn::rules::validate(&app, &app.stage("dev").unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(lines, [("unresolved-variable", 6)], "{:?}", report.findings);
 }

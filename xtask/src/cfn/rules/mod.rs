@@ -303,7 +303,10 @@ impl Auditor<'_> {
                     let whole = var.start == 0 && var.end == text.len();
                     let unnamed = (whole && path.iter().any(|k| k == "environment"))
                         || matches!(path, [a, b, ..] if a == "provider" && b == "profile")
-                        || matches!(path, [a, b, ..] if a == "custom" && b == "dotenv");
+                        || matches!(path, [a, b, ..] if a == "custom" && b == "dotenv")
+                        // A plugin's hook command (`custom.scriptable.hooks`,
+                        // `custom.scripts`) names no resource.
+                        || matches!(path, [a, b, ..] if a == "custom" && (b == "scriptable" || b == "scripts"));
                     self.spellings.push(Spelling {
                         service: index,
                         form,

@@ -56,6 +56,9 @@ pub const SCOPED_PROPERTIES: &[(&str, &str)] = &[
     ("AWS::CloudWatch::Alarm", "AlarmName"),
     ("AWS::CloudWatch::Dashboard", "DashboardName"),
     ("AWS::Lambda::LayerVersion", "LayerName"),
+    ("AWS::Glue::Job", "Name"),
+    ("AWS::Glue::Crawler", "Name"),
+    ("AWS::Glue::Trigger", "Name"),
     // A key of a nested property, by its path.
     ("AWS::SES::Template", "Template.TemplateName"),
     ("AWS::SES::ConfigurationSet", "Name"),

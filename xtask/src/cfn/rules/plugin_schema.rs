@@ -79,9 +79,16 @@ pub(super) fn unknown_sources(
     service.doc.walk(&mut |_, node| {
         let Some(text) = node.as_str() else { return };
         for var in vars::find_all(text) {
+            // A source name the CLI reads as one (`${.env:X}` is no
+            // variable to it, but text).
             let vars::Source::Other(name) = &var.source else {
                 continue;
             };
+            let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !is_name {
+                continue;
+            }
             if !seen.insert(name.clone()) {
                 continue;
             }

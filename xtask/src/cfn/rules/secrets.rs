@@ -119,6 +119,23 @@ fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
     if value.contains("PRIVATE KEY-----") {
         return Some("a private key");
     }
+    // `scheme://user:password@host`: a connection string that carries its
+    // password (a placeholder, `<password>` or `***`, carries none).
+    let password = value.split_once("://").and_then(|(scheme, rest)| {
+        let scheme_ok = !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let userinfo = rest.split(['/', '?', '#']).next()?.rsplit_once('@')?.0;
+        let (_, password) = userinfo.split_once(':')?;
+        let placeholder = password.is_empty()
+            || password.starts_with('<')
+            || password.chars().all(|c| c == '*' || c == 'x' || c == 'X');
+        (scheme_ok && !placeholder).then_some(password)
+    });
+    if password.is_some() {
+        return Some("a password in a connection string");
+    }
     let upper = name.to_ascii_uppercase();
     let secret_name = [
         "SECRET",
@@ -196,6 +213,20 @@ mod tests {
             secret_kind("SIGNING", "q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A"),
             Some("a high-entropy string (a key or token)")
         );
+        assert_eq!(
+            secret_kind(
+                "MONGODB_URI",
+                "mongodb+srv://app:Hunter2x@cluster0.example.net/db"
+            ),
+            Some("a password in a connection string")
+        );
+        for uri in [
+            "postgres://app:<password>@db.example.com/app",
+            "https://user@example.com/x",
+            "redis://cache.example.com:6379",
+        ] {
+            assert_eq!(secret_kind("DB_URL", uri), None, "{uri}");
+        }
         for (name, value) in [
             ("TABLE_NAME", "tb365-designs-prod"),
             ("PASSWORD_PARAM", "/tb365/prod/db-password"),

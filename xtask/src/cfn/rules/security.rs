@@ -217,7 +217,9 @@ impl<'a> Review<'a> {
         // A text message to a phone number has no ARN: `sns:Publish` on
         // `*` is the only way, unless the service has topics.
         let sms_only = scoped.prefix == "sns"
-            && actions.iter().all(|a| a == "sns:Publish")
+            && actions
+                .iter()
+                .all(|a| a.eq_ignore_ascii_case("sns:Publish"))
             && self.resources(scoped.ty).is_empty();
         if sms_only {
             return None;
