@@ -2,7 +2,7 @@
 //! another service of the app creates under that name, where CloudFormation
 //! or the CLI needs it to exist: a queue or a stream an event reads, a
 //! topic an event subscribes to, an `existing` bucket an event watches, a
-//! layer a function runs with. Written as `arn:aws:sqs:${aws:region}:
+//! layer a function runs with, the role it runs as. Written as `arn:aws:sqs:${aws:region}:
 //! ${aws:accountId}:jobs-${sls:stage}`, such a use has no `${cf:}` and no
 //! `Fn::ImportValue` to order it, yet the consumer fails if it deploys
 //! first. IAM statements name ARNs too, but a policy needs nothing to
@@ -25,6 +25,7 @@ pub enum Kind {
     Bucket,
     Layer,
     Bus,
+    Role,
 }
 
 impl Kind {
@@ -37,6 +38,7 @@ impl Kind {
             Kind::Bucket => "bucket",
             Kind::Layer => "layer",
             Kind::Bus => "event bus",
+            Kind::Role => "role",
         }
     }
 }
@@ -72,6 +74,7 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             Some("AWS::S3::Bucket") => (Kind::Bucket, "BucketName"),
             Some("AWS::Lambda::LayerVersion") => (Kind::Layer, "LayerName"),
             Some("AWS::Events::EventBus") => (Kind::Bus, "Name"),
+            Some("AWS::IAM::Role") => (Kind::Role, "RoleName"),
             _ => continue,
         };
         if let Some(name) = resource
@@ -148,6 +151,17 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
         for layer in layers.as_seq().unwrap_or_default() {
             add(layer, true, true);
         }
+    }
+    // The role the functions run as, by ARN: Lambda refuses a function
+    // whose role does not exist yet.
+    let roles = [
+        service.doc.path(&["provider", "iam", "role"]),
+        service.doc.path(&["provider", "role"]),
+    ]
+    .into_iter()
+    .chain(functions(service).map(|function| function.get("role")));
+    for role in roles.flatten() {
+        add(role, true, false);
     }
     for function in functions(service) {
         for event in function
@@ -257,6 +271,11 @@ fn named_by_arn(text: &str, ctx: &vars::Context) -> Option<(Kind, String)> {
             resource.strip_prefix("layer:")?.split(':').next()?,
         ),
         "events" => (Kind::Bus, resource.strip_prefix("event-bus/")?),
+        // `role/name` or `role/path/name`.
+        "iam" => (
+            Kind::Role,
+            resource.strip_prefix("role/")?.rsplit('/').next()?,
+        ),
         _ => return None,
     };
     (!name.is_empty()).then(|| (kind, name.to_string()))
@@ -301,6 +320,7 @@ functions:
           arn: !GetAtt Local.Arn
   g:
     handler: h.g
+    role: arn:aws:iam::${aws:accountId}:role/app/runner-${sls:stage}
     iamRoleStatements:
       - Effect: Allow
         Action: sqs:SendMessage
@@ -317,6 +337,7 @@ functions:
             found,
             [
                 (Kind::Layer, "common-dev".to_string()),
+                (Kind::Role, "runner-dev".to_string()),
                 (Kind::Queue, "jobs-dev".to_string()),
                 (Kind::Table, "orders-dev".to_string()),
                 (Kind::Bucket, "uploads-dev".to_string()),

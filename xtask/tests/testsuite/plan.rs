@@ -366,6 +366,32 @@ fn a_config_program_that_logs_is_read() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// A function that runs as a role another service creates, named by ARN,
+/// deploys after it: Lambda refuses a function whose role is not there.
+#[test]
+fn a_role_named_by_arn_orders_the_deploy() {
+    let app = write_app(
+        "role-by-arn",
+        &[
+            (
+                "infra/serverless.yml",
+                "service: infra\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Runner:\n      Type: AWS::IAM::Role\n      Properties:\n        RoleName: runner-${sls:stage}\n        AssumeRolePolicyDocument: {}\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  f:\n    handler: h.f\n    role: arn:aws:iam::${aws:accountId}:role/runner-${sls:stage}\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["infra"], ["api"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.
