@@ -631,6 +631,9 @@ fn roles_tasks_and_apis_on_every_resource_are_wildcards() {
     }
     let listing = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:ListRoles\n          Resource: '*'\n";
     assert_eq!(audit_one("star-only-iam", listing), []);
+    // A condition narrows `*` (one service-linked role here).
+    let linked = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:CreateServiceLinkedRole\n          Resource: '*'\n          Condition:\n            StringEquals:\n              iam:AWSServiceName: es.amazonaws.com\n";
+    assert_eq!(audit_one("linked-role", linked), []);
 }
 
 /// Names AWS keeps unique must carry the stage, nested ones included (an
@@ -760,6 +763,17 @@ fn actions_by_any_case_hooks_glue_jobs_and_connection_strings() {
     assert_eq!(
         audit_one("glue-and-uri", glue),
         [("secret-in-environment", 6), ("unscoped-name", 12)]
+    );
+    // A hosted-UI domain prefix and a search domain are unique too, and
+    // `es:` actions on every domain are a wildcard.
+    let domains = "service: search\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: es:ESHttpGet\n          Resource: '*'\nresources:\n  Resources:\n    Login:\n      Type: AWS::Cognito::UserPoolDomain\n      Properties:\n        Domain: acme-login\n        UserPoolId: p\n    Search:\n      Type: AWS::OpenSearchService::Domain\n      Properties:\n        DomainName: acme-search\n";
+    assert_eq!(
+        audit_one("unique-domains", domains),
+        [
+            ("iam-wildcard", 10),
+            ("unscoped-name", 16),
+            ("unscoped-name", 21)
+        ]
     );
 }
 

@@ -371,9 +371,11 @@ impl<'c, 'a> Eval<'c, 'a> {
                 }
                 match full.extension().and_then(|e| e.to_str()) {
                     Some("yml" | "yaml" | "json") => {}
-                    _ => return Resolved::Unknowable(format!(
+                    _ => {
+                        return Resolved::Unknowable(format!(
                         "`{path}` is code the CLI runs or text it reads, not data this tool reads"
-                    )),
+                    ))
+                    }
                 }
                 self.once(format!("file({path}):{address}"), || {
                     let doc = match load(&full) {

@@ -42,6 +42,12 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
     ),
     Scoped::new("iam", "AWS::IAM::Role", "roles and users", "role and user"),
     Scoped::new(
+        "es",
+        "AWS::OpenSearchService::Domain",
+        "search domains",
+        "search domain",
+    ),
+    Scoped::new(
         "ses",
         "AWS::SES::EmailIdentity",
         "identities and configuration sets",

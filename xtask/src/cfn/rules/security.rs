@@ -199,12 +199,13 @@ impl<'a> Review<'a> {
             ));
         }
         // Every resource: `*`, or an ARN of wildcards (`arn:aws:sqs:*:*:*`)
-        // for the service of the action; a condition may narrow an ARN
-        // (`kms:ViaService`), so one with a condition is not judged.
+        // for the service of the action; a condition may narrow either
+        // (`kms:ViaService`, `iam:AWSServiceName`), so a statement with one
+        // is not judged.
         let every = |prefix: &str| {
             resources.iter().find(|r| {
-                *r == "*"
-                    || (statement.get("Condition").is_none() && every_resource(r) == Some(prefix))
+                statement.get("Condition").is_none()
+                    && (*r == "*" || every_resource(r) == Some(prefix))
             })
         };
         // An action AWS allows on `*` only (`dynamodb:ListTables`) grants
