@@ -16,6 +16,26 @@ use crate::sys::hint;
 use crate::sys::output::Printer;
 use crate::sys::refuse;
 
+/// Hazards on a stage that is not protected: only told on the emulator,
+/// else they stop the deploy unless `--allow-findings` is given.
+fn hazards_off_protected(
+    text: &str,
+    stage: &Stage,
+    allow_findings: bool,
+    out: &Printer,
+) -> Result<()> {
+    if stage.on_emulator() {
+        out.plain(&format!(
+            "{text}(told, not blocking: stage {stage} is on the emulator)"
+        ));
+    } else if !allow_findings {
+        refuse!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
+    } else {
+        out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
+    }
+    Ok(())
+}
+
 /// The app's audit, validation and order for `stage`: everything that needs
 /// no AWS call. Fails before any process starts.
 pub fn offline(
@@ -30,15 +50,7 @@ pub fn offline(
         if stage.is_protected() {
             refuse!("{text}the audit must be clean to deploy protected stage {stage}; fix the findings above");
         }
-        if stage.on_emulator() {
-            out.plain(&format!(
-                "{text}(told, not blocking: stage {stage} is on the emulator)"
-            ));
-        } else if !allow_findings {
-            refuse!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
-        } else {
-            out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
-        }
+        hazards_off_protected(&text, stage, allow_findings, out)?;
     }
     // The security review blocks a protected stage; elsewhere it is said.
     let review = Report {
@@ -80,15 +92,7 @@ pub fn offline(
                 "{text}protected stage {stage} deploys no stage hazard; fix the findings above"
             );
         }
-        if stage.on_emulator() {
-            out.plain(&format!(
-                "{text}(told, not blocking: stage {stage} is on the emulator)"
-            ));
-        } else if !allow_findings {
-            refuse!("{text}fix the findings above, or pass --allow-findings to deploy unprotected stage {stage} anyway");
-        } else {
-            out.plain(&format!("{text}(deploying anyway: --allow-findings)"));
-        }
+        hazards_off_protected(&text, stage, allow_findings, out)?;
     }
     let conditional = by(Certainty::Conditional);
     if !conditional.findings.is_empty() {
