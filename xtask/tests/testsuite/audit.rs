@@ -777,6 +777,55 @@ fn actions_by_any_case_hooks_glue_jobs_and_connection_strings() {
     );
 }
 
+/// `${opt.stage, …}` (a dot for the colon) stays text to the CLI: a broken
+/// variable `stage-spelling` reports, not a default; resources in an
+/// inline list item of `resources` are judged like a map's; statements a
+/// function reads through `${self:custom.x}` are reviewed where they are
+/// written; Pinpoint and Personalize actions take resource ARNs.
+#[test]
+fn broken_stage_variables_list_resources_and_statements_by_reference() {
+    let dotted = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${opt.stage, self:provider.stage}\n";
+    assert!(
+        !audit_one("dotted-stage", dotted).contains(&("stage-default", 6)),
+        "{:?}",
+        audit_one("dotted-stage", dotted)
+    );
+    let listed = "service: news\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  - Resources:\n      Topic:\n        Type: AWS::SNS::Topic\n        Properties:\n          TopicName: news-topic\n";
+    assert_eq!(
+        audit_one("listed-resources", listed),
+        [("unscoped-name", 10)]
+    );
+    let by_reference = "service: crawl\nprovider:\n  name: aws\n  stage: ${opt:stage}\nplugins:\n  - serverless-iam-roles-per-function\ncustom:\n  crawlIam:\n    - Effect: Allow\n      Action: dynamodb:PutItem\n      Resource: '*'\nfunctions:\n  crawl:\n    handler: h.main\n    iamRoleStatements: ${self:custom.crawlIam}\n";
+    assert_eq!(
+        audit_one("iam-by-reference", by_reference),
+        [("iam-wildcard", 11)]
+    );
+    for action in ["mobiletargeting:PutEvents", "personalize:PutItems"] {
+        let text = format!("service: track\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\n");
+        assert_eq!(
+            audit_one("track-wide", &text),
+            [("iam-wildcard", 10)],
+            "{action}"
+        );
+    }
+    // The service authorization reference names no resource for
+    // `personalize:PutEvents`: `*` is the only resource it takes.
+    let events = "service: track\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: personalize:PutEvents\n          Resource: '*'\n";
+    assert_eq!(audit_one("track-events", events), []);
+}
+
+/// A literal stage in a shared value is one wherever the value is used:
+/// `custom.table: users-dev` read by `environment` names the dev table in
+/// every stage, reported where it is written.
+#[test]
+fn a_literal_stage_reached_through_custom_is_reported_where_it_is_written() {
+    let text = "service: users\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    USERS: ${self:custom.usersTable}\ncustom:\n  usersTable: users-table-dev\n";
+    assert_eq!(
+        audit_one("literal-via-custom", text),
+        [("literal-stage", 8)]
+    );
+}
+
 /// The (rule, line) of every finding of the audit, the security review
 /// included, on an app of one service whose file is `text`.
 fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {

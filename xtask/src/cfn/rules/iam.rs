@@ -55,6 +55,18 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
     ),
     Scoped::new("execute-api", "AWS::ApiGatewayV2::Api", "APIs", "API"),
     Scoped::new(
+        "mobiletargeting",
+        "AWS::Pinpoint::App",
+        "projects",
+        "project",
+    ),
+    Scoped::new(
+        "personalize",
+        "AWS::Personalize::DatasetGroup",
+        "dataset groups, datasets and campaigns",
+        "dataset group, dataset and campaign",
+    ),
+    Scoped::new(
         "ecs",
         "AWS::ECS::TaskDefinition",
         "clusters, services and task definitions",

@@ -453,7 +453,7 @@ impl Auditor<'_> {
 
 /// `{key: node}`, at `node`'s position: a section read from another file,
 /// placed under the key it is included at.
-fn placed_under(key: &str, node: &Node) -> Node {
+pub(super) fn placed_under(key: &str, node: &Node) -> Node {
     let name = Node {
         value: Value::Scalar {
             text: key.to_string(),

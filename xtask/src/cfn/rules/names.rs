@@ -90,6 +90,22 @@ pub(super) fn names(
     for site in name_sites(doc, base) {
         name(policy, service, file, &site, out);
     }
+    // `resources: [{Resources: …}, ${file(…)}]`: each inline item is a
+    // section of its own (the included ones are their files' documents).
+    if base.is_empty() {
+        for item in doc
+            .get("resources")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            if item.as_map().is_some() {
+                let placed = super::placed_under("resources", item);
+                for site in name_sites(&placed, &[]) {
+                    name(policy, service, file, &site, out);
+                }
+            }
+        }
+    }
 }
 
 /// The stack name of a `${cf:}` reference (`var`, written in `text` at
@@ -147,6 +163,7 @@ fn name(policy: &Policy, service: &Service, file: &Path, site: &NameSite, out: &
             literal_found = true;
         }
     }
+    shared_values(policy, service, site, out);
     if site.must_scope
         && !literal_found
         && scope_of(site.node, &service.doc, &service.dir) == Scope::Unscoped
@@ -164,6 +181,42 @@ fn name(policy: &Policy, service: &Service, file: &Path, site: &NameSite, out: &
                 vars::CANONICAL.spelling()
             ),
         ));
+    }
+}
+
+/// A value of the service file a name reads through `${self:x}`
+/// (`custom.usersTable: users-dev`) names a stage for every reader: said
+/// once, where it is written.
+fn shared_values(policy: &Policy, service: &Service, site: &NameSite, out: &mut Vec<Finding>) {
+    for (text, _) in name_strings(site.node) {
+        for var in vars::find_all(&text) {
+            if var.source != Source::SelfRef || var.stage_form().is_some() {
+                continue;
+            }
+            let keys: Vec<&str> = var.address.split('.').collect();
+            let Some(target) = service.doc.path(&keys) else {
+                continue;
+            };
+            let Some(value) = target.as_str() else {
+                continue;
+            };
+            let said = out.iter().any(|f| {
+                f.rule == LITERAL_STAGE && f.file == service.file && f.line == target.pos.line
+            });
+            if !said {
+                let what = format!("`{}` (read by {})", var.address, site.what);
+                let stripped = strip_vars(value);
+                literal_stages(
+                    policy,
+                    &service.file,
+                    target.pos,
+                    &stripped,
+                    &what,
+                    site.env,
+                    out,
+                );
+            }
+        }
     }
 }
 

@@ -109,6 +109,7 @@ impl<'a> Review<'a> {
         ] {
             statements.extend(
                 doc.path(path)
+                    .map(|n| through_self(doc, n))
                     .and_then(Node::as_seq)
                     .unwrap_or_default()
                     .iter()
@@ -123,6 +124,7 @@ impl<'a> Review<'a> {
             statements.extend(
                 function
                     .get("iamRoleStatements")
+                    .map(|n| through_self(doc, n))
                     .and_then(Node::as_seq)
                     .unwrap_or_default()
                     .iter()
@@ -540,4 +542,27 @@ fn strings(node: Option<&Node>) -> Vec<String> {
         },
         None => Vec::new(),
     }
+}
+
+/// What a value written as one `${self:a.b}` (no fallback) stands for in
+/// the service file `doc`, followed a few times: statements kept under
+/// `custom` and read by a function (`iamRoleStatements:
+/// ${self:custom.crawlIam}`) are reviewed where they are written. Else the
+/// value itself.
+fn through_self<'n>(doc: &'n Node, mut node: &'n Node) -> &'n Node {
+    for _ in 0..8 {
+        let Some(text) = node.as_str() else { break };
+        let found = vars::find(text);
+        let [var] = found.as_slice() else { break };
+        let whole = var.start == 0 && var.end == text.len();
+        if !whole || var.source != vars::Source::SelfRef || var.fallback.is_some() {
+            break;
+        }
+        let keys: Vec<&str> = var.address.split('.').collect();
+        match doc.path(&keys) {
+            Some(target) => node = target,
+            None => break,
+        }
+    }
+    node
 }

@@ -95,7 +95,10 @@ pub(super) fn settings(
     for keys in [&["provider", "stage"][..], &["custom", "stage"][..]] {
         if let Some(node) = full_path(keys) {
             if let Some(text) = node.as_str() {
-                if vars::find(text).is_empty() {
+                // `${opt.stage, …}` (a dot for the colon) is no variable to
+                // the CLI either: it stays text, which `stage-spelling`
+                // reports as the broken variable it is, not as a default.
+                if vars::find(text).is_empty() && !text.contains("${") {
                     let key = keys.join(".");
                     out.push(Finding::new(
                         file,
