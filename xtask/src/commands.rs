@@ -22,7 +22,11 @@ pub async fn execute(mut cli: Cli) -> Result<i32> {
     let (reads_app, _) = cli.command.uses();
     if reads_app {
         // Found once: every later `app_dir()` reads it back.
-        if let Ok(app) = App::resolve_dir(cli.global.app.as_deref()) {
+        if let Ok((app, found)) = App::resolve(cli.global.app.as_deref()) {
+            // The pinned tools and the local state are the app's
+            // repository's, wherever this binary was built.
+            crate::sys::paths::use_root_of(&app);
+            say_which_app(&app, &found);
             hint::set_target(&app, cli.command.rehearses());
             cli.global.app = Some(app);
         }
@@ -51,5 +55,28 @@ pub async fn execute(mut cli: Cli) -> Result<i32> {
         Command::Sls(args) => sls::run(global, args).await,
         Command::Codegen(args) => codegen::run(global, args),
         Command::Bench(args) => bench::run(global, args).await,
+    }
+}
+
+/// Says which app a run works on when it was not named (`--app`,
+/// `XTASK_APP`), so no one deploys the app of a folder they did not mean.
+fn say_which_app(app: &std::path::Path, found: &crate::app::Found) {
+    use crate::sys::paths::display;
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let here = std::env::current_dir().is_ok_and(|cwd| canon(&cwd) == canon(app));
+    match found {
+        crate::app::Found::Given => {}
+        crate::app::Found::Here if here => {
+            crate::errln!("app: . (the current folder; --app DIR for another)")
+        }
+        crate::app::Found::Here => crate::errln!(
+            "app: {} (found above the current folder; --app DIR for another)",
+            display(app)
+        ),
+        crate::app::Found::Cargo(manifest) => crate::errln!(
+            "app: {} (named by {}; --app DIR for another)",
+            display(app),
+            display(manifest)
+        ),
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod diag;
 mod discover;
 mod fragments;
+mod locate;
 pub mod manifest;
 mod refusals;
 pub mod routes;
@@ -21,9 +22,7 @@ use crate::app::refusals::{check_shape, names_evaluate, one_stack_one_service};
 use crate::app::stage::{Policy, Stage};
 use crate::app::yaml::{FileError, Node};
 pub use discover::discover;
-
-/// The default app, relative to the workspace root.
-pub const DEFAULT_APP: &str = "fixtures/tb365";
+pub use locate::{named_by_cargo, Found};
 
 /// One Serverless service of the app.
 #[derive(Debug, Clone)]
@@ -252,61 +251,6 @@ pub struct App {
 pub struct LoadError(pub Vec<FileError>);
 
 impl App {
-    /// The app folder: `--app` (or `XTASK_APP`) when given, else the app
-    /// the current folder is in ([`App::find_from`]).
-    pub fn resolve_dir(arg: Option<&Path>) -> Result<PathBuf, LoadError> {
-        if let Some(dir) = arg {
-            return Ok(dir.to_path_buf());
-        }
-        let cwd = std::env::current_dir().map_err(|e| {
-            LoadError(vec![FileError {
-                path: PathBuf::from("."),
-                pos: None,
-                message: format!(
-                    "cannot read the current folder ({e}); pass the app folder with --app DIR"
-                ),
-            }])
-        })?;
-        App::find_from(&cwd, &crate::sys::paths::workspace_root()).ok_or_else(|| {
-            LoadError(vec![FileError {
-                path: cwd,
-                pos: None,
-                message: "holds no app: no deploy.toml or serverless-compose file here or in a folder above, and no serverless.yml here or below; run the command in your app's folder or pass it with --app DIR".into(),
-            }])
-        })
-    }
-
-    /// The app a user standing in `cwd` means, as the Serverless CLI and
-    /// Compose take the current folder: the nearest folder, `cwd` or above
-    /// (up to the repository's root), holding a `deploy.toml` or a
-    /// Serverless Compose file; else `cwd` itself when it holds a service
-    /// file; else, inside this tool's own workspace, its bundled example;
-    /// else `cwd` when services sit in folders below it. `None` when none
-    /// of these holds, so no command acts on an app the user did not mean.
-    pub fn find_from(cwd: &Path, workspace: &Path) -> Option<PathBuf> {
-        let holds = |dir: &Path, names: &[&str]| names.iter().any(|n| dir.join(n).is_file());
-        for dir in cwd.ancestors() {
-            if holds(dir, &["deploy.toml"]) || holds(dir, config::COMPOSE_FILES) {
-                return Some(dir.to_path_buf());
-            }
-            if dir.join(".git").exists() {
-                break;
-            }
-        }
-        if holds(cwd, config::SERVICE_FILES) {
-            return Some(cwd.to_path_buf());
-        }
-        let bundled = workspace.join(DEFAULT_APP);
-        let in_workspace = |p: &Path| {
-            let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-            canon(p).starts_with(canon(workspace))
-        };
-        if in_workspace(cwd) && bundled.is_dir() {
-            return Some(bundled);
-        }
-        (!discover(cwd).is_empty()).then(|| cwd.to_path_buf())
-    }
-
     pub fn load(dir: &Path) -> Result<App, LoadError> {
         App::load_with(dir, true)
     }

@@ -77,9 +77,9 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-pub(crate) async fn run(_global: &Global, args: BenchArgs) -> Result<i32> {
+pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
     let runs = if args.quick { 3 } else { 5 };
-    let app_dir = paths::workspace_root().join(crate::app::DEFAULT_APP);
+    let app_dir = global.app_dir()?;
     let app = App::load(&app_dir)?;
     for service in &app.services {
         tools::service_dependencies(&service.dir).await?;

@@ -20,7 +20,14 @@ pub mod plugins;
 /// table needs the pinned cfn-lint, which is installed when missing.
 pub fn generated() -> Result<Vec<(PathBuf, String)>> {
     let root = paths::workspace_root();
-    let app = App::load(&root.join(crate::app::DEFAULT_APP))?;
+    // The runbook is of the app this repository names as its own.
+    let (_, app_dir) = crate::app::named_by_cargo(&root)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} names no app under `[workspace.metadata.xtask]`; codegen writes this repository's files",
+            root.join("Cargo.toml").display()
+        )
+    })?;
+    let app = App::load(&app_dir)?;
     let first = app
         .policy
         .stage_names()

