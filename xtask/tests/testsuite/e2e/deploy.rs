@@ -590,3 +590,69 @@ async fn a_deploy_that_removes_an_imported_export_is_refused() -> Result<()> {
     assert_eq!(imports.imports(), ["pair-top-dev"], "nothing changed");
     Ok(())
 }
+
+/// An app in a repository of its own, outside this one, as a team has it:
+/// from a folder of it, with no `--app`, `audit`, `plan`, `deploy`,
+/// `info` and `remove` act on that app, each saying so, and the run's
+/// state (journal, fingerprints) stays in that repository's `.xtask`, not
+/// in the repository the tool was built in.
+#[tokio::test]
+async fn an_app_outside_this_repository_is_the_one_its_folder_names() -> Result<()> {
+    if support::e2e_skipped() {
+        return Ok(());
+    }
+    let h = Harness::start("outside").await?;
+    let outside = std::env::temp_dir().join(format!("xtask-e2e-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    std::fs::create_dir_all(outside.join(".git"))?;
+    std::fs::create_dir_all(outside.join("lonely"))?;
+    std::fs::write(
+        outside.join("lonely/serverless.yml"),
+        "service: lonely\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  region: us-east-1\nresources:\n  Resources:\n    Jobs:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: lonely-jobs-${sls:stage}\n  Outputs:\n    JobsUrl:\n      Value: !Ref Jobs\n",
+    )?;
+    let run = |args: &[&str]| {
+        let output = h
+            .xtask(args)
+            .current_dir(outside.join("lonely"))
+            .env_remove("XTASK_STATE_DIR")
+            .env_remove("XTASK_ROOT")
+            // The pinned tools this checkout has installed, not a second
+            // install in the scratch repository.
+            .env("XTASK_TOOLS_DIR", xtask::sys::paths::tools_dir())
+            .output()
+            .expect("the xtask binary runs");
+        support::Run::from(output)
+    };
+    for (args, says) in [
+        (&["audit"][..], "audit: clean"),
+        (&["plan", "local"], "lonely"),
+    ] {
+        let done = run(args);
+        done.ok();
+        assert!(
+            done.text.contains("app: . (the current folder"),
+            "{}",
+            done.text
+        );
+        assert!(
+            done.text.contains(says) && !done.text.contains("tb365"),
+            "{}",
+            done.text
+        );
+    }
+    run(&["deploy", "local"]).ok();
+    assert!(h.stack("lonely-local").await?.is_some(), "deployed");
+    let journals = outside.join(".xtask/journal");
+    assert!(
+        journals.is_dir(),
+        "the journal is kept in the app's repository: {}",
+        journals.display()
+    );
+    let info = run(&["info", "local"]);
+    info.ok();
+    assert!(info.text.contains("JobsUrl"), "{}", info.text);
+    run(&["remove", "local"]).ok();
+    assert!(h.stack("lonely-local").await?.is_none(), "removed");
+    let _ = std::fs::remove_dir_all(&outside);
+    Ok(())
+}
