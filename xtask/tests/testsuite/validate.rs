@@ -1330,3 +1330,59 @@ fn a_missing_file_of_any_kind_has_no_value() {
     let lines: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
     assert_eq!(lines, [("unresolved-variable", 6)], "{:?}", report.findings);
 }
+
+/// Services hanging `http` routes on one REST API each create their
+/// routes' top-level path parts: a part two of them create is refused
+/// when the second deploys, whether the API is the first service's own
+/// (exported, imported by the other) or another stack's id both are
+/// given; a part the second takes as made (`restApiResources`) is not.
+#[test]
+fn two_services_creating_one_path_part_on_a_shared_api_are_refused() {
+    let owner = "service: feed\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  list:\n    handler: h.list\n    events:\n      - http: GET /feed\nresources:\n  Outputs:\n    ApiId:\n      Value: !Ref ApiGatewayRestApi\n      Export:\n        Name: ${sls:stage}-RestApiId\n";
+    let consumer = |reuse: &str| {
+        format!("service: news\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  apiGateway:\n    restApiId:\n      Fn::ImportValue: ${{sls:stage}}-RestApiId\n    restApiRootResourceId: root\n{reuse}functions:\n  hello:\n    handler: h.hello\n    events:\n      - http: GET /feed/hello\n      - http: GET /news\n")
+    };
+    let app = support::scratch_app(
+        "validate-shared-api",
+        &[
+            ("feed/serverless.yml", owner),
+            ("news/serverless.yml", &consumer("")),
+        ],
+    );
+    let found = findings(&app.display().to_string(), "dev");
+    assert_eq!(
+        found,
+        vec![(
+            "shared-api-path".to_string(),
+            "news/serverless.yml".to_string(),
+            13
+        )]
+    );
+    std::fs::write(
+        app.join("news/serverless.yml"),
+        consumer("    restApiResources:\n      /feed: abc123\n"),
+    )
+    .unwrap();
+    assert_eq!(findings(&app.display().to_string(), "dev"), vec![]);
+    let _ = std::fs::remove_dir_all(&app);
+    // Two services given one API's id by another stack.
+    let by_id = |name: &str| {
+        format!("service: {name}\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  apiGateway:\n    restApiId: a1b2c3\n    restApiRootResourceId: r00t\nfunctions:\n  get:\n    handler: h.get\n    events:\n      - http: GET /items/{name}\n")
+    };
+    let app = support::scratch_app(
+        "validate-shared-id",
+        &[
+            ("one/serverless.yml", &by_id("one")),
+            ("two/serverless.yml", &by_id("two")),
+        ],
+    );
+    assert_eq!(
+        findings(&app.display().to_string(), "dev"),
+        vec![(
+            "shared-api-path".to_string(),
+            "two/serverless.yml".to_string(),
+            12
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}

@@ -31,6 +31,7 @@ pub mod resources;
 pub mod schema;
 pub mod secrets;
 pub mod security;
+mod shared_api;
 mod shared_names;
 pub mod stages;
 pub mod variables;
@@ -166,6 +167,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     exports::across(catalogue, out, &mut report.notes);
     exports::compose_outputs(app, out);
     shared_names::physical_names(app, stage, out);
+    shared_api::path_parts(app, stage, out);
     references::unverified_by_plugins(catalogue, &mut report);
     // Set where the deploy runs, perhaps: said, not a finding (deploy's
     // preflight, which runs the CLI here, refuses them).
