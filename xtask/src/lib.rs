@@ -1,5 +1,6 @@
 //! The deploy tool behind `cargo xtask`, as a library so that its tests (and
-//! the end-to-end suite) use the same code as the command line.
+//! the end-to-end suite) use the same code as the command line, and a
+//! team's own xtask crate runs it with `fn main() { xtask::entry::run() }`.
 //!
 //! The face (this folder's files) is the command line: `cli.rs` parses,
 //! `commands.rs` dispatches, and each subcommand is one file. Below it the
@@ -17,6 +18,7 @@ pub mod sys;
 pub mod cli;
 pub mod codegen;
 mod commands;
+pub mod entry;
 
 mod audit;
 mod backup;

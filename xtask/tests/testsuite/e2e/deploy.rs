@@ -595,7 +595,8 @@ async fn a_deploy_that_removes_an_imported_export_is_refused() -> Result<()> {
 /// from a folder of it, with no `--app`, `audit`, `plan`, `deploy`,
 /// `info` and `remove` act on that app, each saying so, and the run's
 /// state (journal, fingerprints) stays in that repository's `.xtask`, not
-/// in the repository the tool was built in.
+/// in the repository the tool was built in, run by a copy of the binary
+/// outside the checkout it was built in.
 #[tokio::test]
 async fn an_app_outside_this_repository_is_the_one_its_folder_names() -> Result<()> {
     if support::e2e_skipped() {
@@ -610,9 +611,22 @@ async fn an_app_outside_this_repository_is_the_one_its_folder_names() -> Result<
         outside.join("lonely/serverless.yml"),
         "service: lonely\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  region: us-east-1\nresources:\n  Resources:\n    Jobs:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: lonely-jobs-${sls:stage}\n  Outputs:\n    JobsUrl:\n      Value: !Ref Jobs\n",
     )?;
+    // The binary as a team installs it: a copy, away from the checkout it
+    // was built in.
+    let installed = outside.join("bin/xtask");
+    std::fs::create_dir_all(outside.join("bin"))?;
+    std::fs::copy(env!("CARGO_BIN_EXE_xtask"), &installed)?;
     let run = |args: &[&str]| {
-        let output = h
-            .xtask(args)
+        let cmd = h.xtask(args);
+        let output = std::process::Command::new(&installed)
+            .args(cmd.get_args())
+            .envs(
+                cmd.get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .env_remove("XTASK_APP")
+            .env_remove("AWS_PROFILE")
+            .stdin(std::process::Stdio::null())
             .current_dir(outside.join("lonely"))
             .env_remove("XTASK_STATE_DIR")
             .env_remove("XTASK_ROOT")
