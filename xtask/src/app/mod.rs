@@ -276,6 +276,7 @@ impl App {
             false => None,
         };
         let is_compose = compose.is_some() && manifest.services.is_empty();
+        let discovered = compose.is_none() && manifest.services.is_empty();
         let (decls, mut compose_params) = match compose {
             Some(compose) if manifest.services.is_empty() => (compose.services, compose.params),
             _ if manifest.services.is_empty() => (
@@ -410,7 +411,7 @@ impl App {
         };
         errors.extend(names_evaluate(&services, &policy));
         if errors.is_empty() {
-            errors.extend(one_stack_one_service(&services, &policy));
+            errors.extend(one_stack_one_service(&services, &policy, discovered));
         }
         if !errors.is_empty() {
             return Err(LoadError(errors));

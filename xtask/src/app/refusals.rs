@@ -86,25 +86,52 @@ pub(super) fn names_evaluate(services: &[Service], policy: &Policy) -> Vec<FileE
 /// Two services whose stack names agree in some stage would deploy two
 /// templates into one stack, each undoing the other: refused at load,
 /// naming both files.
-pub(super) fn one_stack_one_service(services: &[Service], policy: &Policy) -> Vec<FileError> {
+pub(super) fn one_stack_one_service(
+    services: &[Service],
+    policy: &Policy,
+    discovered: bool,
+) -> Vec<FileError> {
     let mut errors = Vec::new();
-    for stage in policy.stage_names() {
-        let region = policy
+    let stages = policy.stage_names();
+    let region_of = |stage: &str| {
+        policy
             .stage(stage)
-            .map(|c| c.region.as_str())
-            .unwrap_or("us-east-1");
+            .map(|c| c.region.as_str().to_string())
+            .unwrap_or_else(|| "us-east-1".to_string())
+    };
+    for stage in &stages {
+        let region = region_of(stage);
         let mut stacks: std::collections::BTreeMap<String, &Service> = Default::default();
         for service in services {
-            let Some(stack) = service.stack_name_at(stage, region) else {
+            let Some(stack) = service.stack_name_at(stage, &region) else {
                 continue;
             };
             if let Some(first) = stacks.insert(stack.clone(), service) {
+                // Said of every stage when the two meet in every one (one
+                // `service:` name), so no one reads it as one stage's.
+                let everywhere = stages.iter().all(|s| {
+                    let region = region_of(s);
+                    let a = first.stack_name_at(s, &region);
+                    a.is_some() && a == service.stack_name_at(s, &region)
+                });
+                let at = if everywhere {
+                    format!("stack {stack} (in stage {stage}; in every stage alike)")
+                } else {
+                    format!("stack {stack} in stage {stage}")
+                };
+                // Found by looking, not declared: one of them may be a
+                // template or a copy the team never deploys.
+                let found = if discovered {
+                    "; if one is a template or a copy, list the services the app deploys in deploy.toml (`[services]`) or run the command from the folder that holds them"
+                } else {
+                    ""
+                };
                 let pos = service.doc.get("service").map(|n| n.pos);
                 errors.push(FileError {
                     path: service.file.clone(),
                     pos,
                     message: format!(
-                        "services `{}` ({}) and `{}` both deploy to stack {stack} in stage {stage}; give one of them another `service:` name or `provider.stackName`",
+                        "services `{}` ({}) and `{}` both deploy to {at}; give one of them another `service:` name or `provider.stackName`{found}",
                         first.key,
                         first.display_file(),
                         service.key

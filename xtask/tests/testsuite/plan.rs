@@ -652,7 +652,7 @@ fn bad_stages_are_refused_before_any_process_starts() {
         ("a/serverless.yml", "service: shop\nprovider:\n  name: aws\n"),
         ("b/serverless.yml", "service: shop\nprovider:\n  name: aws\n"),
     ],
-    &["services `a`", "and `b` both deploy to stack shop-local in stage local", "b/serverless.yml"]
+    &["services `a`", "and `b` both deploy to stack shop-local (in stage local; in every stage alike)", "b/serverless.yml", "if one is a template or a copy, list the services the app deploys in deploy.toml"]
 )]
 #[case::same_stack_name(
     &[
