@@ -852,3 +852,72 @@ fn ci_runs_both_tiers_and_every_end_to_end_module() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every command a message tells the user to run parses as written, with
+/// each placeholder filled in: a hint the command line would refuse is a
+/// hint no one can paste. (`every_hint_goes_through_the_hint_builder` keeps
+/// them all in `hint::xtask` calls, which add the run's target.)
+#[test]
+fn every_hint_parses_as_a_command() {
+    use clap::Parser;
+    let src = workspace_root().join("xtask/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut hints = Vec::new();
+    for file in &files {
+        let text = read(file);
+        for piece in text.split("hint::xtask(").skip(1) {
+            let piece = piece.trim_start_matches("&format!(").trim_start();
+            let Some(rest) = piece.strip_prefix('"') else {
+                continue;
+            };
+            let Some(end) = rest.find('"') else { continue };
+            hints.push((file.clone(), rest[..end].to_string()));
+        }
+    }
+    assert!(hints.len() > 30, "found only {} hints", hints.len());
+    let mut refused = Vec::new();
+    for (file, hint) in &hints {
+        // Usage forms (`[--run RUN_ID]`) show a choice; each side must parse.
+        let chosen = hint.replace(['[', ']'], "");
+        let mut filled = String::new();
+        let mut depth = 0;
+        for c in chosen.chars() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    // A subcommand chosen at run time (`{first} {stage}`)
+                    // is one that takes a stage.
+                    if depth == 1 {
+                        filled.push_str(if filled.is_empty() { "deploy" } else { "dev" });
+                    }
+                }
+                '}' => depth -= 1,
+                _ if depth == 0 => filled.push(c),
+                _ => {}
+            }
+        }
+        let words: Vec<String> = filled
+            .split_whitespace()
+            .map(|w| match w {
+                "RUN_ID" => "20261207T000000Z-1".to_string(),
+                "SERVICE" => "api".to_string(),
+                "FROM" => "stage".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        let args = std::iter::once("cargo-xtask".to_string()).chain(words);
+        if let Err(err) = xtask::cli::Cli::try_parse_from(args) {
+            refused.push(format!(
+                "{}: `cargo xtask {hint}`: {}",
+                file.strip_prefix(&src).unwrap_or(file).display(),
+                err.to_string().lines().next().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "hints the command line refuses:\n{}",
+        refused.join("\n")
+    );
+}
