@@ -826,6 +826,21 @@ fn a_literal_stage_reached_through_custom_is_reported_where_it_is_written() {
     );
 }
 
+/// A tag, a description or an output's value says the stage it is
+/// deployed as and names nothing, so a default stage reaching only those
+/// is no hazard; a named event rule and an ECS cluster's name are unique
+/// in the account and region, so they must carry the stage.
+#[test]
+fn tags_name_nothing_and_event_rules_and_clusters_do() {
+    let tags = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n  runtime: nodejs22.x\n  stackTags:\n    Stage: ${sls:stage}\n  tags:\n    Stage: ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\nresources:\n  Outputs:\n    Url:\n      Value: https://x.example.com/${sls:stage}\n";
+    assert_eq!(audit_one("tags-only", tags), []);
+    let named = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs22.x\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - eventBridge:\n          name: order-placed\n          pattern:\n            source: [shop]\n      - schedule:\n          name: nightly-${sls:stage}\n          rate: rate(1 day)\nresources:\n  Resources:\n    Cluster:\n      Type: AWS::ECS::Cluster\n      Properties:\n        ClusterName: workers\n";
+    assert_eq!(
+        audit_one("rules-and-clusters", named),
+        [("unscoped-name", 11), ("unscoped-name", 22)]
+    );
+}
+
 /// The (rule, line) of every finding of the audit, the security review
 /// included, on an app of one service whose file is `text`.
 fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {

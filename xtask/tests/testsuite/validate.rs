@@ -1386,3 +1386,58 @@ fn two_services_creating_one_path_part_on_a_shared_api_are_refused() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// A runtime kept in one place and read through a variable is judged as
+/// it resolves, where it is read.
+#[test]
+fn a_runtime_read_through_a_variable_is_judged_as_it_resolves() {
+    let app = support::scratch_app(
+        "validate-runtime-var",
+        &[(
+            "api/serverless.yml",
+            "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: ${self:custom.defaults.runtime}\ncustom:\n  defaults:\n    runtime: python3.8\nfunctions:\n  f:\n    handler: h.f\n",
+        )],
+    );
+    assert_eq!(
+        findings(&app.display().to_string(), "dev"),
+        vec![(
+            "unsupported-runtime".to_string(),
+            "api/serverless.yml".to_string(),
+            5
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+/// `#{Name}` in a property of a service that lists a plugin the tool does
+/// not know is that plugin's to rewrite (into `Fn::Sub`), so it is not
+/// judged as written; with only known plugins it is text CloudFormation
+/// gets as it is.
+#[test]
+fn a_placeholder_an_unknown_plugin_rewrites_is_not_judged_as_written() {
+    let service = |plugin: &str| {
+        format!("service: auth\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nplugins:\n  - {plugin}\nresources:\n  Resources:\n    Scopes:\n      Type: AWS::Cognito::UserPoolResourceServer\n      Properties:\n        UserPoolId: pool\n        Identifier: api\n        Name: '#{{Ident}}-rs'\n")
+    };
+    let app = support::scratch_app(
+        "validate-sub-variables",
+        &[(
+            "auth/serverless.yml",
+            &service("serverless-cloudformation-sub-variables"),
+        )],
+    );
+    assert_eq!(findings(&app.display().to_string(), "dev"), vec![]);
+    std::fs::write(
+        app.join("auth/serverless.yml"),
+        service("serverless-offline"),
+    )
+    .unwrap();
+    assert_eq!(
+        findings(&app.display().to_string(), "dev"),
+        vec![(
+            "property-value".to_string(),
+            "auth/serverless.yml".to_string(),
+            14
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}

@@ -158,7 +158,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         references::check(service, &ids, out);
         variables::circular(service, out);
         variables::fallbacks(service, out);
-        resources::runtimes(service, out);
+        resources::runtimes(service, stage, out);
         provisioning::properties(service, stage, out);
         provisioning::sqs_visibility(service, stage, out);
         provisioning::s3_defaults(service, stage, out);
@@ -308,7 +308,14 @@ impl Auditor<'_> {
                         || matches!(path, [a, b, ..] if a == "custom" && b == "dotenv")
                         // A plugin's hook command (`custom.scriptable.hooks`,
                         // `custom.scripts`) names no resource.
-                        || matches!(path, [a, b, ..] if a == "custom" && (b == "scriptable" || b == "scripts"));
+                        || matches!(path, [a, b, ..] if a == "custom" && (b == "scriptable" || b == "scripts"))
+                        // A tag or a description says the stage it is
+                        // deployed as, and an output's value is read, not
+                        // owned: none is a name two stages could share.
+                        || path.iter().any(|k| {
+                            matches!(k.as_str(), "tags" | "stackTags" | "Tags" | "description" | "Description")
+                        })
+                        || matches!(path, [_, outputs, _, value, ..] if outputs == "Outputs" && value == "Value");
                     self.spellings.push(Spelling {
                         service: index,
                         form,

@@ -59,6 +59,7 @@ pub const SCOPED_PROPERTIES: &[(&str, &str)] = &[
     ("AWS::Cognito::UserPoolDomain", "Domain"),
     ("AWS::Elasticsearch::Domain", "DomainName"),
     ("AWS::OpenSearchService::Domain", "DomainName"),
+    ("AWS::ECS::Cluster", "ClusterName"),
     ("AWS::Glue::Job", "Name"),
     ("AWS::Glue::Crawler", "Name"),
     ("AWS::Glue::Trigger", "Name"),
@@ -393,6 +394,21 @@ fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> {
                 &format!("the name of function `{fn_name}`"),
                 true,
             );
+            // An `eventBridge` or `schedule` event's rule, when named, is
+            // one name on its bus for the account and region.
+            for event in function
+                .get("events")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
+                for kind in ["eventBridge", "schedule"] {
+                    add(
+                        event.path(&[kind, "name"]),
+                        &format!("the rule name of the `{kind}` event of function `{fn_name}`"),
+                        true,
+                    );
+                }
+            }
             // An `s3` event without `existing: true` creates its bucket,
             // under that name, unique in all of AWS.
             for event in function

@@ -44,7 +44,7 @@ pub(super) fn with_plugins(plugins: &[String]) -> Option<Cow<'static, Json>> {
 
 /// The variable sources (`${git:...}`) the plugins add; `None` when the
 /// table does not know one of them.
-fn sources(plugins: &[String]) -> Option<Vec<String>> {
+pub(super) fn sources(plugins: &[String]) -> Option<Vec<String>> {
     let table = plugin_table()?.get("plugins")?;
     let mut out = Vec::new();
     for name in plugins {

@@ -39,6 +39,11 @@ const EMULATOR_LENIENT: &str =
 pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
     let generated = cfn::generated(service);
     let ctx = service.vars(stage);
+    // A plugin the table does not know may rewrite `#{Name}` into a
+    // `Fn::Sub` (serverless-cloudformation-sub-variables does): such a
+    // value is not judged as written.
+    let rewritten =
+        super::plugin_schema::sources(&super::config::plugin_names(&service.doc)).is_none();
     // One logical id in several `resources:` fragments is one resource:
     // the framework merges them.
     let mut parts: BTreeMap<&str, Vec<(&std::path::Path, &Node)>> = BTreeMap::new();
@@ -105,7 +110,7 @@ pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding
             let Some(rule) = rules.iter().find(|r| r.property == key) else {
                 continue;
             };
-            if node.tag.is_some() {
+            if node.tag.is_some() || rewritten && node.as_str().is_some_and(|t| t.contains("#{")) {
                 continue;
             }
             let Some(value) = node.typed_text().or_else(|| {

@@ -123,14 +123,28 @@ fn similar_type(ty: &str) -> Option<String> {
 
 /// A Lambda runtime the pinned CLI's schema does not list (AWS retired
 /// it): the CLI refuses the service only once the deploy has started.
-pub(super) fn runtimes(service: &Service, out: &mut Vec<Finding>) {
+pub(super) fn runtimes(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let ctx = service.vars(stage);
     for node in service.runtimes() {
-        let Some(runtime) = node.as_str() else {
+        let Some(written) = node.as_str() else {
             continue;
         };
-        if runtime.contains("${") || RUNTIMES.contains(&runtime) {
+        // A runtime kept in one place (`${self:custom.defaults.runtime}`,
+        // `${file(...)}`) is judged as it resolves.
+        let runtime = match written.contains("${") {
+            true => vars::resolve(written, &ctx),
+            false => Some(written.to_string()),
+        };
+        let Some(runtime) = runtime.filter(|r| !r.contains("${")) else {
+            continue;
+        };
+        if RUNTIMES.contains(&runtime.as_str()) {
             continue;
         }
+        let shown = match runtime == written {
+            true => format!("`{runtime}`"),
+            false => format!("`{runtime}` (from `{written}`)"),
+        };
         let family: String = runtime
             .chars()
             .take_while(|c| c.is_ascii_alphabetic())
@@ -145,7 +159,7 @@ pub(super) fn runtimes(service: &Service, out: &mut Vec<Finding>) {
             node.pos,
             UNSUPPORTED_RUNTIME,
             format!(
-                "runtime `{runtime}` is not one the pinned Serverless CLI accepts (its schema lists only runtimes AWS still supports): it stops with `Configuration error` before packaging"
+                "runtime {shown} is not one the pinned Serverless CLI accepts (its schema lists only runtimes AWS still supports): it stops with `Configuration error` before packaging"
             ),
             if same.is_empty() {
                 format!("use one of {}", RUNTIMES.join(", "))
