@@ -243,6 +243,15 @@ impl<'a> Walk<'a> {
     /// Whether `node` can be what `branch` describes: its kind, and the
     /// keys the branch requires (which is how the CLI tells events apart).
     fn fits(&self, node: &Node, branch: &Json) -> bool {
+        // One value (`vpc: false`): a map or a list is that value only
+        // when the value is one.
+        if let Some(value) = branch.get("const") {
+            return match &node.value {
+                Value::Map(_) => value.is_object(),
+                Value::Seq(_) => value.is_array(),
+                Value::Scalar { .. } => !value.is_object() && !value.is_array(),
+            };
+        }
         let types: Vec<&str> = match branch.get("type") {
             Some(Json::String(t)) => vec![t.as_str()],
             Some(Json::Array(ts)) => ts.iter().filter_map(Json::as_str).collect(),

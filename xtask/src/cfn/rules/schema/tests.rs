@@ -81,3 +81,18 @@ fn what_only_the_cli_resolves_is_not_judged() {
     let text = "service: svc\nprovider:\n  name: aws\n  architecture: ${self:custom.arch}\n  stuff: ~\n  stackTags:\n    PROJECT: p\ncustom:\n  anything: goes\nfunctions: ${file(./functions.yml)}\nresources:\n  - ${file(./a.yml)}\n  - Resources:\n      Q:\n        Type: AWS::SQS::Queue\n";
     assert!(findings(text).is_empty(), "{:?}", findings(text));
 }
+
+/// A function's `vpc` is its subnets and security groups, `false` or
+/// nothing: the CLI refuses an empty map (`unsupported configuration
+/// format`), which only the `false` branch's lack of keys let through.
+#[test]
+fn a_map_is_no_constant() {
+    let vpc = |value: &str| {
+        findings(&format!(
+            "service: svc\nprovider:\n  name: aws\nfunctions:\n  f:\n    handler: h.f\n    vpc: {value}\n"
+        ))
+    };
+    assert_eq!(vpc("{}"), [("unsupported-value".to_string(), 7)]);
+    assert_eq!(vpc("false"), []);
+    assert_eq!(vpc("{securityGroupIds: [sg-1], subnetIds: [subnet-1]}"), []);
+}
