@@ -46,6 +46,7 @@ pub async fn execute(mut cli: Cli) -> Result<i32> {
         Command::Load(args) => load::run(global, args).await,
         Command::Checklist(args) => checklist::run(global, args).await,
         Command::Runbook(args) => runbook::run(global, args),
+        Command::Init(args) => crate::init::run(global, args),
         Command::Report(args) => report::run(global, args).await,
         Command::Migrate(args) => migrate::run(global, args).await,
         Command::Backup(args) => backup::run(global, args).await,

@@ -29,6 +29,7 @@ mod deploy;
 mod diff;
 mod doctor;
 mod info;
+mod init;
 mod load;
 mod local;
 mod migrate;

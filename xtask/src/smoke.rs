@@ -3,8 +3,6 @@
 //! writes a first `smoke.toml` from the routes the Serverless files declare;
 //! `--init --update` adds checks for the routes it does not check yet.
 
-use std::fmt::Write as _;
-
 use anyhow::Result;
 
 use crate::app::diag::Format;
@@ -74,71 +72,9 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
             }
             (text, checked)
         }
-        (false, _) => (
-            String::from(
-                "# Smoke checks, one per endpoint, written by `cargo xtask smoke --init`.\n\
-                 # Every deploy runs them. The expected statuses are a first guess: make\n\
-                 # each check say what its endpoint must answer (`json = { ... }` checks\n\
-                 # the body). `${id}` is a fresh value per check and run.\n",
-            ),
-            Vec::new(),
-        ),
+        (false, _) => (String::from(endpoints::SPEC_HEADER), Vec::new()),
     };
-    let mut count = 0;
-    for service in &app.services {
-        for route in endpoints::routes(service, &stage) {
-            let method = if route.method == "ANY" || route.method == "*" {
-                "GET".to_string()
-            } else {
-                route.method.to_uppercase()
-            };
-            let params: Vec<&str> = route
-                .path
-                .split('/')
-                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
-                .map(|p| p.trim_end_matches('+'))
-                .collect();
-            let key = (service.key.clone(), format!("{method} {}", route.path));
-            if checked.contains(&key) {
-                continue;
-            }
-            if count == 0 && !checked.is_empty() {
-                text.push_str(
-                    "\n# Added by smoke --init --update: the endpoints without a check.\n",
-                );
-            }
-            let writes = !smoke_tests::spec::SAFE_METHODS.contains(&method.as_str());
-            let expect = if writes || params.is_empty() {
-                200
-            } else {
-                404
-            };
-            let _ = write!(
-                text,
-                "\n# {} line {}\n[[check]]\nservice = {}\nmethod = {}\npath = {}\n",
-                crate::sys::paths::display(&service.file),
-                route.line,
-                toml_string(&service.key),
-                toml_string(&method),
-                toml_string(&route.path)
-            );
-            if !params.is_empty() {
-                let list: Vec<String> = params
-                    .iter()
-                    .map(|p| format!("{} = \"${{id}}\"", toml_key(p)))
-                    .collect();
-                let _ = writeln!(text, "params = {{ {} }}", list.join(", "));
-            }
-            if writes {
-                let _ = writeln!(
-                    text,
-                    "# writes: runs on a protected stage only with --allow-mutating"
-                );
-            }
-            let _ = writeln!(text, "expect = {expect}");
-            count += 1;
-        }
-    }
+    let count = endpoints::add_checks(&app, &stage, &checked, &mut text);
     if count == 0 && args.update {
         crate::outln!("{shown} checks every endpoint already; nothing added")?;
         return Ok(0);
@@ -150,20 +86,4 @@ fn init(global: &Global, args: &SmokeArgs) -> Result<i32> {
         hint::xtask(&format!("smoke {}", stage.name()))
     )?;
     Ok(0)
-}
-
-fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
-}
-
-fn toml_key(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        key.to_string()
-    } else {
-        toml_string(key)
-    }
 }

@@ -1,6 +1,8 @@
 //! Every HTTP endpoint of an app, from the `http` and `httpApi` events of
 //! every function, joined with the API base URLs of the deployed stacks.
 
+use std::fmt::Write as _;
+
 use smoke_tests::Endpoint;
 
 pub use crate::app::routes::routes;
@@ -63,6 +65,97 @@ pub fn endpoints(
         }
     }
     out
+}
+
+/// Appends to `text` one check per route of the app in `stage` that
+/// `checked` (service, `METHOD /path`) does not hold; the count added.
+pub fn add_checks(
+    app: &App,
+    stage: &Stage,
+    checked: &[(String, String)],
+    text: &mut String,
+) -> usize {
+    let mut count = 0;
+    for service in &app.services {
+        for route in routes(service, stage) {
+            let method = if route.method == "ANY" || route.method == "*" {
+                "GET".to_string()
+            } else {
+                route.method.to_uppercase()
+            };
+            let params: Vec<&str> = route
+                .path
+                .split('/')
+                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+                .map(|p| p.trim_end_matches('+'))
+                .collect();
+            let key = (service.key.clone(), format!("{method} {}", route.path));
+            if checked.contains(&key) {
+                continue;
+            }
+            if count == 0 && !checked.is_empty() {
+                text.push_str(
+                    "\n# Added by smoke --init --update: the endpoints without a check.\n",
+                );
+            }
+            let writes = !smoke_tests::spec::SAFE_METHODS.contains(&method.as_str());
+            let expect = if writes || params.is_empty() {
+                200
+            } else {
+                404
+            };
+            let _ = write!(
+                text,
+                "\n# {} line {}\n[[check]]\nservice = {}\nmethod = {}\npath = {}\n",
+                crate::sys::paths::display(&service.file),
+                route.line,
+                toml_string(&service.key),
+                toml_string(&method),
+                toml_string(&route.path)
+            );
+            if !params.is_empty() {
+                let list: Vec<String> = params
+                    .iter()
+                    .map(|p| format!("{} = \"${{id}}\"", toml_key(p)))
+                    .collect();
+                let _ = writeln!(text, "params = {{ {} }}", list.join(", "));
+            }
+            if writes {
+                let _ = writeln!(
+                    text,
+                    "# writes: runs on a protected stage only with --allow-mutating"
+                );
+            }
+            let _ = writeln!(text, "expect = {expect}");
+            count += 1;
+        }
+    }
+    count
+}
+
+/// The header of a spec `smoke --init` (or `init`) writes.
+pub const SPEC_HEADER: &str =
+    "# Smoke checks, one per endpoint, written by `cargo xtask smoke --init`.\n\
+     # Every deploy runs them. The expected statuses are a first guess: make\n\
+     # each check say what its endpoint must answer (`json = { ... }` checks\n\
+     # the body). `${id}` is a fresh value per check and run.\n";
+
+/// `text` as a TOML string, quoted and escaped.
+pub fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// `key` as a TOML key: bare where TOML allows, else quoted.
+pub fn toml_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        toml_string(key)
+    }
 }
 
 #[cfg(test)]

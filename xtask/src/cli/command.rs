@@ -13,9 +13,11 @@ impl Command {
             Command::Codegen(_) | Command::Bench(_) => (false, false),
             // `local` manages the MiniStack emulator of this checkout.
             Command::Local(_) => (false, false),
-            Command::Audit(_) | Command::Plan(_) | Command::Runbook(_) | Command::Report(_) => {
-                (true, false)
-            }
+            Command::Audit(_)
+            | Command::Plan(_)
+            | Command::Runbook(_)
+            | Command::Report(_)
+            | Command::Init(_) => (true, false),
             _ => (true, true),
         }
     }
@@ -43,6 +45,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Unlock(_) => "unlock",
             Command::Sls(_) => "sls",
+            Command::Init(_) => "init",
             Command::Codegen(_) => "codegen",
             Command::Bench(_) => "bench",
         }

@@ -259,6 +259,20 @@ cargo xtask checklist (<stage> | --stage <stage>) [--rehearse] [--format text|js
   load reports. Exit 1 when an item is not done; the release workflow
   rehearses every step and runs it into the run summary before the prod job";
 
+pub(super) const INIT_LONG: &str = "Write what a repository needs to run the tool on its app: deploy.toml, smoke.toml, its own xtask crate.
+
+cargo xtask init [--engine URL|DIR]
+  writes, for the app found as every command finds it: a deploy.toml with
+  the app's name, its services as found (unless a Serverless Compose file
+  declares them) and the stages local (on the emulator), dev, stage, prod
+  (protected) and pr-* in the region the services name; a smoke.toml with
+  one check per endpoint (as `smoke --init`); and, where the repository has
+  no Cargo.toml yet, a workspace naming the app (`[workspace.metadata.xtask]
+  app`), an xtask crate of its own whose main is `xtask::entry::run()`, and
+  the `cargo xtask` alias. A file already there stops it before anything is
+  written (exit 2). `--engine` is where the crate gets the engine: a git URL
+  or a folder (default: the checkout this binary was built from)";
+
 pub(super) const RUNBOOK_LONG: &str =
     "Write the stage's runbook (order, rollback, endpoints, data, alarms, what to do) from the app.
 

@@ -105,6 +105,9 @@ pub enum Command {
     /// Run the pinned Serverless CLI in one service with the stage's stage, region and credentials (logs, invoke, info, print, metrics, package).
     #[command(long_about = SLS_LONG)]
     Sls(SlsArgs),
+    /// Write what a repository needs to run the tool on its app: deploy.toml, smoke.toml, its own xtask crate.
+    #[command(long_about = INIT_LONG)]
+    Init(InitArgs),
     /// Regenerate the committed generated files (or check them with --check).
     #[command(long_about = CODEGEN_LONG)]
     Codegen(CodegenArgs),
@@ -358,6 +361,14 @@ pub struct DiffArgs {
     /// Text, JSON, or Markdown for a pull-request comment.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ViewFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where the team's xtask crate gets the engine: a git URL or a folder
+    /// (default: the checkout this binary was built from).
+    #[arg(long, value_name = "URL|DIR")]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1012,6 +1012,82 @@ fn the_app_a_repository_names_and_the_one_found_above() {
     );
 }
 
+/// `init` in a team's repository writes a deploy.toml declaring the
+/// services found, a smoke.toml with a check per endpoint and, with no
+/// Cargo workspace there yet, an xtask crate of the team's, its alias and
+/// the workspace naming the app: the app then loads through what was
+/// written, from the repository's root. Run again, it writes nothing over
+/// what is there and says which files stop it.
+#[test]
+fn init_writes_what_a_repository_needs_and_nothing_over_a_file() {
+    let sandbox = Sandbox::new("init");
+    let repo = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(repo.join(".git")).expect("a repository");
+    let app = repo.join("apps/shop");
+    solo_app(&app.join("api"));
+    std::fs::create_dir_all(app.join("data")).expect("a folder");
+    std::fs::write(
+        app.join("data/serverless.yml"),
+        "service: shop-data\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Jobs:\n      Type: AWS::SQS::Queue\n",
+    )
+    .expect("serverless.yml");
+    let init = |dir: &Path| {
+        sandbox
+            .xtask(&["init", "--engine", "https://example.com/deploy-tool.git"])
+            .current_dir(dir)
+            .output()
+            .expect("the xtask binary runs")
+    };
+    let first = init(&app);
+    let shown = text(&first);
+    assert_eq!(first.status.code(), Some(0), "{shown}");
+    for file in ["deploy.toml", "smoke.toml"] {
+        assert!(app.join(file).is_file(), "{file}: {shown}");
+    }
+    let loaded = xtask::app::App::load(&app).expect("the app loads through its deploy.toml");
+    assert!(loaded.manifest.path.is_some());
+    let keys: Vec<&str> = loaded.services.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["api", "data"]);
+    assert!(loaded.policy.stage("prod").is_some_and(|c| c.protected));
+    let spec = std::fs::read_to_string(app.join("smoke.toml")).expect("smoke.toml");
+    assert!(spec.contains("path = \"/hello\""), "{spec}");
+    let crate_manifest = std::fs::read_to_string(repo.join("xtask/Cargo.toml")).expect("crate");
+    assert!(
+        crate_manifest.contains("xtask = { git = \"https://example.com/deploy-tool.git\" }"),
+        "{crate_manifest}"
+    );
+    assert!(std::fs::read_to_string(repo.join("xtask/src/main.rs"))
+        .expect("main.rs")
+        .contains("xtask::entry::run()"));
+    assert!(std::fs::read_to_string(repo.join(".cargo/config.toml"))
+        .expect("the alias")
+        .contains("xtask = \"run --quiet --package shop-xtask --\""));
+    let named = xtask::app::named_by_cargo(&repo)
+        .expect("the workspace reads")
+        .map(|(_, app)| app.canonicalize().expect("the app"));
+    assert_eq!(named, Some(app.canonicalize().expect("the app")));
+
+    let before = std::fs::read_to_string(app.join("deploy.toml")).expect("deploy.toml");
+    std::fs::remove_file(app.join("smoke.toml")).expect("smoke.toml");
+    let again = init(&app);
+    let shown = text(&again);
+    assert_eq!(again.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("deploy.toml") && shown.contains("writes nothing over a file"),
+        "{shown}"
+    );
+    assert!(
+        !app.join("smoke.toml").exists(),
+        "written though refused: {shown}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.join("deploy.toml")).expect("deploy.toml"),
+        before
+    );
+    let _ = std::fs::remove_dir_all(&repo);
+}
+
 /// `smoke --init --update` adds a check for each endpoint the spec does
 /// not check yet, and leaves the team's own text as it is.
 #[test]

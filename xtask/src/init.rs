@@ -1,0 +1,177 @@
+//! `cargo xtask init`: what a team's repository needs to run the tool on
+//! its app, written from the app as found: a `deploy.toml` declaring its
+//! services and stages, a first `smoke.toml`, and (in a repository with no
+//! Cargo workspace yet) its own xtask crate with the cargo alias. It never
+//! overwrites: a file already there stops it before anything is written.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::app::App;
+use crate::aws::endpoints::{self, toml_key, toml_string};
+use crate::cli::{Global, InitArgs};
+use crate::sys::{hint, paths, refuse};
+
+pub(crate) fn run(global: &Global, args: InitArgs) -> Result<i32> {
+    let app = App::load(&global.app_dir()?)?;
+    let root = paths::repository_of(&app.root);
+    let files = files(&app, &root, args.engine.as_deref())?;
+    let taken: Vec<String> = files
+        .iter()
+        .filter(|(path, _)| path.exists())
+        .map(|(path, _)| paths::display(path))
+        .collect();
+    if !taken.is_empty() {
+        crate::errln!(
+            "error: {} exist(s) already; init writes nothing over a file (move it away to have it written)",
+            taken.join(", ")
+        );
+        return Ok(2);
+    }
+    for (path, text) in &files {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", paths::display(dir)))?;
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", paths::display(path)))?;
+        crate::outln!("wrote {}", paths::display(path))?;
+    }
+    if root.join("Cargo.toml").exists() && !files.iter().any(|(p, _)| p.ends_with("Cargo.toml")) {
+        crate::outln!(
+            "{} is a Cargo project already: add a crate of yours with `xtask = {}` and `fn main() {{ xtask::entry::run() }}` to it (README: \"Your own app\")",
+            paths::display(&root.join("Cargo.toml")),
+            engine_dependency(args.engine.as_deref())?
+        )?;
+    }
+    crate::outln!(
+        "next: `{}`, `{}`, then `{}`",
+        hint::xtask("audit"),
+        hint::xtask("plan dev"),
+        hint::xtask("deploy local")
+    )?;
+    Ok(0)
+}
+
+/// Every file init writes, with its text.
+fn files(app: &App, root: &Path, engine: Option<&str>) -> Result<Vec<(PathBuf, String)>> {
+    let mut files = vec![(app.root.join("deploy.toml"), manifest(app)?)];
+    let stage = app.stage("dev")?;
+    let mut spec = String::from(endpoints::SPEC_HEADER);
+    if endpoints::add_checks(app, &stage, &[], &mut spec) > 0 {
+        files.push((app.root.join(crate::aws::verify::SPEC_FILE), spec));
+    }
+    if !root.join("Cargo.toml").exists() {
+        let relative = app
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| app.root.clone())
+            .strip_prefix(root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| ".".into());
+        let relative = if relative.is_empty() {
+            ".".into()
+        } else {
+            relative
+        };
+        let crate_name = format!("{}-xtask", crate_name(&app.name()));
+        files.push((
+            root.join("Cargo.toml"),
+            format!(
+                "[workspace]\nresolver = \"2\"\nmembers = [\"xtask\"]\n\n# The app `cargo xtask` works on outside any app's folder.\n[workspace.metadata.xtask]\napp = {}\n",
+                toml_string(&relative)
+            ),
+        ));
+        files.push((
+            root.join("xtask/Cargo.toml"),
+            format!(
+                "[package]\nname = {}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"xtask\"\npath = \"src/main.rs\"\n\n[dependencies]\nxtask = {}\n",
+                toml_string(&crate_name),
+                engine_dependency(engine)?
+            ),
+        ));
+        files.push((
+            root.join("xtask/src/main.rs"),
+            "//! `cargo xtask`: the deploy tool, run on this repository's app.\n\nfn main() {\n    xtask::entry::run()\n}\n".into(),
+        ));
+        files.push((
+            root.join(".cargo/config.toml"),
+            format!("[alias]\nxtask = \"run --quiet --package {crate_name} --\"\n"),
+        ));
+    }
+    Ok(files)
+}
+
+/// `deploy.toml` for `app`: its name, the services as found (unless a
+/// Compose file declares them), and the default stages in the region the
+/// services name.
+fn manifest(app: &App) -> Result<String> {
+    let mut text = String::from(
+        "# Written by the tool's `init`; its docs/manifest.md says what every key does.\n\n[app]\n",
+    );
+    writeln!(text, "name = {}", toml_string(&app.name()))?;
+    let compose = app.services.iter().any(|s| s.compose);
+    if !compose {
+        for service in &app.services {
+            let path = service
+                .dir
+                .strip_prefix(&app.root)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| service.dir.display().to_string());
+            let path = if path.is_empty() { ".".into() } else { path };
+            write!(
+                text,
+                "\n[services.{}]\npath = {}\n",
+                toml_key(&service.key),
+                toml_string(&path)
+            )?;
+        }
+    }
+    let region = app.stage("dev")?.region().to_string();
+    let region = toml_string(&region);
+    write!(
+        text,
+        "\n[stages.local]\nregion = {region}\nemulator = true\n\n[stages.dev]\nregion = {region}\n\n[stages.stage]\nregion = {region}\n\n[stages.prod]\nregion = {region}\nprotected = true\n# account = \"123456789012\"   # the credentials must be this account's\n\n[stages.\"pr-*\"]\nregion = {region}\n"
+    )?;
+    Ok(text)
+}
+
+/// The engine as a dependency: `--engine` (a git URL or a folder), else
+/// the checkout this binary was built from, while it is there.
+fn engine_dependency(engine: Option<&str>) -> Result<String> {
+    let engine = match engine {
+        Some(engine) => engine.to_string(),
+        None => {
+            let built = Path::new(env!("CARGO_MANIFEST_DIR"));
+            if !built.join("Cargo.toml").is_file() {
+                refuse!(
+                    "the checkout this binary was built from is gone; say where the engine is with --engine <git URL or folder>"
+                );
+            }
+            built.display().to_string()
+        }
+    };
+    let remote = engine.contains("://") || engine.starts_with("git@");
+    Ok(match remote {
+        true => format!("{{ git = {} }}", toml_string(&engine)),
+        false => format!("{{ path = {} }}", toml_string(&engine)),
+    })
+}
+
+/// A Cargo package name made of the app's name.
+fn crate_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_ascii_lowercase(),
+            false => '-',
+        })
+        .collect();
+    let cleaned = cleaned.trim_matches('-');
+    match cleaned.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => cleaned.to_string(),
+        _ => format!("app-{cleaned}"),
+    }
+}
