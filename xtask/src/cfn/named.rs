@@ -2,7 +2,8 @@
 //! another service of the app creates under that name, where CloudFormation
 //! or the CLI needs it to exist: a queue or a stream an event reads, a
 //! topic an event subscribes to, an `existing` bucket an event watches, a
-//! layer a function runs with, the role it runs as. Written as `arn:aws:sqs:${aws:region}:
+//! layer a function runs with, the role it runs as, a function an
+//! authorizer calls (the CLI grants API Gateway leave to invoke it). Written as `arn:aws:sqs:${aws:region}:
 //! ${aws:accountId}:jobs-${sls:stage}`, such a use has no `${cf:}` and no
 //! `Fn::ImportValue` to order it, yet the consumer fails if it deploys
 //! first. IAM statements name ARNs too, but a policy needs nothing to
@@ -26,6 +27,7 @@ pub enum Kind {
     Layer,
     Bus,
     Role,
+    Function,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Layer => "layer",
             Kind::Bus => "event bus",
             Kind::Role => "role",
+            Kind::Function => "function",
         }
     }
 }
@@ -107,6 +110,26 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             }
         }
     }
+    // Its functions, under their `name` or the framework's
+    // `<service>-<stage>-<key>`.
+    let service_name = service
+        .name()
+        .and_then(|name| vars::evaluate(name, &ctx).known());
+    for (key, function) in service
+        .doc
+        .get("functions")
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+    {
+        let name = match function.get("name") {
+            Some(name) => resolve(name),
+            None => match (&service_name, key.as_str()) {
+                (Some(service), Some(key)) => Some(format!("{service}-{}-{key}", stage.name())),
+                _ => None,
+            },
+        };
+        out.extend(name.map(|n| (Kind::Function, n)));
+    }
     for (key, layer) in service
         .doc
         .get("layers")
@@ -163,12 +186,30 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
     for role in roles.flatten() {
         add(role, true, false);
     }
+    // A Lambda authorizer by its function's ARN: the CLI grants API
+    // Gateway leave to invoke that function, which must exist.
+    for (_, authorizer) in service
+        .doc
+        .path(&["provider", "httpApi", "authorizers"])
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+    {
+        if let Some(arn) = authorizer.get("functionArn") {
+            add(arn, true, false);
+        }
+    }
     for function in functions(service) {
         for event in function
             .get("events")
             .and_then(Node::as_seq)
             .unwrap_or_default()
         {
+            if let Some(authorizer) = event.path(&["http", "authorizer"]) {
+                let arn = authorizer.get("arn").unwrap_or(authorizer);
+                if text_of(arn).is_some_and(|t| t.starts_with("arn:")) {
+                    add(arn, true, false);
+                }
+            }
             for source in ["sqs", "stream", "sns"] {
                 if let Some(value) = event.get(source) {
                     add(value.get("arn").unwrap_or(value), true, false);
@@ -266,10 +307,13 @@ fn named_by_arn(text: &str, ctx: &vars::Context) -> Option<(Kind, String)> {
             Kind::Stream,
             resource.strip_prefix("stream/")?.split('/').next()?,
         ),
-        "lambda" => (
-            Kind::Layer,
-            resource.strip_prefix("layer:")?.split(':').next()?,
-        ),
+        "lambda" => match resource.strip_prefix("function:") {
+            Some(function) => (Kind::Function, function.split(':').next()?),
+            None => (
+                Kind::Layer,
+                resource.strip_prefix("layer:")?.split(':').next()?,
+            ),
+        },
         "events" => (Kind::Bus, resource.strip_prefix("event-bus/")?),
         // `role/name` or `role/path/name`.
         "iam" => (

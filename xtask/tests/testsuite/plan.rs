@@ -392,6 +392,33 @@ fn a_role_named_by_arn_orders_the_deploy() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// An authorizer calling another service's function by ARN deploys after
+/// that service: the CLI grants API Gateway leave to invoke the function,
+/// which must exist. The framework names it `<service>-<stage>-<key>`, or
+/// its `name`; the ARN reaches it by either, for an HTTP API's authorizer
+/// and a REST event's.
+#[test]
+fn an_authorizer_calling_another_service_s_function_orders_the_deploy() {
+    let auth = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  check:\n    handler: h.check\n  legacy:\n    handler: h.legacy\n    name: legacy-check-${sls:stage}\n";
+    let http_api = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  httpApi:\n    authorizers:\n      token:\n        type: request\n        functionArn: arn:aws:lambda:${aws:region}:${aws:accountId}:function:auth-${sls:stage}-check\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - httpApi:\n          method: GET\n          path: /x\n          authorizer:\n            name: token\n";
+    let rest = "service: rest\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  g:\n    handler: h.g\n    events:\n      - http:\n          method: get\n          path: /y\n          authorizer:\n            arn: arn:aws:lambda:${aws:region}:${aws:accountId}:function:legacy-check-${sls:stage}\n";
+    let app = write_app(
+        "authorizer-by-arn",
+        &[
+            ("auth/serverless.yml", auth),
+            ("api/serverless.yml", http_api),
+            ("rest/serverless.yml", rest),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["auth"], ["api", "rest"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.

@@ -1441,3 +1441,64 @@ fn a_placeholder_an_unknown_plugin_rewrites_is_not_judged_as_written() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// A variable left open stops the CLI; a service of another provider,
+/// or one that turns the CLI's validation off, has no AWS runtime to be
+/// refused.
+#[test]
+fn an_open_variable_is_refused_and_another_provider_s_runtime_is_not_judged() {
+    let app = support::scratch_app(
+        "validate-open-variable",
+        &[
+            (
+                "web/serverless.yml",
+                "service: web\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  origins:\n    dev: '*'\n  cors: ${self:custom.origins.${sls:stage}\n",
+            ),
+            (
+                "php/serverless.yml",
+                "service: php\nconfigValidationMode: off\nprovider:\n  name: openwhisk\n  runtime: php\nfunctions:\n  f:\n    handler: index.main\n",
+            ),
+        ],
+    );
+    let found = findings(&app.display().to_string(), "dev");
+    assert_eq!(
+        found,
+        vec![(
+            "unclosed-variable".to_string(),
+            "web/serverless.yml".to_string(),
+            8
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+/// The stage and the region are resolved before Compose params, AWS or
+/// the CLI's own values are: read from them, directly or through
+/// `${self:}`, the CLI stops ("property is not accessible"); from the
+/// environment it goes on.
+#[test]
+fn a_stage_read_from_a_late_source_is_refused() {
+    let service = |stage: &str| {
+        format!("service: api\nprovider:\n  name: aws\n  stage: {stage}\ncustom:\n  stage: ${{param:stage, 'dev'}}\n")
+    };
+    for (stage, refused) in [
+        ("${param:stage, 'dev'}", true),
+        ("${self:custom.stage}", true),
+        ("${ssm:/app/stage, 'dev'}", true),
+        ("${env:STAGE, 'dev'}", false),
+    ] {
+        let app =
+            support::scratch_app("validate-early", &[("api/serverless.yml", &service(stage))]);
+        let found = findings(&app.display().to_string(), "dev");
+        let expected = match refused {
+            true => vec![(
+                "not-accessible-early".to_string(),
+                "api/serverless.yml".to_string(),
+                4,
+            )],
+            false => vec![],
+        };
+        assert_eq!(found, expected, "{stage}");
+        let _ = std::fs::remove_dir_all(&app);
+    }
+}

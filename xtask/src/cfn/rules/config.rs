@@ -32,6 +32,25 @@ enum Mode {
     Off,
 }
 
+fn mode(doc: &Node) -> Mode {
+    match doc.get("configValidationMode").and_then(Node::as_str) {
+        Some("warn") => Mode::Warn,
+        Some("off") => Mode::Off,
+        _ => Mode::Error,
+    }
+}
+
+/// Whether the CLI stops on what its schema refuses in this service: it
+/// validates (`configValidationMode` is not `warn` or `off`) and the
+/// schema is AWS's (`provider.name: aws`, or none).
+pub(super) fn schema_stops(doc: &Node) -> bool {
+    let aws = doc
+        .path(&["provider", "name"])
+        .and_then(Node::as_str)
+        .is_none_or(|name| name == "aws");
+    aws && mode(doc) == Mode::Error
+}
+
 /// The CLI's configuration refusals of one service: errors in `out`, or,
 /// where the service asks the CLI only to warn, in `warnings`.
 pub(super) fn refusals(
@@ -41,11 +60,7 @@ pub(super) fn refusals(
     warnings: &mut Vec<Finding>,
 ) {
     let doc = &service.doc;
-    let mode = match doc.get("configValidationMode").and_then(Node::as_str) {
-        Some("warn") => Mode::Warn,
-        Some("off") => Mode::Off,
-        _ => Mode::Error,
-    };
+    let mode = mode(doc);
     if mode == Mode::Off {
         return;
     }

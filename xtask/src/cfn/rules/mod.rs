@@ -158,7 +158,11 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         references::check(service, &ids, out);
         variables::circular(service, out);
         variables::fallbacks(service, out);
-        resources::runtimes(service, stage, out);
+        variables::unclosed(service, out);
+        variables::early(service, out);
+        if config::schema_stops(&service.doc) {
+            resources::runtimes(service, stage, out);
+        }
         provisioning::properties(service, stage, out);
         provisioning::sqs_visibility(service, stage, out);
         provisioning::s3_defaults(service, stage, out);

@@ -22,6 +22,8 @@ use super::stages::COMMON_STAGE_NAMES;
 
 pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 pub const INVALID_FALLBACK: &str = "invalid-fallback";
+pub const UNCLOSED_VARIABLE: &str = "unclosed-variable";
+pub const EARLY_VARIABLE: &str = "not-accessible-early";
 pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
 pub const UNSET_ENVIRONMENT: &str = "unset-environment";
@@ -71,6 +73,91 @@ pub(super) fn fallbacks(service: &Service, out: &mut Vec<Finding>) {
             }
         });
     }
+}
+
+/// A variable with no closing `}` (`${self:custom.origins.${sls:stage}`):
+/// the CLI stops with "Missing variable closing bracket". A `${` not
+/// followed by a letter (`${ x`, `${1`) is text to it, and so here.
+pub(super) fn unclosed(service: &Service, out: &mut Vec<Finding>) {
+    for (file, document) in service.documents() {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else {
+                return;
+            };
+            if unclosed_in(text) {
+                out.push(Finding::new(
+                    file,
+                    node.pos,
+                    UNCLOSED_VARIABLE,
+                    format!("the Serverless CLI stops with `Missing variable closing bracket in {text}`"),
+                    "close every `${` with a `}`".to_string(),
+                ));
+            }
+        });
+    }
+}
+
+/// `provider.stage` and `provider.region` are resolved before the CLI can
+/// reach AWS, Compose params or its own `sls:` values: written with such
+/// a source, directly or through `${self:}` (`${param:stage, 'dev'}`), the
+/// CLI stops with "property is not accessible".
+pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
+    const EARLY: [vars::Source; 5] = [
+        vars::Source::Env,
+        vars::Source::File,
+        vars::Source::Opt,
+        vars::Source::SelfRef,
+        vars::Source::StrToBool,
+    ];
+    for key in ["stage", "region"] {
+        let Some(node) = service.doc.path(&["provider", key]) else {
+            continue;
+        };
+        let Some(text) = node.as_str() else { continue };
+        // The sources `text` reads, `${self:}` followed a few times.
+        let mut late = None;
+        let mut pending = vec![text.to_string()];
+        for _ in 0..16 {
+            let Some(text) = pending.pop() else { break };
+            for var in vars::find_all(&text) {
+                if !EARLY.contains(&var.source) {
+                    late.get_or_insert_with(|| var.raw(&text).to_string());
+                } else if var.source == vars::Source::SelfRef && !var.address.contains("${") {
+                    let keys: Vec<&str> = var.address.split('.').collect();
+                    if let Some(next) = service.doc.path(&keys).and_then(Node::as_str) {
+                        pending.push(next.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(late) = late {
+            out.push(Finding::new(
+                &service.file,
+                node.pos,
+                EARLY_VARIABLE,
+                format!("the Serverless CLI stops with `\"provider.{key}\" property is not accessible (configured behind variables which cannot be resolved at this stage)`: it reads `{late}` only after the {key} is known"),
+                format!("take the {key} from `${{opt:{key}}}`, `${{env:…}}` or `${{file(…)}}` (the tool passes `--{key}` on every command)"),
+            ));
+        }
+    }
+}
+
+/// Whether `text` opens a variable (`${` and a letter) it never closes.
+fn unclosed_in(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut open = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'$' if bytes.get(i + 1) == Some(&b'{')
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                open += 1
+            }
+            b'}' if open > 0 => open -= 1,
+            _ => {}
+        }
+    }
+    open > 0
 }
 
 /// The finding for a value the tool refuses to evaluate; `None` for a loop
@@ -468,4 +555,33 @@ fn self_cycle(doc: &Node, start: &str) -> Option<Vec<String>> {
         false
     }
     walk(doc, &mut path, &mut seen, &reads).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As osls 4.3.1 reads them (each checked with `serverless print`).
+    #[test]
+    fn a_variable_left_open_is_one_the_cli_reads_as_a_variable() {
+        for open in [
+            "${self:custom.origins.${sls:stage}",
+            "a ${self:x",
+            "${sls:stage",
+            "x-${opt:stage, dev",
+        ] {
+            assert!(unclosed_in(open), "{open}");
+        }
+        for text in [
+            "${",
+            "${ self:x",
+            "${{x",
+            "${1",
+            "${sls:stage}",
+            "a-${self:a.${sls:stage}}",
+            "}${x}",
+        ] {
+            assert!(!unclosed_in(text), "{text}");
+        }
+    }
 }
