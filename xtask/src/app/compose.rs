@@ -60,15 +60,71 @@ pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileE
     }))
 }
 
-/// The keys Serverless Compose reads at the top of its file. The pinned
-/// CLI does not ship Compose (osls installs `@osls/compose` on first use),
-/// so this is the documented set (serverless.com/framework/docs/guides/
-/// compose), not one extracted from its schema.
-const TOP_KEYS: &[&str] = &["services", "state", "name"];
+/// The keys Serverless Compose reads at the top of its file: what
+/// `@osls/compose` 1.3.0 (which osls installs on first use) accepts in
+/// `src/configuration/validate.js`.
+const TOP_KEYS: &[&str] = &["services", "state"];
 
-/// The keys Serverless Compose reads in a service (the documented set, as
-/// [`TOP_KEYS`]).
-const SERVICE_KEYS: &[&str] = &["path", "config", "params", "dependsOn", "component"];
+/// The keys Serverless Compose reads in a service: its framework
+/// component's schema (`components/framework/configuration.js`) and the
+/// keys every component takes (`component`, `dependsOn`).
+const SERVICE_KEYS: &[&str] = &[
+    "path",
+    "region",
+    "config",
+    "params",
+    "dependsOn",
+    "component",
+];
+
+/// The variable sources Compose resolves: `${sls:stage}` and `${env:X}`
+/// alone (`src/configuration/resolve-variables.js`); any other source
+/// written its way (`${source:address}`, no space, no fallback) stops it
+/// with "Unrecognized configuration variable sources".
+fn unrecognized_sources(file: &Path, doc: &Node) -> Result<(), FileError> {
+    let mut found: Option<(crate::app::yaml::Pos, String)> = None;
+    doc.walk(&mut |_, node| {
+        let Some(text) = node.as_str() else { return };
+        for (source, address) in compose_variables(text) {
+            let known = (source == "sls" && address == "stage") || source == "env";
+            if !known && found.is_none() {
+                found = Some((node.pos, source.to_string()));
+            }
+        }
+    });
+    match found {
+        Some((pos, source)) => Err(FileError {
+            path: file.to_path_buf(),
+            pos: Some(pos),
+            message: format!(
+                "Serverless Compose stops with `Unrecognized configuration variable sources: \"{source}\"`: it resolves only `${{sls:stage}}` and `${{env:NAME}}`; pass the value as a param from `${{sls:stage}}`, `${{env:…}}` or another service's output (`${{service.Output}}`)"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The `${source:address}` Compose reads as variables: `\${(\w*:[\w.-]+)}`.
+fn compose_variables(text: &str) -> Vec<(&str, &str)> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let body = &rest[start + 2..];
+        let source_end = body.find(|c: char| !word(c)).unwrap_or(body.len());
+        let after = &body[source_end..];
+        if let Some(address_part) = after.strip_prefix(':') {
+            let end = address_part
+                .find(|c: char| !(word(c) || c == '.' || c == '-'))
+                .unwrap_or(address_part.len());
+            if end > 0 && address_part[end..].starts_with('}') {
+                out.push((&body[..source_end], &address_part[..end]));
+            }
+        }
+        rest = body;
+    }
+    out
+}
 
 /// A key Compose does not know is refused: Compose rejects the file, and
 /// a misspelt key (`depends_on`) read as nothing would plan the app
@@ -107,6 +163,7 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
     let file = file.to_path_buf();
     let shown = crate::sys::paths::display(&file);
     known_keys(&file, doc, TOP_KEYS, "the compose file")?;
+    unrecognized_sources(&file, doc)?;
     let Some(services) = doc.get("services").and_then(Node::as_map) else {
         return Err(FileError {
             path: file,

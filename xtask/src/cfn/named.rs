@@ -152,6 +152,7 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
     let file = service.file.clone();
     let mut add = |node: &Node, from_arn: bool, read_at_package: bool| {
         let Some(text) = text_of(node) else { return };
+        let text = text.as_ref();
         let found = if from_arn {
             named_by_arn(text, &ctx)
         } else {
@@ -238,6 +239,7 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
             continue;
         };
         let Some(text) = text_of(bus) else { continue };
+        let text = text.as_ref();
         let found = match crate::cfn::split_arn(text) {
             Some(_) => named_by_arn(text, &ctx),
             None => known(text, &ctx)
@@ -268,18 +270,53 @@ fn functions(service: &Service) -> impl Iterator<Item = &Node> {
         .map(|(_, function)| function)
 }
 
-/// The text of a plain string or of an `Fn::Sub` (whose `${AWS::...}`
-/// stand in the fields before the resource part): other functions
-/// (`!GetAtt`, `!ImportValue`) are ordered elsewhere.
-fn text_of(node: &Node) -> Option<&str> {
-    match node.tag.as_deref() {
+/// The text of a plain string, of an `Fn::Sub` (whose `${AWS::...}`
+/// stand in the fields before the resource part), or of an `Fn::Join`
+/// of strings and the pseudo-parameters `Ref: AWS::Region`,
+/// `AWS::AccountId`, `AWS::Partition` (`arn:aws:sns:` + region + `:` +
+/// account + `:topic`): other functions (`!GetAtt`, `!ImportValue`) are
+/// ordered elsewhere.
+fn text_of(node: &Node) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    if let Some(text) = match node.tag.as_deref() {
         None | Some("Sub") => node.as_str(),
         Some(_) => None,
+    } {
+        return Some(Cow::Borrowed(text));
     }
-    .or_else(|| {
-        let sub = node.get("Fn::Sub")?;
-        sub.as_str().or_else(|| sub.as_seq()?.first()?.as_str())
-    })
+    if let Some(sub) = node.get("Fn::Sub") {
+        return sub
+            .as_str()
+            .or_else(|| sub.as_seq()?.first()?.as_str())
+            .map(Cow::Borrowed);
+    }
+    let call = crate::cfn::intrinsic::decode(node)?;
+    if call.function != crate::cfn::intrinsic::Function::Join {
+        return None;
+    }
+    let [delimiter, parts] = call.arg.as_seq()? else {
+        return None;
+    };
+    let delimiter = delimiter.as_str()?;
+    let mut pieces = Vec::new();
+    for part in parts.as_seq()? {
+        let piece = match part.as_str().filter(|_| part.tag.is_none()) {
+            Some(text) => text.to_string(),
+            None => {
+                let call = crate::cfn::intrinsic::decode(part)?;
+                let name = match call.function {
+                    crate::cfn::intrinsic::Function::Ref => call.arg.as_str()?,
+                    _ => return None,
+                };
+                match name {
+                    "AWS::Region" | "AWS::AccountId" | "AWS::Partition" => format!("${{{name}}}"),
+                    _ => return None,
+                }
+            }
+        };
+        pieces.push(piece);
+    }
+    Some(Cow::Owned(pieces.join(delimiter)))
 }
 
 /// `text` with its variables resolved, when nothing is left for the

@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use crate::app::stage::Stage;
 use crate::app::App;
-use crate::sys::git;
 use crate::sys::refuse;
+use crate::sys::{git, paths};
 
 /// Protected stages need a clean work tree and an explicit yes; `what` is
 /// the verb shown ("deploy", "remove", ...) and `plan_text` what will change.
@@ -22,7 +22,10 @@ pub fn confirm_protected(
     if !stage.is_protected() {
         return Ok(());
     }
-    match git::changes(&app.root) {
+    // The tool's own folders in the repository (its pinned tools, scratch
+    // space and state) are no change of the team's.
+    let own = [paths::tools_dir(), paths::scratch_dir(), paths::state_dir()];
+    match git::changes_except(&app.root, &own) {
         None => refuse!("stage {stage} is protected: {what} runs only from a git work tree, so the commit can be recorded"),
         Some(changes) if !changes.is_empty() => refuse!(
             "stage {stage} is protected and the work tree has uncommitted changes:\n  {}\ncommit or stash them first",

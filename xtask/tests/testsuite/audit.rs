@@ -841,6 +841,23 @@ fn tags_name_nothing_and_event_rules_and_clusters_do() {
     );
 }
 
+/// A layer ARN spelling a stage runs every stage on that stage's layer; a
+/// custom domain every stage deploys is one name for all of them; EC2
+/// actions that take instance ARNs on every instance are a wildcard, its
+/// `Describe*` (which take `*` only) are not.
+#[test]
+fn layers_domains_and_instances() {
+    let text = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs22.x\n  layers:\n    - arn:aws:lambda:us-east-1:123456789012:layer:shared-dev-common:4\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: [ec2:StartInstances, ec2:StopInstances]\n          Resource: '*'\n        - Effect: Allow\n          Action: ec2:DescribeInstances\n          Resource: '*'\nplugins:\n  - serverless-domain-manager\ncustom:\n  customDomain:\n    domainName: api.example.com\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(
+        audit_one("layers-domains", text),
+        [
+            ("literal-stage", 7),
+            ("iam-wildcard", 13),
+            ("unscoped-name", 21)
+        ]
+    );
+}
+
 /// The (rule, line) of every finding of the audit, the security review
 /// included, on an app of one service whose file is `text`.
 fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {

@@ -419,6 +419,34 @@ fn an_authorizer_calling_another_service_s_function_orders_the_deploy() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// A subscription to another service's topic by an ARN joined from the
+/// region and account pseudo-parameters and the topic's name deploys
+/// after the topic's service: CloudFormation refuses a subscription to a
+/// topic that is not there.
+#[test]
+fn a_topic_named_by_a_joined_arn_orders_the_deploy() {
+    let app = write_app(
+        "topic-by-join",
+        &[
+            (
+                "storage/serverless.yml",
+                "service: storage\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Removed:\n      Type: AWS::SNS::Topic\n      Properties:\n        TopicName: ${sls:stage}-object-removed\n",
+            ),
+            (
+                "cleaner/serverless.yml",
+                "service: cleaner\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  clean:\n    handler: h.clean\n    events:\n      - sns:\n          topicName: ${sls:stage}-object-removed\n          arn:\n            Fn::Join:\n              - ''\n              - - 'arn:aws:sns:'\n                - Ref: AWS::Region\n                - ':'\n                - Ref: AWS::AccountId\n                - ':${sls:stage}-object-removed'\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["storage"], ["cleaner"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.
@@ -730,6 +758,20 @@ fn bad_stages_are_refused_before_any_process_starts() {
         ("users/serverless.yml", "service: users\nprovider:\n  name: aws\n"),
     ],
     &["serverless-compose.yml:1", "has key `service`", "did you mean `services`"]
+)]
+#[case::compose_top_level_name_which_compose_dropped(
+    &[
+        ("serverless-compose.yml", "name: shop\nservices:\n  users:\n    path: users\n"),
+        ("users/serverless.yml", "service: users\nprovider:\n  name: aws\n"),
+    ],
+    &["serverless-compose.yml:1", "has key `name`", "Compose knows services, state"]
+)]
+#[case::compose_param_from_a_source_compose_does_not_resolve(
+    &[
+        ("serverless-compose.yml", "services:\n  users:\n    path: users\n    region: eu-west-1\n    params:\n      table: ${self:custom.table}\n"),
+        ("users/serverless.yml", "service: users\nprovider:\n  name: aws\n"),
+    ],
+    &["serverless-compose.yml:6", "Unrecognized configuration variable sources: \"self\""]
 )]
 #[case::compose_config_out_of_its_folder(
     &[

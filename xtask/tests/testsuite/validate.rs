@@ -1485,7 +1485,9 @@ fn a_stage_read_from_a_late_source_is_refused() {
         ("${param:stage, 'dev'}", true),
         ("${self:custom.stage}", true),
         ("${ssm:/app/stage, 'dev'}", true),
+        ("${opt:env, 'dev'}", true),
         ("${env:STAGE, 'dev'}", false),
+        ("${opt:stage, 'dev'}", false),
     ] {
         let app =
             support::scratch_app("validate-early", &[("api/serverless.yml", &service(stage))]);

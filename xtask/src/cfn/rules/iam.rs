@@ -54,6 +54,7 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "identity and configuration set",
     ),
     Scoped::new("execute-api", "AWS::ApiGatewayV2::Api", "APIs", "API"),
+    Scoped::new("ec2", "AWS::EC2::Instance", "instances", "instance"),
     Scoped::new(
         "mobiletargeting",
         "AWS::Pinpoint::App",

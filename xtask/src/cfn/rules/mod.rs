@@ -23,6 +23,7 @@ pub mod config;
 pub mod exports;
 pub mod iam;
 pub mod monitoring;
+mod name_sites;
 pub mod names;
 mod plugin_schema;
 pub mod provisioning;

@@ -97,10 +97,11 @@ pub(super) fn unclosed(service: &Service, out: &mut Vec<Finding>) {
     }
 }
 
-/// `provider.stage` and `provider.region` are resolved before the CLI can
-/// reach AWS, Compose params or its own `sls:` values: written with such
-/// a source, directly or through `${self:}` (`${param:stage, 'dev'}`), the
-/// CLI stops with "property is not accessible".
+/// `service`, `provider.stage` and `provider.region` are resolved before
+/// the CLI can reach AWS, Compose params, its own `sls:` values or any
+/// option but its own (`--stage`, `--region`…): written with such a
+/// source, directly or through `${self:}` (`${param:stage, 'dev'}`,
+/// `${opt:env}`), the CLI stops with "property is not accessible".
 pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
     const EARLY: [vars::Source; 5] = [
         vars::Source::Env,
@@ -109,18 +110,27 @@ pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
         vars::Source::SelfRef,
         vars::Source::StrToBool,
     ];
-    for key in ["stage", "region"] {
-        let Some(node) = service.doc.path(&["provider", key]) else {
+    // The options the CLI knows before it resolves anything.
+    const OPTIONS: [&str; 6] = ["stage", "region", "aws-profile", "config", "app", "org"];
+    for keys in [
+        &["service"][..],
+        &["provider", "stage"],
+        &["provider", "region"],
+    ] {
+        let Some(node) = service.doc.path(keys) else {
             continue;
         };
         let Some(text) = node.as_str() else { continue };
+        let key = keys.join(".");
         // The sources `text` reads, `${self:}` followed a few times.
         let mut late = None;
         let mut pending = vec![text.to_string()];
         for _ in 0..16 {
             let Some(text) = pending.pop() else { break };
             for var in vars::find_all(&text) {
-                if !EARLY.contains(&var.source) {
+                let unknown_option =
+                    var.source == vars::Source::Opt && !OPTIONS.contains(&var.address.as_str());
+                if !EARLY.contains(&var.source) || unknown_option {
                     late.get_or_insert_with(|| var.raw(&text).to_string());
                 } else if var.source == vars::Source::SelfRef && !var.address.contains("${") {
                     let keys: Vec<&str> = var.address.split('.').collect();
@@ -131,12 +141,16 @@ pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
             }
         }
         if let Some(late) = late {
+            let what = keys.last().copied().unwrap_or_default();
             out.push(Finding::new(
                 &service.file,
                 node.pos,
                 EARLY_VARIABLE,
-                format!("the Serverless CLI stops with `\"provider.{key}\" property is not accessible (configured behind variables which cannot be resolved at this stage)`: it reads `{late}` only after the {key} is known"),
-                format!("take the {key} from `${{opt:{key}}}`, `${{env:…}}` or `${{file(…)}}` (the tool passes `--{key}` on every command)"),
+                format!("the Serverless CLI stops with `\"{key}\" property is not accessible (configured behind variables which cannot be resolved at this stage)`: it cannot read `{late}` before it knows the {what}"),
+                match what {
+                    "service" => "name the service with text, `${env:…}` or `${file(…)}`".to_string(),
+                    _ => format!("take the {what} from `${{opt:{what}}}`, `${{env:…}}` or `${{file(…)}}` (the tool passes `--{what}` on every command)"),
+                },
             ));
         }
     }

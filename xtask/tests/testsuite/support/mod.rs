@@ -81,6 +81,9 @@ impl Harness {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args)
             .env("XTASK_STATE_DIR", self.dir.join("state"))
+            // The pinned tools this checkout installed, also for an app
+            // in a repository of its own (whose root would hold its own).
+            .env("XTASK_TOOLS_DIR", xtask::sys::paths::tools_dir())
             .env("XTASK_EMULATOR", "external")
             .env("AWS_ENDPOINT_URL", self.emulator.endpoint())
             .env("AWS_ACCESS_KEY_ID", "test")
