@@ -46,6 +46,19 @@ pub(crate) fn run(global: &Global, args: InitArgs) -> Result<i32> {
             engine_dependency(args.engine.as_deref())?
         )?;
     }
+    let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap_or_default();
+    let unlisted: Vec<&str> = ["target", ".xtask"]
+        .into_iter()
+        .filter(|dir| !ignore.lines().any(|l| l.trim().trim_matches('/') == *dir))
+        .collect();
+    if !unlisted.is_empty() {
+        crate::outln!(
+            "note: {} does not list {}: the tool keeps its tools and state there (add `/{}/`)",
+            paths::display(&root.join(".gitignore")),
+            unlisted.join(" and "),
+            unlisted.join("/`, `/")
+        )?;
+    }
     crate::outln!(
         "next: `{}`, `{}`, then `{}`",
         hint::xtask("audit"),
@@ -99,6 +112,14 @@ fn files(app: &App, root: &Path, engine: Option<&str>) -> Result<Vec<(PathBuf, S
         files.push((
             root.join(".cargo/config.toml"),
             format!("[alias]\nxtask = \"run --quiet --package {crate_name} --\"\n"),
+        ));
+    }
+    // The tool's own folders in the repository: its pinned tools and
+    // scratch space (`target/`), its local state (`.xtask/`).
+    if !root.join(".gitignore").exists() {
+        files.push((
+            root.join(".gitignore"),
+            "# The deploy tool's pinned tools and scratch space, and its local state.\n/target/\n/.xtask/\n".into(),
         ));
     }
     Ok(files)

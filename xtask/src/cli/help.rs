@@ -269,7 +269,8 @@ cargo xtask init [--engine URL|DIR]
   one check per endpoint (as `smoke --init`); and, where the repository has
   no Cargo.toml yet, a workspace naming the app (`[workspace.metadata.xtask]
   app`), an xtask crate of its own whose main is `xtask::entry::run()`, and
-  the `cargo xtask` alias. A file already there stops it before anything is
+  the `cargo xtask` alias; and a .gitignore of the tool's folders (target/,
+  .xtask/) where there is none. A file already there stops it before anything is
   written (exit 2). `--engine` is where the crate gets the engine: a git URL
   or a folder (default: the checkout this binary was built from)";
 

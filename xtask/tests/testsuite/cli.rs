@@ -1060,6 +1060,11 @@ fn init_writes_what_a_repository_needs_and_nothing_over_a_file() {
     assert!(std::fs::read_to_string(repo.join("xtask/src/main.rs"))
         .expect("main.rs")
         .contains("xtask::entry::run()"));
+    let ignore = std::fs::read_to_string(repo.join(".gitignore")).expect(".gitignore");
+    assert!(
+        ignore.contains("/target/") && ignore.contains("/.xtask/"),
+        "{ignore}"
+    );
     assert!(std::fs::read_to_string(repo.join(".cargo/config.toml"))
         .expect("the alias")
         .contains("xtask = \"run --quiet --package shop-xtask --\""));

@@ -141,13 +141,13 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                 &format!("the name of function `{fn_name}`"),
                 true,
             );
-            // An `eventBridge` or `schedule` event's rule, when named, is
-            // one name on its bus for the account and region.
             for event in function
                 .get("events")
                 .and_then(Node::as_seq)
                 .unwrap_or_default()
             {
+                // An `eventBridge` or `schedule` event's rule, when named,
+                // is one name on its bus for the account and region.
                 for kind in ["eventBridge", "schedule"] {
                     add(
                         event.path(&[kind, "name"]),
@@ -155,14 +155,8 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                         true,
                     );
                 }
-            }
-            // An `s3` event without `existing: true` creates its bucket,
-            // under that name, unique in all of AWS.
-            for event in function
-                .get("events")
-                .and_then(Node::as_seq)
-                .unwrap_or_default()
-            {
+                // An `s3` event without `existing: true` creates its
+                // bucket, under that name, unique in all of AWS.
                 let Some(s3) = event.get("s3") else { continue };
                 let existing = s3
                     .get("existing")
