@@ -43,8 +43,10 @@ pub fn changes_except(dir: &Path, own: &[std::path::PathBuf]) -> Option<Vec<Stri
         "status".to_string(),
         "--porcelain".to_string(),
         "--untracked-files=all".to_string(),
+        // The whole work tree (`:/`), wherever in it the app is: a change
+        // beside the app folder (a shared library it bundles) counts.
         "--".to_string(),
-        ".".to_string(),
+        ":/".to_string(),
     ];
     for folder in own {
         let folder = folder
@@ -105,6 +107,13 @@ mod tests {
         assert_eq!(
             changes_except(&app, &own),
             Some(vec!["?? app/handler.js".to_string()])
+        );
+        // A change beside the app folder is the team's too.
+        std::fs::write(repo.join("shared.js"), "x").unwrap();
+        assert_eq!(
+            changes_except(&app, &own).map(|c| c.len()),
+            Some(2),
+            "a change outside the app folder counts"
         );
         let _ = std::fs::remove_dir_all(&repo);
     }
