@@ -11,10 +11,11 @@ use crate::cli::{AuditArgs, Global};
 pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<i32> {
     let dir = global.app_dir()?;
     // A Compose file that cannot be read stops every command that deploys;
-    // the services' own files can still be audited, found in their folders
-    // as without it, with the Compose file's errors said first (exit 2).
-    let (app, unread) = match App::load(&dir) {
-        Ok(app) => (app, Vec::new()),
+    // the services' own files can still be audited: as Compose names them
+    // when only its keys are refused, else found in their folders as
+    // without it, with the Compose file's errors said first (exit 2).
+    let (app, unread) = match App::load_judging(&dir) {
+        Ok(read) => read,
         Err(err) => match App::load_with(&dir, false) {
             Ok(app) if !app.services.is_empty() && compose_file_of(&err) => (app, err.0),
             _ => {

@@ -12,8 +12,11 @@ use crate::cli::{Global, ValidateArgs};
 use crate::run::lint;
 
 pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
-    let app = match App::load(&global.app_dir()?) {
-        Ok(app) => app,
+    // Keys Compose does not know stop it, and are said (exit 2); the
+    // services it names are judged all the same, as each is deployable
+    // and refusable on its own.
+    let (app, refused) = match App::load_judging(&global.app_dir()?) {
+        Ok(read) => read,
         Err(err) => {
             Report::unreadable(err.0).print(args.out.format, "validate")?;
             return Ok(2);
@@ -39,6 +42,7 @@ pub(crate) async fn run(global: &Global, args: ValidateArgs) -> Result<i32> {
         );
     }
     let mut report = rules::validate(&app, &stage);
+    report.errors.extend(refused);
     if args.deep {
         let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
         let more = lint::lint(&app, &stage, mode).await?;

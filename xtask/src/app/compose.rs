@@ -16,6 +16,11 @@ use crate::app::yaml::{FileError, Node};
 pub struct Compose {
     pub services: Vec<ServiceDecl>,
     pub params: std::collections::BTreeMap<String, Vec<Param>>,
+    /// Keys Compose does not know: it refuses the file for them, but what
+    /// it would read of the rest is read, so each service's own files can
+    /// still be judged (`validate`) while every command that deploys
+    /// refuses.
+    pub unknown_keys: Vec<FileError>,
 }
 
 /// One param Compose passes a service: `name: ${other.Output}`.
@@ -54,9 +59,11 @@ pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileE
         return Ok(None);
     };
     let (_, doc) = config::read(&file, config_env)?;
+    let mut unknown_keys = Vec::new();
     Ok(Some(Compose {
-        services: services(&file, &doc)?,
+        services: services(&file, &doc, &mut unknown_keys)?,
         params: params(&file, &doc),
+        unknown_keys,
     }))
 }
 
@@ -129,9 +136,9 @@ fn compose_variables(text: &str) -> Vec<(&str, &str)> {
 /// A key Compose does not know is refused: Compose rejects the file, and
 /// a misspelt key (`depends_on`) read as nothing would plan the app
 /// without what it says.
-fn known_keys(file: &Path, map: &Node, known: &[&str], whose: &str) -> Result<(), FileError> {
+fn known_keys(file: &Path, map: &Node, known: &[&str], whose: &str, out: &mut Vec<FileError>) {
     let Some(entries) = map.as_map() else {
-        return Ok(());
+        return;
     };
     for (key_node, _) in entries {
         let key = key_node.as_str().unwrap_or_default();
@@ -147,7 +154,7 @@ fn known_keys(file: &Path, map: &Node, known: &[&str], whose: &str) -> Result<()
             .or_else(|| crate::app::diag::Suggestions::new(known.iter().copied()).nearest(key))
             .map(|k| format!("did you mean `{k}`?"))
             .unwrap_or_else(|| format!("Compose knows {}", known.join(", ")));
-        return Err(FileError {
+        out.push(FileError {
             path: file.to_path_buf(),
             pos: Some(key_node.pos),
             message: format!(
@@ -156,13 +163,16 @@ fn known_keys(file: &Path, map: &Node, known: &[&str], whose: &str) -> Result<()
             ),
         });
     }
-    Ok(())
 }
 
-fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
+fn services(
+    file: &Path,
+    doc: &Node,
+    unknown_keys: &mut Vec<FileError>,
+) -> Result<Vec<ServiceDecl>, FileError> {
     let file = file.to_path_buf();
     let shown = crate::sys::paths::display(&file);
-    known_keys(&file, doc, TOP_KEYS, "the compose file")?;
+    known_keys(&file, doc, TOP_KEYS, "the compose file", unknown_keys);
     unrecognized_sources(&file, doc)?;
     let Some(services) = doc.get("services").and_then(Node::as_map) else {
         return Err(FileError {
@@ -184,7 +194,13 @@ fn services(file: &Path, doc: &Node) -> Result<Vec<ServiceDecl>, FileError> {
                 message: format!("service key `{}` {why}", key.escape_debug()),
             });
         }
-        known_keys(&file, config, SERVICE_KEYS, &format!("service `{key}`"))?;
+        known_keys(
+            &file,
+            config,
+            SERVICE_KEYS,
+            &format!("service `{key}`"),
+            unknown_keys,
+        );
         let Some(path) = config.get("path").and_then(Node::as_str) else {
             return Err(FileError {
                 path: file.clone(),

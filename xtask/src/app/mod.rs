@@ -185,6 +185,7 @@ impl Service {
             stage_given: true,
             compose_params: self.compose.then_some(self.params.as_slice()),
             symbolic: false,
+            use_dotenv: self.doc.get("useDotenv").and_then(Node::as_str) == Some("true"),
         }
     }
 
@@ -245,6 +246,17 @@ pub struct App {
     region_unknown: Option<String>,
 }
 
+/// How [`App::read`] takes the app's Compose file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ComposeReading {
+    /// As every command that deploys must: any refusal stops the load.
+    Strict,
+    /// Keys Compose does not know are set aside, the rest read.
+    UnknownKeysAside,
+    /// Not at all: services found in their folders.
+    Skipped,
+}
+
 /// Inputs that could not be read or parsed: exit code 2 territory.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
@@ -259,6 +271,22 @@ impl App {
     /// finds it whatever its Compose file says: for an audit of the
     /// services' own files when the Compose file cannot be read.
     pub fn load_with(dir: &Path, compose: bool) -> Result<App, LoadError> {
+        let reading = match compose {
+            true => ComposeReading::Strict,
+            false => ComposeReading::Skipped,
+        };
+        App::read(dir, reading).map(|(app, _)| app)
+    }
+
+    /// [`App::load`], with the keys the Compose file has and Compose does
+    /// not know set aside and returned rather than refused: Compose stops
+    /// on them, but what it would read of the rest is read, so the
+    /// services' own files can be judged alongside.
+    pub fn load_judging(dir: &Path) -> Result<(App, Vec<FileError>), LoadError> {
+        App::read(dir, ComposeReading::UnknownKeysAside)
+    }
+
+    fn read(dir: &Path, reading: ComposeReading) -> Result<(App, Vec<FileError>), LoadError> {
         let root = dir.to_path_buf();
         if !root.is_dir() {
             return Err(LoadError(vec![FileError {
@@ -270,10 +298,21 @@ impl App {
         let manifest = Manifest::load(&root).map_err(|e| LoadError(vec![e]))?;
         let mut errors = Vec::new();
         let mut services = Vec::new();
-        let compose = match compose {
-            true => crate::app::compose::load(&root, &manifest.config_env)
+        let mut compose = match reading {
+            ComposeReading::Skipped => None,
+            _ => crate::app::compose::load(&root, &manifest.config_env)
                 .map_err(|e| LoadError(vec![e]))?,
-            false => None,
+        };
+        let unknown_keys = compose
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.unknown_keys))
+            .unwrap_or_default();
+        let set_aside = match reading {
+            ComposeReading::UnknownKeysAside => unknown_keys,
+            _ => {
+                errors.extend(unknown_keys);
+                Vec::new()
+            }
         };
         let is_compose = compose.is_some() && manifest.services.is_empty();
         let discovered = compose.is_none() && manifest.services.is_empty();
@@ -416,13 +455,16 @@ impl App {
         if !errors.is_empty() {
             return Err(LoadError(errors));
         }
-        Ok(App {
-            root,
-            manifest,
-            services,
-            policy,
-            region_unknown,
-        })
+        Ok((
+            App {
+                root,
+                manifest,
+                services,
+                policy,
+                region_unknown,
+            },
+            set_aside,
+        ))
     }
 
     pub fn service(&self, key: &str) -> Option<&Service> {

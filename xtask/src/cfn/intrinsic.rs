@@ -374,6 +374,7 @@ mod tests {
                 stage_given: true,
                 compose_params: None,
                 symbolic: false,
+                use_dotenv: false,
             },
             resources: BTreeMap::from([("Table", "qa-table")]),
             exports: BTreeMap::from([("shared-qa-id", "abc")]),

@@ -582,6 +582,26 @@ fn the_region_is_what_the_files_say_or_a_refusal() {
     }
 }
 
+/// With `useDotenv: true` the CLI loads the service's `.env.<stage>`, else
+/// `.env`, before it resolves `${env:}`: a region written there is known.
+#[test]
+fn a_region_from_the_service_s_dotenv_file_is_known() {
+    let dir = write_app(
+        "region-dotenv",
+        &[
+            (
+                "svc/serverless.yml",
+                "service: dot\nuseDotenv: true\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  region: ${env:XTASK_TEST_DOT_REGION}\n",
+            ),
+            ("svc/.env", "XTASK_TEST_DOT_REGION=ap-northeast-1\n"),
+            ("svc/.env.prod", "XTASK_TEST_DOT_REGION='ap-northeast-1'\n"),
+        ],
+    );
+    assert_eq!(plan_json(&dir, "dev")["region"], "ap-northeast-1");
+    assert_eq!(plan_json(&dir, "prod")["region"], "ap-northeast-1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn exports_and_outputs_in_included_files_make_edges() {
     let plan = plan_json(&fixture("split-resources"), "dev");

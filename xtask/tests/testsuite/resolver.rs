@@ -226,6 +226,21 @@ pub(crate) fn cli_print(dir: &std::path::Path, stage: Option<&str>) -> Result<se
     Some("qa"),
     &["stage", "table", "region"]
 )]
+#[case::dotenv_of_the_stage(
+    "service: dot\nuseDotenv: true\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  region: ${env:XTASK_DOT_REGION}\n  quoted: ${env:XTASK_DOT_QUOTED}\n  comment: ${env:XTASK_DOT_COMMENT}\n  other: ${env:XTASK_DOT_DEFAULT_ONLY, 'none'}\n",
+    Some("qa"),
+    &["region", "quoted", "comment", "other"]
+)]
+#[case::dotenv_without_one_for_the_stage(
+    "service: dot\nuseDotenv: true\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  region: ${env:XTASK_DOT_REGION, 'none'}\n  other: ${env:XTASK_DOT_DEFAULT_ONLY}\n",
+    Some("prod"),
+    &["region", "other"]
+)]
+#[case::dotenv_unread_without_use_dotenv(
+    "service: dot\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  region: ${env:XTASK_DOT_REGION, 'none'}\n",
+    Some("qa"),
+    &["region"]
+)]
 fn the_resolver_agrees_with_the_cli(
     #[case] service: &str,
     #[case] stage: Option<&str>,
@@ -240,6 +255,12 @@ fn the_resolver_agrees_with_the_cli(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("svc"))?;
     std::fs::write(dir.join("svc/serverless.yml"), service)?;
+    // Read by the CLI only where the service sets `useDotenv: true`.
+    std::fs::write(
+        dir.join("svc/.env.qa"),
+        "# the stage's\nXTASK_DOT_REGION=eu-west-2\nexport XTASK_DOT_QUOTED=\"a b # c\"\nXTASK_DOT_COMMENT=x # y\n",
+    )?;
+    std::fs::write(dir.join("svc/.env"), "XTASK_DOT_DEFAULT_ONLY=z\n")?;
     std::fs::write(
         dir.join("common.yml"),
         "provider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n  region: us-east-1\ncustom:\n  stage: ${opt:stage, self:provider.stage}\n  table: notes-${self:custom.stage}\n  region: ${self:provider.region}\n",

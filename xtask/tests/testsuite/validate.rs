@@ -132,6 +132,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     19
 )]
+#[case::a_public_policy_naming_its_bucket_by_name(
+    "broken/public-policy-by-name",
+    "public-policy-blocked",
+    "serverless.yml",
+    19
+)]
 #[case::a_queue_hiding_a_message_less_than_its_function_runs(
     "broken/sqs-visibility-timeout",
     "sqs-visibility-timeout",
@@ -1502,5 +1508,103 @@ fn a_stage_read_from_a_late_source_is_refused() {
         };
         assert_eq!(found, expected, "{stage}");
         let _ = std::fs::remove_dir_all(&app);
+    }
+}
+
+/// A key Compose does not know stops Compose (exit 2, said at its line),
+/// and the services it names are judged all the same: each is deployable,
+/// and refusable, on its own. `plan` still refuses the file.
+#[test]
+fn a_refused_compose_key_does_not_hide_the_services_findings() {
+    let dir = support::scratch_app(
+        "compose-key-and-services",
+        &[
+            (
+                "serverless-compose.yml",
+                "service: shop\nservices:\n  users:\n    path: users\n    depends_on: [orders]\n  orders:\n    path: orders\n",
+            ),
+            (
+                "users/serverless.yml",
+                "service: users\nprovider:\n  name: aws\n  runtime: nodejs12.x\nfunctions:\n  f:\n    handler: h.h\n",
+            ),
+            (
+                "orders/serverless.yml",
+                "service: orders\nprovider:\n  name: aws\nfunctions:\n  g:\n    handler: h.h\n    events:\n      - http:\n          path: x\n          method: get\n          parameters:\n            paths:\n              id: true\n",
+            ),
+        ],
+    );
+    let run = |command: &str| {
+        support::Run::from(
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args([command, "dev", "--app"])
+                .arg(&dir)
+                .env("XTASK_STATE_DIR", dir.join(".state"))
+                .output()
+                .unwrap(),
+        )
+    };
+    let validate = run("validate");
+    assert_eq!(validate.code, Some(2), "{}", validate.text);
+    for said in [
+        "serverless-compose.yml:1",
+        "has key `service`",
+        "serverless-compose.yml:5",
+        "has key `depends_on`",
+        "users/serverless.yml:4",
+        "nodejs12.x",
+        "orders/serverless.yml:11",
+        "parameters",
+    ] {
+        assert!(validate.text.contains(said), "{said}:\n{}", validate.text);
+    }
+    let plan = run("plan");
+    assert_eq!(plan.code, Some(2), "{}", plan.text);
+    assert!(plan.text.contains("has key `service`"), "{}", plan.text);
+    assert!(!plan.text.contains("order"), "{}", plan.text);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A name judged from a fallback taken because an environment variable is
+/// not set here, or a file kept out of git is not here, is no finding: the
+/// deploy's machine may have them. A fallback after a source that is
+/// missing wherever the tool deploys (an option it does not pass) is.
+#[test]
+fn a_name_from_a_fallback_this_machine_took_is_not_judged() {
+    let bucket = |user: &str| {
+        format!("service: web\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\ncustom:\n  user: \"{user}\"\nresources:\n  Resources:\n    B:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: app-${{sls:stage}}-client-${{self:custom.user}}\n")
+    };
+    for (name, user, judged) in [
+        (
+            "env-unset",
+            "${opt:username, env:XTASK_UNSET_USER_UNIQ, ''}",
+            false,
+        ),
+        (
+            "file-absent",
+            "${opt:username, file(../config.json):username, ''}",
+            false,
+        ),
+        ("option-only", "${opt:username, ''}", true),
+    ] {
+        let text = bucket(user);
+        let dir = support::scratch_app(
+            &format!("firm-fallback-{name}"),
+            &[("svc/serverless.yml", text.as_str())],
+        );
+        let app = App::load(&dir).unwrap();
+        let stage = app.stage("dev").unwrap();
+        let report = xtask::cfn::rules::validate(&app, &stage);
+        let found: Vec<(&str, usize)> = report
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.line))
+            .collect();
+        let expected = if judged {
+            vec![("property-value", 12)]
+        } else {
+            vec![]
+        };
+        assert_eq!(found, expected, "{name}: {:?}", report.findings);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -102,6 +102,7 @@ mod tests {
             stage_given: true,
             compose_params: None,
             symbolic: false,
+            use_dotenv: false,
         };
         let why = reads("custom: ${file(./pipe.yml):a}\n", &dir, &ctx).unwrap_err();
         let _ = std::fs::remove_dir_all(&dir);

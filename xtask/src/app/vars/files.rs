@@ -31,6 +31,60 @@ pub fn file_value(dir: &Path, var: &Var) -> Option<String> {
     node.as_str().map(str::to_string)
 }
 
+/// The variables the CLI loads from a service's dotenv file when it sets
+/// `useDotenv: true` (`lib/cli/load-dotenv.js`): `.env.<stage>` in the
+/// service's folder, else `.env`; none where neither is there (or one is
+/// larger than any real one). A variable set in the environment wins, as
+/// with `dotenv`.
+pub fn dotenv(dir: &Path, stage: &str) -> Vec<(String, String)> {
+    let read = |name: &str| -> Option<String> {
+        let path = dir.join(name);
+        let size = std::fs::metadata(&path).ok()?.len();
+        (size <= MAX_BYTES as u64)
+            .then(|| std::fs::read_to_string(&path).ok())
+            .flatten()
+    };
+    let Some(text) = read(&format!(".env.{stage}")).or_else(|| read(".env")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            if line.starts_with('#') {
+                return None;
+            }
+            let (name, value) = line.split_once('=')?;
+            let name = name.trim();
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            ok.then(|| (name.to_string(), dotenv_value(value.trim())))
+        })
+        .collect()
+}
+
+/// A dotenv value as `dotenv` reads it: quotes taken off, a ` #` comment
+/// after an unquoted value dropped.
+fn dotenv_value(raw: &str) -> String {
+    for quote in ['"', '\'', '`'] {
+        if let Some(rest) = raw.strip_prefix(quote) {
+            if let Some(end) = rest.find(quote) {
+                let inner = &rest[..end];
+                return match quote {
+                    '"' => inner.replace("\\n", "\n"),
+                    _ => inner.to_string(),
+                };
+            }
+        }
+    }
+    match raw.find(" #") {
+        Some(at) => raw[..at].trim_end().to_string(),
+        None => raw.to_string(),
+    }
+}
+
 /// Files read through `${file()}`, parsed once per process and read again
 /// when they change.
 pub(crate) fn load(

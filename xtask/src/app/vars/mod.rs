@@ -17,8 +17,10 @@ mod resolve;
 pub use budget::{Refusal, MAX_BYTES, MAX_STEPS};
 pub use discovery::{reads, Reads, Written, MAX_INCLUDES};
 pub(crate) use files::load;
-pub use files::{expand_files, file_value};
-pub use resolve::{evaluate, evaluate_traced, resolve, sets_provider_stage, Context, Resolved};
+pub use files::{dotenv, expand_files, file_value};
+pub use resolve::{
+    evaluate, evaluate_firm, evaluate_traced, resolve, sets_provider_stage, Context, Resolved,
+};
 
 use crate::app::template;
 use budget::MAX_NESTING;

@@ -39,6 +39,9 @@ pub struct Context<'a> {
     /// Gives an unset `${env:X}` and an `${ssm:...}` as that text: two names
     /// built from the same deploy-time value compare equal without knowing it.
     pub symbolic: bool,
+    /// Whether the service sets `useDotenv: true`: the CLI then loads its
+    /// folder's `.env.<stage>` or `.env` before it resolves `${env:}`.
+    pub use_dotenv: bool,
 }
 
 /// What a variable comes to, as the Serverless CLI would see it offline.
@@ -108,6 +111,25 @@ pub fn evaluate_traced(text: &str, ctx: &Context) -> (Resolved, Option<String>) 
     }
 }
 
+/// [`evaluate`], but a value that comes from a fallback taken because an
+/// environment variable is not set here, or a `${file()}` is not here (a
+/// file kept out of git), is `Unknowable`: the deploy's machine may have
+/// them, so the fallback says nothing certain of what it deploys.
+pub fn evaluate_firm(text: &str, ctx: &Context) -> Resolved {
+    let eval = Eval::new(ctx);
+    let value = match eval.text(text, 0) {
+        Resolved::List(_) => Resolved::Unknowable("a list, not a single value".into()),
+        value => value,
+    };
+    match (eval.budget.take(), value) {
+        (Some(refusal), _) => Resolved::Refused(refusal),
+        (None, Resolved::Known(_)) if eval.guessed.get() => Resolved::Unknowable(
+            "a fallback taken for a variable or file this machine lacks".into(),
+        ),
+        (None, value) => value,
+    }
+}
+
 /// Whether the service writes `provider.stage` at all (in its file or a
 /// section it includes): `${sls:stage}` without `--stage` is `dev` only
 /// when it does not.
@@ -129,6 +151,12 @@ struct Eval<'c, 'a> {
     active: std::cell::RefCell<Vec<(String, Option<String>)>>,
     /// The first file a `${file()}` named that is not there.
     absent_file: std::cell::RefCell<Option<String>>,
+    /// Whether a fallback was taken past an environment variable not set
+    /// here or a file not here (see [`evaluate_firm`]).
+    guessed: std::cell::Cell<bool>,
+    /// The service's dotenv variables, read on the first `${env:}` unset
+    /// in the environment.
+    dotenv: std::cell::OnceCell<Vec<(String, String)>>,
 }
 
 type Leaf<'f> = dyn Fn(&Node, &Path, usize) -> Resolved + 'f;
@@ -141,11 +169,31 @@ impl<'c, 'a> Eval<'c, 'a> {
             memo: Default::default(),
             active: Default::default(),
             absent_file: Default::default(),
+            guessed: Default::default(),
+            dotenv: Default::default(),
         }
+    }
+
+    /// An environment variable as the CLI sees it: set here, else in the
+    /// service's dotenv file when it loads one.
+    fn env(&self, name: &str) -> Option<String> {
+        if let Ok(value) = std::env::var(name) {
+            return Some(value);
+        }
+        if !self.ctx.use_dotenv {
+            return None;
+        }
+        let stage = if self.ctx.stage_given { self.ctx.stage } else { "dev" };
+        self.dotenv
+            .get_or_init(|| super::files::dotenv(self.ctx.dir, stage))
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
     }
 
     /// `Missing` for a file that is not there, remembered as the cause.
     fn absent(&self, path: &str) -> Resolved {
+        self.guessed.set(true);
         self.absent_file
             .borrow_mut()
             .get_or_insert_with(|| path.to_string());
@@ -401,13 +449,15 @@ impl<'c, 'a> Eval<'c, 'a> {
                 })
             }
             Source::Param => self.param(address, depth),
-            Source::Env if ctx.symbolic && std::env::var(address).is_err() => {
-                Resolved::Known(format!("${{env:{address}}}"))
-            }
             Source::Ssm if ctx.symbolic => Resolved::Known(format!("${{ssm:{address}}}")),
-            Source::Env => match std::env::var(address) {
-                Ok(value) => Resolved::Known(value),
-                Err(_) => Resolved::Missing(format!("environment variable `{address}` is not set")),
+            Source::Env => match self.env(address) {
+                None if ctx.symbolic => Resolved::Known(format!("${{env:{address}}}")),
+                Some(value) => Resolved::Known(value),
+                None => {
+                    // Known in the end only through a fallback.
+                    self.guessed.set(true);
+                    Resolved::Missing(format!("environment variable `{address}` is not set"))
+                }
             },
             Source::StrToBool => match self.text(address, depth + 1) {
                 Resolved::Known(text) => match text.trim() {

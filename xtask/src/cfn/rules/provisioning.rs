@@ -115,7 +115,7 @@ pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding
             }
             let Some(value) = node.typed_text().or_else(|| {
                 node.as_str()
-                    .and_then(|text| vars::evaluate(text, &ctx).known())
+                    .and_then(|text| vars::evaluate_firm(text, &ctx).known())
             }) else {
                 continue;
             };
@@ -228,7 +228,7 @@ pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Findin
     let ctx = service.vars(stage);
     let value = |node: Option<&Node>| -> Option<String> {
         let node = node.filter(|n| n.tag.is_none())?;
-        vars::evaluate(node.as_str()?, &ctx).known()
+        vars::evaluate_firm(node.as_str()?, &ctx).known()
     };
     let buckets: BTreeMap<&str, (&std::path::Path, &Node)> = service
         .entries("Resources")
@@ -285,12 +285,21 @@ pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Findin
         if policy.get("Type").and_then(Node::as_str) != Some("AWS::S3::BucketPolicy") {
             continue;
         }
-        let Some(target) = policy
-            .path(&["Properties", "Bucket"])
+        // The bucket by `Ref`, or by the name one of this stack's buckets
+        // is given.
+        let named = policy.path(&["Properties", "Bucket"]);
+        let by_ref = named
             .and_then(crate::cfn::intrinsic::decode)
             .filter(|call| call.function == crate::cfn::intrinsic::Function::Ref)
-            .and_then(|call| call.arg.as_str().map(str::to_string))
-        else {
+            .and_then(|call| call.arg.as_str().map(str::to_string));
+        let by_name = || {
+            let name = value(named)?;
+            buckets.iter().find_map(|(id, (_, bucket))| {
+                let given = value(bucket.path(&["Properties", "BucketName"]))?;
+                (given == name).then(|| id.to_string())
+            })
+        };
+        let Some(target) = by_ref.or_else(by_name) else {
             continue;
         };
         let Some((_, bucket)) = buckets.get(target.as_str()) else {

@@ -401,19 +401,9 @@ fn dotenv_names(service: &Service, stage: &Stage) -> Vec<String> {
     if !on {
         return Vec::new();
     }
-    let read = |name: &str| std::fs::read_to_string(service.dir.join(name)).ok();
-    let Some(text) = read(&format!(".env.{}", stage.name())).or_else(|| read(".env")) else {
-        return Vec::new();
-    };
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (name, _) = l.split_once('=')?;
-            Some(name.trim().to_string())
-        })
-        .filter(|n| !n.is_empty())
+    vars::dotenv(&service.dir, stage.name())
+        .into_iter()
+        .map(|(name, _)| name)
         .collect()
 }
 

@@ -15,6 +15,7 @@ fn resolves_what_is_known_before_deploy() {
         stage_given: true,
         compose_params: None,
         symbolic: false,
+        use_dotenv: false,
     };
     assert_eq!(
         resolve("${self:custom.prefix}-${aws:region}", &ctx).as_deref(),
@@ -51,6 +52,7 @@ fn evaluate_in(name: &str, files: &[(&str, &str)], text: &str) -> Resolved {
         stage_given: true,
         compose_params: None,
         symbolic: false,
+        use_dotenv: false,
     };
     let value = evaluate(text, &ctx);
     let _ = std::fs::remove_dir_all(&dir);
