@@ -1,8 +1,10 @@
 //! `cargo xtask init`: what a team's repository needs to run the tool on
 //! its app, written from the app as found: a `deploy.toml` declaring its
 //! services and stages, a first `smoke.toml`, and (in a repository with no
-//! Cargo workspace yet) its own xtask crate with the cargo alias. It never
-//! overwrites: a file already there stops it before anything is written.
+//! Cargo workspace yet) its own xtask crate with the cargo alias, the build
+//! profile the engine wants and, from a checkout, the engine's lock file.
+//! It never overwrites: a file already there stops it before anything is
+//! written.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ pub(crate) fn run(global: &Global, args: InitArgs) -> Result<i32> {
     }
     if root.join("Cargo.toml").exists() && !files.iter().any(|(p, _)| p.ends_with("Cargo.toml")) {
         crate::outln!(
-            "{} is a Cargo project already: add a crate of yours with `xtask = {}` and `fn main() {{ xtask::entry::run() }}` to it (README: \"Your own app\")",
+            "{} is a Cargo project already: add a crate of yours with `xtask = {}` and `fn main() {{ xtask::entry::run() }}` to it, and `[profile.dev.package.sha2] opt-level = 3` to this manifest (README: \"Your own app\")",
             paths::display(&root.join("Cargo.toml")),
             engine_dependency(args.engine.as_deref())?
         )?;
@@ -93,18 +95,23 @@ fn files(app: &App, root: &Path, engine: Option<&str>) -> Result<Vec<(PathBuf, S
         files.push((
             root.join("Cargo.toml"),
             format!(
-                "[workspace]\nresolver = \"2\"\nmembers = [\"xtask\"]\n\n# The app `cargo xtask` works on outside any app's folder.\n[workspace.metadata.xtask]\napp = {}\n",
+                "[workspace]\nresolver = \"2\"\nmembers = [\"xtask\"]\n\n# The app `cargo xtask` works on outside any app's folder.\n[workspace.metadata.xtask]\napp = {}\n\n{PROFILE}",
                 toml_string(&relative)
             ),
         ));
         files.push((
             root.join("xtask/Cargo.toml"),
             format!(
-                "[package]\nname = {}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[[bin]]\nname = \"xtask\"\npath = \"src/main.rs\"\n\n[dependencies]\nxtask = {}\n",
+                "[package]\nname = {}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nxtask = {}\n",
                 toml_string(&crate_name),
                 engine_dependency(engine)?
             ),
         ));
+        // The versions the engine is tested with, where it is a checkout
+        // with its lock file: cargo keeps them, and resolves the rest.
+        if let Some(lock) = engine_lock(engine) {
+            files.push((root.join("Cargo.lock"), lock));
+        }
         files.push((
             root.join("xtask/src/main.rs"),
             "//! `cargo xtask`: the deploy tool, run on this repository's app.\n\nfn main() {\n    xtask::entry::run()\n}\n".into(),
@@ -157,6 +164,26 @@ fn manifest(app: &App) -> Result<String> {
         "\n[stages.local]\nregion = {region}\nemulator = true\n\n[stages.dev]\nregion = {region}\n\n[stages.stage]\nregion = {region}\n\n[stages.prod]\nregion = {region}\nprotected = true\n# account = \"123456789012\"   # the credentials must be this account's\n\n[stages.\"pr-*\"]\nregion = {region}\n"
     )?;
     Ok(text)
+}
+
+/// The build profile the engine wants of the workspace that builds it
+/// (profiles are the root manifest's alone): SHA-256 optimized, since
+/// every deploy hashes all its service folders for the fingerprint, and
+/// line tables without the full debug info, which would make the binary
+/// about half a gigabyte.
+const PROFILE: &str = "# The deploy tool hashes every byte a deploy is made of: SHA-256 unoptimized\n# would take seconds per deploy instead of a fraction of one.\n[profile.dev.package.sha2]\nopt-level = 3\n\n# Line tables for backtraces, not the full debug info (a binary of half a\n# gigabyte).\n[profile.dev]\ndebug = \"line-tables-only\"\n\n[profile.dev.package.\"*\"]\ndebug = false\n";
+
+/// The lock file of the engine's checkout, when `--engine` (or the
+/// default) is a folder that has one, at its root or in the crate's.
+fn engine_lock(engine: Option<&str>) -> Option<String> {
+    let folder = match engine {
+        Some(e) if e.contains("://") || e.starts_with("git@") => return None,
+        Some(e) => PathBuf::from(e),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    };
+    [folder.join("Cargo.lock"), folder.join("../Cargo.lock")]
+        .iter()
+        .find_map(|lock| std::fs::read_to_string(lock).ok())
 }
 
 /// The engine as a dependency: `--engine` (a git URL or a folder), else

@@ -1072,6 +1072,14 @@ fn init_writes_what_a_repository_needs_and_nothing_over_a_file() {
         .expect("the workspace reads")
         .map(|(_, app)| app.canonicalize().expect("the app"));
     assert_eq!(named, Some(app.canonicalize().expect("the app")));
+    // The engine's profile (profiles are the root manifest's alone); no
+    // lock file of a checkout for an engine fetched by git.
+    let workspace = std::fs::read_to_string(repo.join("Cargo.toml")).expect("workspace");
+    assert!(
+        workspace.contains("[profile.dev.package.sha2]\nopt-level = 3"),
+        "{workspace}"
+    );
+    assert!(!repo.join("Cargo.lock").exists());
 
     let before = std::fs::read_to_string(app.join("deploy.toml")).expect("deploy.toml");
     std::fs::remove_file(app.join("smoke.toml")).expect("smoke.toml");

@@ -670,3 +670,92 @@ async fn an_app_outside_this_repository_is_the_one_its_folder_names() -> Result<
     let _ = std::fs::remove_dir_all(&outside);
     Ok(())
 }
+
+/// The README's way in, as a team takes it: `init` in a repository of its
+/// own writes its xtask crate on this engine (by path here, by git for a
+/// team), the alias, the build profile and the engine's lock file; then
+/// `cargo xtask deploy local` in the app's folder builds that crate and
+/// deploys the app, and `cargo xtask remove local` removes it. The build
+/// shares this checkout's `target/` (what it compiles is the engine this
+/// test was built from, in the same versions), so only the team's crate
+/// and the engine's own crates are compiled again.
+#[tokio::test]
+async fn a_fresh_workspace_adopts_the_engine_and_deploys_its_app() -> Result<()> {
+    if support::e2e_skipped() {
+        return Ok(());
+    }
+    let h = Harness::start("adopt").await?;
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the checkout")?
+        .to_path_buf();
+    let repo = std::env::temp_dir().join(format!("xtask-e2e-adopt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(repo.join("orders"))?;
+    git(&repo, &["init", "-q"]);
+    std::fs::write(
+        repo.join("orders/serverless.yml"),
+        "service: adopted\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  region: us-east-1\nresources:\n  Resources:\n    Jobs:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: adopted-jobs-${sls:stage}\n  Outputs:\n    JobsUrl:\n      Value: !Ref Jobs\n",
+    )?;
+    let app = repo.join("orders");
+    let engine = checkout.join("xtask");
+    let init = h
+        .xtask(&["init", "--engine", &arg(&engine)])
+        .current_dir(&app)
+        .env_remove("XTASK_STATE_DIR")
+        .output()?;
+    let init = support::Run::from(init);
+    init.ok();
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "xtask/Cargo.toml",
+        "xtask/src/main.rs",
+        ".cargo/config.toml",
+        "orders/deploy.toml",
+    ] {
+        assert!(repo.join(file).is_file(), "{file}:\n{}", init.text);
+    }
+    // The toolchain this checkout pins; a team's own is whatever it uses.
+    let toolchain = std::fs::read_to_string(checkout.join("rust-toolchain.toml"))?;
+    let channel = toolchain
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("channel = "))
+        .map(|c| c.trim_matches('"').to_string())
+        .context("a channel")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| checkout.join("target"));
+    let cargo_xtask = |args: &[&str]| {
+        let cmd = h.xtask(args);
+        let output = std::process::Command::new("cargo")
+            .arg("xtask")
+            .args(cmd.get_args())
+            .envs(
+                cmd.get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .env_remove("XTASK_STATE_DIR")
+            .env_remove("XTASK_ROOT")
+            .env("CARGO_TARGET_DIR", &target)
+            .env("RUSTUP_TOOLCHAIN", &channel)
+            .stdin(std::process::Stdio::null())
+            .current_dir(&app)
+            .output()
+            .expect("cargo runs");
+        support::Run::from(output)
+    };
+    let deployed = cargo_xtask(&["deploy", "local"]);
+    deployed.ok();
+    assert!(
+        deployed.text.contains("app: . (the current folder"),
+        "{}",
+        deployed.text
+    );
+    assert!(h.stack("adopted-local").await?.is_some(), "deployed");
+    assert!(repo.join(".xtask/journal").is_dir(), "{}", deployed.text);
+    cargo_xtask(&["remove", "local"]).ok();
+    assert!(h.stack("adopted-local").await?.is_none(), "removed");
+    let _ = std::fs::remove_dir_all(&repo);
+    Ok(())
+}
