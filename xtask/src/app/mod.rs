@@ -227,6 +227,48 @@ impl Service {
         out
     }
 
+    /// What `node` (written in `file`) stands for where it is one variable
+    /// that includes a section: `${self:custom.x}` in the service file,
+    /// `${file(../common.yml):x}` (or a whole file) in that file, followed
+    /// a few times; with the file it is written in. Anything else (a
+    /// fallback, a path only the deploy knows, a key not there) is the
+    /// node itself: statements and settings kept in a shared file are
+    /// judged where they are written.
+    pub fn followed(&self, file: &Path, node: &Node) -> (PathBuf, Node) {
+        let (mut file, mut node) = (file.to_path_buf(), node.clone());
+        for _ in 0..8 {
+            let Some(text) = node.as_str() else { break };
+            let found = vars::find(text);
+            let [var] = found.as_slice() else { break };
+            if var.start != 0 || var.end != text.len() || var.fallback.is_some() {
+                break;
+            }
+            let keys: Vec<&str> = var.address.split('.').filter(|k| !k.is_empty()).collect();
+            let next = match var.source {
+                vars::Source::SelfRef => {
+                    self.doc.path(&keys).map(|n| (self.file.clone(), n.clone()))
+                }
+                vars::Source::File => var
+                    .arg
+                    .as_deref()
+                    .filter(|arg| !arg.contains("${"))
+                    .map(|arg| crate::sys::paths::normalize(&self.dir.join(arg)))
+                    .filter(|path| config::is_data(path))
+                    .and_then(|path| {
+                        let doc = vars::load(&path).ok()?;
+                        let found = doc.path(&keys)?.clone();
+                        Some((path, found))
+                    }),
+                _ => None,
+            };
+            match next {
+                Some(next) => (file, node) = next,
+                None => break,
+            }
+        }
+        (file, node)
+    }
+
     /// The file path shown in diagnostics.
     pub fn display_file(&self) -> String {
         crate::sys::paths::display(&self.file)
@@ -246,15 +288,16 @@ pub struct App {
     region_unknown: Option<String>,
 }
 
-/// How [`App::read`] takes the app's Compose file.
+/// How [`App::read`] takes what it cannot read.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum ComposeReading {
+enum Reading {
     /// As every command that deploys must: any refusal stops the load.
     Strict,
-    /// Keys Compose does not know are set aside, the rest read.
-    UnknownKeysAside,
-    /// Not at all: services found in their folders.
-    Skipped,
+    /// To judge the files: keys Compose does not know, and a service
+    /// file the CLI cannot read, are set aside and the rest read.
+    Judging,
+    /// Strict, without the Compose file: services found in their folders.
+    WithoutCompose,
 }
 
 /// Inputs that could not be read or parsed: exit code 2 territory.
@@ -272,21 +315,22 @@ impl App {
     /// services' own files when the Compose file cannot be read.
     pub fn load_with(dir: &Path, compose: bool) -> Result<App, LoadError> {
         let reading = match compose {
-            true => ComposeReading::Strict,
-            false => ComposeReading::Skipped,
+            true => Reading::Strict,
+            false => Reading::WithoutCompose,
         };
         App::read(dir, reading).map(|(app, _)| app)
     }
 
     /// [`App::load`], with the keys the Compose file has and Compose does
-    /// not know set aside and returned rather than refused: Compose stops
-    /// on them, but what it would read of the rest is read, so the
-    /// services' own files can be judged alongside.
+    /// not know, and the service files the CLI cannot read, set aside and
+    /// returned rather than refused: each stops a deploy, but what can be
+    /// read of the rest is read, so every other service's files can be
+    /// judged alongside (each deploys, and is refused, on its own).
     pub fn load_judging(dir: &Path) -> Result<(App, Vec<FileError>), LoadError> {
-        App::read(dir, ComposeReading::UnknownKeysAside)
+        App::read(dir, Reading::Judging)
     }
 
-    fn read(dir: &Path, reading: ComposeReading) -> Result<(App, Vec<FileError>), LoadError> {
+    fn read(dir: &Path, reading: Reading) -> Result<(App, Vec<FileError>), LoadError> {
         let root = dir.to_path_buf();
         if !root.is_dir() {
             return Err(LoadError(vec![FileError {
@@ -299,7 +343,7 @@ impl App {
         let mut errors = Vec::new();
         let mut services = Vec::new();
         let mut compose = match reading {
-            ComposeReading::Skipped => None,
+            Reading::WithoutCompose => None,
             _ => crate::app::compose::load(&root, &manifest.config_env)
                 .map_err(|e| LoadError(vec![e]))?,
         };
@@ -307,8 +351,8 @@ impl App {
             .as_mut()
             .map(|c| std::mem::take(&mut c.unknown_keys))
             .unwrap_or_default();
-        let set_aside = match reading {
-            ComposeReading::UnknownKeysAside => unknown_keys,
+        let mut set_aside = match reading {
+            Reading::Judging => unknown_keys,
             _ => {
                 errors.extend(unknown_keys);
                 Vec::new()
@@ -427,8 +471,13 @@ impl App {
                     service.inputs = inputs.iter().map(|p| service.dir.join(p)).collect();
                     services.push(service)
                 }
+                Err(err) if reading == Reading::Judging => set_aside.push(err),
                 Err(err) => errors.push(err),
             }
+        }
+        // Nothing left to judge: what was set aside is the answer.
+        if services.is_empty() {
+            errors.append(&mut set_aside);
         }
         if services.is_empty() && errors.is_empty() {
             errors.push(FileError {

@@ -328,6 +328,9 @@ pub const KNOWN_PLUGINS: &[&str] = &[
     "serverless-deployment-bucket",
     "serverless-dynamodb-local",
     "serverless-s3-local",
+    // Makes the custom domain and its base path mappings with API calls
+    // after the deploy; no resource of the template.
+    "serverless-domain-manager",
 ];
 
 /// The plugins a service lists (`plugins:` as a list or as `modules:`).

@@ -149,8 +149,8 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
 pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
     let ctx = service.vars(stage);
     let mut out = Vec::new();
-    let file = service.file.clone();
-    let mut add = |node: &Node, from_arn: bool, read_at_package: bool| {
+    let own = service.file.clone();
+    let mut add = |file: &std::path::Path, node: &Node, from_arn: bool, read_at_package: bool| {
         let Some(text) = text_of(node) else { return };
         let text = text.as_ref();
         let found = if from_arn {
@@ -163,7 +163,7 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
                 kind,
                 name,
                 written: text.to_string(),
-                file: file.clone(),
+                file: file.to_path_buf(),
                 pos: node.pos,
                 read_at_package,
             });
@@ -173,7 +173,7 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
         .chain(functions(service).map(|function| function.get("layers")));
     for layers in layer_lists.flatten() {
         for layer in layers.as_seq().unwrap_or_default() {
-            add(layer, true, true);
+            add(&own, layer, true, true);
         }
     }
     // The role the functions run as, by ARN: Lambda refuses a function
@@ -185,18 +185,22 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
     .into_iter()
     .chain(functions(service).map(|function| function.get("role")));
     for role in roles.flatten() {
-        add(role, true, false);
+        add(&own, role, true, false);
     }
     // A Lambda authorizer by its function's ARN: the CLI grants API
     // Gateway leave to invoke that function, which must exist.
-    for (_, authorizer) in service
-        .doc
-        .path(&["provider", "httpApi", "authorizers"])
-        .and_then(Node::as_map)
-        .unwrap_or_default()
-    {
-        if let Some(arn) = authorizer.get("functionArn") {
-            add(arn, true, false);
+    // The settings may be kept in a shared file
+    // (`httpApi: ${file(../common.yml):httpApi}`): read where written.
+    if let Some(api) = service.doc.path(&["provider", "httpApi"]) {
+        let (file, api) = service.followed(&own, api);
+        if let Some(authorizers) = api.get("authorizers") {
+            let (file, authorizers) = service.followed(&file, authorizers);
+            for (_, authorizer) in authorizers.as_map().unwrap_or_default() {
+                let (file, authorizer) = service.followed(&file, authorizer);
+                if let Some(arn) = authorizer.get("functionArn") {
+                    add(&file, arn, true, false);
+                }
+            }
         }
     }
     for function in functions(service) {
@@ -208,16 +212,16 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
             if let Some(authorizer) = event.path(&["http", "authorizer"]) {
                 let arn = authorizer.get("arn").unwrap_or(authorizer);
                 if text_of(arn).is_some_and(|t| t.starts_with("arn:")) {
-                    add(arn, true, false);
+                    add(&own, arn, true, false);
                 }
             }
             for source in ["sqs", "stream", "sns"] {
                 if let Some(value) = event.get(source) {
-                    add(value.get("arn").unwrap_or(value), true, false);
+                    add(&own, value.get("arn").unwrap_or(value), true, false);
                 }
             }
             if let Some(bus) = event.path(&["eventBridge", "eventBus"]) {
-                add(bus, true, false);
+                add(&own, bus, true, false);
             }
             if let Some(s3) = event.get("s3") {
                 let existing = s3
@@ -225,7 +229,7 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
                     .and_then(Node::as_str)
                     .is_some_and(|v| v == "true");
                 if let (true, Some(bucket)) = (existing, s3.get("bucket")) {
-                    add(bucket, false, false);
+                    add(&own, bucket, false, false);
                 }
             }
         }

@@ -89,7 +89,10 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
         document.walk(&mut |_, node| {
             // `${cf:...}` in any string.
             if let Some(text) = node.as_str() {
-                for var in vars::find_all(text) {
+                // A `cf:` among the fallbacks too: the CLI reads the stack
+                // wherever what comes before it has no value.
+                let all = vars::find_all(text);
+                for var in all.iter().flat_map(vars::with_fallbacks) {
                     if var.source != vars::Source::Cf {
                         continue;
                     }

@@ -8,6 +8,8 @@ use rstest::rstest;
 use xtask::app::App;
 use xtask::cfn::rules;
 
+use crate::support;
+
 fn fixture(name: &str) -> PathBuf {
     xtask::sys::paths::workspace_root()
         .join("fixtures")
@@ -812,6 +814,50 @@ fn broken_stage_variables_list_resources_and_statements_by_reference() {
     // `personalize:PutEvents`: `*` is the only resource it takes.
     let events = "service: track\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: personalize:PutEvents\n          Resource: '*'\n";
     assert_eq!(audit_one("track-events", events), []);
+}
+
+/// Statements and CORS settings kept in a shared file are judged where
+/// they are written: a statement list item `${file(../common.yml):x}`, a
+/// whole list `${file(../roles.yml)}`, a `cors:` from the shared file; and
+/// Amazon MQ actions take broker ARNs.
+#[test]
+fn statements_and_cors_kept_in_a_shared_file_are_judged_there() {
+    let dir = support::scratch_app(
+        "shared-statements",
+        &[
+            (
+                "common.yml",
+                "logPolicy:\n  Effect: Allow\n  Action:\n    - logs:PutLogEvents\n  Resource: '*'\ncorsCfg:\n  origins: '*'\n  allowCredentials: true\n",
+            ),
+            (
+                "roles.yml",
+                "- Effect: Allow\n  Action: lambda:AddPermission\n  Resource: '*'\n",
+            ),
+            (
+                "svc/serverless.yml",
+                "service: shared\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - ${file(../common.yml):logPolicy}\n        - Effect: Allow\n          Action: mq:DescribeBroker\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n    iamRoleStatements: ${file(../roles.yml)}\n    events:\n      - http:\n          path: x\n          method: get\n          cors: ${file(../common.yml):corsCfg}\n",
+            ),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let mut found: Vec<(String, String, usize)> = rules::audit_stages(&app, None)
+        .findings
+        .into_iter()
+        .map(|f| {
+            let file = f.file.file_name().unwrap().to_string_lossy().to_string();
+            (f.rule.to_string(), file, f.line)
+        })
+        .collect();
+    found.sort();
+    let expected = [
+        ("cors-any-origin-with-credentials", "common.yml", 7),
+        ("iam-wildcard", "common.yml", 5),
+        ("iam-wildcard", "roles.yml", 3),
+        ("iam-wildcard", "serverless.yml", 11),
+    ]
+    .map(|(r, f, l)| (r.to_string(), f.to_string(), l));
+    assert_eq!(found, expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A literal stage in a shared value is one wherever the value is used:

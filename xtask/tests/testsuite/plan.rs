@@ -402,18 +402,23 @@ fn an_authorizer_calling_another_service_s_function_orders_the_deploy() {
     let auth = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  check:\n    handler: h.check\n  legacy:\n    handler: h.legacy\n    name: legacy-check-${sls:stage}\n";
     let http_api = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  httpApi:\n    authorizers:\n      token:\n        type: request\n        functionArn: arn:aws:lambda:${aws:region}:${aws:accountId}:function:auth-${sls:stage}-check\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - httpApi:\n          method: GET\n          path: /x\n          authorizer:\n            name: token\n";
     let rest = "service: rest\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  g:\n    handler: h.g\n    events:\n      - http:\n          method: get\n          path: /y\n          authorizer:\n            arn: arn:aws:lambda:${aws:region}:${aws:accountId}:function:legacy-check-${sls:stage}\n";
+    // The same settings kept in a shared file.
+    let common = "httpApiConfig:\n  authorizers:\n    token:\n      type: request\n      functionArn: arn:aws:lambda:${aws:region}:${aws:accountId}:function:auth-${sls:stage}-check\n";
+    let shared = "service: shared\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  httpApi: ${file(../common.yml):httpApiConfig}\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - httpApi:\n          method: GET\n          path: /z\n          authorizer:\n            name: token\n";
     let app = write_app(
         "authorizer-by-arn",
         &[
             ("auth/serverless.yml", auth),
             ("api/serverless.yml", http_api),
             ("rest/serverless.yml", rest),
+            ("common.yml", common),
+            ("shared/serverless.yml", shared),
         ],
     );
     let plan = plan_json(&app, "dev");
     assert_eq!(
         plan["waves"],
-        serde_json::json!([["auth"], ["api", "rest"]]),
+        serde_json::json!([["auth"], ["api", "rest", "shared"]]),
         "{plan}"
     );
     let _ = std::fs::remove_dir_all(&app);
@@ -442,6 +447,33 @@ fn a_topic_named_by_a_joined_arn_orders_the_deploy() {
     assert_eq!(
         plan["waves"],
         serde_json::json!([["storage"], ["cleaner"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
+/// A stack read in a fallback (`${env:X, cf:db-dev.Table}`) is read
+/// wherever `X` is not set: it orders the deploy as a stack read first
+/// does.
+#[test]
+fn a_stack_read_in_a_fallback_orders_the_deploy() {
+    let app = write_app(
+        "cf-in-fallback",
+        &[
+            (
+                "db/serverless.yml",
+                "service: db\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n  Outputs:\n    TName:\n      Value: !GetAtt T.QueueName\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${env:XTASK_TEST_UNSET_TABLE, cf:db-${sls:stage}.TName}\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["db"], ["api"]]),
         "{plan}"
     );
     let _ = std::fs::remove_dir_all(&app);

@@ -296,6 +296,21 @@ fn generated_resources_are_known_and_plugin_ones_are_notes() {
         "{text}"
     );
     assert!(!text.contains("LambdaLayer"), "{text}");
+    // A plugin known to add nothing a file would reference hides nothing:
+    // a `Ref` to a resource that no part makes is a finding.
+    let dir = support::scratch_app(
+        "known-plugin-ref",
+        &[(
+            "svc/serverless.yml",
+            "service: stage-only\nplugins:\n  - serverless-domain-manager\nprovider:\n  name: aws\nresources:\n  Resources:\n    Stage:\n      Type: AWS::ApiGateway::Stage\n      Properties:\n        RestApiId:\n          Ref: ApiGatewayRestApi\n        DeploymentId: d\n",
+        )],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(found, [("ref-unknown", 12)], "{:?}", report.notes);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1594,11 +1609,7 @@ fn a_name_from_a_fallback_this_machine_took_is_not_judged() {
         let app = App::load(&dir).unwrap();
         let stage = app.stage("dev").unwrap();
         let report = xtask::cfn::rules::validate(&app, &stage);
-        let found: Vec<(&str, usize)> = report
-            .findings
-            .iter()
-            .map(|f| (f.rule, f.line))
-            .collect();
+        let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
         let expected = if judged {
             vec![("property-value", 12)]
         } else {
@@ -1607,4 +1618,53 @@ fn a_name_from_a_fallback_this_machine_took_is_not_judged() {
         assert_eq!(found, expected, "{name}: {:?}", report.findings);
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// A service file the CLI cannot parse is said at its line (exit 2) and
+/// stops every command that deploys; the other services are still judged,
+/// by validate and by the audit, as each deploys on its own.
+#[test]
+fn a_service_file_that_cannot_be_read_does_not_hide_the_others() {
+    let dir = support::scratch_app(
+        "unreadable-service",
+        &[
+            (
+                "serverless-compose.yml",
+                "services:\n  a:\n    path: a\n  b:\n    path: b\n",
+            ),
+            (
+                "a/serverless.yml",
+                "service: svc-a\nprovider:\n  name: aws\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - httpApi: { method: GET, path: /x/{id} }\n",
+            ),
+            (
+                "b/serverless.yml",
+                "service: svc-b\nprovider: {name: aws, runtime: nodejs12.x, stage: dev}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: fixed-queue\n",
+            ),
+        ],
+    );
+    let run = |args: &[&str]| {
+        support::Run::from(
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args(args)
+                .arg("--app")
+                .arg(&dir)
+                .env("XTASK_STATE_DIR", dir.join(".state"))
+                .output()
+                .unwrap(),
+        )
+    };
+    let validate = run(&["validate", "dev"]);
+    assert_eq!(validate.code, Some(2), "{}", validate.text);
+    for said in ["a/serverless.yml:8", "b/serverless.yml:2", "nodejs12.x"] {
+        assert!(validate.text.contains(said), "{said}:\n{}", validate.text);
+    }
+    let audit = run(&["audit"]);
+    assert_eq!(audit.code, Some(2), "{}", audit.text);
+    for said in ["a/serverless.yml:8", "b/serverless.yml:8", "unscoped-name"] {
+        assert!(audit.text.contains(said), "{said}:\n{}", audit.text);
+    }
+    let plan = run(&["plan", "dev"]);
+    assert_eq!(plan.code, Some(2), "{}", plan.text);
+    assert!(plan.text.contains("a/serverless.yml:8"), "{}", plan.text);
+    let _ = std::fs::remove_dir_all(&dir);
 }

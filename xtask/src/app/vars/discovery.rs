@@ -37,7 +37,10 @@ pub fn reads(text: &str, dir: &Path, ctx: &Context) -> Result<Reads, String> {
     let mut texts = vec![(dir.to_path_buf(), text.to_string())];
     let mut seen = std::collections::BTreeSet::new();
     while let Some((dir, text)) = texts.pop() {
-        for var in find_all(&text) {
+        // The fallbacks' sources too: the CLI reads them wherever what
+        // comes first has no value.
+        let all = find_all(&text);
+        for var in all.iter().flat_map(super::with_fallbacks) {
             if var.source == Source::File {
                 let Some(path) = var.arg.as_deref().and_then(|a| resolve(a, ctx)) else {
                     return Err(format!(
@@ -79,6 +82,45 @@ pub fn reads(text: &str, dir: &Path, ctx: &Context) -> Result<Reads, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a fallback reads is read: a stack or a file named after the
+    /// first source counts as one named first.
+    #[test]
+    fn reads_take_the_fallbacks_sources_too() {
+        let dir = std::env::temp_dir().join(format!("xtask-vars-fallback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("more.yml"), "k: ${ssm:/a/b}\n").unwrap();
+        let doc = crate::app::yaml::parse("service: svc\n").unwrap();
+        let file = dir.join("serverless.yml");
+        let ctx = Context {
+            stage: "dev",
+            region: "us-east-1",
+            doc: &doc,
+            file: &file,
+            dir: &dir,
+            stage_given: true,
+            compose_params: None,
+            symbolic: false,
+            use_dotenv: false,
+        };
+        let text = "custom:\n  a: ${env:UNSET_X, cf:db-dev.Table}\n  b: ${self:custom.c, file(./more.yml):k}\n";
+        let read = reads(text, &dir, &ctx).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let sources: Vec<(Source, String)> = read
+            .variables
+            .iter()
+            .map(|w| (w.var.source.clone(), w.var.address.clone()))
+            .collect();
+        for wanted in [
+            (Source::Cf, "db-dev.Table".to_string()),
+            (Source::File, "k".to_string()),
+            (Source::Ssm, "/a/b".to_string()),
+        ] {
+            assert!(sources.contains(&wanted), "{wanted:?} in {sources:?}");
+        }
+        assert_eq!(read.included, [dir.join("./more.yml")]);
+    }
 
     /// `reads` follows includes as every reader does: a FIFO where a file
     /// should be is refused at once (it would block a plain read forever).

@@ -65,6 +65,27 @@ pub fn dotenv(dir: &Path, stage: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An environment variable as the CLI sees it: set here, else in the
+/// service's dotenv file when it loads one (read once into `dotenv`).
+pub(super) fn env_var(
+    ctx: &super::Context,
+    dotenv: &std::cell::OnceCell<Vec<(String, String)>>,
+    name: &str,
+) -> Option<String> {
+    if let Ok(value) = std::env::var(name) {
+        return Some(value);
+    }
+    if !ctx.use_dotenv {
+        return None;
+    }
+    let stage = if ctx.stage_given { ctx.stage } else { "dev" };
+    dotenv
+        .get_or_init(|| self::dotenv(ctx.dir, stage))
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value.clone())
+}
+
 /// A dotenv value as `dotenv` reads it: quotes taken off, a ` #` comment
 /// after an unquoted value dropped.
 fn dotenv_value(raw: &str) -> String {

@@ -178,6 +178,24 @@ pub fn find(text: &str) -> Vec<Var> {
 }
 
 /// Every variable in `text`, nested ones included, outermost first.
+/// The variable and each fallback that is itself a variable, in order:
+/// every source the CLI may read for it (`${env:X, cf:db-dev.Table}` reads
+/// the stack where `X` is not set). Each keeps the whole variable's range.
+pub fn with_fallbacks(var: &Var) -> Vec<Var> {
+    let mut out = vec![var.clone()];
+    for alternative in var
+        .fallback
+        .as_deref()
+        .map(alternatives)
+        .unwrap_or_default()
+    {
+        if let Alternative::Reference(inner) = alternative {
+            out.extend(parse_inner(inner, var.start, var.end));
+        }
+    }
+    out
+}
+
 pub fn find_all(text: &str) -> Vec<Var> {
     let mut out = Vec::new();
     collect(text, 0, &mut out);

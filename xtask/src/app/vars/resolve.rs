@@ -94,21 +94,12 @@ pub fn evaluate(text: &str, ctx: &Context) -> Resolved {
 /// named that is not there (as resolved: `../var/dev.yml`), if that is
 /// why: one cause that every use of the file shares.
 pub fn evaluate_traced(text: &str, ctx: &Context) -> (Resolved, Option<String>) {
-    let eval = Eval::new(ctx);
-    let value = match eval.text(text, 0) {
-        Resolved::List(_) => Resolved::Unknowable("a list, not a single value".into()),
-        value => value,
+    let (eval, value) = Eval::whole(text, ctx);
+    let absent = match value {
+        Resolved::Missing(_) => eval.absent_file.take(),
+        _ => None,
     };
-    match eval.budget.take() {
-        Some(refusal) => (Resolved::Refused(refusal), None),
-        None => {
-            let absent = match value {
-                Resolved::Missing(_) => eval.absent_file.take(),
-                _ => None,
-            };
-            (value, absent)
-        }
-    }
+    (value, absent)
 }
 
 /// [`evaluate`], but a value that comes from a fallback taken because an
@@ -116,17 +107,11 @@ pub fn evaluate_traced(text: &str, ctx: &Context) -> (Resolved, Option<String>) 
 /// file kept out of git), is `Unknowable`: the deploy's machine may have
 /// them, so the fallback says nothing certain of what it deploys.
 pub fn evaluate_firm(text: &str, ctx: &Context) -> Resolved {
-    let eval = Eval::new(ctx);
-    let value = match eval.text(text, 0) {
-        Resolved::List(_) => Resolved::Unknowable("a list, not a single value".into()),
-        value => value,
-    };
-    match (eval.budget.take(), value) {
-        (Some(refusal), _) => Resolved::Refused(refusal),
-        (None, Resolved::Known(_)) if eval.guessed.get() => Resolved::Unknowable(
+    match Eval::whole(text, ctx) {
+        (eval, Resolved::Known(_)) if eval.guessed.get() => Resolved::Unknowable(
             "a fallback taken for a variable or file this machine lacks".into(),
         ),
-        (None, value) => value,
+        (_, value) => value,
     }
 }
 
@@ -174,21 +159,24 @@ impl<'c, 'a> Eval<'c, 'a> {
         }
     }
 
-    /// An environment variable as the CLI sees it: set here, else in the
-    /// service's dotenv file when it loads one.
+    /// One whole value: a list is no single value, and a refusal is the
+    /// answer whatever the value came to.
+    fn whole(text: &str, ctx: &'c Context<'a>) -> (Self, Resolved) {
+        let eval = Eval::new(ctx);
+        let value = match eval.text(text, 0) {
+            Resolved::List(_) => Resolved::Unknowable("a list, not a single value".into()),
+            value => value,
+        };
+        let value = match eval.budget.take() {
+            Some(refusal) => Resolved::Refused(refusal),
+            None => value,
+        };
+        (eval, value)
+    }
+
+    /// An environment variable as the CLI sees it (`files::env_var`).
     fn env(&self, name: &str) -> Option<String> {
-        if let Ok(value) = std::env::var(name) {
-            return Some(value);
-        }
-        if !self.ctx.use_dotenv {
-            return None;
-        }
-        let stage = if self.ctx.stage_given { self.ctx.stage } else { "dev" };
-        self.dotenv
-            .get_or_init(|| super::files::dotenv(self.ctx.dir, stage))
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.clone())
+        super::files::env_var(self.ctx, &self.dotenv, name)
     }
 
     /// `Missing` for a file that is not there, remembered as the cause.

@@ -73,6 +73,12 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "clusters, services and task definitions",
         "cluster, service and task definition",
     ),
+    Scoped::new(
+        "mq",
+        "AWS::AmazonMQ::Broker",
+        "brokers and configurations",
+        "broker and configuration",
+    ),
 ];
 
 /// One service of [`RESOURCE_SCOPED`].

@@ -100,37 +100,36 @@ impl<'a> Review<'a> {
     fn iam(&self, out: &mut Vec<Finding>) {
         let doc = &self.service.doc;
         let own = self.service.file.as_path();
-        // Each statement with the file it is written in (resources may
-        // come from files pulled in with `${file()}`).
-        let mut statements: Vec<(&std::path::Path, &Node)> = Vec::new();
-        for path in [
+        // Statement lists of the service, and each statement, may be kept
+        // elsewhere (`${self:custom.x}`, `${file(../common.yml):x}`): each
+        // is judged where it is written.
+        let mut lists: Vec<&Node> = [
             &["provider", "iam", "role", "statements"][..],
             &["provider", "iamRoleStatements"],
-        ] {
-            statements.extend(
-                doc.path(path)
-                    .map(|n| through_self(doc, n))
-                    .and_then(Node::as_seq)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|s| (own, s)),
-            );
+        ]
+        .iter()
+        .filter_map(|path| doc.path(path))
+        .collect();
+        lists.extend(
+            doc.get("functions")
+                .and_then(Node::as_map)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(_, function)| function.get("iamRoleStatements")),
+        );
+        let mut kept: Vec<(std::path::PathBuf, Node)> = Vec::new();
+        for list in lists {
+            let (file, list) = self.service.followed(own, list);
+            for item in list.as_seq().unwrap_or_default() {
+                kept.push(self.service.followed(&file, item));
+            }
         }
-        for (_, function) in doc
-            .get("functions")
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-        {
-            statements.extend(
-                function
-                    .get("iamRoleStatements")
-                    .map(|n| through_self(doc, n))
-                    .and_then(Node::as_seq)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|s| (own, s)),
-            );
-        }
+        // Each statement with the file it is written in (resources may
+        // come from files pulled in with `${file()}`).
+        let mut statements: Vec<(&std::path::Path, &Node)> = kept
+            .iter()
+            .map(|(file, node)| (file.as_path(), node))
+            .collect();
         for (file, _, role) in self.resources("AWS::IAM::Role") {
             for policy in role
                 .path(&["Properties", "Policies"])
@@ -262,17 +261,25 @@ impl<'a> Review<'a> {
     /// CORS that lets any origin send the user's credentials: every site
     /// the user visits may call the API as the user.
     fn cors(&self, out: &mut Vec<Finding>) {
-        let doc = &self.service.doc;
-        let mut configs: Vec<(&Node, &str, &str)> = Vec::new();
-        if let Some(cors) = doc.path(&["provider", "httpApi", "cors"]) {
-            configs.push((cors, "allowedOrigins", "allowCredentials"));
-        }
-        for event in self.service.events() {
-            if let Some(cors) = event.path(&["http", "cors"]) {
-                configs.push((cors, "origins", "allowCredentials"));
+        let service = self.service;
+        let own = service.file.as_path();
+        // Each with the file it is written in: a setting kept in a shared
+        // file (`cors: ${file(../common.yml):cors}`) is judged there.
+        let mut configs: Vec<((std::path::PathBuf, Node), &str, &str)> = Vec::new();
+        if let Some(api) = service.doc.path(&["provider", "httpApi"]) {
+            let (file, api) = service.followed(own, api);
+            if let Some(cors) = api.get("cors") {
+                let cors = service.followed(&file, cors);
+                configs.push((cors, "allowedOrigins", "allowCredentials"));
             }
         }
-        for (cors, origins_key, credentials_key) in configs {
+        for event in service.events() {
+            if let Some(cors) = event.path(&["http", "cors"]) {
+                configs.push((service.followed(own, cors), "origins", "allowCredentials"));
+            }
+        }
+        for ((file, cors), origins_key, credentials_key) in configs {
+            let cors = &cors;
             if !self.is_true(cors.get(credentials_key)) {
                 continue;
             }
@@ -293,12 +300,14 @@ impl<'a> Review<'a> {
             let any = origins.iter().any(|o| o == "*")
                 || (origins.is_empty() && origins_key == "allowedOrigins");
             if any {
-                out.push(self.finding(
+                let mut finding = self.finding(
                     cors.pos,
                     CORS_ANY_ORIGIN_WITH_CREDENTIALS,
                     format!("CORS of {} allows any origin together with credentials: any site may call the API as its user", self.service.key),
                     format!("list the origins that may call it (`{origins_key}: [https://app.example.com]`), or drop `{credentials_key}`"),
-                ));
+                );
+                finding.file = file;
+                out.push(finding);
             }
         }
     }
@@ -542,27 +551,4 @@ fn strings(node: Option<&Node>) -> Vec<String> {
         },
         None => Vec::new(),
     }
-}
-
-/// What a value written as one `${self:a.b}` (no fallback) stands for in
-/// the service file `doc`, followed a few times: statements kept under
-/// `custom` and read by a function (`iamRoleStatements:
-/// ${self:custom.crawlIam}`) are reviewed where they are written. Else the
-/// value itself.
-fn through_self<'n>(doc: &'n Node, mut node: &'n Node) -> &'n Node {
-    for _ in 0..8 {
-        let Some(text) = node.as_str() else { break };
-        let found = vars::find(text);
-        let [var] = found.as_slice() else { break };
-        let whole = var.start == 0 && var.end == text.len();
-        if !whole || var.source != vars::Source::SelfRef || var.fallback.is_some() {
-            break;
-        }
-        let keys: Vec<&str> = var.address.split('.').collect();
-        match doc.path(&keys) {
-            Some(target) => node = target,
-            None => break,
-        }
-    }
-    node
 }
