@@ -132,6 +132,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     19
 )]
+#[case::cloudfront_logging_to_a_bucket_without_acls(
+    "broken/cloudfront-log-bucket",
+    "bucket-acl-disabled",
+    "serverless.yml",
+    19
+)]
 #[case::a_public_policy_naming_its_bucket_by_name(
     "broken/public-policy-by-name",
     "public-policy-blocked",

@@ -223,7 +223,9 @@ pub(super) fn sqs_visibility(service: &Service, stage: &Stage, out: &mut Vec<Fin
 /// (`InvalidBucketAclWithObjectOwnership`), and a bucket policy of the
 /// service that grants everyone (`Principal: '*'` without a condition)
 /// where the bucket's public-access block keeps `BlockPublicPolicy` (access
-/// denied). Values only the deploy knows are not judged.
+/// denied), and a CloudFront distribution whose standard logs go to a
+/// bucket of the service with ACLs disabled (CloudFront writes them with
+/// an ACL). Values only the deploy knows are not judged.
 pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
     let ctx = service.vars(stage);
     let value = |node: Option<&Node>| -> Option<String> {
@@ -236,6 +238,72 @@ pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Findin
         .filter(|(_, _, r)| r.get("Type").and_then(Node::as_str) == Some("AWS::S3::Bucket"))
         .filter_map(|(file, key, r)| Some((key.as_str()?, (file, r))))
         .collect();
+    // Whether a bucket enables ACLs (`OwnershipControls` says
+    // ObjectWriter or BucketOwnerPreferred); `None` when only the deploy
+    // can tell.
+    let acls_enabled = |bucket: &Node| -> Option<bool> {
+        let ownership = bucket.path(&["Properties", "OwnershipControls"]);
+        match ownership
+            .and_then(|o| o.get("Rules"))
+            .and_then(Node::as_seq)
+        {
+            None if ownership.is_none() => Some(false),
+            None => None,
+            Some(rules) => {
+                let owners: Option<Vec<String>> = rules
+                    .iter()
+                    .map(|r| value(r.get("ObjectOwnership")))
+                    .collect();
+                Some(
+                    owners?
+                        .iter()
+                        .any(|o| matches!(o.as_str(), "ObjectWriter" | "BucketOwnerPreferred")),
+                )
+            }
+        }
+    };
+    // CloudFront's standard logs are written with an ACL: it refuses a
+    // bucket whose ACLs are disabled.
+    for (file, id, distribution) in service.entries("Resources") {
+        if distribution.get("Type").and_then(Node::as_str) != Some("AWS::CloudFront::Distribution")
+        {
+            continue;
+        }
+        let Some(logging) =
+            distribution.path(&["Properties", "DistributionConfig", "Logging", "Bucket"])
+        else {
+            continue;
+        };
+        let target = crate::cfn::intrinsic::decode(logging)
+            .filter(|call| call.function == crate::cfn::intrinsic::Function::GetAtt)
+            .and_then(|call| {
+                let arg = call.arg.to_node();
+                let text = arg.as_str().map(str::to_string).or_else(|| {
+                    arg.as_seq()
+                        .and_then(|items| items.first())
+                        .and_then(Node::as_str)
+                        .map(str::to_string)
+                })?;
+                Some(text.split('.').next().unwrap_or_default().to_string())
+            });
+        let Some((target, (_, bucket))) = target.and_then(|t| buckets.get_key_value(t.as_str()))
+        else {
+            continue;
+        };
+        if acls_enabled(bucket) == Some(false) {
+            out.push(Finding::new(
+                file,
+                logging.pos,
+                BUCKET_ACL_DISABLED,
+                format!(
+                    "distribution `{}` of {} logs to bucket `{target}`, whose ACLs are disabled (S3's default for a new bucket): CloudFront writes its standard logs with an ACL and refuses the bucket ({OLD_BUCKETS})",
+                    id.as_str().unwrap_or_default(),
+                    service.key
+                ),
+                format!("enable ACLs on `{target}` with `OwnershipControls: {{Rules: [{{ObjectOwnership: BucketOwnerPreferred}}]}}`"),
+            ).conditional());
+        }
+    }
     for (id, (file, bucket)) in &buckets {
         let props = bucket.get("Properties");
         let Some(acl) = props.and_then(|p| p.get("AccessControl")) else {
@@ -247,26 +315,8 @@ pub(super) fn s3_defaults(service: &Service, stage: &Stage, out: &mut Vec<Findin
         if matches!(acl_value.as_str(), "Private" | "BucketOwnerFullControl") {
             continue;
         }
-        let ownership = props.and_then(|p| p.get("OwnershipControls"));
-        let enabled = match ownership
-            .and_then(|o| o.get("Rules"))
-            .and_then(Node::as_seq)
-        {
-            None if ownership.is_none() => false,
-            None => continue,
-            Some(rules) => {
-                let owners: Vec<Option<String>> = rules
-                    .iter()
-                    .map(|r| value(r.get("ObjectOwnership")))
-                    .collect();
-                if owners.iter().any(Option::is_none) {
-                    continue;
-                }
-                owners
-                    .iter()
-                    .flatten()
-                    .any(|o| matches!(o.as_str(), "ObjectWriter" | "BucketOwnerPreferred"))
-            }
+        let Some(enabled) = acls_enabled(bucket) else {
+            continue;
         };
         if !enabled {
             out.push(Finding::new(
