@@ -2,9 +2,10 @@
 //! its app, written from the app as found: a `deploy.toml` declaring its
 //! services and stages, a first `smoke.toml`, and (in a repository with no
 //! Cargo workspace yet) its own xtask crate with the cargo alias, the build
-//! profile the engine wants and, from a checkout, the engine's lock file.
-//! It never overwrites: a file already there stops it before anything is
-//! written.
+//! profile the engine wants and, from a checkout, the engine's lock file;
+//! and the tool's GitHub workflows, pinned to the app (one the repository
+//! has already is left as it is). It never overwrites: a file already
+//! there stops it before anything is written.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,12 @@ use crate::sys::{hint, paths, refuse};
 pub(crate) fn run(global: &Global, args: InitArgs) -> Result<i32> {
     let app = App::load(&global.app_dir()?)?;
     let root = paths::repository_of(&app.root);
+    let workflows = root.join(".github/workflows");
+    let kept: Vec<&str> = WORKFLOWS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| workflows.join(name).exists())
+        .collect();
     let files = files(&app, &root, args.engine.as_deref())?;
     let taken: Vec<String> = files
         .iter()
@@ -46,6 +53,18 @@ pub(crate) fn run(global: &Global, args: InitArgs) -> Result<i32> {
             "{} is a Cargo project already: add a crate of yours with `xtask = {}` and `fn main() {{ xtask::entry::run() }}` to it, and `[profile.dev.package.sha2] opt-level = 3` to this manifest (README: \"Your own app\")",
             paths::display(&root.join("Cargo.toml")),
             engine_dependency(args.engine.as_deref())?
+        )?;
+    }
+    if !kept.is_empty() {
+        crate::outln!(
+            "note: {} has {} already, left as it is",
+            paths::display(&workflows),
+            kept.join(", ")
+        )?;
+    }
+    if files.iter().any(|(path, _)| path.starts_with(&workflows)) {
+        crate::outln!(
+            "note: the workflows deploy with GitHub's OIDC: give each environment they name (preview, stage, prod) the variables AWS_ROLE_ARN and AWS_REGION"
         )?;
     }
     let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap_or_default();
@@ -79,18 +98,7 @@ fn files(app: &App, root: &Path, engine: Option<&str>) -> Result<Vec<(PathBuf, S
         files.push((app.root.join(crate::aws::verify::SPEC_FILE), spec));
     }
     if !root.join("Cargo.toml").exists() {
-        let relative = app
-            .root
-            .canonicalize()
-            .unwrap_or_else(|_| app.root.clone())
-            .strip_prefix(root)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| ".".into());
-        let relative = if relative.is_empty() {
-            ".".into()
-        } else {
-            relative
-        };
+        let relative = app_path(app, root);
         let crate_name = format!("{}-xtask", crate_name(&app.name()));
         files.push((
             root.join("Cargo.toml"),
@@ -120,6 +128,14 @@ fn files(app: &App, root: &Path, engine: Option<&str>) -> Result<Vec<(PathBuf, S
             root.join(".cargo/config.toml"),
             format!("[alias]\nxtask = \"run --quiet --package {crate_name} --\"\n"),
         ));
+    }
+    // The workflows this repository runs on its own app, on this one: a
+    // team's own workflow of the same name is left as it is.
+    for (name, text) in WORKFLOWS {
+        let path = root.join(".github/workflows").join(name);
+        if !path.exists() {
+            files.push((path, workflow(text, &app_path(app, root))));
+        }
     }
     // The tool's own folders in the repository: its pinned tools and
     // scratch space (`target/`), its local state (`.xtask/`).
@@ -164,6 +180,60 @@ fn manifest(app: &App) -> Result<String> {
         "\n[stages.local]\nregion = {region}\nemulator = true\n\n[stages.dev]\nregion = {region}\n\n[stages.stage]\nregion = {region}\n\n[stages.prod]\nregion = {region}\nprotected = true\n# account = \"123456789012\"   # the credentials must be this account's\n\n[stages.\"pr-*\"]\nregion = {region}\n"
     )?;
     Ok(text)
+}
+
+/// The workflows `init` writes: this repository's own, which act on the
+/// app `cargo xtask` finds, pinned to it with `XTASK_APP`.
+const WORKFLOWS: &[(&str, &str)] = &[
+    (
+        "review.yml",
+        include_str!("../../.github/workflows/review.yml"),
+    ),
+    (
+        "preview.yml",
+        include_str!("../../.github/workflows/preview.yml"),
+    ),
+    (
+        "preview-close.yml",
+        include_str!("../../.github/workflows/preview-close.yml"),
+    ),
+    (
+        "release.yml",
+        include_str!("../../.github/workflows/release.yml"),
+    ),
+    (
+        "rollback.yml",
+        include_str!("../../.github/workflows/rollback.yml"),
+    ),
+];
+
+/// A workflow of [`WORKFLOWS`] for the app at `app` (relative to the
+/// repository): every `cargo xtask` in it works on that app.
+fn workflow(text: &str, app: &str) -> String {
+    let quoted = format!("'{}'", app.replace('\'', "''"));
+    let env = format!(
+        "env:\n  # The app every `cargo xtask` below works on.\n  XTASK_APP: {quoted}\n\njobs:\n"
+    );
+    format!(
+        "# Written by `cargo xtask init` (the deploy tool's own workflow); yours to edit.\n{}",
+        text.replacen("\njobs:\n", &format!("\n{env}"), 1)
+    )
+}
+
+/// The app's folder relative to the repository (`.` for its root).
+fn app_path(app: &App, root: &Path) -> String {
+    let relative = app
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| app.root.clone())
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| ".".into());
+    if relative.is_empty() {
+        ".".into()
+    } else {
+        relative
+    }
 }
 
 /// The build profile the engine wants of the workspace that builds it

@@ -1026,6 +1026,9 @@ fn init_writes_what_a_repository_needs_and_nothing_over_a_file() {
     std::fs::create_dir_all(repo.join(".git")).expect("a repository");
     let app = repo.join("apps/shop");
     solo_app(&app.join("api"));
+    std::fs::create_dir_all(repo.join(".github/workflows")).expect("a folder");
+    std::fs::write(repo.join(".github/workflows/rollback.yml"), "name: ours\n")
+        .expect("a workflow");
     std::fs::create_dir_all(app.join("data")).expect("a folder");
     std::fs::write(
         app.join("data/serverless.yml"),
@@ -1080,6 +1083,33 @@ fn init_writes_what_a_repository_needs_and_nothing_over_a_file() {
         "{workspace}"
     );
     assert!(!repo.join("Cargo.lock").exists());
+    // The tool's workflows, pinned to the app, and as clean to the pinned
+    // actionlint and zizmor as this repository's own; the team's own
+    // workflow of the same name is kept.
+    let workflows = repo.join(".github/workflows");
+    assert_eq!(
+        std::fs::read_to_string(workflows.join("rollback.yml")).expect("kept"),
+        "name: ours\n"
+    );
+    let written: Vec<std::path::PathBuf> = [
+        "review.yml",
+        "preview.yml",
+        "preview-close.yml",
+        "release.yml",
+    ]
+    .iter()
+    .map(|name| workflows.join(name))
+    .collect();
+    for file in &written {
+        let text = std::fs::read_to_string(file).expect("a workflow");
+        assert!(text.contains("\nenv:\n  # The app every `cargo xtask` below works on.\n  XTASK_APP: 'apps/shop'\n\njobs:\n"), "{text}");
+    }
+    assert!(
+        shown.contains("rollback.yml already, left as it is"),
+        "{shown}"
+    );
+    let problems = xtask::sys::workflows::lint(&written).expect("the linters run");
+    assert!(problems.is_empty(), "{problems:#?}");
 
     let before = std::fs::read_to_string(app.join("deploy.toml")).expect("deploy.toml");
     std::fs::remove_file(app.join("smoke.toml")).expect("smoke.toml");
