@@ -198,6 +198,10 @@ const WORKFLOWS: &[(&str, &str)] = &[
         include_str!("../../.github/workflows/preview-close.yml"),
     ),
     (
+        "preview-sweep.yml",
+        include_str!("../../.github/workflows/preview-sweep.yml"),
+    ),
+    (
         "release.yml",
         include_str!("../../.github/workflows/release.yml"),
     ),
@@ -215,7 +219,7 @@ fn workflow(text: &str, app: &str) -> String {
         "env:\n  # The app every `cargo xtask` below works on.\n  XTASK_APP: {quoted}\n\njobs:\n"
     );
     format!(
-        "# Written by `cargo xtask init` (the deploy tool's own workflow); yours to edit.\n{}",
+        "# Written by the deploy tool's `init` (its own workflow); yours to edit.\n{}",
         text.replacen("\njobs:\n", &format!("\n{env}"), 1)
     )
 }

@@ -34,6 +34,7 @@ mod load;
 mod local;
 mod migrate;
 mod plan;
+mod previews;
 mod remove;
 mod report;
 mod rollback;

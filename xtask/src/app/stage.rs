@@ -293,6 +293,11 @@ impl Policy {
         }
     }
 
+    /// The preview stage patterns (`pr-*`), in the order declared.
+    pub fn preview_patterns(&self) -> impl Iterator<Item = &Preview> {
+        self.previews.iter().map(|(preview, _)| preview)
+    }
+
     /// The same policy, also allowing the stages these patterns match.
     pub fn with_previews(mut self, previews: Vec<(Preview, StageConfig)>) -> Policy {
         self.previews = previews;

@@ -44,6 +44,7 @@ impl Command {
             Command::Remove(_) => "remove",
             Command::Rollback(_) => "rollback",
             Command::Unlock(_) => "unlock",
+            Command::Previews(_) => "previews",
             Command::Sls(_) => "sls",
             Command::Init(_) => "init",
             Command::Codegen(_) => "codegen",
@@ -69,6 +70,7 @@ impl Command {
             Command::Unlock(args) => &args.at,
             Command::Sls(args) => &args.at,
             Command::Migrate(args) => return args.rehearse,
+            Command::Previews(args) => return args.rehearse,
             _ => return false,
         };
         at.rehearse
@@ -85,7 +87,8 @@ impl Command {
             | Command::Info(_)
             | Command::Checklist(_)
             | Command::Runbook(_)
-            | Command::Diff(_) => true,
+            | Command::Diff(_)
+            | Command::Previews(_) => true,
             Command::Codegen(args) => args.check,
             Command::Unlock(args) => !args.force,
             Command::Local(args) => {

@@ -342,6 +342,15 @@ pub(super) const UNLOCK_LONG: &str = "Show or clear a stage's deploy lock.
 cargo xtask unlock (<stage> | --stage <stage>) [--force] [--rehearse]
   who holds a stage's lock; `--force` clears a stale one";
 
+pub(super) const PREVIEWS_LONG: &str = "List the preview stages (deploy.toml's `pr-*` patterns) that have stacks deployed, with their services.
+
+cargo xtask previews [--format text|json|markdown] [--rehearse]
+  the stages a `[stages.\"pr-*\"]` pattern allows that have a stack of the
+  app deployed (found by the stack names the services give a stage, in the
+  pattern's account and region), with the services deployed in each; for a
+  scheduled job that removes the previews of closed pull requests
+  (`preview-sweep.yml`)";
+
 pub(super) const CODEGEN_LONG: &str =
     "Regenerate the committed generated files (or check them with --check).
 

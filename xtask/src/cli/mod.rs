@@ -102,6 +102,9 @@ pub enum Command {
     /// Show or clear a stage's deploy lock.
     #[command(long_about = UNLOCK_LONG)]
     Unlock(UnlockArgs),
+    /// List the preview stages (deploy.toml's `pr-*` patterns) that have stacks deployed, with their services.
+    #[command(long_about = PREVIEWS_LONG)]
+    Previews(PreviewsArgs),
     /// Run the pinned Serverless CLI in one service with the stage's stage, region and credentials (logs, invoke, info, print, metrics, package).
     #[command(long_about = SLS_LONG)]
     Sls(SlsArgs),
@@ -548,6 +551,16 @@ pub struct UnlockArgs {
     /// Clear the lock whoever holds it.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewsArgs {
+    /// Look on the embedded emulator instead of AWS, as a rehearsal deploys there.
+    #[arg(long)]
+    pub rehearse: bool,
+    /// Output format: text, JSON (for a workflow), or Markdown.
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,7 @@ pub const REHEARSABLE: &[&str] = &[
     "info",
     "load",
     "migrate",
+    "previews",
     "remove",
     "report",
     "rollback",

@@ -1095,6 +1095,7 @@ fn init_writes_what_a_repository_needs_and_nothing_over_a_file() {
         "review.yml",
         "preview.yml",
         "preview-close.yml",
+        "preview-sweep.yml",
         "release.yml",
     ]
     .iter()

@@ -424,8 +424,8 @@ async fn a_deploy_killed_holding_the_lock_blocks_the_next_until_unlock_force() -
 }
 
 /// A preview stage (`[stages."pr-*"]` in deploy.toml) deploys with its
-/// smoke test, shows in `info` with its outputs and endpoints, and is
-/// removed leaving nothing; a name outside every pattern is refused
+/// smoke test, shows in `info` with its outputs and endpoints and in
+/// `previews`, and is removed leaving nothing; a name outside every pattern is refused
 /// before anything is made.
 #[tokio::test]
 async fn a_preview_stage_deploys_shows_its_info_and_is_removed() -> Result<()> {
@@ -520,7 +520,24 @@ async fn a_preview_stage_deploys_shows_its_info_and_is_removed() -> Result<()> {
     );
     assert_eq!(reqwest::get(&health).await?.status(), 200, "{health}");
 
+    // The nightly sweep's view: the deployed previews, by stack name.
+    let previews = |xtask: &dyn Fn(&[&str]) -> support::Run| -> Result<Value> {
+        let listed = xtask(&["previews", "--format", "json"]);
+        Ok(serde_json::from_str(&listed.ok().stdout)?)
+    };
+    let mut listed = previews(&xtask)?;
+    let mut sorted: Vec<&str> = keys.clone();
+    sorted.sort_unstable();
+    if let Some(services) = listed[0]["services"].as_array_mut() {
+        services.sort_by_key(|s| s.as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        listed,
+        serde_json::json!([{"stage": "pr-7", "services": sorted}])
+    );
+
     xtask(&["remove", "pr-7", "--empty-buckets"]).ok();
+    assert_eq!(previews(&xtask)?, serde_json::json!([]));
     for service in keys {
         assert!(h.stack(&format!("tb365-{service}-pr-7")).await?.is_none());
     }
