@@ -147,7 +147,11 @@ fn app_checks(dir: &std::path::Path, node: &str) -> Vec<Check> {
         fix: String::new(),
     }];
     for service in &app.services {
-        for plugin in crate::cfn::plugins(service) {
+        // A list only the deploy can read names no plugin to install.
+        for plugin in crate::cfn::plugins(service)
+            .into_iter()
+            .filter(|p| !p.starts_with('<'))
+        {
             let (ok, found) = match plugin_source(service, &plugin) {
                 Some(found) => (true, found),
                 None => (false, "not installed, and no package.json lists it".into()),

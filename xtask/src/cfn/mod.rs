@@ -335,16 +335,25 @@ pub const KNOWN_PLUGINS: &[&str] = &[
 
 /// The plugins a service lists (`plugins:` as a list or as `modules:`).
 pub fn plugins(service: &Service) -> Vec<String> {
-    let node = service.doc.get("plugins");
-    let list = node
-        .and_then(|n| {
-            n.as_seq()
-                .or_else(|| n.get("modules").and_then(Node::as_seq))
-        })
-        .unwrap_or_default();
-    list.iter()
-        .filter_map(|p| p.as_str().map(str::to_string))
-        .collect()
+    let Some(node) = service.doc.get("plugins") else {
+        return Vec::new();
+    };
+    // Kept in a shared file (`plugins: ${file(../common.yml):plugins}`):
+    // read there.
+    let (file, node) = service.followed(&service.file, node);
+    let (file, list) = match node.get("modules") {
+        Some(modules) => service.followed(&file, modules),
+        None => (file, node),
+    };
+    match list.as_seq() {
+        Some(items) => items
+            .iter()
+            .filter_map(|p| service.followed(&file, p).1.as_str().map(str::to_string))
+            .collect(),
+        None if list.is_null() => Vec::new(),
+        // A list only the deploy can read: a plugin this tool cannot name.
+        None => vec!["<not a list>".to_string()],
+    }
 }
 
 /// What widely used plugins add to the template, by their naming rules.

@@ -860,6 +860,23 @@ fn statements_and_cors_kept_in_a_shared_file_are_judged_there() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A state machine of serverless-step-functions named without the stage
+/// is one machine for every stage; with it, one each.
+#[test]
+fn a_state_machine_named_without_the_stage_is_shared() {
+    let machine = |name: &str| {
+        format!("service: flows\nplugins:\n  - serverless-step-functions\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nfunctions:\n  work:\n    handler: h.work\nstepFunctions:\n  stateMachines:\n    flow:\n      name: {name}\n      definition:\n        StartAt: W\n        States:\n          W:\n            Type: Pass\n            End: true\n")
+    };
+    assert_eq!(
+        audit_one("machine-shared", &machine("order-flow")),
+        [("unscoped-name", 13)]
+    );
+    assert_eq!(
+        audit_one("machine-staged", &machine("order-flow-${sls:stage}")),
+        []
+    );
+}
+
 /// A literal stage in a shared value is one wherever the value is used:
 /// `custom.table: users-dev` read by `environment` names the dev table in
 /// every stage, reported where it is written.

@@ -1674,3 +1674,44 @@ fn a_service_file_that_cannot_be_read_does_not_hide_the_others() {
     assert!(plan.text.contains("a/serverless.yml:8"), "{}", plan.text);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A plugin list kept in a shared file (`plugins: ${file(..):plugins}`)
+/// is the service's list: the schema is the CLI's and those plugins'
+/// (a retired runtime is a finding, not a note), and a reference a listed
+/// plugin the table does not generate ids for may explain is a note.
+#[test]
+fn a_plugin_list_kept_in_a_shared_file_is_the_service_s() {
+    let dir = support::scratch_app(
+        "shared-plugins",
+        &[
+            (
+                "common.yml",
+                "plugins:\n  - serverless-step-functions\nprovider:\n  name: aws\n  runtime: nodejs12.x\n  stage: ${opt:stage}\n",
+            ),
+            (
+                "svc/serverless.yml",
+                "service: flows\nplugins: ${file(../common.yml):plugins}\nprovider: ${file(../common.yml):provider}\nfunctions:\n  work:\n    handler: h.work\nstepFunctions:\n  stateMachines:\n    flow:\n      name: flow-${sls:stage}\n      definition:\n        StartAt: W\n        States:\n          W:\n            Type: Task\n            Resource:\n              Fn::GetAtt: [work, Arn]\n            End: true\n",
+            ),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let rules =
+        |list: &[xtask::app::diag::Finding]| -> Vec<&str> { list.iter().map(|f| f.rule).collect() };
+    assert_eq!(
+        rules(&report.findings),
+        ["unsupported-value"],
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("serverless-step-functions")),
+        "{:?}",
+        report.notes
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,7 +113,7 @@ pub(super) fn refusals(
     // the service's file, then each section it includes whole.
     // With plugins, the schema is the CLI's and theirs, when the table
     // knows every one; else what a plugin may add stays unknown.
-    let schema = super::plugin_schema::with_plugins(&plugin_names(doc));
+    let schema = super::plugin_schema::with_plugins(&plugin_names(service));
     let unverified = schema.is_none();
     let schema = schema.as_deref();
     // What the CLI would say, as the findings quote it.
@@ -158,15 +158,24 @@ pub(super) fn refusals(
 
 /// The plugins a service lists (`plugins: [a, b]`, or `plugins.modules`);
 /// one written with a variable is kept as written, which no table knows.
-pub(super) fn plugin_names(doc: &Node) -> Vec<String> {
-    let Some(plugins) = doc.get("plugins") else {
+pub(super) fn plugin_names(service: &Service) -> Vec<String> {
+    let Some(plugins) = service.doc.get("plugins") else {
         return Vec::new();
     };
-    let list = plugins.get("modules").unwrap_or(plugins);
+    // A list kept in a shared file (`plugins: ${file(../common.yml):plugins}`)
+    // is read there; one that cannot be read is no list.
+    let (file, plugins) = service.followed(&service.file, plugins);
+    let list = match plugins.get("modules") {
+        Some(modules) => service.followed(&file, modules).1,
+        None => plugins,
+    };
     match list.as_seq() {
         Some(items) => items
             .iter()
-            .map(|item| item.as_str().unwrap_or("<not a name>").to_string())
+            .map(|item| {
+                let (_, item) = service.followed(&file, item);
+                item.as_str().unwrap_or("<not a name>").to_string()
+            })
             .collect(),
         // Another shape: not a list the table can judge.
         None if list.is_null() => Vec::new(),

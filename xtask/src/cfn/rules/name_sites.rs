@@ -1,6 +1,6 @@
 //! Where a Serverless file holds names: the service, the stack, roles,
 //! environment values, IAM resources, authorizer and layer ARNs, a custom
-//! domain, functions and their event rules and buckets, resources' name
+//! domain, state machines, functions and their event rules and buckets, resources' name
 //! properties, export and import names. `names` judges each.
 
 use super::names::{scoped_property, SCOPED_PROPERTIES};
@@ -127,6 +127,21 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                     key.as_str().unwrap_or("?")
                 ),
                 false,
+            );
+        }
+    }
+    // A state machine of serverless-step-functions, when named: one name
+    // in the account and region (the plugin's own default carries the
+    // stage).
+    if let Some(machines) = at(&["stepFunctions", "stateMachines"]).and_then(Node::as_map) {
+        for (key, machine) in machines {
+            add(
+                machine.get("name"),
+                &format!(
+                    "the name of state machine `{}`",
+                    key.as_str().unwrap_or("?")
+                ),
+                true,
             );
         }
     }

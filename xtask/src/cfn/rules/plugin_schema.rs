@@ -74,7 +74,7 @@ pub(super) fn unknown_sources(
     out: &mut Vec<Finding>,
     notes: &mut Vec<Finding>,
 ) {
-    let known = sources(&super::config::plugin_names(&service.doc));
+    let known = sources(&super::config::plugin_names(service));
     let mut seen = std::collections::BTreeSet::new();
     service.doc.walk(&mut |_, node| {
         let Some(text) = node.as_str() else { return };

@@ -42,8 +42,7 @@ pub(super) fn properties(service: &Service, stage: &Stage, out: &mut Vec<Finding
     // A plugin the table does not know may rewrite `#{Name}` into a
     // `Fn::Sub` (serverless-cloudformation-sub-variables does): such a
     // value is not judged as written.
-    let rewritten =
-        super::plugin_schema::sources(&super::config::plugin_names(&service.doc)).is_none();
+    let rewritten = super::plugin_schema::sources(&super::config::plugin_names(service)).is_none();
     // One logical id in several `resources:` fragments is one resource:
     // the framework merges them.
     let mut parts: BTreeMap<&str, Vec<(&std::path::Path, &Node)>> = BTreeMap::new();
