@@ -3,7 +3,8 @@
 //! or the CLI needs it to exist: a queue or a stream an event reads, a
 //! topic an event subscribes to, an `existing` bucket an event watches, a
 //! layer a function runs with, the role it runs as, a function an
-//! authorizer calls (the CLI grants API Gateway leave to invoke it). Written as `arn:aws:sqs:${aws:region}:
+//! authorizer calls (the CLI grants API Gateway leave to invoke it), an
+//! SSM parameter the CLI or CloudFormation reads. Written as `arn:aws:sqs:${aws:region}:
 //! ${aws:accountId}:jobs-${sls:stage}`, such a use has no `${cf:}` and no
 //! `Fn::ImportValue` to order it, yet the consumer fails if it deploys
 //! first. IAM statements name ARNs too, but a policy needs nothing to
@@ -28,6 +29,7 @@ pub enum Kind {
     Bus,
     Role,
     Function,
+    Parameter,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Bus => "event bus",
             Kind::Role => "role",
             Kind::Function => "function",
+            Kind::Parameter => "SSM parameter",
         }
     }
 }
@@ -78,6 +81,7 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             Some("AWS::Lambda::LayerVersion") => (Kind::Layer, "LayerName"),
             Some("AWS::Events::EventBus") => (Kind::Bus, "Name"),
             Some("AWS::IAM::Role") => (Kind::Role, "RoleName"),
+            Some("AWS::SSM::Parameter") => (Kind::Parameter, "Name"),
             _ => continue,
         };
         if let Some(name) = resource
@@ -151,6 +155,10 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
     let mut out = Vec::new();
     let own = service.file.clone();
     let mut add = |file: &std::path::Path, node: &Node, from_arn: bool, read_at_package: bool| {
+        // A value kept elsewhere (`arn: ${self:custom.authorizerArn}`) is
+        // read where it is written.
+        let (file, node) = service.followed(file, node);
+        let (file, node) = (file.as_path(), &node);
         let Some(text) = text_of(node) else { return };
         let text = text.as_ref();
         let found = if from_arn {
@@ -211,7 +219,8 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
         {
             if let Some(authorizer) = event.path(&["http", "authorizer"]) {
                 let arn = authorizer.get("arn").unwrap_or(authorizer);
-                if text_of(arn).is_some_and(|t| t.starts_with("arn:")) {
+                let (_, value) = service.followed(&own, arn);
+                if text_of(&value).is_some_and(|t| t.starts_with("arn:")) {
                     add(&own, arn, true, false);
                 }
             }
@@ -261,6 +270,70 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
             });
         }
     }
+    out.extend(parameters(service, &ctx));
+    out
+}
+
+/// The SSM parameters the service reads by name: `${ssm:/app/dev/key}`
+/// (a fallback's too), which the CLI resolves while it packages, and
+/// `{{resolve:ssm:/app/dev/key}}`, which CloudFormation resolves when the
+/// stack deploys; each must exist by then.
+fn parameters(service: &Service, ctx: &vars::Context) -> Vec<Use> {
+    let mut out = Vec::new();
+    let mut documents: Vec<(PathBuf, Node)> = service
+        .documents()
+        .into_iter()
+        .map(|(file, node)| (file.to_path_buf(), node.clone()))
+        .collect();
+    documents.extend(service.sections());
+    for (file, document) in &documents {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else { return };
+            let mut add = |name: String, read_at_package: bool| {
+                out.push(Use {
+                    kind: Kind::Parameter,
+                    name,
+                    written: text.to_string(),
+                    file: file.clone(),
+                    pos: node.pos,
+                    read_at_package,
+                });
+            };
+            let all = vars::find_all(text);
+            for var in all.iter().flat_map(vars::with_fallbacks) {
+                if var.source != vars::Source::Ssm {
+                    continue;
+                }
+                // `~true` (decrypt) and `~split` are the CLI's, not the name's.
+                if let Some(name) = known(&var.address, ctx) {
+                    add(name.split('~').next().unwrap_or_default().to_string(), true);
+                }
+            }
+            let mut rest = text;
+            while let Some(at) = rest.find("{{resolve:ssm") {
+                let after = &rest[at + "{{resolve:ssm".len()..];
+                let after = after.strip_prefix("-secure").unwrap_or(after);
+                let Some(body) = after.strip_prefix(':') else {
+                    break;
+                };
+                let end = body.find("}}").unwrap_or(body.len());
+                // `name` or `name:version` (the name may hold variables).
+                let name = match body[..end].rsplit_once(':') {
+                    Some((name, version))
+                        if !version.is_empty() && version.chars().all(|c| c.is_ascii_digit()) =>
+                    {
+                        name
+                    }
+                    _ => &body[..end],
+                };
+                if let Some(name) = known(name, ctx) {
+                    add(name, false);
+                }
+                rest = &body[end..];
+            }
+        });
+    }
+    out.retain(|u| !u.name.is_empty());
     out
 }
 

@@ -802,7 +802,11 @@ fn broken_stage_variables_list_resources_and_statements_by_reference() {
         audit_one("iam-by-reference", by_reference),
         [("iam-wildcard", 11)]
     );
-    for action in ["mobiletargeting:PutEvents", "personalize:PutItems"] {
+    for action in [
+        "mobiletargeting:PutEvents",
+        "personalize:PutItems",
+        "bedrock:InvokeModel",
+    ] {
         let text = format!("service: track\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\n");
         assert_eq!(
             audit_one("track-wide", &text),
@@ -810,6 +814,10 @@ fn broken_stage_variables_list_resources_and_statements_by_reference() {
             "{action}"
         );
     }
+    // An ARN that stops after the service (`arn:aws:ses:*`) matches every
+    // resource of it.
+    let short = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: arn:aws:ses:*\n";
+    assert_eq!(audit_one("short-arn", short), [("iam-wildcard", 10)]);
     // The service authorization reference names no resource for
     // `personalize:PutEvents`: `*` is the only resource it takes.
     let events = "service: track\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: personalize:PutEvents\n          Resource: '*'\n";
@@ -874,6 +882,24 @@ fn a_state_machine_named_without_the_stage_is_shared() {
     assert_eq!(
         audit_one("machine-staged", &machine("order-flow-${sls:stage}")),
         []
+    );
+}
+
+/// An `s3` event's bucket is named by the event, unless `resources` gives
+/// the framework's `S3Bucket<Name>` its own `BucketName`: that name is
+/// the one the bucket gets, and it is judged where it is written.
+#[test]
+fn an_event_bucket_renamed_in_resources_is_judged_by_its_new_name() {
+    let app = |resources: &str| {
+        format!("service: media\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nfunctions:\n  resize:\n    handler: h.resize\n    events:\n      - s3:\n          bucket: photo-uploads\n          event: s3:ObjectCreated:*\n{resources}")
+    };
+    assert_eq!(audit_one("event-bucket", &app("")), [("unscoped-name", 10)]);
+    let renamed = app("resources:\n  Resources:\n    S3BucketPhotouploads:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: photo-uploads-${sls:stage}\n");
+    assert_eq!(audit_one("event-bucket-renamed", &renamed), []);
+    let still_shared = app("resources:\n  Resources:\n    S3BucketPhotouploads:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: photo-uploads-shared\n");
+    assert_eq!(
+        audit_one("event-bucket-renamed-shared", &still_shared),
+        [("unscoped-name", 17)]
     );
 }
 

@@ -479,6 +479,42 @@ fn a_stack_read_in_a_fallback_orders_the_deploy() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// An SSM parameter another service creates, read by `${ssm:}` (resolved
+/// while the CLI packages) or `{{resolve:ssm:}}` (when the stack deploys),
+/// orders the deploy; and an authorizer's ARN given through a custom value
+/// orders it as one written inline does.
+#[test]
+fn a_parameter_read_by_name_and_an_authorizer_through_custom_order_the_deploy() {
+    let app = write_app(
+        "ssm-and-custom-arn",
+        &[
+            (
+                "auth/serverless.yml",
+                "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  check:\n    handler: h.check\nresources:\n  Resources:\n    PoolId:\n      Type: AWS::SSM::Parameter\n      Properties:\n        Name: /shop/${sls:stage}/pool-id\n        Type: String\n        Value: x\n",
+            ),
+            (
+                "compute/serverless.yml",
+                "service: compute\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    POOL: ${ssm:/shop/${sls:stage}/pool-id}\n",
+            ),
+            (
+                "later/serverless.yml",
+                "service: later\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Q:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: '{{resolve:ssm:/shop/${sls:stage}/pool-id}}'\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  authorizerArn: arn:aws:lambda:${aws:region}:${aws:accountId}:function:auth-${sls:stage}-check\nfunctions:\n  g:\n    handler: h.g\n    events:\n      - http:\n          method: get\n          path: /y\n          authorizer:\n            arn: ${self:custom.authorizerArn}\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["auth"], ["api", "compute", "later"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An import whose name only the deploy can tell (an SSM parameter here)
 /// may hang on a service of the app: the plan refuses, at the included
 /// file's line, until deploy.toml declares the order.

@@ -74,6 +74,12 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "cluster, service and task definition",
     ),
     Scoped::new(
+        "bedrock",
+        "AWS::Bedrock::KnowledgeBase",
+        "models, agents and knowledge bases",
+        "model, agent and knowledge base",
+    ),
+    Scoped::new(
         "mq",
         "AWS::AmazonMQ::Broker",
         "brokers and configurations",
@@ -111,6 +117,14 @@ impl Scoped {
 /// `${AWS::AccountId}`) may stand for the region and account; a variable
 /// or a name in the resource part makes it a scoped ARN.
 pub(super) fn every_resource(arn: &str) -> Option<&str> {
+    // `arn:aws:ses:*`: the fields left out match anything too.
+    let fields: Vec<&str> = arn.split(':').collect();
+    if let ["arn", _, service, rest @ ..] = fields.as_slice() {
+        let short = !rest.is_empty() && rest.len() < 3;
+        if short && rest.iter().all(|f| *f == "*") && !service.contains('$') {
+            return Some(service);
+        }
+    }
     let (service, rest) = crate::cfn::split_arn(arn)?;
     let wildcard = match service {
         "s3" => matches!(rest, "*" | "*/*"),

@@ -16,11 +16,16 @@ pub(super) struct NameSite<'n> {
     /// An environment value: a lone word there (`NODE_ENV: production`) is a
     /// setting, not a stage reference, unless it is an allowed stage.
     pub(super) env: bool,
+    /// The logical id the framework gives what the name names, where the
+    /// service's `resources` may override its name (an `s3` event's bucket
+    /// is `S3Bucket<Name>`): then that name is the one it gets.
+    pub(super) logical_id: Option<String>,
 }
 
 /// Every node of a Serverless file that holds a name.
 pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> {
     let mut sites = Vec::new();
+    let mut ids: Vec<(&'n Node, String)> = Vec::new();
     let at = |keys: &[&str]| -> Option<&'n Node> { doc.path(keys.strip_prefix(base)?) };
     let mut add = |node: Option<&'n Node>, what: &str, must_scope: bool| {
         if let Some(node) = node {
@@ -29,6 +34,7 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                 what: what.to_string(),
                 must_scope,
                 env: what.starts_with("the environment value"),
+                logical_id: None,
             });
         }
     };
@@ -204,6 +210,22 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                     format!("the bucket the `s3` event of function `{fn_name}` creates")
                 };
                 add(bucket, &what, true);
+                // The framework's `S3Bucket` + the name in letters and
+                // digits, first one upper case (osls `getBucketLogicalId`).
+                if let (Some(node), false, Some(name)) =
+                    (bucket, existing, bucket.and_then(Node::as_str))
+                {
+                    if !name.contains("${") {
+                        let letters: String =
+                            name.chars().filter(char::is_ascii_alphanumeric).collect();
+                        let mut chars = letters.chars();
+                        let upper: String = chars
+                            .next()
+                            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                            .unwrap_or_default();
+                        ids.push((node, format!("S3Bucket{upper}")));
+                    }
+                }
             }
             // An authorizer of another service, by its function's ARN.
             for event in function
@@ -291,8 +313,15 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                 what: "the imported export name".into(),
                 must_scope: false,
                 env: false,
+                logical_id: None,
             });
         }
     });
+    for site in &mut sites {
+        site.logical_id = ids
+            .iter()
+            .find(|(node, _)| std::ptr::eq(*node, site.node))
+            .map(|(_, id)| id.clone());
+    }
     sites
 }

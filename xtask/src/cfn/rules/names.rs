@@ -90,8 +90,23 @@ pub(super) fn names(
     base: &[&str],
     out: &mut Vec<Finding>,
 ) {
+    // A framework resource whose name `resources` gives (`S3Bucket<Name>`
+    // with its own `BucketName`) is named there, and judged there.
+    let renamed = |site: &super::name_sites::NameSite| {
+        site.logical_id.as_deref().is_some_and(|id| {
+            service
+                .entries("Resources")
+                .iter()
+                .any(|(_, key, resource)| {
+                    key.as_str() == Some(id)
+                        && resource.path(&["Properties", "BucketName"]).is_some()
+                })
+        })
+    };
     for site in name_sites(doc, base) {
-        name(policy, service, file, &site, out);
+        if !renamed(&site) {
+            name(policy, service, file, &site, out);
+        }
     }
     // `resources: [{Resources: …}, ${file(…)}]`: each inline item is a
     // section of its own (the included ones are their files' documents).
