@@ -65,8 +65,8 @@ cargo xtask audit [<stage> | --stage <stage>] [--format text|json|github]
   Serverless CLI resolves them. The security review is part of it: on every
   stage a secret written into `environment` (an AWS key id, a private key, a
   literal value under a secret's name, a high-entropy token, a variable's
-  literal fallback — read it from `${ssm:}` instead) or as a Secrets Manager
-  secret's `SecretString`, IAM statements allowing every action, a whole
+  literal fallback — read it from `${ssm:}` instead), as a Secrets Manager
+  secret's `SecretString` or as a database's master password, IAM statements allowing every action, a whole
   service (`s3:*`) or `Resource: '*'` (or an ARN of wildcards,
   `arn:aws:sqs:*:*:*`) with actions that take ARNs (the fix names the
   service's own resources; never actions AWS allows on `*` only, such as

@@ -903,6 +903,36 @@ fn an_event_bucket_renamed_in_resources_is_judged_by_its_new_name() {
     );
 }
 
+/// A database's master password written in the file is in the template
+/// in clear; one read with a dynamic reference is not.
+#[test]
+fn a_master_password_written_in_the_file_is_a_secret() {
+    let db = |password: &str| {
+        format!("service: data\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    Db:\n      Type: AWS::RDS::DBInstance\n      DeletionPolicy: Retain\n      Properties:\n        Engine: postgres\n        DBInstanceClass: db.t4g.micro\n        AllocatedStorage: '20'\n        MasterUsername: app\n        MasterUserPassword: {password}\n")
+    };
+    let found = |name: &str, password: &str| -> Vec<(&'static str, usize)> {
+        audit_one(name, &db(password))
+            .into_iter()
+            .filter(|(rule, _)| *rule == "secret-in-template")
+            .collect()
+    };
+    assert_eq!(
+        found("db-literal", "hunter22secret"),
+        [("secret-in-template", 15)]
+    );
+    assert_eq!(
+        found("db-fallback", "\"${env:DB_PASSWORD, 'hunter22secret'}\""),
+        [("secret-in-template", 15)]
+    );
+    assert_eq!(
+        found(
+            "db-resolved",
+            "'{{resolve:secretsmanager:db-${sls:stage}:SecretString:password}}'"
+        ),
+        []
+    );
+}
+
 /// A literal stage in a shared value is one wherever the value is used:
 /// `custom.table: users-dev` read by `environment` names the dev table in
 /// every stage, reported where it is written.

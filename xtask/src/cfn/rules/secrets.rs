@@ -1,6 +1,6 @@
 //! Secrets the review finds written into the files: in `environment` (a
-//! literal or a variable's literal fallback) and as a Secrets Manager
-//! secret's `SecretString`. Each ends up in the template and the
+//! literal or a variable's literal fallback), as a Secrets Manager
+//! secret's `SecretString` and as a database's master password. Each ends up in the template and the
 //! deployment bucket in clear.
 
 use crate::app::diag::Finding;
@@ -10,6 +10,36 @@ use super::security::Review;
 
 pub const SECRET_IN_ENVIRONMENT: &str = "secret-in-environment";
 pub const SECRET_IN_TEMPLATE: &str = "secret-in-template";
+
+/// Properties that hold a secret, by resource type, with where it should
+/// come from instead.
+const SECRET_PROPERTIES: &[(&str, &[&str], &str)] = &[
+    (
+        "AWS::SecretsManager::Secret",
+        &["Properties", "SecretString"],
+        "let Secrets Manager make it (`GenerateSecretString`), or set it outside the template",
+    ),
+    (
+        "AWS::RDS::DBInstance",
+        &["Properties", "MasterUserPassword"],
+        "let RDS keep it in Secrets Manager (`ManageMasterUserPassword: true`), or read it with `{{resolve:secretsmanager:…}}`",
+    ),
+    (
+        "AWS::RDS::DBCluster",
+        &["Properties", "MasterUserPassword"],
+        "let RDS keep it in Secrets Manager (`ManageMasterUserPassword: true`), or read it with `{{resolve:secretsmanager:…}}`",
+    ),
+    (
+        "AWS::DocDB::DBCluster",
+        &["Properties", "MasterUserPassword"],
+        "read it with `{{resolve:secretsmanager:…}}`",
+    ),
+    (
+        "AWS::Redshift::Cluster",
+        &["Properties", "MasterUserPassword"],
+        "let Redshift keep it in Secrets Manager (`ManageMasterPassword: true`), or read it with `{{resolve:secretsmanager:…}}`",
+    ),
+];
 
 /// The literal each variable of `text` falls back to (`${env:X, 'abc'}`
 /// gives `abc`'s literal): written into the file, whatever the variable.
@@ -22,38 +52,41 @@ fn literal_fallbacks(text: &str) -> Vec<String> {
 
 impl Review<'_> {
     /// A secret's value written into the template (`SecretString` of an
-    /// `AWS::SecretsManager::Secret`, a literal or a variable's literal
-    /// fallback): it is in the file, the template and the deployment
-    /// bucket, whatever Secrets Manager keeps afterwards.
+    /// `AWS::SecretsManager::Secret`, a database's master password, a
+    /// literal or a variable's literal fallback): it is in the file, the
+    /// template and the deployment bucket, whatever keeps it afterwards. A
+    /// dynamic reference (`{{resolve:secretsmanager:…}}`) is not.
     pub(super) fn secret_values(&self, out: &mut Vec<Finding>) {
-        for (file, id, secret) in self.resources("AWS::SecretsManager::Secret") {
-            let Some(value) = secret
-                .path(&["Properties", "SecretString"])
-                .filter(|v| v.tag.is_none())
-            else {
-                continue;
-            };
-            let Some(text) = value.as_str() else { continue };
-            let written = if text.contains("${") {
-                literal_fallbacks(text).iter().any(|l| l.len() > 2)
-            } else {
-                !text.trim().is_empty()
-            };
-            if !written {
-                continue;
+        for (ty, path, fix) in SECRET_PROPERTIES {
+            for (file, id, resource) in self.resources(ty) {
+                let Some(value) = resource.path(path).filter(|v| v.tag.is_none()) else {
+                    continue;
+                };
+                let Some(text) = value.as_str() else { continue };
+                let written = if text.contains("{{resolve:") {
+                    false
+                } else if text.contains("${") {
+                    literal_fallbacks(text).iter().any(|l| l.len() > 2)
+                } else {
+                    !text.trim().is_empty()
+                };
+                if !written {
+                    continue;
+                }
+                let mut finding = self.finding(
+                    value.pos,
+                    SECRET_IN_TEMPLATE,
+                    format!(
+                        "`{}` ({ty}) of {} has its {} written in the file: it is in the template and the deployment bucket in clear",
+                        id.as_str().unwrap_or_default(),
+                        self.service.key,
+                        path.last().copied().unwrap_or_default()
+                    ),
+                    format!("{fix}, and rotate the one written here"),
+                );
+                finding.file = file.to_path_buf();
+                out.push(finding);
             }
-            let mut finding = self.finding(
-                value.pos,
-                SECRET_IN_TEMPLATE,
-                format!(
-                    "secret `{}` of {} has its value written in the file (`SecretString`): it is in the template and the deployment bucket in clear",
-                    id.as_str().unwrap_or_default(),
-                    self.service.key
-                ),
-                "let Secrets Manager make it (`GenerateSecretString`), or set it outside the template, and rotate the one written here".into(),
-            );
-            finding.file = file.to_path_buf();
-            out.push(finding);
         }
     }
 
