@@ -138,6 +138,7 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     19
 )]
+#[case::an_export_without_a_name("broken/export-shape", "export-shape", "serverless.yml", 13)]
 #[case::a_public_policy_naming_its_bucket_by_name(
     "broken/public-policy-by-name",
     "public-policy-blocked",

@@ -28,6 +28,36 @@ pub const UNKNOWN_OUTPUT: &str = "unknown-output";
 pub const UNKNOWN_STACK: &str = "unknown-stack";
 pub const SELF_IMPORT: &str = "self-import";
 pub const IMPORTED_EXPORT_REMOVED: &str = "imported-export-removed";
+pub const EXPORT_SHAPE: &str = "export-shape";
+
+/// An output's `Export` that is not a mapping with a `Name`
+/// (`Export: my-name`): CloudFormation refuses the template.
+pub(super) fn shapes(service: &Service, out: &mut Vec<Finding>) {
+    for (file, id, output) in service.entries("Outputs") {
+        let Some(export) = output.get("Export") else {
+            continue;
+        };
+        let well_formed = export.as_map().is_some() && export.get("Name").is_some();
+        // A value kept elsewhere (`${self:custom.export}`) is not judged.
+        let elsewhere = export.as_str().is_some_and(|t| {
+            matches!(crate::app::vars::find(t).as_slice(), [v] if v.start == 0 && v.end == t.len())
+        });
+        if well_formed || elsewhere {
+            continue;
+        }
+        out.push(Finding::new(
+            file,
+            export.pos,
+            EXPORT_SHAPE,
+            format!(
+                "output `{}` of {} exports without a `Name`: CloudFormation refuses the template (`Export` must be a mapping with `Name`)",
+                id.as_str().unwrap_or_default(),
+                service.key
+            ),
+            "write `Export: {Name: …}`",
+        ));
+    }
+}
 
 /// Exports unique and stage-scoped; every import and `${cf:}` satisfied.
 /// An import or stack no service of the app provides, and none is named
