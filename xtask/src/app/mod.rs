@@ -544,26 +544,38 @@ impl App {
     /// known offline.
     pub fn stage(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
         let stage = Stage::parse(name, &self.policy)?;
-        match self.region_unknown(name) {
-            Some(why) => Err(crate::app::stage::StageError::UnknownRegion(why)),
-            None => Ok(stage),
+        if self.region_unknown.is_none() {
+            return Ok(stage);
+        }
+        // The default stages share no one region the files give (one is
+        // left unknown, `local` perhaps): a stage whose region the files
+        // give for it is in that region.
+        match refusals::region_in(&self.services, &[name]) {
+            Ok(region) => Stage::parse(name, &Policy::default_in(region)),
+            Err(here) => Err(crate::app::stage::StageError::UnknownRegion(
+                here.to_string(),
+            )),
         }
     }
 
-    /// Why the region of the default stages is not known offline, if it
-    /// is not: said of stage `name` where it fails for that stage.
+    /// Why the region of stage `name` is not known offline, if it is not
+    /// (only the default stages' can be unknown).
     pub fn region_unknown(&self, name: &str) -> Option<String> {
-        let why = self.region_unknown.as_ref()?;
-        Some(match refusals::region_in(&self.services, &[name]) {
-            Err(here) => here.to_string(),
-            Ok(_) => why.clone(),
-        })
+        self.region_unknown.as_ref()?;
+        refusals::region_in(&self.services, &[name])
+            .err()
+            .map(|here| here.to_string())
     }
 
     /// [`App::stage`] for the audit, which judges the files whatever the
     /// region: a region the files leave unknown does not stop it.
     pub fn stage_to_audit(&self, name: &str) -> Result<Stage, crate::app::stage::StageError> {
-        Stage::parse(name, &self.policy)
+        match self.stage(name) {
+            Err(crate::app::stage::StageError::UnknownRegion(_)) => {
+                Stage::parse(name, &self.policy)
+            }
+            judged => judged,
+        }
     }
 
     /// The app's name: from the manifest, else the folder name.

@@ -650,6 +650,29 @@ fn the_region_is_what_the_files_say_or_a_refusal() {
     }
 }
 
+/// A region a per-stage file gives for some stages only is known for
+/// those: `plan dev` works in dev's region; a stage the file leaves out
+/// is refused, naming itself.
+#[test]
+fn a_region_a_file_gives_per_stage_is_that_stage_s() {
+    let dir = write_app(
+        "region-per-stage-file",
+        &[
+            ("env.yml", "dev:\n  region: eu-west-1\nprod:\n  region: eu-central-1\n"),
+            (
+                "svc/serverless.yml",
+                "service: per\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  region: ${file(../env.yml):${opt:stage}.region}\n",
+            ),
+        ],
+    );
+    assert_eq!(plan_json(&dir, "dev")["region"], "eu-west-1");
+    assert_eq!(plan_json(&dir, "prod")["region"], "eu-central-1");
+    let refused = xtask(&["plan", "stage", "--app", &arg(&dir)]);
+    assert_eq!(refused.code, Some(2), "{}", refused.text);
+    refused.fails_with("for stage stage");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// With `useDotenv: true` the CLI loads the service's `.env.<stage>`, else
 /// `.env`, before it resolves `${env:}`: a region written there is known.
 #[test]
