@@ -293,8 +293,9 @@ pub struct App {
 enum Reading {
     /// As every command that deploys must: any refusal stops the load.
     Strict,
-    /// To judge the files: keys Compose does not know, and a service
-    /// file the CLI cannot read, are set aside and the rest read.
+    /// To judge the files: keys Compose does not know, a service file the
+    /// CLI cannot read and two services of one stack are set aside, the
+    /// rest read.
     Judging,
     /// Strict, without the Compose file: services found in their folders.
     WithoutCompose,
@@ -499,7 +500,13 @@ impl App {
         };
         errors.extend(names_evaluate(&services, &policy));
         if errors.is_empty() {
-            errors.extend(one_stack_one_service(&services, &policy, discovered));
+            // Two services deploying to one stack stop a deploy; each
+            // file can still be judged.
+            let shared = one_stack_one_service(&services, &policy, discovered);
+            match reading {
+                Reading::Judging => set_aside.extend(shared),
+                _ => errors.extend(shared),
+            }
         }
         if !errors.is_empty() {
             return Err(LoadError(errors));

@@ -1716,3 +1716,56 @@ fn a_plugin_list_kept_in_a_shared_file_is_the_service_s() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two folders that deploy to one stack (an old copy of a service beside
+/// it) stop every deploy, said as an error (exit 2); each file is still
+/// judged.
+#[test]
+fn two_services_of_one_stack_do_not_hide_the_findings() {
+    let service = |runtime: &str| {
+        format!("service: once\nprovider:\n  name: aws\n  runtime: {runtime}\n  stage: ${{opt:stage}}\nfunctions:\n  f:\n    handler: h.f\n")
+    };
+    let dir = support::scratch_app(
+        "one-stack-two-folders",
+        &[
+            ("once/serverless.yml", service("nodejs22.x").as_str()),
+            ("old/once/serverless.yml", service("nodejs12.x").as_str()),
+        ],
+    );
+    let validate = support::Run::from(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["validate", "dev", "--app"])
+            .arg(&dir)
+            .env("XTASK_STATE_DIR", dir.join(".state"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(validate.code, Some(2), "{}", validate.text);
+    for said in [
+        "both deploy to stack once-",
+        "old/once/serverless.yml:4",
+        "nodejs12.x",
+    ] {
+        assert!(validate.text.contains(said), "{said}:\n{}", validate.text);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Framework v1 and v2's SSM suffixes (`~true`, `~split`) are part of the
+/// name to the pinned CLI, which asks SSM for it: said where written.
+#[test]
+fn an_ssm_suffix_of_older_frameworks_is_a_finding() {
+    let dir = support::scratch_app(
+        "ssm-suffix",
+        &[(
+            "svc/serverless.yml",
+            "service: keys\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    KEY: ${ssm:/keys/${sls:stage}/api~true}\n    PLAIN: ${ssm:/keys/${sls:stage}/plain}\n    LIST: ${env:XTASK_UNSET_LIST, ssm:/keys/list~split}\n",
+        )],
+    );
+    let app = App::load(&dir).unwrap();
+    let stage = app.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(found, [("ssm-suffix", 6), ("ssm-suffix", 8)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,7 @@ use super::stages::COMMON_STAGE_NAMES;
 pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 pub const INVALID_FALLBACK: &str = "invalid-fallback";
 pub const UNCLOSED_VARIABLE: &str = "unclosed-variable";
+pub const SSM_SUFFIX: &str = "ssm-suffix";
 pub const EARLY_VARIABLE: &str = "not-accessible-early";
 pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
@@ -91,6 +92,39 @@ pub(super) fn unclosed(service: &Service, out: &mut Vec<Finding>) {
                     UNCLOSED_VARIABLE,
                     format!("the Serverless CLI stops with `Missing variable closing bracket in {text}`"),
                     "close every `${` with a `}`".to_string(),
+                ));
+            }
+        });
+    }
+}
+
+/// The decrypt and split suffixes of Framework v1 and v2 (`${ssm:/a~true}`,
+/// `~false`, `~split`): the CLI reads them as part of the parameter's
+/// name, which SSM does not have, and stops.
+pub(super) fn ssm_suffixes(service: &Service, out: &mut Vec<Finding>) {
+    for (file, document) in service.documents() {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else { return };
+            let all = vars::find_all(text);
+            for var in all.iter().flat_map(vars::with_fallbacks) {
+                if var.source != vars::Source::Ssm {
+                    continue;
+                }
+                let Some(suffix) = ["~true", "~false", "~split"]
+                    .into_iter()
+                    .find(|s| var.address.trim_end().ends_with(s))
+                else {
+                    continue;
+                };
+                out.push(Finding::new(
+                    file,
+                    node.pos,
+                    SSM_SUFFIX,
+                    format!(
+                        "`{}` ends with `{suffix}`, which the pinned CLI sends as part of the parameter's name (the suffix was Framework v1 and v2's): SSM names allow no `~`, so the CLI gets no value",
+                        var.raw(text)
+                    ),
+                    format!("drop `{suffix}`: the CLI decrypts a SecureString and splits a StringList itself"),
                 ));
             }
         });
