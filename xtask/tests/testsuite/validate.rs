@@ -138,6 +138,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     19
 )]
+#[case::a_shared_api_without_its_root_resource(
+    "broken/missing-root-resource",
+    "missing-root-resource",
+    "serverless.yml",
+    9
+)]
 #[case::an_export_without_a_name("broken/export-shape", "export-shape", "serverless.yml", 13)]
 #[case::a_public_policy_naming_its_bucket_by_name(
     "broken/public-policy-by-name",

@@ -169,6 +169,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         provisioning::sqs_visibility(service, stage, out);
         provisioning::s3_defaults(service, stage, out);
         exports::shapes(service, out);
+        shared_api::root_resource(service, out);
         variables::values_noting_unset(service, app, stage, out, &mut unset);
     }
     exports::across(catalogue, out, &mut report.notes);

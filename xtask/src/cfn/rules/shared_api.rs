@@ -14,6 +14,32 @@ use crate::app::{routes, vars, App, Service};
 use crate::cfn::intrinsic::{self, Function};
 
 pub const SHARED_API_PATH: &str = "shared-api-path";
+pub const MISSING_ROOT_RESOURCE: &str = "missing-root-resource";
+
+/// A REST API another stack made, named without its root resource: the
+/// CLI stops while it compiles the events, whatever events the service
+/// has (osls `api-gateway/lib/validate.js`).
+pub(super) fn root_resource(service: &Service, out: &mut Vec<Finding>) {
+    // The settings may be kept in a shared file.
+    let Some(api) = service.doc.path(&["provider", "apiGateway"]) else {
+        return;
+    };
+    let (file, api) = service.followed(&service.file, api);
+    let Some(id) = api.get("restApiId") else {
+        return;
+    };
+    let empty = id.as_str().is_some_and(|t| t.is_empty()) || id.is_null();
+    if empty || api.get("restApiRootResourceId").is_some() {
+        return;
+    }
+    out.push(Finding::new(
+        &file,
+        id.pos,
+        MISSING_ROOT_RESOURCE,
+        "the Serverless CLI stops with `Missing required \"provider.apiGateway.restApiRootResourceId\" property (needed if \"provider.apiGateway.restApiId\" is provided)`",
+        "give `restApiRootResourceId` too (the API's root resource id, as its stack exports it)",
+    ));
+}
 
 /// One finding per top-level path part that two services sharing a REST
 /// API both create, at the first route of the later service (in the app's
