@@ -112,7 +112,8 @@ cargo xtask validate (<stage> | --stage <stage>) [--deep] [--rehearse] [--format
   the CLI's own words; notes where a listed plugin may extend the schema) and
   a `frameworkVersion` it cannot honour, an output's `Export` without a
   `Name`, an SSM suffix of older frameworks (`${ssm:/a~true}`), a shared
-  REST API named without its root resource, what AWS refuses while CloudFormation
+  REST API named without its root resource, an Aurora Serverless v1
+  cluster (retired; RDS makes no new one), what AWS refuses while CloudFormation
   creates a resource (a property the type's schema requires or a value it
   forbids, a queue hiding messages for less time than its function runs, an
   ACL or a public policy under S3's defaults for new buckets — none of which

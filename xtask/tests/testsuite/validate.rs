@@ -144,6 +144,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     "serverless.yml",
     9
 )]
+#[case::an_aurora_serverless_v1_cluster(
+    "broken/aurora-serverless-v1",
+    "aurora-serverless-v1",
+    "serverless.yml",
+    14
+)]
 #[case::an_export_without_a_name("broken/export-shape", "export-shape", "serverless.yml", 13)]
 #[case::a_public_policy_naming_its_bucket_by_name(
     "broken/public-policy-by-name",

@@ -168,6 +168,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         provisioning::properties(service, stage, out);
         provisioning::sqs_visibility(service, stage, out);
         provisioning::s3_defaults(service, stage, out);
+        provisioning::retired_engines(service, stage, out);
         exports::shapes(service, out);
         shared_api::root_resource(service, out);
         variables::values_noting_unset(service, app, stage, out, &mut unset);

@@ -21,6 +21,42 @@ pub const PROPERTY_VALUE: &str = "property-value";
 pub const SQS_VISIBILITY: &str = "sqs-visibility-timeout";
 pub const BUCKET_ACL_DISABLED: &str = "bucket-acl-disabled";
 pub const PUBLIC_POLICY_BLOCKED: &str = "public-policy-blocked";
+pub const AURORA_SERVERLESS_V1: &str = "aurora-serverless-v1";
+
+/// An Aurora cluster in `EngineMode: serverless` (Aurora Serverless v1),
+/// which reached its end of life on 31 March 2025: RDS makes no new one,
+/// so a stage that does not have it yet fails.
+pub(super) fn retired_engines(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
+    let ctx = service.vars(stage);
+    for (file, id, cluster) in service.entries("Resources") {
+        if cluster.get("Type").and_then(Node::as_str) != Some("AWS::RDS::DBCluster") {
+            continue;
+        }
+        let Some(mode) = cluster
+            .path(&["Properties", "EngineMode"])
+            .filter(|n| n.tag.is_none())
+        else {
+            continue;
+        };
+        let value = mode
+            .as_str()
+            .and_then(|t| vars::evaluate_firm(t, &ctx).known());
+        if value.as_deref() != Some("serverless") {
+            continue;
+        }
+        out.push(Finding::new(
+            file,
+            mode.pos,
+            AURORA_SERVERLESS_V1,
+            format!(
+                "cluster `{}` of {} is Aurora Serverless v1 (`EngineMode: serverless`), which reached its end of life on 31 March 2025: RDS creates no new one, so the deploy fails in a stage that does not have it yet ({EMULATOR_LENIENT})",
+                id.as_str().unwrap_or_default(),
+                service.key
+            ),
+            "move to Aurora Serverless v2: `EngineMode: provisioned` with `ServerlessV2ScalingConfiguration`, and a `db.serverless` instance",
+        ).conditional());
+    }
+}
 
 /// Why a bucket finding may not hold for a stage deployed long ago.
 const OLD_BUCKETS: &str = "a bucket created before April 2023 kept the old defaults, so a stage deployed then still updates";
