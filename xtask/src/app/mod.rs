@@ -269,6 +269,27 @@ impl Service {
         (file, node)
     }
 
+    /// [`Service::documents`], then each section the service includes
+    /// whole from another file ([`Service::sections`]) that is not one of
+    /// them: every place its variables and references are written, once.
+    pub fn documents_and_sections(&self) -> Vec<(PathBuf, Node)> {
+        let mut all: Vec<(PathBuf, Node)> = self
+            .documents()
+            .into_iter()
+            .map(|(file, node)| (file.to_path_buf(), node.clone()))
+            .collect();
+        let mut seen: std::collections::BTreeSet<(PathBuf, usize, usize)> = all
+            .iter()
+            .map(|(file, node)| (file.clone(), node.pos.line, node.pos.col))
+            .collect();
+        for (file, node) in self.sections() {
+            if seen.insert((file.clone(), node.pos.line, node.pos.col)) {
+                all.push((file, node));
+            }
+        }
+        all
+    }
+
     /// The file path shown in diagnostics.
     pub fn display_file(&self) -> String {
         crate::sys::paths::display(&self.file)

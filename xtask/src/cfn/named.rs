@@ -280,13 +280,7 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
 /// stack deploys; each must exist by then.
 fn parameters(service: &Service, ctx: &vars::Context) -> Vec<Use> {
     let mut out = Vec::new();
-    let mut documents: Vec<(PathBuf, Node)> = service
-        .documents()
-        .into_iter()
-        .map(|(file, node)| (file.to_path_buf(), node.clone()))
-        .collect();
-    documents.extend(service.sections());
-    for (file, document) in &documents {
+    for (file, document) in &service.documents_and_sections() {
         document.walk(&mut |_, node| {
             let Some(text) = node.as_str() else { return };
             let mut add = |name: String, read_at_package: bool| {

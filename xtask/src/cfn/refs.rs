@@ -5,8 +5,6 @@
 //! `graph` turns these into deploy order; `validate` checks that every
 //! reference is satisfied.
 
-use std::path::PathBuf;
-
 use crate::app::vars;
 use crate::app::yaml::{Node, Pos, Value};
 use crate::app::Service;
@@ -74,18 +72,7 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
     // ${file(./roles.yml)}`) are the service's as much as its own file:
     // their imports order the deploy too. A section that is also a
     // `resources` fragment is read once.
-    let sections = service.sections();
-    let mut documents = service.documents();
-    let mut seen: std::collections::BTreeSet<(PathBuf, usize, usize)> = documents
-        .iter()
-        .map(|(file, node)| (file.to_path_buf(), node.pos.line, node.pos.col))
-        .collect();
-    for (file, node) in &sections {
-        if seen.insert((file.clone(), node.pos.line, node.pos.col)) {
-            documents.push((file.as_path(), node));
-        }
-    }
-    for (file, document) in documents {
+    for (file, document) in &service.documents_and_sections() {
         document.walk(&mut |_, node| {
             // `${cf:...}` in any string.
             if let Some(text) = node.as_str() {

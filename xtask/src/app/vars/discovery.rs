@@ -83,6 +83,21 @@ pub fn reads(text: &str, dir: &Path, ctx: &Context) -> Result<Reads, String> {
 mod tests {
     use super::*;
 
+    /// Stage dev in us-east-1, for `doc` written in `file` in `dir`.
+    fn context<'a>(doc: &'a crate::app::yaml::Node, file: &'a Path, dir: &'a Path) -> Context<'a> {
+        Context {
+            stage: "dev",
+            region: "us-east-1",
+            doc,
+            file,
+            dir,
+            stage_given: true,
+            compose_params: None,
+            symbolic: false,
+            use_dotenv: false,
+        }
+    }
+
     /// What a fallback reads is read: a stack or a file named after the
     /// first source counts as one named first.
     #[test]
@@ -93,17 +108,7 @@ mod tests {
         std::fs::write(dir.join("more.yml"), "k: ${ssm:/a/b}\n").unwrap();
         let doc = crate::app::yaml::parse("service: svc\n").unwrap();
         let file = dir.join("serverless.yml");
-        let ctx = Context {
-            stage: "dev",
-            region: "us-east-1",
-            doc: &doc,
-            file: &file,
-            dir: &dir,
-            stage_given: true,
-            compose_params: None,
-            symbolic: false,
-            use_dotenv: false,
-        };
+        let ctx = context(&doc, &file, &dir);
         let text = "custom:\n  a: ${env:UNSET_X, cf:db-dev.Table}\n  b: ${self:custom.c, file(./more.yml):k}\n";
         let read = reads(text, &dir, &ctx).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
@@ -135,17 +140,7 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
         let doc = crate::app::yaml::parse("service: svc\n").unwrap();
         let file = dir.join("serverless.yml");
-        let ctx = Context {
-            stage: "dev",
-            region: "us-east-1",
-            doc: &doc,
-            file: &file,
-            dir: &dir,
-            stage_given: true,
-            compose_params: None,
-            symbolic: false,
-            use_dotenv: false,
-        };
+        let ctx = context(&doc, &file, &dir);
         let why = reads("custom: ${file(./pipe.yml):a}\n", &dir, &ctx).unwrap_err();
         let _ = std::fs::remove_dir_all(&dir);
         assert!(why.contains("is not a regular file"), "{why}");
