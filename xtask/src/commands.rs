@@ -8,8 +8,9 @@ use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::sys::hint;
 use crate::{
-    audit, backup, bench, bootstrap, checklist, codegen, deploy, diff, doctor, info, load, local,
-    migrate, plan, previews, remove, report, rollback, runbook, sls, smoke, unlock, validate,
+    audit, backup, bench, bootstrap, checklist, codegen, deploy, diff, doctor, iam_policy, info,
+    load, local, migrate, plan, previews, remove, report, rollback, runbook, sls, smoke, unlock,
+    validate,
 };
 
 /// Runs the command; the result is the process exit code.
@@ -54,6 +55,7 @@ pub async fn execute(mut cli: Cli) -> Result<i32> {
         Command::Rollback(args) => rollback::run(global, args).await,
         Command::Unlock(args) => unlock::run(global, args).await,
         Command::Previews(args) => previews::run(global, args).await,
+        Command::IamPolicy(args) => iam_policy::run(global, args).await,
         Command::Sls(args) => sls::run(global, args).await,
         Command::Codegen(args) => codegen::run(global, args),
         Command::Bench(args) => bench::run(global, args).await,

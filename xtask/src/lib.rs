@@ -5,13 +5,15 @@
 //! The face (this folder's files) is the command line: `cli.rs` parses,
 //! `commands.rs` dispatches, and each subcommand is one file. Below it the
 //! domain lives in folders by layer, each importing only the ones below:
-//! `run/` (the engine of a stage run) over `aws/` (the deployed side) over
+//! `run/` (the engine of a stage run) over `iam/` (the deploy role's
+//! policy) over `aws/` (the deployed side) over
 //! `cfn/` (CloudFormation) over `app/` (the app as written) over `sys/`
 //! (paths, output, processes, tools, git). See ARCHITECTURE.md.
 
 pub mod app;
 pub mod aws;
 pub mod cfn;
+pub mod iam;
 pub(crate) mod run;
 pub mod sys;
 
@@ -28,6 +30,7 @@ mod checklist;
 mod deploy;
 mod diff;
 mod doctor;
+mod iam_policy;
 mod info;
 mod init;
 mod load;

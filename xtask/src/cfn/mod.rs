@@ -5,6 +5,7 @@
 pub(crate) mod catalogue;
 pub(crate) mod diff;
 pub(crate) mod graph;
+pub mod handlers;
 pub(crate) mod iam_actions;
 pub(crate) mod intrinsic;
 pub mod monitoring;

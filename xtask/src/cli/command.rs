@@ -45,6 +45,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Unlock(_) => "unlock",
             Command::Previews(_) => "previews",
+            Command::IamPolicy(_) => "iam-policy",
             Command::Sls(_) => "sls",
             Command::Init(_) => "init",
             Command::Codegen(_) => "codegen",
@@ -60,6 +61,7 @@ impl Command {
             Command::Deploy(args) => &args.at,
             Command::Smoke(args) => &args.at,
             Command::Diff(args) => &args.at,
+            Command::IamPolicy(args) => &args.at,
             Command::Checklist(args) => &args.at,
             Command::Report(args) => &args.at,
             Command::Load(args) => &args.at,
@@ -88,6 +90,7 @@ impl Command {
             | Command::Checklist(_)
             | Command::Runbook(_)
             | Command::Diff(_)
+            | Command::IamPolicy(_)
             | Command::Previews(_) => true,
             Command::Codegen(args) => args.check,
             Command::Unlock(args) => !args.force,

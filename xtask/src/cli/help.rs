@@ -354,6 +354,19 @@ cargo xtask previews [--format text|json|markdown] [--rehearse]
   scheduled job that removes the previews of closed pull requests
   (`preview-sweep.yml`)";
 
+pub(super) const IAM_POLICY_LONG: &str = "Print the IAM policy a role needs to deploy, remove and roll back the stage, scoped to its own stacks and resources.
+
+cargo xtask iam-policy <stage> [--rehearse]
+  packages every service with the pinned CLI for the stage and prints, as
+  JSON on stdout, the policy of a role that runs `deploy`, `remove` and
+  `rollback` of that stage (with smoke users, backups, the lock and the
+  journals): the stage's stacks and deployment buckets by name; the
+  permissions the templates' resource types need from CloudFormation,
+  usable only through CloudFormation (`aws:CalledVia`); the stage lock's
+  own keys; `*` only for actions AWS allows on nothing else. No `*` action.
+  Notes on stderr: types whose permissions no schema names, and the
+  policy's size against IAM's limits";
+
 pub(super) const CODEGEN_LONG: &str =
     "Regenerate the committed generated files (or check them with --check).
 

@@ -102,6 +102,9 @@ pub enum Command {
     /// Show or clear a stage's deploy lock.
     #[command(long_about = UNLOCK_LONG)]
     Unlock(UnlockArgs),
+    /// Print the IAM policy a role needs to deploy, remove and roll back the stage, scoped to its own stacks and resources.
+    #[command(name = "iam-policy", long_about = IAM_POLICY_LONG)]
+    IamPolicy(IamPolicyArgs),
     /// List the preview stages (deploy.toml's `pr-*` patterns) that have stacks deployed, with their services.
     #[command(long_about = PREVIEWS_LONG)]
     Previews(PreviewsArgs),
@@ -551,6 +554,12 @@ pub struct UnlockArgs {
     /// Clear the lock whoever holds it.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    #[command(flatten)]
+    pub at: StageOpt,
 }
 
 #[derive(Debug, Args)]

@@ -22,9 +22,10 @@ use crate::app::{App, Service};
 use crate::aws::stacks::{StackState, Stacks};
 use crate::aws::target::StageTarget;
 use crate::cfn::diff::{self, Action, Replacement, TemplateDiff};
-use crate::run::serverless::{Serverless, Sink};
+use crate::run::package;
+use crate::run::serverless::Serverless;
 use crate::sys::output::{paint, Printer, BAD, GOOD, STRONG, WARN};
-use crate::sys::{paths, tools};
+use crate::sys::paths;
 
 /// How the comparison was made, said with every diff.
 pub const METHOD: &str = "each service packaged by the pinned CLI; its template compared with the deployed one (GetTemplate) for what changes, property by property, and a CloudFormation change set (created, read and deleted, never executed) for what CloudFormation will do: where it says a resource is replaced or not, that is shown; where it says the replacement is conditional, the resource schemas' create-only properties and AWS's rules for resources that hold data decide";
@@ -108,54 +109,30 @@ async fn one(
             service.key
         )
     })?;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir)?;
-    tools::service_dependencies(&service.dir).await?;
-    let params = match stacks.compose_params(app, service, stage).await {
-        Ok(params) => params,
-        Err(err) => {
-            notes.push(format!(
-                "{err:#}: packaged with a placeholder, as the deploy of what it reads comes first"
-            ));
-            service
-                .params
-                .iter()
-                .map(|p| p.placeholder(stage.region()))
-                .collect()
-        }
-    };
-    let sink = Sink {
-        prefix: service.key.clone(),
-        log: logs.join(format!("{}.log", service.key)),
-        out: out.clone(),
-    };
-    let _ = std::fs::remove_file(&sink.log);
     let state = stacks.describe(&stack).await?;
-    if let Err(err) = cli.package(service, stage, dir, &params, &sink).await {
+    let packaged = match package::template(app, service, stage, (cli, stacks), dir, logs, out).await
+    {
+        Ok(packaged) => packaged,
         // A stack not deployed yet holds nothing to lose; it may read
         // what this very deploy creates first (`${cf:}` of a new stack).
-        if state.exists {
-            return Err(err);
+        Err(err) if !state.exists => {
+            notes.push(format!(
+                "a new stack, which cannot be packaged before what it reads is deployed ({}); its resources are all new",
+                format!("{err:#}").lines().last().unwrap_or_default().trim()
+            ));
+            return Ok(ServiceDiff {
+                service: service.key.clone(),
+                stack,
+                deployed: false,
+                diff: TemplateDiff::default(),
+                imported: Vec::new(),
+                notes,
+            });
         }
-        notes.push(format!(
-            "a new stack, which cannot be packaged before what it reads is deployed ({}); its resources are all new",
-            format!("{err:#}").lines().last().unwrap_or_default().trim()
-        ));
-        return Ok(ServiceDiff {
-            service: service.key.clone(),
-            stack,
-            deployed: false,
-            diff: TemplateDiff::default(),
-            imported: Vec::new(),
-            notes,
-        });
-    }
-    let packaged = dir.join("cloudformation-template-update-stack.json");
-    let mut new: Value = serde_json::from_slice(
-        &std::fs::read(&packaged)
-            .with_context(|| format!("the CLI wrote no {}", paths::display(&packaged)))?,
-    )
-    .with_context(|| format!("{} is not JSON", paths::display(&packaged)))?;
+        Err(err) => return Err(err),
+    };
+    notes.extend(packaged.notes);
+    let mut new = packaged.template;
     let old: Option<Value> = if state.exists {
         let body = stacks
             .template(&stack)

@@ -39,6 +39,7 @@ pub const REHEARSABLE: &[&str] = &[
     "checklist",
     "deploy",
     "diff",
+    "iam-policy",
     "info",
     "load",
     "migrate",

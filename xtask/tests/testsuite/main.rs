@@ -26,6 +26,7 @@ mod acceptance;
 mod audit;
 mod cli;
 mod hostile;
+mod iam;
 mod plan;
 mod resolver;
 mod resolver_corpus;

@@ -17,6 +17,7 @@
 pub mod localstack;
 pub mod ministack;
 pub(crate) mod resident;
+pub mod tap;
 
 use std::time::Duration;
 

@@ -150,7 +150,7 @@ pub fn scoped_prefixes() -> impl Iterator<Item = &'static str> {
 /// only: it names no resource type in the service authorization
 /// reference. A wildcard (`dynamodb:List*`) may cover actions that do, so
 /// it is not one.
-pub(super) fn star_only(action: &str) -> bool {
+pub(crate) fn star_only(action: &str) -> bool {
     let Some((prefix, name)) = action.split_once(':') else {
         return false;
     };

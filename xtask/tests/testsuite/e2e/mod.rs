@@ -10,6 +10,7 @@ mod deploy;
 mod diff;
 mod domains;
 mod emulator;
+mod iam;
 mod load;
 mod migrate;
 mod monitoring;
