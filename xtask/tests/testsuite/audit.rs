@@ -449,8 +449,17 @@ fn names_the_framework_creates_carry_the_stage() {
 /// log group of the account, other apps' logs included.
 #[test]
 fn log_actions_on_every_log_group_are_a_grant_too_wide() {
-    let found = audit_one("logs-everywhere", "service: reader\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - logs:GetLogEvents\n          Resource: '*'\n");
+    let found = audit_one("logs-everywhere", "service: reader\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - logs:GetLogEvents\n          Resource: '*'\nfunctions:\n  read:\n    handler: h.read\n");
     assert_eq!(found, [("iam-wildcard", 11)]);
+}
+
+/// The provider's statements go into the role the framework makes for
+/// the functions: a service without functions (tables, buckets) has no
+/// such role, and its statements grant nothing (the CLI packages none).
+#[test]
+fn statements_of_a_service_without_functions_grant_nothing() {
+    let found = audit_one("no-functions", "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - dynamodb:Query\n          Resource: '*'\nresources:\n  Resources:\n    Items:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        TableName: items-${sls:stage}\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n        PointInTimeRecoverySpecification:\n          PointInTimeRecoveryEnabled: true\n");
+    assert_eq!(found, []);
 }
 
 /// A secret written as the fallback of a variable is written into the
@@ -459,6 +468,14 @@ fn log_actions_on_every_log_group_are_a_grant_too_wide() {
 #[test]
 fn a_secret_as_a_fallback_literal_is_a_secret_in_the_file() {
     let found = audit_one("secret-fallback", "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    JWT_SECRET: ${env:JWT_SECRET, 'q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A'}\n    TABLE: users-${sls:stage}\n    REGION: ${env:REGION, 'eu-west-1'}\n");
+    assert_eq!(found, [("secret-in-environment", 6)]);
+}
+
+/// A webhook's URL carries its token: written as a fallback it deploys
+/// to every stage that has not set the variable.
+#[test]
+fn a_webhook_url_as_a_fallback_is_a_secret_in_the_file() {
+    let found = audit_one("webhook-fallback", "service: notify\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    ALERTS_HOOK: ${env:ALERTS_HOOK, 'https://discord.com/api/webhooks/1123581321345589/Xk3vQ9pLm2Rt7Yb8Wn4Zc6Hd1Jf5Gs0Aa9Qe3Tr7Uy2Io4Pl'}\n    DOCS: ${env:DOCS, 'https://example.com/docs?page=2'}\n");
     assert_eq!(found, [("secret-in-environment", 6)]);
 }
 
@@ -624,17 +641,17 @@ fn only_an_origin_sent_back_lets_every_site_in_with_credentials() {
 #[test]
 fn roles_tasks_and_apis_on_every_resource_are_wildcards() {
     for action in ["iam:PassRole", "ecs:RunTask", "execute-api:Invoke"] {
-        let text = format!("service: jobs\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\n");
+        let text = format!("service: jobs\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n");
         assert_eq!(
             audit_one("scoped-more", &text),
             [("iam-wildcard", 10)],
             "{action}"
         );
     }
-    let listing = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:ListRoles\n          Resource: '*'\n";
+    let listing = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:ListRoles\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("star-only-iam", listing), []);
     // A condition narrows `*` (one service-linked role here).
-    let linked = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:CreateServiceLinkedRole\n          Resource: '*'\n          Condition:\n            StringEquals:\n              iam:AWSServiceName: es.amazonaws.com\n";
+    let linked = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: iam:CreateServiceLinkedRole\n          Resource: '*'\n          Condition:\n            StringEquals:\n              iam:AWSServiceName: es.amazonaws.com\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("linked-role", linked), []);
 }
 
@@ -671,7 +688,7 @@ fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
         audit_one("construct-worker", &construct),
         [("deprecated-runtime", 5)]
     );
-    let mail = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: '*'\n";
+    let mail = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }
 
@@ -709,7 +726,7 @@ fn names_included_by_key_and_pseudo_parameter_arns_are_judged() {
     let dir = crate::support::scratch_app(
         "audit-keyed-include",
         &[
-            ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iamRoleStatements:\n    - Effect: Allow\n      Action: lambda:InvokeFunction\n      Resource: 'arn:aws:lambda:#{AWS::Region}:#{AWS::AccountId}:function:*'\nresources:\n  Resources:\n    Q: ${file('./r.yml'):Q}\n    Bus: ${file(./r.yml):Bus}\n"),
+            ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iamRoleStatements:\n    - Effect: Allow\n      Action: lambda:InvokeFunction\n      Resource: 'arn:aws:lambda:#{AWS::Region}:#{AWS::AccountId}:function:*'\nresources:\n  Resources:\n    Q: ${file('./r.yml'):Q}\n    Bus: ${file(./r.yml):Bus}\nfunctions:\n  f:\n    handler: h.f\n"),
             ("svc/r.yml", "Q:\n  Type: AWS::SQS::Queue\n  Properties:\n    QueueName: fixed-queue\nBus:\n  Type: AWS::Events::EventBus\n  Properties:\n    Name: fixed-bus\n"),
         ],
     );
@@ -757,7 +774,7 @@ fn shared_buckets_and_authorizer_arns_follow_the_stage() {
 /// connection string that carries its password is a secret.
 #[test]
 fn actions_by_any_case_hooks_glue_jobs_and_connection_strings() {
-    let sms = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: sns:publish\n          Resource: '*'\n";
+    let sms = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: sns:publish\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("sms-lower", sms), []);
     let hook = "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\ncustom:\n  scriptable:\n    hooks:\n      after:deploy:deploy: aws s3 cp x s3://y --profile ${self:provider.stage}\n";
     assert_eq!(audit_one("hook-stage", hook), []);
@@ -768,7 +785,7 @@ fn actions_by_any_case_hooks_glue_jobs_and_connection_strings() {
     );
     // A hosted-UI domain prefix and a search domain are unique too, and
     // `es:` actions on every domain are a wildcard.
-    let domains = "service: search\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: es:ESHttpGet\n          Resource: '*'\nresources:\n  Resources:\n    Login:\n      Type: AWS::Cognito::UserPoolDomain\n      Properties:\n        Domain: acme-login\n        UserPoolId: p\n    Search:\n      Type: AWS::OpenSearchService::Domain\n      Properties:\n        DomainName: acme-search\n";
+    let domains = "service: search\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: es:ESHttpGet\n          Resource: '*'\nresources:\n  Resources:\n    Login:\n      Type: AWS::Cognito::UserPoolDomain\n      Properties:\n        Domain: acme-login\n        UserPoolId: p\n    Search:\n      Type: AWS::OpenSearchService::Domain\n      Properties:\n        DomainName: acme-search\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(
         audit_one("unique-domains", domains),
         [
@@ -807,7 +824,7 @@ fn broken_stage_variables_list_resources_and_statements_by_reference() {
         "personalize:PutItems",
         "bedrock:InvokeModel",
     ] {
-        let text = format!("service: track\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\n");
+        let text = format!("service: track\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: {action}\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n");
         assert_eq!(
             audit_one("track-wide", &text),
             [("iam-wildcard", 10)],
@@ -816,11 +833,11 @@ fn broken_stage_variables_list_resources_and_statements_by_reference() {
     }
     // An ARN that stops after the service (`arn:aws:ses:*`) matches every
     // resource of it.
-    let short = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: arn:aws:ses:*\n";
+    let short = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: arn:aws:ses:*\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("short-arn", short), [("iam-wildcard", 10)]);
     // The service authorization reference names no resource for
     // `personalize:PutEvents`: `*` is the only resource it takes.
-    let events = "service: track\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: personalize:PutEvents\n          Resource: '*'\n";
+    let events = "service: track\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: personalize:PutEvents\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("track-events", events), []);
 }
 

@@ -151,6 +151,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     14
 )]
 #[case::an_export_without_a_name("broken/export-shape", "export-shape", "serverless.yml", 13)]
+#[case::an_iam_statement_without_a_resource(
+    "broken/iam-statement-shape",
+    "unsupported-value",
+    "serverless.yml",
+    10
+)]
 #[case::a_public_policy_naming_its_bucket_by_name(
     "broken/public-policy-by-name",
     "public-policy-blocked",

@@ -169,6 +169,34 @@ fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
     if password.is_some() {
         return Some("a password in a connection string");
     }
+    // A URL whose path or query carries a token: a webhook (Slack's,
+    // Discord's, a CI's) is called by whoever knows it.
+    if let Some((_, rest)) = value.split_once("://") {
+        let tokenish = |part: &str| {
+            part.len() >= 20
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+                && part.chars().any(|c| c.is_ascii_uppercase())
+                && part.chars().any(|c| c.is_ascii_lowercase())
+                && part.chars().any(|c| c.is_ascii_digit())
+                && entropy(part) >= 3.5
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let in_path = path.split('/').skip(1).any(tokenish);
+        let in_query = query.split('&').any(|pair| {
+            let (key, val) = pair.split_once('=').unwrap_or(("", pair));
+            let key = key.to_ascii_lowercase();
+            tokenish(val)
+                || (["token", "secret", "key", "sig", "password"]
+                    .iter()
+                    .any(|w| key.contains(w))
+                    && val.len() >= 8)
+        });
+        if in_path || in_query {
+            return Some("a URL that carries a token (whoever has it can call it)");
+        }
+    }
     let upper = name.to_ascii_uppercase();
     let secret_name = [
         "SECRET",
@@ -227,6 +255,24 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_carrying_a_token_is_a_secret_and_a_plain_one_is_not() {
+        for url in [
+            "https://discord.com/api/webhooks/1123581321345589/Xk3vQ9pLm2Rt7Yb8Wn4Zc6Hd1Jf5Gs0Aa9Qe3Tr7Uy2Io4Pl",
+            "https://hooks.slack.com/services/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",
+            "https://api.example.com/hook?token=s3cr3tvalue",
+        ] {
+            assert!(secret_kind("NOTIFY_URL", url).is_some(), "{url}");
+        }
+        for url in [
+            "https://api.example.com/v1/orders/3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod",
+            "https://example.com/docs?page=2",
+        ] {
+            assert_eq!(secret_kind("NOTIFY_URL", url), None, "{url}");
+        }
+    }
 
     #[test]
     fn secrets_are_told_from_names_and_pointers() {

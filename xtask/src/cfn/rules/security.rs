@@ -103,11 +103,15 @@ impl<'a> Review<'a> {
         // Statement lists of the service, and each statement, may be kept
         // elsewhere (`${self:custom.x}`, `${file(../common.yml):x}`): each
         // is judged where it is written.
+        // The provider's statements go into the role the framework makes
+        // for the functions: a service without functions has no such role.
+        let role_made = doc.get("functions").is_some();
         let mut lists: Vec<&Node> = [
             &["provider", "iam", "role", "statements"][..],
             &["provider", "iamRoleStatements"],
         ]
         .iter()
+        .filter(|_| role_made)
         .filter_map(|path| doc.path(path))
         .collect();
         lists.extend(
