@@ -156,14 +156,25 @@ impl Service {
     }
 
     /// Every `runtime:` written: the provider's and each function's.
-    pub fn runtimes(&self) -> Vec<&Node> {
-        let mut nodes: Vec<&Node> = self
-            .doc
-            .path(&["provider", "runtime"])
-            .into_iter()
-            .collect();
-        if let Some(functions) = self.doc.get("functions").and_then(Node::as_map) {
-            nodes.extend(functions.iter().filter_map(|(_, f)| f.get("runtime")));
+    ///
+    /// Each with the file it is written in: a section taken whole from
+    /// another file (`provider: ${file(./provider.yml)}`) is read there.
+    pub fn runtimes(&self) -> Vec<(PathBuf, Node)> {
+        let mut nodes = Vec::new();
+        if let Some(provider) = self.doc.get("provider") {
+            let (file, provider) = self.followed(&self.file, provider);
+            if let Some(runtime) = provider.get("runtime") {
+                nodes.push((file, runtime.clone()));
+            }
+        }
+        if let Some(functions) = self.doc.get("functions") {
+            let (file, functions) = self.followed(&self.file, functions);
+            for (_, function) in functions.as_map().unwrap_or_default() {
+                let (file, function) = self.followed(&file, function);
+                if let Some(runtime) = function.get("runtime") {
+                    nodes.push((file, runtime.clone()));
+                }
+            }
         }
         nodes
     }

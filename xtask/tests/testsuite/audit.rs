@@ -692,6 +692,42 @@ fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }
 
+/// A runtime is judged where it is written, in a provider taken whole
+/// from another file too; one the CLI no longer lists is still deprecated
+/// (a service with `configValidationMode: warn` deploys on it).
+#[test]
+fn a_deprecated_runtime_is_found_in_an_included_provider_and_past_the_cli_s_list() {
+    let dir = crate::support::scratch_app(
+        "runtime-included",
+        &[
+            ("svc/serverless.yml", "service: data\nprovider: ${file(./provider.yml)}\nfunctions:\n  f:\n    handler: h.f\n"),
+            ("svc/provider.yml", "name: aws\nstage: ${opt:stage}\nruntime: nodejs20.x\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let found: Vec<(&str, String, usize)> = rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.rule,
+                f.file.file_name().unwrap().to_string_lossy().to_string(),
+                f.line,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [("deprecated-runtime", "provider.yml".to_string(), 3)]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let unlisted = "service: old\nconfigValidationMode: warn\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs18.x\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(
+        audit_one("runtime-unlisted", unlisted),
+        [("deprecated-runtime", 6)]
+    );
+}
+
 /// A Compose file that Compose refuses (a key it does not know) stops
 /// every command that deploys, but not the audit of the services' own
 /// files: their hazards are said after the Compose file's error (exit 2).

@@ -125,7 +125,14 @@ fn similar_type(ty: &str) -> Option<String> {
 /// it): the CLI refuses the service only once the deploy has started.
 pub(super) fn runtimes(service: &Service, stage: &Stage, out: &mut Vec<Finding>) {
     let ctx = service.vars(stage);
-    for node in service.runtimes() {
+    // A section taken whole from another file is checked against the
+    // CLI's schema where it is written (`schema::check_section`), its
+    // runtime's enum included.
+    for (file, node) in service
+        .runtimes()
+        .into_iter()
+        .filter(|(f, _)| *f == service.file)
+    {
         let Some(written) = node.as_str() else {
             continue;
         };
@@ -155,7 +162,7 @@ pub(super) fn runtimes(service: &Service, stage: &Stage, out: &mut Vec<Finding>)
             .filter(|r| !family.is_empty() && r.starts_with(family.as_str()))
             .collect();
         out.push(Finding::new(
-            &service.file,
+            &file,
             node.pos,
             UNSUPPORTED_RUNTIME,
             format!(
@@ -171,9 +178,9 @@ pub(super) fn runtimes(service: &Service, stage: &Stage, out: &mut Vec<Finding>)
 }
 
 /// A runtime AWS no longer patches (past its deprecation date in
-/// cfn-lint's lifecycle table), as the runtime resolves for the stage. One
-/// the CLI refuses outright is [`runtimes`]'s `unsupported-runtime`, not
-/// this.
+/// cfn-lint's lifecycle table), as the runtime resolves for the stage,
+/// also one the CLI no longer lists (validate's `unsupported-runtime`
+/// says whether the CLI stops on it).
 pub(super) fn deprecated_runtimes(
     service: &Service,
     stage: &Stage,
@@ -191,7 +198,7 @@ pub(super) fn deprecated_runtimes(
             crate::app::yaml::Value::Scalar { text, .. } => text.contains("${"),
         })
     });
-    for node in service.runtimes() {
+    for (file, node) in service.runtimes() {
         if !functions {
             continue;
         }
@@ -201,14 +208,13 @@ pub(super) fn deprecated_runtimes(
         else {
             continue;
         };
-        if !RUNTIMES.contains(&runtime.as_str()) {
-            continue;
-        }
+        // One the CLI no longer lists is still deprecated where the
+        // service lets the CLI go on (`configValidationMode: warn`).
         let Some((since, successor)) = deprecated(&runtime, today) else {
             continue;
         };
         out.push(Finding::new(
-            &service.file,
+            &file,
             node.pos,
             DEPRECATED_RUNTIME,
             format!(
