@@ -1551,6 +1551,51 @@ fn a_stage_read_from_a_late_source_is_refused() {
     }
 }
 
+/// The region, unlike the service's name and the stage, may come from a
+/// param: the pinned CLI resolves `${param:}` there (from `--param` or
+/// the service's `params:`) before it needs the region, and says "not
+/// accessible" for the other two. The CLI is the referee.
+#[test]
+fn a_region_may_come_from_a_param_and_the_stage_may_not() {
+    let cli = xtask::sys::tools::serverless(true).unwrap();
+    for (stage, region, refused_line) in [
+        ("${opt:stage}", "${param:R}", None),
+        ("${param:S}", "us-east-1", Some(4)),
+    ] {
+        let text = format!("service: api\nprovider:\n  name: aws\n  stage: {stage}\n  region: {region}\nparams:\n  default:\n    R: eu-central-1\n    S: dev\n");
+        let app = support::scratch_app("validate-param-region", &[("api/serverless.yml", &text)]);
+        let found = findings(&app.display().to_string(), "dev");
+        let expected: Vec<(String, String, usize)> = refused_line
+            .map(|line| {
+                (
+                    "not-accessible-early".into(),
+                    "api/serverless.yml".into(),
+                    line,
+                )
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(found, expected, "{stage} {region}");
+        let printed = std::process::Command::new(&cli)
+            .args(["print", "--stage", "dev"])
+            .current_dir(app.join("api"))
+            .env("SLS_TELEMETRY_DISABLED", "1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "example")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&printed.stdout).to_string()
+            + &String::from_utf8_lossy(&printed.stderr);
+        assert_eq!(
+            said.contains("is not accessible"),
+            refused_line.is_some(),
+            "the CLI on {stage} {region}: {said}"
+        );
+        let _ = std::fs::remove_dir_all(&app);
+    }
+}
+
 /// A key Compose does not know stops Compose (exit 2, said at its line),
 /// and the services it names are judged all the same: each is deployable,
 /// and refusable, on its own. `plan` still refuses the file.

@@ -132,10 +132,12 @@ pub(super) fn ssm_suffixes(service: &Service, out: &mut Vec<Finding>) {
 }
 
 /// `service`, `provider.stage` and `provider.region` are resolved before
-/// the CLI can reach AWS, Compose params, its own `sls:` values or any
-/// option but its own (`--stage`, `--region`…): written with such a
-/// source, directly or through `${self:}` (`${param:stage, 'dev'}`,
-/// `${opt:env}`), the CLI stops with "property is not accessible".
+/// the CLI can reach AWS, its own `sls:` values or any option but its own
+/// (`--stage`, `--region`…), and the first two before params (which are
+/// per stage): written with such a source, directly or through `${self:}`
+/// (`${param:stage, 'dev'}`, `${opt:env}`), the CLI stops with "property
+/// is not accessible". The region may come from a param (`--param` or the
+/// service's `params:`), as the pinned CLI shows.
 pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
     const EARLY: [vars::Source; 5] = [
         vars::Source::Env,
@@ -156,6 +158,9 @@ pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
         };
         let Some(text) = node.as_str() else { continue };
         let key = keys.join(".");
+        let early = |source: &vars::Source| {
+            EARLY.contains(source) || (key == "provider.region" && *source == vars::Source::Param)
+        };
         // The sources `text` reads, `${self:}` followed a few times.
         let mut late = None;
         let mut pending = vec![text.to_string()];
@@ -164,7 +169,7 @@ pub(super) fn early(service: &Service, out: &mut Vec<Finding>) {
             for var in vars::find_all(&text) {
                 let unknown_option =
                     var.source == vars::Source::Opt && !OPTIONS.contains(&var.address.as_str());
-                if !EARLY.contains(&var.source) || unknown_option {
+                if !early(&var.source) || unknown_option {
                     late.get_or_insert_with(|| var.raw(&text).to_string());
                 } else if var.source == vars::Source::SelfRef && !var.address.contains("${") {
                     let keys: Vec<&str> = var.address.split('.').collect();
