@@ -692,6 +692,21 @@ fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }
 
+/// `${sls:stage}` is `dev` without `--stage`, unless the CLI stops then
+/// anyway: a variable it resolves finds no value without a stage
+/// (`${opt:stage, self:provider.stage}` with no `provider.stage`), as the
+/// pinned CLI says ("Value not found at \"self\" source").
+#[test]
+fn sls_stage_is_no_default_where_the_cli_stops_without_a_stage() {
+    let stops = "service: topics\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  stage: ${opt:stage, self:provider.stage}\n  hook: run ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(audit_one("sls-stage-stops", stops), []);
+    let silent = "service: topics\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  hook: run ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(
+        audit_one("sls-stage-silent", silent),
+        [("stage-default", 6)]
+    );
+}
+
 /// A runtime is judged where it is written, in a provider taken whole
 /// from another file too; one the CLI no longer lists is still deprecated
 /// (a service with `configValidationMode: warn` deploys on it).

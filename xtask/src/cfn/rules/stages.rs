@@ -313,6 +313,32 @@ pub(super) fn default_of(
     }
 }
 
+/// Whether the CLI stops when run without `--stage` anyway: it resolves
+/// every variable of the file, and one of them finds no value then
+/// (`custom.stage: ${opt:stage, self:provider.stage}` with no
+/// `provider.stage`) though it does with a stage.
+fn stops_without_stage(service: &Service) -> bool {
+    let mut given = service.vars_at("dev", "us-east-1");
+    given.stage_given = true;
+    let mut bare = service.vars_at("dev", "us-east-1");
+    bare.stage_given = false;
+    let mut stops = false;
+    service.doc.walk(&mut |_, node| {
+        let Some(text) = node.as_str().filter(|t| t.contains("opt:stage")) else {
+            return;
+        };
+        for var in vars::find_all(text) {
+            let raw = var.raw(text);
+            if !raw.contains("opt:stage") {
+                continue;
+            }
+            stops |= matches!(vars::evaluate(raw, &bare), vars::Resolved::Missing(_))
+                && matches!(vars::evaluate(raw, &given), vars::Resolved::Known(_));
+        }
+    });
+    stops
+}
+
 /// A spelling of the stage is a hazard only when it can come to another
 /// value than the stage the stack is deployed to: `${self:provider.stage}`
 /// where `provider.stage` is a literal, a `custom.stage` built from
@@ -392,7 +418,7 @@ pub(super) fn follow_the_stage(app: &App, spellings: &[Spelling], out: &mut Vec<
             StageForm::Sls => {
                 let mut ctx = service.vars_at("dev", "us-east-1");
                 ctx.stage_given = false;
-                if vars::sets_provider_stage(&ctx) {
+                if vars::sets_provider_stage(&ctx) || stops_without_stage(service) {
                     continue;
                 }
                 out.push(Finding::new(
