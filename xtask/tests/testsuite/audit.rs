@@ -707,6 +707,29 @@ fn sls_stage_is_no_default_where_the_cli_stops_without_a_stage() {
     );
 }
 
+/// A custom stage built on the stage (`${opt:stage, …}-test`) follows it:
+/// every stage gets a name of its own. One that comes to a fixed value
+/// for some stage does not.
+#[test]
+fn a_custom_stage_built_on_the_stage_follows_it() {
+    let built = "service: auth\nprovider:\n  name: aws\n  stage: dev\ncustom:\n  stage: ${opt:stage, self:provider.stage}-test\nresources:\n  Resources:\n    Pool:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: ${self:custom.stage}-jobs\n";
+    assert!(
+        !audit_one("custom-stage-built", built)
+            .iter()
+            .any(|(rule, _)| *rule == "stage-spelling"),
+        "{:?}",
+        audit_one("custom-stage-built", built)
+    );
+    let fixed = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${self:custom.stages.${opt:stage}, 'dev'}\n  stages:\n    prod: prod\nresources:\n  Resources:\n    Pool:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: ${self:custom.stage}-jobs\n";
+    assert!(
+        audit_one("custom-stage-fixed", fixed)
+            .iter()
+            .any(|(rule, _)| *rule == "stage-spelling"),
+        "{:?}",
+        audit_one("custom-stage-fixed", fixed)
+    );
+}
+
 /// A runtime is judged where it is written, in a provider taken whole
 /// from another file too; one the CLI no longer lists is still deprecated
 /// (a service with `configValidationMode: warn` deploys on it).

@@ -382,7 +382,9 @@ pub(super) fn follow_the_stage(app: &App, spellings: &[Spelling], out: &mut Vec<
                             .unwrap_or("us-east-1");
                         let ctx = service.vars_at(stage, region);
                         match vars::evaluate(&use_.raw, &ctx) {
-                            vars::Resolved::Known(value) if value == *stage => None,
+                            // The stage itself, or a name built on it
+                            // (`${opt:stage}-test`): it follows the stage.
+                            vars::Resolved::Known(value) if value.contains(stage.as_str()) => None,
                             // The CLI stops on a value it cannot find: loud, not silent.
                             vars::Resolved::Missing(_) => None,
                             // Said where it is written (`rules::refusals`).
