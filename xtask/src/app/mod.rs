@@ -6,6 +6,7 @@ pub mod config;
 pub mod diag;
 mod discover;
 mod fragments;
+mod functions;
 mod locate;
 pub mod manifest;
 mod refusals;
@@ -137,46 +138,6 @@ impl Service {
         let node = self.doc.get("service")?;
         node.as_str()
             .or_else(|| node.get("name").and_then(Node::as_str))
-    }
-
-    /// Every event of every function, as written.
-    pub fn events(&self) -> Vec<&Node> {
-        self.doc
-            .get("functions")
-            .and_then(Node::as_map)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|(_, function)| {
-                function
-                    .get("events")
-                    .and_then(Node::as_seq)
-                    .unwrap_or_default()
-            })
-            .collect()
-    }
-
-    /// Every `runtime:` written: the provider's and each function's.
-    ///
-    /// Each with the file it is written in: a section taken whole from
-    /// another file (`provider: ${file(./provider.yml)}`) is read there.
-    pub fn runtimes(&self) -> Vec<(PathBuf, Node)> {
-        let mut nodes = Vec::new();
-        if let Some(provider) = self.doc.get("provider") {
-            let (file, provider) = self.followed(&self.file, provider);
-            if let Some(runtime) = provider.get("runtime") {
-                nodes.push((file, runtime.clone()));
-            }
-        }
-        if let Some(functions) = self.doc.get("functions") {
-            let (file, functions) = self.followed(&self.file, functions);
-            for (_, function) in functions.as_map().unwrap_or_default() {
-                let (file, function) = self.followed(&file, function);
-                if let Some(runtime) = function.get("runtime") {
-                    nodes.push((file, runtime.clone()));
-                }
-            }
-        }
-        nodes
     }
 
     /// The variable context of this service in `stage`.

@@ -157,10 +157,9 @@ pub fn generated(service: &Service) -> Generated {
         );
     }
     g.outputs.push("ServerlessDeploymentBucketName".into());
-    let functions = doc
-        .get("functions")
-        .and_then(Node::as_map)
-        .unwrap_or_default();
+    // As the CLI merges them: a map, a file, or a list of either.
+    let functions = service.functions();
+    let functions = functions.as_slice();
     let custom_role = doc.path(&["provider", "role"]).is_some()
         || doc
             .path(&["provider", "iam", "role"])

@@ -357,6 +357,63 @@ fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
     Ok(())
 }
 
+/// Functions kept in other files, as a list the CLI merges
+/// (`functions: [${file(./a.yml)}, ${file(./b.yml)}]`), generate what
+/// functions written in place do: the packaged template is the referee.
+#[test]
+fn functions_from_a_list_of_files_generate_their_resources() -> Result<()> {
+    let dir =
+        xtask::sys::paths::scratch_dir().join(format!("generated-list-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc"))?;
+    std::fs::write(
+        dir.join("svc/serverless.yml"),
+        "service: listed\nprovider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\nfunctions:\n  - ${file(./items.yml)}\n  - ${file(./health.yml)}\n",
+    )?;
+    std::fs::write(
+        dir.join("svc/items.yml"),
+        "items:\n  handler: h.items\n  events:\n    - http:\n        path: items\n        method: get\n",
+    )?;
+    std::fs::write(
+        dir.join("svc/health.yml"),
+        "health:\n  handler: h.health\n  events:\n    - httpApi: GET /health\n",
+    )?;
+    std::fs::write(
+        dir.join("svc/h.mjs"),
+        "export const items = async () => ({});\nexport const health = async () => ({});\n",
+    )?;
+    let cli = xtask::sys::tools::serverless(true)?;
+    let output = Command::new(cli)
+        .args(["package", "--stage", "dev", "--region", "us-east-1"])
+        .current_dir(dir.join("svc"))
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env_remove("AWS_PROFILE")
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let template: serde_json::Value = serde_json::from_slice(&std::fs::read(
+        dir.join("svc/.serverless/cloudformation-template-update-stack.json"),
+    )?)?;
+    let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let generated = xtask::cfn::generated(&app.services[0]);
+    let resources = template["Resources"].as_object().context("resources")?;
+    assert!(resources.contains_key("ApiGatewayRestApi") && resources.contains_key("HttpApi"));
+    let unknown: Vec<String> = resources
+        .iter()
+        .filter(|(id, r)| generated.type_of(id) != r["Type"].as_str())
+        .map(|(id, r)| format!("{id} ({})", r["Type"]))
+        .collect();
+    assert!(unknown.is_empty(), "{unknown:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Each audit advice, applied as written, clears its finding, is accepted
 /// by the CLI with `--stage`, and leaves no silent default: without
 /// `--stage` the CLI stops instead of deploying somewhere.
