@@ -1596,6 +1596,48 @@ fn a_region_may_come_from_a_param_and_the_stage_may_not() {
     }
 }
 
+/// `service:` as an object (Framework v1's `service: {name: …}`) is
+/// refused in the CLI's own words, which the finding quotes: the CLI is
+/// the referee.
+#[test]
+fn an_object_service_name_is_refused_in_the_cli_s_words() {
+    let app = support::scratch_app(
+        "validate-object-service",
+        &[(
+            "svc/serverless.yml",
+            "service:\n  name: objname\nprovider:\n  name: aws\n",
+        )],
+    );
+    let loaded = App::load(&app).unwrap();
+    let stage = loaded.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&loaded, &stage);
+    let cli = xtask::sys::tools::serverless(true).unwrap();
+    let printed = std::process::Command::new(&cli)
+        .args(["print", "--stage", "dev"])
+        .current_dir(app.join("svc"))
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&printed.stdout).to_string()
+        + &String::from_utf8_lossy(&printed.stderr);
+    let line = said
+        .lines()
+        .find(|l| l.contains("service"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(!line.is_empty(), "{said}");
+    assert!(
+        report.findings.len() == 1 && report.findings[0].message.contains(&line),
+        "the CLI: {line}\nthe tool: {:?}",
+        report.findings
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// A key Compose does not know stops Compose (exit 2, said at its line),
 /// and the services it names are judged all the same: each is deployable,
 /// and refusable, on its own. `plan` still refuses the file.

@@ -232,6 +232,16 @@ impl<'a> Walk<'a> {
             }
             return;
         }
+        // The CLI says this one in words of its own, before its schema.
+        if matches!(path.as_slice(), [key] if key == "service") && node.as_map().is_some() {
+            self.push(
+                node.pos,
+                UNSUPPORTED_VALUE,
+                "the Serverless CLI stops with `Object notation for \"service\" property is not supported. Set \"service\" property directly with service name.`".into(),
+                "write `service: <name>` (the name alone)".into(),
+            );
+            return;
+        }
         if let Some(expected) = self.wrong_type(node, schema) {
             self.push(
                 node.pos,
