@@ -730,6 +730,28 @@ fn a_custom_stage_built_on_the_stage_follows_it() {
     );
 }
 
+/// A statement kept in a shared file is said where it is written, as used
+/// by the service that takes it, not as that service's own.
+#[test]
+fn a_shared_statement_is_said_as_used_by_the_service() {
+    let dir = crate::support::scratch_app(
+        "audit-shared-statement",
+        &[
+            ("common.yml", "statements:\n  - Effect: Allow\n    Action: s3:*\n    Resource: '*'\n"),
+            ("svc/serverless.yml", "service: svc\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements: ${file(../common.yml):statements}\nfunctions:\n  f:\n    handler: h.f\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let findings = rules::audit_stages(&app, None).findings;
+    assert!(
+        findings.len() == 1
+            && findings[0].file.ends_with("common.yml")
+            && findings[0].message.contains("an IAM statement used by svc"),
+        "{findings:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A runtime is judged where it is written, in a provider taken whole
 /// from another file too; one the CLI no longer lists is still deprecated
 /// (a service with `configValidationMode: warn` deploys on it).

@@ -157,14 +157,21 @@ impl<'a> Review<'a> {
             }
         }
         for (file, statement) in statements {
-            if let Some(mut finding) = self.statement(statement) {
+            // A statement written in another file (a shared one, another
+            // service's) is used by this service, not its own.
+            let whose = if file == self.service.file {
+                format!("of {}", self.service.key)
+            } else {
+                format!("used by {}", self.service.key)
+            };
+            if let Some(mut finding) = self.statement(statement, &whose) {
                 finding.file = file.to_path_buf();
                 out.push(finding);
             }
         }
     }
 
-    fn statement(&self, statement: &Node) -> Option<Finding> {
+    fn statement(&self, statement: &Node, whose: &str) -> Option<Finding> {
         let effect = statement.get("Effect").and_then(|n| self.value(n));
         if effect.as_deref() != Some("Allow") {
             return None;
@@ -180,10 +187,7 @@ impl<'a> Review<'a> {
                 self.finding(
                     at,
                     IAM_WILDCARD,
-                    format!(
-                        "an IAM statement of {} allows every action (`Action: '*'`)",
-                        self.service.key
-                    ),
+                    format!("an IAM statement {whose} allows every action (`Action: '*'`)"),
                     "list the actions the functions call (e.g. `dynamodb:GetItem`, `s3:PutObject`)"
                         .into(),
                 ),
@@ -194,10 +198,7 @@ impl<'a> Review<'a> {
             return Some(self.finding(
                 at,
                 IAM_WILDCARD,
-                format!(
-                    "an IAM statement of {} allows every `{service}` action (`{wide}`)",
-                    self.service.key
-                ),
+                format!("an IAM statement {whose} allows every `{service}` action (`{wide}`)"),
                 format!(
                     "list the `{service}:` actions the functions call, on the resources they use"
                 ),
@@ -253,8 +254,7 @@ impl<'a> Review<'a> {
             at,
             IAM_WILDCARD,
             format!(
-                "an IAM statement of {} allows `{}:` actions on every resource (`Resource: '{wide}'`): every {} of the account",
-                self.service.key,
+                "an IAM statement {whose} allows `{}:` actions on every resource (`Resource: '{wide}'`): every {} of the account",
                 scoped.prefix,
                 scoped.singular
             ),
