@@ -151,6 +151,12 @@ fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     14
 )]
 #[case::an_export_without_a_name("broken/export-shape", "export-shape", "serverless.yml", 13)]
+#[case::an_event_item_that_is_a_list(
+    "broken/event-list-item",
+    "unsupported-value",
+    "serverless.yml",
+    17
+)]
 #[case::an_iam_statement_without_a_resource(
     "broken/iam-statement-shape",
     "unsupported-value",

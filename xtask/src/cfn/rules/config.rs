@@ -107,6 +107,17 @@ pub(super) fn refusals(
             .unwrap_or_default();
         for (i, event) in events.iter().enumerate() {
             event_item(file, event, &format!("{at}.events.{i}"), &mut found);
+            // One item that a variable makes a list (the CLI does not
+            // spread it into the events around it).
+            if let Some(text) = list_item(service, stage, event) {
+                found.push(Finding::new(
+                    file,
+                    event.pos,
+                    super::schema::UNSUPPORTED_VALUE,
+                    format!("`{text}` is a list where the CLI wants one event: it stops with `Configuration error at '{at}.events.{i}': must be object`"),
+                    "name one event with the variable, or write the list's events as items of `events:` themselves".to_string(),
+                ));
+            }
         }
     }
     // The whole schema, where the rules above have not said it better:
@@ -299,6 +310,30 @@ fn unrecognized(
 /// An event item is a map of one key, the event's name: a second key
 /// beside it (`- sns:` then `arn:` at the same indentation) makes an item
 /// the CLI's schema matches to no event.
+/// The text of an event item that is one variable standing for a list:
+/// `${self:custom.events.${sls:stage}}`, `${file(./events.yml):cron}`.
+fn list_item<'n>(service: &Service, stage: &Stage, event: &'n Node) -> Option<&'n str> {
+    let text = event.as_str()?;
+    let found = vars::find(text);
+    let [var] = found.as_slice() else {
+        return None;
+    };
+    if var.start != 0 || var.end != text.len() || var.fallback.is_some() {
+        return None;
+    }
+    let (_, followed) = service.followed(&service.file, event);
+    if followed.as_seq().is_some() {
+        return Some(text);
+    }
+    // A `${self:}` address that names the stage's entry.
+    if var.source != Source::SelfRef || !var.address.contains("${") {
+        return None;
+    }
+    let address = vars::resolve(&var.address, &service.vars(stage))?;
+    let keys: Vec<&str> = address.split('.').collect();
+    service.doc.path(&keys)?.as_seq().map(|_| text)
+}
+
 fn event_item(file: &Path, event: &Node, at: &str, out: &mut Vec<Finding>) {
     let Some(entries) = event.as_map() else {
         return;
