@@ -70,7 +70,12 @@ pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileE
 /// The keys Serverless Compose reads at the top of its file: what
 /// `@osls/compose` 1.3.0 (which osls installs on first use) accepts in
 /// `src/configuration/validate.js`.
-const TOP_KEYS: &[&str] = &["services", "state"];
+///
+/// And the keys Framework v4's Compose reads there (`org` and `app` for its
+/// dashboard, `stage`, which it ignores): the tool runs no Compose, so
+/// they change nothing it does, and an app written for v4 is not refused
+/// for them.
+const TOP_KEYS: &[&str] = &["services", "state", "org", "app", "stage"];
 
 /// The keys Serverless Compose reads in a service: its framework
 /// component's schema (`components/framework/configuration.js`) and the

@@ -796,7 +796,7 @@ fn a_compose_file_that_cannot_be_read_still_lets_the_services_be_audited() {
     let dir = crate::support::scratch_app(
         "audit-bad-compose",
         &[
-            ("serverless-compose.yml", "org: acme\nservices:\n  a:\n    path: a\n"),
+            ("serverless-compose.yml", "sevices: acme\nservices:\n  a:\n    path: a\n"),
             ("a/serverless.yml", "service: a\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    T:\n      Type: AWS::SQS::Queue\n      Properties:\n        QueueName: fixed-queue\n"),
         ],
     );
@@ -810,6 +810,39 @@ fn a_compose_file_that_cannot_be_read_still_lets_the_services_be_audited() {
         out.contains("a/serverless.yml:10:20: unscoped-name"),
         "{out}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The network interfaces Lambda makes for a function in a VPC cannot be
+/// named before they exist: AWS's own execution role for it grants them on
+/// `*`, and so may a service; another `ec2:` action on `*` is still wide.
+#[test]
+fn lambda_s_vpc_interfaces_on_every_resource_are_no_wildcard() {
+    let vpc = "service: conn\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - ec2:CreateNetworkInterface\n            - ec2:DescribeNetworkInterfaces\n            - ec2:DeleteNetworkInterface\n            - ec2:AssignPrivateIpAddresses\n            - ec2:UnassignPrivateIpAddresses\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(audit_one("lambda-vpc", vpc), []);
+    let more = vpc.replace(
+        "            - ec2:UnassignPrivateIpAddresses\n",
+        "            - ec2:TerminateInstances\n",
+    );
+    assert_eq!(audit_one("lambda-vpc-more", &more), [("iam-wildcard", 15)]);
+}
+
+/// Framework v4's Compose reads `org` and `app` (its dashboard) and
+/// `stage` at the top of its file: the tool runs no Compose, so an app
+/// written for v4 is planned, not refused for them.
+#[test]
+fn a_v4_compose_file_with_org_and_app_is_planned() {
+    let dir = crate::support::scratch_app(
+        "compose-v4-keys",
+        &[
+            ("serverless-compose.yml", "org: acme\napp: shop\nstage: dev\nservices:\n  a:\n    path: a\n  b:\n    path: b\n    dependsOn: a\n"),
+            ("a/serverless.yml", "service: a\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+            ("b/serverless.yml", "service: b\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+        ],
+    );
+    let (code, out) = xtask(&["plan", "dev", "--app", &dir.to_string_lossy()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("b needs a"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -216,11 +216,14 @@ impl<'a> Review<'a> {
         };
         // An action AWS allows on `*` only (`dynamodb:ListTables`) grants
         // nothing more for being on `*`.
-        let (scoped, wide) = actions.iter().filter(|a| !star_only(a)).find_map(|a| {
-            let prefix = a.split(':').next()?;
-            let scoped = RESOURCE_SCOPED.iter().find(|s| s.prefix == prefix)?;
-            Some((scoped, every(prefix)?))
-        })?;
+        let (scoped, wide) = actions
+            .iter()
+            .filter(|a| !star_only(a) && !lambda_vpc_access(a))
+            .find_map(|a| {
+                let prefix = a.split(':').next()?;
+                let scoped = RESOURCE_SCOPED.iter().find(|s| s.prefix == prefix)?;
+                Some((scoped, every(prefix)?))
+            })?;
         // A text message to a phone number has no ARN: `sns:Publish` on
         // `*` is the only way, unless the service has topics.
         let sms_only = scoped.prefix == "sns"
@@ -543,6 +546,21 @@ fn statement_list(node: Option<&Node>) -> Vec<&Node> {
 }
 
 /// A string or a list of strings, as written.
+/// What AWS's own `AWSLambdaVPCAccessExecutionRole` grants on `*`: the
+/// network interfaces Lambda makes in the VPC for a function, which a
+/// policy written before they exist cannot name.
+fn lambda_vpc_access(action: &str) -> bool {
+    const ACTIONS: &[&str] = &[
+        "ec2:assignprivateipaddresses",
+        "ec2:createnetworkinterface",
+        "ec2:deletenetworkinterface",
+        "ec2:describenetworkinterfaces",
+        "ec2:describesubnets",
+        "ec2:unassignprivateipaddresses",
+    ];
+    ACTIONS.contains(&action.to_ascii_lowercase().as_str())
+}
+
 fn strings(node: Option<&Node>) -> Vec<String> {
     match node {
         Some(n) => match n.as_seq() {
