@@ -30,6 +30,7 @@ pub enum Kind {
     Role,
     Function,
     Parameter,
+    StateMachine,
 }
 
 impl Kind {
@@ -45,6 +46,7 @@ impl Kind {
             Kind::Role => "role",
             Kind::Function => "function",
             Kind::Parameter => "SSM parameter",
+            Kind::StateMachine => "state machine",
         }
     }
 }
@@ -82,6 +84,7 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             Some("AWS::Events::EventBus") => (Kind::Bus, "Name"),
             Some("AWS::IAM::Role") => (Kind::Role, "RoleName"),
             Some("AWS::SSM::Parameter") => (Kind::Parameter, "Name"),
+            Some("AWS::StepFunctions::StateMachine") => (Kind::StateMachine, "StateMachineName"),
             _ => continue,
         };
         if let Some(name) = resource
@@ -90,6 +93,17 @@ pub fn produced(service: &Service, stage: &Stage) -> Vec<(Kind, String)> {
             .and_then(resolve)
         {
             out.push((kind.0, name));
+        }
+    }
+    // The step-functions plugin's state machines, by their `name`.
+    for (_, machine) in service
+        .doc
+        .path(&["stepFunctions", "stateMachines"])
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+    {
+        if let Some(name) = machine.get("name").and_then(resolve) {
+            out.push((Kind::StateMachine, name));
         }
     }
     // An `eventBridge` event names its bus: by name, the framework
@@ -240,6 +254,20 @@ pub fn uses(service: &Service, stage: &Stage) -> Vec<Use> {
                 if let (true, Some(bucket)) = (existing, s3.get("bucket")) {
                     add(&own, bucket, false, false);
                 }
+            }
+        }
+    }
+    // A rule's targets by ARN (a state machine, a queue, a function):
+    // CloudFormation makes the rule without them, but its events go
+    // nowhere until they exist.
+    for (file, _, resource) in service.entries("Resources") {
+        if resource.get("Type").and_then(Node::as_str) != Some("AWS::Events::Rule") {
+            continue;
+        }
+        let targets = resource.path(&["Properties", "Targets"]);
+        for target in targets.and_then(Node::as_seq).unwrap_or_default() {
+            if let Some(arn) = target.get("Arn") {
+                add(file, arn, true, false);
             }
         }
     }
@@ -423,6 +451,10 @@ fn named_by_arn(text: &str, ctx: &vars::Context) -> Option<(Kind, String)> {
             ),
         },
         "events" => (Kind::Bus, resource.strip_prefix("event-bus/")?),
+        "states" => (
+            Kind::StateMachine,
+            resource.strip_prefix("stateMachine:")?.split(':').next()?,
+        ),
         // `role/name` or `role/path/name`.
         "iam" => (
             Kind::Role,

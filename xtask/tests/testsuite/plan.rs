@@ -1056,6 +1056,32 @@ fn folders_of_one_name_are_keyed_by_their_paths() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// A state machine a service creates (a resource, or the step-functions
+/// plugin's) orders after it a service whose rule targets it by ARN.
+#[test]
+fn a_state_machine_named_by_arn_orders_its_user_after_its_creator() {
+    let app = write_app(
+        "machine-by-arn",
+        &[
+            (
+                "flows/serverless.yml",
+                "service: flows\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Flow:\n      Type: AWS::StepFunctions::StateMachine\n      Properties:\n        StateMachineName: orders-flow-${sls:stage}\n        DefinitionString: '{}'\n        RoleArn: arn:aws:iam::123456789012:role/x\n",
+            ),
+            (
+                "orders/serverless.yml",
+                "service: orders\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Placed:\n      Type: AWS::Events::Rule\n      Properties:\n        EventPattern:\n          source: [orders]\n        Targets:\n          - Arn: arn:aws:states:${aws:region}:${aws:accountId}:stateMachine:orders-flow-${sls:stage}\n            Id: flow\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["flows"], ["orders"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// An event bus a service creates (a resource, or an `eventBridge` event
 /// naming it) orders after it the services whose rules use it by ARN or
 /// by name.
