@@ -554,6 +554,7 @@ fn lambda_vpc_access(action: &str) -> bool {
         "ec2:assignprivateipaddresses",
         "ec2:createnetworkinterface",
         "ec2:deletenetworkinterface",
+        "ec2:detachnetworkinterface",
         "ec2:describenetworkinterfaces",
         "ec2:describesubnets",
         "ec2:unassignprivateipaddresses",
