@@ -50,11 +50,11 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
     Scoped::new(
         "ses",
         "AWS::SES::EmailIdentity",
-        "identities and configuration sets",
-        "identity and configuration set",
+        "identities, templates and configuration sets",
+        "SES identity, template and configuration set",
     ),
     Scoped::new("execute-api", "AWS::ApiGatewayV2::Api", "APIs", "API"),
-    Scoped::new("ec2", "AWS::EC2::Instance", "instances", "instance"),
+    Scoped::new("ec2", "AWS::EC2::Instance", "EC2 resources", "EC2 resource"),
     Scoped::new(
         "mobiletargeting",
         "AWS::Pinpoint::App",
