@@ -426,7 +426,7 @@ pub fn lock_keys(scope: &Scope) -> Vec<String> {
 
 /// `service:Action`, as IAM's grammar has it (no wildcard: a handler's
 /// permission names one action).
-fn is_action(text: &str) -> bool {
+pub fn is_action(text: &str) -> bool {
     text.split_once(':').is_some_and(|(service, action)| {
         !service.is_empty()
             && service
