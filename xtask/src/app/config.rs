@@ -190,8 +190,6 @@ const PIPE_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs the pinned CLI's config reader on `path` and returns its JSON.
 fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> {
-    use crate::sys::process::{self, Lifetime};
-    use nix::sys::signal::Signal;
     let fail = |message: String| FileError {
         path: path.to_path_buf(),
         pos: None,
@@ -212,11 +210,84 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
           (e) => { process.stderr.write(String((e && e.message) || e)); process.exit(3); });";
     // The child runs in the file's folder: give it the whole path.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let config = run_program(
+        path,
+        script,
+        &[reader.into_os_string(), absolute.into_os_string()],
+        config_env,
+    )?;
+    if !config.trim_start().starts_with('{') {
+        return Err(fail("is a program that exports no config object".into()));
+    }
+    Ok(config)
+}
+
+/// A `${file(./x.js)}` the CLI runs for its value: the module's export,
+/// or what its exported function returns (awaited), called as the CLI
+/// calls it with the stage and region among the options. A function that
+/// asks the CLI to resolve variables cannot be answered offline: it fails,
+/// and its value stays unknown. Run as a config program is.
+pub fn file_program(path: &Path, stage: &str, region: &str) -> Result<Node, FileError> {
+    let script = "for (const k of ['log', 'info', 'debug', 'warn']) {\
+          console[k] = (...a) => process.stderr.write(require('util').format(...a) + '\\n'); }\
+        const offline = async () => { throw new Error('resolving variables is the CLI\\'s own, not offline'); };\
+        (async () => {\
+          let m = require(process.argv[1]);\
+          if (m && m.__esModule && 'default' in m) m = m.default;\
+          const options = { stage: process.argv[2], region: process.argv[3] };\
+          const v = typeof m === 'function'\
+            ? await m({ options, resolveVariable: offline, resolveConfigurationProperty: offline })\
+            : await m;\
+          process.stdout.write('\\u001eXTASK-CONFIG\\u001e' + JSON.stringify(v === undefined ? null : v));\
+        })().catch((e) => { process.stderr.write(String((e && e.message) || e)); process.exit(3); });";
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    crate::errln!(
+        "running {} for the value a `${{file()}}` takes from it (as the CLI does, without credentials)",
+        crate::sys::paths::display(path)
+    );
+    let json = run_program(
+        path,
+        script,
+        &[absolute.into_os_string(), stage.into(), region.into()],
+        &[],
+    )?;
+    if json.trim().is_empty() {
+        return Err(FileError {
+            path: path.to_path_buf(),
+            pos: None,
+            message: "is a program that gave no value".into(),
+        });
+    }
+    let source = yaml::read_text(path)?;
+    let mut doc = yaml::parse(&json).map_err(|err| FileError {
+        path: path.to_path_buf(),
+        pos: None,
+        message: format!("gave JSON this tool cannot parse: {}", err.message),
+    })?;
+    place(&mut doc, &source);
+    Ok(doc)
+}
+
+/// Runs `script` under node with `args`, in `path`'s folder, with the
+/// least (see the module's head), and returns what it wrote after the
+/// marker.
+fn run_program(
+    path: &Path,
+    script: &str,
+    args: &[OsString],
+    config_env: &[String],
+) -> Result<String, FileError> {
+    use crate::sys::process::{self, Lifetime};
+    use nix::sys::signal::Signal;
+    let fail = |message: String| FileError {
+        path: path.to_path_buf(),
+        pos: None,
+        message,
+    };
     let mut cmd = crate::sys::reaper::command("node");
     cmd.arg("-e")
         .arg(script)
-        .arg(&reader)
-        .arg(&absolute)
+        .args(args)
         .current_dir(path.parent().unwrap_or(Path::new(".")))
         .env_clear()
         .envs(program_env(std::env::vars_os(), config_env))
@@ -293,9 +364,6 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
                 .rsplit_once("\u{1e}XTASK-CONFIG\u{1e}")
                 .map(|(_, config)| config)
                 .unwrap_or_default();
-            if !config.trim_start().starts_with('{') {
-                return Err(fail("is a program that exports no config object".into()));
-            }
             Ok(config.to_string())
         }
     }

@@ -414,6 +414,56 @@ fn functions_from_a_list_of_files_generate_their_resources() -> Result<()> {
     Ok(())
 }
 
+/// `${file(./x.js)}` is a program the CLI runs for its value: the export,
+/// or what its exported function returns for the stage (`options`). The
+/// tool runs it as the CLI does, without the caller's credentials; one
+/// that asks the CLI to resolve variables stays unknown, not unreadable.
+/// The CLI's `print` is the referee for the value.
+#[test]
+fn a_javascript_file_gives_its_value_as_the_cli_runs_it() -> Result<()> {
+    let dir = crate::support::scratch_app(
+        "file-program",
+        &[
+            ("common.js", "module.exports = ({ options }) => ({ apiVersion: 'v2', stage: options.stage, secret: String(process.env.AWS_SECRET_ACCESS_KEY) });\n"),
+            ("asks.js", "module.exports = async ({ resolveVariable }) => ({ v: await resolveVariable('self:service') });\n"),
+            ("svc/serverless.yml", "service: api-${self:custom.common.apiVersion}\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  common: ${file(../common.js)}\n  seen: ${self:custom.common.secret}\n  asked: ${file(../asks.js):v}\n"),
+        ],
+    );
+    let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stage = app.stage("dev").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = &app.services[0];
+    assert_eq!(service.stack_name(&stage).as_deref(), Some("api-v2-dev"));
+    let ctx = service.vars(&stage);
+    let seen = xtask::app::vars::evaluate("${self:custom.seen}", &ctx);
+    assert_eq!(
+        seen,
+        xtask::app::vars::Resolved::Known("undefined".into()),
+        "no credentials reach it"
+    );
+    let asked = xtask::app::vars::evaluate("${self:custom.asked}", &ctx);
+    assert!(
+        matches!(asked, xtask::app::vars::Resolved::Unknowable(_)),
+        "{asked:?}"
+    );
+    let cli = xtask::sys::tools::serverless(true)?;
+    let printed = Command::new(cli)
+        .args(["print", "--stage", "dev", "--path", "service"])
+        .current_dir(dir.join("svc"))
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env_remove("AWS_PROFILE")
+        .output()?;
+    let said = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        said.contains("api-v2"),
+        "the CLI: {said}{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Each audit advice, applied as written, clears its finding, is accepted
 /// by the CLI with `--stage`, and leaves no silent default: without
 /// `--stage` the CLI stops instead of deploying somewhere.

@@ -106,14 +106,47 @@ fn dotenv_value(raw: &str) -> String {
     }
 }
 
-/// Files read through `${file()}`, parsed once per process and read again
-/// when they change.
+/// Whether `${file()}` of this file is a program the CLI runs for its
+/// value (CommonJS, which node loads as the CLI does).
+pub(crate) fn is_program(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("js" | "cjs")
+    )
+}
+
+/// A data file read through `${file()}` (YAML or JSON), parsed once per
+/// process and read again when it changes; a program is not data.
 pub(crate) fn load(
     path: &Path,
+) -> Result<std::sync::Arc<crate::app::yaml::Node>, crate::app::yaml::FileError> {
+    if is_program(path) {
+        return Err(crate::app::yaml::FileError {
+            path: path.to_path_buf(),
+            pos: None,
+            message: "is a program the CLI runs, not data".into(),
+        });
+    }
+    load_for(path, "", "")
+}
+
+/// What `${file()}` of `path` gives in a stage and region: [`load`]'s
+/// data, or a program run for that stage and region
+/// (`config::file_program`), once for each.
+pub(crate) fn load_for(
+    path: &Path,
+    stage: &str,
+    region: &str,
 ) -> Result<std::sync::Arc<crate::app::yaml::Node>, crate::app::yaml::FileError> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;
+    let program = is_program(path);
+    // A program's value may differ by stage and region.
+    let key = match program {
+        true => path.join(format!("\u{0}{stage}\u{0}{region}")),
+        false => path.to_path_buf(),
+    };
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let meta = std::fs::metadata(path).map_err(|err| crate::app::yaml::FileError {
         path: path.to_path_buf(),
@@ -123,20 +156,23 @@ pub(crate) fn load(
     let stamp = (meta.modified().ok(), meta.len());
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(cache) = cache.lock() {
-        if let Some((modified, len, node)) = cache.get(path) {
+        if let Some((modified, len, node)) = cache.get(&key) {
             if (*modified, *len) == stamp {
                 return Ok(node.clone());
             }
         }
     }
-    let (_, doc) = crate::app::yaml::parse_file(path)?;
+    let doc = match program {
+        true => crate::app::config::file_program(path, stage, region)?,
+        false => crate::app::yaml::parse_file(path)?.1,
+    };
     let doc = Arc::new(doc);
     if let Ok(mut cache) = cache.lock() {
         // Bounded: an app reads a handful of shared files.
         if cache.len() > 4096 {
             cache.clear();
         }
-        cache.insert(path.to_path_buf(), (stamp.0, stamp.1, doc.clone()));
+        cache.insert(key, (stamp.0, stamp.1, doc.clone()));
     }
     Ok(doc)
 }

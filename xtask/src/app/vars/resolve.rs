@@ -16,7 +16,7 @@ use crate::app::template;
 use crate::app::yaml::{Node, Value};
 
 use super::budget::{Budget, Refusal, MAX_BYTES};
-use super::files::load;
+use super::files::load_for;
 use super::{alternatives, find, parse_inner, split_fallback, Alternative, Source, Var};
 
 /// What resolution knows about the deploy.
@@ -157,6 +157,26 @@ impl<'c, 'a> Eval<'c, 'a> {
             guessed: Default::default(),
             dotenv: Default::default(),
         }
+    }
+
+    /// What `${file(path)}` gives: a data file's tree, or a program's value
+    /// for the stage; a program that needs what only the CLI gives it
+    /// (`resolveVariable`) leaves its value the CLI's.
+    fn file_doc(
+        &self,
+        full: &std::path::Path,
+        path: &str,
+    ) -> Result<std::sync::Arc<Node>, Resolved> {
+        load_for(full, self.ctx.stage, self.ctx.region).map_err(|err| {
+            if super::files::is_program(full) {
+                Resolved::Unknowable(format!(
+                    "`{path}` gives its value only as the CLI runs it ({})",
+                    err.message
+                ))
+            } else {
+                self.refuse(Refusal::Unreadable(err.to_string()))
+            }
+        })
     }
 
     /// One whole value: a list is no single value, and a refusal is the
@@ -407,6 +427,7 @@ impl<'c, 'a> Eval<'c, 'a> {
                 }
                 match full.extension().and_then(|e| e.to_str()) {
                     Some("yml" | "yaml" | "json") => {}
+                    _ if super::files::is_program(&full) => {}
                     _ => {
                         return Resolved::Unknowable(format!(
                         "`{path}` is code the CLI runs or text it reads, not data this tool reads"
@@ -414,9 +435,9 @@ impl<'c, 'a> Eval<'c, 'a> {
                     }
                 }
                 self.once(format!("file({path}):{address}"), || {
-                    let doc = match load(&full) {
+                    let doc = match self.file_doc(&full, &path) {
                         Ok(doc) => doc,
-                        Err(err) => return self.refuse(Refusal::Unreadable(err.to_string())),
+                        Err(why) => return why,
                     };
                     let keys: Vec<&str> = if address.is_empty() {
                         Vec::new()
@@ -459,56 +480,6 @@ impl<'c, 'a> Eval<'c, 'a> {
                 Resolved::Unknowable(format!("`{source}:` values are known only at deploy time"))
             }
         }
-    }
-
-    /// `${param:name}`: what Compose passes, else the service's own
-    /// `params:` for the stage, else its `params.default`, as the CLI
-    /// looks them up.
-    fn param(&self, name: &str, depth: usize) -> Resolved {
-        let ctx = self.ctx;
-        if let Some(params) = ctx.compose_params {
-            if let Some(crate::app::compose::Param { template, .. }) =
-                params.iter().find(|p| p.name == name)
-            {
-                return if !crate::app::compose::references(template).is_empty() {
-                    Resolved::Unknowable(format!("param `{name}` is another service's output"))
-                } else if template.contains("${") {
-                    // Compose's own sources (`${env:AWS_REGION}`,
-                    // `${sls:stage}`), read as the CLI reads them.
-                    let own = find(template)
-                        .iter()
-                        .all(|v| matches!(v.source, Source::Env | Source::Sls));
-                    if own {
-                        self.text(template, depth + 1)
-                    } else {
-                        Resolved::Unknowable(format!("param `{name}` is read by Compose at deploy"))
-                    }
-                } else {
-                    Resolved::Known(template.clone())
-                };
-            }
-        }
-        for scope in [ctx.stage, "default"] {
-            if scope == ctx.stage && !ctx.stage_given {
-                continue;
-            }
-            match self.written(&["params", scope, name], depth) {
-                Resolved::Known(_) => {
-                    return self.lookup(ctx.doc, ctx.file, &["params", scope, name], depth)
-                }
-                refused @ Resolved::Refused(_) => return refused,
-                _ => {}
-            }
-        }
-        // The Serverless Dashboard may hold params for an `org`/`app` service.
-        if ctx.doc.get("org").is_some() || ctx.doc.get("app").is_some() {
-            return Resolved::Unknowable(format!(
-                "param `{name}` may come from the Serverless Dashboard"
-            ));
-        }
-        Resolved::Missing(format!(
-            "no param `{name}` is passed or declared for this stage"
-        ))
     }
 
     /// The value at `keys` below `node` (of `file`), following a string
@@ -663,9 +634,9 @@ impl<'c, 'a> Eval<'c, 'a> {
                 if !full.exists() {
                     return self.absent(&path);
                 }
-                let doc = match load(&full) {
+                let doc = match self.file_doc(&full, &path) {
                     Ok(doc) => doc,
-                    Err(err) => return self.refuse(Refusal::Unreadable(err.to_string())),
+                    Err(why) => return why,
                 };
                 match self.at(&doc, &full, &all, depth, leaf) {
                     Resolved::Missing(why) if self.holds(&doc, &full, &all, depth) => {
@@ -684,5 +655,6 @@ impl<'c, 'a> Eval<'c, 'a> {
     }
 }
 
+mod params;
 #[cfg(test)]
 mod tests;
