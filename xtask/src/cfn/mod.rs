@@ -380,6 +380,20 @@ fn plugin_resources(service: &Service, functions: &[(Node, Node)], g: &mut Gener
                 .push("PythonRequirementsLambdaLayerQualifiedArn".into());
         }
     }
+    // serverless-appsync-plugin: one API (`custom.appSync` as one object in
+    // v1, top-level `appSync` in v2) and the outputs it adds for it.
+    if listed.iter().any(|p| p == "serverless-appsync-plugin") {
+        let one = doc
+            .path(&["custom", "appSync"])
+            .is_some_and(|a| a.as_map().is_some())
+            || doc.get("appSync").is_some_and(|a| a.as_map().is_some());
+        if one {
+            g.resources
+                .insert("GraphQlApi".into(), "AWS::AppSync::GraphQLApi");
+            g.outputs.push("GraphQlApiId".into());
+            g.outputs.push("GraphQlApiUrl".into());
+        }
+    }
     if listed
         .iter()
         .any(|p| p == "serverless-iam-roles-per-function")

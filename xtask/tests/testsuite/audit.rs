@@ -827,6 +827,19 @@ fn lambda_s_vpc_interfaces_on_every_resource_are_no_wildcard() {
     assert_eq!(audit_one("lambda-vpc-more", &more), [("iam-wildcard", 15)]);
 }
 
+/// AWS's managed `…FullAccess` and `AdministratorAccess` policies grant
+/// every action of a service (or all) on every resource: on a role of the
+/// stack or on the functions' role they are a wildcard; a read-only one
+/// is not judged here.
+#[test]
+fn a_full_access_managed_policy_is_a_wildcard() {
+    let text = "service: tasks\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      managedPolicies:\n        - arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\nfunctions:\n  f:\n    handler: h.f\nresources:\n  Resources:\n    TaskRole:\n      Type: AWS::IAM::Role\n      Properties:\n        AssumeRolePolicyDocument: {}\n        ManagedPolicyArns:\n          - arn:aws:iam::aws:policy/AmazonS3FullAccess\n          - !Sub arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess\n";
+    assert_eq!(
+        audit_one("managed-full-access", text),
+        [("iam-wildcard", 19), ("iam-wildcard", 20)]
+    );
+}
+
 /// Framework v4's Compose reads `org` and `app` (its dashboard) and
 /// `stage` at the top of its file: the tool runs no Compose, so an app
 /// written for v4 is planned, not refused for them.

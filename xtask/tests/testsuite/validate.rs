@@ -620,6 +620,36 @@ fn a_cf_reference_with_a_fallback_is_not_refused() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// serverless-appsync-plugin adds its API's id and URL to the outputs of
+/// the service that declares one API: another service reads them by
+/// `${cf:}`; an output neither the plugin nor the file adds is still unknown.
+#[test]
+fn the_appsync_plugin_s_outputs_are_known() {
+    let app = support::scratch_app(
+        "validate-appsync-outputs",
+        &[
+            ("api/serverless.yml", "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nplugins:\n  - serverless-appsync-plugin\ncustom:\n  appSync:\n    name: graph-${sls:stage}\n    authenticationType: API_KEY\n"),
+            (
+                "user/serverless.yml",
+                "service: user\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    ID: ${cf:api-${sls:stage}.GraphQlApiId}\n    URL: ${cf:api-${sls:stage}.GraphQlApiUrl}\n    NOPE: ${cf:api-${sls:stage}.GraphQlApiNope}\n",
+            ),
+        ],
+    );
+    let found: Vec<(String, String, usize)> = findings(&app.display().to_string(), "dev")
+        .into_iter()
+        .filter(|(rule, ..)| rule == "unknown-output")
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            "unknown-output".to_string(),
+            "user/serverless.yml".to_string(),
+            8
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// A stack that imports its own export stops on a new stage: CloudFormation
 /// resolves imports before it creates the stack's exports.
 #[test]

@@ -230,7 +230,11 @@ fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
     let mixed = value.chars().any(|c| c.is_ascii_uppercase())
         && value.chars().any(|c| c.is_ascii_lowercase())
         && value.chars().any(|c| c.is_ascii_digit());
-    if value.len() >= 32 && token_chars && mixed && entropy(value) >= 4.0 {
+    // A name built of words (`shop-orders-service-dev-EC2Task`) is no key,
+    // however mixed its letters.
+    let parts: Vec<&str> = value.split(['-', '_']).collect();
+    let words = parts.len() >= 3 && parts.iter().all(|p| p.len() <= 15);
+    if value.len() >= 32 && token_chars && mixed && !words && entropy(value) >= 4.0 {
         return Some("a high-entropy string (a key or token)");
     }
     None
@@ -255,6 +259,16 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_built_of_words_is_no_token() {
+        assert_eq!(
+            secret_kind("CONTAINER", "griffin-autoscheduler-service-dev-EC2Task"),
+            None
+        );
+        assert!(secret_kind("VALUE", "q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A").is_some());
+        assert!(secret_kind("VALUE", "ghp_q8Vx2LpR7mZt4Kc9Wb3Nf6Hy1Jd5Gs0A1234").is_some());
+    }
 
     #[test]
     fn a_url_carrying_a_token_is_a_secret_and_a_plain_one_is_not() {

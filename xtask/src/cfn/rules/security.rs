@@ -169,6 +169,57 @@ impl<'a> Review<'a> {
                 out.push(finding);
             }
         }
+        self.managed_policies(out);
+    }
+
+    /// AWS's own managed policies that grant every action of a service (or
+    /// of all) on every resource: `AdministratorAccess`, `…FullAccess`,
+    /// attached to a role of the stack or to the functions' role.
+    fn managed_policies(&self, out: &mut Vec<Finding>) {
+        let mut lists: Vec<(std::path::PathBuf, Node)> = Vec::new();
+        if self.service.doc.get("functions").is_some() {
+            if let Some(list) =
+                self.service
+                    .doc
+                    .path(&["provider", "iam", "role", "managedPolicies"])
+            {
+                lists.push(self.service.followed(&self.service.file, list));
+            }
+        }
+        for (file, _, role) in self.resources("AWS::IAM::Role") {
+            if let Some(list) = role.path(&["Properties", "ManagedPolicyArns"]) {
+                lists.push(self.service.followed(file, list));
+            }
+        }
+        for (file, list) in lists {
+            for arn in list.as_seq().unwrap_or_default() {
+                let text = match arn.as_str() {
+                    Some(text) => text.to_string(),
+                    None => match arn.get("Fn::Sub").and_then(Node::as_str) {
+                        Some(text) => text.to_string(),
+                        None => continue,
+                    },
+                };
+                let Some((_, name)) = text.split_once(":iam::aws:policy/") else {
+                    continue;
+                };
+                let name = name.rsplit('/').next().unwrap_or(name);
+                let wide = name == "AdministratorAccess" || name.ends_with("FullAccess");
+                if !wide {
+                    continue;
+                }
+                out.push(Finding::new(
+                    &file,
+                    arn.pos,
+                    IAM_WILDCARD,
+                    format!(
+                        "the AWS managed policy `{name}` on a role of {} grants every action it covers on every resource of the account",
+                        self.service.key
+                    ),
+                    "attach a policy of the actions the code calls, on the resources it uses (statements in `provider.iam.role.statements`, or the role's `Policies`)".to_string(),
+                ));
+            }
+        }
     }
 
     fn statement(&self, statement: &Node, whose: &str) -> Option<Finding> {
