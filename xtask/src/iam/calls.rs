@@ -296,6 +296,7 @@ fn s3(at: &At) -> Vec<Need> {
         }
         return needs;
     }
+    #[rustfmt::skip]
     const SUBRESOURCES: &[(&str, &str, &str)] = &[
         (
             "versioning",

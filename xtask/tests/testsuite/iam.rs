@@ -3,7 +3,7 @@
 //! the policy from what the pinned CLI packages: the files' reading must
 //! grant all that the packaged template needs.
 
-use std::process::Command;
+use crate::support;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -60,25 +60,7 @@ fn the_files_reading_grants_what_the_packaged_template_needs() -> Result<()> {
         dir.join("svc/h.mjs"),
         "export const list = async () => ({});\nexport const queue = async () => ({});\n",
     )?;
-    let cli = xtask::sys::tools::serverless(true)?;
-    let output = Command::new(cli)
-        .args(["package", "--stage", "prod", "--region", "us-east-1"])
-        .current_dir(dir.join("svc"))
-        .env("SLS_TELEMETRY_DISABLED", "1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "example")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-        .env_remove("AWS_PROFILE")
-        .output()?;
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let packaged: Value = serde_json::from_slice(&std::fs::read(
-        dir.join("svc/.serverless/cloudformation-template-update-stack.json"),
-    )?)?;
+    let packaged = support::cli_packaged(&dir.join("svc"), "prod");
     let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let stage = app.stage("prod").map_err(|e| anyhow::anyhow!("{e}"))?;
     let scope = Scope {

@@ -8,6 +8,8 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use xtask::app::App;
 
+use crate::support;
+
 const REFEREE: &str = r#"service: referee
 provider:
   name: aws
@@ -309,25 +311,7 @@ fn generated_ids_are_the_ones_the_cli_packages() -> Result<()> {
         "export const work = async () => ({});\nexport const check = async () => ({});\n",
     )?;
     std::fs::write(dir.join("svc/deps/x.txt"), "x")?;
-    let cli = xtask::sys::tools::serverless(true)?;
-    let output = Command::new(cli)
-        .args(["package", "--stage", "dev", "--region", "us-east-1"])
-        .current_dir(dir.join("svc"))
-        .env("SLS_TELEMETRY_DISABLED", "1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "example")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-        .env_remove("AWS_PROFILE")
-        .output()?;
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let template: serde_json::Value = serde_json::from_slice(&std::fs::read(
-        dir.join("svc/.serverless/cloudformation-template-update-stack.json"),
-    )?)?;
+    let template = support::cli_packaged(&dir.join("svc"), "dev");
     let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let generated = xtask::cfn::generated(&app.services[0]);
     let resources = template["Resources"].as_object().context("resources")?;
@@ -382,24 +366,7 @@ fn functions_from_a_list_of_files_generate_their_resources() -> Result<()> {
         dir.join("svc/h.mjs"),
         "export const items = async () => ({});\nexport const health = async () => ({});\n",
     )?;
-    let cli = xtask::sys::tools::serverless(true)?;
-    let output = Command::new(cli)
-        .args(["package", "--stage", "dev", "--region", "us-east-1"])
-        .current_dir(dir.join("svc"))
-        .env("SLS_TELEMETRY_DISABLED", "1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "example")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-        .env_remove("AWS_PROFILE")
-        .output()?;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let template: serde_json::Value = serde_json::from_slice(&std::fs::read(
-        dir.join("svc/.serverless/cloudformation-template-update-stack.json"),
-    )?)?;
+    let template = support::cli_packaged(&dir.join("svc"), "dev");
     let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let generated = xtask::cfn::generated(&app.services[0]);
     let resources = template["Resources"].as_object().context("resources")?;
@@ -445,15 +412,10 @@ fn a_javascript_file_gives_its_value_as_the_cli_runs_it() -> Result<()> {
         matches!(asked, xtask::app::vars::Resolved::Unknowable(_)),
         "{asked:?}"
     );
-    let cli = xtask::sys::tools::serverless(true)?;
-    let printed = Command::new(cli)
-        .args(["print", "--stage", "dev", "--path", "service"])
-        .current_dir(dir.join("svc"))
-        .env("SLS_TELEMETRY_DISABLED", "1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "example")
-        .env_remove("AWS_PROFILE")
-        .output()?;
+    let printed = support::pinned_cli(
+        &dir.join("svc"),
+        &["print", "--stage", "dev", "--path", "service"],
+    );
     let said = String::from_utf8_lossy(&printed.stdout);
     assert!(
         said.contains("api-v2"),

@@ -1593,7 +1593,6 @@ fn a_stage_read_from_a_late_source_is_refused() {
 /// accessible" for the other two. The CLI is the referee.
 #[test]
 fn a_region_may_come_from_a_param_and_the_stage_may_not() {
-    let cli = xtask::sys::tools::serverless(true).unwrap();
     for (stage, region, refused_line) in [
         ("${opt:stage}", "${param:R}", None),
         ("${param:S}", "us-east-1", Some(4)),
@@ -1612,15 +1611,7 @@ fn a_region_may_come_from_a_param_and_the_stage_may_not() {
             .into_iter()
             .collect();
         assert_eq!(found, expected, "{stage} {region}");
-        let printed = std::process::Command::new(&cli)
-            .args(["print", "--stage", "dev"])
-            .current_dir(app.join("api"))
-            .env("SLS_TELEMETRY_DISABLED", "1")
-            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "example")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap();
+        let printed = support::pinned_cli(&app.join("api"), &["print", "--stage", "dev"]);
         let said = String::from_utf8_lossy(&printed.stdout).to_string()
             + &String::from_utf8_lossy(&printed.stderr);
         assert_eq!(
@@ -1647,16 +1638,7 @@ fn an_object_service_name_is_refused_in_the_cli_s_words() {
     let loaded = App::load(&app).unwrap();
     let stage = loaded.stage("dev").unwrap();
     let report = xtask::cfn::rules::validate(&loaded, &stage);
-    let cli = xtask::sys::tools::serverless(true).unwrap();
-    let printed = std::process::Command::new(&cli)
-        .args(["print", "--stage", "dev"])
-        .current_dir(app.join("svc"))
-        .env("SLS_TELEMETRY_DISABLED", "1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "example")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
+    let printed = support::pinned_cli(&app.join("svc"), &["print", "--stage", "dev"]);
     let said = String::from_utf8_lossy(&printed.stdout).to_string()
         + &String::from_utf8_lossy(&printed.stderr);
     let line = said

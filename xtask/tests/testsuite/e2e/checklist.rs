@@ -138,16 +138,7 @@ async fn the_checklist_passes_once_every_step_is_done() -> Result<()> {
         .context("a backup of the designs table")?
         .to_string();
     xtask(&["backup", "prod", "--restore", &arn, "--yes"]).ok();
-    let image = app.join("image-api/serverless.yml");
-    let text = std::fs::read_to_string(&image)?;
-    std::fs::write(
-        &image,
-        text.replacen(
-            "  health:\n    handler: src/handlers.health\n",
-            "  health:\n    handler: src/handlers.health\n    environment:\n      HEALTH_DETAIL: full\n",
-            1,
-        ),
-    )?;
+    support::change_tb365_health(&app)?;
     commit(&app, "more detail in health");
     xtask(&["deploy", "prod", "--yes"]).ok();
     let change = h.journal("tb365", "prod.rehearsal")["run_id"]

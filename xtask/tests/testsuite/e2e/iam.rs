@@ -49,16 +49,7 @@ async fn the_policy_allows_every_call_of_a_deploy_a_rollback_and_a_removal() -> 
         .ok();
 
     recorded(&["deploy", "prod", "--yes"]).ok();
-    let image = app.join("image-api/serverless.yml");
-    let text = std::fs::read_to_string(&image)?;
-    std::fs::write(
-        &image,
-        text.replacen(
-            "  health:\n    handler: src/handlers.health\n",
-            "  health:\n    handler: src/handlers.health\n    environment:\n      HEALTH_DETAIL: full\n",
-            1,
-        ),
-    )?;
+    support::change_tb365_health(&app)?;
     git(&app, &["commit", "-qam", "more detail in health"]);
     recorded(&["deploy", "prod", "--yes"]).ok();
     let change = h.journal("tb365", "prod.rehearsal")["run_id"]

@@ -463,6 +463,53 @@ pub fn arg(path: &Path) -> String {
 /// Writes an app (relative path → content) into a fresh scratch folder
 /// named `<name>-<pid>`, for tests that need no emulator.
 #[allow(dead_code)]
+/// The template the pinned CLI packages for the service in `dir` at
+/// `stage` in us-east-1 (offline: the service must resolve without AWS).
+pub fn cli_packaged(dir: &Path, stage: &str) -> serde_json::Value {
+    let output = pinned_cli(dir, &["package", "--stage", stage, "--region", "us-east-1"]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = dir.join(".serverless/cloudformation-template-update-stack.json");
+    serde_json::from_slice(&std::fs::read(&path).expect("the CLI wrote its template"))
+        .expect("the template is JSON")
+}
+
+/// A change to tb365 that replaces nothing: the image API's health
+/// function gets an environment variable. Written, not committed.
+pub fn change_tb365_health(app: &Path) -> std::io::Result<()> {
+    let image = app.join("image-api/serverless.yml");
+    let text = std::fs::read_to_string(&image)?;
+    std::fs::write(
+        &image,
+        text.replacen(
+            "  health:\n    handler: src/handlers.health\n",
+            "  health:\n    handler: src/handlers.health\n    environment:\n      HEALTH_DETAIL: full\n",
+            1,
+        ),
+    )
+}
+
+/// The pinned Serverless CLI run offline in `dir` with `args`, as the
+/// referee of a test: no telemetry, example credentials, AWS calls sent
+/// nowhere (`127.0.0.1:1`), no profile. Installs the CLI where missing.
+pub fn pinned_cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    let cli = xtask::sys::tools::serverless(true).expect("the pinned CLI installs");
+    Command::new(cli)
+        .args(args)
+        .current_dir(dir)
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the pinned CLI runs")
+}
+
 pub fn scratch_app(name: &str, files: &[(&str, &str)]) -> PathBuf {
     let root = xtask::sys::paths::scratch_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
