@@ -570,20 +570,33 @@ fn a_secret_string_written_in_the_file_is_a_secret_in_the_template() {
     assert_eq!(found, [("secret-in-template", 11)]);
 }
 
-/// A default stage is a hazard where names follow the stage; where none
-/// does (the stage reaches an environment variable, or nothing), a
-/// forgotten `--stage` moves only the stack, as the CLI's own default does.
+/// A default stage is a hazard whatever the service names with the stage:
+/// the stack is named after it, so a forgotten `--stage` deploys the code
+/// over that stage's stack (`prod`). Said once per setting, at the setting.
 #[test]
-fn a_default_stage_is_no_hazard_where_no_name_reads_the_stage() {
+fn a_default_stage_is_a_hazard_where_no_name_reads_the_stage_too() {
     let plain = |stage: &str, more: &str| {
         format!("service: shop\nprovider:\n  name: aws\n  stage: {stage}\n  environment:\n    NODE_ENV: ${{opt:stage, 'dev'}}\nfunctions:\n  f:\n    handler: h.main\n{more}")
     };
-    assert_eq!(audit_one("literal-dev-unused", &plain("dev", "")), []);
-    assert_eq!(audit_one("literal-prod-unused", &plain("prod", "")), []);
+    for stage in ["dev", "prod"] {
+        assert_eq!(
+            audit_one("literal-unused", &plain(stage, "")),
+            [("stage-default", 4), ("stage-default", 6)],
+            "{stage}"
+        );
+    }
     let named = "    name: shop-${sls:stage}-f\n";
     assert_eq!(
         audit_one("literal-prod-named", &plain("prod", named)),
         [("stage-default", 4), ("stage-default", 6)]
+    );
+    // No default: the CLI stops without `--stage`.
+    assert_eq!(
+        audit_one(
+            "no-default",
+            &plain("${opt:stage}", "").replace(", 'dev'", "")
+        ),
+        []
     );
 }
 
@@ -690,6 +703,46 @@ fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
     );
     let mail = "service: mail\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: ses:SendEmail\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
+}
+
+/// A CloudFront alias belongs to one distribution of all accounts: an
+/// alias without the stage fails the second stage's deploy; one with it
+/// does not.
+#[test]
+fn a_distribution_alias_carries_the_stage() {
+    let text = "service: web\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Site:\n      Type: AWS::CloudFront::Distribution\n      Properties:\n        DistributionConfig:\n          Enabled: true\n          Aliases:\n            - shop.example.com\n            - ${sls:stage}.shop.example.com\n";
+    assert_eq!(audit_one("cloudfront-alias", text), [("unscoped-name", 13)]);
+}
+
+/// A statement that opens several services whole names each of them, so
+/// its fix leaves none.
+#[test]
+fn every_service_a_statement_opens_whole_is_named() {
+    let text = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action:\n            - cognito-sync:*\n            - cognito-identity:*\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
+    let dir = crate::support::scratch_app("two-wide", &[("svc/serverless.yml", text)]);
+    let app = App::load(&dir).unwrap();
+    let findings = rules::audit_stages(&app, None).findings;
+    assert!(
+        findings.len() == 1
+            && findings[0]
+                .message
+                .contains("`cognito-sync:*`, `cognito-identity:*`"),
+        "{findings:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A function from a container image runs on no Lambda runtime: where all
+/// are, the provider's deprecated runtime is no one's.
+#[test]
+fn a_runtime_only_image_functions_would_have_is_no_hazard() {
+    let images = "service: ml\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: python3.8\nfunctions:\n  infer:\n    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/ml:latest\n";
+    assert_eq!(audit_one("images-only", images), []);
+    let mixed = format!("{images}  prep:\n    handler: h.prep\n");
+    assert_eq!(
+        audit_one("images-and-zip", &mixed),
+        [("deprecated-runtime", 5)]
+    );
 }
 
 /// `${sls:stage}` is `dev` without `--stage`, unless the CLI stops then
@@ -919,7 +972,8 @@ fn actions_by_any_case_hooks_glue_jobs_and_connection_strings() {
     let sms = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: sns:publish\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("sms-lower", sms), []);
     let hook = "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\ncustom:\n  scriptable:\n    hooks:\n      after:deploy:deploy: aws s3 cp x s3://y --profile ${self:provider.stage}\n";
-    assert_eq!(audit_one("hook-stage", hook), []);
+    // The default itself, and nothing the hook names.
+    assert_eq!(audit_one("hook-stage", hook), [("stage-default", 4)]);
     let glue = "service: etl\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    MONGODB_URI: mongodb+srv://app:Hunter2x@cluster0.example.net/db\nresources:\n  Resources:\n    Extract:\n      Type: AWS::Glue::Job\n      Properties:\n        Name: extract-data\n        Role: r\n        Command:\n          Name: glueetl\n";
     assert_eq!(
         audit_one("glue-and-uri", glue),
@@ -1105,13 +1159,13 @@ fn a_literal_stage_reached_through_custom_is_reported_where_it_is_written() {
 }
 
 /// A tag, a description or an output's value says the stage it is
-/// deployed as and names nothing, so a default stage reaching only those
-/// is no hazard; a named event rule and an ECS cluster's name are unique
+/// deployed as and names nothing (the default stage is said once, at the
+/// setting); a named event rule and an ECS cluster's name are unique
 /// in the account and region, so they must carry the stage.
 #[test]
 fn tags_name_nothing_and_event_rules_and_clusters_do() {
     let tags = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage, 'dev'}\n  runtime: nodejs22.x\n  stackTags:\n    Stage: ${sls:stage}\n  tags:\n    Stage: ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\nresources:\n  Outputs:\n    Url:\n      Value: https://x.example.com/${sls:stage}\n";
-    assert_eq!(audit_one("tags-only", tags), []);
+    assert_eq!(audit_one("tags-only", tags), [("stage-default", 4)]);
     let named = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  runtime: nodejs22.x\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - eventBridge:\n          name: order-placed\n          pattern:\n            source: [shop]\n      - schedule:\n          name: nightly-${sls:stage}\n          rate: rate(1 day)\nresources:\n  Resources:\n    Cluster:\n      Type: AWS::ECS::Cluster\n      Properties:\n        ClusterName: workers\n";
     assert_eq!(
         audit_one("rules-and-clusters", named),

@@ -233,20 +233,9 @@ impl Auditor<'_> {
         // CLI when `--stage` is forgotten: no default for a missing flag is
         // ever taken silently, so none is a hazard. (A default for an unset
         // environment variable still is: it applies whatever `--stage` says.)
-        // A default stage is a hazard where names follow the stage: a
-        // forgotten `--stage` then names things after another stage than
-        // the one meant. In a service whose names never read the stage
-        // (it reaches an environment variable or the profile, or nothing),
-        // a default moves only the stack, as the CLI's own `dev` does.
-        if !self.spellings.iter().any(|s| s.service == index && s.names) {
-            let own: Vec<Finding> = self
-                .report
-                .findings
-                .drain(before..)
-                .filter(|f| f.rule != stages::STAGE_DEFAULT)
-                .collect();
-            self.report.findings.extend(own);
-        }
+        // Elsewhere a default stage is a hazard whatever the service names
+        // with the stage: the stack is named after it, so a forgotten
+        // `--stage` deploys this code over that stage's stack (`prod`).
         if needs_the_stage_flag(&service.doc) {
             let own: Vec<Finding> = self
                 .report
@@ -306,30 +295,10 @@ impl Auditor<'_> {
             if let Some(form) = var.stage_form() {
                 stages::default_of(self.policy, service, file, pos, var, text, out);
                 if !is_definition {
-                    // What names nothing: the stage itself as an environment
-                    // variable (`NODE_ENV: ${sls:stage}`), the profile the CLI
-                    // deploys with, the dotenv file it reads. Anywhere else,
-                    // in a name or picking a per-stage entry or file, it may
-                    // name a resource.
-                    let whole = var.start == 0 && var.end == text.len();
-                    let unnamed = (whole && path.iter().any(|k| k == "environment"))
-                        || matches!(path, [a, b, ..] if a == "provider" && b == "profile")
-                        || matches!(path, [a, b, ..] if a == "custom" && b == "dotenv")
-                        // A plugin's hook command (`custom.scriptable.hooks`,
-                        // `custom.scripts`) names no resource.
-                        || matches!(path, [a, b, ..] if a == "custom" && (b == "scriptable" || b == "scripts"))
-                        // A tag or a description says the stage it is
-                        // deployed as, and an output's value is read, not
-                        // owned: none is a name two stages could share.
-                        || path.iter().any(|k| {
-                            matches!(k.as_str(), "tags" | "stackTags" | "Tags" | "description" | "Description")
-                        })
-                        || matches!(path, [_, outputs, _, value, ..] if outputs == "Outputs" && value == "Value");
                     self.spellings.push(Spelling {
                         service: index,
                         form,
                         raw: var.raw(text).to_string(),
-                        names: !unnamed,
                         file: file.to_path_buf(),
                         pos,
                     });

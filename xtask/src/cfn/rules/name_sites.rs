@@ -276,6 +276,19 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
                     true,
                 );
             }
+            // A distribution's aliases: CloudFront lets one CNAME belong to
+            // one distribution of all accounts, so a second stage's fails
+            // (`CNAMEAlreadyExists`).
+            if ty == "AWS::CloudFront::Distribution" {
+                let aliases = resource.path(&["Properties", "DistributionConfig", "Aliases"]);
+                for alias in aliases.and_then(Node::as_seq).unwrap_or_default() {
+                    add(
+                        Some(alias),
+                        &format!("an alias of `{logical}` ({ty})"),
+                        true,
+                    );
+                }
+            }
             for (key, value) in properties {
                 let Some(key) = key.as_str() else { continue };
                 let scoped = SCOPED_PROPERTIES.iter().any(|(t, k)| *t == ty && *k == key);

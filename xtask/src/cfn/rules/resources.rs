@@ -198,8 +198,17 @@ pub(super) fn deprecated_runtimes(
             crate::app::yaml::Value::Scalar { text, .. } => text.contains("${"),
         })
     });
-    for (file, node) in service.runtimes() {
-        if !functions {
+    // A function from a container image runs no runtime of Lambda's: where
+    // every function is one, the provider's runtime is no one's.
+    let merged = service.functions();
+    let all_images = !merged.is_empty() && merged.iter().all(|(_, f)| f.get("image").is_some());
+    // `runtimes()` gives the provider's first, where it has one.
+    let provider_has = service.doc.get("provider").is_some_and(|p| {
+        let (_, provider) = service.followed(&service.file, p);
+        provider.get("runtime").is_some()
+    });
+    for (i, (file, node)) in service.runtimes().into_iter().enumerate() {
+        if !functions || (all_images && provider_has && i == 0) {
             continue;
         }
         let Some(runtime) = node

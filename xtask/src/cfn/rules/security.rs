@@ -244,14 +244,25 @@ impl<'a> Review<'a> {
                 ),
             );
         }
-        if let Some(wide) = actions.iter().find(|a| a.ends_with(":*")) {
-            let service = wide.trim_end_matches(":*");
+        // Every service the statement opens whole, named together: a fix
+        // of the first alone would leave the rest.
+        let wide: Vec<&String> = actions.iter().filter(|a| a.ends_with(":*")).collect();
+        if !wide.is_empty() {
+            let services: Vec<String> = wide
+                .iter()
+                .map(|w| format!("`{}`", w.trim_end_matches(":*")))
+                .collect();
+            let written: Vec<String> = wide.iter().map(|w| format!("`{w}`")).collect();
+            let services = services.join(" and ");
             return Some(self.finding(
                 at,
                 IAM_WILDCARD,
-                format!("an IAM statement {whose} allows every `{service}` action (`{wide}`)"),
                 format!(
-                    "list the `{service}:` actions the functions call, on the resources they use"
+                    "an IAM statement {whose} allows every {services} action ({})",
+                    written.join(", ")
+                ),
+                format!(
+                    "list the {services} actions the functions call, on the resources they use"
                 ),
             ));
         }

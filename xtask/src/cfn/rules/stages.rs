@@ -45,9 +45,6 @@ pub(super) struct Spelling {
     pub(super) form: StageForm,
     /// The variable as written, fallback included.
     pub(super) raw: String,
-    /// Whether it may name a resource: not the stage as an environment
-    /// variable's whole value, the profile or the dotenv file.
-    pub(super) names: bool,
     pub(super) file: PathBuf,
     pub(super) pos: Pos,
 }
