@@ -156,10 +156,13 @@ pub(super) fn runtimes(service: &Service, stage: &Stage, out: &mut Vec<Finding>)
             .chars()
             .take_while(|c| c.is_ascii_alphabetic())
             .collect();
+        // Current ones: a runtime the CLI still lists may be deprecated.
+        let today = crate::sys::clock::today();
         let same: Vec<&str> = RUNTIMES
             .iter()
             .copied()
             .filter(|r| !family.is_empty() && r.starts_with(family.as_str()))
+            .filter(|r| deprecated(r, &today).is_none())
             .collect();
         out.push(Finding::new(
             &file,
@@ -342,5 +345,37 @@ mod tests {
         );
         assert_eq!(deprecated("nodejs24.x", "2026-11-27"), None);
         assert_eq!(deprecated("no-such-runtime", "2099-01-01"), None);
+    }
+
+    #[test]
+    fn the_runtimes_a_fix_offers_are_current_ones() {
+        let text = "service: old\nprovider:\n  name: aws\n  runtime: nodejs16.x\n";
+        let service = Service::new(
+            "svc".into(),
+            "svc".into(),
+            "svc/serverless.yml".into(),
+            text.into(),
+            crate::app::yaml::parse(text).unwrap(),
+            Vec::new(),
+        );
+        let policy = crate::app::stage::Policy::default_policy();
+        let stage = Stage::parse("dev", &policy).unwrap();
+        let mut out = Vec::new();
+        runtimes(&service, &stage, &mut out);
+        let today = crate::sys::clock::today();
+        let offered: Vec<&str> = RUNTIMES
+            .iter()
+            .copied()
+            .filter(|r| out[0].fix.contains(&format!("{r},")) || out[0].fix.ends_with(r))
+            .collect();
+        assert!(!offered.is_empty(), "{}", out[0].fix);
+        for runtime in offered {
+            assert_eq!(
+                deprecated(runtime, &today),
+                None,
+                "{runtime} in {}",
+                out[0].fix
+            );
+        }
     }
 }
