@@ -77,9 +77,22 @@ pub fn references(service: &Service, scope: &Scope) -> (Vec<Reference>, Vec<Unre
             // `${cf:...}` in any string.
             if let Some(text) = node.as_str() {
                 // A `cf:` among the fallbacks too: the CLI reads the stack
-                // wherever what comes before it has no value.
+                // wherever what comes before it has no value. A param
+                // Compose passes always has one: what follows it is never
+                // read (`${env:X, param:Y, cf:Z}`).
+                let passed = |v: &vars::Var| {
+                    v.source == vars::Source::Param
+                        && ctx
+                            .compose_params
+                            .is_some_and(|ps| ps.iter().any(|p| p.name == v.address))
+                };
                 let all = vars::find_all(text);
-                for var in all.iter().flat_map(vars::with_fallbacks) {
+                let reached = all.iter().flat_map(|var| {
+                    let chain = vars::with_fallbacks(var);
+                    let end = chain.iter().position(passed).map_or(chain.len(), |i| i + 1);
+                    chain.into_iter().take(end)
+                });
+                for var in reached {
                     if var.source != vars::Source::Cf {
                         continue;
                     }

@@ -1056,6 +1056,39 @@ fn folders_of_one_name_are_keyed_by_their_paths() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// The CLI takes the first alternative that has a value: a param Compose
+/// passes always has one, so a `cf:` after it is never read and orders
+/// nothing (it names a stack outside the app here, which would refuse the
+/// plan if it were read).
+#[test]
+fn a_cf_after_a_param_compose_passes_is_never_read() {
+    let app = write_app(
+        "param-then-cf",
+        &[
+            (
+                "serverless-compose.yml",
+                "services:\n  data:\n    path: data\n  api:\n    path: api\n    params:\n      StreamArn: ${data.StreamArn}\n",
+            ),
+            (
+                "data/serverless.yml",
+                "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Outputs:\n    StreamArn:\n      Value: arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    STREAM: ${env:STREAM_ARN, param:StreamArn, cf:legacy-master.StreamArn}\n",
+            ),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["data"], ["api"]]),
+        "{plan}"
+    );
+    assert_eq!(plan["external"], serde_json::json!([]), "{plan}");
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// A state machine a service creates (a resource, or the step-functions
 /// plugin's) orders after it a service whose rule targets it by ARN.
 #[test]
