@@ -24,16 +24,20 @@ fn is_components_file(file: &Path) -> bool {
 
 /// Every folder under `root` with a Serverless config file, outside
 /// `node_modules`, `.serverless` and hidden folders, keyed by folder name.
+/// Below a service's folder, a `serverless.ts` or `.js` is the service's
+/// code (a handler named so), not a service: only a YAML or JSON file is.
 pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
     let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    // Each folder, with whether it lies below a service's folder.
+    let mut stack = vec![(root.to_path_buf(), false)];
+    while let Some((dir, inside)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         let mut has_file = false;
+        let mut subfolders = Vec::new();
         for entry in &entries {
             let name = entry.file_name().to_string_lossy().to_string();
             let Ok(kind) = entry.file_type() else {
@@ -41,14 +45,17 @@ pub fn discover(root: &Path) -> Vec<(String, PathBuf)> {
             };
             if kind.is_dir() && !kind.is_symlink() {
                 if name != "node_modules" && name != "target" && !name.starts_with('.') {
-                    stack.push(entry.path());
+                    subfolders.push(entry.path());
                 }
             } else if config::SERVICE_FILES.contains(&name.as_str())
                 && !is_components_file(&entry.path())
+                && (!inside || config::is_data(&entry.path()))
             {
                 has_file = true;
             }
         }
+        let below_a_service = inside || (has_file && dir != root);
+        stack.extend(subfolders.into_iter().map(|d| (d, below_a_service)));
         if has_file {
             let key = if dir == root {
                 root.canonicalize()

@@ -380,6 +380,23 @@ fn plugin_resources(service: &Service, functions: &[(Node, Node)], g: &mut Gener
                 .push("PythonRequirementsLambdaLayerQualifiedArn".into());
         }
     }
+    // serverless-step-functions: each state machine, under its `id`, else
+    // its `name` or its key, normalized, the key's with a suffix.
+    if listed.iter().any(|p| p == "serverless-step-functions") {
+        let machines = doc.path(&["stepFunctions", "stateMachines"]);
+        for (key, machine) in machines.and_then(Node::as_map).unwrap_or_default() {
+            let Some(key) = key.as_str() else { continue };
+            let id = match (
+                machine.get("id").and_then(Node::as_str),
+                machine.get("name").and_then(Node::as_str),
+            ) {
+                (Some(id), _) => normalized_function_name(id),
+                (None, Some(name)) if !name.contains("${") => normalized_function_name(name),
+                _ => format!("{}StepFunctionsStateMachine", normalized_function_name(key)),
+            };
+            g.resources.insert(id, "AWS::StepFunctions::StateMachine");
+        }
+    }
     // serverless-appsync-plugin: one API (`custom.appSync` as one object in
     // v1, top-level `appSync` in v2) and the outputs it adds for it.
     if listed.iter().any(|p| p == "serverless-appsync-plugin") {

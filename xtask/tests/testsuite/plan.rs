@@ -1056,6 +1056,28 @@ fn folders_of_one_name_are_keyed_by_their_paths() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// Discovered services: a folder with a service file. Below one, a
+/// `serverless.ts` is the service's code (a handler named so), which the
+/// CLI never reads as a config; a YAML one is a service of its own.
+#[test]
+fn a_handler_named_serverless_ts_below_a_service_is_no_service() {
+    let app = write_app(
+        "handler-named-serverless",
+        &[
+            ("auth/serverless.yml", "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  api:\n    handler: src/serverless.handler\n"),
+            ("auth/src/serverless.ts", "import serverless from 'serverless-http';\nimport { missing } from './nowhere';\nexport const handler = serverless(missing);\n"),
+            ("auth/jobs/serverless.yml", "service: auth-jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([["auth", "jobs"]]),
+        "{plan}"
+    );
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// The CLI takes the first alternative that has a value: a param Compose
 /// passes always has one, so a `cf:` after it is never read and orders
 /// nothing (it names a stack outside the app here, which would refuse the

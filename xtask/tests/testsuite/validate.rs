@@ -620,6 +620,38 @@ fn a_cf_reference_with_a_fallback_is_not_refused() {
     let _ = std::fs::remove_dir_all(&app);
 }
 
+/// serverless-step-functions makes each state machine under its `id` (or
+/// its key with a suffix) and defines `stepFunctions`: a reference to one
+/// is no unknown resource, and the key no question, even where another
+/// listed plugin is one the table does not know.
+#[test]
+fn the_step_functions_plugin_s_machines_and_key_are_known() {
+    let app = support::scratch_app(
+        "validate-step-functions",
+        &[(
+            "flows/serverless.yml",
+            "service: flows\nprovider:\n  name: aws\n  stage: ${opt:stage}\nplugins:\n  - serverless-step-functions\n  - some-plugin-of-our-own\nfunctions:\n  work:\n    handler: h.work\n    environment:\n      ALERTS: !Ref AlertingStateMachine\n      NIGHTLY: !Ref NightlyStepFunctionsStateMachine\n      NOPE: !Ref NoSuchMachine\nstepFunctions:\n  stateMachines:\n    alerting:\n      id: AlertingStateMachine\n      definition:\n        StartAt: A\n        States:\n          A:\n            Type: Succeed\n    nightly:\n      definition:\n        StartAt: A\n        States:\n          A:\n            Type: Succeed\n",
+        )],
+    );
+    let loaded = App::load(&app).unwrap();
+    let stage = loaded.stage("dev").unwrap();
+    let report = xtask::cfn::rules::validate(&loaded, &stage);
+    let all: Vec<String> = report
+        .findings
+        .iter()
+        .chain(&report.notes)
+        .map(|f| format!("{}:{} {}", f.line, f.rule, f.message))
+        .collect();
+    assert!(!all.iter().any(|f| f.contains("stepFunctions")), "{all:#?}");
+    assert!(
+        !all.iter().any(|f| f.contains("AlertingStateMachine")
+            || f.contains("NightlyStepFunctionsStateMachine")),
+        "{all:#?}"
+    );
+    assert!(all.iter().any(|f| f.contains("NoSuchMachine")), "{all:#?}");
+    let _ = std::fs::remove_dir_all(&app);
+}
+
 /// serverless-appsync-plugin adds its API's id and URL to the outputs of
 /// the service that declares one API: another service reads them by
 /// `${cf:}`; an output neither the plugin nor the file adds is still unknown.

@@ -124,8 +124,13 @@ pub(super) fn refusals(
     // the service's file, then each section it includes whole.
     // With plugins, the schema is the CLI's and theirs, when the table
     // knows every one; else what a plugin may add stays unknown.
-    let schema = super::plugin_schema::with_plugins(&plugin_names(service));
-    let unverified = schema.is_none();
+    // A key a known plugin adds is judged by its definition even where
+    // another plugin is unknown; what is left unknown stays a question.
+    let (schema, unverified) =
+        match super::plugin_schema::with_known_plugins(&plugin_names(service)) {
+            Some((schema, all_known)) => (Some(schema), !all_known),
+            None => (None, true),
+        };
     let schema = schema.as_deref();
     // What the CLI would say, as the findings quote it.
     let said = |f: &Finding| {

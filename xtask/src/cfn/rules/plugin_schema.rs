@@ -27,19 +27,43 @@ fn plugin_table() -> Option<&'static Json> {
 /// know one of them (a plugin of the app's own, one not in the table, one
 /// that cannot load without its configuration), so whatever it may add
 /// stays unknown.
+#[cfg(test)]
 pub(super) fn with_plugins(plugins: &[String]) -> Option<Cow<'static, Json>> {
+    match with_known_plugins(plugins)? {
+        (schema, true) => Some(schema),
+        (_, false) => None,
+    }
+}
+
+/// The CLI's schema with what each plugin the table knows defines, and
+/// whether it knew them all: a key a known plugin adds is no question
+/// even where another plugin stays unknown.
+pub(super) fn with_known_plugins(plugins: &[String]) -> Option<(Cow<'static, Json>, bool)> {
     let base = super::schema::schema()?;
     if plugins.is_empty() {
-        return Some(Cow::Borrowed(base));
+        return Some((Cow::Borrowed(base), true));
     }
-    let table = plugin_table()?.get("plugins")?;
+    let table = plugin_table().and_then(|t| t.get("plugins"));
     let mut merged = base.clone();
+    let mut all = true;
     for name in plugins {
-        for op in table.get(name)?.get("extends")?.as_array()? {
-            apply(&mut merged, op)?;
+        let ops = table
+            .and_then(|t| t.get(name))
+            .and_then(|p| p.get("extends"))
+            .and_then(Json::as_array);
+        let Some(ops) = ops else {
+            all = false;
+            continue;
+        };
+        // A plugin whose definitions cannot be applied whole is not known.
+        let mut trial = merged.clone();
+        if ops.iter().all(|op| apply(&mut trial, op).is_some()) {
+            merged = trial;
+        } else {
+            all = false;
         }
     }
-    Some(Cow::Owned(merged))
+    Some((Cow::Owned(merged), all))
 }
 
 /// The variable sources (`${git:...}`) the plugins add; `None` when the

@@ -212,7 +212,28 @@ fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
     .any(|word| upper.contains(word));
     // A name or a pointer to one (an SSM path, an ARN, a URL without
     // credentials) is no secret; nor is a flag or a number.
+    // A file's name (`firebase.json`, `./keys/app.pem`) says where the
+    // secret is, not what.
+    let file_name = value.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && matches!(
+                ext.to_ascii_lowercase().as_str(),
+                "json"
+                    | "yml"
+                    | "yaml"
+                    | "pem"
+                    | "p12"
+                    | "pfx"
+                    | "key"
+                    | "crt"
+                    | "cer"
+                    | "jks"
+                    | "txt"
+                    | "env"
+            )
+    });
     let reference = value.starts_with('/')
+        || file_name
         || value.starts_with("arn:")
         || value.contains("://") && !value.contains('@')
         || value.parse::<f64>().is_ok()
@@ -259,6 +280,16 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_s_name_is_no_secret() {
+        assert_eq!(
+            secret_kind("GOOGLE_APPLICATION_CREDENTIALS", "firebase.json"),
+            None
+        );
+        assert_eq!(secret_kind("PRIVATE_KEY_FILE", "./keys/app.pem"), None);
+        assert!(secret_kind("API_TOKEN", "q8Vx2LpR7mZt4Kc9").is_some());
+    }
 
     #[test]
     fn a_name_built_of_words_is_no_token() {
