@@ -705,6 +705,42 @@ fn a_runtime_with_no_function_is_no_hazard_and_ses_is_scoped() {
     assert_eq!(audit_one("ses-wide", mail), [("iam-wildcard", 10)]);
 }
 
+/// CloudFormation does not replace a resource it was given a name for
+/// (the update fails instead), so a named table kept on deletion loses no
+/// data to a replacement; an unnamed one still would.
+#[test]
+fn a_named_table_kept_on_deletion_needs_no_replace_policy() {
+    let table = |name: &str| {
+        format!("service: pay\nprovider:\n  name: aws\n  stage: ${{opt:stage}}\nresources:\n  Resources:\n    Payments:\n      Type: AWS::DynamoDB::Table\n      DeletionPolicy: Retain\n      Properties:\n{name}        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n        PointInTimeRecoverySpecification:\n          PointInTimeRecoveryEnabled: true\n")
+    };
+    let unretained = |text: &str| -> Vec<(&'static str, usize)> {
+        let dir = crate::support::scratch_app(
+            "named-table",
+            &[
+                (
+                    "deploy.toml",
+                    "[stages.prod]\nregion = \"eu-west-1\"\nprotected = true\n",
+                ),
+                ("serverless.yml", text),
+            ],
+        );
+        let app = App::load(&dir).unwrap();
+        let found = rules::audit_stages(&app, None)
+            .findings
+            .iter()
+            .filter(|f| f.rule == "unretained-data")
+            .map(|f| (f.rule, f.line))
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        found
+    };
+    assert_eq!(
+        unretained(&table("        TableName: payments-${sls:stage}\n")),
+        []
+    );
+    assert_eq!(unretained(&table("")), [("unretained-data", 8)]);
+}
+
 /// A CloudFront alias belongs to one distribution of all accounts: an
 /// alias without the stage fails the second stage's deploy; one with it
 /// does not.

@@ -140,7 +140,10 @@ pub(crate) fn load_for(
 ) -> Result<std::sync::Arc<crate::app::yaml::Node>, crate::app::yaml::FileError> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
-    type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Arc<Node>)>;
+    type Loaded = Result<Arc<Node>, crate::app::yaml::FileError>;
+    // A program that failed is not run again for the same stage: its
+    // failure is kept like a value.
+    type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Loaded)>;
     let program = is_program(path);
     // A program's value may differ by stage and region.
     let key = match program {
@@ -156,17 +159,16 @@ pub(crate) fn load_for(
     let stamp = (meta.modified().ok(), meta.len());
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(cache) = cache.lock() {
-        if let Some((modified, len, node)) = cache.get(&key) {
+        if let Some((modified, len, loaded)) = cache.get(&key) {
             if (*modified, *len) == stamp {
-                return Ok(node.clone());
+                return loaded.clone();
             }
         }
     }
-    let doc = match program {
-        true => crate::app::config::file_program(path, stage, region)?,
-        false => crate::app::yaml::parse_file(path)?.1,
+    let doc: Loaded = match program {
+        true => crate::app::config::file_program(path, stage, region).map(Arc::new),
+        false => crate::app::yaml::parse_file(path).map(|(_, doc)| Arc::new(doc)),
     };
-    let doc = Arc::new(doc);
     if let Ok(mut cache) = cache.lock() {
         // Bounded: an app reads a handful of shared files.
         if cache.len() > 4096 {
@@ -174,7 +176,7 @@ pub(crate) fn load_for(
         }
         cache.insert(key, (stamp.0, stamp.1, doc.clone()));
     }
-    Ok(doc)
+    doc
 }
 
 /// `text` with every `${file(...):key}` replaced by the text it stands for,

@@ -292,7 +292,15 @@ pub(super) fn retained(service: &Service, stage: &Stage, out: &mut Vec<Finding>)
         }
         let mut missing = Vec::new();
         let mut to_set = Vec::new();
+        // CloudFormation does not replace a resource it was given a name
+        // for (the update fails instead): no replacement deletes it.
+        let named = super::names::SCOPED_PROPERTIES
+            .iter()
+            .any(|(t, key)| *t == ty && super::names::scoped_property(resource, key).is_some());
         for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            if named && policy == "UpdateReplacePolicy" {
+                continue;
+            }
             let value = match resource.get(policy).and_then(Node::as_str) {
                 None => Some(String::new()),
                 Some(text) => match vars::evaluate(text, &ctx) {
