@@ -96,6 +96,20 @@ impl Service {
         }
     }
 
+    /// A service `svc` of `svc/serverless.yml` from its text alone, for the
+    /// unit tests of the rules that read one.
+    #[cfg(test)]
+    pub(crate) fn of_text(text: &str) -> Service {
+        Service::new(
+            "svc".into(),
+            "svc".into(),
+            "svc/serverless.yml".into(),
+            text.into(),
+            yaml::parse(text).expect("a test's service parses"),
+            Vec::new(),
+        )
+    }
+
     /// Every entry of a `resources:` section (`Resources`, `Outputs`,
     /// `Parameters`) across all fragments, with the file it is in.
     pub fn entries(&self, section: &str) -> Vec<(&Path, &Node, &Node)> {

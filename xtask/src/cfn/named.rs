@@ -470,14 +470,7 @@ mod tests {
     use super::*;
 
     fn service(text: &str) -> Service {
-        Service::new(
-            "svc".into(),
-            "svc".into(),
-            "svc/serverless.yml".into(),
-            text.into(),
-            crate::app::yaml::parse(text).unwrap(),
-            Vec::new(),
-        )
+        Service::of_text(text)
     }
 
     #[test]

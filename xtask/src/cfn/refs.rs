@@ -228,17 +228,9 @@ pub fn resolve_name(node: &Node, ctx: &vars::Context, own_stack: Option<&str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::yaml;
 
     fn service(text: &str) -> Service {
-        Service::new(
-            "svc".into(),
-            "svc".into(),
-            "svc/serverless.yml".into(),
-            text.into(),
-            yaml::parse(text).unwrap(),
-            Vec::new(),
-        )
+        Service::of_text(text)
     }
 
     #[test]

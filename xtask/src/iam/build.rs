@@ -384,18 +384,15 @@ fn name_of(value: &Value, stack: &str, scope: &Scope) -> String {
             .as_str()
             .or_else(|| sub.get(0).and_then(Value::as_str))
             .unwrap_or("*");
+        // Each `${...}` found by the one walker of placeholders.
         let mut out = String::new();
-        let mut rest = text;
-        while let Some(open) = rest.find("${") {
-            out.push_str(&rest[..open]);
-            let Some(close) = rest[open..].find('}') else {
-                break;
-            };
-            let inner = &rest[open + 2..open + close];
-            out.push_str(&pseudo(inner).unwrap_or_else(|| "*".into()));
-            rest = &rest[open + close + 1..];
+        let mut at = 0;
+        for p in crate::app::template::placeholders(text) {
+            out.push_str(&text[at..p.start]);
+            out.push_str(&pseudo(p.inner).unwrap_or_else(|| "*".into()));
+            at = p.end;
         }
-        out.push_str(rest);
+        out.push_str(&text[at..]);
         return out;
     }
     if let Some([separator, parts]) = value

@@ -143,12 +143,13 @@ pub(crate) fn load_for(
     type Loaded = Result<Arc<Node>, crate::app::yaml::FileError>;
     // A program that failed is not run again for the same stage: its
     // failure is kept like a value.
-    type Cache = HashMap<std::path::PathBuf, (Option<std::time::SystemTime>, u64, Loaded)>;
+    type Key = (std::path::PathBuf, String, String);
+    type Cache = HashMap<Key, (Option<std::time::SystemTime>, u64, Loaded)>;
     let program = is_program(path);
-    // A program's value may differ by stage and region.
-    let key = match program {
-        true => path.join(format!("\u{0}{stage}\u{0}{region}")),
-        false => path.to_path_buf(),
+    // A program's value may differ by stage and region; data's does not.
+    let key: Key = match program {
+        true => (path.to_path_buf(), stage.to_string(), region.to_string()),
+        false => (path.to_path_buf(), String::new(), String::new()),
     };
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let meta = std::fs::metadata(path).map_err(|err| crate::app::yaml::FileError {

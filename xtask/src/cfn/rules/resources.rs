@@ -358,14 +358,7 @@ mod tests {
     #[test]
     fn the_runtimes_a_fix_offers_are_current_ones() {
         let text = "service: old\nprovider:\n  name: aws\n  runtime: nodejs16.x\n";
-        let service = Service::new(
-            "svc".into(),
-            "svc".into(),
-            "svc/serverless.yml".into(),
-            text.into(),
-            crate::app::yaml::parse(text).unwrap(),
-            Vec::new(),
-        );
+        let service = Service::of_text(text);
         let policy = crate::app::stage::Policy::default_policy();
         let stage = Stage::parse("dev", &policy).unwrap();
         let mut out = Vec::new();

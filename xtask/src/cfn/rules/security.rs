@@ -169,15 +169,16 @@ impl<'a> Review<'a> {
                 out.push(finding);
             }
         }
-        self.managed_policies(out);
+        self.managed_policies(role_made, out);
     }
 
     /// AWS's own managed policies that grant every action of a service (or
     /// of all) on every resource: `AdministratorAccess`, `…FullAccess`,
-    /// attached to a role of the stack or to the functions' role.
-    fn managed_policies(&self, out: &mut Vec<Finding>) {
+    /// attached to a role of the stack or to the functions' role (where
+    /// the framework makes one: `role_made`).
+    fn managed_policies(&self, role_made: bool, out: &mut Vec<Finding>) {
         let mut lists: Vec<(std::path::PathBuf, Node)> = Vec::new();
-        if self.service.doc.get("functions").is_some() {
+        if role_made {
             if let Some(list) =
                 self.service
                     .doc
