@@ -24,7 +24,7 @@ pub mod entry;
 
 mod audit;
 mod backup;
-mod bench;
+pub mod bench;
 mod bootstrap;
 mod checklist;
 mod deploy;

@@ -168,6 +168,155 @@ resources:
     Ok(dir.to_path_buf())
 }
 
+/// A monorepo of `size` services in three waves, as large apps are laid
+/// out: shared infrastructure (a tenth: a table and a topic each, both
+/// exported), services (an HTTP API with a function each; each imports a
+/// shared table through `Fn::ImportValue`, one in four also reads a shared
+/// topic through `${cf:}` as the CLI packages it, one in five builds its
+/// code in a build step), and an edge (a twentieth: a queue and a function
+/// reading the API URLs of several services through `${cf:}`). Folder
+/// names sort in a valid order, so the plain serial way deploys them in it.
+pub fn generate_monorepo(dir: &Path, size: usize) -> Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}", paths::display(dir)))?;
+    std::fs::write(
+        dir.join("deploy.toml"),
+        "[app]\nname = \"mono\"\n\n[stages.dev]\nregion = \"us-east-1\"\n",
+    )?;
+    let infra = (size / 10).max(1);
+    let edge = (size / 20).max(1);
+    let services = size.saturating_sub(infra + edge).max(1);
+    let provider = |environment: &str| {
+        format!(
+            r#"provider:
+  name: aws
+  runtime: nodejs24.x
+  stage: ${{opt:stage}}
+  region: us-east-1
+  deploymentBucket:
+    name: mono-deployments-${{sls:stage}}
+  environment:
+{environment}"#
+        )
+    };
+    for i in 0..infra {
+        let key = format!("a-infra-{i:02}");
+        let table = table_yaml(&format!("mono-{key}"));
+        let text = format!(
+            r#"service: mono-{key}
+{provider}functions:
+  handle:
+    handler: handler.handle
+resources:
+  Resources:
+{table}    Topic:
+      Type: AWS::SNS::Topic
+      Properties:
+        TopicName: mono-{key}-${{sls:stage}}
+  Outputs:
+    TableName:
+      Value: !Ref Table
+      Export:
+        Name: mono-${{sls:stage}}-{key}-table
+    TopicArn:
+      Value: !Ref Topic
+"#,
+            provider = provider("    TABLE: !Ref Table\n"),
+        );
+        write_service(dir, &key, &text, false)?;
+    }
+    for i in 0..services {
+        let key = format!("b-svc-{i:03}");
+        let shared = format!("a-infra-{:02}", i % infra);
+        let mut environment =
+            format!("    SHARED_TABLE: !ImportValue mono-${{sls:stage}}-{shared}-table\n");
+        if i % 4 == 0 {
+            environment.push_str(&format!(
+                "    SHARED_TOPIC: ${{cf:mono-{shared}-${{sls:stage}}.TopicArn}}\n"
+            ));
+        }
+        let built = i % 5 == 0;
+        let (plugin, handler) = if built {
+            (
+                "plugins:\n  - ./build-step\ncustom:\n  build:\n    waitMs: 500\npackage:\n  patterns:\n    - '!**'\n    - 'dist/**'\n",
+                "dist/handler.handle",
+            )
+        } else {
+            ("", "handler.handle")
+        };
+        let text = format!(
+            r#"service: mono-{key}
+{plugin}{provider}functions:
+  handle:
+    handler: {handler}
+    events:
+      - httpApi: GET /{key}
+  write:
+    handler: {handler}
+    events:
+      - httpApi: POST /{key}
+resources:
+  Outputs:
+    ApiUrl:
+      Value: !GetAtt HttpApi.ApiEndpoint
+"#,
+            provider = provider(&environment),
+        );
+        write_service(dir, &key, &text, built)?;
+    }
+    for i in 0..edge {
+        let key = format!("c-edge-{i:02}");
+        let mut environment = String::new();
+        for n in 0..3 {
+            let read = (i * 3 + n) % services;
+            environment.push_str(&format!(
+                "    API_{n}: ${{cf:mono-b-svc-{read:03}-${{sls:stage}}.ApiUrl}}\n"
+            ));
+        }
+        let text = format!(
+            r#"service: mono-{key}
+{provider}functions:
+  handle:
+    handler: handler.handle
+    events:
+      - sqs:
+          arn: !GetAtt Queue.Arn
+resources:
+  Resources:
+    Queue:
+      Type: AWS::SQS::Queue
+      Properties:
+        QueueName: mono-{key}-${{sls:stage}}
+"#,
+            provider = provider(&environment),
+        );
+        write_service(dir, &key, &text, false)?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// A generated service's folder: its `serverless.yml`, a handler, and, when
+/// `built`, the build step and its sources.
+fn write_service(dir: &Path, key: &str, text: &str, built: bool) -> Result<()> {
+    let service_dir = dir.join(key);
+    std::fs::create_dir_all(&service_dir)?;
+    std::fs::write(service_dir.join("serverless.yml"), text)?;
+    std::fs::write(
+        service_dir.join("handler.js"),
+        "exports.handle = async () => ({ statusCode: 200, body: 'ok' });\n",
+    )?;
+    if built {
+        std::fs::create_dir_all(service_dir.join("src"))?;
+        std::fs::write(service_dir.join("build-step.js"), BUILD_STEP)?;
+        std::fs::write(
+            service_dir.join("src").join("part.js"),
+            "exports.part = (event) => ({ keys: Object.keys(event || {}).length });\n",
+        )?;
+    }
+    Ok(())
+}
+
 /// A generated service's table, `<name>-<stage>`, keyed by `id`.
 fn table_yaml(name: &str) -> String {
     format!(
@@ -250,6 +399,18 @@ mod tests {
             ["w1s0", "w1s1", "w2s0", "w2s1"]
         );
         assert!(packaging.at_turn.is_empty(), "{:?}", packaging.at_turn);
+
+        // The monorepo: three waves, clean, each kind of edge present.
+        let mono_dir = generate_monorepo(&root.join("mono"), 40).expect("generated");
+        static_pipeline(&mono_dir).expect("a clean monorepo");
+        let mono = App::load(&mono_dir).expect("the monorepo loads");
+        assert_eq!(mono.services.len(), 40);
+        let stage = mono.stage(STAGE).expect("its stage");
+        let (graph, waves) = crate::cfn::order::checked(&mono, &stage).expect("ordered");
+        assert_eq!(waves.len(), 3, "{waves:?}");
+        assert_eq!((waves[0].len(), waves[2].len()), (4, 2), "{waves:?}");
+        assert!(graph.edges.iter().any(|e| e.read_at_package));
+        assert!(graph.edges.iter().any(|e| !e.read_at_package));
         let _ = std::fs::remove_dir_all(&root);
     }
 }

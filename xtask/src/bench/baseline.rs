@@ -19,20 +19,20 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::app::App;
-use crate::aws::emulator::{self, Emulator};
+use crate::aws::emulator;
 use crate::cfn::graph;
 
 use super::STAGE;
 
 /// Runs this very binary against the emulator; returns the wall time.
-pub(super) fn xtask(emulator: &Emulator, state: &Path, args: &[&str]) -> Result<Duration> {
+pub(super) fn xtask(endpoint: &str, state: &Path, args: &[&str]) -> Result<Duration> {
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let output = Command::new(exe)
         .args(args)
         .env("XTASK_STATE_DIR", state)
         .env("XTASK_EMULATOR", "external")
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_KEY)
         .env_remove("XTASK_APP")
@@ -51,17 +51,17 @@ pub(super) fn xtask(emulator: &Emulator, state: &Path, args: &[&str]) -> Result<
 }
 
 /// The plain way: `serverless deploy` of each service, one after the other.
-pub(super) fn plain_deploy(cli: &Path, app: &App, emulator: &Emulator) -> Result<Duration> {
+pub(super) fn plain_deploy(cli: &Path, app: &App, endpoint: &str) -> Result<Duration> {
     let started = Instant::now();
     for service in &app.services {
-        serverless_deploy(cli, app, service, emulator)?;
+        serverless_deploy(cli, app, service, endpoint)?;
     }
     Ok(started.elapsed())
 }
 
 /// Wave by wave, as Serverless Compose deploys: every service of a wave at
 /// once, the next wave when all of it is done.
-pub(super) fn wave_deploy(cli: &Path, app: &App, emulator: &Emulator) -> Result<Duration> {
+pub(super) fn wave_deploy(cli: &Path, app: &App, endpoint: &str) -> Result<Duration> {
     let stage = app.stage(STAGE)?;
     let waves = graph::Graph::build(app, &stage).waves()?;
     let started = Instant::now();
@@ -70,7 +70,7 @@ pub(super) fn wave_deploy(cli: &Path, app: &App, emulator: &Emulator) -> Result<
             let running: Vec<_> = wave
                 .iter()
                 .filter_map(|key| app.service(key))
-                .map(|service| scope.spawn(move || serverless_deploy(cli, app, service, emulator)))
+                .map(|service| scope.spawn(move || serverless_deploy(cli, app, service, endpoint)))
                 .collect();
             running
                 .into_iter()
@@ -89,7 +89,7 @@ fn serverless_deploy(
     cli: &Path,
     app: &App,
     service: &crate::app::Service,
-    emulator: &Emulator,
+    endpoint: &str,
 ) -> Result<()> {
     let stage = app.stage(STAGE)?;
     let output = Command::new(cli)
@@ -101,7 +101,7 @@ fn serverless_deploy(
             stage.region(),
         ])
         .current_dir(&service.dir)
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_KEY)
         .env("AWS_REGION", stage.region())

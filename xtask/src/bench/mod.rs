@@ -20,6 +20,8 @@
 
 mod apps;
 mod baseline;
+pub mod pace;
+mod paced;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,7 +36,7 @@ use crate::aws::target::{Mode, StageTarget};
 use crate::cli::{BenchArgs, Global};
 use crate::{aws::verify, sys::paths, sys::tools};
 
-pub use apps::{generate, generate_deep, static_pipeline};
+pub use apps::{generate, generate_deep, generate_monorepo, static_pipeline};
 use baseline::{plain_deploy, wave_deploy, xtask};
 
 /// The stage the deploy benchmark rehearses (its real names, on the emulator).
@@ -88,6 +90,11 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
     let work = paths::scratch_dir().join(format!("bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let say = |text: &str| crate::errln!("bench: {text}");
+    if args.aws_pace > 0.0 {
+        let result = at_aws_pace(&args, &app_dir, &app.name(), &cli, &work, runs).await;
+        let _ = std::fs::remove_dir_all(&work);
+        return result;
+    }
 
     // 1, 2 and 5: deploys on fresh emulators.
     let (mut ours_full, mut plain_full, mut ours_noop, mut plain_noop, mut starts) =
@@ -97,14 +104,18 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
         let (emulator, started) = timed_start().await?;
         starts.push(started);
         let state = work.join(format!("state-{i}"));
-        xtask(&emulator, &state, &["bootstrap", STAGE, "--rehearse"])?;
+        xtask(
+            emulator.endpoint(),
+            &state,
+            &["bootstrap", STAGE, "--rehearse"],
+        )?;
         ours_full.push(secs(xtask(
-            &emulator,
+            emulator.endpoint(),
             &state,
             &["deploy", STAGE, "--rehearse", "--skip-smoke"],
         )?));
         ours_noop.push(secs(xtask(
-            &emulator,
+            emulator.endpoint(),
             &state,
             &["deploy", STAGE, "--rehearse", "--skip-smoke"],
         )?));
@@ -112,9 +123,13 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
 
         let (emulator, started) = timed_start().await?;
         starts.push(started);
-        xtask(&emulator, &state, &["bootstrap", STAGE, "--rehearse"])?;
-        plain_full.push(secs(plain_deploy(&cli, &app, &emulator)?));
-        plain_noop.push(secs(plain_deploy(&cli, &app, &emulator)?));
+        xtask(
+            emulator.endpoint(),
+            &state,
+            &["bootstrap", STAGE, "--rehearse"],
+        )?;
+        plain_full.push(secs(plain_deploy(&cli, &app, emulator.endpoint())?));
+        plain_noop.push(secs(plain_deploy(&cli, &app, emulator.endpoint())?));
         drop(emulator);
     }
 
@@ -134,13 +149,13 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
             starts.push(started);
             let state = work.join(format!("state-deep-{i}-{how:?}"));
             xtask(
-                &emulator,
+                emulator.endpoint(),
                 &state,
                 &["--app", &deep_arg, "bootstrap", STAGE, "--rehearse"],
             )?;
             samples.push(secs(match how {
                 Way::Ours => xtask(
-                    &emulator,
+                    emulator.endpoint(),
                     &state,
                     &[
                         "--app",
@@ -151,8 +166,8 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
                         "--skip-smoke",
                     ],
                 )?,
-                Way::Serial => plain_deploy(&cli, &deep, &emulator)?,
-                Way::Waves => wave_deploy(&cli, &deep, &emulator)?,
+                Way::Serial => plain_deploy(&cli, &deep, emulator.endpoint())?,
+                Way::Waves => wave_deploy(&cli, &deep, emulator.endpoint())?,
             }));
         }
     }
@@ -162,9 +177,13 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
     let (emulator, started) = timed_start().await?;
     starts.push(started);
     let state = work.join("state-smoke");
-    xtask(&emulator, &state, &["bootstrap", STAGE, "--rehearse"])?;
     xtask(
-        &emulator,
+        emulator.endpoint(),
+        &state,
+        &["bootstrap", STAGE, "--rehearse"],
+    )?;
+    xtask(
+        emulator.endpoint(),
         &state,
         &["deploy", STAGE, "--rehearse", "--skip-smoke"],
     )?;
@@ -258,6 +277,42 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
     match args.out.format {
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&result)?)?,
         Format::Text => crate::out!("{}", text_report(&result, &per_service))?,
+    }
+    Ok(0)
+}
+
+/// 7. the deploys at AWS's pace (`--aws-pace F`): the app, the deep app
+///    and a generated monorepo, each ours, plain serial and wave by wave,
+///    against the critical-path bound.
+async fn at_aws_pace(
+    args: &BenchArgs,
+    app_dir: &Path,
+    app_name: &str,
+    cli: &Path,
+    work: &Path,
+    runs: usize,
+) -> Result<i32> {
+    let model = match &args.aws_pace_model {
+        Some(path) => pace::Model::read(path)?,
+        None => pace::Model::builtin(),
+    };
+    let runs = if args.quick { 1 } else { runs.min(3) };
+    let deep = generate_deep(&work.join("deep"), DEEP_WAVES, DEEP_WIDTH)?;
+    let mono = generate_monorepo(&work.join("monorepo"), usize::from(args.services))?;
+    let mut results = Vec::new();
+    for (name, dir) in [
+        (app_name, app_dir.to_path_buf()),
+        ("deep", deep),
+        ("monorepo", mono),
+    ] {
+        results.push(paced::bench_app(name, &dir, cli, work, &model, args.aws_pace, runs).await?);
+    }
+    match args.out.format {
+        Format::Json => crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&paced::json(&results, &model, args.aws_pace))?
+        )?,
+        Format::Text => crate::out!("{}", paced::report(&results, &model, args.aws_pace))?,
     }
     Ok(0)
 }

@@ -389,4 +389,13 @@ cargo xtask bench [--quick] [--format text|json]
   medians of deploy, no-op redeploy and smoke against the plain way (ratios),
   a generated deep app against the plain way and against wave-by-wave deploys,
   the static pipeline per service on generated apps of 10, 100 and 1000
-  services, and emulator start time";
+  services, and emulator start time
+
+cargo xtask bench --aws-pace F [--aws-pace-model FILE] [--services N]
+  the same deploys with CloudFormation at F of AWS's pace (0.1: ten times
+  faster than AWS): each stack operation's answer held for its modelled time
+  (a committed table of typical durations by resource type, its sources
+  named; FILE for your own). The app, the deep app and a generated monorepo
+  of N services (100) are each deployed ours, plain serial and wave by wave,
+  against the critical-path bound: the longest chain of modelled stack
+  operations, with a CLI's start and packaging at its head";

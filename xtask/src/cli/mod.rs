@@ -237,6 +237,16 @@ pub struct ReportFormatOpt {
     pub format: ReportFormat,
 }
 
+/// A pace factor: a number from 0 to 10.
+fn pace_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=10.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "`{text}` is not a pace: give a number from 0 (the emulator's own) to 10 (AWS's times ten), e.g. 0.1"
+        )),
+    }
+}
+
 /// `doctor` takes no arguments of its own.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {}
@@ -246,6 +256,18 @@ pub struct BenchArgs {
     /// Fewer samples: a few minutes on a 2-core machine.
     #[arg(long)]
     pub quick: bool,
+    /// Deploy at this fraction of AWS's pace: each CloudFormation stack
+    /// operation takes its modelled AWS time times F (0.1: ten times
+    /// faster than AWS, same proportions); 0, the emulator's own pace.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = pace_factor)]
+    pub aws_pace: f64,
+    /// The model of AWS's times at `--aws-pace`: lines of `type create
+    /// update delete source` in seconds; the built-in one otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub aws_pace_model: Option<std::path::PathBuf>,
+    /// The size of the generated monorepo deployed at `--aws-pace`.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    pub services: u16,
     #[command(flatten)]
     pub out: FormatOpt,
 }

@@ -171,25 +171,9 @@ fn operation(request: &Request) -> Option<String> {
     if let Some(op) = request.path.split("/operation/").nth(1) {
         return Some(op.split(['?', '/']).next().unwrap_or(op).to_string());
     }
-    form(request).and_then(|f| f.into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v))
-}
-
-/// A query-protocol body's fields.
-fn form(request: &Request) -> Option<Vec<(String, String)>> {
-    let form = request
-        .content_type
-        .as_deref()
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return None;
-    }
-    let body = String::from_utf8_lossy(&request.body);
-    let url = reqwest::Url::parse(&format!("http://x/?{body}")).ok()?;
-    Some(
-        url.query_pairs()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
+    request
+        .form()
+        .and_then(|f| f.into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v))
 }
 
 /// The request's parameters as JSON: a JSON body, a CBOR one (RPC v2),
@@ -198,7 +182,7 @@ fn params(request: &Request) -> Value {
     if request.path.contains("/operation/") {
         return super::cbor::json(&request.body).unwrap_or(Value::Null);
     }
-    if let Some(fields) = form(request) {
+    if let Some(fields) = request.form() {
         return Value::Object(
             fields
                 .into_iter()

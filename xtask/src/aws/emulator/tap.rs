@@ -8,8 +8,16 @@
 //! Nothing secret is kept: of the `Authorization` header only its
 //! credential scope's region and service remain, never the key or the
 //! signature, and bodies are cut at [`BODY_KEPT`] bytes.
+//!
+//! A tap may also hold answers ([`Hold`]): the benchmark's model of
+//! CloudFormation at AWS's pace (`bench/pace.rs`) makes a stack operation's
+//! answer wait as long as AWS would take. Nothing outside the benchmark and
+//! the tests starts a tap.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +45,19 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+/// How long a request's answer waits before it goes back to the caller,
+/// told when the request has been read whole, before its last bytes reach
+/// the emulator (so no answer can pass before it is held).
+pub type Hold = Arc<dyn Fn(Request) -> BoxFuture<'static, Duration> + Send + Sync>;
+
+/// What a tap does besides passing the bytes.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Keep every request (for [`Tap::requests`]).
+    pub record: bool,
+    pub hold: Option<Hold>,
+}
+
 /// A running tap: dropping it stops it.
 pub struct Tap {
     endpoint: String,
@@ -50,6 +71,17 @@ impl Tap {
     /// (`http://127.0.0.1:PORT`). It runs on a thread of its own, so a
     /// caller that blocks on a child process does not stall it.
     pub fn start(upstream: &str) -> Result<Tap> {
+        Tap::start_with(
+            upstream,
+            Options {
+                record: true,
+                hold: None,
+            },
+        )
+    }
+
+    /// Starts a tap that does what `options` say.
+    pub fn start_with(upstream: &str, options: Options) -> Result<Tap> {
         let url =
             reqwest::Url::parse(upstream).with_context(|| format!("`{upstream}` is not a URL"))?;
         let upstream = format!(
@@ -79,7 +111,7 @@ impl Tap {
                     };
                     tokio::select! {
                         _ = stopped => {}
-                        _ = serve(listener, upstream, kept) => {}
+                        _ = serve(listener, upstream, kept, options) => {}
                     }
                 });
                 runtime.shutdown_background();
@@ -114,23 +146,38 @@ impl Drop for Tap {
     }
 }
 
-async fn serve(listener: TcpListener, upstream: String, kept: Arc<Mutex<Vec<Request>>>) {
+async fn serve(
+    listener: TcpListener,
+    upstream: String,
+    kept: Arc<Mutex<Vec<Request>>>,
+    options: Options,
+) {
     while let Ok((client, _)) = listener.accept().await {
         let upstream = upstream.clone();
         let kept = kept.clone();
+        let options = options.clone();
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(&upstream).await {
-                relay(client, server, kept).await;
+                relay(client, server, kept, options).await;
             }
         });
     }
 }
 
 /// Copies both ways until either side closes, reading the requests on
-/// the way up.
-async fn relay(client: TcpStream, server: TcpStream, kept: Arc<Mutex<Vec<Request>>>) {
+/// the way up and holding the answers [`Options::hold`] says to.
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    kept: Arc<Mutex<Vec<Request>>>,
+    options: Options,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
+    // What the next answer on this connection waits (callers wait for an
+    // answer before they send the next request).
+    let held = Arc::new(Mutex::new(Duration::ZERO));
+    let holds = held.clone();
     let up = async move {
         let mut reader = Reader::default();
         let mut chunk = vec![0u8; 64 * 1024];
@@ -141,7 +188,15 @@ async fn relay(client: TcpStream, server: TcpStream, kept: Arc<Mutex<Vec<Request
             };
             let mut done = Vec::new();
             reader.feed(&chunk[..n], &mut done);
-            if !done.is_empty() {
+            if let Some(hold) = &options.hold {
+                for request in &done {
+                    let wait = hold(request.clone()).await;
+                    if let Ok(mut held) = holds.lock() {
+                        *held += wait;
+                    }
+                }
+            }
+            if options.record && !done.is_empty() {
                 if let Ok(mut all) = kept.lock() {
                     all.extend(done);
                 }
@@ -153,10 +208,47 @@ async fn relay(client: TcpStream, server: TcpStream, kept: Arc<Mutex<Vec<Request
         let _ = server_write.shutdown().await;
     };
     let down = async move {
-        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let wait = held
+                .lock()
+                .map(|mut h| std::mem::take(&mut *h))
+                .unwrap_or_default();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            if client_write.write_all(&chunk[..n]).await.is_err() {
+                break;
+            }
+        }
         let _ = client_write.shutdown().await;
     };
     tokio::join!(up, down);
+}
+
+impl Request {
+    /// A query-protocol body's fields (`Action=…&StackName=…`), or `None`
+    /// for a body of another kind.
+    pub fn form(&self) -> Option<Vec<(String, String)>> {
+        let form = self
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return None;
+        }
+        let body = String::from_utf8_lossy(&self.body);
+        let url = reqwest::Url::parse(&format!("http://x/?{body}")).ok()?;
+        Some(
+            url.query_pairs()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
 }
 
 /// Reads HTTP/1.1 requests from a byte stream as it arrives: a head, then

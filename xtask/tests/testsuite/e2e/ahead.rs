@@ -14,7 +14,7 @@ use crate::support;
 use crate::support::chain::{events, statuses};
 use crate::support::{arg, Harness};
 
-const MANIFEST: &str = r#"
+pub(super) const MANIFEST: &str = r#"
 [app]
 name = "relay"
 
@@ -25,14 +25,14 @@ region = "us-east-1"
 const PROVIDER: &str = "provider:\n  name: aws\n  runtime: nodejs24.x\n  stage: ${opt:stage}\n  deploymentBucket:\n    name: relay-deployments-${sls:stage}\n";
 
 /// `base` exports its bucket's name.
-fn base(version: &str) -> String {
+pub(super) fn base(version: &str) -> String {
     format!(
         "service: relay-base\n{PROVIDER}resources:\n  Resources:\n    Data:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: relay-data-${{sls:stage}}\n        Tags:\n          - Key: version\n            Value: {version}\n  Outputs:\n    Version:\n      Value: {version}\n    DataBucket:\n      Value: !Ref Data\n      Export:\n        Name: relay-${{sls:stage}}-data\n"
     )
 }
 
 /// `mid` imports it (CloudFormation resolves that): it starts ahead.
-fn mid(version: &str) -> String {
+pub(super) fn mid(version: &str) -> String {
     format!(
         "service: relay-mid\n{PROVIDER}  environment:\n    DATA: !ImportValue relay-${{sls:stage}}-data\n    VERSION: {version}\nfunctions:\n  hello:\n    handler: handler.hello\nresources:\n  Outputs:\n    Version:\n      Value: {version}\n"
     )
@@ -40,22 +40,22 @@ fn mid(version: &str) -> String {
 
 /// `top` reads mid's output while the CLI packages it: it packages after
 /// mid is deployed. `extra` goes into its resources.
-fn top(extra: &str) -> String {
+pub(super) fn top(extra: &str) -> String {
     format!(
         "service: relay-top\n{PROVIDER}  environment:\n    MID: ${{cf:relay-mid-${{sls:stage}}.Version}}\nfunctions:\n  hello:\n    handler: handler.hello\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n      Properties:\n        BucketName: relay-files-${{sls:stage}}{extra}\n"
     )
 }
 
-const HANDLER: &str = "module.exports.hello = async () => ({ statusCode: 200, body: process.env.VERSION || 'top' });\n";
+pub(super) const HANDLER: &str = "module.exports.hello = async () => ({ statusCode: 200, body: process.env.VERSION || 'top' });\n";
 
-fn service<'a>(journal: &'a Value, key: &str) -> &'a Value {
+pub(super) fn service<'a>(journal: &'a Value, key: &str) -> &'a Value {
     journal["services"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["name"] == key))
         .unwrap_or(&Value::Null)
 }
 
-fn ms(value: &Value) -> u64 {
+pub(super) fn ms(value: &Value) -> u64 {
     value
         .as_u64()
         .unwrap_or_else(|| panic!("not a time: {value}"))

@@ -14,6 +14,7 @@ mod iam;
 mod load;
 mod migrate;
 mod monitoring;
+mod pace;
 mod run;
 mod safety;
 mod sequence;
