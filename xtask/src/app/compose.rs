@@ -32,6 +32,34 @@ pub struct Param {
     /// Where it is written in the compose file.
     pub file: std::path::PathBuf,
     pub pos: crate::app::yaml::Pos,
+    /// `None` for a service's own `params:`; the stage (or `default`) of
+    /// Framework v4 Compose's `stages.<stage>.params`, which every service
+    /// gets.
+    pub stage: Option<String>,
+}
+
+/// The params a service gets in `stage`: its own first, then its stage's
+/// `stages.<stage>.params`, then `stages.default.params`, one per name.
+pub fn for_stage<'p>(params: &'p [Param], stage: &str) -> Vec<&'p Param> {
+    let rank = |p: &Param| match p.stage.as_deref() {
+        None => Some(0),
+        Some(s) if s == stage => Some(1),
+        Some("default") => Some(2),
+        Some(_) => None,
+    };
+    let mut best: std::collections::BTreeMap<&str, (u8, &Param)> = Default::default();
+    for param in params {
+        let Some(r) = rank(param) else { continue };
+        match best.get(param.name.as_str()) {
+            Some((have, _)) if *have <= r => {}
+            _ => {
+                best.insert(&param.name, (r, param));
+            }
+        }
+    }
+    let mut chosen: Vec<&Param> = best.into_values().map(|(_, p)| p).collect();
+    chosen.sort_by_key(|p| (p.pos.line, p.pos.col));
+    chosen
 }
 
 impl Param {
@@ -72,10 +100,14 @@ pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileE
 /// `src/configuration/validate.js`.
 ///
 /// And the keys Framework v4's Compose reads there (`org` and `app` for its
-/// dashboard, `stage`, which it ignores): the tool runs no Compose, so
-/// they change nothing it does, and an app written for v4 is not refused
-/// for them.
-const TOP_KEYS: &[&str] = &["services", "state", "org", "app", "stage"];
+/// dashboard, `stage`, which it ignores, `provider` for the stage and
+/// profile it deploys with, and `stages.<stage>.params`, params every
+/// service gets): the tool runs no Compose, so an app written for v4 is
+/// not refused for them, and the stages' params are passed as v4 passes
+/// them.
+const TOP_KEYS: &[&str] = &[
+    "services", "state", "org", "app", "stage", "provider", "stages",
+];
 
 /// The keys Serverless Compose reads in a service: its framework
 /// component's schema (`components/framework/configuration.js`) and the
@@ -323,10 +355,41 @@ fn params(file: &Path, doc: &Node) -> std::collections::BTreeMap<String, Vec<Par
                     template: v.as_str()?.to_string(),
                     file: file.to_path_buf(),
                     pos: v.pos,
+                    stage: None,
                 })
             })
             .collect();
         out.insert(key.to_string(), list);
+    }
+    // Framework v4: `stages.<stage>.params`, for every service.
+    let mut staged = Vec::new();
+    for (stage, config) in doc.get("stages").and_then(Node::as_map).unwrap_or_default() {
+        let (Some(stage), Some(params)) =
+            (stage.as_str(), config.get("params").and_then(Node::as_map))
+        else {
+            continue;
+        };
+        staged.extend(params.iter().filter_map(|(k, v)| {
+            Some(Param {
+                name: k.as_str()?.to_string(),
+                template: v.as_str()?.to_string(),
+                file: file.to_path_buf(),
+                pos: v.pos,
+                stage: Some(stage.to_string()),
+            })
+        }));
+    }
+    if !staged.is_empty() {
+        for (key, _) in doc
+            .get("services")
+            .and_then(Node::as_map)
+            .unwrap_or_default()
+        {
+            let Some(key) = key.as_str() else { continue };
+            out.entry(key.to_string())
+                .or_insert_with(Vec::new)
+                .extend(staged.iter().cloned());
+        }
     }
     out
 }

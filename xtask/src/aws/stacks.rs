@@ -589,7 +589,9 @@ impl Stacks {
     ) -> Result<Vec<(String, String)>> {
         use crate::app::compose;
         let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for compose::Param { template, .. } in &service.params {
+        let params = compose::for_stage(&service.params, stage.name());
+        for param in &params {
+            let template = &param.template;
             for dep in &service.depends_on {
                 if template.contains(&format!("${{{}.", dep.service))
                     && !outputs.contains_key(&dep.service)
@@ -606,9 +608,8 @@ impl Stacks {
                 }
             }
         }
-        service
-            .params
-            .iter()
+        params
+            .into_iter()
             .map(|compose::Param { name, template, .. }| {
                 let value = compose::resolve(template, |svc, output| {
                     outputs.get(svc)?.get(output).cloned()

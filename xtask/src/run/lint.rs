@@ -92,11 +92,11 @@ pub async fn lint(app: &App, stage: &Stage, mode: Mode) -> Result<Report> {
         };
         // Compose params that read other services' outputs are known only
         // after those deploy: packaging uses a placeholder for each.
-        let params: Vec<(String, String)> = service
-            .params
-            .iter()
-            .map(|p| p.placeholder(stage.region()))
-            .collect();
+        let params: Vec<(String, String)> =
+            crate::app::compose::for_stage(&service.params, stage.name())
+                .into_iter()
+                .map(|p| p.placeholder(stage.region()))
+                .collect();
         if let Err(err) = cli.package(service, stage, &dir, &params, &sink).await {
             // What the CLI could not resolve is the app's to fix, at its line.
             let unresolved = resolution_errors(service, stage, &format!("{err:#}"));

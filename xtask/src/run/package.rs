@@ -45,9 +45,8 @@ pub async fn template(
             notes.push(format!(
                 "{err:#}: packaged with a placeholder, as the deploy of what it reads comes first"
             ));
-            service
-                .params
-                .iter()
+            crate::app::compose::for_stage(&service.params, stage.name())
+                .into_iter()
                 .map(|p| p.placeholder(stage.region()))
                 .collect()
         }

@@ -12,7 +12,9 @@ impl Eval<'_, '_> {
         let ctx = self.ctx;
         if let Some(params) = ctx.compose_params {
             if let Some(crate::app::compose::Param { template, .. }) =
-                params.iter().find(|p| p.name == name)
+                crate::app::compose::for_stage(params, ctx.stage)
+                    .into_iter()
+                    .find(|p| p.name == name)
             {
                 return if !crate::app::compose::references(template).is_empty() {
                     Resolved::Unknowable(format!("param `{name}` is another service's output"))
