@@ -542,6 +542,10 @@ fn a_missing_file_is_one_finding_with_its_count_of_uses() {
     "provider:\n  name: aws\nfunctions:\n  f:\n    handler: h.h\n    events:\n      - sns:\n          arn: !ImportValue shared-topic-arn\n",
     None
 )]
+#[case::v4_build_with_an_unknown_plugin(
+    "frameworkVersion: '4'\nplugins:\n  - some-team-plugin\nbuild:\n  esbuild: true\nprovider:\n  name: aws\n",
+    Some(("unrecognized-property", 5, "Serverless Framework v4's own"))
+)]
 #[case::package_patterns(
     "provider:\n  name: aws\npackage:\n  patterns:\n    - '!tests/**'\nfunctions:\n  f:\n    handler: h.h\n",
     None
@@ -1922,5 +1926,24 @@ fn an_ssm_suffix_of_older_frameworks_is_a_finding() {
     let report = xtask::cfn::rules::validate(&app, &stage);
     let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
     assert_eq!(found, [("ssm-suffix", 6), ("ssm-suffix", 8)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Below a key the CLI stops at, nothing reaches CloudFormation: the key
+/// is the finding, not the intrinsic written under it.
+#[test]
+fn what_is_under_a_refused_key_is_not_judged_again() {
+    let text = "service: vpc-id\nprovider:\n  name: aws\n  vpc:\n    id:\n      Ref:\n        Fn::ImportValue: shared-vpc\n    subnetIds:\n      - subnet-1\n    securityGroupIds:\n      - sg-1\nfunctions:\n  f:\n    handler: h.h\n";
+    let dir = support::scratch_app("under-refused-key", &[("svc/serverless.yml", text)]);
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let rules: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(
+        rules,
+        [("unrecognized-property", 5)],
+        "{:#?}",
+        report.findings
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

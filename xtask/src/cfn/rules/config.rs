@@ -148,6 +148,7 @@ pub(super) fn refusals(
         {
             continue;
         }
+        let finding = v4_said(finding);
         if unverified && !framework_key(&finding) {
             // A plugin may extend the schema with this very key.
             let mut finding = finding;
@@ -265,7 +266,12 @@ const FRAMEWORK_ROOT_KEYS: &[&str] = &[
     "console",
     "dashboard",
     "stages",
+    "build",
 ];
+
+/// Root keys of Serverless Framework v4 alone (its own bundling, its
+/// stage settings), which the pinned CLI, on Framework v3's line, stops at.
+const V4_ROOT_KEYS: &[&str] = &["build", "stages"];
 
 /// Whether `finding` is the CLI refusing one of [`FRAMEWORK_ROOT_KEYS`].
 fn framework_key(finding: &Finding) -> bool {
@@ -274,6 +280,27 @@ fn framework_key(finding: &Finding) -> bool {
             .message
             .contains(&format!("at root: unrecognized property '{key}'"))
     })
+}
+
+/// A v4-only root key said as what it is: written for Framework v4,
+/// which this tool's CLI is not.
+fn v4_said(mut finding: Finding) -> Finding {
+    if let Some(key) = V4_ROOT_KEYS.iter().find(|key| {
+        finding
+            .message
+            .contains(&format!("at root: unrecognized property '{key}'"))
+    }) {
+        finding.message = format!(
+            "{}: `{key}` is Serverless Framework v4's own, and the CLI this tool runs (osls, Framework v3's line) does not read it",
+            finding.message
+        );
+        finding.fix = if *key == "build" {
+            "bundle with a plugin the CLI loads (serverless-esbuild) instead of v4's `build:`, or set SERVERLESS_BIN to a v4 CLI".into()
+        } else {
+            "write the per-stage values under `params:` (osls reads `params.<stage>`), or set SERVERLESS_BIN to a v4 CLI".into()
+        };
+    }
+    finding
 }
 
 /// Removed properties of a top-level section.

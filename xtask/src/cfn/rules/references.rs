@@ -28,8 +28,15 @@ pub const GETATT_ATTRIBUTE: &str = "getatt-unknown-attribute";
 pub const REF_UNKNOWN: &str = "ref-unknown";
 pub const MALFORMED_INTRINSIC: &str = "malformed-intrinsic";
 
-/// Every intrinsic call in the service's documents, against `ids`.
+/// Every intrinsic call in the service's documents, against `ids`; not
+/// below a key the CLI already stops at (`out`'s `unrecognized-property`
+/// findings): what is under it never reaches CloudFormation.
 pub(super) fn check(service: &Service, ids: &LogicalIds, out: &mut Vec<Finding>) {
+    let refused: BTreeSet<(std::path::PathBuf, usize, usize)> = out
+        .iter()
+        .filter(|f| f.rule == super::config::UNRECOGNIZED_PROPERTY)
+        .map(|f| (f.file.clone(), f.line, f.col))
+        .collect();
     for (file, document) in service.documents() {
         let mut visit = |node: &Node| {
             let Some(call) = intrinsic::decode(node) else {
@@ -79,7 +86,25 @@ pub(super) fn check(service: &Service, ids: &LogicalIds, out: &mut Vec<Finding>)
                 _ => {}
             }
         };
-        document.walk(&mut |_, node| visit(node));
+        let skip = |key: &Node| refused.contains(&(file.to_path_buf(), key.pos.line, key.pos.col));
+        walk_skipping(document, &skip, &mut visit);
+    }
+}
+
+/// Visits every node below and including `node`, but not the values of
+/// keys `skip` names.
+fn walk_skipping(node: &Node, skip: &dyn Fn(&Node) -> bool, visit: &mut dyn FnMut(&Node)) {
+    visit(node);
+    if let Some(items) = node.as_seq() {
+        for item in items {
+            walk_skipping(item, skip, visit);
+        }
+    } else if let Some(entries) = node.as_map() {
+        for (key, value) in entries {
+            if !skip(key) {
+                walk_skipping(value, skip, visit);
+            }
+        }
     }
 }
 
