@@ -554,7 +554,7 @@ fn a_default_the_cli_never_reaches_is_no_hazard() {
     assert_eq!(audit("default-live", literal), [("stage-default", 4)]);
     let guarded = format!("{literal}  region: ${{opt:stage}}-only\n");
     assert_eq!(audit("default-unreached", &guarded), []);
-    let from_env = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:SHOP_STAGE, 'dev'}\n  table: orders-${self:custom.stage}\n";
+    let from_env = "service: shop\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:SHOP_STAGE, 'dev'}\n  table: orders-${self:custom.stage}\nfunctions:\n  f:\n    handler: h.f\n    environment:\n      TABLE: ${self:custom.table}\n";
     // And the name built from it is `dev` in every stage while unset.
     assert_eq!(
         audit("default-from-env", from_env),
@@ -789,7 +789,7 @@ fn a_runtime_only_image_functions_would_have_is_no_hazard() {
 fn sls_stage_is_no_default_where_the_cli_stops_without_a_stage() {
     let stops = "service: topics\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  stage: ${opt:stage, self:provider.stage}\n  hook: run ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("sls-stage-stops", stops), []);
-    let silent = "service: topics\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  hook: run ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\n";
+    let silent = "service: topics\nprovider:\n  name: aws\n  region: us-east-1\ncustom:\n  hook: run ${sls:stage}\nfunctions:\n  f:\n    handler: h.f\n    environment:\n      HOOK: ${self:custom.hook}\n";
     assert_eq!(
         audit_one("sls-stage-silent", silent),
         [("stage-default", 6)]
@@ -945,6 +945,41 @@ fn a_v4_compose_file_with_org_and_app_is_planned() {
     let (code, out) = xtask(&["plan", "dev", "--app", &dir.to_string_lossy()]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("b needs a"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Framework v4's Compose also reads `provider` and `stages` at the top:
+/// `stages.<stage>.params` (and `stages.default.params`) are params every
+/// service gets, below its own. The app is planned and validated, not
+/// refused, and `${param:}` resolves to the stage's value.
+#[test]
+fn a_v4_compose_files_stage_params_reach_every_service() {
+    let dir = crate::support::scratch_app(
+        "compose-v4-stages",
+        &[
+            ("serverless-compose.yml", "provider:\n  stage: dev\nstages:\n  default:\n    params:\n      table: orders-default\n      level: info\n  prod:\n    params:\n      table: orders-prod\nservices:\n  a:\n    path: a\n    params:\n      level: debug\n  b:\n    path: b\n    dependsOn: a\n"),
+            ("a/serverless.yml", "service: svc-a\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${param:table}\n    LEVEL: ${param:level}\nfunctions:\n  f:\n    handler: h.f\n"),
+            ("b/serverless.yml", "service: svc-b\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${param:table}\nfunctions:\n  f:\n    handler: h.f\n"),
+        ],
+    );
+    let app_arg = dir.to_string_lossy().to_string();
+    let (code, out) = xtask(&["plan", "dev", "--app", &app_arg]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("b needs a"), "{out}");
+    let (code, out) = xtask(&["validate", "dev", "--app", &app_arg]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("param"), "{out}");
+    let app = App::load(&dir).unwrap();
+    let value = |key: &str, stage: &str, var: &str| {
+        let service = app.service(key).unwrap();
+        let ctx = service.vars_at(stage, "us-east-1");
+        xtask::app::vars::resolve(&format!("${{param:{var}}}"), &ctx)
+    };
+    assert_eq!(value("a", "dev", "table"), Some("orders-default".into()));
+    assert_eq!(value("b", "prod", "table"), Some("orders-prod".into()));
+    // A service's own param comes before the stages'.
+    assert_eq!(value("a", "prod", "level"), Some("debug".into()));
+    assert_eq!(value("b", "prod", "level"), Some("info".into()));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1238,4 +1273,21 @@ fn audit_one(name: &str, text: &str) -> Vec<(&'static str, usize)> {
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
     found
+}
+
+/// A `custom` value that nothing reads names nothing: its spelling of the
+/// stage is not judged (the definition it copies is). Once a name reads
+/// it, it is.
+#[test]
+fn a_custom_value_nothing_reads_is_not_judged() {
+    let base = "service: lib\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  stage: ${env:Stage, 'local'}\n  prefix: ${self:custom.stage}-fn\n";
+    let dead = audit_one("custom-unread", base);
+    assert!(
+        dead.iter().all(|(rule, _)| *rule != "stage-spelling"),
+        "{dead:?}"
+    );
+    let read =
+        format!("{base}functions:\n  f:\n    handler: h.f\n    name: ${{self:custom.prefix}}\n");
+    let found = audit_one("custom-read", &read);
+    assert!(found.contains(&("stage-spelling", 7)), "{found:?}");
 }

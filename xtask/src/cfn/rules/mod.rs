@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::diag::{Finding, Report};
 use crate::app::stage::{Policy, Stage};
-use crate::app::vars::{self, Source, Var};
+use crate::app::vars::{self, Source, StageForm, Var};
 use crate::app::yaml::{self, FileError, Node, Pos, Value};
 use crate::app::{App, Service};
 use crate::cfn::catalogue::Catalogue;
@@ -288,13 +288,23 @@ impl Auditor<'_> {
         let Some(text) = node.as_str() else { return };
         let is_definition =
             matches!(path, [a, b] if (a == "provider" || a == "custom") && b == "stage");
+        // A `custom` value nothing reads (no `${self:custom.key}` in the
+        // service, no plugin that may read it) names nothing: its spelling
+        // of the stage lands nowhere. (`${sls:stage}`'s default is the
+        // service's, said wherever it is written.)
+        let unread = match path {
+            [a, key, ..] if a == "custom" && key != "stage" && file == service.file => {
+                crate::cfn::plugins(service).is_empty() && !custom_key_read(&service.doc, key)
+            }
+            _ => false,
+        };
         let mut columns = Columns::of(node);
         let out = &mut self.report.findings;
         for var in &vars::find_all(text) {
             let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
                 stages::default_of(self.policy, service, file, pos, var, text, out);
-                if !is_definition {
+                if !is_definition && !(unread && form != StageForm::Sls) {
                     self.spellings.push(Spelling {
                         service: index,
                         form,
@@ -516,4 +526,26 @@ impl<'n> Columns<'n> {
             col: self.node.pos.col + chars + usize::from(quoted),
         }
     }
+}
+
+/// Whether anything in `doc` reads `custom.<key>` (`${self:custom.key…}`,
+/// or a bare `self:custom.key` source in a fallback), or the whole `custom`.
+fn custom_key_read(doc: &Node, key: &str) -> bool {
+    let mut read = false;
+    doc.walk(&mut |_, node| {
+        let Some(text) = node.as_str() else { return };
+        for (at, _) in text.match_indices("self:custom") {
+            let rest = &text[at + "self:custom".len()..];
+            let Some(rest) = rest.strip_prefix('.') else {
+                read = true; // the whole map
+                continue;
+            };
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            read |= &rest[..end] == key || rest[..end].contains("${");
+        }
+        read |= text.contains("self:custom.${");
+    });
+    read
 }

@@ -209,7 +209,9 @@ fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
         "CREDENTIAL",
     ]
     .iter()
-    .any(|word| upper.contains(word));
+    .any(|word| upper.contains(word))
+        && !names_a_secret(name)
+        && !value.eq_ignore_ascii_case(name);
     // A name or a pointer to one (an SSM path, an ARN, a URL without
     // credentials) is no secret; nor is a flag or a number.
     // A file's name (`firebase.json`, `./keys/app.pem`) says where the
@@ -262,6 +264,34 @@ fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
 }
 
 /// Shannon entropy in bits per character.
+/// A name that says its value is where a secret is, not the secret:
+/// its last word is a name, an id, an ARN, a path or a parameter
+/// (`SecretDBName`, `TOKEN_TABLE`, `PASSWORD_PARAMETER_ARN`).
+fn names_a_secret(name: &str) -> bool {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut last_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+            last_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && last_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        last_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        word.push(c.to_ascii_uppercase());
+    }
+    words.extend((!word.is_empty()).then_some(word));
+    words.last().is_some_and(|w| {
+        matches!(
+            w.as_str(),
+            "NAME" | "ID" | "ARN" | "PATH" | "PARAM" | "PARAMETER" | "TABLE" | "BUCKET" | "REGION"
+        )
+    })
+}
+
 fn entropy(text: &str) -> f64 {
     let mut counts = std::collections::BTreeMap::new();
     for c in text.chars() {
@@ -280,6 +310,26 @@ fn entropy(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_a_secret_is_kept_is_no_secret() {
+        for (name, value) in [
+            ("SecretDBName", "SecretDBName"),
+            ("SECRET_NAME", "prod/db/credentials"),
+            ("tokenTableName", "tokens-table-main"),
+            ("PASSWORD_PARAMETER_ARN", "some-parameter-x"),
+        ] {
+            assert_eq!(secret_kind(name, value), None, "{name}: {value}");
+        }
+        assert_eq!(
+            secret_kind("SECRET_KEY", "s3cr3t-v4lu3-x"),
+            Some("a literal secret")
+        );
+        assert_eq!(
+            secret_kind("DB_PASSWORD", "hunter2hunter2"),
+            Some("a literal secret")
+        );
+    }
 
     #[test]
     fn a_file_s_name_is_no_secret() {
