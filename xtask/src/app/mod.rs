@@ -231,20 +231,10 @@ impl Service {
             }
             let keys: Vec<&str> = var.address.split('.').filter(|k| !k.is_empty()).collect();
             let next = match var.source {
-                vars::Source::SelfRef => {
-                    self.doc.path(&keys).map(|n| (self.file.clone(), n.clone()))
-                }
-                vars::Source::File => var
-                    .arg
-                    .as_deref()
-                    .filter(|arg| !arg.contains("${"))
-                    .map(|arg| crate::sys::paths::normalize(&self.dir.join(arg)))
-                    .filter(|path| config::is_data(path))
-                    .and_then(|path| {
-                        let doc = vars::load(&path).ok()?;
-                        let found = doc.path(&keys)?.clone();
-                        Some((path, found))
-                    }),
+                vars::Source::SelfRef => self.descend(&self.file, &self.doc, &keys, 0),
+                vars::Source::File => self
+                    .included(var)
+                    .and_then(|(path, doc)| self.descend(&path, &doc, &keys, 0)),
                 _ => None,
             };
             match next {
@@ -253,6 +243,46 @@ impl Service {
             }
         }
         (file, node)
+    }
+
+    /// The data file a `${file(path)}` names (a literal path), read.
+    fn included(&self, var: &vars::Var) -> Option<(PathBuf, std::sync::Arc<Node>)> {
+        let path = var
+            .arg
+            .as_deref()
+            .filter(|arg| !arg.contains("${"))
+            .map(|arg| crate::sys::paths::normalize(&self.dir.join(arg)))
+            .filter(|path| config::is_data(path))?;
+        let doc = vars::load(&path).ok()?;
+        Some((path, doc))
+    }
+
+    /// `keys` below `node` (written in `file`), through a value on the way
+    /// that is a whole `${file(…)}` (`custom.shared: ${file(../shared.yml)}`
+    /// then `${self:custom.shared.arn}`), a few of them at most.
+    fn descend(
+        &self,
+        file: &Path,
+        node: &Node,
+        keys: &[&str],
+        hops: usize,
+    ) -> Option<(PathBuf, Node)> {
+        let mut node = node;
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(text) = node.as_str() {
+                let found = vars::find(text);
+                let [var] = found.as_slice() else { return None };
+                let whole = var.start == 0 && var.end == text.len() && var.fallback.is_none();
+                if !whole || var.source != vars::Source::File || hops >= 4 {
+                    return None;
+                }
+                let (path, doc) = self.included(var)?;
+                let inner: Vec<&str> = var.address.split('.').filter(|k| !k.is_empty()).collect();
+                return self.descend(&path, doc.path(&inner)?, &keys[i..], hops + 1);
+            }
+            node = node.get(key)?;
+        }
+        Some((file.to_path_buf(), node.clone()))
     }
 
     /// [`Service::documents`], then each section the service includes

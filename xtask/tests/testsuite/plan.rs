@@ -1167,3 +1167,27 @@ fn an_event_bus_named_by_arn_orders_its_user_after_its_creator() {
     );
     let _ = std::fs::remove_dir_all(&app);
 }
+
+/// A layer ARN kept in a shared file that the service includes under
+/// `custom` (`custom.shared: ${file(../shared.yml)}`, then
+/// `${self:custom.shared.commonLayer}`) names the layer another service
+/// makes: the layer's maker deploys first.
+#[test]
+fn a_layer_arn_kept_in_an_included_file_orders_its_maker_first() {
+    let app = write_app(
+        "layer-arn-included",
+        &[
+            ("shared.yml", "commonLayer: arn:aws:lambda:${aws:region}:${aws:accountId}:layer:common-${sls:stage}:latest\n"),
+            ("a-users/serverless.yml", "service: users\ncustom:\n  shared: ${file(../shared.yml)}\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  layers:\n    - ${self:custom.shared.commonLayer}\nfunctions:\n  f:\n    handler: h.f\n"),
+            ("b-layer/serverless.yml", "service: layer\nprovider:\n  name: aws\n  stage: ${opt:stage}\nlayers:\n  common:\n    path: layer\n    name: common-${sls:stage}\n"),
+        ],
+    );
+    let plan = plan_json(&app, "dev");
+    let found = edges(&plan);
+    assert!(
+        found
+            .iter()
+            .any(|(from, to, _)| from == "a-users" && to == "b-layer"),
+        "{found:?}\n{plan:#}"
+    );
+}
