@@ -105,23 +105,41 @@ impl Schedule {
     }
 
     /// The services whose turn it is: pending ones, in plan order, whose
-    /// dependencies in the run are all deployed or unchanged, up to the
-    /// free places (one started ahead goes on from where it is held; one
-    /// that never started ahead starts at its turn). Nothing starts once
-    /// the run is stopping.
-    pub fn ready(&self, status: &BTreeMap<String, Status>, stopping: bool) -> Vec<String> {
+    /// dependencies in the run are all deployed or unchanged. One started
+    /// ahead goes on from where it is held, whatever runs: its packaging,
+    /// the part that keeps a core busy, is done (or held a place ahead),
+    /// and what is left is mostly waiting on CloudFormation. The others
+    /// start at their turn up to the free places, which only deploys
+    /// started at their turn hold. Nothing starts once the run is
+    /// stopping.
+    pub fn ready(
+        &self,
+        status: &BTreeMap<String, Status>,
+        packages: &BTreeMap<String, Package>,
+        stopping: bool,
+    ) -> Vec<String> {
         if stopping {
             return Vec::new();
         }
-        let running = status.values().filter(|s| **s == Status::Running).count();
-        let free = self.concurrency.saturating_sub(running);
-        self.order
+        let started_ahead = |key: &str| packages.get(key) == Some(&Package::Ahead);
+        let running = status
             .iter()
-            .filter(|key| status.get(*key) == Some(&Status::Pending))
-            .filter(|key| self.dependencies_done(key, status))
-            .take(free)
-            .cloned()
-            .collect()
+            .filter(|(key, s)| **s == Status::Running && !started_ahead(key))
+            .count();
+        let mut free = self.concurrency.saturating_sub(running);
+        let mut out = Vec::new();
+        for key in &self.order {
+            if status.get(key) != Some(&Status::Pending) || !self.dependencies_done(key, status) {
+                continue;
+            }
+            if started_ahead(key) {
+                out.push(key.clone());
+            } else if free > 0 {
+                free -= 1;
+                out.push(key.clone());
+            }
+        }
+        out
     }
 }
 
@@ -162,17 +180,28 @@ mod tests {
 
     #[test]
     fn only_services_without_pending_dependencies_start_first() {
-        assert_eq!(diamond(4).ready(&status(&[]), false), ["data"]);
+        assert_eq!(
+            diamond(4).ready(&status(&[]), &no_packages(), false),
+            ["data"]
+        );
     }
 
     #[test]
     fn independent_services_start_together_up_to_the_concurrency() {
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(diamond(4).ready(&done, false), ["images", "integration"]);
-        assert_eq!(diamond(1).ready(&done, false), ["images"]);
+        assert_eq!(
+            diamond(4).ready(&done, &no_packages(), false),
+            ["images", "integration"]
+        );
+        assert_eq!(diamond(1).ready(&done, &no_packages(), false), ["images"]);
         let one_running = status(&[("data", Status::Unchanged), ("images", Status::Running)]);
-        assert_eq!(diamond(2).ready(&one_running, false), ["integration"]);
-        assert!(diamond(1).ready(&one_running, false).is_empty());
+        assert_eq!(
+            diamond(2).ready(&one_running, &no_packages(), false),
+            ["integration"]
+        );
+        assert!(diamond(1)
+            .ready(&one_running, &no_packages(), false)
+            .is_empty());
     }
 
     #[test]
@@ -182,24 +211,26 @@ mod tests {
             ("images", Status::Deployed),
             ("integration", Status::Running),
         ]);
-        assert_eq!(diamond(4).ready(&s, false), ["web"]);
+        assert_eq!(diamond(4).ready(&s, &no_packages(), false), ["web"]);
     }
 
     #[test]
     fn nothing_depending_on_a_failure_or_a_skip_ever_starts() {
         let failed = status(&[("data", Status::Failed)]);
-        assert!(diamond(4).ready(&failed, false).is_empty());
+        assert!(diamond(4).ready(&failed, &no_packages(), false).is_empty());
         let s = status(&[
             ("data", Status::Deployed),
             ("images", Status::Skipped),
             ("integration", Status::Deployed),
         ]);
-        assert!(diamond(4).ready(&s, false).is_empty());
+        assert!(diamond(4).ready(&s, &no_packages(), false).is_empty());
     }
 
     #[test]
     fn a_stopping_run_starts_nothing() {
-        assert!(diamond(4).ready(&status(&[]), true).is_empty());
+        assert!(diamond(4)
+            .ready(&status(&[]), &no_packages(), true)
+            .is_empty());
     }
 
     #[test]
@@ -210,13 +241,13 @@ mod tests {
             2,
         );
         let s = BTreeMap::from([("web".to_string(), Status::Pending)]);
-        assert_eq!(only_web.ready(&s, false), ["web"]);
+        assert_eq!(only_web.ready(&s, &no_packages(), false), ["web"]);
     }
 
     #[test]
     fn a_zero_concurrency_still_runs_one_at_a_time() {
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(diamond(0).ready(&done, false), ["images"]);
+        assert_eq!(diamond(0).ready(&done, &no_packages(), false), ["images"]);
     }
 
     /// `integration` may package ahead; `images` reads `data` while it
@@ -266,10 +297,49 @@ mod tests {
     #[test]
     fn a_service_started_ahead_never_jumps_its_dependencies() {
         let data_running = status(&[("data", Status::Running)]);
-        assert!(ahead(2).ready(&data_running, false).is_empty());
+        let started = packages(&[("integration", Package::Ahead)]);
+        assert!(ahead(2).ready(&data_running, &started, false).is_empty());
         let failed = status(&[("data", Status::Failed)]);
-        assert!(ahead(2).ready(&failed, false).is_empty());
+        assert!(ahead(2).ready(&failed, &no_packages(), false).is_empty());
         let done = status(&[("data", Status::Deployed)]);
-        assert_eq!(ahead(2).ready(&done, false), ["images", "integration"]);
+        assert_eq!(
+            ahead(2).ready(&done, &no_packages(), false),
+            ["images", "integration"]
+        );
+    }
+
+    /// A deploy started ahead takes no place at its turn (its packaging,
+    /// what keeps a core busy, is done), nor does it hold one while it
+    /// waits on CloudFormation: the places are for deploys that package
+    /// at their turn.
+    #[test]
+    fn a_deploy_started_ahead_holds_no_place_at_its_turn() {
+        let both = BTreeSet::from(["integration".to_string(), "images".to_string()]);
+        let held = packages(&[("images", Package::Ahead), ("integration", Package::Ahead)]);
+        let done = status(&[("data", Status::Deployed)]);
+        // One place, both held at their gates: both go on.
+        let one_place = diamond(1).packaging_ahead(both.clone(), 2);
+        assert_eq!(
+            one_place.ready(&done, &held, false),
+            ["images", "integration"]
+        );
+        // A deploy packaged at its turn holds the place; held ones still go.
+        let only_images = packages(&[("images", Package::Ahead)]);
+        let data_busy = status(&[("data", Status::Deployed), ("integration", Status::Running)]);
+        assert_eq!(one_place.ready(&data_busy, &only_images, false), ["images"]);
+        // Running ahead, they leave the place free for one at its turn.
+        let running_ahead = status(&[
+            ("data", Status::Deployed),
+            ("images", Status::Deployed),
+            ("integration", Status::Running),
+        ]);
+        let integration_ahead = packages(&[("integration", Package::Ahead)]);
+        assert_eq!(
+            one_place.ready(&running_ahead, &integration_ahead, false),
+            ["web"]
+        );
+        assert!(one_place
+            .ready(&running_ahead, &no_packages(), false)
+            .is_empty());
     }
 }

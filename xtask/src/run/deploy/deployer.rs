@@ -84,7 +84,7 @@ impl Deployer<'_, '_> {
         loop {
             let stopping = failed || interrupt::requested();
             self.mark_ready(schedule, &status, &mut marked);
-            for key in schedule.ready(&status, stopping) {
+            for key in schedule.ready(&status, &packages, stopping) {
                 status.insert(key.clone(), Status::Running);
                 if packages.get(&key) == Some(&Package::Ahead) {
                     self.open_gate(&key);
