@@ -440,7 +440,8 @@ fn names_the_framework_creates_carry_the_stage() {
             ("unscoped-name", 8),
             ("unscoped-name", 10),
             ("unscoped-name", 14),
-            ("unscoped-name", 24)
+            ("unscoped-name", 24),
+            ("shared-literal-arn", 26)
         ]
     );
 }
@@ -1290,4 +1291,89 @@ fn a_custom_value_nothing_reads_is_not_judged() {
         format!("{base}functions:\n  f:\n    handler: h.f\n    name: ${{self:custom.prefix}}\n");
     let found = audit_one("custom-read", &read);
     assert!(found.contains(&("stage-spelling", 7)), "{found:?}");
+}
+
+/// A secret written as a Compose param (a service's own, or a v4 stage's,
+/// which every service gets) is written into the compose file: one
+/// finding where it is written, however many services get it.
+#[test]
+fn a_secret_written_as_a_compose_param_is_found_once() {
+    let dir = crate::support::scratch_app(
+        "compose-param-secret",
+        &[
+            ("serverless-compose.yml", "stages:\n  prod:\n    params:\n      jwtSecret: s3cr3t-signing-v4lue\n      tableName: orders-prod\nservices:\n  a:\n    path: a\n    params:\n      apiToken: ${env:API_TOKEN, 'tok-0123456789abcdef'}\n  b:\n    path: b\n"),
+            ("a/serverless.yml", "service: svc-a\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+            ("b/serverless.yml", "service: svc-b\nprovider:\n  name: aws\n  stage: ${opt:stage}\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let found: Vec<(&str, usize)> = rules::audit(&app)
+        .findings
+        .iter()
+        .filter(|f| f.file.ends_with("serverless-compose.yml"))
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(
+        found,
+        [("secret-in-environment", 4), ("secret-in-environment", 10)]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A resource policy whose principal is a variable falling back to `"*"`
+/// grants every AWS principal wherever the variable is unset: found where
+/// the principal is written, through a custom key; one without the
+/// fallback is not.
+#[test]
+fn a_principal_falling_back_to_everyone_is_found() {
+    let text = "service: uploads\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  reader: ${env:READER_ROLE, ssm:/config/reader, \"*\"}\n  writer: ${env:WRITER_ROLE}\nresources:\n  Resources:\n    Files:\n      Type: AWS::S3::Bucket\n    FilesPolicy:\n      Type: AWS::S3::BucketPolicy\n      Properties:\n        Bucket: !Ref Files\n        PolicyDocument:\n          Statement:\n            - Effect: Allow\n              Principal:\n                AWS: ${self:custom.reader}\n              Action: s3:GetObject\n              Resource: !Sub ${Files.Arn}/*\n            - Effect: Allow\n              Principal:\n                AWS:\n                  - ${self:custom.writer}\n              Action: s3:PutObject\n              Resource: !Sub ${Files.Arn}/*\n";
+    let found = audit_one("principal-everyone", text);
+    assert!(
+        found.contains(&("principal-falls-back-to-everyone", 20)),
+        "{found:?}"
+    );
+    assert_eq!(
+        found
+            .iter()
+            .filter(|(rule, _)| *rule == "principal-falls-back-to-everyone")
+            .count(),
+        1,
+        "{found:?}"
+    );
+}
+
+/// A fixed ARN of a kind of resource the app makes in each stage (a user
+/// pool an authorizer checks, while another service makes a pool per
+/// stage; a role, while the framework makes one per stage) is one
+/// resource for every stage. An ARN built from variables is not.
+#[test]
+fn a_fixed_arn_of_what_the_app_makes_per_stage_is_shared() {
+    let dir = crate::support::scratch_app(
+        "literal-arns",
+        &[
+            ("auth/serverless.yml", "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Pool:\n      Type: AWS::Cognito::UserPool\n      Properties:\n        UserPoolName: users-${sls:stage}\n"),
+            ("api/serverless.yml", "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - http:\n          path: x\n          method: get\n          authorizer:\n            arn: arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Ab12Cd\n  g:\n    handler: h.g\n    events:\n      - http:\n          path: y\n          method: get\n          authorizer:\n            arn: arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Ab12Cd\n"),
+            ("jobs/serverless.yml", "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role: arn:aws:iam::123456789012:role/jobs-runner\nfunctions:\n  f:\n    handler: h.f\n    environment:\n      POOL: arn:aws:cognito-idp:${aws:region}:${aws:accountId}:userpool/${param:pool}\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let mut found: Vec<(String, usize)> = rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .filter(|f| f.rule == "shared-literal-arn")
+        .map(|f| {
+            let service = f
+                .file
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            (service, f.line)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found, [("api".to_string(), 13), ("jobs".to_string(), 6)]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

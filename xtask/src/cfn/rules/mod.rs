@@ -22,10 +22,12 @@
 pub mod config;
 pub mod exports;
 pub mod iam;
+mod literal_arns;
 pub mod monitoring;
 mod name_sites;
 pub mod names;
 mod plugin_schema;
+mod principals;
 pub mod provisioning;
 pub mod references;
 pub mod resources;
@@ -61,6 +63,7 @@ pub fn audit(app: &App) -> Report {
         auditor.service(i, service);
     }
     stages::follow_the_stage(app, &auditor.spellings, &mut auditor.report.findings);
+    secrets::compose_params(app, &mut auditor.report.findings);
     auditor.report.findings = hazards(auditor.report.findings);
     auditor.report.finish()
 }
@@ -118,6 +121,19 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
     report
         .findings
         .extend(hazards(shared_names::shared_across_stages(app)));
+    // A fixed ARN that spells a stage is `literal-stage` already.
+    let spelled: BTreeSet<(PathBuf, usize)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == names::LITERAL_STAGE)
+        .map(|f| (f.file.clone(), f.line))
+        .collect();
+    report.findings.extend(hazards(
+        literal_arns::shared_literal_arns(app)
+            .into_iter()
+            .filter(|f| !spelled.contains(&(f.file.clone(), f.line)))
+            .collect(),
+    ));
     report.finish()
 }
 
@@ -304,7 +320,8 @@ impl Auditor<'_> {
             let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
                 stages::default_of(self.policy, service, file, pos, var, text, out);
-                if !is_definition && !(unread && form != StageForm::Sls) {
+                let unread_spelling = unread && form != StageForm::Sls;
+                if !is_definition && !unread_spelling {
                     self.spellings.push(Spelling {
                         service: index,
                         form,

@@ -136,6 +136,48 @@ impl Review<'_> {
     }
 }
 
+/// Secrets written as Compose params (a service's `params:`, or Framework
+/// v4's `stages.<stage>.params`, which every service gets): in the compose
+/// file, and in every template that uses them. Each param once, however
+/// many services it is passed to.
+pub(super) fn compose_params(app: &crate::app::App, out: &mut Vec<Finding>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for service in &app.services {
+        for param in &service.params {
+            if !seen.insert((param.file.clone(), param.pos.line, param.pos.col)) {
+                continue;
+            }
+            let literal = if param.template.contains("${") {
+                literal_fallbacks(&param.template)
+                    .into_iter()
+                    .find(|l| secret_kind(&param.name, l).is_some())
+            } else {
+                Some(param.template.clone())
+            };
+            let Some(what) = literal.and_then(|l| secret_kind(&param.name, &l)) else {
+                continue;
+            };
+            let whose = match &param.stage {
+                Some(stage) => format!("of stage `{stage}` (every service gets it)"),
+                None => format!("passed to {}", service.key),
+            };
+            out.push(Finding::new(
+                &param.file,
+                param.pos,
+                SECRET_IN_ENVIRONMENT,
+                format!(
+                    "Compose param `{}` {whose} is {what}, written into the compose file (and into the templates that use it)",
+                    param.name
+                ),
+                format!(
+                    "read it at deploy in the service (`${{ssm:/…/{}}}`) or from Secrets Manager instead of a param, and rotate the one written here",
+                    param.name
+                ),
+            ));
+        }
+    }
+}
+
 /// What kind of secret `value` under `name` is, if it looks like one.
 fn secret_kind(name: &str, value: &str) -> Option<&'static str> {
     let value = value.trim();

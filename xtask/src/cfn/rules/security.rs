@@ -39,6 +39,7 @@ pub(super) fn every_stage(service: &Service, stage: &Stage, out: &mut Vec<Findin
     review.iam(out);
     review.cors(out);
     review.sign_up(out);
+    review.principals(out);
 }
 
 /// The rules of the review that hold on protected stages, for one service.
