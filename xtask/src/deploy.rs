@@ -25,6 +25,30 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
     let app = App::load(&global.app_dir()?)?;
     let stage = app.stage(args.at.stage())?;
     let mode = Mode::of(&stage, args.at.rehearse, global.emulator);
+    if args.package_only {
+        let dir = args.packages.clone().unwrap_or_default();
+        let shard = args
+            .shard
+            .unwrap_or(deploy::packages::Shard { index: 1, count: 1 });
+        let text = deploy::packages::package_only(
+            &app,
+            &stage,
+            (mode, args.allow_findings),
+            shard,
+            &dir,
+            out.clone(),
+        )
+        .await?;
+        out.result(&text);
+        out.plain(&format!(
+            "deploy them with `{}`",
+            hint::xtask(&format!(
+                "deploy {stage} --from-packages {}",
+                paths::display(&dir)
+            ))
+        ));
+        return Ok(0);
+    }
     let opts = Options {
         only: args.only,
         concurrency: args.concurrency,
@@ -40,6 +64,7 @@ pub(crate) async fn run(global: &Global, args: DeployArgs) -> Result<i32> {
         bake: args.bake,
         lock_timeout: args.lock.lock_timeout,
         verbose: args.verbose.verbose,
+        from_packages: args.from_packages,
     };
     let (journal, endpoints) = match deploy::deploy(&app, &stage, mode, &opts, out.clone()).await? {
         Deployed::Preview(text) => {

@@ -338,6 +338,23 @@ pub struct DeployArgs {
     /// Do not smoke-test after the deploy (when the smoke runs as its own step).
     #[arg(long)]
     pub skip_smoke: bool,
+    /// Package the services (or one shard of them, `--shard`) into
+    /// `--packages DIR` and stop: the CLI's artifacts and templates with
+    /// the commit, stage, CLI and fingerprint they were made from, for a
+    /// later `--from-packages` (a CI job per shard, then one deploy job).
+    #[arg(long, requires = "packages", conflicts_with_all = ["from_packages", "dry_run"])]
+    pub package_only: bool,
+    /// With `--package-only`: this shard of the services, `I/N` (1/2, 2/2).
+    #[arg(long, value_name = "I/N", requires = "package_only", value_parser = crate::run::deploy::packages::Shard::parse)]
+    pub shard: Option<crate::run::deploy::packages::Shard>,
+    /// With `--package-only`: the folder the packages go to (one folder a service).
+    #[arg(long, value_name = "DIR")]
+    pub packages: Option<PathBuf>,
+    /// Deploy from the packages in these folders (made by `--package-only`
+    /// from this commit, for this stage, with this CLI), under one lock and
+    /// one journal; a service without one is packaged at its turn.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub from_packages: Vec<PathBuf>,
     /// After the smoke test, watch the stage's alarms and the functions'
     /// errors this long (`5m`; `0` not at all) and roll the run back when
     /// one fires; default: the stage's `monitoring.bake` in deploy.toml.

@@ -84,6 +84,13 @@ fn key(service: &Service, stage: &Stage) -> Option<String> {
 }
 
 /// What identifies the Serverless CLI: the pinned lock file, or `SERVERLESS_BIN`.
+/// The CLI a fingerprint is made with, as a short hex digest (a
+/// package's manifest names it).
+pub fn cli_id() -> String {
+    let digest = Sha256::digest(cli_identity());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
 fn cli_identity() -> Vec<u8> {
     match std::env::var("SERVERLESS_BIN") {
         Ok(bin) if !bin.is_empty() => format!("SERVERLESS_BIN={bin}").into_bytes(),

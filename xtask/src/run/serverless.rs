@@ -196,23 +196,28 @@ impl Serverless {
 
     /// `serverless deploy`; `force` skips the CLI's own "no changes" check
     /// (which compares with the newest deployment kept in the bucket, not
-    /// with what the stack runs); `gate` holds it after packaging until
-    /// the gate opens (see [`crate::run::ahead`]).
+    /// with what the stack runs); `package` deploys what `--package-only`
+    /// packaged there; `gate` holds it after packaging until the gate
+    /// opens (see [`crate::run::ahead`]).
     pub async fn deploy(
         &self,
         service: &Service,
         stage: &Stage,
         params: &[(String, String)],
-        force: bool,
+        (force, package): (bool, Option<&Path>),
         gate: Option<&Gate>,
         sink: &Sink,
     ) -> Result<()> {
-        let base: &[&str] = if force {
-            &["deploy", "--force"]
-        } else {
-            &["deploy"]
-        };
-        let args = with_params(base, params);
+        let mut base = vec!["deploy".to_string()];
+        if force {
+            base.push("--force".into());
+        }
+        if let Some(dir) = package {
+            base.push("--package".into());
+            base.push(dir.to_string_lossy().to_string());
+        }
+        let base: Vec<&str> = base.iter().map(String::as_str).collect();
+        let args = with_params(&base, params);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // Started ahead of its turn, it yields the CPU to those whose turn
         // it is.

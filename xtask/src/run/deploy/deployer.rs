@@ -25,6 +25,8 @@ pub(super) struct Deployer<'r, 'a> {
     pub run: &'r StageRun<'a>,
     /// Deploy even services whose fingerprint is unchanged.
     pub force: bool,
+    /// Services deployed from a package made by `--package-only`.
+    pub packages: super::packages::Packages,
     /// Where deploys started ahead of their turn are held; `None` when the
     /// CLI cannot be held (one of the team's own).
     pub gates: Option<ahead::Gates>,
@@ -435,7 +437,10 @@ impl Deployer<'_, '_> {
                 service,
                 run.stage,
                 &prepared.params,
-                prepared.behind() || self.force,
+                (
+                    prepared.behind() || self.force,
+                    self.packages.by_service.get(key).map(|p| p.as_path()),
+                ),
                 gate,
                 sink,
             )

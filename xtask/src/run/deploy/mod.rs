@@ -10,6 +10,7 @@
 //! the exit code.
 
 mod deployer;
+pub mod packages;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -66,6 +67,8 @@ pub struct Options {
     pub lock_timeout: Duration,
     /// Show every CloudFormation stack event.
     pub verbose: bool,
+    /// Deploy from the packages in these folders (`--from-packages`).
+    pub from_packages: Vec<std::path::PathBuf>,
 }
 
 /// What a deploy did.
@@ -111,6 +114,17 @@ pub async fn deploy(
             report.render_text("validate against the deployed stage")
         );
     }
+
+    // Packages made elsewhere, each checked against this checkout.
+    let packages = packages::verified(
+        app,
+        stage,
+        &opts.from_packages,
+        &selected,
+        &target.stacks(),
+        &out,
+    )
+    .await?;
 
     if opts.dry_run {
         let text = preview(app, stage, &target, &selected, opts.force).await?;
@@ -212,9 +226,18 @@ pub async fn deploy(
             })
             .ok()
     };
+    for (key, dir) in &packages.by_service {
+        run.record(|j| {
+            j.event(format!(
+                "{key}: deployed from its package {}",
+                paths::display(dir)
+            ))
+        });
+    }
     let deployer = Deployer {
         run: &run,
         force: opts.force,
+        packages,
         gates,
         stopping: tokio::sync::watch::Sender::new(false),
     };

@@ -15,6 +15,7 @@ mod load;
 mod migrate;
 mod monitoring;
 mod pace;
+mod packages;
 mod run;
 mod safety;
 mod sequence;
