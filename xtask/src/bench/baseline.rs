@@ -26,6 +26,15 @@ use super::STAGE;
 
 /// Runs this very binary against the emulator; returns the wall time.
 pub(super) fn xtask(endpoint: &str, state: &Path, args: &[&str]) -> Result<Duration> {
+    xtask_said(endpoint, state, args).map(|(took, _)| took)
+}
+
+/// [`xtask`], with what it printed on stdout.
+pub(super) fn xtask_said(
+    endpoint: &str,
+    state: &Path,
+    args: &[&str],
+) -> Result<(Duration, String)> {
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let output = Command::new(exe)
@@ -47,7 +56,10 @@ pub(super) fn xtask(endpoint: &str, state: &Path, args: &[&str]) -> Result<Durat
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(elapsed)
+    Ok((
+        elapsed,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
 }
 
 /// The plain way: `serverless deploy` of each service, one after the other.

@@ -64,6 +64,9 @@ enum Way {
     Serial,
     /// Wave by wave, each wave's services at once.
     Waves,
+    /// Ours, its packaging fanned out: `--package-only` shards (each as
+    /// one CI runner would run it), then `--from-packages`.
+    Shards,
 }
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -168,6 +171,7 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
                 )?,
                 Way::Serial => plain_deploy(&cli, &deep, emulator.endpoint())?,
                 Way::Waves => wave_deploy(&cli, &deep, emulator.endpoint())?,
+                Way::Shards => paced::fanned_out(emulator.endpoint(), &state, &deep_arg)?,
             }));
         }
     }
@@ -312,7 +316,10 @@ async fn at_aws_pace(
             "{}",
             serde_json::to_string_pretty(&paced::json(&results, &model, args.aws_pace))?
         )?,
-        Format::Text => crate::out!("{}", paced::report(&results, &model, args.aws_pace))?,
+        Format::Text => crate::out!(
+            "{}",
+            paced::report(&results, &model, args.aws_pace, args.timelines)
+        )?,
     }
     Ok(0)
 }

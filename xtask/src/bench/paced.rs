@@ -18,9 +18,12 @@ use crate::aws::emulator::{Backend, Emulator};
 use crate::cfn::graph::Graph;
 use crate::run::journal::{self, Journal};
 
-use super::baseline::{plain_deploy, wave_deploy, xtask};
+use super::baseline::{plain_deploy, wave_deploy, xtask, xtask_said};
 use super::pace::{Model, Operation, Pacer};
 use super::{median, secs, Way, STAGE};
+
+/// How many CI jobs the packaging of the fanned-out way is split over.
+pub(super) const SHARDS: usize = 4;
 
 /// One app's paced medians, in seconds.
 #[derive(Debug, Clone)]
@@ -30,9 +33,18 @@ pub(super) struct Paced {
     pub ours: f64,
     pub serial: f64,
     pub waves: f64,
+    /// Ours with its packaging fanned out over [`SHARDS`] jobs: the
+    /// slowest shard (the jobs run at once, each on a runner like this
+    /// machine), then the deploy from the packages.
+    pub fanned: f64,
     pub bound: f64,
+    /// CPU seconds our deploy's processes used, over this machine's
+    /// cores: what no schedule on this machine can beat either.
+    pub machine_bound: f64,
     /// The modelled stack operations of our first run.
     pub operations: Vec<Operation>,
+    /// Our first run's timeline (`report`): where the time went.
+    pub timeline: String,
 }
 
 /// Deploys `dir` `runs` times each way at `factor` of AWS's pace.
@@ -48,9 +60,12 @@ pub(super) async fn bench_app(
     let app = App::load(dir).with_context(|| format!("the {name} app"))?;
     let dir_arg = dir.to_string_lossy().to_string();
     let (mut ours, mut serial, mut waves, mut bounds) = (vec![], vec![], vec![], vec![]);
+    let (mut fanned, mut machine) = (vec![], vec![]);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mut operations = Vec::new();
+    let mut timeline = String::new();
     for i in 0..runs {
-        for way in [Way::Ours, Way::Serial, Way::Waves] {
+        for way in [Way::Ours, Way::Serial, Way::Waves, Way::Shards] {
             crate::errln!(
                 "bench: {name} at {factor} of AWS's pace, {way:?}, sample {}/{runs}",
                 i + 1
@@ -71,6 +86,7 @@ pub(super) async fn bench_app(
                 },
             )?;
             let at = tap.endpoint();
+            let cpu_before = children_cpu();
             let took = match way {
                 Way::Ours => xtask(
                     at,
@@ -87,10 +103,14 @@ pub(super) async fn bench_app(
                 Way::Serial => plain_deploy(cli, &app, at)?,
                 Way::Waves => wave_deploy(cli, &app, at)
                     .with_context(|| format!("{name} deployed wave by wave"))?,
+                Way::Shards => fanned_out(at, &state, &dir_arg)
+                    .with_context(|| format!("{name} packaged in shards"))?,
             };
+            let cpu = children_cpu() - cpu_before;
             match way {
                 Way::Ours => {
                     ours.push(secs(took));
+                    machine.push(cpu / cores);
                     let ops = pacer.operations();
                     bounds.push(
                         bound(&app, &state, &ops, factor)
@@ -98,10 +118,18 @@ pub(super) async fn bench_app(
                     );
                     if operations.is_empty() {
                         operations = ops;
+                        timeline = xtask_said(
+                            at,
+                            &state,
+                            &["--app", &dir_arg, "report", STAGE, "--rehearse"],
+                        )
+                        .map(|(_, text)| text)
+                        .unwrap_or_default();
                     }
                 }
                 Way::Serial => serial.push(secs(took)),
                 Way::Waves => waves.push(secs(took)),
+                Way::Shards => fanned.push(secs(took)),
             }
             drop(tap);
             drop(emulator);
@@ -114,8 +142,66 @@ pub(super) async fn bench_app(
         ours: median(&mut ours),
         serial: median(&mut serial),
         waves: median(&mut waves),
+        fanned: median(&mut fanned),
         bound: median(&mut bounds),
+        machine_bound: median(&mut machine),
         operations,
+        timeline,
+    })
+}
+
+/// Ours with packaging fanned out over [`SHARDS`] jobs: each shard packaged
+/// (one after another here, each timed as the runner of its own it would
+/// have in CI), then the deploy from the packages. The slowest shard plus
+/// the deploy.
+pub(super) fn fanned_out(endpoint: &str, state: &Path, app: &str) -> Result<std::time::Duration> {
+    let packages = state.join("packages");
+    let packages_arg = packages.to_string_lossy().to_string();
+    let mut slowest = std::time::Duration::ZERO;
+    for index in 1..=SHARDS {
+        let shard = format!("{index}/{SHARDS}");
+        let took = xtask(
+            endpoint,
+            &state.join(format!("shard-{index}")),
+            &[
+                "--app",
+                app,
+                "deploy",
+                STAGE,
+                "--rehearse",
+                "--package-only",
+                "--shard",
+                &shard,
+                "--packages",
+                &packages_arg,
+            ],
+        )?;
+        slowest = slowest.max(took);
+    }
+    let deploy = xtask(
+        endpoint,
+        state,
+        &[
+            "--app",
+            app,
+            "deploy",
+            STAGE,
+            "--rehearse",
+            "--skip-smoke",
+            "--from-packages",
+            &packages_arg,
+        ],
+    )?;
+    Ok(slowest + deploy)
+}
+
+/// CPU seconds (user and system) of every child process that has ended
+/// and been waited for: our deploys and the CLIs they ran.
+fn children_cpu() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
     })
 }
 
@@ -187,7 +273,7 @@ fn last_journal(state: &Path, app: &str) -> Result<Journal> {
 }
 
 /// The paced results as text, with the targets of issue's bench.
-pub(super) fn report(results: &[Paced], model: &Model, factor: f64) -> String {
+pub(super) fn report(results: &[Paced], model: &Model, factor: f64, verbose: bool) -> String {
     let mark = |ok: bool| if ok { "✔" } else { "✘" };
     let mut out = format!(
         "at {factor} of AWS's pace (CloudFormation modelled by {}, scaled by {factor}):\n",
@@ -201,6 +287,12 @@ pub(super) fn report(results: &[Paced], model: &Model, factor: f64) -> String {
             "  {} ({} services): ours {:.1}s, plain serial {:.1}s, waves {:.1}s, critical-path bound {:.1}s\n",
             p.name, p.services, p.ours, p.serial, p.waves, p.bound
         ));
+        out.push_str(&format!(
+            "    packaging fanned out over {SHARDS} jobs: {:.1}s ({:.2} of the bound); this machine's CPU bound {:.1}s (our processes' CPU over its cores)\n",
+            p.fanned,
+            p.fanned / p.bound,
+            p.machine_bound
+        ));
         let line = |what: &str, ratio: f64, target: Option<f64>| match target {
             Some(t) => format!(
                 "    {what:16} {ratio:.2} (target ≤ {t}) {}\n",
@@ -211,6 +303,12 @@ pub(super) fn report(results: &[Paced], model: &Model, factor: f64) -> String {
         out.push_str(&line("of plain serial", to_serial, serial_target));
         out.push_str(&line("of waves", to_waves, waves_target));
         out.push_str(&line("of the bound", to_bound, bound_target));
+        if verbose {
+            out.push_str("    our run's timeline:\n");
+            for line in p.timeline.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
     }
     out.push_str("the model, seconds at AWS's pace (type: create/update/delete, source):\n");
     for (kind, t, source) in model.table() {
@@ -244,9 +342,11 @@ pub(super) fn json(results: &[Paced], model: &Model, factor: f64) -> serde_json:
             let (s, w, b) = targets(&p.name);
             serde_json::json!({
                 "app": p.name, "services": p.services,
-                "medians_s": {"ours": p.ours, "plain_serial": p.serial, "waves": p.waves, "critical_path_bound": p.bound},
+                "medians_s": {"ours": p.ours, "plain_serial": p.serial, "waves": p.waves, "fanned_out": p.fanned, "critical_path_bound": p.bound, "machine_cpu_bound": p.machine_bound},
+                "shards": SHARDS,
                 "ratios": {"of_plain_serial": p.ours / p.serial, "of_waves": p.ours / p.waves, "of_bound": p.ours / p.bound},
                 "targets": {"of_plain_serial": s, "of_waves": w, "of_bound": b},
+                "timeline": p.timeline,
                 "modelled_operations": p.operations.iter().map(|o| serde_json::json!({
                     "stack": o.stack, "kind": o.kind, "created": o.created,
                     "updated": o.updated, "deleted": o.deleted, "aws_s": o.seconds,

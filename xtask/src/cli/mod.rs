@@ -265,6 +265,9 @@ pub struct BenchArgs {
     /// update delete source` in seconds; the built-in one otherwise.
     #[arg(long, value_name = "FILE")]
     pub aws_pace_model: Option<std::path::PathBuf>,
+    /// At `--aws-pace`, print our run's timeline of each app too.
+    #[arg(long)]
+    pub timelines: bool,
     /// The size of the generated monorepo deployed at `--aws-pace`.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..=1000))]
     pub services: u16,
