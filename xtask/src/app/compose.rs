@@ -275,11 +275,24 @@ fn services(
                 at: format!("{shown}:{}", dep.pos.line),
             });
         }
-        // `${other.Output}` in params: other deploys first.
+        // `${other.Output}` in params: other deploys first. One that names
+        // no service of the file stops Compose.
         if let Some(params) = config.get("params") {
+            let mut unknown: Option<FileError> = None;
             params.walk(&mut |_, node| {
                 let Some(text) = node.as_str() else { return };
                 for reference in references(text) {
+                    if !keys.contains(&reference.as_str()) && unknown.is_none() {
+                        unknown = Some(FileError {
+                            path: file.clone(),
+                            pos: Some(node.pos),
+                            message: format!(
+                                "service `{key}`'s param `{}` reads `{reference}`, which is not a service of this file (Compose stops with `The service \"{reference}\" does not exist`); known: {}",
+                                text.trim(),
+                                keys.join(", ")
+                            ),
+                        });
+                    }
                     if keys.contains(&reference.as_str()) && reference != key {
                         deps.push(Declared {
                             service: reference.clone(),
@@ -289,6 +302,9 @@ fn services(
                     }
                 }
             });
+            if let Some(error) = unknown {
+                return Err(error);
+            }
         }
         let config_name = match config.get("config") {
             None => None,

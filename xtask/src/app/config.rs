@@ -224,7 +224,9 @@ fn through_cli(path: &Path, config_env: &[String]) -> Result<String, FileError> 
 
 /// A `${file(./x.js)}` the CLI runs for its value: the module's export,
 /// or what its exported function returns (awaited), called as the CLI
-/// calls it with the stage and region among the options. A function that
+/// calls it with the stage and region among the options; a property that
+/// is a function is called the same way, as the CLI calls one an address
+/// reaches (`${file(./x.js):definition}`), and left out if it fails. A function that
 /// asks the CLI to resolve variables cannot be answered offline: it fails,
 /// and its value stays unknown. Run as a config program is.
 pub fn file_program(path: &Path, stage: &str, region: &str) -> Result<Node, FileError> {
@@ -235,10 +237,20 @@ pub fn file_program(path: &Path, stage: &str, region: &str) -> Result<Node, File
           let m = require(process.argv[1]);\
           if (m && m.__esModule && 'default' in m) m = m.default;\
           const options = { stage: process.argv[2], region: process.argv[3] };\
-          const v = typeof m === 'function'\
-            ? await m({ options, resolveVariable: offline, resolveConfigurationProperty: offline })\
-            : await m;\
-          process.stdout.write('\\u001eXTASK-CONFIG\\u001e' + JSON.stringify(v === undefined ? null : v));\
+          const args = { options, resolveVariable: offline, resolveConfigurationProperty: offline };\
+          const v = typeof m === 'function' ? await m(args) : await m;\
+          const called = async (o, depth) => {\
+            if (!o || typeof o !== 'object' || depth > 4) return o;\
+            for (const k of Object.keys(o)) {\
+              if (typeof o[k] === 'function') {\
+                try { o[k] = await o[k](args); } catch (e) { delete o[k]; }\
+              }\
+              o[k] = await called(await o[k], depth + 1);\
+            }\
+            return o;\
+          };\
+          const w = await called(v, 0);\
+          process.stdout.write('\\u001eXTASK-CONFIG\\u001e' + JSON.stringify(w === undefined ? null : w));\
         })().catch((e) => { process.stderr.write(String((e && e.message) || e)); process.exit(3); });";
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     crate::errln!(

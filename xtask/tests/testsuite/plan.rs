@@ -1191,3 +1191,33 @@ fn a_layer_arn_kept_in_an_included_file_orders_its_maker_first() {
         "{found:?}\n{plan:#}"
     );
 }
+
+/// A Compose param that reads an output of a service the file does not
+/// have stops Compose ("The service … does not exist"): refused at its
+/// line, not read as no order.
+#[test]
+fn a_compose_param_reading_no_service_of_the_file_is_refused() {
+    let app = write_app(
+        "compose-param-unknown-service",
+        &[
+            (
+                "serverless-compose.yml",
+                "services:\n  api:\n    path: api\n    params:\n      vpc: ${shared.VpcId}\n",
+            ),
+            (
+                "api/serverless.yml",
+                "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n",
+            ),
+        ],
+    );
+    let run = xtask(&["plan", "dev", "--app", &arg(&app)]);
+    assert_ne!(run.code, Some(0), "{}", run.text);
+    assert!(
+        run.text.contains("serverless-compose.yml:5")
+            && run
+                .text
+                .contains("`shared`, which is not a service of this file"),
+        "{}",
+        run.text
+    );
+}

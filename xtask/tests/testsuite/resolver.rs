@@ -426,6 +426,39 @@ fn a_javascript_file_gives_its_value_as_the_cli_runs_it() -> Result<()> {
     Ok(())
 }
 
+/// An address into a program's export that reaches a function
+/// (`${file(./def.js):definition}` with `exports.definition = () => …`):
+/// the CLI calls it as it calls an exported one, and so does the tool.
+#[test]
+fn a_javascript_property_that_is_a_function_is_called_as_the_cli_calls_it() -> Result<()> {
+    let dir = crate::support::scratch_app(
+        "file-program-property",
+        &[
+            ("def.js", "module.exports.definition = async ({ options }) => ({ name: 'flow-' + options.stage });\nmodule.exports.plain = 'x';\n"),
+            ("svc/serverless.yml", "service: flows\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  def: ${file(../def.js):definition}\n  name: ${self:custom.def.name}\n"),
+        ],
+    );
+    let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stage = app.stage("dev").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ctx = app.services[0].vars(&stage);
+    assert_eq!(
+        xtask::app::vars::evaluate("${self:custom.name}", &ctx),
+        xtask::app::vars::Resolved::Known("flow-dev".into())
+    );
+    let printed = support::pinned_cli(
+        &dir.join("svc"),
+        &["print", "--stage", "dev", "--path", "custom.name"],
+    );
+    let said = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        said.contains("flow-dev"),
+        "the CLI: {said}{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Each audit advice, applied as written, clears its finding, is accepted
 /// by the CLI with `--stage`, and leaves no silent default: without
 /// `--stage` the CLI stops instead of deploying somewhere.

@@ -546,6 +546,10 @@ fn a_missing_file_is_one_finding_with_its_count_of_uses() {
     "frameworkVersion: '4'\nplugins:\n  - some-team-plugin\nbuild:\n  esbuild: true\nprovider:\n  name: aws\n",
     Some(("unrecognized-property", 5, "Serverless Framework v4's own"))
 )]
+#[case::misspelled_root_key_with_an_unknown_plugin(
+    "plugins:\n  - some-team-plugin\nuseDotEvn: true\nprovider:\n  name: aws\n",
+    Some(("unrecognized-property", 4, "unrecognized property 'useDotEvn'"))
+)]
 #[case::package_patterns(
     "provider:\n  name: aws\npackage:\n  patterns:\n    - '!tests/**'\nfunctions:\n  f:\n    handler: h.h\n",
     None
@@ -1944,6 +1948,90 @@ fn what_is_under_a_refused_key_is_not_judged_again() {
         [("unrecognized-property", 5)],
         "{:#?}",
         report.findings
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// References to ids a listed plugin may create are one note for the
+/// service (one cause: the plugin), naming where the others are.
+#[test]
+fn ids_a_plugin_may_create_are_one_note_for_the_service() {
+    let text = "service: waf\nplugins:\n  - some-waf-plugin\nprovider:\n  name: aws\nresources:\n  Resources:\n    A:\n      Type: AWS::WAFv2::WebACLAssociation\n      Properties:\n        ResourceArn: x\n        WebACLArn: !GetAtt WafPluginAcl.Arn\n    B:\n      Type: AWS::SSM::Parameter\n      Properties:\n        Type: String\n        Value: !Ref WafPluginAcl\n        Name: !Ref PluginParam\n";
+    let dir = support::scratch_app("plugin-ids-one-note", &[("svc/serverless.yml", text)]);
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let unverified: Vec<&xtask::app::diag::Finding> = report
+        .notes
+        .iter()
+        .filter(|n| n.message.contains("may create them"))
+        .collect();
+    assert_eq!(unverified.len(), 1, "{:#?}", report.notes);
+    assert!(
+        unverified[0].message.contains("and 2 more reference(s)"),
+        "{}",
+        unverified[0].message
+    );
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Beside an imported REST API (`provider.apiGateway.restApiId`), the
+/// CLI's API Gateway events refuse tracing or logs settings for the API
+/// it does not make: each at its key, as the pinned CLI's package says.
+#[rstest::rstest]
+#[case::tracing(
+    "  apiGateway:\n    restApiId: abc123\n    restApiRootResourceId: root456\n  tracing:\n    apiGateway: true\n",
+    9,
+    "API_GATEWAY_EXTERNAL_API_TRACING"
+)]
+#[case::logs(
+    "  apiGateway:\n    restApiId: abc123\n    restApiRootResourceId: root456\n  logs:\n    restApi: true\n",
+    9,
+    "API_GATEWAY_EXTERNAL_API_LOGS"
+)]
+fn settings_an_imported_rest_api_refuses_are_errors(
+    #[case] provider: &str,
+    #[case] line: usize,
+    #[case] code: &str,
+) {
+    let text = format!("service: ext-api\nprovider:\n  name: aws\n  runtime: nodejs22.x\n{provider}functions:\n  f:\n    handler: h.f\n    events:\n      - http:\n          path: x\n          method: get\n");
+    let dir = support::scratch_app(
+        &format!("external-api-{code}"),
+        &[("svc/serverless.yml", text.as_str())],
+    );
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize)> = report
+        .findings
+        .iter()
+        .filter(|f| f.message.contains(code))
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(
+        found,
+        [("external-api-setting", line)],
+        "{:#?}",
+        report.findings
+    );
+    std::fs::write(dir.join("svc/h.js"), "exports.f = async () => ({});\n").expect("handler");
+    let packaged = support::pinned_cli(&dir.join("svc"), &["package", "--stage", "dev"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&packaged.stdout),
+        String::from_utf8_lossy(&packaged.stderr)
+    );
+    let quoted = report
+        .findings
+        .iter()
+        .find(|f| f.message.contains(code))
+        .and_then(|f| f.message.split('`').nth(1))
+        .unwrap_or("-")
+        .to_string();
+    assert!(
+        !packaged.status.success() && said.contains(&quoted),
+        "the CLI: {said}\nquoted: {quoted}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

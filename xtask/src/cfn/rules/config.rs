@@ -18,6 +18,7 @@ use crate::app::yaml::{Node, Value};
 use crate::app::Service;
 
 pub const UNRECOGNIZED_PROPERTY: &str = "unrecognized-property";
+pub const EXTERNAL_API_SETTING: &str = "external-api-setting";
 pub const UNSUPPORTED_EVENT: &str = "unsupported-event";
 
 /// How the CLI treats a configuration its schema refuses
@@ -173,6 +174,49 @@ pub(super) fn refusals(
     }
 }
 
+/// Settings the CLI's API Gateway events refuse beside an imported REST
+/// API (`provider.apiGateway.restApiId`): tracing and logs of an API it
+/// does not make. It stops at packaging, whatever `configValidationMode`
+/// says, with the error quoted. (A missing root resource id is
+/// `shared_api::root_resource`'s.)
+pub(super) fn external_rest_api(service: &Service, out: &mut Vec<Finding>) {
+    let doc = &service.doc;
+    let Some(api) = doc.path(&["provider", "apiGateway"]) else {
+        return;
+    };
+    if api.get("restApiId").is_none() {
+        return;
+    }
+    let file = service.file.as_path();
+    let mut refuse = |pos, code: &str, said: &str, fix: &str| {
+        out.push(Finding::new(
+            file,
+            pos,
+            EXTERNAL_API_SETTING,
+            format!("the Serverless CLI stops with `{said}` ({code})"),
+            fix,
+        ));
+    };
+    for (section, key, code) in [
+        ("tracing", "apiGateway", "API_GATEWAY_EXTERNAL_API_TRACING"),
+        ("logs", "restApi", "API_GATEWAY_EXTERNAL_API_LOGS"),
+    ] {
+        let Some((key_node, value)) = doc.path(&["provider", section]).and_then(|s| s.entry(key))
+        else {
+            continue;
+        };
+        if value.as_str() == Some("null") || value.as_str() == Some("~") {
+            continue;
+        }
+        refuse(
+            key_node.pos,
+            code,
+            &format!("When external API Gateway resource is imported via \"provider.apiGateway.restApiId\", property \"provider.{section}.{key}\" is ineffective."),
+            &format!("remove `provider.{section}.{key}` from this service: set it in the service that makes the REST API"),
+        );
+    }
+}
+
 /// The plugins a service lists (`plugins: [a, b]`, or `plugins.modules`);
 /// one written with a variable is kept as written, which no table knows.
 pub(super) fn plugin_names(service: &Service) -> Vec<String> {
@@ -273,13 +317,18 @@ const FRAMEWORK_ROOT_KEYS: &[&str] = &[
 /// stage settings), which the pinned CLI, on Framework v3's line, stops at.
 const V4_ROOT_KEYS: &[&str] = &["build", "stages"];
 
-/// Whether `finding` is the CLI refusing one of [`FRAMEWORK_ROOT_KEYS`].
+/// Whether `finding` is the CLI refusing one of [`FRAMEWORK_ROOT_KEYS`],
+/// or a top-level key a letter or two from one of the framework's own
+/// (`useDotEvn`): a plugin adds keys of its own, not near-copies of the
+/// framework's.
 fn framework_key(finding: &Finding) -> bool {
-    FRAMEWORK_ROOT_KEYS.iter().any(|key| {
-        finding
-            .message
-            .contains(&format!("at root: unrecognized property '{key}'"))
-    })
+    let at_root = finding.message.contains("at root: unrecognized property");
+    at_root && finding.fix.starts_with("did you mean")
+        || FRAMEWORK_ROOT_KEYS.iter().any(|key| {
+            finding
+                .message
+                .contains(&format!("at root: unrecognized property '{key}'"))
+        })
 }
 
 /// A v4-only root key said as what it is: written for Framework v4,

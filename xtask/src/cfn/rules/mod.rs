@@ -169,6 +169,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
     let out = &mut report.findings;
     for service in &app.services {
         config::refusals(service, stage, out, &mut report.notes);
+        config::external_rest_api(service, out);
         plugin_schema::unknown_sources(service, out, &mut report.notes);
         let ids = resources::LogicalIds::of(service);
         resources::types(&ids, out);

@@ -19,7 +19,7 @@ use crate::app::Service;
 use crate::cfn;
 use crate::cfn::catalogue::Catalogue;
 use crate::cfn::intrinsic::{self, Function};
-use crate::sys::hint;
+use crate::sys::{hint, paths};
 
 use super::resources::LogicalIds;
 
@@ -224,17 +224,31 @@ pub(super) fn unverified_by_plugins(catalogue: &Catalogue, report: &mut Report) 
                 matches!(f.rule, REF_UNKNOWN | GETATT_RESOURCE) && files.contains(&f.file)
             });
         report.findings = kept;
-        for mut note in notes {
-            note.message = format!(
-                "unverified: {}; plugin(s) {} may create it",
-                note.message,
-                unknown.join(", ")
-            );
-            note.fix = format!(
-                "`{}` checks the packaged template, plugins included",
-                hint::xtask(&format!("validate {} --deep", catalogue.stage))
-            );
-            report.notes.push(note);
-        }
+        // One note a service: the plugins' one cause, with where else.
+        let mut notes = notes.into_iter();
+        let Some(mut note) = notes.next() else {
+            continue;
+        };
+        let more: Vec<String> = notes
+            .map(|f| format!("{}:{}", paths::display(&f.file), f.line))
+            .collect();
+        let others = match more.len() {
+            0 => String::new(),
+            n => format!(
+                " (and {n} more reference(s) to ids not in its files: {})",
+                more.join(", ")
+            ),
+        };
+        note.message = format!(
+            "unverified: {}{others}; plugin(s) {} of {} may create them",
+            note.message,
+            unknown.join(", "),
+            service.key
+        );
+        note.fix = format!(
+            "`{}` checks the packaged template, plugins included",
+            hint::xtask(&format!("validate {} --deep", catalogue.stage))
+        );
+        report.notes.push(note);
     }
 }
