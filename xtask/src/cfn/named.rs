@@ -375,7 +375,7 @@ fn functions(service: &Service) -> impl Iterator<Item = &Node> {
 /// `AWS::AccountId`, `AWS::Partition` (`arn:aws:sns:` + region + `:` +
 /// account + `:topic`): other functions (`!GetAtt`, `!ImportValue`) are
 /// ordered elsewhere.
-fn text_of(node: &Node) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn text_of(node: &Node) -> Option<std::borrow::Cow<'_, str>> {
     use std::borrow::Cow;
     if let Some(text) = match node.tag.as_deref() {
         None | Some("Sub") => node.as_str(),

@@ -272,7 +272,8 @@ fn cfn_lint_python_with(code: &str, args: &[&str]) -> Result<Vec<u8>> {
 
 /// The IAM service authorization reference as cfn-lint ships it
 /// (`Policies.json`): for each service whose actions the review scopes,
-/// the actions that name no resource type, which AWS allows on `*` only.
+/// the actions that name no resource type, which AWS allows on `*` only,
+/// and those that do (so a wildcard action, `ec2:Describe*`, is told).
 const DUMP_IAM: &str = r#"
 import json, sys, importlib.resources
 from cfnlint.version import __version__
@@ -282,7 +283,8 @@ out = {"version": __version__, "services": []}
 for prefix in sorted(services):
     actions = data.get(prefix, {}).get("Actions", {})
     star = sorted(a for a, v in actions.items() if not v.get("Resources"))
-    out["services"].append([prefix, star])
+    scoped = sorted(a for a, v in actions.items() if v.get("Resources"))
+    out["services"].append([prefix, star, scoped])
 json.dump(out, sys.stdout)
 "#;
 
@@ -295,10 +297,12 @@ fn iam_actions() -> Result<String> {
     prefixes.sort();
     prefixes.dedup();
     let output = cfn_lint_python_with(DUMP_IAM, &[&serde_json::to_string(&prefixes)?])?;
+    /// A service's prefix, its `*`-only actions, and those on resources.
+    type Service = (String, Vec<String>, Vec<String>);
     #[derive(serde::Deserialize)]
     struct Dump {
         version: String,
-        services: Vec<(String, Vec<String>)>,
+        services: Vec<Service>,
     }
     let dump: Dump = serde_json::from_slice(&output)?;
     let mut out = format!(
@@ -311,11 +315,21 @@ fn iam_actions() -> Result<String> {
          pub static STAR_ONLY_ACTIONS: &[(&str, &[&str])] = &[\n",
         dump.version
     );
-    for (prefix, actions) in &dump.services {
-        let list: Vec<String> = actions.iter().map(|a| format!("{a:?}")).collect();
-        out.push_str(&format!("    ({prefix:?}, &[{}]),\n", list.join(", ")));
-    }
-    out.push_str("];\n");
+    let table = |out: &mut String, pick: &dyn Fn(&Service) -> &Vec<String>| {
+        for service in &dump.services {
+            let list: Vec<String> = pick(service).iter().map(|a| format!("{a:?}")).collect();
+            out.push_str(&format!("    ({:?}, &[{}]),\n", service.0, list.join(", ")));
+        }
+        out.push_str("];\n");
+    };
+    table(&mut out, &|s| &s.1);
+    out.push_str(
+        "\n/// The actions that name a resource type (AWS allows them on ARNs),\n\
+         /// in the same order and form.\n\
+         #[rustfmt::skip]\n\
+         pub static SCOPED_ACTIONS: &[(&str, &[&str])] = &[\n",
+    );
+    table(&mut out, &|s| &s.2);
     Ok(out)
 }
 

@@ -1377,3 +1377,33 @@ fn a_fixed_arn_of_what_the_app_makes_per_stage_is_shared() {
     assert_eq!(found, [("api".to_string(), 13), ("jobs".to_string(), 6)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The provider's statements go into the role the framework makes for
+/// functions without one of their own: where every function names its
+/// role, that role is never made and the statements grant nothing.
+#[test]
+fn statements_of_a_role_never_made_grant_nothing() {
+    let head = "service: jobs\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: s3:*\n          Resource: '*'\nfunctions:\n  a:\n    handler: h.a\n    role: arn:aws:iam::${aws:accountId}:role/jobs-a-${sls:stage}\n";
+    let every_own = format!("{head}  b:\n    handler: h.b\n    role: JobsRole\n");
+    assert_eq!(audit_one("role-never-made", &every_own), []);
+    let one_without = format!("{head}  b:\n    handler: h.b\n");
+    assert_eq!(audit_one("role-made", &one_without), [("iam-wildcard", 9)]);
+}
+
+/// An ARN joined from pieces (`Fn::Join` of text and the pseudo
+/// parameters) is read as `Fn::Sub` would write it: every API of the
+/// account is a wildcard however it is spelled.
+#[test]
+fn a_joined_arn_of_every_resource_is_a_wildcard() {
+    let text = "service: auth\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Authed:\n      Type: AWS::IAM::Role\n      Properties:\n        AssumeRolePolicyDocument: {}\n        Policies:\n          - PolicyName: invoke\n            PolicyDocument:\n              Statement:\n                - Effect: Allow\n                  Action: execute-api:Invoke\n                  Resource:\n                    Fn::Join:\n                      - ''\n                      - - 'arn:aws:execute-api:'\n                        - Ref: AWS::Region\n                        - ':'\n                        - Ref: AWS::AccountId\n                        - ':*/*'\n";
+    assert_eq!(audit_one("joined-arn", text), [("iam-wildcard", 18)]);
+}
+
+/// `develop` (a branch-named stage) is a stage spelled literally too: an
+/// IAM statement on `table/shop-develop-one` reaches that stage's table
+/// from every stage.
+#[test]
+fn a_branch_named_stage_in_an_arn_is_a_literal_stage() {
+    let text = "service: admin\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: dynamodb:GetItem\n          Resource: arn:aws:dynamodb:*:*:table/shop-develop-one\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(audit_one("develop-literal", text), [("literal-stage", 10)]);
+}

@@ -148,20 +148,59 @@ pub fn scoped_prefixes() -> impl Iterator<Item = &'static str> {
 
 /// Whether AWS allows `action` (`dynamodb:ListTables`) on `Resource: '*'`
 /// only: it names no resource type in the service authorization
-/// reference. A wildcard (`dynamodb:List*`) may cover actions that do, so
-/// it is not one.
+/// reference. A wildcard is written for such actions when at least three
+/// in four of those it covers are (`ec2:Describe*`: the listing calls of
+/// a VPC function, with a handful of attribute reads beside them): `*` is
+/// what AWS asks of them. One that covers mostly actions on resources
+/// (`s3:Get*`) is not.
 pub(crate) fn star_only(action: &str) -> bool {
+    use crate::cfn::iam_actions::{SCOPED_ACTIONS, STAR_ONLY_ACTIONS};
     let Some((prefix, name)) = action.split_once(':') else {
         return false;
     };
-    if name.contains(['*', '?']) {
+    let (prefix, name) = (prefix.to_ascii_lowercase(), name.to_ascii_lowercase());
+    let of = |table: &'static [(&str, &'static [&'static str])]| {
+        table
+            .iter()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, actions)| *actions)
+    };
+    let (Some(star), Some(scoped)) = (of(STAR_ONLY_ACTIONS), of(SCOPED_ACTIONS)) else {
         return false;
+    };
+    if !name.contains(['*', '?']) {
+        return star.binary_search(&name.as_str()).is_ok();
     }
-    let name = name.to_ascii_lowercase();
-    crate::cfn::iam_actions::STAR_ONLY_ACTIONS
-        .iter()
-        .find(|(p, _)| *p == prefix)
-        .is_some_and(|(_, actions)| actions.binary_search(&name.as_str()).is_ok())
+    let covers = |a: &&&str| matches(&name, a);
+    let (on_star, on_arns) = (
+        star.iter().filter(covers).count(),
+        scoped.iter().filter(covers).count(),
+    );
+    on_star > 0 && on_star >= 3 * on_arns
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` any one.
+pub fn matches(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    // The classic two-pointer match with backtracking to the last `*`.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < v.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == v[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
@@ -198,6 +237,16 @@ mod tests {
         ] {
             assert_eq!(every_resource(arn), None, "{arn}");
         }
+    }
+
+    #[test]
+    fn a_wildcard_is_star_only_when_it_covers_mostly_such_actions() {
+        assert!(star_only("ec2:Describe*"));
+        assert!(star_only("EC2:describe*"));
+        assert!(!star_only("s3:Get*"));
+        assert!(!star_only("dynamodb:*"));
+        assert!(!star_only("sqs:*Message"));
+        assert!(!star_only("nosuchservice:List*"));
     }
 
     #[test]

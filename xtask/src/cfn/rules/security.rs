@@ -105,8 +105,19 @@ impl<'a> Review<'a> {
         // elsewhere (`${self:custom.x}`, `${file(../common.yml):x}`): each
         // is judged where it is written.
         // The provider's statements go into the role the framework makes
-        // for the functions: a service without functions has no such role.
-        let role_made = doc.get("functions").is_some();
+        // for the functions: a service without functions has no such role,
+        // nor one whose functions each run as a role of their own (or all
+        // as one the provider names).
+        let functions = self.service.functions();
+        let provider_role = doc.path(&["provider", "role"]).is_some()
+            || doc
+                .path(&["provider", "iam", "role"])
+                .is_some_and(|r| r.as_map().is_none());
+        let role_made = match functions.is_empty() {
+            // Functions kept where they cannot be read: as if made.
+            true => doc.get("functions").is_some() && !provider_role,
+            false => !provider_role && functions.iter().any(|(_, f)| f.get("role").is_none()),
+        };
         let mut lists: Vec<&Node> = [
             &["provider", "iam", "role", "statements"][..],
             &["provider", "iamRoleStatements"],
@@ -626,15 +637,19 @@ fn lambda_vpc_access(action: &str) -> bool {
     ACTIONS.contains(&action.to_ascii_lowercase().as_str())
 }
 
+/// The texts of a value or a list of them: a string, an `Fn::Sub`, or an
+/// `Fn::Join` of strings and the pseudo parameters (`arn:aws:execute-api:`,
+/// `Ref: AWS::Region`, `:*/*`), as `Fn::Sub` would write it.
 fn strings(node: Option<&Node>) -> Vec<String> {
+    let text = |n: &Node| {
+        n.as_str()
+            .map(str::to_string)
+            .or_else(|| crate::cfn::named::text_of(n).map(|t| t.into_owned()))
+    };
     match node {
         Some(n) => match n.as_seq() {
-            Some(items) => items
-                .iter()
-                .filter_map(Node::as_str)
-                .map(str::to_string)
-                .collect(),
-            None => n.as_str().map(str::to_string).into_iter().collect(),
+            Some(items) => items.iter().filter_map(text).collect(),
+            None => text(n).into_iter().collect(),
         },
         None => Vec::new(),
     }

@@ -28,6 +28,7 @@ pub const UNKNOWN_STAGE: &str = "unknown-stage";
 /// a stage that cannot be deployed.
 pub const COMMON_STAGE_NAMES: &[&str] = &[
     "dev",
+    "develop",
     "development",
     "stage",
     "staging",
