@@ -1407,3 +1407,48 @@ fn a_branch_named_stage_in_an_arn_is_a_literal_stage() {
     let text = "service: admin\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: dynamodb:GetItem\n          Resource: arn:aws:dynamodb:*:*:table/shop-develop-one\nfunctions:\n  f:\n    handler: h.f\n";
     assert_eq!(audit_one("develop-literal", text), [("literal-stage", 10)]);
 }
+
+/// A resource's own `Name` that is unique only within its parent (an
+/// authorizer of one API) is a label: `dev-Authorizer` in every stage
+/// collides with nothing. A `…Name` naming another resource does point
+/// at that stage's.
+#[test]
+fn a_label_is_no_name_to_scope_but_a_reference_is() {
+    let text = "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Auth:\n      Type: AWS::ApiGateway::Authorizer\n      Properties:\n        Name: dev-Authorizer\n        RestApiId: !Ref Api\n        Type: TOKEN\n    Allow:\n      Type: AWS::Lambda::Permission\n      Properties:\n        FunctionName: auth-dev-check\n        Action: lambda:InvokeFunction\n        Principal: apigateway.amazonaws.com\n";
+    assert_eq!(audit_one("label-name", text), [("literal-stage", 16)]);
+}
+
+/// An IAM resource pattern that does not move with the stage but matches
+/// the names the app gives in two stages (`table/shop-*` against
+/// `shop-orders-dev` and `shop-orders-prod`) reaches every stage's data.
+/// One with the stage in it does not.
+#[test]
+fn a_pattern_matching_two_stages_names_crosses_stages() {
+    let dir = crate::support::scratch_app(
+        "iam-crosses-stages",
+        &[
+            ("data/serverless.yml", "service: data\nprovider:\n  name: aws\n  stage: ${opt:stage}\nresources:\n  Resources:\n    Orders:\n      Type: AWS::DynamoDB::Table\n      Properties:\n        TableName: shop-orders-${sls:stage}\n        BillingMode: PAY_PER_REQUEST\n        AttributeDefinitions:\n          - AttributeName: id\n            AttributeType: S\n        KeySchema:\n          - AttributeName: id\n            KeyType: HASH\n"),
+            ("api/serverless.yml", "service: api\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: dynamodb:PutItem\n          Resource: arn:aws:dynamodb:${aws:region}:${aws:accountId}:table/shop-*\n        - Effect: Allow\n          Action: dynamodb:GetItem\n          Resource: arn:aws:dynamodb:${aws:region}:${aws:accountId}:table/shop-*-${sls:stage}\nfunctions:\n  f:\n    handler: h.f\n"),
+        ],
+    );
+    let app = App::load(&dir).unwrap();
+    let found: Vec<(String, usize)> = rules::audit_stages(&app, None)
+        .findings
+        .iter()
+        .filter(|f| f.rule == "iam-crosses-stages")
+        .map(|f| {
+            (
+                f.file
+                    .parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+                f.line,
+            )
+        })
+        .collect();
+    assert_eq!(found, [("api".to_string(), 10)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

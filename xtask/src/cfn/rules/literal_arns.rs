@@ -8,10 +8,13 @@
 use std::collections::BTreeMap;
 
 use crate::app::diag::Finding;
+use crate::app::vars;
 use crate::app::yaml::{Node, Pos};
 use crate::app::App;
+use crate::cfn::named::{self, Kind};
 
 pub const SHARED_LITERAL_ARN: &str = "shared-literal-arn";
+pub const IAM_CROSSES_STAGES: &str = "iam-crosses-stages";
 
 /// ARN service, the resource part's prefix, the type the app would make,
 /// and what it is called.
@@ -103,6 +106,118 @@ pub(super) fn shared_literal_arns(app: &App) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// IAM statements whose resource is a name pattern (`table/shop-*`) that
+/// does not move with the stage, while it matches what the app names in
+/// two stages (`shop-orders-dev`, `shop-orders-prod`): every stage's
+/// functions reach every stage's data. Judged on the first two stages of
+/// the policy that are not on an emulator.
+pub(super) fn crossing_stages(app: &App) -> Vec<Finding> {
+    let stages: Vec<String> = app
+        .policy
+        .checked_stages()
+        .into_iter()
+        .filter(|(.., c)| !c.emulator)
+        .map(|(_, name, _)| name)
+        .take(2)
+        .collect();
+    let [a, b] = stages.as_slice() else {
+        return Vec::new();
+    };
+    let (Ok(stage_a), Ok(stage_b)) = (app.stage_to_audit(a), app.stage_to_audit(b)) else {
+        return Vec::new();
+    };
+    let made = |stage| -> Vec<(Kind, String)> {
+        app.services
+            .iter()
+            .flat_map(|s| named::produced(s, stage))
+            .collect()
+    };
+    let (made_a, made_b) = (made(&stage_a), made(&stage_b));
+    let mut out = Vec::new();
+    // A statement in a file services share is said once.
+    let mut seen = std::collections::BTreeSet::new();
+    for service in &app.services {
+        let (ctx_a, ctx_b) = (service.vars(&stage_a), service.vars(&stage_b));
+        for (file, document) in service.documents() {
+            document.walk(&mut |_, node| {
+                if node.get("Effect").and_then(Node::as_str) != Some("Allow") {
+                    return;
+                }
+                let Some(resource) = node.get("Resource") else { return };
+                let items = resource.as_seq().map_or_else(|| vec![resource], |i| i.iter().collect());
+                for item in items {
+                    let Some(text) = named::text_of(item) else { continue };
+                    // The region and account may stay unknown: the
+                    // resource part is what names.
+                    let Some((arn_service, rest)) = crate::cfn::split_arn(&text) else {
+                        continue;
+                    };
+                    let (Some(in_a), Some(in_b)) = (
+                        vars::evaluate(rest, &ctx_a).known(),
+                        vars::evaluate(rest, &ctx_b).known(),
+                    ) else {
+                        continue;
+                    };
+                    if in_a != in_b {
+                        continue; // it moves with the stage
+                    }
+                    let Some((kind, pattern)) = name_pattern(arn_service, &in_a) else {
+                        continue;
+                    };
+                    let hit = |made: &[(Kind, String)]| {
+                        made.iter()
+                            .find(|(k, n)| *k == kind && super::iam::matches(pattern, n))
+                            .map(|(_, n)| n.clone())
+                    };
+                    let (Some(name_a), Some(name_b)) = (hit(&made_a), hit(&made_b)) else {
+                        continue;
+                    };
+                    if name_a == name_b || !seen.insert((file.to_path_buf(), item.pos.line, item.pos.col)) {
+                        continue;
+                    }
+                    out.push(Finding::new(
+                        file,
+                        item.pos,
+                        IAM_CROSSES_STAGES,
+                        format!(
+                            "an IAM statement of {} allows `{text}`, whose `{pattern}` is the {noun} `{name_a}` of stage {a} and `{name_b}` of stage {b}: every stage's functions reach every stage's",
+                            service.key,
+                            noun = kind.noun()
+                        ),
+                        "put the stage in the pattern (`…-${sls:stage}`, or `${sls:stage}` where it sits in the names), or name the resource with `!GetAtt`/`!ImportValue`".to_string(),
+                    ));
+                }
+            });
+        }
+    }
+    out
+}
+
+/// The kind and name pattern of an ARN's resource part (`rest`, of
+/// `service`) whose name has a wildcard beside a name (`table/shop-*`, not
+/// `table/*`).
+fn name_pattern<'r>(service: &str, rest: &'r str) -> Option<(Kind, &'r str)> {
+    let (kind, name) = match service {
+        "dynamodb" => (Kind::Table, rest.strip_prefix("table/")?.split('/').next()?),
+        "sqs" => (Kind::Queue, rest),
+        "sns" => (Kind::Topic, rest),
+        "s3" => (Kind::Bucket, rest.split('/').next()?),
+        "lambda" => (
+            Kind::Function,
+            rest.strip_prefix("function:")?.split(':').next()?,
+        ),
+        "events" => (Kind::Bus, rest.strip_prefix("event-bus/")?),
+        "states" => (
+            Kind::StateMachine,
+            rest.strip_prefix("stateMachine:")?.split(':').next()?,
+        ),
+        "kinesis" => (Kind::Stream, rest.strip_prefix("stream/")?),
+        _ => return None,
+    };
+    let named = name.contains(['*', '?']) && name.chars().any(|c| c.is_alphanumeric());
+    named.then_some((kind, name))
 }
 
 /// The type and noun of a literal ARN (no variable in it, a 12-digit

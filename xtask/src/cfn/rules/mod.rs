@@ -134,6 +134,9 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
             .filter(|f| !spelled.contains(&(f.file.clone(), f.line)))
             .collect(),
     ));
+    report
+        .findings
+        .extend(hazards(literal_arns::crossing_stages(app)));
     report.finish()
 }
 

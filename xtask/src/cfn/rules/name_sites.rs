@@ -292,7 +292,13 @@ pub(super) fn name_sites<'n>(doc: &'n Node, base: &[&str]) -> Vec<NameSite<'n>> 
             for (key, value) in properties {
                 let Some(key) = key.as_str() else { continue };
                 let scoped = SCOPED_PROPERTIES.iter().any(|(t, k)| *t == ty && *k == key);
-                if scoped || key.ends_with("Name") && !key.ends_with("DisplayName") {
+                // A resource's own `Name` that no account-wide rule keeps
+                // unique (an authorizer's, an API's) is a label within its
+                // parent: a stage spelled in it collides with nothing. A
+                // `…Name` naming another resource (`FunctionName`) points
+                // at that one.
+                let label = key == "Name" && !scoped;
+                if scoped || key.ends_with("Name") && !key.ends_with("DisplayName") && !label {
                     add(
                         Some(value),
                         &format!("`{key}` of `{logical}` ({ty})"),
