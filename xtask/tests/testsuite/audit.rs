@@ -1452,3 +1452,20 @@ fn a_pattern_matching_two_stages_names_crosses_stages() {
     assert_eq!(found, [("api".to_string(), 10)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A per-stage map read by the stage that falls back to one stage's entry
+/// gives a stage it does not name that stage's values, silently; one
+/// without the fallback stops the CLI instead.
+#[test]
+fn a_stage_map_falling_back_to_a_stage_is_found() {
+    let text = "service: pay\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${self:custom.env.${sls:stage}.table, self:custom.env.dev.table}\n    API: ${self:custom.env.${sls:stage}.api}\ncustom:\n  env:\n    dev:\n      table: pay-dev\n      api: a1\n    prod:\n      table: pay-prod\n      api: a2\nfunctions:\n  f:\n    handler: h.f\n";
+    let found = audit_one("stage-map-fallback", text);
+    assert_eq!(
+        found
+            .iter()
+            .filter(|(rule, _)| *rule == "stage-map-fallback")
+            .collect::<Vec<_>>(),
+        [&("stage-map-fallback", 6)],
+        "{found:?}"
+    );
+}

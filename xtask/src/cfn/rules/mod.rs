@@ -336,6 +336,7 @@ impl Auditor<'_> {
                 }
             }
             names::stack_reference(self.policy, file, pos, var, text, out);
+            stages::map_fallback(self.policy, file, pos, var, text, out);
         }
     }
 

@@ -22,6 +22,7 @@ use crate::app::{App, Service};
 pub const STAGE_DEFAULT: &str = "stage-default";
 pub const STAGE_SPELLING: &str = "stage-spelling";
 pub const UNKNOWN_STAGE: &str = "unknown-stage";
+pub const STAGE_MAP_FALLBACK: &str = "stage-map-fallback";
 
 /// Stage names teams commonly use. One of these written in a name, or as a
 /// key of a per-stage map, that the policy does not allow is a reference to
@@ -308,6 +309,63 @@ pub(super) fn default_of(
                 out,
             );
         }
+    }
+}
+
+/// A per-stage map read by the stage that falls back to one stage's
+/// entry (`${self:custom.env.${sls:stage}, self:custom.env.dev}`): a stage
+/// the map does not name takes that stage's values silently (`--stage qa`
+/// deploys with dev's table and API), where without the fallback the CLI
+/// stops.
+pub(super) fn map_fallback(
+    policy: &Policy,
+    file: &Path,
+    pos: Pos,
+    var: &Var,
+    text: &str,
+    out: &mut Vec<Finding>,
+) {
+    if var.source != vars::Source::SelfRef {
+        return;
+    }
+    // The map, read at the stage: `custom.env.${sls:stage}`.
+    let by_stage = vars::find(&var.address)
+        .iter()
+        .any(|inner| inner.stage_form().is_some());
+    let Some(map) = var.address.split(".${").next().filter(|_| by_stage) else {
+        return;
+    };
+    let Some(fallback) = var.fallback.as_deref() else {
+        return;
+    };
+    let named_stage =
+        |word: &str| policy.stage(word).is_some() || COMMON_STAGE_NAMES.contains(&word);
+    for alternative in vars::alternatives(fallback) {
+        let vars::Alternative::Reference(inner) = alternative else {
+            continue;
+        };
+        let Some(address) = inner.strip_prefix("self:") else {
+            continue;
+        };
+        let Some(stage) = address
+            .strip_prefix(map)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .map(|rest| rest.split('.').next().unwrap_or_default())
+            .filter(|stage| named_stage(stage))
+        else {
+            continue;
+        };
+        out.push(Finding::new(
+            file,
+            pos,
+            STAGE_MAP_FALLBACK,
+            format!(
+                "`{}` falls back to `{map}.{stage}`: a stage `{map}` has no entry for takes {stage}'s values silently",
+                var.raw(text)
+            ),
+            format!("drop the fallback, so a stage without its entry in `{map}` stops the CLI, or give each stage its entry"),
+        ));
+        return;
     }
 }
 
