@@ -137,6 +137,16 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
     report
         .findings
         .extend(hazards(literal_arns::crossing_stages(app)));
+    // A declared stage that does fall back is said as that stage's.
+    let fell_back: BTreeSet<(PathBuf, usize)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == variables::OTHER_STAGE_FALLBACK)
+        .map(|f| (f.file.clone(), f.line))
+        .collect();
+    report.findings.retain(|f| {
+        f.rule != stages::STAGE_MAP_FALLBACK || !fell_back.contains(&(f.file.clone(), f.line))
+    });
     report.finish()
 }
 
