@@ -22,6 +22,7 @@ mod apps;
 mod baseline;
 pub mod pace;
 mod paced;
+pub mod scale;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -231,9 +232,11 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
     }
     let generator_rps = median(&mut generator);
 
-    // 3: the static pipeline.
+    // 3: the static pipeline, and the scale limits.
     say("static pipeline");
     let per_service = static_samples(&work, runs)?;
+    say("scale limits");
+    let limits = scale::measure(&std::env::current_exe()?, &work, &[100, 1000]).await?;
     let _ = std::fs::remove_dir_all(&work);
 
     let (of, pf, on, pn) = (
@@ -270,6 +273,7 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
             "smoke_concurrent": sc, "smoke_one_at_a_time": ss,
         },
         "static_ms_per_service_by_size": per_service.iter().map(|(n, ms)| json!({"services": n, "ms_per_service": ms})).collect::<Vec<_>>(),
+        "scale": limits.iter().map(|m| json!({"services": m.services, "command": m.command, "seconds": m.seconds, "peak_mb": if m.peak_mb.is_nan() { serde_json::Value::Null } else { json!(m.peak_mb) }})).collect::<Vec<_>>(),
         "deep_app": { "waves": DEEP_WAVES, "services_per_wave": DEEP_WIDTH, "build_wait_ms": BUILD_WAIT_MS },
         "targets": {
             "deploy_ratio": DEPLOY_TARGET, "deploy_ratio_deep": DEEP_TARGET,
@@ -280,7 +284,22 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> Result<i32> {
     });
     match args.out.format {
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&result)?)?,
-        Format::Text => crate::out!("{}", text_report(&result, &per_service))?,
+        Format::Text => {
+            crate::out!("{}", text_report(&result, &per_service))?;
+            for m in &limits {
+                let memory = if m.peak_mb.is_nan() {
+                    String::new()
+                } else {
+                    format!(", peak {:.0} MiB", m.peak_mb)
+                };
+                crate::outln!(
+                    "  scale           {:11} at {:4} services: {:.2}s{memory}",
+                    m.command,
+                    m.services,
+                    m.seconds
+                )?;
+            }
+        }
     }
     Ok(0)
 }

@@ -24,6 +24,7 @@ mod support;
 // first and the offline tests run beside it.
 mod acceptance;
 mod audit;
+mod bench;
 mod cli;
 mod hostile;
 mod iam;
