@@ -459,6 +459,37 @@ fn a_javascript_property_that_is_a_function_is_called_as_the_cli_calls_it() -> R
     Ok(())
 }
 
+/// `${self:provider.region}` is what the file says: where it sets no
+/// region the CLI stops ("Value not found"), whatever `--region` says,
+/// and so does the resolver.
+#[test]
+fn the_provider_region_is_only_what_the_file_says() -> Result<()> {
+    let dir = crate::support::scratch_app(
+        "self-provider-region",
+        &[("svc/serverless.yml", "service: reg\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  r: ${self:provider.region}\n")],
+    );
+    let app = App::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stage = app.stage("dev").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ctx = app.services[0].vars(&stage);
+    let found = xtask::app::vars::evaluate("${self:custom.r}", &ctx);
+    assert!(
+        matches!(found, xtask::app::vars::Resolved::Missing(_)),
+        "{found:?}"
+    );
+    let printed = support::pinned_cli(
+        &dir.join("svc"),
+        &["print", "--stage", "dev", "--region", "eu-west-1"],
+    );
+    let said = String::from_utf8_lossy(&printed.stderr).to_string()
+        + &String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        !printed.status.success() && said.contains("Value not found"),
+        "the CLI: {said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Each audit advice, applied as written, clears its finding, is accepted
 /// by the CLI with `--stage`, and leaves no silent default: without
 /// `--stage` the CLI stops instead of deploying somewhere.

@@ -397,16 +397,10 @@ impl<'c, 'a> Eval<'c, 'a> {
                 if address.is_empty() {
                     return Resolved::Unknowable("`self:` is the whole file, not a value".into());
                 }
+                // `self:provider.region` is what the file says, no more:
+                // the CLI stops ("Value not found at \"self\" source") where
+                // the file sets no region, whatever `--region` says.
                 self.once(format!("self:{address}"), || {
-                    if address == "provider.region" {
-                        if let Resolved::Missing(_) =
-                            self.lookup(ctx.doc, ctx.file, &["provider", "region"], depth)
-                        {
-                            if !ctx.region.is_empty() {
-                                return Resolved::Known(ctx.region.to_string());
-                            }
-                        }
-                    }
                     let keys: Vec<&str> = address.split('.').collect();
                     self.lookup(ctx.doc, ctx.file, &keys, depth)
                 })
