@@ -101,12 +101,19 @@ pub fn load(root: &Path, config_env: &[String]) -> Result<Option<Compose>, FileE
 ///
 /// And the keys Framework v4's Compose reads there (`org` and `app` for its
 /// dashboard, `stage`, which it ignores, `provider` for the stage and
-/// profile it deploys with, and `stages.<stage>.params`, params every
-/// service gets): the tool runs no Compose, so an app written for v4 is
-/// not refused for them, and the stages' params are passed as v4 passes
-/// them.
+/// profile it deploys with, `stages.<stage>.params`, params every service
+/// gets, and `frameworkVersion`, which its installer reads): the tool runs
+/// no Compose, so an app written for v4 is not refused for them, and the
+/// stages' params are passed as v4 passes them.
 const TOP_KEYS: &[&str] = &[
-    "services", "state", "org", "app", "stage", "provider", "stages",
+    "services",
+    "state",
+    "org",
+    "app",
+    "stage",
+    "provider",
+    "stages",
+    "frameworkVersion",
 ];
 
 /// The keys Serverless Compose reads in a service: its framework

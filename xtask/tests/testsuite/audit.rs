@@ -958,7 +958,7 @@ fn a_v4_compose_files_stage_params_reach_every_service() {
     let dir = crate::support::scratch_app(
         "compose-v4-stages",
         &[
-            ("serverless-compose.yml", "provider:\n  stage: dev\nstages:\n  default:\n    params:\n      table: orders-default\n      level: info\n  prod:\n    params:\n      table: orders-prod\nservices:\n  a:\n    path: a\n    params:\n      level: debug\n  b:\n    path: b\n    dependsOn: a\n"),
+            ("serverless-compose.yml", "frameworkVersion: '4'\nprovider:\n  stage: dev\nstages:\n  default:\n    params:\n      table: orders-default\n      level: info\n  prod:\n    params:\n      table: orders-prod\nservices:\n  a:\n    path: a\n    params:\n      level: debug\n  b:\n    path: b\n    dependsOn: a\n"),
             ("a/serverless.yml", "service: svc-a\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${param:table}\n    LEVEL: ${param:level}\nfunctions:\n  f:\n    handler: h.f\n"),
             ("b/serverless.yml", "service: svc-b\nprovider:\n  name: aws\n  runtime: nodejs22.x\n  stage: ${opt:stage}\n  environment:\n    TABLE: ${param:table}\nfunctions:\n  f:\n    handler: h.f\n"),
         ],
@@ -1468,4 +1468,12 @@ fn a_stage_map_falling_back_to_a_stage_is_found() {
         [&("stage-map-fallback", 6)],
         "{found:?}"
     );
+}
+
+/// The Data API's statements run on a database cluster's ARN: on `*` they
+/// reach every cluster of the account, as a table's actions on `*` do.
+#[test]
+fn the_data_api_on_every_cluster_is_a_wildcard() {
+    let text = "service: ai\nprovider:\n  name: aws\n  stage: ${opt:stage}\n  iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: rds-data:ExecuteStatement\n          Resource: '*'\nfunctions:\n  f:\n    handler: h.f\n";
+    assert_eq!(audit_one("rds-data", text), [("iam-wildcard", 10)]);
 }

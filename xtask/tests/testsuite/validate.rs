@@ -2035,3 +2035,64 @@ fn settings_an_imported_rest_api_refuses_are_errors(
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `${cf:}` with no `.` between the stack and the output stops the CLI
+/// before it asks AWS anything: an error where it is written, as the
+/// pinned CLI says; one with the dot is not.
+#[test]
+fn a_cf_address_without_its_output_is_refused() {
+    let text = "service: cfx\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  bad: ${cf:auth-${sls:stage}-AuthorizerId}\n  good: ${cf:auth-${sls:stage}.AuthorizerId}\n";
+    let dir = support::scratch_app("cf-address", &[("svc/serverless.yml", text)]);
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    let report = xtask::cfn::rules::validate(&app, &stage);
+    let found: Vec<(&str, usize)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "cf-address")
+        .map(|f| (f.rule, f.line))
+        .collect();
+    assert_eq!(found, [("cf-address", 6)], "{:#?}", report.findings);
+    std::fs::write(
+        dir.join("svc/serverless.yml"),
+        "service: cfx\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  bad: ${cf:auth-${sls:stage}-AuthorizerId}\n",
+    )
+    .expect("rewritten");
+    let printed = support::pinned_cli(&dir.join("svc"), &["print", "--stage", "dev"]);
+    let said = String::from_utf8_lossy(&printed.stderr).to_string()
+        + &String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        said.contains(
+            "Unsupported \"auth-dev-AuthorizerId\" address argument in variable \"cf\" source"
+        ),
+        "the CLI: {said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `service: {name: …}` stops the CLI before it reads
+/// `configValidationMode`: an error in every mode, once.
+#[test]
+fn an_object_service_is_refused_in_every_mode() {
+    for mode in [
+        "",
+        "configValidationMode: warn\n",
+        "configValidationMode: off\n",
+    ] {
+        let text = format!("service:\n  name: objsvc\n{mode}provider:\n  name: aws\n");
+        let dir = support::scratch_app(
+            &format!("object-service-{}", mode.len()),
+            &[("svc/serverless.yml", text.as_str())],
+        );
+        let app = App::load(&dir).expect("the app loads");
+        let stage = app.stage("dev").expect("an allowed stage");
+        let report = xtask::cfn::rules::validate(&app, &stage);
+        let said = report
+            .findings
+            .iter()
+            .filter(|f| f.message.contains("Object notation"))
+            .count();
+        assert_eq!(said, 1, "{mode}: {:#?}", report.findings);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

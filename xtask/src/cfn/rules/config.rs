@@ -61,6 +61,17 @@ pub(super) fn refusals(
     warnings: &mut Vec<Finding>,
 ) {
     let doc = &service.doc;
+    // The CLI refuses `service: {name: …}` before it reads its schema's
+    // mode: whatever `configValidationMode` says.
+    if let Some(object) = doc.get("service").filter(|s| s.as_map().is_some()) {
+        out.push(Finding::new(
+            &service.file,
+            object.pos,
+            super::schema::UNSUPPORTED_VALUE,
+            "the Serverless CLI stops with `Object notation for \"service\" property is not supported. Set \"service\" property directly with service name.`",
+            "write `service: <name>` (the name alone)",
+        ));
+    }
     let mode = mode(doc);
     if mode == Mode::Off {
         return;
@@ -143,6 +154,10 @@ pub(super) fn refusals(
         schema_findings.extend(super::schema::check_section(&included, &node, &at, schema));
     }
     for finding in schema_findings {
+        // Said above, whatever the mode.
+        if finding.message.contains("Object notation for") {
+            continue;
+        }
         if found
             .iter()
             .any(|f| (f.line == finding.line && f.col == finding.col) || said(f) == said(&finding))

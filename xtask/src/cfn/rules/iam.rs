@@ -85,6 +85,18 @@ pub(super) const RESOURCE_SCOPED: &[Scoped] = &[
         "brokers and configurations",
         "broker and configuration",
     ),
+    Scoped::new(
+        "rds-data",
+        "AWS::RDS::DBCluster",
+        "database clusters",
+        "database cluster",
+    ),
+    Scoped::new(
+        "bedrock-agentcore",
+        "AWS::BedrockAgentCore::Runtime",
+        "agent runtimes, gateways and memories",
+        "agent runtime, gateway and memory",
+    ),
 ];
 
 /// One service of [`RESOURCE_SCOPED`].

@@ -191,6 +191,7 @@ pub fn validate_in(catalogue: &Catalogue) -> Report {
         variables::fallbacks(service, out);
         variables::unclosed(service, out);
         variables::ssm_suffixes(service, out);
+        variables::cf_addresses(service, out);
         variables::early(service, out);
         if config::schema_stops(&service.doc) {
             resources::runtimes(service, stage, out);

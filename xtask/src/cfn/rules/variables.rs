@@ -24,6 +24,7 @@ pub const CIRCULAR_VARIABLE: &str = "circular-variable";
 pub const INVALID_FALLBACK: &str = "invalid-fallback";
 pub const UNCLOSED_VARIABLE: &str = "unclosed-variable";
 pub const SSM_SUFFIX: &str = "ssm-suffix";
+pub const CF_ADDRESS: &str = "cf-address";
 pub const EARLY_VARIABLE: &str = "not-accessible-early";
 pub const UNRESOLVED_VARIABLE: &str = "unresolved-variable";
 pub const OTHER_STAGE_FALLBACK: &str = "fallback-to-another-stage";
@@ -125,6 +126,42 @@ pub(super) fn ssm_suffixes(service: &Service, out: &mut Vec<Finding>) {
                         var.raw(text)
                     ),
                     format!("drop `{suffix}`: the CLI decrypts a SecureString and splits a StringList itself"),
+                ));
+            }
+        });
+    }
+}
+
+/// A `${cf:}` whose address has no `.` between the stack and the output
+/// (`${cf:api-${sls:stage}-AuthorizerId}`): the CLI stops before it asks
+/// AWS anything.
+pub(super) fn cf_addresses(service: &Service, out: &mut Vec<Finding>) {
+    for (file, document) in service.documents() {
+        document.walk(&mut |_, node| {
+            let Some(text) = node.as_str() else { return };
+            let all = vars::find_all(text);
+            for var in all.iter().flat_map(vars::with_fallbacks) {
+                if var.source != vars::Source::Cf {
+                    continue;
+                }
+                // The dot may not sit in a nested variable's own text.
+                let mut outside = var.address.clone();
+                for inner in vars::find(&var.address).iter().rev() {
+                    outside.replace_range(inner.start..inner.end, "x");
+                }
+                if outside.contains('.') || outside.trim().is_empty() {
+                    continue;
+                }
+                out.push(Finding::new(
+                    file,
+                    node.pos,
+                    CF_ADDRESS,
+                    format!(
+                        "`{}`: the Serverless CLI stops with `Unsupported \"{}\" address argument in variable \"cf\" source. Expected \"<stack-name>.<output-id>\" format`",
+                        var.raw(text),
+                        var.address
+                    ),
+                    "name the stack and the output apart: `${cf:<stack-name>.<OutputKey>}`",
                 ));
             }
         });
