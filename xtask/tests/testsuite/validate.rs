@@ -11,6 +11,15 @@ use xtask::app::App;
 use crate::support;
 use crate::support::{arg, fixture};
 
+/// `text` as a one-service app's `svc/serverless.yml` in a scratch folder
+/// named after `name`, validated for dev: the report, and the folder.
+fn validated(name: &str, text: &str) -> (xtask::app::diag::Report, std::path::PathBuf) {
+    let dir = support::scratch_app(name, &[("svc/serverless.yml", text)]);
+    let app = App::load(&dir).expect("the app loads");
+    let stage = app.stage("dev").expect("an allowed stage");
+    (xtask::cfn::rules::validate(&app, &stage), dir)
+}
+
 fn findings(app: &str, stage: &str) -> Vec<(String, String, usize)> {
     let dir = fixture(app);
     let app = App::load(&dir).unwrap_or_else(|e| panic!("{app} loads: {e}"));
@@ -564,13 +573,7 @@ fn what_the_cli_refuses_to_read_is_an_error(
         "configValidationMode: off\n",
     ] {
         let text = format!("service: refused\n{mode}{body}");
-        let dir = support::scratch_app(
-            &format!("cli-refuses-{}-{}", body.len(), mode.len()),
-            &[("svc/serverless.yml", text.as_str())],
-        );
-        let app = App::load(&dir).expect("the app loads");
-        let stage = app.stage("dev").expect("an allowed stage");
-        let report = xtask::cfn::rules::validate(&app, &stage);
+        let (report, dir) = validated(&format!("cli-refuses-{}-{}", body.len(), mode.len()), &text);
         let said = |list: &[xtask::app::diag::Finding]| -> Vec<(String, usize, String)> {
             list.iter()
                 .filter(|f| matches!(f.rule, "unrecognized-property" | "unsupported-event"))
@@ -1938,10 +1941,7 @@ fn an_ssm_suffix_of_older_frameworks_is_a_finding() {
 #[test]
 fn what_is_under_a_refused_key_is_not_judged_again() {
     let text = "service: vpc-id\nprovider:\n  name: aws\n  vpc:\n    id:\n      Ref:\n        Fn::ImportValue: shared-vpc\n    subnetIds:\n      - subnet-1\n    securityGroupIds:\n      - sg-1\nfunctions:\n  f:\n    handler: h.h\n";
-    let dir = support::scratch_app("under-refused-key", &[("svc/serverless.yml", text)]);
-    let app = App::load(&dir).expect("the app loads");
-    let stage = app.stage("dev").expect("an allowed stage");
-    let report = xtask::cfn::rules::validate(&app, &stage);
+    let (report, dir) = validated("under-refused-key", text);
     let rules: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
     assert_eq!(
         rules,
@@ -1957,10 +1957,7 @@ fn what_is_under_a_refused_key_is_not_judged_again() {
 #[test]
 fn ids_a_plugin_may_create_are_one_note_for_the_service() {
     let text = "service: waf\nplugins:\n  - some-waf-plugin\nprovider:\n  name: aws\nresources:\n  Resources:\n    A:\n      Type: AWS::WAFv2::WebACLAssociation\n      Properties:\n        ResourceArn: x\n        WebACLArn: !GetAtt WafPluginAcl.Arn\n    B:\n      Type: AWS::SSM::Parameter\n      Properties:\n        Type: String\n        Value: !Ref WafPluginAcl\n        Name: !Ref PluginParam\n";
-    let dir = support::scratch_app("plugin-ids-one-note", &[("svc/serverless.yml", text)]);
-    let app = App::load(&dir).expect("the app loads");
-    let stage = app.stage("dev").expect("an allowed stage");
-    let report = xtask::cfn::rules::validate(&app, &stage);
+    let (report, dir) = validated("plugin-ids-one-note", text);
     let unverified: Vec<&xtask::app::diag::Finding> = report
         .notes
         .iter()
@@ -2042,10 +2039,7 @@ fn settings_an_imported_rest_api_refuses_are_errors(
 #[test]
 fn a_cf_address_without_its_output_is_refused() {
     let text = "service: cfx\nprovider:\n  name: aws\n  stage: ${opt:stage}\ncustom:\n  bad: ${cf:auth-${sls:stage}-AuthorizerId}\n  good: ${cf:auth-${sls:stage}.AuthorizerId}\n";
-    let dir = support::scratch_app("cf-address", &[("svc/serverless.yml", text)]);
-    let app = App::load(&dir).expect("the app loads");
-    let stage = app.stage("dev").expect("an allowed stage");
-    let report = xtask::cfn::rules::validate(&app, &stage);
+    let (report, dir) = validated("cf-address", text);
     let found: Vec<(&str, usize)> = report
         .findings
         .iter()
@@ -2080,13 +2074,7 @@ fn an_object_service_is_refused_in_every_mode() {
         "configValidationMode: off\n",
     ] {
         let text = format!("service:\n  name: objsvc\n{mode}provider:\n  name: aws\n");
-        let dir = support::scratch_app(
-            &format!("object-service-{}", mode.len()),
-            &[("svc/serverless.yml", text.as_str())],
-        );
-        let app = App::load(&dir).expect("the app loads");
-        let stage = app.stage("dev").expect("an allowed stage");
-        let report = xtask::cfn::rules::validate(&app, &stage);
+        let (report, dir) = validated(&format!("object-service-{}", mode.len()), &text);
         let said = report
             .findings
             .iter()

@@ -68,6 +68,17 @@ pub fn audit(app: &App) -> Report {
     auditor.report.finish()
 }
 
+/// Drops the findings of rule `general` at a line where rule `specific`
+/// says the same cause.
+fn said_once(findings: &mut Vec<Finding>, general: &str, specific: &str) {
+    let said: BTreeSet<(PathBuf, usize)> = findings
+        .iter()
+        .filter(|f| f.rule == specific)
+        .map(|f| (f.file.clone(), f.line))
+        .collect();
+    findings.retain(|f| f.rule != general || !said.contains(&(f.file.clone(), f.line)));
+}
+
 /// `findings`, each said to be a hazard: what the audit and the review
 /// find, CloudFormation deploys.
 fn hazards(findings: Vec<Finding>) -> Vec<Finding> {
@@ -121,32 +132,25 @@ pub fn audit_stages(app: &App, only: Option<&str>) -> Report {
     report
         .findings
         .extend(hazards(shared_names::shared_across_stages(app)));
-    // A fixed ARN that spells a stage is `literal-stage` already.
-    let spelled: BTreeSet<(PathBuf, usize)> = report
+    report
         .findings
-        .iter()
-        .filter(|f| f.rule == names::LITERAL_STAGE)
-        .map(|f| (f.file.clone(), f.line))
-        .collect();
-    report.findings.extend(hazards(
-        literal_arns::shared_literal_arns(app)
-            .into_iter()
-            .filter(|f| !spelled.contains(&(f.file.clone(), f.line)))
-            .collect(),
-    ));
+        .extend(hazards(literal_arns::shared_literal_arns(app)));
     report
         .findings
         .extend(hazards(literal_arns::crossing_stages(app)));
-    // A declared stage that does fall back is said as that stage's.
-    let fell_back: BTreeSet<(PathBuf, usize)> = report
-        .findings
-        .iter()
-        .filter(|f| f.rule == variables::OTHER_STAGE_FALLBACK)
-        .map(|f| (f.file.clone(), f.line))
-        .collect();
-    report.findings.retain(|f| {
-        f.rule != stages::STAGE_MAP_FALLBACK || !fell_back.contains(&(f.file.clone(), f.line))
-    });
+    // One cause, said once: a fixed ARN that spells a stage is
+    // `literal-stage`; a map's fallback a declared stage takes is that
+    // stage's.
+    said_once(
+        &mut report.findings,
+        literal_arns::SHARED_LITERAL_ARN,
+        names::LITERAL_STAGE,
+    );
+    said_once(
+        &mut report.findings,
+        stages::STAGE_MAP_FALLBACK,
+        variables::OTHER_STAGE_FALLBACK,
+    );
     report.finish()
 }
 

@@ -48,6 +48,22 @@ pub(super) fn top(extra: &str) -> String {
 
 pub(super) const HANDLER: &str = "module.exports.hello = async () => ({ statusCode: 200, body: process.env.VERSION || 'top' });\n";
 
+/// The relay app (base ← mid ← top, at v1) in `h`'s folder, with `more`
+/// files beside it.
+pub(super) fn relay(h: &Harness, more: &[(&str, &str)]) -> std::path::PathBuf {
+    let (base_v1, mid_v1, top_plain) = (base("v1"), mid("v1"), top(""));
+    let mut files: Vec<(&str, &str)> = vec![
+        ("deploy.toml", MANIFEST),
+        ("base/serverless.yml", &base_v1),
+        ("mid/serverless.yml", &mid_v1),
+        ("mid/handler.js", HANDLER),
+        ("top/serverless.yml", &top_plain),
+        ("top/handler.js", HANDLER),
+    ];
+    files.extend_from_slice(more);
+    h.app("relay", &files)
+}
+
 pub(super) fn service<'a>(journal: &'a Value, key: &str) -> &'a Value {
     journal["services"]
         .as_array()
@@ -67,17 +83,7 @@ async fn packaged_ahead_deploys_the_same_stacks_and_rolls_back_the_same_way() ->
         return Ok(());
     }
     let h = Harness::start("ahead").await?;
-    let app = h.app(
-        "relay",
-        &[
-            ("deploy.toml", MANIFEST),
-            ("base/serverless.yml", &base("v1")),
-            ("mid/serverless.yml", &mid("v1")),
-            ("mid/handler.js", HANDLER),
-            ("top/serverless.yml", &top("")),
-            ("top/handler.js", HANDLER),
-        ],
-    );
+    let app = relay(&h, &[]);
     let app_arg = arg(&app);
     let xtask = |args: &[&str]| {
         let mut all = args.to_vec();

@@ -13,7 +13,7 @@ use serde_json::Value;
 use xtask::aws::emulator::tap::{Options, Tap};
 use xtask::bench::pace::{Model, Operation, Pacer};
 
-use super::ahead::{base, mid, ms, service, top, HANDLER, MANIFEST};
+use super::ahead::{base, ms, relay, service};
 use crate::support;
 use crate::support::{arg, Harness, Run};
 
@@ -26,17 +26,7 @@ async fn each_stack_operation_waits_its_modelled_time() -> Result<()> {
         return Ok(());
     }
     let h = Harness::start("pace").await?;
-    let app = h.app(
-        "relay",
-        &[
-            ("deploy.toml", MANIFEST),
-            ("base/serverless.yml", &base("v1")),
-            ("mid/serverless.yml", &mid("v1")),
-            ("mid/handler.js", HANDLER),
-            ("top/serverless.yml", &top("")),
-            ("top/handler.js", HANDLER),
-        ],
-    );
+    let app = relay(&h, &[]);
     let app_arg = arg(&app);
     h.run(&["bootstrap", "dev", "--rehearse", "--app", &app_arg])
         .ok();

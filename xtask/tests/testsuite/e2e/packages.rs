@@ -8,7 +8,7 @@
 
 use anyhow::Result;
 
-use super::ahead::{base, mid, service, top, HANDLER, MANIFEST};
+use super::ahead::{relay, service, HANDLER};
 use crate::support;
 use crate::support::{arg, git, Harness, Run};
 
@@ -20,15 +20,9 @@ async fn shards_packaged_apart_deploy_as_one_run() -> Result<()> {
         return Ok(());
     }
     let h = Harness::start("packages").await?;
-    let app = h.app(
-        "relay",
+    let app = relay(
+        &h,
         &[
-            ("deploy.toml", MANIFEST),
-            ("base/serverless.yml", &base("v1")),
-            ("mid/serverless.yml", &mid("v1")),
-            ("mid/handler.js", HANDLER),
-            ("top/serverless.yml", &top("")),
-            ("top/handler.js", HANDLER),
             ("side/serverless.yml", SIDE),
             ("side/handler.js", HANDLER),
             (".gitignore", "node_modules/\n.serverless/\n"),
