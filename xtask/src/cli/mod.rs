@@ -308,7 +308,9 @@ pub struct DeployArgs {
     /// Deploy only these services (their dependencies must be deployed already).
     #[arg(long, num_args = 1..)]
     pub only: Vec<String>,
-    /// How many services may deploy at once.
+    /// How many services may package and start their deploy at once; a
+    /// deploy that has packaged (what keeps a core busy) waits on
+    /// CloudFormation and holds no place.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
     /// How many services may start ahead of their turn at once: packaged

@@ -133,7 +133,18 @@ impl Gates {
             token,
             module: self.module.clone(),
             manager: self.manager.clone(),
+            at_turn: false,
         }
+    }
+
+    /// An open gate for a deploy at its turn: it holds nothing, and tells
+    /// the run when the CLI has packaged (what keeps a core busy is then
+    /// done).
+    pub fn at_turn(&self, service: &str) -> Result<Gate> {
+        let mut gate = self.gate(service)?;
+        gate.open()?;
+        gate.at_turn = true;
+        Ok(gate)
     }
 }
 
@@ -153,6 +164,9 @@ pub struct Gate {
     token: String,
     module: PathBuf,
     manager: PathBuf,
+    /// Opened before the CLI started (a deploy at its turn): it only
+    /// tells when packaging is done, and holds nothing.
+    at_turn: bool,
 }
 
 impl Gate {
@@ -211,6 +225,12 @@ impl Gate {
     /// When the CLI had packaged and reached the gate (ms since the epoch).
     pub fn reached_at(&self) -> Option<u64> {
         read_ms(&self.dir.join("ready"))
+    }
+
+    /// Whether it was opened before its deploy started ([`Gates::at_turn`]):
+    /// that deploy is not one started ahead.
+    pub fn is_at_turn(&self) -> bool {
+        self.at_turn
     }
 }
 

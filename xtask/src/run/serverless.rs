@@ -222,7 +222,8 @@ impl Serverless {
         // Started ahead of its turn, it yields the CPU to those whose turn
         // it is.
         let env = gate.map(Gate::env).unwrap_or_default();
-        self.run_with(service, stage, &args, (&env, gate.is_some()), sink)
+        let ahead = gate.is_some_and(|g| !g.is_at_turn());
+        self.run_with(service, stage, &args, (&env, ahead), sink)
             .await
     }
 

@@ -27,8 +27,9 @@ pub(super) struct Deployer<'r, 'a> {
     pub force: bool,
     /// Services deployed from a package made by `--package-only`.
     pub packages: super::packages::Packages,
-    /// Where deploys started ahead of their turn are held; `None` when the
-    /// CLI cannot be held (one of the team's own).
+    /// Where deploys started ahead of their turn are held, and where one at
+    /// its turn tells it has packaged; `None` when the CLI cannot be held
+    /// (one of the team's own).
     pub gates: Option<ahead::Gates>,
     /// Set when the run stops starting services: deploys started ahead
     /// whose turn has not come end.
@@ -83,6 +84,9 @@ impl Deployer<'_, '_> {
         let mut ahead = FuturesUnordered::new();
         let mut failed = false;
         let mut marked = BTreeSet::new();
+        // Deploys at their turn not yet packaged: each holds a place until
+        // its CLI reaches its (open) gate.
+        let mut packaging: BTreeSet<String> = BTreeSet::new();
         loop {
             let stopping = failed || interrupt::requested();
             self.mark_ready(schedule, &status, &mut marked);
@@ -92,7 +96,11 @@ impl Deployer<'_, '_> {
                     self.open_gate(&key);
                 } else {
                     let early = unchanged.remove(&key);
-                    running.push(self.deploy_one(key, early, true));
+                    let gate = self.turn_gate(&key, early.is_some());
+                    if gate.is_some() {
+                        packaging.insert(key.clone());
+                    }
+                    running.push(self.deploy_one(key, early, true, gate));
                 }
             }
             if let Some(gates) = &self.gates {
@@ -124,6 +132,7 @@ impl Deployer<'_, '_> {
             }
             tokio::select! {
                 Some((key, result)) = running.next() => {
+                    packaging.remove(&key);
                     failed |= result == Status::Failed;
                     status.insert(key, result);
                     self.run.publish().await;
@@ -140,7 +149,7 @@ impl Deployer<'_, '_> {
                             self.run.publish().await;
                         }
                         Ahead::Unchanged(prepared) if turn_came => {
-                            running.push(self.deploy_one(key, Some(*prepared), false));
+                            running.push(self.deploy_one(key, Some(*prepared), false, None));
                         }
                         Ahead::Unchanged(prepared) => {
                             unchanged.insert(key, *prepared);
@@ -151,8 +160,22 @@ impl Deployer<'_, '_> {
                                 self.run.record(|j| j.event(format!("{key}: stopped before its turn ({why}); deployed at its turn")));
                             }
                             if turn_came {
-                                running.push(self.deploy_one(key, None, false));
+                                running.push(self.deploy_one(key, None, false, None));
                             }
+                        }
+                    }
+                }
+                // A deploy at its turn that has packaged gives its place up.
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)), if !packaging.is_empty() => {
+                    if let Some(gates) = &self.gates {
+                        let packaged: Vec<String> = packaging
+                            .iter()
+                            .filter(|k| gates.of(k).reached_at().is_some())
+                            .cloned()
+                            .collect();
+                        for key in packaged {
+                            packaging.remove(&key);
+                            packages.insert(key, Package::Ahead);
                         }
                     }
                 }
@@ -205,6 +228,16 @@ impl Deployer<'_, '_> {
             }
         });
         marked.extend(newly);
+    }
+
+    /// An open gate for `key`'s deploy at its turn, which tells the run
+    /// when it has packaged; none when the CLI cannot be gated or the
+    /// service is known unchanged (no CLI starts).
+    fn turn_gate(&self, key: &str, prepared: bool) -> Option<ahead::Gate> {
+        if prepared {
+            return None;
+        }
+        self.gates.as_ref()?.at_turn(key).ok()
     }
 
     /// Records that `key`'s turn came, then lets its held deploy go on.
@@ -319,12 +352,13 @@ impl Deployer<'_, '_> {
         key: String,
         early: Option<Prepared>,
         announce: bool,
+        gate: Option<ahead::Gate>,
     ) -> (String, Status) {
         if announce {
             self.started(&key);
         }
         let sink = self.run.sink(&key);
-        let result = self.deploy_service(&key, &sink, early).await;
+        let result = self.deploy_service(&key, &sink, early, gate).await;
         let status = self.ended(&key, result).await;
         (key, status)
     }
@@ -387,6 +421,7 @@ impl Deployer<'_, '_> {
         key: &str,
         sink: &Sink,
         early: Option<Prepared>,
+        gate: Option<ahead::Gate>,
     ) -> Result<Status> {
         let run = self.run;
         let service = run.service(key)?;
@@ -407,7 +442,8 @@ impl Deployer<'_, '_> {
             run.record(|j| j.service_after(key, Some(prepared.previous.clone())));
             return Ok(Status::Unchanged);
         }
-        self.cli_deploy(key, service, &prepared, None, sink).await?;
+        self.cli_deploy(key, service, &prepared, gate.as_ref(), sink)
+            .await?;
         self.after_deploy(key, service, &prepared).await
     }
 
@@ -449,6 +485,7 @@ impl Deployer<'_, '_> {
         // A held deploy began when its gate opened; the time before is
         // its packaging ahead.
         let start = gate
+            .filter(|g| !g.is_at_turn())
             .and_then(|g| Some(g.opened_at()?.max(g.reached_at()?)))
             .unwrap_or(started)
             .clamp(started, ended);

@@ -211,7 +211,9 @@ pub async fn deploy(
     }
     let schedule = Schedule::new(selected.clone(), graph.dependency_map(), opts.concurrency)
         .packaging_ahead(packaging.ahead.clone(), opts.package_ahead);
-    let gates = if opts.package_ahead == 0 || packaging.ahead.is_empty() {
+    // Gates hold deploys started ahead, and tell when a deploy at its turn
+    // has packaged (it then gives its place up).
+    let gates = if opts.package_ahead == 0 {
         None
     } else {
         let gates = match run.cli.gate_manager() {
@@ -220,9 +222,11 @@ pub async fn deploy(
         };
         gates
             .map_err(|why| {
-                let why = format!("every service deploys at its turn: {why}");
-                out.plain(&why);
-                run.record(|j| j.event(why.clone()));
+                if !packaging.ahead.is_empty() {
+                    let why = format!("every service deploys at its turn: {why}");
+                    out.plain(&why);
+                    run.record(|j| j.event(why.clone()));
+                }
             })
             .ok()
     };
