@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::apps::generate;
 
@@ -60,31 +60,41 @@ pub async fn measure(exe: &Path, work: &Path, sizes: &[usize]) -> Result<Vec<Mea
 }
 
 /// Runs this binary with `args`; its wall time and peak resident memory
-/// (KiB), from the kernel's account of that one child.
+/// (KiB). The peak is the kernel's high-water mark of the child's own
+/// memory (`VmHWM`), read while it runs: the account `wait4` gives would
+/// count the parent's pages, which Linux charges to a child at its exec.
 fn run_measured(exe: &Path, args: &[&str]) -> Result<(Duration, i64)> {
     let started = Instant::now();
-    let child = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .args(args)
         .env_remove("XTASK_APP")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let pid = i32::try_from(child.id()).context("a child's pid")?;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data the kernel fills; `pid` is our own
-    // child, waited for once here (the `Child` is never waited again).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     let took = started.elapsed();
-    if waited != pid {
-        bail!("waiting for `{}` failed", args.join(" "));
-    }
     // A generated app is clean: anything but success is no measurement.
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+    if !status.success() {
         bail!("`xtask {}` did not succeed", args.join(" "));
     }
-    Ok((took, usage.ru_maxrss))
+    Ok((took, peak_kb))
 }
 
 /// The time to fingerprint every service of the app in `dir`, as a
