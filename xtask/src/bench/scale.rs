@@ -16,6 +16,10 @@ use anyhow::{bail, Result};
 
 use super::apps::generate;
 
+/// How long one measured command may run: a generated app of 1,000
+/// services takes seconds; one that hangs is no measurement.
+const DEADLINE: Duration = Duration::from_secs(300);
+
 /// One command at one size.
 #[derive(Debug, Clone)]
 pub struct Measured {
@@ -86,6 +90,14 @@ fn run_measured(exe: &Path, args: &[&str]) -> Result<(Duration, i64)> {
         }
         if let Some(status) = child.try_wait()? {
             break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "`xtask {}` ran past {DEADLINE:?}; it was stopped",
+                args.join(" ")
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     };

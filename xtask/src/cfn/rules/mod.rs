@@ -327,7 +327,8 @@ impl Auditor<'_> {
         // service, no plugin that may read it) names nothing: its spelling
         // of the stage lands nowhere. (`${sls:stage}`'s default is the
         // service's, said wherever it is written.)
-        let unread = match path {
+        // Walked for a spelling only (a walk of the whole file each).
+        let unread = || match path {
             [a, key, ..] if a == "custom" && key != "stage" && file == service.file => {
                 crate::cfn::plugins(service).is_empty() && !custom_key_read(&service.doc, key)
             }
@@ -339,7 +340,7 @@ impl Auditor<'_> {
             let pos = columns.pos(var.start);
             if let Some(form) = var.stage_form() {
                 stages::default_of(self.policy, service, file, pos, var, text, out);
-                let unread_spelling = unread && form != StageForm::Sls;
+                let unread_spelling = form != StageForm::Sls && unread();
                 if !is_definition && !unread_spelling {
                     self.spellings.push(Spelling {
                         service: index,

@@ -29,7 +29,7 @@ use crate::run::fingerprint::{self, Fingerprint};
 use crate::run::preflight;
 use crate::run::serverless::{Serverless, Sink};
 use crate::sys::output::Printer;
-use crate::sys::{git, paths, refuse, tools};
+use crate::sys::{git, hint, paths, refuse, tools};
 
 /// The manifest beside each package.
 pub const MANIFEST: &str = "xtask-package.json";
@@ -227,6 +227,12 @@ pub async fn verified(
     }
     let commit = commit(app);
     let cli = fingerprint::cli_id();
+    let again = |dir: &Path| {
+        hint::xtask(&format!(
+            "deploy {stage} --package-only --packages {}",
+            paths::display(dir)
+        ))
+    };
     for key in selected {
         let Some(found) = dirs
             .iter()
@@ -253,8 +259,9 @@ pub async fn verified(
         for (what, theirs, ours) in wanted {
             if theirs != ours {
                 refuse!(
-                    "the package of {key} ({}) was made for {what} `{theirs}`, and this deploy is for `{ours}`; package again from this checkout (`--package-only`) or leave it out; nothing was deployed",
-                    paths::display(&found)
+                    "the package of {key} ({}) was made for {what} `{theirs}`, and this deploy is for `{ours}`; package again from this checkout (`{}`) or leave it out; nothing was deployed",
+                    paths::display(&found),
+                    again(found.parent().unwrap_or(&found))
                 );
             }
         }
@@ -263,8 +270,9 @@ pub async fn verified(
         let now = fingerprint::compute(service, stage, stacks, &params).await?;
         if now != Fingerprint::Known(manifest.fingerprint.clone()) {
             refuse!(
-                "the package of {key} ({}) was made from other files or values than {key} has now; package again (`--package-only`); nothing was deployed",
-                paths::display(&found)
+                "the package of {key} ({}) was made from other files or values than {key} has now; package again (`{}`); nothing was deployed",
+                paths::display(&found),
+                again(found.parent().unwrap_or(&found))
             );
         }
         out.step(&format!(

@@ -82,15 +82,20 @@ async fn shards_packaged_apart_deploy_as_one_run() -> Result<()> {
     // Nothing was deployed by packaging.
     assert!(h.stack("relay-base-dev").await?.is_none());
 
-    let deployed = h.run(&[
-        "deploy",
-        "dev",
-        "--rehearse",
-        "--app",
-        &app_arg,
-        "--from-packages",
-        &packages_arg,
-    ]);
+    let from_packages = |more: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "dev",
+            "--rehearse",
+            "--app",
+            &app_arg,
+            "--from-packages",
+            &packages_arg,
+        ];
+        args.extend_from_slice(more);
+        h.run(&args)
+    };
+    let deployed = from_packages(&[]);
     deployed.ok();
     let journal = h.journal("relay", "dev.rehearsal");
     assert_eq!(journal["outcome"], "succeeded", "{}", deployed.text);
@@ -126,16 +131,7 @@ async fn shards_packaged_apart_deploy_as_one_run() -> Result<()> {
     std::fs::write(app.join("README.md"), "relay\n")?;
     git(&app, &["add", "-A"]);
     git(&app, &["commit", "-qm", "readme"]);
-    let refused = h.run(&[
-        "deploy",
-        "dev",
-        "--rehearse",
-        "--app",
-        &app_arg,
-        "--from-packages",
-        &packages_arg,
-        "--force",
-    ]);
+    let refused = from_packages(&["--force"]);
     assert_ne!(refused.code, Some(0), "{}", refused.text);
     assert!(
         refused.text.contains("was made for commit"),
